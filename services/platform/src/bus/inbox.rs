@@ -1,0 +1,85 @@
+//! The inbox: processed message ids per consumer, so that a message delivered twice has its
+//! effect once.
+//!
+//! The pattern, inside the handler:
+//! ```ignore
+//! let txn = db.begin().await?;
+//! if !inbox.claim(&txn, delivery.message.message_id).await? {
+//!     return Outcome::Ack; // seen before: the effect is already committed
+//! }
+//! // ... the effect, on `txn` ...
+//! outbox.enqueue(&txn, &reply).await?; // what the effect decided to publish
+//! txn.commit().await?;
+//! Outcome::Ack
+//! ```
+//! Claim and effect commit together or not at all, so a crash in between leaves no claim behind
+//! and the redelivered message is processed normally.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::store::inbox_row;
+use crate::metrics;
+
+/// The inbox of one consumer.
+#[derive(Clone, Debug)]
+pub struct Inbox {
+    consumer: String,
+}
+
+impl Inbox {
+    /// The inbox of `consumer` (a service's queue name, e.g. `mapper`).
+    pub fn new(consumer: impl Into<String>) -> Self {
+        Self {
+            consumer: consumer.into(),
+        }
+    }
+
+    /// The consumer name.
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    /// Records `message_id` as processed inside the caller's transaction. Returns `false` when
+    /// it had been processed already: the caller must then skip its effect.
+    pub async fn claim<C: ConnectionTrait>(&self, txn: &C, message_id: Uuid) -> Result<bool, DbErr> {
+        let row = inbox_row::ActiveModel {
+            consumer: Set(self.consumer.clone()),
+            message_id: Set(message_id),
+            processed_at: Set(Utc::now()),
+        };
+        let inserted = inbox_row::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([inbox_row::Column::Consumer, inbox_row::Column::MessageId])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        if inserted == 0 {
+            metrics::global().inbox_duplicate(&self.consumer);
+            tracing::debug!(consumer = %self.consumer, %message_id, "duplicate delivery absorbed by the inbox");
+        }
+        Ok(inserted == 1)
+    }
+
+    /// Whether `message_id` has been processed by this consumer.
+    pub async fn contains<C: ConnectionTrait>(&self, db: &C, message_id: Uuid) -> Result<bool, DbErr> {
+        let found = inbox_row::Entity::find_by_id((self.consumer.clone(), message_id))
+            .one(db)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Forgets ids processed before `cutoff` (of every consumer). Redeliveries arrive within
+    /// minutes, so a retention of days is plenty. Returns how many were removed.
+    pub async fn purge_older_than<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+        let result = inbox_row::Entity::delete_many()
+            .filter(inbox_row::Column::ProcessedAt.lt(cutoff))
+            .exec(db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+}

@@ -1,0 +1,111 @@
+//! Retry policy: how many attempts, and the exponential backoff between them.
+
+use std::time::Duration;
+
+/// Exponential backoff with a cap, and a limit on attempts after which a message is
+/// dead-lettered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included. After the last one fails, the message is parked.
+    pub max_attempts: u32,
+    /// Delay before the second attempt.
+    pub base_delay: Duration,
+    /// No delay is longer than this.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay after failed attempt number `attempt` (1-based): base, 2x base, 4x base, ...,
+    /// capped at `max_delay`. Rounded to whole milliseconds (delay queues are keyed by it).
+    pub fn delay_after(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(31);
+        let factor = 1u64 << exponent;
+        let base_ms = u64::try_from(self.base_delay.as_millis()).unwrap_or(u64::MAX);
+        let max_ms = u64::try_from(self.max_delay.as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(base_ms.saturating_mul(factor).min(max_ms).max(1))
+    }
+
+    /// Whether a failed attempt number `attempt` leaves room for another.
+    pub fn may_retry(&self, attempt: u32) -> bool {
+        attempt < self.max_attempts
+    }
+
+    /// Every distinct delay the policy can produce, shortest first (one delay queue each).
+    pub fn distinct_delays(&self) -> Vec<Duration> {
+        let mut delays: Vec<Duration> = Vec::new();
+        // Delays stop growing at the cap (or once the exponent saturates), so this stays short
+        // even for an unbounded number of attempts.
+        for attempt in 1..self.max_attempts.max(1).min(34) {
+            let delay = self.delay_after(attempt);
+            if delays.last() != Some(&delay) {
+                delays.push(delay);
+            }
+            if delay >= self.max_delay {
+                break;
+            }
+        }
+        delays
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_double_then_cap() {
+        let policy = RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(500),
+        };
+        let delays: Vec<u128> = (1..=5).map(|a| policy.delay_after(a).as_millis()).collect();
+        assert_eq!(delays, vec![100, 200, 400, 500, 500]);
+        assert_eq!(
+            policy.distinct_delays(),
+            vec![100, 200, 400, 500]
+                .into_iter()
+                .map(Duration::from_millis)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn attempts_are_bounded() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        assert!(policy.may_retry(1));
+        assert!(policy.may_retry(2));
+        assert!(!policy.may_retry(3));
+    }
+
+    #[test]
+    fn unbounded_attempts_have_few_delay_steps() {
+        let policy = RetryPolicy {
+            max_attempts: u32::MAX,
+            ..RetryPolicy::default()
+        };
+        let delays = policy.distinct_delays();
+        assert_eq!(delays.first(), Some(&policy.base_delay));
+        assert_eq!(delays.last(), Some(&policy.max_delay));
+        assert!(delays.len() < 16);
+    }
+
+    #[test]
+    fn huge_attempt_numbers_do_not_overflow() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.delay_after(u32::MAX), policy.max_delay);
+    }
+}

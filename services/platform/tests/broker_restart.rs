@@ -1,0 +1,198 @@
+//! RabbitMQ is killed (`kill -9`) and started again in the middle of a publish burst, with a
+//! consumer running: every message whose publish was confirmed is consumed afterwards, and
+//! both publisher and consumer reconnect by themselves.
+//!
+//! The test runs its own broker node (own port, own data directory) so that killing it does not
+//! disturb the tests that share the machine's broker.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ferry_platform::bus::rabbit::{RabbitBus, RabbitConfig};
+use ferry_platform::bus::{Binding, Bus, BusError, Delivery, Outcome, Subscription};
+use uuid::Uuid;
+
+/// A private RabbitMQ node.
+struct PrivateBroker {
+    dir: PathBuf,
+    node: String,
+    port: u16,
+    dist_port: u16,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl PrivateBroker {
+    fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("ferry-rabbit-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
+        // The server script drops to the rabbitmq user when started as root.
+        let _ = Command::new("chown")
+            .args(["-R", "rabbitmq:rabbitmq"])
+            .arg(&dir)
+            .status();
+        let broker = Self {
+            node: format!("ferrytest{}@localhost", std::process::id()),
+            port: free_port(),
+            dist_port: free_port(),
+            dir,
+        };
+        broker.launch();
+        broker
+    }
+
+    fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    fn launch(&self) {
+        let log = std::fs::File::create(self.dir.join("server.log")).unwrap();
+        Command::new("rabbitmq-server")
+            .current_dir(&self.dir)
+            .env("RABBITMQ_NODENAME", &self.node)
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
+            .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
+            .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", self.dir.join("enabled_plugins"))
+            .env("RABBITMQ_CONFIG_FILE", self.dir.join("none"))
+            .env("RABBITMQ_PID_FILE", self.dir.join("pid"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("rabbitmq-server must be installed (see .ci/run)");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "private RabbitMQ node did not start; see {}",
+                self.dir.join("server.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// `kill -9` the broker: no chance to flush anything it had not already made durable.
+    fn kill(&self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) {
+            let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        std::fs::remove_file(self.dir.join("pid")).ok();
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_confirmed_message_is_lost_when_the_broker_is_killed_during_a_burst() {
+    let broker = PrivateBroker::start();
+    let config = RabbitConfig::new(broker.url())
+        .publish_timeout(Duration::from_secs(60))
+        .connection_name("broker-restart test");
+    let bus = RabbitBus::connect(config, Duration::from_secs(30)).await.unwrap();
+
+    let received: Arc<Mutex<Vec<Uuid>>> = Arc::default();
+    let handler = {
+        let received = received.clone();
+        move |d: Delivery| {
+            received.lock().unwrap().push(d.message.message_id);
+            async { Outcome::Ack }
+        }
+    };
+    let subscription = Subscription::new("burst", vec![Binding::events("burst.item")]).prefetch(50);
+    let consumer = bus.subscribe(subscription, Arc::new(handler)).await.unwrap();
+
+    // Publish a burst from 16 concurrent publishers; each publish is repeated until confirmed.
+    let total = 3000usize;
+    let confirmed: Arc<Mutex<BTreeSet<Uuid>>> = Arc::default();
+    let failed_attempts = Arc::new(Mutex::new(0usize));
+    let mut publishers = Vec::new();
+    for worker in 0..16 {
+        let (bus, confirmed, failed_attempts) = (bus.clone(), confirmed.clone(), failed_attempts.clone());
+        publishers.push(tokio::spawn(async move {
+            for i in (worker..total).step_by(16) {
+                let message = support::event("burst.item", &i.to_string());
+                loop {
+                    match bus.publish(message.clone()).await {
+                        Ok(()) => break,
+                        Err(error) => {
+                            assert!(error.is_transient() || matches!(error, BusError::Unroutable { .. }), "{error}");
+                            *failed_attempts.lock().unwrap() += 1;
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+                confirmed.lock().unwrap().insert(message.message_id);
+            }
+        }));
+    }
+
+    // Kill the broker once part of the burst is confirmed, then start it again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while confirmed.lock().unwrap().len() < total / 4 {
+        assert!(Instant::now() < deadline, "burst did not get going");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let confirmed_before_kill = confirmed.lock().unwrap().len();
+    tokio::task::block_in_place(|| {
+        broker.kill();
+        std::thread::sleep(Duration::from_millis(500));
+        broker.launch();
+    });
+
+    for publisher in publishers {
+        tokio::time::timeout(Duration::from_secs(180), publisher)
+            .await
+            .expect("publishers finish after the broker is back")
+            .unwrap();
+    }
+    let confirmed = confirmed.lock().unwrap().clone();
+    assert_eq!(confirmed.len(), total);
+
+    // Every confirmed message arrives (duplicates are allowed: the inbox absorbs them).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let got: BTreeSet<Uuid> = received.lock().unwrap().iter().copied().collect();
+        let missing = confirmed.difference(&got).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} confirmed messages never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deliveries = received.lock().unwrap().len();
+    println!(
+        "broker killed after {confirmed_before_kill} of {total} confirmed; publish attempts that failed and were repeated: {}; deliveries: {deliveries} ({} duplicates, 0 lost)",
+        failed_attempts.lock().unwrap(),
+        deliveries - total
+    );
+    consumer.stop(Duration::from_secs(2)).await;
+    bus.shutdown(Duration::from_secs(2)).await;
+}

@@ -1,0 +1,212 @@
+//! Fixtures shared by the bus tests: a bus of either kind, isolated per test, and a database
+//! with the bus tables.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferry_platform::bus::inproc::InProcessBus;
+use ferry_platform::bus::rabbit::{RabbitBus, RabbitConfig};
+use ferry_platform::bus::{Bus, BusMessage, BusMigration, Delivery, Exchange, Handler, Outcome};
+use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// The broker of the test machine; override with `FERRY_TEST_AMQP_URL`.
+pub fn amqp_url() -> String {
+    std::env::var("FERRY_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// Which bus a contract test runs against.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    InProcess,
+    Rabbit,
+}
+
+/// A bus for one test; RabbitMQ ones get a unique name prefix and delete their queues at the end.
+pub struct TestBus {
+    pub bus: Arc<dyn Bus>,
+    rabbit: Option<RabbitBus>,
+    pub prefix: String,
+}
+
+impl TestBus {
+    pub async fn new(kind: Kind) -> Self {
+        let prefix = format!("t-{}.", &Uuid::new_v4().simple().to_string()[..12]);
+        Self::with_prefix(kind, prefix).await
+    }
+
+    /// A second bus on the same broker namespace (a second process, a restarted service).
+    pub async fn sibling(&self) -> Self {
+        match self.rabbit {
+            Some(_) => Self::with_prefix(Kind::Rabbit, self.prefix.clone()).await,
+            None => Self {
+                bus: self.bus.clone(),
+                rabbit: None,
+                prefix: self.prefix.clone(),
+            },
+        }
+    }
+
+    async fn with_prefix(kind: Kind, prefix: String) -> Self {
+        match kind {
+            Kind::InProcess => Self {
+                bus: Arc::new(InProcessBus::new()),
+                rabbit: None,
+                prefix,
+            },
+            Kind::Rabbit => {
+                let config = RabbitConfig::new(amqp_url())
+                    .prefix(prefix.clone())
+                    .publish_timeout(Duration::from_secs(10))
+                    .connection_name(format!("test {prefix}"));
+                let rabbit = RabbitBus::connect(config, Duration::from_secs(20))
+                    .await
+                    .expect("RabbitMQ must answer at 127.0.0.1:5672 (see .ci/run)");
+                Self {
+                    bus: Arc::new(rabbit.clone()),
+                    rabbit: Some(rabbit),
+                    prefix,
+                }
+            }
+        }
+    }
+
+    /// Deletes what the test declared on the broker and disconnects.
+    pub async fn cleanup(self) {
+        if let Some(rabbit) = &self.rabbit {
+            let _ = rabbit.delete_declared_queues().await;
+        }
+        self.bus.shutdown(Duration::from_secs(2)).await;
+    }
+}
+
+/// An event message with a fresh id.
+pub fn event(routing_key: &str, body: &str) -> BusMessage {
+    BusMessage::new(
+        Exchange::Events,
+        routing_key,
+        Uuid::now_v7(),
+        Bytes::from(body.to_owned()),
+    )
+}
+
+/// A command message with a fresh id.
+pub fn command(routing_key: &str, body: &str) -> BusMessage {
+    BusMessage::new(
+        Exchange::Commands,
+        routing_key,
+        Uuid::now_v7(),
+        Bytes::from(body.to_owned()),
+    )
+}
+
+/// A handler that records every delivery on a channel and answers with `decide`.
+pub fn recorder<F>(decide: F) -> (Arc<dyn Handler>, mpsc::UnboundedReceiver<Delivery>)
+where
+    F: Fn(&Delivery) -> Outcome + Send + Sync + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    let handler = move |delivery: Delivery| {
+        let outcome = decide(&delivery);
+        let _ = tx.send(delivery);
+        async move { outcome }
+    };
+    (Arc::new(handler), rx)
+}
+
+/// Receives the next delivery or fails after `secs` seconds.
+pub async fn next(rx: &mut mpsc::UnboundedReceiver<Delivery>, secs: u64) -> Delivery {
+    tokio::time::timeout(Duration::from_secs(secs), rx.recv())
+        .await
+        .expect("timed out waiting for a delivery")
+        .expect("handler channel closed")
+}
+
+/// Asserts nothing more arrives within `millis`.
+pub async fn nothing_more(rx: &mut mpsc::UnboundedReceiver<Delivery>, millis: u64) {
+    if let Ok(Some(d)) = tokio::time::timeout(Duration::from_millis(millis), rx.recv()).await {
+        panic!(
+            "unexpected delivery {} ({}) attempt {}",
+            d.message.routing_key, d.message.message_id, d.attempt
+        );
+    }
+}
+
+/// Collects deliveries until `count` arrived or `secs` passed.
+pub async fn collect(
+    rx: &mut mpsc::UnboundedReceiver<Delivery>,
+    count: usize,
+    secs: u64,
+) -> Vec<Delivery> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while got.len() < count {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(d)) => got.push(d),
+            _ => break,
+        }
+    }
+    got
+}
+
+/// Migrator with only the bus tables.
+pub struct BusTables;
+
+#[async_trait::async_trait]
+impl MigratorTrait for BusTables {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(BusMigration)]
+    }
+}
+
+/// Which database a test uses.
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database with the bus tables: a temp SQLite file, or a fresh PostgreSQL schema.
+pub async fn database(db: Db) -> DatabaseConnection {
+    let url = match db {
+        Db::Sqlite => {
+            let path = std::env::temp_dir().join(format!("ferry-test-{}.sqlite", Uuid::new_v4()));
+            format!("sqlite://{}?mode=rwc", path.display())
+        }
+        Db::Postgres => {
+            let base = std::env::var("FERRY_TEST_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+            let schema = format!("t_{}", Uuid::new_v4().simple());
+            let admin = sea_orm::Database::connect(&base).await.expect("PostgreSQL");
+            sea_orm::ConnectionTrait::execute_unprepared(
+                &admin,
+                &format!("CREATE SCHEMA {schema}"),
+            )
+            .await
+            .expect("create schema");
+            let mut options = sea_orm::ConnectOptions::new(base);
+            options.set_schema_search_path(schema).max_connections(8);
+            return migrate(sea_orm::Database::connect(options).await.expect("PostgreSQL"))
+                .await
+                .expect("migrate");
+        }
+    };
+    let mut options = sea_orm::ConnectOptions::new(url);
+    options.max_connections(4);
+    migrate(sea_orm::Database::connect(options).await.expect("SQLite"))
+        .await
+        .expect("migrate")
+}
+
+async fn migrate(db: DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
+    BusTables::up(&db, None).await?;
+    Ok(db)
+}
+
+/// A shared list for handlers to write into.
+pub type Log = Arc<Mutex<Vec<String>>>;
