@@ -11,7 +11,7 @@ mod support;
 use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,8 @@ struct PrivateBroker {
     node: String,
     port: u16,
     dist_port: u16,
+    /// The `rabbitmq-server` script; it exits when the node dies.
+    server: Mutex<Option<Child>>,
 }
 
 fn free_port() -> u16 {
@@ -49,6 +51,7 @@ impl PrivateBroker {
             node: format!("ferrytest{}@localhost", std::process::id()),
             port: free_port(),
             dist_port: free_port(),
+            server: Mutex::new(None),
             dir,
         };
         broker.launch();
@@ -61,14 +64,17 @@ impl PrivateBroker {
 
     fn launch(&self) {
         let log = std::fs::File::create(self.dir.join("server.log")).unwrap();
-        Command::new("rabbitmq-server")
+        let server = Command::new("rabbitmq-server")
             .current_dir(&self.dir)
             .env("RABBITMQ_NODENAME", &self.node)
             .env("RABBITMQ_NODE_PORT", self.port.to_string())
             .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
             .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
             .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", self.dir.join("enabled_plugins"))
+            .env(
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                self.dir.join("enabled_plugins"),
+            )
             .env("RABBITMQ_CONFIG_FILE", self.dir.join("none"))
             .env("RABBITMQ_PID_FILE", self.dir.join("pid"))
             .stdin(Stdio::null())
@@ -76,6 +82,7 @@ impl PrivateBroker {
             .stderr(log)
             .spawn()
             .expect("rabbitmq-server must be installed (see .ci/run)");
+        *self.server.lock().unwrap() = Some(server);
         let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
@@ -93,10 +100,16 @@ impl PrivateBroker {
             let _ = Command::new("kill").args(["-9", pid.trim()]).status();
         }
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(100));
         }
         std::fs::remove_file(self.dir.join("pid")).ok();
+        if let Some(mut server) = self.server.lock().unwrap().take() {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
     }
 }
 
@@ -113,7 +126,9 @@ async fn no_confirmed_message_is_lost_when_the_broker_is_killed_during_a_burst()
     let config = RabbitConfig::new(broker.url())
         .publish_timeout(Duration::from_secs(60))
         .connection_name("broker-restart test");
-    let bus = RabbitBus::connect(config, Duration::from_secs(30)).await.unwrap();
+    let bus = RabbitBus::connect(config, Duration::from_secs(30))
+        .await
+        .unwrap();
 
     let received: Arc<Mutex<Vec<Uuid>>> = Arc::default();
     let handler = {
@@ -124,7 +139,10 @@ async fn no_confirmed_message_is_lost_when_the_broker_is_killed_during_a_burst()
         }
     };
     let subscription = Subscription::new("burst", vec![Binding::events("burst.item")]).prefetch(50);
-    let consumer = bus.subscribe(subscription, Arc::new(handler)).await.unwrap();
+    let consumer = bus
+        .subscribe(subscription, Arc::new(handler))
+        .await
+        .unwrap();
 
     // Publish a burst from 16 concurrent publishers; each publish is repeated until confirmed.
     let total = 3000usize;
@@ -132,7 +150,8 @@ async fn no_confirmed_message_is_lost_when_the_broker_is_killed_during_a_burst()
     let failed_attempts = Arc::new(Mutex::new(0usize));
     let mut publishers = Vec::new();
     for worker in 0..16 {
-        let (bus, confirmed, failed_attempts) = (bus.clone(), confirmed.clone(), failed_attempts.clone());
+        let (bus, confirmed, failed_attempts) =
+            (bus.clone(), confirmed.clone(), failed_attempts.clone());
         publishers.push(tokio::spawn(async move {
             for i in (worker..total).step_by(16) {
                 let message = support::event("burst.item", &i.to_string());
@@ -140,7 +159,11 @@ async fn no_confirmed_message_is_lost_when_the_broker_is_killed_during_a_burst()
                     match bus.publish(message.clone()).await {
                         Ok(()) => break,
                         Err(error) => {
-                            assert!(error.is_transient() || matches!(error, BusError::Unroutable { .. }), "{error}");
+                            assert!(
+                                error.is_transient()
+                                    || matches!(error, BusError::Unroutable { .. }),
+                                "{error}"
+                            );
                             *failed_attempts.lock().unwrap() += 1;
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }

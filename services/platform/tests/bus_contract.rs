@@ -93,21 +93,45 @@ async fn routes_by_exchange_and_topic_pattern(kind: Kind) {
         .await
         .unwrap();
 
-    t.bus.publish(event("mailchimp.customer.observed", "a")).await.unwrap();
-    t.bus.publish(event("mailchimp.product.observed", "b")).await.unwrap();
-    t.bus.publish(event("mailchimp.customer.upserted", "c")).await.unwrap();
-    t.bus.publish(command("mpluskassa.order.create", "d")).await.unwrap();
+    t.bus
+        .publish(event("mailchimp.customer.observed", "a"))
+        .await
+        .unwrap();
+    t.bus
+        .publish(event("mailchimp.product.observed", "b"))
+        .await
+        .unwrap();
+    t.bus
+        .publish(event("mailchimp.customer.upserted", "c"))
+        .await
+        .unwrap();
+    t.bus
+        .publish(command("mpluskassa.order.create", "d"))
+        .await
+        .unwrap();
     // Same routing key on the events exchange does not reach a commands binding.
-    t.bus.publish(event("mpluskassa.order.create", "e")).await.unwrap();
+    t.bus
+        .publish(event("mpluskassa.order.create", "e"))
+        .await
+        .unwrap();
 
     let bodies = |ds: Vec<Delivery>| -> BTreeSet<String> {
         ds.into_iter()
             .map(|d| String::from_utf8(d.message.body.to_vec()).unwrap())
             .collect()
     };
-    assert_eq!(bodies(collect(&mut customers, 2, 10).await), ["a", "c"].map(String::from).into());
-    assert_eq!(bodies(collect(&mut observed, 2, 10).await), ["a", "b"].map(String::from).into());
-    assert_eq!(bodies(collect(&mut mplus_commands, 1, 10).await), ["d"].map(String::from).into());
+    assert_eq!(
+        bodies(collect(&mut customers, 2, 10).await),
+        ["a", "c"].map(String::from).into()
+    );
+    assert_eq!(
+        bodies(collect(&mut observed, 2, 10).await),
+        ["a", "b"].map(String::from).into()
+    );
+    assert_eq!(
+        bodies(collect(&mut mplus_commands, 1, 10).await),
+        ["d"].map(String::from).into()
+    );
     nothing_more(&mut customers, 300).await;
     nothing_more(&mut observed, 0).await;
     nothing_more(&mut mplus_commands, 0).await;
@@ -125,7 +149,10 @@ async fn unroutable_command_is_an_error_but_an_unheard_event_is_not(kind: Kind) 
         .await
         .expect_err("a command nobody receives must fail");
     assert!(matches!(error, BusError::Unroutable { .. }), "{error}");
-    t.bus.publish(event("nobody.listens.here", "x")).await.unwrap();
+    t.bus
+        .publish(event("nobody.listens.here", "x"))
+        .await
+        .unwrap();
     t.cleanup().await;
 }
 
@@ -171,7 +198,11 @@ async fn consumer_crash_redelivers_unacknowledged_messages(kind: Kind) {
         }
     };
     let subscription = Subscription::new("crashy", vec![Binding::events("crash.test")]);
-    let first = t.bus.subscribe(subscription.clone(), Arc::new(stuck)).await.unwrap();
+    let first = t
+        .bus
+        .subscribe(subscription.clone(), Arc::new(stuck))
+        .await
+        .unwrap();
     let sent = event("crash.test", "important");
     t.bus.publish(sent.clone()).await.unwrap();
     let taken = next(&mut stuck_rx, 10).await;
@@ -181,7 +212,11 @@ async fn consumer_crash_redelivers_unacknowledged_messages(kind: Kind) {
     // A new consumer (a restarted process) gets it again, flagged as redelivered.
     let restarted = t.sibling().await;
     let (handler, mut rx) = recorder(|_| Outcome::Ack);
-    let second = restarted.bus.subscribe(subscription, handler).await.unwrap();
+    let second = restarted
+        .bus
+        .subscribe(subscription, handler)
+        .await
+        .unwrap();
     let again = next(&mut rx, 15).await;
     assert_eq!(again.message.message_id, sent.message_id);
     assert!(again.redelivered, "a crash-redelivered message is flagged");
@@ -199,19 +234,28 @@ async fn retries_then_dead_letters_after_max_attempts(kind: Kind) {
     let sub = t
         .bus
         .subscribe(
-            Subscription::new("failing", vec![Binding::events("always.fails")]).retry(fast_retry(3)),
+            Subscription::new("failing", vec![Binding::events("always.fails")])
+                .retry(fast_retry(3)),
             handler,
         )
         .await
         .unwrap();
     let sent = event("always.fails", "doomed");
     t.bus.publish(sent.clone()).await.unwrap();
-    let attempts: Vec<u32> = collect(&mut rx, 3, 15).await.iter().map(|d| d.attempt).collect();
+    let attempts: Vec<u32> = collect(&mut rx, 3, 15)
+        .await
+        .iter()
+        .map(|d| d.attempt)
+        .collect();
     assert_eq!(attempts, vec![1, 2, 3]);
     nothing_more(&mut rx, 600).await;
 
     let (dlq_handler, mut parked) = recorder(|_| Outcome::Ack);
-    let dlq = t.bus.subscribe_dead_letters("failing", dlq_handler).await.unwrap();
+    let dlq = t
+        .bus
+        .subscribe_dead_letters("failing", dlq_handler)
+        .await
+        .unwrap();
     let dead = DeadLetter::from_parked(next(&mut parked, 10).await.message, "failing");
     assert_eq!(dead.message.message_id, sent.message_id);
     assert_eq!(dead.queue, "failing");
@@ -242,8 +286,11 @@ async fn dead_letter_outcome_parks_at_once_and_replay_brings_it_back(kind: Kind)
     let sub = t
         .bus
         .subscribe(
-            Subscription::new("mapper", vec![Binding::events("mpluskassa.product.observed")])
-                .retry(fast_retry(5)),
+            Subscription::new(
+                "mapper",
+                vec![Binding::events("mpluskassa.product.observed")],
+            )
+            .retry(fast_retry(5)),
             handler,
         )
         .await
@@ -254,7 +301,11 @@ async fn dead_letter_outcome_parks_at_once_and_replay_brings_it_back(kind: Kind)
     nothing_more(&mut rx, 400).await;
 
     let (dlq_handler, mut parked) = recorder(|_| Outcome::Ack);
-    let dlq = t.bus.subscribe_dead_letters("mapper", dlq_handler).await.unwrap();
+    let dlq = t
+        .bus
+        .subscribe_dead_letters("mapper", dlq_handler)
+        .await
+        .unwrap();
     let dead = DeadLetter::from_parked(next(&mut parked, 10).await.message, "mapper");
     assert_eq!(dead.attempts, 1, "parked without retries");
     assert!(dead.reason.contains("not numeric"));
@@ -263,9 +314,17 @@ async fn dead_letter_outcome_parks_at_once_and_replay_brings_it_back(kind: Kind)
     t.bus.replay(&dead).await.unwrap();
     let replayed = next(&mut rx, 10).await;
     assert_eq!(replayed.message.message_id, sent.message_id);
-    assert_eq!(replayed.attempt, 1, "a replay starts a fresh series of attempts");
+    assert_eq!(
+        replayed.attempt, 1,
+        "a replay starts a fresh series of attempts"
+    );
     assert_eq!(replayed.message.routing_key, "mpluskassa.product.observed");
-    assert!(replayed.message.header(ferry_platform::bus::headers::DEAD_REASON).is_none());
+    assert!(
+        replayed
+            .message
+            .header(ferry_platform::bus::headers::DEAD_REASON)
+            .is_none()
+    );
     nothing_more(&mut parked, 400).await;
     sub.stop(Duration::from_secs(2)).await;
     dlq.stop(Duration::from_secs(2)).await;
@@ -336,7 +395,7 @@ impl Handler for CountingHandler {
 
 async fn duplicate_delivery_is_absorbed_by_the_inbox(kind: Kind) {
     let t = TestBus::new(kind).await;
-    let db = support::database(match kind {
+    let (db, _guard) = support::database(match kind {
         Kind::InProcess => Db::Sqlite,
         Kind::Rabbit => Db::Postgres,
     })
@@ -363,7 +422,10 @@ async fn duplicate_delivery_is_absorbed_by_the_inbox(kind: Kind) {
     for _ in 0..3 {
         t.bus.publish(message.clone()).await.unwrap();
     }
-    t.bus.publish(event("order.placed", "order 2")).await.unwrap();
+    t.bus
+        .publish(event("order.placed", "order 2"))
+        .await
+        .unwrap();
     for _ in 0..4 {
         tokio::time::timeout(Duration::from_secs(10), finished.recv())
             .await
@@ -378,7 +440,12 @@ async fn duplicate_delivery_is_absorbed_by_the_inbox(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(rows.len(), 2, "one effect per distinct message");
-    assert!(Inbox::new("effects").contains(&db, message.message_id).await.unwrap());
+    assert!(
+        Inbox::new("effects")
+            .contains(&db, message.message_id)
+            .await
+            .unwrap()
+    );
     sub.stop(Duration::from_secs(2)).await;
     t.cleanup().await;
 }
@@ -408,7 +475,11 @@ async fn competing_consumers_share_a_queue_without_double_delivery(kind: Kind) {
         }
     }
     assert_eq!(got.len(), total, "every message handled");
-    assert_eq!(got.iter().copied().collect::<BTreeSet<_>>(), sent, "each exactly once");
+    assert_eq!(
+        got.iter().copied().collect::<BTreeSet<_>>(),
+        sent,
+        "each exactly once"
+    );
     s1.stop(Duration::from_secs(2)).await;
     s2.stop(Duration::from_secs(2)).await;
     if matches!(kind, Kind::Rabbit) {
@@ -445,7 +516,10 @@ async fn prefetch_bounds_deliveries_in_flight(kind: Kind) {
         .await
         .unwrap();
     for i in 0..24 {
-        t.bus.publish(event("load.item", &i.to_string())).await.unwrap();
+        t.bus
+            .publish(event("load.item", &i.to_string()))
+            .await
+            .unwrap();
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while handled.load(Ordering::SeqCst) < 24 && tokio::time::Instant::now() < deadline {
@@ -476,11 +550,19 @@ async fn graceful_shutdown_drains_in_flight_work(kind: Kind) {
         }
     };
     let subscription = Subscription::new("draining", vec![Binding::events("slow.work")]);
-    let _sub = t.bus.subscribe(subscription.clone(), Arc::new(handler)).await.unwrap();
+    let _sub = t
+        .bus
+        .subscribe(subscription.clone(), Arc::new(handler))
+        .await
+        .unwrap();
     t.bus.publish(event("slow.work", "x")).await.unwrap();
     next(&mut started, 10).await;
     t.bus.shutdown(Duration::from_secs(5)).await;
-    assert_eq!(finished.load(Ordering::SeqCst), 1, "in-flight work finished before shutdown returned");
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "in-flight work finished before shutdown returned"
+    );
     assert!(matches!(
         t.bus.publish(event("slow.work", "late")).await,
         Err(BusError::ShuttingDown)
@@ -501,7 +583,10 @@ async fn oversized_message_is_refused(kind: Kind) {
     let (handler, mut rx) = recorder(|_| Outcome::Ack);
     let sub = t
         .bus
-        .subscribe(Subscription::new("big", vec![Binding::events("big.one")]), handler)
+        .subscribe(
+            Subscription::new("big", vec![Binding::events("big.one")]),
+            handler,
+        )
         .await
         .unwrap();
     let huge = "x".repeat(ferry_platform::bus::DEFAULT_MAX_MESSAGE_BYTES + 1);
@@ -515,7 +600,7 @@ async fn oversized_message_is_refused(kind: Kind) {
 
 async fn outbox_publishes_only_what_committed(kind: Kind) {
     let t = TestBus::new(kind).await;
-    let db = support::database(match kind {
+    let (db, _guard) = support::database(match kind {
         Kind::InProcess => Db::Sqlite,
         Kind::Rabbit => Db::Postgres,
     })
@@ -523,7 +608,10 @@ async fn outbox_publishes_only_what_committed(kind: Kind) {
     let (handler, mut rx) = recorder(|_| Outcome::Ack);
     let sub = t
         .bus
-        .subscribe(Subscription::new("relayed", vec![Binding::commands("sys.thing.*")]), handler)
+        .subscribe(
+            Subscription::new("relayed", vec![Binding::commands("sys.thing.*")]),
+            handler,
+        )
         .await
         .unwrap();
     let outbox = Outbox::new("tester");
@@ -544,7 +632,11 @@ async fn outbox_publishes_only_what_committed(kind: Kind) {
     assert_eq!(got.message.message_id, committed.message_id);
     assert_eq!(got.message.body, committed.body);
     nothing_more(&mut rx, 300).await;
-    assert_eq!(outbox.pending(&db).await.unwrap(), 0, "confirmed rows are removed");
+    assert_eq!(
+        outbox.pending(&db).await.unwrap(),
+        0,
+        "confirmed rows are removed"
+    );
 
     // An unroutable command stays in the outbox with its error, for the next pass.
     let stuck = command("nobody.hears.this", "stuck");
@@ -562,20 +654,33 @@ async fn headers_and_body_survive_the_trip(kind: Kind) {
     let (handler, mut rx) = recorder(|_| Outcome::Ack);
     let sub = t
         .bus
-        .subscribe(Subscription::new("faithful", vec![Binding::events("h.*")]), handler)
+        .subscribe(
+            Subscription::new("faithful", vec![Binding::events("h.*")]),
+            handler,
+        )
         .await
         .unwrap();
     let body = "{\"name\":\"Zoë – 東京 \\u0000 ✓\"}";
     let sent = event("h.test", body)
-        .with_header(ferry_platform::bus::headers::TRACEPARENT, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
-        .with_header(ferry_platform::bus::headers::INTEGRATION_ID, "0192f0c1-0000-7000-8000-000000000001");
+        .with_header(
+            ferry_platform::bus::headers::TRACEPARENT,
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .with_header(
+            ferry_platform::bus::headers::INTEGRATION_ID,
+            "0192f0c1-0000-7000-8000-000000000001",
+        );
     t.bus.publish(sent.clone()).await.unwrap();
     let got = next(&mut rx, 10).await;
     assert_eq!(got.message.body, sent.body);
     assert_eq!(got.message.routing_key, "h.test");
     assert_eq!(got.message.exchange, sent.exchange);
     for (name, value) in &sent.headers {
-        assert_eq!(got.message.header(name), Some(value.as_str()), "header {name}");
+        assert_eq!(
+            got.message.header(name),
+            Some(value.as_str()),
+            "header {name}"
+        );
     }
     sub.stop(Duration::from_secs(1)).await;
     t.cleanup().await;

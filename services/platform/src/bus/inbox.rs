@@ -44,7 +44,11 @@ impl Inbox {
 
     /// Records `message_id` as processed inside the caller's transaction. Returns `false` when
     /// it had been processed already: the caller must then skip its effect.
-    pub async fn claim<C: ConnectionTrait>(&self, txn: &C, message_id: Uuid) -> Result<bool, DbErr> {
+    pub async fn claim<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        message_id: Uuid,
+    ) -> Result<bool, DbErr> {
         let row = inbox_row::ActiveModel {
             consumer: Set(self.consumer.clone()),
             message_id: Set(message_id),
@@ -66,7 +70,11 @@ impl Inbox {
     }
 
     /// Whether `message_id` has been processed by this consumer.
-    pub async fn contains<C: ConnectionTrait>(&self, db: &C, message_id: Uuid) -> Result<bool, DbErr> {
+    pub async fn contains<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        message_id: Uuid,
+    ) -> Result<bool, DbErr> {
         let found = inbox_row::Entity::find_by_id((self.consumer.clone(), message_id))
             .one(db)
             .await?;
@@ -75,7 +83,10 @@ impl Inbox {
 
     /// Forgets ids processed before `cutoff` (of every consumer). Redeliveries arrive within
     /// minutes, so a retention of days is plenty. Returns how many were removed.
-    pub async fn purge_older_than<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+    pub async fn purge_older_than<C: ConnectionTrait>(
+        db: &C,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64, DbErr> {
         let result = inbox_row::Entity::delete_many()
             .filter(inbox_row::Column::ProcessedAt.lt(cutoff))
             .exec(db)

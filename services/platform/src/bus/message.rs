@@ -128,13 +128,12 @@ impl BusMessage {
             .unwrap_or(self.routing_key.as_str())
     }
 
-    #[cfg(any())] // TODO(lead): enable once ferry-proto lands
     /// Builds the bus form of a typed envelope: JSON body, exchange from the message kind,
     /// routing key from the payload, and the metadata headers.
     pub fn from_envelope<P: ferry_proto::Message>(
         envelope: &ferry_proto::Envelope<P>,
-    ) -> Result<Self, serde_json::Error> {
-        let body = serde_json::to_vec(envelope)?;
+    ) -> Result<Self, ferry_proto::EnvelopeError> {
+        let body = envelope.to_json_bytes()?;
         let exchange = match P::KIND {
             ferry_proto::MessageKind::Event => Exchange::Events,
             ferry_proto::MessageKind::Command => Exchange::Commands,
@@ -142,17 +141,17 @@ impl BusMessage {
         let mut message = Self::new(
             exchange,
             envelope.routing_key().to_string(),
-            *envelope.message_id.as_uuid(),
+            envelope.message_id.as_uuid(),
             body,
         )
         .with_header(headers::MESSAGE_TYPE, P::MESSAGE_TYPE)
         .with_header(headers::INTEGRATION_ID, envelope.integration_id.to_string())
         .with_header(headers::CORRELATION_ID, envelope.correlation_id.to_string());
-        if let Some(traceparent) = &envelope.trace.traceparent {
-            message = message.with_header(headers::TRACEPARENT, traceparent.clone());
+        if let Some(traceparent) = envelope.trace.traceparent_str() {
+            message = message.with_header(headers::TRACEPARENT, traceparent);
         }
-        if let Some(tracestate) = &envelope.trace.tracestate {
-            message = message.with_header(headers::TRACESTATE, tracestate.clone());
+        if let Some(tracestate) = envelope.trace.tracestate_str() {
+            message = message.with_header(headers::TRACESTATE, tracestate);
         }
         Ok(message)
     }

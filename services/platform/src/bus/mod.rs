@@ -194,7 +194,10 @@ impl BusError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Unavailable(_) | Self::Nacked { .. } | Self::ConfirmTimeout { .. } | Self::Amqp(_)
+            Self::Unavailable(_)
+                | Self::Nacked { .. }
+                | Self::ConfirmTimeout { .. }
+                | Self::Amqp(_)
         )
     }
 }
@@ -208,7 +211,11 @@ pub struct SubscriptionHandle {
 }
 
 impl SubscriptionHandle {
-    pub(crate) fn new(stop: CancellationToken, abort: CancellationToken, task: JoinHandle<()>) -> Self {
+    pub(crate) fn new(
+        stop: CancellationToken,
+        abort: CancellationToken,
+        task: JoinHandle<()>,
+    ) -> Self {
         Self { stop, abort, task }
     }
 
@@ -293,11 +300,9 @@ pub trait Bus: Send + Sync + 'static {
     }
 }
 
-#[cfg(any())] // TODO(lead): enable once admin lands
 /// Readiness of a bus for the admin server's `/readyz`.
 pub struct BusReadiness(pub Arc<dyn Bus>);
 
-#[cfg(any())]
 #[async_trait]
 impl crate::admin::ReadinessCheck for BusReadiness {
     async fn check(&self) -> Result<(), String> {

@@ -48,7 +48,11 @@ impl Outbox {
     /// Adds `message` to the outbox inside the caller's transaction. It is published after the
     /// transaction commits; call [`Outbox::wake`] after the commit to publish without waiting
     /// for the relay's next poll.
-    pub async fn enqueue<C: ConnectionTrait>(&self, txn: &C, message: &BusMessage) -> Result<(), DbErr> {
+    pub async fn enqueue<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        message: &BusMessage,
+    ) -> Result<(), DbErr> {
         let headers = serde_json::to_value(&message.headers)
             .map_err(|e| DbErr::Custom(format!("outbox headers: {e}")))?;
         let row = outbox_row::ActiveModel {
@@ -62,7 +66,9 @@ impl Outbox {
             attempts: Set(0),
             last_error: Set(None),
         };
-        outbox_row::Entity::insert(row).exec_without_returning(txn).await?;
+        outbox_row::Entity::insert(row)
+            .exec_without_returning(txn)
+            .await?;
         Ok(())
     }
 

@@ -45,7 +45,7 @@ impl RetryPolicy {
         let mut delays: Vec<Duration> = Vec::new();
         // Delays stop growing at the cap (or once the exponent saturates), so this stays short
         // even for an unbounded number of attempts.
-        for attempt in 1..self.max_attempts.max(1).min(34) {
+        for attempt in 1..self.max_attempts.clamp(1, 34) {
             let delay = self.delay_after(attempt);
             if delays.last() != Some(&delay) {
                 delays.push(delay);

@@ -123,7 +123,8 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         db.execute_unprepared("DROP TABLE IF EXISTS ferry_outbox")
             .await?;
-        db.execute_unprepared("DROP TABLE IF EXISTS ferry_inbox").await?;
+        db.execute_unprepared("DROP TABLE IF EXISTS ferry_inbox")
+            .await?;
         Ok(())
     }
 }

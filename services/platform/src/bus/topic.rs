@@ -23,9 +23,18 @@ mod tests {
 
     #[test]
     fn words_and_wildcards() {
-        assert!(matches("mailchimp.customer.observed", "mailchimp.customer.observed"));
-        assert!(!matches("mailchimp.customer.observed", "mailchimp.customer.upsert"));
-        assert!(matches("*.customer.observed", "mpluskassa.customer.observed"));
+        assert!(matches(
+            "mailchimp.customer.observed",
+            "mailchimp.customer.observed"
+        ));
+        assert!(!matches(
+            "mailchimp.customer.observed",
+            "mailchimp.customer.upsert"
+        ));
+        assert!(matches(
+            "*.customer.observed",
+            "mpluskassa.customer.observed"
+        ));
         assert!(!matches("*.observed", "mpluskassa.customer.observed"));
         assert!(matches("#", "a.b.c"));
         assert!(matches("#", ""));

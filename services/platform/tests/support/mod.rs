@@ -9,7 +9,8 @@ use bytes::Bytes;
 use ferry_platform::bus::inproc::InProcessBus;
 use ferry_platform::bus::rabbit::{RabbitBus, RabbitConfig};
 use ferry_platform::bus::{Bus, BusMessage, BusMigration, Delivery, Exchange, Handler, Outcome};
-use sea_orm::{DatabaseConnection, DbErr};
+use ferry_platform::db::testing::{self, TestDatabase};
+use sea_orm::DatabaseConnection;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -172,40 +173,21 @@ pub enum Db {
 }
 
 /// A fresh database with the bus tables: a temp SQLite file, or a fresh PostgreSQL schema.
-pub async fn database(db: Db) -> DatabaseConnection {
-    let url = match db {
-        Db::Sqlite => {
-            let path = std::env::temp_dir().join(format!("ferry-test-{}.sqlite", Uuid::new_v4()));
-            format!("sqlite://{}?mode=rwc", path.display())
-        }
-        Db::Postgres => {
-            let base = std::env::var("FERRY_TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-            let schema = format!("t_{}", Uuid::new_v4().simple());
-            let admin = sea_orm::Database::connect(&base).await.expect("PostgreSQL");
-            sea_orm::ConnectionTrait::execute_unprepared(
-                &admin,
-                &format!("CREATE SCHEMA {schema}"),
-            )
+/// Keep the returned guard alive for the test: dropping it removes the database.
+pub async fn database(db: Db) -> (DatabaseConnection, TestDatabase) {
+    let guard = match db {
+        Db::Sqlite => testing::sqlite_temp(),
+        Db::Postgres => testing::postgres_schema()
             .await
-            .expect("create schema");
-            let mut options = sea_orm::ConnectOptions::new(base);
-            options.set_schema_search_path(schema).max_connections(8);
-            return migrate(sea_orm::Database::connect(options).await.expect("PostgreSQL"))
-                .await
-                .expect("migrate");
-        }
+            .expect("PostgreSQL at 127.0.0.1:5432"),
     };
-    let mut options = sea_orm::ConnectOptions::new(url);
-    options.max_connections(4);
-    migrate(sea_orm::Database::connect(options).await.expect("SQLite"))
+    let connection = ferry_platform::db::connect(guard.config())
         .await
-        .expect("migrate")
-}
-
-async fn migrate(db: DatabaseConnection) -> Result<DatabaseConnection, DbErr> {
-    BusTables::up(&db, None).await?;
-    Ok(db)
+        .expect("connect");
+    ferry_platform::db::migrate::<BusTables>(&connection)
+        .await
+        .expect("migrate");
+    (connection, guard)
 }
 
 /// A shared list for handlers to write into.

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeleteOptions};
 use lapin::Confirmation;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeleteOptions};
 use lapin::{Channel, Connection, ConnectionProperties};
 use rand::Rng;
 use tokio::sync::watch;
@@ -145,7 +145,9 @@ impl RabbitBus {
 
     /// Waits until the bus has a healthy connection.
     pub async fn wait_connected(&self, timeout: Duration) -> Result<(), BusError> {
-        self.current_link(Instant::now() + timeout).await.map(|_| ())
+        self.current_link(Instant::now() + timeout)
+            .await
+            .map(|_| ())
     }
 
     /// Deletes every queue this bus declared (tests clean up after themselves with it).
@@ -274,10 +276,10 @@ impl Inner {
             if self.shutdown.is_cancelled() {
                 return Err(BusError::ShuttingDown);
             }
-            if let Some(link) = rx.borrow_and_update().clone() {
-                if link.is_healthy() {
-                    return Ok(link);
-                }
+            if let Some(link) = rx.borrow_and_update().clone()
+                && link.is_healthy()
+            {
+                return Ok(link);
             }
             let changed = tokio::time::timeout_at(
                 deadline.min(Instant::now() + Duration::from_millis(100)),
@@ -314,7 +316,10 @@ async fn supervise(inner: Arc<Inner>) {
                         _ = tokio::time::sleep(Duration::from_millis(100)) => {}
                     }
                     if !link.is_healthy() {
-                        tracing::warn!(generation, "lost the connection to the message broker; reconnecting");
+                        tracing::warn!(
+                            generation,
+                            "lost the connection to the message broker; reconnecting"
+                        );
                         break;
                     }
                 }
@@ -411,11 +416,8 @@ impl Bus for RabbitBus {
         self.inner.shutdown.cancel();
         // Let the supervisor close the connection.
         let mut rx = self.inner.link.subscribe();
-        let _ = tokio::time::timeout(
-            Duration::from_secs(2),
-            rx.wait_for(|link| link.is_none()),
-        )
-        .await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), rx.wait_for(|link| link.is_none())).await;
     }
 }
 

@@ -82,14 +82,24 @@ pub(crate) async fn declare_exchanges(channel: &Channel, names: &Names) -> lapin
 
 /// Declares a consumer queue: a durable quorum queue whose rejected or over-delivered messages
 /// go (at least once) to its dead-letter queue.
-async fn declare_consumer_queue(channel: &Channel, names: &Names, queue: &str) -> lapin::Result<()> {
+async fn declare_consumer_queue(
+    channel: &Channel,
+    names: &Names,
+    queue: &str,
+) -> lapin::Result<()> {
     let mut args = FieldTable::default();
     args.insert("x-queue-type".into(), text("quorum"));
-    args.insert("x-dead-letter-exchange".into(), text(names.dead_letter_exchange()));
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        text(names.dead_letter_exchange()),
+    );
     args.insert("x-dead-letter-routing-key".into(), text(queue));
     args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
     args.insert("x-overflow".into(), text("reject-publish"));
-    args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+    args.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(DELIVERY_LIMIT),
+    );
     channel
         .queue_declare(names.queue(queue).into(), durable_queue(), args)
         .await?;

@@ -1,0 +1,370 @@
+//! Database setup: connecting to PostgreSQL (production) or SQLite (embedded), running a
+//! service's migrations, and the `/readyz` check.
+//!
+//! - SQLite: the file is created if missing, in WAL mode, with foreign keys on and a 5 s busy
+//!   timeout. `sqlite::memory:` works with one connection only (each connection would get its
+//!   own database), so the pool is capped at 1 for it.
+//! - PostgreSQL: with [`DatabaseConfig::schema`], the schema is created if missing and every
+//!   pooled connection gets it as `search_path`.
+//!
+//! Each service has its own migrator with its own migration table
+//! ([`service_migration_table`]), so that all services can share one SQLite file in the
+//! all-in-one binary:
+//!
+//! ```
+//! use ferry_platform::db;
+//! use sea_orm_migration::prelude::*;
+//!
+//! pub struct Migrator;
+//!
+//! #[async_trait::async_trait]
+//! impl MigratorTrait for Migrator {
+//!     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+//!         vec![] // the service's migrations
+//!     }
+//!
+//!     fn migration_table_name() -> DynIden {
+//!         db::service_migration_table("mapper")
+//!     }
+//! }
+//! # async fn run(config: &ferry_platform::config::DatabaseConfig) -> Result<(), db::DbError> {
+//! let conn = db::connect(config).await?;
+//! db::migrate::<Migrator>(&conn).await?;
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement};
+use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::prelude::{Alias, DynIden, IntoIden};
+
+use crate::admin::ReadinessCheck;
+use crate::config::{DatabaseConfig, DatabaseKind};
+
+/// How long to wait for a connection (connect and pool acquire).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long SQLite waits for a lock held by another connection.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the database could not be set up. Messages never contain the URL (it may hold a
+/// password).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL names no supported engine.
+    #[error("database.url: must start with postgres://, postgresql:// or sqlite:")]
+    UnsupportedUrl,
+    /// `database.schema` is not a plain lowercase identifier.
+    #[error("database.schema: {0:?} is not a valid schema name")]
+    InvalidSchema(String),
+    /// Connecting failed.
+    #[error("cannot connect to the {kind} database")]
+    Connect {
+        /// `postgres` or `sqlite`.
+        kind: &'static str,
+        /// Why.
+        #[source]
+        source: DbErr,
+    },
+    /// The schema could not be created.
+    #[error("cannot create schema {schema}")]
+    CreateSchema {
+        /// The schema.
+        schema: String,
+        /// Why.
+        #[source]
+        source: DbErr,
+    },
+    /// A migration failed.
+    #[error("migrations in {table} failed")]
+    Migrate {
+        /// The migration table of the migrator.
+        table: String,
+        /// Why.
+        #[source]
+        source: DbErr,
+    },
+    /// A statement failed.
+    #[error("database statement failed")]
+    Query(#[source] DbErr),
+}
+
+/// Connects to the database of `config` (see the module documentation for what is set up).
+#[tracing::instrument(level = "debug", skip(config), fields(kind = ?config.kind(), schema = ?config.schema))]
+pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbError> {
+    match config.kind() {
+        None => Err(DbError::UnsupportedUrl),
+        Some(DatabaseKind::Sqlite) => connect_sqlite(config).await,
+        Some(DatabaseKind::Postgres) => connect_postgres(config).await,
+    }
+}
+
+fn base_options(url: &str, max_connections: u32) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections.max(1))
+        .min_connections(0)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .sqlx_logging(false);
+    options
+}
+
+async fn connect_sqlite(config: &DatabaseConfig) -> Result<DatabaseConnection, DbError> {
+    let url = config.url.expose();
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let max = if in_memory { 1 } else { config.max_connections };
+    let mut options = base_options(url, max);
+    options.map_sqlx_sqlite_opts(|opts| {
+        opts.create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+    });
+    Database::connect(options)
+        .await
+        .map_err(|source| DbError::Connect {
+            kind: "sqlite",
+            source,
+        })
+}
+
+async fn connect_postgres(config: &DatabaseConfig) -> Result<DatabaseConnection, DbError> {
+    let url = config.url.expose();
+    let Some(schema) = config.schema.clone() else {
+        return Database::connect(base_options(url, config.max_connections))
+            .await
+            .map_err(|source| DbError::Connect {
+                kind: "postgres",
+                source,
+            });
+    };
+    if !crate::config::is_sql_identifier(&schema) {
+        return Err(DbError::InvalidSchema(schema));
+    }
+
+    let setup = Database::connect(base_options(url, 1))
+        .await
+        .map_err(|source| DbError::Connect {
+            kind: "postgres",
+            source,
+        })?;
+    let created = setup
+        .execute_unprepared(&format!(r#"CREATE SCHEMA IF NOT EXISTS "{schema}""#))
+        .await;
+    // Closing the setup pool can only fail on an already closed pool; nothing to do then.
+    let _ = setup.close().await;
+    created.map_err(|source| DbError::CreateSchema {
+        schema: schema.clone(),
+        source,
+    })?;
+
+    let mut options = base_options(url, config.max_connections);
+    options.map_sqlx_postgres_opts(move |opts| opts.options([("search_path", schema.as_str())]));
+    Database::connect(options)
+        .await
+        .map_err(|source| DbError::Connect {
+            kind: "postgres",
+            source,
+        })
+}
+
+/// Applies every pending migration of `M` (idempotent: applied ones are skipped).
+#[tracing::instrument(level = "info", skip(db), fields(table = %M::migration_table_name().to_string()))]
+pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbError> {
+    M::up(db, None).await.map_err(|source| DbError::Migrate {
+        table: M::migration_table_name().to_string(),
+        source,
+    })
+}
+
+/// The migration table of `service`: `ferry_migrations_<service>` with `-` turned into `_`
+/// (`ferry_migrations_order_orchestrator`). Return it from
+/// `MigratorTrait::migration_table_name`.
+pub fn service_migration_table(service: &str) -> DynIden {
+    let name: String = service
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Alias::new(format!("ferry_migrations_{name}")).into_iden()
+}
+
+/// Runs `SELECT 1`.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbError> {
+    db.execute(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT 1",
+    ))
+    .await
+    .map(|_| ())
+    .map_err(DbError::Query)
+}
+
+/// `/readyz` check of a database: `SELECT 1`.
+#[derive(Debug, Clone)]
+pub struct DbReadiness {
+    db: DatabaseConnection,
+}
+
+impl DbReadiness {
+    /// A check of `db` (a clone of the pool handle).
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait::async_trait]
+impl ReadinessCheck for DbReadiness {
+    async fn check(&self) -> Result<(), String> {
+        ping(&self.db)
+            .await
+            .map_err(|e| match std::error::Error::source(&e) {
+                Some(source) => format!("{e}: {source}"),
+                None => e.to_string(),
+            })
+    }
+}
+
+/// Throw-away databases for tests (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing {
+    use std::path::PathBuf;
+
+    use sea_orm::{ConnectionTrait, Database};
+
+    use super::{DbError, base_options};
+    use crate::config::{DatabaseConfig, Secret};
+
+    /// Variable overriding [`DEFAULT_POSTGRES_URL`].
+    pub const POSTGRES_URL_ENV: &str = "FERRY_TEST_POSTGRES_URL";
+    /// The test PostgreSQL: local, trust authentication, database `test`.
+    pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+    /// A test database; dropping it removes the schema or the SQLite files.
+    #[derive(Debug)]
+    pub struct TestDatabase {
+        config: DatabaseConfig,
+        cleanup: Cleanup,
+    }
+
+    #[derive(Debug)]
+    enum Cleanup {
+        PostgresSchema { url: Secret, schema: String },
+        SqliteFile(PathBuf),
+    }
+
+    impl TestDatabase {
+        /// The configuration pointing at this database.
+        pub fn config(&self) -> &DatabaseConfig {
+            &self.config
+        }
+    }
+
+    impl std::ops::Deref for TestDatabase {
+        type Target = DatabaseConfig;
+
+        fn deref(&self) -> &DatabaseConfig {
+            &self.config
+        }
+    }
+
+    /// The PostgreSQL URL tests use.
+    pub fn postgres_url() -> String {
+        std::env::var(POSTGRES_URL_ENV)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| DEFAULT_POSTGRES_URL.to_owned())
+    }
+
+    /// Creates a fresh, uniquely named schema in the test PostgreSQL and returns a
+    /// configuration using it. The schema is dropped (with everything in it) on drop.
+    pub async fn postgres_schema() -> Result<TestDatabase, DbError> {
+        let url = postgres_url();
+        let schema = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let db = Database::connect(base_options(&url, 1))
+            .await
+            .map_err(|source| DbError::Connect {
+                kind: "postgres",
+                source,
+            })?;
+        let created = db
+            .execute_unprepared(&format!(r#"CREATE SCHEMA "{schema}""#))
+            .await;
+        let _ = db.close().await;
+        created.map_err(|source| DbError::CreateSchema {
+            schema: schema.clone(),
+            source,
+        })?;
+        Ok(TestDatabase {
+            config: DatabaseConfig {
+                url: Secret::new(url.clone()),
+                max_connections: 5,
+                schema: Some(schema.clone()),
+            },
+            cleanup: Cleanup::PostgresSchema {
+                url: Secret::new(url),
+                schema,
+            },
+        })
+    }
+
+    /// A configuration for a new SQLite file in the temporary directory (created on
+    /// connect). The file and its WAL files are removed on drop.
+    pub fn sqlite_temp() -> TestDatabase {
+        let path = std::env::temp_dir().join(format!("ferry-test-{}.db", uuid::Uuid::new_v4()));
+        TestDatabase {
+            config: DatabaseConfig {
+                url: Secret::new(format!("sqlite://{}?mode=rwc", path.display())),
+                max_connections: 5,
+                schema: None,
+            },
+            cleanup: Cleanup::SqliteFile(path),
+        }
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            match &self.cleanup {
+                Cleanup::SqliteFile(path) => {
+                    for suffix in ["", "-wal", "-shm"] {
+                        let mut file = path.clone().into_os_string();
+                        file.push(suffix);
+                        let _ = std::fs::remove_file(file);
+                    }
+                }
+                Cleanup::PostgresSchema { url, schema } => {
+                    let url = url.expose().to_owned();
+                    let statement = format!(r#"DROP SCHEMA IF EXISTS "{schema}" CASCADE"#);
+                    // Drop runs inside the test's runtime, which cannot be blocked on; use a
+                    // short-lived runtime on a thread of its own.
+                    let dropped = std::thread::spawn(move || {
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()
+                            .map_err(|e| e.to_string())?;
+                        runtime.block_on(async {
+                            let db = Database::connect(base_options(&url, 1))
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            let result = db.execute_unprepared(&statement).await;
+                            let _ = db.close().await;
+                            result.map(|_| ()).map_err(|e| e.to_string())
+                        })
+                    })
+                    .join();
+                    if let Ok(Err(e)) = dropped {
+                        eprintln!("cannot drop test schema {schema}: {e}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Shared platform code of Ferry's services: the message bus (RabbitMQ and its in-process
+//! twin, inbox and outbox), configuration, telemetry, metrics, the admin HTTP scaffold and
+//! database setup.
+
+pub mod admin;
+pub mod bus;
+pub mod config;
+pub mod db;
+pub mod metrics;
+pub mod telemetry;

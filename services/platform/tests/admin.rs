@@ -1,0 +1,397 @@
+//! Black-box tests of the admin server: a real listener on 127.0.0.1:0, called with reqwest.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use ferry_platform::admin::{
+    AdminServer, ApiError, OperatorAccess, ReadAccess, ReadinessCheck, RunningAdminServer,
+};
+use ferry_platform::config::{AdminConfig, Scope, Secret, TokenConfig};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::OpenApi;
+
+const READ_TOKEN: &str = "read-token-0123456789";
+const OPERATOR_TOKEN: &str = "operator-token-0123456789";
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+struct NewThing {
+    name: String,
+}
+
+/// Lists things.
+#[utoipa::path(get, path = "/things", responses((status = 200, description = "The things")))]
+async fn list_things(ReadAccess(who): ReadAccess) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "things": ["a", "b"], "caller": who.name }))
+}
+
+/// Creates a thing.
+#[utoipa::path(post, path = "/things", request_body = NewThing, responses((status = 201, description = "Created")))]
+async fn create_thing(
+    OperatorAccess(who): OperatorAccess,
+    body: web::Json<NewThing>,
+) -> Result<HttpResponse, ApiError> {
+    if body.name == "taken" {
+        return Err(ApiError::Conflict("thing `taken` exists".into()));
+    }
+    if body.name == "boom" {
+        return Err(ApiError::internal("secret detail: password=hunter2"));
+    }
+    Ok(HttpResponse::Created().json(json!({ "name": body.name, "by": who.name })))
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(list_things, create_thing), components(schemas(NewThing)))]
+struct ThingsApi;
+
+struct Fixed(Result<(), String>);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for Fixed {
+    async fn check(&self) -> Result<(), String> {
+        self.0.clone()
+    }
+}
+
+struct Slow;
+
+#[async_trait::async_trait]
+impl ReadinessCheck for Slow {
+    async fn check(&self) -> Result<(), String> {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        Ok(())
+    }
+}
+
+fn admin_config() -> AdminConfig {
+    AdminConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        tokens: vec![
+            TokenConfig {
+                name: "grafana".into(),
+                token: Secret::new(READ_TOKEN),
+                scope: Scope::Read,
+            },
+            TokenConfig {
+                name: "oncall".into(),
+                token: Secret::new(OPERATOR_TOKEN),
+                scope: Scope::Operator,
+            },
+        ],
+    }
+}
+
+struct TestApp {
+    server: RunningAdminServer,
+    client: reqwest::Client,
+}
+
+impl TestApp {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.local_addr())
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    async fn post(&self, path: &str, token: Option<&str>, body: Value) -> reqwest::Response {
+        let mut request = self.client.post(self.url(path)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+}
+
+fn spawn_with(checks: Vec<(&str, Arc<dyn ReadinessCheck>)>) -> TestApp {
+    let mut builder = AdminServer::builder("test-service", &admin_config())
+        .readiness_timeout(Duration::from_millis(300))
+        .workers(1)
+        .api(
+            |cfg| {
+                cfg.route("/things", web::get().to(list_things))
+                    .route("/things", web::post().to(create_thing));
+            },
+            ThingsApi::openapi(),
+        );
+    for (name, check) in checks {
+        builder = builder.readiness(name, check);
+    }
+    let server = builder.bind().expect("admin server starts");
+    TestApp {
+        server,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client"),
+    }
+}
+
+fn spawn() -> TestApp {
+    spawn_with(vec![("database", Arc::new(Fixed(Ok(()))))])
+}
+
+async fn json_body(response: reqwest::Response) -> Value {
+    response.json().await.expect("JSON body")
+}
+
+#[tokio::test]
+async fn healthz_is_ok_without_token() {
+    let app = spawn();
+    assert_ne!(app.server.local_addr().port(), 0);
+    let response = app.get("/healthz", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(json_body(response).await, json!({ "status": "ok" }));
+}
+
+#[tokio::test]
+async fn readyz_is_200_when_every_check_passes() {
+    let app = spawn_with(vec![
+        ("database", Arc::new(Fixed(Ok(())))),
+        ("bus", Arc::new(Fixed(Ok(())))),
+    ]);
+    let response = app.get("/readyz", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        json_body(response).await,
+        json!({ "status": "ready", "checks": { "bus": "ok", "database": "ok" } })
+    );
+}
+
+#[tokio::test]
+async fn readyz_is_503_with_a_failing_or_slow_check() {
+    let app = spawn_with(vec![
+        ("database", Arc::new(Fixed(Ok(())))),
+        (
+            "bus",
+            Arc::new(Fixed(Err("connection refused to amqp://x".into()))),
+        ),
+        ("slow", Arc::new(Slow)),
+    ]);
+    let response = app.get("/readyz", None).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = json_body(response).await;
+    assert_eq!(
+        body,
+        json!({
+            "status": "not_ready",
+            "checks": { "bus": "failed", "database": "ok", "slow": "timeout" }
+        })
+    );
+}
+
+#[tokio::test]
+async fn metrics_are_served_in_the_prometheus_text_format() {
+    let app = spawn();
+    ferry_platform::metrics::global().bus_retried("test-queue");
+    let response = app.get("/metrics", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = response.text().await.expect("text");
+    assert!(
+        text.contains("# TYPE ferry_bus_publish_seconds histogram"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ferry_bus_messages_retried_total{queue="test-queue"} 1"#),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"));
+}
+
+#[tokio::test]
+async fn openapi_requires_a_token_and_lists_the_security_scheme() {
+    let app = spawn();
+
+    let response = app.get("/api/v1/openapi.json", None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(challenge.starts_with("Bearer"), "{challenge}");
+
+    let response = app.get("/api/v1/openapi.json", Some(READ_TOKEN)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc = json_body(response).await;
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"],
+        json!({ "type": "http", "scheme": "bearer" })
+    );
+    assert_eq!(doc["info"]["title"], "Ferry test-service admin API");
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        let item = item.as_object().expect("path item");
+        for (method, operation) in item {
+            if path.starts_with("/api/v1") {
+                assert_eq!(
+                    operation["security"],
+                    json!([{ "bearer": [] }]),
+                    "{method} {path}"
+                );
+                assert!(operation["responses"]["401"].is_object(), "{method} {path}");
+            } else {
+                assert!(operation.get("security").is_none(), "{method} {path}");
+            }
+        }
+    }
+    assert_eq!(
+        doc["paths"]["/api/v1/things"]["get"]["x-required-scope"],
+        "read"
+    );
+    assert_eq!(
+        doc["paths"]["/api/v1/things"]["post"]["x-required-scope"],
+        "operator"
+    );
+    assert!(doc["paths"]["/api/v1/openapi.json"]["get"].is_object());
+    assert!(doc["paths"]["/healthz"]["get"].is_object());
+    assert!(doc["components"]["schemas"]["NewThing"].is_object());
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[tokio::test]
+async fn tokens_and_scopes_decide_401_403_or_success() {
+    let app = spawn();
+
+    // No token, unknown token, malformed header: 401 with a challenge.
+    for token in [None, Some("not-a-configured-token")] {
+        let response = app.get("/api/v1/things", token).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{token:?}");
+        assert!(
+            response
+                .headers()
+                .contains_key(reqwest::header::WWW_AUTHENTICATE)
+        );
+        let body = json_body(response).await;
+        assert_eq!(body["code"], "unauthorized");
+        assert_eq!(body["type"], "auth");
+    }
+    let response = app
+        .client
+        .get(app.url("/api/v1/things"))
+        .header(
+            reqwest::header::AUTHORIZATION,
+            format!("Basic {READ_TOKEN}"),
+        )
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // Read token: GET yes, POST no.
+    let response = app.get("/api/v1/things", Some(READ_TOKEN)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(json_body(response).await["caller"], "grafana");
+    let response = app
+        .post("/api/v1/things", Some(READ_TOKEN), json!({ "name": "x" }))
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body = json_body(response).await;
+    assert_eq!(body["code"], "forbidden");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("operator")
+    );
+    assert!(
+        body["link"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("#error-forbidden")
+    );
+
+    // Operator token: both.
+    let response = app.get("/api/v1/things", Some(OPERATOR_TOKEN)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = app
+        .post(
+            "/api/v1/things",
+            Some(OPERATOR_TOKEN),
+            json!({ "name": "x" }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        json_body(response).await,
+        json!({ "name": "x", "by": "oncall" })
+    );
+}
+
+#[tokio::test]
+async fn errors_use_the_error_table() {
+    let app = spawn();
+
+    let response = app
+        .post(
+            "/api/v1/things",
+            Some(OPERATOR_TOKEN),
+            json!({ "name": "taken" }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let body = json_body(response).await;
+    assert_eq!(body["code"], "conflict");
+    assert_eq!(body["type"], "invalid_request");
+    assert_eq!(body["message"], "thing `taken` exists");
+
+    let response = app
+        .post(
+            "/api/v1/things",
+            Some(OPERATOR_TOKEN),
+            json!({ "name": "boom" }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let text = response.text().await.expect("text");
+    assert!(!text.contains("hunter2"), "{text}");
+    let body: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(body["code"], "internal");
+    assert_eq!(body["message"], "internal error");
+
+    let response = app
+        .post("/api/v1/things", Some(OPERATOR_TOKEN), json!({ "nom": 1 }))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_body(response).await["code"], "invalid_request");
+
+    let response = app.get("/api/v1/nothing-here", Some(READ_TOKEN)).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json_body(response).await["code"], "not_found");
+
+    // Unknown admin routes do not reveal themselves without a token.
+    let response = app.get("/api/v1/nothing-here", None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    let response = app.get("/nothing-here", None).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(json_body(response).await["code"], "not_found");
+}
+
+#[tokio::test]
+async fn stop_shuts_the_server_down() {
+    let app = spawn();
+    let url = app.url("/healthz");
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+    app.server.stop().await.expect("clean stop");
+    let result = app.client.get(url).send().await;
+    assert!(result.is_err(), "{result:?}");
+}

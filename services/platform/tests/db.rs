@@ -1,0 +1,302 @@
+//! Database setup against SQLite files and the local PostgreSQL (127.0.0.1:5432, user
+//! `postgres`, database `test`; override with `FERRY_TEST_POSTGRES_URL`).
+
+use ferry_platform::admin::ReadinessCheck;
+use ferry_platform::config::{DatabaseConfig, Secret};
+use ferry_platform::db::{self, DbError, DbReadiness, testing};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm_migration::prelude::*;
+
+/// Example migration: an owners table and an items table referencing it.
+struct CreateItems;
+
+impl MigrationName for CreateItems {
+    fn name(&self) -> &str {
+        "m20250101_000001_create_items"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateItems {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("owners"))
+                    .col(
+                        ColumnDef::new(Alias::new("id"))
+                            .integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("items"))
+                    .col(
+                        ColumnDef::new(Alias::new("id"))
+                            .integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(ColumnDef::new(Alias::new("owner_id")).integer().not_null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(Alias::new("items"), Alias::new("owner_id"))
+                            .to(Alias::new("owners"), Alias::new("id")),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Alias::new("items")).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(Alias::new("owners")).to_owned())
+            .await
+    }
+}
+
+struct MapperMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for MapperMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateItems)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        db::service_migration_table("mapper")
+    }
+}
+
+/// A second service's migrator, sharing the same database.
+struct NotifierMigrator;
+
+struct CreateActivity;
+
+impl MigrationName for CreateActivity {
+    fn name(&self) -> &str {
+        "m20250101_000001_create_activity"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateActivity {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("activity"))
+                    .col(
+                        ColumnDef::new(Alias::new("id"))
+                            .integer()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl MigratorTrait for NotifierMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateActivity)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        db::service_migration_table("notifier")
+    }
+}
+
+async fn query_string(db: &DatabaseConnection, sql: &str) -> String {
+    let row = db
+        .query_one(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("query")
+        .expect("one row");
+    row.try_get_by_index::<String>(0).expect("a text column")
+}
+
+async fn query_i64(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("query")
+        .expect("one row");
+    row.try_get_by_index::<i64>(0).expect("an integer column")
+}
+
+async fn applied(db: &DatabaseConnection, table: &str) -> i64 {
+    query_i64(db, &format!("SELECT COUNT(*) FROM {table}")).await
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_in_wal_mode_with_foreign_keys() {
+    let test_db = testing::sqlite_temp();
+    let db = db::connect(test_db.config()).await.expect("connect");
+
+    assert_eq!(query_string(&db, "PRAGMA journal_mode").await, "wal");
+    assert_eq!(query_i64(&db, "PRAGMA foreign_keys").await, 1);
+
+    db::migrate::<MapperMigrator>(&db)
+        .await
+        .expect("first migration");
+    db::migrate::<MapperMigrator>(&db)
+        .await
+        .expect("second migration is a no-op");
+    assert_eq!(applied(&db, "ferry_migrations_mapper").await, 1);
+
+    // Foreign keys are enforced.
+    let orphan = db
+        .execute_unprepared("INSERT INTO items (id, owner_id) VALUES (1, 42)")
+        .await;
+    assert!(orphan.is_err(), "{orphan:?}");
+
+    // Another service's migrator shares the file with its own table.
+    db::migrate::<NotifierMigrator>(&db)
+        .await
+        .expect("notifier migration");
+    assert_eq!(applied(&db, "ferry_migrations_notifier").await, 1);
+    assert_eq!(applied(&db, "ferry_migrations_mapper").await, 1);
+
+    assert_eq!(DbReadiness::new(db.clone()).check().await, Ok(()));
+    db.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_works() {
+    let config = DatabaseConfig {
+        url: Secret::new("sqlite::memory:"),
+        ..DatabaseConfig::default()
+    };
+    let db = db::connect(&config).await.expect("connect");
+    db::migrate::<MapperMigrator>(&db).await.expect("migration");
+    assert_eq!(applied(&db, "ferry_migrations_mapper").await, 1);
+}
+
+#[tokio::test]
+async fn postgres_schema_isolates_and_migrations_are_idempotent() {
+    let test_db = testing::postgres_schema().await.expect("test schema");
+    let schema = test_db.schema.clone().expect("a schema");
+    let db = db::connect(test_db.config()).await.expect("connect");
+
+    assert_eq!(
+        query_string(&db, "SELECT current_schema()::text").await,
+        schema
+    );
+    db::migrate::<MapperMigrator>(&db)
+        .await
+        .expect("first migration");
+    db::migrate::<MapperMigrator>(&db)
+        .await
+        .expect("second migration is a no-op");
+    db::migrate::<NotifierMigrator>(&db)
+        .await
+        .expect("notifier migration");
+    assert_eq!(applied(&db, "ferry_migrations_mapper").await, 1);
+    assert_eq!(applied(&db, "ferry_migrations_notifier").await, 1);
+    let tables = query_i64(
+        &db,
+        &format!(
+            "SELECT COUNT(*)::bigint FROM information_schema.tables WHERE table_schema = '{schema}' \
+             AND table_name IN ('owners', 'items', 'activity')"
+        ),
+    )
+    .await;
+    assert_eq!(tables, 3);
+
+    assert_eq!(DbReadiness::new(db.clone()).check().await, Ok(()));
+    db.close().await.expect("close");
+
+    drop(test_db);
+    let check = db::connect(&DatabaseConfig {
+        url: Secret::new(testing::postgres_url()),
+        max_connections: 1,
+        schema: None,
+    })
+    .await
+    .expect("connect");
+    let left = query_i64(
+        &check,
+        &format!(
+            "SELECT COUNT(*)::bigint FROM information_schema.schemata WHERE schema_name = '{schema}'"
+        ),
+    )
+    .await;
+    assert_eq!(left, 0, "schema dropped with its guard");
+}
+
+#[tokio::test]
+async fn postgres_schema_is_created_when_missing() {
+    // Use a guard's schema name, but drop the schema first so connect has to create it.
+    let test_db = testing::postgres_schema().await.expect("test schema");
+    let schema = test_db.schema.clone().expect("a schema");
+    let admin = db::connect(&DatabaseConfig {
+        url: Secret::new(testing::postgres_url()),
+        max_connections: 1,
+        schema: None,
+    })
+    .await
+    .expect("connect");
+    admin
+        .execute_unprepared(&format!(r#"DROP SCHEMA "{schema}""#))
+        .await
+        .expect("drop schema");
+
+    let db = db::connect(test_db.config())
+        .await
+        .expect("connect creates the schema");
+    assert_eq!(
+        query_string(&db, "SELECT current_schema()::text").await,
+        schema
+    );
+}
+
+#[tokio::test]
+async fn connection_failures_do_not_reveal_the_password() {
+    let config = DatabaseConfig {
+        // The server refuses the unknown role at once (a closed port would be retried until
+        // the connect timeout).
+        url: Secret::new("postgres://no_such_role:pw-do-not-print@127.0.0.1:5432/test"),
+        max_connections: 1,
+        schema: None,
+    };
+    let err = db::connect(&config)
+        .await
+        .expect_err("the role does not exist");
+    assert!(
+        matches!(
+            err,
+            DbError::Connect {
+                kind: "postgres",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let mut message = format!("{err} {err:?}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    assert!(!message.contains("pw-do-not-print"), "{message}");
+
+    let unsupported = DatabaseConfig {
+        url: Secret::new("mysql://db/ferry"),
+        ..DatabaseConfig::default()
+    };
+    assert!(matches!(
+        db::connect(&unsupported).await,
+        Err(DbError::UnsupportedUrl)
+    ));
+}
