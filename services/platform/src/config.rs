@@ -493,7 +493,7 @@ impl Default for BusConfig {
         Self {
             kind: BusKind::InProcess,
             url: Secret::new("amqp://127.0.0.1:5672/%2f"),
-            prefix: "ferry".to_owned(),
+            prefix: String::new(),
             prefetch: 32,
             max_attempts: 8,
             retry_base_ms: 500,
@@ -527,9 +527,7 @@ impl BusConfig {
                 errors.push(join(prefix, "url"), "must start with amqp:// or amqps://");
             }
         }
-        if self.prefix.is_empty() {
-            errors.push(join(prefix, "prefix"), "must not be empty");
-        } else if !self
+        if !self
             .prefix
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))

@@ -7,4 +7,5 @@ pub mod bus;
 pub mod config;
 pub mod db;
 pub mod metrics;
+pub mod shutdown;
 pub mod telemetry;

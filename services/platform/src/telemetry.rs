@@ -86,8 +86,13 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> TelemetryGuard {
     let filter = build_filter(config);
     let mut layers: Vec<BoxedLayer> = Vec::new();
     layers.push(match config.format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
+        // Logs go to stderr: stdout stays free for what a command prints.
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_target(true)
+            .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
             .json()
             .flatten_event(true)
             .with_current_span(true)

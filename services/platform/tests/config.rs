@@ -31,7 +31,7 @@ fn defaults_load_without_file_or_environment() {
         assert_eq!(config.admin.listen, addr("127.0.0.1:9103"));
         assert!(config.admin.tokens.is_empty());
         assert_eq!(config.bus.kind, BusKind::InProcess);
-        assert_eq!(config.bus.prefix, "ferry");
+        assert_eq!(config.bus.prefix, "");
         assert_eq!(config.bus.prefetch, 32);
         assert_eq!(config.bus.max_attempts, 8);
         assert_eq!(config.bus.retry_base_ms, 500);

@@ -19,8 +19,9 @@ use utoipa::ToSchema;
 
 use crate::config::Scope;
 
-/// Where error codes are documented; `link` is this plus `#error-<code>`.
-pub const ERROR_DOCS: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/README.md");
+/// Where error codes are documented (the project README, section "Admin API errors");
+/// `link` is this plus `#error-<code>`.
+pub const ERROR_DOCS: &str = "README.md";
 
 /// Broad class of an error (the body's `type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

@@ -94,3 +94,27 @@ impl Inbox {
         Ok(result.rows_affected)
     }
 }
+
+/// Purges the inbox every `every`, forgetting ids older than `retention`, until `shutdown`.
+pub fn spawn_purge(
+    db: sea_orm::DatabaseConnection,
+    retention: std::time::Duration,
+    every: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let cutoff = Utc::now()
+                - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7));
+            match Inbox::purge_older_than(&db, cutoff).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "purged old inbox entries"),
+                Err(error) => tracing::warn!(%error, "inbox purge failed; will try again"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    })
+}

@@ -324,3 +324,45 @@ fn validate_queue_name(queue: &str) -> Result<(), BusError> {
         )))
     }
 }
+
+impl RetryPolicy {
+    /// The retry policy a bus configuration describes.
+    pub fn from_config(config: &crate::config::BusConfig) -> Self {
+        Self {
+            max_attempts: config.max_attempts.max(1),
+            base_delay: config.retry_base(),
+            max_delay: config.retry_max(),
+        }
+    }
+}
+
+/// Builds the bus a configuration names: the in-process bus, or RabbitMQ (waiting up to
+/// `connect_timeout` for a first connection; it reconnects by itself afterwards).
+pub async fn from_config(
+    config: &crate::config::BusConfig,
+    service: &str,
+    connect_timeout: Duration,
+) -> Result<Arc<dyn Bus>, BusError> {
+    match config.kind {
+        crate::config::BusKind::InProcess => Ok(Arc::new(inproc::InProcessBus::new())),
+        crate::config::BusKind::RabbitMq => {
+            let rabbit = rabbit::RabbitConfig::new(config.url.expose())
+                .prefix(bus_prefix(&config.prefix))
+                .publish_timeout(config.publish_timeout())
+                .connection_name(service);
+            let bus = rabbit::RabbitBus::start(rabbit);
+            bus.wait_connected(connect_timeout).await?;
+            Ok(Arc::new(bus))
+        }
+    }
+}
+
+/// A configured prefix is separated from the names by a dot (`staging` gives
+/// `staging.ferry.events`) unless it already ends in a separator; empty stays empty.
+fn bus_prefix(prefix: &str) -> String {
+    if prefix.is_empty() || prefix.ends_with('.') || prefix.ends_with('-') {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}.")
+    }
+}

@@ -1,0 +1,42 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::FerryConfig;
+
+/// Ferry keeps a MailChimp store and audience and an MplusKASSA point of sale in sync.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML); `FERRY_CONFIG` names one too. `FERRY_*` variables override it.
+    #[arg(long, global = true, env = "FERRY_CONFIG")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs every service in this process (the embedded default). This is what `ferry` does
+    /// without a subcommand.
+    Run,
+    /// Loads and validates the configuration, prints every problem, and exits.
+    CheckConfig,
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let config = FerryConfig::load(self.config.as_deref())?;
+        match self.command.unwrap_or(Command::Run) {
+            Command::Run => crate::embedded::run(config).await,
+            Command::CheckConfig => {
+                println!("configuration is valid");
+                Ok(())
+            }
+        }
+    }
+}

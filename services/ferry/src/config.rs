@@ -1,0 +1,70 @@
+//! The all-in-one runner's configuration: the common sections plus where it keeps its data.
+
+use std::path::{Path, PathBuf};
+
+use ferry_platform::config::{self, CommonConfig, Secret, Validate, ValidationErrors};
+use figment::providers::Serialized;
+use serde::Deserialize;
+
+/// The embedded default's SQLite file.
+const DEFAULT_DATABASE_URL: &str = "sqlite://ferry-data/ferry.sqlite?mode=rwc";
+
+/// Configuration of `ferry run`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct FerryConfig {
+    /// Admin server, bus, database and telemetry.
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// Where the embedded default keeps its generated admin token (and, by default, its
+    /// SQLite file: `database.url` is `sqlite://ferry-data/ferry.sqlite?mode=rwc`).
+    pub data_dir: PathBuf,
+    /// How long in-flight work may take to finish at shutdown.
+    pub drain_seconds: u64,
+    /// Processed message ids are remembered this many days (redeliveries come within minutes).
+    pub inbox_retention_days: u64,
+}
+
+impl Default for FerryConfig {
+    fn default() -> Self {
+        let mut common = CommonConfig::default();
+        common.database.url = Secret::new(DEFAULT_DATABASE_URL);
+        Self {
+            common,
+            data_dir: PathBuf::from("ferry-data"),
+            drain_seconds: 10,
+            inbox_retention_days: 7,
+        }
+    }
+}
+
+impl Validate for FerryConfig {
+    fn validate(&self, errors: &mut ValidationErrors) {
+        self.common.validate(errors);
+        if self.data_dir.as_os_str().is_empty() {
+            errors.push("data_dir", "must not be empty");
+        }
+        if self.drain_seconds == 0 || self.drain_seconds > 600 {
+            errors.push("drain_seconds", "must be between 1 and 600");
+        }
+        if self.inbox_retention_days == 0 {
+            errors.push("inbox_retention_days", "must be at least 1");
+        }
+    }
+}
+
+impl FerryConfig {
+    /// Loads defaults, then the file, then `FERRY_*` variables, and validates the result.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let file = file.map(Path::to_path_buf).or_else(|| {
+            std::env::var_os("FERRY_CONFIG")
+                .filter(|v| !v.is_empty())
+                .map(Into::into)
+        });
+        // The embedded default keeps its database in the data directory; `join` only fills
+        // what neither the file nor the environment set.
+        let figment = config::figment("ferry", file.as_deref())?
+            .join(Serialized::default("database.url", DEFAULT_DATABASE_URL));
+        Ok(config::load_figment::<Self>(figment)?)
+    }
+}

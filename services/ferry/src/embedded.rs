@@ -1,0 +1,166 @@
+//! The embedded all-in-one runtime: one process, the in-process bus (or RabbitMQ when
+//! configured), one SQLite file (or PostgreSQL), one admin server.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use anyhow::Context;
+use ferry_platform::admin::{AdminServer, ApiError, ReadAccess};
+use ferry_platform::bus::{self, BusMigration, BusReadiness};
+use ferry_platform::config::{BusKind, Scope, Secret, TokenConfig};
+use ferry_platform::db::{self, DbReadiness};
+use ferry_platform::{shutdown, telemetry};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::config::FerryConfig;
+
+/// Every table of every service in this process. Services add their migrations here as they
+/// land; each migration is idempotent, so sharing one SQLite file is safe.
+struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(BusMigration)]
+    }
+
+    fn migration_table_name() -> sea_orm::DynIden {
+        db::service_migration_table("ferry")
+    }
+}
+
+/// What `GET /api/v1/status` answers.
+#[derive(Debug, Serialize, ToSchema)]
+struct Status {
+    /// Ferry's version.
+    version: &'static str,
+    /// `in_process` or `rabbitmq`.
+    bus: &'static str,
+    /// `sqlite` or `postgres`.
+    database: &'static str,
+}
+
+/// The runtime's status.
+#[utoipa::path(get, path = "/status", tag = "ferry", responses((status = 200, body = Status)))]
+async fn status(_who: ReadAccess, state: web::Data<Status>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.get_ref()))
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(status), components(schemas(Status)))]
+struct FerryApi;
+
+/// Runs until SIGINT or SIGTERM, then drains and exits.
+pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
+    let _telemetry = telemetry::init(&config.common.service_name, &config.common.telemetry);
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let stop = shutdown::on_signal();
+
+    let database = db::connect(&config.common.database).await?;
+    db::migrate::<Migrator>(&database).await?;
+    let bus = bus::from_config(&config.common.bus, "ferry", Duration::from_secs(30)).await?;
+
+    let mut admin = config.common.admin.clone();
+    if admin.tokens.is_empty() {
+        let token = local_admin_token(&config.data_dir)?;
+        tracing::info!(
+            file = %config.data_dir.join(ADMIN_TOKEN_FILE).display(),
+            "no admin token configured: generated one for this machine"
+        );
+        admin.tokens.push(TokenConfig {
+            name: "local-admin".to_owned(),
+            token,
+            scope: Scope::Operator,
+        });
+    }
+
+    let status = web::Data::new(Status {
+        version: env!("CARGO_PKG_VERSION"),
+        bus: match config.common.bus.kind {
+            BusKind::InProcess => "in_process",
+            BusKind::RabbitMq => "rabbitmq",
+        },
+        database: if config.common.database.url.expose().starts_with("sqlite:") {
+            "sqlite"
+        } else {
+            "postgres"
+        },
+    });
+    let server = AdminServer::builder(&config.common.service_name, &admin)
+        .readiness("bus", Arc::new(BusReadiness(bus.clone())))
+        .readiness("database", Arc::new(DbReadiness::new(database.clone())))
+        .api(
+            move |cfg| {
+                cfg.app_data(status.clone())
+                    .route("/status", web::get().to(self::status));
+            },
+            FerryApi::openapi(),
+        )
+        .bind()?;
+    // One line on stdout that scripts and tests can wait for.
+    println!("ferry admin listening on http://{}", server.local_addr());
+
+    let purge = bus::inbox::spawn_purge(
+        database.clone(),
+        Duration::from_secs(config.inbox_retention_days * 24 * 3600),
+        Duration::from_secs(3600),
+        stop.clone(),
+    );
+
+    stop.cancelled().await;
+    let drain = Duration::from_secs(config.drain_seconds);
+    if let Err(error) = server.stop().await {
+        tracing::warn!(%error, "admin server did not stop cleanly");
+    }
+    bus.shutdown(drain).await;
+    let _ = purge.await;
+    database.close().await.ok();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// The admin token of this machine's embedded Ferry: read from the data directory, or made and
+/// stored there (readable by the owner only) on first start.
+fn local_admin_token(data_dir: &Path) -> anyhow::Result<Secret> {
+    let path = data_dir.join(ADMIN_TOKEN_FILE);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim();
+        if existing.len() >= 32 {
+            return Ok(Secret::new(existing));
+        }
+    }
+    let token: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    write_private(&path, &token).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Secret::new(token))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(content.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    std::fs::write(path, content)
+}

@@ -1,0 +1,194 @@
+//! The embedded default, black-box: the real `ferry` binary started as a newcomer would, in an
+//! empty directory, then asked over HTTP, then stopped with SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Ferry {
+    child: Child,
+    base: String,
+    dir: std::path::PathBuf,
+}
+
+impl Ferry {
+    fn start(dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .current_dir(dir)
+            .env("FERRY_ADMIN__LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .env_remove("FERRY_CONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("ferry admin listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("ferry prints its admin address within a minute");
+        Self {
+            child,
+            base,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.join("ferry-data/admin-token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    /// SIGTERM, then the exit status and everything it logged.
+    fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ferry did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut logs = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        (status, logs)
+    }
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferry-embedded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn starts_in_an_empty_directory_answers_and_stops_cleanly() {
+    let dir = temp_dir();
+    let ferry = Ferry::start(&dir);
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{}{path}", ferry.base));
+
+    let health = get("/healthz").send().await.unwrap();
+    assert_eq!(health.status(), 200);
+
+    let ready: serde_json::Value = get("/readyz").send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["checks"]["bus"], "ok", "{ready}");
+    assert_eq!(ready["checks"]["database"], "ok", "{ready}");
+
+    assert_eq!(get("/api/v1/status").send().await.unwrap().status(), 401);
+    let token = ferry.token();
+    assert!(token.len() >= 32, "a strong token was generated");
+    let status: serde_json::Value = get("/api/v1/status")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["bus"], "in_process");
+    assert_eq!(status["database"], "sqlite");
+    assert!(
+        dir.join("ferry-data/ferry.sqlite").exists(),
+        "SQLite file in the data directory"
+    );
+
+    let openapi: serde_json::Value = get("/api/v1/openapi.json")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(openapi["paths"]["/api/v1/status"].is_object(), "{openapi}");
+    assert!(openapi["components"]["securitySchemes"]["bearer"].is_object());
+
+    let metrics = get("/metrics").send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("ferry_bus_publish_seconds"), "{metrics}");
+
+    let (status, logs) = ferry.terminate();
+    assert!(
+        status.success(),
+        "clean exit after SIGTERM: {status:?}\n{logs}"
+    );
+    assert!(logs.contains("stopped"), "{logs}");
+    assert!(
+        !logs.contains(&token),
+        "the admin token never appears in the logs"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_invalid_configuration_is_refused_with_every_problem_named() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("check-config")
+        .env("FERRY_BUS__KIND", "rabbitmq")
+        .env("FERRY_BUS__URL", "http://guest:hunter2secret@broker")
+        .env("FERRY_BUS__PREFETCH", "0")
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bus.url"), "{stderr}");
+    assert!(stderr.contains("bus.prefetch"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2secret"),
+        "a secret is never echoed: {stderr}"
+    );
+}
+
+#[test]
+fn check_config_accepts_the_defaults() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("check-config")
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("valid"));
+}
+
+#[test]
+fn the_example_configuration_stays_valid() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/config/ferry.example.toml"
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["--config", example, "check-config"])
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
