@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use anyhow::Context;
+use ferry_platform::admin::dead_letters::{self, DeadLetterApi};
 use ferry_platform::admin::{AdminServer, ApiError, ReadAccess};
+use ferry_platform::bus::parking::ParkingLot;
 use ferry_platform::bus::{self, BusMigration, BusReadiness};
 use ferry_platform::config::{BusKind, Scope, Secret, TokenConfig};
 use ferry_platform::db::{self, DbReadiness};
@@ -67,6 +69,10 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
     db::migrate::<Migrator>(&database).await?;
     let bus = bus::from_config(&config.common.bus, "ferry", Duration::from_secs(30)).await?;
 
+    // Dead letters of every service's queue, for operators to inspect and replay.
+    let parking = ParkingLot::new(database.clone(), bus.clone());
+    let _takers = parking.watch_queues(&bus::queues::ALL).await?;
+
     let mut admin = config.common.admin.clone();
     if admin.tokens.is_empty() {
         let token = local_admin_token(&config.data_dir)?;
@@ -102,6 +108,10 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
                     .route("/status", web::get().to(self::status));
             },
             FerryApi::openapi(),
+        )
+        .api(
+            move |cfg| dead_letters::configure(cfg, parking.clone()),
+            DeadLetterApi::openapi(),
         )
         .bind()?;
     // One line on stdout that scripts and tests can wait for.

@@ -126,6 +126,20 @@ async fn starts_in_an_empty_directory_answers_and_stops_cleanly() {
         .await
         .unwrap();
     assert!(openapi["paths"]["/api/v1/status"].is_object(), "{openapi}");
+    assert!(
+        openapi["paths"]["/api/v1/dead-letters"].is_object(),
+        "{openapi}"
+    );
+    let parked = get("/api/v1/dead-letters")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(parked.status(), 200);
+    assert_eq!(
+        parked.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!([])
+    );
     assert!(openapi["components"]["securitySchemes"]["bearer"].is_object());
 
     let metrics = get("/metrics").send().await.unwrap().text().await.unwrap();

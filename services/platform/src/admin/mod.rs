@@ -54,6 +54,7 @@
 //! ```
 
 pub mod auth;
+pub mod dead_letters;
 pub mod errors;
 pub mod health;
 pub mod openapi;

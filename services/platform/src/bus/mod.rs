@@ -26,6 +26,7 @@ pub mod inbox;
 pub mod inproc;
 mod message;
 pub mod outbox;
+pub mod parking;
 pub mod rabbit;
 mod retry;
 mod store;
@@ -41,6 +42,28 @@ use tokio_util::sync::CancellationToken;
 pub use message::{BusMessage, DeadLetter, Delivery, Exchange, Outcome, headers};
 pub use retry::RetryPolicy;
 pub use store::Migration as BusMigration;
+
+/// The queue of each service (replicas of a service share it). Named once, here.
+pub mod queues {
+    /// connector-mailchimp.
+    pub const CONNECTOR_MAILCHIMP: &str = "connector-mailchimp";
+    /// connector-mpluskassa.
+    pub const CONNECTOR_MPLUSKASSA: &str = "connector-mpluskassa";
+    /// mapper.
+    pub const MAPPER: &str = "mapper";
+    /// order-orchestrator.
+    pub const ORDER_ORCHESTRATOR: &str = "order-orchestrator";
+    /// notifier.
+    pub const NOTIFIER: &str = "notifier";
+    /// All of them, for the parking lot.
+    pub const ALL: [&str; 5] = [
+        CONNECTOR_MAILCHIMP,
+        CONNECTOR_MPLUSKASSA,
+        MAPPER,
+        ORDER_ORCHESTRATOR,
+        NOTIFIER,
+    ];
+}
 
 /// Largest message body the bus accepts (1 MiB); bigger ones are refused at publish.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;

@@ -65,7 +65,50 @@ pub mod outbox_row {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Creates the inbox and outbox tables. Include it in every service's migrator; it is
+/// Dead-lettered messages taken off the dead-letter queues: the parking lot.
+pub mod dead_letter_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One parked message.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ferry_dead_letters")]
+    pub struct Model {
+        /// The queue whose consumer gave up on it.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub queue: String,
+        /// The message id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub message_id: Uuid,
+        /// Exchange base name it was published to.
+        pub exchange: String,
+        /// Routing key.
+        pub routing_key: String,
+        /// Message type header.
+        pub message_type: Option<String>,
+        /// Integration id header.
+        pub integration_id: Option<String>,
+        /// Headers as a JSON object of strings.
+        pub headers: Json,
+        /// The serialized envelope.
+        pub body: Vec<u8>,
+        /// Why it was parked.
+        pub reason: String,
+        /// Attempts made.
+        pub attempts: i32,
+        /// When it was parked.
+        pub parked_at: DateTimeUtc,
+        /// When it was last replayed.
+        pub replayed_at: Option<DateTimeUtc>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Creates the inbox, outbox and dead-letter tables. Include it in every service's migrator; it is
 /// idempotent, so services sharing one database (the embedded default) can all run it.
 pub struct Migration;
 
@@ -116,11 +159,31 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(dead_letter_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("ferry_dead_letters_parked_at")
+                    .table(dead_letter_row::Entity)
+                    .col(dead_letter_row::Column::ParkedAt)
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
+        db.execute_unprepared("DROP TABLE IF EXISTS ferry_dead_letters")
+            .await?;
         db.execute_unprepared("DROP TABLE IF EXISTS ferry_outbox")
             .await?;
         db.execute_unprepared("DROP TABLE IF EXISTS ferry_inbox")
