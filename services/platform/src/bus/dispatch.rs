@@ -9,6 +9,8 @@ use futures::FutureExt;
 
 use super::{BusError, BusMessage, Delivery, Handler, Outcome, RetryPolicy, headers};
 use crate::metrics::{self, ConsumeOutcome};
+use crate::telemetry;
+use tracing::Instrument;
 
 /// The operations a bus offers for settling one delivery.
 #[async_trait]
@@ -52,7 +54,21 @@ pub(crate) async fn dispatch<P: Parking + ?Sized, S: Settlement>(
     settlement: S,
 ) {
     let started = Instant::now();
-    let outcome = AssertUnwindSafe(handler.handle(&delivery))
+    // One span per delivery, a child of the publisher's trace: one order is one trace.
+    let span = tracing::info_span!(
+        "bus.handle",
+        queue = %delivery.queue,
+        routing_key = %delivery.message.routing_key,
+        message_id = %delivery.message.message_id,
+        integration_id = delivery.message.header(headers::INTEGRATION_ID).unwrap_or(""),
+        attempt = delivery.attempt,
+    );
+    telemetry::set_parent(
+        &span,
+        delivery.message.header(headers::TRACEPARENT),
+        delivery.message.header(headers::TRACESTATE),
+    );
+    let outcome = AssertUnwindSafe(handler.handle(&delivery).instrument(span))
         .catch_unwind()
         .await
         .unwrap_or_else(|panic| {

@@ -157,6 +157,20 @@ impl BusMessage {
     }
 }
 
+/// Stamps `envelope` with the trace context of the current span, unless it carries one already,
+/// so that what a handler publishes continues the trace it was called in.
+pub fn with_current_trace<P: ferry_proto::Message>(
+    envelope: ferry_proto::Envelope<P>,
+) -> ferry_proto::Envelope<P> {
+    if envelope.trace.traceparent.is_some() {
+        return envelope;
+    }
+    let (traceparent, tracestate) = crate::telemetry::inject_current();
+    let trace =
+        ferry_proto::TraceContext::from_headers(traceparent.as_deref(), tracestate.as_deref());
+    envelope.with_trace(trace)
+}
+
 /// One delivery of a message to one queue's handler.
 #[derive(Clone, Debug)]
 pub struct Delivery {

@@ -39,7 +39,9 @@ use async_trait::async_trait;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use message::{BusMessage, DeadLetter, Delivery, Exchange, Outcome, headers};
+pub use message::{
+    BusMessage, DeadLetter, Delivery, Exchange, Outcome, headers, with_current_trace,
+};
 pub use retry::RetryPolicy;
 pub use store::Migration as BusMigration;
 
