@@ -13,7 +13,8 @@ use ferry_platform::bus::parking::ParkingLot;
 use ferry_platform::bus::{self, BusMigration, BusReadiness};
 use ferry_platform::config::{BusKind, Scope, Secret, TokenConfig};
 use ferry_platform::db::{self, DbReadiness};
-use ferry_platform::{shutdown, telemetry};
+use ferry_platform::service::{self, Runtime, Started};
+use ferry_platform::telemetry;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -63,15 +64,7 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&config.common.service_name, &config.common.telemetry);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let stop = shutdown::on_signal();
-
-    let database = db::connect(&config.common.database).await?;
-    db::migrate::<Migrator>(&database).await?;
-    let bus = bus::from_config(&config.common.bus, "ferry", Duration::from_secs(30)).await?;
-
-    // Dead letters of every service's queue, for operators to inspect and replay.
-    let parking = ParkingLot::new(database.clone(), bus.clone());
-    let _takers = parking.watch_queues(&bus::queues::ALL).await?;
+    let runtime = service::connect::<Migrator>("ferry", &config.common).await?;
 
     let mut admin = config.common.admin.clone();
     if admin.tokens.is_empty() {
@@ -87,6 +80,30 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
         });
     }
 
+    let started = start_host(&runtime, &config).await?;
+    let server = started
+        .mount(AdminServer::builder(&config.common.service_name, &admin))
+        .readiness("bus", Arc::new(BusReadiness(runtime.bus.clone())))
+        .readiness("database", Arc::new(DbReadiness::new(runtime.db.clone())))
+        .bind()?;
+    // One line on stdout that scripts and tests can wait for.
+    println!("ferry admin listening on http://{}", server.local_addr());
+
+    runtime.shutdown.cancelled().await;
+    if let Err(error) = server.stop().await {
+        tracing::warn!(%error, "admin server did not stop cleanly");
+    }
+    let drain = Duration::from_secs(config.drain_seconds);
+    started.stop(drain).await;
+    runtime.bus.shutdown(drain).await;
+    runtime.db.close().await.ok();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// What the host itself runs beside the services: its status route, the parking lot of every
+/// service's dead letters, and the inbox purge.
+async fn start_host(runtime: &Runtime, config: &FerryConfig) -> anyhow::Result<Started> {
     let status = web::Data::new(Status {
         version: env!("CARGO_PKG_VERSION"),
         bus: match config.common.bus.kind {
@@ -99,9 +116,8 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
             "postgres"
         },
     });
-    let server = AdminServer::builder(&config.common.service_name, &admin)
-        .readiness("bus", Arc::new(BusReadiness(bus.clone())))
-        .readiness("database", Arc::new(DbReadiness::new(database.clone())))
+    let parking = ParkingLot::new(runtime.db.clone(), runtime.bus.clone());
+    let mut started = Started::default()
         .api(
             move |cfg| {
                 cfg.app_data(status.clone())
@@ -110,30 +126,22 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
             FerryApi::openapi(),
         )
         .api(
-            move |cfg| dead_letters::configure(cfg, parking.clone()),
+            {
+                let parking = parking.clone();
+                move |cfg| dead_letters::configure(cfg, parking.clone())
+            },
             DeadLetterApi::openapi(),
         )
-        .bind()?;
-    // One line on stdout that scripts and tests can wait for.
-    println!("ferry admin listening on http://{}", server.local_addr());
-
-    let purge = bus::inbox::spawn_purge(
-        database.clone(),
-        Duration::from_secs(config.inbox_retention_days * 24 * 3600),
-        Duration::from_secs(3600),
-        stop.clone(),
-    );
-
-    stop.cancelled().await;
-    let drain = Duration::from_secs(config.drain_seconds);
-    if let Err(error) = server.stop().await {
-        tracing::warn!(%error, "admin server did not stop cleanly");
+        .task(bus::inbox::spawn_purge(
+            runtime.db.clone(),
+            Duration::from_secs(config.inbox_retention_days * 24 * 3600),
+            Duration::from_secs(3600),
+            runtime.shutdown.clone(),
+        ));
+    for taker in parking.watch_queues(&bus::queues::ALL).await? {
+        started = started.subscription(taker);
     }
-    bus.shutdown(drain).await;
-    let _ = purge.await;
-    database.close().await.ok();
-    tracing::info!("stopped");
-    Ok(())
+    Ok(started)
 }
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";

@@ -7,5 +7,6 @@ pub mod bus;
 pub mod config;
 pub mod db;
 pub mod metrics;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;

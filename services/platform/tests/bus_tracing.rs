@@ -2,7 +2,6 @@
 //! the same trace, on the other side of the bus (W3C trace context in the message headers).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,0 +1,160 @@
+//! How a service plugs into a process: alone in its own binary ([`run_standalone`]), or beside
+//! the others in the all-in-one `ferry`, which starts each service on one shared [`Runtime`].
+//!
+//! A service crate exposes `pub async fn start(runtime: Runtime, config: ItsConfig) ->
+//! anyhow::Result<Started>`: it declares its queues, subscribes its handlers, spawns its
+//! background tasks (each watching `runtime.shutdown`), and hands back its admin routes and
+//! readiness checks in [`Started`]. Its `main.rs` is then a few lines around
+//! [`run_standalone`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+
+use crate::admin::{AdminServer, AdminServerBuilder, ReadinessCheck};
+use crate::bus::{self, Bus, BusReadiness, SubscriptionHandle};
+use crate::config::CommonConfig;
+use crate::db::{self, DbReadiness};
+use crate::{shutdown, telemetry};
+
+/// What the host process gives every service it starts.
+#[derive(Clone)]
+pub struct Runtime {
+    /// The database (with every migration of the process applied).
+    pub db: DatabaseConnection,
+    /// The bus.
+    pub bus: Arc<dyn Bus>,
+    /// Cancelled when the process is asked to stop.
+    pub shutdown: CancellationToken,
+}
+
+type Configure = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// What a started service hands back to its host.
+#[derive(Default)]
+pub struct Started {
+    apis: Vec<(Configure, OpenApiDoc)>,
+    readiness: Vec<(String, Arc<dyn ReadinessCheck>)>,
+    tasks: Vec<JoinHandle<()>>,
+    subscriptions: Vec<SubscriptionHandle>,
+}
+
+impl Started {
+    /// Admin routes (relative to `/api/v1`) and their OpenAPI description.
+    pub fn api<F>(mut self, configure: F, openapi: OpenApiDoc) -> Self
+    where
+        F: Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
+    {
+        self.apis.push((Arc::new(configure), openapi));
+        self
+    }
+
+    /// A readiness check shown in `/readyz`.
+    pub fn readiness(mut self, name: impl Into<String>, check: Arc<dyn ReadinessCheck>) -> Self {
+        self.readiness.push((name.into(), check));
+        self
+    }
+
+    /// A background task; it must end once `Runtime::shutdown` is cancelled.
+    pub fn task(mut self, task: JoinHandle<()>) -> Self {
+        self.tasks.push(task);
+        self
+    }
+
+    /// A consumer, stopped (drained) at shutdown.
+    pub fn subscription(mut self, subscription: SubscriptionHandle) -> Self {
+        self.subscriptions.push(subscription);
+        self
+    }
+
+    /// Adds everything of `other` (the all-in-one host merges its services).
+    pub fn merge(mut self, other: Started) -> Self {
+        self.apis.extend(other.apis);
+        self.readiness.extend(other.readiness);
+        self.tasks.extend(other.tasks);
+        self.subscriptions.extend(other.subscriptions);
+        self
+    }
+
+    /// Mounts the routes and readiness checks on an admin server.
+    pub fn mount(&self, mut builder: AdminServerBuilder) -> AdminServerBuilder {
+        for (configure, openapi) in &self.apis {
+            let configure = configure.clone();
+            builder = builder.api(move |cfg| configure(cfg), openapi.clone());
+        }
+        for (name, check) in &self.readiness {
+            builder = builder.readiness(name.clone(), check.clone());
+        }
+        builder
+    }
+
+    /// Drains the consumers (up to `drain`), then waits for the background tasks, which stop
+    /// on the runtime's shutdown token.
+    pub async fn stop(self, drain: Duration) {
+        let stops = self
+            .subscriptions
+            .into_iter()
+            .map(|subscription| subscription.stop(drain));
+        futures::future::join_all(stops).await;
+        for task in self.tasks {
+            if tokio::time::timeout(drain, task).await.is_err() {
+                tracing::warn!("a background task did not stop within the drain time");
+            }
+        }
+    }
+}
+
+/// Connects what `common` describes: telemetry is the caller's; this opens the database, runs
+/// the migrator `M`, connects the bus, and watches SIGINT/SIGTERM.
+pub async fn connect<M: MigratorTrait>(
+    service: &str,
+    common: &CommonConfig,
+) -> anyhow::Result<Runtime> {
+    let shutdown = shutdown::on_signal();
+    let db = db::connect(&common.database).await?;
+    db::migrate::<M>(&db).await?;
+    let bus = bus::from_config(&common.bus, service, Duration::from_secs(60)).await?;
+    Ok(Runtime { db, bus, shutdown })
+}
+
+/// Runs one service as its own process until SIGINT/SIGTERM: telemetry, database and
+/// migrations, bus, the service, its admin server (with bus and database readiness), then a
+/// drain of `drain` at shutdown.
+pub async fn run_standalone<M, F, Fut>(
+    common: &CommonConfig,
+    drain: Duration,
+    start: F,
+) -> anyhow::Result<()>
+where
+    M: MigratorTrait,
+    F: FnOnce(Runtime) -> Fut,
+    Fut: Future<Output = anyhow::Result<Started>>,
+{
+    let service = common.service_name.clone();
+    let _telemetry = telemetry::init(&service, &common.telemetry);
+    let runtime = connect::<M>(&service, common).await?;
+    let started = start(runtime.clone()).await?;
+    let admin = started
+        .mount(AdminServer::builder(&service, &common.admin))
+        .readiness("bus", Arc::new(BusReadiness(runtime.bus.clone())))
+        .readiness("database", Arc::new(DbReadiness::new(runtime.db.clone())))
+        .bind()?;
+    tracing::info!(service, admin = %admin.local_addr(), "started");
+
+    runtime.shutdown.cancelled().await;
+    if let Err(error) = admin.stop().await {
+        tracing::warn!(%error, "admin server did not stop cleanly");
+    }
+    started.stop(drain).await;
+    runtime.bus.shutdown(drain).await;
+    runtime.db.close().await.ok();
+    tracing::info!(service, "stopped");
+    Ok(())
+}
