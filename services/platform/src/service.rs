@@ -41,6 +41,7 @@ type Configure = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
 #[derive(Default)]
 pub struct Started {
     apis: Vec<(Configure, OpenApiDoc)>,
+    public: Vec<Configure>,
     readiness: Vec<(String, Arc<dyn ReadinessCheck>)>,
     tasks: Vec<JoinHandle<()>>,
     subscriptions: Vec<SubscriptionHandle>,
@@ -53,6 +54,16 @@ impl Started {
         F: Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
     {
         self.apis.push((Arc::new(configure), openapi));
+        self
+    }
+
+    /// Routes outside `/api/v1` served without a token (see [`AdminServerBuilder::public`]):
+    /// only for assets that hold no data, such as a dashboard's HTML and script.
+    pub fn public<F>(mut self, configure: F) -> Self
+    where
+        F: Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
+    {
+        self.public.push(Arc::new(configure));
         self
     }
 
@@ -77,6 +88,7 @@ impl Started {
     /// Adds everything of `other` (the all-in-one host merges its services).
     pub fn merge(mut self, other: Started) -> Self {
         self.apis.extend(other.apis);
+        self.public.extend(other.public);
         self.readiness.extend(other.readiness);
         self.tasks.extend(other.tasks);
         self.subscriptions.extend(other.subscriptions);
@@ -88,6 +100,10 @@ impl Started {
         for (configure, openapi) in &self.apis {
             let configure = configure.clone();
             builder = builder.api(move |cfg| configure(cfg), openapi.clone());
+        }
+        for configure in &self.public {
+            let configure = configure.clone();
+            builder = builder.public(move |cfg| configure(cfg));
         }
         for (name, check) in &self.readiness {
             builder = builder.readiness(name.clone(), check.clone());
@@ -120,7 +136,13 @@ pub async fn connect<M: MigratorTrait>(
     let shutdown = shutdown::on_signal();
     let db = db::connect(&common.database).await?;
     db::migrate::<M>(&db).await?;
-    let bus = bus::from_config(&common.bus, service, Duration::from_secs(60)).await?;
+    let bus = bus::from_config(
+        &common.bus,
+        service,
+        Duration::from_secs(60),
+        Some(db.clone()),
+    )
+    .await?;
     Ok(Runtime { db, bus, shutdown })
 }
 

@@ -27,6 +27,14 @@ macro_rules! contract {
                 }
             )*
         }
+        mod in_process_durable {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Kind::InProcessDurable).await;
+                }
+            )*
+        }
         mod rabbitmq {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,7 +404,7 @@ impl Handler for CountingHandler {
 async fn duplicate_delivery_is_absorbed_by_the_inbox(kind: Kind) {
     let t = TestBus::new(kind).await;
     let (db, _guard) = support::database(match kind {
-        Kind::InProcess => Db::Sqlite,
+        Kind::InProcess | Kind::InProcessDurable => Db::Sqlite,
         Kind::Rabbit => Db::Postgres,
     })
     .await;
@@ -601,7 +609,7 @@ async fn oversized_message_is_refused(kind: Kind) {
 async fn outbox_publishes_only_what_committed(kind: Kind) {
     let t = TestBus::new(kind).await;
     let (db, _guard) = support::database(match kind {
-        Kind::InProcess => Db::Sqlite,
+        Kind::InProcess | Kind::InProcessDurable => Db::Sqlite,
         Kind::Rabbit => Db::Postgres,
     })
     .await;

@@ -7,6 +7,7 @@
 //! | `GET /metrics` | none | Prometheus metrics (see [`health`] for why no token) |
 //! | `GET /api/v1/openapi.json` | read | the OpenAPI document |
 //! | `/api/v1/…` | read for `GET`, operator otherwise | the service's own admin API |
+//! | routes added with [`AdminServerBuilder::public`] | none | assets holding no data (a dashboard's HTML and script, which call `/api/v1` with a token) |
 //!
 //! Errors are [`ApiError`]s, sent as `{message, code, type, link}` (see [`errors`]); bad JSON
 //! bodies, queries and paths in the service's handlers become `invalid_request` errors too,
@@ -129,6 +130,7 @@ impl AdminServer {
             readiness_timeout: DEFAULT_READINESS_TIMEOUT,
             apis: Vec::new(),
             docs: Vec::new(),
+            public: Vec::new(),
             workers: 2,
         }
     }
@@ -143,6 +145,7 @@ pub struct AdminServerBuilder {
     readiness_timeout: Duration,
     apis: Vec<Configure>,
     docs: Vec<OpenApiDoc>,
+    public: Vec<Configure>,
     workers: usize,
 }
 
@@ -192,6 +195,17 @@ impl AdminServerBuilder {
         self
     }
 
+    /// Mounts routes outside `/api/v1`, served **without** a token: only for assets that hold
+    /// no data (a dashboard's HTML, script and style, which then call the authenticated API).
+    /// Paths are absolute (e.g. `/dashboard`); they must not start with `/api/`.
+    pub fn public<F>(mut self, configure: F) -> Self
+    where
+        F: Fn(&mut web::ServiceConfig) + Send + Sync + 'static,
+    {
+        self.public.push(Arc::new(configure));
+        self
+    }
+
     /// Overrides the listen address of the configuration (tests use `127.0.0.1:0`).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.listen = addr;
@@ -226,9 +240,11 @@ impl AdminServerBuilder {
         });
         let document = web::Data::new(Document(document));
         let apis: Arc<Vec<Configure>> = Arc::new(self.apis);
+        let public: Arc<Vec<Configure>> = Arc::new(self.public);
 
         let server = HttpServer::new(move || {
             let apis = Arc::clone(&apis);
+            let public = Arc::clone(&public);
             App::new()
                 .app_data(tokens.clone())
                 .app_data(readiness.clone())
@@ -256,6 +272,11 @@ impl AdminServerBuilder {
                             }
                         }),
                 )
+                .configure(move |cfg| {
+                    for configure in public.iter() {
+                        configure(cfg);
+                    }
+                })
                 .default_service(web::to(not_found))
         })
         .workers(self.workers)

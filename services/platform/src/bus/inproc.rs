@@ -1,5 +1,8 @@
 //! The in-process bus of the embedded all-in-one default: RabbitMQ's semantics (topic routing,
-//! manual ack, requeue of unacknowledged deliveries, delayed retry, dead-letter queues) in memory.
+//! manual ack, requeue of unacknowledged deliveries, delayed retry, dead-letter queues) in
+//! memory, optionally journaled in the service's database ([`InProcessBus::durable`]) so that a
+//! crash of the process loses nothing that was published: what was not acknowledged is
+//! delivered again after the restart.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -7,11 +10,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryOrder, Set};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::dispatch::{self, Parking, Settlement};
+use super::store::journal_row;
 use super::{
     Binding, Bus, BusError, BusMessage, DEFAULT_MAX_MESSAGE_BYTES, Delivery, Exchange, Handler,
     Subscription, SubscriptionHandle, topic, validate_queue_name,
@@ -26,6 +33,7 @@ pub struct InProcessBus {
 
 struct Inner {
     state: Mutex<State>,
+    journal: Option<Journal>,
     max_message_bytes: usize,
     shutting_down: AtomicBool,
     subscriptions: Mutex<Vec<ConsumerControl>>,
@@ -48,6 +56,18 @@ struct Queue {
 struct Queued {
     message: BusMessage,
     redelivered: bool,
+    /// Its journal row, on a durable bus.
+    row: Option<Uuid>,
+}
+
+impl Queued {
+    fn new(message: BusMessage, row: Option<Uuid>) -> Self {
+        Self {
+            message,
+            redelivered: false,
+            row,
+        }
+    }
 }
 
 impl Queue {
@@ -91,9 +111,23 @@ impl InProcessBus {
 
     /// A bus refusing bodies over `max_message_bytes`.
     pub fn with_max_message_bytes(max_message_bytes: usize) -> Self {
+        Self::build(max_message_bytes, None)
+    }
+
+    /// A bus whose queues are journaled in `db` (which has the bus migrations): a publish
+    /// returns once the message is stored, an ack deletes it, and on start every message left
+    /// by a previous run is put back in its queue, flagged as redelivered.
+    pub async fn durable(db: DatabaseConnection) -> Result<Self, BusError> {
+        let bus = Self::build(DEFAULT_MAX_MESSAGE_BYTES, Some(Journal { db }));
+        bus.recover().await?;
+        Ok(bus)
+    }
+
+    fn build(max_message_bytes: usize, journal: Option<Journal>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
+                journal,
                 max_message_bytes,
                 shutting_down: AtomicBool::new(false),
                 subscriptions: Mutex::new(Vec::new()),
@@ -105,6 +139,53 @@ impl InProcessBus {
     /// Messages waiting (not in flight) in `queue`, for tests and the dashboard.
     pub fn queue_depth(&self, queue: &str) -> usize {
         self.queue(queue).map_or(0, |q| q.len())
+    }
+
+    async fn recover(&self) -> Result<(), BusError> {
+        let Some(journal) = &self.inner.journal else {
+            return Ok(());
+        };
+        let rows = journal.load().await?;
+        let now = Utc::now();
+        let count = rows.len();
+        for (queue, available_at, mut item) in rows {
+            let target = self.declare_queue(&queue);
+            item.redelivered = true;
+            if available_at > now {
+                let delay = (available_at - now).to_std().unwrap_or_default();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    target.push_back(item);
+                });
+            } else {
+                target.push_back(item);
+            }
+        }
+        if count > 0 {
+            tracing::info!(
+                count,
+                "in-process bus recovered unacknowledged messages from its journal"
+            );
+        }
+        Ok(())
+    }
+
+    /// Stores `message` for each queue (one transaction) and returns the rows, in order.
+    async fn journal(
+        &self,
+        queues: &[&str],
+        message: &BusMessage,
+        available_at: DateTime<Utc>,
+    ) -> Result<Vec<Option<Uuid>>, BusError> {
+        match &self.inner.journal {
+            None => Ok(vec![None; queues.len()]),
+            Some(journal) => Ok(journal
+                .insert(queues, message, available_at)
+                .await?
+                .into_iter()
+                .map(Some)
+                .collect()),
+        }
     }
 
     fn queue(&self, name: &str) -> Option<Arc<Queue>> {
@@ -138,7 +219,7 @@ impl InProcessBus {
 impl Bus for InProcessBus {
     async fn publish(&self, message: BusMessage) -> Result<(), BusError> {
         self.check_size(&message)?;
-        let targets: Vec<Arc<Queue>> = {
+        let targets: Vec<(String, Arc<Queue>)> = {
             let state = lock(&self.inner.state);
             let mut names: Vec<&String> = state
                 .bindings
@@ -153,7 +234,7 @@ impl Bus for InProcessBus {
             names.dedup();
             names
                 .into_iter()
-                .filter_map(|name| state.queues.get(name).cloned())
+                .filter_map(|name| state.queues.get(name).map(|q| (name.clone(), q.clone())))
                 .collect()
         };
         if targets.is_empty() && message.exchange == Exchange::Commands {
@@ -163,12 +244,11 @@ impl Bus for InProcessBus {
                 routing_key: message.routing_key.clone(),
             });
         }
+        let names: Vec<&str> = targets.iter().map(|(name, _)| name.as_str()).collect();
+        let rows = self.journal(&names, &message, Utc::now()).await?;
         metrics::global().bus_published(message.exchange.base_name(), &message.routing_key);
-        for queue in targets {
-            queue.push_back(Queued {
-                message: message.clone(),
-                redelivered: false,
-            });
+        for ((_, queue), row) in targets.into_iter().zip(rows) {
+            queue.push_back(Queued::new(message.clone(), row));
         }
         Ok(())
     }
@@ -182,10 +262,8 @@ impl Bus for InProcessBus {
                 routing_key: queue.to_owned(),
             });
         };
-        target.push_back(Queued {
-            message,
-            redelivered: false,
-        });
+        let rows = self.journal(&[queue], &message, Utc::now()).await?;
+        target.push_back(Queued::new(message, rows.into_iter().next().flatten()));
         Ok(())
     }
 
@@ -273,22 +351,22 @@ impl Parking for InProcessBus {
         let Some(target) = self.queue(queue) else {
             return Err(BusError::InvalidTopology(format!("queue {queue} vanished")));
         };
+        let available_at =
+            Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero());
+        let rows = self.journal(&[queue], &message, available_at).await?;
+        let item = Queued::new(message, rows.into_iter().next().flatten());
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            target.push_back(Queued {
-                message,
-                redelivered: false,
-            });
+            target.push_back(item);
         });
         Ok(())
     }
 
     async fn dead_letter(&self, queue: &str, message: BusMessage) -> Result<(), BusError> {
-        let dlq = self.declare_queue(&Subscription::dead_letter_queue(queue));
-        dlq.push_back(Queued {
-            message,
-            redelivered: false,
-        });
+        let name = Subscription::dead_letter_queue(queue);
+        let dlq = self.declare_queue(&name);
+        let rows = self.journal(&[name.as_str()], &message, Utc::now()).await?;
+        dlq.push_back(Queued::new(message, rows.into_iter().next().flatten()));
         Ok(())
     }
 }
@@ -349,6 +427,7 @@ impl Consumer {
                 tag,
                 queue: self.queue.clone(),
                 in_flight: self.in_flight.clone(),
+                journal: self.bus.inner.journal.clone(),
             };
             let bus = self.bus.clone();
             let handler = self.handler.clone();
@@ -379,11 +458,20 @@ struct InProcSettlement {
     tag: u64,
     queue: Arc<Queue>,
     in_flight: Arc<Mutex<HashMap<u64, Queued>>>,
+    journal: Option<Journal>,
 }
 
 #[async_trait]
 impl Settlement for InProcSettlement {
     async fn ack(self) -> Result<(), BusError> {
+        let row = lock(&self.in_flight)
+            .get(&self.tag)
+            .and_then(|item| item.row);
+        if let (Some(journal), Some(row)) = (&self.journal, row) {
+            // Deleted before it leaves the in-flight set: if this fails, the message stays in
+            // flight and goes back to the queue when the consumer stops, like an unacked one.
+            journal.delete(row).await?;
+        }
         lock(&self.in_flight).remove(&self.tag);
         Ok(())
     }
@@ -394,5 +482,88 @@ impl Settlement for InProcSettlement {
             self.queue.push_front(item);
         }
         Ok(())
+    }
+}
+
+/// The database side of a durable in-process bus.
+#[derive(Clone)]
+struct Journal {
+    db: DatabaseConnection,
+}
+
+fn journal_error(error: DbErr) -> BusError {
+    BusError::Unavailable(format!("in-process bus journal: {error}"))
+}
+
+impl Journal {
+    async fn insert(
+        &self,
+        queues: &[&str],
+        message: &BusMessage,
+        available_at: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, BusError> {
+        if queues.is_empty() {
+            return Ok(Vec::new());
+        }
+        let headers = serde_json::to_value(&message.headers)
+            .map_err(|e| BusError::Amqp(format!("headers: {e}")))?;
+        let rows: Vec<journal_row::ActiveModel> = queues
+            .iter()
+            .map(|queue| journal_row::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                queue: Set((*queue).to_owned()),
+                exchange: Set(message.exchange.base_name().to_owned()),
+                routing_key: Set(message.routing_key.clone()),
+                message_id: Set(message.message_id),
+                headers: Set(headers.clone()),
+                body: Set(message.body.to_vec()),
+                available_at: Set(available_at),
+            })
+            .collect();
+        let ids = rows
+            .iter()
+            .filter_map(|row| match &row.id {
+                sea_orm::ActiveValue::Set(id) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        journal_row::Entity::insert_many(rows)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(journal_error)?;
+        Ok(ids)
+    }
+
+    async fn delete(&self, id: Uuid) -> Result<(), BusError> {
+        journal_row::Entity::delete_by_id(id)
+            .exec(&self.db)
+            .await
+            .map_err(journal_error)?;
+        Ok(())
+    }
+
+    async fn load(&self) -> Result<Vec<(String, DateTime<Utc>, Queued)>, BusError> {
+        let rows = journal_row::Entity::find()
+            .order_by_asc(journal_row::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(journal_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let message = BusMessage {
+                    exchange: Exchange::from_base_name(&row.exchange).unwrap_or(Exchange::Events),
+                    routing_key: row.routing_key,
+                    message_id: row.message_id,
+                    headers: serde_json::from_value(row.headers).unwrap_or_default(),
+                    body: row.body.into(),
+                };
+                (
+                    row.queue,
+                    row.available_at,
+                    Queued::new(message, Some(row.id)),
+                )
+            })
+            .collect())
     }
 }

@@ -361,15 +361,20 @@ impl RetryPolicy {
     }
 }
 
-/// Builds the bus a configuration names: the in-process bus, or RabbitMQ (waiting up to
-/// `connect_timeout` for a first connection; it reconnects by itself afterwards).
+/// Builds the bus a configuration names: the in-process bus (journaled in `journal` when
+/// given, so that a crash loses nothing), or RabbitMQ (waiting up to `connect_timeout` for a
+/// first connection; it reconnects by itself afterwards).
 pub async fn from_config(
     config: &crate::config::BusConfig,
     service: &str,
     connect_timeout: Duration,
+    journal: Option<sea_orm::DatabaseConnection>,
 ) -> Result<Arc<dyn Bus>, BusError> {
     match config.kind {
-        crate::config::BusKind::InProcess => Ok(Arc::new(inproc::InProcessBus::new())),
+        crate::config::BusKind::InProcess => match journal {
+            Some(db) => Ok(Arc::new(inproc::InProcessBus::durable(db).await?)),
+            None => Ok(Arc::new(inproc::InProcessBus::new())),
+        },
         crate::config::BusKind::RabbitMq => {
             let rabbit = rabbit::RabbitConfig::new(config.url.expose())
                 .prefix(bus_prefix(&config.prefix))

@@ -108,7 +108,41 @@ pub mod dead_letter_row {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Creates the inbox, outbox and dead-letter tables. Include it in every service's migrator; it is
+/// The journal of the durable in-process bus: every message waiting in one of its queues.
+pub mod journal_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One message in one queue.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ferry_bus_journal")]
+    pub struct Model {
+        /// Id of this copy (UUID v7: ordering by it is ordering by time).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// Queue name.
+        pub queue: String,
+        /// Exchange base name.
+        pub exchange: String,
+        /// Routing key.
+        pub routing_key: String,
+        /// The message id.
+        pub message_id: Uuid,
+        /// Headers as a JSON object of strings.
+        pub headers: Json,
+        /// The serialized envelope.
+        pub body: Vec<u8>,
+        /// Not delivered before this time (delayed retries).
+        pub available_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Creates the inbox, outbox, dead-letter and in-process journal tables. Include it in every service's migrator; it is
 /// idempotent, so services sharing one database (the embedded default) can all run it.
 pub struct Migration;
 
@@ -162,6 +196,14 @@ impl MigrationTrait for Migration {
         manager
             .create_table(
                 schema
+                    .create_table_from_entity(journal_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                schema
                     .create_table_from_entity(dead_letter_row::Entity)
                     .if_not_exists()
                     .to_owned(),
@@ -182,6 +224,8 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
+        db.execute_unprepared("DROP TABLE IF EXISTS ferry_bus_journal")
+            .await?;
         db.execute_unprepared("DROP TABLE IF EXISTS ferry_dead_letters")
             .await?;
         db.execute_unprepared("DROP TABLE IF EXISTS ferry_outbox")

@@ -25,6 +25,8 @@ pub fn amqp_url() -> String {
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
     InProcess,
+    /// The in-process bus journaled in a SQLite file.
+    InProcessDurable,
     Rabbit,
 }
 
@@ -33,6 +35,7 @@ pub struct TestBus {
     pub bus: Arc<dyn Bus>,
     rabbit: Option<RabbitBus>,
     pub prefix: String,
+    journal: Option<Arc<TestDatabase>>,
 }
 
 impl TestBus {
@@ -49,6 +52,7 @@ impl TestBus {
                 bus: self.bus.clone(),
                 rabbit: None,
                 prefix: self.prefix.clone(),
+                journal: self.journal.clone(),
             },
         }
     }
@@ -59,7 +63,17 @@ impl TestBus {
                 bus: Arc::new(InProcessBus::new()),
                 rabbit: None,
                 prefix,
+                journal: None,
             },
+            Kind::InProcessDurable => {
+                let (db, guard) = database(Db::Sqlite).await;
+                Self {
+                    bus: Arc::new(InProcessBus::durable(db).await.expect("journal")),
+                    rabbit: None,
+                    prefix,
+                    journal: Some(Arc::new(guard)),
+                }
+            }
             Kind::Rabbit => {
                 let config = RabbitConfig::new(amqp_url())
                     .prefix(prefix.clone())
@@ -72,6 +86,7 @@ impl TestBus {
                     bus: Arc::new(rabbit.clone()),
                     rabbit: Some(rabbit),
                     prefix,
+                    journal: None,
                 }
             }
         }
