@@ -1,0 +1,186 @@
+//! API key and OAuth authentication, data centers, and the limit of simultaneous connections
+//! per API key.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+
+use super::error::ApiError;
+
+/// The data center of an API key: the suffix after the last `-` (`abc-us19` -> `us19`).
+pub fn datacenter(key: &str) -> Option<&str> {
+    key.rsplit_once('-')
+        .map(|(_, dc)| dc)
+        .filter(|dc| !dc.is_empty())
+}
+
+/// Who made a request: the key (or OAuth token) the connection limit is counted against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Principal(pub String);
+
+/// The configured credentials.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub api_keys: Vec<String>,
+    pub oauth_tokens: Vec<String>,
+    /// The data center this sandbox plays: the first key's.
+    pub datacenter: String,
+}
+
+impl Credentials {
+    pub fn new(api_keys: Vec<String>, oauth_tokens: Vec<String>) -> Self {
+        let datacenter = api_keys
+            .first()
+            .and_then(|k| datacenter(k))
+            .unwrap_or("us1")
+            .to_owned();
+        Credentials {
+            api_keys,
+            oauth_tokens,
+            datacenter,
+        }
+    }
+
+    /// Checks an `Authorization` header value like MailChimp: Basic (any user, key as
+    /// password; a key of another data center gives 403 Wrong Datacenter) or Bearer.
+    pub fn authenticate(&self, header: Option<&str>) -> Result<Principal, ApiError> {
+        let header = header.map(str::trim).filter(|h| !h.is_empty());
+        let Some(header) = header else {
+            return Err(ApiError::api_key_missing());
+        };
+        let (scheme, rest) = header.split_once(' ').unwrap_or((header, ""));
+        let rest = rest.trim();
+        if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth") {
+            return if self.oauth_tokens.iter().any(|t| t == rest) {
+                Ok(Principal(format!("oauth:{rest}")))
+            } else {
+                Err(ApiError::api_key_invalid())
+            };
+        }
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Err(ApiError::api_key_missing());
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(ApiError::api_key_invalid)?;
+        let key = decoded
+            .split_once(':')
+            .map(|(_, k)| k)
+            .unwrap_or(decoded.as_str());
+        if key.is_empty() {
+            return Err(ApiError::api_key_missing());
+        }
+        match datacenter(key) {
+            Some(dc) if dc != self.datacenter => Err(ApiError::wrong_datacenter(dc)),
+            Some(_) if self.api_keys.iter().any(|k| k == key) => Ok(Principal(key.to_owned())),
+            _ => Err(ApiError::api_key_invalid()),
+        }
+    }
+}
+
+/// Counts requests in flight per principal; the one over the limit is refused.
+#[derive(Clone)]
+pub struct ConnectionLimiter {
+    limit: usize,
+    in_flight: Arc<Mutex<HashMap<Principal, usize>>>,
+}
+
+/// Releases the slot when dropped.
+pub struct Slot {
+    limiter: ConnectionLimiter,
+    principal: Principal,
+}
+
+impl ConnectionLimiter {
+    pub fn new(limit: usize) -> Self {
+        ConnectionLimiter {
+            limit,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// Takes a slot, or `None` when the principal already has `limit` requests in flight.
+    pub fn acquire(&self, principal: &Principal) -> Option<Slot> {
+        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(principal.clone()).or_default();
+        if *n >= self.limit {
+            return None;
+        }
+        *n += 1;
+        Some(Slot {
+            limiter: self.clone(),
+            principal: principal.clone(),
+        })
+    }
+
+    /// Requests in flight for a principal.
+    pub fn in_flight(&self, principal: &Principal) -> usize {
+        let map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(principal).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut map = self
+            .limiter
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.principal) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.principal);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn basic(key: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("anystring:{key}"))
+        )
+    }
+
+    #[test]
+    fn keys() {
+        let c = Credentials::new(vec!["abc-us19".into()], vec!["tok".into()]);
+        assert!(c.authenticate(Some(&basic("abc-us19"))).is_ok());
+        assert_eq!(c.authenticate(None).unwrap_err().title, "API Key Missing");
+        assert_eq!(
+            c.authenticate(Some(&basic("zzz-us19"))).unwrap_err().title,
+            "API Key Invalid"
+        );
+        assert_eq!(
+            c.authenticate(Some(&basic("abc-us6"))).unwrap_err().title,
+            "Wrong Datacenter"
+        );
+        assert_eq!(
+            c.authenticate(Some(&basic("nodash"))).unwrap_err().title,
+            "API Key Invalid"
+        );
+        assert!(c.authenticate(Some("Bearer tok")).is_ok());
+        assert!(c.authenticate(Some("Bearer nope")).is_err());
+    }
+
+    #[test]
+    fn limiter() {
+        let l = ConnectionLimiter::new(2);
+        let p = Principal("k".into());
+        let a = l.acquire(&p);
+        let b = l.acquire(&p);
+        assert!(a.is_some() && b.is_some());
+        assert!(l.acquire(&p).is_none());
+        drop(a);
+        assert!(l.acquire(&p).is_some());
+    }
+}

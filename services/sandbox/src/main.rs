@@ -1,0 +1,86 @@
+//! `sandbox --mailchimp-listen ADDR --mpluskassa-listen ADDR [--mailchimp-api-key KEY]...
+//! [--seed FILE | --empty]`: serves both simulators and prints their addresses, one line
+//! each (`mailchimp http://127.0.0.1:PORT/3.0`, `mpluskassa http://127.0.0.1:PORT/`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use ferry_sandbox::mailchimp::{DEFAULT_API_KEY, MailchimpConfig};
+use ferry_sandbox::seed::Seed;
+use ferry_sandbox::{DEFAULT_MPLUSKASSA_IDENT, DEFAULT_MPLUSKASSA_SECRET, Sandbox, SandboxConfig};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sandbox",
+    about = "Simulators of the MailChimp Marketing API and MplusKASSA for Ferry's tests"
+)]
+struct Args {
+    /// Address of the MailChimp API (served under /3.0); port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    mailchimp_listen: SocketAddr,
+    /// Address of the MplusKASSA SOAP API; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    mpluskassa_listen: SocketAddr,
+    /// An accepted MailChimp API key (`<secret>-<dc>`), repeatable; the first key's data
+    /// center is the one served.
+    #[arg(long = "mailchimp-api-key", value_name = "KEY")]
+    mailchimp_api_keys: Vec<String>,
+    /// An accepted MailChimp OAuth access token, repeatable.
+    #[arg(long = "mailchimp-oauth-token", value_name = "TOKEN")]
+    mailchimp_oauth_tokens: Vec<String>,
+    #[arg(long, default_value = DEFAULT_MPLUSKASSA_IDENT)]
+    mpluskassa_ident: String,
+    #[arg(long, default_value = DEFAULT_MPLUSKASSA_SECRET)]
+    mpluskassa_secret: String,
+    /// A seed JSON file (default: the embedded seed shop).
+    #[arg(long, conflicts_with = "empty")]
+    seed: Option<PathBuf>,
+    /// Start with no records.
+    #[arg(long)]
+    empty: bool,
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let seed = match &args.seed {
+        Some(path) => {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            Seed::from_json(&bytes).with_context(|| format!("loading seed {}", path.display()))?
+        }
+        None => Seed::default_shop(),
+    };
+    let api_keys = if args.mailchimp_api_keys.is_empty() {
+        vec![DEFAULT_API_KEY.to_owned()]
+    } else {
+        args.mailchimp_api_keys
+    };
+    let config = SandboxConfig {
+        mailchimp_listen: args.mailchimp_listen,
+        mpluskassa_listen: args.mpluskassa_listen,
+        mailchimp: MailchimpConfig {
+            api_keys,
+            oauth_tokens: args.mailchimp_oauth_tokens,
+            ..MailchimpConfig::default()
+        },
+        mpluskassa_ident: args.mpluskassa_ident,
+        mpluskassa_secret: args.mpluskassa_secret,
+        seed,
+        empty: args.empty,
+        ..SandboxConfig::default()
+    };
+    let handle = Sandbox::start(config)
+        .await
+        .context("starting the sandbox")?;
+    println!("mailchimp {}", handle.mailchimp_url);
+    println!("mpluskassa {}", handle.mpluskassa_url);
+    let stop = tokio::signal::ctrl_c();
+    tokio::select! {
+        r = stop => { r.context("waiting for Ctrl-C")?; }
+    }
+    handle.stop().await;
+    Ok(())
+}

@@ -1,0 +1,617 @@
+//! Products (groups of articles: one article per size/colour) and article groups (the webshop
+//! category tree).
+
+use std::collections::BTreeSet;
+
+use super::{Ctx, page};
+use crate::mpluskassa::model::{Article, ArticleGroup, MplusDateTime, Product};
+use crate::mpluskassa::parse;
+use crate::mpluskassa::render;
+use crate::mpluskassa::store::Store;
+use crate::mpluskassa::xml::{Node, XmlError, XmlWriter};
+
+fn ts_key(ts: &MplusDateTime) -> i64 {
+    let minutes = ((i64::from(ts.year) * 12 + i64::from(ts.mon)) * 31 + i64::from(ts.day)) * 1440
+        + i64::from(ts.hour) * 60
+        + i64::from(ts.min)
+        - i64::from(ts.timezone);
+    minutes * 60 + i64::from(ts.sec)
+}
+
+pub fn get_products(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let req = cx.op.required("request")?;
+    let article_numbers = req.i64s("articleNumbers")?;
+    let group_numbers = req.i32s("groupNumbers")?;
+    let product_numbers = req.i64s("productNumbers")?;
+    let plus: Vec<&str> = req
+        .child("pluNumbers")
+        .into_iter()
+        .flat_map(|l| l.all("text"))
+        .filter_map(|t| t.str("text"))
+        .collect();
+    let only_webshop = req.bool("onlyWebshop")?.unwrap_or(false);
+    let only_active = req.bool("onlyActive")?.unwrap_or(false);
+    let include_all = req
+        .bool("includeAllArticlesOfSelectedProducts")?
+        .unwrap_or(false);
+    let changed_since = req.datetime("changedSinceTimestamp")?.map(|t| ts_key(&t));
+    let article_filter = !article_numbers.is_empty() || !plus.is_empty();
+    let mut selected: Vec<(i64, (&Product, Vec<&Article>))> = Vec::new();
+    for p in cx.store.products.values() {
+        if !product_numbers.is_empty() && !product_numbers.contains(&p.product_number) {
+            continue;
+        }
+        if !group_numbers.is_empty() && !p.group_numbers.iter().any(|g| group_numbers.contains(g)) {
+            continue;
+        }
+        let visible = |a: &&Article| (!only_active || a.active) && (!only_webshop || a.webshop);
+        let matching: Vec<&Article> = p
+            .articles
+            .iter()
+            .filter(visible)
+            .filter(|a| {
+                !article_filter
+                    || article_numbers.contains(&a.article_number)
+                    || plus.contains(&a.plu_number.as_str())
+            })
+            .filter(|a| {
+                changed_since
+                    .is_none_or(|since| a.change_timestamp.is_some_and(|t| ts_key(&t) >= since))
+            })
+            .collect();
+        if matching.is_empty() {
+            continue;
+        }
+        let articles = if include_all {
+            p.articles.iter().filter(visible).collect()
+        } else {
+            matching
+        };
+        selected.push((p.sync_marker, (p, articles)));
+    }
+    let selected = page(
+        selected.into_iter(),
+        req.i64("syncMarker")?,
+        req.i32("syncMarkerLimit")?,
+    );
+    cx.w.elem("productList", |w| {
+        for (p, articles) in selected {
+            render::product(w, p, &articles);
+        }
+    });
+    Ok(())
+}
+
+/// Checks an article against the installation; `Err(message)` makes the call FAILED.
+fn check_article(store: &Store, a: &Article, own_product: Option<i64>) -> Result<(), String> {
+    if a.description.trim().is_empty() {
+        return Err(format!("Article {} has no description.", a.article_number));
+    }
+    if store.turnover_group(a.turnover_group).is_none() {
+        return Err(format!("Turnover group {} not found.", a.turnover_group));
+    }
+    if a.vat_code != 0 && store.vat_group(a.vat_code).is_none() {
+        return Err(format!("VAT code {} not found.", a.vat_code));
+    }
+    if !a.plu_number.is_empty() {
+        let clash = store.products.values().any(|p| {
+            p.articles.iter().any(|o| {
+                o.plu_number == a.plu_number
+                    && !(Some(p.product_number) == own_product
+                        && o.article_number == a.article_number)
+            })
+        });
+        if clash {
+            return Err(format!("PLU number {} is already in use.", a.plu_number));
+        }
+    }
+    Ok(())
+}
+
+fn check_groups(store: &Store, groups: &[i32]) -> Result<(), String> {
+    match groups
+        .iter()
+        .find(|g| !store.article_groups.contains_key(g))
+    {
+        Some(g) => Err(format!("Article group {g} not found.")),
+        None => Ok(()),
+    }
+}
+
+/// Keeps group membership on both sides (product.groupNumbers and group.productNumbers).
+fn link_groups(store: &mut Store, product: i64, groups: &[i32]) {
+    let mut changed = Vec::new();
+    for g in groups {
+        if let Some(group) = store.article_groups.get_mut(g)
+            && !group.product_numbers.contains(&product)
+        {
+            group.product_numbers.push(product);
+            changed.push(*g);
+        }
+    }
+    for g in changed {
+        let marker = store.next_group_marker();
+        if let Some(group) = store.article_groups.get_mut(&g) {
+            group.sync_marker = marker;
+        }
+    }
+}
+
+fn product_fields(node: &Node, p: &mut Product) -> Result<(), XmlError> {
+    if let Some(v) = node.str("description") {
+        p.description = v.to_owned();
+    }
+    if let Some(v) = node.str("extraText") {
+        p.extra_text = v.to_owned();
+    }
+    if node.child("groupNumbers").is_some() {
+        p.group_numbers = node.i32s("groupNumbers")?;
+    }
+    Ok(())
+}
+
+pub fn create_product(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let node = cx.op.required("product")?;
+    let store = cx.store;
+    let w = cx.w;
+    let fail = |w: &mut XmlWriter, result: &str, message: &str| {
+        w.leaf("result", result);
+        w.leaf("productNumber", 0);
+        w.leaf("errorMessage", message);
+    };
+    let requested = node.i64("productNumber")?.filter(|n| *n > 0);
+    if let Some(n) = requested
+        && store.products.contains_key(&n)
+    {
+        fail(
+            w,
+            "CREATE-PRODUCT-RESULT-FAILED-PRODUCT-NUMBER-ALREADY-TAKEN",
+            &format!("Product number {n} is already taken."),
+        );
+        return Ok(());
+    }
+    let mut product = Product::default();
+    product_fields(node, &mut product)?;
+    let mut articles = Vec::new();
+    let mut seen = BTreeSet::new();
+    for a in node
+        .child("articleList")
+        .into_iter()
+        .flat_map(|l| l.all("article"))
+    {
+        let number = a.i64("articleNumber")?.filter(|n| *n > 0);
+        if let Some(n) = number
+            && (store.article(n).is_some() || !seen.insert(n))
+        {
+            fail(
+                w,
+                "CREATE-PRODUCT-RESULT-FAILED-ARTICLE-NUMBER-ALREADY-TAKEN",
+                &format!("Article number {n} is already taken."),
+            );
+            return Ok(());
+        }
+        let mut article = Article {
+            active: true,
+            stock_article: true,
+            ..Article::default()
+        };
+        let prices = parse::apply_article(a, &mut article)?;
+        article.article_number = number.unwrap_or(0);
+        if article.description.is_empty() {
+            article.description = product.description.clone();
+        }
+        articles.push((article, prices));
+    }
+    if articles.is_empty() {
+        fail(
+            w,
+            "CREATE-PRODUCT-RESULT-FAILED",
+            "A product needs at least one article.",
+        );
+        return Ok(());
+    }
+    let plus: Vec<&str> = articles
+        .iter()
+        .map(|(a, _)| a.plu_number.as_str())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let unique: BTreeSet<&str> = plus.iter().copied().collect();
+    if unique.len() != plus.len() {
+        fail(
+            w,
+            "CREATE-PRODUCT-RESULT-FAILED",
+            "PLU numbers within a product must differ.",
+        );
+        return Ok(());
+    }
+    if product.description.trim().is_empty() {
+        product.description = articles[0].0.description.clone();
+    }
+    let checks = check_groups(store, &product.group_numbers).and_then(|()| {
+        articles
+            .iter()
+            .try_for_each(|(a, _)| check_article(store, a, None))
+    });
+    if let Err(message) = checks {
+        fail(w, "CREATE-PRODUCT-RESULT-FAILED", &message);
+        return Ok(());
+    }
+    let now = store.now();
+    let marker = store.next_article_marker();
+    product.product_number = requested.unwrap_or_else(|| store.take_product_number());
+    product.sync_marker = marker;
+    for (mut a, prices) in articles {
+        if a.article_number == 0 {
+            a.article_number = store.take_article_number();
+        }
+        a.sync_marker = marker;
+        a.create_timestamp = Some(now);
+        a.change_timestamp = Some(now);
+        store.complete_prices(&mut a, prices.incl, prices.excl);
+        product.articles.push(a);
+    }
+    w.leaf("result", "CREATE-PRODUCT-RESULT-OK");
+    w.leaf("productNumber", product.product_number);
+    for a in &product.articles {
+        w.leaf("articleNumbers", a.article_number);
+    }
+    w.datetime("changeTimestamp", &now);
+    w.leaf("syncMarker", marker);
+    w.leaf("errorMessage", "");
+    let groups = product.group_numbers.clone();
+    let number = product.product_number;
+    store.products.insert(number, product);
+    link_groups(store, number, &groups);
+    Ok(())
+}
+
+pub fn update_product(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let node = cx.op.required("product")?;
+    let store = cx.store;
+    let w = cx.w;
+    let fail = |w: &mut XmlWriter, result: &str, message: &str| {
+        w.leaf("result", result);
+        w.leaf("errorMessage", message);
+    };
+    let number = node.i64("productNumber")?.unwrap_or(0);
+    let Some(existing) = store.products.get(&number) else {
+        fail(
+            w,
+            "UPDATE-PRODUCT-RESULT-NOT-FOUND",
+            &format!("Product {number} not found."),
+        );
+        return Ok(());
+    };
+    let mut product = existing.clone();
+    product_fields(node, &mut product)?;
+    let mut existing_numbers = Vec::new();
+    let mut new_articles = Vec::new();
+    let mut touched = Vec::new();
+    for a in node
+        .child("articleList")
+        .into_iter()
+        .flat_map(|l| l.all("article"))
+    {
+        match a.i64("articleNumber")?.filter(|n| *n > 0) {
+            Some(n) => match product.articles.iter_mut().find(|x| x.article_number == n) {
+                Some(article) => {
+                    let prices = parse::apply_article(a, article)?;
+                    existing_numbers.push(n);
+                    touched.push((n, prices));
+                }
+                None if store.article(n).is_some() => {
+                    fail(
+                        w,
+                        "UPDATE-PRODUCT-RESULT-FAILED-ARTICLE-NUMBER-ALREADY-TAKEN",
+                        &format!("Article number {n} belongs to another product."),
+                    );
+                    return Ok(());
+                }
+                None => {
+                    let mut article = Article {
+                        active: true,
+                        stock_article: true,
+                        ..Article::default()
+                    };
+                    let prices = parse::apply_article(a, &mut article)?;
+                    article.article_number = n;
+                    new_articles.push((article, prices));
+                }
+            },
+            None => {
+                let mut article = Article {
+                    active: true,
+                    stock_article: true,
+                    ..Article::default()
+                };
+                let prices = parse::apply_article(a, &mut article)?;
+                new_articles.push((article, prices));
+            }
+        }
+    }
+    for (a, _) in &mut new_articles {
+        if a.description.is_empty() {
+            a.description = product.description.clone();
+        }
+    }
+    let all_plus: Vec<&str> = product
+        .articles
+        .iter()
+        .chain(new_articles.iter().map(|(a, _)| a))
+        .map(|a| a.plu_number.as_str())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if all_plus.iter().collect::<BTreeSet<_>>().len() != all_plus.len() {
+        fail(
+            w,
+            "UPDATE-PRODUCT-RESULT-FAILED",
+            "PLU numbers within a product must differ.",
+        );
+        return Ok(());
+    }
+    let checks = check_groups(store, &product.group_numbers).and_then(|()| {
+        product
+            .articles
+            .iter()
+            .filter(|a| touched.iter().any(|(n, _)| *n == a.article_number))
+            .chain(new_articles.iter().map(|(a, _)| a))
+            .try_for_each(|a| check_article(store, a, Some(number)))
+    });
+    if let Err(message) = checks {
+        fail(w, "UPDATE-PRODUCT-RESULT-FAILED", &message);
+        return Ok(());
+    }
+    let now = store.now();
+    let marker = store.next_article_marker();
+    product.sync_marker = marker;
+    for (n, prices) in touched {
+        if let Some(mut a) = product
+            .articles
+            .iter()
+            .find(|a| a.article_number == n)
+            .cloned()
+        {
+            store.complete_prices(&mut a, prices.incl, prices.excl);
+            a.sync_marker = marker;
+            a.change_timestamp = Some(now);
+            if let Some(slot) = product.articles.iter_mut().find(|x| x.article_number == n) {
+                *slot = a;
+            }
+        }
+    }
+    let mut new_numbers = Vec::new();
+    for (mut a, prices) in new_articles {
+        if a.article_number == 0 {
+            a.article_number = store.take_article_number();
+        }
+        a.sync_marker = marker;
+        a.create_timestamp = Some(now);
+        a.change_timestamp = Some(now);
+        store.complete_prices(&mut a, prices.incl, prices.excl);
+        new_numbers.push(a.article_number);
+        product.articles.push(a);
+    }
+    w.leaf("result", "UPDATE-PRODUCT-RESULT-OK");
+    for n in &existing_numbers {
+        w.leaf("existingArticleNumbers", n);
+    }
+    for n in &new_numbers {
+        w.leaf("newArticleNumbers", n);
+    }
+    w.datetime("changeTimestamp", &now);
+    w.leaf("syncMarker", marker);
+    w.leaf("errorMessage", "");
+    let groups = product.group_numbers.clone();
+    store.products.insert(number, product);
+    link_groups(store, number, &groups);
+    Ok(())
+}
+
+fn group_articles(store: &Store, g: &ArticleGroup) -> Vec<i64> {
+    g.product_numbers
+        .iter()
+        .filter_map(|p| store.products.get(p))
+        .flat_map(|p| p.articles.iter().map(|a| a.article_number))
+        .collect()
+}
+
+fn write_tree(w: &mut XmlWriter, store: &Store, g: &ArticleGroup, with_articles: bool) {
+    let mut children: Vec<&ArticleGroup> = store
+        .article_groups
+        .values()
+        .filter(|c| c.parent_group_number == g.group_number)
+        .collect();
+    children.sort_by_key(|c| (c.sort_order, c.group_number));
+    let articles = with_articles.then(|| group_articles(store, g));
+    render::article_group(
+        w,
+        g,
+        &|w: &mut XmlWriter| {
+            for c in &children {
+                write_tree(w, store, c, with_articles);
+            }
+        },
+        articles.as_deref(),
+    );
+}
+
+/// Without `syncMarker`: the tree (top-level groups, optionally filtered, with nested
+/// `subGroupList`s). With `syncMarker`: the changed groups as a flat page, by marker.
+pub fn get_article_groups(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let req = cx.op.required("request")?;
+    let marker = req.i64("syncMarker")?;
+    let limit = req.i32("syncMarkerLimit")?;
+    let filter = req.i32s("groupNumbers")?;
+    let with_articles = req.bool("retrieveArticleNumbers")?.unwrap_or(false);
+    let store = &*cx.store;
+    cx.w.elem("articleGroupList", |w| {
+        if marker.is_some() {
+            let changed = page(
+                store.article_groups.values().map(|g| (g.sync_marker, g)),
+                marker,
+                limit,
+            );
+            for g in changed {
+                let articles = with_articles.then(|| group_articles(store, g));
+                render::article_group(w, g, &|_: &mut XmlWriter| {}, articles.as_deref());
+            }
+        } else {
+            let mut top: Vec<&ArticleGroup> = store
+                .article_groups
+                .values()
+                .filter(|g| g.parent_group_number == 0 && !g.is_deleted)
+                .filter(|g| filter.is_empty() || filter.contains(&g.group_number))
+                .collect();
+            top.sort_by_key(|g| (g.sort_order, g.group_number));
+            for g in top {
+                write_tree(w, store, g, with_articles);
+            }
+        }
+    });
+    Ok(())
+}
+
+pub fn new_article_group(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let req = cx.op.required("request")?;
+    let parent = req.required_i32("parentGroupNumber")?;
+    let name = req.required("name")?.text.clone();
+    let text = req.required("text")?.text.clone();
+    let sort_order = req.i32("sortOrder")?;
+    let store = cx.store;
+    if parent != 0
+        && store
+            .article_groups
+            .get(&parent)
+            .is_none_or(|g| g.is_deleted)
+    {
+        cx.w.leaf("result", "NEW-ARTICLE-GROUP-RESULT-PARENT-NOTFOUND");
+        cx.w.leaf("groupNumber", 0);
+        return Ok(());
+    }
+    if name.trim().is_empty() {
+        cx.w.leaf("result", "NEW-ARTICLE-GROUP-RESULT-FAILED");
+        cx.w.leaf("groupNumber", 0);
+        return Ok(());
+    }
+    let number = store.take_group_number();
+    let sort_order = sort_order.unwrap_or_else(|| {
+        store
+            .article_groups
+            .values()
+            .filter(|g| g.parent_group_number == parent)
+            .map(|g| g.sort_order + 1)
+            .max()
+            .unwrap_or(1)
+    });
+    let sync_marker = store.next_group_marker();
+    store.article_groups.insert(
+        number,
+        ArticleGroup {
+            group_number: number,
+            parent_group_number: parent,
+            sync_marker,
+            name,
+            text,
+            sort_order,
+            ..ArticleGroup::default()
+        },
+    );
+    cx.w.leaf("result", "NEW-ARTICLE-GROUP-RESULT-OK");
+    cx.w.leaf("groupNumber", number);
+    Ok(())
+}
+
+pub fn update_article_group(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let req = cx.op.required("request")?;
+    let number = req.required_i32("groupNumber")?;
+    let parent = req.i32("parentGroupNumber")?;
+    let store = cx.store;
+    let Some(mut group) = store
+        .article_groups
+        .get(&number)
+        .filter(|g| !g.is_deleted)
+        .cloned()
+    else {
+        cx.w.leaf("result", "SAVE-ARTICLE-GROUP-RESULT-NOT-FOUND");
+        return Ok(());
+    };
+    if let Some(parent) = parent {
+        // The new parent must exist and must not be the group itself or one of its descendants.
+        let mut cursor = parent;
+        let mut valid = parent == 0 || store.article_groups.contains_key(&parent);
+        while valid && cursor != 0 {
+            if cursor == number {
+                valid = false;
+            }
+            cursor = store
+                .article_groups
+                .get(&cursor)
+                .map(|g| g.parent_group_number)
+                .unwrap_or(0);
+        }
+        if !valid {
+            cx.w.leaf("result", "SAVE-ARTICLE-GROUP-RESULT-FAILED");
+            return Ok(());
+        }
+        group.parent_group_number = parent;
+    }
+    if let Some(v) = req.str("name") {
+        group.name = v.to_owned();
+    }
+    if let Some(v) = req.str("text") {
+        group.text = v.to_owned();
+    }
+    if let Some(v) = req.i32("sortOrder")? {
+        group.sort_order = v;
+    }
+    group.sync_marker = store.next_group_marker();
+    store.article_groups.insert(number, group);
+    cx.w.leaf("result", "SAVE-ARTICLE-GROUP-RESULT-OK");
+    Ok(())
+}
+
+pub fn add_products_to_article_group(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let req = cx.op.required("request")?;
+    let number = req.required_i32("groupNumber")?;
+    let position = req.i32("position")?;
+    let products = req.required("productNumbers")?.i64s("number")?;
+    let store = cx.store;
+    if store
+        .article_groups
+        .get(&number)
+        .is_none_or(|g| g.is_deleted)
+    {
+        cx.w.leaf("result", "ADD-PRODUCTS-TO-ARTICLE-GROUP-RESULT-NOT-FOUND");
+        return Ok(());
+    }
+    if products.iter().any(|p| !store.products.contains_key(p)) {
+        cx.w.leaf("result", "ADD-PRODUCTS-TO-ARTICLE-GROUP-RESULT-FAILED");
+        return Ok(());
+    }
+    let marker = store.next_group_marker();
+    if let Some(group) = store.article_groups.get_mut(&number) {
+        let mut at = position
+            .and_then(|p| usize::try_from(p).ok())
+            .map_or(group.product_numbers.len(), |p| {
+                p.min(group.product_numbers.len())
+            });
+        for p in &products {
+            if !group.product_numbers.contains(p) {
+                group.product_numbers.insert(at, *p);
+                at += 1;
+            }
+        }
+        group.sync_marker = marker;
+    }
+    let article_marker = store.next_article_marker();
+    for p in &products {
+        if let Some(product) = store.products.get_mut(p)
+            && !product.group_numbers.contains(&number)
+        {
+            product.group_numbers.push(number);
+            product.sync_marker = article_marker;
+        }
+    }
+    cx.w.leaf("result", "ADD-PRODUCTS-TO-ARTICLE-GROUP-RESULT-OK");
+    Ok(())
+}

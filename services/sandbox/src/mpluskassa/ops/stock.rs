@@ -1,0 +1,207 @@
+//! Stock per branch and article: levels with reservations from open orders, absolute and
+//! relative changes, and the change history by stockId.
+
+use super::{Ctx, page};
+use crate::mpluskassa::model::{Qty, StockChange, StockLevel};
+use crate::mpluskassa::xml::{Node, XmlError, XmlWriter};
+
+pub fn get_stock(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let req = cx.op.required("request")?;
+    let branch = req.required_i32("branchNumber")?;
+    let articles = req.required("articleNumbers")?.i64s("articleNumbers")?;
+    let mut branches = req
+        .child("branchNumbers")
+        .map(|b| b.i32s("branchNumber"))
+        .transpose()?
+        .unwrap_or_default();
+    if branches.is_empty() {
+        branches.push(branch);
+    }
+    let since = req.i64("stockId")?;
+    let store = &*cx.store;
+    for b in branches {
+        if store.branch(b).is_none() {
+            continue;
+        }
+        let numbers: Vec<i64> = if articles.is_empty() {
+            store
+                .products
+                .values()
+                .flat_map(|p| &p.articles)
+                .filter(|a| a.stock_article)
+                .map(|a| a.article_number)
+                .collect()
+        } else {
+            articles.clone()
+        };
+        for n in numbers {
+            if !store.article(n).is_some_and(|(_, a)| a.stock_article) {
+                continue;
+            }
+            let level = store.stock.get(&(b, n));
+            let stock_id = level.map_or(0, |l| l.stock_id);
+            if since.is_some_and(|s| stock_id < s) {
+                continue;
+            }
+            let (free, free_dp) = level.map_or(Qty(0), |l| l.amount).to_wire();
+            let (reserved, reserved_dp) = store.reserved(b, n).to_wire();
+            let (incoming, incoming_dp) = level.map_or(Qty(0), |l| l.incoming).to_wire();
+            cx.w.elem("articleStocks", |w| {
+                w.leaf("branchNumber", b);
+                w.leaf("articleNumber", n);
+                if let Some(l) = level {
+                    w.datetime("changeTimestamp", &l.change_timestamp);
+                }
+                w.leaf("stockId", stock_id);
+                w.leaf("amountFree", free);
+                w.leaf("decimalPlacesFree", free_dp);
+                w.leaf("amountReserved", reserved);
+                w.leaf("decimalPlacesReserved", reserved_dp);
+                w.leaf("amountIncoming", incoming);
+                w.leaf("decimalPlacesIncoming", incoming_dp);
+                w.leaf("isDayStockArticle", false);
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Shared part of setStock/updateStock: the result prefix is `SET-STOCK` or `UPDATE-STOCK`.
+fn change_stock(
+    cx: Ctx<'_>,
+    prefix: &str,
+    amount_element: &str,
+    apply: fn(Qty, Qty) -> Qty,
+    kind: &str,
+) -> Result<(), XmlError> {
+    let req: &Node = cx.op.required("request")?;
+    let branch = req.required_i32("branchNumber")?;
+    let article = req.required_i64("articleNumber")?;
+    let raw = req.required_i64(amount_element)?;
+    let dp = req.i32("decimalPlaces")?.unwrap_or(0);
+    let employee = req.i64("employeeNumber")?;
+    let store = cx.store;
+    let w: &mut XmlWriter = cx.w;
+    let result =
+        |w: &mut XmlWriter, outcome: &str| w.leaf("result", format!("{prefix}-RESULT-{outcome}"));
+    if store.branch(branch).is_none() {
+        result(w, "BRANCH-NOT-FOUND");
+        return Ok(());
+    }
+    let Some((_, a)) = store.article(article) else {
+        result(w, "ARTICLE-NOT-FOUND");
+        return Ok(());
+    };
+    if !a.stock_article {
+        result(w, "NO-STOCK-ARTICLE");
+        return Ok(());
+    }
+    let (Some(value), true) = (
+        Qty::from_wire(raw, dp),
+        employee.is_none_or(|e| store.employees.contains_key(&e)),
+    ) else {
+        result(w, "FAILED");
+        return Ok(());
+    };
+    let now = store.now();
+    let before = store
+        .stock
+        .get(&(branch, article))
+        .map_or(Qty(0), |l| l.amount);
+    let after = apply(before, value);
+    let stock_id = store.next_stock_id();
+    store
+        .stock
+        .entry((branch, article))
+        .and_modify(|l| {
+            l.amount = after;
+            l.stock_id = stock_id;
+            l.change_timestamp = now;
+        })
+        .or_insert(StockLevel {
+            amount: after,
+            incoming: Qty(0),
+            reserved_base: Qty(0),
+            stock_id,
+            change_timestamp: now,
+        });
+    store.stock_history.push(StockChange {
+        stock_id,
+        timestamp: now,
+        branch_number: branch,
+        article_number: article,
+        amount_changed: Qty(after.0 - before.0),
+        kind: kind.to_owned(),
+        correction: (kind == "STOCK-HISTORY-TYPE-CORRECTION").then_some((before, after)),
+    });
+    result(w, "OK");
+    w.leaf("stockId", stock_id);
+    Ok(())
+}
+
+pub fn set_stock(cx: Ctx<'_>) -> Result<(), XmlError> {
+    change_stock(
+        cx,
+        "SET-STOCK",
+        "amount",
+        |_, new| new,
+        "STOCK-HISTORY-TYPE-CORRECTION",
+    )
+}
+
+pub fn update_stock(cx: Ctx<'_>) -> Result<(), XmlError> {
+    change_stock(
+        cx,
+        "UPDATE-STOCK",
+        "amountChanged",
+        |old, delta| Qty(old.0 + delta.0),
+        "STOCK-HISTORY-TYPE-API",
+    )
+}
+
+pub fn get_stock_history_v2(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let req = cx.op.required("request")?;
+    let branches = req.i32s("branchNumbers")?;
+    let articles = req
+        .child("articleNumbers")
+        .map(|a| a.i64s("articleNumbers"))
+        .transpose()?
+        .unwrap_or_default();
+    let from = req.datetime("fromFinancialDateTime")?.map(|d| d.date());
+    let through = req.datetime("throughFinancialDateTime")?.map(|d| d.date());
+    let since = req.i64("sinceStockId")?;
+    let limit = req.i32("sinceStockIdLimit")?;
+    let selected = page(
+        cx.store
+            .stock_history
+            .iter()
+            .filter(|h| branches.is_empty() || branches.contains(&h.branch_number))
+            .filter(|h| articles.is_empty() || articles.contains(&h.article_number))
+            .filter(|h| from.is_none_or(|f| h.timestamp.date().on_or_after(&f)))
+            .filter(|h| through.is_none_or(|t| t.on_or_after(&h.timestamp.date())))
+            .map(|h| (h.stock_id, h)),
+        since,
+        limit,
+    );
+    for h in selected {
+        cx.w.elem("articleStockHistory", |w| {
+            w.leaf("stockId", h.stock_id);
+            w.datetime("timestamp", &h.timestamp);
+            w.leaf("branchNumber", h.branch_number);
+            w.leaf("articleNumber", h.article_number);
+            let (amount, dp) = h.amount_changed.to_wire();
+            w.leaf("amountChanged", amount);
+            w.leaf("decimalPlaces", dp);
+            w.leaf("type", &h.kind);
+            if let Some((before, after)) = h.correction {
+                let (b, bdp) = before.to_wire();
+                let (a, adp) = after.to_wire();
+                w.leaf("beforeCorrectionQuantity", b);
+                w.leaf("beforeCorrectionDecimalPlaces", bdp);
+                w.leaf("afterCorrectionQuantity", a);
+                w.leaf("afterCorrectionDecimalPlaces", adp);
+            }
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! SOAP 1.1 framing: reading the envelope of a request, writing response and fault envelopes
+//! the way the gSOAP-based MplusQAPI does (`SOAP-ENV` prefix, HTTP 500 for faults).
+
+use super::xml::{self, NS, Node, SOAP_ENV};
+
+/// SOAP 1.2's envelope namespace: answered with a `VersionMismatch` fault.
+const SOAP12_ENV: &str = "http://www.w3.org/2003/05/soap-envelope";
+
+/// A SOAP fault: `faultcode` (`SOAP-ENV:Client`, `SOAP-ENV:Server`, ...) and `faultstring`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SoapFault {
+    pub code: String,
+    pub message: String,
+}
+
+impl SoapFault {
+    pub fn client(message: impl Into<String>) -> Self {
+        Self::new("SOAP-ENV:Client", message)
+    }
+
+    pub fn server(message: impl Into<String>) -> Self {
+        Self::new("SOAP-ENV:Server", message)
+    }
+
+    /// A bare code (`Server`) gets the `SOAP-ENV:` prefix.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        let code = if code.contains(':') {
+            code.to_owned()
+        } else {
+            format!("SOAP-ENV:{code}")
+        };
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn render(&self) -> String {
+        format!(
+            "{}<SOAP-ENV:Fault><faultcode>{}</faultcode><faultstring>{}</faultstring></SOAP-ENV:Fault>{}",
+            ENVELOPE_START,
+            quick_xml::escape::escape(self.code.as_str()),
+            quick_xml::escape::escape(self.message.as_str()),
+            ENVELOPE_END
+        )
+    }
+}
+
+const ENVELOPE_START: &str = concat!(
+    r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+    "\n",
+    r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:SOAP-ENC="http://schemas.xmlsoap.org/soap/encoding/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:ns="urn:mplusqapi">"#,
+    "<SOAP-ENV:Body>"
+);
+const ENVELOPE_END: &str = "</SOAP-ENV:Body></SOAP-ENV:Envelope>\n";
+
+/// Wraps a rendered response element in an envelope.
+pub fn envelope(body: &str) -> String {
+    let mut out = String::with_capacity(ENVELOPE_START.len() + body.len() + ENVELOPE_END.len());
+    out.push_str(ENVELOPE_START);
+    out.push_str(body);
+    out.push_str(ENVELOPE_END);
+    out
+}
+
+/// Reads a request envelope and returns its operation element (the Body's only child, in
+/// the `urn:mplusqapi` namespace, any prefix).
+pub fn operation(body: &str) -> Result<Node, SoapFault> {
+    let root = xml::parse(body).map_err(|e| SoapFault::client(e.to_string()))?;
+    if root.name == "Envelope" && root.ns.as_deref() == Some(SOAP12_ENV) {
+        return Err(SoapFault::new(
+            "SOAP-ENV:VersionMismatch",
+            "SOAP 1.2 is not supported: use SOAP 1.1",
+        ));
+    }
+    if !root.is(SOAP_ENV, "Envelope") {
+        return Err(SoapFault::client(
+            "the root element is not a SOAP 1.1 Envelope",
+        ));
+    }
+    let mut bodies = root.children.into_iter().filter(|c| c.is(SOAP_ENV, "Body"));
+    let Some(body) = bodies.next() else {
+        return Err(SoapFault::client("the Envelope has no Body"));
+    };
+    let mut elements = body.children.into_iter();
+    let Some(op) = elements.next() else {
+        return Err(SoapFault::client("the Body is empty"));
+    };
+    if elements.next().is_some() {
+        return Err(SoapFault::client("the Body has more than one element"));
+    }
+    if op.ns.as_deref() != Some(NS) {
+        return Err(SoapFault::client(format!(
+            "Method '{}' not implemented: method name or namespace not recognized",
+            op.name
+        )));
+    }
+    Ok(op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_operation() {
+        let req = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header/><s:Body><getApiVersion xmlns="urn:mplusqapi"/></s:Body></s:Envelope>"#;
+        assert_eq!(
+            operation(req).map(|n| n.name),
+            Ok("getApiVersion".to_owned())
+        );
+    }
+
+    #[test]
+    fn faults() {
+        let wrong_ns = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><getApiVersion/></s:Body></s:Envelope>"#;
+        assert_eq!(
+            operation(wrong_ns).map_err(|f| f.code),
+            Err("SOAP-ENV:Client".to_owned())
+        );
+        let soap12 = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body/></s:Envelope>"#;
+        assert_eq!(
+            operation(soap12).map_err(|f| f.code),
+            Err("SOAP-ENV:VersionMismatch".to_owned())
+        );
+        assert!(operation("<a>").is_err());
+        let rendered = SoapFault::new("Server", "a < b").render();
+        assert!(
+            rendered.contains(
+                "<faultcode>SOAP-ENV:Server</faultcode><faultstring>a &lt; b</faultstring>"
+            )
+        );
+    }
+}
