@@ -1,5 +1,6 @@
 //! The all-in-one runner's configuration: the common sections plus where it keeps its data.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use ferry_platform::config::{self, CommonConfig, Secret, Validate, ValidationErrors};
@@ -23,6 +24,30 @@ pub struct FerryConfig {
     pub drain_seconds: u64,
     /// Processed message ids are remembered this many days (redeliveries come within minutes).
     pub inbox_retention_days: u64,
+    /// The simulators of MailChimp and MplusKASSA, seeded with a sample shop.
+    pub sandbox: SandboxSettings,
+}
+
+/// Whether and where `ferry run` starts the sandboxes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SandboxSettings {
+    /// Start them (the embedded default); off when real accounts are configured.
+    pub enabled: bool,
+    /// The MailChimp API simulator (`http://ADDR/3.0`).
+    pub mailchimp_listen: SocketAddr,
+    /// The MplusKASSA SOAP simulator (`http://ADDR/`).
+    pub mpluskassa_listen: SocketAddr,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            mailchimp_listen: SocketAddr::from(([127, 0, 0, 1], 9110)),
+            mpluskassa_listen: SocketAddr::from(([127, 0, 0, 1], 9111)),
+        }
+    }
 }
 
 impl Default for FerryConfig {
@@ -34,6 +59,7 @@ impl Default for FerryConfig {
             data_dir: PathBuf::from("ferry-data"),
             drain_seconds: 10,
             inbox_retention_days: 7,
+            sandbox: SandboxSettings::default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use ferry_platform::config::{BusKind, Scope, Secret, TokenConfig};
 use ferry_platform::db::{self, DbReadiness};
 use ferry_platform::service::{self, Runtime, Started};
 use ferry_platform::telemetry;
+use ferry_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
@@ -47,6 +48,10 @@ struct Status {
     bus: &'static str,
     /// `sqlite` or `postgres`.
     database: &'static str,
+    /// The MailChimp simulator's API base URL, when the sandboxes run.
+    sandbox_mailchimp: Option<String>,
+    /// The MplusKASSA simulator's SOAP endpoint, when the sandboxes run.
+    sandbox_mpluskassa: Option<String>,
 }
 
 /// The runtime's status.
@@ -80,7 +85,22 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
         });
     }
 
-    let started = start_host(&runtime, &config).await?;
+    let sandbox = if config.sandbox.enabled {
+        let handle = Sandbox::start(SandboxConfig {
+            mailchimp_listen: config.sandbox.mailchimp_listen,
+            mpluskassa_listen: config.sandbox.mpluskassa_listen,
+            ..SandboxConfig::default()
+        })
+        .await
+        .context("cannot start the sandboxes (set sandbox.enabled = false to run without)")?;
+        println!("sandbox mailchimp {}", handle.mailchimp_url);
+        println!("sandbox mpluskassa {}", handle.mpluskassa_url);
+        Some(handle)
+    } else {
+        None
+    };
+
+    let started = start_host(&runtime, &config, sandbox.as_ref()).await?;
     let server = started
         .mount(AdminServer::builder(&config.common.service_name, &admin))
         .readiness("bus", Arc::new(BusReadiness(runtime.bus.clone())))
@@ -97,13 +117,20 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
     started.stop(drain).await;
     runtime.bus.shutdown(drain).await;
     runtime.db.close().await.ok();
+    if let Some(sandbox) = sandbox {
+        sandbox.stop().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
 /// What the host itself runs beside the services: its status route, the parking lot of every
 /// service's dead letters, and the inbox purge.
-async fn start_host(runtime: &Runtime, config: &FerryConfig) -> anyhow::Result<Started> {
+async fn start_host(
+    runtime: &Runtime,
+    config: &FerryConfig,
+    sandbox: Option<&SandboxHandle>,
+) -> anyhow::Result<Started> {
     let status = web::Data::new(Status {
         version: env!("CARGO_PKG_VERSION"),
         bus: match config.common.bus.kind {
@@ -115,6 +142,8 @@ async fn start_host(runtime: &Runtime, config: &FerryConfig) -> anyhow::Result<S
         } else {
             "postgres"
         },
+        sandbox_mailchimp: sandbox.map(|s| s.mailchimp_url.clone()),
+        sandbox_mpluskassa: sandbox.map(|s| s.mpluskassa_url.clone()),
     });
     let parking = ParkingLot::new(runtime.db.clone(), runtime.bus.clone());
     let mut started = Started::default()

@@ -18,6 +18,8 @@ impl Ferry {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .current_dir(dir)
             .env("FERRY_ADMIN__LISTEN", "127.0.0.1:0")
+            .env("FERRY_SANDBOX__MAILCHIMP_LISTEN", "127.0.0.1:0")
+            .env("FERRY_SANDBOX__MPLUSKASSA_LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "info")
             .env_remove("FERRY_CONFIG")
             .stdout(Stdio::piped())
