@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::consumers::Consumers;
 use super::dispatch::{self, Parking, Settlement};
 use super::store::journal_row;
 use super::{
@@ -36,7 +37,7 @@ struct Inner {
     journal: Option<Journal>,
     max_message_bytes: usize,
     shutting_down: AtomicBool,
-    subscriptions: Mutex<Vec<ConsumerControl>>,
+    consumers: Consumers,
     next_tag: AtomicU64,
 }
 
@@ -130,7 +131,7 @@ impl InProcessBus {
                 journal,
                 max_message_bytes,
                 shutting_down: AtomicBool::new(false),
-                subscriptions: Mutex::new(Vec::new()),
+                consumers: Consumers::default(),
                 next_tag: AtomicU64::new(1),
             }),
         }
@@ -291,14 +292,6 @@ impl Bus for InProcessBus {
         }
         self.declare(&subscription).await?;
         let queue = self.declare_queue(&subscription.queue);
-        let stop = CancellationToken::new();
-        let abort = CancellationToken::new();
-        let done = CancellationToken::new();
-        lock(&self.inner.subscriptions).push(ConsumerControl {
-            stop: stop.clone(),
-            abort: abort.clone(),
-            done: done.clone(),
-        });
         let consumer = Consumer {
             bus: self.clone(),
             queue,
@@ -306,14 +299,10 @@ impl Bus for InProcessBus {
             handler,
             in_flight: Arc::new(Mutex::new(HashMap::new())),
         };
-        let task = tokio::spawn({
-            let (stop, abort) = (stop.clone(), abort.clone());
-            async move {
-                let _done = done.drop_guard();
-                consumer.run(stop, abort).await;
-            }
-        });
-        Ok(SubscriptionHandle::new(stop, abort, task))
+        Ok(self
+            .inner
+            .consumers
+            .spawn(move |stop, abort| consumer.run(stop, abort)))
     }
 
     async fn check(&self) -> Result<(), BusError> {
@@ -326,17 +315,7 @@ impl Bus for InProcessBus {
 
     async fn shutdown(&self, drain: Duration) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
-        let consumers = std::mem::take(&mut *lock(&self.inner.subscriptions));
-        for consumer in &consumers {
-            consumer.stop.cancel();
-        }
-        let all_done = futures::future::join_all(consumers.iter().map(|c| c.done.cancelled()));
-        if tokio::time::timeout(drain, all_done).await.is_err() {
-            for consumer in &consumers {
-                consumer.abort.cancel();
-            }
-            futures::future::join_all(consumers.iter().map(|c| c.done.cancelled())).await;
-        }
+        self.inner.consumers.stop_all(drain).await;
     }
 }
 
@@ -369,13 +348,6 @@ impl Parking for InProcessBus {
         dlq.push_back(Queued::new(message, rows.into_iter().next().flatten()));
         Ok(())
     }
-}
-
-/// The tokens of one consumer: stop (graceful), abort (crash), and done (it has exited).
-struct ConsumerControl {
-    stop: CancellationToken,
-    abort: CancellationToken,
-    done: CancellationToken,
 }
 
 /// One running consumer of one queue.

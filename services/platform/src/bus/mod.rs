@@ -21,6 +21,7 @@
 //! | `<queue>.delay.<ms>` | quorum queue | one per backoff step; expired messages return to `<queue>` |
 //! | `<queue>.dlq` | quorum queue | dead letters of `<queue>`, for inspection and replay |
 
+mod consumers;
 mod dispatch;
 pub mod inbox;
 pub mod inproc;

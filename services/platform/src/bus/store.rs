@@ -156,69 +156,45 @@ impl MigrationName for Migration {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let schema = Schema::new(manager.get_database_backend());
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(inbox_row::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(outbox_row::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("ferry_inbox_processed_at")
-                    .table(inbox_row::Entity)
-                    .col(inbox_row::Column::ProcessedAt)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("ferry_outbox_source_id")
-                    .table(outbox_row::Entity)
-                    .col(outbox_row::Column::Source)
-                    .col(outbox_row::Column::Id)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(journal_row::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(dead_letter_row::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("ferry_dead_letters_parked_at")
-                    .table(dead_letter_row::Entity)
-                    .col(dead_letter_row::Column::ParkedAt)
-                    .to_owned(),
-            )
-            .await?;
+        let tables = [
+            schema.create_table_from_entity(inbox_row::Entity),
+            schema.create_table_from_entity(outbox_row::Entity),
+            schema.create_table_from_entity(journal_row::Entity),
+            schema.create_table_from_entity(dead_letter_row::Entity),
+        ];
+        for mut table in tables {
+            manager
+                .create_table(table.if_not_exists().to_owned())
+                .await?;
+        }
+        let indexes = [
+            Index::create()
+                .name("ferry_inbox_processed_at")
+                .table(inbox_row::Entity)
+                .col(inbox_row::Column::ProcessedAt)
+                .to_owned(),
+            Index::create()
+                .name("ferry_outbox_source_id")
+                .table(outbox_row::Entity)
+                .col(outbox_row::Column::Source)
+                .col(outbox_row::Column::Id)
+                .to_owned(),
+            Index::create()
+                .name("ferry_bus_journal_queue")
+                .table(journal_row::Entity)
+                .col(journal_row::Column::Queue)
+                .to_owned(),
+            Index::create()
+                .name("ferry_dead_letters_parked_at")
+                .table(dead_letter_row::Entity)
+                .col(dead_letter_row::Column::ParkedAt)
+                .to_owned(),
+        ];
+        for mut index in indexes {
+            manager
+                .create_index(index.if_not_exists().to_owned())
+                .await?;
+        }
         Ok(())
     }
 

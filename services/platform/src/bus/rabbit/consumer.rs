@@ -13,16 +13,9 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Link, RabbitBus, amqp, convert, lock, topology};
+use super::{Link, RabbitBus, amqp, convert, topology};
 use crate::bus::dispatch::{self, Settlement};
 use crate::bus::{BusError, Delivery, Handler, Subscription, SubscriptionHandle};
-
-/// The tokens of one consumer.
-pub(crate) struct Control {
-    stop: CancellationToken,
-    abort: CancellationToken,
-    done: CancellationToken,
-}
 
 /// Starts consuming.
 pub(crate) fn spawn(
@@ -30,36 +23,10 @@ pub(crate) fn spawn(
     subscription: Subscription,
     handler: Arc<dyn Handler>,
 ) -> SubscriptionHandle {
-    let stop = CancellationToken::new();
-    let abort = CancellationToken::new();
-    let done = CancellationToken::new();
-    lock(&bus.inner.consumers).push(Control {
-        stop: stop.clone(),
-        abort: abort.clone(),
-        done: done.clone(),
-    });
-    let task = tokio::spawn({
-        let (stop, abort) = (stop.clone(), abort.clone());
-        async move {
-            let _done = done.drop_guard();
-            run(bus, subscription, handler, stop, abort).await;
-        }
-    });
-    SubscriptionHandle::new(stop, abort, task)
-}
-
-/// Stops consumers, draining up to `drain`, then aborts the rest.
-pub(crate) async fn stop_all(consumers: Vec<Control>, drain: Duration) {
-    for consumer in &consumers {
-        consumer.stop.cancel();
-    }
-    let all_done = futures::future::join_all(consumers.iter().map(|c| c.done.cancelled()));
-    if tokio::time::timeout(drain, all_done).await.is_err() {
-        for consumer in &consumers {
-            consumer.abort.cancel();
-        }
-        futures::future::join_all(consumers.iter().map(|c| c.done.cancelled())).await;
-    }
+    let consumers = bus.inner.clone();
+    consumers
+        .consumers
+        .spawn(move |stop, abort| run(bus, subscription, handler, stop, abort))
 }
 
 enum End {

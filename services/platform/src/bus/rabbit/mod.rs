@@ -113,7 +113,7 @@ pub(crate) struct Inner {
     names: Names,
     link: watch::Sender<Option<Arc<Link>>>,
     shutdown: CancellationToken,
-    consumers: Mutex<Vec<consumer::Control>>,
+    consumers: super::consumers::Consumers,
     declared_queues: Mutex<Vec<String>>,
 }
 
@@ -128,7 +128,7 @@ impl RabbitBus {
                 config,
                 link,
                 shutdown: CancellationToken::new(),
-                consumers: Mutex::new(Vec::new()),
+                consumers: super::consumers::Consumers::default(),
                 declared_queues: Mutex::new(Vec::new()),
             }),
         };
@@ -411,8 +411,7 @@ impl Bus for RabbitBus {
     }
 
     async fn shutdown(&self, drain: Duration) {
-        let consumers = std::mem::take(&mut *lock(&self.inner.consumers));
-        consumer::stop_all(consumers, drain).await;
+        self.inner.consumers.stop_all(drain).await;
         self.inner.shutdown.cancel();
         // Let the supervisor close the connection.
         let mut rx = self.inner.link.subscribe();
