@@ -83,6 +83,8 @@ pub fn all() -> Vec<(String, Value)> {
         entry::<ProductsVerified>(),
         entry::<CommandFailed>(),
         entry::<IntegrationChanged>(),
+        entry::<SagaParked>(),
+        entry::<SagaFailed>(),
     ]
 }
 

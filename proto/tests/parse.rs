@@ -189,6 +189,24 @@ fn every_message_round_trips_with_its_routing_key() {
             3,
         ))
         .routing_key(),
+        round_trip(SagaParked {
+            saga_id: uuid::Uuid::now_v7(),
+            target: mk,
+            external_id: id("ORD-1001"),
+            step: "verify_products".to_owned(),
+            missing_skus: vec![sku()],
+            error: FailureInfo::new(ErrorCode::NotFound, "SKU 1001 does not exist in MplusKASSA"),
+        })
+        .routing_key(),
+        round_trip(SagaFailed {
+            saga_id: uuid::Uuid::now_v7(),
+            target: mk,
+            external_id: id("ORD-1001"),
+            step: "create_order".to_owned(),
+            attempts: 5,
+            error: FailureInfo::new(ErrorCode::Unavailable, "MplusKASSA answered 503"),
+        })
+        .routing_key(),
     ];
     let keys: Vec<&str> = keys.iter().map(RoutingKey::as_str).collect();
     assert_eq!(
@@ -218,6 +236,8 @@ fn every_message_round_trips_with_its_routing_key() {
             "mpluskassa.products.verified",
             "mailchimp.stock.failed",
             "ferry.integration.changed",
+            "ferry.saga.parked",
+            "ferry.saga.failed",
         ]
     );
     assert_eq!(keys.len(), CATALOGUE.len());

@@ -9,6 +9,7 @@ mod failure;
 mod integration;
 mod order;
 mod product;
+mod saga;
 mod stock;
 
 pub use category::{CategoryObserved, CategoryUpsert, CategoryUpserted};
@@ -21,6 +22,7 @@ pub use order::{OrderCreate, OrderCreated, OrderFind, OrderFound, OrderMapped, O
 pub use product::{
     ProductObserved, ProductRef, ProductUpsert, ProductUpserted, ProductsVerified, ProductsVerify,
 };
+pub use saga::{SagaFailed, SagaParked};
 pub use stock::{StockObserved, StockSet, StockSetDone};
 
 use crate::routing::{Message, MessageKind};
@@ -102,6 +104,8 @@ pub const CATALOGUE: &[MessageSpec] = &[
     MessageSpec::of::<ProductsVerified>(),
     MessageSpec::of::<CommandFailed>(),
     MessageSpec::of::<IntegrationChanged>(),
+    MessageSpec::of::<SagaParked>(),
+    MessageSpec::of::<SagaFailed>(),
 ];
 
 /// Looks up a catalogue entry by message type.

@@ -395,3 +395,38 @@ async fn stop_shuts_the_server_down() {
     let result = app.client.get(url).send().await;
     assert!(result.is_err(), "{result:?}");
 }
+
+#[tokio::test]
+async fn public_routes_are_served_without_a_token_and_the_api_still_needs_one() {
+    let server = AdminServer::builder("test-service", &admin_config())
+        .workers(1)
+        .api(
+            |cfg| {
+                cfg.route("/things", web::get().to(list_things));
+            },
+            ThingsApi::openapi(),
+        )
+        .public(|cfg| {
+            cfg.route(
+                "/dashboard/",
+                web::get().to(|| async { HttpResponse::Ok().body("<html>page</html>") }),
+            );
+        })
+        .bind()
+        .expect("admin server starts");
+    let app = TestApp {
+        server,
+        client: reqwest::Client::new(),
+    };
+    let page = app.get("/dashboard/", None).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.text().await.expect("body"), "<html>page</html>");
+    assert_eq!(
+        app.get("/api/v1/things", None).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get("/dashboard/other", None).await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

@@ -1,0 +1,401 @@
+//! Admin API of the connector (under `/api/v1`, bearer token; GET needs `read`, the rest
+//! `operator`):
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `POST /mailchimp/connection-test` | tests credentials given in the body (`api_key`, optional `base_url`): ping + account name; the key is never echoed, logged or stored |
+//! | `GET /mailchimp/integrations` | the connections served (no secrets) |
+//! | `POST /mailchimp/integrations/{id}/sync` | starts a `full` or `incremental` sync (all or some resources); answers 202 |
+//! | `GET /mailchimp/integrations/{id}/cursors` | poll watermarks and the progress of the running / last sync per resource |
+//! | `GET /mailchimp/integrations/{id}/api-stats` | MailChimp calls by operation and outcome, retries, calls in flight, last error |
+//!
+//! The list webhook endpoint is not part of this API (it cannot carry a bearer token): see
+//! [`crate::webhook`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use ferry_platform::admin::{ApiError, OperatorAccess, ReadAccess};
+use ferry_proto::IntegrationId;
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::client::{ApiKey, ApiStatsSnapshot, CallStat, ClientSettings, MailchimpClient};
+use crate::ingest::{Ingester, Resource, SyncMode};
+use crate::integrations::Integration;
+use crate::store;
+
+/// What the routes need.
+pub struct AdminState {
+    /// Database.
+    pub db: DatabaseConnection,
+    /// The ingester (and through it the integrations).
+    pub ingester: Arc<Ingester>,
+    /// Stops syncs started from the API at shutdown.
+    pub shutdown: CancellationToken,
+}
+
+/// Credentials to test. Never echoed.
+#[derive(Deserialize, ToSchema)]
+pub struct ConnectionTest {
+    /// The API key (`<key>-<dc>`).
+    pub api_key: String,
+    /// Base URL override (a sandbox); default: the key's data center.
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+/// The result of a connection test.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionTestResult {
+    /// Whether MailChimp accepted the key.
+    pub ok: bool,
+    /// The key's data center, when the key is well-formed.
+    pub data_center: Option<String>,
+    /// The account's name, when reachable.
+    pub account_name: Option<String>,
+    /// How long the test took.
+    pub latency_ms: u64,
+    /// What failed.
+    pub error: Option<String>,
+}
+
+/// Tests MailChimp credentials without storing them.
+#[utoipa::path(
+    post,
+    path = "/mailchimp/connection-test",
+    tag = "mailchimp",
+    request_body = ConnectionTest,
+    responses(
+        (status = 200, description = "The result (ok or the reason)", body = ConnectionTestResult),
+        (status = 400, description = "Malformed request", body = ferry_platform::admin::ErrorBody),
+    )
+)]
+async fn connection_test(
+    OperatorAccess(who): OperatorAccess,
+    body: web::Json<ConnectionTest>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let body = body.into_inner();
+    let result = match ApiKey::parse(&body.api_key) {
+        Err(e) => ConnectionTestResult {
+            ok: false,
+            data_center: None,
+            account_name: None,
+            latency_ms: 0,
+            error: Some(e.to_string()),
+        },
+        Ok(key) => {
+            let dc = key.data_center().to_owned();
+            let settings = ClientSettings {
+                max_attempts: 2,
+                request_timeout: std::time::Duration::from_secs(20),
+                ..ClientSettings::default()
+            };
+            let outcome = async {
+                let client = MailchimpClient::new(key, body.base_url.as_deref(), settings)?;
+                client.ping().await?;
+                client.account().await
+            }
+            .await;
+            let latency_ms = started.elapsed().as_millis() as u64;
+            match outcome {
+                Ok(account) => ConnectionTestResult {
+                    ok: true,
+                    data_center: Some(dc),
+                    account_name: account
+                        .get("account_name")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned),
+                    latency_ms,
+                    error: None,
+                },
+                Err(e) => ConnectionTestResult {
+                    ok: false,
+                    data_center: Some(dc),
+                    account_name: None,
+                    latency_ms,
+                    error: Some(e.to_string()),
+                },
+            }
+        }
+    };
+    tracing::info!(by = %who.name, ok = result.ok, "MailChimp connection tested");
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// A served connection, without secrets.
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationView {
+    /// The integration.
+    #[schema(value_type = String)]
+    pub integration_id: IntegrationId,
+    /// The key's data center.
+    pub data_center: String,
+    /// Base URL in use.
+    pub base_url: String,
+    /// Store.
+    pub store_id: String,
+    /// Audience.
+    pub list_id: String,
+    /// Simultaneous calls for the account (all replicas).
+    pub concurrency: u32,
+    /// This replica's share.
+    pub replica_concurrency: usize,
+    /// Resources read.
+    pub resources: Vec<Resource>,
+    /// Whether list webhooks are accepted.
+    pub webhooks: bool,
+}
+
+fn view(i: &Integration) -> IntegrationView {
+    let c = &i.connection;
+    IntegrationView {
+        integration_id: c.integration_id,
+        data_center: c.api_key.data_center().to_owned(),
+        base_url: i.client.base_url().to_owned(),
+        store_id: c.store_id.clone(),
+        list_id: c.list_id.clone(),
+        concurrency: c.concurrency,
+        replica_concurrency: i.client.concurrency(),
+        resources: c.resources.clone(),
+        webhooks: c.webhook_secret.is_some(),
+    }
+}
+
+/// The MailChimp connections this service serves.
+#[utoipa::path(
+    get,
+    path = "/mailchimp/integrations",
+    tag = "mailchimp",
+    responses((status = 200, body = [IntegrationView]))
+)]
+async fn integrations(_who: ReadAccess, state: web::Data<AdminState>) -> HttpResponse {
+    let all: Vec<IntegrationView> = state
+        .ingester
+        .integrations()
+        .all()
+        .iter()
+        .map(|i| view(i))
+        .collect();
+    HttpResponse::Ok().json(all)
+}
+
+fn integration(state: &AdminState, id: &str) -> Result<Arc<Integration>, ApiError> {
+    let parsed =
+        IntegrationId::parse(id).map_err(|e| ApiError::invalid(format!("integration id: {e}")))?;
+    state
+        .ingester
+        .integrations()
+        .get(parsed)
+        .ok_or_else(|| ApiError::not_found(format!("integration {id} has no MailChimp connection")))
+}
+
+/// What to sync.
+#[derive(Deserialize, ToSchema)]
+pub struct SyncRequest {
+    /// `full` (read and publish everything) or `incremental` (changes since the watermark).
+    pub mode: SyncMode,
+    /// Some resources only (default: all enabled).
+    #[serde(default)]
+    pub resources: Option<Vec<Resource>>,
+}
+
+/// A started sync.
+#[derive(Serialize, ToSchema)]
+pub struct SyncStarted {
+    /// The integration.
+    pub integration_id: String,
+    /// The mode.
+    pub mode: SyncMode,
+    /// The resources, synced in this order.
+    pub resources: Vec<Resource>,
+}
+
+/// Starts a sync; follow it with the cursors endpoint.
+#[utoipa::path(
+    post,
+    path = "/mailchimp/integrations/{integration_id}/sync",
+    tag = "mailchimp",
+    params(("integration_id" = String, Path, description = "Integration id")),
+    request_body = SyncRequest,
+    responses(
+        (status = 202, description = "Started", body = SyncStarted),
+        (status = 404, description = "No such integration", body = ferry_platform::admin::ErrorBody),
+    )
+)]
+async fn sync(
+    OperatorAccess(who): OperatorAccess,
+    state: web::Data<AdminState>,
+    path: web::Path<String>,
+    body: web::Json<SyncRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let integration = integration(&state, &path)?;
+    let body = body.into_inner();
+    let enabled = &integration.connection.resources;
+    let resources: Vec<Resource> = Resource::all()
+        .into_iter()
+        .filter(|r| enabled.contains(r))
+        .filter(|r| body.resources.as_ref().is_none_or(|only| only.contains(r)))
+        .collect();
+    if resources.is_empty() {
+        return Err(ApiError::invalid(
+            "none of the requested resources is enabled for this integration",
+        ));
+    }
+    tracing::info!(by = %who.name, integration = %integration.id(), mode = ?body.mode, "MailChimp sync requested");
+    let ingester = state.ingester.clone();
+    let shutdown = state.shutdown.clone();
+    let mode = body.mode;
+    let run = resources.clone();
+    let task_integration = integration.clone();
+    tokio::spawn(async move {
+        for resource in run {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                result = ingester.sync(&task_integration, resource, mode) => {
+                    if let Err(error) = result {
+                        tracing::warn!(%error, resource = resource.as_str(), "requested MailChimp sync failed");
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Ok(HttpResponse::Accepted().json(SyncStarted {
+        integration_id: integration.id().to_string(),
+        mode,
+        resources,
+    }))
+}
+
+/// Poll position and sync progress of one resource.
+#[derive(Serialize, ToSchema)]
+pub struct CursorView {
+    /// The resource.
+    pub resource: String,
+    /// Changes since this instant are read by the next poll; `null`: never synced.
+    pub watermark: Option<DateTime<Utc>>,
+    /// When the last poll completed.
+    pub last_poll_at: Option<DateTime<Utc>>,
+    /// `idle`, `running`, `done`, `failed`.
+    pub state: String,
+    /// `full` or `incremental`.
+    pub mode: String,
+    /// Records the running or last sync has to read.
+    pub total: i64,
+    /// Records read so far.
+    pub done: i64,
+    /// Percentage read.
+    pub progress_percent: f64,
+    /// Records published.
+    pub published: i64,
+    /// Records parked as invalid.
+    pub rejected: i64,
+    /// Start of the running or last sync.
+    pub started_at: Option<DateTime<Utc>>,
+    /// Its end.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it failed.
+    pub last_error: Option<String>,
+}
+
+/// Cursors and sync progress of an integration.
+#[utoipa::path(
+    get,
+    path = "/mailchimp/integrations/{integration_id}/cursors",
+    tag = "mailchimp",
+    params(("integration_id" = String, Path, description = "Integration id")),
+    responses((status = 200, body = [CursorView]), (status = 404, body = ferry_platform::admin::ErrorBody))
+)]
+async fn cursors(
+    _who: ReadAccess,
+    state: web::Data<AdminState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let integration = integration(&state, &path)?;
+    let rows = store::cursors(&state.db, integration.id())
+        .await
+        .map_err(ApiError::internal)?;
+    let views: Vec<CursorView> = rows
+        .into_iter()
+        .map(|c| CursorView {
+            progress_percent: if c.sync_total > 0 {
+                (c.sync_done as f64 * 100.0 / c.sync_total as f64).min(100.0)
+            } else if c.sync_state == "done" {
+                100.0
+            } else {
+                0.0
+            },
+            resource: c.resource,
+            watermark: c.watermark,
+            last_poll_at: c.last_poll_at,
+            state: c.sync_state,
+            mode: c.sync_mode,
+            total: c.sync_total,
+            done: c.sync_done,
+            published: c.sync_published,
+            rejected: c.sync_rejected,
+            started_at: c.sync_started_at,
+            finished_at: c.sync_finished_at,
+            last_error: c.last_error,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// MailChimp call statistics of an integration (this replica, since start).
+#[utoipa::path(
+    get,
+    path = "/mailchimp/integrations/{integration_id}/api-stats",
+    tag = "mailchimp",
+    params(("integration_id" = String, Path, description = "Integration id")),
+    responses((status = 200, body = ApiStatsSnapshot), (status = 404, body = ferry_platform::admin::ErrorBody))
+)]
+async fn api_stats(
+    _who: ReadAccess,
+    state: web::Data<AdminState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let integration = integration(&state, &path)?;
+    Ok(HttpResponse::Ok().json(integration.client.stats().snapshot()))
+}
+
+/// The OpenAPI description of these routes.
+#[derive(OpenApi)]
+#[openapi(
+    paths(connection_test, integrations, sync, cursors, api_stats),
+    components(schemas(
+        ConnectionTest, ConnectionTestResult, IntegrationView, SyncRequest, SyncStarted,
+        CursorView, ApiStatsSnapshot, CallStat, Resource, SyncMode
+    )),
+    tags((name = "mailchimp", description = "MailChimp connector"))
+)]
+pub struct ConnectorApi;
+
+/// Mounts the routes (relative to `/api/v1`).
+pub fn configure(cfg: &mut web::ServiceConfig, state: Arc<AdminState>) {
+    cfg.app_data(web::Data::from(state))
+        .route(
+            "/mailchimp/connection-test",
+            web::post().to(connection_test),
+        )
+        .route("/mailchimp/integrations", web::get().to(integrations))
+        .route(
+            "/mailchimp/integrations/{integration_id}/sync",
+            web::post().to(sync),
+        )
+        .route(
+            "/mailchimp/integrations/{integration_id}/cursors",
+            web::get().to(cursors),
+        )
+        .route(
+            "/mailchimp/integrations/{integration_id}/api-stats",
+            web::get().to(api_stats),
+        );
+}

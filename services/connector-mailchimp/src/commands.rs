@@ -1,0 +1,978 @@
+//! Executes canonical commands (`mailchimp.#` on the commands exchange, queue
+//! `connector-mailchimp`) against MailChimp and replies with result events.
+//!
+//! | command | MailChimp calls | reply |
+//! | --- | --- | --- |
+//! | `customer.upsert` | look up by e-mail (`customers?email_address=`) unless the id is known, then `PUT customers/{id}` | `customer.upserted` |
+//! | `customer.find` | `customers?email_address=` | `customer.found` |
+//! | `product.upsert` | `GET products/{id}`, then `PUT products/{id}` with its variants (or only the missing variants when `overwrite_existing` is false) | `product.upserted` |
+//! | `category.upsert` | none: MailChimp has no categories; the name is kept and becomes the `type` of products in that category | `category.upserted` |
+//! | `stock.set` | `PATCH products/{id}/variants/{id}` `inventory_quantity` | `stock.set-done` |
+//! | `order.find` | `GET orders/{id}` | `order.found` |
+//! | `order.create` | `GET orders/{id}`, `POST orders` only when absent; after an ambiguous failure, look up again before posting again | `order.created` (`replayed` when it existed) |
+//! | `products.verify` | `GET products/{id}/variants/{id}` per SKU | `products.verified` |
+//! | `record.recheck` (own) | read the record again | the observed event, or the message is dead-lettered with the reason |
+//!
+//! Any failure replies `command.failed` (routed `mailchimp.<entity>.failed`) with a precise
+//! [`FailureInfo`]. SKUs must be digits only ([`NumericSku`]): anything else is refused with a
+//! `mapping` failure and no API call; a SKU is never altered. Product images are ignored.
+//! MailChimp has no switch for "manage stock": `stock.set` always sets the quantity.
+//!
+//! **Idempotency.** The API calls are idempotent (PUT/PATCH with absolute values, lookups, a
+//! create guarded by a lookup), so they run *before* the database transaction (no database lock
+//! is held during network calls); then one transaction claims the message in the inbox, writes
+//! the cross-references and puts the reply into the outbox. A duplicate delivery finds its id in
+//! the inbox and is acknowledged without effect; a duplicate racing past that check repeats only
+//! idempotent calls and loses the claim, so it publishes nothing.
+//!
+//! **Failures.** The client retries transient API failures a few times with backoff; if they
+//! persist the delivery is retried by the bus (`Outcome::Retry`, exponential delay queues). On
+//! the last attempt the connector replies `command.failed` (retryable) so the requester
+//! learns, and dead-letters the message so an operator can replay it. Permanent failures
+//! (validation, 4xx) reply `command.failed` and are acknowledged.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferry_platform::bus::inbox::Inbox;
+use ferry_platform::bus::outbox::Outbox;
+use ferry_platform::bus::{BusMessage, Delivery, Handler, Outcome, RetryPolicy, headers};
+use ferry_proto::messages::{
+    CategoryUpsert, CategoryUpserted, CommandFailed, CustomerFind, CustomerFound, CustomerUpsert,
+    CustomerUpserted, ErrorCode, FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound,
+    ProductRef, ProductUpsert, ProductUpserted, ProductsVerified, ProductsVerify, StockSet,
+    StockSetDone,
+};
+use ferry_proto::model::{Address, Customer, CustomerKind, CustomerPlan, Product, ProductKind};
+use ferry_proto::{Email, Envelope, ExternalId, Message, Money, NumericSku, Sku, System};
+use futures::StreamExt;
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use serde_json::{Map, Value, json};
+
+use crate::client::{ClientError, segment, subscriber_hash};
+use crate::ingest::{Ingester, RecheckOutcome, RecordRecheck, message};
+use crate::integrations::{Integration, Integrations};
+use crate::records;
+use crate::store::{self, XrefKind, XrefRow};
+
+/// Why a command was not executed.
+#[derive(Debug)]
+enum Failure {
+    /// MailChimp failed (transient: retry; permanent: reply failed).
+    Api(ClientError),
+    /// Refused before any call (mapping, validation).
+    Refused(FailureInfo),
+    /// The database failed (retry).
+    Db(DbErr),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl From<DbErr> for Failure {
+    fn from(e: DbErr) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// A command's result: the reply and the cross-references learnt.
+struct Effect {
+    reply: BusMessage,
+    xrefs: Vec<XrefRow>,
+}
+
+/// The consumer of the `connector-mailchimp` queue.
+pub struct CommandHandler {
+    db: DatabaseConnection,
+    inbox: Inbox,
+    outbox: Outbox,
+    integrations: Arc<Integrations>,
+    ingester: Arc<Ingester>,
+    retry: RetryPolicy,
+}
+
+impl CommandHandler {
+    /// A handler; `retry` must be the subscription's policy (it tells the last attempt).
+    pub fn new(
+        db: DatabaseConnection,
+        inbox: Inbox,
+        outbox: Outbox,
+        ingester: Arc<Ingester>,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
+            db,
+            inbox,
+            outbox,
+            integrations: ingester.integrations().clone(),
+            ingester,
+            retry,
+        }
+    }
+
+    fn decode<C: Message>(
+        &self,
+        delivery: &Delivery,
+    ) -> Result<(Envelope<C>, Arc<Integration>), Outcome> {
+        let envelope = Envelope::<C>::decode(&delivery.message.body).map_err(|e| {
+            Outcome::DeadLetter(format!(
+                "connector-mailchimp cannot decode {} message {}: {e}",
+                C::MESSAGE_TYPE,
+                delivery.message.message_id
+            ))
+        })?;
+        let integration = self
+            .integrations
+            .get(envelope.integration_id)
+            .ok_or_else(|| {
+                Outcome::DeadLetter(format!(
+                    "integration {} has no MailChimp connection in connector-mailchimp ({} {})",
+                    envelope.integration_id,
+                    C::MESSAGE_TYPE,
+                    envelope.message_id
+                ))
+            })?;
+        Ok((envelope, integration))
+    }
+
+    /// Commits the effect (or the failure reply) with the inbox claim.
+    async fn finish<C: Message>(
+        &self,
+        delivery: &Delivery,
+        command: &Envelope<C>,
+        result: Result<Effect, Failure>,
+    ) -> Outcome {
+        let integration = command.integration_id;
+        let (reply, xrefs, claim, outcome) = match result {
+            Ok(effect) => (effect.reply, effect.xrefs, true, Outcome::Ack),
+            Err(Failure::Db(e)) => {
+                return Outcome::Retry(format!(
+                    "database error while executing {}: {e}",
+                    C::MESSAGE_TYPE
+                ));
+            }
+            Err(Failure::Api(e)) if e.is_transient() => {
+                if self.retry.may_retry(delivery.attempt) {
+                    return Outcome::Retry(e.to_string());
+                }
+                // Last attempt: tell the requester, park the command for a replay.
+                match failed(command, e.failure()) {
+                    Ok(reply) => (reply, Vec::new(), false, Outcome::DeadLetter(e.to_string())),
+                    Err(out) => return out,
+                }
+            }
+            Err(Failure::Api(e)) => match failed(command, e.failure()) {
+                Ok(reply) => (reply, Vec::new(), true, Outcome::Ack),
+                Err(out) => return out,
+            },
+            Err(Failure::Refused(info)) => match failed(command, info) {
+                Ok(reply) => (reply, Vec::new(), true, Outcome::Ack),
+                Err(out) => return out,
+            },
+        };
+        let committed: Result<bool, DbErr> = async {
+            let txn = self.db.begin().await?;
+            if claim && !self.inbox.claim(&txn, delivery.message.message_id).await? {
+                txn.rollback().await?;
+                return Ok(false);
+            }
+            store::upsert_xrefs(&txn, integration, &xrefs).await?;
+            self.outbox.enqueue(&txn, &reply).await?;
+            txn.commit().await?;
+            Ok(true)
+        }
+        .await;
+        match committed {
+            Ok(true) => {
+                self.outbox.wake();
+                outcome
+            }
+            Ok(false) => Outcome::Ack,
+            Err(e) => Outcome::Retry(format!(
+                "cannot commit the result of {}: {e}",
+                C::MESSAGE_TYPE
+            )),
+        }
+    }
+
+    async fn recheck(&self, delivery: &Delivery) -> Outcome {
+        let (command, integration) = match self.decode::<RecordRecheck>(delivery) {
+            Ok(d) => d,
+            Err(out) => return out,
+        };
+        let fetched = self.ingester.fetch(&integration, &command.payload).await;
+        let raw = match fetched {
+            Ok(raw) => raw,
+            Err(e) if e.is_transient() => return Outcome::Retry(e.to_string()),
+            Err(e) => {
+                return Outcome::DeadLetter(format!(
+                    "cannot read MailChimp {} {}: {e}",
+                    command.payload.resource.as_str(),
+                    command.payload.mailchimp_id
+                ));
+            }
+        };
+        let result: Result<RecheckOutcome, String> = async {
+            let Some(raw) = raw else {
+                return Ok(RecheckOutcome::Gone);
+            };
+            let txn = self.db.begin().await.map_err(|e| e.to_string())?;
+            if !self
+                .inbox
+                .claim(&txn, delivery.message.message_id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Ok(RecheckOutcome::Done);
+            }
+            let outcome = self
+                .ingester
+                .apply(&txn, &integration, &command, &raw)
+                .await
+                .map_err(|e| e.to_string())?;
+            match outcome {
+                RecheckOutcome::Invalid(_) => txn.rollback().await.map_err(|e| e.to_string())?,
+                _ => txn.commit().await.map_err(|e| e.to_string())?,
+            }
+            Ok(outcome)
+        }
+        .await;
+        match result {
+            Ok(RecheckOutcome::Done) => {
+                self.outbox.wake();
+                Outcome::Ack
+            }
+            Ok(RecheckOutcome::Gone) => {
+                tracing::info!(integration = %integration.id(), record = %command.payload.mailchimp_id, "MailChimp record no longer exists; nothing to publish");
+                Outcome::Ack
+            }
+            Ok(RecheckOutcome::Invalid(rejected)) => Outcome::DeadLetter(format!(
+                "{rejected}; fix the record in MailChimp, then replay this message"
+            )),
+            Err(e) => Outcome::Retry(e),
+        }
+    }
+}
+
+fn failed<C: Message>(command: &Envelope<C>, info: FailureInfo) -> Result<BusMessage, Outcome> {
+    tracing::warn!(command = C::MESSAGE_TYPE, code = %info.code, retryable = info.retryable, reason = %info.message, "MailChimp command failed");
+    let failed = CommandFailed::for_command(&command.payload, info);
+    reply(command, failed)
+}
+
+fn reply<C: Message, R: Message>(command: &Envelope<C>, payload: R) -> Result<BusMessage, Outcome> {
+    message(Envelope::caused_by(command, payload))
+        .map_err(|_| Outcome::Retry(format!("cannot encode the reply to {}", command.message_id)))
+}
+
+fn effect<C: Message, R: Message>(
+    command: &Envelope<C>,
+    payload: R,
+    xrefs: Vec<XrefRow>,
+) -> Result<Effect, Failure> {
+    let reply = reply(command, payload).map_err(|_| {
+        Failure::Refused(FailureInfo::new(
+            ErrorCode::Internal,
+            "cannot encode the reply",
+        ))
+    })?;
+    Ok(Effect { reply, xrefs })
+}
+
+#[async_trait]
+impl Handler for CommandHandler {
+    #[tracing::instrument(skip_all, fields(message_type = delivery.message.message_type(), message_id = %delivery.message.message_id, attempt = delivery.attempt))]
+    async fn handle(&self, delivery: &Delivery) -> Outcome {
+        match self
+            .inbox
+            .contains(&self.db, delivery.message.message_id)
+            .await
+        {
+            Ok(true) => return Outcome::Ack,
+            Ok(false) => {}
+            Err(e) => return Outcome::Retry(format!("inbox lookup failed: {e}")),
+        }
+        let message_type = delivery
+            .message
+            .header(headers::MESSAGE_TYPE)
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                delivery
+                    .message
+                    .routing_key
+                    .strip_prefix("mailchimp.")
+                    .unwrap_or_default()
+                    .to_owned()
+            });
+        macro_rules! run {
+            ($ty:ty, $f:ident) => {{
+                let (command, integration) = match self.decode::<$ty>(delivery) {
+                    Ok(d) => d,
+                    Err(out) => return out,
+                };
+                let result = $f(&self.db, &integration, &command).await;
+                self.finish(delivery, &command, result).await
+            }};
+        }
+        match message_type.as_str() {
+            CustomerUpsert::MESSAGE_TYPE => run!(CustomerUpsert, customer_upsert),
+            CustomerFind::MESSAGE_TYPE => run!(CustomerFind, customer_find),
+            ProductUpsert::MESSAGE_TYPE => run!(ProductUpsert, product_upsert),
+            CategoryUpsert::MESSAGE_TYPE => {
+                let (command, integration) = match self.decode::<CategoryUpsert>(delivery) {
+                    Ok(d) => d,
+                    Err(out) => return out,
+                };
+                let result = self.category_upsert(&integration, &command).await;
+                self.finish(delivery, &command, result).await
+            }
+            StockSet::MESSAGE_TYPE => run!(StockSet, stock_set),
+            OrderFind::MESSAGE_TYPE => run!(OrderFind, order_find),
+            OrderCreate::MESSAGE_TYPE => run!(OrderCreate, order_create),
+            ProductsVerify::MESSAGE_TYPE => run!(ProductsVerify, products_verify),
+            RecordRecheck::MESSAGE_TYPE => self.recheck(delivery).await,
+            other => Outcome::DeadLetter(format!(
+                "connector-mailchimp does not handle messages of type {other:?} (routing key {})",
+                delivery.message.routing_key
+            )),
+        }
+    }
+}
+
+// ---- customers ----------------------------------------------------------------------------
+
+/// The id of the e-commerce customer with `email`, looked up in MailChimp.
+async fn find_customer(
+    integration: &Integration,
+    email: &Email,
+) -> Result<Option<String>, ClientError> {
+    let page = integration
+        .client
+        .page(
+            "customers.find",
+            &format!("{}/customers", integration.store_path()),
+            "customers",
+            &[
+                ("email_address", email.as_str().to_owned()),
+                ("fields", "customers.id,total_items".into()),
+            ],
+            0,
+            1,
+        )
+        .await?;
+    Ok(page.items.first().and_then(records::id_of))
+}
+
+fn address_json(a: &Address) -> Value {
+    let mut line = a.street.to_string();
+    if let Some(n) = &a.house_number {
+        line.push(' ');
+        line.push_str(n.as_str());
+    }
+    if let Some(s) = &a.house_number_suffix {
+        line.push_str(s.as_str());
+    }
+    json!({
+        "address1": line,
+        "city": a.city.as_str(),
+        "postal_code": a.postcode.as_str(),
+        "province": a.region.as_ref().map(|r| r.as_str()).unwrap_or_default(),
+        "country_code": a.country.as_str(),
+    })
+}
+
+fn customer_json(id: &str, c: &Customer) -> Value {
+    let mut body = Map::new();
+    body.insert("id".into(), json!(id));
+    body.insert("email_address".into(), json!(c.email.as_str()));
+    body.insert("opt_in_status".into(), json!(c.opted_in.unwrap_or(false)));
+    if let Some(n) = &c.first_name {
+        body.insert("first_name".into(), json!(n.as_str()));
+    }
+    if let Some(n) = &c.last_name {
+        body.insert("last_name".into(), json!(n.as_str()));
+    }
+    if let CustomerKind::Company { company_name, .. } = &c.kind {
+        body.insert("company".into(), json!(company_name.as_str()));
+    }
+    if let Some(a) = c.billing_address.as_ref().or(c.shipping_address.as_ref()) {
+        body.insert("address".into(), address_json(a));
+    }
+    Value::Object(body)
+}
+
+#[tracing::instrument(skip_all, fields(integration = %integration.id(), email = %command.payload.customer.email.masked()))]
+async fn customer_upsert(
+    _db: &DatabaseConnection,
+    integration: &Integration,
+    command: &Envelope<CustomerUpsert>,
+) -> Result<Effect, Failure> {
+    integration.ensure_store().await?;
+    let customer = &command.payload.customer;
+    let email = &customer.email;
+    let known = match &command.payload.existing_id {
+        Some(id) => Some(id.to_string()),
+        None => find_customer(integration, email).await?,
+    };
+    let created = known.is_none();
+    // A new customer's id: stable per e-mail, so a retried upsert hits the same record.
+    let mut id = known.unwrap_or_else(|| subscriber_hash(email.as_str()));
+    let mut attempt = 0;
+    let saved = loop {
+        let path = format!("{}/customers/{}", integration.store_path(), segment(&id));
+        match integration
+            .client
+            .put("customers.put", &path, &customer_json(&id, customer))
+            .await
+        {
+            Ok(saved) => break saved,
+            // The e-mail belongs to another customer id (created meanwhile): use that one.
+            Err(ClientError::Rejected {
+                status: 400,
+                ref detail,
+                ..
+            }) if attempt == 0 && detail.contains("already exists") => {
+                attempt += 1;
+                match find_customer(integration, email).await? {
+                    Some(other) if other != id => id = other,
+                    _ => {
+                        return Err(Failure::Api(ClientError::Rejected {
+                            op: "customers.put",
+                            status: 400,
+                            title: "Bad Request".into(),
+                            detail: detail.clone(),
+                            errors: Vec::new(),
+                        }));
+                    }
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let target_id = external_id(&id)?;
+    effect(
+        command,
+        CustomerUpserted {
+            target: System::Mailchimp,
+            email: email.clone(),
+            target_id,
+            created,
+        },
+        vec![XrefRow {
+            kind: XrefKind::Customer,
+            mailchimp_id: id,
+            canonical_key: Some(email.to_string()),
+            // Our own write is not observed again as a change.
+            fingerprint: Some(records::fingerprint(&saved)),
+        }],
+    )
+}
+
+#[tracing::instrument(skip_all, fields(integration = %integration.id(), email = %command.payload.email.masked()))]
+async fn customer_find(
+    _db: &DatabaseConnection,
+    integration: &Integration,
+    command: &Envelope<CustomerFind>,
+) -> Result<Effect, Failure> {
+    integration.ensure_store().await?;
+    let found = find_customer(integration, &command.payload.email).await?;
+    let found = found.as_deref().map(external_id).transpose()?;
+    effect(
+        command,
+        CustomerFound {
+            target: System::Mailchimp,
+            email: command.payload.email.clone(),
+            found,
+        },
+        Vec::new(),
+    )
+}
+
+// ---- products -----------------------------------------------------------------------------
+
+fn external_id(id: &str) -> Result<ExternalId, Failure> {
+    ExternalId::parse(id).map_err(|e| {
+        Failure::Refused(FailureInfo::new(
+            ErrorCode::Internal,
+            format!("MailChimp returned an id Ferry cannot carry: {e}"),
+        ))
+    })
+}
+
+fn numeric(sku: &Sku) -> Result<NumericSku, Failure> {
+    NumericSku::from_sku(sku).map_err(|e| {
+        Failure::Refused(
+            FailureInfo::new(ErrorCode::Mapping, e.to_string())
+                .with_details(json!({"sku": sku.as_str(), "rule": "MailChimp SKUs may contain digits (0-9) only"})),
+        )
+    })
+}
+
+fn amount(m: &Money) -> Value {
+    serde_json::from_str::<Value>(&m.amount().normalize().to_string()).unwrap_or(json!(0))
+}
+
+fn integer_quantity(q: &rust_decimal::Decimal, what: &str) -> Result<i64, Failure> {
+    if !q.fract().is_zero() {
+        return Err(Failure::Refused(FailureInfo::new(
+            ErrorCode::Validation,
+            format!("{what} {q} is not a whole number; MailChimp quantities are integers"),
+        )));
+    }
+    i64::try_from(q.mantissa() / 10i128.pow(q.scale())).map_err(|_| {
+        Failure::Refused(FailureInfo::new(
+            ErrorCode::Validation,
+            format!("{what} {q} is out of range"),
+        ))
+    })
+}
+
+/// The variants MailChimp should have for `product`, keyed by id (= SKU).
+fn variants_json(product: &Product) -> Result<Vec<Value>, Failure> {
+    let mut out = Vec::new();
+    let variant = |sku: &NumericSku,
+                   title: &str,
+                   price: &Money,
+                   qty: Option<&ferry_proto::Quantity>|
+     -> Result<Value, Failure> {
+        let mut v = json!({"id": sku.as_str(), "sku": sku.as_str(), "title": title, "price": amount(price)});
+        if let Some(q) = qty {
+            v["inventory_quantity"] = json!(integer_quantity(&q.value(), "quantity")?);
+        }
+        Ok(v)
+    };
+    match &product.kind {
+        ProductKind::Simple => {
+            let sku = numeric(&product.sku)?;
+            out.push(variant(
+                &sku,
+                product.title.as_str(),
+                &product.price,
+                product.quantity.as_ref(),
+            )?);
+        }
+        ProductKind::Configurable { variants } => {
+            for v in variants {
+                let sku = numeric(&v.sku)?;
+                let title = v.title.as_ref().unwrap_or(&product.title);
+                let price = v.price.as_ref().unwrap_or(&product.price);
+                out.push(variant(&sku, title.as_str(), price, v.quantity.as_ref())?);
+            }
+            if out.is_empty() {
+                return Err(Failure::Refused(FailureInfo::new(
+                    ErrorCode::Validation,
+                    format!("configurable product {} has no variants", product.sku),
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[tracing::instrument(skip_all, fields(integration = %integration.id(), sku = %command.payload.product.sku))]
+async fn product_upsert(
+    db: &DatabaseConnection,
+    integration: &Integration,
+    command: &Envelope<ProductUpsert>,
+) -> Result<Effect, Failure> {
+    let product = &command.payload.product;
+    // Refused before any call: a SKU is never altered.
+    let sku = numeric(&product.sku)?;
+    let variants = variants_json(product)?;
+    integration.ensure_store().await?;
+    let id = match store::xref_by_key(db, integration.id(), XrefKind::Product, sku.as_str()).await?
+    {
+        Some(x) => x.mailchimp_id,
+        None => sku.as_str().to_owned(),
+    };
+    let path = format!("{}/products/{}", integration.store_path(), segment(&id));
+    let existing = integration
+        .client
+        .get_opt(
+            "products.get",
+            &path,
+            &[("fields", "id,variants.id".into())],
+        )
+        .await?;
+    let created = existing.is_none();
+    let body = if existing.is_some() && !command.payload.overwrite_existing {
+        // Keep the product's information; only add variants it lacks.
+        let have: Vec<String> = existing
+            .as_ref()
+            .and_then(|p| p.get("variants"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(records::id_of)
+            .collect();
+        let missing: Vec<Value> = variants
+            .into_iter()
+            .filter(|v| !have.iter().any(|h| Some(h.as_str()) == v["id"].as_str()))
+            .collect();
+        json!({"variants": missing})
+    } else {
+        let mut body = json!({
+            "id": id,
+            "title": product.title.as_str(),
+            "variants": variants,
+        });
+        if let Some(d) = product
+            .long_description
+            .as_ref()
+            .or(product.short_description.as_ref())
+        {
+            body["description"] = json!(d.as_str());
+        }
+        if let Some(category) = &product.category {
+            let name = match &category.name {
+                Some(n) => Some(n.to_string()),
+                None => store::xref_by_id(
+                    db,
+                    integration.id(),
+                    XrefKind::Category,
+                    category.key.as_str(),
+                )
+                .await?
+                .and_then(|x| x.canonical_key),
+            };
+            body["type"] = json!(name.unwrap_or_else(|| category.key.to_string()));
+        }
+        if let Some(vendor) = product.properties.get("vendor") {
+            body["vendor"] = json!(vendor);
+        }
+        body
+    };
+    let saved = if body["variants"].as_array().is_some_and(|v| v.is_empty())
+        && !created
+        && !command.payload.overwrite_existing
+    {
+        existing.unwrap_or_default()
+    } else {
+        integration.client.put("products.put", &path, &body).await?
+    };
+    let mut xrefs = vec![XrefRow {
+        kind: XrefKind::Product,
+        mailchimp_id: id.clone(),
+        canonical_key: Some(sku.as_str().to_owned()),
+        fingerprint: saved
+            .get("updated_at")
+            .map(|_| records::fingerprint(&saved)),
+    }];
+    let variant_skus: Vec<&Sku> = match &product.kind {
+        ProductKind::Simple => vec![&product.sku],
+        ProductKind::Configurable { variants } => variants.iter().map(|v| &v.sku).collect(),
+    };
+    for s in variant_skus {
+        xrefs.push(XrefRow {
+            kind: XrefKind::Variant,
+            mailchimp_id: format!("{id}/{s}"),
+            canonical_key: Some(s.to_string()),
+            fingerprint: None,
+        });
+    }
+    let target_id = external_id(&id)?;
+    effect(
+        command,
+        ProductUpserted {
+            target: System::Mailchimp,
+            sku: product.sku.clone(),
+            target_id,
+            created,
+        },
+        xrefs,
+    )
+}
+
+impl CommandHandler {
+    async fn category_upsert(
+        &self,
+        integration: &Integration,
+        command: &Envelope<CategoryUpsert>,
+    ) -> Result<Effect, Failure> {
+        let category = &command.payload.category;
+        let existed = store::xref_by_id(
+            &self.db,
+            integration.id(),
+            XrefKind::Category,
+            category.key.as_str(),
+        )
+        .await?
+        .is_some();
+        effect(
+            command,
+            CategoryUpserted {
+                target: System::Mailchimp,
+                key: category.key.clone(),
+                target_id: category.key.clone(),
+                created: !existed,
+            },
+            vec![XrefRow {
+                kind: XrefKind::Category,
+                mailchimp_id: category.key.to_string(),
+                canonical_key: Some(category.name.to_string()),
+                fingerprint: None,
+            }],
+        )
+    }
+}
+
+/// The product and variant ids of a SKU: from the cross-references, else the convention of
+/// products Ferry creates (product id = variant id = SKU).
+async fn locate(
+    db: &DatabaseConnection,
+    integration: &Integration,
+    sku: &NumericSku,
+) -> Result<(String, String), DbErr> {
+    if let Some(x) =
+        store::xref_by_key(db, integration.id(), XrefKind::Variant, sku.as_str()).await?
+        && let Some((p, v)) = x.mailchimp_id.split_once('/')
+    {
+        return Ok((p.to_owned(), v.to_owned()));
+    }
+    Ok((sku.as_str().to_owned(), sku.as_str().to_owned()))
+}
+
+#[tracing::instrument(skip_all, fields(integration = %integration.id(), sku = %command.payload.sku))]
+async fn stock_set(
+    db: &DatabaseConnection,
+    integration: &Integration,
+    command: &Envelope<StockSet>,
+) -> Result<Effect, Failure> {
+    let sku = numeric(&command.payload.sku)?;
+    let qty = integer_quantity(&command.payload.quantity.value(), "quantity")?;
+    integration.ensure_store().await?;
+    let (product, variant) = locate(db, integration, &sku).await?;
+    let path = format!(
+        "{}/products/{}/variants/{}",
+        integration.store_path(),
+        segment(&product),
+        segment(&variant)
+    );
+    match integration
+        .client
+        .patch("variants.patch", &path, &json!({"inventory_quantity": qty}))
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.is_not_found() => {
+            return Err(Failure::Refused(
+                FailureInfo::new(
+                    ErrorCode::NotFound,
+                    format!("no MailChimp product variant has SKU {sku}; upsert the product first"),
+                )
+                .with_retryable(false),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    effect(
+        command,
+        StockSetDone {
+            target: System::Mailchimp,
+            sku: command.payload.sku.clone(),
+            quantity: command.payload.quantity,
+        },
+        Vec::new(),
+    )
+}
+
+#[tracing::instrument(skip_all, fields(integration = %integration.id(), skus = command.payload.skus.len()))]
+async fn products_verify(
+    db: &DatabaseConnection,
+    integration: &Integration,
+    command: &Envelope<ProductsVerify>,
+) -> Result<Effect, Failure> {
+    integration.ensure_store().await?;
+    let checks = futures::stream::iter(command.payload.skus.iter().cloned())
+        .map(|sku| async move {
+            let Ok(numeric) = NumericSku::from_sku(&sku) else {
+                // A non-numeric SKU cannot exist in MailChimp.
+                return Ok::<_, Failure>((sku, None));
+            };
+            let (product, variant) = locate(db, integration, &numeric).await?;
+            let path = format!(
+                "{}/products/{}/variants/{}",
+                integration.store_path(),
+                segment(&product),
+                segment(&variant)
+            );
+            let found = integration
+                .client
+                .get_opt("variants.get", &path, &[("fields", "id".into())])
+                .await?;
+            Ok((sku, found.map(|_| product)))
+        })
+        .buffered(integration.client.concurrency());
+    let results: Vec<Result<(Sku, Option<String>), Failure>> = checks.collect().await;
+    let mut missing = Vec::new();
+    let mut found = Vec::new();
+    for r in results {
+        match r? {
+            (sku, None) => missing.push(sku),
+            (sku, Some(product)) => found.push(ProductRef {
+                sku,
+                target_id: external_id(&product)?,
+            }),
+        }
+    }
+    effect(
+        command,
+        ProductsVerified {
+            target: System::Mailchimp,
+            missing,
+            found,
+        },
+        Vec::new(),
+    )
+}
+
+// ---- orders -------------------------------------------------------------------------------
+
+#[tracing::instrument(skip_all, fields(integration = %integration.id(), order = %command.payload.external_id))]
+async fn order_find(
+    _db: &DatabaseConnection,
+    integration: &Integration,
+    command: &Envelope<OrderFind>,
+) -> Result<Effect, Failure> {
+    integration.ensure_store().await?;
+    let id = command.payload.external_id.as_str();
+    let path = format!("{}/orders/{}", integration.store_path(), segment(id));
+    let found = integration
+        .client
+        .get_opt("orders.get", &path, &[("fields", "id".into())])
+        .await?;
+    effect(
+        command,
+        OrderFound {
+            target: System::Mailchimp,
+            external_id: command.payload.external_id.clone(),
+            found: found.map(|_| command.payload.external_id.clone()),
+        },
+        Vec::new(),
+    )
+}
+
+fn order_address(a: &Address, name: Option<String>) -> Value {
+    let mut v = address_json(a);
+    if let Some(name) = name {
+        v["name"] = json!(name);
+    }
+    v
+}
+
+async fn order_json(
+    db: &DatabaseConnection,
+    integration: &Integration,
+    command: &OrderCreate,
+) -> Result<Value, Failure> {
+    let order = command.order.order();
+    let customer = match command.order.customer_plan() {
+        CustomerPlan::Upsert { customer } => customer.as_ref().clone(),
+        CustomerPlan::DefaultDebtor { .. } => order.customer.clone(),
+    };
+    let mut customer_body = customer_json(command.customer_id.as_str(), &customer);
+    if let Some(obj) = customer_body.as_object_mut() {
+        obj.remove("address");
+    }
+    let mut lines = Vec::new();
+    for (i, line) in order.lines.iter().enumerate() {
+        let sku = numeric(&line.sku)?;
+        let (product, variant) = locate(db, integration, &sku).await?;
+        let mut l = json!({
+            "id": format!("{}-{}", order.external_id, i + 1),
+            "product_id": product,
+            "product_variant_id": variant,
+            "quantity": integer_quantity(&line.quantity.value(), &format!("line {} quantity", i + 1))?,
+            "price": amount(&line.unit_price),
+        });
+        if let Some(d) = &line.discount {
+            l["discount"] = amount(d);
+        }
+        lines.push(l);
+    }
+    let mut body = json!({
+        "id": order.external_id.as_str(),
+        "customer": customer_body,
+        "currency_code": order.currency.as_str(),
+        "order_total": amount(&order.totals.total),
+        "tax_total": amount(&order.totals.tax),
+        "shipping_total": amount(&order.totals.shipping),
+        "processed_at_foreign": order.placed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        "lines": lines,
+    });
+    let name = customer.full_name();
+    if let Some(a) = &order.billing_address {
+        body["billing_address"] = order_address(a, name.clone());
+    }
+    if let Some(a) = &order.shipping_address {
+        body["shipping_address"] = order_address(a, name);
+    }
+    Ok(body)
+}
+
+#[tracing::instrument(skip_all, fields(integration = %integration.id(), order = %command.payload.order.order().external_id))]
+async fn order_create(
+    db: &DatabaseConnection,
+    integration: &Integration,
+    command: &Envelope<OrderCreate>,
+) -> Result<Effect, Failure> {
+    let body = order_json(db, integration, &command.payload).await?;
+    integration.ensure_store().await?;
+    let external = &command.payload.order.order().external_id;
+    let path = format!(
+        "{}/orders/{}",
+        integration.store_path(),
+        segment(external.as_str())
+    );
+    let orders = format!("{}/orders", integration.store_path());
+    let max = 3;
+    let mut replayed = false;
+    let mut saved = Value::Null;
+    for attempt in 1..=max {
+        // Look up before every create: a timeout or a broken answer may have created it.
+        if let Some(found) = integration
+            .client
+            .get_opt("orders.get", &path, &[("fields", "id,updated_at".into())])
+            .await?
+        {
+            replayed = true;
+            saved = found;
+            break;
+        }
+        match integration
+            .client
+            .post_once("orders.post", &orders, &body)
+            .await
+        {
+            Ok(created) => {
+                saved = created;
+                break;
+            }
+            Err(e) if e.is_transient() && attempt < max => {
+                tracing::info!(error = %e, "order create may or may not have happened; looking it up");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    effect(
+        command,
+        OrderCreated {
+            target: System::Mailchimp,
+            external_id: external.clone(),
+            target_id: external.clone(),
+            replayed,
+        },
+        vec![XrefRow {
+            kind: XrefKind::Order,
+            mailchimp_id: external.to_string(),
+            canonical_key: Some(external.to_string()),
+            fingerprint: saved
+                .get("updated_at")
+                .map(|_| records::fingerprint(&saved)),
+        }],
+    )
+}

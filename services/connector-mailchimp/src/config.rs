@@ -1,0 +1,289 @@
+//! Configuration: the common sections, `[mailchimp]` (client, polling, consumer) and the
+//! per-integration connections `[[integrations]]`.
+//!
+//! ```toml
+//! [mailchimp]
+//! replicas = 2                 # this deployment runs 2 replicas: each uses limit / 2 connections
+//! poll_interval_secs = 60
+//!
+//! [[integrations]]
+//! integration_id = "0195f3a4-7b1c-7d2e-8f90-a1b2c3d4e5f6"
+//! api_key = "0123456789abcdef0123456789abcdef-us19"   # or FERRY_INTEGRATIONS__0__API_KEY
+//! store_id = "ferry-shop"
+//! list_id = "a1b2c3d4e5"
+//! webhook_secret = "long-random-string"
+//! ```
+
+use std::time::Duration;
+
+use ferry_platform::config::{CommonConfig, Secret, Validate, ValidationErrors};
+use ferry_proto::IntegrationId;
+use serde::Deserialize;
+
+use crate::client::{ApiKey, ClientSettings};
+use crate::ingest::Resource;
+
+/// Everything the connector reads from its configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ConnectorConfig {
+    /// Admin, bus, database, telemetry.
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// `[mailchimp]`: client, polling and consumer settings.
+    pub mailchimp: MailchimpSection,
+    /// `[[integrations]]`: the MailChimp accounts served (until the registry of issue 10
+    /// feeds them).
+    pub integrations: Vec<IntegrationConfig>,
+}
+
+/// `[mailchimp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailchimpSection {
+    /// Deliveries of the command queue handled at once (default: the bus's prefetch).
+    pub prefetch: Option<u16>,
+    /// Seconds one API call may take (MailChimp's own limit is 120).
+    pub request_timeout_secs: u64,
+    /// Seconds to establish a connection.
+    pub connect_timeout_secs: u64,
+    /// Attempts per idempotent API call, the first included.
+    pub max_attempts: u32,
+    /// First backoff delay in milliseconds (full jitter, doubled per attempt).
+    pub retry_base_ms: u64,
+    /// Longest backoff delay in milliseconds.
+    pub retry_max_ms: u64,
+    /// Replicas of this service sharing each account's connection limit: each replica uses
+    /// `concurrency / replicas` connections (at least 1).
+    pub replicas: u32,
+    /// Seconds between incremental polls.
+    pub poll_interval_secs: u64,
+    /// Seconds a poll looks back before the previous poll's start (clock skew, slow writes).
+    pub poll_overlap_secs: u64,
+    /// Records per page when reading collections (MailChimp's maximum is 1000).
+    pub page_size: u32,
+    /// Run a full sync of an integration whose resources were never synced, at start.
+    pub initial_sync: bool,
+    /// Hours a processed command id is remembered by the inbox.
+    pub inbox_retention_hours: u32,
+    /// Poll MailChimp at all (off: only admin-triggered syncs and webhooks).
+    pub poll_enabled: bool,
+    /// Public base URL of this service's admin server as MailChimp reaches it; when set,
+    /// the list webhook of every integration with a `webhook_secret` is registered at start.
+    pub webhook_public_url: Option<String>,
+}
+
+impl Default for MailchimpSection {
+    fn default() -> Self {
+        Self {
+            prefetch: None,
+            request_timeout_secs: 120,
+            connect_timeout_secs: 10,
+            max_attempts: 5,
+            retry_base_ms: 250,
+            retry_max_ms: 10_000,
+            replicas: 1,
+            poll_interval_secs: 60,
+            poll_overlap_secs: 60,
+            page_size: 1000,
+            initial_sync: true,
+            inbox_retention_hours: 168,
+            poll_enabled: true,
+            webhook_public_url: None,
+        }
+    }
+}
+
+impl MailchimpSection {
+    /// The client settings for an account allowing `concurrency` connections.
+    pub fn client_settings(&self, concurrency: u32) -> ClientSettings {
+        ClientSettings {
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            connect_timeout: Duration::from_secs(self.connect_timeout_secs),
+            max_attempts: self.max_attempts.max(1),
+            retry_base: Duration::from_millis(self.retry_base_ms),
+            retry_max: Duration::from_millis(self.retry_max_ms),
+            concurrency: (concurrency / self.replicas.max(1)).max(1) as usize,
+        }
+    }
+}
+
+/// One integration's MailChimp connection. The API key and the webhook secret are
+/// [`Secret`]s: never logged, never serialized, never stored in the database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationConfig {
+    /// The integration (tenant).
+    pub integration_id: IntegrationId,
+    /// `<key>-<dc>`; the data center picks the host.
+    pub api_key: Secret,
+    /// Overrides `https://<dc>.api.mailchimp.com/3.0` (the sandbox).
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// The e-commerce store Ferry reads and writes.
+    pub store_id: String,
+    /// The audience (list) of the store.
+    pub list_id: String,
+    /// Name of the store when Ferry has to create it.
+    #[serde(default = "default_store_name")]
+    pub store_name: String,
+    /// Currency of the store (ISO 4217).
+    #[serde(default = "default_currency")]
+    pub currency_code: String,
+    /// Simultaneous API calls for this account across all replicas (MailChimp allows 10).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: u32,
+    /// Secret in the webhook URL; without it, list webhooks are refused.
+    #[serde(default)]
+    pub webhook_secret: Option<Secret>,
+    /// Audience merge field holding a company name (MailChimp has no default one).
+    #[serde(default = "default_company_field")]
+    pub company_merge_field: String,
+    /// What is read from MailChimp (default: all).
+    #[serde(default = "Resource::all")]
+    pub resources: Vec<Resource>,
+    /// Also publish `mailchimp.stock.observed` per variant (when MailChimp is the stock source).
+    #[serde(default)]
+    pub publish_stock: bool,
+}
+
+fn default_store_name() -> String {
+    "Ferry".to_owned()
+}
+fn default_currency() -> String {
+    "EUR".to_owned()
+}
+fn default_concurrency() -> u32 {
+    10
+}
+fn default_company_field() -> String {
+    "COMPANY".to_owned()
+}
+
+impl Validate for ConnectorConfig {
+    fn validate(&self, errors: &mut ValidationErrors) {
+        self.common.validate(errors);
+        let m = &self.mailchimp;
+        if m.prefetch == Some(0) {
+            errors.push("mailchimp.prefetch", "must be at least 1");
+        }
+        if m.request_timeout_secs == 0 {
+            errors.push("mailchimp.request_timeout_secs", "must be at least 1");
+        }
+        if m.replicas == 0 {
+            errors.push("mailchimp.replicas", "must be at least 1");
+        }
+        if m.poll_interval_secs == 0 {
+            errors.push("mailchimp.poll_interval_secs", "must be at least 1");
+        }
+        if !(1..=1000).contains(&m.page_size) {
+            errors.push("mailchimp.page_size", "must be within 1..=1000");
+        }
+        if m.inbox_retention_hours == 0 {
+            errors.push("mailchimp.inbox_retention_hours", "must be at least 1");
+        }
+        for (i, integration) in self.integrations.iter().enumerate() {
+            let at = |key: &str| format!("integrations[{i}].{key}");
+            if let Err(e) = ApiKey::parse(integration.api_key.expose()) {
+                errors.push(at("api_key"), e.to_string());
+            }
+            if integration.store_id.trim().is_empty() || integration.store_id.len() > 50 {
+                errors.push(at("store_id"), "must be 1 to 50 characters");
+            }
+            if integration.list_id.trim().is_empty() {
+                errors.push(at("list_id"), "must not be empty");
+            }
+            if ferry_proto::CurrencyCode::parse(&integration.currency_code).is_err() {
+                errors.push(at("currency_code"), "must be an ISO 4217 code");
+            }
+            if integration.concurrency == 0 {
+                errors.push(at("concurrency"), "must be at least 1");
+            }
+            if let Some(url) = &integration.base_url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                errors.push(at("base_url"), "must start with http:// or https://");
+            }
+            if integration
+                .webhook_secret
+                .as_ref()
+                .is_some_and(|s| s.expose().len() < 16)
+            {
+                errors.push(at("webhook_secret"), "must be at least 16 characters");
+            }
+            if self.integrations[..i]
+                .iter()
+                .any(|o| o.integration_id == integration.integration_id)
+            {
+                errors.push(at("integration_id"), "is listed twice");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn problems(config: &ConnectorConfig) -> Vec<String> {
+        let mut errors = ValidationErrors::default();
+        config.validate(&mut errors);
+        errors.problems().iter().map(|p| p.path.clone()).collect()
+    }
+
+    fn integration(id: &str, key: &str) -> serde_json::Value {
+        json!({"integration_id": id, "api_key": key, "store_id": "shop", "list_id": "list"})
+    }
+
+    #[test]
+    fn a_valid_configuration_passes() {
+        let mut config: ConnectorConfig = serde_json::from_value(json!({
+            "integrations": [integration("0195f3a4-7b1c-7d2e-8f90-a1b2c3d4e5f6", "0123456789abcdef0123456789abcdef-us19")]
+        }))
+        .expect("deserializes");
+        config.common.service_name = "connector-mailchimp".into();
+        assert_eq!(problems(&config), Vec::<String>::new());
+        let i = &config.integrations[0];
+        assert_eq!(i.concurrency, 10);
+        assert_eq!(i.resources, Resource::all());
+        assert_eq!(config.mailchimp.client_settings(10).concurrency, 10);
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let mut config: ConnectorConfig = serde_json::from_value(json!({
+            "mailchimp": {"page_size": 0, "replicas": 0},
+            "integrations": [
+                integration("0195f3a4-7b1c-7d2e-8f90-a1b2c3d4e5f6", "no-dc-"),
+                integration("0195f3a4-7b1c-7d2e-8f90-a1b2c3d4e5f6", "0123456789abcdef0123456789abcdef-us19"),
+            ]
+        }))
+        .expect("deserializes");
+        config.common.service_name = "connector-mailchimp".into();
+        config.integrations[1].webhook_secret = Some(Secret::new("short"));
+        let found = problems(&config);
+        for key in [
+            "mailchimp.page_size",
+            "mailchimp.replicas",
+            "integrations[0].api_key",
+            "integrations[1].integration_id",
+            "integrations[1].webhook_secret",
+        ] {
+            assert!(
+                found.iter().any(|p| p == key),
+                "{key} not reported: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn replicas_share_the_connection_limit() {
+        let section = MailchimpSection {
+            replicas: 3,
+            ..MailchimpSection::default()
+        };
+        assert_eq!(section.client_settings(10).concurrency, 3);
+        assert_eq!(section.client_settings(2).concurrency, 1, "at least one");
+    }
+}

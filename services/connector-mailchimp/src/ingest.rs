@@ -1,0 +1,946 @@
+//! Change detection: what changed in MailChimp becomes canonical events.
+//!
+//! | resource | how changes are found | event |
+//! | --- | --- | --- |
+//! | `members` (audience) | `since_last_changed` polling + list webhooks ([`crate::webhook`]) | `mailchimp.customer.observed` |
+//! | `customers` (e-commerce) | polling (no e-commerce webhooks exist) | `mailchimp.customer.observed` |
+//! | `products` (+ variants) | polling | `mailchimp.product.observed` (+ `mailchimp.stock.observed` per variant when the integration's `publish_stock` is set) |
+//! | `orders` (+ lines) | polling | `mailchimp.order.observed` |
+//!
+//! **Exactly once per version.** MailChimp's e-commerce collections have no "changed since"
+//! filter (the `since_updated_at` the sandbox honours is passed as a hint; the real API
+//! ignores it), so a poll pages through the collection and compares each record's version
+//! (`updated_at`, `last_changed`) with the fingerprint in `mailchimp_xrefs`. For each page,
+//! one transaction writes the new fingerprints, the events (into the outbox) and the sync
+//! progress: a crash anywhere re-reads the page and publishes nothing twice, and nothing is
+//! lost, since the outbox relay publishes with broker confirms and deletes a row only once
+//! confirmed. The poll watermark (`mailchimp_cursors.watermark`, the start of the last complete
+//! poll minus `poll_overlap_secs`) advances only when every page of the poll is committed.
+//!
+//! **Invalid records** (no e-mail, unknown country, ...) publish nothing. They are raised as a
+//! `mailchimp.record.recheck` command ([`RecordRecheck`], carrying the raw record and the
+//! reason) through the same outbox to this connector's own queue, whose handler reads the
+//! record again and, if it is still invalid, dead-letters the message with the reason: it
+//! lands in the parking lot (`GET /api/v1/dead-letters`) where an operator sees the record
+//! and why. After fixing the record in MailChimp, a replay publishes it.
+//!
+//! **Full sync (backfill)**: reads every record regardless of fingerprints, fetching pages
+//! concurrently (up to the integration's connection share) while earlier pages are being
+//! committed; progress (`sync_total`, `sync_done`, ...) is in the cursor row, shown by the
+//! admin API.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use ferry_platform::bus::outbox::Outbox;
+use ferry_platform::bus::{BusMessage, with_current_trace};
+use ferry_proto::messages::{CustomerObserved, OrderObserved, ProductObserved, StockObserved};
+use ferry_proto::{Envelope, IntegrationId, Message, MessageId, MessageKind, System};
+use futures::StreamExt;
+use schemars::JsonSchema;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::client::{ClientError, Page, segment};
+use crate::integrations::{Integration, Integrations};
+use crate::records::{self, Rejected};
+use crate::store::{self, XrefKind, XrefRow};
+
+/// What is read from MailChimp.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    /// Audience members.
+    Members,
+    /// E-commerce customers.
+    Customers,
+    /// Products with variants.
+    Products,
+    /// Orders with lines.
+    Orders,
+}
+
+impl Resource {
+    /// All, in sync order (products before orders, so order lines find their SKUs).
+    pub fn all() -> Vec<Resource> {
+        vec![Self::Members, Self::Customers, Self::Products, Self::Orders]
+    }
+
+    /// The name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Members => "members",
+            Self::Customers => "customers",
+            Self::Products => "products",
+            Self::Orders => "orders",
+        }
+    }
+
+    fn xref_kind(self) -> XrefKind {
+        match self {
+            Self::Members => XrefKind::Member,
+            Self::Customers => XrefKind::Customer,
+            Self::Products => XrefKind::Product,
+            Self::Orders => XrefKind::Order,
+        }
+    }
+
+    fn list_op(self) -> &'static str {
+        match self {
+            Self::Members => "members.list",
+            Self::Customers => "customers.list",
+            Self::Products => "products.list",
+            Self::Orders => "orders.list",
+        }
+    }
+
+    fn get_op(self) -> &'static str {
+        match self {
+            Self::Members => "members.get",
+            Self::Customers => "customers.get",
+            Self::Products => "products.get",
+            Self::Orders => "orders.get",
+        }
+    }
+
+    fn collection(self, i: &Integration) -> String {
+        match self {
+            Self::Members => format!("{}/members", i.list_path()),
+            _ => format!("{}/{}", i.store_path(), self.as_str()),
+        }
+    }
+
+    fn since_param(self) -> &'static str {
+        match self {
+            Self::Members => "since_last_changed",
+            _ => "since_updated_at",
+        }
+    }
+}
+
+/// Full (every record, republished) or incremental (changes since the watermark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Read everything and publish everything.
+    Full,
+    /// Read what changed and publish new versions only.
+    Incremental,
+}
+
+impl SyncMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Incremental => "incremental",
+        }
+    }
+}
+
+/// Command to this connector itself: read a record again and publish it, or park it when it is
+/// (still) invalid. Sent for invalid polled records and for list webhooks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RecordRecheck {
+    /// Always `mailchimp`.
+    pub target: System,
+    /// Which collection.
+    pub resource: Resource,
+    /// The record's MailChimp id (a subscriber hash for members).
+    pub mailchimp_id: String,
+    /// Why it was not published, when it was found invalid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The record (or webhook data) as received.
+    #[serde(default)]
+    pub raw: Value,
+}
+
+impl Message for RecordRecheck {
+    const MESSAGE_TYPE: &'static str = "record.recheck";
+    const SCHEMA_VERSION: u16 = 1;
+    const KIND: MessageKind = MessageKind::Command;
+
+    fn system(&self) -> System {
+        self.target
+    }
+
+    fn record_key(&self) -> Option<String> {
+        Some(format!("{}/{}", self.resource.as_str(), self.mailchimp_id))
+    }
+}
+
+/// Why a sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// MailChimp failed.
+    #[error(transparent)]
+    Api(#[from] ClientError),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    /// An event could not be encoded.
+    #[error("cannot encode an event: {0}")]
+    Encode(String),
+    /// A page fetch task died.
+    #[error("a page fetch failed: {0}")]
+    Task(String),
+}
+
+/// What one sync of one resource did.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct SyncReport {
+    /// The sync run: the correlation id of every event it published.
+    pub correlation_id: Uuid,
+    /// Records read.
+    pub read: u64,
+    /// Records published.
+    pub published: u64,
+    /// Records parked as invalid.
+    pub rejected: u64,
+    /// Records unchanged since they were last published.
+    pub unchanged: u64,
+    /// Pages read.
+    pub pages: u64,
+    /// Milliseconds spent deciding and committing pages (the connector's own work, while
+    /// further pages are being fetched).
+    pub commit_ms: u64,
+}
+
+/// What handling a [`RecordRecheck`] decided.
+#[derive(Debug)]
+pub enum RecheckOutcome {
+    /// Published (or already published in this version).
+    Done,
+    /// The record no longer exists in MailChimp.
+    Gone,
+    /// Still invalid: park it with this reason.
+    Invalid(Rejected),
+}
+
+/// Reads MailChimp and publishes what changed.
+pub struct Ingester {
+    db: DatabaseConnection,
+    outbox: Outbox,
+    integrations: Arc<Integrations>,
+    page_size: u32,
+    overlap: Duration,
+}
+
+/// Events and cross-references decided for a batch of records.
+#[derive(Default)]
+struct Batch {
+    messages: Vec<BusMessage>,
+    xrefs: Vec<XrefRow>,
+    report: SyncReport,
+}
+
+impl Ingester {
+    /// An ingester publishing through `outbox`.
+    pub fn new(db: DatabaseConnection, outbox: Outbox, integrations: Arc<Integrations>) -> Self {
+        let section = integrations.section().clone();
+        Self {
+            db,
+            outbox,
+            integrations,
+            page_size: section.page_size.clamp(1, 1000),
+            overlap: Duration::from_secs(section.poll_overlap_secs),
+        }
+    }
+
+    /// The integrations.
+    pub fn integrations(&self) -> &Arc<Integrations> {
+        &self.integrations
+    }
+
+    /// Syncs every enabled resource of `integration`; stops at the first failure.
+    pub async fn sync_all(
+        &self,
+        integration: &Integration,
+        mode: SyncMode,
+    ) -> Result<Vec<(Resource, SyncReport)>, IngestError> {
+        let mut out = Vec::new();
+        for resource in Resource::all() {
+            if integration.connection.resources.contains(&resource) {
+                out.push((resource, self.sync(integration, resource, mode).await?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Syncs one resource. An incremental sync of a resource never synced is a full one.
+    #[tracing::instrument(skip_all, fields(integration = %integration.id(), resource = resource.as_str(), mode = mode.as_str()))]
+    pub async fn sync(
+        &self,
+        integration: &Integration,
+        resource: Resource,
+        mode: SyncMode,
+    ) -> Result<SyncReport, IngestError> {
+        let _serial = integration.sync_lock.lock().await;
+        let started = Utc::now();
+        let mut cursor = store::cursor(&self.db, integration.id(), resource.as_str())
+            .await?
+            .unwrap_or_else(|| new_cursor(integration, resource));
+        let mode = if cursor.watermark.is_none() {
+            SyncMode::Full
+        } else {
+            mode
+        };
+        let since = match mode {
+            SyncMode::Full => None,
+            SyncMode::Incremental => cursor.watermark,
+        };
+        cursor.sync_state = "running".into();
+        cursor.sync_mode = mode.as_str().into();
+        cursor.sync_total = 0;
+        cursor.sync_done = 0;
+        cursor.sync_published = 0;
+        cursor.sync_rejected = 0;
+        cursor.sync_started_at = Some(started);
+        cursor.sync_finished_at = None;
+        cursor.last_error = None;
+        store::save_cursor(&self.db, cursor.clone()).await?;
+
+        let run = Uuid::now_v7();
+        let result = self
+            .read_all(integration, resource, mode, since, run, &mut cursor)
+            .await;
+        let finished = Utc::now();
+        cursor.sync_finished_at = Some(finished);
+        match &result {
+            Ok(report) => {
+                cursor.sync_state = "done".into();
+                cursor.watermark = Some(
+                    started
+                        - chrono::Duration::from_std(self.overlap)
+                            .unwrap_or(chrono::Duration::zero()),
+                );
+                cursor.last_poll_at = Some(finished);
+                tracing::info!(
+                    read = report.read,
+                    published = report.published,
+                    rejected = report.rejected,
+                    unchanged = report.unchanged,
+                    "MailChimp sync done"
+                );
+            }
+            Err(e) => {
+                cursor.sync_state = "failed".into();
+                cursor.last_error = Some(e.to_string());
+                tracing::warn!(error = %e, "MailChimp sync failed; the watermark stays");
+            }
+        }
+        store::save_cursor(&self.db, cursor).await?;
+        result
+    }
+
+    async fn read_all(
+        &self,
+        integration: &Integration,
+        resource: Resource,
+        mode: SyncMode,
+        since: Option<DateTime<Utc>>,
+        run: Uuid,
+        cursor: &mut store::cursor::Model,
+    ) -> Result<SyncReport, IngestError> {
+        if resource != Resource::Members {
+            integration.ensure_store().await?;
+        }
+        let path = resource.collection(integration);
+        let mut query: Vec<(&str, String)> = vec![(
+            "exclude_fields",
+            format!("{}._links,_links", resource.as_str()),
+        )];
+        if let Some(since) = since {
+            query.push((
+                resource.since_param(),
+                since.to_rfc3339_opts(SecondsFormat::Secs, false),
+            ));
+        }
+        let force = mode == SyncMode::Full;
+        let client = &integration.client;
+        let first = client
+            .page(
+                resource.list_op(),
+                &path,
+                resource.as_str(),
+                &query,
+                0,
+                self.page_size,
+            )
+            .await?;
+        let total = first.total_items;
+        cursor.sync_total = i64::try_from(total).unwrap_or(i64::MAX);
+        let mut report = SyncReport {
+            correlation_id: run,
+            ..SyncReport::default()
+        };
+        let mut offset = first.items.len() as u64;
+        self.commit_page(
+            integration,
+            resource,
+            first,
+            force,
+            run,
+            cursor,
+            &mut report,
+        )
+        .await?;
+        // The rest concurrently: each page is fetched by a task of its own (so fetching goes
+        // on while earlier pages are committed), at most the client's share at once, and
+        // committed in order.
+        let mut offsets = Vec::new();
+        while offset < total {
+            offsets.push(offset);
+            offset += u64::from(self.page_size);
+        }
+        let width = client.concurrency().max(1);
+        let mut pages = futures::stream::iter(offsets)
+            .map(|offset| {
+                let client = client.clone();
+                let path = path.clone();
+                let query: Vec<(String, String)> = query
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect();
+                let size = self.page_size;
+                tokio::spawn(async move {
+                    let q: Vec<(&str, String)> =
+                        query.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                    client
+                        .page(
+                            resource.list_op(),
+                            &path,
+                            resource.as_str(),
+                            &q,
+                            offset,
+                            size,
+                        )
+                        .await
+                })
+            })
+            .buffered(width);
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| IngestError::Task(e.to_string()))??;
+            if page.items.is_empty() {
+                break;
+            }
+            self.commit_page(integration, resource, page, force, run, cursor, &mut report)
+                .await?;
+        }
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_page(
+        &self,
+        integration: &Integration,
+        resource: Resource,
+        page: Page,
+        force: bool,
+        run: Uuid,
+        cursor: &mut store::cursor::Model,
+        report: &mut SyncReport,
+    ) -> Result<(), IngestError> {
+        let started = std::time::Instant::now();
+        let batch = self
+            .decide(integration, resource, &page.items, force, run)
+            .await?;
+        cursor.sync_done += batch.report.read as i64;
+        cursor.sync_published += batch.report.published as i64;
+        cursor.sync_rejected += batch.report.rejected as i64;
+        let txn = self.db.begin().await?;
+        store::upsert_xrefs(&txn, integration.id(), &batch.xrefs).await?;
+        for message in &batch.messages {
+            self.outbox.enqueue(&txn, message).await?;
+        }
+        store::save_cursor(&txn, cursor.clone()).await?;
+        txn.commit().await?;
+        if !batch.messages.is_empty() {
+            self.outbox.wake();
+        }
+        report.read += batch.report.read;
+        report.published += batch.report.published;
+        report.rejected += batch.report.rejected;
+        report.unchanged += batch.report.unchanged;
+        report.pages += 1;
+        report.commit_ms += u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Ok(())
+    }
+
+    /// Decides, for each record, whether to publish it (and what), park it or skip it.
+    async fn decide(
+        &self,
+        integration: &Integration,
+        resource: Resource,
+        records: &[Value],
+        force: bool,
+        run: Uuid,
+    ) -> Result<Batch, IngestError> {
+        let kind = resource.xref_kind();
+        let ids: Vec<String> = records.iter().map(|r| record_id(resource, r)).collect();
+        let known = store::xrefs_by_ids(&self.db, integration.id(), kind, &ids).await?;
+        let variant_skus = if resource == Resource::Orders {
+            self.variant_skus(integration, records).await?
+        } else {
+            HashMap::new()
+        };
+        let mut batch = Batch::default();
+        for (raw, id) in records.iter().zip(ids) {
+            batch.report.read += 1;
+            let fingerprint = records::fingerprint(raw);
+            let unchanged = known
+                .get(&id)
+                .is_some_and(|x| x.fingerprint.as_deref() == Some(fingerprint.as_str()));
+            if unchanged && !force {
+                batch.report.unchanged += 1;
+                continue;
+            }
+            match self.observe(integration, resource, raw, &id, &variant_skus, run, force) {
+                Ok((messages, xrefs)) => {
+                    batch.messages.extend(messages);
+                    batch.xrefs.extend(xrefs);
+                    batch.report.published += 1;
+                }
+                Err(ObserveError::Rejected(rejected)) => {
+                    tracing::warn!(resource = resource.as_str(), id = %id, reason = %rejected.reason, "MailChimp record is invalid; parking it");
+                    let recheck = RecordRecheck {
+                        target: System::Mailchimp,
+                        resource,
+                        mailchimp_id: id.clone(),
+                        reason: Some(rejected.to_string()),
+                        raw: raw.clone(),
+                    };
+                    let rid = (!force).then(|| {
+                        version_id(
+                            integration.id(),
+                            resource,
+                            &id,
+                            &fingerprint,
+                            records::changed_at(raw),
+                            "recheck",
+                        )
+                    });
+                    batch.messages.push(message(stamp(
+                        Envelope::new(integration.id(), recheck),
+                        run,
+                        rid,
+                    ))?);
+                    batch.xrefs.push(XrefRow {
+                        kind,
+                        mailchimp_id: id,
+                        canonical_key: None,
+                        fingerprint: Some(fingerprint),
+                    });
+                    batch.report.rejected += 1;
+                }
+                Err(ObserveError::Encode(e)) => return Err(IngestError::Encode(e)),
+            }
+        }
+        Ok(batch)
+    }
+
+    /// SKUs of the variants named by the order lines of `orders`, where known.
+    async fn variant_skus(
+        &self,
+        integration: &Integration,
+        orders: &[Value],
+    ) -> Result<HashMap<String, String>, DbErr> {
+        let mut keys = Vec::new();
+        for o in orders {
+            for l in o
+                .get("lines")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let p = records::text(l, "product_id").unwrap_or_default();
+                let v = records::text(l, "product_variant_id").unwrap_or_default();
+                keys.push(format!("{p}/{v}"));
+            }
+        }
+        let found =
+            store::xrefs_by_ids(&self.db, integration.id(), XrefKind::Variant, &keys).await?;
+        Ok(found
+            .into_values()
+            .filter_map(|x| {
+                let variant = x.mailchimp_id.split_once('/')?.1.to_owned();
+                Some((variant, x.canonical_key?))
+            })
+            .collect())
+    }
+
+    /// The events and cross-references of one valid record.
+    #[allow(clippy::too_many_arguments)]
+    fn observe(
+        &self,
+        integration: &Integration,
+        resource: Resource,
+        raw: &Value,
+        id: &str,
+        variant_skus: &HashMap<String, String>,
+        run: Uuid,
+        fresh: bool,
+    ) -> Result<(Vec<BusMessage>, Vec<XrefRow>), ObserveError> {
+        let iid = integration.id();
+        let c = &integration.connection;
+        let version = records::fingerprint(raw);
+        // One version of one record is one message id (unless a full sync republishes on
+        // purpose): a second replica, a crash between commit and cursor, or a webhook racing a
+        // poll publish the same id, which every consumer's inbox absorbs.
+        let at = records::changed_at(raw);
+        let envelope = |payload_key: &str| -> Option<MessageId> {
+            (!fresh).then(|| version_id(iid, resource, id, &version, at, payload_key))
+        };
+        let fingerprint = Some(version.clone());
+        let kind = resource.xref_kind();
+        let mut messages = Vec::new();
+        let mut xrefs = Vec::new();
+        match resource {
+            Resource::Members | Resource::Customers => {
+                let customer = if resource == Resource::Members {
+                    records::member(raw, &c.company_merge_field)?
+                } else {
+                    records::customer(raw)?
+                };
+                xrefs.push(XrefRow {
+                    kind,
+                    mailchimp_id: id.to_owned(),
+                    canonical_key: Some(customer.email.to_string()),
+                    fingerprint,
+                });
+                let event = CustomerObserved {
+                    source: System::Mailchimp,
+                    customer,
+                    raw: raw.clone(),
+                };
+                messages.push(message(stamp(
+                    Envelope::new(iid, event),
+                    run,
+                    envelope(""),
+                ))?);
+            }
+            Resource::Products => {
+                let product = records::product(raw, c.currency)?;
+                xrefs.push(XrefRow {
+                    kind,
+                    mailchimp_id: id.to_owned(),
+                    canonical_key: Some(product.sku.to_string()),
+                    fingerprint,
+                });
+                for v in raw
+                    .get("variants")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let vid = records::id_of(v).unwrap_or_default();
+                    let sku = records::text(v, "sku")
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| vid.clone());
+                    xrefs.push(XrefRow {
+                        kind: XrefKind::Variant,
+                        mailchimp_id: format!("{id}/{vid}"),
+                        canonical_key: Some(sku),
+                        fingerprint: None,
+                    });
+                }
+                if c.publish_stock {
+                    for stock in records::stock_levels(raw, Utc::now()) {
+                        let key = format!("stock:{}", stock.sku);
+                        let event = StockObserved {
+                            source: System::Mailchimp,
+                            stock,
+                            raw: raw.clone(),
+                        };
+                        messages.push(message(stamp(
+                            Envelope::new(iid, event),
+                            run,
+                            envelope(&key),
+                        ))?);
+                    }
+                }
+                let event = ProductObserved {
+                    source: System::Mailchimp,
+                    product,
+                    raw: raw.clone(),
+                };
+                messages.push(message(stamp(
+                    Envelope::new(iid, event),
+                    run,
+                    envelope(""),
+                ))?);
+            }
+            Resource::Orders => {
+                let order = records::order(raw, c.currency, variant_skus)?;
+                xrefs.push(XrefRow {
+                    kind,
+                    mailchimp_id: id.to_owned(),
+                    canonical_key: Some(order.external_id.to_string()),
+                    fingerprint,
+                });
+                let event = OrderObserved {
+                    source: System::Mailchimp,
+                    order,
+                    raw: raw.clone(),
+                };
+                messages.push(message(stamp(
+                    Envelope::new(iid, event),
+                    run,
+                    envelope(""),
+                ))?);
+            }
+        }
+        Ok((messages, xrefs))
+    }
+
+    /// Reads the record a [`RecordRecheck`] names; `None` when it no longer exists.
+    pub async fn fetch(
+        &self,
+        integration: &Integration,
+        recheck: &RecordRecheck,
+    ) -> Result<Option<Value>, ClientError> {
+        let resource = recheck.resource;
+        let id = &recheck.mailchimp_id;
+        let path = match resource {
+            Resource::Members => format!("{}/members/{}", integration.list_path(), segment(id)),
+            _ => format!(
+                "{}/{}/{}",
+                integration.store_path(),
+                resource.as_str(),
+                segment(id)
+            ),
+        };
+        integration
+            .client
+            .get_opt(resource.get_op(), &path, &[])
+            .await
+    }
+
+    /// Publishes the record `raw` read for a [`RecordRecheck`] if it is valid and this version
+    /// was not published yet (webhooks and polls never publish one version twice). Writes on
+    /// `txn` (which the caller commits); [`RecheckOutcome::Invalid`] when it cannot be parsed.
+    pub async fn apply<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        integration: &Integration,
+        command: &Envelope<RecordRecheck>,
+        raw: &Value,
+    ) -> Result<RecheckOutcome, IngestError> {
+        let resource = command.payload.resource;
+        let id = &command.payload.mailchimp_id;
+        let kind = resource.xref_kind();
+        let known = store::xref_by_id(txn, integration.id(), kind, id).await?;
+        let fingerprint = records::fingerprint(raw);
+        if known.is_some_and(|x| {
+            x.canonical_key.is_some() && x.fingerprint.as_deref() == Some(fingerprint.as_str())
+        }) {
+            return Ok(RecheckOutcome::Done);
+        }
+        let variant_skus = if resource == Resource::Orders {
+            self.variant_skus(integration, std::slice::from_ref(raw))
+                .await?
+        } else {
+            HashMap::new()
+        };
+        match self.observe(
+            integration,
+            resource,
+            raw,
+            id,
+            &variant_skus,
+            command.correlation_id,
+            false,
+        ) {
+            Ok((messages, xrefs)) => {
+                store::upsert_xrefs(txn, integration.id(), &xrefs).await?;
+                for m in &messages {
+                    self.outbox.enqueue(txn, m).await?;
+                }
+                Ok(RecheckOutcome::Done)
+            }
+            Err(ObserveError::Rejected(rejected)) => Ok(RecheckOutcome::Invalid(rejected)),
+            Err(ObserveError::Encode(e)) => Err(IngestError::Encode(e)),
+        }
+    }
+
+    /// The outbox (to wake after a commit).
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Polls every integration every `interval` until `shutdown`; an integration whose
+    /// resources were never synced gets a full sync first when `initial_sync` is set.
+    pub fn spawn_poller(
+        self: Arc<Self>,
+        interval: Duration,
+        initial_sync: bool,
+        shutdown: CancellationToken,
+    ) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                for integration in self.integrations.all() {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    for resource in Resource::all() {
+                        if !integration.connection.resources.contains(&resource) {
+                            continue;
+                        }
+                        let never = match store::cursor(
+                            &self.db,
+                            integration.id(),
+                            resource.as_str(),
+                        )
+                        .await
+                        {
+                            Ok(cursor) => cursor.is_none_or(|c| c.watermark.is_none()),
+                            Err(error) => {
+                                tracing::warn!(%error, "cannot read the MailChimp cursor");
+                                continue;
+                            }
+                        };
+                        if never && !initial_sync {
+                            continue;
+                        }
+                        let sync = self.sync(&integration, resource, SyncMode::Incremental);
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            result = sync => if let Err(error) = result {
+                                tracing::warn!(integration = %integration.id(), resource = resource.as_str(), %error, "MailChimp poll failed; retrying at the next interval");
+                            }
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(interval) => {}
+                }
+            }
+        })
+    }
+}
+
+/// Sets the correlation id and, when given, the message id.
+fn stamp<P: Message>(mut envelope: Envelope<P>, run: Uuid, id: Option<MessageId>) -> Envelope<P> {
+    if let Some(id) = id {
+        envelope.message_id = id;
+    }
+    envelope.with_correlation(run)
+}
+
+/// The message id of one version of one record: a UUID v7 whose time is when the record
+/// changed (`at`) and whose other bits are a digest of integration, resource, record id,
+/// version and `part`.
+pub fn version_id(
+    integration: IntegrationId,
+    resource: Resource,
+    id: &str,
+    version: &str,
+    at: Option<DateTime<Utc>>,
+    part: &str,
+) -> MessageId {
+    use md5::{Digest, Md5};
+    let millis = at
+        .and_then(|t| u64::try_from(t.timestamp_millis()).ok())
+        .unwrap_or(0);
+    let digest = Md5::digest(
+        format!("{integration}|{}|{id}|{version}|{part}", resource.as_str()).as_bytes(),
+    );
+    let mut bits = [0u8; 10];
+    bits.copy_from_slice(&digest[..10]);
+    let uuid = uuid::Builder::from_unix_timestamp_millis(millis, &bits).into_uuid();
+    MessageId::from_uuid(uuid).unwrap_or_default()
+}
+
+fn new_cursor(integration: &Integration, resource: Resource) -> store::cursor::Model {
+    store::cursor::Model {
+        integration_id: integration.id().as_uuid(),
+        resource: resource.as_str().to_owned(),
+        watermark: None,
+        last_poll_at: None,
+        sync_state: "idle".into(),
+        sync_mode: SyncMode::Full.as_str().into(),
+        sync_total: 0,
+        sync_done: 0,
+        sync_published: 0,
+        sync_rejected: 0,
+        sync_started_at: None,
+        sync_finished_at: None,
+        last_error: None,
+    }
+}
+
+/// The MailChimp id of a record (for a record without one: a digest of it, so it can still
+/// be parked and found).
+fn record_id(resource: Resource, raw: &Value) -> String {
+    let id = match resource {
+        Resource::Members => records::text(raw, "id").map(str::to_owned),
+        _ => records::id_of(raw),
+    };
+    id.unwrap_or_else(|| format!("no-id-{}", records::fingerprint(raw)))
+}
+
+pub(crate) enum ObserveError {
+    Rejected(Rejected),
+    Encode(String),
+}
+
+impl From<Rejected> for ObserveError {
+    fn from(r: Rejected) -> Self {
+        Self::Rejected(r)
+    }
+}
+
+impl From<ObserveError> for IngestError {
+    fn from(e: ObserveError) -> Self {
+        match e {
+            ObserveError::Rejected(r) => IngestError::Encode(r.to_string()),
+            ObserveError::Encode(e) => IngestError::Encode(e),
+        }
+    }
+}
+
+/// The bus form of an envelope, stamped with the current trace.
+pub(crate) fn message<P: Message>(envelope: Envelope<P>) -> Result<BusMessage, ObserveError> {
+    BusMessage::from_envelope(&with_current_trace(envelope))
+        .map_err(|e| ObserveError::Encode(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_version_of_one_record_is_one_time_ordered_message_id() {
+        let integration = IntegrationId::new();
+        let t1 = DateTime::parse_from_rfc3339("2026-11-24T10:00:00+00:00")
+            .map(|t| t.with_timezone(&Utc))
+            .ok();
+        let t2 = t1.map(|t| t + chrono::Duration::seconds(1));
+        let id = |i: IntegrationId, r: Resource, rec: &str, v: &str, at| {
+            version_id(i, r, rec, v, at, "")
+        };
+        let a = id(integration, Resource::Customers, "c1", "v1", t1);
+        assert_eq!(a, id(integration, Resource::Customers, "c1", "v1", t1));
+        assert_eq!(a.as_uuid().get_version_num(), 7);
+        assert_ne!(a, id(integration, Resource::Customers, "c2", "v1", t1));
+        assert_ne!(a, id(integration, Resource::Customers, "c1", "v2", t1));
+        assert_ne!(a, id(integration, Resource::Members, "c1", "v1", t1));
+        assert_ne!(
+            a,
+            id(IntegrationId::new(), Resource::Customers, "c1", "v1", t1)
+        );
+        assert!(
+            id(integration, Resource::Customers, "c1", "v2", t2) > a,
+            "newer versions sort later"
+        );
+    }
+}

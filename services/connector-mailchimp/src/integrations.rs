@@ -1,0 +1,279 @@
+//! The integrations this connector serves and their MailChimp connections.
+//!
+//! Until the integration registry (issue 10) exists, connections come from the service
+//! configuration (`[[integrations]]`) through [`ConnectionSource`]; the registry will
+//! implement the same trait (or call [`Integrations::upsert`] on `integration.changed`).
+//! The non-secret settings are written to `mailchimp_connections` at start (for the admin
+//! API and other replicas); the API key and webhook secret stay in memory only, wrapped in
+//! [`Secret`]/[`ApiKey`], so they are never logged, serialized or stored in plain text.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use ferry_platform::config::Secret;
+use ferry_proto::{CurrencyCode, IntegrationId};
+use sea_orm::{ConnectionTrait, DbErr};
+use serde_json::json;
+
+use crate::client::{ApiKey, ClientError, ClientSettings, MailchimpClient, segment};
+use crate::config::{IntegrationConfig, MailchimpSection};
+use crate::ingest::Resource;
+use crate::store;
+
+/// One integration's MailChimp connection.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// The integration.
+    pub integration_id: IntegrationId,
+    /// The API key.
+    pub api_key: ApiKey,
+    /// Base URL override (sandbox).
+    pub base_url: Option<String>,
+    /// The e-commerce store.
+    pub store_id: String,
+    /// The audience.
+    pub list_id: String,
+    /// Store name used when Ferry creates the store.
+    pub store_name: String,
+    /// Store currency.
+    pub currency: CurrencyCode,
+    /// Simultaneous calls for the account, all replicas together.
+    pub concurrency: u32,
+    /// Secret of the webhook URL.
+    pub webhook_secret: Option<Secret>,
+    /// Merge field with the company name.
+    pub company_merge_field: String,
+    /// Resources read.
+    pub resources: Vec<Resource>,
+    /// Publish `stock.observed`.
+    pub publish_stock: bool,
+}
+
+impl Connection {
+    /// A connection from the configuration (already validated).
+    pub fn from_config(c: &IntegrationConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            integration_id: c.integration_id,
+            api_key: ApiKey::parse(c.api_key.expose())?,
+            base_url: c.base_url.clone(),
+            store_id: c.store_id.clone(),
+            list_id: c.list_id.clone(),
+            store_name: c.store_name.clone(),
+            currency: CurrencyCode::parse(&c.currency_code)?,
+            concurrency: c.concurrency.max(1),
+            webhook_secret: c.webhook_secret.clone(),
+            company_merge_field: c.company_merge_field.clone(),
+            resources: c.resources.clone(),
+            publish_stock: c.publish_stock,
+        })
+    }
+}
+
+/// Where connections come from.
+#[async_trait]
+pub trait ConnectionSource: Send + Sync {
+    /// Every connection to serve.
+    async fn connections(&self) -> anyhow::Result<Vec<Connection>>;
+}
+
+/// Connections listed in the configuration.
+pub struct ConfigSource(pub Vec<IntegrationConfig>);
+
+#[async_trait]
+impl ConnectionSource for ConfigSource {
+    async fn connections(&self) -> anyhow::Result<Vec<Connection>> {
+        self.0.iter().map(Connection::from_config).collect()
+    }
+}
+
+/// An integration being served: its connection and its client (shared by every flow).
+#[derive(Debug)]
+pub struct Integration {
+    /// The connection.
+    pub connection: Connection,
+    /// The client.
+    pub client: MailchimpClient,
+    store_ready: AtomicBool,
+    /// Serializes syncs of one integration (a poll and an admin-triggered sync never overlap).
+    pub sync_lock: tokio::sync::Mutex<()>,
+}
+
+impl Integration {
+    /// The integration's id.
+    pub fn id(&self) -> IntegrationId {
+        self.connection.integration_id
+    }
+
+    /// `/ecommerce/stores/{store_id}`.
+    pub fn store_path(&self) -> String {
+        format!("/ecommerce/stores/{}", segment(&self.connection.store_id))
+    }
+
+    /// `/lists/{list_id}`.
+    pub fn list_path(&self) -> String {
+        format!("/lists/{}", segment(&self.connection.list_id))
+    }
+
+    /// Makes sure the e-commerce store exists (creates it, connected to the list, when it
+    /// does not). Looks up before it creates, and again after an ambiguous create.
+    pub async fn ensure_store(&self) -> Result<(), ClientError> {
+        if self.store_ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let path = self.store_path();
+        for _ in 0..3 {
+            if self
+                .client
+                .get_opt("stores.get", &path, &[])
+                .await?
+                .is_some()
+            {
+                self.store_ready.store(true, Ordering::Release);
+                return Ok(());
+            }
+            let c = &self.connection;
+            let body = json!({
+                "id": c.store_id, "list_id": c.list_id, "name": c.store_name,
+                "currency_code": c.currency.as_str(), "platform": "Ferry",
+            });
+            match self
+                .client
+                .post_once("stores.post", "/ecommerce/stores", &body)
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(integration = %self.id(), store = %c.store_id, "created the MailChimp store");
+                    self.store_ready.store(true, Ordering::Release);
+                    return Ok(());
+                }
+                Err(e) if e.is_transient() => continue,
+                // Created concurrently by another replica: the next lookup finds it.
+                Err(ClientError::Rejected { status: 400, .. }) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        self.client.get("stores.get", &path, &[]).await?;
+        self.store_ready.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// The integrations served by this process.
+pub struct Integrations {
+    section: MailchimpSection,
+    map: RwLock<HashMap<IntegrationId, Arc<Integration>>>,
+    /// Connection limits per MailChimp account: integrations sharing an account (API key)
+    /// share its limit.
+    limits: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl Integrations {
+    /// No integrations yet.
+    pub fn new(section: MailchimpSection) -> Self {
+        Self {
+            section,
+            map: RwLock::default(),
+            limits: std::sync::Mutex::default(),
+        }
+    }
+
+    /// The client settings of this deployment.
+    pub fn section(&self) -> &MailchimpSection {
+        &self.section
+    }
+
+    /// Loads every connection of `source`, recording their settings in the database.
+    pub async fn load<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        source: &dyn ConnectionSource,
+    ) -> anyhow::Result<()> {
+        for connection in source.connections().await? {
+            self.upsert(db, connection).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts (or replaces) serving one connection.
+    pub async fn upsert<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        connection: Connection,
+    ) -> Result<Arc<Integration>, UpsertError> {
+        let settings: ClientSettings = self.section.client_settings(connection.concurrency);
+        let permits = self
+            .limits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(connection.api_key.account_digest())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1))))
+            .clone();
+        let client = MailchimpClient::with_limit(
+            connection.api_key.clone(),
+            connection.base_url.as_deref(),
+            settings,
+            permits,
+        )?;
+        store::save_connection(
+            db,
+            store::connection::Model {
+                integration_id: connection.integration_id.as_uuid(),
+                store_id: connection.store_id.clone(),
+                list_id: connection.list_id.clone(),
+                base_url: connection.base_url.clone(),
+                data_center: connection.api_key.data_center().to_owned(),
+                concurrency: i32::try_from(connection.concurrency).unwrap_or(i32::MAX),
+                resources: json!(connection.resources),
+                updated_at: Utc::now(),
+            },
+        )
+        .await?;
+        let integration = Arc::new(Integration {
+            connection,
+            client,
+            store_ready: AtomicBool::new(false),
+            sync_lock: tokio::sync::Mutex::new(()),
+        });
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(integration.id(), integration.clone());
+        Ok(integration)
+    }
+
+    /// The integration, if served.
+    pub fn get(&self, id: IntegrationId) -> Option<Arc<Integration>> {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// Every integration served.
+    pub fn all(&self) -> Vec<Arc<Integration>> {
+        let mut all: Vec<_> = self
+            .map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by_key(|i| i.id());
+        all
+    }
+}
+
+/// Why a connection could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum UpsertError {
+    /// The client could not be built.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The settings could not be stored.
+    #[error("cannot store the connection settings: {0}")]
+    Db(#[from] DbErr),
+}

@@ -1,0 +1,173 @@
+//! Ferry's MailChimp connector: reads changes from a MailChimp account (audience members,
+//! e-commerce customers, products, orders) and publishes them as canonical events, and
+//! executes canonical commands against MailChimp, replying with result events.
+//!
+//! | file | concern |
+//! | --- | --- |
+//! | [`client`] | the MailChimp API client: auth, data center, limits, retries, errors, metrics |
+//! | [`records`] | MailChimp records -> canonical records |
+//! | [`ingest`] | change detection: polling with durable cursors, full sync, exactly-once publishing |
+//! | [`webhook`] | list webhooks (secret-protected endpoint) and their registration |
+//! | [`commands`] | executing `mailchimp.*` commands idempotently |
+//! | [`integrations`] | the connections served (from the configuration until the registry exists) |
+//! | [`store`] | the tables: connections, cursors, cross-references |
+//! | [`admin`] | the admin API |
+//! | [`config`] | configuration |
+//!
+//! Messages: consumes commands `mailchimp.#` (queue `connector-mailchimp`); publishes
+//! `mailchimp.customer.observed`, `mailchimp.product.observed`, `mailchimp.order.observed`,
+//! `mailchimp.stock.observed` (optional), the replies `mailchimp.customer.upserted`,
+//! `.customer.found`, `.product.upserted`, `.category.upserted`, `.stock.set-done`,
+//! `.order.found`, `.order.created`, `.products.verified`, `mailchimp.<entity>.failed`, and
+//! to itself `mailchimp.record.recheck`.
+
+pub mod admin;
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod ingest;
+pub mod integrations;
+pub mod records;
+pub mod store;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_platform::bus::inbox::{self, Inbox};
+use ferry_platform::bus::outbox::Outbox;
+use ferry_platform::bus::{Binding, BusMigration, RetryPolicy, Subscription, queues};
+use ferry_platform::db;
+use ferry_platform::service::{Runtime, Started};
+use sea_orm_migration::prelude::{DynIden, MigrationTrait, MigratorTrait};
+use utoipa::OpenApi;
+
+pub use config::{ConnectorConfig, IntegrationConfig, MailchimpSection};
+pub use ingest::{Ingester, Resource, SyncMode, SyncReport};
+pub use integrations::{ConfigSource, Connection, ConnectionSource, Integrations};
+
+/// The service name (queue, outbox source, inbox consumer, migration table).
+pub const SERVICE: &str = "connector-mailchimp";
+
+/// The connector's own migrations (its tables only).
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(store::CreateTables)]
+}
+
+/// The migrator for a database of its own: the bus tables plus the connector's.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all: Vec<Box<dyn MigrationTrait>> = vec![Box::new(BusMigration)];
+        all.extend(migrations());
+        all
+    }
+
+    fn migration_table_name() -> DynIden {
+        db::service_migration_table(SERVICE)
+    }
+}
+
+/// What the connector's queue receives: every command addressed to MailChimp.
+pub fn bindings() -> Vec<Binding> {
+    vec![Binding::commands("mailchimp.#")]
+}
+
+/// Starts the connector on `runtime`: the command consumer, the outbox relay, the inbox purge,
+/// the poller, webhook registration, the admin API and the webhook endpoint.
+pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<Started> {
+    start_with_ingester(runtime, config)
+        .await
+        .map(|(started, _)| started)
+}
+
+/// [`start`], also handing back the ingester (to trigger syncs from tests and tools).
+pub async fn start_with_ingester(
+    runtime: Runtime,
+    config: ConnectorConfig,
+) -> anyhow::Result<(Started, Arc<Ingester>)> {
+    let section = config.mailchimp.clone();
+    let outbox = Outbox::new(SERVICE);
+    let integrations = Arc::new(Integrations::new(section.clone()));
+    integrations
+        .load(&runtime.db, &ConfigSource(config.integrations.clone()))
+        .await?;
+    let ingester = Arc::new(Ingester::new(
+        runtime.db.clone(),
+        outbox.clone(),
+        integrations.clone(),
+    ));
+
+    let retry = RetryPolicy::from_config(&config.common.bus);
+    let prefetch = section.prefetch.unwrap_or(config.common.bus.prefetch);
+    let subscription = Subscription::new(queues::CONNECTOR_MAILCHIMP, bindings())
+        .prefetch(prefetch)
+        .retry(retry);
+    let handler = commands::CommandHandler::new(
+        runtime.db.clone(),
+        Inbox::new(queues::CONNECTOR_MAILCHIMP),
+        outbox.clone(),
+        ingester.clone(),
+        retry,
+    );
+    let subscription = runtime
+        .bus
+        .subscribe(subscription, Arc::new(handler))
+        .await?;
+    let relay = outbox
+        .relay(runtime.db.clone(), runtime.bus.clone())
+        .spawn(runtime.shutdown.clone());
+    let purge = inbox::spawn_purge(
+        runtime.db.clone(),
+        Duration::from_secs(u64::from(section.inbox_retention_hours) * 3600),
+        Duration::from_secs(3600),
+        runtime.shutdown.clone(),
+    );
+    let mut started = Started::default()
+        .subscription(subscription)
+        .task(relay)
+        .task(purge);
+    if section.poll_enabled {
+        started = started.task(ingester.clone().spawn_poller(
+            Duration::from_secs(section.poll_interval_secs),
+            section.initial_sync,
+            runtime.shutdown.clone(),
+        ));
+    }
+    if let Some(public) = section.webhook_public_url.clone() {
+        let integrations = integrations.clone();
+        started = started.task(tokio::spawn(async move {
+            for integration in integrations.all() {
+                match webhook::ensure_registered(&integration, &public).await {
+                    Ok(true) => tracing::info!(integration = %integration.id(), "MailChimp list webhook registered"),
+                    Ok(false) => {}
+                    Err(error) => tracing::warn!(integration = %integration.id(), %error, "cannot register the MailChimp list webhook; polling still finds every change"),
+                }
+            }
+        }));
+    }
+    let admin_state = Arc::new(admin::AdminState {
+        db: runtime.db.clone(),
+        ingester: ingester.clone(),
+        shutdown: runtime.shutdown.clone(),
+    });
+    let webhook_state = Arc::new(webhook::WebhookState {
+        db: runtime.db.clone(),
+        outbox,
+        integrations: integrations.clone(),
+    });
+    tracing::info!(
+        queue = queues::CONNECTOR_MAILCHIMP,
+        integrations = integrations.all().len(),
+        "connector-mailchimp started"
+    );
+    let started = started
+        .api(
+            move |cfg| admin::configure(cfg, admin_state.clone()),
+            admin::ConnectorApi::openapi(),
+        )
+        .public(move |cfg| webhook::configure(cfg, webhook_state.clone()));
+    Ok((started, ingester))
+}

@@ -1,0 +1,288 @@
+//! The admin API and the list webhook endpoint over real HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use ferry_connector_mailchimp::webhook;
+use ferry_platform::admin::{AdminServer, RunningAdminServer};
+use ferry_platform::config::{AdminConfig, Scope, Secret, TokenConfig};
+use serde_json::{Value, json};
+use support::{Harness, Kind, Options, sandbox_key};
+
+const READ: &str = "read-token-0123456789";
+const OPERATOR: &str = "operator-token-0123456789";
+const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
+
+fn admin(h: &Harness) -> (RunningAdminServer, String) {
+    let config = AdminConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tokens: vec![
+            TokenConfig {
+                name: "reader".into(),
+                token: Secret::new(READ),
+                scope: Scope::Read,
+            },
+            TokenConfig {
+                name: "operator".into(),
+                token: Secret::new(OPERATOR),
+                scope: Scope::Operator,
+            },
+        ],
+    };
+    let server = h
+        .started()
+        .mount(AdminServer::builder("connector-mailchimp", &config))
+        .bind()
+        .expect("admin server");
+    let base = format!("http://{}", server.local_addr());
+    (server, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_tests_connections_syncs_and_reports() {
+    let h = Harness::start(Kind::InProcess).await;
+    let (server, base) = admin(&h);
+    let http = reqwest::Client::new();
+    let api = |p: &str| format!("{base}/api/v1/mailchimp{p}");
+
+    // Connection test: good key, bad key, malformed key; the key never comes back.
+    let test = |key: &str| {
+        http.post(api("/connection-test"))
+            .bearer_auth(OPERATOR)
+            .json(&json!({"api_key": key, "base_url": h.sandbox.mailchimp_url}))
+            .send()
+    };
+    let ok = test(sandbox_key()).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let text = ok.text().await.unwrap();
+    assert!(!text.contains(sandbox_key()), "the key was echoed");
+    let ok: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(ok["data_center"], "us1");
+    let wrong_key = "ffffffffffffffffffffffffffffffff-us1";
+    let bad = test(wrong_key).await.unwrap().text().await.unwrap();
+    assert!(!bad.contains(wrong_key));
+    let bad: Value = serde_json::from_str(&bad).unwrap();
+    assert_eq!(bad["ok"], false);
+    assert!(bad["error"].as_str().unwrap().contains("401"), "{bad}");
+    let malformed: Value = test("no-data-center-here_")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(malformed["ok"], false);
+    // Read tokens may not test connections; no token may do anything.
+    let refused = http
+        .post(api("/connection-test"))
+        .bearer_auth(READ)
+        .json(&json!({"api_key": sandbox_key()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let anonymous = http.get(api("/integrations")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // Integrations: listed without secrets.
+    let list = http
+        .get(api("/integrations"))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap();
+    let text = list.text().await.unwrap();
+    assert!(!text.contains(sandbox_key()));
+    let list: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(list[0]["integration_id"], h.integration_id.to_string());
+    assert_eq!(list[0]["replica_concurrency"], 10);
+
+    // A full sync, followed through the cursors until done.
+    let id = h.integration_id.to_string();
+    let started = http
+        .post(api(&format!("/integrations/{id}/sync")))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"mode": "full"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let cursors = loop {
+        let cursors: Value = http
+            .get(api(&format!("/integrations/{id}/cursors")))
+            .bearer_auth(READ)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let all_done = cursors
+            .as_array()
+            .is_some_and(|c| c.len() == 4 && c.iter().all(|c| c["state"] == "done"));
+        if all_done {
+            break cursors;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sync did not finish: {cursors}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    for c in cursors.as_array().unwrap() {
+        assert_eq!(c["progress_percent"], 100.0, "{c}");
+        assert!(c["watermark"].is_string());
+    }
+    let stats: Value = http
+        .get(api(&format!("/integrations/{id}/api-stats")))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        stats["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["operation"] == "products.list"),
+        "{stats}"
+    );
+    // Unknown integrations and bad ids.
+    let missing = http
+        .get(api(&format!(
+            "/integrations/{}/cursors",
+            uuid::Uuid::now_v7()
+        )))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let bad_id = http
+        .get(api("/integrations/nope/cursors"))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_id.status(), 400);
+
+    // Every route is in the OpenAPI document.
+    let doc: Value = http
+        .get(format!("{base}/api/v1/openapi.json"))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/mailchimp/connection-test",
+        "/api/v1/mailchimp/integrations",
+        "/api/v1/mailchimp/integrations/{integration_id}/sync",
+        "/api/v1/mailchimp/integrations/{integration_id}/cursors",
+        "/api/v1/mailchimp/integrations/{integration_id}/api-stats",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    server.stop().await.unwrap();
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_webhooks_publish_the_member_once_and_need_the_secret() {
+    let mut options = Options::new(Kind::InProcess);
+    options.webhook_secret = Some(WEBHOOK_SECRET.into());
+    let h = Harness::with(options).await;
+    let (server, base) = admin(&h);
+    let integration = h.integration();
+    let http = reqwest::Client::new();
+    let url = format!("{base}{}/{}", webhook::PATH, h.integration_id);
+
+    // Without or with a wrong secret: 404, nothing stored.
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 404);
+    let wrong = http
+        .post(format!("{url}?key=wrong-secret-0123456789"))
+        .form(&[("type", "subscribe"), ("data[email]", "x@example.nl")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 404);
+    assert_eq!(
+        http.get(format!("{url}?key={WEBHOOK_SECRET}"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // Registration is idempotent.
+    assert!(
+        webhook::ensure_registered(&integration, &base)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !webhook::ensure_registered(&integration, &base)
+            .await
+            .unwrap()
+    );
+
+    // A member subscribes through the API: the sandbox posts the webhook to Ferry.
+    let email = "webhook.lid@example.nl";
+    let hash = ferry_connector_mailchimp::client::subscriber_hash(email);
+    h.mc(
+        "PUT",
+        &format!("/lists/{}/members/{hash}", h.list_id),
+        json!({"email_address": email, "status_if_new": "subscribed",
+               "merge_fields": {"FNAME": "Web", "LNAME": "Hook"}}),
+    );
+    let of_member = |h: &Harness| {
+        h.seen_with("mailchimp.customer.observed")
+            .into_iter()
+            .filter(|s| s.payload()["customer"]["email"] == email)
+            .count()
+    };
+    support::wait_until("the member's event", || of_member(&h) == 1).await;
+    // The next poll knows this version: nothing twice.
+    let report = h
+        .ingester
+        .sync(
+            &integration,
+            ferry_connector_mailchimp::Resource::Members,
+            ferry_connector_mailchimp::SyncMode::Incremental,
+        )
+        .await
+        .unwrap();
+    let seen_after_poll = of_member(&h);
+    assert_eq!(seen_after_poll, 1, "{report:?}");
+    server.stop().await.unwrap();
+    h.stop().await;
+}
+
+#[test]
+fn secrets_never_print() {
+    let config: ferry_connector_mailchimp::IntegrationConfig = serde_json::from_value(json!({
+        "integration_id": "0195f3a4-7b1c-7d2e-8f90-a1b2c3d4e5f6",
+        "api_key": "0123456789abcdef0123456789abcdef-us19",
+        "store_id": "s", "list_id": "l", "webhook_secret": WEBHOOK_SECRET
+    }))
+    .unwrap();
+    let printed = format!("{config:?}");
+    assert!(!printed.contains("0123456789abcdef"), "{printed}");
+    assert!(!printed.contains(WEBHOOK_SECRET), "{printed}");
+    let connection = ferry_connector_mailchimp::Connection::from_config(&config).unwrap();
+    let printed = format!("{connection:?}");
+    assert!(!printed.contains("0123456789abcdef"), "{printed}");
+    assert!(printed.contains("us19"));
+}

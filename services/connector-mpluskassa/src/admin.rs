@@ -1,0 +1,423 @@
+//! Admin API of connector-mpluskassa (under `/api/v1`, bearer token required).
+//!
+//! | route | scope | what |
+//! | --- | --- | --- |
+//! | `POST /mpluskassa/connection-test` | operator | tests credentials given in the body (the secret is never echoed) |
+//! | `GET /mpluskassa/integrations` | read | the served installations (no secrets) |
+//! | `POST /mpluskassa/integrations/{id}/connection-test` | operator | tests a served installation |
+//! | `GET /mpluskassa/integrations/{id}/reference-data` | read | branches, employees, payment methods, VAT and turnover groups for setup screens |
+//! | `POST /mpluskassa/integrations/{id}/sync` | operator | starts a pass now (`full`: from cursor 0) |
+//! | `GET /mpluskassa/integrations/{id}/cursors` | read | the committed cursors |
+//! | `GET /mpluskassa/stats` | read | per integration: cursors and the progress of the last passes |
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use ferry_platform::admin::{ApiError, OperatorAccess, ReadAccess};
+use ferry_platform::config::Secret;
+use ferry_proto::IntegrationId;
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Serialize};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::client::{Connection, MplusClient, MplusError};
+use crate::config::SkuSource;
+use crate::ingest::{Ingest, Progress};
+use crate::integrations::{Integration, Integrations};
+use crate::soap::types::{ApiVersion, Branch, Employee, PaymentMethod, TurnoverGroup, VatGroup};
+use crate::store::{self, Cursor, SyncEntity};
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AdminState {
+    integrations: Integrations,
+    ingest: Ingest,
+    db: DatabaseConnection,
+}
+
+impl AdminState {
+    /// The state of the routes.
+    pub fn new(integrations: Integrations, ingest: Ingest, db: DatabaseConnection) -> Self {
+        Self {
+            integrations,
+            ingest,
+            db,
+        }
+    }
+
+    fn integration(&self, id: &str) -> Result<Arc<Integration>, ApiError> {
+        let parsed = IntegrationId::parse(id)
+            .map_err(|e| ApiError::invalid(format!("integration id: {e}")))?;
+        self.integrations
+            .get(parsed)
+            .ok_or_else(|| ApiError::not_found(format!("no MplusKASSA integration {parsed}")))
+    }
+}
+
+/// Credentials to test.
+#[derive(Deserialize, ToSchema)]
+pub struct ConnectionTestRequest {
+    /// SOAP endpoint (`https://api.mpluskassa.nl:<port>/`).
+    endpoint: String,
+    /// `ident` credential.
+    ident: String,
+    /// `secret` credential (never echoed nor logged).
+    #[schema(value_type = String, format = Password)]
+    secret: Secret,
+    /// Also check that this employee exists (default 999999).
+    #[serde(default)]
+    employee_number: Option<i64>,
+}
+
+/// Outcome of a connection test.
+#[derive(Serialize, ToSchema)]
+pub struct ConnectionTestResult {
+    /// Whether the installation answered and accepted the credentials.
+    ok: bool,
+    /// The API version it reports.
+    api_version: Option<ApiVersion>,
+    /// Whether the employee exists (when the connection works).
+    employee_exists: Option<bool>,
+    /// What went wrong.
+    error: Option<TestError>,
+}
+
+/// A failed connection test.
+#[derive(Serialize, ToSchema)]
+pub struct TestError {
+    /// `auth`, `unavailable`, `timeout`, `remote_rejected`, ...
+    code: String,
+    /// Explanation (no secrets).
+    message: String,
+}
+
+async fn test_client(client: &MplusClient, employee: i64) -> ConnectionTestResult {
+    let fail = |e: MplusError| ConnectionTestResult {
+        ok: false,
+        api_version: None,
+        employee_exists: None,
+        error: Some(TestError {
+            code: e.code().to_string(),
+            message: e.to_string(),
+        }),
+    };
+    let version = match client.api_version().await {
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+    match client.employee(employee).await {
+        Ok(found) => ConnectionTestResult {
+            ok: true,
+            api_version: Some(version),
+            employee_exists: Some(found.is_some_and(|e| e.active)),
+            error: None,
+        },
+        Err(e) => fail(e),
+    }
+}
+
+/// Tests credentials before they are saved.
+#[utoipa::path(
+    post,
+    path = "/mpluskassa/connection-test",
+    tag = "mpluskassa",
+    request_body = ConnectionTestRequest,
+    responses((status = 200, description = "The outcome (ok or the reason)", body = ConnectionTestResult),
+               (status = 400, description = "The endpoint is not a usable URL"))
+)]
+async fn connection_test(
+    OperatorAccess(who): OperatorAccess,
+    state: web::Data<AdminState>,
+    body: web::Json<ConnectionTestRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    tracing::info!(by = %who.name, endpoint = %body.endpoint, "MplusKASSA connection test");
+    let connection = Connection {
+        endpoint: body.endpoint,
+        ident: body.ident,
+        secret: body.secret,
+    };
+    let settings = crate::client::ClientSettings {
+        max_attempts: 1,
+        ..state.integrations.client_settings()
+    };
+    let client =
+        MplusClient::new(&connection, settings).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let result = test_client(&client, body.employee_number.unwrap_or(999_999)).await;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// A served installation (no secrets).
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationView {
+    /// Integration id.
+    integration_id: String,
+    /// Endpoint.
+    endpoint: String,
+    /// `ident` credential.
+    ident: String,
+    /// Branch.
+    branch: i32,
+    /// Workplace.
+    workplace: Option<i32>,
+    /// SKU source.
+    sku_source: SkuSource,
+}
+
+/// The served installations.
+#[utoipa::path(get, path = "/mpluskassa/integrations", tag = "mpluskassa",
+    responses((status = 200, body = [IntegrationView])))]
+async fn list_integrations(
+    _who: ReadAccess,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, ApiError> {
+    let views: Vec<IntegrationView> = state
+        .integrations
+        .all()
+        .iter()
+        .map(|i| IntegrationView {
+            integration_id: i.key(),
+            endpoint: i.settings.connection.endpoint.clone(),
+            ident: i.settings.connection.ident.clone(),
+            branch: i.settings.branch,
+            workplace: i.settings.workplace,
+            sku_source: i.settings.sku_source,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// Tests a served installation's connection.
+#[utoipa::path(post, path = "/mpluskassa/integrations/{id}/connection-test", tag = "mpluskassa",
+    params(("id" = String, Path, description = "Integration id")),
+    responses((status = 200, body = ConnectionTestResult), (status = 404, description = "Unknown integration")))]
+async fn integration_connection_test(
+    _who: OperatorAccess,
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let integration = state.integration(&id)?;
+    Ok(HttpResponse::Ok().json(test_client(&integration.client, 999_999).await))
+}
+
+/// The installation's reference data, for setup screens.
+#[derive(Serialize, ToSchema)]
+pub struct ReferenceData {
+    /// Branches with workplaces.
+    branches: Vec<Branch>,
+    /// Employees (999999: the super user, Ferry's default).
+    employees: Vec<Employee>,
+    /// Payment methods.
+    payment_methods: Vec<PaymentMethod>,
+    /// VAT groups (with the percentage read in the installation's scale).
+    vat_groups: Vec<VatGroup>,
+    /// Turnover groups (revenue accounts).
+    turnover_groups: Vec<TurnoverGroup>,
+}
+
+fn unavailable(e: MplusError) -> ApiError {
+    ApiError::Unavailable(format!("MplusKASSA: {e}"))
+}
+
+/// Reads the reference data of an installation.
+#[utoipa::path(get, path = "/mpluskassa/integrations/{id}/reference-data", tag = "mpluskassa",
+    params(("id" = String, Path, description = "Integration id")),
+    responses((status = 200, body = ReferenceData), (status = 404, description = "Unknown integration"),
+               (status = 503, description = "MplusKASSA did not answer")))]
+async fn reference_data(
+    _who: ReadAccess,
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let integration = state.integration(&id)?;
+    let c = &integration.client;
+    let (branches, employees, payment_methods, vat, turnover_groups) = tokio::try_join!(
+        c.branches(),
+        c.employees(),
+        c.payment_methods(),
+        c.vat_groups(),
+        c.turnover_groups()
+    )
+    .map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(ReferenceData {
+        branches,
+        employees,
+        payment_methods,
+        vat_groups: vat.0,
+        turnover_groups,
+    }))
+}
+
+/// Which sync to start.
+#[derive(Deserialize, ToSchema, Default)]
+pub struct SyncRequest {
+    /// Start the entities from cursor 0 (a full sync).
+    #[serde(default)]
+    full: bool,
+    /// Only these entities (`relations`, `products`, `article_groups`, `stock`, `orders`) for a
+    /// full sync; all when empty.
+    #[serde(default)]
+    entities: Vec<String>,
+}
+
+/// Starts a change-detection pass now.
+#[utoipa::path(post, path = "/mpluskassa/integrations/{id}/sync", tag = "mpluskassa",
+    params(("id" = String, Path, description = "Integration id")),
+    request_body = SyncRequest,
+    responses((status = 202, description = "Started; follow it in /mpluskassa/stats"),
+               (status = 400, description = "Unknown entity"), (status = 404, description = "Unknown integration")))]
+async fn trigger_sync(
+    OperatorAccess(who): OperatorAccess,
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+    body: Option<web::Json<SyncRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let integration = state.integration(&id)?;
+    let body = body.map(web::Json::into_inner).unwrap_or_default();
+    let mut entities = Vec::new();
+    for name in &body.entities {
+        entities.push(
+            SyncEntity::parse(name)
+                .ok_or_else(|| ApiError::invalid(format!("unknown entity {name:?}")))?,
+        );
+    }
+    if entities.is_empty() {
+        entities = SyncEntity::ALL.to_vec();
+    }
+    if body.full {
+        state
+            .ingest
+            .reset(integration.id(), &entities)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    tracing::info!(by = %who.name, integration = %integration.id(), full = body.full, "MplusKASSA sync requested");
+    let ingest = state.ingest.clone();
+    tokio::spawn(async move {
+        if let Err(error) = ingest.run_pass(&integration).await {
+            tracing::warn!(integration = %integration.id(), %error, "requested MplusKASSA sync failed");
+        }
+    });
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// The committed cursors of an installation.
+#[utoipa::path(get, path = "/mpluskassa/integrations/{id}/cursors", tag = "mpluskassa",
+    params(("id" = String, Path, description = "Integration id")),
+    responses((status = 200, body = [Cursor]), (status = 404, description = "Unknown integration")))]
+async fn cursors(
+    _who: ReadAccess,
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let integration = state.integration(&id)?;
+    let cursors = store::cursors(&state.db, &integration.key())
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(cursors))
+}
+
+/// Statistics of one integration.
+#[derive(Serialize, ToSchema)]
+pub struct IntegrationStats {
+    /// Integration id.
+    integration_id: String,
+    /// Committed cursors with totals.
+    cursors: Vec<Cursor>,
+    /// The last pass of each entity.
+    progress: Vec<EntityProgress>,
+}
+
+/// Progress of one entity.
+#[derive(Serialize, ToSchema)]
+pub struct EntityProgress {
+    /// The entity.
+    entity: SyncEntity,
+    /// Its progress.
+    #[serde(flatten)]
+    progress: Progress,
+}
+
+/// Change-detection statistics of every installation.
+#[utoipa::path(get, path = "/mpluskassa/stats", tag = "mpluskassa",
+    responses((status = 200, body = [IntegrationStats])))]
+async fn stats(_who: ReadAccess, state: web::Data<AdminState>) -> Result<HttpResponse, ApiError> {
+    let mut out = Vec::new();
+    for integration in state.integrations.all() {
+        out.push(IntegrationStats {
+            integration_id: integration.key(),
+            cursors: store::cursors(&state.db, &integration.key())
+                .await
+                .map_err(ApiError::internal)?,
+            progress: state
+                .ingest
+                .progress(integration.id())
+                .into_iter()
+                .map(|(entity, progress)| EntityProgress { entity, progress })
+                .collect(),
+        });
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// The OpenAPI description of these routes.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        connection_test,
+        list_integrations,
+        integration_connection_test,
+        reference_data,
+        trigger_sync,
+        cursors,
+        stats
+    ),
+    components(schemas(
+        ConnectionTestRequest,
+        ConnectionTestResult,
+        TestError,
+        IntegrationView,
+        ReferenceData,
+        SyncRequest,
+        IntegrationStats,
+        EntityProgress,
+        Progress,
+        Cursor,
+        SyncEntity,
+        SkuSource,
+        ApiVersion,
+        Branch,
+        Employee,
+        PaymentMethod,
+        VatGroup,
+        TurnoverGroup
+    ))
+)]
+pub struct MplusAdminApi;
+
+/// Mounts the routes (relative to `/api/v1`).
+pub fn configure(cfg: &mut web::ServiceConfig, state: AdminState) {
+    cfg.app_data(web::Data::new(state))
+        .route(
+            "/mpluskassa/connection-test",
+            web::post().to(connection_test),
+        )
+        .route("/mpluskassa/integrations", web::get().to(list_integrations))
+        .route(
+            "/mpluskassa/integrations/{id}/connection-test",
+            web::post().to(integration_connection_test),
+        )
+        .route(
+            "/mpluskassa/integrations/{id}/reference-data",
+            web::get().to(reference_data),
+        )
+        .route(
+            "/mpluskassa/integrations/{id}/sync",
+            web::post().to(trigger_sync),
+        )
+        .route(
+            "/mpluskassa/integrations/{id}/cursors",
+            web::get().to(cursors),
+        )
+        .route("/mpluskassa/stats", web::get().to(stats));
+}

@@ -1,0 +1,306 @@
+//! The service's configuration: the common sections, the MplusKASSA installations it serves
+//! (until the integration registry feeds them), change detection and client settings.
+//!
+//! ```toml
+//! [[integrations]]
+//! integration_id = "0193a0c4-0000-7000-8000-000000000001"
+//! endpoint = "https://api.mpluskassa.nl:34567/"
+//! ident = "shop"
+//! secret = "..."            # or FERRY_INTEGRATIONS__0__SECRET; printed as ***
+//! branch = 1
+//! sku_source = "plu_number" # or "article_number"
+//!
+//! [sync]
+//! poll_interval_ms = 30000
+//! page_size = 500
+//! ```
+
+use std::time::Duration;
+
+use ferry_platform::config::{CommonConfig, Secret, Validate, ValidationErrors};
+use ferry_proto::{CurrencyCode, IntegrationId};
+use serde::{Deserialize, Serialize};
+
+use crate::client::ClientSettings;
+
+/// Name of the service (queue, outbox source, config defaults).
+pub const SERVICE: &str = "connector-mpluskassa";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ConnectorConfig {
+    /// Admin, bus, database, telemetry.
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// The installations served.
+    pub integrations: Vec<IntegrationConfig>,
+    /// Change detection.
+    pub sync: SyncConfig,
+    /// The SOAP client.
+    pub client: ClientConfig,
+}
+
+impl Validate for ConnectorConfig {
+    fn validate(&self, errors: &mut ValidationErrors) {
+        self.common.validate(errors);
+        for (i, integration) in self.integrations.iter().enumerate() {
+            integration.validate_at(&format!("integrations[{i}]"), errors);
+            if self.integrations[..i]
+                .iter()
+                .any(|o| o.integration_id == integration.integration_id)
+            {
+                errors.push(format!("integrations[{i}].integration_id"), "appears twice");
+            }
+        }
+        self.sync.validate_at("sync", errors);
+        self.client.validate_at("client", errors);
+    }
+}
+
+/// Which article field is the SKU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SkuSource {
+    /// `pluNumber` (a string; the default).
+    #[default]
+    PluNumber,
+    /// `articleNumber` (a number).
+    ArticleNumber,
+}
+
+/// The entity types change detection covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Entities {
+    /// Relations -> `customer.observed`.
+    pub customers: bool,
+    /// Products -> `product.observed`.
+    pub products: bool,
+    /// Article groups -> `category.observed`.
+    pub categories: bool,
+    /// Stock -> `stock.observed`.
+    pub stock: bool,
+    /// Orders -> `order.observed`.
+    pub orders: bool,
+}
+
+impl Default for Entities {
+    fn default() -> Self {
+        Self {
+            customers: true,
+            products: true,
+            categories: true,
+            stock: true,
+            orders: true,
+        }
+    }
+}
+
+/// One installation (an integration's MplusKASSA side).
+#[derive(Debug, Clone, Deserialize)]
+pub struct IntegrationConfig {
+    /// The integration.
+    pub integration_id: IntegrationId,
+    /// SOAP endpoint (`https://api.mpluskassa.nl:<port>/`).
+    pub endpoint: String,
+    /// `ident` credential.
+    pub ident: String,
+    /// `secret` credential (never logged, never stored by this service).
+    pub secret: Secret,
+    /// Branch for stock and orders.
+    #[serde(default = "default_branch")]
+    pub branch: i32,
+    /// Workplace for orders (required by MplusKASSA when the branch is not the default).
+    #[serde(default)]
+    pub workplace: Option<i32>,
+    /// Which article field is the SKU.
+    #[serde(default)]
+    pub sku_source: SkuSource,
+    /// Currency of the installation's amounts (ISO 4217).
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// Turnover group of new articles when the command names none.
+    #[serde(default)]
+    pub default_turnover_group: Option<i32>,
+    /// VAT code of new articles whose rate matches no VAT group.
+    #[serde(default)]
+    pub default_vat_code: Option<i32>,
+    /// Entity types observed by change detection.
+    #[serde(default)]
+    pub observe: Entities,
+}
+
+fn default_branch() -> i32 {
+    1
+}
+
+fn default_currency() -> String {
+    "EUR".to_owned()
+}
+
+impl IntegrationConfig {
+    /// The currency, parsed (validated at load).
+    pub fn currency(&self) -> CurrencyCode {
+        CurrencyCode::parse(&self.currency).unwrap_or(CurrencyCode::EUR)
+    }
+
+    fn validate_at(&self, prefix: &str, errors: &mut ValidationErrors) {
+        match reqwest::Url::parse(&self.endpoint) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.query().is_none() => {}
+            _ => errors.push(
+                format!("{prefix}.endpoint"),
+                "must be an http(s) URL without a query string",
+            ),
+        }
+        if self.ident.trim().is_empty() {
+            errors.push(format!("{prefix}.ident"), "must not be empty");
+        }
+        if self.secret.is_empty() {
+            errors.push(format!("{prefix}.secret"), "must not be empty");
+        }
+        if self.branch <= 0 {
+            errors.push(format!("{prefix}.branch"), "must be a branch number (> 0)");
+        }
+        if CurrencyCode::parse(&self.currency).is_err() {
+            errors.push(format!("{prefix}.currency"), "must be an ISO 4217 code");
+        }
+    }
+}
+
+/// Change detection.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct SyncConfig {
+    /// Whether change detection runs at all.
+    pub enabled: bool,
+    /// Pause between passes, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Records per page (`syncMarkerLimit`, at most 1000).
+    pub page_size: u32,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_interval_ms: 30_000,
+            page_size: 500,
+        }
+    }
+}
+
+impl SyncConfig {
+    /// [`poll_interval_ms`](Self::poll_interval_ms) as a duration.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    fn validate_at(&self, prefix: &str, errors: &mut ValidationErrors) {
+        if !(1..=1000).contains(&self.page_size) {
+            errors.push(format!("{prefix}.page_size"), "must be 1..=1000");
+        }
+        if self.poll_interval_ms == 0 {
+            errors.push(format!("{prefix}.poll_interval_ms"), "must be > 0");
+        }
+    }
+}
+
+/// SOAP client settings.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default)]
+pub struct ClientConfig {
+    /// Whole-call timeout, ms (MplusKASSA calls can be slow).
+    pub timeout_ms: u64,
+    /// Connect timeout, ms.
+    pub connect_timeout_ms: u64,
+    /// Attempts of a call that is safe to repeat.
+    pub max_attempts: u32,
+    /// First retry delay, ms (doubles, with jitter).
+    pub backoff_base_ms: u64,
+    /// Longest retry delay, ms.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        let d = ClientSettings::default();
+        Self {
+            timeout_ms: d.timeout.as_millis() as u64,
+            connect_timeout_ms: d.connect_timeout.as_millis() as u64,
+            max_attempts: d.max_attempts,
+            backoff_base_ms: d.backoff_base.as_millis() as u64,
+            backoff_max_ms: d.backoff_max.as_millis() as u64,
+        }
+    }
+}
+
+impl ClientConfig {
+    /// As client settings.
+    pub fn settings(&self) -> ClientSettings {
+        ClientSettings {
+            timeout: Duration::from_millis(self.timeout_ms),
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            max_attempts: self.max_attempts.max(1),
+            backoff_base: Duration::from_millis(self.backoff_base_ms),
+            backoff_max: Duration::from_millis(self.backoff_max_ms),
+        }
+    }
+
+    fn validate_at(&self, prefix: &str, errors: &mut ValidationErrors) {
+        if self.timeout_ms == 0 {
+            errors.push(format!("{prefix}.timeout_ms"), "must be > 0");
+        }
+        if self.max_attempts == 0 {
+            errors.push(format!("{prefix}.max_attempts"), "must be >= 1");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_platform::config::{figment, load_figment};
+
+    #[test]
+    fn loads_and_validates_integrations() {
+        let dir = std::env::temp_dir().join(format!("mk-config-{}.toml", uuid::Uuid::new_v4()));
+        std::fs::write(
+            &dir,
+            r#"
+[[integrations]]
+integration_id = "0193a0c4-0000-7000-8000-000000000001"
+endpoint = "https://api.example.nl:34567/"
+ident = "shop"
+secret = "s3cret"
+sku_source = "article_number"
+
+[sync]
+page_size = 1000
+"#,
+        )
+        .expect("write");
+        let config: ConnectorConfig =
+            load_figment(figment(SERVICE, Some(&dir)).expect("figment")).expect("valid");
+        let _ = std::fs::remove_file(&dir);
+        assert_eq!(config.integrations.len(), 1);
+        let i = &config.integrations[0];
+        assert_eq!(i.sku_source, SkuSource::ArticleNumber);
+        assert_eq!(i.branch, 1);
+        assert!(!format!("{config:?}").contains("s3cret"));
+
+        let mut bad = config.clone();
+        bad.integrations[0].endpoint = "https://x/?secret=1".into();
+        bad.integrations.push(bad.integrations[0].clone());
+        bad.sync.page_size = 0;
+        let mut errors = ValidationErrors::default();
+        bad.validate(&mut errors);
+        let paths: Vec<&str> = errors.problems().iter().map(|p| p.path.as_str()).collect();
+        assert!(paths.contains(&"integrations[0].endpoint"), "{paths:?}");
+        assert!(
+            paths.contains(&"integrations[1].integration_id"),
+            "{paths:?}"
+        );
+        assert!(paths.contains(&"sync.page_size"), "{paths:?}");
+    }
+}

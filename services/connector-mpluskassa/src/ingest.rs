@@ -1,0 +1,1007 @@
+//! Change detection: per integration and entity, read what changed since the cursor (sync
+//! markers; `stockId` for stock), publish canonical `mpluskassa.<entity>.observed` events and
+//! advance the cursor.
+//!
+//! Durability: a page's events are written to the outbox **in the same transaction** that
+//! advances the cursor, so the cursor never passes a record whose event is not committed; the
+//! outbox relay publishes them with broker confirmation afterwards. A crash before the commit
+//! reads the page again; after it, the relay publishes what is left.
+//!
+//! Invalid records (no usable e-mail, an empty description, a line without quantity) are
+//! parked: sent with their reason and raw record to this service's dead-letter queue (the
+//! parking lot takes them from there and alerts), before the cursor moves past them. They are
+//! observed again when they change in MplusKASSA.
+//!
+//! A full initial sync is a pass from cursor 0; [`Ingest::progress`] reports how far each
+//! entity is (cursor against the installation's current marker).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ferry_platform::bus::outbox::Outbox;
+use ferry_platform::bus::{Bus, BusMessage, Exchange, Subscription, headers, queues};
+use ferry_proto::messages::{
+    CategoryObserved, CustomerObserved, OrderObserved, ProductObserved, StockObserved,
+};
+use ferry_proto::{Envelope, IntegrationId, Message, Sku, System};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::client::{Listed, MplusError};
+use crate::config::{SkuSource, SyncConfig};
+use crate::convert;
+use crate::integrations::{Integration, Integrations};
+use crate::soap::Node;
+use crate::soap::requests::{Page, ProductQuery};
+use crate::soap::types::{self as mk, VatScale};
+use crate::store::{self, SyncEntity, XrefKind};
+
+/// Why a pass stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// MplusKASSA failed.
+    #[error(transparent)]
+    Api(#[from] MplusError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    /// The bus refused a parked record.
+    #[error("bus: {0}")]
+    Bus(String),
+}
+
+/// How far one entity of one integration is.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct Progress {
+    /// Whether a pass of this entity runs now.
+    pub running: bool,
+    /// The current pass started from cursor 0 (a full sync).
+    pub full_sync: bool,
+    /// The committed cursor.
+    pub cursor: i64,
+    /// The installation's current marker at the start of the pass.
+    pub target: i64,
+    /// Records observed in this pass.
+    pub observed: u64,
+    /// Records parked in this pass.
+    pub parked: u64,
+    /// Records skipped in this pass (inactive, deleted, or created by Ferry).
+    pub skipped: u64,
+    /// When the last pass started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the last pass finished.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The last pass's error.
+    pub last_error: Option<String>,
+}
+
+/// What one entity pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EntityReport {
+    /// Events committed.
+    pub observed: u64,
+    /// Records parked.
+    pub parked: u64,
+    /// Records skipped.
+    pub skipped: u64,
+}
+
+type ProgressMap = HashMap<(IntegrationId, SyncEntity), Progress>;
+
+/// Change detection for every integration.
+#[derive(Clone)]
+pub struct Ingest {
+    db: DatabaseConnection,
+    bus: Arc<dyn Bus>,
+    outbox: Outbox,
+    integrations: Integrations,
+    config: SyncConfig,
+    progress: Arc<Mutex<ProgressMap>>,
+    wake: Arc<Notify>,
+    pass_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A page converted: events to commit and records to park.
+struct Converted {
+    events: Vec<BusMessage>,
+    parked: Vec<BusMessage>,
+    skipped: u64,
+    max_marker: i64,
+    xrefs: Vec<(String, String)>,
+}
+
+impl Converted {
+    fn new() -> Self {
+        Self {
+            events: Vec::new(),
+            parked: Vec::new(),
+            skipped: 0,
+            max_marker: 0,
+            xrefs: Vec::new(),
+        }
+    }
+}
+
+impl Ingest {
+    /// Change detection publishing through `outbox`.
+    pub fn new(
+        db: DatabaseConnection,
+        bus: Arc<dyn Bus>,
+        outbox: Outbox,
+        integrations: Integrations,
+        config: SyncConfig,
+    ) -> Self {
+        Self {
+            db,
+            bus,
+            outbox,
+            integrations,
+            config,
+            progress: Arc::default(),
+            wake: Arc::new(Notify::new()),
+            pass_lock: Arc::default(),
+        }
+    }
+
+    /// Progress of every entity of `integration`.
+    pub fn progress(&self, integration: IntegrationId) -> Vec<(SyncEntity, Progress)> {
+        let map = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        SyncEntity::ALL
+            .into_iter()
+            .filter_map(|e| map.get(&(integration, e)).map(|p| (e, p.clone())))
+            .collect()
+    }
+
+    /// Asks the background loop for a pass now.
+    pub fn trigger(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Sets cursors back so the next pass re-reads everything of `entities`.
+    pub async fn reset(
+        &self,
+        integration: IntegrationId,
+        entities: &[SyncEntity],
+    ) -> Result<(), DbErr> {
+        store::reset_cursors(&self.db, &integration.to_string(), entities).await
+    }
+
+    /// Runs passes for every integration until `shutdown`: one at start, then every poll
+    /// interval or when triggered.
+    pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut failures = 0u32;
+            loop {
+                let mut failed = false;
+                for integration in self.integrations.all() {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    if let Err(error) = self.run_pass(&integration).await {
+                        failed = true;
+                        tracing::warn!(integration = %integration.id(), %error, "MplusKASSA change detection pass failed; will retry");
+                    }
+                }
+                failures = if failed {
+                    failures.saturating_add(1)
+                } else {
+                    0
+                };
+                let wait = if failed {
+                    (Duration::from_secs(1) * 2u32.saturating_pow(failures.min(6)))
+                        .min(self.config.poll_interval())
+                } else {
+                    self.config.poll_interval()
+                };
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+        })
+    }
+
+    /// One pass over every enabled entity of `integration`. Passes are serialized.
+    #[tracing::instrument(skip_all, fields(integration = %integration.id()))]
+    pub async fn run_pass(&self, integration: &Integration) -> Result<(), IngestError> {
+        let _one_at_a_time = self.pass_lock.lock().await;
+        let observe = integration.settings.observe;
+        let markers = integration.client.sync_markers().await?;
+        let mut first_error = None;
+        for entity in SyncEntity::ALL {
+            let (enabled, target) = match entity {
+                SyncEntity::ArticleGroups => (observe.categories, markers.article_group),
+                SyncEntity::Products => (observe.products, markers.article),
+                SyncEntity::Stock => (observe.stock, markers.stock_id),
+                SyncEntity::Relations => (observe.customers, markers.relation),
+                SyncEntity::Orders => (observe.orders, markers.order),
+            };
+            if !enabled {
+                continue;
+            }
+            if let Err(e) = self.sync_entity(integration, entity, target).await {
+                tracing::warn!(entity = entity.as_str(), error = %e, "entity pass failed");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Reads and publishes everything of `entity` after its cursor.
+    pub async fn sync_entity(
+        &self,
+        integration: &Integration,
+        entity: SyncEntity,
+        target: i64,
+    ) -> Result<EntityReport, IngestError> {
+        let key = integration.key();
+        let start = store::cursor(&self.db, &key, entity).await?;
+        self.update_progress(integration.id(), entity, |p| {
+            *p = Progress {
+                running: true,
+                full_sync: start == 0,
+                cursor: start,
+                target,
+                started_at: Some(Utc::now()),
+                ..Progress::default()
+            };
+        });
+        let result = match entity {
+            SyncEntity::Stock => self.sync_stock(integration, start).await,
+            _ => self.sync_paged(integration, entity, start).await,
+        };
+        let cursor = store::cursor(&self.db, &key, entity).await.unwrap_or(start);
+        self.update_progress(integration.id(), entity, |p| {
+            p.running = false;
+            p.cursor = cursor;
+            p.finished_at = Some(Utc::now());
+            p.last_error = result.as_ref().err().map(ToString::to_string);
+        });
+        result
+    }
+
+    fn update_progress(
+        &self,
+        id: IntegrationId,
+        entity: SyncEntity,
+        f: impl FnOnce(&mut Progress),
+    ) {
+        let mut map = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        f(map.entry((id, entity)).or_default());
+    }
+
+    async fn sync_paged(
+        &self,
+        integration: &Integration,
+        entity: SyncEntity,
+        mut cursor: i64,
+    ) -> Result<EntityReport, IngestError> {
+        let limit = self.config.page_size.clamp(1, 1000);
+        let mut report = EntityReport::default();
+        let run = Uuid::now_v7();
+        let mut scale = None;
+        let mut tree: Option<HashMap<i32, i32>> = None;
+        loop {
+            let page = Page {
+                from: cursor + 1,
+                limit,
+            };
+            let (converted, fetched) = match entity {
+                SyncEntity::Relations => {
+                    let records = integration.client.relations(page).await?;
+                    let n = records.len();
+                    let records = complete_markers(records, limit);
+                    (self.convert_relations(integration, run, records), n)
+                }
+                SyncEntity::Products => {
+                    let vat = match scale {
+                        Some(s) => s,
+                        None => {
+                            let s = integration.vat().await?.1;
+                            scale = Some(s);
+                            s
+                        }
+                    };
+                    let query = ProductQuery {
+                        page: Some(page),
+                        ..ProductQuery::default()
+                    };
+                    let records = integration.client.products(&query).await?;
+                    let n = records.len();
+                    let records = complete_markers(records, limit);
+                    (self.convert_products(integration, run, vat, records), n)
+                }
+                SyncEntity::ArticleGroups => {
+                    if tree.is_none() {
+                        let groups = integration.client.article_group_tree().await?;
+                        tree = Some(groups.iter().map(|g| (g.group_number, g.parent)).collect());
+                    }
+                    let records = integration.client.article_group_changes(page).await?;
+                    let n = records.len();
+                    let records = complete_markers(records, limit);
+                    let parents = tree.as_ref().map_or_else(HashMap::new, Clone::clone);
+                    (self.convert_groups(integration, run, &parents, records), n)
+                }
+                SyncEntity::Orders => {
+                    let vat = match scale {
+                        Some(s) => s,
+                        None => {
+                            let s = integration.vat().await?.1;
+                            scale = Some(s);
+                            s
+                        }
+                    };
+                    let records = integration.client.orders(page).await?;
+                    let n = records.len();
+                    let records = complete_markers(records, limit);
+                    (
+                        self.convert_orders(integration, run, vat, records).await?,
+                        n,
+                    )
+                }
+                SyncEntity::Stock => unreachable_stock(),
+            };
+            if fetched == 0 || converted.max_marker <= cursor {
+                break;
+            }
+            let step = self.commit(integration, entity, converted).await?;
+            report.observed += step.observed;
+            report.parked += step.parked;
+            report.skipped += step.skipped;
+            cursor = store::cursor(&self.db, &integration.key(), entity).await?;
+            self.update_progress(integration.id(), entity, |p| {
+                p.cursor = cursor;
+                p.observed += step.observed;
+                p.parked += step.parked;
+                p.skipped += step.skipped;
+            });
+            if fetched < limit as usize {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn sync_stock(
+        &self,
+        integration: &Integration,
+        cursor: i64,
+    ) -> Result<EntityReport, IngestError> {
+        let settings = &integration.settings;
+        let since = (cursor > 0).then_some(cursor + 1);
+        let records = integration
+            .client
+            .stock(settings.branch, &[], since)
+            .await?;
+        if records.is_empty() {
+            return Ok(EntityReport::default());
+        }
+        let run = Uuid::now_v7();
+        let mut converted = Converted::new();
+        converted.max_marker = cursor;
+        let skus = self.article_skus(integration, &records).await?;
+        for Listed {
+            element: node,
+            record,
+        } in records
+        {
+            match record {
+                Ok(s) => {
+                    converted.max_marker = converted.max_marker.max(s.stock_id);
+                    let Some(sku) = skus.get(&s.article_number).cloned() else {
+                        self.park_into(
+                            &mut converted,
+                            integration,
+                            "stock",
+                            &s.article_number.to_string(),
+                            s.stock_id,
+                            &format!(
+                                "stock of article {}: the article has no usable SKU",
+                                s.article_number
+                            ),
+                            &node,
+                        );
+                        continue;
+                    };
+                    match convert::stock(&s, sku) {
+                        Ok(level) => self.event_into(
+                            &mut converted,
+                            integration,
+                            run,
+                            StockObserved {
+                                source: System::Mpluskassa,
+                                stock: level,
+                                raw: node.to_json(),
+                            },
+                        ),
+                        Err(why) => self.park_into(
+                            &mut converted,
+                            integration,
+                            "stock",
+                            &s.article_number.to_string(),
+                            s.stock_id,
+                            &why,
+                            &node,
+                        ),
+                    }
+                }
+                Err(e) => {
+                    let marker = node.num::<i64>("stockId").ok().flatten().unwrap_or(0);
+                    converted.max_marker = converted.max_marker.max(marker);
+                    self.park_into(
+                        &mut converted,
+                        integration,
+                        "stock",
+                        &node.string("articleNumber"),
+                        marker,
+                        &e.to_string(),
+                        &node,
+                    );
+                }
+            }
+        }
+        if converted.max_marker <= cursor
+            && converted.events.is_empty()
+            && converted.parked.is_empty()
+        {
+            return Ok(EntityReport::default());
+        }
+        let step = self
+            .commit(integration, SyncEntity::Stock, converted)
+            .await?;
+        self.update_progress(integration.id(), SyncEntity::Stock, |p| {
+            p.observed += step.observed;
+            p.parked += step.parked;
+        });
+        Ok(step)
+    }
+
+    /// SKUs of the articles in a stock answer: from the cross-references the product pass
+    /// recorded, else from `getProducts`.
+    async fn article_skus(
+        &self,
+        integration: &Integration,
+        records: &[Listed<mk::ArticleStock>],
+    ) -> Result<HashMap<i64, Sku>, IngestError> {
+        let numbers: HashSet<i64> = records
+            .iter()
+            .filter_map(|r| r.record.as_ref().ok().map(|s| s.article_number))
+            .collect();
+        let mut out = HashMap::new();
+        if integration.settings.sku_source == SkuSource::ArticleNumber {
+            for n in numbers {
+                if let Ok(sku) = Sku::parse(&n.to_string()) {
+                    out.insert(n, sku);
+                }
+            }
+            return Ok(out);
+        }
+        let key = integration.key();
+        let mut unknown = Vec::new();
+        for n in numbers {
+            match store::xref_key(&self.db, &key, XrefKind::Article, &n.to_string()).await? {
+                Some(sku) => {
+                    if let Ok(sku) = Sku::parse(&sku) {
+                        out.insert(n, sku);
+                    }
+                }
+                None => unknown.push(n),
+            }
+        }
+        for chunk in unknown.chunks(500) {
+            let query = ProductQuery {
+                article_numbers: chunk.to_vec(),
+                ..ProductQuery::default()
+            };
+            for (p, _) in integration
+                .client
+                .products(&query)
+                .await?
+                .into_iter()
+                .filter_map(Listed::ok)
+            {
+                for a in p.articles {
+                    if let Ok(sku) = convert::article_sku(SkuSource::PluNumber, &a) {
+                        out.insert(a.article_number, sku);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn event_into<P: Message + Serialize>(
+        &self,
+        c: &mut Converted,
+        integration: &Integration,
+        run: Uuid,
+        payload: P,
+    ) {
+        let envelope = Envelope::new(integration.id(), payload).with_correlation(run);
+        match BusMessage::from_envelope(&envelope) {
+            Ok(message) => c.events.push(message),
+            Err(e) => {
+                let key = envelope.payload.record_key().unwrap_or_default();
+                let raw = serde_json::to_value(&envelope.payload).unwrap_or_default();
+                c.parked.push(park_message(
+                    integration,
+                    P::MESSAGE_TYPE,
+                    &key,
+                    0,
+                    &format!("cannot encode the event: {e}"),
+                    raw,
+                ));
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn park_into(
+        &self,
+        c: &mut Converted,
+        integration: &Integration,
+        entity: &str,
+        key: &str,
+        marker: i64,
+        reason: &str,
+        node: &Node,
+    ) {
+        tracing::warn!(integration = %integration.id(), entity, record = key, marker, reason, "MplusKASSA record parked");
+        c.parked.push(park_message(
+            integration,
+            &format!("{entity}.observed"),
+            key,
+            marker,
+            reason,
+            node.to_json(),
+        ));
+    }
+
+    fn convert_relations(
+        &self,
+        integration: &Integration,
+        run: Uuid,
+        records: Vec<Listed<mk::Relation>>,
+    ) -> Converted {
+        let mut c = Converted::new();
+        for Listed {
+            element: node,
+            record,
+        } in records
+        {
+            match record {
+                Ok(r) => {
+                    c.max_marker = c.max_marker.max(r.sync_marker);
+                    if !r.active {
+                        c.skipped += 1;
+                        continue;
+                    }
+                    match convert::customer(&r) {
+                        Ok(customer) => {
+                            c.xrefs
+                                .push((customer.email.to_string(), r.relation_number.to_string()));
+                            self.event_into(
+                                &mut c,
+                                integration,
+                                run,
+                                CustomerObserved {
+                                    source: System::Mpluskassa,
+                                    customer,
+                                    raw: node.to_json(),
+                                },
+                            );
+                        }
+                        Err(why) => self.park_into(
+                            &mut c,
+                            integration,
+                            "customer",
+                            &r.relation_number.to_string(),
+                            r.sync_marker,
+                            &why,
+                            &node,
+                        ),
+                    }
+                }
+                Err(e) => {
+                    let marker = node.num::<i64>("syncMarker").ok().flatten().unwrap_or(0);
+                    c.max_marker = c.max_marker.max(marker);
+                    self.park_into(
+                        &mut c,
+                        integration,
+                        "customer",
+                        &node.string("relationNumber"),
+                        marker,
+                        &e.to_string(),
+                        &node,
+                    );
+                }
+            }
+        }
+        c
+    }
+
+    fn convert_products(
+        &self,
+        integration: &Integration,
+        run: Uuid,
+        scale: VatScale,
+        records: Vec<Listed<mk::Product>>,
+    ) -> Converted {
+        let settings = &integration.settings;
+        let mut c = Converted::new();
+        for Listed {
+            element: node,
+            record,
+        } in records
+        {
+            match record {
+                Ok(p) => {
+                    c.max_marker = c.max_marker.max(p.sync_marker);
+                    match convert::product(&p, settings.sku_source, settings.currency, scale) {
+                        Ok(Some(product)) => {
+                            for a in p.articles.iter().filter(|a| a.active) {
+                                if let Ok(sku) = convert::article_sku(settings.sku_source, a) {
+                                    c.xrefs
+                                        .push((sku.to_string(), a.article_number.to_string()));
+                                }
+                            }
+                            self.event_into(
+                                &mut c,
+                                integration,
+                                run,
+                                ProductObserved {
+                                    source: System::Mpluskassa,
+                                    product,
+                                    raw: node.to_json(),
+                                },
+                            );
+                        }
+                        Ok(None) => c.skipped += 1,
+                        Err(why) => self.park_into(
+                            &mut c,
+                            integration,
+                            "product",
+                            &p.product_number.to_string(),
+                            p.sync_marker,
+                            &why,
+                            &node,
+                        ),
+                    }
+                }
+                Err(e) => {
+                    let marker = node.num::<i64>("syncMarker").ok().flatten().unwrap_or(0);
+                    c.max_marker = c.max_marker.max(marker);
+                    self.park_into(
+                        &mut c,
+                        integration,
+                        "product",
+                        &node.string("productNumber"),
+                        marker,
+                        &e.to_string(),
+                        &node,
+                    );
+                }
+            }
+        }
+        c
+    }
+
+    fn convert_groups(
+        &self,
+        integration: &Integration,
+        run: Uuid,
+        parents: &HashMap<i32, i32>,
+        records: Vec<Listed<mk::ArticleGroup>>,
+    ) -> Converted {
+        let mut c = Converted::new();
+        for Listed {
+            element: node,
+            record,
+        } in records
+        {
+            match record {
+                Ok(mut g) => {
+                    c.max_marker = c.max_marker.max(g.sync_marker);
+                    if g.is_deleted {
+                        c.skipped += 1;
+                        continue;
+                    }
+                    g.parent = parents.get(&g.group_number).copied().unwrap_or(0);
+                    match convert::category(&g) {
+                        Ok(category) => self.event_into(
+                            &mut c,
+                            integration,
+                            run,
+                            CategoryObserved {
+                                source: System::Mpluskassa,
+                                category,
+                                raw: node.to_json(),
+                            },
+                        ),
+                        Err(why) => self.park_into(
+                            &mut c,
+                            integration,
+                            "category",
+                            &g.group_number.to_string(),
+                            g.sync_marker,
+                            &why,
+                            &node,
+                        ),
+                    }
+                }
+                Err(e) => {
+                    let marker = node.num::<i64>("syncMarker").ok().flatten().unwrap_or(0);
+                    c.max_marker = c.max_marker.max(marker);
+                    self.park_into(
+                        &mut c,
+                        integration,
+                        "category",
+                        &node.string("groupNumber"),
+                        marker,
+                        &e.to_string(),
+                        &node,
+                    );
+                }
+            }
+        }
+        c
+    }
+
+    async fn convert_orders(
+        &self,
+        integration: &Integration,
+        run: Uuid,
+        scale: VatScale,
+        records: Vec<Listed<mk::Order>>,
+    ) -> Result<Converted, IngestError> {
+        let settings = &integration.settings;
+        let key = integration.key();
+        let mut c = Converted::new();
+        let mut relations: HashMap<i64, Option<mk::Relation>> = HashMap::new();
+        for Listed {
+            element: node,
+            record,
+        } in records
+        {
+            let o = match record {
+                Ok(o) => o,
+                Err(e) => {
+                    let marker = node.num::<i64>("syncMarker").ok().flatten().unwrap_or(0);
+                    c.max_marker = c.max_marker.max(marker);
+                    self.park_into(
+                        &mut c,
+                        integration,
+                        "order",
+                        &node.string("orderId"),
+                        marker,
+                        &e.to_string(),
+                        &node,
+                    );
+                    continue;
+                }
+            };
+            c.max_marker = c.max_marker.max(o.sync_marker);
+            let created_by_ferry = store::xref_key(&self.db, &key, XrefKind::Order, &o.order_id)
+                .await?
+                .is_some();
+            if created_by_ferry || o.cancel_state == "ORDER-CANCEL-STATE-COMPLETE" {
+                c.skipped += 1;
+                continue;
+            }
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                relations.entry(o.relation_number)
+            {
+                slot.insert(integration.client.relation(o.relation_number).await?);
+            }
+            let Some(Some(relation)) = relations.get(&o.relation_number) else {
+                self.park_into(
+                    &mut c,
+                    integration,
+                    "order",
+                    &o.order_id,
+                    o.sync_marker,
+                    &format!(
+                        "order {}: relation {} does not exist",
+                        o.order_id, o.relation_number
+                    ),
+                    &node,
+                );
+                continue;
+            };
+            let source = settings.sku_source;
+            let converted =
+                convert::order(&o, relation, settings.currency, scale, |l| match source {
+                    SkuSource::PluNumber if !l.plu_number.is_empty() => {
+                        Sku::parse(&l.plu_number).map_err(|e| e.to_string())
+                    }
+                    SkuSource::PluNumber => {
+                        Err(format!("article {} has no PLU number", l.article_number))
+                    }
+                    SkuSource::ArticleNumber => {
+                        Sku::parse(&l.article_number.to_string()).map_err(|e| e.to_string())
+                    }
+                });
+            match converted {
+                Ok(order) => self.event_into(
+                    &mut c,
+                    integration,
+                    run,
+                    OrderObserved {
+                        source: System::Mpluskassa,
+                        order,
+                        raw: node.to_json(),
+                    },
+                ),
+                Err(why) => self.park_into(
+                    &mut c,
+                    integration,
+                    "order",
+                    &o.order_id,
+                    o.sync_marker,
+                    &why,
+                    &node,
+                ),
+            }
+        }
+        Ok(c)
+    }
+
+    /// Parks the refused records (with broker confirmation), then commits the events with
+    /// the cursor in one transaction.
+    async fn commit(
+        &self,
+        integration: &Integration,
+        entity: SyncEntity,
+        c: Converted,
+    ) -> Result<EntityReport, IngestError> {
+        let dlq = Subscription::dead_letter_queue(queues::CONNECTOR_MPLUSKASSA);
+        for message in &c.parked {
+            self.bus
+                .send_to_queue(&dlq, message.clone())
+                .await
+                .map_err(|e| IngestError::Bus(e.to_string()))?;
+        }
+        let key = integration.key();
+        let txn = self.db.begin().await?;
+        for message in &c.events {
+            self.outbox.enqueue(&txn, message).await?;
+        }
+        match entity {
+            SyncEntity::Relations => {
+                store::put_xrefs(&txn, &key, XrefKind::Relation, &c.xrefs).await?
+            }
+            SyncEntity::Products => {
+                store::put_xrefs(&txn, &key, XrefKind::Article, &c.xrefs).await?
+            }
+            _ => {}
+        }
+        let observed = c.events.len() as u64;
+        let parked = c.parked.len() as u64;
+        store::advance_cursor(
+            &txn,
+            &key,
+            entity,
+            c.max_marker,
+            observed as i64,
+            parked as i64,
+        )
+        .await?;
+        txn.commit().await?;
+        self.outbox.wake();
+        Ok(EntityReport {
+            observed,
+            parked,
+            skipped: c.skipped,
+        })
+    }
+}
+
+/// Keeps the records of a page whose sync marker is certainly complete. Markers can repeat
+/// (one change touching several records); when a full page ends inside such a run, the rest of
+/// the run is on the next page, which starts at the cursor + 1. So a full page drops its
+/// highest marker's records (they come again, whole, on the next page), unless the whole page
+/// has one marker (then nothing smaller exists to keep).
+fn complete_markers<T>(mut records: Vec<Listed<T>>, limit: u32) -> Vec<Listed<T>> {
+    if records.len() < limit as usize {
+        return records;
+    }
+    let marker = |r: &Listed<T>| {
+        r.element
+            .num::<i64>("syncMarker")
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    };
+    let highest = records.iter().map(marker).max().unwrap_or(0);
+    if records.iter().any(|r| marker(r) < highest) {
+        records.retain(|r| marker(r) < highest);
+    }
+    records
+}
+
+fn unreachable_stock() -> (Converted, usize) {
+    // Stock is read by `sync_stock`, never paged by marker.
+    (Converted::new(), 0)
+}
+
+/// A refused record as a dead letter of this service's queue: the reason in the headers, the
+/// raw record in the body.
+fn park_message(
+    integration: &Integration,
+    message_type: &str,
+    key: &str,
+    marker: i64,
+    reason: &str,
+    raw: serde_json::Value,
+) -> BusMessage {
+    let body = serde_json::json!({
+        "integration_id": integration.id(),
+        "system": "mpluskassa",
+        "message_type": message_type,
+        "record": key,
+        "sync_marker": marker,
+        "reason": reason,
+        "raw": raw,
+    });
+    let routing_key = format!("mpluskassa.{message_type}");
+    BusMessage::new(
+        Exchange::Events,
+        routing_key.clone(),
+        Uuid::now_v7(),
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+    .with_header(headers::MESSAGE_TYPE, message_type)
+    .with_header(headers::INTEGRATION_ID, integration.id().to_string())
+    .with_header(
+        headers::DEAD_REASON,
+        format!("invalid MplusKASSA record {key}: {reason}; it is observed again once it changes in MplusKASSA"),
+    )
+    .with_header(headers::DEAD_QUEUE, queues::CONNECTOR_MPLUSKASSA)
+    .with_header(headers::ORIGINAL_EXCHANGE, Exchange::Events.base_name())
+    .with_header(headers::ORIGINAL_ROUTING_KEY, routing_key)
+    .with_header(headers::ATTEMPT, "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(marker: i64) -> Listed<i64> {
+        let mut element = Node::default();
+        element.children.push(Node {
+            name: "syncMarker".into(),
+            text: marker.to_string(),
+            ..Node::default()
+        });
+        Listed {
+            element,
+            record: Ok(marker),
+        }
+    }
+
+    fn markers(records: &[Listed<i64>]) -> Vec<i64> {
+        records
+            .iter()
+            .map(|r| *r.record.as_ref().unwrap_or(&-1))
+            .collect()
+    }
+
+    #[test]
+    fn a_full_page_never_splits_a_marker() {
+        // A full page ending inside a run of marker 7: the 7s come whole on the next page.
+        let page = vec![listed(5), listed(6), listed(7), listed(7)];
+        assert_eq!(markers(&complete_markers(page, 4)), vec![5, 6]);
+        // A page that is not full is complete.
+        let page = vec![listed(5), listed(7), listed(7)];
+        assert_eq!(markers(&complete_markers(page, 4)), vec![5, 7, 7]);
+        // A full page of one marker cannot shrink.
+        let page = vec![listed(9), listed(9)];
+        assert_eq!(markers(&complete_markers(page, 2)), vec![9, 9]);
+    }
+}

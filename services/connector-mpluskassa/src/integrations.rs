@@ -1,0 +1,205 @@
+//! The installations this service talks to, one per integration.
+//!
+//! Until the integration registry exists (issue 10), they come from the service configuration
+//! through [`ConfigSource`]; the registry will implement [`ConnectionSource`] (or call
+//! [`Integrations::upsert`] / [`Integrations::remove`] on its `integration.changed` events).
+//! The non-secret settings are stored in `mpluskassa_connections`; the secret lives only in
+//! memory here (and in the registry's encrypted store later), never in this service's tables,
+//! logs or messages.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use ferry_proto::{CurrencyCode, IntegrationId};
+use sea_orm::DatabaseConnection;
+use tokio::sync::Mutex;
+
+use crate::client::{ClientSettings, Connection, MplusClient, MplusError};
+use crate::config::{Entities, IntegrationConfig, SkuSource};
+use crate::soap::types::{VatGroup, VatScale};
+use crate::store::{self, connection_row};
+
+/// Everything about one integration's installation.
+#[derive(Debug, Clone)]
+pub struct IntegrationSettings {
+    /// The integration.
+    pub id: IntegrationId,
+    /// Endpoint and credentials.
+    pub connection: Connection,
+    /// Branch for stock and orders.
+    pub branch: i32,
+    /// Workplace for orders.
+    pub workplace: Option<i32>,
+    /// Which article field is the SKU.
+    pub sku_source: SkuSource,
+    /// Currency of the installation's amounts.
+    pub currency: CurrencyCode,
+    /// Turnover group of new articles.
+    pub default_turnover_group: Option<i32>,
+    /// VAT code of new articles whose rate matches no group.
+    pub default_vat_code: Option<i32>,
+    /// Entity types observed.
+    pub observe: Entities,
+}
+
+impl From<&IntegrationConfig> for IntegrationSettings {
+    fn from(c: &IntegrationConfig) -> Self {
+        Self {
+            id: c.integration_id,
+            connection: Connection {
+                endpoint: c.endpoint.clone(),
+                ident: c.ident.clone(),
+                secret: c.secret.clone(),
+            },
+            branch: c.branch,
+            workplace: c.workplace,
+            sku_source: c.sku_source,
+            currency: c.currency(),
+            default_turnover_group: c.default_turnover_group,
+            default_vat_code: c.default_vat_code,
+            observe: c.observe,
+        }
+    }
+}
+
+/// Where integrations come from.
+#[async_trait]
+pub trait ConnectionSource: Send + Sync {
+    /// The integrations to serve now.
+    async fn connections(&self) -> anyhow::Result<Vec<IntegrationSettings>>;
+}
+
+/// Integrations from the service configuration.
+pub struct ConfigSource(pub Vec<IntegrationConfig>);
+
+#[async_trait]
+impl ConnectionSource for ConfigSource {
+    async fn connections(&self) -> anyhow::Result<Vec<IntegrationSettings>> {
+        Ok(self.0.iter().map(IntegrationSettings::from).collect())
+    }
+}
+
+/// One served integration: its settings, its client and cached reference data.
+#[derive(Debug)]
+pub struct Integration {
+    /// Settings.
+    pub settings: IntegrationSettings,
+    /// The SOAP client.
+    pub client: MplusClient,
+    vat: Mutex<Option<(Vec<VatGroup>, VatScale)>>,
+}
+
+impl Integration {
+    /// The integration id.
+    pub fn id(&self) -> IntegrationId {
+        self.settings.id
+    }
+
+    /// The id as stored in the tables.
+    pub fn key(&self) -> String {
+        self.settings.id.to_string()
+    }
+
+    /// The installation's VAT groups and percentage scale (read once, then cached).
+    pub async fn vat(&self) -> Result<(Vec<VatGroup>, VatScale), MplusError> {
+        let mut cached = self.vat.lock().await;
+        if let Some(v) = cached.as_ref() {
+            return Ok(v.clone());
+        }
+        let fresh = self.client.vat_groups().await?;
+        *cached = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
+/// The registry of served integrations. Clones share it.
+#[derive(Clone)]
+pub struct Integrations {
+    db: DatabaseConnection,
+    client: ClientSettings,
+    inner: Arc<RwLock<HashMap<IntegrationId, Arc<Integration>>>>,
+}
+
+impl Integrations {
+    /// An empty registry storing settings in `db`.
+    pub fn new(db: DatabaseConnection, client: ClientSettings) -> Self {
+        Self {
+            db,
+            client,
+            inner: Arc::default(),
+        }
+    }
+
+    /// Loads every integration of `source`.
+    pub async fn load(&self, source: &dyn ConnectionSource) -> anyhow::Result<()> {
+        for settings in source.connections().await? {
+            self.upsert(settings).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds or replaces an integration (and stores its non-secret settings).
+    pub async fn upsert(&self, settings: IntegrationSettings) -> anyhow::Result<Arc<Integration>> {
+        let client = MplusClient::new(&settings.connection, self.client)?;
+        store::save_connection(
+            &self.db,
+            connection_row::Model {
+                integration_id: settings.id.to_string(),
+                endpoint: settings.connection.endpoint.clone(),
+                ident: settings.connection.ident.clone(),
+                branch: settings.branch,
+                workplace: settings.workplace,
+                sku_source: match settings.sku_source {
+                    SkuSource::PluNumber => "plu_number".into(),
+                    SkuSource::ArticleNumber => "article_number".into(),
+                },
+                updated_at: Utc::now(),
+            },
+        )
+        .await?;
+        let integration = Arc::new(Integration {
+            settings,
+            client,
+            vat: Mutex::new(None),
+        });
+        self.write().insert(integration.id(), integration.clone());
+        tracing::info!(integration = %integration.id(), endpoint = integration.client.endpoint(), "MplusKASSA integration loaded");
+        Ok(integration)
+    }
+
+    /// Stops serving an integration; with `erase`, forgets its cursors and cross-references.
+    pub async fn remove(&self, id: IntegrationId, erase: bool) -> anyhow::Result<()> {
+        self.write().remove(&id);
+        if erase {
+            store::forget_integration(&self.db, &id.to_string()).await?;
+        }
+        Ok(())
+    }
+
+    /// One integration.
+    pub fn get(&self, id: IntegrationId) -> Option<Arc<Integration>> {
+        self.read().get(&id).cloned()
+    }
+
+    /// All integrations.
+    pub fn all(&self) -> Vec<Arc<Integration>> {
+        let mut all: Vec<_> = self.read().values().cloned().collect();
+        all.sort_by_key(|i| i.id().to_string());
+        all
+    }
+
+    /// Client settings new integrations get.
+    pub fn client_settings(&self) -> ClientSettings {
+        self.client
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<IntegrationId, Arc<Integration>>> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<IntegrationId, Arc<Integration>>> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}

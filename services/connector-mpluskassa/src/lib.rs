@@ -1,0 +1,138 @@
+//! connector-mpluskassa: Ferry's connector to MplusKASSA's SOAP API (MplusQAPI).
+//!
+//! - [`client`] (+ [`soap`]): the SOAP 1.1 client: envelopes, faults, typed results, timeouts,
+//!   retries only where repeating is safe, credentials never logged.
+//! - [`ingest`]: change detection with sync markers per entity, cursors committed with the
+//!   events (outbox), invalid records parked; publishes `mpluskassa.<entity>.observed`.
+//! - [`commands`]: executes `mpluskassa.*` commands idempotently and replies.
+//! - [`convert`]: MplusKASSA records <-> canonical models.
+//! - [`store`]: cursors, cross-references, connection settings (tables and migration).
+//! - [`integrations`]: the installations served, from the configuration until the registry.
+//! - [`admin`]: connection test, reference data, sync trigger, cursors, stats.
+//! - [`config`]: the service configuration.
+//!
+//! # Guarantees
+//! - **No lost observation**: a page's events and its cursor commit in one transaction (the
+//!   outbox); a full page never splits a run of equal sync markers; refused records are parked
+//!   on this service's dead-letter queue (with reason and raw record) before the cursor passes.
+//! - **No duplicate record in MplusKASSA**: commands that change a record hold a lease on it
+//!   (`mpluskassa_locks`, across replicas); relations are found by e-mail, products by SKU and
+//!   article groups by recorded key or name before anything is created; orders go through
+//!   `createOrderV3` with the command's idempotency key, retried with the same key.
+//! - **Secrets**: the `secret` lives in memory only (never in a table, log line, message or
+//!   admin response); the URL that carries it is never logged.
+//!
+//! Messages consumed (queue `connector-mpluskassa`, commands exchange, `mpluskassa.#`):
+//! `customer.upsert`, `customer.find`, `product.upsert`, `category.upsert`, `stock.set`,
+//! `order.find`, `order.create`, `products.verify`. Published (events): `customer.upserted`,
+//! `customer.found`, `product.upserted`, `category.upserted`, `stock.set-done`, `order.found`,
+//! `order.created`, `products.verified`, `<entity>.failed` (`command.failed`), and the observed
+//! events `customer.observed`, `product.observed`, `category.observed`, `stock.observed`,
+//! `order.observed`, all with system `mpluskassa`.
+
+pub mod admin;
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod convert;
+pub mod ingest;
+pub mod integrations;
+pub mod soap;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_platform::bus::inbox::{self, Inbox};
+use ferry_platform::bus::outbox::Outbox;
+use ferry_platform::bus::{Binding, BusMigration, RetryPolicy, Subscription, queues};
+use ferry_platform::db;
+use ferry_platform::service::{Runtime, Started};
+use sea_orm_migration::prelude::*;
+use utoipa::OpenApi;
+
+pub use config::{ConnectorConfig, SERVICE};
+
+/// This service's migrations (its own tables only).
+pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+    vec![Box::new(store::CreateTables)]
+}
+
+/// The bus tables plus this service's, in its own migration table.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut all: Vec<Box<dyn MigrationTrait>> = vec![Box::new(BusMigration)];
+        all.extend(migrations());
+        all
+    }
+
+    fn migration_table_name() -> DynIden {
+        db::service_migration_table(SERVICE)
+    }
+}
+
+/// The subscription of the command consumer.
+pub fn subscription(bus: &ferry_platform::config::BusConfig) -> Subscription {
+    Subscription::new(
+        queues::CONNECTOR_MPLUSKASSA,
+        vec![Binding::commands("mpluskassa.#")],
+    )
+    .prefetch(bus.prefetch)
+    .retry(RetryPolicy::from_config(bus))
+}
+
+/// Starts the service on `runtime`: loads the integrations, consumes commands, runs change
+/// detection (when enabled) and the outbox relay, and hands back the admin routes.
+pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<Started> {
+    let integrations =
+        integrations::Integrations::new(runtime.db.clone(), config.client.settings());
+    integrations
+        .load(&integrations::ConfigSource(config.integrations.clone()))
+        .await?;
+
+    let outbox = Outbox::new(SERVICE);
+    let relay = outbox
+        .relay(runtime.db.clone(), runtime.bus.clone())
+        .spawn(runtime.shutdown.clone());
+    let purge = inbox::spawn_purge(
+        runtime.db.clone(),
+        Duration::from_secs(7 * 24 * 3600),
+        Duration::from_secs(3600),
+        runtime.shutdown.clone(),
+    );
+
+    let commands = commands::Commands::new(
+        runtime.db.clone(),
+        outbox.clone(),
+        Inbox::new(queues::CONNECTOR_MPLUSKASSA),
+        integrations.clone(),
+        config.common.bus.max_attempts.max(1),
+    );
+    let consumer = runtime
+        .bus
+        .subscribe(subscription(&config.common.bus), Arc::new(commands))
+        .await?;
+
+    let ingest = ingest::Ingest::new(
+        runtime.db.clone(),
+        runtime.bus.clone(),
+        outbox,
+        integrations.clone(),
+        config.sync,
+    );
+    let mut started = Started::default()
+        .subscription(consumer)
+        .task(relay)
+        .task(purge);
+    if config.sync.enabled {
+        started = started.task(ingest.clone().spawn(runtime.shutdown.clone()));
+    }
+    let state = admin::AdminState::new(integrations, ingest, runtime.db.clone());
+    Ok(started.api(
+        move |cfg| admin::configure(cfg, state.clone()),
+        admin::MplusAdminApi::openapi(),
+    ))
+}

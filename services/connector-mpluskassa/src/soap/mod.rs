@@ -1,0 +1,14 @@
+//! MplusQAPI over SOAP 1.1 (document/literal, namespace `urn:mplusqapi`): the envelope and
+//! fault handling ([`envelope`]), the XML reader and writer ([`xml`]), the records Ferry reads
+//! ([`types`]) and the requests it writes ([`requests`]).
+//!
+//! Element names and their order come from the official WSDL (`shared/specs/mpluskassa/`);
+//! the requests are checked against the WSDL's schema by `tests/wsdl_requests.rs`.
+
+pub mod envelope;
+pub mod requests;
+pub mod types;
+pub mod xml;
+
+pub use envelope::{Fault, ResponseError};
+pub use xml::{Node, XmlError};

@@ -1,0 +1,564 @@
+//! The service's tables: sync cursors, cross-references between canonical keys and
+//! MplusKASSA ids, and the (non-secret) connection settings of each integration.
+//!
+//! | table | key | what |
+//! | --- | --- | --- |
+//! | `mpluskassa_cursors` | integration, entity | highest sync marker (or stockId) whose events are committed |
+//! | `mpluskassa_xrefs` | integration, kind, key | e-mail -> relation number, SKU -> article number, extOrderId -> orderId, category key -> group number |
+//! | `mpluskassa_connections` | integration | endpoint, ident, branch, SKU source (never the secret) |
+//! | `mpluskassa_locks` | integration, record | leases serializing commands on one record across replicas |
+
+use chrono::Utc;
+use sea_orm::sea_query::{Index, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Schema, Set,
+};
+use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
+use serde::Serialize;
+
+/// Cursors of change detection.
+pub mod cursor_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One cursor.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mpluskassa_cursors")]
+    pub struct Model {
+        /// Integration id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: String,
+        /// Entity (`relations`, `products`, `article_groups`, `stock`, `orders`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub entity: String,
+        /// Highest marker whose records are committed (published through the outbox).
+        pub marker: i64,
+        /// Records observed in total.
+        pub records: i64,
+        /// Records parked as invalid in total.
+        pub parked: i64,
+        /// Last advance.
+        pub updated_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Cross-references.
+pub mod xref_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One cross-reference.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mpluskassa_xrefs")]
+    pub struct Model {
+        /// Integration id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: String,
+        /// Kind (see [`super::XrefKind`]).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kind: String,
+        /// Canonical key (e-mail, SKU, external order id, category key).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        /// The MplusKASSA id.
+        pub target_id: String,
+        /// Last write.
+        pub updated_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Connection settings (without secrets).
+pub mod connection_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One integration's installation.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mpluskassa_connections")]
+    pub struct Model {
+        /// Integration id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: String,
+        /// SOAP endpoint.
+        pub endpoint: String,
+        /// `ident` credential (not secret; the secret is never stored here).
+        pub ident: String,
+        /// Branch.
+        pub branch: i32,
+        /// Workplace.
+        pub workplace: Option<i32>,
+        /// `plu_number` or `article_number`.
+        pub sku_source: String,
+        /// Last change.
+        pub updated_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Leases that serialize commands on the same record (across replicas).
+pub mod lock_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One held lease.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mpluskassa_locks")]
+    pub struct Model {
+        /// Integration id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: String,
+        /// The record (`customer:a@b.nl`, `order:WEB-1`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        /// Who holds it.
+        pub holder: Uuid,
+        /// When the lease ends if it is not released (a crashed holder).
+        pub expires_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Takes the lease on `key` for `ttl` unless someone else holds an unexpired one. Returns
+/// the holder id to release it with.
+pub async fn try_lock<C: ConnectionTrait>(
+    db: &C,
+    integration: &str,
+    key: &str,
+    ttl: std::time::Duration,
+) -> Result<Option<uuid::Uuid>, DbErr> {
+    let holder = uuid::Uuid::now_v7();
+    let now = Utc::now();
+    let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
+    let row = lock_row::ActiveModel {
+        integration_id: Set(integration.to_owned()),
+        key: Set(key.to_owned()),
+        holder: Set(holder),
+        expires_at: Set(expires),
+    };
+    let inserted = lock_row::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([lock_row::Column::IntegrationId, lock_row::Column::Key])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    if inserted == 1 {
+        return Ok(Some(holder));
+    }
+    // Taken: take it over only if its lease ran out.
+    let taken_over = lock_row::Entity::update_many()
+        .col_expr(
+            lock_row::Column::Holder,
+            sea_orm::sea_query::Expr::value(holder),
+        )
+        .col_expr(
+            lock_row::Column::ExpiresAt,
+            sea_orm::sea_query::Expr::value(expires),
+        )
+        .filter(lock_row::Column::IntegrationId.eq(integration))
+        .filter(lock_row::Column::Key.eq(key))
+        .filter(lock_row::Column::ExpiresAt.lt(now))
+        .exec(db)
+        .await?;
+    Ok((taken_over.rows_affected == 1).then_some(holder))
+}
+
+/// Releases a lease taken with [`try_lock`].
+pub async fn unlock<C: ConnectionTrait>(
+    db: &C,
+    integration: &str,
+    key: &str,
+    holder: uuid::Uuid,
+) -> Result<(), DbErr> {
+    lock_row::Entity::delete_many()
+        .filter(lock_row::Column::IntegrationId.eq(integration))
+        .filter(lock_row::Column::Key.eq(key))
+        .filter(lock_row::Column::Holder.eq(holder))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The entity types with a cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncEntity {
+    /// Relations (sync marker).
+    Relations,
+    /// Products and their articles (sync marker).
+    Products,
+    /// Article groups (sync marker).
+    ArticleGroups,
+    /// Stock (stockId).
+    Stock,
+    /// Orders (sync marker).
+    Orders,
+}
+
+impl SyncEntity {
+    /// All, in the order a pass runs them (categories before the products that refer to them).
+    pub const ALL: [SyncEntity; 5] = [
+        SyncEntity::ArticleGroups,
+        SyncEntity::Products,
+        SyncEntity::Stock,
+        SyncEntity::Relations,
+        SyncEntity::Orders,
+    ];
+
+    /// Column value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Relations => "relations",
+            Self::Products => "products",
+            Self::ArticleGroups => "article_groups",
+            Self::Stock => "stock",
+            Self::Orders => "orders",
+        }
+    }
+
+    /// Parses [`SyncEntity::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+/// Kinds of cross-reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XrefKind {
+    /// E-mail (lower case) -> relation number.
+    Relation,
+    /// SKU -> article number.
+    Article,
+    /// External order id -> orderId.
+    Order,
+    /// Category key -> article group number.
+    Category,
+}
+
+impl XrefKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Relation => "relation",
+            Self::Article => "article",
+            Self::Order => "order",
+            Self::Category => "category",
+        }
+    }
+}
+
+/// A cursor as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Cursor {
+    /// The entity.
+    pub entity: String,
+    /// Highest marker committed.
+    pub marker: i64,
+    /// Records observed in total.
+    pub records: i64,
+    /// Records parked as invalid in total.
+    pub parked: i64,
+    /// Last advance.
+    pub updated_at: chrono::DateTime<Utc>,
+}
+
+/// The cursor of one entity (0 when it never ran).
+pub async fn cursor<C: ConnectionTrait>(
+    db: &C,
+    integration: &str,
+    entity: SyncEntity,
+) -> Result<i64, DbErr> {
+    Ok(
+        cursor_row::Entity::find_by_id((integration.to_owned(), entity.as_str().to_owned()))
+            .one(db)
+            .await?
+            .map_or(0, |row| row.marker),
+    )
+}
+
+/// Advances a cursor (inside the transaction that enqueues the page's events).
+pub async fn advance_cursor<C: ConnectionTrait>(
+    db: &C,
+    integration: &str,
+    entity: SyncEntity,
+    marker: i64,
+    observed: i64,
+    parked: i64,
+) -> Result<(), DbErr> {
+    let existing =
+        cursor_row::Entity::find_by_id((integration.to_owned(), entity.as_str().to_owned()))
+            .one(db)
+            .await?;
+    let (records, parked_total) = existing.as_ref().map_or((0, 0), |r| (r.records, r.parked));
+    let row = cursor_row::ActiveModel {
+        integration_id: Set(integration.to_owned()),
+        entity: Set(entity.as_str().to_owned()),
+        marker: Set(marker.max(existing.as_ref().map_or(0, |r| r.marker))),
+        records: Set(records + observed),
+        parked: Set(parked_total + parked),
+        updated_at: Set(Utc::now()),
+    };
+    cursor_row::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                cursor_row::Column::IntegrationId,
+                cursor_row::Column::Entity,
+            ])
+            .update_columns([
+                cursor_row::Column::Marker,
+                cursor_row::Column::Records,
+                cursor_row::Column::Parked,
+                cursor_row::Column::UpdatedAt,
+            ])
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Sets cursors back to 0 so the next pass is a full sync of those entities.
+pub async fn reset_cursors<C: ConnectionTrait>(
+    db: &C,
+    integration: &str,
+    entities: &[SyncEntity],
+) -> Result<(), DbErr> {
+    let names: Vec<&str> = entities.iter().map(|e| e.as_str()).collect();
+    cursor_row::Entity::update_many()
+        .col_expr(
+            cursor_row::Column::Marker,
+            sea_orm::sea_query::Expr::value(0i64),
+        )
+        .filter(cursor_row::Column::IntegrationId.eq(integration))
+        .filter(cursor_row::Column::Entity.is_in(names))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Every cursor of an integration.
+pub async fn cursors<C: ConnectionTrait>(db: &C, integration: &str) -> Result<Vec<Cursor>, DbErr> {
+    Ok(cursor_row::Entity::find()
+        .filter(cursor_row::Column::IntegrationId.eq(integration))
+        .order_by_asc(cursor_row::Column::Entity)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| Cursor {
+            entity: r.entity,
+            marker: r.marker,
+            records: r.records,
+            parked: r.parked,
+            updated_at: r.updated_at,
+        })
+        .collect())
+}
+
+/// The MplusKASSA id of a canonical key.
+pub async fn xref<C: ConnectionTrait>(
+    db: &C,
+    integration: &str,
+    kind: XrefKind,
+    key: &str,
+) -> Result<Option<String>, DbErr> {
+    Ok(xref_row::Entity::find_by_id((
+        integration.to_owned(),
+        kind.as_str().to_owned(),
+        key.to_owned(),
+    ))
+    .one(db)
+    .await?
+    .map(|r| r.target_id))
+}
+
+/// The canonical key of an MplusKASSA id.
+pub async fn xref_key<C: ConnectionTrait>(
+    db: &C,
+    integration: &str,
+    kind: XrefKind,
+    target_id: &str,
+) -> Result<Option<String>, DbErr> {
+    Ok(xref_row::Entity::find()
+        .filter(xref_row::Column::IntegrationId.eq(integration))
+        .filter(xref_row::Column::Kind.eq(kind.as_str()))
+        .filter(xref_row::Column::TargetId.eq(target_id))
+        .one(db)
+        .await?
+        .map(|r| r.key))
+}
+
+/// Records (or moves) cross-references.
+pub async fn put_xrefs<C: ConnectionTrait>(
+    db: &C,
+    integration: &str,
+    kind: XrefKind,
+    pairs: &[(String, String)],
+) -> Result<(), DbErr> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    // SQLite limits bound parameters per statement: insert in chunks.
+    for chunk in pairs.chunks(500) {
+        let rows = chunk.iter().map(|(key, target)| xref_row::ActiveModel {
+            integration_id: Set(integration.to_owned()),
+            kind: Set(kind.as_str().to_owned()),
+            key: Set(key.clone()),
+            target_id: Set(target.clone()),
+            updated_at: Set(now),
+        });
+        xref_row::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    xref_row::Column::IntegrationId,
+                    xref_row::Column::Kind,
+                    xref_row::Column::Key,
+                ])
+                .update_columns([xref_row::Column::TargetId, xref_row::Column::UpdatedAt])
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Records one cross-reference.
+pub async fn put_xref<C: ConnectionTrait>(
+    db: &C,
+    integration: &str,
+    kind: XrefKind,
+    key: &str,
+    target_id: &str,
+) -> Result<(), DbErr> {
+    put_xrefs(
+        db,
+        integration,
+        kind,
+        &[(key.to_owned(), target_id.to_owned())],
+    )
+    .await
+}
+
+/// Stores an integration's (non-secret) connection settings.
+pub async fn save_connection<C: ConnectionTrait>(
+    db: &C,
+    row: connection_row::Model,
+) -> Result<(), DbErr> {
+    let active = connection_row::ActiveModel {
+        integration_id: Set(row.integration_id),
+        endpoint: Set(row.endpoint),
+        ident: Set(row.ident),
+        branch: Set(row.branch),
+        workplace: Set(row.workplace),
+        sku_source: Set(row.sku_source),
+        updated_at: Set(row.updated_at),
+    };
+    connection_row::Entity::insert(active)
+        .on_conflict(
+            OnConflict::column(connection_row::Column::IntegrationId)
+                .update_columns([
+                    connection_row::Column::Endpoint,
+                    connection_row::Column::Ident,
+                    connection_row::Column::Branch,
+                    connection_row::Column::Workplace,
+                    connection_row::Column::SkuSource,
+                    connection_row::Column::UpdatedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// Forgets an integration: its connection, cursors and cross-references (GDPR erase).
+pub async fn forget_integration<C: ConnectionTrait>(
+    db: &C,
+    integration: &str,
+) -> Result<(), DbErr> {
+    connection_row::Entity::delete_many()
+        .filter(connection_row::Column::IntegrationId.eq(integration))
+        .exec(db)
+        .await?;
+    cursor_row::Entity::delete_many()
+        .filter(cursor_row::Column::IntegrationId.eq(integration))
+        .exec(db)
+        .await?;
+    xref_row::Entity::delete_many()
+        .filter(xref_row::Column::IntegrationId.eq(integration))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Creates the three tables.
+pub struct CreateTables;
+
+impl MigrationName for CreateTables {
+    fn name(&self) -> &str {
+        "m20261124_000001_connector_mpluskassa_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        for mut table in [
+            schema.create_table_from_entity(cursor_row::Entity),
+            schema.create_table_from_entity(xref_row::Entity),
+            schema.create_table_from_entity(connection_row::Entity),
+            schema.create_table_from_entity(lock_row::Entity),
+        ] {
+            manager
+                .create_table(table.if_not_exists().to_owned())
+                .await?;
+        }
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("mpluskassa_xrefs_target")
+                    .table(xref_row::Entity)
+                    .col(xref_row::Column::IntegrationId)
+                    .col(xref_row::Column::Kind)
+                    .col(xref_row::Column::TargetId)
+                    .to_owned(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        for table in [
+            "mpluskassa_locks",
+            "mpluskassa_connections",
+            "mpluskassa_xrefs",
+            "mpluskassa_cursors",
+        ] {
+            db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
+                .await?;
+        }
+        Ok(())
+    }
+}

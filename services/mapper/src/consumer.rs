@@ -1,0 +1,242 @@
+//! The bus side: observed records in, commands out.
+//!
+//! For each delivery on the `mapper` queue: decode the envelope (undecodable -> parked), load
+//! the integration's compiled configuration (cached per settings/mappings version; a database
+//! failure -> retry), map the record (mapping errors -> parked with a reason naming the
+//! integration, the record and every field), then in one transaction claim the message in the
+//! inbox and put the command into the outbox; acknowledge after the commit.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ferry_platform::bus::inbox::Inbox;
+use ferry_platform::bus::outbox::Outbox;
+use ferry_platform::bus::{Binding, Delivery, Handler, Outcome};
+use ferry_proto::{Envelope, IntegrationId};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde_json::Value as Json;
+use tracing::Instrument;
+
+use crate::error::flow_name;
+use crate::mapper::{self, CONSUMED, IntegrationConfig, Mapped, Observed};
+use crate::rules::Mappings;
+use crate::settings::Settings;
+use crate::store::{self, Kind, StoreError};
+use crate::validation::FieldError;
+
+/// The bindings of the mapper's queue: every source's observed records.
+pub fn bindings() -> Vec<Binding> {
+    CONSUMED
+        .iter()
+        .map(|message_type| Binding::events(format!("*.{message_type}")))
+        .collect()
+}
+
+/// Why an integration's configuration could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The database failed (transient).
+    #[error("cannot load the configuration of integration {integration}: {source}")]
+    Db {
+        /// The integration.
+        integration: IntegrationId,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+    /// The stored documents do not compile (they did when saved; a newer mapper may be
+    /// stricter). Permanent until an operator saves a fixed version.
+    #[error("the stored settings/mappings of integration {integration} are invalid: {}", join(.errors))]
+    Invalid {
+        /// The integration.
+        integration: IntegrationId,
+        /// Every problem.
+        errors: Vec<FieldError>,
+    },
+}
+
+fn join(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A compiled configuration with the (settings, mappings) versions it was built from.
+type Cached = ((i64, i64), Arc<IntegrationConfig>);
+
+/// Compiled configurations per integration, refreshed when a new version is saved.
+#[derive(Default)]
+pub struct ConfigCache {
+    entries: Mutex<HashMap<IntegrationId, Cached>>,
+}
+
+impl ConfigCache {
+    /// The current configuration of `integration`.
+    pub async fn get(
+        &self,
+        db: &DatabaseConnection,
+        integration: IntegrationId,
+    ) -> Result<Arc<IntegrationConfig>, ConfigError> {
+        let db_error = |source| ConfigError::Db {
+            integration,
+            source,
+        };
+        let versions = store::current_versions(db, integration)
+            .await
+            .map_err(db_error)?;
+        if let Some((cached_versions, config)) = self.lock().get(&integration)
+            && *cached_versions == versions
+        {
+            return Ok(config.clone());
+        }
+        let settings = store::current::<Settings, _>(db, integration, Kind::Settings).await;
+        let mappings = store::current::<Mappings, _>(db, integration, Kind::Mappings).await;
+        let corrupt = |e: StoreError| match e {
+            StoreError::Corrupt { .. } => ConfigError::Invalid {
+                integration,
+                errors: vec![FieldError::at("", e.to_string())],
+            },
+            other => ConfigError::Db {
+                integration,
+                source: other,
+            },
+        };
+        let settings = settings.map_err(corrupt)?;
+        let mappings = mappings.map_err(corrupt)?;
+        let versions = (settings.version, mappings.version);
+        let config = IntegrationConfig::new(integration, settings.document, &mappings.document)
+            .map_err(|errors| ConfigError::Invalid {
+                integration,
+                errors,
+            })?;
+        let config = Arc::new(config);
+        self.lock().insert(integration, (versions, config.clone()));
+        Ok(config)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IntegrationId, Cached>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Handles the deliveries of the mapper's queue.
+pub struct MapperHandler {
+    db: DatabaseConnection,
+    inbox: Inbox,
+    outbox: Outbox,
+    configs: Arc<ConfigCache>,
+}
+
+impl MapperHandler {
+    /// A handler claiming in `inbox` and publishing through `outbox`.
+    pub fn new(
+        db: DatabaseConnection,
+        inbox: Inbox,
+        outbox: Outbox,
+        configs: Arc<ConfigCache>,
+    ) -> Self {
+        Self {
+            db,
+            inbox,
+            outbox,
+            configs,
+        }
+    }
+
+    async fn handle_observed(&self, meta: Envelope<()>, observed: Observed) -> Outcome {
+        let integration = meta.integration_id;
+        let config = match self.configs.get(&self.db, integration).await {
+            Ok(config) => config,
+            Err(e @ ConfigError::Db { .. }) => {
+                tracing::warn!(error = %e, "configuration unavailable; will retry");
+                return Outcome::Retry(e.to_string());
+            }
+            Err(e @ ConfigError::Invalid { .. }) => {
+                tracing::error!(error = %e, "configuration invalid; parking the record");
+                return Outcome::DeadLetter(e.to_string());
+            }
+        };
+        let command = match mapper::map(&observed, &config) {
+            Ok(Mapped::Send(command)) => command,
+            Ok(Mapped::Skipped(skip)) => {
+                tracing::debug!(%skip, "not mapped");
+                return Outcome::Ack;
+            }
+            Err(failure) => {
+                tracing::warn!(reason = %failure, "mapping failed; parking the record");
+                return Outcome::DeadLetter(failure.to_string());
+            }
+        };
+        let message = match command.to_bus_message(&meta) {
+            Ok(message) => message,
+            Err(e) => {
+                return Outcome::DeadLetter(format!(
+                    "integration {integration}, {} record {}: the mapped {} cannot be sent: {e}",
+                    flow_name(observed.flow()),
+                    observed.record_key(),
+                    command.message_type()
+                ));
+            }
+        };
+        let result: Result<bool, sea_orm::DbErr> = async {
+            let txn = self.db.begin().await?;
+            if !self.inbox.claim(&txn, meta.message_id.as_uuid()).await? {
+                txn.rollback().await?;
+                return Ok(false);
+            }
+            self.outbox.enqueue(&txn, &message).await?;
+            txn.commit().await?;
+            Ok(true)
+        }
+        .await;
+        match result {
+            Ok(true) => {
+                self.outbox.wake();
+                tracing::info!(routing_key = %message.routing_key, command_id = %message.message_id, "mapped");
+                Outcome::Ack
+            }
+            Ok(false) => Outcome::Ack,
+            Err(e) => Outcome::Retry(format!(
+                "database error while storing the mapped command: {e}"
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for MapperHandler {
+    async fn handle(&self, delivery: &Delivery) -> Outcome {
+        let envelope = match Envelope::<Json>::from_json_slice(&delivery.message.body) {
+            Ok(e) => e,
+            Err(e) => {
+                return Outcome::DeadLetter(format!(
+                    "message {} ({}) is not a readable envelope: {e}",
+                    delivery.message.message_id, delivery.message.routing_key
+                ));
+            }
+        };
+        let integration = envelope.integration_id;
+        let (meta, observed) = match Observed::from_envelope(envelope) {
+            Ok(typed) => typed,
+            Err(e) => {
+                return Outcome::DeadLetter(format!(
+                    "integration {integration}: message {} ({}) cannot be mapped: {e}",
+                    delivery.message.message_id, delivery.message.routing_key
+                ));
+            }
+        };
+        let span = tracing::info_span!(
+            "map_record",
+            integration_id = %integration,
+            flow = flow_name(observed.flow()),
+            record = %observed.record_key(),
+            message_id = %meta.message_id,
+        );
+        self.handle_observed(meta, observed).instrument(span).await
+    }
+}

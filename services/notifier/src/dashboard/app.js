@@ -1,0 +1,370 @@
+// Ferry dashboard: a static page that calls the notifier's admin API with the admin token the
+// user typed in (kept in sessionStorage). Every value from the API is inserted as text, never
+// as HTML.
+"use strict";
+
+const API = "/api/v1";
+const TOKEN_KEY = "ferry-admin-token";
+const PAGE = 50;
+const STATUS_COLORS = {
+  succeeded: "#2e7d32", failed: "#c62828", parked: "#ef6c00", sent: "#1565c0", observed: "#757575",
+};
+const state = { offset: 0, total: 0, filters: {} };
+
+const $ = (sel) => document.querySelector(sel);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null) continue;
+    if (k === "class") node.className = v;
+    else if (k.startsWith("data-")) node.setAttribute(k, v);
+    else if (k === "onclick") node.addEventListener("click", v);
+    else node[k] = v;
+  }
+  for (const child of children) {
+    if (child === undefined || child === null) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function token() { return sessionStorage.getItem(TOKEN_KEY); }
+
+class AuthError extends Error {}
+
+async function api(path, options = {}) {
+  const headers = { Authorization: `Bearer ${token()}` };
+  if (options.body) headers["Content-Type"] = "application/json";
+  const response = await fetch(API + path, { ...options, headers });
+  if (response.status === 401) throw new AuthError("The token was refused.");
+  if (!response.ok) {
+    let message = `HTTP ${response.status}`;
+    try { message = (await response.json()).message || message; } catch (_) { /* not JSON */ }
+    throw new Error(message);
+  }
+  if (response.status === 204 || response.status === 202) return null;
+  const text = await response.text();
+  return text ? JSON.parse(text) : null;
+}
+
+function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, { hour12: false });
+}
+
+function statusTag(status, prefix = "status") {
+  return el("span", { class: `status ${prefix}-${status}` }, status);
+}
+
+function showError(error) {
+  if (error instanceof AuthError) { logout(error.message); return; }
+  const box = $("#dead-status");
+  console.error(error);
+  box.textContent = String(error.message || error);
+}
+
+// ---- login -----------------------------------------------------------------------------
+
+async function login(event) {
+  event.preventDefault();
+  const value = $("#token").value.trim();
+  if (!value) return;
+  sessionStorage.setItem(TOKEN_KEY, value);
+  try {
+    await api("/alerts?limit=1");
+  } catch (error) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $("#login-error").textContent = error instanceof AuthError ? "That token was refused." : String(error.message);
+    return;
+  }
+  $("#token").value = "";
+  enter();
+}
+
+function logout(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  $("#login").hidden = false;
+  $("#nav").hidden = true;
+  $("#logout").hidden = true;
+  document.querySelectorAll(".view").forEach((v) => { v.hidden = true; });
+  $("#login-error").textContent = message || "";
+}
+
+function enter() {
+  $("#login").hidden = true;
+  $("#nav").hidden = false;
+  $("#logout").hidden = false;
+  $("#login-error").textContent = "";
+  if (!location.hash || location.hash === "#") location.hash = "#overview";
+  route();
+}
+
+// ---- routing ---------------------------------------------------------------------------
+
+function route() {
+  if (!token()) { logout(); return; }
+  const hash = location.hash.replace(/^#/, "");
+  const [view, query] = hash.split("?");
+  const name = ["overview", "activity", "dead-letters", "alerts"].includes(view) ? view : "overview";
+  document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${name}`; });
+  document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
+  document.body.dataset.view = name;
+  refreshAlertCount();
+  const loaders = { overview: loadOverview, activity: () => loadActivity(query), "dead-letters": loadDeadLetters, alerts: loadAlerts };
+  loaders[name]().catch(showError);
+}
+
+async function refreshAlertCount() {
+  try {
+    const open = await api("/alerts?limit=500");
+    $("#alert-count").textContent = open.length ? String(open.length) : "";
+  } catch (error) { if (error instanceof AuthError) logout(error.message); }
+}
+
+// ---- overview --------------------------------------------------------------------------
+
+async function loadOverview() {
+  const [health, stats] = await Promise.all([api("/integration-health"), api("/activity/stats?bucket_minutes=60")]);
+  const body = $("#health tbody");
+  body.replaceChildren();
+  if (!health.length) body.append(el("tr", {}, el("td", { colSpan: 4, class: "muted" }, "No activity yet.")));
+  for (const integration of health) {
+    const flows = el("div", {});
+    for (const flow of integration.flows) {
+      const counts = Object.entries(flow.counts).map(([s, n]) => `${s} ${n}`).join(", ");
+      flows.append(el("div", {}, statusTag(flow.health, "health"), ` ${flow.flow}: ${counts}`));
+    }
+    body.append(el("tr", { "data-integration": integration.integration_id },
+      el("td", {}, el("a", { href: `#activity?integration_id=${encodeURIComponent(integration.integration_id)}` }, integration.integration_id)),
+      el("td", {}, statusTag(integration.health, "health")),
+      el("td", {}, flows),
+      el("td", {}, fmtTime(integration.last_activity_at))));
+  }
+  drawCharts(stats);
+}
+
+function drawCharts(stats) {
+  const legend = $("#legend");
+  legend.replaceChildren();
+  for (const [status, color] of Object.entries(STATUS_COLORS)) {
+    const swatch = el("i", {});
+    swatch.style.background = color;
+    legend.append(el("span", {}, swatch, status));
+  }
+  const container = $("#charts");
+  container.replaceChildren();
+  const byFlow = new Map();
+  for (const p of stats.points) {
+    if (!byFlow.has(p.flow)) byFlow.set(p.flow, new Map());
+    const buckets = byFlow.get(p.flow);
+    if (!buckets.has(p.bucket)) buckets.set(p.bucket, {});
+    buckets.get(p.bucket)[p.status] = p.count;
+  }
+  if (!byFlow.size) { container.append(el("p", { class: "muted" }, "No messages in this period.")); return; }
+  const n = Math.max(1, Math.ceil((stats.to_minute - stats.from_minute) / stats.bucket_minutes));
+  for (const [flow, buckets] of [...byFlow.entries()].sort()) {
+    container.append(chart(flow, buckets, n, stats));
+  }
+}
+
+function chart(flow, buckets, n, stats) {
+  const NS = "http://www.w3.org/2000/svg";
+  const W = 320, H = 140, PAD = 24;
+  let max = 1;
+  for (const counts of buckets.values()) max = Math.max(max, Object.values(counts).reduce((a, b) => a + b, 0));
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("width", W);
+  svg.setAttribute("height", H);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", `${flow}: messages per status over time`);
+  const barW = (W - PAD) / n;
+  for (const [bucket, counts] of buckets) {
+    const i = Math.floor((bucket - stats.from_minute) / stats.bucket_minutes);
+    let y = H - PAD;
+    for (const status of Object.keys(STATUS_COLORS)) {
+      const count = counts[status] || 0;
+      if (!count) continue;
+      const h = (count / max) * (H - PAD - 8);
+      y -= h;
+      const rect = document.createElementNS(NS, "rect");
+      rect.setAttribute("x", PAD + i * barW + 1);
+      rect.setAttribute("y", y);
+      rect.setAttribute("width", Math.max(1, barW - 2));
+      rect.setAttribute("height", h);
+      rect.setAttribute("fill", STATUS_COLORS[status]);
+      const title = document.createElementNS(NS, "title");
+      title.textContent = `${new Date(bucket * 60000).toLocaleString()} ${status}: ${count}`;
+      rect.append(title);
+      svg.append(rect);
+    }
+  }
+  const axis = document.createElementNS(NS, "line");
+  axis.setAttribute("x1", PAD); axis.setAttribute("x2", W);
+  axis.setAttribute("y1", H - PAD); axis.setAttribute("y2", H - PAD);
+  axis.setAttribute("stroke", "#999");
+  svg.append(axis);
+  const label = document.createElementNS(NS, "text");
+  label.setAttribute("x", 2); label.setAttribute("y", 12); label.setAttribute("font-size", "10");
+  label.textContent = String(max);
+  svg.append(label);
+  return el("div", { class: "chart", "data-flow": flow }, el("h3", {}, flow), svg);
+}
+
+// ---- activity --------------------------------------------------------------------------
+
+function readFilters() {
+  const form = new FormData($("#filters"));
+  const filters = {};
+  for (const [k, v] of form.entries()) {
+    if (!v) continue;
+    filters[k] = (k === "from" || k === "to") ? new Date(v).toISOString() : v;
+  }
+  return filters;
+}
+
+function writeFilters(filters) {
+  for (const input of $("#filters").querySelectorAll("input, select")) {
+    const v = filters[input.name] || "";
+    input.value = (input.type === "datetime-local" && v) ? v.slice(0, 16) : v;
+  }
+}
+
+async function loadActivity(query) {
+  if (query !== undefined) {
+    state.filters = Object.fromEntries(new URLSearchParams(query || ""));
+    state.offset = 0;
+    writeFilters(state.filters);
+  }
+  const params = new URLSearchParams({ ...state.filters, limit: PAGE, offset: state.offset });
+  const page = await api(`/activity?${params}`);
+  state.total = page.total;
+  const body = $("#activity-table tbody");
+  body.replaceChildren();
+  for (const row of page.items) {
+    body.append(el("tr", { class: "clickable", "data-id": row.id, onclick: () => openDetail(row.id).catch(showError) },
+      el("td", {}, fmtTime(row.occurred_at)),
+      el("td", {}, row.integration_id.slice(0, 8)),
+      el("td", {}, row.flow),
+      el("td", {}, `${row.routing_key}`),
+      el("td", { class: "record" }, row.record_key || ""),
+      el("td", {}, statusTag(row.status)),
+      el("td", {}, row.error || ""),
+      el("td", {}, row.duration_ms ?? "")));
+  }
+  const last = Math.min(state.offset + page.items.length, page.total);
+  $("#activity-summary").textContent = page.total ? `${state.offset + 1}–${last} of ${page.total}` : "No activity matches.";
+  $("#prev-page").disabled = state.offset === 0;
+  $("#next-page").disabled = last >= page.total;
+}
+
+function pretty(value) { return value === null || value === undefined ? "—" : JSON.stringify(value, null, 2); }
+
+async function openDetail(id) {
+  const d = await api(`/activity/${id}`);
+  $("#detail").hidden = false;
+  $("#detail-title").textContent = `${d.routing_key} · ${d.record_key || "no record key"}`;
+  const meta = $("#detail-meta");
+  meta.replaceChildren();
+  const fields = [["Status", statusTag(d.status)], ["Integration", d.integration_id], ["Direction", `${d.direction} (${d.system})`],
+    ["Occurred", fmtTime(d.occurred_at)], ["Completed", fmtTime(d.completed_at)], ["Duration", d.duration_ms == null ? "" : `${d.duration_ms} ms`],
+    ["Error", d.error ? `${d.error_code || ""} ${d.error}` : ""], ["Message id", d.message_id], ["Correlation", d.correlation_id], ["Trace", d.trace_id || ""]];
+  for (const [k, v] of fields) meta.append(el("dt", {}, k), el("dd", {}, v));
+  // Source vs sent: this row's data, or the matching rows of its timeline.
+  let source = d.source_data, sent = d.sent_data;
+  const related = await Promise.all(d.timeline.filter((t) => t.id !== d.id).slice(0, 20).map((t) => api(`/activity/${t.id}`)));
+  if (!source) source = (related.find((r) => r.source_data) || {}).source_data;
+  if (!sent) sent = (related.find((r) => r.sent_data && r.record_key === d.record_key) || related.find((r) => r.sent_data) || {}).sent_data;
+  $("#source-data").textContent = pretty(source);
+  $("#sent-data").textContent = pretty(sent);
+  $("#result-data").textContent = pretty(d.result_data);
+  const timeline = $("#timeline tbody");
+  timeline.replaceChildren();
+  for (const t of d.timeline) {
+    timeline.append(el("tr", { class: "clickable", "data-id": t.id, onclick: () => openDetail(t.id).catch(showError) },
+      el("td", {}, fmtTime(t.occurred_at)), el("td", {}, t.routing_key), el("td", {}, t.record_key || ""),
+      el("td", {}, statusTag(t.status)), el("td", {}, t.error || "")));
+  }
+  $("#detail").scrollIntoView({ block: "nearest" });
+}
+
+// ---- dead letters ----------------------------------------------------------------------
+
+async function loadDeadLetters() {
+  const parked = await api("/dead-letters?limit=200");
+  const body = $("#dead-letters tbody");
+  body.replaceChildren();
+  if (!parked.length) body.append(el("tr", {}, el("td", { colSpan: 7, class: "muted" }, "Nothing parked.")));
+  for (const p of parked) {
+    const replay = el("button", { type: "button", class: "replay", "data-queue": p.queue, "data-id": p.message_id,
+      onclick: () => act("POST", `/dead-letters/${encodeURIComponent(p.queue)}/${p.message_id}/replay`, `Replayed ${p.routing_key} to ${p.queue}.`) }, "Replay");
+    const discard = el("button", { type: "button", class: "discard", "data-queue": p.queue, "data-id": p.message_id,
+      onclick: () => { if (confirm("Discard this message for good?")) act("DELETE", `/dead-letters/${encodeURIComponent(p.queue)}/${p.message_id}`, "Discarded."); } }, "Discard");
+    body.append(el("tr", { "data-id": p.message_id },
+      el("td", {}, fmtTime(p.parked_at)), el("td", {}, p.queue), el("td", {}, p.routing_key),
+      el("td", {}, (p.integration_id || "").slice(0, 8)), el("td", {}, p.attempts), el("td", {}, p.reason),
+      el("td", {}, replay, " ", discard)));
+  }
+}
+
+async function act(method, path, done) {
+  try {
+    await api(path, { method });
+    $("#dead-status").textContent = done;
+  } catch (error) {
+    $("#dead-status").textContent = `Failed: ${error.message}`;
+    if (error instanceof AuthError) logout(error.message);
+  }
+  await loadDeadLetters().catch(showError);
+}
+
+// ---- alerts ----------------------------------------------------------------------------
+
+async function loadAlerts() {
+  const stateFilter = $("#show-resolved").checked ? "all" : "open";
+  const list = await api(`/alerts?state=${stateFilter}`);
+  const body = $("#alerts tbody");
+  body.replaceChildren();
+  if (!list.length) body.append(el("tr", {}, el("td", { colSpan: 8, class: "muted" }, "No alerts.")));
+  for (const a of list) {
+    const resolve = a.state === "open"
+      ? el("button", { type: "button", class: "resolve", onclick: async () => {
+          try { await api(`/alerts/${a.id}/resolve`, { method: "POST" }); } catch (error) { showError(error); }
+          loadAlerts().catch(showError); refreshAlertCount();
+        } }, "Resolve")
+      : null;
+    body.append(el("tr", { "data-id": a.id, "data-rule": a.rule },
+      el("td", {}, fmtTime(a.opened_at)),
+      el("td", {}, statusTag(a.severity, "sev")),
+      el("td", {}, el("strong", {}, a.title), el("div", { class: "muted" }, a.detail)),
+      el("td", {}, a.record_key || ""),
+      el("td", {}, a.action),
+      el("td", {}, `${a.occurrences}×`),
+      el("td", {}, statusTag(a.state, "state"), a.resolution ? el("div", { class: "muted" }, a.resolution) : null),
+      el("td", {}, resolve)));
+  }
+}
+
+// ---- wiring ----------------------------------------------------------------------------
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#login-form").addEventListener("submit", login);
+  $("#logout").addEventListener("click", () => logout("Logged out."));
+  $("#filters").addEventListener("submit", (e) => {
+    e.preventDefault();
+    state.filters = readFilters();
+    state.offset = 0;
+    $("#detail").hidden = true;
+    loadActivity().catch(showError);
+  });
+  $("#clear-filters").addEventListener("click", () => {
+    state.filters = {}; state.offset = 0; writeFilters({}); loadActivity().catch(showError);
+  });
+  $("#prev-page").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadActivity().catch(showError); });
+  $("#next-page").addEventListener("click", () => { state.offset += PAGE; loadActivity().catch(showError); });
+  $("#show-resolved").addEventListener("change", () => loadAlerts().catch(showError));
+  window.addEventListener("hashchange", route);
+  if (token()) enter(); else logout();
+});

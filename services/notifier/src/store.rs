@@ -1,0 +1,318 @@
+//! The notifier's tables and their migration: activity rows, alerts, alert deliveries and
+//! per-integration retention.
+
+use sea_orm::sea_query::Index;
+use sea_orm::{ConnectionTrait, DbErr, Schema};
+use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
+
+/// One row per message per integration: what the notifier saw on the bus.
+pub mod activity_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One observed message.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifier_activity")]
+    pub struct Model {
+        /// Row id (UUID v7).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The envelope's message id.
+        pub message_id: Uuid,
+        /// The integration.
+        pub integration_id: String,
+        /// `event` or `command`.
+        pub kind: String,
+        /// `in` (from a system), `out` (to a system) or `internal`.
+        pub direction: String,
+        /// `mailchimp`, `mpluskassa` or `ferry`.
+        pub system: String,
+        /// `customers`, `products`, `categories`, `stock`, `orders` or `integration`.
+        pub flow: String,
+        /// The entity of the message type (`customer`, `order`, ...).
+        pub entity: String,
+        /// `<entity>.<verb>`.
+        pub message_type: String,
+        /// The routing key.
+        pub routing_key: String,
+        /// SKU, e-mail, order number, ... (may be personal data).
+        pub record_key: Option<String>,
+        /// `observed`, `sent`, `succeeded`, `failed` or `parked`.
+        pub status: String,
+        /// The failure code (`auth`, `unavailable`, ...).
+        pub error_code: Option<String>,
+        /// What went wrong.
+        pub error: Option<String>,
+        /// What came from the source system (observed events).
+        pub source_data: Option<Json>,
+        /// What was sent to the target system (commands).
+        pub sent_data: Option<Json>,
+        /// What the target answered (replies).
+        pub result_data: Option<Json>,
+        /// W3C trace id.
+        pub trace_id: Option<String>,
+        /// The saga or sync run.
+        pub correlation_id: Uuid,
+        /// The message that caused this one.
+        pub causation_id: Option<Uuid>,
+        /// When the message says it happened.
+        pub occurred_at: DateTimeUtc,
+        /// When the notifier stored it.
+        pub recorded_at: DateTimeUtc,
+        /// When a command's reply arrived.
+        pub completed_at: Option<DateTimeUtc>,
+        /// Command until reply, in milliseconds.
+        pub duration_ms: Option<i64>,
+        /// `occurred_at` in whole minutes since the Unix epoch (for time buckets on any database).
+        pub minute: i64,
+        /// `,h1,h2,`: truncated SHA-256 of every e-mail address in the message (for erasure).
+        pub email_hashes: String,
+        /// True once personal data was erased from the row.
+        pub redacted: bool,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Alerts: one row per problem (deduplicated by `dedup_key` while open).
+pub mod alert_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One alert.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifier_alerts")]
+    pub struct Model {
+        /// Alert id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// What makes two raises the same problem.
+        pub dedup_key: String,
+        /// The rule that raised it.
+        pub rule: String,
+        /// `critical`, `error` or `warning`.
+        pub severity: String,
+        /// The integration, when the problem belongs to one.
+        pub integration_id: Option<String>,
+        /// The external system involved.
+        pub system: Option<String>,
+        /// The record (masked when it is an e-mail address).
+        pub record_key: Option<String>,
+        /// One line: what failed.
+        pub title: String,
+        /// Details: why, where.
+        pub detail: String,
+        /// What to do.
+        pub action: String,
+        /// `open` or `resolved`.
+        pub state: String,
+        /// Raises merged into this alert.
+        pub occurrences: i32,
+        /// First raise.
+        pub opened_at: DateTimeUtc,
+        /// Latest raise.
+        pub last_seen_at: DateTimeUtc,
+        /// When it cleared.
+        pub resolved_at: Option<DateTimeUtc>,
+        /// Why it cleared.
+        pub resolution: Option<String>,
+        /// When channels were last told about it.
+        pub last_notified_at: Option<DateTimeUtc>,
+        /// Machine-readable context (queue, message id, counts).
+        pub context: Json,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Alert notifications to send, persisted so that a restart loses none.
+pub mod delivery_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One notification of one alert to one channel.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifier_deliveries")]
+    pub struct Model {
+        /// Delivery id (UUID v7).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The alert.
+        pub alert_id: Uuid,
+        /// The channel's configured name.
+        pub channel: String,
+        /// `firing`, `reminder` or `resolved`.
+        pub event: String,
+        /// `pending`, `sent` or `failed` (gave up).
+        pub state: String,
+        /// Attempts made.
+        pub attempts: i32,
+        /// When to try next.
+        pub next_attempt_at: DateTimeUtc,
+        /// The last error.
+        pub last_error: Option<String>,
+        /// When it was queued.
+        pub created_at: DateTimeUtc,
+        /// When the channel accepted it.
+        pub sent_at: Option<DateTimeUtc>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Activity retention per integration (overrides the configured default).
+pub mod retention_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One integration's retention.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifier_retention")]
+    pub struct Model {
+        /// The integration.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: String,
+        /// Days activity rows are kept.
+        pub days: i32,
+        /// When it was set.
+        pub updated_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Creates the notifier's tables.
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m20261124_000001_notifier_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(activity_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(alert_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(delivery_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(retention_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        use activity_row::Column as A;
+        let indexes = [
+            Index::create()
+                .name("notifier_activity_integration_time")
+                .table(activity_row::Entity)
+                .col(A::IntegrationId)
+                .col(A::OccurredAt)
+                .to_owned(),
+            Index::create()
+                .name("notifier_activity_time")
+                .table(activity_row::Entity)
+                .col(A::OccurredAt)
+                .to_owned(),
+            Index::create()
+                .name("notifier_activity_message")
+                .table(activity_row::Entity)
+                .col(A::MessageId)
+                .to_owned(),
+            Index::create()
+                .name("notifier_activity_causation")
+                .table(activity_row::Entity)
+                .col(A::CausationId)
+                .to_owned(),
+            Index::create()
+                .name("notifier_activity_correlation")
+                .table(activity_row::Entity)
+                .col(A::CorrelationId)
+                .to_owned(),
+            Index::create()
+                .name("notifier_activity_record")
+                .table(activity_row::Entity)
+                .col(A::RecordKey)
+                .to_owned(),
+            Index::create()
+                .name("notifier_alerts_key_state")
+                .table(alert_row::Entity)
+                .col(alert_row::Column::DedupKey)
+                .col(alert_row::Column::State)
+                .to_owned(),
+            Index::create()
+                .name("notifier_deliveries_due")
+                .table(delivery_row::Entity)
+                .col(delivery_row::Column::State)
+                .col(delivery_row::Column::NextAttemptAt)
+                .to_owned(),
+        ];
+        for mut index in indexes {
+            manager
+                .create_index(index.if_not_exists().to_owned())
+                .await?;
+        }
+        // At most one open alert per problem, even when replicas or concurrent handlers raise
+        // it at the same moment (the loser's transaction fails and is retried, then merges).
+        // Partial unique indexes read the same on PostgreSQL and SQLite.
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE UNIQUE INDEX IF NOT EXISTS notifier_alerts_one_open \
+                 ON notifier_alerts (dedup_key) WHERE state = 'open'",
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        for table in [
+            "notifier_retention",
+            "notifier_deliveries",
+            "notifier_alerts",
+            "notifier_activity",
+        ] {
+            db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
+                .await?;
+        }
+        Ok(())
+    }
+}

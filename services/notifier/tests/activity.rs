@@ -1,0 +1,401 @@
+//! The activity log over the bus and the admin API: events and commands recorded on both
+//! buses, replies completing their commands, filters, record detail, masking for read-only
+//! tokens, duplicates absorbed, retention purge and erasure by e-mail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use chrono::{Duration as ChronoDuration, Utc};
+use reqwest::Method;
+use serde_json::json;
+use support::*;
+
+async fn saga_is_one_timeline(bus: BusKind, db: DbKind) {
+    let world = World::new(bus, db).await;
+    let h = Harness::start(&world, config()).await;
+    let integration = integration();
+    let email = "jan.jansen@example.com";
+
+    let observed = customer_observed(integration, email);
+    let upsert = customer_upsert(&observed, email);
+    let upserted = customer_upserted(&upsert, email);
+    publish(&world.bus, &observed).await;
+    publish(&world.bus, &upsert).await;
+    publish(&world.bus, &upserted).await;
+    // A redelivered duplicate has no second row.
+    publish(&world.bus, &observed).await;
+
+    let corr = observed.correlation_id;
+    let page = eventually("three rows of the saga", 20, || async {
+        let page = h.get(&format!("/activity?correlation_id={corr}")).await;
+        let command_done = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "command" && r["status"] == "succeeded");
+        (page["total"] == 3 && command_done).then_some(page)
+    })
+    .await;
+    let items = page["items"].as_array().unwrap();
+    let command = items.iter().find(|r| r["kind"] == "command").unwrap();
+    assert_eq!(command["direction"], "out");
+    assert_eq!(command["system"], "mpluskassa");
+    assert_eq!(command["flow"], "customers");
+    assert_eq!(command["routing_key"], "mpluskassa.customer.upsert");
+    assert_eq!(command["record_key"], email);
+    assert!(command["duration_ms"].as_i64().is_some(), "{command}");
+    let event = items
+        .iter()
+        .find(|r| r["message_type"] == "customer.observed")
+        .unwrap();
+    assert_eq!(event["status"], "observed");
+    assert_eq!(event["direction"], "in");
+
+    // Filters: by key (any spelling of the address), status, flow, time range.
+    let by_key = h.get("/activity?key=Jan.Jansen@Example.com").await;
+    assert_eq!(by_key["total"], 3);
+    let by_status = h
+        .get(&format!(
+            "/activity?integration_id={integration}&status=observed"
+        ))
+        .await;
+    assert_eq!(by_status["total"], 1);
+    let by_flow = h
+        .get(&format!(
+            "/activity?integration_id={integration}&flow=products"
+        ))
+        .await;
+    assert_eq!(by_flow["total"], 0);
+    let future = (Utc::now() + ChronoDuration::hours(1)).to_rfc3339();
+    let later = h
+        .get(&format!(
+            "/activity?integration_id={integration}&from={}",
+            urlencode(&future)
+        ))
+        .await;
+    assert_eq!(later["total"], 0);
+    let paged = h
+        .get(&format!(
+            "/activity?integration_id={integration}&limit=2&offset=2"
+        ))
+        .await;
+    assert_eq!(paged["items"].as_array().unwrap().len(), 1);
+
+    // Detail: what came from the source, what was sent, what came back, and the timeline.
+    let id = command["id"].as_str().unwrap();
+    let detail = h.get(&format!("/activity/{id}")).await;
+    assert_eq!(detail["sent_data"]["customer"]["email"], email);
+    assert!(detail["source_data"].is_null());
+    assert_eq!(detail["timeline"].as_array().unwrap().len(), 3);
+    let source_id = event["id"].as_str().unwrap();
+    let source = h.get(&format!("/activity/{source_id}")).await;
+    assert_eq!(source["source_data"]["raw"]["merge_fields"]["FNAME"], "Jan");
+
+    // Read-only tokens see the address masked, everywhere.
+    let (status, masked) = h
+        .call(Method::GET, READER, &format!("/activity/{source_id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(masked["record_key"], "j***@example.com");
+    assert!(!masked.to_string().contains(email), "{masked}");
+    // Without a token: nothing.
+    let (status, _) = h
+        .call(Method::GET, "wrong-token-0123456789", "/activity", None)
+        .await;
+    assert_eq!(status, 401);
+
+    h.stop().await;
+    world.cleanup().await;
+}
+
+fn urlencode(value: &str) -> String {
+    value.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test]
+async fn saga_is_one_timeline_on_the_in_process_bus() {
+    saga_is_one_timeline(BusKind::InProcess, DbKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn saga_is_one_timeline_on_rabbitmq_and_postgres() {
+    saga_is_one_timeline(BusKind::Rabbit, DbKind::Postgres).await;
+}
+
+#[tokio::test]
+async fn stats_and_health_count_per_flow_and_status() {
+    let world = World::new(BusKind::InProcess, DbKind::Postgres).await;
+    let h = Harness::start(&world, config()).await;
+    let integration = integration();
+    let upsert = product_upsert(integration, "1001");
+    publish(&world.bus, &upsert).await;
+    publish(
+        &world.bus,
+        &failed(
+            &upsert,
+            ferry_proto::messages::ErrorCode::Mapping,
+            "SKU 1001 ok",
+        ),
+    )
+    .await;
+    publish(&world.bus, &product_upserted(integration, "1002")).await;
+    eventually("3 rows", 20, || async {
+        (h.get(&format!("/activity?integration_id={integration}"))
+            .await["total"]
+            == 3)
+            .then_some(())
+    })
+    .await;
+    // The command row is completed as failed by its reply (whichever was recorded first).
+    let count = |stats: &serde_json::Value, status: &str| {
+        stats["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["flow"] == "products" && p["status"] == status)
+            .map(|p| p["count"].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    let stats = eventually("the command completed as failed", 20, || async {
+        let stats = h
+            .get(&format!(
+                "/activity/stats?integration_id={integration}&bucket_minutes=60"
+            ))
+            .await;
+        (count(&stats, "failed") == 2).then_some(stats)
+    })
+    .await;
+    assert_eq!(count(&stats, "succeeded"), 1, "{stats}");
+    assert_eq!(count(&stats, "sent"), 0, "{stats}");
+    let health = h.get("/integration-health").await;
+    let mine = health
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["integration_id"] == integration.to_string())
+        .cloned()
+        .unwrap();
+    assert_eq!(mine["flows"][0]["flow"], "products");
+    h.stop().await;
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn retention_purges_old_rows_per_integration() {
+    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
+    let h = Harness::start(&world, config()).await;
+    let (short, default) = (integration(), integration());
+    let now = Utc::now();
+    // Rows 10 days old for both integrations, and fresh ones.
+    for integration in [short, default] {
+        publish(
+            &world.bus,
+            &at(
+                product_upserted(integration, "1"),
+                now - ChronoDuration::days(10),
+            ),
+        )
+        .await;
+        publish(
+            &world.bus,
+            &at(
+                product_upserted(integration, "2"),
+                now - ChronoDuration::days(40),
+            ),
+        )
+        .await;
+        publish(&world.bus, &product_upserted(integration, "3")).await;
+    }
+    eventually("6 rows", 20, || async {
+        (h.get("/activity").await["total"] == 6).then_some(())
+    })
+    .await;
+    let (status, _) = h
+        .call(
+            Method::PUT,
+            OPERATOR,
+            &format!("/retention/{short}"),
+            Some(json!({"days": 7})),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = h
+        .call(
+            Method::PUT,
+            READER,
+            &format!("/retention/{short}"),
+            Some(json!({"days": 7})),
+        )
+        .await;
+    assert_eq!(status, 403, "read tokens cannot change retention");
+    let retention = h.get("/retention").await;
+    assert_eq!(retention["default_days"], 30);
+    assert_eq!(retention["overrides"][short.to_string()], 7);
+
+    let (status, purged) = h.post("/activity/purge", json!({})).await;
+    assert_eq!(status, 200);
+    // short: 10- and 40-day-old rows; default (30 days): the 40-day-old row.
+    assert_eq!(purged["removed"], 3, "{purged}");
+    assert_eq!(
+        h.get(&format!("/activity?integration_id={short}")).await["total"],
+        1
+    );
+    assert_eq!(
+        h.get(&format!("/activity?integration_id={default}")).await["total"],
+        2
+    );
+    // Purging again removes nothing more.
+    assert_eq!(h.notifier.purge_at(Utc::now()).await.unwrap(), 0);
+    h.stop().await;
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn erase_by_email_redacts_every_row_mentioning_it() {
+    let world = World::new(BusKind::InProcess, DbKind::Postgres).await;
+    let h = Harness::start(&world, config()).await;
+    let integration = integration();
+    let erased = "piet@example.com";
+    let kept = "klaas@example.com";
+    let observed = customer_observed(integration, erased);
+    let upsert = customer_upsert(&observed, erased);
+    let refused = failed(
+        &upsert,
+        ferry_proto::messages::ErrorCode::Validation,
+        "customer piet@example.com has no name",
+    );
+    publish(&world.bus, &observed).await;
+    publish(&world.bus, &upsert).await;
+    publish(&world.bus, &refused).await;
+    publish(&world.bus, &customer_observed(integration, kept)).await;
+    eventually("4 rows", 20, || async {
+        (h.get(&format!("/activity?integration_id={integration}"))
+            .await["total"]
+            == 4)
+            .then_some(())
+    })
+    .await;
+
+    let (status, _) = h
+        .call(
+            Method::POST,
+            READER,
+            "/gdpr/erase",
+            Some(json!({"email": erased})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, report) = h
+        .post("/gdpr/erase", json!({"email": "Piet@Example.com"}))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["activity_rows_redacted"], 3, "{report}");
+
+    let all = h
+        .get(&format!("/activity?integration_id={integration}"))
+        .await;
+    let text = all.to_string();
+    assert!(!text.contains(erased), "{text}");
+    assert!(text.contains(kept));
+    for item in all["items"].as_array().unwrap() {
+        let detail = h
+            .get(&format!("/activity/{}", item["id"].as_str().unwrap()))
+            .await;
+        assert!(!detail.to_string().contains(erased), "{detail}");
+        if item["redacted"] == true {
+            assert!(detail["source_data"].is_null() && detail["sent_data"].is_null());
+        }
+    }
+    assert_eq!(h.get(&format!("/activity?key={erased}")).await["total"], 0);
+    let (status, _) = h
+        .post("/gdpr/erase", json!({"email": "not-an-address"}))
+        .await;
+    assert_eq!(status, 400);
+    h.stop().await;
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route_and_the_dashboard_needs_no_token() {
+    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
+    let h = Harness::start(&world, config()).await;
+    let doc = h.get("/openapi.json").await;
+    for path in [
+        "/api/v1/activity",
+        "/api/v1/activity/stats",
+        "/api/v1/activity/{id}",
+        "/api/v1/activity/purge",
+        "/api/v1/integration-health",
+        "/api/v1/alerts",
+        "/api/v1/alerts/{id}",
+        "/api/v1/alerts/{id}/resolve",
+        "/api/v1/gdpr/erase",
+        "/api/v1/retention",
+        "/api/v1/retention/{integration_id}",
+        "/api/v1/dead-letters",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    let page = h
+        .http
+        .get(format!("{}/dashboard/", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    assert!(page.text().await.unwrap().contains("Admin token"));
+    let script = h
+        .http
+        .get(format!("{}/dashboard/app.js", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    h.stop().await;
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_deleted_integration_leaves_no_activity_and_no_open_alert() {
+    use ferry_proto::messages::{ErrorCode, IntegrationChanged, IntegrationState};
+    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
+    let h = Harness::start(&world, config()).await;
+    let (gone, kept) = (integration(), integration());
+    let upsert = product_upsert(gone, "1001");
+    publish(&world.bus, &failed(&upsert, ErrorCode::Auth, "401")).await;
+    publish(&world.bus, &product_upserted(kept, "1")).await;
+    eventually("rows and the alert", 20, || async {
+        let rows = h.get("/activity").await["total"] == 2;
+        let alert = h.alerts("open", "auth_failed").await.len() == 1;
+        (rows && alert).then_some(())
+    })
+    .await;
+    let deleted = ferry_proto::Envelope::new(
+        gone,
+        IntegrationChanged::new(IntegrationState::Deleted, vec![], 7),
+    );
+    publish(&world.bus, &deleted).await;
+    eventually("the integration forgotten", 20, || async {
+        let rows = h.get(&format!("/activity?integration_id={gone}")).await["total"] == 0;
+        let alerts = h.alerts("open", "auth_failed").await.is_empty();
+        (rows && alerts).then_some(())
+    })
+    .await;
+    assert_eq!(
+        h.get(&format!("/activity?integration_id={kept}")).await["total"],
+        1
+    );
+    let resolved = h.alerts("resolved", "auth_failed").await;
+    assert_eq!(resolved[0]["resolution"], "the integration was deleted");
+    h.stop().await;
+    world.cleanup().await;
+}

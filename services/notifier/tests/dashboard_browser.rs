@@ -1,0 +1,223 @@
+//! The dashboard in a real browser (headless Chromium through chromedriver): log in, see the
+//! integrations and charts, see and filter the activity, open a record (source vs sent data),
+//! replay a parked message, see the alerts. A screenshot of each page is kept under
+//! `target/test-artifacts/notifier-dashboard/`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_platform::bus::{Binding, Delivery, Outcome, Subscription, queues};
+use ferry_proto::messages::{ErrorCode, ProductObserved};
+use serde_json::json;
+use support::webdriver::{Browser, artifact_dir};
+use support::*;
+
+#[tokio::test]
+async fn an_operator_uses_the_dashboard() {
+    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
+    let h = Harness::start(&world, config()).await;
+    let integration = integration();
+    let email = "marie.curie@example.com";
+
+    // A customer synced, a product that cannot be mapped, and a message the mapper parks.
+    let observed = customer_observed(integration, email);
+    let upsert = customer_upsert(&observed, email);
+    publish(&world.bus, &observed).await;
+    publish(&world.bus, &upsert).await;
+    publish(&world.bus, &customer_upserted(&upsert, email)).await;
+    let upsert_product = product_upsert(integration, "ABC-9");
+    publish(&world.bus, &upsert_product).await;
+    publish(
+        &world.bus,
+        &failed(
+            &upsert_product,
+            ErrorCode::Mapping,
+            "SKU ABC-9 is not numeric",
+        ),
+    )
+    .await;
+    let mapper = |_: Delivery| async {
+        Outcome::DeadLetter("product 4711: no price in the source record".into())
+    };
+    let consumer = world
+        .bus
+        .subscribe(
+            Subscription::new(queues::MAPPER, vec![Binding::events("*.product.observed")]),
+            Arc::new(mapper),
+        )
+        .await
+        .unwrap();
+    let parked = ferry_proto::Envelope::new(
+        integration,
+        ProductObserved {
+            source: ferry_proto::System::Mpluskassa,
+            product: product("4711"),
+            raw: json!({"articleNumber": 4711}),
+        },
+    );
+    publish(&world.bus, &parked).await;
+    eventually("two open alerts", 20, || async {
+        (h.get("/alerts").await.as_array().unwrap().len() == 2).then_some(())
+    })
+    .await;
+    consumer.stop(Duration::from_secs(2)).await;
+
+    let shots = artifact_dir("notifier-dashboard");
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/dashboard/", h.base)).await;
+    browser
+        .wait_for(
+            "the login form",
+            "return !document.querySelector('#login').hidden",
+        )
+        .await;
+    browser.screenshot(&shots.join("01-login.png")).await;
+
+    // A wrong token is refused; the right one opens the overview.
+    browser.type_into("#token", "not-the-token-0000000").await;
+    browser.click("#login-button").await;
+    browser
+        .wait_for(
+            "the refusal",
+            "return document.querySelector('#login-error').textContent.includes('refused')",
+        )
+        .await;
+    browser.type_into("#token", OPERATOR).await;
+    browser.click("#login-button").await;
+    browser
+        .wait_for(
+            "the integration in the overview",
+            &format!("return document.querySelector('#health tr[data-integration=\"{integration}\"]') !== null"),
+        )
+        .await;
+    browser
+        .wait_for(
+            "a chart with bars",
+            "return document.querySelectorAll('#charts svg rect').length > 0",
+        )
+        .await;
+    let stored = browser
+        .run(
+            "return sessionStorage.getItem('ferry-admin-token')",
+            json!([]),
+        )
+        .await;
+    assert_eq!(stored, OPERATOR);
+    browser.screenshot(&shots.join("02-overview.png")).await;
+
+    // The activity log, then filtered on failures.
+    browser.click("#nav a[data-view=activity]").await;
+    browser
+        .wait_for(
+            "activity rows",
+            "return document.querySelectorAll('#activity-table tbody tr').length >= 6",
+        )
+        .await;
+    browser.screenshot(&shots.join("03-activity.png")).await;
+    browser
+        .run(
+            "document.querySelector('#f-status').value = 'failed'",
+            json!([]),
+        )
+        .await;
+    browser.click("#apply-filters").await;
+    let statuses = browser
+        .wait_for(
+            "only failed rows",
+            "const s = [...document.querySelectorAll('#activity-table tbody tr .status')].map(e => e.textContent);
+             return s.length > 0 && s.every(x => x === 'failed') ? s : null",
+        )
+        .await;
+    assert_eq!(
+        statuses.as_array().unwrap().len(),
+        2,
+        "the failed reply and its command"
+    );
+    browser
+        .screenshot(&shots.join("04-activity-failed.png"))
+        .await;
+
+    // One record: what came from MailChimp next to what was sent to MplusKASSA.
+    browser.click("#clear-filters").await;
+    browser.type_into("#f-key", email).await;
+    browser.click("#apply-filters").await;
+    browser
+        .wait_for(
+            "the customer's rows",
+            "return document.querySelector('#activity-summary').textContent.startsWith('1–3 of 3')",
+        )
+        .await;
+    browser.click("#activity-table tbody tr[data-id]").await;
+    browser
+        .wait_for(
+            "source and sent data",
+            &format!(
+                "return document.querySelector('#source-data').textContent.includes('merge_fields')
+                    && document.querySelector('#sent-data').textContent.includes('{email}')
+                    && document.querySelectorAll('#timeline tbody tr').length === 3"
+            ),
+        )
+        .await;
+    browser.screenshot(&shots.join("05-record.png")).await;
+
+    // The parked message, replayed with its button.
+    browser.click("#nav a[data-view=dead-letters]").await;
+    let selector = format!("button.replay[data-id=\"{}\"]", parked.message_id);
+    browser
+        .wait_for(
+            "the parked message",
+            &format!("return document.querySelector('{selector}') !== null"),
+        )
+        .await;
+    browser.screenshot(&shots.join("06-dead-letters.png")).await;
+    browser.click(&selector).await;
+    browser
+        .wait_for(
+            "the replay confirmation",
+            "return document.querySelector('#dead-status').textContent.startsWith('Replayed')",
+        )
+        .await;
+    let replayed = h.get("/dead-letters?include_replayed=true").await;
+    assert!(replayed[0]["replayed_at"].is_string(), "{replayed}");
+    browser.screenshot(&shots.join("07-replayed.png")).await;
+
+    // The alerts, with what failed and what to do.
+    browser.click("#nav a[data-view=alerts]").await;
+    let text = browser
+        .wait_for(
+            "both alerts",
+            "const rows = document.querySelectorAll('#alerts tbody tr[data-rule]');
+             return rows.length === 2 ? document.querySelector('#alerts').innerText : null",
+        )
+        .await;
+    let text = text.as_str().unwrap();
+    assert!(text.contains("ABC-9"), "{text}");
+    assert!(text.contains("mapping rule"), "{text}");
+    assert!(text.contains("dead-lettered at once"), "{text}");
+    assert_eq!(
+        browser
+            .run(
+                "return document.querySelector('#alert-count').textContent",
+                json!([])
+            )
+            .await,
+        "2"
+    );
+    browser.screenshot(&shots.join("08-alerts.png")).await;
+
+    // Logging out forgets the token.
+    browser.click("#logout").await;
+    browser
+        .wait_for(
+            "the login form again",
+            "return !document.querySelector('#login').hidden && sessionStorage.length === 0",
+        )
+        .await;
+
+    browser.close().await;
+    h.stop().await;
+    world.cleanup().await;
+}

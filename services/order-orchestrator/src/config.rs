@@ -1,0 +1,214 @@
+//! The orchestrator's configuration: the common sections plus `[saga]`.
+
+use std::time::Duration;
+
+use ferry_platform::config::{CommonConfig, Validate, ValidationErrors};
+use serde::Deserialize;
+
+/// Configuration of the order orchestrator.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OrchestratorConfig {
+    /// Admin, bus, database, telemetry.
+    #[serde(flatten)]
+    pub common: CommonConfig,
+    /// How sagas run.
+    pub saga: SagaSettings,
+}
+
+impl Validate for OrchestratorConfig {
+    fn validate(&self, errors: &mut ValidationErrors) {
+        self.common.validate(errors);
+        self.saga.validate_at("saga", errors);
+    }
+}
+
+/// How sagas run (`[saga]`). Durations are in milliseconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SagaSettings {
+    /// Sagas in flight at once (all replicas together); further orders wait in state
+    /// `queued` until a slot frees.
+    pub max_in_flight: u32,
+    /// Saga transitions this process runs at once.
+    pub max_concurrent_steps: u32,
+    /// Actix arbiters (threads) the saga actors are spread over; 0 = one per CPU core.
+    pub arbiters: usize,
+    /// How long a command may go unanswered before the attempt counts as failed.
+    pub step_timeout_ms: u64,
+    /// Attempts per step (timeouts and retryable failures) before the saga fails.
+    pub max_attempts: u32,
+    /// Delay before the first retry of a step; doubled per attempt, with jitter.
+    pub retry_base_ms: u64,
+    /// Upper bound of the retry delay.
+    pub retry_max_ms: u64,
+    /// First re-verification of missing products after a saga parked; doubled each time.
+    pub recheck_base_ms: u64,
+    /// Upper bound of the re-verification interval.
+    pub recheck_max_ms: u64,
+    /// How often a saga waiting for another saga of the same customer looks again (it is
+    /// also woken as soon as the other one is done).
+    pub customer_lock_poll_ms: u64,
+    /// How often due timers and queued sagas are looked for in the database (timers of
+    /// this process's own actors fire on time regardless).
+    pub sweep_interval_ms: u64,
+    /// How long a replica's claim of a due saga lasts before another replica may take it.
+    pub lease_ms: u64,
+    /// Finished sagas (completed, skipped, cancelled) are deleted after this many days.
+    pub retention_days: u32,
+}
+
+impl Default for SagaSettings {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 1000,
+            max_concurrent_steps: 64,
+            arbiters: 0,
+            step_timeout_ms: 30_000,
+            max_attempts: 5,
+            retry_base_ms: 1_000,
+            retry_max_ms: 60_000,
+            recheck_base_ms: 30_000,
+            recheck_max_ms: 900_000,
+            customer_lock_poll_ms: 1_000,
+            sweep_interval_ms: 1_000,
+            lease_ms: 30_000,
+            retention_days: 30,
+        }
+    }
+}
+
+impl SagaSettings {
+    /// Validates this section, reporting paths under `prefix`.
+    pub fn validate_at(&self, prefix: &str, errors: &mut ValidationErrors) {
+        let at = |key: &str| format!("{prefix}.{key}");
+        let positive = [
+            ("max_in_flight", u64::from(self.max_in_flight)),
+            ("max_concurrent_steps", u64::from(self.max_concurrent_steps)),
+            ("step_timeout_ms", self.step_timeout_ms),
+            ("max_attempts", u64::from(self.max_attempts)),
+            ("retry_base_ms", self.retry_base_ms),
+            ("recheck_base_ms", self.recheck_base_ms),
+            ("customer_lock_poll_ms", self.customer_lock_poll_ms),
+            ("sweep_interval_ms", self.sweep_interval_ms),
+            ("lease_ms", self.lease_ms),
+            ("retention_days", u64::from(self.retention_days)),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                errors.push(at(key), "must be at least 1");
+            }
+        }
+        if self.retry_max_ms < self.retry_base_ms {
+            errors.push(at("retry_max_ms"), "must not be below saga.retry_base_ms");
+        }
+        if self.recheck_max_ms < self.recheck_base_ms {
+            errors.push(
+                at("recheck_max_ms"),
+                "must not be below saga.recheck_base_ms",
+            );
+        }
+        if self.arbiters > 256 {
+            errors.push(at("arbiters"), "must be at most 256");
+        }
+    }
+
+    /// The number of arbiters to start.
+    pub fn arbiter_count(&self) -> usize {
+        if self.arbiters > 0 {
+            self.arbiters
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }
+    }
+
+    /// Step timeout.
+    pub fn step_timeout(&self) -> Duration {
+        Duration::from_millis(self.step_timeout_ms)
+    }
+
+    /// Delay before retrying after the `attempt`-th failed attempt (1-based): exponential,
+    /// capped, with up to 20 % jitter so that failed sagas do not retry in lockstep.
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        with_jitter(backoff(self.retry_base_ms, self.retry_max_ms, attempt))
+    }
+
+    /// Delay before the `n`-th re-verification of missing products (1-based).
+    pub fn recheck_delay(&self, n: u32) -> Duration {
+        with_jitter(backoff(self.recheck_base_ms, self.recheck_max_ms, n))
+    }
+
+    /// Customer lock poll interval.
+    pub fn customer_lock_poll(&self) -> Duration {
+        Duration::from_millis(self.customer_lock_poll_ms)
+    }
+
+    /// Sweep interval.
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_millis(self.sweep_interval_ms)
+    }
+
+    /// Lease duration.
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+}
+
+fn backoff(base_ms: u64, max_ms: u64, n: u32) -> u64 {
+    let shift = n.saturating_sub(1).min(20);
+    base_ms
+        .saturating_mul(1u64 << shift)
+        .min(max_ms.max(base_ms))
+}
+
+fn with_jitter(ms: u64) -> Duration {
+    let jitter = if ms >= 5 {
+        rand::random_range(0..=ms / 5)
+    } else {
+        0
+    };
+    Duration::from_millis(ms.saturating_sub(jitter))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(100, 1000, 1), 100);
+        assert_eq!(backoff(100, 1000, 2), 200);
+        assert_eq!(backoff(100, 1000, 4), 800);
+        assert_eq!(backoff(100, 1000, 5), 1000);
+        assert_eq!(backoff(100, 1000, 500), 1000);
+    }
+
+    #[test]
+    fn jitter_stays_within_a_fifth() {
+        for _ in 0..100 {
+            let d = with_jitter(1000).as_millis();
+            assert!((800..=1000).contains(&d), "{d}");
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid_and_zero_is_reported_with_its_key() {
+        let mut errors = ValidationErrors::default();
+        SagaSettings::default().validate_at("saga", &mut errors);
+        assert!(errors.is_empty(), "{errors}");
+        let settings = SagaSettings {
+            max_attempts: 0,
+            retry_max_ms: 1,
+            ..SagaSettings::default()
+        };
+        settings.validate_at("saga", &mut errors);
+        let text = errors.to_string();
+        assert!(
+            text.contains("saga.max_attempts: must be at least 1"),
+            "{text}"
+        );
+        assert!(text.contains("saga.retry_max_ms"), "{text}");
+    }
+}

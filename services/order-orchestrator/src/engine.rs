@@ -1,0 +1,781 @@
+//! Runs saga transitions against the database: each input is one transaction that locks
+//! the saga row, applies the [`Saga`] state machine, takes or releases the customer lock,
+//! writes the new state and the timeline, and enqueues the decided commands in the outbox.
+//! A reply's inbox claim is part of the same transaction, so a reply has its effect once.
+//!
+//! Row locks (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite serialises writers) make the
+//! transitions of one saga strictly sequential across replicas, and every input is checked
+//! against the state it finds (is the reply for the current step? is the timer due?), so a
+//! second replica, a duplicate timer or a late reply has no second effect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ferry_platform::bus::inbox::Inbox;
+use ferry_platform::bus::outbox::Outbox;
+use ferry_platform::metrics;
+use ferry_proto::messages::OrderMapped;
+use ferry_proto::{Envelope, IntegrationId, Sku, System};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
+};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use uuid::Uuid;
+
+use crate::config::SagaSettings;
+use crate::crash;
+use crate::saga::{
+    BuildError, Effects, OperatorAction, Refused, Reply, Saga, SagaState, Step, TimelineEntry, Wait,
+};
+use crate::store::{self, CorruptRow, event_row, lock_row, saga_row};
+
+/// What drives a saga.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// An order event: create the saga (or recognise a duplicate) and start it.
+    Start(Box<Envelope<OrderMapped>>),
+    /// A reply to one of its commands.
+    Reply(Box<Reply>),
+    /// A timer (step timeout, backoff, re-verification, customer lock poll, queue slot).
+    Timer,
+    /// An operator's decision; `who` names the admin token.
+    Operator {
+        /// The action.
+        action: OperatorAction,
+        /// Who asked.
+        who: String,
+    },
+}
+
+/// What an input did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The saga changed (or was created).
+    Changed,
+    /// Nothing to do now (a timer that is not due, an input for a finished saga).
+    Unchanged,
+    /// This message was processed before (inbox) or the order has a saga already.
+    Duplicate,
+    /// A reply that does not apply to the current step; recorded in the timeline.
+    Stale(String),
+    /// The operator action is not possible; nothing changed.
+    Refused(String),
+    /// No such saga.
+    NotFound,
+}
+
+/// The result of one input.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// The saga concerned (for a duplicate order event: the existing saga).
+    pub saga_id: Uuid,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The saga's state afterwards.
+    pub state: Option<SagaState>,
+    /// When its next timer is due.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Other sagas to wake now (they waited for the customer lock this one released).
+    pub wake: Vec<Uuid>,
+}
+
+impl Applied {
+    fn bare(saga_id: Uuid, outcome: Outcome) -> Self {
+        Self {
+            saga_id,
+            outcome,
+            state: None,
+            next_attempt_at: None,
+            wake: Vec::new(),
+        }
+    }
+}
+
+/// Why an input could not be processed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The database failed; trying again later may succeed.
+    #[error("saga database error: {0}")]
+    Db(#[from] DbErr),
+    /// A saga row cannot be read.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRow),
+    /// A command could not be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// The actor system is shutting down.
+    #[error("the saga actors are stopping")]
+    Stopping,
+}
+
+impl EngineError {
+    /// Whether the same input may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Db(_) | Self::Stopping)
+    }
+}
+
+/// The saga engine of one process.
+pub struct Engine {
+    db: DatabaseConnection,
+    outbox: Outbox,
+    inbox: Inbox,
+    settings: SagaSettings,
+    node: String,
+    permits: Semaphore,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine on `db`, writing commands into `outbox`. `node` names this replica (leases).
+    pub fn new(
+        db: DatabaseConnection,
+        outbox: Outbox,
+        settings: SagaSettings,
+        node: String,
+    ) -> Arc<Self> {
+        let permits = Semaphore::new(settings.max_concurrent_steps.max(1) as usize);
+        Arc::new(Self {
+            db,
+            outbox,
+            inbox: Inbox::new(ferry_platform::bus::queues::ORDER_ORCHESTRATOR),
+            settings,
+            node,
+            permits,
+        })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &SagaSettings {
+        &self.settings
+    }
+
+    /// The database.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Applies one input to saga `saga_id` in one transaction.
+    #[tracing::instrument(level = "debug", skip(self, input), fields(saga = %saga_id))]
+    pub async fn apply(&self, saga_id: Uuid, input: Input) -> Result<Applied, EngineError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| EngineError::Stopping)?;
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        if let Input::Start(envelope) = input {
+            return self.intake(txn, saga_id, *envelope, now).await;
+        }
+        if let Input::Reply(reply) = &input
+            && !self.inbox.claim(&txn, reply.message_id).await?
+        {
+            txn.commit().await?;
+            return Ok(Applied::bare(saga_id, Outcome::Duplicate));
+        }
+        let Some(row) = lock_saga(&txn, saga_id).await? else {
+            txn.commit().await?;
+            return Ok(Applied::bare(saga_id, Outcome::NotFound));
+        };
+        let mut saga = store::saga_from_row(&row)?;
+        let held_lock = saga.needs_customer_lock();
+        let state_before = saga.state;
+
+        let mut fx = match input {
+            Input::Start(_) => Effects::default(),
+            Input::Reply(reply) => {
+                let step = saga.step;
+                let first_command = saga.step_commands.first().copied();
+                match saga.on_reply(&reply, now, &self.settings)? {
+                    Ok(fx) => {
+                        if let Some(sent) = first_command.and_then(sent_at) {
+                            let elapsed = (now - sent).to_std().unwrap_or_default();
+                            metrics::global().saga_step(step.as_str(), elapsed);
+                        }
+                        fx
+                    }
+                    Err(Refused::StaleReply(why) | Refused::NotAllowed(why)) => {
+                        tracing::debug!(saga = %saga_id, reply = %reply.message_id, %why, "stale reply ignored");
+                        let entry = TimelineEntry {
+                            kind: "reply_ignored",
+                            step: saga.step,
+                            message_id: Some(reply.message_id),
+                            message_type: Some(reply.payload.message_type().to_owned()),
+                            detail: json!({ "reason": why, "reply": reply.payload.summary() }),
+                        };
+                        event_to_row(saga_id, &entry, now).insert(&txn).await?;
+                        txn.commit().await?;
+                        return Ok(Applied {
+                            state: Some(saga.state),
+                            next_attempt_at: saga.next_attempt_at,
+                            ..Applied::bare(saga_id, Outcome::Stale(why))
+                        });
+                    }
+                }
+            }
+            Input::Timer => {
+                let lock_wait = saga.state == SagaState::Running && saga.wait == Wait::CustomerLock;
+                if !saga.is_due(now)
+                    || (saga.state.is_terminal() || saga.state == SagaState::Failed)
+                {
+                    txn.commit().await?;
+                    return Ok(Applied {
+                        state: Some(saga.state),
+                        next_attempt_at: saga.next_attempt_at,
+                        ..Applied::bare(saga_id, Outcome::Unchanged)
+                    });
+                }
+                if lock_wait {
+                    Effects::default()
+                } else {
+                    saga.on_timer(now, &self.settings)?
+                }
+            }
+            Input::Operator { action, who } => {
+                match saga.on_operator(action, &who, now, &self.settings)? {
+                    Ok(fx) => {
+                        tracing::info!(saga = %saga_id, by = %who, action = action.as_str(), "operator action on saga");
+                        fx
+                    }
+                    Err(Refused::NotAllowed(why) | Refused::StaleReply(why)) => {
+                        txn.rollback().await?;
+                        return Ok(Applied {
+                            state: Some(saga.state),
+                            next_attempt_at: saga.next_attempt_at,
+                            ..Applied::bare(saga_id, Outcome::Refused(why))
+                        });
+                    }
+                }
+            }
+        };
+
+        // The customer steps run under the customer's lock.
+        if saga.state == SagaState::Running && saga.wait == Wait::CustomerLock && saga.is_due(now) {
+            if self.try_customer_lock(&txn, &saga, now).await? {
+                let more = saga.customer_lock_acquired(now, &self.settings)?;
+                fx.messages.extend(more.messages);
+                fx.timeline.extend(more.timeline);
+            } else if saga.customer_lock_busy(now, &self.settings) {
+                fx.timeline.push(TimelineEntry {
+                    kind: "waiting_for_customer",
+                    step: saga.step,
+                    message_id: None,
+                    message_type: None,
+                    detail: json!({
+                        "reason": "another order of the same customer is creating or updating it"
+                    }),
+                });
+            }
+        }
+        let mut wake = Vec::new();
+        if (held_lock || saga.state.is_terminal() || saga.state == SagaState::Failed)
+            && !saga.needs_customer_lock()
+        {
+            wake = self.release_customer_lock(&txn, &saga, now).await?;
+        }
+
+        let point = crash_point(&saga, state_before, &fx);
+        self.persist(&txn, &saga, &fx, now, false).await?;
+        if let Some(point) = &point {
+            crash::reached(&format!("before_commit:{point}"));
+        }
+        txn.commit().await?;
+        if let Some(point) = &point {
+            crash::reached(&format!("after_commit:{point}"));
+        }
+        if !fx.messages.is_empty() {
+            self.outbox.wake();
+        }
+        log_transition(&saga, state_before);
+        Ok(Applied {
+            saga_id,
+            outcome: Outcome::Changed,
+            state: Some(saga.state),
+            next_attempt_at: saga.next_attempt_at,
+            wake,
+        })
+    }
+
+    async fn intake(
+        &self,
+        txn: DatabaseTransaction,
+        saga_id: Uuid,
+        envelope: Envelope<OrderMapped>,
+        now: DateTime<Utc>,
+    ) -> Result<Applied, EngineError> {
+        if !self
+            .inbox
+            .claim(&txn, envelope.message_id.as_uuid())
+            .await?
+        {
+            txn.commit().await?;
+            return Ok(Applied::bare(saga_id, Outcome::Duplicate));
+        }
+        let mut saga = Saga::new(saga_id, &envelope);
+        let in_flight = saga_row::Entity::find()
+            .filter(saga_row::Column::State.is_in([
+                SagaState::Running.as_str(),
+                SagaState::WaitingProducts.as_str(),
+            ]))
+            .count(&txn)
+            .await?;
+        let mut fx = Effects::default();
+        fx.timeline.push(TimelineEntry {
+            kind: "received",
+            step: Step::FindOrder,
+            message_id: Some(envelope.message_id.as_uuid()),
+            message_type: Some(envelope.message_type.clone()),
+            detail: json!({ "external_id": saga.external_id, "target": saga.target }),
+        });
+        if in_flight < u64::from(self.settings.max_in_flight) {
+            let started = saga.start(now, &self.settings)?;
+            fx.messages.extend(started.messages);
+            fx.timeline.extend(started.timeline);
+        } else {
+            fx.timeline.push(TimelineEntry {
+                kind: "queued",
+                step: Step::FindOrder,
+                message_id: None,
+                message_type: None,
+                detail: json!({ "in_flight": in_flight, "max_in_flight": self.settings.max_in_flight }),
+            });
+        }
+        let inserted = self.persist(&txn, &saga, &fx, now, true).await?;
+        if !inserted {
+            // Another event of the same order: its saga exists already.
+            let existing = saga_row::Entity::find()
+                .filter(saga_row::Column::IntegrationId.eq(saga.integration_id.as_uuid()))
+                .filter(saga_row::Column::Target.eq(saga.target.as_str()))
+                .filter(saga_row::Column::ExternalId.eq(saga.external_id.as_str()))
+                .one(&txn)
+                .await?;
+            let Some(existing) = existing else {
+                txn.rollback().await?;
+                return Err(EngineError::Db(DbErr::Custom(format!(
+                    "order {} conflicted with a saga that does not exist",
+                    saga.external_id
+                ))));
+            };
+            let entry = TimelineEntry {
+                kind: "duplicate_order_event",
+                step: Step::parse(&existing.step).unwrap_or(Step::FindOrder),
+                message_id: Some(envelope.message_id.as_uuid()),
+                message_type: Some(envelope.message_type.clone()),
+                detail: json!({ "reason": "this order has a saga already; the event was ignored" }),
+            };
+            event_to_row(existing.id, &entry, now).insert(&txn).await?;
+            txn.commit().await?;
+            tracing::info!(saga = %existing.id, order = %saga.external_id, "duplicate order event ignored");
+            return Ok(Applied::bare(existing.id, Outcome::Duplicate));
+        }
+        let point = crash_point(&saga, SagaState::Queued, &fx);
+        if let Some(point) = &point {
+            crash::reached(&format!("before_commit:{point}"));
+        }
+        txn.commit().await?;
+        if let Some(point) = &point {
+            crash::reached(&format!("after_commit:{point}"));
+        }
+        if !fx.messages.is_empty() {
+            self.outbox.wake();
+        }
+        tracing::info!(saga = %saga_id, integration = %saga.integration_id, order = %saga.external_id, target = %saga.target, state = saga.state.as_str(), "order saga created");
+        Ok(Applied {
+            saga_id,
+            outcome: Outcome::Changed,
+            state: Some(saga.state),
+            next_attempt_at: saga.next_attempt_at,
+            wake: Vec::new(),
+        })
+    }
+
+    /// Writes the saga (insert when `insert`; returns false when the order had a saga
+    /// already), its timeline entries and its messages.
+    async fn persist(
+        &self,
+        txn: &DatabaseTransaction,
+        saga: &Saga,
+        fx: &Effects,
+        now: DateTime<Utc>,
+        insert: bool,
+    ) -> Result<bool, EngineError> {
+        let mut row = store::saga_to_active(saga, now)?;
+        row.lease_owner = Set(Some(self.node.clone()));
+        row.lease_until = Set(Some(now + chrono_of(self.settings.lease())));
+        if insert {
+            row.created_at = Set(now);
+            let inserted = saga_row::Entity::insert(row)
+                .on_conflict(
+                    OnConflict::columns([
+                        saga_row::Column::IntegrationId,
+                        saga_row::Column::Target,
+                        saga_row::Column::ExternalId,
+                    ])
+                    .do_nothing()
+                    .to_owned(),
+                )
+                .exec_without_returning(txn)
+                .await?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+        } else {
+            saga_row::Entity::update(row).exec(txn).await?;
+        }
+        if !fx.timeline.is_empty() {
+            let rows = fx
+                .timeline
+                .iter()
+                .map(|entry| event_to_row(saga.id, entry, now));
+            event_row::Entity::insert_many(rows)
+                .exec_without_returning(txn)
+                .await?;
+        }
+        for message in &fx.messages {
+            self.outbox.enqueue(txn, message).await?;
+        }
+        Ok(true)
+    }
+
+    /// Takes the customer lock for `saga` (re-entrant; a lock left by a saga that no longer
+    /// needs it is taken over). Returns whether it is held now.
+    async fn try_customer_lock(
+        &self,
+        txn: &DatabaseTransaction,
+        saga: &Saga,
+        now: DateTime<Utc>,
+    ) -> Result<bool, EngineError> {
+        let Some(email) = saga.customer_email() else {
+            return Ok(true);
+        };
+        let key = (
+            saga.integration_id.as_uuid(),
+            saga.target.as_str().to_owned(),
+            email.as_str().to_owned(),
+        );
+        let inserted = lock_row::Entity::insert(lock_row::ActiveModel {
+            integration_id: Set(key.0),
+            target: Set(key.1.clone()),
+            customer_key: Set(key.2.clone()),
+            saga_id: Set(saga.id),
+            acquired_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::columns([
+                lock_row::Column::IntegrationId,
+                lock_row::Column::Target,
+                lock_row::Column::CustomerKey,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+        if inserted == 1 {
+            return Ok(true);
+        }
+        let Some(lock) = lock_row::Entity::find_by_id(key.clone()).one(txn).await? else {
+            return Ok(false); // released meanwhile; the next poll takes it
+        };
+        if lock.saga_id == saga.id {
+            return Ok(true);
+        }
+        // A holder that no longer needs the lock (it cannot happen through the engine, but
+        // a lock must never be lost forever) is replaced.
+        let holder = saga_row::Entity::find_by_id(lock.saga_id).one(txn).await?;
+        let holder_needs = match holder.as_ref().map(store::saga_from_row) {
+            Some(Ok(h)) => h.needs_customer_lock(),
+            Some(Err(_)) | None => false,
+        };
+        if holder_needs {
+            return Ok(false);
+        }
+        tracing::warn!(saga = %saga.id, stale_holder = %lock.saga_id, "customer lock taken over from a saga that no longer needs it");
+        lock_row::Entity::update_many()
+            .col_expr(lock_row::Column::SagaId, Expr::value(saga.id))
+            .col_expr(lock_row::Column::AcquiredAt, Expr::value(now))
+            .filter(lock_row::Column::IntegrationId.eq(key.0))
+            .filter(lock_row::Column::Target.eq(key.1))
+            .filter(lock_row::Column::CustomerKey.eq(key.2))
+            .filter(lock_row::Column::SagaId.eq(lock.saga_id))
+            .exec(txn)
+            .await?;
+        Ok(true)
+    }
+
+    /// Releases `saga`'s customer lock (if held); returns the sagas waiting for it.
+    async fn release_customer_lock(
+        &self,
+        txn: &DatabaseTransaction,
+        saga: &Saga,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Uuid>, EngineError> {
+        let Some(email) = saga.customer_email() else {
+            return Ok(Vec::new());
+        };
+        let released = lock_row::Entity::delete_many()
+            .filter(lock_row::Column::SagaId.eq(saga.id))
+            .exec(txn)
+            .await?;
+        if released.rows_affected == 0 {
+            return Ok(Vec::new());
+        }
+        let waiting = saga_row::Entity::find()
+            .select_only()
+            .column(saga_row::Column::Id)
+            .filter(saga_row::Column::IntegrationId.eq(saga.integration_id.as_uuid()))
+            .filter(saga_row::Column::Target.eq(saga.target.as_str()))
+            .filter(saga_row::Column::CustomerKey.eq(email.as_str()))
+            .filter(saga_row::Column::State.eq(SagaState::Running.as_str()))
+            .filter(saga_row::Column::Wait.eq(Wait::CustomerLock.as_str()))
+            .filter(saga_row::Column::Id.ne(saga.id))
+            .order_by_asc(saga_row::Column::CreatedAt)
+            .into_tuple::<Uuid>()
+            .all(txn)
+            .await?;
+        // The waiters are woken by the caller after commit (their actors, in this process);
+        // other replicas see them at their next lock poll. Updating their rows here would
+        // take their row locks while holding this one: a deadlock with a waiter that holds
+        // its own row and waits for the lock row being deleted.
+        let _ = now;
+        Ok(waiting)
+    }
+
+    /// A product appeared in the target: sagas waiting for it become due now. Returns them.
+    pub async fn products_appeared(
+        &self,
+        integration: IntegrationId,
+        target: System,
+        sku: &Sku,
+    ) -> Result<Vec<Uuid>, EngineError> {
+        let parked = saga_row::Entity::find()
+            .select_only()
+            .column(saga_row::Column::Id)
+            .column(saga_row::Column::MissingSkus)
+            .filter(saga_row::Column::IntegrationId.eq(integration.as_uuid()))
+            .filter(saga_row::Column::Target.eq(target.as_str()))
+            .filter(saga_row::Column::State.eq(SagaState::WaitingProducts.as_str()))
+            .into_tuple::<(Uuid, serde_json::Value)>()
+            .all(&self.db)
+            .await?;
+        let ids: Vec<Uuid> = parked
+            .into_iter()
+            .filter(|(_, missing)| {
+                serde_json::from_value::<Vec<Sku>>(missing.clone()).is_ok_and(|m| m.contains(sku))
+            })
+            .map(|(id, _)| id)
+            .collect();
+        if !ids.is_empty() {
+            saga_row::Entity::update_many()
+                .col_expr(
+                    saga_row::Column::NextAttemptAt,
+                    Expr::value(Some(Utc::now())),
+                )
+                .filter(saga_row::Column::Id.is_in(ids.clone()))
+                .filter(saga_row::Column::State.eq(SagaState::WaitingProducts.as_str()))
+                .filter(saga_row::Column::Wait.eq(Wait::Retry.as_str()))
+                .exec(&self.db)
+                .await?;
+            tracing::info!(sagas = ids.len(), sku = %sku, "a missing product appeared; parked sagas re-verify now");
+        }
+        Ok(ids)
+    }
+
+    /// Claims up to `limit` sagas whose timers are due and whose lease is free (or ours), for
+    /// this replica; returns their ids. Queued sagas are promoted while slots are free.
+    pub async fn claim_due(&self, limit: u64) -> Result<Vec<Uuid>, EngineError> {
+        let now = Utc::now();
+        let txn = self.db.begin().await?;
+        // Promote queued sagas into free slots (oldest first).
+        let queued = saga_row::Entity::find()
+            .filter(saga_row::Column::State.eq(SagaState::Queued.as_str()))
+            .filter(saga_row::Column::NextAttemptAt.is_null())
+            .count(&txn)
+            .await?;
+        if queued > 0 {
+            let in_flight = saga_row::Entity::find()
+                .filter(saga_row::Column::State.is_in([
+                    SagaState::Running.as_str(),
+                    SagaState::WaitingProducts.as_str(),
+                ]))
+                .count(&txn)
+                .await?;
+            let free = u64::from(self.settings.max_in_flight).saturating_sub(in_flight);
+            if free > 0 {
+                let ids: Vec<Uuid> = saga_row::Entity::find()
+                    .select_only()
+                    .column(saga_row::Column::Id)
+                    .filter(saga_row::Column::State.eq(SagaState::Queued.as_str()))
+                    .filter(saga_row::Column::NextAttemptAt.is_null())
+                    .order_by_asc(saga_row::Column::CreatedAt)
+                    .limit(free.min(limit))
+                    .into_tuple::<Uuid>()
+                    .all(&txn)
+                    .await?;
+                saga_row::Entity::update_many()
+                    .col_expr(saga_row::Column::NextAttemptAt, Expr::value(Some(now)))
+                    .filter(saga_row::Column::Id.is_in(ids))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+        let mut query = saga_row::Entity::find()
+            .select_only()
+            .column(saga_row::Column::Id)
+            .filter(saga_row::Column::State.is_in([
+                SagaState::Queued.as_str(),
+                SagaState::Running.as_str(),
+                SagaState::WaitingProducts.as_str(),
+            ]))
+            .filter(saga_row::Column::NextAttemptAt.lte(now))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(saga_row::Column::LeaseUntil.is_null())
+                    .add(saga_row::Column::LeaseUntil.lt(now))
+                    .add(saga_row::Column::LeaseOwner.eq(self.node.as_str())),
+            )
+            .order_by_asc(saga_row::Column::NextAttemptAt)
+            .limit(limit);
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let ids: Vec<Uuid> = query.into_tuple::<Uuid>().all(&txn).await?;
+        if !ids.is_empty() {
+            saga_row::Entity::update_many()
+                .col_expr(
+                    saga_row::Column::LeaseOwner,
+                    Expr::value(Some(self.node.clone())),
+                )
+                .col_expr(
+                    saga_row::Column::LeaseUntil,
+                    Expr::value(Some(now + chrono_of(self.settings.lease()))),
+                )
+                .filter(saga_row::Column::Id.is_in(ids.clone()))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(ids)
+    }
+
+    /// Deletes finished sagas (and their timelines) older than the retention.
+    pub async fn purge_finished(&self) -> Result<u64, EngineError> {
+        let cutoff = Utc::now() - chrono::Duration::days(i64::from(self.settings.retention_days));
+        let old: Vec<Uuid> = saga_row::Entity::find()
+            .select_only()
+            .column(saga_row::Column::Id)
+            .filter(saga_row::Column::FinishedAt.lt(cutoff))
+            .limit(1000)
+            .into_tuple::<Uuid>()
+            .all(&self.db)
+            .await?;
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let txn = self.db.begin().await?;
+        event_row::Entity::delete_many()
+            .filter(event_row::Column::SagaId.is_in(old.clone()))
+            .exec(&txn)
+            .await?;
+        let deleted = saga_row::Entity::delete_many()
+            .filter(saga_row::Column::Id.is_in(old))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(deleted.rows_affected)
+    }
+}
+
+/// Locks the saga row for this transaction and reads it.
+async fn lock_saga(
+    txn: &DatabaseTransaction,
+    saga_id: Uuid,
+) -> Result<Option<saga_row::Model>, DbErr> {
+    match txn.get_database_backend() {
+        DatabaseBackend::Postgres | DatabaseBackend::MySql => {
+            saga_row::Entity::find_by_id(saga_id)
+                .lock_exclusive()
+                .one(txn)
+                .await
+        }
+        DatabaseBackend::Sqlite => {
+            // A write first makes this transaction the (single) SQLite writer now, instead
+            // of failing later when a read transaction tries to upgrade.
+            saga_row::Entity::update_many()
+                .col_expr(
+                    saga_row::Column::Attempt,
+                    Expr::col(saga_row::Column::Attempt).into(),
+                )
+                .filter(saga_row::Column::Id.eq(saga_id))
+                .exec(txn)
+                .await?;
+            saga_row::Entity::find_by_id(saga_id).one(txn).await
+        }
+    }
+}
+
+fn event_to_row(
+    saga_id: Uuid,
+    entry: &TimelineEntry,
+    now: DateTime<Utc>,
+) -> event_row::ActiveModel {
+    store::event_to_active(saga_id, entry, now)
+}
+
+/// The crash point of a transition: named after the command it sends, or `completed`.
+fn crash_point(saga: &Saga, before: SagaState, fx: &Effects) -> Option<String> {
+    if !crash::armed() {
+        return None;
+    }
+    if saga.state == SagaState::Completed && before != SagaState::Completed {
+        return Some("completed".to_owned());
+    }
+    fx.messages
+        .iter()
+        .map(|m| m.message_type().to_owned())
+        .find(|t| Step::of_command(t).is_some())
+}
+
+/// When a command was sent, from its UUID v7 id.
+fn sent_at(command_id: Uuid) -> Option<DateTime<Utc>> {
+    let (secs, nanos) = command_id.get_timestamp()?.to_unix();
+    DateTime::from_timestamp(i64::try_from(secs).ok()?, nanos)
+}
+
+fn chrono_of(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+fn log_transition(saga: &Saga, before: SagaState) {
+    if saga.state == before {
+        return;
+    }
+    match saga.state {
+        SagaState::Failed => tracing::warn!(
+            saga = %saga.id, integration = %saga.integration_id, order = %saga.external_id,
+            step = saga.step.as_str(), outcome = saga.outcome.as_deref().unwrap_or(""),
+            "order saga failed; parked for an operator"
+        ),
+        SagaState::WaitingProducts => tracing::warn!(
+            saga = %saga.id, integration = %saga.integration_id, order = %saga.external_id,
+            missing = saga.missing_skus.len(), "order saga parked: products missing in the target"
+        ),
+        state => tracing::info!(
+            saga = %saga.id, integration = %saga.integration_id, order = %saga.external_id,
+            state = state.as_str(), "order saga state changed"
+        ),
+    }
+}
