@@ -26,6 +26,17 @@ pub struct FerryConfig {
     pub inbox_retention_days: u64,
     /// The simulators of MailChimp and MplusKASSA, seeded with a sample shop.
     pub sandbox: SandboxSettings,
+    /// `[mapper]`: the mapper's own settings (its common sections are ignored here: the
+    /// all-in-one process shares one bus, database and admin server).
+    pub mapper: ferry_mapper::MapperConfig,
+    /// `[order_orchestrator]`.
+    pub order_orchestrator: ferry_order_orchestrator::OrchestratorConfig,
+    /// `[notifier]`.
+    pub notifier: ferry_notifier::NotifierConfig,
+    /// `[connector_mailchimp]`.
+    pub connector_mailchimp: ferry_connector_mailchimp::ConnectorConfig,
+    /// `[connector_mpluskassa]`.
+    pub connector_mpluskassa: ferry_connector_mpluskassa::ConnectorConfig,
 }
 
 /// Whether and where `ferry run` starts the sandboxes.
@@ -60,6 +71,11 @@ impl Default for FerryConfig {
             drain_seconds: 10,
             inbox_retention_days: 7,
             sandbox: SandboxSettings::default(),
+            mapper: Default::default(),
+            order_orchestrator: Default::default(),
+            notifier: Default::default(),
+            connector_mailchimp: Default::default(),
+            connector_mpluskassa: Default::default(),
         }
     }
 }

@@ -31,7 +31,13 @@ struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(BusMigration)]
+        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![Box::new(BusMigration)];
+        migrations.extend(ferry_connector_mailchimp::migrations());
+        migrations.extend(ferry_connector_mpluskassa::migrations());
+        migrations.extend(ferry_mapper::migrations());
+        migrations.extend(ferry_order_orchestrator::migrations());
+        migrations.extend(ferry_notifier::migrations());
+        migrations
     }
 
     fn migration_table_name() -> sea_orm::DynIden {
@@ -169,6 +175,26 @@ async fn start_host(
         ));
     for taker in parking.watch_queues(&bus::queues::ALL).await? {
         started = started.subscription(taker);
+    }
+
+    // Every service, on the shared runtime.
+    let (_notifier, notifier) = ferry_notifier::start_notifier(
+        runtime.clone(),
+        config.notifier.clone(),
+        Some(parking.clone()),
+    )
+    .await?;
+    let services = [
+        notifier,
+        ferry_mapper::start(runtime.clone(), config.mapper.clone()).await?,
+        ferry_order_orchestrator::start(runtime.clone(), config.order_orchestrator.clone()).await?,
+        ferry_connector_mailchimp::start(runtime.clone(), config.connector_mailchimp.clone())
+            .await?,
+        ferry_connector_mpluskassa::start(runtime.clone(), config.connector_mpluskassa.clone())
+            .await?,
+    ];
+    for service in services {
+        started = started.merge(service);
     }
     Ok(started)
 }

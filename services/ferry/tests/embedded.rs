@@ -144,6 +144,23 @@ async fn starts_in_an_empty_directory_answers_and_stops_cleanly() {
     );
     assert!(openapi["components"]["securitySchemes"]["bearer"].is_object());
 
+    // Every service runs in this process: their routes are in the one admin server.
+    for path in [
+        "/api/v1/activity",
+        "/api/v1/sagas",
+        "/api/v1/mailchimp/integrations",
+        "/api/v1/mpluskassa/integrations",
+    ] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} missing from {openapi}"
+        );
+        let answer = get(path).bearer_auth(&token).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+    }
+    let dashboard = get("/dashboard/").send().await.unwrap();
+    assert_eq!(dashboard.status(), 200);
+
     let metrics = get("/metrics").send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("ferry_bus_publish_seconds"), "{metrics}");
 

@@ -39,23 +39,6 @@ impl RetryPolicy {
     pub fn may_retry(&self, attempt: u32) -> bool {
         attempt < self.max_attempts
     }
-
-    /// Every distinct delay the policy can produce, shortest first (one delay queue each).
-    pub fn distinct_delays(&self) -> Vec<Duration> {
-        let mut delays: Vec<Duration> = Vec::new();
-        // Delays stop growing at the cap (or once the exponent saturates), so this stays short
-        // even for an unbounded number of attempts.
-        for attempt in 1..self.max_attempts.clamp(1, 34) {
-            let delay = self.delay_after(attempt);
-            if delays.last() != Some(&delay) {
-                delays.push(delay);
-            }
-            if delay >= self.max_delay {
-                break;
-            }
-        }
-        delays
-    }
 }
 
 #[cfg(test)]
@@ -71,13 +54,6 @@ mod tests {
         };
         let delays: Vec<u128> = (1..=5).map(|a| policy.delay_after(a).as_millis()).collect();
         assert_eq!(delays, vec![100, 200, 400, 500, 500]);
-        assert_eq!(
-            policy.distinct_delays(),
-            vec![100, 200, 400, 500]
-                .into_iter()
-                .map(Duration::from_millis)
-                .collect::<Vec<_>>()
-        );
     }
 
     #[test]
@@ -89,18 +65,6 @@ mod tests {
         assert!(policy.may_retry(1));
         assert!(policy.may_retry(2));
         assert!(!policy.may_retry(3));
-    }
-
-    #[test]
-    fn unbounded_attempts_have_few_delay_steps() {
-        let policy = RetryPolicy {
-            max_attempts: u32::MAX,
-            ..RetryPolicy::default()
-        };
-        let delays = policy.distinct_delays();
-        assert_eq!(delays.first(), Some(&policy.base_delay));
-        assert_eq!(delays.last(), Some(&policy.max_delay));
-        assert!(delays.len() < 16);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{Link, RabbitBus, amqp, convert, topology};
+use super::{CLOSE_TIMEOUT, Link, RabbitBus, amqp, convert, topology};
 use crate::bus::dispatch::{self, Settlement};
 use crate::bus::{BusError, Delivery, Handler, Subscription, SubscriptionHandle};
 
@@ -105,7 +105,7 @@ async fn consume(
                 break End::Stopped;
             }
             _ = stop.cancelled() => {
-                let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default())).await;
                 tokio::select! {
                     _ = async { while tasks.join_next().await.is_some() {} } => {}
                     _ = abort.cancelled() => tasks.abort_all(),
@@ -140,7 +140,7 @@ async fn consume(
     }
     while tasks.join_next().await.is_some() {}
     // Closing the channel returns every unacknowledged delivery to the queue.
-    let _ = channel.close(200, "consumer done".into()).await;
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "consumer done".into())).await;
     Ok(end)
 }
 

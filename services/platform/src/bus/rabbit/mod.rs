@@ -31,6 +31,13 @@ use super::{
 use crate::metrics;
 use topology::Names;
 
+/// How long closing a channel or connection may take: on a dead connection the close
+/// handshake never completes, and the supervisor must move on to reconnect.
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long connecting (TCP, AMQP handshake, publisher channel, exchanges) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Settings of the RabbitMQ bus.
 #[derive(Clone)]
 pub struct RabbitConfig {
@@ -163,7 +170,7 @@ impl RabbitBus {
                 .await
                 .map_err(amqp)?;
         }
-        let _ = channel.close(200, "done".into()).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "done".into())).await;
         Ok(())
     }
 
@@ -303,7 +310,17 @@ async fn supervise(inner: Arc<Inner>) {
     let mut backoff = Duration::from_millis(100);
     let mut generation = 0u64;
     while !inner.shutdown.is_cancelled() {
-        match establish(&inner, generation + 1).await {
+        // A broker that accepts TCP but never finishes the AMQP handshake (still booting, or
+        // wedged) must not hold the supervisor forever.
+        let attempt = tokio::time::timeout(CONNECT_TIMEOUT, establish(&inner, generation + 1))
+            .await
+            .unwrap_or_else(|_| {
+                Err(lapin::Error::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "AMQP handshake timed out",
+                )))
+            });
+        match attempt {
             Ok(link) => {
                 generation += 1;
                 backoff = Duration::from_millis(100);
@@ -324,7 +341,9 @@ async fn supervise(inner: Arc<Inner>) {
                     }
                 }
                 inner.link.send_replace(None);
-                let _ = link.connection.close(200, "bye".into()).await;
+                let _ =
+                    tokio::time::timeout(CLOSE_TIMEOUT, link.connection.close(200, "bye".into()))
+                        .await;
             }
             Err(error) => {
                 let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64 / 2);
@@ -384,7 +403,7 @@ impl Bus for RabbitBus {
             .await
             .map_err(amqp)?;
         self.remember(declared);
-        let _ = channel.close(200, "declared".into()).await;
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "declared".into())).await;
         Ok(())
     }
 
@@ -440,7 +459,24 @@ impl Parking for RabbitBus {
         delay: Duration,
     ) -> Result<(), BusError> {
         let name = self.inner.names.delay_queue(queue, delay);
-        self.publish_raw("", &name, true, &message).await
+        match self.publish_raw("", &name, true, &message).await {
+            Err(BusError::Unroutable { .. }) => {
+                // First retry at this delay: declare its queue, then publish again.
+                let link = self
+                    .current_link(Instant::now() + self.inner.config.publish_timeout)
+                    .await?;
+                let channel = link.connection.create_channel().await.map_err(amqp)?;
+                let declared =
+                    topology::declare_delay_queue(&channel, &self.inner.names, queue, delay)
+                        .await
+                        .map_err(amqp);
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "declared".into()))
+                    .await;
+                self.remember(vec![declared?]);
+                self.publish_raw("", &name, true, &message).await
+            }
+            other => other,
+        }
     }
 
     async fn dead_letter(&self, queue: &str, message: BusMessage) -> Result<(), BusError> {

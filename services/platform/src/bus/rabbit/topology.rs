@@ -113,8 +113,8 @@ fn durable_queue() -> QueueDeclareOptions {
     }
 }
 
-/// Declares everything one subscription needs: its queue and bindings, its dead-letter queue,
-/// and one delay queue per backoff step of its retry policy.
+/// Declares everything one subscription needs: its queue and bindings and its dead-letter
+/// queue (delay queues come with the first retry: [`declare_delay_queue`]).
 pub(crate) async fn declare_subscription(
     channel: &Channel,
     names: &Names,
@@ -153,21 +153,30 @@ pub(crate) async fn declare_subscription(
             .await?;
     }
 
-    for delay in subscription.retry.distinct_delays() {
-        let mut args = FieldTable::default();
-        args.insert("x-queue-type".into(), text("quorum"));
-        let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-        args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
-        // Expired messages go back to the consumer queue through the default exchange.
-        args.insert("x-dead-letter-exchange".into(), text(""));
-        args.insert("x-dead-letter-routing-key".into(), text(names.queue(queue)));
-        args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
-        args.insert("x-overflow".into(), text("reject-publish"));
-        let name = names.delay_queue(queue, delay);
-        channel
-            .queue_declare(name.as_str().into(), durable_queue(), args)
-            .await?;
-        declared.push(name);
-    }
     Ok(declared)
+}
+
+/// Declares the delay queue of `queue` for `delay`: a quorum queue whose messages expire after
+/// `delay` and return (at least once) to `queue`. Declared on first use, so that consumers
+/// that never retry cost the broker no delay queues.
+pub(crate) async fn declare_delay_queue(
+    channel: &Channel,
+    names: &Names,
+    queue: &str,
+    delay: Duration,
+) -> lapin::Result<String> {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), text("quorum"));
+    let ttl = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+    args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+    // Expired messages go back to the consumer queue through the default exchange.
+    args.insert("x-dead-letter-exchange".into(), text(""));
+    args.insert("x-dead-letter-routing-key".into(), text(names.queue(queue)));
+    args.insert("x-dead-letter-strategy".into(), text("at-least-once"));
+    args.insert("x-overflow".into(), text("reject-publish"));
+    let name = names.delay_queue(queue, delay);
+    channel
+        .queue_declare(name.as_str().into(), durable_queue(), args)
+        .await?;
+    Ok(name)
 }
