@@ -210,22 +210,7 @@ async fn put_settings(
     if !errors.is_empty() {
         return Ok(validation_failure("settings", errors));
     }
-    let version = store::save(
-        &state.db,
-        id,
-        Kind::Settings,
-        &body.document,
-        &who.name,
-        body.comment.clone(),
-        body.expected_version,
-    )
-    .await
-    .map_err(store_error)?;
-    tracing::info!(integration_id = %id, version, by = %who.name, "settings saved");
-    let saved: Version<Settings> = store::current(&state.db, id, Kind::Settings)
-        .await
-        .map_err(store_error)?;
-    Ok(HttpResponse::Ok().json(saved))
+    save_and_answer(&state, id, Kind::Settings, &body, &who.name).await
 }
 
 /// Every version of the settings, newest first.
@@ -238,12 +223,7 @@ async fn settings_history(
     path: web::Path<String>,
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = integration(&path)?;
-    let versions: Vec<Version<Settings>> =
-        store::history(&state.db, id, Kind::Settings, limit(&query)?)
-            .await
-            .map_err(store_error)?;
-    Ok(HttpResponse::Ok().json(versions))
+    history_answer::<Settings>(&state, &path, Kind::Settings, &query).await
 }
 
 /// Current user mappings.
@@ -298,22 +278,7 @@ async fn put_mappings(
             return Ok(validation_failure("mappings", errors));
         }
     }
-    let version = store::save(
-        &state.db,
-        id,
-        Kind::Mappings,
-        &body.document,
-        &who.name,
-        body.comment.clone(),
-        body.expected_version,
-    )
-    .await
-    .map_err(store_error)?;
-    tracing::info!(integration_id = %id, version, by = %who.name, "mappings saved");
-    let saved: Version<Mappings> = store::current(&state.db, id, Kind::Mappings)
-        .await
-        .map_err(store_error)?;
-    Ok(HttpResponse::Ok().json(saved))
+    save_and_answer(&state, id, Kind::Mappings, &body, &who.name).await
 }
 
 /// Every version of the mappings, newest first.
@@ -326,12 +291,7 @@ async fn mappings_history(
     path: web::Path<String>,
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = integration(&path)?;
-    let versions: Vec<Version<Mappings>> =
-        store::history(&state.db, id, Kind::Mappings, limit(&query)?)
-            .await
-            .map_err(store_error)?;
-    Ok(HttpResponse::Ok().json(versions))
+    history_answer::<Mappings>(&state, &path, Kind::Mappings, &query).await
 }
 
 /// Checks mappings without saving them.
@@ -467,4 +427,50 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: Arc<AdminState>) {
             "/integrations/{integration_id}/preview",
             web::post().to(preview),
         );
+}
+
+/// Saves a new version of a document (settings or mappings) and answers with it as stored.
+async fn save_and_answer<T>(
+    state: &AdminState,
+    id: IntegrationId,
+    kind: Kind,
+    body: &SaveRequest<T>,
+    who: &str,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + serde::de::DeserializeOwned + Default,
+{
+    let version = store::save(
+        &state.db,
+        id,
+        kind,
+        &body.document,
+        who,
+        body.comment.clone(),
+        body.expected_version,
+    )
+    .await
+    .map_err(store_error)?;
+    tracing::info!(integration_id = %id, version, by = %who, kind = kind.as_str(), "saved");
+    let saved: Version<T> = store::current(&state.db, id, kind)
+        .await
+        .map_err(store_error)?;
+    Ok(HttpResponse::Ok().json(saved))
+}
+
+/// Every version of a document, newest first.
+async fn history_answer<T>(
+    state: &AdminState,
+    path: &str,
+    kind: Kind,
+    query: &HistoryQuery,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + serde::de::DeserializeOwned + Default,
+{
+    let id = integration(path)?;
+    let versions: Vec<Version<T>> = store::history(&state.db, id, kind, limit(query)?)
+        .await
+        .map_err(store_error)?;
+    Ok(HttpResponse::Ok().json(versions))
 }
