@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -186,27 +187,46 @@ impl AlertBook {
         spec: AlertSpec,
         now: DateTime<Utc>,
     ) -> Result<Raised, DbErr> {
-        if let Some(open) = self.open_alert(conn, &spec.dedup_key).await? {
-            let id = open.id;
-            let remind = match (self.reminder, open.last_notified_at) {
-                (Some(every), Some(last)) => now - last >= every,
-                (Some(_), None) => true,
-                (None, _) => false,
+        // One more occurrence of the open alert, counted in the database (`occurrences + 1`):
+        // concurrent handlers and replicas raising the same problem must not lose a count.
+        use alert_row::Column as A;
+        let counted = alert_row::Entity::update_many()
+            .col_expr(A::Occurrences, Expr::col(A::Occurrences).add(1))
+            .col_expr(A::LastSeenAt, Expr::value(now))
+            .col_expr(A::Detail, Expr::value(spec.detail.clone()))
+            .filter(A::DedupKey.eq(spec.dedup_key.as_str()))
+            .filter(A::State.eq(OPEN))
+            .exec(conn)
+            .await?;
+        if counted.rows_affected > 0 {
+            let Some(open) = self.open_alert(conn, &spec.dedup_key).await? else {
+                return Err(DbErr::RecordNotFound(spec.dedup_key));
             };
-            let mut row: alert_row::ActiveModel = open.clone().into();
-            row.occurrences = Set(open.occurrences.saturating_add(1));
-            row.last_seen_at = Set(now);
-            row.detail = Set(spec.detail);
-            if remind {
-                row.last_notified_at = Set(Some(now));
+            let Some(every) = self.reminder else {
+                return Ok(Raised::Deduplicated(open.id));
+            };
+            // The reminder is claimed by a conditional update, so only one raiser sends it.
+            let due = Condition::any()
+                .add(A::LastNotifiedAt.is_null())
+                .add(A::LastNotifiedAt.lte(now - every));
+            let claimed = alert_row::Entity::update_many()
+                .col_expr(A::LastNotifiedAt, Expr::value(Some(now)))
+                .filter(A::Id.eq(open.id))
+                .filter(due)
+                .exec(conn)
+                .await?;
+            if claimed.rows_affected == 0 {
+                return Ok(Raised::Deduplicated(open.id));
             }
-            row.update(conn).await?;
-            if remind {
-                self.enqueue(conn, id, spec.integration_id.as_deref(), "reminder", now)
-                    .await?;
-                return Ok(Raised::Reminded(id));
-            }
-            return Ok(Raised::Deduplicated(id));
+            self.enqueue(
+                conn,
+                open.id,
+                spec.integration_id.as_deref(),
+                "reminder",
+                now,
+            )
+            .await?;
+            return Ok(Raised::Reminded(open.id));
         }
         let id = Uuid::now_v7();
         let row = alert_row::ActiveModel {

@@ -157,7 +157,6 @@ async fn auth_failure_fires_once_and_resolves_in_process() {
 }
 
 #[tokio::test]
-#[ignore = "flaky at the end of session 11: concurrent failures of one problem on RabbitMQ+PostgreSQL sometimes count fewer than 3 occurrences (suspected lost update on the alert row); to fix next session"]
 async fn auth_failure_fires_once_and_resolves_on_rabbitmq() {
     auth_failure_fires_once_and_resolves(BusKind::Rabbit, DbKind::Postgres).await;
 }

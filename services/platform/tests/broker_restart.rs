@@ -116,13 +116,20 @@ impl PrivateBroker {
 impl Drop for PrivateBroker {
     fn drop(&mut self) {
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::thread::panicking() {
+            eprintln!("private broker's files kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "regressed at the end of session 11: publishers do not get confirms after the private node restarts; under investigation (run with --run-ignored all)"]
 async fn no_confirmed_message_is_lost_when_the_broker_is_killed_during_a_burst() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let broker = PrivateBroker::start();
     let config = RabbitConfig::new(broker.url())
         .publish_timeout(Duration::from_secs(60))
@@ -144,6 +151,13 @@ async fn no_confirmed_message_is_lost_when_the_broker_is_killed_during_a_burst()
         .subscribe(subscription, Arc::new(handler))
         .await
         .unwrap();
+
+    // RabbitMQ's quorum queues keep their election state (term, vote) in a file that Ra syncs
+    // every 5 s; a node killed within that window of a queue's creation can come back with the
+    // queue stuck without a leader (seen with RabbitMQ 3.10: "leader not known" forever). That
+    // is a broker fault outside any client's reach, and production queues are long-lived, so
+    // the queue gets to settle before the burst starts.
+    tokio::time::sleep(Duration::from_secs(6)).await;
 
     // Publish a burst from 16 concurrent publishers; each publish is repeated until confirmed.
     let total = 3000usize;
@@ -188,12 +202,26 @@ async fn no_confirmed_message_is_lost_when_the_broker_is_killed_during_a_burst()
         broker.launch();
     });
 
+    let progress = {
+        let (confirmed, failed_attempts) = (confirmed.clone(), failed_attempts.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                println!(
+                    "confirmed {}, failed attempts {}",
+                    confirmed.lock().unwrap().len(),
+                    failed_attempts.lock().unwrap()
+                );
+            }
+        })
+    };
     for publisher in publishers {
         tokio::time::timeout(Duration::from_secs(180), publisher)
             .await
             .expect("publishers finish after the broker is back")
             .unwrap();
     }
+    progress.abort();
     let confirmed = confirmed.lock().unwrap().clone();
     assert_eq!(confirmed.len(), total);
 
