@@ -49,6 +49,8 @@ pub struct SandboxSettings {
     pub mailchimp_listen: SocketAddr,
     /// The MplusKASSA SOAP simulator (`http://ADDR/`).
     pub mpluskassa_listen: SocketAddr,
+    /// Sync the two sandboxes through a demo integration when no integration is configured.
+    pub demo_integration: bool,
 }
 
 impl Default for SandboxSettings {
@@ -57,6 +59,7 @@ impl Default for SandboxSettings {
             enabled: true,
             mailchimp_listen: SocketAddr::from(([127, 0, 0, 1], 9110)),
             mpluskassa_listen: SocketAddr::from(([127, 0, 0, 1], 9111)),
+            demo_integration: true,
         }
     }
 }

@@ -106,6 +106,13 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
         None
     };
 
+    let mut config = config;
+    if let Some(sandbox) = &sandbox
+        && config.sandbox.demo_integration
+        && provision_demo(&mut config, sandbox)?
+    {
+        demo_settings(&runtime, sandbox).await?;
+    }
     let started = start_host(&runtime, &config, sandbox.as_ref()).await?;
     let server = started
         .mount(AdminServer::builder(&config.common.service_name, &admin))
@@ -197,6 +204,87 @@ async fn start_host(
         started = started.merge(service);
     }
     Ok(started)
+}
+
+/// The integration `ferry run` syncs between its two sandboxes when nothing else is configured.
+pub const DEMO_INTEGRATION_ID: &str = "0193a0c4-0000-7000-8000-00000000de70";
+
+/// Points both connectors at the sandboxes (the seeded shop's store, audience and
+/// installation) under [`DEMO_INTEGRATION_ID`], unless integrations are configured already: a
+/// newcomer's `ferry run` then syncs customers, products, stock and orders at once. Returns
+/// whether it did.
+fn provision_demo(config: &mut FerryConfig, sandbox: &SandboxHandle) -> anyhow::Result<bool> {
+    if !config.connector_mailchimp.integrations.is_empty()
+        || !config.connector_mpluskassa.integrations.is_empty()
+    {
+        return Ok(false);
+    }
+    let seed = sandbox.control.seed();
+    let mailchimp = serde_json::from_value(serde_json::json!({
+        "integration_id": DEMO_INTEGRATION_ID,
+        "api_key": ferry_sandbox::mailchimp::DEFAULT_API_KEY,
+        "base_url": sandbox.mailchimp_url,
+        "store_id": seed.shop.store_id,
+        "list_id": seed.shop.list_id,
+        "store_name": seed.shop.name,
+        "currency_code": seed.shop.currency_code,
+    }))
+    .context("demo integration (MailChimp side)")?;
+    let mpluskassa = serde_json::from_value(serde_json::json!({
+        "integration_id": DEMO_INTEGRATION_ID,
+        "endpoint": sandbox.mpluskassa_url,
+        "ident": ferry_sandbox::DEFAULT_MPLUSKASSA_IDENT,
+        "secret": ferry_sandbox::DEFAULT_MPLUSKASSA_SECRET,
+    }))
+    .context("demo integration (MplusKASSA side)")?;
+    config.connector_mailchimp.integrations.push(mailchimp);
+    config.connector_mpluskassa.integrations.push(mpluskassa);
+    tracing::info!(
+        integration = DEMO_INTEGRATION_ID,
+        "demo integration between the sandboxes provisioned (sandbox.demo_integration = false to skip)"
+    );
+    Ok(true)
+}
+
+/// The demo integration's first settings, unless someone saved settings already: VAT codes
+/// from the sandbox installation's own VAT groups (`NL:21` -> its code, ...; orders from other
+/// countries use the standard rate's code), everything else at its default. Without them every
+/// order is parked, as it must be for a real integration nobody has configured yet.
+async fn demo_settings(runtime: &Runtime, sandbox: &SandboxHandle) -> anyhow::Result<()> {
+    use ferry_mapper::settings::ValueMap;
+    use ferry_mapper::store::{self as settings_store, Kind};
+    let id = ferry_proto::IntegrationId::parse(DEMO_INTEGRATION_ID)?;
+    let (version, _) = settings_store::current_versions(&runtime.db, id).await?;
+    if version > 0 {
+        return Ok(());
+    }
+    let seed = sandbox.control.seed();
+    let country = &seed.shop.address.country_code;
+    let mut vat_codes = ValueMap::default();
+    for group in &seed.vat_groups {
+        vat_codes.entries.insert(
+            format!("{country}:{}", group.percentage),
+            group.code.to_string(),
+        );
+    }
+    vat_codes.default = seed
+        .vat_groups
+        .iter()
+        .max_by_key(|g| g.percentage)
+        .map(|g| g.code.to_string());
+    let mut settings = ferry_mapper::Settings::default();
+    settings.orders.vat_codes = vat_codes;
+    settings_store::save(
+        &runtime.db,
+        id,
+        Kind::Settings,
+        &settings,
+        "ferry run (demo integration)",
+        Some("VAT codes from the sandbox installation".to_owned()),
+        Some(0),
+    )
+    .await?;
+    Ok(())
 }
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";

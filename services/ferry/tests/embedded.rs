@@ -2,7 +2,7 @@
 //! empty directory, then asked over HTTP, then stopped with SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +11,9 @@ struct Ferry {
     child: Child,
     base: String,
     dir: std::path::PathBuf,
+    /// Everything it logged so far (stderr is drained all along: a full pipe would block it).
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
+    drain: std::thread::JoinHandle<()>,
 }
 
 impl Ferry {
@@ -26,6 +29,18 @@ impl Ferry {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let drain = {
+            let logs = logs.clone();
+            let stderr = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let mut logs = logs.lock().unwrap();
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
+            })
+        };
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -42,7 +57,21 @@ impl Ferry {
             child,
             base,
             dir: dir.to_path_buf(),
+            logs,
+            drain,
         }
+    }
+
+    /// GET `path` with the admin token, as JSON.
+    async fn get_json(&self, http: &reqwest::Client, path: &str) -> serde_json::Value {
+        http.get(format!("{}{path}", self.base))
+            .bearer_auth(self.token())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     fn token(&self) -> String {
@@ -69,13 +98,8 @@ impl Ferry {
             );
             std::thread::sleep(Duration::from_millis(50));
         };
-        let mut logs = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut logs)
-            .unwrap();
+        let _ = self.drain.join();
+        let logs = std::mem::take(&mut *self.logs.lock().unwrap());
         (status, logs)
     }
 }
@@ -104,14 +128,7 @@ async fn starts_in_an_empty_directory_answers_and_stops_cleanly() {
     assert_eq!(get("/api/v1/status").send().await.unwrap().status(), 401);
     let token = ferry.token();
     assert!(token.len() >= 32, "a strong token was generated");
-    let status: serde_json::Value = get("/api/v1/status")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = ferry.get_json(&http, "/api/v1/status").await;
     assert_eq!(status["bus"], "in_process");
     assert_eq!(status["database"], "sqlite");
     assert!(
@@ -119,14 +136,7 @@ async fn starts_in_an_empty_directory_answers_and_stops_cleanly() {
         "SQLite file in the data directory"
     );
 
-    let openapi: serde_json::Value = get("/api/v1/openapi.json")
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let openapi = ferry.get_json(&http, "/api/v1/openapi.json").await;
     assert!(openapi["paths"]["/api/v1/status"].is_object(), "{openapi}");
     assert!(
         openapi["paths"]["/api/v1/dead-letters"].is_object(),
@@ -173,6 +183,64 @@ async fn starts_in_an_empty_directory_answers_and_stops_cleanly() {
     assert!(
         !logs.contains(&token),
         "the admin token never appears in the logs"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The embedded default's promise: a newcomer's `ferry run` syncs the seeded sandboxes
+/// through the demo integration, and within a minute the dashboard's health view shows
+/// succeeded customers, products, stock and orders.
+#[tokio::test]
+async fn a_newcomer_sees_synced_customers_products_stock_and_orders_within_a_minute() {
+    let dir = temp_dir();
+    let started = Instant::now();
+    let ferry = Ferry::start(&dir);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let wanted = ["customers", "products", "stock", "orders"];
+    let synced = loop {
+        let health = ferry.get_json(&http, "/api/v1/integration-health").await;
+        let succeeded = |flow: &str| {
+            health
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|i| i["integration_id"] == "0193a0c4-0000-7000-8000-00000000de70")
+                .flat_map(|i| i["flows"].as_array().cloned().unwrap_or_default())
+                .filter(|f| f["flow"] == flow)
+                .map(|f| f["counts"]["succeeded"].as_i64().unwrap_or(0))
+                .sum::<i64>()
+        };
+        let counts: Vec<(&str, i64)> = wanted.iter().map(|f| (*f, succeeded(f))).collect();
+        if counts.iter().all(|(_, n)| *n > 0) {
+            break counts;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let (_, logs) = ferry.terminate();
+            let tail: String = logs.lines().rev().take(40).collect::<Vec<_>>().join("\n");
+            panic!(
+                "not every flow synced within a minute: {counts:?}\n{health}\nlogs (newest first):\n{tail}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!(
+        "synced within {:.1}s: {synced:?}",
+        started.elapsed().as_secs_f64()
+    );
+    let dashboard = http
+        .get(format!("{}/dashboard/", ferry.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dashboard.status(), 200);
+    let (status, logs) = ferry.terminate();
+    assert!(status.success(), "clean exit: {status:?}\n{logs}");
+    assert!(
+        !logs.contains("sandbox-secret"),
+        "the demo integration's secret never appears in the logs"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

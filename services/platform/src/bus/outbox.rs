@@ -137,19 +137,50 @@ impl OutboxRelay {
 
     /// One pass: publishes up to a batch of messages, oldest first, and deletes those the
     /// broker confirmed. Returns how many were published.
+    ///
+    /// On PostgreSQL the batch is locked (`FOR UPDATE SKIP LOCKED`) in a transaction held
+    /// across the publishes, so replicas never relay the same rows at once. SQLite has one
+    /// writer and the embedded process one relay per source: there the pass runs without a
+    /// transaction, since a read snapshot held across the publishes (which write the bus
+    /// journal) could never be upgraded to a write (`SQLITE_BUSY_SNAPSHOT`). A crash between
+    /// publish and delete publishes again, which the consumers' inboxes absorb.
     pub async fn relay_once(&self) -> Result<usize, RelayError> {
-        let txn = self.db.begin().await?;
+        let (published, failed, first) =
+            if self.db.get_database_backend() == DatabaseBackend::Postgres {
+                let txn = self.db.begin().await?;
+                let pass = self.pass(&txn, true).await?;
+                txn.commit().await?;
+                pass
+            } else {
+                self.pass(&self.db, false).await?
+            };
+        if published + failed > 0
+            && let Ok(pending) = self.outbox.pending(&self.db).await
+        {
+            metrics::global().set_outbox_pending(i64::try_from(pending).unwrap_or(i64::MAX));
+        }
+        match first {
+            None => Ok(published),
+            Some(first) => Err(RelayError::Publish { failed, first }),
+        }
+    }
+
+    /// Publishes a batch and settles its rows: (published, failed, first failure).
+    async fn pass<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        lock: bool,
+    ) -> Result<(usize, usize, Option<BusError>), RelayError> {
         let mut query = outbox_row::Entity::find()
             .filter(outbox_row::Column::Source.eq(self.outbox.source.as_str()))
             .order_by_asc(outbox_row::Column::Id)
             .limit(self.batch_size);
-        if txn.get_database_backend() == DatabaseBackend::Postgres {
+        if lock {
             query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
-        let rows = query.all(&txn).await?;
+        let rows = query.all(conn).await?;
         if rows.is_empty() {
-            txn.commit().await?;
-            return Ok(0);
+            return Ok((0, 0, None));
         }
         let publishes = rows.iter().map(|row| async move {
             let result = match to_message(row) {
@@ -171,7 +202,7 @@ impl OutboxRelay {
         if !published.is_empty() {
             outbox_row::Entity::delete_many()
                 .filter(outbox_row::Column::Id.is_in(published.clone()))
-                .exec(&txn)
+                .exec(conn)
                 .await?;
         }
         for (row, error) in &failures {
@@ -181,19 +212,14 @@ impl OutboxRelay {
                 last_error: Set(Some(error.to_string())),
                 ..Default::default()
             };
-            outbox_row::Entity::update(update).exec(&txn).await?;
+            outbox_row::Entity::update(update).exec(conn).await?;
         }
-        txn.commit().await?;
-        if let Ok(pending) = self.outbox.pending(&self.db).await {
-            metrics::global().set_outbox_pending(i64::try_from(pending).unwrap_or(i64::MAX));
-        }
-        match failures.into_iter().next() {
-            None => Ok(published.len()),
-            Some((_, first)) => Err(RelayError::Publish {
-                failed: rows.len() - published.len(),
-                first,
-            }),
-        }
+        let failed = failures.len();
+        Ok((
+            published.len(),
+            failed,
+            failures.into_iter().next().map(|(_, e)| e),
+        ))
     }
 
     /// Runs the relay until `shutdown` is cancelled: a pass whenever woken or every poll
