@@ -393,7 +393,8 @@ def check_k8s(overlay: str, objects: list[dict], report: Report) -> None:
             report.check(mounted, f"{where}: {cname}: FERRY_CONFIG {config_path} is not mounted")
         # Graceful termination: the pod gets SIGKILL after the grace period, which must cover
         # the preStop sleep plus the service's drain.
-        drain = drains.get(service) or int(env_from_config.get("FERRY_DRAIN_SECONDS", 0) or 0)
+        # FERRY_DRAIN_SECONDS overrides the service's default; the grace covers the longer.
+        drain = max(drains.get(service, 0), int(env_from_config.get("FERRY_DRAIN_SECONDS", 0) or 0))
         report.check(drain > 0, f"{where}: {cname}: no drain time known (FERRY_DRAIN_SECONDS)")
         sleep = get(c, "lifecycle", "preStop", "sleep", "seconds")
         report.check(isinstance(sleep, int) and sleep > 0,

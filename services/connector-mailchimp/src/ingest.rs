@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_platform::bus::outbox::Outbox;
-use ferry_platform::bus::{BusMessage, with_current_trace};
+use ferry_platform::bus::{BusMessage, with_new_trace};
 use ferry_proto::messages::{CustomerObserved, OrderObserved, ProductObserved, StockObserved};
 use ferry_proto::{Envelope, IntegrationId, Message, MessageId, MessageKind, System};
 use futures::StreamExt;
@@ -908,9 +908,10 @@ impl From<ObserveError> for IngestError {
     }
 }
 
-/// The bus form of an envelope, stamped with the current trace.
+/// The bus form of an observed record's envelope, starting a trace of its own (linked to the
+/// sync run's span).
 pub(crate) fn message<P: Message>(envelope: Envelope<P>) -> Result<BusMessage, ObserveError> {
-    BusMessage::from_envelope(&with_current_trace(envelope))
+    BusMessage::from_envelope(&with_new_trace(envelope))
         .map_err(|e| ObserveError::Encode(e.to_string()))
 }
 

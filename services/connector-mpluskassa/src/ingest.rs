@@ -523,7 +523,10 @@ impl Ingest {
         run: Uuid,
         payload: P,
     ) {
-        let envelope = Envelope::new(integration.id(), payload).with_correlation(run);
+        // Each observed record starts a trace of its own, linked to the sync run.
+        let envelope = ferry_platform::bus::with_new_trace(
+            Envelope::new(integration.id(), payload).with_correlation(run),
+        );
         match BusMessage::from_envelope(&envelope) {
             Ok(message) => c.events.push(message),
             Err(e) => {

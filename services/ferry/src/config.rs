@@ -20,8 +20,6 @@ pub struct FerryConfig {
     /// Where the embedded default keeps its generated admin token (and, by default, its
     /// SQLite file: `database.url` is `sqlite://ferry-data/ferry.sqlite?mode=rwc`).
     pub data_dir: PathBuf,
-    /// How long in-flight work may take to finish at shutdown.
-    pub drain_seconds: u64,
     /// Processed message ids are remembered this many days (redeliveries come within minutes).
     pub inbox_retention_days: u64,
     /// The simulators of MailChimp and MplusKASSA, seeded with a sample shop.
@@ -71,7 +69,6 @@ impl Default for FerryConfig {
         Self {
             common,
             data_dir: PathBuf::from("ferry-data"),
-            drain_seconds: 10,
             inbox_retention_days: 7,
             sandbox: SandboxSettings::default(),
             mapper: Default::default(),
@@ -88,9 +85,6 @@ impl Validate for FerryConfig {
         self.common.validate(errors);
         if self.data_dir.as_os_str().is_empty() {
             errors.push("data_dir", "must not be empty");
-        }
-        if self.drain_seconds == 0 || self.drain_seconds > 600 {
-            errors.push("drain_seconds", "must be between 1 and 600");
         }
         if self.inbox_retention_days == 0 {
             errors.push("inbox_retention_days", "must be at least 1");

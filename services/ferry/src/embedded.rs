@@ -126,7 +126,7 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
     if let Err(error) = server.stop().await {
         tracing::warn!(%error, "admin server did not stop cleanly");
     }
-    let drain = Duration::from_secs(config.drain_seconds);
+    let drain = config.common.drain(Duration::from_secs(10));
     started.stop(drain).await;
     runtime.bus.shutdown(drain).await;
     runtime.db.close().await.ok();

@@ -245,6 +245,89 @@ async fn a_newcomer_sees_synced_customers_products_stock_and_orders_within_a_min
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// One order is one trace: every activity row of an order's saga (the observed order, the
+/// mapper's command, the orchestrator's commands to MplusKASSA and their replies), written by
+/// different services from the messages they handled, carries the same trace id, and another
+/// order carries another one. The trace ids come from the W3C `traceparent` each message
+/// carries (the OTLP export of those spans is tested in `ferry-platform --test otlp`).
+#[tokio::test]
+async fn one_order_is_one_trace_across_the_services() {
+    let dir = temp_dir();
+    let ferry = Ferry::start(&dir);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let sagas = loop {
+        let sagas = ferry.get_json(&http, "/api/v1/sagas").await;
+        let done: Vec<serde_json::Value> = sagas
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["state"] == "completed")
+            .cloned()
+            .collect();
+        if done.len() >= 2 {
+            break done;
+        }
+        assert!(Instant::now() < deadline, "no two completed sagas: {sagas}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let mut traces = Vec::new();
+    for saga in &sagas[..2] {
+        let rows = ferry
+            .get_json(
+                &http,
+                &format!(
+                    "/api/v1/activity?correlation_id={}&limit=500",
+                    saga["id"].as_str().unwrap()
+                ),
+            )
+            .await;
+        let items = rows["items"].as_array().unwrap();
+        assert!(items.len() >= 3, "the saga's activity: {rows}");
+        let ids: std::collections::BTreeSet<&str> = items
+            .iter()
+            .map(|i| i["trace_id"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(ids.len(), 1, "one trace for the whole saga: {rows}");
+        let trace = ids.into_iter().next().unwrap().to_owned();
+        assert_eq!(trace.len(), 32, "a W3C trace id: {trace}");
+        let kinds: std::collections::BTreeSet<&str> = items
+            .iter()
+            .map(|i| i["message_type"].as_str().unwrap())
+            .collect();
+        assert!(
+            kinds.len() >= 3,
+            "messages of several services in the trace: {kinds:?}"
+        );
+        // The observed order (the connector's event, before any saga existed) is in it too.
+        let observed = ferry
+            .get_json(
+                &http,
+                &format!(
+                    "/api/v1/activity?key={}&status=observed",
+                    saga["external_id"].as_str().unwrap()
+                ),
+            )
+            .await;
+        assert!(
+            observed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i["trace_id"] == trace.as_str()),
+            "the observed order starts the saga's trace {trace}: {observed}"
+        );
+        traces.push(trace);
+    }
+    assert_ne!(traces[0], traces[1], "each order has a trace of its own");
+    let (status, logs) = ferry.terminate();
+    assert!(status.success(), "clean exit: {status:?}\n{logs}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn an_invalid_configuration_is_refused_with_every_problem_named() {
     let output = Command::new(env!("CARGO_BIN_EXE_ferry"))

@@ -351,6 +351,18 @@ pub struct CommonConfig {
     pub database: DatabaseConfig,
     /// Logs and traces.
     pub telemetry: TelemetryConfig,
+    /// Seconds in-flight work may take to finish after SIGTERM (`FERRY_DRAIN_SECONDS`); each
+    /// service has its own default ([`CommonConfig::drain`]). Keep the orchestrator's
+    /// termination grace period above it.
+    pub drain_seconds: Option<u64>,
+}
+
+impl CommonConfig {
+    /// The drain: `drain_seconds` when set, else the service's `default`.
+    pub fn drain(&self, default: std::time::Duration) -> std::time::Duration {
+        self.drain_seconds
+            .map_or(default, std::time::Duration::from_secs)
+    }
 }
 
 impl Validate for CommonConfig {
@@ -362,6 +374,11 @@ impl Validate for CommonConfig {
         self.bus.validate_at("bus", errors);
         self.database.validate_at("database", errors);
         self.telemetry.validate_at("telemetry", errors);
+        if let Some(seconds) = self.drain_seconds
+            && !(1..=600).contains(&seconds)
+        {
+            errors.push("drain_seconds", "must be between 1 and 600");
+        }
     }
 }
 

@@ -148,7 +148,7 @@ pub async fn connect<M: MigratorTrait>(
 
 /// Runs one service as its own process until SIGINT/SIGTERM: telemetry, database and
 /// migrations, bus, the service, its admin server (with bus and database readiness), then a
-/// drain of `drain` at shutdown.
+/// drain at shutdown: `drain_seconds` from the configuration, else `drain`.
 pub async fn run_standalone<M, F, Fut>(
     common: &CommonConfig,
     drain: Duration,
@@ -160,6 +160,7 @@ where
     Fut: Future<Output = anyhow::Result<Started>>,
 {
     let service = common.service_name.clone();
+    let drain = common.drain(drain);
     let _telemetry = telemetry::init(&service, &common.telemetry);
     let runtime = connect::<M>(&service, common).await?;
     let started = start(runtime.clone()).await?;

@@ -110,11 +110,17 @@ pub fn init(service_name: &str, config: &TelemetryConfig) -> TelemetryGuard {
         },
         _ => None,
     };
-    if let Some(provider) = &provider {
-        let tracer = provider.tracer(service_name.to_owned());
-        layers.push(tracing_opentelemetry::layer().with_tracer(tracer).boxed());
-        opentelemetry::global::set_tracer_provider(provider.clone());
-    }
+    // Spans always carry OpenTelemetry trace ids, exported or not: messages propagate them
+    // (W3C `traceparent`) and the activity log records them, so every record is traceable
+    // across services even where no collector runs.
+    let tracing_provider = provider.clone().unwrap_or_else(|| {
+        SdkTracerProvider::builder()
+            .with_resource(resource(service_name))
+            .build()
+    });
+    let tracer = tracing_provider.tracer(service_name.to_owned());
+    layers.push(tracing_opentelemetry::layer().with_tracer(tracer).boxed());
+    opentelemetry::global::set_tracer_provider(tracing_provider);
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
 
     let installed = tracing_subscriber::registry()
@@ -158,12 +164,14 @@ fn otlp_provider(
         .build()?;
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
-        .with_resource(
-            Resource::builder()
-                .with_service_name(service_name.to_owned())
-                .build(),
-        )
+        .with_resource(resource(service_name))
         .build())
+}
+
+fn resource(service_name: &str) -> Resource {
+    Resource::builder()
+        .with_service_name(service_name.to_owned())
+        .build()
 }
 
 /// Serializes the current span's trace context as W3C `(traceparent, tracestate)`.
@@ -185,6 +193,17 @@ pub fn inject(span: &tracing::Span) -> (Option<String>, Option<String>) {
     let traceparent = carrier.remove(TRACEPARENT).filter(|v| !v.is_empty());
     let tracestate = carrier.remove(TRACESTATE).filter(|v| !v.is_empty());
     (traceparent, tracestate)
+}
+
+/// A new trace for one unit of work (one observed record): a root span named `name`, linked
+/// to the current span (e.g. the sync run that found the record) so that both stay findable.
+pub fn new_trace(span: tracing::Span) -> tracing::Span {
+    let current = tracing::Span::current().context();
+    let parent = current.span().span_context().clone();
+    if parent.is_valid() {
+        span.add_link(parent);
+    }
+    span
 }
 
 /// Makes `span` a child of the remote context given as W3C headers, so that work triggered by

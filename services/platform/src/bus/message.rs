@@ -171,6 +171,27 @@ pub fn with_current_trace<P: ferry_proto::Message>(
     envelope.with_trace(trace)
 }
 
+/// Stamps `envelope` with a trace of its own, unless it carries one: a root span
+/// `record.observed` linked to the current span (the sync run that read the record), so that
+/// each observed record starts one trace which every service handling it continues.
+pub fn with_new_trace<P: ferry_proto::Message>(
+    envelope: ferry_proto::Envelope<P>,
+) -> ferry_proto::Envelope<P> {
+    if envelope.trace.traceparent.is_some() {
+        return envelope;
+    }
+    let span = crate::telemetry::new_trace(tracing::info_span!(
+        parent: None,
+        "record.observed",
+        message_type = P::MESSAGE_TYPE,
+        message_id = %envelope.message_id,
+    ));
+    let (traceparent, tracestate) = crate::telemetry::inject(&span);
+    let trace =
+        ferry_proto::TraceContext::from_headers(traceparent.as_deref(), tracestate.as_deref());
+    envelope.with_trace(trace)
+}
+
 /// One delivery of a message to one queue's handler.
 #[derive(Clone, Debug)]
 pub struct Delivery {

@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use message::{
     BusMessage, DeadLetter, Delivery, Exchange, Outcome, headers, with_current_trace,
+    with_new_trace,
 };
 pub use retry::RetryPolicy;
 pub use store::Migration as BusMigration;
