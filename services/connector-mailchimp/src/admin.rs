@@ -63,6 +63,91 @@ pub struct ConnectionTestResult {
     pub latency_ms: u64,
     /// What failed.
     pub error: Option<String>,
+    /// The account's audiences, to choose one (setup wizard).
+    pub audiences: Vec<Audience>,
+    /// The account's e-commerce stores, to choose one or create a new one.
+    pub stores: Vec<Store>,
+}
+
+/// An audience (list) of the account.
+#[derive(Serialize, ToSchema)]
+pub struct Audience {
+    /// The list id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// An e-commerce store of the account.
+#[derive(Serialize, ToSchema)]
+pub struct Store {
+    /// The store id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The audience it is connected to.
+    pub list_id: String,
+    /// Its currency.
+    pub currency_code: String,
+}
+
+/// The account's audiences and stores (first 1000 of each).
+async fn audiences_and_stores(
+    client: &MailchimpClient,
+) -> Result<(Vec<Audience>, Vec<Store>), crate::client::ClientError> {
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let lists = client
+        .get(
+            "lists.list",
+            "/lists",
+            &[
+                ("count", "1000".into()),
+                ("fields", "lists.id,lists.name".into()),
+            ],
+        )
+        .await?;
+    let stores = client
+        .get(
+            "stores.list",
+            "/ecommerce/stores",
+            &[
+                ("count", "1000".into()),
+                (
+                    "fields",
+                    "stores.id,stores.name,stores.list_id,stores.currency_code".into(),
+                ),
+            ],
+        )
+        .await?;
+    let items = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    Ok((
+        items(&lists, "lists")
+            .iter()
+            .map(|l| Audience {
+                id: text(l, "id"),
+                name: text(l, "name"),
+            })
+            .collect(),
+        items(&stores, "stores")
+            .iter()
+            .map(|s| Store {
+                id: text(s, "id"),
+                name: text(s, "name"),
+                list_id: text(s, "list_id"),
+                currency_code: text(s, "currency_code"),
+            })
+            .collect(),
+    ))
 }
 
 /// Tests MailChimp credentials without storing them.
@@ -89,6 +174,8 @@ async fn connection_test(
             account_name: None,
             latency_ms: 0,
             error: Some(e.to_string()),
+            audiences: Vec::new(),
+            stores: Vec::new(),
         },
         Ok(key) => {
             let dc = key.data_center().to_owned();
@@ -100,12 +187,14 @@ async fn connection_test(
             let outcome = async {
                 let client = MailchimpClient::new(key, body.base_url.as_deref(), settings)?;
                 client.ping().await?;
-                client.account().await
+                let account = client.account().await?;
+                let (audiences, stores) = audiences_and_stores(&client).await?;
+                Ok::<_, crate::client::ClientError>((account, audiences, stores))
             }
             .await;
             let latency_ms = started.elapsed().as_millis() as u64;
             match outcome {
-                Ok(account) => ConnectionTestResult {
+                Ok((account, audiences, stores)) => ConnectionTestResult {
                     ok: true,
                     data_center: Some(dc),
                     account_name: account
@@ -114,6 +203,8 @@ async fn connection_test(
                         .map(str::to_owned),
                     latency_ms,
                     error: None,
+                    audiences,
+                    stores,
                 },
                 Err(e) => ConnectionTestResult {
                     ok: false,
@@ -121,6 +212,8 @@ async fn connection_test(
                     account_name: None,
                     latency_ms,
                     error: Some(e.to_string()),
+                    audiences: Vec::new(),
+                    stores: Vec::new(),
                 },
             }
         }
@@ -371,7 +464,7 @@ async fn api_stats(
 #[openapi(
     paths(connection_test, integrations, sync, cursors, api_stats),
     components(schemas(
-        ConnectionTest, ConnectionTestResult, IntegrationView, SyncRequest, SyncStarted,
+        ConnectionTest, ConnectionTestResult, Audience, Store, IntegrationView, SyncRequest, SyncStarted,
         CursorView, ApiStatsSnapshot, CallStat, Resource, SyncMode
     )),
     tags((name = "mailchimp", description = "MailChimp connector"))

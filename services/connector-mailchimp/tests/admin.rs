@@ -61,6 +61,25 @@ async fn admin_api_tests_connections_syncs_and_reports() {
     let ok: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(ok["ok"], true, "{ok}");
     assert_eq!(ok["data_center"], "us1");
+    // The seeded account's audience and store, to choose from in the setup wizard.
+    let seed = h.sandbox.control.seed();
+    assert!(
+        ok["audiences"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == seed.shop.list_id.as_str()),
+        "{ok}"
+    );
+    assert!(
+        ok["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == seed.shop.store_id.as_str()
+                && s["list_id"] == seed.shop.list_id.as_str()),
+        "{ok}"
+    );
     let wrong_key = "ffffffffffffffffffffffffffffffff-us1";
     let bad = test(wrong_key).await.unwrap().text().await.unwrap();
     assert!(!bad.contains(wrong_key));

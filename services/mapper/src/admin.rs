@@ -354,7 +354,12 @@ async fn preview(
         Ok(c) => c,
         Err(errors) => return Ok(validation_failure("settings or mappings", errors)),
     };
-    let response = match mapper::map(&observed, &config) {
+    Ok(HttpResponse::Ok().json(outcome(&observed, &config)))
+}
+
+/// What mapping `observed` under `config` gives, as the preview shows it.
+fn outcome(observed: &Observed, config: &IntegrationConfig) -> PreviewResponse {
+    match mapper::map(observed, config) {
         Ok(Mapped::Send(command)) => PreviewResponse {
             outcome: "mapped".to_owned(),
             routing_key: Some(command.routing_key()),
@@ -379,15 +384,101 @@ async fn preview(
             reason: Some(failure.to_string()),
             errors: failure.errors,
         },
+    }
+}
+
+/// One flow of a dry run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRunFlow {
+    /// The flow.
+    pub flow: String,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// `mailchimp_to_mpluskassa` or `mpluskassa_to_mailchimp`.
+    pub direction: String,
+    /// What a typical record of the source becomes with the stored settings and mappings
+    /// (absent for a disabled flow).
+    pub sample: Option<PreviewResponse>,
+}
+
+/// What the first sync would do, flow by flow: nothing is read or sent. Each enabled flow
+/// maps a typical record of its source system (the preview's samples) with the integration's
+/// stored settings and mappings, so that a missing VAT code, a refused SKU or a broken user
+/// mapping shows before the integration goes live.
+#[utoipa::path(post, path = "/integrations/{integration_id}/dry-run", tag = "mapper",
+    params(("integration_id" = String, Path, description = "Integration id (UUID)")),
+    responses((status = 200, description = "Every flow", body = [DryRunFlow]),
+              (status = 400, description = "The stored settings or mappings are invalid", body = ValidationFailure)))]
+async fn dry_run(
+    _who: OperatorAccess,
+    state: web::Data<AdminState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::samples;
+    let id = integration(&path)?;
+    let settings = store::current::<Settings, _>(&state.db, id, Kind::Settings)
+        .await
+        .map_err(store_error)?
+        .document;
+    let mappings = store::current::<Mappings, _>(&state.db, id, Kind::Mappings)
+        .await
+        .map_err(store_error)?
+        .document;
+    let config = match IntegrationConfig::new(id, settings.clone(), &mappings) {
+        Ok(c) => c,
+        Err(errors) => return Ok(validation_failure("settings or mappings", errors)),
     };
-    Ok(HttpResponse::Ok().json(response))
+    let mut flows = Vec::new();
+    for flow in [
+        Flow::Customers,
+        Flow::Products,
+        Flow::Categories,
+        Flow::Stock,
+        Flow::Orders,
+    ] {
+        let switch = settings.flows.get(flow);
+        let direction = serde_json::to_value(switch.direction)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let sample = if switch.enabled {
+            let mut record = match flow {
+                Flow::Customers => samples::customer_json(true),
+                Flow::Products => samples::product_json("100200", 2),
+                Flow::Categories => samples::category_json(),
+                Flow::Stock => samples::stock_json("100200", "12", "2", "10"),
+                Flow::Orders => samples::order_json(2, "NL", false),
+            };
+            record["source"] = serde_json::to_value(switch.direction.source()).unwrap_or_default();
+            Some(match Observed::from_payload(flow, record) {
+                Ok(observed) => outcome(&observed, &config),
+                Err(e) => PreviewResponse {
+                    outcome: "failed".to_owned(),
+                    routing_key: None,
+                    message_type: None,
+                    payload: None,
+                    reason: Some(format!("sample record: {e}")),
+                    errors: Vec::new(),
+                },
+            })
+        } else {
+            None
+        };
+        flows.push(DryRunFlow {
+            flow: crate::error::flow_name(flow).to_owned(),
+            enabled: switch.enabled,
+            direction,
+            sample,
+        });
+    }
+    Ok(HttpResponse::Ok().json(flows))
 }
 
 /// The OpenAPI description of the mapper's routes.
 #[derive(OpenApi)]
 #[openapi(
-    paths(get_settings, put_settings, settings_history, get_mappings, put_mappings, mappings_history, validate_mappings, preview),
-    components(schemas(Settings, Mappings, PreviewRequest, PreviewResponse, ValidationFailure, ValidationResult, FieldError, MappingError)),
+    paths(get_settings, put_settings, settings_history, get_mappings, put_mappings, mappings_history, validate_mappings, preview, dry_run),
+    components(schemas(Settings, Mappings, PreviewRequest, PreviewResponse, DryRunFlow, ValidationFailure, ValidationResult, FieldError, MappingError)),
     tags((name = "mapper", description = "Settings, user mappings and preview per integration"))
 )]
 pub struct MapperApi;
@@ -426,6 +517,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: Arc<AdminState>) {
         .route(
             "/integrations/{integration_id}/preview",
             web::post().to(preview),
+        )
+        .route(
+            "/integrations/{integration_id}/dry-run",
+            web::post().to(dry_run),
         );
 }
 

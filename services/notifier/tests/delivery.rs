@@ -221,7 +221,7 @@ async fn slack_and_pagerduty_get_their_formats_for_firing_and_resolve() {
 
 #[tokio::test]
 async fn queued_deliveries_survive_a_restart() {
-    let world = World::new(BusKind::InProcess, DbKind::Postgres).await;
+    let mut world = World::new(BusKind::InProcess, DbKind::Postgres).await;
     let down = Receiver::start(u32::MAX).await;
     let mut first = config();
     first.delivery.retry_base_ms = 60_000;
@@ -238,6 +238,7 @@ async fn queued_deliveries_survive_a_restart() {
     down.stop().await;
 
     // The next process (same database) sends it once it is due.
+    world.reopen().await;
     let up = Receiver::start(0).await;
     let mut second = config();
     second.channels.push(webhook("ops", up.url("/hook")));

@@ -107,12 +107,12 @@ function route() {
   if (!token()) { logout(); return; }
   const hash = location.hash.replace(/^#/, "");
   const [view, query] = hash.split("?");
-  const name = ["overview", "activity", "dead-letters", "alerts"].includes(view) ? view : "overview";
+  const name = ["overview", "activity", "dead-letters", "alerts", "setup"].includes(view) ? view : "overview";
   document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${name}`; });
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
   document.body.dataset.view = name;
   refreshAlertCount();
-  const loaders = { overview: loadOverview, activity: () => loadActivity(query), "dead-letters": loadDeadLetters, alerts: loadAlerts };
+  const loaders = { overview: loadOverview, activity: () => loadActivity(query), "dead-letters": loadDeadLetters, alerts: loadAlerts, setup: loadSetup };
   loaders[name]().catch(showError);
 }
 
@@ -347,6 +347,254 @@ async function loadAlerts() {
   }
 }
 
+
+// ---- integrations and the setup wizard ---------------------------------------------------
+// Calls the registry (mapper), the connectors' connection tests and reference data, and the
+// mapper's settings and dry run: all under /api/v1 of the same origin (the all-in-one
+// `ferry run`, or an ingress routing /api/v1 to each service).
+
+const FLOWS = ["customers", "products", "categories", "stock", "orders"];
+const DIRECTIONS = { mailchimp_to_mpluskassa: "MailChimp → MplusKASSA", mpluskassa_to_mailchimp: "MplusKASSA → MailChimp" };
+// ISO 3166-1 alpha-3 → alpha-2 for the VAT map keys (MplusKASSA reports alpha-3).
+const ISO2 = { NLD: "NL", BEL: "BE", DEU: "DE", FRA: "FR", LUX: "LU", AUT: "AT", ESP: "ES", ITA: "IT", GBR: "GB", DNK: "DK", SWE: "SE", POL: "PL" };
+const wizard = { id: null, reference: null, mcTested: false };
+
+function setupStatus(text, error = false) {
+  const box = $("#setup-status");
+  box.textContent = text;
+  box.classList.toggle("error", error);
+}
+
+function openStep(name) {
+  const order = ["mailchimp", "mpluskassa", "orders", "settings", "dry-run", "live"];
+  const at = order.indexOf(name);
+  for (const step of document.querySelectorAll(".step")) step.hidden = order.indexOf(step.dataset.step) > at;
+  for (const li of document.querySelectorAll("#steps li")) {
+    const i = order.indexOf(li.dataset.step);
+    li.className = i < at ? "done" : i === at ? "current" : "";
+  }
+  $(`.step[data-step="${name}"]`).scrollIntoView({ block: "nearest" });
+}
+
+function options(select, items, selected) {
+  select.replaceChildren(...items.map(([value, label]) => el("option", { value: String(value), selected: String(value) === String(selected) }, label)));
+}
+
+async function loadSetup() {
+  const list = await api("/integrations");
+  const body = $("#integrations tbody");
+  body.replaceChildren();
+  if (!list.length) body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "No integration in the registry yet.")));
+  for (const i of list) {
+    const action = (label, path, confirmText) => el("button", { type: "button", class: label.toLowerCase(), onclick: async () => {
+      if (confirmText && !confirm(confirmText)) return;
+      try { await api(`/integrations/${i.id}${path}`, { method: path ? "POST" : "DELETE" }); setupStatus(`${label}: ${i.name}.`); }
+      catch (error) { setupStatus(`${label} failed: ${error.message}`, true); }
+      loadSetup().catch(showError);
+    } }, label);
+    const actions = [];
+    if (i.state === "live") actions.push(action("Pause", "/pause"));
+    if (i.state === "paused") actions.push(action("Resume", "/resume"));
+    actions.push(action("Delete", "", `Delete ${i.name} with its credentials, settings and sync state?`));
+    body.append(el("tr", { "data-id": i.id, "data-state": i.state },
+      el("td", {}, i.name), el("td", {}, statusTag(i.state, "state")),
+      el("td", {}, `${i.mailchimp.store_id} / ${i.mailchimp.list_id} (key ${i.mailchimp.api_key_hint})`),
+      el("td", {}, `${i.mpluskassa.endpoint} ${i.mpluskassa.ident} (secret ${i.mpluskassa.secret_hint})`),
+      el("td", {}, ...actions.flatMap((a) => [a, " "]))));
+  }
+}
+
+async function testMailchimp(event) {
+  event.preventDefault();
+  $("#w-mc-result").textContent = "Testing…";
+  const body = { api_key: $("#w-mc-key").value.trim() };
+  if ($("#w-mc-base").value.trim()) body.base_url = $("#w-mc-base").value.trim();
+  try {
+    const r = await api("/mailchimp/connection-test", { method: "POST", body: JSON.stringify(body) });
+    if (!r.ok) { $("#w-mc-result").textContent = `Refused: ${r.error}`; $("#w-mc-choose").hidden = true; return; }
+    $("#w-mc-result").textContent = `Connected to ${r.account_name || "the account"} (data center ${r.data_center}, ${r.latency_ms} ms).`;
+    options($("#w-mc-audience"), r.audiences.map((a) => [a.id, `${a.name} (${a.id})`]));
+    options($("#w-mc-store"), [...r.stores.map((s) => [s.id, `${s.name} (${s.id}, ${s.currency_code})`]), ["", "create a new store"]]);
+    const pickStore = () => {
+      const store = r.stores.find((s) => s.id === $("#w-mc-store").value);
+      $("#w-mc-new-store").hidden = Boolean(store);
+      if (store) $("#w-mc-audience").value = store.list_id;
+    };
+    $("#w-mc-store").onchange = pickStore;
+    pickStore();
+    $("#w-mc-choose").hidden = false;
+  } catch (error) { $("#w-mc-result").textContent = `Test failed: ${error.message}`; }
+}
+
+async function testMplus(event) {
+  event.preventDefault();
+  $("#w-mk-result").textContent = "Testing…";
+  try {
+    const r = await api("/mpluskassa/connection-test", { method: "POST", body: JSON.stringify(mplusCredentials()) });
+    $("#w-mk-next").hidden = !r.ok;
+    $("#w-mk-result").textContent = r.ok
+      ? `Connected (API version ${r.api_version ? `${r.api_version.major}.${r.api_version.minor}.${r.api_version.revision}` : "unknown"}); employee 999999 ${r.employee_exists ? "exists" : "does not exist"}.`
+      : `Refused: ${r.error ? r.error.message : "unknown error"}`;
+  } catch (error) { $("#w-mk-result").textContent = `Test failed: ${error.message}`; }
+}
+
+function mplusCredentials() {
+  return { endpoint: $("#w-mk-endpoint").value.trim(), ident: $("#w-mk-ident").value.trim(), secret: $("#w-mk-secret").value };
+}
+
+async function saveDraft() {
+  const storeId = $("#w-mc-store").value || $("#w-mc-store-id").value.trim();
+  const mailchimp = { api_key: $("#w-mc-key").value.trim(), list_id: $("#w-mc-audience").value, store_id: storeId };
+  if ($("#w-mc-base").value.trim()) mailchimp.base_url = $("#w-mc-base").value.trim();
+  setupStatus("Saving the draft…");
+  try {
+    const created = await api("/integrations", { method: "POST", body: JSON.stringify({ name: $("#w-name").value.trim(), mailchimp, mpluskassa: mplusCredentials() }) });
+    wizard.id = created.id;
+    // The secrets leave the page: only the registry holds them now.
+    $("#w-mc-key").value = ""; $("#w-mk-secret").value = "";
+    const test = await api(`/integrations/${wizard.id}/test`, { method: "POST" });
+    if (!test.ok) { setupStatus(`Saved as a draft, but the saved connections failed their test: ${JSON.stringify(test)}`, true); return; }
+    setupStatus(`Draft ${created.name} saved (${wizard.id}); both saved connections work.`);
+    await loadReference();
+    openStep("orders");
+  } catch (error) { setupStatus(`Could not save the draft: ${error.message}`, true); }
+}
+
+async function loadReference() {
+  // The connector learns the new draft from the registry's event: wait for it a little.
+  let lastError;
+  for (let i = 0; i < 20; i++) {
+    try { wizard.reference = await api(`/mpluskassa/integrations/${wizard.id}/reference-data`); break; }
+    catch (error) { lastError = error; await new Promise((r) => setTimeout(r, 500)); }
+  }
+  if (!wizard.reference) throw lastError;
+  const ref = wizard.reference;
+  options($("#w-branch"), ref.branches.map((b) => [b.number, `${b.number} ${b.name}`]));
+  const workplaces = () => {
+    const branch = ref.branches.find((b) => String(b.number) === $("#w-branch").value);
+    options($("#w-workplace"), [["", "none"], ...(branch ? branch.workplaces : []).map((w) => [w.number, `${w.number} ${w.name}`])]);
+  };
+  $("#w-branch").onchange = workplaces;
+  workplaces();
+  options($("#w-employee"), ref.employees.filter((e) => e.active).map((e) => [e.number, `${e.number} ${e.name}`]), 999999);
+  const methods = ref.payment_methods.filter((m) => m.active).map((m) => [m.method, `${m.method} ${m.description}`]);
+  wizard.methods = methods;
+  options($("#w-payment-default"), [["", "none (park the order)"], ...methods]);
+  $("#w-payments tbody").replaceChildren();
+  addPaymentRow("ideal");
+  const vat = $("#w-vat tbody");
+  vat.replaceChildren();
+  const codes = ref.vat_groups.map((g) => [g.vat_code, `${g.vat_code} (${g.percent} %)`]);
+  for (const g of ref.vat_groups) {
+    const key = `${ISO2[g.country_iso3] || g.country_iso3}:${Number(g.percent)}`;
+    const select = el("select", { class: "vat-code", "data-key": key });
+    options(select, codes, g.vat_code);
+    vat.append(el("tr", {}, el("td", {}, key), el("td", {}, select)));
+  }
+  const standard = [...ref.vat_groups].sort((a, b) => Number(b.percent) - Number(a.percent))[0];
+  options($("#w-vat-default"), [["", "none (park the order)"], ...codes], standard ? standard.vat_code : "");
+}
+
+function addPaymentRow(value = "") {
+  const select = el("select", { class: "payment-target" });
+  options(select, wizard.methods || []);
+  $("#w-payments tbody").append(el("tr", {}, el("td", {}, el("input", { class: "payment-source", value })), el("td", {}, select)));
+}
+
+function valueMap(entries, fallback) {
+  const map = { entries: Object.fromEntries(entries.filter(([k, v]) => k && v)) };
+  if (fallback) map.default = fallback;
+  return map;
+}
+
+async function saveOrders(event) {
+  event.preventDefault();
+  wizard.orders = {
+    employee_number: Number($("#w-employee").value),
+    branch_number: Number($("#w-branch").value),
+    workplace_number: $("#w-workplace").value ? Number($("#w-workplace").value) : undefined,
+    payment_methods: valueMap([...document.querySelectorAll("#w-payments tbody tr")].map((tr) => [tr.querySelector(".payment-source").value.trim(), tr.querySelector(".payment-target").value]), $("#w-payment-default").value),
+    vat_codes: valueMap([...document.querySelectorAll("#w-vat .vat-code")].map((s) => [s.dataset.key, s.value]), $("#w-vat-default").value),
+  };
+  const current = await api(`/integrations/${wizard.id}/settings`);
+  wizard.settings = current;
+  const body = $("#w-flows tbody");
+  body.replaceChildren();
+  for (const flow of FLOWS) {
+    const sw = current.document.flows[flow];
+    const direction = el("select", { class: "flow-direction", "data-flow": flow });
+    options(direction, Object.entries(DIRECTIONS), sw.direction);
+    body.append(el("tr", {}, el("td", {}, flow), el("td", {}, el("input", { type: "checkbox", class: "flow-on", "data-flow": flow, checked: sw.enabled })), el("td", {}, direction)));
+  }
+  const d = current.document;
+  $("#w-stock-calc").value = d.stock.calculation;
+  $("#w-stock-buffer").value = d.stock.buffer;
+  $("#w-manage-stock").checked = d.stock.manage_stock;
+  $("#w-overwrite").checked = d.products.overwrite_existing;
+  $("#w-debtor").checked = d.orders.default_debtor.enabled;
+  openStep("settings");
+}
+
+async function saveSettings(event) {
+  event.preventDefault();
+  const d = structuredClone(wizard.settings.document);
+  for (const flow of FLOWS) {
+    d.flows[flow] = { enabled: document.querySelector(`.flow-on[data-flow=${flow}]`).checked, direction: document.querySelector(`.flow-direction[data-flow=${flow}]`).value };
+  }
+  d.stock.calculation = $("#w-stock-calc").value;
+  d.stock.buffer = String($("#w-stock-buffer").value || "0");
+  d.stock.manage_stock = $("#w-manage-stock").checked;
+  d.products.overwrite_existing = $("#w-overwrite").checked;
+  d.orders = { ...d.orders, ...wizard.orders };
+  if (d.orders.workplace_number === undefined) delete d.orders.workplace_number;
+  d.orders.default_debtor = $("#w-debtor").checked ? { enabled: true, relation_id: $("#w-debtor-id").value.trim() } : { enabled: false };
+  try {
+    const saved = await api(`/integrations/${wizard.id}/settings`, { method: "PUT", body: JSON.stringify({ document: d, expected_version: wizard.settings.version, comment: "setup wizard" }) });
+    wizard.settings = saved;
+    setupStatus(`Settings saved (version ${saved.version}).`);
+    openStep("dry-run");
+  } catch (error) { setupStatus(`Settings refused: ${error.message}`, true); }
+}
+
+async function dryRun() {
+  const flows = await api(`/integrations/${wizard.id}/dry-run`, { method: "POST" });
+  const body = $("#w-dry tbody");
+  body.replaceChildren();
+  let problems = 0;
+  for (const f of flows) {
+    const s = f.sample;
+    if (s && s.outcome === "failed") problems++;
+    body.append(el("tr", { "data-flow": f.flow, "data-outcome": s ? s.outcome : "off" },
+      el("td", {}, f.flow), el("td", {}, DIRECTIONS[f.direction] || f.direction),
+      el("td", {}, s ? statusTag(s.outcome) : "off"),
+      el("td", {}, s ? (s.routing_key ? `${s.routing_key}` : s.reason || "") : "flow is off")));
+  }
+  setupStatus(problems ? `${problems} flow(s) would fail: fix the settings above, save, and run the dry run again.` : "Every enabled flow maps its sample.", problems > 0);
+  $("#w-dry-next").hidden = problems > 0;
+}
+
+async function goLive() {
+  try {
+    const live = await api(`/integrations/${wizard.id}/go-live`, { method: "POST" });
+    setupStatus(`${live.name} is live: the first sync starts now.`);
+    $("#w-go-live").disabled = true;
+    loadSetup().catch(showError);
+  } catch (error) { setupStatus(`Could not go live: ${error.message}`, true); }
+}
+
+function wireSetup() {
+  $("#step-mailchimp").addEventListener("submit", testMailchimp);
+  $("#w-mc-next").addEventListener("click", () => openStep("mpluskassa"));
+  $("#step-mpluskassa").addEventListener("submit", testMplus);
+  $("#w-mk-next").addEventListener("click", () => saveDraft());
+  $("#w-add-payment").addEventListener("click", () => addPaymentRow());
+  $("#step-orders").addEventListener("submit", (e) => saveOrders(e).catch((error) => setupStatus(error.message, true)));
+  $("#step-settings").addEventListener("submit", saveSettings);
+  $("#w-dry-run").addEventListener("click", () => dryRun().catch((error) => setupStatus(error.message, true)));
+  $("#w-dry-next").addEventListener("click", () => { $("#w-summary").textContent = `${$("#w-name").value} is ready: ${$("#w-dry tbody").rows.length} flows checked.`; openStep("live"); });
+  $("#w-go-live").addEventListener("click", goLive);
+}
+
 // ---- wiring ----------------------------------------------------------------------------
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -365,6 +613,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#prev-page").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadActivity().catch(showError); });
   $("#next-page").addEventListener("click", () => { state.offset += PAGE; loadActivity().catch(showError); });
   $("#show-resolved").addEventListener("change", () => loadAlerts().catch(showError));
+  wireSetup();
   window.addEventListener("hashchange", route);
   if (token()) enter(); else logout();
 });

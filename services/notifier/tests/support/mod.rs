@@ -91,6 +91,15 @@ impl World {
         }
     }
 
+    /// A new connection pool on the same database, as the next process would open. The admin
+    /// server's workers run their own runtimes: connections they opened die with a stopped
+    /// server, so a "restarted" service must not reuse the old pool.
+    pub async fn reopen(&mut self) {
+        self.db = ferry_platform::db::connect(self.guard.config())
+            .await
+            .expect("connect");
+    }
+
     pub async fn cleanup(self) {
         if let Some(rabbit) = &self.rabbit {
             let _ = rabbit.delete_declared_queues().await;

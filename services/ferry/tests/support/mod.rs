@@ -1,0 +1,121 @@
+//! The real `ferry` binary started as a newcomer would, in an empty directory, asked over
+//! HTTP, and stopped with SIGTERM; and the WebDriver client of the dashboard tests.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../../notifier/tests/support/webdriver.rs"]
+pub mod webdriver;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Ferry {
+    child: Child,
+    pub base: String,
+    dir: std::path::PathBuf,
+    /// Everything it logged so far (stderr is drained all along: a full pipe would block it).
+    logs: std::sync::Arc<std::sync::Mutex<String>>,
+    drain: std::thread::JoinHandle<()>,
+}
+
+impl Ferry {
+    pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// Starts it with extra environment variables (`FERRY_...` settings).
+    pub fn start_with(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .current_dir(dir)
+            .env("FERRY_ADMIN__LISTEN", "127.0.0.1:0")
+            .env("FERRY_SANDBOX__MAILCHIMP_LISTEN", "127.0.0.1:0")
+            .env("FERRY_SANDBOX__MPLUSKASSA_LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "info")
+            .env_remove("FERRY_CONFIG")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let drain = {
+            let logs = logs.clone();
+            let stderr = child.stderr.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let mut logs = logs.lock().unwrap();
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
+            })
+        };
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("ferry admin listening on ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("ferry prints its admin address within a minute");
+        Self {
+            child,
+            base,
+            dir: dir.to_path_buf(),
+            logs,
+            drain,
+        }
+    }
+
+    /// GET `path` with the admin token, as JSON.
+    pub async fn get_json(&self, http: &reqwest::Client, path: &str) -> serde_json::Value {
+        http.get(format!("{}{path}", self.base))
+            .bearer_auth(self.token())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.join("ferry-data/admin-token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    /// SIGTERM, then the exit status and everything it logged.
+    pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ferry did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let _ = self.drain.join();
+        let logs = std::mem::take(&mut *self.logs.lock().unwrap());
+        (status, logs)
+    }
+}
+
+pub fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferry-embedded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
