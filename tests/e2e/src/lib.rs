@@ -176,6 +176,7 @@ impl Process {
                 "RUST_LOG",
                 std::env::var("FERRY_E2E_LOG").unwrap_or_else(|_| "info".to_owned()),
             )
+            .env("NO_COLOR", "1")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
@@ -413,6 +414,21 @@ impl Sandbox {
         json_of(request.send().await, &format!("{method} {url}")).await
     }
 
+    /// Places a webshop order in MailChimp's store `store_id` (`POST …/orders`), for the
+    /// customer `email` (a company when `company` is set).
+    pub async fn place_order(
+        &self,
+        store_id: &str,
+        order: &WebshopOrder<'_>,
+    ) -> anyhow::Result<Value> {
+        self.mailchimp(
+            reqwest::Method::POST,
+            &format!("/ecommerce/stores/{store_id}/orders"),
+            Some(&order.to_json()),
+        )
+        .await
+    }
+
     /// An MplusKASSA client (the connector's own) on the simulator, to change records there
     /// as a shop would.
     pub fn mpluskassa_client(
@@ -430,6 +446,55 @@ impl Sandbox {
     /// The process.
     pub fn process(&mut self) -> &mut Process {
         &mut self.process
+    }
+}
+
+/// A webshop order as a shop's checkout sends it to MailChimp.
+#[derive(Debug, Clone)]
+pub struct WebshopOrder<'a> {
+    /// Order id (MplusKASSA's external order id).
+    pub id: &'a str,
+    /// Customer e-mail address.
+    pub email: &'a str,
+    /// MailChimp customer id.
+    pub customer_id: &'a str,
+    /// Company name, for a company customer.
+    pub company: Option<&'a str>,
+    /// Lines: MailChimp product id, variant id (= SKU), quantity, unit price.
+    pub lines: Vec<(&'a str, &'a str, u32, f64)>,
+}
+
+impl WebshopOrder<'_> {
+    /// The MailChimp order JSON.
+    pub fn to_json(&self) -> Value {
+        let total: f64 = self.lines.iter().map(|l| f64::from(l.2) * l.3).sum();
+        let address = json!({
+            "name": "Iris Lampe", "company": self.company.unwrap_or(""),
+            "address1": "Damrak 1", "city": "Amsterdam", "postal_code": "1012 LG",
+            "country": "Netherlands", "country_code": "NL"
+        });
+        let mut customer = json!({
+            "id": self.customer_id, "email_address": self.email, "opt_in_status": false,
+            "first_name": "Iris", "last_name": "Lampe",
+            "address": {"address1": "Damrak 1", "city": "Amsterdam", "postal_code": "1012 LG", "country_code": "NL"}
+        });
+        if let Some(company) = self.company {
+            customer["company"] = json!(company);
+        }
+        let lines: Vec<Value> = self
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, (product, variant, quantity, price))| {
+                json!({"id": format!("{}-{}", self.id, i + 1), "product_id": product,
+                       "product_variant_id": variant, "quantity": quantity, "price": price})
+            })
+            .collect();
+        json!({
+            "id": self.id, "customer": customer, "currency_code": "EUR",
+            "order_total": (total * 100.0).round() / 100.0, "financial_status": "paid",
+            "billing_address": address, "shipping_address": address, "lines": lines
+        })
     }
 }
 
@@ -1031,6 +1096,15 @@ impl Cluster {
     /// The log directory of this test.
     pub fn log_dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Per instance of `kind`: how many lines of its log contain `needle`.
+    pub fn log_counts(&self, kind: ServiceKind, needle: &str) -> Vec<usize> {
+        self.services
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.process.log_text().matches(needle).count())
+            .collect()
     }
 
     /// Lines of every service's log containing `needle` (e.g. to check that a secret is
