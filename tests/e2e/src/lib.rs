@@ -290,15 +290,30 @@ async fn wait_ready(
 // Sandbox
 // ---------------------------------------------------------------------------------------
 
-/// The `sandbox` binary: the MailChimp and MplusKASSA simulators.
+/// The `sandbox` binary: the MailChimp and MplusKASSA simulators. Its HTTP helpers are
+/// those of [`SandboxApi`] (a cheap clone, for tasks that run beside the test).
 #[derive(Debug)]
 pub struct Sandbox {
     process: Process,
+    api: SandboxApi,
+}
+
+/// The sandbox's two listeners over HTTP: control endpoints and the simulated APIs.
+#[derive(Debug, Clone)]
+pub struct SandboxApi {
     /// `http://127.0.0.1:<port>` of the MailChimp listener.
     pub mailchimp_base: String,
     /// `http://127.0.0.1:<port>` of the MplusKASSA listener.
     pub mpluskassa_base: String,
     http: reqwest::Client,
+}
+
+impl std::ops::Deref for Sandbox {
+    type Target = SandboxApi;
+
+    fn deref(&self) -> &SandboxApi {
+        &self.api
+    }
 }
 
 /// One of the two simulated systems (the sandbox's own type).
@@ -328,27 +343,36 @@ impl Sandbox {
             dir.join("sandbox.log"),
         );
         process.spawn()?;
-        let sandbox = Self {
+        let mut sandbox = Self {
             process,
-            mailchimp_base: format!("http://127.0.0.1:{mc}"),
-            mpluskassa_base: format!("http://127.0.0.1:{mk}"),
-            http,
+            api: SandboxApi {
+                mailchimp_base: format!("http://127.0.0.1:{mc}"),
+                mpluskassa_base: format!("http://127.0.0.1:{mk}"),
+                http,
+            },
         };
-        let mut sandbox = sandbox;
         for base in [
-            sandbox.mailchimp_base.clone(),
-            sandbox.mpluskassa_base.clone(),
+            sandbox.api.mailchimp_base.clone(),
+            sandbox.api.mpluskassa_base.clone(),
         ] {
-            wait_ready(
-                &sandbox.http,
-                &mut sandbox.process,
-                &format!("{base}/_sandbox/faults"),
-            )
-            .await?;
+            let url = format!("{base}/_sandbox/faults");
+            wait_ready(&sandbox.api.http, &mut sandbox.process, &url).await?;
         }
         Ok(sandbox)
     }
 
+    /// The helpers, to move into a task.
+    pub fn api(&self) -> SandboxApi {
+        self.api.clone()
+    }
+
+    /// The process.
+    pub fn process(&mut self) -> &mut Process {
+        &mut self.process
+    }
+}
+
+impl SandboxApi {
     /// The MailChimp API base URL (`…/3.0`).
     pub fn mailchimp_api(&self) -> String {
         format!("{}/3.0", self.mailchimp_base)
@@ -441,11 +465,6 @@ impl Sandbox {
             secret: ferry_platform::config::Secret::new(MPLUSKASSA_SECRET),
         };
         Ok(MplusClient::new(&connection, ClientSettings::default())?)
-    }
-
-    /// The process.
-    pub fn process(&mut self) -> &mut Process {
-        &mut self.process
     }
 }
 
