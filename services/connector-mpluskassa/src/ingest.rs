@@ -950,7 +950,7 @@ fn park_message(
         "record": key,
         "sync_marker": marker,
         "reason": reason,
-        "raw": raw,
+        "raw": bounded_raw(raw),
     });
     let routing_key = format!("mpluskassa.{message_type}");
     BusMessage::new(
@@ -971,9 +971,44 @@ fn park_message(
     .with_header(headers::ATTEMPT, "1")
 }
 
+/// Largest raw record (as JSON text) a parked message carries whole. Bigger ones (a 10 MB
+/// description) are cut to an excerpt, so that the parked message stays far below the bus's
+/// message size limit: otherwise its publish fails and the entity's pass never completes,
+/// holding up every record after it.
+const MAX_PARKED_RAW_BYTES: usize = 64 * 1024;
+
+/// `raw` itself when small enough, else `{truncated, bytes, excerpt}` with the start of its
+/// JSON text.
+fn bounded_raw(raw: serde_json::Value) -> serde_json::Value {
+    let text = raw.to_string();
+    if text.len() <= MAX_PARKED_RAW_BYTES {
+        return raw;
+    }
+    let mut end = MAX_PARKED_RAW_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    serde_json::json!({"truncated": true, "bytes": text.len(), "excerpt": &text[..end]})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_raw_record_is_cut_to_an_excerpt_below_the_bus_limit() {
+        let small = serde_json::json!({"description": "short"});
+        assert_eq!(bounded_raw(small.clone()), small);
+        let huge = serde_json::json!({"description": "é".repeat(10 * 1024 * 1024)});
+        let bounded = bounded_raw(huge);
+        assert_eq!(bounded["truncated"], true);
+        assert!(bounded["bytes"].as_u64().unwrap_or(0) > 10 * 1024 * 1024);
+        let size = bounded.to_string().len();
+        assert!(
+            size < ferry_platform::bus::DEFAULT_MAX_MESSAGE_BYTES / 4,
+            "{size} bytes"
+        );
+    }
 
     fn listed(marker: i64) -> Listed<i64> {
         let mut element = Node::default();

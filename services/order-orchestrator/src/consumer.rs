@@ -111,6 +111,14 @@ impl SagaConsumer {
                         )));
                     }
                 };
+                // Replies of other flows (a customer sync's `customer.upserted`) carry their
+                // run as correlation id, not a saga: acknowledge them without starting an
+                // actor. A saga's row is committed before its command is sent, so a reply to
+                // a saga always finds it. (Driving actors for them made every concurrent reply
+                // of one sync run race for the same short-lived actor until retries ran out.)
+                if !self.actors.engine().saga_exists(saga_id).await? {
+                    return Ok(Outcome::Ack);
+                }
                 let applied = self
                     .actors
                     .drive(saga_id, Input::Reply(Box::new(reply)))

@@ -167,6 +167,14 @@ impl Engine {
         &self.db
     }
 
+    /// Whether saga `saga_id` exists (in any state).
+    pub async fn saga_exists(&self, saga_id: Uuid) -> Result<bool, EngineError> {
+        Ok(saga_row::Entity::find_by_id(saga_id)
+            .one(&self.db)
+            .await?
+            .is_some())
+    }
+
     /// Applies one input to saga `saga_id` in one transaction.
     #[tracing::instrument(level = "debug", skip(self, input), fields(saga = %saga_id))]
     pub async fn apply(&self, saga_id: Uuid, input: Input) -> Result<Applied, EngineError> {

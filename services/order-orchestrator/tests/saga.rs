@@ -947,3 +947,58 @@ async fn two_replicas_share_the_work_without_double_effects() {
     second.stop(Duration::from_secs(5)).await;
     h.stop().await;
 }
+
+/// The counter `ferry_bus_messages_<family>` of the orchestrator's queue and `outcome`, from
+/// this process's metrics.
+fn consumed(outcome: &str) -> u64 {
+    let text = ferry_platform::metrics::encode();
+    text.lines()
+        .filter(|l| l.starts_with("ferry_bus_messages_consumed_total{"))
+        .filter(|l| {
+            l.contains("queue=\"order-orchestrator\"")
+                && l.contains(&format!("outcome=\"{outcome}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_of_a_customer_sync_run_are_acknowledged_not_retried() {
+    let h = Harness::start(Kind::InProcess, System::Mpluskassa, fast_settings()).await;
+    // A customer sync run: many `customer.upserted` at once, all correlated to the run (no
+    // saga), as the customer flow publishes them.
+    let run = uuid::Uuid::now_v7();
+    let acked_before = consumed("ack");
+    let replies = 40;
+    for i in 0..replies {
+        let reply = ferry_proto::Envelope::new(
+            h.integration,
+            ferry_proto::messages::CustomerUpserted {
+                target: System::Mpluskassa,
+                email: ferry_proto::Email::parse(&format!("run.{i}@example.com")).unwrap(),
+                target_id: ferry_proto::ExternalId::parse(&format!("{}", 30000 + i)).unwrap(),
+                created: true,
+            },
+        )
+        .with_correlation(run);
+        h.bus
+            .bus
+            .publish(ferry_platform::bus::BusMessage::from_envelope(&reply).unwrap())
+            .await
+            .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while consumed("ack") < acked_before + replies {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every reply was acknowledged: {} acks, {} retries",
+            consumed("ack") - acked_before,
+            consumed("retry")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(consumed("retry"), 0, "no reply was retried");
+    assert_eq!(consumed("dead_letter"), 0, "no reply was parked");
+    h.stop().await;
+}

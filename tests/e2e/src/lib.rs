@@ -1,0 +1,1214 @@
+//! Ferry's end-to-end harness: the sandbox and the five services started as **separate
+//! processes** (their real binaries) against the local RabbitMQ and PostgreSQL.
+//!
+//! - [`Cluster::start`] gives a test its own bus prefix and one PostgreSQL schema per service,
+//!   starts the [`Sandbox`] and every [`Service`] (one or more instances each), and waits for
+//!   their `/readyz`. Dropping the cluster kills every process (`kill -9`), deletes the
+//!   test's queues and exchanges and drops the schemas.
+//! - [`Service`]: spawn with a configuration file plus `FERRY_*` environment, readiness,
+//!   [`Service::kill`] (SIGKILL), [`Service::restart`] with the same configuration and admin
+//!   port. Every process logs (stdout and stderr) into
+//!   `target/e2e-logs/<test>/<process>.log`, appended across restarts.
+//! - [`Sandbox`]: the `sandbox` binary, with helpers for its `/_sandbox` control endpoints
+//!   (state, seed, faults, requests) and a few calls of the simulated APIs.
+//! - [`Integration`]: one integration's setup in one place (today: the connectors'
+//!   `[[integrations]]` configuration plus the mapper's settings and mappings over its admin
+//!   API; with the registry of issue 10 only [`Cluster::configure_integration`] changes).
+//!
+//! The binaries are found next to the test executable (`target/<profile>/`); they are built
+//! by `cargo nextest run --workspace` or `cargo build --bins`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::OpenOptions;
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use ferry_platform::db::testing::{TestDatabase, postgres_schema};
+use ferry_sandbox::seed::Seed;
+use serde_json::{Value, json};
+
+/// The RabbitMQ the tests use (override with `FERRY_TEST_AMQP_URL`).
+pub fn amqp_url() -> String {
+    std::env::var("FERRY_TEST_AMQP_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// The MailChimp API key the sandbox accepts by default.
+pub const MAILCHIMP_API_KEY: &str = "0123456789abcdef0123456789abcdef-us1";
+/// The MplusKASSA credentials the sandbox accepts by default.
+pub const MPLUSKASSA_IDENT: &str = "ferry-sandbox";
+/// See [`MPLUSKASSA_IDENT`].
+pub const MPLUSKASSA_SECRET: &str = "sandbox-secret";
+
+/// How long a process may take to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------
+// Binaries and paths
+// ---------------------------------------------------------------------------------------
+
+/// The directory holding the workspace's binaries: the test executable lives in
+/// `target/<profile>/deps/`, the binaries in `target/<profile>/`.
+pub fn binary_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find the test executable")?;
+    let deps = exe
+        .parent()
+        .ok_or_else(|| anyhow!("test executable {} has no directory", exe.display()))?;
+    let dir = if deps.file_name().is_some_and(|n| n == "deps") {
+        deps.parent().unwrap_or(deps)
+    } else {
+        deps
+    };
+    Ok(dir.to_path_buf())
+}
+
+/// The path of the workspace binary `name`, or an error naming it and the build command.
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = binary_dir()?.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        bail!(
+            "the binary `{name}` is missing at {}: build the service binaries first with \
+             `cargo build --bins` (or run the whole suite with `cargo nextest run --workspace`)",
+            path.display()
+        )
+    }
+}
+
+/// `target/e2e-logs/<test>/`, created empty.
+fn log_dir(test: &str) -> anyhow::Result<PathBuf> {
+    let profile = binary_dir()?;
+    let target = profile.parent().unwrap_or(&profile);
+    let dir = target.join("e2e-logs").join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A free local TCP port (bound, then released for the process to take).
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("no free local port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+// ---------------------------------------------------------------------------------------
+// Polling
+// ---------------------------------------------------------------------------------------
+
+/// Polls `check` every 250 ms until it returns `Ok`, or fails after `timeout` with the last
+/// reason it gave (`what` says what was awaited).
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(value) => return Ok(value),
+            Err(e) if Instant::now() >= deadline => {
+                bail!("{what}: not reached within {timeout:?}; last: {e:#}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Processes
+// ---------------------------------------------------------------------------------------
+
+/// One OS process of the cluster: binary, arguments and environment, kept to restart it.
+#[derive(Debug)]
+pub struct Process {
+    name: String,
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Process {
+    fn new(
+        name: &str,
+        program: PathBuf,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        log: PathBuf,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            program,
+            args,
+            env,
+            log,
+            child: None,
+        }
+    }
+
+    /// Starts the process (its output appended to its log file).
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("cannot open {}", self.log.display()))?;
+        let err = log.try_clone()?;
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        // Nothing of the caller's Ferry configuration leaks in.
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("FERRY_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env(
+                "RUST_LOG",
+                std::env::var("FERRY_E2E_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(err));
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {} ({})", self.name, self.program.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// `kill -9`, then reaps it. Harmless when not running.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and waits up to `grace` for the exit (then `kill -9`).
+    pub fn terminate(&mut self, grace: Duration) {
+        if let Some(child) = &mut self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + grace;
+            while Instant::now() < deadline {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    self.child = None;
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        self.kill();
+    }
+
+    /// `Err` with the exit status and the end of the log when the process has exited.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        let Some(child) = &mut self.child else {
+            bail!("{} is not running", self.name);
+        };
+        match child.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => bail!(
+                "{} exited ({status}); end of {}:\n{}",
+                self.name,
+                self.log.display(),
+                self.log_tail(40)
+            ),
+            Err(e) => bail!("cannot wait for {}: {e}", self.name),
+        }
+    }
+
+    /// Whether the process runs.
+    pub fn is_running(&mut self) -> bool {
+        self.check_alive().is_ok()
+    }
+
+    /// The last `lines` lines of the log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// The whole log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits until `GET url` answers 2xx, failing early when `process` exits.
+async fn wait_ready(
+    http: &reqwest::Client,
+    process: &mut Process,
+    url: &str,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut last;
+    loop {
+        process.check_alive()?;
+        match http.get(url).timeout(Duration::from_secs(5)).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => last = format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => last = e.to_string(),
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{} not ready at {url} within {READY_TIMEOUT:?} (last: {last}); end of its log:\n{}",
+                process.name,
+                process.log_tail(40)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Sandbox
+// ---------------------------------------------------------------------------------------
+
+/// The `sandbox` binary: the MailChimp and MplusKASSA simulators. Its HTTP helpers are
+/// those of [`SandboxApi`] (a cheap clone, for tasks that run beside the test).
+#[derive(Debug)]
+pub struct Sandbox {
+    process: Process,
+    api: SandboxApi,
+}
+
+/// The sandbox's two listeners over HTTP: control endpoints and the simulated APIs.
+#[derive(Debug, Clone)]
+pub struct SandboxApi {
+    /// `http://127.0.0.1:<port>` of the MailChimp listener.
+    pub mailchimp_base: String,
+    /// `http://127.0.0.1:<port>` of the MplusKASSA listener.
+    pub mpluskassa_base: String,
+    http: reqwest::Client,
+}
+
+impl std::ops::Deref for Sandbox {
+    type Target = SandboxApi;
+
+    fn deref(&self) -> &SandboxApi {
+        &self.api
+    }
+}
+
+/// One of the two simulated systems (the sandbox's own type).
+pub use ferry_sandbox::faults::System;
+
+impl Sandbox {
+    /// Starts the sandbox with `seed` (written to the log directory) and waits for both
+    /// listeners.
+    async fn start(dir: &Path, seed: &Seed, http: reqwest::Client) -> anyhow::Result<Self> {
+        let seed_file = dir.join("seed.json");
+        std::fs::write(&seed_file, seed.to_json_pretty())?;
+        let mc = free_port()?;
+        let mk = free_port()?;
+        let args = vec![
+            "--mailchimp-listen".to_owned(),
+            format!("127.0.0.1:{mc}"),
+            "--mpluskassa-listen".to_owned(),
+            format!("127.0.0.1:{mk}"),
+            "--seed".to_owned(),
+            seed_file.display().to_string(),
+        ];
+        let mut process = Process::new(
+            "sandbox",
+            binary("sandbox")?,
+            args,
+            Vec::new(),
+            dir.join("sandbox.log"),
+        );
+        process.spawn()?;
+        let mut sandbox = Self {
+            process,
+            api: SandboxApi {
+                mailchimp_base: format!("http://127.0.0.1:{mc}"),
+                mpluskassa_base: format!("http://127.0.0.1:{mk}"),
+                http,
+            },
+        };
+        for base in [
+            sandbox.api.mailchimp_base.clone(),
+            sandbox.api.mpluskassa_base.clone(),
+        ] {
+            let url = format!("{base}/_sandbox/faults");
+            wait_ready(&sandbox.api.http, &mut sandbox.process, &url).await?;
+        }
+        Ok(sandbox)
+    }
+
+    /// The helpers, to move into a task.
+    pub fn api(&self) -> SandboxApi {
+        self.api.clone()
+    }
+
+    /// The process.
+    pub fn process(&mut self) -> &mut Process {
+        &mut self.process
+    }
+}
+
+impl SandboxApi {
+    /// The MailChimp API base URL (`…/3.0`).
+    pub fn mailchimp_api(&self) -> String {
+        format!("{}/3.0", self.mailchimp_base)
+    }
+
+    /// The MplusKASSA SOAP endpoint (`…/`).
+    pub fn mpluskassa_endpoint(&self) -> String {
+        format!("{}/", self.mpluskassa_base)
+    }
+
+    fn base(&self, system: System) -> &str {
+        match system {
+            System::Mailchimp => &self.mailchimp_base,
+            System::Mpluskassa => &self.mpluskassa_base,
+        }
+    }
+
+    /// `GET /_sandbox/state` of `system`: the simulator's whole state as JSON.
+    pub async fn state(&self, system: System) -> anyhow::Result<Value> {
+        let url = format!("{}/_sandbox/state", self.base(system));
+        json_of(self.http.get(&url).send().await, &url).await
+    }
+
+    /// Adds fault rules (`POST /_sandbox/faults`, the JSON form of
+    /// `ferry_sandbox::faults::FaultRule`; `system` is set here).
+    pub async fn add_fault(&self, system: System, mut rule: Value) -> anyhow::Result<Value> {
+        rule["system"] = json!(system.as_str());
+        let url = format!("{}/_sandbox/faults", self.base(system));
+        json_of(self.http.post(&url).json(&rule).send().await, &url).await
+    }
+
+    /// Removes every fault rule of `system`.
+    pub async fn clear_faults(&self, system: System) -> anyhow::Result<()> {
+        let url = format!("{}/_sandbox/faults", self.base(system));
+        let r = self.http.delete(&url).send().await?;
+        if !r.status().is_success() {
+            bail!("DELETE {url}: {}", r.status());
+        }
+        Ok(())
+    }
+
+    /// The requests `system` served (`GET /_sandbox/requests`).
+    pub async fn requests(&self, system: System) -> anyhow::Result<Value> {
+        let url = format!("{}/_sandbox/requests", self.base(system));
+        json_of(self.http.get(&url).send().await, &url).await
+    }
+
+    /// A MailChimp API call as a client would make it (Basic auth with the default key).
+    pub async fn mailchimp(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.mailchimp_api());
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .basic_auth("ferry", Some(MAILCHIMP_API_KEY));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        json_of(request.send().await, &format!("{method} {url}")).await
+    }
+
+    /// Places a webshop order in MailChimp's store `store_id` (`POST …/orders`), for the
+    /// customer `email` (a company when `company` is set).
+    pub async fn place_order(
+        &self,
+        store_id: &str,
+        order: &WebshopOrder<'_>,
+    ) -> anyhow::Result<Value> {
+        self.mailchimp(
+            reqwest::Method::POST,
+            &format!("/ecommerce/stores/{store_id}/orders"),
+            Some(&order.to_json()),
+        )
+        .await
+    }
+
+    /// An MplusKASSA client (the connector's own) on the simulator, to change records there
+    /// as a shop would.
+    pub fn mpluskassa_client(
+        &self,
+    ) -> anyhow::Result<ferry_connector_mpluskassa::client::MplusClient> {
+        use ferry_connector_mpluskassa::client::{ClientSettings, Connection, MplusClient};
+        let connection = Connection {
+            endpoint: self.mpluskassa_endpoint(),
+            ident: MPLUSKASSA_IDENT.to_owned(),
+            secret: ferry_platform::config::Secret::new(MPLUSKASSA_SECRET),
+        };
+        Ok(MplusClient::new(&connection, ClientSettings::default())?)
+    }
+}
+
+/// A webshop order as a shop's checkout sends it to MailChimp.
+#[derive(Debug, Clone)]
+pub struct WebshopOrder<'a> {
+    /// Order id (MplusKASSA's external order id).
+    pub id: &'a str,
+    /// Customer e-mail address.
+    pub email: &'a str,
+    /// MailChimp customer id.
+    pub customer_id: &'a str,
+    /// Company name, for a company customer.
+    pub company: Option<&'a str>,
+    /// Lines: MailChimp product id, variant id (= SKU), quantity, unit price.
+    pub lines: Vec<(&'a str, &'a str, u32, f64)>,
+}
+
+impl WebshopOrder<'_> {
+    /// The MailChimp order JSON.
+    pub fn to_json(&self) -> Value {
+        let total: f64 = self.lines.iter().map(|l| f64::from(l.2) * l.3).sum();
+        let address = json!({
+            "name": "Iris Lampe", "company": self.company.unwrap_or(""),
+            "address1": "Damrak 1", "city": "Amsterdam", "postal_code": "1012 LG",
+            "country": "Netherlands", "country_code": "NL"
+        });
+        let mut customer = json!({
+            "id": self.customer_id, "email_address": self.email, "opt_in_status": false,
+            "first_name": "Iris", "last_name": "Lampe",
+            "address": {"address1": "Damrak 1", "city": "Amsterdam", "postal_code": "1012 LG", "country_code": "NL"}
+        });
+        if let Some(company) = self.company {
+            customer["company"] = json!(company);
+        }
+        let lines: Vec<Value> = self
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, (product, variant, quantity, price))| {
+                json!({"id": format!("{}-{}", self.id, i + 1), "product_id": product,
+                       "product_variant_id": variant, "quantity": quantity, "price": price})
+            })
+            .collect();
+        json!({
+            "id": self.id, "customer": customer, "currency_code": "EUR",
+            "order_total": (total * 100.0).round() / 100.0, "financial_status": "paid",
+            "billing_address": address, "shipping_address": address, "lines": lines
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Views of the simulators' state
+// ---------------------------------------------------------------------------------------
+
+/// MplusKASSA relations (customers) grouped by lower-case e-mail address.
+pub fn mk_relations_by_email(state: &Value) -> BTreeMap<String, Vec<Value>> {
+    group(state["relations"].as_object(), |r| {
+        r["email"].as_str().map(str::to_lowercase)
+    })
+}
+
+/// MplusKASSA orders grouped by external order id (orders without one are left out).
+pub fn mk_orders_by_ext_id(state: &Value) -> BTreeMap<String, Vec<Value>> {
+    group(state["orders"].as_object(), |o| {
+        o["ext_order_id"]
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned)
+    })
+}
+
+/// The MailChimp store `store_id` of the state (`Null` when missing).
+pub fn mc_store<'a>(state: &'a Value, store_id: &str) -> &'a Value {
+    &state["stores"][store_id]
+}
+
+/// MailChimp variants of a store, by SKU, each with its product's id.
+pub fn mc_variants_by_sku(store: &Value) -> BTreeMap<String, Vec<(String, Value)>> {
+    let mut found: BTreeMap<String, Vec<(String, Value)>> = BTreeMap::new();
+    for (product_id, product) in store["products"].as_object().into_iter().flatten() {
+        for variant in product["variants"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(_, v)| v)
+        {
+            if let Some(sku) = variant["data"]["sku"].as_str() {
+                found
+                    .entry(sku.to_owned())
+                    .or_default()
+                    .push((product_id.clone(), variant["data"].clone()));
+            }
+        }
+    }
+    found
+}
+
+fn group(
+    records: Option<&serde_json::Map<String, Value>>,
+    key: impl Fn(&Value) -> Option<String>,
+) -> BTreeMap<String, Vec<Value>> {
+    let mut grouped: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for record in records.into_iter().flatten().map(|(_, r)| r) {
+        if let Some(k) = key(record) {
+            grouped.entry(k).or_default().push(record.clone());
+        }
+    }
+    grouped
+}
+
+/// The JSON body of a 2xx answer, or an error with the status and body.
+async fn json_of(
+    response: reqwest::Result<reqwest::Response>,
+    what: &str,
+) -> anyhow::Result<Value> {
+    let response = response.with_context(|| format!("{what}: no answer"))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .with_context(|| format!("{what}: no body"))?;
+    if !status.is_success() {
+        bail!("{what}: {status}: {}", excerpt(&text, 600));
+    }
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(&text)
+        .with_context(|| format!("{what}: not JSON: {}", excerpt(&text, 300)))
+}
+
+fn excerpt(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Services
+// ---------------------------------------------------------------------------------------
+
+/// The five services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServiceKind {
+    /// `connector-mailchimp`.
+    ConnectorMailchimp,
+    /// `connector-mpluskassa`.
+    ConnectorMpluskassa,
+    /// `mapper`.
+    Mapper,
+    /// `order-orchestrator`.
+    OrderOrchestrator,
+    /// `notifier`.
+    Notifier,
+}
+
+impl ServiceKind {
+    /// Every service, in start order (the notifier first, so it sees everything).
+    pub const ALL: [ServiceKind; 5] = [
+        ServiceKind::Notifier,
+        ServiceKind::Mapper,
+        ServiceKind::OrderOrchestrator,
+        ServiceKind::ConnectorMailchimp,
+        ServiceKind::ConnectorMpluskassa,
+    ];
+
+    /// The binary's (and the service's) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::ConnectorMailchimp => "connector-mailchimp",
+            ServiceKind::ConnectorMpluskassa => "connector-mpluskassa",
+            ServiceKind::Mapper => "mapper",
+            ServiceKind::OrderOrchestrator => "order-orchestrator",
+            ServiceKind::Notifier => "notifier",
+        }
+    }
+}
+
+/// One running instance of a service.
+#[derive(Debug)]
+pub struct Service {
+    /// Which service.
+    pub kind: ServiceKind,
+    /// 0 for the first instance, 1 for the second, …
+    pub instance: usize,
+    /// `http://127.0.0.1:<port>` of its admin server.
+    pub admin_url: String,
+    process: Process,
+}
+
+impl Service {
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// Starts it again with the same configuration and admin port, and waits for `/readyz`.
+    pub async fn restart(&mut self, http: &reqwest::Client) -> anyhow::Result<()> {
+        self.process.kill();
+        self.process.spawn()?;
+        wait_ready(
+            http,
+            &mut self.process,
+            &format!("{}/readyz", self.admin_url),
+        )
+        .await
+    }
+
+    /// The process (logs, liveness).
+    pub fn process(&mut self) -> &mut Process {
+        &mut self.process
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Integration
+// ---------------------------------------------------------------------------------------
+
+/// One integration as an operator sets it up: both systems' credentials, the flows and
+/// settings, user mappings.
+#[derive(Debug, Clone)]
+pub struct Integration {
+    /// The integration id.
+    pub id: String,
+    /// MailChimp store and audience.
+    pub store_id: String,
+    /// The audience (list) id.
+    pub list_id: String,
+    /// The mapper's settings document (`PUT /integrations/{id}/settings`).
+    pub settings: Value,
+    /// The mapper's user mappings (`PUT /integrations/{id}/mappings`); `None`: defaults only.
+    pub mappings: Option<Value>,
+}
+
+impl Integration {
+    /// An integration of the seed shop with settings that make every flow run: VAT codes
+    /// and revenue accounts (MplusKASSA turnover groups) for the seed's countries.
+    pub fn for_seed(seed: &Seed) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            store_id: seed.shop.store_id.clone(),
+            list_id: seed.shop.list_id.clone(),
+            settings: json!({
+                "orders": {
+                    "vat_codes": {"entries": {"NL": "1", "NL:21": "1", "NL:9": "2", "NL:0": "3", "BE": "1", "DE": "1"}},
+                    "revenue_accounts": {"entries": {"NL": "10", "BE": "10", "DE": "10"}}
+                }
+            }),
+            mappings: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Cluster
+// ---------------------------------------------------------------------------------------
+
+/// How a cluster is started.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// Name of the test (log directory `target/e2e-logs/<test>/`).
+    pub test: String,
+    /// What both simulators start with.
+    pub seed: Seed,
+    /// Instances per service.
+    pub instances: usize,
+    /// Extra TOML appended to a service's configuration file.
+    pub extra_toml: BTreeMap<ServiceKind, String>,
+}
+
+impl ClusterOptions {
+    /// One instance of each service, the default seed shop.
+    pub fn new(test: &str) -> Self {
+        Self {
+            test: test.to_owned(),
+            seed: Seed::default_shop(),
+            instances: 1,
+            extra_toml: BTreeMap::new(),
+        }
+    }
+}
+
+/// The sandbox and every service as separate processes, with the test's own bus prefix and
+/// database schemas. Dropping it kills the processes and removes the queues and schemas.
+pub struct Cluster {
+    /// The test's name.
+    pub test: String,
+    /// The bus prefix (`e2e-<uuid>`).
+    pub prefix: String,
+    /// The simulators.
+    pub sandbox: Sandbox,
+    /// Every service instance, in start order.
+    pub services: Vec<Service>,
+    /// The integration served.
+    pub integration: Integration,
+    /// An operator-scope admin token (every service accepts it).
+    pub operator_token: String,
+    /// A read-scope admin token.
+    pub read_token: String,
+    /// A client for the tests.
+    pub http: reqwest::Client,
+    dir: PathBuf,
+    databases: BTreeMap<ServiceKind, TestDatabase>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("test", &self.test)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// Starts the sandbox with `options.seed`, configures one integration of it, starts every
+    /// service (`options.instances` of each) and waits until all are ready; then saves the
+    /// integration's mapper settings and mappings.
+    pub async fn start(options: ClusterOptions, integration: Integration) -> anyhow::Result<Self> {
+        let dir = log_dir(&options.test)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let sandbox = Sandbox::start(&dir, &options.seed, http.clone()).await?;
+        let mut databases = BTreeMap::new();
+        for kind in ServiceKind::ALL {
+            databases.insert(
+                kind,
+                postgres_schema()
+                    .await
+                    .context("PostgreSQL schema for a service")?,
+            );
+        }
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let mut cluster = Self {
+            test: options.test.clone(),
+            prefix: format!("e2e-{}", &suffix[..12]),
+            sandbox,
+            services: Vec::new(),
+            integration,
+            operator_token: format!("e2e-operator-{suffix}"),
+            read_token: format!("e2e-read-{suffix}"),
+            http,
+            dir,
+            databases,
+        };
+        cluster.write_configs(&options)?;
+        cluster.declare_topology().await?;
+        // The integration is configured before the connectors start, so that their first
+        // records are already mapped with its settings; the MplusKASSA connector starts once
+        // the MailChimp connector has read (and cross-referenced) what MailChimp holds.
+        for (step, kinds) in [
+            &ServiceKind::ALL[..3],
+            &ServiceKind::ALL[3..4],
+            &ServiceKind::ALL[4..],
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for &kind in kinds {
+                for instance in 0..options.instances {
+                    cluster.spawn_service(kind, instance)?;
+                }
+            }
+            cluster.wait_all_ready().await?;
+            match step {
+                0 => cluster.configure_integration().await?,
+                1 => cluster.wait_mailchimp_synced().await?,
+                _ => {}
+            }
+        }
+        Ok(cluster)
+    }
+
+    /// Writes one TOML configuration file per service.
+    fn write_configs(&self, options: &ClusterOptions) -> anyhow::Result<()> {
+        for kind in ServiceKind::ALL {
+            let db = &self.databases[&kind];
+            let mut toml = String::new();
+            let _ = writeln!(
+                toml,
+                "[bus]\nkind = \"rabbitmq\"\nurl = {}\nprefix = {}",
+                q(&amqp_url()),
+                q(&self.prefix)
+            );
+            toml.push_str("retry_base_ms = 200\nretry_max_ms = 2000\nmax_attempts = 6\npublish_timeout_ms = 10000\n");
+            let _ = writeln!(
+                toml,
+                "[database]\nurl = {}\nschema = {}\nmax_connections = 5",
+                q(db.url.expose()),
+                q(db.schema.as_deref().unwrap_or("public"))
+            );
+            let _ = writeln!(
+                toml,
+                "[[admin.tokens]]\nname = \"e2e-operator\"\ntoken = {}\nscope = \"operator\"\n\
+                 [[admin.tokens]]\nname = \"e2e-read\"\ntoken = {}\nscope = \"read\"",
+                q(&self.operator_token),
+                q(&self.read_token)
+            );
+            // The bootstrap configuration serves no integration (see `declare_topology`).
+            std::fs::write(self.bootstrap_config_path(kind), &toml)?;
+            toml.push_str(&self.service_toml(kind, options.instances));
+            if let Some(extra) = options.extra_toml.get(&kind) {
+                toml.push_str(extra);
+                toml.push('\n');
+            }
+            std::fs::write(self.config_path(kind), toml)?;
+        }
+        Ok(())
+    }
+
+    fn config_path(&self, kind: ServiceKind) -> PathBuf {
+        self.dir.join(format!("{}.toml", kind.name()))
+    }
+
+    fn bootstrap_config_path(&self, kind: ServiceKind) -> PathBuf {
+        self.dir.join(format!("{}.bootstrap.toml", kind.name()))
+    }
+
+    /// Starts every service once without integrations, so that its queues and bindings exist
+    /// before any service publishes, then stops them. A deployment's queues exist from its
+    /// first start on; on a fresh broker a command published before its consumer's queue
+    /// was ever declared reaches only the notifier's catch-all binding (so the publish is
+    /// confirmed as routed) and is never executed. See tests/README.md.
+    async fn declare_topology(&self) -> anyhow::Result<()> {
+        let mut started = Vec::new();
+        for kind in ServiceKind::ALL {
+            let port = free_port()?;
+            let env = vec![
+                (
+                    "FERRY_ADMIN__LISTEN".to_owned(),
+                    format!("127.0.0.1:{port}"),
+                ),
+                (
+                    "FERRY_CONFIG".to_owned(),
+                    self.bootstrap_config_path(kind).display().to_string(),
+                ),
+            ];
+            let log = self.dir.join(format!("{}.bootstrap.log", kind.name()));
+            let mut process = Process::new(kind.name(), binary(kind.name())?, Vec::new(), env, log);
+            process.spawn()?;
+            started.push((process, format!("http://127.0.0.1:{port}/readyz")));
+        }
+        for (process, url) in &mut started {
+            wait_ready(&self.http, process, url).await?;
+        }
+        for (process, _) in &mut started {
+            process.terminate(Duration::from_secs(10));
+        }
+        Ok(())
+    }
+
+    /// The service's own sections: quick polling and retries for tests, and the
+    /// integration's connection for the connectors.
+    fn service_toml(&self, kind: ServiceKind, instances: usize) -> String {
+        let i = &self.integration;
+        match kind {
+            ServiceKind::ConnectorMailchimp => format!(
+                "[mailchimp]\nreplicas = {instances}\npoll_interval_secs = 1\nrequest_timeout_secs = 10\n\
+                 connect_timeout_secs = 5\nmax_attempts = 4\nretry_base_ms = 100\nretry_max_ms = 1000\n\
+                 [[integrations]]\nintegration_id = {}\napi_key = {}\nbase_url = {}\nstore_id = {}\nlist_id = {}\n",
+                q(&i.id),
+                q(MAILCHIMP_API_KEY),
+                q(&self.sandbox.mailchimp_api()),
+                q(&i.store_id),
+                q(&i.list_id)
+            ),
+            ServiceKind::ConnectorMpluskassa => format!(
+                "[sync]\npoll_interval_ms = 1000\n[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
+                 max_attempts = 4\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n\
+                 [[integrations]]\nintegration_id = {}\nendpoint = {}\nident = {}\nsecret = {}\n",
+                q(&i.id),
+                q(&self.sandbox.mpluskassa_endpoint()),
+                q(MPLUSKASSA_IDENT),
+                q(MPLUSKASSA_SECRET)
+            ),
+            ServiceKind::Mapper => String::new(),
+            ServiceKind::OrderOrchestrator => {
+                "[saga]\nstep_timeout_ms = 15000\nmax_attempts = 8\nretry_base_ms = 200\n\
+                 retry_max_ms = 2000\nrecheck_base_ms = 1000\nrecheck_max_ms = 3000\n\
+                 customer_lock_poll_ms = 200\nsweep_interval_ms = 500\nlease_ms = 5000\n"
+                    .to_owned()
+            }
+            ServiceKind::Notifier => "evaluate_every_seconds = 1\n".to_owned(),
+        }
+    }
+
+    fn spawn_service(&mut self, kind: ServiceKind, instance: usize) -> anyhow::Result<()> {
+        let port = free_port()?;
+        let name = if instance == 0 {
+            kind.name().to_owned()
+        } else {
+            format!("{}-{}", kind.name(), instance + 1)
+        };
+        let env = vec![
+            (
+                "FERRY_ADMIN__LISTEN".to_owned(),
+                format!("127.0.0.1:{port}"),
+            ),
+            (
+                "FERRY_CONFIG".to_owned(),
+                self.config_path(kind).display().to_string(),
+            ),
+        ];
+        let mut process = Process::new(
+            &name,
+            binary(kind.name())?,
+            Vec::new(),
+            env,
+            self.dir.join(format!("{name}.log")),
+        );
+        process.spawn()?;
+        self.services.push(Service {
+            kind,
+            instance,
+            admin_url: format!("http://127.0.0.1:{port}"),
+            process,
+        });
+        Ok(())
+    }
+
+    /// Waits for every service's `/readyz`.
+    pub async fn wait_all_ready(&mut self) -> anyhow::Result<()> {
+        for service in &mut self.services {
+            let url = format!("{}/readyz", service.admin_url);
+            wait_ready(&self.http, &mut service.process, &url).await?;
+        }
+        Ok(())
+    }
+
+    /// Sets the integration up: the connectors got their `[[integrations]]` entry in their
+    /// configuration; the mapper gets the settings and mappings through its admin API. With
+    /// the integration registry (issue 10) this becomes its API calls.
+    pub async fn configure_integration(&self) -> anyhow::Result<()> {
+        let id = self.integration.id.clone();
+        let settings = json!({"document": self.integration.settings, "comment": "e2e setup"});
+        self.admin(
+            reqwest::Method::PUT,
+            ServiceKind::Mapper,
+            &format!("/api/v1/integrations/{id}/settings"),
+            Some(&settings),
+        )
+        .await
+        .context("saving the mapper settings")?;
+        if let Some(mappings) = &self.integration.mappings {
+            let body = json!({"document": mappings, "comment": "e2e custom mapping"});
+            self.admin(
+                reqwest::Method::PUT,
+                ServiceKind::Mapper,
+                &format!("/api/v1/integrations/{id}/mappings"),
+                Some(&body),
+            )
+            .await
+            .context("saving the mapper mappings")?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the MailChimp connector's initial sync read every resource.
+    pub async fn wait_mailchimp_synced(&self) -> anyhow::Result<()> {
+        let path = format!(
+            "/api/v1/mailchimp/integrations/{}/cursors",
+            self.integration.id
+        );
+        eventually(
+            "the MailChimp initial sync",
+            Duration::from_secs(60),
+            || async {
+                let cursors = self
+                    .admin_get(ServiceKind::ConnectorMailchimp, &path)
+                    .await?;
+                let list = cursors
+                    .as_array()
+                    .or_else(|| cursors["cursors"].as_array())
+                    .ok_or_else(|| anyhow!("unexpected cursors answer {cursors}"))?;
+                let pending: Vec<&Value> = list
+                    .iter()
+                    .filter(|c| c["watermark"].is_null() || c["state"] == "running")
+                    .collect();
+                if list.is_empty() || !pending.is_empty() {
+                    bail!("not yet synced: {cursors}");
+                }
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// The first instance of `kind`.
+    pub fn service(&mut self, kind: ServiceKind) -> anyhow::Result<&mut Service> {
+        self.services
+            .iter_mut()
+            .find(|s| s.kind == kind)
+            .ok_or_else(|| anyhow!("no {} in the cluster", kind.name()))
+    }
+
+    fn admin_url(&self, kind: ServiceKind) -> anyhow::Result<&str> {
+        self.services
+            .iter()
+            .find(|s| s.kind == kind)
+            .map(|s| s.admin_url.as_str())
+            .ok_or_else(|| anyhow!("no {} in the cluster", kind.name()))
+    }
+
+    /// A call of `kind`'s admin API (the first instance): `GET` with the read token,
+    /// anything else with the operator token; the JSON answer of a 2xx, else an error.
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        kind: ServiceKind,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.admin_url(kind)?);
+        let token = if method == reqwest::Method::GET {
+            &self.read_token
+        } else {
+            &self.operator_token
+        };
+        let mut request = self.http.request(method.clone(), &url).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        json_of(request.send().await, &format!("{method} {url}")).await
+    }
+
+    /// `GET <admin of kind><path>` with the read token.
+    pub async fn admin_get(&self, kind: ServiceKind, path: &str) -> anyhow::Result<Value> {
+        self.admin(reqwest::Method::GET, kind, path, None).await
+    }
+
+    /// Every service instance that is not running, with the end of its log.
+    pub fn crashed(&mut self) -> Vec<String> {
+        let mut crashed = Vec::new();
+        for service in &mut self.services {
+            if service.process.child.is_some()
+                && let Err(e) = service.process.check_alive()
+            {
+                crashed.push(format!("{e:#}"));
+            }
+        }
+        crashed
+    }
+
+    /// The log directory of this test.
+    pub fn log_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Per instance of `kind`: how many lines of its log contain `needle`.
+    pub fn log_counts(&self, kind: ServiceKind, needle: &str) -> Vec<usize> {
+        self.services
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.process.log_text().matches(needle).count())
+            .collect()
+    }
+
+    /// Lines of every service's log containing `needle` (e.g. to check that a secret is
+    /// never logged).
+    pub fn logs_containing(&self, needle: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for service in &self.services {
+            for line in service.process.log_text().lines() {
+                if line.contains(needle) {
+                    found.push(format!("{}: {line}", service.process.name));
+                }
+            }
+        }
+        found
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for service in &mut self.services {
+            service.process.kill();
+        }
+        self.sandbox.process.kill();
+        let prefix = self.prefix.clone();
+        // Drop may run inside the test's runtime: delete on a thread with its own.
+        let deleted = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(delete_bus_objects(&prefix))
+        })
+        .join();
+        match deleted {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("e2e: could not delete the queues of {}: {e:#}", self.prefix),
+            Err(_) => eprintln!("e2e: queue deletion of {} panicked", self.prefix),
+        }
+    }
+}
+
+/// A TOML basic string (JSON string escapes are valid TOML).
+fn q(value: &str) -> String {
+    Value::String(value.to_owned()).to_string()
+}
+
+/// Deletes every queue and exchange named with `prefix`: the queues the broker lists
+/// (`rabbitmqctl`, when available, finds the delay queues too) plus the known names.
+async fn delete_bus_objects(prefix: &str) -> anyhow::Result<()> {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let dotted = format!("{prefix}.");
+    let mut queues: Vec<String> = Vec::new();
+    for queue in ferry_platform::bus::queues::ALL {
+        queues.push(format!("{dotted}{queue}"));
+        queues.push(format!("{dotted}{queue}.dlq"));
+    }
+    if let Ok(output) = Command::new("rabbitmqctl")
+        .args(["-q", "list_queues", "name"])
+        .output()
+        && output.status.success()
+    {
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            let name = line.trim();
+            if name.starts_with(&dotted) && !queues.iter().any(|q| q == name) {
+                queues.push(name.to_owned());
+            }
+        }
+    }
+    let connection =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await?;
+    for queue in &queues {
+        // A missing queue closes the channel: one channel per deletion.
+        let channel = connection.create_channel().await?;
+        let _ = channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+        let _ = channel.close(200, "done".into()).await;
+    }
+    for exchange in ["ferry.events", "ferry.commands", "ferry.dead-letter"] {
+        let channel = connection.create_channel().await?;
+        let name = format!("{dotted}{exchange}");
+        let _ = channel
+            .exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+        let _ = channel.close(200, "done".into()).await;
+    }
+    let _ = connection.close(200, "done".into()).await;
+    Ok(())
+}

@@ -1,0 +1,186 @@
+//! Chaos: under a steady stream of webshop orders, every service is killed (`kill -9`) and
+//! restarted in turn, and each simulated API fails for a while (429 storms, 5xx, latency,
+//! dropped connections, SOAP faults). Afterwards every order exists exactly once in
+//! MplusKASSA and no customer is duplicated. The shared RabbitMQ is not restarted here (other
+//! tests use it); `services/platform/tests/broker_restart.rs` kills a private broker.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::ensure;
+use ferry_e2e::{
+    Cluster, ClusterOptions, Integration, ServiceKind, System, WebshopOrder, eventually,
+    mk_orders_by_ext_id, mk_relations_by_email,
+};
+use ferry_sandbox::seed::Seed;
+use serde_json::{Value, json};
+
+/// Customers the stream's orders are placed by: each places a few orders (the orchestrator
+/// runs the sagas of one customer one after the other, so few customers make a slow queue).
+const CUSTOMERS: usize = 40;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_survive_killed_services_and_failing_apis() -> anyhow::Result<()> {
+    let seed = Seed::default_shop();
+    let mut cluster =
+        Cluster::start(ClusterOptions::new("chaos"), Integration::for_seed(&seed)).await?;
+    let store = seed.shop.store_id.clone();
+    let (product, sku, price) = seed
+        .products
+        .iter()
+        .find(|p| p.in_mailchimp && p.in_mpluskassa && p.variants.len() == 1)
+        .map(|p| {
+            (
+                p.mailchimp_id(),
+                p.variants[0].sku.clone(),
+                p.variants[0].price_cents as f64 / 100.0,
+            )
+        })
+        .unwrap();
+
+    // The steady stream: one order every 300 ms until told to stop.
+    let api = cluster.sandbox.api();
+    let streaming = Arc::new(AtomicBool::new(true));
+    let stream = tokio::spawn({
+        let streaming = streaming.clone();
+        let store = store.clone();
+        async move {
+            let mut sent = Vec::new();
+            let mut refused = 0usize;
+            let mut i = 0usize;
+            while streaming.load(Ordering::Relaxed) {
+                let id = format!("WS-CHAOS-{i:04}");
+                let email = format!("chaos.{}@example.nl", i % CUSTOMERS);
+                let customer_id = format!("chaos-{}", i % CUSTOMERS);
+                let order = WebshopOrder {
+                    id: &id,
+                    email: &email,
+                    customer_id: &customer_id,
+                    company: None,
+                    lines: vec![(&product, &sku, 1, price)],
+                };
+                // The shop's own call may hit an injected fault too: then the order was not
+                // placed (MailChimp refused it) and is not counted as sent.
+                match api.place_order(&store, &order).await {
+                    Ok(_) => sent.push(id),
+                    Err(_) => refused += 1,
+                }
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            (sent, refused)
+        }
+    });
+
+    // Kill -9 and restart each service in turn.
+    let kinds = [
+        ServiceKind::Mapper,
+        ServiceKind::OrderOrchestrator,
+        ServiceKind::ConnectorMpluskassa,
+        ServiceKind::ConnectorMailchimp,
+        ServiceKind::Notifier,
+    ];
+    for kind in kinds {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let index = cluster
+            .services
+            .iter()
+            .position(|s| s.kind == kind)
+            .unwrap();
+        cluster.services[index].kill();
+        eprintln!("chaos: killed {}", kind.name());
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let http = cluster.http.clone();
+        cluster.services[index].restart(&http).await?;
+        eprintln!("chaos: restarted {}", kind.name());
+    }
+
+    // Each API fails for a while.
+    let faults: [(System, Value); 6] = [
+        (
+            System::Mailchimp,
+            json!({"fault": {"kind": "too_many_requests"}, "next": 40}),
+        ),
+        (
+            System::Mailchimp,
+            json!({"fault": {"kind": "server_error", "status": 503}, "probability": 0.3, "seed": 7}),
+        ),
+        (
+            System::Mailchimp,
+            json!({"fault": {"kind": "drop_connection"}, "probability": 0.2, "seed": 8}),
+        ),
+        (
+            System::Mpluskassa,
+            json!({"fault": {"kind": "random_latency", "min_ms": 50, "max_ms": 400}, "probability": 0.5, "seed": 9}),
+        ),
+        (
+            System::Mpluskassa,
+            json!({"fault": {"kind": "server_error"}, "probability": 0.3, "seed": 10}),
+        ),
+        (
+            System::Mpluskassa,
+            json!({"fault": {"kind": "drop_connection"}, "probability": 0.2, "seed": 11}),
+        ),
+    ];
+    for (system, rule) in faults {
+        cluster.sandbox.add_fault(system, rule.clone()).await?;
+        eprintln!("chaos: {} fails: {rule}", system.as_str());
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        cluster.sandbox.clear_faults(system).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    streaming.store(false, Ordering::Relaxed);
+    let (sent, refused) = stream.await?;
+    ensure!(sent.len() >= 30, "the stream placed {} orders", sent.len());
+
+    // Everything settles: each placed order exactly once, no customer twice.
+    let settled = eventually(
+        "every placed order in MplusKASSA",
+        Duration::from_secs(120),
+        || async {
+            let mk = cluster.sandbox.state(System::Mpluskassa).await?;
+            let orders = mk_orders_by_ext_id(&mk);
+            let lost = sent.iter().filter(|id| !orders.contains_key(*id)).count();
+            ensure!(
+                lost == 0,
+                "{lost} of {} orders not in MplusKASSA yet",
+                sent.len()
+            );
+            Ok(mk)
+        },
+    )
+    .await;
+    let mk = cluster.sandbox.state(System::Mpluskassa).await?;
+    let orders = mk_orders_by_ext_id(&mk);
+    let created = sent.iter().filter(|id| orders.contains_key(*id)).count();
+    let duplicated: usize = sent
+        .iter()
+        .filter_map(|id| orders.get(id))
+        .map(|found| found.len() - 1)
+        .sum();
+    let lost = sent.len() - created;
+    let alerts = cluster
+        .admin_get(ServiceKind::Notifier, "/api/v1/alerts?state=all&limit=500")
+        .await?;
+    let raised = alerts.as_array().map_or(0, Vec::len);
+    println!(
+        "chaos: orders sent {}, created {created}, duplicated {duplicated}, lost {lost}, alerts raised {raised} (orders refused by the faulty MailChimp: {refused})",
+        sent.len()
+    );
+    settled?;
+    ensure!(
+        duplicated == 0 && lost == 0,
+        "{duplicated} duplicated, {lost} lost"
+    );
+    let relations = mk_relations_by_email(&mk);
+    for i in 0..CUSTOMERS {
+        let email = format!("chaos.{i}@example.nl");
+        let count = relations.get(&email).map_or(0, Vec::len);
+        ensure!(count == 1, "customer {email} exists {count} times");
+    }
+    let crashed = cluster.crashed();
+    ensure!(crashed.is_empty(), "crashed: {crashed:?}");
+    Ok(())
+}
