@@ -118,17 +118,22 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
         .mount(AdminServer::builder(&config.common.service_name, &admin))
         .readiness("bus", Arc::new(BusReadiness(runtime.bus.clone())))
         .readiness("database", Arc::new(DbReadiness::new(runtime.db.clone())))
+        .readiness(
+            "running",
+            Arc::new(service::Running(runtime.shutdown.clone())),
+        )
         .bind()?;
     // One line on stdout that scripts and tests can wait for.
     println!("ferry admin listening on http://{}", server.local_addr());
 
     runtime.shutdown.cancelled().await;
-    if let Err(error) = server.stop().await {
-        tracing::warn!(%error, "admin server did not stop cleanly");
-    }
     let drain = config.common.drain(Duration::from_secs(10));
     started.stop(drain).await;
     runtime.bus.shutdown(drain).await;
+    // After the drain: see `service::run_standalone`.
+    if let Err(error) = server.stop().await {
+        tracing::warn!(%error, "admin server did not stop cleanly");
+    }
     runtime.db.close().await.ok();
     if let Some(sandbox) = sandbox {
         sandbox.stop().await;

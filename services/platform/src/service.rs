@@ -146,6 +146,21 @@ pub async fn connect<M: MigratorTrait>(
     Ok(Runtime { db, bus, shutdown })
 }
 
+/// Readiness that fails once shutdown has begun, so that load balancers stop routing to a
+/// draining process.
+pub struct Running(pub CancellationToken);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for Running {
+    async fn check(&self) -> Result<(), String> {
+        if self.0.is_cancelled() {
+            Err("shutting down".to_owned())
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// Runs one service as its own process until SIGINT/SIGTERM: telemetry, database and
 /// migrations, bus, the service, its admin server (with bus and database readiness), then a
 /// drain at shutdown: `drain_seconds` from the configuration, else `drain`.
@@ -168,15 +183,19 @@ where
         .mount(AdminServer::builder(&service, &common.admin))
         .readiness("bus", Arc::new(BusReadiness(runtime.bus.clone())))
         .readiness("database", Arc::new(DbReadiness::new(runtime.db.clone())))
+        .readiness("running", Arc::new(Running(runtime.shutdown.clone())))
         .bind()?;
     tracing::info!(service, admin = %admin.local_addr(), "started");
 
     runtime.shutdown.cancelled().await;
+    started.stop(drain).await;
+    runtime.bus.shutdown(drain).await;
+    // The admin server stops after the drain: its workers run their own runtimes, and database
+    // connections they opened die with them, which would fail the drain's last writes. Until
+    // then `/readyz` answers "not ready" (the `running` check) and `/metrics` stays readable.
     if let Err(error) = admin.stop().await {
         tracing::warn!(%error, "admin server did not stop cleanly");
     }
-    started.stop(drain).await;
-    runtime.bus.shutdown(drain).await;
     runtime.db.close().await.ok();
     tracing::info!(service, "stopped");
     Ok(())
