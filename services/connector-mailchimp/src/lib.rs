@@ -9,7 +9,8 @@
 //! | [`ingest`] | change detection: polling with durable cursors, full sync, exactly-once publishing |
 //! | [`webhook`] | list webhooks (secret-protected endpoint) and their registration |
 //! | [`commands`] | executing `mailchimp.*` commands idempotently |
-//! | [`integrations`] | the connections served (from the configuration until the registry exists) |
+//! | [`integrations`] | the connections served (configuration and registry), live or not |
+//! | [`registry`] | following the integration registry (`ferry.integration.changed`) |
 //! | [`store`] | the tables: connections, cursors, cross-references |
 //! | [`admin`] | the admin API |
 //! | [`config`] | configuration |
@@ -28,6 +29,7 @@ pub mod config;
 pub mod ingest;
 pub mod integrations;
 pub mod records;
+pub mod registry;
 pub mod store;
 pub mod webhook;
 
@@ -38,6 +40,7 @@ use ferry_platform::bus::inbox::{self, Inbox};
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{Binding, BusMigration, RetryPolicy, Subscription, queues};
 use ferry_platform::db;
+use ferry_platform::registry::RegistryFollower;
 use ferry_platform::service::{Runtime, Started};
 use sea_orm_migration::prelude::{DynIden, MigrationTrait, MigratorTrait};
 use utoipa::OpenApi;
@@ -70,9 +73,13 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// What the connector's queue receives: every command addressed to MailChimp.
+/// What the connector's queue receives: every command addressed to MailChimp, and the
+/// integration registry's changes.
 pub fn bindings() -> Vec<Binding> {
-    vec![Binding::commands("mailchimp.#")]
+    vec![
+        Binding::commands("mailchimp.#"),
+        ferry_platform::registry::binding(),
+    ]
 }
 
 /// Starts the connector on `runtime`: the command consumer, the outbox relay, the inbox purge,
@@ -111,7 +118,11 @@ pub async fn start_with_ingester(
         outbox.clone(),
         ingester.clone(),
         retry,
-    );
+    )
+    .with_registry(Arc::new(registry::RegistryListener::new(
+        RegistryFollower::new(SERVICE, config.keyring.clone())?,
+        integrations.clone(),
+    )));
     let subscription = runtime
         .bus
         .subscribe(subscription, Arc::new(handler))
