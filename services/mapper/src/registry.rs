@@ -30,6 +30,7 @@ use ferry_proto::messages::{
 };
 use ferry_proto::{CurrencyCode, Envelope, IntegrationId};
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
 use sea_orm::{QueryOrder, Schema, TransactionTrait};
 use sea_orm_migration::prelude::{MigrationName, MigrationTrait, SchemaManager};
 use serde::{Deserialize, Serialize};
@@ -586,6 +587,24 @@ impl Registry {
         Ok(rows.iter().map(IntegrationView::from).collect())
     }
 
+    /// Reads a row for a change: a no-op update first takes the write lock (a row lock on
+    /// PostgreSQL; on SQLite the database's write lock, waited for, before the transaction
+    /// read anything, so it cannot fail later as a stale snapshot).
+    async fn row_for_update<C: ConnectionTrait>(
+        txn: &C,
+        id: IntegrationId,
+    ) -> Result<integration_row::Model, RegistryError> {
+        integration_row::Entity::update_many()
+            .col_expr(
+                integration_row::Column::Version,
+                Expr::col(integration_row::Column::Version).into(),
+            )
+            .filter(integration_row::Column::Id.eq(id.as_uuid()))
+            .exec(txn)
+            .await?;
+        Self::row(txn, id).await
+    }
+
     async fn row<C: ConnectionTrait>(
         db: &C,
         id: IntegrationId,
@@ -663,7 +682,7 @@ impl Registry {
         who: &str,
     ) -> Result<IntegrationView, RegistryError> {
         let txn = self.db.begin().await?;
-        let mut row = Self::row(&txn, id).await?;
+        let mut row = Self::row_for_update(&txn, id).await?;
         if let Some(expected) = patch.expected_version
             && expected != row.version
         {
@@ -737,7 +756,7 @@ impl Registry {
         who: &str,
     ) -> Result<IntegrationView, RegistryError> {
         let txn = self.db.begin().await?;
-        let mut row = Self::row(&txn, id).await?;
+        let mut row = Self::row_for_update(&txn, id).await?;
         let from = State::parse(&row.state).unwrap_or(State::Paused);
         let to = transition.apply(from).ok_or_else(|| {
             RegistryError::Conflict(format!(
@@ -759,7 +778,7 @@ impl Registry {
     /// cross-references, the notifier its activity).
     pub async fn delete(&self, id: IntegrationId, who: &str) -> Result<(), RegistryError> {
         let txn = self.db.begin().await?;
-        let row = Self::row(&txn, id).await?;
+        let row = Self::row_for_update(&txn, id).await?;
         integration_row::Entity::delete_by_id(row.id)
             .exec(&txn)
             .await?;
@@ -790,9 +809,13 @@ impl Registry {
         let mut changed = 0;
         for uuid in ids {
             let txn = self.db.begin().await?;
-            // Deleted meanwhile: nothing to re-seal.
-            let Some(mut row) = integration_row::Entity::find_by_id(uuid).one(&txn).await? else {
-                continue;
+            let id =
+                IntegrationId::from_uuid(uuid).map_err(|e| RegistryError::Encode(e.to_string()))?;
+            let mut row = match Self::row_for_update(&txn, id).await {
+                Ok(row) => row,
+                // Deleted meanwhile: nothing to re-seal.
+                Err(RegistryError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
             };
             let mut touched = false;
             for (field, sealed, context) in [
@@ -877,13 +900,22 @@ impl Registry {
             .order_by_asc(integration_row::Column::Id)
             .all(&self.db)
             .await?;
-        let txn = self.db.begin().await?;
+        let mut published = 0;
         for row in &rows {
-            self.enqueue_changed(&txn, row).await?;
+            let id = IntegrationId::from_uuid(row.id)
+                .map_err(|e| RegistryError::Encode(e.to_string()))?;
+            let txn = self.db.begin().await?;
+            let row = match Self::row_for_update(&txn, id).await {
+                Ok(row) => row,
+                Err(RegistryError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            self.enqueue_changed(&txn, &row).await?;
+            txn.commit().await?;
+            published += 1;
         }
-        txn.commit().await?;
         self.outbox.wake();
-        Ok(rows.len())
+        Ok(published)
     }
 
     /// Publishes a registered integration as a new version after its settings changed (its
@@ -894,11 +926,10 @@ impl Registry {
         who: &str,
     ) -> Result<bool, RegistryError> {
         let txn = self.db.begin().await?;
-        let Some(row) = integration_row::Entity::find_by_id(id.as_uuid())
-            .one(&txn)
-            .await?
-        else {
-            return Ok(false);
+        let row = match Self::row_for_update(&txn, id).await {
+            Ok(row) => row,
+            Err(RegistryError::NotFound(_)) => return Ok(false),
+            Err(e) => return Err(e),
         };
         self.save(&txn, row, who).await?;
         txn.commit().await?;

@@ -69,7 +69,10 @@ fn api_error(e: RegistryError) -> ApiError {
         RegistryError::Conflict(_) => ApiError::Conflict(e.to_string()),
         RegistryError::NoKeyring => ApiError::Unavailable(e.to_string()),
         RegistryError::Credential { .. } | RegistryError::Encode(_) => ApiError::internal(e),
-        RegistryError::Db(_) => ApiError::Unavailable("database unavailable".to_owned()),
+        RegistryError::Db(e) => {
+            tracing::warn!(error = %e, "registry: database error");
+            ApiError::Unavailable("database unavailable".to_owned())
+        }
     }
 }
 
