@@ -354,7 +354,7 @@ impl Handler for CommandHandler {
             ProductsVerify::MESSAGE_TYPE => run!(ProductsVerify, products_verify),
             RecordRecheck::MESSAGE_TYPE => self.recheck(delivery).await,
             IntegrationChanged::MESSAGE_TYPE => match &self.registry {
-                Some(registry) => registry.handle(&self.db, delivery).await,
+                Some(registry) => registry.handle(delivery).await,
                 None => Outcome::Ack,
             },
             other => Outcome::DeadLetter(format!(

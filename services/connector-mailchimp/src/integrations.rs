@@ -10,13 +10,14 @@
 //! other replicas); the API key and webhook secret stay in memory only, wrapped in
 //! [`Secret`]/[`ApiKey`], so they are never logged, serialized or stored in plain text.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use chrono::Utc;
 use ferry_platform::config::Secret;
+use ferry_platform::registry::InactiveSet;
 use ferry_proto::{CurrencyCode, IntegrationId};
 use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::json;
@@ -169,7 +170,7 @@ pub struct Integrations {
     section: MailchimpSection,
     map: RwLock<HashMap<IntegrationId, Arc<Integration>>>,
     /// Integrations served but not live (draft or paused in the registry).
-    inactive: RwLock<HashSet<IntegrationId>>,
+    inactive: InactiveSet,
     /// Connection limits per MailChimp account: integrations sharing an account (API key)
     /// share its limit.
     limits: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
@@ -181,7 +182,7 @@ impl Integrations {
         Self {
             section,
             map: RwLock::default(),
-            inactive: RwLock::default(),
+            inactive: InactiveSet::default(),
             limits: std::sync::Mutex::default(),
         }
     }
@@ -262,21 +263,12 @@ impl Integrations {
     /// Marks an integration live (`true`: polled, commands executed) or not (draft, paused:
     /// not polled, commands deferred).
     pub fn set_active(&self, id: IntegrationId, active: bool) {
-        let mut inactive = self.inactive.write().unwrap_or_else(|e| e.into_inner());
-        if active {
-            inactive.remove(&id);
-        } else {
-            inactive.insert(id);
-        }
+        self.inactive.set_live(id, active);
     }
 
     /// Whether an integration is live.
     pub fn is_active(&self, id: IntegrationId) -> bool {
-        !self
-            .inactive
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&id)
+        self.inactive.is_live(id)
     }
 
     /// Every live integration (the ones to poll).

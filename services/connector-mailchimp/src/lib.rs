@@ -121,6 +121,7 @@ pub async fn start_with_ingester(
     )
     .with_registry(Arc::new(registry::RegistryListener::new(
         RegistryFollower::new(SERVICE, config.keyring.clone())?,
+        runtime.db.clone(),
         integrations.clone(),
     )));
     let subscription = runtime

@@ -9,14 +9,15 @@
 //!
 //! The API key arrives sealed and is opened here with the deployment's keyring
 //! (`FERRY_CREDENTIALS_KEY`); it never reaches a table or a log line. The mapper republishes
-//! every integration at its start, so a connector started later learns them then (until
-//! that, its `[[integrations]]` from the configuration are served as before).
+//! every integration at its start (and periodically), so a connector started later learns
+//! them; its `[[integrations]]` from the configuration are served as before.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use ferry_platform::bus::{Delivery, Outcome};
-use ferry_platform::registry::{RegistryFollower, mailchimp_key_context};
-use ferry_proto::messages::{Direction, Flow, IntegrationChanged, IntegrationState};
+use ferry_platform::registry::{RegistryFollower, RegistryTarget, mailchimp_key_context};
+use ferry_proto::messages::{Direction, Flow, IntegrationChanged};
 use ferry_proto::{Envelope, IntegrationId};
 use sea_orm::DatabaseConnection;
 
@@ -27,60 +28,48 @@ use crate::integrations::{Connection, Integrations};
 /// Applies registry changes to the served integrations.
 pub struct RegistryListener {
     follower: RegistryFollower,
+    target: Target,
+}
+
+struct Target {
+    db: DatabaseConnection,
     integrations: Arc<Integrations>,
 }
 
 impl RegistryListener {
-    /// A listener updating `integrations`, opening credentials with `follower`.
-    pub fn new(follower: RegistryFollower, integrations: Arc<Integrations>) -> Self {
+    /// A listener updating `integrations` (settings stored in `db`), opening credentials with
+    /// `follower`.
+    pub fn new(
+        follower: RegistryFollower,
+        db: DatabaseConnection,
+        integrations: Arc<Integrations>,
+    ) -> Self {
         Self {
             follower,
-            integrations,
+            target: Target { db, integrations },
         }
     }
 
     /// Handles one `integration.changed` delivery.
-    pub async fn handle(&self, db: &DatabaseConnection, delivery: &Delivery) -> Outcome {
-        let envelope = match self.follower.decode(delivery) {
-            Ok(Some(e)) => e,
-            Ok(None) => return Outcome::Ack,
-            Err(out) => return out,
-        };
-        let id = envelope.integration_id;
-        let change = &envelope.payload;
-        if change.state == IntegrationState::Deleted {
-            if let Err(e) = self.integrations.remove(db, id, true).await {
-                return Outcome::Retry(format!("cannot erase integration {id}: {e}"));
-            }
-            self.follower.applied(id, change.revision);
-            tracing::info!(integration = %id, "integration deleted: MailChimp connection, cursors and cross-references erased");
-            return Outcome::Ack;
-        }
-        let connection = match self.connection(&envelope) {
-            Ok(Some(c)) => c,
-            // A change without a MailChimp connection: nothing to serve here.
-            Ok(None) => return Outcome::Ack,
-            Err(out) => return out,
-        };
-        let active = change.state == IntegrationState::Live;
-        self.integrations.set_active(id, active);
-        if let Err(e) = self.integrations.upsert(db, connection).await {
-            return Outcome::Retry(format!("cannot serve integration {id}: {e}"));
-        }
-        self.follower.applied(id, change.revision);
-        tracing::info!(integration = %id, revision = change.revision, active, "integration updated from the registry");
-        Outcome::Ack
+    pub async fn handle(&self, delivery: &Delivery) -> Outcome {
+        self.follower.apply(&self.target, delivery).await
     }
+}
+
+#[async_trait]
+impl RegistryTarget for Target {
+    type Connection = Connection;
 
     fn connection(
         &self,
+        follower: &RegistryFollower,
         envelope: &Envelope<IntegrationChanged>,
     ) -> Result<Option<Connection>, Outcome> {
         let id: IntegrationId = envelope.integration_id;
         let Some(mc) = &envelope.payload.mailchimp else {
             return Ok(None);
         };
-        let key = self.follower.open(
+        let key = follower.open(
             id,
             "mailchimp.api_key",
             &mc.api_key_sealed,
@@ -109,5 +98,26 @@ impl RegistryListener {
             resources: Resource::all(),
             publish_stock,
         }))
+    }
+
+    async fn serve(
+        &self,
+        id: IntegrationId,
+        connection: Connection,
+        live: bool,
+    ) -> Result<(), String> {
+        self.integrations.set_active(id, live);
+        self.integrations
+            .upsert(&self.db, connection)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn erase(&self, id: IntegrationId) -> Result<(), String> {
+        self.integrations
+            .remove(&self.db, id, true)
+            .await
+            .map_err(|e| e.to_string())
     }
 }

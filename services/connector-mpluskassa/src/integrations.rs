@@ -8,11 +8,12 @@
 //! The non-secret settings are stored in `mpluskassa_connections`; the secret lives only in
 //! memory here (and sealed in the registry), never in this service's tables, logs or messages.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use ferry_platform::registry::InactiveSet;
 use ferry_proto::{CurrencyCode, IntegrationId};
 use sea_orm::DatabaseConnection;
 use tokio::sync::Mutex;
@@ -121,7 +122,7 @@ pub struct Integrations {
     db: DatabaseConnection,
     client: ClientSettings,
     inner: Arc<RwLock<HashMap<IntegrationId, Arc<Integration>>>>,
-    inactive: Arc<RwLock<HashSet<IntegrationId>>>,
+    inactive: Arc<InactiveSet>,
 }
 
 impl Integrations {
@@ -190,21 +191,12 @@ impl Integrations {
     /// Marks an integration live (`true`: polled, commands executed) or not (draft, paused:
     /// not polled, commands deferred).
     pub fn set_active(&self, id: IntegrationId, active: bool) {
-        let mut inactive = self.inactive.write().unwrap_or_else(|e| e.into_inner());
-        if active {
-            inactive.remove(&id);
-        } else {
-            inactive.insert(id);
-        }
+        self.inactive.set_live(id, active);
     }
 
     /// Whether an integration is live.
     pub fn is_active(&self, id: IntegrationId) -> bool {
-        !self
-            .inactive
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(&id)
+        self.inactive.is_live(id)
     }
 
     /// Every live integration (the ones to poll).

@@ -10,14 +10,15 @@
 //!
 //! The secret arrives sealed and is opened here with the deployment's keyring
 //! (`FERRY_CREDENTIALS_KEY`); it never reaches a table or a log line. The mapper republishes
-//! every integration at its start, so this connector learns them then (until that, its
-//! `[[integrations]]` from the configuration are served as before).
+//! every integration at its start (and periodically), so this connector learns them; its
+//! `[[integrations]]` from the configuration are served as before.
 
+use async_trait::async_trait;
 use ferry_platform::bus::{Delivery, Outcome};
 use ferry_platform::config::Secret;
-use ferry_platform::registry::{RegistryFollower, mpluskassa_secret_context};
-use ferry_proto::messages::{IntegrationChanged, IntegrationState};
-use ferry_proto::{CurrencyCode, Envelope};
+use ferry_platform::registry::{RegistryFollower, RegistryTarget, mpluskassa_secret_context};
+use ferry_proto::messages::IntegrationChanged;
+use ferry_proto::{CurrencyCode, Envelope, IntegrationId};
 
 use crate::client::Connection;
 use crate::config::{Entities, SkuSource};
@@ -40,46 +41,24 @@ impl RegistryListener {
 
     /// Handles one `integration.changed` delivery.
     pub async fn handle(&self, delivery: &Delivery) -> Outcome {
-        let envelope = match self.follower.decode(delivery) {
-            Ok(Some(e)) => e,
-            Ok(None) => return Outcome::Ack,
-            Err(out) => return out,
-        };
-        let id = envelope.integration_id;
-        let change = &envelope.payload;
-        if change.state == IntegrationState::Deleted {
-            if let Err(e) = self.integrations.remove(id, true).await {
-                return Outcome::Retry(format!("cannot erase integration {id}: {e}"));
-            }
-            self.follower.applied(id, change.revision);
-            tracing::info!(integration = %id, "integration deleted: MplusKASSA connection, cursors and cross-references erased");
-            return Outcome::Ack;
-        }
-        let settings = match self.settings(&envelope) {
-            Ok(Some(s)) => s,
-            // A change without an MplusKASSA connection: nothing to serve here.
-            Ok(None) => return Outcome::Ack,
-            Err(out) => return out,
-        };
-        let active = change.state == IntegrationState::Live;
-        self.integrations.set_active(id, active);
-        if let Err(e) = self.integrations.upsert(settings).await {
-            return Outcome::Retry(format!("cannot serve integration {id}: {e}"));
-        }
-        self.follower.applied(id, change.revision);
-        tracing::info!(integration = %id, revision = change.revision, active, "integration updated from the registry");
-        Outcome::Ack
+        self.follower.apply(&self.integrations, delivery).await
     }
+}
 
-    fn settings(
+#[async_trait]
+impl RegistryTarget for Integrations {
+    type Connection = IntegrationSettings;
+
+    fn connection(
         &self,
+        follower: &RegistryFollower,
         envelope: &Envelope<IntegrationChanged>,
     ) -> Result<Option<IntegrationSettings>, Outcome> {
         let id = envelope.integration_id;
         let Some(mk) = &envelope.payload.mpluskassa else {
             return Ok(None);
         };
-        let secret = self.follower.open(
+        let secret = follower.open(
             id,
             "mpluskassa.secret",
             &mk.secret_sealed,
@@ -106,5 +85,22 @@ impl RegistryListener {
             default_vat_code: None,
             observe: Entities::default(),
         }))
+    }
+
+    async fn serve(
+        &self,
+        id: IntegrationId,
+        settings: IntegrationSettings,
+        live: bool,
+    ) -> Result<(), String> {
+        self.set_active(id, live);
+        self.upsert(settings)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn erase(&self, id: IntegrationId) -> Result<(), String> {
+        self.remove(id, true).await.map_err(|e| e.to_string())
     }
 }
