@@ -22,6 +22,7 @@
 use chrono::{DateTime, Utc};
 use ferry_platform::bus::BusMessage;
 use ferry_platform::bus::outbox::Outbox;
+use ferry_platform::config::Secret;
 use ferry_platform::registry::{mailchimp_key_context, mpluskassa_secret_context};
 use ferry_platform::secrets::{self, Keyring, SecretError};
 use ferry_proto::messages::{
@@ -194,11 +195,12 @@ impl Transition {
 }
 
 /// The MailChimp connection of a new integration. The API key is write-only.
-#[derive(Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailchimpInput {
     /// The API key (`<key>-<dc>`) or OAuth token. Never returned.
-    pub api_key: String,
+    #[schema(value_type = String, format = Password)]
+    pub api_key: Secret,
     /// API base URL override (the sandbox, e.g. `http://127.0.0.1:9110/3.0`).
     #[serde(default)]
     pub base_url: Option<String>,
@@ -214,46 +216,8 @@ pub struct MailchimpInput {
     pub currency: Option<String>,
 }
 
-impl std::fmt::Debug for MailchimpInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MailchimpInput")
-            .field("api_key", &"***")
-            .field("base_url", &self.base_url)
-            .field("list_id", &self.list_id)
-            .field("store_id", &self.store_id)
-            .field("store_name", &self.store_name)
-            .field("currency", &self.currency)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for MailchimpPatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MailchimpPatch")
-            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
-            .field("base_url", &self.base_url)
-            .field("list_id", &self.list_id)
-            .field("store_id", &self.store_id)
-            .field("store_name", &self.store_name)
-            .field("currency", &self.currency)
-            .finish()
-    }
-}
-
-impl std::fmt::Debug for MplusInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MplusInput")
-            .field("endpoint", &self.endpoint)
-            .field("ident", &self.ident)
-            .field("secret", &"***")
-            .field("branch", &self.branch)
-            .field("workplace", &self.workplace)
-            .finish()
-    }
-}
-
 /// The MplusKASSA connection of a new integration. The secret is write-only.
-#[derive(Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MplusInput {
     /// The SOAP endpoint (`https://api.mpluskassa.nl:<port>/`).
@@ -261,7 +225,8 @@ pub struct MplusInput {
     /// The API ident.
     pub ident: String,
     /// The API secret. Never returned.
-    pub secret: String,
+    #[schema(value_type = String, format = Password)]
+    pub secret: Secret,
     /// Branch for stock and orders (default 1).
     #[serde(default)]
     pub branch: Option<i32>,
@@ -283,11 +248,12 @@ pub struct NewIntegration {
 }
 
 /// Changes to a MailChimp connection; absent fields stay.
-#[derive(Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailchimpPatch {
     /// A new API key.
-    pub api_key: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
+    pub api_key: Option<Secret>,
     /// A new base URL (`""` removes the override).
     pub base_url: Option<String>,
     /// A new audience id.
@@ -301,7 +267,7 @@ pub struct MailchimpPatch {
 }
 
 /// Changes to an MplusKASSA connection; absent fields stay.
-#[derive(Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MplusPatch {
     /// A new endpoint.
@@ -309,23 +275,12 @@ pub struct MplusPatch {
     /// A new ident.
     pub ident: Option<String>,
     /// A new secret.
-    pub secret: Option<String>,
+    #[schema(value_type = Option<String>, format = Password)]
+    pub secret: Option<Secret>,
     /// A new branch.
     pub branch: Option<i32>,
     /// A new workplace (`0` removes it).
     pub workplace: Option<i32>,
-}
-
-impl std::fmt::Debug for MplusPatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MplusPatch")
-            .field("endpoint", &self.endpoint)
-            .field("ident", &self.ident)
-            .field("secret", &self.secret.as_ref().map(|_| "***"))
-            .field("branch", &self.branch)
-            .field("workplace", &self.workplace)
-            .finish()
-    }
 }
 
 /// `PATCH /integrations/{id}`.
@@ -630,8 +585,8 @@ impl Registry {
         let name = text("name", &input.name, 200)?;
         let mc = input.mailchimp;
         let mp = input.mpluskassa;
-        let api_key = credential("mailchimp.api_key", &mc.api_key)?;
-        let secret = credential("mpluskassa.secret", &mp.secret)?;
+        let api_key = credential("mailchimp.api_key", mc.api_key.expose())?;
+        let secret = credential("mpluskassa.secret", mp.secret.expose())?;
         let now = Utc::now();
         let row = integration_row::Model {
             id,
@@ -697,7 +652,7 @@ impl Registry {
         }
         if let Some(mc) = patch.mailchimp {
             if let Some(key) = mc.api_key {
-                let key = credential("mailchimp.api_key", &key)?;
+                let key = credential("mailchimp.api_key", key.expose())?;
                 row.mailchimp_api_key_sealed = self.seal(&key, &mailchimp_key_context(uuid))?;
                 row.mailchimp_api_key_hint = secrets::hint(&key);
             }
@@ -723,7 +678,7 @@ impl Registry {
         }
         if let Some(mp) = patch.mpluskassa {
             if let Some(secret) = mp.secret {
-                let secret = credential("mpluskassa.secret", &secret)?;
+                let secret = credential("mpluskassa.secret", secret.expose())?;
                 row.mpluskassa_secret_sealed =
                     self.seal(&secret, &mpluskassa_secret_context(uuid))?;
                 row.mpluskassa_secret_hint = secrets::hint(&secret);
