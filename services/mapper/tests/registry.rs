@@ -627,6 +627,14 @@ async fn delete_removes_everything() {
     )
     .await;
 
+    let activity = format!("/activity?integration_id={id}&limit=500");
+    eventually(
+        "the registry events in the activity log",
+        Duration::from_secs(20),
+        || async { h.call(Method::GET, &activity, None).await.1.contains(&id) },
+    )
+    .await;
+
     let (status, _) = h
         .call(Method::DELETE, &format!("/integrations/{id}"), None)
         .await;
@@ -655,6 +663,12 @@ async fn delete_removes_everything() {
             let (_, mk) = h.call(Method::GET, "/mpluskassa/integrations", None).await;
             !mc.contains(&id) && !mk.contains(&id)
         },
+    )
+    .await;
+    eventually(
+        "the activity log erased",
+        Duration::from_secs(20),
+        || async { !h.call(Method::GET, &activity, None).await.1.contains(&id) },
     )
     .await;
     let (status, _) = h
