@@ -63,7 +63,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all: Vec<Box<dyn MigrationTrait>> = vec![Box::new(BusMigration)];
+        let mut all: Vec<Box<dyn MigrationTrait>> = vec![
+            Box::new(BusMigration),
+            Box::new(ferry_platform::registry::MirrorMigration),
+        ];
         all.extend(migrations());
         all
     }
@@ -118,12 +121,13 @@ pub async fn start_with_ingester(
         outbox.clone(),
         ingester.clone(),
         retry,
-    )
-    .with_registry(Arc::new(registry::RegistryListener::new(
+    );
+    let registry = Arc::new(registry::RegistryListener::new(
         RegistryFollower::new(SERVICE, config.keyring.clone())?,
         runtime.db.clone(),
         integrations.clone(),
-    )));
+    ));
+    let handler = handler.with_registry(registry.clone());
     let subscription = runtime
         .bus
         .subscribe(subscription, Arc::new(handler))
@@ -140,7 +144,11 @@ pub async fn start_with_ingester(
     let mut started = Started::default()
         .subscription(subscription)
         .task(relay)
-        .task(purge);
+        .task(purge)
+        .task(registry.spawn_refresh(
+            ferry_platform::registry::REFRESH_INTERVAL,
+            runtime.shutdown.clone(),
+        ));
     if section.poll_enabled {
         started = started.task(ingester.clone().spawn_poller(
             Duration::from_secs(section.poll_interval_secs),

@@ -9,10 +9,13 @@
 //!
 //! The API key arrives sealed and is opened here with the deployment's keyring
 //! (`FERRY_CREDENTIALS_KEY`); it never reaches a table or a log line. The mapper republishes
-//! every integration at its start (and periodically), so a connector started later learns
-//! them; its `[[integrations]]` from the configuration are served as before.
+//! every integration at its start (and periodically); each change is also kept in the
+//! `ferry_registry_mirror` table, which every replica applies at start and every few seconds
+//! (`ferry_platform::registry`). Its `[[integrations]]` from the configuration are served as
+//! before.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ferry_platform::bus::{Delivery, Outcome};
@@ -20,6 +23,8 @@ use ferry_platform::registry::{RegistryFollower, RegistryTarget, mailchimp_key_c
 use ferry_proto::messages::{Direction, Flow, IntegrationChanged};
 use ferry_proto::{Envelope, IntegrationId};
 use sea_orm::DatabaseConnection;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::client::ApiKey;
 use crate::ingest::Resource;
@@ -27,8 +32,8 @@ use crate::integrations::{Connection, Integrations};
 
 /// Applies registry changes to the served integrations.
 pub struct RegistryListener {
-    follower: RegistryFollower,
-    target: Target,
+    follower: Arc<RegistryFollower>,
+    target: Arc<Target>,
 }
 
 struct Target {
@@ -45,14 +50,21 @@ impl RegistryListener {
         integrations: Arc<Integrations>,
     ) -> Self {
         Self {
-            follower,
-            target: Target { db, integrations },
+            follower: Arc::new(follower.with_mirror(db.clone())),
+            target: Arc::new(Target { db, integrations }),
         }
     }
 
     /// Handles one `integration.changed` delivery.
     pub async fn handle(&self, delivery: &Delivery) -> Outcome {
-        self.follower.apply(&self.target, delivery).await
+        self.follower.apply(self.target.as_ref(), delivery).await
+    }
+
+    /// Applies what other replicas received (the registry mirror) now and every `every`.
+    pub fn spawn_refresh(&self, every: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+        self.follower
+            .clone()
+            .spawn_refresh(self.target.clone(), every, shutdown)
     }
 }
 

@@ -67,7 +67,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all: Vec<Box<dyn MigrationTrait>> = vec![Box::new(BusMigration)];
+        let mut all: Vec<Box<dyn MigrationTrait>> = vec![
+            Box::new(BusMigration),
+            Box::new(ferry_platform::registry::MirrorMigration),
+        ];
         all.extend(migrations());
         all
     }
@@ -116,11 +119,13 @@ pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<
         Inbox::new(queues::CONNECTOR_MPLUSKASSA),
         integrations.clone(),
         config.common.bus.max_attempts.max(1),
-    )
-    .with_registry(Arc::new(registry::RegistryListener::new(
+    );
+    let registry = Arc::new(registry::RegistryListener::new(
         ferry_platform::registry::RegistryFollower::new(SERVICE, config.keyring.clone())?,
+        runtime.db.clone(),
         integrations.clone(),
-    )));
+    ));
+    let commands = commands.with_registry(registry.clone());
     let consumer = runtime
         .bus
         .subscribe(subscription(&config.common.bus), Arc::new(commands))
@@ -136,7 +141,11 @@ pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<
     let mut started = Started::default()
         .subscription(consumer)
         .task(relay)
-        .task(purge);
+        .task(purge)
+        .task(registry.spawn_refresh(
+            ferry_platform::registry::REFRESH_INTERVAL,
+            runtime.shutdown.clone(),
+        ));
     if config.sync.enabled {
         started = started.task(ingest.clone().spawn(runtime.shutdown.clone()));
     }

@@ -10,8 +10,13 @@
 //!
 //! The secret arrives sealed and is opened here with the deployment's keyring
 //! (`FERRY_CREDENTIALS_KEY`); it never reaches a table or a log line. The mapper republishes
-//! every integration at its start (and periodically), so this connector learns them; its
-//! `[[integrations]]` from the configuration are served as before.
+//! every integration at its start (and periodically); each change is also kept in the
+//! `ferry_registry_mirror` table, which every replica applies at start and every few seconds
+//! (`ferry_platform::registry`). Its `[[integrations]]` from the configuration are served as
+//! before.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ferry_platform::bus::{Delivery, Outcome};
@@ -19,6 +24,9 @@ use ferry_platform::config::Secret;
 use ferry_platform::registry::{RegistryFollower, RegistryTarget, mpluskassa_secret_context};
 use ferry_proto::messages::IntegrationChanged;
 use ferry_proto::{CurrencyCode, Envelope, IntegrationId};
+use sea_orm::DatabaseConnection;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::client::Connection;
 use crate::config::{Entities, SkuSource};
@@ -26,22 +34,36 @@ use crate::integrations::{IntegrationSettings, Integrations};
 
 /// Applies registry changes to the served installations.
 pub struct RegistryListener {
-    follower: RegistryFollower,
-    integrations: Integrations,
+    follower: Arc<RegistryFollower>,
+    integrations: Arc<Integrations>,
 }
 
 impl RegistryListener {
-    /// A listener updating `integrations`, opening credentials with `follower`.
-    pub fn new(follower: RegistryFollower, integrations: Integrations) -> Self {
+    /// A listener updating `integrations`, opening credentials with `follower`, keeping the
+    /// changes in `db`'s registry mirror for the other replicas.
+    pub fn new(
+        follower: RegistryFollower,
+        db: DatabaseConnection,
+        integrations: Integrations,
+    ) -> Self {
         Self {
-            follower,
-            integrations,
+            follower: Arc::new(follower.with_mirror(db)),
+            integrations: Arc::new(integrations),
         }
     }
 
     /// Handles one `integration.changed` delivery.
     pub async fn handle(&self, delivery: &Delivery) -> Outcome {
-        self.follower.apply(&self.integrations, delivery).await
+        self.follower
+            .apply(self.integrations.as_ref(), delivery)
+            .await
+    }
+
+    /// Applies what other replicas received (the registry mirror) now and every `every`.
+    pub fn spawn_refresh(&self, every: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+        self.follower
+            .clone()
+            .spawn_refresh(self.integrations.clone(), every, shutdown)
     }
 }
 

@@ -32,7 +32,10 @@ struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![Box::new(BusMigration)];
+        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![
+            Box::new(BusMigration),
+            Box::new(ferry_platform::registry::MirrorMigration),
+        ];
         migrations.extend(ferry_connector_mailchimp::migrations());
         migrations.extend(ferry_connector_mpluskassa::migrations());
         migrations.extend(ferry_mapper::migrations());

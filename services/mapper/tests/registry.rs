@@ -82,8 +82,10 @@ struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all: Vec<Box<dyn MigrationTrait>> =
-            vec![Box::new(ferry_platform::bus::BusMigration)];
+        let mut all: Vec<Box<dyn MigrationTrait>> = vec![
+            Box::new(ferry_platform::bus::BusMigration),
+            Box::new(ferry_platform::registry::MirrorMigration),
+        ];
         all.extend(ferry_connector_mailchimp::migrations());
         all.extend(ferry_connector_mpluskassa::migrations());
         all.extend(ferry_mapper::migrations());
@@ -725,4 +727,61 @@ async fn rotation_reseals_under_the_new_key() {
     assert_eq!(tested["ok"], true, "{tested}");
     h.stop().await;
     assert_no_secret("the log output", &captured());
+}
+
+/// Replicas share a connector's queue, so a registry change reaches one of them; the others
+/// apply it from the registry mirror in the shared database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_replica_follows_the_registry_through_the_mirror() {
+    use reqwest::Method;
+    let ring = keyring(&format!("k1:{}", key(1)));
+    let h = Harness::start(Kind::InProcess, ring.clone()).await;
+    let created = h
+        .json(Method::POST, "/integrations", Some(h.new_integration()))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let integration = ferry_proto::IntegrationId::parse(&id).unwrap();
+
+    // A second replica of the MailChimp connector: the same database, and a bus of its own
+    // that carries no registry event.
+    let shutdown = CancellationToken::new();
+    let runtime = Runtime {
+        db: h.db.clone(),
+        bus: Arc::new(InProcessBus::new()),
+        shutdown: shutdown.clone(),
+    };
+    let mut config = ferry_connector_mailchimp::ConnectorConfig::default();
+    config.mailchimp.poll_enabled = false;
+    config.keyring = Some(ring);
+    let (replica_started, ingester) =
+        ferry_connector_mailchimp::start_with_ingester(runtime, config)
+            .await
+            .expect("replica starts");
+    let replica = ingester.integrations().clone();
+    eventually(
+        "the replica serves the draft",
+        Duration::from_secs(20),
+        || {
+            let replica = replica.clone();
+            async move { replica.get(integration).is_some() && !replica.is_active(integration) }
+        },
+    )
+    .await;
+    h.json(Method::POST, &format!("/integrations/{id}/go-live"), None)
+        .await;
+    eventually("the replica sees it live", Duration::from_secs(20), || {
+        let replica = replica.clone();
+        async move { replica.is_active(integration) }
+    })
+    .await;
+    h.call(Method::DELETE, &format!("/integrations/{id}"), None)
+        .await;
+    eventually("the replica forgot it", Duration::from_secs(20), || {
+        let replica = replica.clone();
+        async move { replica.get(integration).is_none() }
+    })
+    .await;
+    shutdown.cancel();
+    replica_started.stop(Duration::from_secs(5)).await;
+    h.stop().await;
 }
