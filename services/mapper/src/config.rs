@@ -10,7 +10,7 @@
 //! mpluskassa_admin_url = "http://connector-mpluskassa:9100"  # default: this admin server
 //! admin_token = "…"            # an operator token of theirs (default: the caller's token)
 //! test_timeout_secs = 30
-//! republish_interval_secs = 300  # every integration is republished this often (and at start)
+//! republish_interval_secs = 3600 # every integration is republished this often (and at start)
 //! ```
 //!
 //! The credentials keyring comes from `FERRY_CREDENTIALS_KEY` (see
@@ -72,7 +72,7 @@ impl Default for RegistrySection {
             mpluskassa_admin_url: None,
             admin_token: None,
             test_timeout_secs: 30,
-            republish_interval_secs: 300,
+            republish_interval_secs: 3600,
         }
     }
 }
