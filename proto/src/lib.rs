@@ -44,12 +44,13 @@
 //! | `order.created` | event | [`messages::OrderCreated`] | `<target>.order.created` | target connector -> orchestrator |
 //! | `products.verified` | event | [`messages::ProductsVerified`] | `<target>.products.verified` | target connector -> orchestrator |
 //! | `command.failed` | event | [`messages::CommandFailed`] | `<target>.<entity of the command>.failed` | target connector -> requester, notifier |
-//! | `integration.changed` | event | [`messages::IntegrationChanged`] | `ferry.integration.changed` | registry -> all services |
+//! | `integration.changed` | event | [`messages::IntegrationChanged`] | `ferry.integration.changed` | registry (mapper) -> all services; state `deleted` on deletion |
 //! | `saga.parked` | event | [`messages::SagaParked`] | `ferry.saga.parked` | order orchestrator -> notifier (alert) |
 //! | `saga.failed` | event | [`messages::SagaFailed`] | `ferry.saga.failed` | order orchestrator -> notifier (alert) |
 //!
 //! Replies carry `causation_id` = the command's message id and the command's
-//! `correlation_id`. Payloads never carry secrets. Images are not supported: product
+//! `correlation_id`. Payloads never carry secrets in clear: `integration.changed` carries
+//! the integration's credentials only sealed (AEAD, `ferry_platform::secrets`). Images are not supported: product
 //! images are ignored by design.
 //!
 //! # Wire conventions

@@ -536,3 +536,33 @@ fn idempotency_key_is_stable() {
     assert!(a.as_str().starts_with("ferry:0195f3a4-"));
     assert!(IdempotencyKey::parse(a.as_str()).is_ok());
 }
+
+#[test]
+fn integration_changed_carries_connections_with_sealed_credentials_only() {
+    let mut change = IntegrationChanged::new(IntegrationState::Paused, vec![], 4);
+    change.name = Some("Shop".to_owned());
+    change.mailchimp = Some(MailchimpConnectionInfo {
+        api_key_sealed: "v1.k1.bm9uY2U.Y2lwaGVy".to_owned(),
+        base_url: Some("http://127.0.0.1:9110/3.0".to_owned()),
+        list_id: "a1b2c3".to_owned(),
+        store_id: "shop".to_owned(),
+        store_name: "Shop".to_owned(),
+        currency: CurrencyCode::EUR,
+    });
+    change.mpluskassa = Some(MpluskassaConnectionInfo {
+        endpoint: "http://127.0.0.1:9111/".to_owned(),
+        ident: "shop".to_owned(),
+        secret_sealed: "v1.k1.bm9uY2U.c2VjcmV0".to_owned(),
+        branch: 1,
+        workplace: Some(2),
+    });
+    let env = round_trip(change);
+    let json = String::from_utf8(env.to_json_bytes().expect("encode").to_vec()).expect("utf-8");
+    assert!(json.contains("\"api_key_sealed\"") && json.contains("\"secret_sealed\""));
+    assert!(!json.contains("\"api_key\"") && !json.contains("\"secret\""));
+    // A deletion (and a v1 consumer's minimal form) still decodes: the connections are optional.
+    let minimal = IntegrationChanged::new(IntegrationState::Deleted, vec![], 5);
+    let text = serde_json::to_string(&minimal).expect("encode");
+    assert!(!text.contains("mailchimp"));
+    round_trip(minimal);
+}

@@ -2,6 +2,7 @@
 
 use super::impl_message;
 use crate::routing::System;
+use crate::types::CurrencyCode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -74,8 +75,45 @@ pub struct FlowSetting {
     pub enabled: bool,
 }
 
-/// Event: an integration was created, changed state or changed its flows. The
-/// integration id is the envelope's. Carries no credentials or settings values.
+/// A MailChimp connection as the registry publishes it: settings in clear, the API key only
+/// sealed (see `ferry_platform::secrets`, context `integration/<id>/mailchimp.api_key`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MailchimpConnectionInfo {
+    /// The API key, sealed (`v1.<kid>.<nonce>.<ciphertext>`); never the key itself.
+    pub api_key_sealed: String,
+    /// API base URL override (the sandbox); absent: the key's data center.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// The audience (list) id.
+    pub list_id: String,
+    /// The e-commerce store id.
+    pub store_id: String,
+    /// The store's name (used when Ferry creates the store).
+    pub store_name: String,
+    /// The store's currency (ISO 4217).
+    pub currency: CurrencyCode,
+}
+
+/// An MplusKASSA connection as the registry publishes it: settings in clear, the secret only
+/// sealed (context `integration/<id>/mpluskassa.secret`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MpluskassaConnectionInfo {
+    /// The SOAP endpoint.
+    pub endpoint: String,
+    /// The API ident.
+    pub ident: String,
+    /// The API secret, sealed; never the secret itself.
+    pub secret_sealed: String,
+    /// Branch for stock and orders.
+    pub branch: i32,
+    /// Workplace for orders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workplace: Option<i32>,
+}
+
+/// Event: an integration was created, changed (state, flows or connections) or deleted
+/// (state [`IntegrationState::Deleted`]: its credentials are gone and every service erases
+/// its data). The integration id is the envelope's. Credentials travel only sealed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct IntegrationChanged {
     /// Always [`System::Ferry`].
@@ -87,6 +125,15 @@ pub struct IntegrationChanged {
     /// Revision of the integration's configuration, increasing with every change, so
     /// consumers can ignore stale notifications.
     pub revision: u64,
+    /// The integration's name (absent on deletion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The MailChimp connection (absent on deletion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mailchimp: Option<MailchimpConnectionInfo>,
+    /// The MplusKASSA connection (absent on deletion).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpluskassa: Option<MpluskassaConnectionInfo>,
 }
 impl_message!(
     IntegrationChanged,
@@ -105,6 +152,9 @@ impl IntegrationChanged {
             state,
             flows,
             revision,
+            name: None,
+            mailchimp: None,
+            mpluskassa: None,
         }
     }
 

@@ -17,7 +17,10 @@ pub use customer::{
     CustomerFind, CustomerFound, CustomerObserved, CustomerUpsert, CustomerUpserted,
 };
 pub use failure::{CommandFailed, ErrorCode, FailureInfo};
-pub use integration::{Direction, Flow, FlowSetting, IntegrationChanged, IntegrationState};
+pub use integration::{
+    Direction, Flow, FlowSetting, IntegrationChanged, IntegrationState, MailchimpConnectionInfo,
+    MpluskassaConnectionInfo,
+};
 pub use order::{OrderCreate, OrderCreated, OrderFind, OrderFound, OrderMapped, OrderObserved};
 pub use product::{
     ProductObserved, ProductRef, ProductUpsert, ProductUpserted, ProductsVerified, ProductsVerify,

@@ -39,9 +39,9 @@ use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{BusMessage, Delivery, Handler, Outcome, RetryPolicy, headers};
 use ferry_proto::messages::{
     CategoryUpsert, CategoryUpserted, CommandFailed, CustomerFind, CustomerFound, CustomerUpsert,
-    CustomerUpserted, ErrorCode, FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound,
-    ProductRef, ProductUpsert, ProductUpserted, ProductsVerified, ProductsVerify, StockSet,
-    StockSetDone,
+    CustomerUpserted, ErrorCode, FailureInfo, IntegrationChanged, OrderCreate, OrderCreated,
+    OrderFind, OrderFound, ProductRef, ProductUpsert, ProductUpserted, ProductsVerified,
+    ProductsVerify, StockSet, StockSetDone,
 };
 use ferry_proto::model::{Address, Customer, CustomerKind, CustomerPlan, Product, ProductKind};
 use ferry_proto::{Email, Envelope, ExternalId, Message, Money, NumericSku, Sku, System};
@@ -53,6 +53,7 @@ use crate::client::{ClientError, segment, subscriber_hash};
 use crate::ingest::{Ingester, RecheckOutcome, RecordRecheck, message};
 use crate::integrations::{Integration, Integrations};
 use crate::records;
+use crate::registry::RegistryListener;
 use crate::store::{self, XrefKind, XrefRow};
 
 /// Why a command was not executed.
@@ -92,6 +93,7 @@ pub struct CommandHandler {
     integrations: Arc<Integrations>,
     ingester: Arc<Ingester>,
     retry: RetryPolicy,
+    registry: Option<Arc<RegistryListener>>,
 }
 
 impl CommandHandler {
@@ -110,7 +112,14 @@ impl CommandHandler {
             integrations: ingester.integrations().clone(),
             ingester,
             retry,
+            registry: None,
         }
+    }
+
+    /// Also follows the integration registry (`integration.changed` on the same queue).
+    pub fn with_registry(mut self, registry: Arc<RegistryListener>) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     fn decode<C: Message>(
@@ -135,6 +144,16 @@ impl CommandHandler {
                     envelope.message_id
                 ))
             })?;
+        if !self.integrations.is_active(envelope.integration_id) {
+            // Paused (or still a draft): deferred through the delay queues, never lost; once
+            // the retries are used up it is parked and can be replayed.
+            return Err(Outcome::Retry(format!(
+                "integration {} is not live; {} {} deferred",
+                envelope.integration_id,
+                C::MESSAGE_TYPE,
+                envelope.message_id
+            )));
+        }
         Ok((envelope, integration))
     }
 
@@ -334,6 +353,10 @@ impl Handler for CommandHandler {
             OrderCreate::MESSAGE_TYPE => run!(OrderCreate, order_create),
             ProductsVerify::MESSAGE_TYPE => run!(ProductsVerify, products_verify),
             RecordRecheck::MESSAGE_TYPE => self.recheck(delivery).await,
+            IntegrationChanged::MESSAGE_TYPE => match &self.registry {
+                Some(registry) => registry.handle(delivery).await,
+                None => Outcome::Ack,
+            },
             other => Outcome::DeadLetter(format!(
                 "connector-mailchimp does not handle messages of type {other:?} (routing key {})",
                 delivery.message.routing_key

@@ -32,9 +32,13 @@ pub struct ConnectorConfig {
     pub common: CommonConfig,
     /// `[mailchimp]`: client, polling and consumer settings.
     pub mailchimp: MailchimpSection,
-    /// `[[integrations]]`: the MailChimp accounts served (until the registry of issue 10
-    /// feeds them).
+    /// `[[integrations]]`: MailChimp accounts served from the configuration, always live,
+    /// beside those of the integration registry.
     pub integrations: Vec<IntegrationConfig>,
+    /// The credentials keyring, when the host provides it (the all-in-one runner); else
+    /// `FERRY_CREDENTIALS_KEY` is read at start.
+    #[serde(skip)]
+    pub keyring: Option<ferry_platform::secrets::Keyring>,
 }
 
 /// `[mailchimp]`.

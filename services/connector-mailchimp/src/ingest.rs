@@ -786,7 +786,7 @@ impl Ingester {
     ) -> JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                for integration in self.integrations.all() {
+                for integration in self.integrations.active() {
                     if shutdown.is_cancelled() {
                         return;
                     }

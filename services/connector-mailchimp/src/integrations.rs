@@ -1,10 +1,13 @@
 //! The integrations this connector serves and their MailChimp connections.
 //!
-//! Until the integration registry (issue 10) exists, connections come from the service
-//! configuration (`[[integrations]]`) through [`ConnectionSource`]; the registry will
-//! implement the same trait (or call [`Integrations::upsert`] on `integration.changed`).
-//! The non-secret settings are written to `mailchimp_connections` at start (for the admin
-//! API and other replicas); the API key and webhook secret stay in memory only, wrapped in
+//! Connections come from the service configuration (`[[integrations]]`, through
+//! [`ConnectionSource`], always live) and from the integration registry
+//! ([`crate::registry`]: `integration.changed` calls [`Integrations::upsert`],
+//! [`Integrations::set_active`] and [`Integrations::remove`]). Only active integrations are
+//! polled and get their commands executed; a paused or draft one keeps its connection (for
+//! tests) and its cursors, so changes made meanwhile are read when it is live again.
+//! The non-secret settings are written to `mailchimp_connections` (for the admin API and
+//! other replicas); the API key and webhook secret stay in memory only, wrapped in
 //! [`Secret`]/[`ApiKey`], so they are never logged, serialized or stored in plain text.
 
 use std::collections::HashMap;
@@ -14,6 +17,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use chrono::Utc;
 use ferry_platform::config::Secret;
+use ferry_platform::registry::InactiveSet;
 use ferry_proto::{CurrencyCode, IntegrationId};
 use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::json;
@@ -165,6 +169,8 @@ impl Integration {
 pub struct Integrations {
     section: MailchimpSection,
     map: RwLock<HashMap<IntegrationId, Arc<Integration>>>,
+    /// Integrations served but not live (draft or paused in the registry).
+    inactive: InactiveSet,
     /// Connection limits per MailChimp account: integrations sharing an account (API key)
     /// share its limit.
     limits: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
@@ -176,6 +182,7 @@ impl Integrations {
         Self {
             section,
             map: RwLock::default(),
+            inactive: InactiveSet::default(),
             limits: std::sync::Mutex::default(),
         }
     }
@@ -251,6 +258,43 @@ impl Integrations {
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
             .cloned()
+    }
+
+    /// Marks an integration live (`true`: polled, commands executed) or not (draft, paused:
+    /// not polled, commands deferred).
+    pub fn set_active(&self, id: IntegrationId, active: bool) {
+        self.inactive.set_live(id, active);
+    }
+
+    /// Whether an integration is live.
+    pub fn is_active(&self, id: IntegrationId) -> bool {
+        self.inactive.is_live(id)
+    }
+
+    /// Every live integration (the ones to poll).
+    pub fn active(&self) -> Vec<Arc<Integration>> {
+        let mut all = self.all();
+        all.retain(|i| self.is_active(i.id()));
+        all
+    }
+
+    /// Stops serving an integration; with `erase`, forgets its connection settings, cursors
+    /// and cross-references.
+    pub async fn remove<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        id: IntegrationId,
+        erase: bool,
+    ) -> Result<(), DbErr> {
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        self.set_active(id, true);
+        if erase {
+            store::forget_integration(db, id).await?;
+        }
+        Ok(())
     }
 
     /// Every integration served.

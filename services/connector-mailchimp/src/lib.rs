@@ -9,7 +9,8 @@
 //! | [`ingest`] | change detection: polling with durable cursors, full sync, exactly-once publishing |
 //! | [`webhook`] | list webhooks (secret-protected endpoint) and their registration |
 //! | [`commands`] | executing `mailchimp.*` commands idempotently |
-//! | [`integrations`] | the connections served (from the configuration until the registry exists) |
+//! | [`integrations`] | the connections served (configuration and registry), live or not |
+//! | [`registry`] | following the integration registry (`ferry.integration.changed`) |
 //! | [`store`] | the tables: connections, cursors, cross-references |
 //! | [`admin`] | the admin API |
 //! | [`config`] | configuration |
@@ -28,6 +29,7 @@ pub mod config;
 pub mod ingest;
 pub mod integrations;
 pub mod records;
+pub mod registry;
 pub mod store;
 pub mod webhook;
 
@@ -38,6 +40,7 @@ use ferry_platform::bus::inbox::{self, Inbox};
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{Binding, BusMigration, RetryPolicy, Subscription, queues};
 use ferry_platform::db;
+use ferry_platform::registry::RegistryFollower;
 use ferry_platform::service::{Runtime, Started};
 use sea_orm_migration::prelude::{DynIden, MigrationTrait, MigratorTrait};
 use utoipa::OpenApi;
@@ -60,7 +63,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all: Vec<Box<dyn MigrationTrait>> = vec![Box::new(BusMigration)];
+        let mut all: Vec<Box<dyn MigrationTrait>> = vec![
+            Box::new(BusMigration),
+            Box::new(ferry_platform::registry::MirrorMigration),
+        ];
         all.extend(migrations());
         all
     }
@@ -70,9 +76,13 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// What the connector's queue receives: every command addressed to MailChimp.
+/// What the connector's queue receives: every command addressed to MailChimp, and the
+/// integration registry's changes.
 pub fn bindings() -> Vec<Binding> {
-    vec![Binding::commands("mailchimp.#")]
+    vec![
+        Binding::commands("mailchimp.#"),
+        ferry_platform::registry::binding(),
+    ]
 }
 
 /// Starts the connector on `runtime`: the command consumer, the outbox relay, the inbox purge,
@@ -112,6 +122,12 @@ pub async fn start_with_ingester(
         ingester.clone(),
         retry,
     );
+    let registry = Arc::new(registry::RegistryListener::new(
+        RegistryFollower::new(SERVICE, config.keyring.clone())?,
+        runtime.db.clone(),
+        integrations.clone(),
+    ));
+    let handler = handler.with_registry(registry.clone());
     let subscription = runtime
         .bus
         .subscribe(subscription, Arc::new(handler))
@@ -128,7 +144,11 @@ pub async fn start_with_ingester(
     let mut started = Started::default()
         .subscription(subscription)
         .task(relay)
-        .task(purge);
+        .task(purge)
+        .task(registry.spawn_refresh(
+            ferry_platform::registry::REFRESH_INTERVAL,
+            runtime.shutdown.clone(),
+        ));
     if section.poll_enabled {
         started = started.task(ingester.clone().spawn_poller(
             Duration::from_secs(section.poll_interval_secs),

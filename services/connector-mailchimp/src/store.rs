@@ -417,3 +417,25 @@ pub async fn save_connection<C: ConnectionTrait>(
         .await?;
     Ok(())
 }
+
+/// Forgets an integration (deleted from the registry): its connection settings, cursors and
+/// cross-references (which hold e-mail addresses).
+pub async fn forget_integration<C: ConnectionTrait>(
+    db: &C,
+    integration: IntegrationId,
+) -> Result<(), DbErr> {
+    let id = integration.as_uuid();
+    xref::Entity::delete_many()
+        .filter(xref::Column::IntegrationId.eq(id))
+        .exec(db)
+        .await?;
+    cursor::Entity::delete_many()
+        .filter(cursor::Column::IntegrationId.eq(id))
+        .exec(db)
+        .await?;
+    connection::Entity::delete_many()
+        .filter(connection::Column::IntegrationId.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -26,9 +26,9 @@ use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{BusMessage, Delivery, Handler, Outcome};
 use ferry_proto::messages::{
     CategoryUpsert, CategoryUpserted, CommandFailed, CustomerFind, CustomerFound, CustomerUpsert,
-    CustomerUpserted, ErrorCode, FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound,
-    ProductRef, ProductUpsert, ProductUpserted, ProductsVerified, ProductsVerify, StockSet,
-    StockSetDone,
+    CustomerUpserted, ErrorCode, FailureInfo, IntegrationChanged, OrderCreate, OrderCreated,
+    OrderFind, OrderFound, ProductRef, ProductUpsert, ProductUpserted, ProductsVerified,
+    ProductsVerify, StockSet, StockSetDone,
 };
 use ferry_proto::model::{CustomerKind, ProductKind};
 use ferry_proto::{Envelope, ExternalId, Message, Sku, System};
@@ -42,6 +42,7 @@ use crate::client::{MplusError, OrderCreation};
 use crate::config::SkuSource;
 use crate::convert;
 use crate::integrations::{Integration, Integrations};
+use crate::registry::RegistryListener;
 use crate::soap::requests::{
     ArticleWrite, LineWrite, OrderWrite, PaymentWrite, ProductQuery, ProductWrite,
 };
@@ -143,6 +144,7 @@ pub struct Commands {
     inbox: Inbox,
     integrations: Integrations,
     max_attempts: u32,
+    registry: Option<Arc<RegistryListener>>,
 }
 
 impl Commands {
@@ -161,7 +163,14 @@ impl Commands {
             inbox,
             integrations,
             max_attempts,
+            registry: None,
         }
+    }
+
+    /// Also follows the integration registry (`integration.changed` on the same queue).
+    pub fn with_registry(mut self, registry: Arc<RegistryListener>) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     async fn run<C, R, F>(&self, delivery: &Delivery, execute: F) -> Outcome
@@ -190,6 +199,16 @@ impl Commands {
             Err(e) => return Outcome::Retry(format!("inbox: {e}")),
         }
         let record = envelope.payload.record_key().unwrap_or_default();
+        if !self.integrations.is_active(envelope.integration_id) {
+            // Paused (or still a draft): deferred through the delay queues, never lost; once
+            // the retries are used up it is parked and can be replayed.
+            return Outcome::Retry(format!(
+                "integration {} is not live; {} {} deferred",
+                envelope.integration_id,
+                C::MESSAGE_TYPE,
+                envelope.message_id
+            ));
+        }
         let result = match self.integrations.get(envelope.integration_id) {
             Some(integration) => {
                 let cx = Ctx {
@@ -364,6 +383,10 @@ impl Handler for Commands {
                 self.run(delivery, |cx, c| Box::pin(products_verify(cx, c)))
                     .await
             }
+            IntegrationChanged::MESSAGE_TYPE => match &self.registry {
+                Some(registry) => registry.handle(delivery).await,
+                None => Outcome::Ack,
+            },
             other => Outcome::DeadLetter(format!(
                 "{other} ({}) is not a command connector-mpluskassa executes",
                 delivery.message.message_id

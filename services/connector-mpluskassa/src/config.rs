@@ -39,6 +39,10 @@ pub struct ConnectorConfig {
     pub sync: SyncConfig,
     /// The SOAP client.
     pub client: ClientConfig,
+    /// The credentials keyring, when the host provides it (the all-in-one runner); else
+    /// `FERRY_CREDENTIALS_KEY` is read at start.
+    #[serde(skip)]
+    pub keyring: Option<ferry_platform::secrets::Keyring>,
 }
 
 impl Validate for ConnectorConfig {

@@ -178,7 +178,7 @@ impl Ingest {
             let mut failures = 0u32;
             loop {
                 let mut failed = false;
-                for integration in self.integrations.all() {
+                for integration in self.integrations.active() {
                     if shutdown.is_cancelled() {
                         return;
                     }

@@ -1,17 +1,19 @@
 //! The installations this service talks to, one per integration.
 //!
-//! Until the integration registry exists (issue 10), they come from the service configuration
-//! through [`ConfigSource`]; the registry will implement [`ConnectionSource`] (or call
-//! [`Integrations::upsert`] / [`Integrations::remove`] on its `integration.changed` events).
+//! They come from the service configuration through [`ConfigSource`] (always live) and from
+//! the integration registry ([`crate::registry`]: `integration.changed` calls
+//! [`Integrations::upsert`], [`Integrations::set_active`] and [`Integrations::remove`]). Only
+//! active integrations are polled and get their commands executed; a draft or paused one keeps
+//! its client and cursors, so changes made meanwhile are read once it is live again.
 //! The non-secret settings are stored in `mpluskassa_connections`; the secret lives only in
-//! memory here (and in the registry's encrypted store later), never in this service's tables,
-//! logs or messages.
+//! memory here (and sealed in the registry), never in this service's tables, logs or messages.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use ferry_platform::registry::InactiveSet;
 use ferry_proto::{CurrencyCode, IntegrationId};
 use sea_orm::DatabaseConnection;
 use tokio::sync::Mutex;
@@ -120,6 +122,7 @@ pub struct Integrations {
     db: DatabaseConnection,
     client: ClientSettings,
     inner: Arc<RwLock<HashMap<IntegrationId, Arc<Integration>>>>,
+    inactive: Arc<InactiveSet>,
 }
 
 impl Integrations {
@@ -129,6 +132,7 @@ impl Integrations {
             db,
             client,
             inner: Arc::default(),
+            inactive: Arc::default(),
         }
     }
 
@@ -172,6 +176,7 @@ impl Integrations {
     /// Stops serving an integration; with `erase`, forgets its cursors and cross-references.
     pub async fn remove(&self, id: IntegrationId, erase: bool) -> anyhow::Result<()> {
         self.write().remove(&id);
+        self.set_active(id, true);
         if erase {
             store::forget_integration(&self.db, &id.to_string()).await?;
         }
@@ -181,6 +186,24 @@ impl Integrations {
     /// One integration.
     pub fn get(&self, id: IntegrationId) -> Option<Arc<Integration>> {
         self.read().get(&id).cloned()
+    }
+
+    /// Marks an integration live (`true`: polled, commands executed) or not (draft, paused:
+    /// not polled, commands deferred).
+    pub fn set_active(&self, id: IntegrationId, active: bool) {
+        self.inactive.set_live(id, active);
+    }
+
+    /// Whether an integration is live.
+    pub fn is_active(&self, id: IntegrationId) -> bool {
+        self.inactive.is_live(id)
+    }
+
+    /// Every live integration (the ones to poll).
+    pub fn active(&self) -> Vec<Arc<Integration>> {
+        let mut all = self.all();
+        all.retain(|i| self.is_active(i.id()));
+        all
     }
 
     /// All integrations.

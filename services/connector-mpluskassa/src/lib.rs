@@ -7,7 +7,8 @@
 //! - [`commands`]: executes `mpluskassa.*` commands idempotently and replies.
 //! - [`convert`]: MplusKASSA records <-> canonical models.
 //! - [`store`]: cursors, cross-references, connection settings (tables and migration).
-//! - [`integrations`]: the installations served, from the configuration until the registry.
+//! - [`integrations`]: the installations served (configuration and registry), live or not.
+//! - [`registry`]: following the integration registry (`ferry.integration.changed`).
 //! - [`admin`]: connection test, reference data, sync trigger, cursors, stats.
 //! - [`config`]: the service configuration.
 //!
@@ -22,7 +23,8 @@
 //! - **Secrets**: the `secret` lives in memory only (never in a table, log line, message or
 //!   admin response); the URL that carries it is never logged.
 //!
-//! Messages consumed (queue `connector-mpluskassa`, commands exchange, `mpluskassa.#`):
+//! Messages consumed (queue `connector-mpluskassa`: commands exchange `mpluskassa.#`, and
+//! events `ferry.integration.changed` from the registry):
 //! `customer.upsert`, `customer.find`, `product.upsert`, `category.upsert`, `stock.set`,
 //! `order.find`, `order.create`, `products.verify`. Published (events): `customer.upserted`,
 //! `customer.found`, `product.upserted`, `category.upserted`, `stock.set-done`, `order.found`,
@@ -37,6 +39,7 @@ pub mod config;
 pub mod convert;
 pub mod ingest;
 pub mod integrations;
+pub mod registry;
 pub mod soap;
 pub mod store;
 
@@ -64,7 +67,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all: Vec<Box<dyn MigrationTrait>> = vec![Box::new(BusMigration)];
+        let mut all: Vec<Box<dyn MigrationTrait>> = vec![
+            Box::new(BusMigration),
+            Box::new(ferry_platform::registry::MirrorMigration),
+        ];
         all.extend(migrations());
         all
     }
@@ -78,7 +84,10 @@ impl MigratorTrait for Migrator {
 pub fn subscription(bus: &ferry_platform::config::BusConfig) -> Subscription {
     Subscription::new(
         queues::CONNECTOR_MPLUSKASSA,
-        vec![Binding::commands("mpluskassa.#")],
+        vec![
+            Binding::commands("mpluskassa.#"),
+            ferry_platform::registry::binding(),
+        ],
     )
     .prefetch(bus.prefetch)
     .retry(RetryPolicy::from_config(bus))
@@ -111,6 +120,12 @@ pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<
         integrations.clone(),
         config.common.bus.max_attempts.max(1),
     );
+    let registry = Arc::new(registry::RegistryListener::new(
+        ferry_platform::registry::RegistryFollower::new(SERVICE, config.keyring.clone())?,
+        runtime.db.clone(),
+        integrations.clone(),
+    ));
+    let commands = commands.with_registry(registry.clone());
     let consumer = runtime
         .bus
         .subscribe(subscription(&config.common.bus), Arc::new(commands))
@@ -126,7 +141,11 @@ pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<
     let mut started = Started::default()
         .subscription(consumer)
         .task(relay)
-        .task(purge);
+        .task(purge)
+        .task(registry.spawn_refresh(
+            ferry_platform::registry::REFRESH_INTERVAL,
+            runtime.shutdown.clone(),
+        ));
     if config.sync.enabled {
         started = started.task(ingest.clone().spawn(runtime.shutdown.clone()));
     }

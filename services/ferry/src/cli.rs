@@ -25,15 +25,20 @@ enum Command {
     Run,
     /// Loads and validates the configuration, prints every problem, and exits.
     CheckConfig,
+    /// Manages integrations (create, test, list, pause, resume, delete) through the admin API
+    /// of a running Ferry.
+    Integration(Box<crate::integration_cli::IntegrationArgs>),
 }
 
 impl Cli {
     /// Runs the chosen command.
     pub async fn run(self) -> anyhow::Result<()> {
-        let config = FerryConfig::load(self.config.as_deref())?;
         match self.command.unwrap_or(Command::Run) {
-            Command::Run => crate::embedded::run(config).await,
+            // Talks to a running Ferry over HTTP: no configuration of its own.
+            Command::Integration(args) => args.run().await,
+            Command::Run => crate::embedded::run(FerryConfig::load(self.config.as_deref())?).await,
             Command::CheckConfig => {
+                FerryConfig::load(self.config.as_deref())?;
                 println!("configuration is valid");
                 Ok(())
             }

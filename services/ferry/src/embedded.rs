@@ -13,6 +13,7 @@ use ferry_platform::bus::parking::ParkingLot;
 use ferry_platform::bus::{self, BusMigration, BusReadiness};
 use ferry_platform::config::{BusKind, Scope, Secret, TokenConfig};
 use ferry_platform::db::{self, DbReadiness};
+use ferry_platform::secrets::{self, Keyring, SecretError};
 use ferry_platform::service::{self, Runtime, Started};
 use ferry_platform::telemetry;
 use ferry_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
@@ -31,7 +32,10 @@ struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![Box::new(BusMigration)];
+        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![
+            Box::new(BusMigration),
+            Box::new(ferry_platform::registry::MirrorMigration),
+        ];
         migrations.extend(ferry_connector_mailchimp::migrations());
         migrations.extend(ferry_connector_mpluskassa::migrations());
         migrations.extend(ferry_mapper::migrations());
@@ -196,14 +200,21 @@ async fn start_host(
         Some(parking.clone()),
     )
     .await?;
+    // One credentials keyring for the registry (mapper) and the connectors that open what it
+    // sealed. The connectors subscribe before the mapper republishes the registry at its start.
+    let keyring = credentials_keyring(&config.data_dir)?;
+    let mut mailchimp = config.connector_mailchimp.clone();
+    mailchimp.keyring = Some(keyring.clone());
+    let mut mpluskassa = config.connector_mpluskassa.clone();
+    mpluskassa.keyring = Some(keyring.clone());
+    let mut mapper = config.mapper.clone();
+    mapper.keyring = Some(keyring);
     let services = [
         notifier,
-        ferry_mapper::start(runtime.clone(), config.mapper.clone()).await?,
+        ferry_connector_mailchimp::start(runtime.clone(), mailchimp).await?,
+        ferry_connector_mpluskassa::start(runtime.clone(), mpluskassa).await?,
+        ferry_mapper::start(runtime.clone(), mapper).await?,
         ferry_order_orchestrator::start(runtime.clone(), config.order_orchestrator.clone()).await?,
-        ferry_connector_mailchimp::start(runtime.clone(), config.connector_mailchimp.clone())
-            .await?,
-        ferry_connector_mpluskassa::start(runtime.clone(), config.connector_mpluskassa.clone())
-            .await?,
     ];
     for service in services {
         started = started.merge(service);
@@ -293,6 +304,26 @@ async fn demo_settings(runtime: &Runtime, sandbox: &SandboxHandle) -> anyhow::Re
 }
 
 const ADMIN_TOKEN_FILE: &str = "admin-token";
+const CREDENTIALS_KEY_FILE: &str = "credentials-key";
+
+/// The keyring integration credentials are sealed with: `FERRY_CREDENTIALS_KEY` when set, else
+/// this machine's key in the data directory, made (readable by the owner only) on first start.
+fn credentials_keyring(data_dir: &Path) -> anyhow::Result<Keyring> {
+    match Keyring::from_env() {
+        Ok(keyring) => return Ok(keyring),
+        Err(SecretError::Missing) => {}
+        Err(e) => return Err(e).context(secrets::KEYRING_ENV),
+    }
+    let path = data_dir.join(CREDENTIALS_KEY_FILE);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Keyring::parse(existing.trim())
+            .with_context(|| format!("credentials key in {}", path.display()));
+    }
+    let (keyring, text) = Keyring::generate("local")?;
+    write_private(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::info!(file = %path.display(), "no credentials key configured: generated one for this machine");
+    Ok(keyring)
+}
 
 /// The admin token of this machine's embedded Ferry: read from the data directory, or made and
 /// stored there (readable by the owner only) on first start.

@@ -7,6 +7,7 @@
 mod cli;
 mod config;
 mod embedded;
+mod integration_cli;
 
 use clap::Parser;
 

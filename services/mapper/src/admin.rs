@@ -27,6 +27,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::error::MappingError;
 use crate::mapper::{self, IntegrationConfig, Mapped, Observed};
+use crate::registry::Registry;
 use crate::rules::Mappings;
 use crate::settings::Settings;
 use crate::store::{self, Kind, StoreError, Version};
@@ -36,12 +37,14 @@ use crate::validation::FieldError;
 #[derive(Clone)]
 pub struct AdminState {
     db: DatabaseConnection,
+    registry: Registry,
 }
 
 impl AdminState {
-    /// State over `db`.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// State over `db`; saved settings of a registered integration are republished through
+    /// `registry` (its flows are part of `integration.changed`).
+    pub fn new(db: DatabaseConnection, registry: Registry) -> Self {
+        Self { db, registry }
     }
 }
 
@@ -547,6 +550,12 @@ where
     .await
     .map_err(store_error)?;
     tracing::info!(integration_id = %id, version, by = %who, kind = kind.as_str(), "saved");
+    if kind == Kind::Settings
+        && let Err(error) = state.registry.settings_changed(id, who).await
+    {
+        // Saved; the next change or the next start publishes the flows.
+        tracing::warn!(integration_id = %id, %error, "cannot publish the changed flows");
+    }
     let saved: Version<T> = store::current(&state.db, id, kind)
         .await
         .map_err(store_error)?;

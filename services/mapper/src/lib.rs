@@ -24,7 +24,10 @@
 //! - [`mapper`]: the mapping of one record, free of I/O.
 //! - [`store`]: the versioned settings and mappings tables.
 //! - [`consumer`]: the bus handler (inbox, outbox).
+//! - [`registry`]: the integration registry: connections, sealed credentials, lifecycle,
+//!   `integration.changed` events.
 //! - [`admin`]: the admin API (settings, mappings, history, preview).
+//! - [`registry_admin`]: the registry's admin API.
 //! - [`config`]: the service configuration.
 
 pub mod admin;
@@ -34,6 +37,8 @@ pub mod defaults;
 pub mod error;
 pub mod expr;
 pub mod mapper;
+pub mod registry;
+pub mod registry_admin;
 pub mod rules;
 pub mod samples;
 pub mod settings;
@@ -47,11 +52,12 @@ use ferry_platform::bus::inbox::{self, Inbox};
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{BusMigration, RetryPolicy, Subscription, queues};
 use ferry_platform::db;
+use ferry_platform::secrets::{Keyring, SecretError};
 use ferry_platform::service::{Runtime, Started};
 use sea_orm_migration::prelude::{DynIden, MigrationTrait, MigratorTrait};
 use utoipa::OpenApi;
 
-pub use config::MapperConfig;
+pub use config::{MapperConfig, RegistrySection};
 pub use error::{MappingError, MappingErrorKind, MappingFailure};
 pub use mapper::{Command, IntegrationConfig, Mapped, Observed, Skip, map};
 pub use rules::{Mappings, Rule};
@@ -62,7 +68,10 @@ pub const SERVICE: &str = "mapper";
 
 /// The mapper's own migrations (its tables only).
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(store::CreateConfigVersions)]
+    vec![
+        Box::new(store::CreateConfigVersions),
+        Box::new(registry::CreateIntegrations),
+    ]
 }
 
 /// The mapper's migrator for a database of its own: the bus tables plus its tables.
@@ -82,7 +91,8 @@ impl MigratorTrait for Migrator {
 }
 
 /// Starts the mapper on `runtime`: the consumer of the `mapper` queue, the outbox relay, the
-/// inbox purge and the admin API.
+/// inbox purge, the admin API and the integration registry (which republishes every
+/// integration at start, so the connectors learn the current state).
 pub async fn start(runtime: Runtime, config: MapperConfig) -> anyhow::Result<Started> {
     let outbox = Outbox::new(SERVICE);
     let configs = Arc::new(consumer::ConfigCache::default());
@@ -109,12 +119,57 @@ pub async fn start(runtime: Runtime, config: MapperConfig) -> anyhow::Result<Sta
         .bus
         .subscribe(subscription, Arc::new(handler))
         .await?;
-    let state = Arc::new(admin::AdminState::new(runtime.db.clone()));
-    tracing::info!(queue = queues::MAPPER, "mapper started");
+    let keyring = match config.keyring.clone() {
+        Some(keyring) => Some(keyring),
+        None => match Keyring::from_env() {
+            Ok(keyring) => Some(keyring),
+            Err(SecretError::Missing) => {
+                tracing::warn!(
+                    "no credentials key ({}): the integration registry cannot store credentials",
+                    ferry_platform::secrets::KEYRING_ENV
+                );
+                None
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let registry = registry::Registry::new(runtime.db.clone(), outbox, keyring);
+    let published = registry.publish_all().await?;
+    let republish = {
+        let registry = registry.clone();
+        let every = Duration::from_secs(config.mapper.registry.republish_interval_secs.max(1));
+        let shutdown = runtime.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                if let Err(error) = registry.publish_all().await {
+                    tracing::warn!(%error, "cannot republish the integration registry; next interval");
+                }
+            }
+        })
+    };
+    let registry_state = Arc::new(registry_admin::RegistryState::new(
+        registry.clone(),
+        config.mapper.registry.clone(),
+    )?);
+    let state = Arc::new(admin::AdminState::new(runtime.db.clone(), registry));
+    tracing::info!(
+        queue = queues::MAPPER,
+        integrations = published,
+        "mapper started"
+    );
     Ok(Started::default()
         .subscription(subscription)
         .task(relay)
         .task(purge)
+        .task(republish)
+        .api(
+            move |cfg| registry_admin::configure(cfg, registry_state.clone()),
+            registry_admin::RegistryApi::openapi(),
+        )
         .api(
             move |cfg| admin::configure(cfg, state.clone()),
             admin::MapperApi::openapi(),

@@ -7,6 +7,7 @@ pub mod bus;
 pub mod config;
 pub mod db;
 pub mod metrics;
+pub mod registry;
 pub mod secrets;
 pub mod service;
 pub mod shutdown;

@@ -1,0 +1,135 @@
+//! Following the integration registry: `ferry.integration.changed` (bound to this connector's
+//! queue) adds, changes, pauses, resumes and removes MailChimp connections without a restart.
+//!
+//! - `draft`, `paused`: the connection is served (the client exists) but not active: no
+//!   polling, commands deferred ([`crate::integrations::Integrations::is_active`]); the
+//!   cursors stay, so what changed meanwhile is read on resume.
+//! - `live`: served and polled.
+//! - `deleted`: no longer served; connection settings, cursors and cross-references erased.
+//!
+//! The API key arrives sealed and is opened here with the deployment's keyring
+//! (`FERRY_CREDENTIALS_KEY`); it never reaches a table or a log line. The mapper republishes
+//! every integration at its start (and periodically); each change is also kept in the
+//! `ferry_registry_mirror` table, which every replica applies at start and every few seconds
+//! (`ferry_platform::registry`). Its `[[integrations]]` from the configuration are served as
+//! before.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ferry_platform::bus::{Delivery, Outcome};
+use ferry_platform::registry::{RegistryFollower, RegistryTarget, mailchimp_key_context};
+use ferry_proto::messages::{Direction, Flow, IntegrationChanged};
+use ferry_proto::{Envelope, IntegrationId};
+use sea_orm::DatabaseConnection;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::ApiKey;
+use crate::ingest::Resource;
+use crate::integrations::{Connection, Integrations};
+
+/// Applies registry changes to the served integrations.
+pub struct RegistryListener {
+    follower: Arc<RegistryFollower>,
+    target: Arc<Target>,
+}
+
+struct Target {
+    db: DatabaseConnection,
+    integrations: Arc<Integrations>,
+}
+
+impl RegistryListener {
+    /// A listener updating `integrations` (settings stored in `db`), opening credentials with
+    /// `follower`.
+    pub fn new(
+        follower: RegistryFollower,
+        db: DatabaseConnection,
+        integrations: Arc<Integrations>,
+    ) -> Self {
+        Self {
+            follower: Arc::new(follower.with_mirror(db.clone())),
+            target: Arc::new(Target { db, integrations }),
+        }
+    }
+
+    /// Handles one `integration.changed` delivery.
+    pub async fn handle(&self, delivery: &Delivery) -> Outcome {
+        self.follower.apply(self.target.as_ref(), delivery).await
+    }
+
+    /// Applies what other replicas received (the registry mirror) now and every `every`.
+    pub fn spawn_refresh(&self, every: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+        self.follower
+            .clone()
+            .spawn_refresh(self.target.clone(), every, shutdown)
+    }
+}
+
+#[async_trait]
+impl RegistryTarget for Target {
+    type Connection = Connection;
+
+    fn connection(
+        &self,
+        follower: &RegistryFollower,
+        envelope: &Envelope<IntegrationChanged>,
+    ) -> Result<Option<Connection>, Outcome> {
+        let id: IntegrationId = envelope.integration_id;
+        let Some(mc) = &envelope.payload.mailchimp else {
+            return Ok(None);
+        };
+        let key = follower.open(
+            id,
+            "mailchimp.api_key",
+            &mc.api_key_sealed,
+            &mailchimp_key_context(id),
+        )?;
+        let api_key = ApiKey::parse(&key).map_err(|e| {
+            Outcome::DeadLetter(format!(
+                "connector-mailchimp: integration {id}: mailchimp.api_key: {e}"
+            ))
+        })?;
+        // Stock is read from MailChimp only when that is the stock flow's source.
+        let publish_stock = envelope.payload.flows.iter().any(|f| {
+            f.flow == Flow::Stock && f.enabled && f.direction == Direction::MailchimpToMpluskassa
+        });
+        Ok(Some(Connection {
+            integration_id: id,
+            api_key,
+            base_url: mc.base_url.clone(),
+            store_id: mc.store_id.clone(),
+            list_id: mc.list_id.clone(),
+            store_name: mc.store_name.clone(),
+            currency: mc.currency,
+            concurrency: 10,
+            webhook_secret: None,
+            company_merge_field: "COMPANY".to_owned(),
+            resources: Resource::all(),
+            publish_stock,
+        }))
+    }
+
+    async fn serve(
+        &self,
+        id: IntegrationId,
+        connection: Connection,
+        live: bool,
+    ) -> Result<(), String> {
+        self.integrations.set_active(id, live);
+        self.integrations
+            .upsert(&self.db, connection)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn erase(&self, id: IntegrationId) -> Result<(), String> {
+        self.integrations
+            .remove(&self.db, id, true)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

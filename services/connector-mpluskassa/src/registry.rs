@@ -1,0 +1,128 @@
+//! Following the integration registry: `ferry.integration.changed` (bound to this connector's
+//! queue) adds, changes, pauses, resumes and removes MplusKASSA installations without a
+//! restart.
+//!
+//! - `draft`, `paused`: the installation is served (the client exists) but not active: no
+//!   change detection, commands deferred ([`Integrations::is_active`]); the cursors stay, so
+//!   what changed meanwhile is read on resume.
+//! - `live`: served and polled.
+//! - `deleted`: no longer served; connection settings, cursors and cross-references erased.
+//!
+//! The secret arrives sealed and is opened here with the deployment's keyring
+//! (`FERRY_CREDENTIALS_KEY`); it never reaches a table or a log line. The mapper republishes
+//! every integration at its start (and periodically); each change is also kept in the
+//! `ferry_registry_mirror` table, which every replica applies at start and every few seconds
+//! (`ferry_platform::registry`). Its `[[integrations]]` from the configuration are served as
+//! before.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ferry_platform::bus::{Delivery, Outcome};
+use ferry_platform::config::Secret;
+use ferry_platform::registry::{RegistryFollower, RegistryTarget, mpluskassa_secret_context};
+use ferry_proto::messages::IntegrationChanged;
+use ferry_proto::{CurrencyCode, Envelope, IntegrationId};
+use sea_orm::DatabaseConnection;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::Connection;
+use crate::config::{Entities, SkuSource};
+use crate::integrations::{IntegrationSettings, Integrations};
+
+/// Applies registry changes to the served installations.
+pub struct RegistryListener {
+    follower: Arc<RegistryFollower>,
+    integrations: Arc<Integrations>,
+}
+
+impl RegistryListener {
+    /// A listener updating `integrations`, opening credentials with `follower`, keeping the
+    /// changes in `db`'s registry mirror for the other replicas.
+    pub fn new(
+        follower: RegistryFollower,
+        db: DatabaseConnection,
+        integrations: Integrations,
+    ) -> Self {
+        Self {
+            follower: Arc::new(follower.with_mirror(db)),
+            integrations: Arc::new(integrations),
+        }
+    }
+
+    /// Handles one `integration.changed` delivery.
+    pub async fn handle(&self, delivery: &Delivery) -> Outcome {
+        self.follower
+            .apply(self.integrations.as_ref(), delivery)
+            .await
+    }
+
+    /// Applies what other replicas received (the registry mirror) now and every `every`.
+    pub fn spawn_refresh(&self, every: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+        self.follower
+            .clone()
+            .spawn_refresh(self.integrations.clone(), every, shutdown)
+    }
+}
+
+#[async_trait]
+impl RegistryTarget for Integrations {
+    type Connection = IntegrationSettings;
+
+    fn connection(
+        &self,
+        follower: &RegistryFollower,
+        envelope: &Envelope<IntegrationChanged>,
+    ) -> Result<Option<IntegrationSettings>, Outcome> {
+        let id = envelope.integration_id;
+        let Some(mk) = &envelope.payload.mpluskassa else {
+            return Ok(None);
+        };
+        let secret = follower.open(
+            id,
+            "mpluskassa.secret",
+            &mk.secret_sealed,
+            &mpluskassa_secret_context(id),
+        )?;
+        // The installation's amounts are in the shop's currency.
+        let currency = envelope
+            .payload
+            .mailchimp
+            .as_ref()
+            .map_or(CurrencyCode::EUR, |m| m.currency);
+        Ok(Some(IntegrationSettings {
+            id,
+            connection: Connection {
+                endpoint: mk.endpoint.clone(),
+                ident: mk.ident.clone(),
+                secret: Secret::new(secret),
+            },
+            branch: mk.branch,
+            workplace: mk.workplace,
+            sku_source: SkuSource::default(),
+            currency,
+            default_turnover_group: None,
+            default_vat_code: None,
+            observe: Entities::default(),
+        }))
+    }
+
+    async fn serve(
+        &self,
+        id: IntegrationId,
+        settings: IntegrationSettings,
+        live: bool,
+    ) -> Result<(), String> {
+        self.set_active(id, live);
+        self.upsert(settings)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn erase(&self, id: IntegrationId) -> Result<(), String> {
+        self.remove(id, true).await.map_err(|e| e.to_string())
+    }
+}
