@@ -2,65 +2,17 @@
 //! test, go-live, pause, resume, delete, with the token read from `ferry-data/admin-token`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use support::{Ferry, temp_dir};
 
 use ferry_sandbox::seed::Seed;
 
 const API_KEY: &str = ferry_sandbox::mailchimp::DEFAULT_API_KEY;
 const SECRET: &str = ferry_sandbox::DEFAULT_MPLUSKASSA_SECRET;
-
-struct Running {
-    child: Child,
-    admin: String,
-    mailchimp: String,
-    mpluskassa: String,
-}
-
-fn start(dir: &Path) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .current_dir(dir)
-        .env("FERRY_ADMIN__LISTEN", "127.0.0.1:0")
-        .env("FERRY_SANDBOX__MAILCHIMP_LISTEN", "127.0.0.1:0")
-        .env("FERRY_SANDBOX__MPLUSKASSA_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
-        .env_remove("FERRY_CONFIG")
-        .env_remove("FERRY_CREDENTIALS_KEY")
-        .env_remove("FERRY_ADMIN_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let (mut admin, mut mailchimp, mut mpluskassa) = (None, None, None);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while admin.is_none() {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("ferry prints its addresses within a minute");
-        if let Some(url) = line.strip_prefix("ferry admin listening on ") {
-            admin = Some(url.to_owned());
-        } else if let Some(url) = line.strip_prefix("sandbox mailchimp ") {
-            mailchimp = Some(url.to_owned());
-        } else if let Some(url) = line.strip_prefix("sandbox mpluskassa ") {
-            mpluskassa = Some(url.to_owned());
-        }
-    }
-    Running {
-        child,
-        admin: admin.unwrap(),
-        mailchimp: mailchimp.expect("sandbox mailchimp line"),
-        mpluskassa: mpluskassa.expect("sandbox mpluskassa line"),
-    }
-}
 
 /// Runs `ferry integration <args>` in `dir`.
 fn cli(dir: &Path, admin: &str, args: &[&str]) -> Output {
@@ -87,35 +39,38 @@ fn ok(output: Output, what: &str) -> String {
     stdout
 }
 
-fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferry-integration-cli-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn cli_manages_integrations_of_a_running_ferry() {
     let dir = temp_dir();
-    let mut ferry = start(&dir);
+    // The CLI's own registry: no demo integration beside it.
+    let ferry = Ferry::start_with(&dir, &[("FERRY_SANDBOX__DEMO_INTEGRATION", "false")]);
+    let admin = ferry.base.clone();
+    let mailchimp = ferry
+        .sandbox_mailchimp
+        .clone()
+        .expect("sandbox mailchimp line");
+    let mpluskassa = ferry
+        .sandbox_mpluskassa
+        .clone()
+        .expect("sandbox mpluskassa line");
     let seed = Seed::default_shop();
 
     let created = ok(
         cli(
             &dir,
-            &ferry.admin,
+            &admin,
             &[
                 "create",
                 "--name",
                 "CLI shop",
                 "--mailchimp-base-url",
-                &ferry.mailchimp,
+                &mailchimp,
                 "--list-id",
                 &seed.shop.list_id,
                 "--store-id",
                 &seed.shop.store_id,
                 "--mpluskassa-endpoint",
-                &ferry.mpluskassa,
+                &mpluskassa,
                 "--mpluskassa-ident",
                 ferry_sandbox::DEFAULT_MPLUSKASSA_IDENT,
             ],
@@ -130,22 +85,22 @@ fn cli_manages_integrations_of_a_running_ferry() {
         "ferry run generated its credentials key"
     );
 
-    let listed = ok(cli(&dir, &ferry.admin, &["list"]), "list");
+    let listed = ok(cli(&dir, &admin, &["list"]), "list");
     assert!(listed.contains(&id) && listed.contains("CLI shop") && listed.contains("draft"));
 
-    let tested = ok(cli(&dir, &ferry.admin, &["test", &id]), "test");
+    let tested = ok(cli(&dir, &admin, &["test", &id]), "test");
     let tested: serde_json::Value = serde_json::from_str(&tested).unwrap();
     assert_eq!(tested["ok"], true, "{tested}");
 
-    assert!(ok(cli(&dir, &ferry.admin, &["go-live", &id]), "go-live").contains("live"));
-    assert!(ok(cli(&dir, &ferry.admin, &["pause", &id]), "pause").contains("paused"));
+    assert!(ok(cli(&dir, &admin, &["go-live", &id]), "go-live").contains("live"));
+    assert!(ok(cli(&dir, &admin, &["pause", &id]), "pause").contains("paused"));
     // Pausing twice is refused with the API's reason.
-    let again = cli(&dir, &ferry.admin, &["pause", &id]);
+    let again = cli(&dir, &admin, &["pause", &id]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("409"));
-    assert!(ok(cli(&dir, &ferry.admin, &["resume", &id]), "resume").contains("live"));
-    ok(cli(&dir, &ferry.admin, &["delete", &id]), "delete");
-    let listed = ok(cli(&dir, &ferry.admin, &["list"]), "list");
+    assert!(ok(cli(&dir, &admin, &["resume", &id]), "resume").contains("live"));
+    ok(cli(&dir, &admin, &["delete", &id]), "delete");
+    let listed = ok(cli(&dir, &admin, &["list"]), "list");
     assert!(!listed.contains(&id));
 
     // A wrong token is refused.
@@ -155,7 +110,7 @@ fn cli_manages_integrations_of_a_running_ferry() {
             "integration",
             "list",
             "--url",
-            &ferry.admin,
+            &admin,
             "--token",
             "nope-nope-nope",
         ])
@@ -163,23 +118,8 @@ fn cli_manages_integrations_of_a_running_ferry() {
         .unwrap();
     assert!(!refused.status.success());
 
-    Command::new("kill")
-        .args(["-TERM", &ferry.child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ferry.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "ferry did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut logs = String::new();
-    ferry
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut logs)
-        .unwrap();
+    let (status, logs) = ferry.terminate();
+    assert!(status.success(), "clean exit: {status:?}");
     assert!(!logs.contains(API_KEY), "the API key was logged");
     assert!(!logs.contains(SECRET), "the secret was logged");
     let _ = std::fs::remove_dir_all(&dir);

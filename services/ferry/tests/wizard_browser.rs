@@ -32,9 +32,14 @@ async fn an_operator_sets_up_an_integration_with_the_wizard() {
 
     let shots = artifact_dir("ferry-wizard");
     let browser = Browser::start().await;
-    browser.goto(&format!("{}/dashboard/#setup", ferry.base)).await;
     browser
-        .wait_for("the login form", "return !document.querySelector('#login').hidden")
+        .goto(&format!("{}/dashboard/#setup", ferry.base))
+        .await;
+    browser
+        .wait_for(
+            "the login form",
+            "return !document.querySelector('#login').hidden",
+        )
         .await;
     browser.type_into("#token", &ferry.token()).await;
     browser.click("#login-button").await;
@@ -47,7 +52,9 @@ async fn an_operator_sets_up_an_integration_with_the_wizard() {
 
     // 1. MailChimp: a wrong key is refused, the right one lists audiences and stores.
     browser.type_into("#w-name", "Wizard shop").await;
-    browser.type_into("#w-mc-key", "ffffffffffffffffffffffffffffffff-us1").await;
+    browser
+        .type_into("#w-mc-key", "ffffffffffffffffffffffffffffffff-us1")
+        .await;
     browser.type_into("#w-mc-base", &mailchimp_url).await;
     browser.click("#w-mc-test").await;
     browser
@@ -76,7 +83,9 @@ async fn an_operator_sets_up_an_integration_with_the_wizard() {
 
     // 2. MplusKASSA, then the draft is saved and both saved connections are tested.
     browser.type_into("#w-mk-endpoint", &mpluskassa_url).await;
-    browser.type_into("#w-mk-ident", ferry_sandbox::DEFAULT_MPLUSKASSA_IDENT).await;
+    browser
+        .type_into("#w-mk-ident", ferry_sandbox::DEFAULT_MPLUSKASSA_IDENT)
+        .await;
     browser.type_into("#w-mk-secret", secret).await;
     browser.click("#w-mk-test").await;
     browser
@@ -96,7 +105,10 @@ async fn an_operator_sets_up_an_integration_with_the_wizard() {
         )
         .await;
     let employee = browser
-        .run("return document.querySelector('#w-employee').value", json!([]))
+        .run(
+            "return document.querySelector('#w-employee').value",
+            json!([]),
+        )
         .await;
     assert_eq!(employee, "999999", "the default employee is preselected");
     browser
@@ -197,7 +209,10 @@ async fn an_operator_sets_up_an_integration_with_the_wizard() {
 
     let (status, logs) = ferry.terminate();
     assert!(status.success(), "clean exit: {status:?}");
-    assert!(!logs.contains(api_key), "the API key never reaches the logs");
+    assert!(
+        !logs.contains(api_key),
+        "the API key never reaches the logs"
+    );
     assert!(!logs.contains(secret), "the secret never reaches the logs");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -17,6 +17,10 @@ pub struct Ferry {
     /// Everything it logged so far (stderr is drained all along: a full pipe would block it).
     logs: std::sync::Arc<std::sync::Mutex<String>>,
     drain: std::thread::JoinHandle<()>,
+    /// The MailChimp sandbox's API base URL, when the sandboxes run.
+    pub sandbox_mailchimp: Option<String>,
+    /// The MplusKASSA sandbox's SOAP endpoint, when the sandboxes run.
+    pub sandbox_mpluskassa: Option<String>,
 }
 
 impl Ferry {
@@ -54,20 +58,32 @@ impl Ferry {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("ferry admin listening on ") {
-                    let _ = tx.send(url.to_owned());
-                }
+                let _ = tx.send(line);
             }
         });
-        let base = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("ferry prints its admin address within a minute");
+        // The sandbox lines come first, then the admin address.
+        let (mut sandbox_mailchimp, mut sandbox_mpluskassa) = (None, None);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("ferry prints its admin address within a minute");
+            if let Some(url) = line.strip_prefix("ferry admin listening on ") {
+                break url.to_owned();
+            } else if let Some(url) = line.strip_prefix("sandbox mailchimp ") {
+                sandbox_mailchimp = Some(url.to_owned());
+            } else if let Some(url) = line.strip_prefix("sandbox mpluskassa ") {
+                sandbox_mpluskassa = Some(url.to_owned());
+            }
+        };
         Self {
             child,
             base,
             dir: dir.to_path_buf(),
             logs,
             drain,
+            sandbox_mailchimp,
+            sandbox_mpluskassa,
         }
     }
 
