@@ -517,6 +517,37 @@ impl WebshopOrder<'_> {
     }
 }
 
+/// A simple MplusKASSA product (one article with PLU `sku`, 19.95 incl. 21% VAT, turnover
+/// group 10) as a shop would enter it, for [`SandboxApi::mpluskassa_client`].
+pub fn mk_simple_product(
+    sku: &str,
+    description: &str,
+) -> ferry_connector_mpluskassa::soap::requests::ProductWrite {
+    use ferry_connector_mpluskassa::soap::requests::{ArticleWrite, ProductWrite};
+    ProductWrite {
+        product_number: None,
+        description: Some(description.to_owned()),
+        extra_text: None,
+        articles: vec![ArticleWrite {
+            article_number: None,
+            plu_number: Some(sku.to_owned()),
+            active: Some(true),
+            description: Some(description.chars().take(60).collect()),
+            colour: None,
+            size: None,
+            barcode: None,
+            extra_text: None,
+            turnover_group: Some(10),
+            vat_code: Some(1),
+            price_incl: Some(1995),
+            price_excl: None,
+            webshop: Some(true),
+            stock_article: Some(true),
+        }],
+        group_numbers: None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Views of the simulators' state
 // ---------------------------------------------------------------------------------------
