@@ -251,6 +251,52 @@ async fn hostile_records_are_parked_and_the_rest_flows() -> anyhow::Result<()> {
     );
     let lines = huge_order[0]["lines"].as_array().map_or(0, Vec::len);
     ensure!(lines == 400, "the 400-line order has {lines} lines");
+    // A parked record, fixed at its source, is replayed by an operator and then flows.
+    let list = cluster
+        .admin_get(ServiceKind::Notifier, "/api/v1/dead-letters?limit=500")
+        .await?;
+    let negative = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| {
+            p["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("H-NEGATIVE"))
+        })
+        .ok_or_else(|| anyhow!("the negative order is not parked: {list}"))?;
+    sandbox
+        .mailchimp(
+            Method::PATCH,
+            &format!("/ecommerce/stores/{store}/orders/H-NEGATIVE/lines/H-NEGATIVE-1"),
+            Some(&json!({"quantity": 2})),
+        )
+        .await?;
+    let replay = format!(
+        "/api/v1/dead-letters/{}/{}/replay",
+        negative["queue"].as_str().unwrap_or(""),
+        negative["message_id"].as_str().unwrap_or("")
+    );
+    cluster
+        .admin(Method::POST, ServiceKind::Notifier, &replay, None)
+        .await?;
+    let entry = cluster
+        .admin_get(ServiceKind::Notifier, replay.trim_end_matches("/replay"))
+        .await?;
+    ensure!(
+        !entry["replayed_at"].is_null(),
+        "the replay is recorded: {entry}"
+    );
+    eventually("the replayed order in MplusKASSA", TIMEOUT, || async {
+        let mk = sandbox.state(System::Mpluskassa).await?;
+        let found = mk_orders_by_ext_id(&mk)
+            .get("H-NEGATIVE")
+            .map_or(0, Vec::len);
+        ensure!(found == 1, "the fixed order exists {found} times");
+        Ok(())
+    })
+    .await?;
+
     let mut cluster = cluster;
     let crashed = cluster.crashed();
     ensure!(crashed.is_empty(), "crashed: {crashed:?}");
