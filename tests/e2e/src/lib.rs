@@ -767,6 +767,9 @@ pub struct ClusterOptions {
     pub instances: usize,
     /// Extra TOML appended to a service's configuration file.
     pub extra_toml: BTreeMap<ServiceKind, String>,
+    /// The broker (default: the shared test RabbitMQ, [`amqp_url`]); a test that kills the
+    /// broker passes a private node's URL.
+    pub amqp_url: Option<String>,
 }
 
 impl ClusterOptions {
@@ -777,6 +780,7 @@ impl ClusterOptions {
             seed: Seed::default_shop(),
             instances: 1,
             extra_toml: BTreeMap::new(),
+            amqp_url: None,
         }
     }
 }
@@ -788,6 +792,8 @@ pub struct Cluster {
     pub test: String,
     /// The bus prefix (`e2e-<uuid>`).
     pub prefix: String,
+    /// The broker the services use.
+    pub amqp_url: String,
     /// The simulators.
     pub sandbox: Sandbox,
     /// Every service instance, in start order.
@@ -836,6 +842,7 @@ impl Cluster {
         let mut cluster = Self {
             test: options.test.clone(),
             prefix: format!("e2e-{}", &suffix[..12]),
+            amqp_url: options.amqp_url.clone().unwrap_or_else(amqp_url),
             sandbox,
             services: Vec::new(),
             integration,
@@ -881,7 +888,7 @@ impl Cluster {
             let _ = writeln!(
                 toml,
                 "[bus]\nkind = \"rabbitmq\"\nurl = {}\nprefix = {}",
-                q(&amqp_url()),
+                q(&self.amqp_url),
                 q(&self.prefix)
             );
             toml.push_str("retry_base_ms = 200\nretry_max_ms = 2000\nmax_attempts = 6\npublish_timeout_ms = 10000\n");
@@ -1179,12 +1186,13 @@ impl Drop for Cluster {
         }
         self.sandbox.process.kill();
         let prefix = self.prefix.clone();
+        let url = self.amqp_url.clone();
         // Drop may run inside the test's runtime: delete on a thread with its own.
         let deleted = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(delete_bus_objects(&prefix))
+            runtime.block_on(delete_bus_objects(&url, &prefix))
         })
         .join();
         match deleted {
@@ -1202,7 +1210,7 @@ fn q(value: &str) -> String {
 
 /// Deletes every queue and exchange named with `prefix`: the queues the broker lists
 /// (`rabbitmqctl`, when available, finds the delay queues too) plus the known names.
-async fn delete_bus_objects(prefix: &str) -> anyhow::Result<()> {
+async fn delete_bus_objects(url: &str, prefix: &str) -> anyhow::Result<()> {
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
     let dotted = format!("{prefix}.");
     let mut queues: Vec<String> = Vec::new();
@@ -1223,7 +1231,7 @@ async fn delete_bus_objects(prefix: &str) -> anyhow::Result<()> {
         }
     }
     let connection =
-        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await?;
+        lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await?;
     for queue in &queues {
         // A missing queue closes the channel: one channel per deletion.
         let channel = connection.create_channel().await?;
