@@ -825,8 +825,11 @@ impl Cluster {
     /// integration's mapper settings and mappings.
     pub async fn start(options: ClusterOptions, integration: Integration) -> anyhow::Result<Self> {
         let dir = log_dir(&options.test)?;
+        // Idle connections are dropped before actix-web's 5 s keep-alive closes them, so a
+        // request never races the server's close of a pooled connection.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()?;
         let sandbox = Sandbox::start(&dir, &options.seed, http.clone()).await?;
         let mut databases = BTreeMap::new();

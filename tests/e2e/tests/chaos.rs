@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use ferry_e2e::{
-    Cluster, ClusterOptions, Integration, SandboxApi, ServiceKind, System, WebshopOrder,
-    eventually, mk_orders_by_ext_id, mk_relations_by_email,
+    Cluster, ClusterOptions, Integration, ServiceKind, System, WebshopOrder, eventually,
+    mk_orders_by_ext_id, mk_relations_by_email,
 };
 use ferry_platform::bus::rabbit::testing::PrivateBroker;
 use ferry_sandbox::seed::Seed;
@@ -38,20 +38,23 @@ fn product(seed: &Seed) -> (String, String, f64) {
         .unwrap()
 }
 
-/// The steady stream: one order every 300 ms until `streaming` is cleared; returns the ids
-/// of the orders placed and how many MailChimp refused (an injected fault hit the shop's own
-/// call: that order was not placed and is not counted as sent).
+/// The steady stream: one order every 300 ms until the returned flag is cleared; the task
+/// returns the ids of the orders placed and how many MailChimp refused (an injected fault hit
+/// the shop's own call: that order was not placed and is not counted as sent).
 fn stream_orders(
-    api: SandboxApi,
-    store: String,
-    (product, sku, price): (String, String, f64),
-    streaming: Arc<AtomicBool>,
-) -> JoinHandle<(Vec<String>, usize)> {
-    tokio::spawn(async move {
+    cluster: &Cluster,
+    seed: &Seed,
+) -> (Arc<AtomicBool>, JoinHandle<(Vec<String>, usize)>) {
+    let api = cluster.sandbox.api();
+    let store = seed.shop.store_id.clone();
+    let (product, sku, price) = product(seed);
+    let streaming = Arc::new(AtomicBool::new(true));
+    let flag = streaming.clone();
+    let task = tokio::spawn(async move {
         let mut sent = Vec::new();
         let mut refused = 0usize;
         let mut i = 0usize;
-        while streaming.load(Ordering::Relaxed) {
+        while flag.load(Ordering::Relaxed) {
             let id = format!("WS-CHAOS-{i:04}");
             let email = format!("chaos.{}@example.nl", i % CUSTOMERS);
             let customer_id = format!("chaos-{}", i % CUSTOMERS);
@@ -70,7 +73,8 @@ fn stream_orders(
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         (sent, refused)
-    })
+    });
+    (streaming, task)
 }
 
 /// Stops the stream, waits until every placed order is in MplusKASSA, prints the tally and
@@ -138,13 +142,7 @@ async fn orders_survive_killed_services_and_failing_apis() -> anyhow::Result<()>
     let seed = Seed::default_shop();
     let mut cluster =
         Cluster::start(ClusterOptions::new("chaos"), Integration::for_seed(&seed)).await?;
-    let streaming = Arc::new(AtomicBool::new(true));
-    let stream = stream_orders(
-        cluster.sandbox.api(),
-        seed.shop.store_id.clone(),
-        product(&seed),
-        streaming.clone(),
-    );
+    let (streaming, stream) = stream_orders(&cluster, &seed);
 
     // Kill -9 and restart each service in turn.
     let kinds = [
@@ -213,13 +211,7 @@ async fn orders_survive_a_broker_restart() -> anyhow::Result<()> {
     let mut options = ClusterOptions::new("chaos_broker");
     options.amqp_url = Some(broker.url());
     let mut cluster = Cluster::start(options, Integration::for_seed(&seed)).await?;
-    let streaming = Arc::new(AtomicBool::new(true));
-    let stream = stream_orders(
-        cluster.sandbox.api(),
-        seed.shop.store_id.clone(),
-        product(&seed),
-        streaming.clone(),
-    );
+    let (streaming, stream) = stream_orders(&cluster, &seed);
     tokio::time::sleep(Duration::from_secs(4)).await;
     tokio::task::block_in_place(|| -> anyhow::Result<()> {
         broker.kill();
