@@ -19,12 +19,30 @@ use crate::store::{activity_row, retention_row};
 /// Longest JSON payload kept per column; larger ones are replaced by a note.
 const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
+/// The payload as stored: at most [`MAX_PAYLOAD_BYTES`], and without NUL characters, which
+/// PostgreSQL's `jsonb` refuses (`\u0000`); a record carrying one (hostile input that a
+/// connector parks) is still recorded, with U+FFFD in its place.
 fn bounded(value: &serde_json::Value) -> serde_json::Value {
     let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(0);
     if size > MAX_PAYLOAD_BYTES {
         serde_json::json!({"truncated": true, "bytes": size})
     } else {
-        value.clone()
+        without_nul(value)
+    }
+}
+
+fn without_nul(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let clean = |s: &str| s.replace('\0', "\u{FFFD}");
+    match value {
+        Value::String(s) => Value::String(clean(s)),
+        Value::Array(items) => Value::Array(items.iter().map(without_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (clean(k), without_nul(v)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
@@ -760,5 +778,22 @@ mod tests {
             "[erased] refused; [erased] again"
         );
         assert_eq!(redact_text("other", "jan@x.nl"), "other");
+    }
+}
+
+#[cfg(test)]
+mod payload_tests {
+    use super::*;
+
+    #[test]
+    fn nul_characters_are_replaced_before_storing() {
+        let payload = serde_json::json!({
+            "raw": {"first_name": "Bell\u{7}Null\u{0}", "lines": ["a\u{0}b"], "k\u{0}": 1}
+        });
+        let stored = bounded(&payload);
+        assert!(!stored.to_string().contains("\\u0000"), "{stored}");
+        assert_eq!(stored["raw"]["first_name"], "Bell\u{7}Null\u{FFFD}");
+        assert_eq!(stored["raw"]["lines"][0], "a\u{FFFD}b");
+        assert_eq!(stored["raw"]["k\u{FFFD}"], 1);
     }
 }

@@ -9,120 +9,13 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ferry_platform::bus::rabbit::testing::PrivateBroker;
 use ferry_platform::bus::rabbit::{RabbitBus, RabbitConfig};
 use ferry_platform::bus::{Binding, Bus, BusError, Delivery, Outcome, Subscription};
 use uuid::Uuid;
-
-/// A private RabbitMQ node.
-struct PrivateBroker {
-    dir: PathBuf,
-    node: String,
-    port: u16,
-    dist_port: u16,
-    /// The `rabbitmq-server` script; it exits when the node dies.
-    server: Mutex<Option<Child>>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl PrivateBroker {
-    fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("ferry-rabbit-{}", Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
-        // The server script drops to the rabbitmq user when started as root.
-        let _ = Command::new("chown")
-            .args(["-R", "rabbitmq:rabbitmq"])
-            .arg(&dir)
-            .status();
-        let broker = Self {
-            node: format!("ferrytest{}@localhost", std::process::id()),
-            port: free_port(),
-            dist_port: free_port(),
-            server: Mutex::new(None),
-            dir,
-        };
-        broker.launch();
-        broker
-    }
-
-    fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
-    }
-
-    fn launch(&self) {
-        let log = std::fs::File::create(self.dir.join("server.log")).unwrap();
-        let server = Command::new("rabbitmq-server")
-            .current_dir(&self.dir)
-            .env("RABBITMQ_NODENAME", &self.node)
-            .env("RABBITMQ_NODE_PORT", self.port.to_string())
-            .env("RABBITMQ_DIST_PORT", self.dist_port.to_string())
-            .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
-            .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
-            .env(
-                "RABBITMQ_ENABLED_PLUGINS_FILE",
-                self.dir.join("enabled_plugins"),
-            )
-            .env("RABBITMQ_CONFIG_FILE", self.dir.join("none"))
-            .env("RABBITMQ_PID_FILE", self.dir.join("pid"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("rabbitmq-server must be installed (see .ci/run)");
-        *self.server.lock().unwrap() = Some(server);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "private RabbitMQ node did not start; see {}",
-                self.dir.join("server.log").display()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    /// `kill -9` the broker: no chance to flush anything it had not already made durable.
-    fn kill(&self) {
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join("pid")) {
-            let _ = Command::new("kill").args(["-9", pid.trim()]).status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-            && Instant::now() < deadline
-        {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::fs::remove_file(self.dir.join("pid")).ok();
-        if let Some(mut server) = self.server.lock().unwrap().take() {
-            let _ = server.kill();
-            let _ = server.wait();
-        }
-    }
-}
-
-impl Drop for PrivateBroker {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!("private broker's files kept in {}", self.dir.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_confirmed_message_is_lost_when_the_broker_is_killed_during_a_burst() {
@@ -130,7 +23,7 @@ async fn no_confirmed_message_is_lost_when_the_broker_is_killed_during_a_burst()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
-    let broker = PrivateBroker::start();
+    let broker = PrivateBroker::start().expect("private RabbitMQ node starts");
     let config = RabbitConfig::new(broker.url())
         .publish_timeout(Duration::from_secs(60))
         .connection_name("broker-restart test");
@@ -199,7 +92,7 @@ async fn no_confirmed_message_is_lost_when_the_broker_is_killed_during_a_burst()
     tokio::task::block_in_place(|| {
         broker.kill();
         std::thread::sleep(Duration::from_millis(500));
-        broker.launch();
+        broker.launch().expect("private RabbitMQ node starts again");
     });
 
     let progress = {

@@ -517,6 +517,37 @@ impl WebshopOrder<'_> {
     }
 }
 
+/// A simple MplusKASSA product (one article with PLU `sku`, 19.95 incl. 21% VAT, turnover
+/// group 10) as a shop would enter it, for [`SandboxApi::mpluskassa_client`].
+pub fn mk_simple_product(
+    sku: &str,
+    description: &str,
+) -> ferry_connector_mpluskassa::soap::requests::ProductWrite {
+    use ferry_connector_mpluskassa::soap::requests::{ArticleWrite, ProductWrite};
+    ProductWrite {
+        product_number: None,
+        description: Some(description.to_owned()),
+        extra_text: None,
+        articles: vec![ArticleWrite {
+            article_number: None,
+            plu_number: Some(sku.to_owned()),
+            active: Some(true),
+            description: Some(description.chars().take(60).collect()),
+            colour: None,
+            size: None,
+            barcode: None,
+            extra_text: None,
+            turnover_group: Some(10),
+            vat_code: Some(1),
+            price_incl: Some(1995),
+            price_excl: None,
+            webshop: Some(true),
+            stock_article: Some(true),
+        }],
+        group_numbers: None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Views of the simulators' state
 // ---------------------------------------------------------------------------------------
@@ -736,6 +767,9 @@ pub struct ClusterOptions {
     pub instances: usize,
     /// Extra TOML appended to a service's configuration file.
     pub extra_toml: BTreeMap<ServiceKind, String>,
+    /// The broker (default: the shared test RabbitMQ, [`amqp_url`]); a test that kills the
+    /// broker passes a private node's URL.
+    pub amqp_url: Option<String>,
 }
 
 impl ClusterOptions {
@@ -746,6 +780,7 @@ impl ClusterOptions {
             seed: Seed::default_shop(),
             instances: 1,
             extra_toml: BTreeMap::new(),
+            amqp_url: None,
         }
     }
 }
@@ -757,6 +792,8 @@ pub struct Cluster {
     pub test: String,
     /// The bus prefix (`e2e-<uuid>`).
     pub prefix: String,
+    /// The broker the services use.
+    pub amqp_url: String,
     /// The simulators.
     pub sandbox: Sandbox,
     /// Every service instance, in start order.
@@ -788,8 +825,11 @@ impl Cluster {
     /// integration's mapper settings and mappings.
     pub async fn start(options: ClusterOptions, integration: Integration) -> anyhow::Result<Self> {
         let dir = log_dir(&options.test)?;
+        // Idle connections are dropped before actix-web's 5 s keep-alive closes them, so a
+        // request never races the server's close of a pooled connection.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()?;
         let sandbox = Sandbox::start(&dir, &options.seed, http.clone()).await?;
         let mut databases = BTreeMap::new();
@@ -805,6 +845,7 @@ impl Cluster {
         let mut cluster = Self {
             test: options.test.clone(),
             prefix: format!("e2e-{}", &suffix[..12]),
+            amqp_url: options.amqp_url.clone().unwrap_or_else(amqp_url),
             sandbox,
             services: Vec::new(),
             integration,
@@ -850,7 +891,7 @@ impl Cluster {
             let _ = writeln!(
                 toml,
                 "[bus]\nkind = \"rabbitmq\"\nurl = {}\nprefix = {}",
-                q(&amqp_url()),
+                q(&self.amqp_url),
                 q(&self.prefix)
             );
             toml.push_str("retry_base_ms = 200\nretry_max_ms = 2000\nmax_attempts = 6\npublish_timeout_ms = 10000\n");
@@ -1148,12 +1189,13 @@ impl Drop for Cluster {
         }
         self.sandbox.process.kill();
         let prefix = self.prefix.clone();
+        let url = self.amqp_url.clone();
         // Drop may run inside the test's runtime: delete on a thread with its own.
         let deleted = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(delete_bus_objects(&prefix))
+            runtime.block_on(delete_bus_objects(&url, &prefix))
         })
         .join();
         match deleted {
@@ -1171,7 +1213,7 @@ fn q(value: &str) -> String {
 
 /// Deletes every queue and exchange named with `prefix`: the queues the broker lists
 /// (`rabbitmqctl`, when available, finds the delay queues too) plus the known names.
-async fn delete_bus_objects(prefix: &str) -> anyhow::Result<()> {
+async fn delete_bus_objects(url: &str, prefix: &str) -> anyhow::Result<()> {
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
     let dotted = format!("{prefix}.");
     let mut queues: Vec<String> = Vec::new();
@@ -1192,7 +1234,7 @@ async fn delete_bus_objects(prefix: &str) -> anyhow::Result<()> {
         }
     }
     let connection =
-        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await?;
+        lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await?;
     for queue in &queues {
         // A missing queue closes the channel: one channel per deletion.
         let channel = connection.create_channel().await?;

@@ -6,10 +6,9 @@
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, ensure};
-use ferry_connector_mpluskassa::soap::requests::{ArticleWrite, ProductWrite};
 use ferry_e2e::{
     Cluster, ClusterOptions, Integration, ServiceKind, System, WebshopOrder, eventually, mc_store,
-    mc_variants_by_sku, mk_orders_by_ext_id, mk_relations_by_email,
+    mc_variants_by_sku, mk_orders_by_ext_id, mk_relations_by_email, mk_simple_product,
 };
 use ferry_sandbox::seed::Seed;
 use reqwest::Method;
@@ -350,28 +349,7 @@ async fn every_flow_end_to_end() -> anyhow::Result<()> {
     );
     let client = cluster.sandbox.mpluskassa_client()?;
     client
-        .create_product(&ProductWrite {
-            product_number: None,
-            description: Some("E2E Lamp".into()),
-            extra_text: None,
-            articles: vec![ArticleWrite {
-                article_number: None,
-                plu_number: Some(sku.into()),
-                active: Some(true),
-                description: Some("E2E Lamp".into()),
-                colour: None,
-                size: None,
-                barcode: None,
-                extra_text: None,
-                turnover_group: Some(10),
-                vat_code: Some(1),
-                price_incl: Some(4995),
-                price_excl: None,
-                webshop: Some(true),
-                stock_article: Some(true),
-            }],
-            group_numbers: None,
-        })
+        .create_product(&mk_simple_product(sku, "E2E Lamp"))
         .await?;
     let order = eventually("the resumed order in MplusKASSA", FLOW_TIMEOUT, || async {
         let mk = cluster.sandbox.state(System::Mpluskassa).await?;

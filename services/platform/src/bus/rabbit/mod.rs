@@ -11,6 +11,10 @@ mod consumer;
 mod convert;
 mod topology;
 
+/// A private broker node for tests that kill RabbitMQ (feature `test-util`).
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
