@@ -896,7 +896,8 @@ fn classify(
                 .unwrap_or_default(),
         )
     };
-    if status.is_server_error() {
+    // 408: the server gave up waiting for the request; nothing was processed.
+    if status.is_server_error() || code == 408 {
         let err = ClientError::Server {
             op,
             status: code,

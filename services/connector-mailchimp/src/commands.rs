@@ -44,13 +44,15 @@ use ferry_proto::messages::{
     ProductsVerify, StockSet, StockSetDone,
 };
 use ferry_proto::model::{Address, Customer, CustomerKind, CustomerPlan, Product, ProductKind};
-use ferry_proto::{Email, Envelope, ExternalId, Message, Money, NumericSku, Sku, System};
+use ferry_proto::{
+    Email, Envelope, ExternalId, IntegrationId, Message, Money, NumericSku, Sku, System,
+};
 use futures::StreamExt;
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::{Map, Value, json};
 
 use crate::client::{ClientError, segment, subscriber_hash};
-use crate::ingest::{Ingester, RecheckOutcome, RecordRecheck, message};
+use crate::ingest::{Ingester, RecheckOutcome, RecordRecheck, Resource, message};
 use crate::integrations::{Integration, Integrations};
 use crate::records;
 use crate::registry::RegistryListener;
@@ -94,6 +96,7 @@ pub struct CommandHandler {
     ingester: Arc<Ingester>,
     retry: RetryPolicy,
     registry: Option<Arc<RegistryListener>>,
+    wait_for_first_product_sync: bool,
 }
 
 impl CommandHandler {
@@ -113,6 +116,42 @@ impl CommandHandler {
             ingester,
             retry,
             registry: None,
+            wait_for_first_product_sync: false,
+        }
+    }
+
+    /// Defers product upserts of an integration until its first product sync has finished
+    /// (when polling with an initial sync is on): before that the cross-references do not
+    /// know the store's existing products, and an upsert would create a second product with
+    /// the same SKU under another id.
+    pub fn waiting_for_first_product_sync(mut self, wait: bool) -> Self {
+        self.wait_for_first_product_sync = wait;
+        self
+    }
+
+    /// `Some(retry)` while the integration's first product sync has not finished.
+    async fn first_product_sync_pending(&self, delivery: &Delivery) -> Option<Outcome> {
+        if !self.wait_for_first_product_sync {
+            return None;
+        }
+        let id = delivery
+            .message
+            .header(headers::INTEGRATION_ID)
+            .and_then(|raw| IntegrationId::parse(raw).ok())?;
+        let integration = self.integrations.get(id)?;
+        if !integration
+            .connection
+            .resources
+            .contains(&Resource::Products)
+        {
+            return None;
+        }
+        match store::cursor(&self.db, id, Resource::Products.as_str()).await {
+            Ok(Some(cursor)) if cursor.watermark.is_some() => None,
+            Ok(_) => Some(Outcome::Retry(format!(
+                "integration {id}: the first product sync has not finished, existing products are not known yet"
+            ))),
+            Err(e) => Some(Outcome::Retry(format!("cursor lookup failed: {e}"))),
         }
     }
 
@@ -339,7 +378,12 @@ impl Handler for CommandHandler {
         match message_type.as_str() {
             CustomerUpsert::MESSAGE_TYPE => run!(CustomerUpsert, customer_upsert),
             CustomerFind::MESSAGE_TYPE => run!(CustomerFind, customer_find),
-            ProductUpsert::MESSAGE_TYPE => run!(ProductUpsert, product_upsert),
+            ProductUpsert::MESSAGE_TYPE => {
+                if let Some(wait) = self.first_product_sync_pending(delivery).await {
+                    return wait;
+                }
+                run!(ProductUpsert, product_upsert)
+            }
             CategoryUpsert::MESSAGE_TYPE => {
                 let (command, integration) = match self.decode::<CategoryUpsert>(delivery) {
                     Ok(d) => d,

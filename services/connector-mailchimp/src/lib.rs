@@ -121,7 +121,8 @@ pub async fn start_with_ingester(
         outbox.clone(),
         ingester.clone(),
         retry,
-    );
+    )
+    .waiting_for_first_product_sync(section.poll_enabled && section.initial_sync);
     let registry = Arc::new(registry::RegistryListener::new(
         RegistryFollower::new(SERVICE, config.keyring.clone())?,
         runtime.db.clone(),

@@ -185,6 +185,8 @@ impl MplusError {
             } => ErrorCode::Timeout,
             Self::Transport { .. } | Self::Malformed { .. } => ErrorCode::Unavailable,
             Self::Http { status: 429, .. } => ErrorCode::RateLimited,
+            // 408: the server gave up waiting for our request (a loaded or slow link).
+            Self::Http { status: 408, .. } => ErrorCode::Timeout,
             Self::Http { status, .. } if *status >= 500 => ErrorCode::Unavailable,
             Self::Http {
                 status: 401 | 403, ..
@@ -1021,6 +1023,20 @@ mod tests {
             MplusError::Http {
                 operation: "x",
                 status: 503
+            }
+            .is_transient()
+        );
+        // A request timeout from the server is retried like a timeout of ours.
+        let timeout = MplusError::Http {
+            operation: "findOrder",
+            status: 408,
+        };
+        assert_eq!(timeout.code(), ErrorCode::Timeout);
+        assert!(timeout.is_transient());
+        assert!(
+            !MplusError::Http {
+                operation: "x",
+                status: 400
             }
             .is_transient()
         );

@@ -28,6 +28,15 @@ use seed::Seed;
 pub const DEFAULT_MPLUSKASSA_IDENT: &str = "ferry-sandbox";
 pub const DEFAULT_MPLUSKASSA_SECRET: &str = "sandbox-secret";
 
+/// How long an idle keep-alive connection stays open: like the real services' front ends
+/// (nginx's default is 75 s), not actix-web's 5 s, which races clients reusing a pooled
+/// connection just as the server closes it.
+const SERVER_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
+
+/// How long the server waits for a request's head: generous, so that a loaded test machine
+/// does not turn a slow client into a `408` (timeouts are injected on purpose with faults).
+const CLIENT_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -117,6 +126,8 @@ impl Sandbox {
                 .configure(|cfg| m.configure(cfg))
         })
         .workers(config.workers)
+        .keep_alive(SERVER_KEEP_ALIVE)
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
         .disable_signals()
         .shutdown_timeout(1)
         .bind(config.mailchimp_listen)?;
@@ -164,6 +175,8 @@ fn mpluskassa_server(
     let c = control.clone();
     let server = HttpServer::new(move || mpluskassa::app(state.clone(), c.clone()))
         .workers(config.workers)
+        .keep_alive(SERVER_KEEP_ALIVE)
+        .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
         .disable_signals()
         .shutdown_timeout(1)
         .bind(config.mpluskassa_listen)?;
