@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 
 const WSDL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/specs/mpluskassa/mplusqapi.wsdl"
+    "/../../specs/mpluskassa/mplusqapi.wsdl"
 );
 
 fn relation() -> RelationWrite {

@@ -2,7 +2,7 @@
 //! fault handling ([`envelope`]), the XML reader and writer ([`xml`]), the records Ferry reads
 //! ([`types`]) and the requests it writes ([`requests`]).
 //!
-//! Element names and their order come from the official WSDL (`shared/specs/mpluskassa/`);
+//! Element names and their order come from the official WSDL (`specs/mpluskassa/`, a copy of `shared/specs`);
 //! the requests are checked against the WSDL's schema by `tests/wsdl_requests.rs`.
 
 pub mod envelope;

@@ -45,11 +45,9 @@ pub use seed::{MplusSeed, SUPER_USER};
 pub use soap::SoapFault;
 pub use store::Store;
 
-/// Where the official WSDL is found by default: `shared/specs` beside the repository.
-pub const DEFAULT_WSDL_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/specs/mpluskassa/mplusqapi.wsdl"
-);
+/// The official WSDL (`specs/mpluskassa/mplusqapi.wsdl`), compiled in: the sandbox binary
+/// serves it wherever it runs.
+pub const OFFICIAL_WSDL: &str = include_str!("../../../../specs/mpluskassa/mplusqapi.wsdl");
 
 /// Credentials and files of the simulated installation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +56,9 @@ pub struct MplusSettings {
     pub ident: String,
     /// Expected `secret` query parameter.
     pub secret: String,
-    /// The official WSDL served at `?wsdl` (read once, when the state is built).
-    pub wsdl_path: PathBuf,
+    /// Another WSDL to serve at `?wsdl` (read once, when the state is built); `None`: the
+    /// official one compiled into the binary.
+    pub wsdl_path: Option<PathBuf>,
 }
 
 impl Default for MplusSettings {
@@ -67,7 +66,7 @@ impl Default for MplusSettings {
         Self {
             ident: "ferry-sandbox".into(),
             secret: "sandbox-secret".into(),
-            wsdl_path: PathBuf::from(DEFAULT_WSDL_PATH),
+            wsdl_path: None,
         }
     }
 }
@@ -89,14 +88,12 @@ impl MplusState {
 
     /// An installation from an MplusKASSA-only seed (e.g. [`MplusSeed::demo`]).
     pub fn from_mplus_seed(seed: &MplusSeed, settings: MplusSettings) -> Self {
-        let wsdl = std::fs::read_to_string(&settings.wsdl_path)
-            .map(|s| s.trim_start_matches('\u{feff}').to_owned())
-            .map_err(|e| {
-                format!(
-                    "cannot read the WSDL at {}: {e}",
-                    settings.wsdl_path.display()
-                )
-            });
+        let wsdl = match &settings.wsdl_path {
+            None => Ok(OFFICIAL_WSDL.to_owned()),
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the WSDL at {}: {e}", path.display())),
+        }
+        .map(|s| s.trim_start_matches('\u{feff}').to_owned());
         if let Err(e) = &wsdl {
             tracing::warn!(error = %e, "mpluskassa sandbox serves no WSDL");
         }

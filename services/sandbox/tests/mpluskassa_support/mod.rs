@@ -17,7 +17,7 @@ pub use xsd::{El, Schema};
 
 pub const WSDL_PATH: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/specs/mpluskassa/mplusqapi.wsdl"
+    "/../../specs/mpluskassa/mplusqapi.wsdl"
 );
 
 /// The schema, loaded once per test binary.

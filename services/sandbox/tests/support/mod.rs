@@ -135,7 +135,7 @@ pub fn spec() -> &'static Spec {
     SPEC.get_or_init(|| {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/specs/mailchimp/marketing-openapi-3.0.81.json"
+            "/../../specs/mailchimp/marketing-openapi-3.0.81.json"
         );
         let text = std::fs::read_to_string(path)
             .expect("the MailChimp OpenAPI spec beside the repository");
