@@ -231,6 +231,11 @@ impl Process {
         }
     }
 
+    /// The OS process id while it runs (e.g. to read `/proc/<pid>/status`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Whether the process runs.
     pub fn is_running(&mut self) -> bool {
         self.check_alive().is_ok()
@@ -416,7 +421,13 @@ impl SandboxApi {
 
     /// The requests `system` served (`GET /_sandbox/requests`).
     pub async fn requests(&self, system: System) -> anyhow::Result<Value> {
-        let url = format!("{}/_sandbox/requests", self.base(system));
+        self.requests_since(system, 0).await
+    }
+
+    /// The requests `system` served after the logged request number `since`
+    /// (`GET /_sandbox/requests?since=…`).
+    pub async fn requests_since(&self, system: System, since: u64) -> anyhow::Result<Value> {
+        let url = format!("{}/_sandbox/requests?since={since}", self.base(system));
         json_of(self.http.get(&url).send().await, &url).await
     }
 
@@ -551,6 +562,26 @@ pub fn mk_simple_product(
 // ---------------------------------------------------------------------------------------
 // Views of the simulators' state
 // ---------------------------------------------------------------------------------------
+
+/// Up to 12 products of `seed` that exist in both systems with a numeric SKU (so every order
+/// line exists in the target): MailChimp product id, SKU (variant id), unit price.
+pub fn order_products(seed: &Seed) -> Vec<(String, String, f64)> {
+    seed.products
+        .iter()
+        .filter(|p| p.in_mailchimp && p.in_mpluskassa)
+        .flat_map(|p| {
+            p.variants.iter().map(move |v| {
+                (
+                    p.mailchimp_id(),
+                    v.sku.clone(),
+                    v.price_cents as f64 / 100.0,
+                )
+            })
+        })
+        .filter(|(_, sku, _)| sku.chars().all(|c| c.is_ascii_digit()))
+        .take(12)
+        .collect()
+}
 
 /// MplusKASSA relations (customers) grouped by lower-case e-mail address.
 pub fn mk_relations_by_email(state: &Value) -> BTreeMap<String, Vec<Value>> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{anyhow, ensure};
 use ferry_e2e::{
     Cluster, ClusterOptions, Integration, ServiceKind, System, WebshopOrder, eventually,
-    mk_orders_by_ext_id, mk_relations_by_email,
+    mk_orders_by_ext_id, mk_relations_by_email, order_products,
 };
 use ferry_sandbox::seed::Seed;
 use reqwest::Method;
@@ -26,22 +26,7 @@ async fn two_instances_of_each_service_have_no_double_effects() -> anyhow::Resul
     let cluster = Cluster::start(options, Integration::for_seed(&seed)).await?;
     let store = seed.shop.store_id.clone();
     // Products in both systems with numeric SKUs: every order's lines exist in the target.
-    let products: Vec<(String, String, f64)> = seed
-        .products
-        .iter()
-        .filter(|p| p.in_mailchimp && p.in_mpluskassa)
-        .flat_map(|p| {
-            p.variants.iter().map(move |v| {
-                (
-                    p.mailchimp_id(),
-                    v.sku.clone(),
-                    v.price_cents as f64 / 100.0,
-                )
-            })
-        })
-        .filter(|(_, sku, _)| sku.chars().all(|c| c.is_ascii_digit()))
-        .take(12)
-        .collect();
+    let products = order_products(&seed);
 
     // The stream: standalone customers and orders interleaved, a few every 200 ms.
     let emails: Vec<String> = (0..CUSTOMERS)

@@ -1,0 +1,444 @@
+//! Ferry's performance report (issue 9): the sandbox and the five services as separate
+//! processes on RabbitMQ and PostgreSQL (the end-to-end harness), a burst of webshop orders
+//! placed in the MailChimp sandbox, and one markdown table on stdout:
+//!
+//! - orders/s end to end and p50/p99 latency per order, with 0 ms and with injected latency on
+//!   both simulated APIs (MailChimp's limit of 10 simultaneous connections per key is always
+//!   on in the sandbox), and the ratio to the API-bound limit;
+//! - each service's resident memory (VmRSS) at rest and under load;
+//! - all of it with 1 and with 2 instances of each service.
+//!
+//! How the numbers are measured (both timestamps come from the sandbox's request logs, so
+//! one clock):
+//! - an order is *placed* when the MailChimp sandbox received its `POST …/orders`; it is
+//!   *created* when the MplusKASSA sandbox received the first successful `createOrderV3`
+//!   carrying its id, plus the injected latency (the sandbox sleeps before it creates);
+//! - orders/s = orders / (last created − first placed);
+//! - API calls per order = every request Ferry made to that API from the first placement to
+//!   the end of the run (polling included) / orders;
+//! - API-bound limit = 10 connections / latency (s) / MailChimp calls per order: the most
+//!   orders per second MailChimp's connection limit lets through at that latency.
+//!
+//! Run: `cargo build --profile bench --bins`, then `cargo bench -p ferry-e2e --bench report`.
+//! Scale with `FERRY_BENCH_ORDERS` (orders per run, default 40), `FERRY_BENCH_LATENCY_MS`
+//! (default 100), `FERRY_BENCH_SHOP_CLIENTS` (concurrent shop clients placing orders,
+//! default 4) and `FERRY_BENCH_TIMEOUT_SECS` (per run, default 300).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use chrono::{DateTime, Utc};
+use ferry_e2e::{
+    Cluster, ClusterOptions, Integration, SandboxApi, ServiceKind, System, WebshopOrder,
+    mk_orders_by_ext_id, order_products,
+};
+use ferry_sandbox::seed::Seed;
+use serde_json::Value;
+
+/// MailChimp's simultaneous connections per API key (the sandbox enforces it).
+const MAILCHIMP_CONNECTIONS: f64 = 10.0;
+
+/// The report's knobs, from the environment.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    orders: usize,
+    latency_ms: u64,
+    shop_clients: usize,
+    timeout: Duration,
+}
+
+impl Settings {
+    fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            orders: env_number("FERRY_BENCH_ORDERS", 40)?.max(1),
+            latency_ms: env_number("FERRY_BENCH_LATENCY_MS", 100)?.max(1),
+            shop_clients: env_number("FERRY_BENCH_SHOP_CLIENTS", 4)?.max(1),
+            timeout: Duration::from_secs(env_number("FERRY_BENCH_TIMEOUT_SECS", 300)?),
+        })
+    }
+}
+
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow!("{name}={v} is not a number")),
+        _ => Ok(default),
+    }
+}
+
+/// Resident memory of one service, MiB: at rest and the highest sample under load.
+#[derive(Debug, Clone, Copy, Default)]
+struct Memory {
+    rest: f64,
+    load: f64,
+}
+
+/// One run's result.
+#[derive(Debug, Clone)]
+struct Outcome {
+    instances: usize,
+    latency_ms: u64,
+    orders: usize,
+    per_second: f64,
+    p50_ms: u64,
+    p99_ms: u64,
+    mailchimp_calls: f64,
+    mpluskassa_calls: f64,
+    memory: BTreeMap<ServiceKind, Memory>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let started = Instant::now();
+    let mut outcomes = Vec::new();
+    for instances in [1, 2] {
+        outcomes.extend(runtime.block_on(run_cluster(instances, settings))?);
+    }
+    println!("{}", table(&outcomes, settings));
+    eprintln!("report: done in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Starts a cluster with `instances` of each service and runs the load at 0 ms and at the
+/// configured latency.
+async fn run_cluster(instances: usize, settings: Settings) -> anyhow::Result<Vec<Outcome>> {
+    let seed = Seed::default_shop();
+    let mut options = ClusterOptions::new(&format!("bench_report_{instances}x"));
+    options.instances = instances;
+    eprintln!("report: starting {instances} instance(s) of each service");
+    let mut cluster = Cluster::start(options, Integration::for_seed(&seed)).await?;
+    // At rest: started, initial sync done, nothing to do.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rest = sample_memory(&mut cluster);
+    let products = order_products(&seed);
+    if products.is_empty() {
+        bail!("the seed shop has no product with a numeric SKU in both systems");
+    }
+    let mut outcomes = Vec::new();
+    for latency_ms in [0, settings.latency_ms] {
+        if latency_ms > 0 {
+            for system in [System::Mailchimp, System::Mpluskassa] {
+                cluster
+                    .sandbox
+                    .add_fault(
+                        system,
+                        serde_json::json!({"fault": {"kind": "latency", "ms": latency_ms}}),
+                    )
+                    .await?;
+            }
+        }
+        let run = format!("{instances}X{latency_ms}");
+        eprintln!("report: run {run}: {} orders", settings.orders);
+        let mut outcome = run_load(&mut cluster, &run, &seed, &products, latency_ms, settings)
+            .await
+            .with_context(|| format!("run {run}"))?;
+        outcome.instances = instances;
+        for (kind, memory) in &mut outcome.memory {
+            memory.rest = rest.get(kind).copied().unwrap_or_default();
+        }
+        eprintln!("report: run {run}: {outcome:?}");
+        outcomes.push(outcome);
+        for system in [System::Mailchimp, System::Mpluskassa] {
+            cluster.sandbox.clear_faults(system).await?;
+        }
+    }
+    let crashed = cluster.crashed();
+    if !crashed.is_empty() {
+        bail!("services crashed: {crashed:?}");
+    }
+    Ok(outcomes)
+}
+
+/// Places `settings.orders` orders (new customers, two orders each) from
+/// `settings.shop_clients` concurrent shop clients, waits until every one exists in
+/// MplusKASSA and measures.
+async fn run_load(
+    cluster: &mut Cluster,
+    run: &str,
+    seed: &Seed,
+    products: &[(String, String, f64)],
+    latency_ms: u64,
+    settings: Settings,
+) -> anyhow::Result<Outcome> {
+    let mc_since = last_seq(&cluster.sandbox.api(), System::Mailchimp).await?;
+    let mk_since = last_seq(&cluster.sandbox.api(), System::Mpluskassa).await?;
+    let ids: Arc<Vec<String>> = Arc::new(
+        (0..settings.orders)
+            .map(|i| format!("WS-PERF-{run}-{i:05}"))
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut shop = Vec::new();
+    for _ in 0..settings.shop_clients {
+        let api = cluster.sandbox.api();
+        let ids = ids.clone();
+        let next = next.clone();
+        let store = seed.shop.store_id.clone();
+        let products = products.to_vec();
+        let run = run.to_owned();
+        shop.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(id) = ids.get(i) else {
+                    return Ok::<_, anyhow::Error>(());
+                };
+                let customer = i / 2;
+                let email = format!("perf.{run}.{customer}@example.nl").to_lowercase();
+                let customer_id = format!("perf-{run}-{customer}");
+                let (product, sku, price) = &products[i % products.len()];
+                let order = WebshopOrder {
+                    id,
+                    email: &email,
+                    customer_id: &customer_id,
+                    company: None,
+                    lines: vec![(product, sku, 1 + (i % 3) as u32, *price)],
+                };
+                place(&api, &store, &order).await?;
+            }
+        }));
+    }
+
+    // Sample memory and wait for every order in MplusKASSA.
+    let mut peak: BTreeMap<ServiceKind, f64> = BTreeMap::new();
+    let deadline = Instant::now() + settings.timeout;
+    loop {
+        for (kind, mib) in sample_memory(cluster) {
+            let slot = peak.entry(kind).or_default();
+            *slot = slot.max(mib);
+        }
+        let crashed = cluster.crashed();
+        if !crashed.is_empty() {
+            bail!("services crashed: {crashed:?}");
+        }
+        let state = cluster.sandbox.state(System::Mpluskassa).await?;
+        let created = mk_orders_by_ext_id(&state);
+        let missing = ids.iter().filter(|id| !created.contains_key(*id)).count();
+        if missing == 0 {
+            break;
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "{missing} of {} orders not in MplusKASSA after {:?} (logs: {})",
+                ids.len(),
+                settings.timeout,
+                cluster.log_dir().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+    }
+    for client in shop {
+        client.await.context("a shop client panicked")??;
+    }
+
+    // Timestamps from the sandbox's request logs.
+    let mc = request_list(&cluster.sandbox.api(), System::Mailchimp, mc_since).await?;
+    let mk = request_list(&cluster.sandbox.api(), System::Mpluskassa, mk_since).await?;
+    let mut placed: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    let mut shop_requests = 0usize;
+    for r in &mc {
+        if r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with("/orders")) {
+            shop_requests += 1;
+            if r["status"] == 200
+                && let Some(id) = serde_json::from_str::<Value>(r["body"].as_str().unwrap_or(""))
+                    .ok()
+                    .and_then(|b| b["id"].as_str().map(str::to_owned))
+            {
+                placed.entry(id).or_insert(received_at(r)?);
+            }
+        }
+    }
+    let injected = chrono::Duration::milliseconds(i64::try_from(latency_ms)?);
+    let mut created: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+    for r in &mk {
+        let body = r["body"].as_str().unwrap_or("");
+        if r["status"] == 200
+            && body.contains("createOrderV3")
+            && let Some(id) = ext_order_id(body)
+        {
+            created
+                .entry(id.to_owned())
+                .or_insert(received_at(r)? + injected);
+        }
+    }
+    let mut latencies = Vec::new();
+    for id in ids.iter() {
+        let from = placed
+            .get(id)
+            .ok_or_else(|| anyhow!("no placement of {id} in the MailChimp request log"))?;
+        let to = created
+            .get(id)
+            .ok_or_else(|| anyhow!("no createOrderV3 of {id} in the MplusKASSA request log"))?;
+        latencies.push(u64::try_from((*to - *from).num_milliseconds()).unwrap_or(0));
+    }
+    latencies.sort_unstable();
+    let first = placed
+        .values()
+        .min()
+        .ok_or_else(|| anyhow!("no order placed"))?;
+    let last = ids
+        .iter()
+        .filter_map(|id| created.get(id))
+        .max()
+        .ok_or_else(|| anyhow!("no order created"))?;
+    let window = (*last - *first).num_milliseconds().max(1) as f64 / 1000.0;
+    let n = ids.len() as f64;
+    Ok(Outcome {
+        instances: 0,
+        latency_ms,
+        orders: ids.len(),
+        per_second: n / window,
+        p50_ms: percentile(&latencies, 50.0),
+        p99_ms: percentile(&latencies, 99.0),
+        mailchimp_calls: (mc.len().saturating_sub(shop_requests)) as f64 / n,
+        mpluskassa_calls: mk.len() as f64 / n,
+        memory: peak
+            .into_iter()
+            .map(|(kind, load)| (kind, Memory { rest: 0.0, load }))
+            .collect(),
+    })
+}
+
+/// Places one order as a shop would, retrying while MailChimp refuses it (its connection
+/// limit answers 429 when Ferry holds all 10).
+async fn place(api: &SandboxApi, store: &str, order: &WebshopOrder<'_>) -> anyhow::Result<()> {
+    let mut attempt = 0u32;
+    loop {
+        match api.place_order(store, order).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt >= 50 => {
+                return Err(e.context(format!("placing {} (gave up)", order.id)));
+            }
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// The highest request number `system`'s log holds.
+async fn last_seq(api: &SandboxApi, system: System) -> anyhow::Result<u64> {
+    let list = request_list(api, system, 0).await?;
+    Ok(list
+        .iter()
+        .filter_map(|r| r["seq"].as_u64())
+        .max()
+        .unwrap_or(0))
+}
+
+async fn request_list(api: &SandboxApi, system: System, since: u64) -> anyhow::Result<Vec<Value>> {
+    let answer = api.requests_since(system, since).await?;
+    match answer["requests"].as_array() {
+        Some(list) => Ok(list.clone()),
+        None => bail!("unexpected request log answer of {}", system.as_str()),
+    }
+}
+
+fn received_at(record: &Value) -> anyhow::Result<DateTime<Utc>> {
+    let text = record["received_at"]
+        .as_str()
+        .ok_or_else(|| anyhow!("request without received_at: {}", record["seq"]))?;
+    Ok(DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("received_at {text}"))?
+        .with_timezone(&Utc))
+}
+
+/// The text of the first `extOrderId` element of a SOAP body (any namespace prefix).
+fn ext_order_id(body: &str) -> Option<&str> {
+    let start = body.find("extOrderId>")? + "extOrderId>".len();
+    let rest = &body[start..];
+    let id = &rest[..rest.find('<')?];
+    (!id.is_empty()).then_some(id)
+}
+
+/// Nearest-rank percentile of sorted values.
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// VmRSS (MiB) per service: the largest of its instances.
+fn sample_memory(cluster: &mut Cluster) -> BTreeMap<ServiceKind, f64> {
+    let mut memory: BTreeMap<ServiceKind, f64> = BTreeMap::new();
+    for service in &mut cluster.services {
+        let kind = service.kind;
+        if let Some(kib) = service.process().pid().and_then(vm_rss_kib) {
+            let slot = memory.entry(kind).or_default();
+            *slot = slot.max(kib as f64 / 1024.0);
+        }
+    }
+    memory
+}
+
+/// `VmRSS` of `/proc/<pid>/status`, KiB.
+fn vm_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The markdown table.
+fn table(outcomes: &[Outcome], settings: Settings) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "| instances | API latency | orders | orders/s | p50 | p99 | MailChimp calls/order \
+         | MplusKASSA calls/order | API-bound limit | ratio to limit |"
+    );
+    for kind in ServiceKind::ALL {
+        let _ = write!(out, " RSS {} rest/load MiB |", kind.name());
+    }
+    out.push_str("\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    out.push_str(&"---:|".repeat(ServiceKind::ALL.len()));
+    out.push('\n');
+    for o in outcomes {
+        let (bound, ratio) = if o.latency_ms == 0 || o.mailchimp_calls <= 0.0 {
+            ("n/a".to_owned(), "n/a".to_owned())
+        } else {
+            let bound = MAILCHIMP_CONNECTIONS / (o.latency_ms as f64 / 1000.0) / o.mailchimp_calls;
+            (
+                format!("{bound:.1} orders/s"),
+                format!("{:.0} %", 100.0 * o.per_second / bound),
+            )
+        };
+        let _ = write!(
+            out,
+            "| {} | {} ms | {} | {:.2} | {} ms | {} ms | {:.1} | {:.1} | {bound} | {ratio} |",
+            o.instances,
+            o.latency_ms,
+            o.orders,
+            o.per_second,
+            o.p50_ms,
+            o.p99_ms,
+            o.mailchimp_calls,
+            o.mpluskassa_calls
+        );
+        for kind in ServiceKind::ALL {
+            let m = o.memory.get(&kind).copied().unwrap_or_default();
+            let _ = write!(out, " {:.0} / {:.0} |", m.rest, m.load);
+        }
+        out.push('\n');
+    }
+    let _ = write!(
+        out,
+        "\n{} orders per run from {} shop clients; API-bound limit = {MAILCHIMP_CONNECTIONS} \
+         connections / latency / MailChimp calls per order; RSS: largest instance of each service.",
+        settings.orders, settings.shop_clients
+    );
+    out
+}
