@@ -60,6 +60,20 @@ async fn one_open(h: &Harness, rule: &str) -> Value {
     .await
 }
 
+/// A world on `bus` and `db`, a webhook receiver, and a notifier sending its alerts there.
+async fn scene(bus: BusKind, db: DbKind) -> (World, Receiver, Harness) {
+    let world = World::new(bus, db).await;
+    let receiver = Receiver::start(0).await;
+    let h = Harness::start(&world, with_webhook(&receiver)).await;
+    (world, receiver, h)
+}
+
+/// The open alert of `rule` resolves, and the webhook got its firing and resolve messages.
+async fn resolves_and_is_notified(h: &Harness, receiver: &Receiver, rule: &str) {
+    resolved(h, rule).await;
+    wait_notified(receiver, rule, &["firing", "resolved"]).await;
+}
+
 async fn resolved(h: &Harness, rule: &str) -> Value {
     eventually(&format!("the {rule} alert resolved"), 20, || async {
         let open = h.alerts("open", rule).await;
@@ -70,9 +84,7 @@ async fn resolved(h: &Harness, rule: &str) -> Value {
 }
 
 async fn auth_failure_fires_once_and_resolves(bus: BusKind, db: DbKind) {
-    let world = World::new(bus, db).await;
-    let receiver = Receiver::start(0).await;
-    let h = Harness::start(&world, with_webhook(&receiver)).await;
+    let (world, receiver, h) = scene(bus, db).await;
     let integration = integration();
     let email = "anna@example.com";
     let observed = customer_observed(integration, email);
@@ -163,9 +175,7 @@ async fn auth_failure_fires_once_and_resolves_on_rabbitmq() {
 
 #[tokio::test]
 async fn failed_saga_fires_once_and_resolves_when_the_order_is_created() {
-    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
-    let receiver = Receiver::start(0).await;
-    let h = Harness::start(&world, with_webhook(&receiver)).await;
+    let (world, receiver, h) = scene(BusKind::InProcess, DbKind::Sqlite).await;
     let integration = integration();
     let find = order_find(integration, "ORD-77");
     // The target refuses the order twice (a replay in between): one alert.
@@ -210,17 +220,14 @@ async fn failed_saga_fires_once_and_resolves_when_the_order_is_created() {
     )
     .await;
     publish(&world.bus, &order_created(&find, "ORD-77")).await;
-    resolved(&h, "saga_failed").await;
-    wait_notified(&receiver, "saga_failed", &["firing", "resolved"]).await;
+    resolves_and_is_notified(&h, &receiver, "saga_failed").await;
     h.stop().await;
     world.cleanup().await;
 }
 
 #[tokio::test]
 async fn failed_sync_fires_once_and_resolves_on_the_records_success() {
-    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
-    let receiver = Receiver::start(0).await;
-    let h = Harness::start(&world, with_webhook(&receiver)).await;
+    let (world, receiver, h) = scene(BusKind::InProcess, DbKind::Sqlite).await;
     let integration = integration();
     let upsert = product_upsert(integration, "ABC-1");
     publish(&world.bus, &upsert).await;
@@ -256,16 +263,13 @@ async fn failed_sync_fires_once_and_resolves_on_the_records_success() {
     .await;
     assert_eq!(h.alerts("open", "sync_failed").await.len(), 1);
     publish(&world.bus, &product_upserted(integration, "ABC-1")).await;
-    resolved(&h, "sync_failed").await;
-    wait_notified(&receiver, "sync_failed", &["firing", "resolved"]).await;
+    resolves_and_is_notified(&h, &receiver, "sync_failed").await;
     h.stop().await;
     world.cleanup().await;
 }
 
 async fn parked_messages_fire_and_resolve_on_replay_and_discard(bus: BusKind, db: DbKind) {
-    let world = World::new(bus, db).await;
-    let receiver = Receiver::start(0).await;
-    let h = Harness::start(&world, with_webhook(&receiver)).await;
+    let (world, receiver, h) = scene(bus, db).await;
     let integration = integration();
 
     // The mapper gives up: permanently on SKU 13, after retries on SKU 14, and is fine
@@ -534,8 +538,7 @@ async fn error_rate_fires_over_the_threshold_and_resolves_under_it() {
     })
     .await;
     h.notifier.evaluate_at(Utc::now()).await.unwrap();
-    resolved(&h, "error_rate").await;
-    wait_notified(&receiver, "error_rate", &["firing", "resolved"]).await;
+    resolves_and_is_notified(&h, &receiver, "error_rate").await;
     h.stop().await;
     world.cleanup().await;
 }
@@ -591,17 +594,14 @@ async fn no_sync_fires_after_n_hours_and_resolves_on_the_next_success() {
         "{alert}"
     );
     publish(&world.bus, &product_upserted(integration, "2")).await;
-    resolved(&h, "no_sync").await;
-    wait_notified(&receiver, "no_sync", &["firing", "resolved"]).await;
+    resolves_and_is_notified(&h, &receiver, "no_sync").await;
     h.stop().await;
     world.cleanup().await;
 }
 
 #[tokio::test]
 async fn an_alert_can_be_resolved_by_hand_and_reopens_as_a_new_alert() {
-    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
-    let receiver = Receiver::start(0).await;
-    let h = Harness::start(&world, with_webhook(&receiver)).await;
+    let (world, receiver, h) = scene(BusKind::InProcess, DbKind::Sqlite).await;
     let integration = integration();
     let upsert = product_upsert(integration, "1001");
     publish(&world.bus, &failed(&upsert, ErrorCode::Auth, "401")).await;
