@@ -80,7 +80,7 @@ impl MigratorTrait for Migrator {
 /// integration registry's changes.
 pub fn bindings() -> Vec<Binding> {
     vec![
-        Binding::commands("mailchimp.#"),
+        Binding::commands(ferry_platform::bus::queues::MAILCHIMP_COMMANDS),
         ferry_platform::registry::binding(),
     ]
 }

@@ -85,7 +85,7 @@ pub fn subscription(bus: &ferry_platform::config::BusConfig) -> Subscription {
     Subscription::new(
         queues::CONNECTOR_MPLUSKASSA,
         vec![
-            Binding::commands("mpluskassa.#"),
+            Binding::commands(ferry_platform::bus::queues::MPLUSKASSA_COMMANDS),
             ferry_platform::registry::binding(),
         ],
     )

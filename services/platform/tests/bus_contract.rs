@@ -12,7 +12,7 @@ use std::time::Duration;
 use ferry_platform::bus::inbox::Inbox;
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{
-    Binding, BusError, DeadLetter, Delivery, Handler, Outcome, RetryPolicy, Subscription,
+    Binding, BusError, DeadLetter, Delivery, Handler, Outcome, RetryPolicy, Subscription, queues,
 };
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use support::{Db, Kind, TestBus, collect, command, event, next, nothing_more, recorder};
@@ -49,6 +49,7 @@ macro_rules! contract {
 contract!(
     routes_by_exchange_and_topic_pattern,
     unroutable_command_is_an_error_but_an_unheard_event_is_not,
+    a_command_sent_before_its_service_ever_started_waits_for_it,
     retry_redelivers_with_the_next_attempt_number,
     consumer_crash_redelivers_unacknowledged_messages,
     retries_then_dead_letters_after_max_attempts,
@@ -161,6 +162,47 @@ async fn unroutable_command_is_an_error_but_an_unheard_event_is_not(kind: Kind) 
         .publish(event("nobody.listens.here", "x"))
         .await
         .unwrap();
+    t.cleanup().await;
+}
+
+/// On a fresh deployment a command may be published before the service that executes it
+/// has ever started, while a catch-all listener (the notifier's `#`) already routes it: the
+/// command must wait in the owner's queue, not only reach the listener.
+async fn a_command_sent_before_its_service_ever_started_waits_for_it(kind: Kind) {
+    let t = TestBus::new(kind).await;
+    let (watch, mut watched) = recorder(|_| Outcome::Ack);
+    let watcher = t
+        .bus
+        .subscribe(
+            Subscription::new("watcher", vec![Binding::commands("#")]),
+            watch,
+        )
+        .await
+        .unwrap();
+    t.bus
+        .publish(command("mpluskassa.order.create", "early"))
+        .await
+        .unwrap();
+    assert_eq!(collect(&mut watched, 1, 10).await.len(), 1);
+
+    let (execute, mut executed) = recorder(|_| Outcome::Ack);
+    let owner = t
+        .bus
+        .subscribe(
+            Subscription::new(
+                queues::CONNECTOR_MPLUSKASSA,
+                vec![Binding::commands(queues::MPLUSKASSA_COMMANDS)],
+            ),
+            execute,
+        )
+        .await
+        .unwrap();
+    let got = collect(&mut executed, 1, 10).await;
+    assert_eq!(got.len(), 1, "the early command reached its service");
+    assert_eq!(&got[0].message.body[..], b"early");
+    for s in [watcher, owner] {
+        s.stop(Duration::from_secs(2)).await;
+    }
     t.cleanup().await;
 }
 

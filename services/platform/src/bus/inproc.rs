@@ -220,6 +220,11 @@ impl InProcessBus {
 impl Bus for InProcessBus {
     async fn publish(&self, message: BusMessage) -> Result<(), BusError> {
         self.check_size(&message)?;
+        if message.exchange == Exchange::Commands
+            && let Some(owner) = super::queues::command_owner(&message.routing_key)
+        {
+            self.declare(&owner).await?;
+        }
         let targets: Vec<(String, Arc<Queue>)> = {
             let state = lock(&self.inner.state);
             let mut names: Vec<&String> = state

@@ -67,6 +67,30 @@ pub mod queues {
         ORDER_ORCHESTRATOR,
         NOTIFIER,
     ];
+
+    /// Who executes commands: the queue of the service that owns each command routing-key
+    /// pattern. Named once, here: the owning service binds its queue with it, and every
+    /// publisher of a command declares the owner's queue before publishing, so a command
+    /// published before its service ever started waits in that queue instead of reaching
+    /// only a catch-all listener.
+    pub const COMMAND_ROUTES: [(&str, &str); 2] = [
+        (CONNECTOR_MAILCHIMP, MAILCHIMP_COMMANDS),
+        (CONNECTOR_MPLUSKASSA, MPLUSKASSA_COMMANDS),
+    ];
+    /// The commands connector-mailchimp executes.
+    pub const MAILCHIMP_COMMANDS: &str = "mailchimp.#";
+    /// The commands connector-mpluskassa executes.
+    pub const MPLUSKASSA_COMMANDS: &str = "mpluskassa.#";
+
+    /// The queue and commands binding of the service that executes the command `routing_key`.
+    pub(crate) fn command_owner(routing_key: &str) -> Option<super::Subscription> {
+        COMMAND_ROUTES
+            .iter()
+            .find(|(_, pattern)| super::topic::matches(pattern, routing_key))
+            .map(|(queue, pattern)| {
+                super::Subscription::new(*queue, vec![super::Binding::commands(*pattern)])
+            })
+    }
 }
 
 /// Largest message body the bus accepts (1 MiB); bigger ones are refused at publish.

@@ -126,6 +126,8 @@ pub(crate) struct Inner {
     shutdown: CancellationToken,
     consumers: super::consumers::Consumers,
     declared_queues: Mutex<Vec<String>>,
+    /// Command owners' queues declared by [`RabbitBus::ensure_command_owner`].
+    command_owners: Mutex<std::collections::HashSet<String>>,
 }
 
 impl RabbitBus {
@@ -141,6 +143,7 @@ impl RabbitBus {
                 shutdown: CancellationToken::new(),
                 consumers: super::consumers::Consumers::default(),
                 declared_queues: Mutex::new(Vec::new()),
+                command_owners: Mutex::new(std::collections::HashSet::new()),
             }),
         };
         tokio::spawn(supervise(bus.inner.clone()));
@@ -386,6 +389,9 @@ impl Bus for RabbitBus {
         // A command nobody receives is lost work: make it an error. An event may have no
         // listener (yet).
         let mandatory = message.exchange == Exchange::Commands;
+        if mandatory {
+            self.ensure_command_owner(&message.routing_key).await?;
+        }
         let routing_key = message.routing_key.clone();
         self.publish_raw(&exchange, &routing_key, mandatory, &message)
             .await
@@ -444,6 +450,20 @@ impl Bus for RabbitBus {
 }
 
 impl RabbitBus {
+    /// Declares the queue of the service that executes the command `routing_key` (once per
+    /// bus), so that the command is kept for that service even if it never started yet.
+    async fn ensure_command_owner(&self, routing_key: &str) -> Result<(), BusError> {
+        let Some(owner) = super::queues::command_owner(routing_key) else {
+            return Ok(());
+        };
+        if lock(&self.inner.command_owners).contains(&owner.queue) {
+            return Ok(());
+        }
+        self.declare(&owner).await?;
+        lock(&self.inner.command_owners).insert(owner.queue);
+        Ok(())
+    }
+
     fn remember(&self, queues: Vec<String>) {
         let mut declared = lock(&self.inner.declared_queues);
         for queue in queues {
