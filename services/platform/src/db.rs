@@ -36,7 +36,10 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+    TransactionTrait,
+};
 use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::{Alias, DynIden, IntoIden};
 
@@ -151,9 +154,17 @@ async fn connect_postgres(config: &DatabaseConfig) -> Result<DatabaseConnection,
             kind: "postgres",
             source,
         })?;
-    let created = setup
-        .execute_unprepared(&format!(r#"CREATE SCHEMA IF NOT EXISTS "{schema}""#))
-        .await;
+    // Replicas starting together race to create the schema (`IF NOT EXISTS` is not safe
+    // against a concurrent create): one at a time, under a transaction-scoped advisory lock.
+    let created = async {
+        let txn = setup.begin().await?;
+        txn.execute_unprepared(&advisory_lock_sql(&format!("create-schema/{schema}")))
+            .await?;
+        txn.execute_unprepared(&format!(r#"CREATE SCHEMA IF NOT EXISTS "{schema}""#))
+            .await?;
+        txn.commit().await
+    }
+    .await;
     // Closing the setup pool can only fail on an already closed pool; nothing to do then.
     let _ = setup.close().await;
     created.map_err(|source| DbError::CreateSchema {
@@ -172,12 +183,33 @@ async fn connect_postgres(config: &DatabaseConfig) -> Result<DatabaseConnection,
 }
 
 /// Applies every pending migration of `M` (idempotent: applied ones are skipped).
+///
+/// Replicas of a service start together on a fresh database: on PostgreSQL the migrations
+/// run in one transaction holding an advisory lock named after the schema and the migration
+/// table, so the second replica waits and then finds them applied. SQLite serialises
+/// writers by itself.
 #[tracing::instrument(level = "info", skip(db), fields(table = %M::migration_table_name().to_string()))]
 pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbError> {
-    M::up(db, None).await.map_err(|source| DbError::Migrate {
-        table: M::migration_table_name().to_string(),
-        source,
-    })
+    let table = M::migration_table_name().to_string();
+    let applied = async {
+        if db.get_database_backend() != DbBackend::Postgres {
+            return M::up(db, None).await;
+        }
+        let txn = db.begin().await?;
+        txn.execute_unprepared(&advisory_lock_sql(&format!("migrate/{table}")))
+            .await?;
+        M::up(&txn, None).await?;
+        txn.commit().await
+    }
+    .await;
+    applied.map_err(|source| DbError::Migrate { table, source })
+}
+
+/// `SELECT pg_advisory_xact_lock(…)` of a lock named `name` within the current schema (held
+/// until the transaction ends).
+fn advisory_lock_sql(name: &str) -> String {
+    let name = name.replace('\'', "''");
+    format!("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/ferry/{name}'))")
 }
 
 /// The migration table of `service`: `ferry_migrations_<service>` with `-` turned into `_`

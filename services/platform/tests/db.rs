@@ -235,6 +235,49 @@ async fn postgres_schema_isolates_and_migrations_are_idempotent() {
     assert_eq!(left, 0, "schema dropped with its guard");
 }
 
+/// Replicas of a service start together on a fresh database (a first deployment): each
+/// creates the schema and runs the migrations at the same moment, and every one succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_create_the_schema_and_migrate_once() {
+    let test_db = testing::postgres_schema().await.expect("test schema");
+    let schema = test_db.schema.clone().expect("a schema");
+    let admin = db::connect(&DatabaseConfig {
+        url: Secret::new(testing::postgres_url()),
+        max_connections: 1,
+        schema: None,
+    })
+    .await
+    .expect("connect");
+    admin
+        .execute_unprepared(&format!(r#"DROP SCHEMA "{schema}""#))
+        .await
+        .expect("drop schema");
+
+    let replicas = (0..6).map(|_| {
+        let config = test_db.config().clone();
+        tokio::spawn(async move {
+            let db = db::connect(&config).await?;
+            db::migrate::<MapperMigrator>(&db).await?;
+            db::migrate::<NotifierMigrator>(&db).await?;
+            Ok::<_, DbError>(db)
+        })
+    });
+    let mut started = Vec::new();
+    for replica in replicas.collect::<Vec<_>>() {
+        started.push(
+            replica
+                .await
+                .expect("replica task")
+                .expect("replica starts"),
+        );
+    }
+    assert_eq!(applied(&started[0], "ferry_migrations_mapper").await, 1);
+    assert_eq!(applied(&started[0], "ferry_migrations_notifier").await, 1);
+    for db in started {
+        db.close().await.expect("close");
+    }
+}
+
 #[tokio::test]
 async fn postgres_schema_is_created_when_missing() {
     // Use a guard's schema name, but drop the schema first so connect has to create it.
