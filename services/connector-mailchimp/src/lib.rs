@@ -79,10 +79,7 @@ impl MigratorTrait for Migrator {
 /// What the connector's queue receives: every command addressed to MailChimp, and the
 /// integration registry's changes.
 pub fn bindings() -> Vec<Binding> {
-    vec![
-        Binding::commands(ferry_platform::bus::queues::MAILCHIMP_COMMANDS),
-        ferry_platform::registry::binding(),
-    ]
+    queues::bindings(queues::CONNECTOR_MAILCHIMP)
 }
 
 /// Starts the connector on `runtime`: the command consumer, the outbox relay, the inbox purge,

@@ -48,7 +48,7 @@ use std::time::Duration;
 
 use ferry_platform::bus::inbox::{self, Inbox};
 use ferry_platform::bus::outbox::Outbox;
-use ferry_platform::bus::{Binding, BusMigration, RetryPolicy, Subscription, queues};
+use ferry_platform::bus::{BusMigration, RetryPolicy, Subscription, queues};
 use ferry_platform::db;
 use ferry_platform::service::{Runtime, Started};
 use sea_orm_migration::prelude::*;
@@ -84,10 +84,7 @@ impl MigratorTrait for Migrator {
 pub fn subscription(bus: &ferry_platform::config::BusConfig) -> Subscription {
     Subscription::new(
         queues::CONNECTOR_MPLUSKASSA,
-        vec![
-            Binding::commands(ferry_platform::bus::queues::MPLUSKASSA_COMMANDS),
-            ferry_platform::registry::binding(),
-        ],
+        queues::bindings(queues::CONNECTOR_MPLUSKASSA),
     )
     .prefetch(bus.prefetch)
     .retry(RetryPolicy::from_config(bus))

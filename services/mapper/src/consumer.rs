@@ -12,25 +12,23 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use ferry_platform::bus::inbox::Inbox;
 use ferry_platform::bus::outbox::Outbox;
-use ferry_platform::bus::{Binding, Delivery, Handler, Outcome};
+use ferry_platform::bus::{Binding, Delivery, Handler, Outcome, queues};
 use ferry_proto::{Envelope, IntegrationId};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde_json::Value as Json;
 use tracing::Instrument;
 
 use crate::error::flow_name;
-use crate::mapper::{self, CONSUMED, IntegrationConfig, Mapped, Observed};
+use crate::mapper::{self, IntegrationConfig, Mapped, Observed};
 use crate::rules::Mappings;
 use crate::settings::Settings;
 use crate::store::{self, Kind, StoreError};
 use crate::validation::FieldError;
 
-/// The bindings of the mapper's queue: every source's observed records.
+/// The bindings of the mapper's queue: every source's observed records (the platform's
+/// route table; a test checks it is exactly [`mapper::CONSUMED`]).
 pub fn bindings() -> Vec<Binding> {
-    CONSUMED
-        .iter()
-        .map(|message_type| Binding::events(format!("*.{message_type}")))
-        .collect()
+    queues::bindings(queues::MAPPER)
 }
 
 /// Why an integration's configuration could not be had.
@@ -238,5 +236,24 @@ impl Handler for MapperHandler {
             message_id = %meta.message_id,
         );
         self.handle_observed(meta, observed).instrument(span).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_route_table_brings_exactly_what_the_mapper_consumes() {
+        let mut bound: Vec<String> = bindings().into_iter().map(|b| b.pattern).collect();
+        let mut consumed: Vec<String> = mapper::CONSUMED.iter().map(|t| format!("*.{t}")).collect();
+        bound.sort();
+        consumed.sort();
+        assert_eq!(bound, consumed);
+        assert!(
+            bindings()
+                .iter()
+                .all(|b| b.exchange == ferry_platform::bus::Exchange::Events)
+        );
     }
 }

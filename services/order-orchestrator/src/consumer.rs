@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ferry_platform::bus::{Binding, Delivery, Handler, Outcome, RetryPolicy, Subscription, queues};
+use ferry_platform::bus::{Delivery, Handler, Outcome, RetryPolicy, Subscription, queues};
 use ferry_proto::messages::{OrderMapped, ProductUpserted};
 use ferry_proto::{Envelope, Message};
 use uuid::Uuid;
@@ -13,25 +13,12 @@ use crate::actors::SagaActors;
 use crate::engine::{EngineError, Input, Outcome as Applied};
 use crate::saga::Reply;
 
-/// Routing-key patterns of everything the orchestrator consumes (events exchange).
-pub const BINDINGS: [&str; 10] = [
-    "*.order.mapped",
-    "*.order.found",
-    "*.customer.found",
-    "*.customer.upserted",
-    "*.products.verified",
-    "*.order.created",
-    "*.order.failed",
-    "*.customer.failed",
-    "*.products.failed",
-    "*.product.upserted",
-];
-
-/// The subscription of the orchestrator's queue.
+/// The subscription of the orchestrator's queue: order events and the replies of its
+/// commands (the platform's route table, `queues::ROUTES`).
 pub fn subscription(prefetch: u16, retry: RetryPolicy) -> Subscription {
     Subscription::new(
         queues::ORDER_ORCHESTRATOR,
-        BINDINGS.iter().map(|p| Binding::events(*p)).collect(),
+        queues::bindings(queues::ORDER_ORCHESTRATOR),
     )
     .prefetch(prefetch)
     .retry(retry)

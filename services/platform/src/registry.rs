@@ -49,7 +49,7 @@ pub fn mpluskassa_secret_context(id: impl std::fmt::Display) -> String {
 
 /// The binding that brings registry changes to a queue (events exchange).
 pub fn binding() -> Binding {
-    Binding::events("ferry.integration.changed")
+    Binding::events(crate::bus::queues::REGISTRY_CHANGES)
 }
 
 /// Whether a delivery is a registry change.

@@ -50,6 +50,7 @@ contract!(
     routes_by_exchange_and_topic_pattern,
     unroutable_command_is_an_error_but_an_unheard_event_is_not,
     a_command_sent_before_its_service_ever_started_waits_for_it,
+    an_event_sent_before_its_consumer_ever_started_waits_for_it,
     retry_redelivers_with_the_next_attempt_number,
     consumer_crash_redelivers_unacknowledged_messages,
     retries_then_dead_letters_after_max_attempts,
@@ -191,7 +192,7 @@ async fn a_command_sent_before_its_service_ever_started_waits_for_it(kind: Kind)
         .subscribe(
             Subscription::new(
                 queues::CONNECTOR_MPLUSKASSA,
-                vec![Binding::commands(queues::MPLUSKASSA_COMMANDS)],
+                queues::bindings(queues::CONNECTOR_MPLUSKASSA),
             ),
             execute,
         )
@@ -203,6 +204,30 @@ async fn a_command_sent_before_its_service_ever_started_waits_for_it(kind: Kind)
     for s in [watcher, owner] {
         s.stop(Duration::from_secs(2)).await;
     }
+    t.cleanup().await;
+}
+
+/// The same for a record: an observed customer published before the mapper ever started
+/// waits in the mapper's queue.
+async fn an_event_sent_before_its_consumer_ever_started_waits_for_it(kind: Kind) {
+    let t = TestBus::new(kind).await;
+    t.bus
+        .publish(event("mailchimp.customer.observed", "early"))
+        .await
+        .unwrap();
+    let (handler, mut received) = recorder(|_| Outcome::Ack);
+    let mapper = t
+        .bus
+        .subscribe(
+            Subscription::new(queues::MAPPER, queues::bindings(queues::MAPPER)),
+            handler,
+        )
+        .await
+        .unwrap();
+    let got = collect(&mut received, 1, 10).await;
+    assert_eq!(got.len(), 1, "the early record reached the mapper");
+    assert_eq!(&got[0].message.body[..], b"early");
+    mapper.stop(Duration::from_secs(2)).await;
     t.cleanup().await;
 }
 

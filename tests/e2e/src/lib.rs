@@ -11,9 +11,9 @@
 //!   `target/e2e-logs/<test>/<process>.log`, appended across restarts.
 //! - [`Sandbox`]: the `sandbox` binary, with helpers for its `/_sandbox` control endpoints
 //!   (state, seed, faults, requests) and a few calls of the simulated APIs.
-//! - [`Integration`]: one integration's setup in one place (today: the connectors'
-//!   `[[integrations]]` configuration plus the mapper's settings and mappings over its admin
-//!   API; with the registry of issue 10 only [`Cluster::configure_integration`] changes).
+//! - [`Integration`]: one integration's setup, made as an operator makes it: through the
+//!   integration registry's admin API (credentials, settings, custom mappings, connection
+//!   test, go-live; [`Cluster::configure_integration`]).
 //!
 //! The binaries are found next to the test executable (`target/<profile>/`); they are built
 //! by `cargo nextest run --workspace` or `cargo build --bins`.
@@ -752,7 +752,7 @@ impl Service {
 /// settings, user mappings.
 #[derive(Debug, Clone)]
 pub struct Integration {
-    /// The integration id.
+    /// The integration id: given by the registry when the cluster creates it (empty before).
     pub id: String,
     /// MailChimp store and audience.
     pub store_id: String,
@@ -769,7 +769,7 @@ impl Integration {
     /// and revenue accounts (MplusKASSA turnover groups) for the seed's countries.
     pub fn for_seed(seed: &Seed) -> Self {
         Self {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: String::new(),
             store_id: seed.shop.store_id.clone(),
             list_id: seed.shop.list_id.clone(),
             settings: json!({
@@ -839,6 +839,11 @@ pub struct Cluster {
     pub http: reqwest::Client,
     dir: PathBuf,
     databases: BTreeMap<ServiceKind, TestDatabase>,
+    /// The admin port of each service instance, fixed for the cluster's life (the mapper's
+    /// registry reaches the connectors at theirs; a restart keeps it).
+    ports: BTreeMap<(ServiceKind, usize), u16>,
+    /// The deployment's credentials keyring (`FERRY_CREDENTIALS_KEY` of every service).
+    credentials_key: String,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -873,6 +878,19 @@ impl Cluster {
             );
         }
         let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let mut ports = BTreeMap::new();
+        for kind in ServiceKind::ALL {
+            for instance in 0..options.instances {
+                let port = loop {
+                    let port = free_port()?;
+                    if !ports.values().any(|p| *p == port) {
+                        break port;
+                    }
+                };
+                ports.insert((kind, instance), port);
+            }
+        }
+        let (_, credentials_key) = ferry_platform::secrets::Keyring::generate("e2e")?;
         let mut cluster = Self {
             test: options.test.clone(),
             prefix: format!("e2e-{}", &suffix[..12]),
@@ -885,32 +903,21 @@ impl Cluster {
             http,
             dir,
             databases,
+            ports,
+            credentials_key,
         };
         cluster.write_configs(&options)?;
-        cluster.declare_topology().await?;
-        // The integration is configured before the connectors start, so that their first
-        // records are already mapped with its settings; the MplusKASSA connector starts once
-        // the MailChimp connector has read (and cross-referenced) what MailChimp holds.
-        for (step, kinds) in [
-            &ServiceKind::ALL[..3],
-            &ServiceKind::ALL[3..4],
-            &ServiceKind::ALL[4..],
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            for &kind in kinds {
-                for instance in 0..options.instances {
-                    cluster.spawn_service(kind, instance)?;
-                }
-            }
-            cluster.wait_all_ready().await?;
-            match step {
-                0 => cluster.configure_integration().await?,
-                1 => cluster.wait_mailchimp_synced().await?,
-                _ => {}
+        // Every service starts on a broker where the test's queues do not exist yet, as in a
+        // first deployment; the integration is then set up as an operator would, and syncs
+        // from its go-live on.
+        for kind in ServiceKind::ALL {
+            for instance in 0..options.instances {
+                cluster.spawn_service(kind, instance)?;
             }
         }
+        cluster.wait_all_ready().await?;
+        cluster.configure_integration().await?;
+        cluster.wait_mailchimp_synced().await?;
         Ok(cluster)
     }
 
@@ -939,8 +946,6 @@ impl Cluster {
                 q(&self.operator_token),
                 q(&self.read_token)
             );
-            // The bootstrap configuration serves no integration (see `declare_topology`).
-            std::fs::write(self.bootstrap_config_path(kind), &toml)?;
             toml.push_str(&self.service_toml(kind, options.instances));
             if let Some(extra) = options.extra_toml.get(&kind) {
                 toml.push_str(extra);
@@ -955,68 +960,25 @@ impl Cluster {
         self.dir.join(format!("{}.toml", kind.name()))
     }
 
-    fn bootstrap_config_path(&self, kind: ServiceKind) -> PathBuf {
-        self.dir.join(format!("{}.bootstrap.toml", kind.name()))
-    }
-
-    /// Starts every service once without integrations, so that its queues and bindings exist
-    /// before any service publishes, then stops them. A deployment's queues exist from its
-    /// first start on; on a fresh broker a command published before its consumer's queue
-    /// was ever declared reaches only the notifier's catch-all binding (so the publish is
-    /// confirmed as routed) and is never executed. See tests/README.md.
-    async fn declare_topology(&self) -> anyhow::Result<()> {
-        let mut started = Vec::new();
-        for kind in ServiceKind::ALL {
-            let port = free_port()?;
-            let env = vec![
-                (
-                    "FERRY_ADMIN__LISTEN".to_owned(),
-                    format!("127.0.0.1:{port}"),
-                ),
-                (
-                    "FERRY_CONFIG".to_owned(),
-                    self.bootstrap_config_path(kind).display().to_string(),
-                ),
-            ];
-            let log = self.dir.join(format!("{}.bootstrap.log", kind.name()));
-            let mut process = Process::new(kind.name(), binary(kind.name())?, Vec::new(), env, log);
-            process.spawn()?;
-            started.push((process, format!("http://127.0.0.1:{port}/readyz")));
-        }
-        for (process, url) in &mut started {
-            wait_ready(&self.http, process, url).await?;
-        }
-        for (process, _) in &mut started {
-            process.terminate(Duration::from_secs(10));
-        }
-        Ok(())
-    }
-
-    /// The service's own sections: quick polling and retries for tests, and the
-    /// integration's connection for the connectors.
+    /// The service's own sections: quick polling and retries for tests; the mapper's
+    /// registry reaches the connectors' admin servers for connection tests. No integration
+    /// is configured in a file: the registry serves it.
     fn service_toml(&self, kind: ServiceKind, instances: usize) -> String {
-        let i = &self.integration;
         match kind {
             ServiceKind::ConnectorMailchimp => format!(
                 "[mailchimp]\nreplicas = {instances}\npoll_interval_secs = 1\nrequest_timeout_secs = 10\n\
-                 connect_timeout_secs = 5\nmax_attempts = 4\nretry_base_ms = 100\nretry_max_ms = 1000\n\
-                 [[integrations]]\nintegration_id = {}\napi_key = {}\nbase_url = {}\nstore_id = {}\nlist_id = {}\n",
-                q(&i.id),
-                q(MAILCHIMP_API_KEY),
-                q(&self.sandbox.mailchimp_api()),
-                q(&i.store_id),
-                q(&i.list_id)
+                 connect_timeout_secs = 5\nmax_attempts = 4\nretry_base_ms = 100\nretry_max_ms = 1000\n"
             ),
-            ServiceKind::ConnectorMpluskassa => format!(
+            ServiceKind::ConnectorMpluskassa => {
                 "[sync]\npoll_interval_ms = 1000\n[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
-                 max_attempts = 4\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n\
-                 [[integrations]]\nintegration_id = {}\nendpoint = {}\nident = {}\nsecret = {}\n",
-                q(&i.id),
-                q(&self.sandbox.mpluskassa_endpoint()),
-                q(MPLUSKASSA_IDENT),
-                q(MPLUSKASSA_SECRET)
+                 max_attempts = 4\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n"
+                    .to_owned()
+            }
+            ServiceKind::Mapper => format!(
+                "[mapper.registry]\nmailchimp_admin_url = {}\nmpluskassa_admin_url = {}\n",
+                q(&self.local_url(ServiceKind::ConnectorMailchimp)),
+                q(&self.local_url(ServiceKind::ConnectorMpluskassa))
             ),
-            ServiceKind::Mapper => String::new(),
             ServiceKind::OrderOrchestrator => {
                 "[saga]\nstep_timeout_ms = 15000\nmax_attempts = 8\nretry_base_ms = 200\n\
                  retry_max_ms = 2000\nrecheck_base_ms = 1000\nrecheck_max_ms = 3000\n\
@@ -1027,8 +989,13 @@ impl Cluster {
         }
     }
 
+    /// `http://127.0.0.1:<port>` of the first instance of `kind`.
+    fn local_url(&self, kind: ServiceKind) -> String {
+        format!("http://127.0.0.1:{}", self.ports[&(kind, 0)])
+    }
+
     fn spawn_service(&mut self, kind: ServiceKind, instance: usize) -> anyhow::Result<()> {
-        let port = free_port()?;
+        let port = self.ports[&(kind, instance)];
         let name = if instance == 0 {
             kind.name().to_owned()
         } else {
@@ -1042,6 +1009,10 @@ impl Cluster {
             (
                 "FERRY_CONFIG".to_owned(),
                 self.config_path(kind).display().to_string(),
+            ),
+            (
+                ferry_platform::secrets::KEYRING_ENV.to_owned(),
+                self.credentials_key.clone(),
             ),
         ];
         let mut process = Process::new(
@@ -1070,30 +1041,82 @@ impl Cluster {
         Ok(())
     }
 
-    /// Sets the integration up: the connectors got their `[[integrations]]` entry in their
-    /// configuration; the mapper gets the settings and mappings through its admin API. With
-    /// the integration registry (issue 10) this becomes its API calls.
-    pub async fn configure_integration(&self) -> anyhow::Result<()> {
-        let id = self.integration.id.clone();
+    /// Sets the integration up as an operator does, through the mapper's integration
+    /// registry: create it (both credentials, sealed from then on), save the settings and the
+    /// custom mappings, test both connections through the connectors, go live. The
+    /// registry's id becomes `self.integration.id`.
+    pub async fn configure_integration(&mut self) -> anyhow::Result<()> {
+        use reqwest::Method;
+        let i = &self.integration;
+        let new = json!({
+            "name": format!("e2e {}", self.test),
+            "mailchimp": {
+                "api_key": MAILCHIMP_API_KEY, "base_url": self.sandbox.mailchimp_api(),
+                "list_id": i.list_id, "store_id": i.store_id
+            },
+            "mpluskassa": {
+                "endpoint": self.sandbox.mpluskassa_endpoint(),
+                "ident": MPLUSKASSA_IDENT, "secret": MPLUSKASSA_SECRET
+            }
+        });
+        let created = self
+            .admin(
+                Method::POST,
+                ServiceKind::Mapper,
+                "/api/v1/integrations",
+                Some(&new),
+            )
+            .await
+            .context("creating the integration")?;
+        let id = created["id"]
+            .as_str()
+            .ok_or_else(|| anyhow!("the registry gave no id: {created}"))?
+            .to_owned();
+        self.integration.id = id.clone();
+        let base = format!("/api/v1/integrations/{id}");
         let settings = json!({"document": self.integration.settings, "comment": "e2e setup"});
         self.admin(
-            reqwest::Method::PUT,
+            Method::PUT,
             ServiceKind::Mapper,
-            &format!("/api/v1/integrations/{id}/settings"),
+            &format!("{base}/settings"),
             Some(&settings),
         )
         .await
-        .context("saving the mapper settings")?;
+        .context("saving the settings")?;
         if let Some(mappings) = &self.integration.mappings {
             let body = json!({"document": mappings, "comment": "e2e custom mapping"});
             self.admin(
-                reqwest::Method::PUT,
+                Method::PUT,
                 ServiceKind::Mapper,
-                &format!("/api/v1/integrations/{id}/mappings"),
+                &format!("{base}/mappings"),
                 Some(&body),
             )
             .await
-            .context("saving the mapper mappings")?;
+            .context("saving the custom mappings")?;
+        }
+        let tested = self
+            .admin(
+                Method::POST,
+                ServiceKind::Mapper,
+                &format!("{base}/test"),
+                None,
+            )
+            .await
+            .context("testing the connections")?;
+        if tested["ok"] != true {
+            bail!("the connection test failed: {tested}");
+        }
+        let live = self
+            .admin(
+                Method::POST,
+                ServiceKind::Mapper,
+                &format!("{base}/go-live"),
+                None,
+            )
+            .await
+            .context("going live")?;
+        if live["state"] != "live" {
+            bail!("go-live answered {live}");
         }
         Ok(())
     }

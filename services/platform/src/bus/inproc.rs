@@ -220,9 +220,7 @@ impl InProcessBus {
 impl Bus for InProcessBus {
     async fn publish(&self, message: BusMessage) -> Result<(), BusError> {
         self.check_size(&message)?;
-        if message.exchange == Exchange::Commands
-            && let Some(owner) = super::queues::command_owner(&message.routing_key)
-        {
+        for owner in super::queues::owners(message.exchange, &message.routing_key) {
             self.declare(&owner).await?;
         }
         let targets: Vec<(String, Arc<Queue>)> = {

@@ -68,28 +68,73 @@ pub mod queues {
         NOTIFIER,
     ];
 
-    /// Who executes commands: the queue of the service that owns each command routing-key
-    /// pattern. Named once, here: the owning service binds its queue with it, and every
-    /// publisher of a command declares the owner's queue before publishing, so a command
-    /// published before its service ever started waits in that queue instead of reaching
-    /// only a catch-all listener.
-    pub const COMMAND_ROUTES: [(&str, &str); 2] = [
-        (CONNECTOR_MAILCHIMP, MAILCHIMP_COMMANDS),
-        (CONNECTOR_MPLUSKASSA, MPLUSKASSA_COMMANDS),
+    use super::{Binding, Exchange, Subscription, topic};
+
+    /// What each service's queue receives, named once, here: every service binds its queue
+    /// with [`bindings`], and every publisher declares the queues a message is routed to
+    /// ([`owners`]) before its first such publish. So on a fresh deployment a record or a
+    /// command published before its service ever started waits in that service's queue
+    /// (and a command is not "routed" only because a catch-all listener heard it).
+    ///
+    /// The notifier is left out on purpose: it observes everything (`#` on both exchanges),
+    /// and counting it as an owner would make every command routable.
+    pub const ROUTES: [(&str, Exchange, &str); 19] = [
+        (CONNECTOR_MAILCHIMP, Exchange::Commands, MAILCHIMP_COMMANDS),
+        (CONNECTOR_MAILCHIMP, Exchange::Events, REGISTRY_CHANGES),
+        (
+            CONNECTOR_MPLUSKASSA,
+            Exchange::Commands,
+            MPLUSKASSA_COMMANDS,
+        ),
+        (CONNECTOR_MPLUSKASSA, Exchange::Events, REGISTRY_CHANGES),
+        (MAPPER, Exchange::Events, "*.customer.observed"),
+        (MAPPER, Exchange::Events, "*.product.observed"),
+        (MAPPER, Exchange::Events, "*.category.observed"),
+        (MAPPER, Exchange::Events, "*.stock.observed"),
+        (MAPPER, Exchange::Events, "*.order.observed"),
+        (ORDER_ORCHESTRATOR, Exchange::Events, "*.order.mapped"),
+        (ORDER_ORCHESTRATOR, Exchange::Events, "*.order.found"),
+        (ORDER_ORCHESTRATOR, Exchange::Events, "*.customer.found"),
+        (ORDER_ORCHESTRATOR, Exchange::Events, "*.customer.upserted"),
+        (ORDER_ORCHESTRATOR, Exchange::Events, "*.products.verified"),
+        (ORDER_ORCHESTRATOR, Exchange::Events, "*.order.created"),
+        (ORDER_ORCHESTRATOR, Exchange::Events, "*.order.failed"),
+        (ORDER_ORCHESTRATOR, Exchange::Events, "*.customer.failed"),
+        (ORDER_ORCHESTRATOR, Exchange::Events, "*.products.failed"),
+        (ORDER_ORCHESTRATOR, Exchange::Events, "*.product.upserted"),
     ];
     /// The commands connector-mailchimp executes.
     pub const MAILCHIMP_COMMANDS: &str = "mailchimp.#";
     /// The commands connector-mpluskassa executes.
     pub const MPLUSKASSA_COMMANDS: &str = "mpluskassa.#";
+    /// The integration registry's changes (both connectors follow them).
+    pub const REGISTRY_CHANGES: &str = "ferry.integration.changed";
 
-    /// The queue and commands binding of the service that executes the command `routing_key`.
-    pub(crate) fn command_owner(routing_key: &str) -> Option<super::Subscription> {
-        COMMAND_ROUTES
+    /// Everything `queue`'s service receives, per [`ROUTES`].
+    pub fn bindings(queue: &str) -> Vec<Binding> {
+        ROUTES
             .iter()
-            .find(|(_, pattern)| super::topic::matches(pattern, routing_key))
-            .map(|(queue, pattern)| {
-                super::Subscription::new(*queue, vec![super::Binding::commands(*pattern)])
+            .filter(|(owner, _, _)| *owner == queue)
+            .map(|(_, exchange, pattern)| Binding {
+                exchange: *exchange,
+                pattern: (*pattern).to_owned(),
             })
+            .collect()
+    }
+
+    /// The queues (with all their bindings) a message published to `exchange` with
+    /// `routing_key` is routed to, per [`ROUTES`].
+    pub(crate) fn owners(exchange: Exchange, routing_key: &str) -> Vec<Subscription> {
+        let mut queues: Vec<&str> = ROUTES
+            .iter()
+            .filter(|(_, e, pattern)| *e == exchange && topic::matches(pattern, routing_key))
+            .map(|(queue, _, _)| *queue)
+            .collect();
+        queues.dedup();
+        queues
+            .into_iter()
+            .map(|queue| Subscription::new(queue, bindings(queue)))
+            .collect()
     }
 }
 

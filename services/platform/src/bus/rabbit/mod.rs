@@ -126,8 +126,8 @@ pub(crate) struct Inner {
     shutdown: CancellationToken,
     consumers: super::consumers::Consumers,
     declared_queues: Mutex<Vec<String>>,
-    /// Command owners' queues declared by [`RabbitBus::ensure_command_owner`].
-    command_owners: Mutex<std::collections::HashSet<String>>,
+    /// Service queues declared by [`RabbitBus::ensure_owners`].
+    owners_declared: Mutex<std::collections::HashSet<String>>,
 }
 
 impl RabbitBus {
@@ -143,7 +143,7 @@ impl RabbitBus {
                 shutdown: CancellationToken::new(),
                 consumers: super::consumers::Consumers::default(),
                 declared_queues: Mutex::new(Vec::new()),
-                command_owners: Mutex::new(std::collections::HashSet::new()),
+                owners_declared: Mutex::new(std::collections::HashSet::new()),
             }),
         };
         tokio::spawn(supervise(bus.inner.clone()));
@@ -389,9 +389,8 @@ impl Bus for RabbitBus {
         // A command nobody receives is lost work: make it an error. An event may have no
         // listener (yet).
         let mandatory = message.exchange == Exchange::Commands;
-        if mandatory {
-            self.ensure_command_owner(&message.routing_key).await?;
-        }
+        self.ensure_owners(message.exchange, &message.routing_key)
+            .await?;
         let routing_key = message.routing_key.clone();
         self.publish_raw(&exchange, &routing_key, mandatory, &message)
             .await
@@ -450,17 +449,16 @@ impl Bus for RabbitBus {
 }
 
 impl RabbitBus {
-    /// Declares the queue of the service that executes the command `routing_key` (once per
-    /// bus), so that the command is kept for that service even if it never started yet.
-    async fn ensure_command_owner(&self, routing_key: &str) -> Result<(), BusError> {
-        let Some(owner) = super::queues::command_owner(routing_key) else {
-            return Ok(());
-        };
-        if lock(&self.inner.command_owners).contains(&owner.queue) {
-            return Ok(());
+    /// Declares the queues of the services `routing_key` is routed to (each once per bus),
+    /// so that the message is kept for them even if they never started yet.
+    async fn ensure_owners(&self, exchange: Exchange, routing_key: &str) -> Result<(), BusError> {
+        for owner in super::queues::owners(exchange, routing_key) {
+            if lock(&self.inner.owners_declared).contains(&owner.queue) {
+                continue;
+            }
+            self.declare(&owner).await?;
+            lock(&self.inner.owners_declared).insert(owner.queue);
         }
-        self.declare(&owner).await?;
-        lock(&self.inner.command_owners).insert(owner.queue);
         Ok(())
     }
 
