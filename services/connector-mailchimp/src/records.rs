@@ -494,16 +494,25 @@ pub fn order(
     Ok(order)
 }
 
-/// The version of a record: a digest of its content without links and statistics
-/// (`_links`, `stats`, `orders_count`, `total_spent` change without the record changing). Content rather than `updated_at` alone, because
-/// MailChimp's timestamps have a one-second resolution: two changes within one second must
-/// still be two versions.
+/// The version of a record: a digest of its content without links, statistics and change
+/// times, at every level (`_links`, `stats`, `orders_count`, `total_spent`, `updated_at`,
+/// `last_changed` change without the record's content changing: every new order of a
+/// customer touches the customer, and so the customer embedded in each of their earlier
+/// orders). Content rather than `updated_at`, also because MailChimp's timestamps have a
+/// one-second resolution: two changes within one second must still be two versions.
 pub fn fingerprint(raw: &Value) -> String {
     use md5::{Digest, Md5};
     fn strip(v: &mut Value) {
         match v {
             Value::Object(map) => {
-                for volatile in ["_links", "stats", "orders_count", "total_spent"] {
+                for volatile in [
+                    "_links",
+                    "stats",
+                    "orders_count",
+                    "total_spent",
+                    "updated_at",
+                    "last_changed",
+                ] {
                     map.remove(volatile);
                 }
                 map.values_mut().for_each(strip);
@@ -601,6 +610,21 @@ mod tests {
         assert_ne!(
             a,
             fingerprint(&json!({"id": "1", "title": "b", "updated_at": t}))
+        );
+        // A new order of the customer touches the customer embedded in this order: not a
+        // new version of the order.
+        let order = |updated: &str, count: u32| {
+            json!({"id": "WS-1", "order_total": 9.5, "updated_at": t,
+                   "customer": {"id": "c1", "email_address": "a@example.com",
+                                "updated_at": updated, "orders_count": count, "total_spent": 9.5 * f64::from(count)}})
+        };
+        assert_eq!(
+            fingerprint(&order(t, 1)),
+            fingerprint(&order("2026-01-01T00:05:00+00:00", 2))
+        );
+        assert_ne!(
+            fingerprint(&order(t, 1)),
+            fingerprint(&json!({"id": "WS-1", "order_total": 9.0, "updated_at": t}))
         );
         assert_eq!(
             changed_at(&json!({"updated_at": t})).map(|d| d.timestamp()),

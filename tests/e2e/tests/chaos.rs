@@ -201,7 +201,120 @@ async fn orders_survive_killed_services_and_failing_apis() -> anyhow::Result<()>
         cluster.sandbox.clear_faults(system).await?;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    settle(&mut cluster, &streaming, stream).await
+    let refused = till_refuses_orders(&cluster).await?;
+    settle(&mut cluster, &streaming, stream).await?;
+    every_refusal_resolved(&cluster, &refused).await
+}
+
+/// A failure no retry mends: the till refuses the next three orders (a SOAP client fault on
+/// `createOrderV3`). Each failed saga must be alerted (`saga_failed`, naming the saga); an
+/// operator then retries it through the orchestrator's API. Returns the failed sagas' ids.
+async fn till_refuses_orders(cluster: &Cluster) -> anyhow::Result<Vec<String>> {
+    const REFUSALS: usize = 3;
+    cluster
+        .sandbox
+        .add_fault(
+            System::Mpluskassa,
+            json!({"operation": "createOrderV3", "next": REFUSALS,
+                   "fault": {"kind": "soap_fault", "code": "SOAP-ENV:Client",
+                             "message": "Order refused by the till (chaos)"}}),
+        )
+        .await?;
+    eprintln!("chaos: the till refuses the next {REFUSALS} orders");
+    let failed = eventually(
+        "the refused orders' sagas failed",
+        Duration::from_secs(60),
+        || async {
+            let failed = cluster
+                .admin_get(
+                    ServiceKind::OrderOrchestrator,
+                    "/api/v1/sagas?state=failed&limit=500",
+                )
+                .await?;
+            let failed = failed.as_array().cloned().unwrap_or_default();
+            ensure!(
+                failed.len() >= REFUSALS,
+                "{} failed sagas so far",
+                failed.len()
+            );
+            Ok(failed)
+        },
+    )
+    .await?;
+    eventually(
+        "every failed saga alerted",
+        Duration::from_secs(30),
+        || async {
+            let alerts = cluster
+                .admin_get(ServiceKind::Notifier, "/api/v1/alerts?state=open&limit=500")
+                .await?;
+            let unalerted: Vec<&Value> = failed
+                .iter()
+                .filter(|saga| alert_of(&alerts, saga).is_none())
+                .collect();
+            ensure!(unalerted.is_empty(), "not alerted: {unalerted:?}");
+            Ok(())
+        },
+    )
+    .await?;
+    let mut ids = Vec::new();
+    for saga in &failed {
+        let id = saga["id"].as_str().unwrap_or_default().to_owned();
+        cluster
+            .admin(
+                reqwest::Method::POST,
+                ServiceKind::OrderOrchestrator,
+                &format!("/api/v1/sagas/{id}/retry"),
+                None,
+            )
+            .await?;
+        ids.push(id);
+    }
+    eprintln!(
+        "chaos: {} failed sagas alerted and retried by the operator",
+        ids.len()
+    );
+    Ok(ids)
+}
+
+/// The open `saga_failed` alert of `saga` in `alerts` (matched by the saga id in its dedup
+/// key).
+fn alert_of<'a>(alerts: &'a Value, saga: &Value) -> Option<&'a Value> {
+    let id = saga["id"].as_str()?;
+    alerts.as_array()?.iter().find(|alert| {
+        alert["rule"] == "saga_failed"
+            && alert["dedup_key"]
+                .as_str()
+                .is_some_and(|key| key.ends_with(id))
+    })
+}
+
+/// After the retries: each retried saga completed and its alert resolved itself.
+async fn every_refusal_resolved(cluster: &Cluster, sagas: &[String]) -> anyhow::Result<()> {
+    eventually(
+        "the retried sagas completed and their alerts resolved",
+        Duration::from_secs(60),
+        || async {
+            let open = cluster
+                .admin_get(ServiceKind::Notifier, "/api/v1/alerts?state=open&limit=500")
+                .await?;
+            for id in sagas {
+                let saga = cluster
+                    .admin_get(
+                        ServiceKind::OrderOrchestrator,
+                        &format!("/api/v1/sagas/{id}"),
+                    )
+                    .await?;
+                ensure!(saga["state"] == "completed", "saga {id}: {}", saga["state"]);
+                ensure!(
+                    alert_of(&open, &saga).is_none(),
+                    "the alert of saga {id} is still open"
+                );
+            }
+            Ok(())
+        },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
