@@ -468,8 +468,7 @@ async fn default_debtor_payment_methods_and_no_product_overwrite() -> anyhow::Re
         Ok(())
     })
     .await?;
-    // Only once the new product is in: a full resync requested while a pass commits a
-    // change is lost (see tests/README.md, findings).
+    // Then every product is sent again (a full resync), the enriched one included.
     full_resync(&cluster, "products").await?;
     eventually("the products sent again", FLOW_TIMEOUT, || async {
         let n = activity_total(&cluster, enriched_sku, "product.upserted").await?;
