@@ -247,6 +247,10 @@ fn order_address(a: &mk::OrderAddress) -> Option<Address> {
 }
 
 /// An order (with its relation) as a canonical order. `sku_of` gives the SKU of a line.
+///
+/// The canonical order number is the `extOrderId` (the number the order has in every
+/// system, e.g. the webshop's), else the installation's own `orderId`, so that an order
+/// MailChimp already has is found there by the same number and never created twice.
 pub fn order(
     o: &mk::Order,
     relation: &mk::Relation,
@@ -275,7 +279,7 @@ pub fn order(
     }
     let lines = OrderLines::new(lines).map_err(|e| format!("{label}: {e}"))?;
     Ok(Order {
-        external_id: ExternalId::parse(&o.order_id).map_err(|e| format!("{label}: {e}"))?,
+        external_id: ExternalId::parse(order_number(o)).map_err(|e| format!("{label}: {e}"))?,
         order_type: OrderType::Order,
         customer,
         lines,
@@ -293,6 +297,15 @@ pub fn order(
         placed_at: o.entry_timestamp.unwrap_or_else(Utc::now),
         notes: None,
     })
+}
+
+/// The number an order is known by across systems: its `extOrderId`, else its `orderId`.
+pub fn order_number(o: &mk::Order) -> &str {
+    if o.ext_order_id.trim().is_empty() {
+        &o.order_id
+    } else {
+        &o.ext_order_id
+    }
 }
 
 /// The street line of a canonical address (`Dorpsstraat 12a`).
@@ -448,6 +461,40 @@ mod tests {
         no_mail.email = String::new();
         let why = customer(&no_mail).expect_err("refused");
         assert!(why.contains("relation 20001"), "{why}");
+    }
+
+    #[test]
+    fn orders_are_numbered_by_their_external_order_id() {
+        let mut o = mk::Order {
+            order_id: "00000000-0000-4000-8000-000000000001".into(),
+            ext_order_id: "WS-240101".into(),
+            relation_number: 20001,
+            total_incl: 2495,
+            total_excl: 2062,
+            lines: vec![mk::OrderLine {
+                article_number: 10001,
+                plu_number: "100101".into(),
+                quantity: rust_decimal::Decimal::ONE,
+                price: 2495,
+                vat_percentage: 2100,
+                ..mk::OrderLine::default()
+            }],
+            ..mk::Order::default()
+        };
+        let sku = |_: &mk::OrderLine| Sku::parse("100101").map_err(|e| e.to_string());
+        let number = |o: &mk::Order| {
+            order(o, &relation(), CurrencyCode::EUR, VatScale::Hundredths, sku)
+                .expect("valid")
+                .external_id
+                .to_string()
+        };
+        assert_eq!(number(&o), "WS-240101", "the number every system knows");
+        o.ext_order_id = String::new();
+        assert_eq!(
+            number(&o),
+            "00000000-0000-4000-8000-000000000001",
+            "an order entered at the till has only its own id"
+        );
     }
 
     #[test]

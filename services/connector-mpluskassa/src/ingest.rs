@@ -162,12 +162,14 @@ impl Ingest {
         self.wake.notify_one();
     }
 
-    /// Sets cursors back so the next pass re-reads everything of `entities`.
+    /// Sets cursors back so the next pass re-reads everything of `entities`. Waits for a
+    /// pass in progress: its commit would otherwise move the cursor past the reset.
     pub async fn reset(
         &self,
         integration: IntegrationId,
         entities: &[SyncEntity],
     ) -> Result<(), DbErr> {
+        let _no_pass_meanwhile = self.pass_lock.lock().await;
         store::reset_cursors(&self.db, &integration.to_string(), entities).await
     }
 

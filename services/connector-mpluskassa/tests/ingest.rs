@@ -237,3 +237,67 @@ async fn full_sync_then_changes_in_process() {
 async fn full_sync_then_changes_on_rabbitmq() {
     full_sync_then_changes(BusKind::Rabbit).await;
 }
+
+/// A full resync asked for while a pass is committing a new record is not lost: the reset
+/// waits for that pass, so its commit cannot move the cursor past the reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_resync_requested_during_a_pass_is_kept() {
+    use ferry_connector_mpluskassa::ingest::Ingest;
+    use ferry_connector_mpluskassa::integrations::{ConfigSource, Integrations};
+    use ferry_platform::bus::outbox::Outbox;
+    use ferry_sandbox::faults::{FaultKind, System as SandboxSystem};
+
+    let h = Harness::new(Options::default()).await;
+    let integrations = Integrations::new(h.db.clone(), h.config.client.settings());
+    integrations
+        .load(&ConfigSource(h.config.integrations.clone()))
+        .await
+        .unwrap();
+    let integration = integrations.active().remove(0);
+    let ingest = Ingest::new(
+        h.db.clone(),
+        h.bus.clone(),
+        Outbox::new(ferry_connector_mpluskassa::SERVICE),
+        integrations,
+        h.config.sync,
+    );
+    ingest.run_pass(&integration).await.unwrap();
+    assert!(cursors(&h).await[SyncEntity::Relations.as_str()] > 0);
+
+    // A new relation, read by a slow pass; the reset arrives while that read is in flight.
+    h.client()
+        .create_relation(&RelationWrite {
+            name: "Resync Person".into(),
+            email: Some("resync.person@example.nl".into()),
+            ..RelationWrite::default()
+        })
+        .await
+        .unwrap();
+    h.fault_on("getRelations", FaultKind::Latency { ms: 1500 }, 1);
+    let log = h.sandbox.control.log(SandboxSystem::Mpluskassa);
+    let since = log.list(0).last().map_or(0, |r| r.seq);
+    let pass = tokio::spawn({
+        let (ingest, integration) = (ingest.clone(), integration.clone());
+        async move { ingest.run_pass(&integration).await }
+    });
+    let deadline = std::time::Instant::now() + WAIT;
+    while !log
+        .list(since)
+        .iter()
+        .any(|r| r.body.contains("getRelations") && r.status.is_none())
+    {
+        assert!(std::time::Instant::now() < deadline, "the pass never read");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    ingest
+        .reset(integration.id(), &[SyncEntity::Relations])
+        .await
+        .unwrap();
+    pass.await.unwrap().unwrap();
+    assert_eq!(
+        cursors(&h).await[SyncEntity::Relations.as_str()],
+        0,
+        "the next pass reads every relation again"
+    );
+    h.stop().await;
+}
