@@ -153,6 +153,7 @@ fn every_message_round_trips_with_its_routing_key() {
             target: mc,
             sku: sku(),
             quantity: Quantity::from_i64(7),
+            managed: true,
         })
         .routing_key(),
         round_trip(OrderFound {
@@ -308,6 +309,7 @@ fn caused_by_links_reply_to_command() {
             target: System::Mailchimp,
             sku: Sku::parse("1001").expect("s"),
             quantity: Quantity::ZERO,
+            managed: false,
         },
     );
     assert_eq!(reply.causation_id, Some(command.message_id));

@@ -54,8 +54,18 @@ pub struct StockSetDone {
     pub target: System,
     /// The SKU.
     pub sku: Sku,
-    /// The quantity now set.
+    /// The quantity now set (when `managed`).
     pub quantity: Quantity,
+    /// Whether the target manages this product's stock (the command's `manage_stock`).
+    /// `false`: no quantity was set (MplusKASSA: the article is no stock article; MailChimp,
+    /// which has no such switch: its inventory was left untouched). Absent in older
+    /// replies, which were all managed.
+    #[serde(default = "managed_by_default")]
+    pub managed: bool,
+}
+
+fn managed_by_default() -> bool {
+    true
 }
 impl_message!(
     StockSetDone,

@@ -810,6 +810,17 @@ async fn stock_set(
 ) -> Result<Effect, Failure> {
     let sku = numeric(&command.payload.sku)?;
     let qty = integer_quantity(&command.payload.quantity.value(), "quantity")?;
+    let done = |managed| StockSetDone {
+        target: System::Mailchimp,
+        sku: command.payload.sku.clone(),
+        quantity: command.payload.quantity,
+        managed,
+    };
+    if !command.payload.manage_stock {
+        // MailChimp has no switch for stock tracking: a product whose stock MailChimp
+        // should not manage keeps whatever inventory it has, untouched by Ferry.
+        return effect(command, done(false), Vec::new());
+    }
     integration.ensure_store().await?;
     let (product, variant) = locate(db, integration, &sku).await?;
     let path = format!(
@@ -835,15 +846,7 @@ async fn stock_set(
         }
         Err(e) => return Err(e.into()),
     }
-    effect(
-        command,
-        StockSetDone {
-            target: System::Mailchimp,
-            sku: command.payload.sku.clone(),
-            quantity: command.payload.quantity,
-        },
-        Vec::new(),
-    )
+    effect(command, done(true), Vec::new())
 }
 
 #[tracing::instrument(skip_all, fields(integration = %integration.id(), skus = command.payload.skus.len()))]

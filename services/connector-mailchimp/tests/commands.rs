@@ -321,6 +321,18 @@ async fn products_stock_and_verification() {
         h.store()["products"]["770000"]["variants"]["770002"]["data"]["inventory_quantity"],
         9
     );
+    // Stock MailChimp should not manage: its inventory is left as it is, and the reply says so.
+    let unmanaged: StockSet = serde_json::from_value(
+        json!({"target": "mailchimp", "sku": "990001", "quantity": "3", "manage_stock": false}),
+    )
+    .unwrap();
+    let reply = h.reply(h.send(unmanaged).await).await;
+    assert_eq!(reply.routing_key, "mailchimp.stock.set-done");
+    assert_eq!(reply.payload()["managed"], false);
+    assert_eq!(
+        h.store()["products"]["990001"]["variants"]["990001"]["data"]["inventory_quantity"],
+        42
+    );
     // A seeded product (product id != SKU) is found through the cross-reference of a sync.
     h.ingester
         .sync(

@@ -825,6 +825,7 @@ async fn stock_set(cx: &Ctx, cmd: &StockSet) -> Result<Done<StockSetDone>, Comma
         target: System::Mpluskassa,
         sku: cmd.sku.clone(),
         quantity: cmd.quantity,
+        managed: cmd.manage_stock,
     })
     .xref(
         XrefKind::Article,

@@ -259,17 +259,37 @@ async fn mpluskassa_to_mailchimp_orders_customers_and_stock_calculations() -> an
     )
     .await?;
     settings["stock"] = json!({"manage_stock": false});
+    let switched = chrono::Utc::now();
     save_settings(&cluster, &settings, "MailChimp does not manage stock").await?;
-    // FINDING (reported, not fixed): MailChimp has no "manage stock" switch and the MailChimp
-    // connector sets inventory_quantity whatever `manage_stock` says (connector-mailchimp
-    // README), so the setting has no effect towards MailChimp. This checks today's behaviour;
-    // see tests/README.md "Not covered (yet)".
+    // MailChimp has no switch for stock tracking: its inventory is left as the last managed
+    // phase set it, while the stock commands still run (and say `managed: false`).
+    full_resync(&cluster, "stock").await?;
+    eventually(
+        "stock commands executed after manage_stock was switched off",
+        FLOW_TIMEOUT,
+        || async {
+            let done = cluster
+                .admin_get(
+                    ServiceKind::Notifier,
+                    &format!(
+                        "/api/v1/activity?integration_id={}&message_type=stock.set-done&from={}&limit=500",
+                        cluster.integration.id,
+                        switched.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                    ),
+                )
+                .await?;
+            let count = done["items"].as_array().map_or(0, Vec::len);
+            ensure!(count >= 20, "{count} stock.set-done since the switch");
+            Ok(())
+        },
+    )
+    .await?;
     expect_stock(
         &cluster,
         &seed,
         &skip,
-        "manage_stock off (default calculation)",
-        |s| (s.amount_free - s.amount_reserved).max(0),
+        "manage_stock off: MailChimp's inventory untouched",
+        |s| (s.amount_free - 3).max(0),
     )
     .await?;
 
