@@ -131,6 +131,7 @@ pub fn fast_settings() -> SagaSettings {
         recheck_base_ms: 300,
         recheck_max_ms: 1_000,
         customer_lock_poll_ms: 200,
+        customer_reuse_secs: 300,
         sweep_interval_ms: 200,
         lease_ms: 1_000,
         retention_days: 30,
