@@ -152,6 +152,9 @@ async fn burst(kind: Kind, burst: Burst) -> Row {
     wait_all(&h, orders as u64 + 1, Duration::from_secs(600)).await;
     let seconds = started.elapsed().as_secs_f64();
     let lat = latencies(&h, &published).await;
+    if std::env::var("FERRY_BENCH_BREAKDOWN").is_ok_and(|v| v == "1") {
+        breakdown(&h).await;
+    }
     assert_eq!(h.responder.orders_created(), orders + 1);
     let customer_commands = customer_commands(&h);
     h.stop().await;

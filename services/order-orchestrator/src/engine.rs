@@ -280,27 +280,12 @@ impl Engine {
 
         // The customer steps run under the customer's lock, unless the same customer data
         // was resolved recently.
+        let mut release = held_lock;
         if saga.state == SagaState::Running && saga.wait == Wait::CustomerLock && saga.is_due(now) {
-            if let Some((customer_id, resolved_at)) =
-                self.reusable_customer(&txn, &saga, now).await?
-            {
-                fx.absorb(saga.customer_reused(customer_id, resolved_at, now, &self.settings)?);
-            } else if self.try_customer_lock(&txn, &saga, now).await? {
-                fx.absorb(saga.customer_lock_acquired(now, &self.settings)?);
-            } else if saga.customer_lock_busy(now, &self.settings) {
-                fx.timeline.push(TimelineEntry {
-                    kind: "waiting_for_customer",
-                    step: saga.step,
-                    message_id: None,
-                    message_type: None,
-                    detail: json!({
-                        "reason": "another order of the same customer is creating or updating it"
-                    }),
-                });
-            }
+            release |= self.customer_steps(&txn, &mut saga, now, &mut fx).await?;
         }
         let mut wake = Vec::new();
-        if (held_lock || saga.state.is_terminal() || saga.state == SagaState::Failed)
+        if (release || saga.state.is_terminal() || saga.state == SagaState::Failed)
             && !saga.needs_customer_lock()
         {
             wake = self.release_customer_lock(&txn, &saga, now).await?;
@@ -470,6 +455,45 @@ impl Engine {
             self.outbox.enqueue(txn, message).await?;
         }
         Ok(true)
+    }
+
+    /// Moves a saga whose customer lock wait is due: reuses a recent resolution of the same
+    /// customer data, or takes the lock and sends `customer.find`, or waits. Returns whether
+    /// it took the lock only to find a resolution recorded meanwhile (the lock is to be
+    /// released again).
+    async fn customer_steps(
+        &self,
+        txn: &DatabaseTransaction,
+        saga: &mut Saga,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<bool, EngineError> {
+        if let Some((customer_id, resolved_at)) = self.reusable_customer(txn, saga, now).await? {
+            fx.absorb(saga.customer_reused(customer_id, resolved_at, now, &self.settings)?);
+            return Ok(false);
+        }
+        if !self.try_customer_lock(txn, saga, now).await? {
+            if saga.customer_lock_busy(now, &self.settings) {
+                fx.timeline.push(TimelineEntry {
+                    kind: "waiting_for_customer",
+                    step: saga.step,
+                    message_id: None,
+                    message_type: None,
+                    detail: json!({
+                        "reason": "another order of the same customer is creating or updating it"
+                    }),
+                });
+            }
+            return Ok(false);
+        }
+        // On PostgreSQL the lock insert waited for a holder releasing the lock at the same
+        // time; the resolution that holder recorded is visible now.
+        if let Some((customer_id, resolved_at)) = self.reusable_customer(txn, saga, now).await? {
+            fx.absorb(saga.customer_reused(customer_id, resolved_at, now, &self.settings)?);
+            return Ok(true);
+        }
+        fx.absorb(saga.customer_lock_acquired(now, &self.settings)?);
+        Ok(false)
     }
 
     /// The customer id and resolution time of a fresh resolution of `saga`'s customer made

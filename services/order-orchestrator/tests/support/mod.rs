@@ -378,6 +378,25 @@ impl Harness {
         }
     }
 
+    /// Waits until order `external_id`'s saga has a timeline entry of `kind`; fails after
+    /// `secs`.
+    pub async fn wait_timeline(&self, external_id: &str, kind: &str, secs: u64) -> SagaDetail {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let sagas = self.sagas_of(external_id).await;
+            if let Some(saga) = sagas
+                .iter()
+                .find(|s| s.timeline.iter().any(|e| e.kind == kind))
+            {
+                return saga.clone();
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("order {external_id}: no `{kind}` within {secs}s; sagas: {sagas:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until `condition` holds; fails after `secs` with `what`.
     pub async fn eventually(&self, what: &str, secs: u64, condition: impl Fn() -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
