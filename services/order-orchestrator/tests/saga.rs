@@ -46,6 +46,7 @@ both_buses!(
     orders_of_one_customer_cost_one_customer_resolution,
     a_changed_customer_payload_still_upserts,
     an_order_refused_on_a_reused_customer_resolves_the_customer_again,
+    a_database_of_the_first_migration_gains_the_resolutions,
 );
 
 async fn happy_path_creates_customer_and_order(kind: Kind) {
@@ -363,6 +364,48 @@ async fn an_order_refused_on_a_reused_customer_resolves_the_customer_again(kind:
     assert_eq!(h.responder.commands("customer.upsert"), 2);
     assert_eq!(h.responder.orders_created(), 3);
     h.stop().await;
+}
+
+/// The migrations of the first release of the orchestrator's tables.
+struct FirstMigrator;
+
+#[async_trait::async_trait]
+impl sea_orm_migration::MigratorTrait for FirstMigrator {
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        vec![
+            Box::new(ferry_platform::bus::BusMigration),
+            Box::new(ferry_order_orchestrator::store::Migration),
+        ]
+    }
+
+    fn migration_table_name() -> sea_orm_migration::prelude::DynIden {
+        <ferry_order_orchestrator::Migrator as sea_orm_migration::MigratorTrait>::migration_table_name()
+    }
+}
+
+async fn a_database_of_the_first_migration_gains_the_resolutions(kind: Kind) {
+    use sea_orm::ConnectionTrait;
+    let (db, _guard) = support::empty_database(kind, 1).await;
+    ferry_platform::db::migrate::<FirstMigrator>(&db)
+        .await
+        .unwrap();
+    // The saga table as the first migration made it (it creates it from today's entity).
+    db.execute_unprepared("ALTER TABLE order_orchestrator_sagas DROP COLUMN customer_source")
+        .await
+        .unwrap();
+    ferry_platform::db::migrate::<ferry_order_orchestrator::Migrator>(&db)
+        .await
+        .unwrap();
+    for query in [
+        "SELECT customer_source FROM order_orchestrator_sagas",
+        "SELECT target_customer_id, payload_hash, resolved_at FROM order_orchestrator_customer_resolutions",
+    ] {
+        db.execute_unprepared(query).await.unwrap();
+    }
+    // Idempotent: running them again changes nothing.
+    ferry_platform::db::migrate::<ferry_order_orchestrator::Migrator>(&db)
+        .await
+        .unwrap();
 }
 
 async fn missing_products_park_and_resume_when_the_product_appears(kind: Kind) {

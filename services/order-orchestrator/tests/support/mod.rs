@@ -103,6 +103,15 @@ pub async fn database_with_pool(
     kind: Kind,
     connections: u32,
 ) -> (DatabaseConnection, TestDatabase) {
+    let (db, guard) = empty_database(kind, connections).await;
+    ferry_platform::db::migrate::<Migrator>(&db)
+        .await
+        .expect("migrate");
+    (db, guard)
+}
+
+/// A fresh database without any table, with a pool of `connections`.
+pub async fn empty_database(kind: Kind, connections: u32) -> (DatabaseConnection, TestDatabase) {
     let guard = match kind {
         Kind::InProcess => testing::sqlite_temp(),
         Kind::Rabbit => testing::postgres_schema()
@@ -112,9 +121,6 @@ pub async fn database_with_pool(
     let mut config = guard.config().clone();
     config.max_connections = connections;
     let db = ferry_platform::db::connect(&config).await.expect("connect");
-    ferry_platform::db::migrate::<Migrator>(&db)
-        .await
-        .expect("migrate");
     (db, guard)
 }
 
