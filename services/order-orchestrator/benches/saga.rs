@@ -1,11 +1,14 @@
 //! Order saga benchmark: orders per second end to end through the bus (order event ->
-//! five commands answered by a responder at 0 ms -> completed saga), and saga latency at a
-//! fixed arrival rate. Prints a table.
+//! five commands answered by a responder at 0 ms -> completed saga), saga latency at a
+//! fixed arrival rate, and a burst of many orders per customer with the customer
+//! resolution reused (`saga.customer_reuse_secs`) and not. Prints a table.
 //!
 //! ```sh
 //! cargo bench -p ferry-order-orchestrator --bench saga
 //! # FERRY_BENCH_ORDERS (default 2000), FERRY_BENCH_RATE (orders/s, default 100),
-//! # FERRY_BENCH_SECONDS (default 10), FERRY_BENCH_INPROC=1 adds the in-process bus rows
+//! # FERRY_BENCH_SECONDS (default 10), FERRY_BENCH_INPROC=1 adds the in-process bus rows,
+//! # FERRY_BENCH_CUSTOMERS (default 20) and FERRY_BENCH_PER_CUSTOMER (default 20) shape the
+//! # per-customer burst, FERRY_BENCH_CASES (default "burst,rate,customers") picks cases
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -54,6 +57,16 @@ struct Row {
     seconds: f64,
     p50: f64,
     p99: f64,
+    /// `customer.find` + `customer.upsert` commands sent.
+    customer_commands: usize,
+}
+
+/// A burst of orders spread over customers.
+struct Burst {
+    scenario: String,
+    settings: SagaSettings,
+    orders: usize,
+    customers: usize,
 }
 
 async fn completed(h: &Harness) -> u64 {
@@ -99,8 +112,14 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-async fn throughput(kind: Kind, orders: usize) -> Row {
-    let h = Harness::start_tuned(kind, System::Mpluskassa, settings(), POOL, PREFETCH).await;
+async fn burst(kind: Kind, burst: Burst) -> Row {
+    let Burst {
+        scenario,
+        settings,
+        orders,
+        customers,
+    } = burst;
+    let h = Harness::start_tuned(kind, System::Mpluskassa, settings, POOL, PREFETCH).await;
     h.responder.add_skus(&["1001", "1002"]);
     // Warm-up: connections, queues, statement caches.
     h.publish(mapped_order(
@@ -117,7 +136,7 @@ async fn throughput(kind: Kind, orders: usize) -> Row {
     let mut batch = Vec::new();
     for i in 0..orders {
         let id = format!("B-{i}");
-        let email = format!("c{i}@example.com");
+        let email = format!("c{}@example.com", i % customers.max(1));
         published.insert(id.clone(), Utc::now());
         batch.push(h.publish(mapped_order(
             &id,
@@ -133,15 +152,50 @@ async fn throughput(kind: Kind, orders: usize) -> Row {
     wait_all(&h, orders as u64 + 1, Duration::from_secs(600)).await;
     let seconds = started.elapsed().as_secs_f64();
     let lat = latencies(&h, &published).await;
+    if std::env::var("FERRY_BENCH_BREAKDOWN").is_ok_and(|v| v == "1") {
+        breakdown(&h).await;
+    }
     assert_eq!(h.responder.orders_created(), orders + 1);
+    let customer_commands = customer_commands(&h);
     h.stop().await;
     Row {
-        scenario: "burst, new customer each".into(),
+        scenario,
         bus: bus_name(kind),
         orders,
         seconds,
         p50: pct(&lat, 0.5),
         p99: pct(&lat, 0.99),
+        customer_commands,
+    }
+}
+
+fn customer_commands(h: &Harness) -> usize {
+    h.responder.commands("customer.find") + h.responder.commands("customer.upsert")
+}
+
+/// Every order a new customer.
+fn new_customers(orders: usize) -> Burst {
+    Burst {
+        scenario: "burst, new customer each".into(),
+        settings: settings(),
+        orders,
+        customers: orders,
+    }
+}
+
+/// `per_customer` orders of each of `customers` customers, with reuse on or off.
+fn shared_customers(customers: usize, per_customer: usize, reuse: bool) -> Burst {
+    let reuse_secs = if reuse { 300 } else { 0 };
+    Burst {
+        scenario: format!(
+            "burst, {per_customer} orders each of {customers} customers, customer_reuse_secs = {reuse_secs}"
+        ),
+        settings: SagaSettings {
+            customer_reuse_secs: reuse_secs,
+            ..settings()
+        },
+        orders: customers * per_customer,
+        customers,
     }
 }
 
@@ -205,6 +259,7 @@ async fn fixed_rate(kind: Kind, rate: u64, seconds: u64) -> Row {
         }
     }
     assert_eq!(h.responder.orders_created(), total + 1);
+    let customer_commands = customer_commands(&h);
     h.stop().await;
     Row {
         scenario: format!("{rate} orders/s for {seconds} s, 200 customers"),
@@ -213,6 +268,7 @@ async fn fixed_rate(kind: Kind, rate: u64, seconds: u64) -> Row {
         seconds: elapsed,
         p50: pct(&lat, 0.5),
         p99: pct(&lat, 0.99),
+        customer_commands,
     }
 }
 
@@ -270,30 +326,46 @@ fn main() {
     let orders = env_u64("FERRY_BENCH_ORDERS", 2000) as usize;
     let rate = env_u64("FERRY_BENCH_RATE", 100);
     let seconds = env_u64("FERRY_BENCH_SECONDS", 10);
-    let inproc = std::env::var("FERRY_BENCH_INPROC").is_ok_and(|v| v == "1");
+    let customers = env_u64("FERRY_BENCH_CUSTOMERS", 20) as usize;
+    let per_customer = env_u64("FERRY_BENCH_PER_CUSTOMER", 20) as usize;
+    let cases =
+        std::env::var("FERRY_BENCH_CASES").unwrap_or_else(|_| "burst,rate,customers".into());
+    let case = |name: &str| cases.split(',').any(|c| c.trim() == name);
+    let mut kinds = vec![Kind::Rabbit];
+    if std::env::var("FERRY_BENCH_INPROC").is_ok_and(|v| v == "1") {
+        kinds.push(Kind::InProcess);
+    }
     let rows = runtime.block_on(async {
-        let mut rows = vec![
-            throughput(Kind::Rabbit, orders).await,
-            fixed_rate(Kind::Rabbit, rate, seconds).await,
-        ];
-        if inproc {
-            rows.push(throughput(Kind::InProcess, orders).await);
-            rows.push(fixed_rate(Kind::InProcess, rate, seconds).await);
+        let mut rows = Vec::new();
+        for kind in kinds {
+            if case("burst") {
+                rows.push(burst(kind, new_customers(orders)).await);
+            }
+            if case("rate") {
+                rows.push(fixed_rate(kind, rate, seconds).await);
+            }
+            if case("customers") {
+                for reuse in [false, true] {
+                    let shape = shared_customers(customers, per_customer, reuse);
+                    rows.push(burst(kind, shape).await);
+                }
+            }
         }
         rows
     });
     println!();
-    println!("| scenario | bus | orders | orders/s | p50 ms | p99 ms |");
-    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+    println!("| scenario | bus | orders | orders/s | p50 ms | p99 ms | customer.find + upsert |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for r in rows {
         println!(
-            "| {} | {} | {} | {:.0} | {:.1} | {:.1} |",
+            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {} |",
             r.scenario,
             r.bus,
             r.orders,
             r.orders as f64 / r.seconds,
             r.p50,
-            r.p99
+            r.p99,
+            r.customer_commands
         );
     }
 }

@@ -76,7 +76,7 @@ impl SagaActor {
         };
         if let Some(actors) = self.actors.upgrade() {
             for id in &applied.wake {
-                actors.poke(*id);
+                actors.send(*id, Input::CustomerReleased);
             }
         }
         if applied.saga_id != self.id || applied.state != Some(SagaState::Running) {
@@ -196,11 +196,16 @@ impl SagaActors {
         Err(EngineError::Stopping)
     }
 
-    /// Sends a timer input to saga `id` without waiting (sweeper, woken waiters).
+    /// Sends a timer input to saga `id` without waiting (sweeper).
     pub fn poke(self: &Arc<Self>, id: Uuid) {
+        self.send(id, Input::Timer);
+    }
+
+    /// Sends `input` (a timer or a wake-up) to saga `id` without waiting.
+    fn send(self: &Arc<Self>, id: Uuid, input: Input) {
         let actors = self.clone();
         self.runtime.spawn(async move {
-            if let Err(error) = actors.drive(id, Input::Timer).await {
+            if let Err(error) = actors.drive(id, input).await {
                 tracing::debug!(saga = %id, %error, "saga timer input failed; the sweeper will try again");
             }
         });

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::actors::SagaActors;
 use crate::engine::{EngineError, Input, Outcome};
-use crate::saga::{OperatorAction, SagaState, Step, Wait};
+use crate::saga::{CustomerSource, OperatorAction, SagaState, Step, Wait};
 use crate::store::{event_row, saga_row};
 
 /// A saga without its timeline.
@@ -55,6 +55,9 @@ pub struct SagaSummary {
     pub outcome: Option<String>,
     /// The customer id the order is booked on.
     pub customer_id: Option<String>,
+    /// Where that id comes from: looked up by this saga, or reused from a recent
+    /// resolution of the same customer data.
+    pub customer_source: CustomerSource,
     /// The order's id in the target.
     pub target_order_id: Option<String>,
     /// Created.
@@ -72,7 +75,7 @@ pub struct TimelineEvent {
     pub at: DateTime<Utc>,
     /// What happened: `received`, `started`, `command_sent`, `reply`, `reply_ignored`,
     /// `timeout`, `retry_scheduled`, `waiting_for_customer`, `customer_lock_acquired`,
-    /// `default_debtor`, `parked`, `still_missing`, `recheck`, `resumed`, `failed`,
+    /// `customer_reused`, `customer_reuse_invalidated`, `default_debtor`, `parked`, `still_missing`, `recheck`, `resumed`, `failed`,
     /// `completed`, `skipped`, `cancelled`, `operator_*`, `duplicate_order_event`.
     pub kind: String,
     /// At which step.
@@ -321,6 +324,7 @@ fn summary(row: &saga_row::Model) -> Result<SagaSummary, ApiError> {
         last_error: saga.last_error,
         outcome: saga.outcome,
         customer_id: row.customer_id.clone(),
+        customer_source: saga.customer_source,
         target_order_id: row.target_order_id.clone(),
         created_at: row.created_at,
         updated_at: row.updated_at,
@@ -332,7 +336,15 @@ fn summary(row: &saga_row::Model) -> Result<SagaSummary, ApiError> {
 #[derive(OpenApi)]
 #[openapi(
     paths(list, get, retry, skip, cancel),
-    components(schemas(SagaSummary, SagaDetail, TimelineEvent, SagaState, Step, Wait))
+    components(schemas(
+        SagaSummary,
+        SagaDetail,
+        TimelineEvent,
+        SagaState,
+        Step,
+        Wait,
+        CustomerSource
+    ))
 )]
 pub struct SagaApi;
 

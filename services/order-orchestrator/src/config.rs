@@ -23,6 +23,10 @@ impl Validate for OrchestratorConfig {
     }
 }
 
+/// Upper bound of `saga.customer_reuse_secs`: a day-old resolution is no reason to skip
+/// updating a customer.
+const MAX_CUSTOMER_REUSE_SECS: u64 = 86_400;
+
 /// How sagas run (`[saga]`). Durations are in milliseconds.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -49,6 +53,10 @@ pub struct SagaSettings {
     /// How often a saga waiting for another saga of the same customer looks again (it is
     /// also woken as soon as the other one is done).
     pub customer_lock_poll_ms: u64,
+    /// How long (seconds) a customer resolved in the target by one saga (find + upsert) is
+    /// taken over by further orders of the same customer with the same customer data,
+    /// without the customer lock and without commands; 0 = every saga finds and upserts.
+    pub customer_reuse_secs: u64,
     /// How often due timers and queued sagas are looked for in the database (timers of
     /// this process's own actors fire on time regardless).
     pub sweep_interval_ms: u64,
@@ -71,6 +79,7 @@ impl Default for SagaSettings {
             recheck_base_ms: 30_000,
             recheck_max_ms: 900_000,
             customer_lock_poll_ms: 1_000,
+            customer_reuse_secs: 300,
             sweep_interval_ms: 1_000,
             lease_ms: 30_000,
             retention_days: 30,
@@ -108,6 +117,9 @@ impl SagaSettings {
                 "must not be below saga.recheck_base_ms",
             );
         }
+        if self.customer_reuse_secs > MAX_CUSTOMER_REUSE_SECS {
+            errors.push(at("customer_reuse_secs"), "must be at most 86400 (one day)");
+        }
         if self.arbiters > 256 {
             errors.push(at("arbiters"), "must be at most 256");
         }
@@ -143,6 +155,13 @@ impl SagaSettings {
     /// Customer lock poll interval.
     pub fn customer_lock_poll(&self) -> Duration {
         Duration::from_millis(self.customer_lock_poll_ms)
+    }
+
+    /// How long a customer resolution may be reused; `None` when reuse is off.
+    pub fn customer_reuse(&self) -> Option<chrono::Duration> {
+        (self.customer_reuse_secs > 0).then(|| {
+            chrono::Duration::seconds(i64::try_from(self.customer_reuse_secs).unwrap_or(i64::MAX))
+        })
     }
 
     /// Sweep interval.

@@ -16,7 +16,7 @@ use ferry_platform::bus::inbox::Inbox;
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::metrics;
 use ferry_proto::messages::OrderMapped;
-use ferry_proto::{Envelope, IntegrationId, Sku, System};
+use ferry_proto::{Envelope, ExternalId, IntegrationId, Sku, System};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
@@ -30,9 +30,10 @@ use uuid::Uuid;
 use crate::config::SagaSettings;
 use crate::crash;
 use crate::saga::{
-    BuildError, Effects, OperatorAction, Refused, Reply, Saga, SagaState, Step, TimelineEntry, Wait,
+    BuildError, CustomerEffect, Effects, OperatorAction, Refused, Reply, Saga, SagaState, Step,
+    TimelineEntry, Wait,
 };
-use crate::store::{self, CorruptRow, event_row, lock_row, saga_row};
+use crate::store::{self, CorruptRow, event_row, lock_row, resolution_row, saga_row};
 
 /// What drives a saga.
 #[derive(Debug, Clone)]
@@ -43,6 +44,9 @@ pub enum Input {
     Reply(Box<Reply>),
     /// A timer (step timeout, backoff, re-verification, customer lock poll, queue slot).
     Timer,
+    /// The customer lock this saga waits for was released: a timer that makes a customer
+    /// lock wait due at once (other waits keep their time).
+    CustomerReleased,
     /// An operator's decision; `who` names the admin token.
     Operator {
         /// The action.
@@ -201,6 +205,7 @@ impl Engine {
         let mut saga = store::saga_from_row(&row)?;
         let held_lock = saga.needs_customer_lock();
         let state_before = saga.state;
+        let released = matches!(input, Input::CustomerReleased);
 
         let mut fx = match input {
             Input::Start(_) => Effects::default(),
@@ -234,8 +239,11 @@ impl Engine {
                     }
                 }
             }
-            Input::Timer => {
+            Input::Timer | Input::CustomerReleased => {
                 let lock_wait = saga.state == SagaState::Running && saga.wait == Wait::CustomerLock;
+                if lock_wait && released {
+                    saga.next_attempt_at = Some(now);
+                }
                 if !saga.is_due(now)
                     || (saga.state.is_terminal() || saga.state == SagaState::Failed)
                 {
@@ -270,26 +278,14 @@ impl Engine {
             }
         };
 
-        // The customer steps run under the customer's lock.
+        // The customer steps run under the customer's lock, unless the same customer data
+        // was resolved recently.
+        let mut release = held_lock;
         if saga.state == SagaState::Running && saga.wait == Wait::CustomerLock && saga.is_due(now) {
-            if self.try_customer_lock(&txn, &saga, now).await? {
-                let more = saga.customer_lock_acquired(now, &self.settings)?;
-                fx.messages.extend(more.messages);
-                fx.timeline.extend(more.timeline);
-            } else if saga.customer_lock_busy(now, &self.settings) {
-                fx.timeline.push(TimelineEntry {
-                    kind: "waiting_for_customer",
-                    step: saga.step,
-                    message_id: None,
-                    message_type: None,
-                    detail: json!({
-                        "reason": "another order of the same customer is creating or updating it"
-                    }),
-                });
-            }
+            release |= self.customer_steps(&txn, &mut saga, now, &mut fx).await?;
         }
         let mut wake = Vec::new();
-        if (held_lock || saga.state.is_terminal() || saga.state == SagaState::Failed)
+        if (release || saga.state.is_terminal() || saga.state == SagaState::Failed)
             && !saga.needs_customer_lock()
         {
             wake = self.release_customer_lock(&txn, &saga, now).await?;
@@ -443,6 +439,9 @@ impl Engine {
         } else {
             saga_row::Entity::update(row).exec(txn).await?;
         }
+        if let Some(effect) = &fx.customer {
+            self.record_customer(txn, saga, effect, now).await?;
+        }
         if !fx.timeline.is_empty() {
             let rows = fx
                 .timeline
@@ -458,6 +457,141 @@ impl Engine {
         Ok(true)
     }
 
+    /// Moves a saga whose customer lock wait is due: reuses a recent resolution of the same
+    /// customer data, or takes the lock and sends `customer.find`, or waits. Returns whether
+    /// it took the lock only to find a resolution recorded meanwhile (the lock is to be
+    /// released again).
+    async fn customer_steps(
+        &self,
+        txn: &DatabaseTransaction,
+        saga: &mut Saga,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) -> Result<bool, EngineError> {
+        if let Some((customer_id, resolved_at)) = self.reusable_customer(txn, saga, now).await? {
+            fx.absorb(saga.customer_reused(customer_id, resolved_at, now, &self.settings)?);
+            return Ok(false);
+        }
+        if !self.try_customer_lock(txn, saga, now).await? {
+            if saga.customer_lock_busy(now, &self.settings) {
+                fx.timeline.push(TimelineEntry {
+                    kind: "waiting_for_customer",
+                    step: saga.step,
+                    message_id: None,
+                    message_type: None,
+                    detail: json!({
+                        "reason": "another order of the same customer is creating or updating it"
+                    }),
+                });
+            }
+            return Ok(false);
+        }
+        // On PostgreSQL the lock insert waited for a holder releasing the lock at the same
+        // time; the resolution that holder recorded is visible now.
+        if let Some((customer_id, resolved_at)) = self.reusable_customer(txn, saga, now).await? {
+            fx.absorb(saga.customer_reused(customer_id, resolved_at, now, &self.settings)?);
+            return Ok(true);
+        }
+        fx.absorb(saga.customer_lock_acquired(now, &self.settings)?);
+        Ok(false)
+    }
+
+    /// The customer id and resolution time of a fresh resolution of `saga`'s customer made
+    /// with the same customer data, when reuse is on and the saga may reuse.
+    async fn reusable_customer(
+        &self,
+        txn: &DatabaseTransaction,
+        saga: &Saga,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ExternalId, DateTime<Utc>)>, EngineError> {
+        let Some(window) = self.settings.customer_reuse() else {
+            return Ok(None);
+        };
+        let (Some(key), Some(hash)) = (customer_key(saga), saga.customer_payload_hash()) else {
+            return Ok(None);
+        };
+        if !saga.may_reuse_customer() {
+            return Ok(None);
+        }
+        let Some(row) = resolution_row::Entity::find_by_id(key).one(txn).await? else {
+            return Ok(None);
+        };
+        if row.payload_hash != hash || row.resolved_at <= now - window {
+            return Ok(None);
+        }
+        match ExternalId::parse(&row.target_customer_id) {
+            Ok(id) => Ok(Some((id, row.resolved_at))),
+            Err(error) => {
+                tracing::warn!(saga = %saga.id, %error, "unreadable customer resolution ignored");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Records (or forgets) a customer resolution of `saga`'s customer.
+    async fn record_customer(
+        &self,
+        txn: &DatabaseTransaction,
+        saga: &Saga,
+        effect: &CustomerEffect,
+        now: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let Some((integration_id, target, customer_key)) = customer_key(saga) else {
+            return Ok(());
+        };
+        match effect {
+            CustomerEffect::Resolved {
+                customer_id,
+                payload_hash,
+            } => {
+                if self.settings.customer_reuse().is_none() {
+                    return Ok(());
+                }
+                let row = resolution_row::ActiveModel {
+                    integration_id: Set(integration_id),
+                    target: Set(target),
+                    customer_key: Set(customer_key),
+                    target_customer_id: Set(customer_id.to_string()),
+                    payload_hash: Set(payload_hash.clone()),
+                    saga_id: Set(saga.id),
+                    resolved_at: Set(now),
+                };
+                resolution_row::Entity::insert(row)
+                    .on_conflict(
+                        OnConflict::columns([
+                            resolution_row::Column::IntegrationId,
+                            resolution_row::Column::Target,
+                            resolution_row::Column::CustomerKey,
+                        ])
+                        .update_columns([
+                            resolution_row::Column::TargetCustomerId,
+                            resolution_row::Column::PayloadHash,
+                            resolution_row::Column::SagaId,
+                            resolution_row::Column::ResolvedAt,
+                        ])
+                        .to_owned(),
+                    )
+                    .exec_without_returning(txn)
+                    .await?;
+            }
+            CustomerEffect::Invalidated { customer_id } => {
+                let forgotten = resolution_row::Entity::delete_many()
+                    .filter(resolution_row::Column::IntegrationId.eq(integration_id))
+                    .filter(resolution_row::Column::Target.eq(target))
+                    .filter(resolution_row::Column::CustomerKey.eq(customer_key))
+                    .filter(resolution_row::Column::TargetCustomerId.eq(customer_id.as_str()))
+                    .exec(txn)
+                    .await?;
+                tracing::info!(
+                    saga = %saga.id, integration = %saga.integration_id, order = %saga.external_id,
+                    forgotten = forgotten.rows_affected,
+                    "order refused on a reused customer; the customer is resolved again"
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Takes the customer lock for `saga` (re-entrant; a lock left by a saga that no longer
     /// needs it is taken over). Returns whether it is held now.
     async fn try_customer_lock(
@@ -466,14 +600,9 @@ impl Engine {
         saga: &Saga,
         now: DateTime<Utc>,
     ) -> Result<bool, EngineError> {
-        let Some(email) = saga.customer_email() else {
+        let Some(key) = customer_key(saga) else {
             return Ok(true);
         };
-        let key = (
-            saga.integration_id.as_uuid(),
-            saga.target.as_str().to_owned(),
-            email.as_str().to_owned(),
-        );
         let inserted = lock_row::Entity::insert(lock_row::ActiveModel {
             integration_id: Set(key.0),
             target: Set(key.1.clone()),
@@ -679,8 +808,14 @@ impl Engine {
         Ok(ids)
     }
 
-    /// Deletes finished sagas (and their timelines) older than the retention.
+    /// Deletes finished sagas (and their timelines) older than the retention, and customer
+    /// resolutions too old to be reused.
     pub async fn purge_finished(&self) -> Result<u64, EngineError> {
+        let stale = Utc::now() - self.settings.customer_reuse().unwrap_or_default();
+        resolution_row::Entity::delete_many()
+            .filter(resolution_row::Column::ResolvedAt.lt(stale))
+            .exec(&self.db)
+            .await?;
         let cutoff = Utc::now() - chrono::Duration::days(i64::from(self.settings.retention_days));
         let old: Vec<Uuid> = saga_row::Entity::find()
             .select_only()
@@ -733,6 +868,16 @@ async fn lock_saga(
             saga_row::Entity::find_by_id(saga_id).one(txn).await
         }
     }
+}
+
+/// The key of `saga`'s customer lock and resolution: integration, target, normalised e-mail.
+fn customer_key(saga: &Saga) -> Option<(Uuid, String, String)> {
+    let email = saga.customer_email()?;
+    Some((
+        saga.integration_id.as_uuid(),
+        saga.target.as_str().to_owned(),
+        email.as_str().to_owned(),
+    ))
 }
 
 fn event_to_row(

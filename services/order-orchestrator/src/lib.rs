@@ -13,7 +13,10 @@
 //! sends ([`engine`]); replies are deduplicated by the inbox and checked against the current
 //! step; timeouts and retryable failures retry with backoff, and after `max_attempts` the
 //! saga fails (`ferry.saga.failed`). Sagas of one customer run their customer steps one at
-//! a time (a customer lock row). Replicas share the work through row locks and leases.
+//! a time (a customer lock row); a saga that resolved its customer records the resolution,
+//! and further orders of that customer with the same customer data take it over for
+//! `saga.customer_reuse_secs` instead of queueing for the lock. Replicas share the work
+//! through row locks and leases.
 //!
 //! | module | concern |
 //! | --- | --- |
@@ -57,7 +60,10 @@ const INBOX_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 
 
 /// The orchestrator's own migrations.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(store::Migration)]
+    vec![
+        Box::new(store::Migration),
+        Box::new(store::ResolutionMigration),
+    ]
 }
 
 /// The bus tables plus the orchestrator's.

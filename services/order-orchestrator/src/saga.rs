@@ -8,9 +8,15 @@
 //!                      v                              v
 //!                find_customer ─> upsert_customer ─> verify_products ──missing──> waiting_products
 //!               (customer lock held from here ...  ...to here)   │ all there  <──re-verify──┘
-//!                                                                v
-//!                                                          create_order ─> completed
+//!                      │                                ^        v
+//!                      └──customer resolved recently────┘  create_order ─> completed
+//!                         (same customer data: reused)
 //! ```
+//! A saga whose upsert confirmed the customer records the resolution ([`CustomerEffect`]);
+//! a saga of the same customer with the same customer data reaching `find_customer` while
+//! that resolution is fresh takes the id over ([`Saga::customer_reused`]). When the order
+//! of a saga that reused a customer is refused for good, the resolution is forgotten and
+//! the saga resolves its customer again, once, before it would fail.
 //! Any step: a retryable failure or a timeout retries with backoff; after
 //! `max_attempts`, or at once on a permanent failure, the saga is `failed` (parked for an
 //! operator, alert). [`crate::engine`] persists every transition with the commands it
@@ -30,6 +36,7 @@ use ferry_proto::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -164,6 +171,37 @@ impl Step {
     }
 }
 
+/// Where a saga's customer id comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerSource {
+    /// Looked up and upserted by this saga (or not resolved yet; a recent resolution of
+    /// the same customer data may still be reused).
+    Lookup,
+    /// Taken over from a recent resolution of another saga, without commands.
+    Reused,
+    /// The reused id was refused by the target: looked up and upserted again, never reused.
+    Refreshed,
+}
+
+impl CustomerSource {
+    /// The snake_case name (also the database value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lookup => "lookup",
+            Self::Reused => "reused",
+            Self::Refreshed => "refreshed",
+        }
+    }
+
+    /// Parses [`CustomerSource::as_str`].
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Lookup, Self::Reused, Self::Refreshed]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
 /// What a running saga waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -222,6 +260,8 @@ pub struct Saga {
     pub order: TargetOrder,
     /// The customer's id in the target found by e-mail.
     pub existing_customer_id: Option<ExternalId>,
+    /// Where `customer_id` comes from.
+    pub customer_source: CustomerSource,
     /// The customer's id the order is booked on.
     pub customer_id: Option<ExternalId>,
     /// The order's id in the target, once created (or found).
@@ -277,19 +317,47 @@ impl TimelineEntry {
     }
 }
 
+/// What a transition learnt about the saga's customer in the target, for the others.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomerEffect {
+    /// The target confirmed the customer (upsert reply): record it for reuse.
+    Resolved {
+        /// The customer's id in the target.
+        customer_id: ExternalId,
+        /// [`Saga::customer_payload_hash`] of the data upserted.
+        payload_hash: String,
+    },
+    /// A reused customer id was refused: forget that resolution.
+    Invalidated {
+        /// The id that was refused.
+        customer_id: ExternalId,
+    },
+}
+
 /// What a transition decided besides the new state: messages to publish (with the state,
-/// through the outbox) and timeline entries.
+/// through the outbox), timeline entries, and what it learnt about the customer.
 #[derive(Debug, Default)]
 pub struct Effects {
     /// Commands and alert events, in order.
     pub messages: Vec<BusMessage>,
     /// Timeline entries, in order.
     pub timeline: Vec<TimelineEntry>,
+    /// A customer resolution to record or forget.
+    pub customer: Option<CustomerEffect>,
 }
 
 impl Effects {
     fn note(&mut self, entry: TimelineEntry) {
         self.timeline.push(entry);
+    }
+
+    /// Appends the effects of a further transition of the same input.
+    pub fn absorb(&mut self, more: Effects) {
+        self.messages.extend(more.messages);
+        self.timeline.extend(more.timeline);
+        if more.customer.is_some() {
+            self.customer = more.customer;
+        }
     }
 }
 
@@ -480,6 +548,7 @@ impl Saga {
             rechecks: 0,
             order: envelope.payload.order.clone(),
             existing_customer_id: None,
+            customer_source: CustomerSource::Lookup,
             customer_id: None,
             target_order_id: None,
             pending_command: None,
@@ -499,6 +568,22 @@ impl Saga {
             CustomerPlan::Upsert { customer } => Some(&customer.email),
             CustomerPlan::DefaultDebtor { .. } => None,
         }
+    }
+
+    /// A digest of the customer data this saga would upsert (SHA-256 of its JSON, hex), to
+    /// tell whether a recorded resolution was made with the same data.
+    pub fn customer_payload_hash(&self) -> Option<String> {
+        let CustomerPlan::Upsert { customer } = self.order.customer_plan() else {
+            return None;
+        };
+        let json = serde_json::to_vec(customer).ok()?;
+        let digest = Sha256::digest(&json);
+        Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// Whether a recent resolution of this saga's customer may stand in for its lookup.
+    pub fn may_reuse_customer(&self) -> bool {
+        self.customer_source == CustomerSource::Lookup && self.customer_email().is_some()
     }
 
     /// Whether the saga must hold its customer's lock in its current state: from the
@@ -582,6 +667,12 @@ impl Saga {
             }
             ReplyPayload::CustomerUpserted(m) => {
                 self.customer_id = Some(m.target_id.clone());
+                fx.customer =
+                    self.customer_payload_hash()
+                        .map(|payload_hash| CustomerEffect::Resolved {
+                            customer_id: m.target_id.clone(),
+                            payload_hash,
+                        });
                 self.enter(Step::VerifyProducts);
                 self.send_command(now, settings, &mut fx)?;
             }
@@ -655,6 +746,9 @@ impl Saga {
                     format!("created in {} as {}{how}", self.target, m.target_id),
                     &mut fx,
                 );
+            }
+            ReplyPayload::Failed(m) if self.reused_customer_refused(&m.error) => {
+                self.resolve_customer_again(&m.error, now, &mut fx);
             }
             ReplyPayload::Failed(m) => {
                 self.fail_attempt(m.error.clone(), now, settings, &mut fx)?;
@@ -763,6 +857,65 @@ impl Saga {
         ));
         self.send_command(now, settings, &mut fx)?;
         Ok(fx)
+    }
+
+    /// Called by the engine instead of taking the lock when `customer_id` was resolved
+    /// recently (at `resolved_at`) with the same customer data: goes on to the products.
+    pub fn customer_reused(
+        &mut self,
+        customer_id: ExternalId,
+        resolved_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        settings: &SagaSettings,
+    ) -> Result<Effects, BuildError> {
+        let mut fx = Effects::default();
+        fx.note(TimelineEntry::new(
+            "customer_reused",
+            self.step,
+            json!({
+                "email": self.customer_email().map(Email::masked),
+                "customer_id": customer_id,
+                "resolved_at": resolved_at,
+            }),
+        ));
+        self.customer_source = CustomerSource::Reused;
+        self.existing_customer_id = Some(customer_id.clone());
+        self.customer_id = Some(customer_id);
+        self.enter(Step::VerifyProducts);
+        self.send_command(now, settings, &mut fx)?;
+        Ok(fx)
+    }
+
+    /// Whether `error` refused an order booked on a reused customer for good: the customer
+    /// may be gone from the target (the connectors report that as a permanent rejection).
+    fn reused_customer_refused(&self, error: &FailureInfo) -> bool {
+        self.step == Step::CreateOrder
+            && self.customer_source == CustomerSource::Reused
+            && !error.retryable
+    }
+
+    /// Forgets the reused customer and goes back to the (locked) lookup and upsert.
+    fn resolve_customer_again(
+        &mut self,
+        error: &FailureInfo,
+        now: DateTime<Utc>,
+        fx: &mut Effects,
+    ) {
+        fx.note(TimelineEntry::new(
+            "customer_reuse_invalidated",
+            self.step,
+            json!({ "customer_id": self.customer_id, "error": error }),
+        ));
+        fx.customer = self
+            .customer_id
+            .take()
+            .map(|customer_id| CustomerEffect::Invalidated { customer_id });
+        self.customer_source = CustomerSource::Refreshed;
+        self.existing_customer_id = None;
+        self.last_error = Some(error.clone());
+        self.enter(Step::FindCustomer);
+        self.wait = Wait::CustomerLock;
+        self.next_attempt_at = Some(now);
     }
 
     /// Called by the engine when another saga holds the customer lock.
@@ -1159,6 +1312,129 @@ mod tests {
         // A late reply to any earlier attempt is now refused.
         let late = found(s.step_commands.first().copied());
         assert!(s.on_reply(&late, now, &settings()).unwrap().is_err());
+    }
+
+    /// A saga at `find_customer`, its lock wait due.
+    fn at_find_customer(now: DateTime<Utc>) -> Saga {
+        let mut s = saga();
+        s.start(now, &settings()).unwrap();
+        assert!(
+            s.on_reply(&found(s.pending_command), now, &settings())
+                .unwrap()
+                .is_ok()
+        );
+        assert_eq!((s.step, s.wait), (Step::FindCustomer, Wait::CustomerLock));
+        s
+    }
+
+    fn reply_to(s: &Saga, payload: ReplyPayload) -> Reply {
+        Reply {
+            message_id: Uuid::now_v7(),
+            causation_id: s.pending_command,
+            payload,
+        }
+    }
+
+    #[test]
+    fn the_upsert_reply_records_the_resolution_with_the_payload_hash() {
+        let now = Utc::now();
+        let mut s = at_find_customer(now);
+        s.customer_lock_acquired(now, &settings()).unwrap();
+        let email = s.customer_email().unwrap().clone();
+        let customer_found = reply_to(
+            &s,
+            ReplyPayload::CustomerFound(CustomerFound {
+                target: System::Mpluskassa,
+                email: email.clone(),
+                found: None,
+            }),
+        );
+        let fx = s
+            .on_reply(&customer_found, now, &settings())
+            .unwrap()
+            .unwrap();
+        assert_eq!(fx.customer, None, "a lookup resolves nothing yet");
+        let upserted = reply_to(
+            &s,
+            ReplyPayload::CustomerUpserted(CustomerUpserted {
+                target: System::Mpluskassa,
+                email,
+                target_id: ExternalId::parse("rel-9").unwrap(),
+                created: true,
+            }),
+        );
+        let fx = s.on_reply(&upserted, now, &settings()).unwrap().unwrap();
+        let hash = s.customer_payload_hash().unwrap();
+        assert_eq!(hash.len(), 64);
+        assert_eq!(
+            fx.customer,
+            Some(CustomerEffect::Resolved {
+                customer_id: ExternalId::parse("rel-9").unwrap(),
+                payload_hash: hash,
+            })
+        );
+        assert_eq!(s.customer_source, CustomerSource::Lookup);
+    }
+
+    #[test]
+    fn a_reused_customer_skips_the_customer_commands_and_falls_back_once_when_refused() {
+        let now = Utc::now();
+        let mut s = at_find_customer(now);
+        assert!(s.may_reuse_customer());
+        let id = ExternalId::parse("rel-9").unwrap();
+        let fx = s
+            .customer_reused(id.clone(), now, now, &settings())
+            .unwrap();
+        assert_eq!(fx.messages.len(), 1);
+        assert_eq!(fx.messages[0].routing_key, "mpluskassa.products.verify");
+        assert_eq!(fx.timeline[0].kind, "customer_reused");
+        assert_eq!(s.customer_id.as_ref(), Some(&id));
+        assert!(!s.needs_customer_lock(), "a reused customer takes no lock");
+
+        // Products there; the order is refused for good: the customer is looked up again.
+        let verified = reply_to(
+            &s,
+            ReplyPayload::ProductsVerified(ProductsVerified {
+                target: System::Mpluskassa,
+                missing: vec![],
+                found: vec![],
+            }),
+        );
+        s.on_reply(&verified, now, &settings()).unwrap().unwrap();
+        assert_eq!(s.step, Step::CreateOrder);
+        let refused = |s: &Saga| {
+            reply_to(
+                s,
+                ReplyPayload::Failed(CommandFailed {
+                    target: System::Mpluskassa,
+                    command_type: ferry_proto::MessageType::parse("order.create").unwrap(),
+                    record_key: None,
+                    error: FailureInfo::new(ErrorCode::RemoteRejected, "Relation 9 not found."),
+                }),
+            )
+        };
+        let fx = s.on_reply(&refused(&s), now, &settings()).unwrap().unwrap();
+        assert_eq!(
+            fx.customer,
+            Some(CustomerEffect::Invalidated { customer_id: id })
+        );
+        assert_eq!(s.state, SagaState::Running);
+        assert_eq!((s.step, s.wait), (Step::FindCustomer, Wait::CustomerLock));
+        assert!(s.is_due(now));
+        assert_eq!(s.customer_source, CustomerSource::Refreshed);
+        assert!(
+            !s.may_reuse_customer(),
+            "falls back once, never reuses again"
+        );
+
+        // After the locked lookup, a second refusal fails the saga as before.
+        s.customer_lock_acquired(now, &settings()).unwrap();
+        s.customer_id = Some(ExternalId::parse("rel-10").unwrap());
+        s.enter(Step::CreateOrder);
+        s.send_command(now, &settings(), &mut Effects::default())
+            .unwrap();
+        s.on_reply(&refused(&s), now, &settings()).unwrap().unwrap();
+        assert_eq!(s.state, SagaState::Failed);
     }
 
     #[test]

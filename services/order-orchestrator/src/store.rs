@@ -1,15 +1,15 @@
-//! The orchestrator's tables: sagas, their timelines and the customer locks, with the
-//! migration and the row <-> [`Saga`] conversion.
+//! The orchestrator's tables: sagas, their timelines, the customer locks and the customer
+//! resolutions, with the migrations and the row <-> [`Saga`] conversion.
 
 use chrono::{DateTime, Utc};
 use ferry_proto::model::TargetOrder;
 use ferry_proto::{ExternalId, IntegrationId, MessageId, Sku, System, TraceContext};
-use sea_orm::sea_query::Index;
+use sea_orm::sea_query::{ColumnDef, Index, Table};
 use sea_orm::{ConnectionTrait, DbErr, Schema, Set};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 use uuid::Uuid;
 
-use crate::saga::{Saga, SagaState, Step, TimelineEntry, Wait};
+use crate::saga::{CustomerSource, Saga, SagaState, Step, TimelineEntry, Wait};
 
 /// One saga per order (integration, target, external id).
 pub mod saga_row {
@@ -44,6 +44,8 @@ pub mod saga_row {
         pub customer_key: Option<String>,
         /// Customer id found by e-mail.
         pub existing_customer_id: Option<String>,
+        /// [`crate::saga::CustomerSource`] (added by [`super::ResolutionMigration`]).
+        pub customer_source: String,
         /// Customer id the order is booked on.
         pub customer_id: Option<String>,
         /// Order id in the target.
@@ -149,6 +151,41 @@ pub mod lock_row {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// Customers resolved in the target (find + upsert done by a saga): later sagas of the
+/// same customer with the same customer data take the id over while it is fresh.
+pub mod resolution_row {
+    use sea_orm::entity::prelude::*;
+
+    /// A resolution.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "order_orchestrator_customer_resolutions")]
+    pub struct Model {
+        /// Integration.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: Uuid,
+        /// Target system.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub target: String,
+        /// Normalised e-mail.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub customer_key: String,
+        /// The customer's id in the target.
+        pub target_customer_id: String,
+        /// SHA-256 (hex) of the customer data the resolving saga upserted.
+        pub payload_hash: String,
+        /// The saga that resolved it.
+        pub saga_id: Uuid,
+        /// When the target confirmed it.
+        pub resolved_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 /// A row that cannot be read back as a saga (corrupt or written by a newer version).
 #[derive(Debug, thiserror::Error)]
 #[error("saga {id}: column {column} holds an unreadable value: {why}")]
@@ -191,6 +228,8 @@ pub fn saga_from_row(row: &saga_row::Model) -> Result<Saga, CorruptRow> {
         rechecks: u32::try_from(row.rechecks).unwrap_or(0),
         order,
         existing_customer_id: ext("existing_customer_id", &row.existing_customer_id)?,
+        customer_source: CustomerSource::parse(&row.customer_source)
+            .ok_or_else(|| bad("customer_source", row.customer_source.clone()))?,
         customer_id: ext("customer_id", &row.customer_id)?,
         target_order_id: ext("target_order_id", &row.target_order_id)?,
         pending_command: row.pending_command_id,
@@ -229,6 +268,7 @@ pub fn saga_to_active(saga: &Saga, now: DateTime<Utc>) -> Result<saga_row::Activ
         order_json: Set(json(serde_json::to_value(&saga.order))?),
         customer_key: Set(saga.customer_email().map(|e| e.as_str().to_owned())),
         existing_customer_id: Set(saga.existing_customer_id.as_ref().map(ToString::to_string)),
+        customer_source: Set(saga.customer_source.as_str().to_owned()),
         customer_id: Set(saga.customer_id.as_ref().map(ToString::to_string)),
         target_order_id: Set(saga.target_order_id.as_ref().map(ToString::to_string)),
         pending_command_id: Set(saga.pending_command),
@@ -344,6 +384,63 @@ impl MigrationTrait for Migration {
             db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
                 .await?;
         }
+        Ok(())
+    }
+}
+
+/// Adds the customer resolutions (and the sagas' `customer_source`): orders of a customer
+/// resolved recently skip the customer round trips.
+pub struct ResolutionMigration;
+
+impl MigrationName for ResolutionMigration {
+    fn name(&self) -> &str {
+        "m20261124_000002_order_orchestrator_customer_resolutions"
+    }
+}
+
+/// The sagas' column added by [`ResolutionMigration`].
+const CUSTOMER_SOURCE: &str = "customer_source";
+
+#[async_trait::async_trait]
+impl MigrationTrait for ResolutionMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(resolution_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        // A database created before this migration has no `customer_source` yet; one
+        // created since has it from the entity.
+        if !manager
+            .has_column("order_orchestrator_sagas", CUSTOMER_SOURCE)
+            .await?
+        {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(saga_row::Entity)
+                        .add_column(
+                            ColumnDef::new(saga_row::Column::CustomerSource)
+                                .string()
+                                .not_null()
+                                .default(CustomerSource::Lookup.as_str()),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE IF EXISTS order_orchestrator_customer_resolutions")
+            .await?;
         Ok(())
     }
 }

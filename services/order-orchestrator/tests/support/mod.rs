@@ -103,6 +103,15 @@ pub async fn database_with_pool(
     kind: Kind,
     connections: u32,
 ) -> (DatabaseConnection, TestDatabase) {
+    let (db, guard) = empty_database(kind, connections).await;
+    ferry_platform::db::migrate::<Migrator>(&db)
+        .await
+        .expect("migrate");
+    (db, guard)
+}
+
+/// A fresh database without any table, with a pool of `connections`.
+pub async fn empty_database(kind: Kind, connections: u32) -> (DatabaseConnection, TestDatabase) {
     let guard = match kind {
         Kind::InProcess => testing::sqlite_temp(),
         Kind::Rabbit => testing::postgres_schema()
@@ -112,9 +121,6 @@ pub async fn database_with_pool(
     let mut config = guard.config().clone();
     config.max_connections = connections;
     let db = ferry_platform::db::connect(&config).await.expect("connect");
-    ferry_platform::db::migrate::<Migrator>(&db)
-        .await
-        .expect("migrate");
     (db, guard)
 }
 
@@ -131,6 +137,7 @@ pub fn fast_settings() -> SagaSettings {
         recheck_base_ms: 300,
         recheck_max_ms: 1_000,
         customer_lock_poll_ms: 200,
+        customer_reuse_secs: 300,
         sweep_interval_ms: 200,
         lease_ms: 1_000,
         retention_days: 30,
@@ -372,6 +379,25 @@ impl Harness {
                     "order {external_id}: no saga reached {state:?} within {secs}s; sagas: {:#?}",
                     sagas
                 );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until order `external_id`'s saga has a timeline entry of `kind`; fails after
+    /// `secs`.
+    pub async fn wait_timeline(&self, external_id: &str, kind: &str, secs: u64) -> SagaDetail {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let sagas = self.sagas_of(external_id).await;
+            if let Some(saga) = sagas
+                .iter()
+                .find(|s| s.timeline.iter().any(|e| e.kind == kind))
+            {
+                return saga.clone();
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("order {external_id}: no `{kind}` within {secs}s; sagas: {sagas:#?}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

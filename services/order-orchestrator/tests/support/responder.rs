@@ -64,6 +64,8 @@ pub struct TargetState {
     pub customers_created: usize,
     /// Customers updated.
     pub customers_updated: usize,
+    /// Customer ids deleted in the target: orders booked on them are refused.
+    pub gone_customers: HashSet<String>,
     /// Faults still to inject, by command type.
     pub faults: HashMap<String, VecDeque<Fault>>,
     /// Command types whose every command gets this fault (after the queued ones).
@@ -177,6 +179,14 @@ impl Responder {
             .unwrap()
             .customers
             .insert(email.to_lowercase(), id.to_owned());
+    }
+
+    /// Deletes the customer with `email` in the target (as a shop owner might); returns its id.
+    pub fn remove_customer(&self, email: &str) -> String {
+        let mut state = self.state.lock().unwrap();
+        let id = state.customers.remove(&email.to_lowercase()).unwrap();
+        state.gone_customers.insert(id.clone());
+        id
     }
 
     /// Adds an existing order.
@@ -369,6 +379,15 @@ impl Responder {
                         Err(FailureInfo::new(
                             ErrorCode::Conflict,
                             format!("order {external_id} exists with another idempotency key"),
+                        ))
+                    } else if state
+                        .gone_customers
+                        .contains(cmd.payload.customer_id.as_str())
+                    {
+                        // What MplusKASSA answers (createOrderV3), as the connector reports it.
+                        Err(FailureInfo::new(
+                            ErrorCode::RemoteRejected,
+                            format!("Relation {} not found.", cmd.payload.customer_id),
                         ))
                     } else if !missing.is_empty() {
                         Err(FailureInfo::new(
