@@ -235,10 +235,9 @@ async fn postgres_schema_isolates_and_migrations_are_idempotent() {
     assert_eq!(left, 0, "schema dropped with its guard");
 }
 
-/// Replicas of a service start together on a fresh database (a first deployment): each
-/// creates the schema and runs the migrations at the same moment, and every one succeeds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn replicas_starting_together_create_the_schema_and_migrate_once() {
+/// A test schema's guard and name, with the schema dropped again so that connect has to
+/// create it.
+async fn missing_schema() -> (testing::TestDatabase, String) {
     let test_db = testing::postgres_schema().await.expect("test schema");
     let schema = test_db.schema.clone().expect("a schema");
     let admin = db::connect(&DatabaseConfig {
@@ -252,6 +251,14 @@ async fn replicas_starting_together_create_the_schema_and_migrate_once() {
         .execute_unprepared(&format!(r#"DROP SCHEMA "{schema}""#))
         .await
         .expect("drop schema");
+    (test_db, schema)
+}
+
+/// Replicas of a service start together on a fresh database (a first deployment): each
+/// creates the schema and runs the migrations at the same moment, and every one succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_create_the_schema_and_migrate_once() {
+    let (test_db, _) = missing_schema().await;
 
     let replicas = (0..6).map(|_| {
         let config = test_db.config().clone();
@@ -280,20 +287,7 @@ async fn replicas_starting_together_create_the_schema_and_migrate_once() {
 
 #[tokio::test]
 async fn postgres_schema_is_created_when_missing() {
-    // Use a guard's schema name, but drop the schema first so connect has to create it.
-    let test_db = testing::postgres_schema().await.expect("test schema");
-    let schema = test_db.schema.clone().expect("a schema");
-    let admin = db::connect(&DatabaseConfig {
-        url: Secret::new(testing::postgres_url()),
-        max_connections: 1,
-        schema: None,
-    })
-    .await
-    .expect("connect");
-    admin
-        .execute_unprepared(&format!(r#"DROP SCHEMA "{schema}""#))
-        .await
-        .expect("drop schema");
+    let (test_db, schema) = missing_schema().await;
 
     let db = db::connect(test_db.config())
         .await

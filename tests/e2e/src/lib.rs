@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow, bail, ensure};
 use ferry_platform::db::testing::{TestDatabase, postgres_schema};
 use ferry_sandbox::seed::Seed;
 use serde_json::{Value, json};
@@ -581,6 +581,40 @@ pub fn order_products(seed: &Seed) -> Vec<(String, String, f64)> {
         .filter(|(_, sku, _)| sku.chars().all(|c| c.is_ascii_digit()))
         .take(12)
         .collect()
+}
+
+/// Waits (up to `timeout`) until MailChimp's store shows `expected(level)` as the inventory
+/// of every branch-1 stock level of `seed` whose SKU it holds and `skip` does not name (at
+/// least 20 compared); `what` names the expectation in the error.
+pub async fn expect_mc_stock(
+    sandbox: &SandboxApi,
+    seed: &Seed,
+    skip: impl Fn(&str) -> bool,
+    what: &str,
+    timeout: Duration,
+    expected: impl Fn(&ferry_sandbox::seed::StockLevel) -> i64,
+) -> anyhow::Result<()> {
+    eventually(&format!("stock in MailChimp: {what}"), timeout, || async {
+        let mc = sandbox.state(System::Mailchimp).await?;
+        let variants = mc_variants_by_sku(mc_store(&mc, &seed.shop.store_id));
+        let mut checked = 0;
+        for level in seed.stock.iter().filter(|s| s.branch == 1 && !skip(&s.sku)) {
+            let Some(found) = variants.get(&level.sku) else {
+                continue;
+            };
+            checked += 1;
+            let want = expected(level);
+            let actual = &found[0].1["inventory_quantity"];
+            ensure!(
+                *actual == want,
+                "stock of {}: {actual}, expected {want}",
+                level.sku
+            );
+        }
+        ensure!(checked >= 20, "only {checked} stock levels compared");
+        Ok(())
+    })
+    .await
 }
 
 /// MplusKASSA relations (customers) grouped by lower-case e-mail address.

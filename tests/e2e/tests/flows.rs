@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, ensure};
 use ferry_e2e::{
-    Cluster, ClusterOptions, Integration, ServiceKind, System, WebshopOrder, eventually, mc_store,
-    mc_variants_by_sku, mk_orders_by_ext_id, mk_relations_by_email, mk_simple_product,
+    Cluster, ClusterOptions, Integration, ServiceKind, System, WebshopOrder, eventually,
+    expect_mc_stock, mc_store, mc_variants_by_sku, mk_orders_by_ext_id, mk_relations_by_email,
+    mk_simple_product,
 };
 use ferry_sandbox::seed::Seed;
 use reqwest::Method;
@@ -238,30 +239,14 @@ async fn every_flow_end_to_end() -> anyhow::Result<()> {
         .iter()
         .flat_map(|o| o.lines.iter().map(|l| l.sku.as_str()))
         .collect();
-    eventually("stock levels in MailChimp", FLOW_TIMEOUT, || async {
-        let mc = cluster.sandbox.state(System::Mailchimp).await?;
-        let variants = mc_variants_by_sku(mc_store(&mc, &store_id));
-        let mut checked = 0;
-        for level in seed
-            .stock
-            .iter()
-            .filter(|s| s.branch == 1 && !ordered.contains(s.sku.as_str()))
-        {
-            let Some(found) = variants.get(&level.sku) else {
-                continue;
-            };
-            checked += 1;
-            let expected = (level.amount_free - level.amount_reserved).max(0);
-            let actual = &found[0].1["inventory_quantity"];
-            ensure!(
-                *actual == expected,
-                "stock of {}: {actual}, expected {expected}",
-                level.sku
-            );
-        }
-        ensure!(checked >= 20, "only {checked} stock levels compared");
-        Ok(())
-    })
+    expect_mc_stock(
+        &cluster.sandbox,
+        &seed,
+        |sku| ordered.contains(sku),
+        "available minus reserved",
+        FLOW_TIMEOUT,
+        |level| (level.amount_free - level.amount_reserved).max(0),
+    )
     .await?;
 
     // --- Customer update by e-mail. ------------------------------------------------------

@@ -16,9 +16,9 @@ use std::time::Duration;
 use anyhow::{anyhow, ensure};
 use ferry_connector_mpluskassa::soap::requests::{LineWrite, OrderWrite, RelationWrite};
 use ferry_e2e::{
-    Cluster, ClusterOptions, Integration, ServiceKind, System, WebshopOrder, eventually, mc_store,
-    mc_variants_by_sku, mk_orders_by_ext_id, mk_relations_by_email, mk_simple_product,
-    order_products,
+    Cluster, ClusterOptions, Integration, ServiceKind, System, WebshopOrder, eventually,
+    expect_mc_stock, mc_store, mc_variants_by_sku, mk_orders_by_ext_id, mk_relations_by_email,
+    mk_simple_product, order_products,
 };
 use ferry_sandbox::seed::{Seed, StockLevel};
 use reqwest::Method;
@@ -573,34 +573,13 @@ async fn expect_stock(
     expected: impl Fn(&StockLevel) -> i64,
 ) -> anyhow::Result<()> {
     full_resync(cluster, "stock").await?;
-    let store_id = &seed.shop.store_id;
-    eventually(
-        &format!("stock in MailChimp: {what}"),
+    expect_mc_stock(
+        &cluster.sandbox,
+        seed,
+        |sku| skip.contains(sku),
+        what,
         FLOW_TIMEOUT,
-        || async {
-            let mc = cluster.sandbox.state(System::Mailchimp).await?;
-            let variants = mc_variants_by_sku(mc_store(&mc, store_id));
-            let mut checked = 0;
-            for level in seed
-                .stock
-                .iter()
-                .filter(|s| s.branch == 1 && !skip.contains(&s.sku))
-            {
-                let Some(found) = variants.get(&level.sku) else {
-                    continue;
-                };
-                checked += 1;
-                let want = expected(level);
-                let actual = &found[0].1["inventory_quantity"];
-                ensure!(
-                    *actual == want,
-                    "stock of {}: {actual}, expected {want}",
-                    level.sku
-                );
-            }
-            ensure!(checked >= 20, "only {checked} stock levels compared");
-            Ok(())
-        },
+        expected,
     )
     .await
 }
