@@ -120,10 +120,11 @@ impl CommandHandler {
         }
     }
 
-    /// Defers product upserts of an integration until its first product sync has finished
-    /// (when polling with an initial sync is on): before that the cross-references do not
-    /// know the store's existing products, and an upsert would create a second product with
-    /// the same SKU under another id.
+    /// Defers the product commands of an integration (upsert, stock, verification) until its
+    /// first product sync has finished (when polling with an initial sync is on): before that
+    /// the cross-references do not know the store's existing products, so an upsert would
+    /// create a second product with the same SKU under another id, and a stock update or a
+    /// verification would not find a product whose id is not its SKU.
     pub fn waiting_for_first_product_sync(mut self, wait: bool) -> Self {
         self.wait_for_first_product_sync = wait;
         self
@@ -392,10 +393,20 @@ impl Handler for CommandHandler {
                 let result = self.category_upsert(&integration, &command).await;
                 self.finish(delivery, &command, result).await
             }
-            StockSet::MESSAGE_TYPE => run!(StockSet, stock_set),
+            StockSet::MESSAGE_TYPE => {
+                if let Some(wait) = self.first_product_sync_pending(delivery).await {
+                    return wait;
+                }
+                run!(StockSet, stock_set)
+            }
             OrderFind::MESSAGE_TYPE => run!(OrderFind, order_find),
             OrderCreate::MESSAGE_TYPE => run!(OrderCreate, order_create),
-            ProductsVerify::MESSAGE_TYPE => run!(ProductsVerify, products_verify),
+            ProductsVerify::MESSAGE_TYPE => {
+                if let Some(wait) = self.first_product_sync_pending(delivery).await {
+                    return wait;
+                }
+                run!(ProductsVerify, products_verify)
+            }
             RecordRecheck::MESSAGE_TYPE => self.recheck(delivery).await,
             IntegrationChanged::MESSAGE_TYPE => match &self.registry {
                 Some(registry) => registry.handle(delivery).await,
