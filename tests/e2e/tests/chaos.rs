@@ -243,41 +243,57 @@ async fn till_refuses_orders(cluster: &Cluster) -> anyhow::Result<Vec<String>> {
     )
     .await;
     cluster.sandbox.clear_faults(System::Mpluskassa).await?;
-    let failed = failed?;
+    failed?;
+    // Sagas refused just before the till recovered fail a little later: the operator goes
+    // on until no saga is left failed, retrying each one only once it is alerted.
+    let retried = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let retried_ref = &retried;
     eventually(
-        "every failed saga alerted",
-        Duration::from_secs(30),
+        "every failed saga alerted and retried",
+        Duration::from_secs(90),
         || async {
+            let failed = cluster
+                .admin_get(
+                    ServiceKind::OrderOrchestrator,
+                    "/api/v1/sagas?state=failed&limit=500",
+                )
+                .await?;
+            let failed = failed.as_array().cloned().unwrap_or_default();
             let alerts = cluster
                 .admin_get(ServiceKind::Notifier, "/api/v1/alerts?state=open&limit=500")
                 .await?;
-            let unalerted: Vec<&Value> = failed
-                .iter()
-                .filter(|saga| alert_of(&alerts, saga).is_none())
-                .collect();
-            ensure!(unalerted.is_empty(), "not alerted: {unalerted:?}");
+            let mut unalerted = 0;
+            for saga in &failed {
+                if alert_of(&alerts, saga).is_none() {
+                    unalerted += 1;
+                    continue;
+                }
+                let id = saga["id"].as_str().unwrap_or_default().to_owned();
+                cluster
+                    .admin(
+                        reqwest::Method::POST,
+                        ServiceKind::OrderOrchestrator,
+                        &format!("/api/v1/sagas/{id}/retry"),
+                        None,
+                    )
+                    .await?;
+                retried_ref.lock().unwrap().insert(id);
+            }
+            ensure!(
+                failed.is_empty(),
+                "{} failed sagas ({unalerted} not alerted yet)",
+                failed.len()
+            );
             Ok(())
         },
     )
     .await?;
-    let mut ids = Vec::new();
-    for saga in &failed {
-        let id = saga["id"].as_str().unwrap_or_default().to_owned();
-        cluster
-            .admin(
-                reqwest::Method::POST,
-                ServiceKind::OrderOrchestrator,
-                &format!("/api/v1/sagas/{id}/retry"),
-                None,
-            )
-            .await?;
-        ids.push(id);
-    }
+    let retried = retried.into_inner().unwrap();
     eprintln!(
         "chaos: {} failed sagas alerted and retried by the operator",
-        ids.len()
+        retried.len()
     );
-    Ok(ids)
+    Ok(retried.into_iter().collect())
 }
 
 /// The open `saga_failed` alert of `saga` in `alerts` (matched by the saga id in its dedup
