@@ -226,13 +226,7 @@ async fn till_refuses_orders(cluster: &Cluster) -> anyhow::Result<Vec<String>> {
         "the refused orders' sagas failed",
         Duration::from_secs(60),
         || async {
-            let failed = cluster
-                .admin_get(
-                    ServiceKind::OrderOrchestrator,
-                    "/api/v1/sagas?state=failed&limit=500",
-                )
-                .await?;
-            let failed = failed.as_array().cloned().unwrap_or_default();
+            let failed = failed_sagas(cluster).await?;
             ensure!(
                 failed.len() >= REFUSALS,
                 "{} failed sagas so far",
@@ -252,13 +246,7 @@ async fn till_refuses_orders(cluster: &Cluster) -> anyhow::Result<Vec<String>> {
         "every failed saga alerted and retried",
         Duration::from_secs(90),
         || async {
-            let failed = cluster
-                .admin_get(
-                    ServiceKind::OrderOrchestrator,
-                    "/api/v1/sagas?state=failed&limit=500",
-                )
-                .await?;
-            let failed = failed.as_array().cloned().unwrap_or_default();
+            let failed = failed_sagas(cluster).await?;
             let alerts = cluster
                 .admin_get(ServiceKind::Notifier, "/api/v1/alerts?state=open&limit=500")
                 .await?;
@@ -294,6 +282,17 @@ async fn till_refuses_orders(cluster: &Cluster) -> anyhow::Result<Vec<String>> {
         retried.len()
     );
     Ok(retried.into_iter().collect())
+}
+
+/// The sagas the orchestrator holds as failed.
+async fn failed_sagas(cluster: &Cluster) -> anyhow::Result<Vec<Value>> {
+    let failed = cluster
+        .admin_get(
+            ServiceKind::OrderOrchestrator,
+            "/api/v1/sagas?state=failed&limit=500",
+        )
+        .await?;
+    Ok(failed.as_array().cloned().unwrap_or_default())
 }
 
 /// The open `saga_failed` alert of `saga` in `alerts` (matched by the saga id in its dedup

@@ -220,8 +220,11 @@ impl InProcessBus {
 impl Bus for InProcessBus {
     async fn publish(&self, message: BusMessage) -> Result<(), BusError> {
         self.check_size(&message)?;
-        for owner in super::queues::owners(message.exchange, &message.routing_key) {
-            self.declare(&owner).await?;
+        for queue in super::queues::owners(message.exchange, &message.routing_key) {
+            if self.queue(queue).is_none() {
+                self.declare(&super::queues::owner_subscription(queue))
+                    .await?;
+            }
         }
         let targets: Vec<(String, Arc<Queue>)> = {
             let state = lock(&self.inner.state);

@@ -122,19 +122,21 @@ pub mod queues {
             .collect()
     }
 
-    /// The queues (with all their bindings) a message published to `exchange` with
-    /// `routing_key` is routed to, per [`ROUTES`].
-    pub(crate) fn owners(exchange: Exchange, routing_key: &str) -> Vec<Subscription> {
-        let mut queues: Vec<&str> = ROUTES
+    /// The queues a message published to `exchange` with `routing_key` is routed to, per
+    /// [`ROUTES`] (cheap: no allocation unless a route matches).
+    pub(crate) fn owners(exchange: Exchange, routing_key: &str) -> Vec<&'static str> {
+        let mut queues: Vec<&'static str> = ROUTES
             .iter()
             .filter(|(_, e, pattern)| *e == exchange && topic::matches(pattern, routing_key))
             .map(|(queue, _, _)| *queue)
             .collect();
         queues.dedup();
         queues
-            .into_iter()
-            .map(|queue| Subscription::new(queue, bindings(queue)))
-            .collect()
+    }
+
+    /// `queue`'s subscription with everything it receives, to declare it.
+    pub(crate) fn owner_subscription(queue: &str) -> Subscription {
+        Subscription::new(queue, bindings(queue))
     }
 }
 

@@ -452,12 +452,13 @@ impl RabbitBus {
     /// Declares the queues of the services `routing_key` is routed to (each once per bus),
     /// so that the message is kept for them even if they never started yet.
     async fn ensure_owners(&self, exchange: Exchange, routing_key: &str) -> Result<(), BusError> {
-        for owner in super::queues::owners(exchange, routing_key) {
-            if lock(&self.inner.owners_declared).contains(&owner.queue) {
+        for queue in super::queues::owners(exchange, routing_key) {
+            if lock(&self.inner.owners_declared).contains(queue) {
                 continue;
             }
-            self.declare(&owner).await?;
-            lock(&self.inner.owners_declared).insert(owner.queue);
+            self.declare(&super::queues::owner_subscription(queue))
+                .await?;
+            lock(&self.inner.owners_declared).insert(queue.to_owned());
         }
         Ok(())
     }
