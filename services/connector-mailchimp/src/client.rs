@@ -26,10 +26,10 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ferry_platform::backoff::{Backoff, Jitter};
 use ferry_platform::config::Secret;
 use ferry_platform::metrics;
 use ferry_proto::messages::{ErrorCode, FailureInfo};
-use rand::Rng;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
@@ -706,15 +706,13 @@ impl MailchimpClient {
         self.inner.stats.lock().last_error = Some(e.to_string());
     }
 
-    /// Full jitter: uniform in `0..=min(max, base * 2^(attempt-1))`.
+    /// Full jitter: uniform in `0..=min(max, base * 2^(attempt-1))` (MailChimp sends no
+    /// Retry-After, and the connections of a key are shared: the least synchronised retries).
     fn backoff(&self, attempt: u32) -> Duration {
         let s = &self.inner.settings;
-        let cap = s
-            .retry_base
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
-            .min(s.retry_max);
-        let ms = u64::try_from(cap.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(rand::rng().random_range(0..=ms))
+        Backoff::new(s.retry_base, s.retry_max)
+            .jitter(Jitter::Full)
+            .delay(attempt)
     }
 
     #[allow(clippy::too_many_arguments)]

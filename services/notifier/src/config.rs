@@ -25,6 +25,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use ferry_platform::backoff::Backoff;
 use ferry_platform::config::{CommonConfig, Secret, Validate, ValidationErrors};
 use serde::Deserialize;
 
@@ -150,11 +151,13 @@ impl Default for DeliveryConfig {
 }
 
 impl DeliveryConfig {
-    /// The delay before attempt `attempts + 1`, without jitter.
-    pub fn backoff(&self, attempts: u32) -> Duration {
-        let exp = attempts.saturating_sub(1).min(30);
-        let ms = self.retry_base_ms.saturating_mul(1u64 << exp);
-        Duration::from_millis(ms.min(self.retry_max_ms))
+    /// The retry schedule: doubling from `retry_base_ms` up to `retry_max_ms`, with equal
+    /// jitter so that a recovering endpoint is not hit by every delivery at once.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(
+            Duration::from_millis(self.retry_base_ms),
+            Duration::from_millis(self.retry_max_ms),
+        )
     }
 }
 
@@ -356,11 +359,12 @@ mod tests {
             retry_max_ms: 1000,
             ..DeliveryConfig::default()
         };
-        assert_eq!(d.backoff(1), Duration::from_millis(100));
-        assert_eq!(d.backoff(2), Duration::from_millis(200));
-        assert_eq!(d.backoff(4), Duration::from_millis(800));
-        assert_eq!(d.backoff(5), Duration::from_millis(1000));
-        assert_eq!(d.backoff(60), Duration::from_millis(1000));
+        assert_eq!(d.backoff().ceiling(1), Duration::from_millis(100));
+        assert_eq!(d.backoff().ceiling(2), Duration::from_millis(200));
+        assert_eq!(d.backoff().ceiling(4), Duration::from_millis(800));
+        assert_eq!(d.backoff().ceiling(5), Duration::from_millis(1000));
+        assert_eq!(d.backoff().ceiling(60), Duration::from_millis(1000));
+        assert!(d.backoff().delay(4) >= Duration::from_millis(400));
     }
 
     #[test]

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
@@ -164,12 +163,10 @@ impl Dispatcher {
             Err(error) => {
                 let delay = self
                     .config
-                    .backoff(u32::try_from(attempts).unwrap_or(u32::MAX));
-                // Up to 20% jitter, so that a recovering endpoint is not hit by all at once.
-                let jitter = rand::rng().random_range(0..=delay.as_millis() as u64 / 5);
+                    .backoff()
+                    .delay(u32::try_from(attempts).unwrap_or(u32::MAX));
                 let next = Utc::now()
-                    + chrono::Duration::from_std(delay + Duration::from_millis(jitter))
-                        .unwrap_or(chrono::Duration::seconds(60));
+                    + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::seconds(60));
                 update.next_attempt_at = Set(next);
                 update.last_error = Set(Some(error.clone()));
                 tracing::warn!(channel = %row.channel, alert = %row.alert_id, attempts, %error, retry_in_ms = delay.as_millis() as u64, "alert notification failed; will retry");

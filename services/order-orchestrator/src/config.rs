@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use ferry_platform::backoff::Backoff;
 use ferry_platform::config::{CommonConfig, Validate, ValidationErrors};
 use serde::Deserialize;
 
@@ -142,14 +143,15 @@ impl SagaSettings {
     }
 
     /// Delay before retrying after the `attempt`-th failed attempt (1-based): exponential,
-    /// capped, with up to 20 % jitter so that failed sagas do not retry in lockstep.
+    /// capped, with equal jitter (half of the delay random) so that failed sagas do not retry
+    /// in lockstep.
     pub fn retry_delay(&self, attempt: u32) -> Duration {
-        with_jitter(backoff(self.retry_base_ms, self.retry_max_ms, attempt))
+        schedule(self.retry_base_ms, self.retry_max_ms).delay(attempt)
     }
 
     /// Delay before the `n`-th re-verification of missing products (1-based).
     pub fn recheck_delay(&self, n: u32) -> Duration {
-        with_jitter(backoff(self.recheck_base_ms, self.recheck_max_ms, n))
+        schedule(self.recheck_base_ms, self.recheck_max_ms).delay(n)
     }
 
     /// Customer lock poll interval.
@@ -175,20 +177,12 @@ impl SagaSettings {
     }
 }
 
-fn backoff(base_ms: u64, max_ms: u64, n: u32) -> u64 {
-    let shift = n.saturating_sub(1).min(20);
-    base_ms
-        .saturating_mul(1u64 << shift)
-        .min(max_ms.max(base_ms))
-}
-
-fn with_jitter(ms: u64) -> Duration {
-    let jitter = if ms >= 5 {
-        rand::random_range(0..=ms / 5)
-    } else {
-        0
-    };
-    Duration::from_millis(ms.saturating_sub(jitter))
+/// Doubling from `base_ms` up to `max_ms` (never below the base).
+fn schedule(base_ms: u64, max_ms: u64) -> Backoff {
+    Backoff::new(
+        Duration::from_millis(base_ms),
+        Duration::from_millis(max_ms.max(base_ms)),
+    )
 }
 
 #[cfg(test)]
@@ -197,18 +191,21 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        assert_eq!(backoff(100, 1000, 1), 100);
-        assert_eq!(backoff(100, 1000, 2), 200);
-        assert_eq!(backoff(100, 1000, 4), 800);
-        assert_eq!(backoff(100, 1000, 5), 1000);
-        assert_eq!(backoff(100, 1000, 500), 1000);
+        let ceilings: Vec<u128> = [1, 2, 4, 5, 500]
+            .into_iter()
+            .map(|n| schedule(100, 1000).ceiling(n).as_millis())
+            .collect();
+        assert_eq!(ceilings, [100, 200, 400 * 2, 1000, 1000]);
+        assert_eq!(schedule(100, 10).ceiling(3).as_millis(), 100);
     }
 
     #[test]
-    fn jitter_stays_within_a_fifth() {
+    fn retry_delays_are_jittered_within_their_ceiling() {
+        let settings = SagaSettings::default();
         for _ in 0..100 {
-            let d = with_jitter(1000).as_millis();
-            assert!((800..=1000).contains(&d), "{d}");
+            let d = settings.retry_delay(3);
+            let ceiling = schedule(settings.retry_base_ms, settings.retry_max_ms).ceiling(3);
+            assert!(d <= ceiling && d >= ceiling / 2, "{d:?}");
         }
     }
 

@@ -3,6 +3,7 @@
 //! database setup.
 
 pub mod admin;
+pub mod backoff;
 pub mod bus;
 pub mod config;
 pub mod db;

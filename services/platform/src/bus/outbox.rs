@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::store::outbox_row;
 use super::{Bus, BusError, BusMessage, Exchange};
+use crate::backoff::Backoff;
 use crate::metrics;
 
 /// Writes messages into the outbox of one source (service).
@@ -226,18 +227,18 @@ impl OutboxRelay {
     /// interval, passes back to back while there is a backlog, backoff after failures.
     pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
+            let mut backoff =
+                Backoff::new(Duration::from_millis(100), Duration::from_secs(10)).attempts();
             loop {
                 let wait = match self.relay_once().await {
                     Ok(n) if n as u64 >= self.batch_size => Duration::ZERO,
                     Ok(_) => {
-                        backoff = Duration::from_millis(100);
+                        backoff.reset();
                         self.poll_interval
                     }
                     Err(error) => {
                         tracing::warn!(source = %self.outbox.source, error = %error, "outbox relay pass failed; will retry");
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                        backoff
+                        backoff.failed()
                     }
                 };
                 if wait.is_zero() {

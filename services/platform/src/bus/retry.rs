@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::backoff::{Backoff, Jitter};
+
 /// Exponential backoff with a cap, and a limit on attempts after which a message is
 /// dead-lettered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,11 +30,12 @@ impl RetryPolicy {
     /// The delay after failed attempt number `attempt` (1-based): base, 2x base, 4x base, ...,
     /// capped at `max_delay`. Rounded to whole milliseconds (delay queues are keyed by it).
     pub fn delay_after(&self, attempt: u32) -> Duration {
-        let exponent = attempt.saturating_sub(1).min(31);
-        let factor = 1u64 << exponent;
-        let base_ms = u64::try_from(self.base_delay.as_millis()).unwrap_or(u64::MAX);
-        let max_ms = u64::try_from(self.max_delay.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(base_ms.saturating_mul(factor).min(max_ms).max(1))
+        self.backoff().delay(attempt)
+    }
+
+    /// The schedule of the delays, without jitter (delay queues are keyed by the delay).
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.base_delay, self.max_delay).jitter(Jitter::None)
     }
 
     /// Whether a failed attempt number `attempt` leaves room for another.

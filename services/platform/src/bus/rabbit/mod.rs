@@ -18,11 +18,11 @@ pub mod testing;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::backoff::Backoff;
 use async_trait::async_trait;
 use lapin::Confirmation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeleteOptions};
 use lapin::{Channel, Connection, ConnectionProperties};
-use rand::Rng;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -314,7 +314,7 @@ impl Inner {
 
 /// Keeps a connection up until shutdown.
 async fn supervise(inner: Arc<Inner>) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5)).attempts();
     let mut generation = 0u64;
     while !inner.shutdown.is_cancelled() {
         // A broker that accepts TCP but never finishes the AMQP handshake (still booting, or
@@ -330,7 +330,7 @@ async fn supervise(inner: Arc<Inner>) {
         match attempt {
             Ok(link) => {
                 generation += 1;
-                backoff = Duration::from_millis(100);
+                backoff.reset();
                 tracing::info!(generation, "connected to the message broker");
                 let link = Arc::new(link);
                 inner.link.send_replace(Some(link.clone()));
@@ -353,13 +353,12 @@ async fn supervise(inner: Arc<Inner>) {
                         .await;
             }
             Err(error) => {
-                let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64 / 2);
-                tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64 + jitter, "cannot connect to the message broker");
+                let wait = backoff.failed();
+                tracing::warn!(error = %error, retry_in_ms = wait.as_millis() as u64, "cannot connect to the message broker");
                 tokio::select! {
                     _ = inner.shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(backoff + Duration::from_millis(jitter)) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
