@@ -39,7 +39,9 @@ use crate::integrations::{Integration, Integrations};
 use crate::soap::Node;
 use crate::soap::requests::{Page, ProductQuery};
 use crate::soap::types::{self as mk, VatScale};
-use crate::store::{self, SyncEntity, XrefKind};
+use ferry_platform::connector::Xref;
+
+use crate::store::{self, SyncEntity, XREFS, kind};
 
 /// Why a pass stopped.
 #[derive(Debug, thiserror::Error)]
@@ -484,10 +486,13 @@ impl Ingest {
             }
             return Ok(out);
         }
-        let key = integration.key();
         let mut unknown = Vec::new();
         for n in numbers {
-            match store::xref_key(&self.db, &key, XrefKind::Article, &n.to_string()).await? {
+            match XREFS
+                .by_id(&self.db, integration.id(), kind::ARTICLE, &n.to_string())
+                .await?
+                .and_then(|x| x.canonical_key)
+            {
                 Some(sku) => {
                     if let Ok(sku) = Sku::parse(&sku) {
                         out.insert(n, sku);
@@ -766,7 +771,6 @@ impl Ingest {
         records: Vec<Listed<mk::Order>>,
     ) -> Result<Converted, IngestError> {
         let settings = &integration.settings;
-        let key = integration.key();
         let mut c = Converted::new();
         let mut relations: HashMap<i64, Option<mk::Relation>> = HashMap::new();
         for Listed {
@@ -792,7 +796,8 @@ impl Ingest {
                 }
             };
             c.max_marker = c.max_marker.max(o.sync_marker);
-            let created_by_ferry = store::xref_key(&self.db, &key, XrefKind::Order, &o.order_id)
+            let created_by_ferry = XREFS
+                .by_id(&self.db, integration.id(), kind::ORDER, &o.order_id)
                 .await?
                 .is_some();
             if created_by_ferry || o.cancel_state == "ORDER-CANCEL-STATE-COMPLETE" {
@@ -877,14 +882,18 @@ impl Ingest {
         for message in &c.events {
             self.outbox.enqueue(&txn, message).await?;
         }
-        match entity {
-            SyncEntity::Relations => {
-                store::put_xrefs(&txn, &key, XrefKind::Relation, &c.xrefs).await?
-            }
-            SyncEntity::Products => {
-                store::put_xrefs(&txn, &key, XrefKind::Article, &c.xrefs).await?
-            }
-            _ => {}
+        let xref_kind = match entity {
+            SyncEntity::Relations => Some(kind::RELATION),
+            SyncEntity::Products => Some(kind::ARTICLE),
+            _ => None,
+        };
+        if let Some(xref_kind) = xref_kind {
+            let xrefs: Vec<Xref> = c
+                .xrefs
+                .iter()
+                .map(|(key, id)| Xref::new(xref_kind, key.as_str(), id.as_str()))
+                .collect();
+            XREFS.put(&txn, integration.id(), &xrefs).await?;
         }
         let observed = c.events.len() as u64;
         let parked = c.parked.len() as u64;

@@ -49,6 +49,7 @@ use std::time::Duration;
 use ferry_platform::bus::inbox::{self, Inbox};
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{BusMigration, RetryPolicy, Subscription, queues};
+use ferry_platform::connector::Executor;
 use ferry_platform::db;
 use ferry_platform::service::{Runtime, Started};
 use sea_orm_migration::prelude::*;
@@ -58,7 +59,11 @@ pub use config::{ConnectorConfig, SERVICE};
 
 /// This service's migrations (its own tables only).
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(store::CreateTables)]
+    vec![
+        Box::new(store::CreateTables),
+        Box::new(ferry_platform::connector::store::CreateTables),
+        Box::new(store::MoveXrefsToKit),
+    ]
 }
 
 /// The bus tables plus this service's, in its own migration table.
@@ -110,22 +115,23 @@ pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<
         runtime.shutdown.clone(),
     );
 
-    let commands = commands::Commands::new(
-        runtime.db.clone(),
-        outbox.clone(),
-        Inbox::new(queues::CONNECTOR_MPLUSKASSA),
-        integrations.clone(),
-        config.common.bus.max_attempts.max(1),
-    );
     let registry = Arc::new(registry::RegistryListener::new(
         ferry_platform::registry::RegistryFollower::new(SERVICE, config.keyring.clone())?,
         runtime.db.clone(),
         integrations.clone(),
     ));
-    let commands = commands.with_registry(registry.clone());
+    let target = commands::MplusTarget::new(integrations.clone()).with_registry(registry.clone());
+    let subscription = subscription(&config.common.bus);
+    let commands = Executor::new(
+        Arc::new(target),
+        runtime.db.clone(),
+        Inbox::new(queues::CONNECTOR_MPLUSKASSA),
+        outbox.clone(),
+        subscription.retry,
+    );
     let consumer = runtime
         .bus
-        .subscribe(subscription(&config.common.bus), Arc::new(commands))
+        .subscribe(subscription, Arc::new(commands))
         .await?;
 
     let ingest = ingest::Ingest::new(

@@ -1,14 +1,17 @@
-//! The service's tables: sync cursors, cross-references between canonical keys and
-//! MplusKASSA ids, and the (non-secret) connection settings of each integration.
+//! The service's tables: sync cursors and the (non-secret) connection settings of each
+//! integration. Cross-references (e-mail -> relation number, SKU -> article number,
+//! extOrderId -> orderId, category key -> group number) and record leases are the connector
+//! kit's (`connector_xrefs`, `connector_leases`, [`XREFS`], kinds in [`kind`]); the legacy
+//! tables `mpluskassa_xrefs` and `mpluskassa_locks` stay, empty, for one release.
 //!
 //! | table | key | what |
 //! | --- | --- | --- |
 //! | `mpluskassa_cursors` | integration, entity | highest sync marker (or stockId) whose events are committed |
-//! | `mpluskassa_xrefs` | integration, kind, key | e-mail -> relation number, SKU -> article number, extOrderId -> orderId, category key -> group number |
 //! | `mpluskassa_connections` | integration | endpoint, ident, branch, SKU source (never the secret) |
-//! | `mpluskassa_locks` | integration, record | leases serializing commands on one record across replicas |
 
 use chrono::Utc;
+use ferry_platform::connector::{Xref, Xrefs};
+use ferry_proto::{IntegrationId, System};
 use sea_orm::sea_query::{Index, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Schema, Set,
@@ -47,7 +50,8 @@ pub mod cursor_row {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Cross-references.
+/// Legacy: the cross-references of the previous release, moved into the kit's
+/// `connector_xrefs` by [`MoveXrefsToKit`]; the table stays (empty) for one release.
 pub mod xref_row {
     use sea_orm::entity::prelude::*;
 
@@ -109,95 +113,6 @@ pub mod connection_row {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Leases that serialize commands on the same record (across replicas).
-pub mod lock_row {
-    use sea_orm::entity::prelude::*;
-
-    /// One held lease.
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "mpluskassa_locks")]
-    pub struct Model {
-        /// Integration id.
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub integration_id: String,
-        /// The record (`customer:a@b.nl`, `order:WEB-1`).
-        #[sea_orm(primary_key, auto_increment = false)]
-        pub key: String,
-        /// Who holds it.
-        pub holder: Uuid,
-        /// When the lease ends if it is not released (a crashed holder).
-        pub expires_at: DateTimeUtc,
-    }
-
-    /// No relations.
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
-
-/// Takes the lease on `key` for `ttl` unless someone else holds an unexpired one. Returns
-/// the holder id to release it with.
-pub async fn try_lock<C: ConnectionTrait>(
-    db: &C,
-    integration: &str,
-    key: &str,
-    ttl: std::time::Duration,
-) -> Result<Option<uuid::Uuid>, DbErr> {
-    let holder = uuid::Uuid::now_v7();
-    let now = Utc::now();
-    let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
-    let row = lock_row::ActiveModel {
-        integration_id: Set(integration.to_owned()),
-        key: Set(key.to_owned()),
-        holder: Set(holder),
-        expires_at: Set(expires),
-    };
-    let inserted = lock_row::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([lock_row::Column::IntegrationId, lock_row::Column::Key])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    if inserted == 1 {
-        return Ok(Some(holder));
-    }
-    // Taken: take it over only if its lease ran out.
-    let taken_over = lock_row::Entity::update_many()
-        .col_expr(
-            lock_row::Column::Holder,
-            sea_orm::sea_query::Expr::value(holder),
-        )
-        .col_expr(
-            lock_row::Column::ExpiresAt,
-            sea_orm::sea_query::Expr::value(expires),
-        )
-        .filter(lock_row::Column::IntegrationId.eq(integration))
-        .filter(lock_row::Column::Key.eq(key))
-        .filter(lock_row::Column::ExpiresAt.lt(now))
-        .exec(db)
-        .await?;
-    Ok((taken_over.rows_affected == 1).then_some(holder))
-}
-
-/// Releases a lease taken with [`try_lock`].
-pub async fn unlock<C: ConnectionTrait>(
-    db: &C,
-    integration: &str,
-    key: &str,
-    holder: uuid::Uuid,
-) -> Result<(), DbErr> {
-    lock_row::Entity::delete_many()
-        .filter(lock_row::Column::IntegrationId.eq(integration))
-        .filter(lock_row::Column::Key.eq(key))
-        .filter(lock_row::Column::Holder.eq(holder))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
 /// The entity types with a cursor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -241,29 +156,48 @@ impl SyncEntity {
     }
 }
 
-/// Kinds of cross-reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum XrefKind {
-    /// E-mail (lower case) -> relation number.
-    Relation,
-    /// SKU -> article number.
-    Article,
-    /// External order id -> orderId.
-    Order,
-    /// Category key -> article group number.
-    Category,
+/// Legacy: the leases of the previous release (now the kit's `connector_leases`); the table
+/// stays for one release so that release can still run on this schema.
+pub mod lock_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One held lease.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mpluskassa_locks")]
+    pub struct Model {
+        /// Integration id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: String,
+        /// The record (`customer:a@b.nl`, `order:WEB-1`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        /// Who holds it.
+        pub holder: Uuid,
+        /// When the lease ends if it is not released (a crashed holder).
+        pub expires_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
 }
 
-impl XrefKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Relation => "relation",
-            Self::Article => "article",
-            Self::Order => "order",
-            Self::Category => "category",
-        }
-    }
+/// Kinds of cross-reference (the kit's `connector_xrefs.kind`).
+pub mod kind {
+    /// E-mail (lower case) -> relation number.
+    pub const RELATION: &str = "relation";
+    /// SKU -> article number.
+    pub const ARTICLE: &str = "article";
+    /// External order id -> orderId.
+    pub const ORDER: &str = "order";
+    /// Category key -> article group number.
+    pub const CATEGORY: &str = "category";
 }
+
+/// This connector's cross-references (the kit's table).
+pub const XREFS: Xrefs = Xrefs::new(System::Mpluskassa);
 
 /// A cursor as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -372,92 +306,6 @@ pub async fn cursors<C: ConnectionTrait>(db: &C, integration: &str) -> Result<Ve
         .collect())
 }
 
-/// The MplusKASSA id of a canonical key.
-pub async fn xref<C: ConnectionTrait>(
-    db: &C,
-    integration: &str,
-    kind: XrefKind,
-    key: &str,
-) -> Result<Option<String>, DbErr> {
-    Ok(xref_row::Entity::find_by_id((
-        integration.to_owned(),
-        kind.as_str().to_owned(),
-        key.to_owned(),
-    ))
-    .one(db)
-    .await?
-    .map(|r| r.target_id))
-}
-
-/// The canonical key of an MplusKASSA id.
-pub async fn xref_key<C: ConnectionTrait>(
-    db: &C,
-    integration: &str,
-    kind: XrefKind,
-    target_id: &str,
-) -> Result<Option<String>, DbErr> {
-    Ok(xref_row::Entity::find()
-        .filter(xref_row::Column::IntegrationId.eq(integration))
-        .filter(xref_row::Column::Kind.eq(kind.as_str()))
-        .filter(xref_row::Column::TargetId.eq(target_id))
-        .one(db)
-        .await?
-        .map(|r| r.key))
-}
-
-/// Records (or moves) cross-references.
-pub async fn put_xrefs<C: ConnectionTrait>(
-    db: &C,
-    integration: &str,
-    kind: XrefKind,
-    pairs: &[(String, String)],
-) -> Result<(), DbErr> {
-    if pairs.is_empty() {
-        return Ok(());
-    }
-    let now = Utc::now();
-    // SQLite limits bound parameters per statement: insert in chunks.
-    for chunk in pairs.chunks(500) {
-        let rows = chunk.iter().map(|(key, target)| xref_row::ActiveModel {
-            integration_id: Set(integration.to_owned()),
-            kind: Set(kind.as_str().to_owned()),
-            key: Set(key.clone()),
-            target_id: Set(target.clone()),
-            updated_at: Set(now),
-        });
-        xref_row::Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([
-                    xref_row::Column::IntegrationId,
-                    xref_row::Column::Kind,
-                    xref_row::Column::Key,
-                ])
-                .update_columns([xref_row::Column::TargetId, xref_row::Column::UpdatedAt])
-                .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Records one cross-reference.
-pub async fn put_xref<C: ConnectionTrait>(
-    db: &C,
-    integration: &str,
-    kind: XrefKind,
-    key: &str,
-    target_id: &str,
-) -> Result<(), DbErr> {
-    put_xrefs(
-        db,
-        integration,
-        kind,
-        &[(key.to_owned(), target_id.to_owned())],
-    )
-    .await
-}
-
 /// Stores an integration's (non-secret) connection settings.
 pub async fn save_connection<C: ConnectionTrait>(
     db: &C,
@@ -503,10 +351,9 @@ pub async fn forget_integration<C: ConnectionTrait>(
         .filter(cursor_row::Column::IntegrationId.eq(integration))
         .exec(db)
         .await?;
-    xref_row::Entity::delete_many()
-        .filter(xref_row::Column::IntegrationId.eq(integration))
-        .exec(db)
-        .await?;
+    if let Ok(id) = IntegrationId::parse(integration) {
+        XREFS.forget(db, id).await?;
+    }
     Ok(())
 }
 
@@ -559,6 +406,51 @@ impl MigrationTrait for CreateTables {
             db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
                 .await?;
         }
+        Ok(())
+    }
+}
+
+/// Moves the previous release's cross-references into the kit's `connector_xrefs` (and
+/// empties `mpluskassa_xrefs`, which stays for one release).
+pub struct MoveXrefsToKit;
+
+impl MigrationName for MoveXrefsToKit {
+    fn name(&self) -> &str {
+        "m20261206_000002_mpluskassa_xrefs_to_kit"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for MoveXrefsToKit {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let rows = xref_row::Entity::find().all(db).await?;
+        let mut by_integration: std::collections::BTreeMap<String, Vec<Xref>> =
+            std::collections::BTreeMap::new();
+        for row in rows {
+            let kind = match row.kind.as_str() {
+                "relation" => kind::RELATION,
+                "article" => kind::ARTICLE,
+                "order" => kind::ORDER,
+                "category" => kind::CATEGORY,
+                _ => continue,
+            };
+            by_integration
+                .entry(row.integration_id)
+                .or_default()
+                .push(Xref::new(kind, row.key, row.target_id));
+        }
+        for (integration, xrefs) in by_integration {
+            let Ok(id) = IntegrationId::parse(&integration) else {
+                continue;
+            };
+            XREFS.put(db, id, &xrefs).await?;
+        }
+        xref_row::Entity::delete_many().exec(db).await?;
+        Ok(())
+    }
+
+    async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod backoff;
 pub mod bus;
 pub mod config;
+pub mod connector;
 pub mod db;
 pub mod metrics;
 pub mod registry;

@@ -1,0 +1,211 @@
+//! `order.find` and `order.create`: orders by extOrderId, created once with `createOrderV3`.
+
+use std::collections::HashMap;
+
+use ferry_platform::connector::{CommandError, Cx, Done, Executed};
+use ferry_proto::messages::{
+    ErrorCode, FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound,
+};
+use ferry_proto::model::CustomerKind;
+use ferry_proto::{ExternalId, Sku, System};
+
+use super::{articles_by_sku, cents, check_sku, external_id};
+use crate::client::OrderCreation;
+use crate::convert;
+use crate::integrations::Integration;
+use crate::soap::requests::{LineWrite, OrderWrite, PaymentWrite};
+use crate::soap::types::{self as mk, quantity_to_wire};
+use crate::store::kind;
+
+pub(super) async fn order_find(cx: &Cx<'_, Integration>, cmd: &OrderFind) -> Executed<OrderFound> {
+    let integration = &**cx.integration;
+    let found = integration
+        .client
+        .find_order(cmd.external_id.as_str())
+        .await?;
+    let mut done = Done::new(OrderFound {
+        target: System::Mpluskassa,
+        external_id: cmd.external_id.clone(),
+        found: found
+            .as_ref()
+            .map(|o| external_id(&o.order_id))
+            .transpose()?,
+    });
+    if let Some(o) = found {
+        done = done.xref(kind::ORDER, cmd.external_id.as_str(), o.order_id);
+    }
+    Ok(done)
+}
+
+pub(super) async fn order_create(
+    cx: &Cx<'_, Integration>,
+    cmd: &OrderCreate,
+) -> Executed<OrderCreated> {
+    let integration = &**cx.integration;
+    let settings = &integration.settings;
+    let target = &cmd.order;
+    let order = target.order();
+    let ext = order.external_id.as_str();
+    let skus = order.skus();
+    for sku in &skus {
+        check_sku(settings.sku_source, sku)?;
+    }
+    let articles = articles_by_sku(integration, &skus).await?;
+    let missing: Vec<&str> = skus
+        .iter()
+        .map(Sku::as_str)
+        .filter(|s| !articles.contains_key(*s))
+        .collect();
+    if !missing.is_empty() {
+        return Err(CommandError::Permanent(
+            FailureInfo::new(
+                ErrorCode::NotFound,
+                format!(
+                    "order {ext}: SKUs not in MplusKASSA: {}",
+                    missing.join(", ")
+                ),
+            )
+            .with_details(serde_json::json!({ "missing_skus": missing })),
+        ));
+    }
+    let (write, payments) = order_write(cmd, settings, &articles)?;
+    let (order_id, replayed) = match integration
+        .client
+        .create_order_v3(&write, cmd.idempotency_key.as_str(), &payments)
+        .await?
+    {
+        OrderCreation::Created { order_id, replayed } => (order_id, replayed),
+        OrderCreation::AlreadyExists { message } => match integration.client.find_order(ext).await?
+        {
+            Some(o) => (o.order_id, true),
+            None => {
+                return Err(CommandError::Transient(FailureInfo::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "order {ext}: MplusKASSA reports the extOrderId as taken ({message}) but cannot find it"
+                    ),
+                )));
+            }
+        },
+    };
+    Ok(Done::new(OrderCreated {
+        target: System::Mpluskassa,
+        external_id: order.external_id.clone(),
+        target_id: external_id(&order_id)?,
+        replayed,
+    })
+    .xref(kind::ORDER, ext, order_id))
+}
+
+/// The `createOrderV3` request of an order and its payments: lines with the article numbers
+/// found, prices in cents, VAT codes and turnover groups as mapped, addresses, employee,
+/// branch, workplace and payment method.
+fn order_write(
+    cmd: &OrderCreate,
+    settings: &crate::integrations::IntegrationSettings,
+    articles: &HashMap<String, (i64, mk::Article)>,
+) -> Result<(OrderWrite, Vec<PaymentWrite>), CommandError> {
+    let target = &cmd.order;
+    let order = target.order();
+    let ext = order.external_id.as_str();
+    let employee = target.employee_number().ok_or_else(|| {
+        CommandError::permanent(
+            ErrorCode::Validation,
+            format!("order {ext} has no employee number, which MplusKASSA orders require"),
+        )
+    })?;
+    let relation: i64 = cmd.customer_id.as_str().parse().map_err(|_| {
+        CommandError::permanent(
+            ErrorCode::Validation,
+            format!(
+                "order {ext}: customer id {} is not a relation number",
+                cmd.customer_id
+            ),
+        )
+    })?;
+    let code =
+        |v: Option<&ExternalId>, what: &str, line: usize| -> Result<Option<i32>, CommandError> {
+            v.map(|id| {
+                id.as_str().parse::<i32>().map_err(|_| {
+                    CommandError::permanent(
+                        ErrorCode::Mapping,
+                        format!("order {ext} line {line}: {what} {id} is not an MplusKASSA number"),
+                    )
+                })
+            })
+            .transpose()
+        };
+    let mut lines = Vec::with_capacity(order.lines.len());
+    let inclusive = order.lines.iter().all(|l| l.price_includes_tax);
+    for (i, (line, codes)) in target.lines_with_codes().enumerate() {
+        let n = i + 1;
+        let (quantity, places) = quantity_to_wire(line.quantity.value()).ok_or_else(|| {
+            CommandError::permanent(
+                ErrorCode::Validation,
+                format!("order {ext} line {n}: quantity out of range"),
+            )
+        })?;
+        let price = cents(&line.unit_price, &format!("order {ext} line {n} price"))?;
+        let (_, article) = &articles[line.sku.as_str()];
+        lines.push(LineWrite {
+            article_number: article.article_number,
+            plu_number: (!article.plu_number.is_empty()).then(|| article.plu_number.clone()),
+            text: line.title.as_ref().map(ToString::to_string),
+            quantity,
+            decimal_places: places,
+            price: inclusive.then_some(price),
+            price_excl: (!inclusive).then_some(price),
+            turnover_group: code(codes.revenue_account.as_ref(), "turnover group", n)?,
+            vat_code: code(codes.vat_code.as_ref(), "VAT code", n)?,
+            discount_amount: line
+                .discount
+                .as_ref()
+                .map(|d| cents(d, &format!("order {ext} line {n} discount")))
+                .transpose()?,
+        });
+    }
+    let customer = &order.customer;
+    let company = match &customer.kind {
+        CustomerKind::Company { company_name, .. } => Some(company_name.to_string()),
+        CustomerKind::Person => None,
+    };
+    let person = customer.full_name();
+    let billing = order
+        .billing_address
+        .as_ref()
+        .or(customer.billing_address.as_ref());
+    let shipping = order
+        .shipping_address
+        .as_ref()
+        .or(customer.shipping_address.as_ref());
+    let write = OrderWrite {
+        ext_order_id: ext.to_owned(),
+        entry_branch_number: Some(target.branch_number().map_or(settings.branch, |b| b as i32)),
+        employee_number: i64::from(employee.0),
+        relation_number: relation,
+        delivery_address: shipping
+            .map(|a| convert::address_write(a, person.clone(), company.clone())),
+        invoice_address: billing
+            .map(|a| convert::address_write(a, person.clone(), company.clone())),
+        workplace_number: target
+            .workplace_number()
+            .map(|w| w as i32)
+            .or(settings.workplace),
+        reference: Some(ext.to_owned()),
+        vat_method: if inclusive {
+            "VAT-METHOD-INCLUSIVE"
+        } else {
+            "VAT-METHOD-EXCLUSIVE"
+        },
+        payment_method: target.payment_method_code().map(ToString::to_string),
+        lines,
+    };
+    let payments: Vec<PaymentWrite> = match target.payment_method_code() {
+        Some(method) => vec![PaymentWrite {
+            method: method.to_string(),
+            amount: cents(&order.totals.total, &format!("order {ext} total"))?,
+        }],
+        None => Vec::new(),
+    };
+    Ok((write, payments))
+}

@@ -1,0 +1,284 @@
+//! The command protocol, written once for every connector: the bus handler of a connector's
+//! queue.
+//!
+//! For each canonical command:
+//!
+//! 1. a message id the inbox already holds is acknowledged without effect;
+//! 2. the envelope is decoded (undecodable: parked with the reason);
+//! 3. the integration is looked up: unknown to this connector, the command is parked (an
+//!    operator configures the integration and replays it); paused, it waits in the delay
+//!    queues (never lost, parked once the retries are used up);
+//! 4. the target may defer it ([`Target::defer`]);
+//! 5. commands that create records take a lease on their record (`customer:a@b.nl`) so two
+//!    deliveries for one new e-mail, SKU or order never both create it, on any replica;
+//! 6. the [`Target`] executes it (idempotent API calls, no database transaction held);
+//! 7. the outcome is classified: success and permanent failures commit the reply (the
+//!    result or `command.failed`), the cross-references and the inbox claim in one
+//!    transaction and acknowledge; transient and rate-limited failures are retried through the
+//!    delay queues, and on the last attempt the requester is told (`command.failed`,
+//!    retryable) and the command parked for a replay, without an inbox claim.
+//!
+//! A duplicate racing past step 1 repeats only idempotent calls and loses the claim, so it
+//! publishes nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ferry_proto::messages::{
+    CategoryUpsert, CommandFailed, CustomerFind, CustomerUpsert, OrderCreate, OrderFind,
+    ProductUpsert, ProductsVerify, StockSet,
+};
+use ferry_proto::{Envelope, IntegrationId, Message};
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+
+use super::store::{Leases, Xref, Xrefs};
+use super::target::{Command, Cx, Lookup, Target};
+use crate::bus::inbox::Inbox;
+use crate::bus::outbox::Outbox;
+use crate::bus::{BusMessage, Delivery, Handler, Outcome, RetryPolicy, with_current_trace};
+
+/// How long a command waits for another one on the same record; a crashed holder's lease
+/// runs out after twice that.
+pub const LEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// The bus handler executing a connector's commands through its [`Target`].
+pub struct Executor<T: Target> {
+    target: Arc<T>,
+    db: DatabaseConnection,
+    inbox: Inbox,
+    outbox: Outbox,
+    retry: RetryPolicy,
+    xrefs: Xrefs,
+    leases: Leases,
+}
+
+impl<T: Target> Executor<T> {
+    /// An executor committing replies through `outbox`; `retry` must be the subscription's
+    /// policy (it tells the last attempt).
+    pub fn new(
+        target: Arc<T>,
+        db: DatabaseConnection,
+        inbox: Inbox,
+        outbox: Outbox,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
+            target,
+            db,
+            inbox,
+            outbox,
+            retry,
+            xrefs: Xrefs::new(T::SYSTEM),
+            leases: Leases::new(T::SYSTEM),
+        }
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Arc<T> {
+        &self.target
+    }
+
+    async fn run<C: Command<T>>(&self, delivery: &Delivery) -> Outcome {
+        let system = T::SYSTEM.as_str();
+        match self
+            .inbox
+            .contains(&self.db, delivery.message.message_id)
+            .await
+        {
+            Ok(true) => return Outcome::Ack,
+            Ok(false) => {}
+            Err(e) => return Outcome::Retry(format!("inbox lookup failed: {e}")),
+        }
+        let command = match Envelope::<C>::decode(&delivery.message.body) {
+            Ok(e) => e,
+            Err(e) => {
+                return Outcome::DeadLetter(format!(
+                    "connector-{system} cannot decode {} message {}: {e}",
+                    C::MESSAGE_TYPE,
+                    delivery.message.message_id
+                ));
+            }
+        };
+        let id = command.integration_id;
+        let integration = match self.target.integration(id) {
+            Lookup::Live(i) => i,
+            Lookup::Paused => {
+                return Outcome::Retry(format!(
+                    "integration {id} is not live; {} {} deferred",
+                    C::MESSAGE_TYPE,
+                    command.message_id
+                ));
+            }
+            Lookup::Unknown => {
+                return Outcome::DeadLetter(format!(
+                    "integration {id} has no {system} connection in connector-{system} ({} {}); configure it, then replay",
+                    C::MESSAGE_TYPE,
+                    command.message_id
+                ));
+            }
+        };
+        if let Some(reason) = self.target.defer(id, C::MESSAGE_TYPE).await {
+            return Outcome::Retry(reason);
+        }
+        let record = command.payload.record_key().unwrap_or_default();
+        let lease = if self.target.serializes(C::MESSAGE_TYPE) {
+            let entity = C::MESSAGE_TYPE.split('.').next().unwrap_or_default();
+            let key = format!("{entity}:{}", record.to_lowercase());
+            match self.lease(id, &key).await {
+                Ok(holder) => Some((key, holder)),
+                Err(reason) => return Outcome::Retry(reason),
+            }
+        } else {
+            None
+        };
+        let cx = Cx {
+            integration: &integration,
+            integration_id: id,
+            db: &self.db,
+            xrefs: self.xrefs,
+        };
+        let result = C::execute(&self.target, &cx, &command.payload).await;
+        if let Some((key, holder)) = lease
+            && let Err(e) = self.leases.release(&self.db, id, &key, holder).await
+        {
+            tracing::warn!(error = %e, "releasing a record lease failed; it expires by itself");
+        }
+        let masked = mask(&record);
+        let (reply, xrefs, claim, outcome) = match result {
+            Ok(done) => {
+                tracing::info!(integration = %id, command = C::MESSAGE_TYPE, record = %masked, "command executed");
+                match encode(&command, done.reply) {
+                    Ok(reply) => (reply, done.xrefs, true, Outcome::Ack),
+                    Err(out) => return out,
+                }
+            }
+            Err(e) if e.is_retryable() && self.retry.may_retry(delivery.attempt) => {
+                tracing::warn!(integration = %id, command = C::MESSAGE_TYPE, record = %masked, attempt = delivery.attempt, error = %e, "command failed transiently; retrying");
+                return Outcome::Retry(e.to_string());
+            }
+            Err(e) => {
+                let last_try = e.is_retryable();
+                let info = e.into_info();
+                tracing::warn!(integration = %id, command = C::MESSAGE_TYPE, record = %masked, code = %info.code, retryable = info.retryable, error = %info.message, "command failed");
+                let reason = info.message.clone();
+                let failed = CommandFailed::for_command(&command.payload, info);
+                let reply = match encode(&command, failed) {
+                    Ok(reply) => reply,
+                    Err(out) => return out,
+                };
+                if last_try {
+                    // Tell the requester, park the command for a replay (no claim: a
+                    // replay executes it again).
+                    (reply, Vec::new(), false, Outcome::DeadLetter(reason))
+                } else {
+                    (reply, Vec::new(), true, Outcome::Ack)
+                }
+            }
+        };
+        match self.commit(delivery, id, &reply, &xrefs, claim).await {
+            Ok(true) => {
+                self.outbox.wake();
+                outcome
+            }
+            Ok(false) => Outcome::Ack,
+            Err(e) => Outcome::Retry(format!(
+                "cannot commit the result of {}: {e}",
+                C::MESSAGE_TYPE
+            )),
+        }
+    }
+
+    /// Waits for the lease of `key` (up to [`LEASE_WAIT`]).
+    async fn lease(&self, integration: IntegrationId, key: &str) -> Result<uuid::Uuid, String> {
+        let deadline = tokio::time::Instant::now() + LEASE_WAIT;
+        loop {
+            match self
+                .leases
+                .try_take(&self.db, integration, key, LEASE_WAIT * 2)
+                .await
+            {
+                Ok(Some(holder)) => return Ok(holder),
+                Ok(None) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Ok(None) => return Err(format!("record {key} is busy with another command")),
+                Err(e) => return Err(format!("record lease: {e}")),
+            }
+        }
+    }
+
+    /// Commits the reply, the cross-references and (when `claim`) the inbox claim; `false`
+    /// when another delivery of the message claimed it first.
+    async fn commit(
+        &self,
+        delivery: &Delivery,
+        integration: IntegrationId,
+        reply: &BusMessage,
+        xrefs: &[Xref],
+        claim: bool,
+    ) -> Result<bool, DbErr> {
+        let txn = self.db.begin().await?;
+        if claim && !self.inbox.claim(&txn, delivery.message.message_id).await? {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        self.xrefs.put(&txn, integration, xrefs).await?;
+        self.outbox.enqueue(&txn, reply).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+}
+
+fn encode<C: Message, R: Message>(command: &Envelope<C>, reply: R) -> Result<BusMessage, Outcome> {
+    BusMessage::from_envelope(&with_current_trace(Envelope::caused_by(command, reply))).map_err(
+        |e| {
+            Outcome::DeadLetter(format!(
+                "the reply to {} {} cannot be encoded: {e}",
+                C::MESSAGE_TYPE,
+                command.message_id
+            ))
+        },
+    )
+}
+
+/// Masks e-mail addresses in record keys for logs.
+fn mask(record: &str) -> String {
+    if record.contains('@') {
+        ferry_proto::mask_email(record)
+    } else {
+        record.to_owned()
+    }
+}
+
+#[async_trait]
+impl<T: Target> Handler for Executor<T> {
+    #[tracing::instrument(skip_all, fields(system = T::SYSTEM.as_str(), message_type = delivery.message.message_type(), message_id = %delivery.message.message_id, attempt = delivery.attempt))]
+    async fn handle(&self, delivery: &Delivery) -> Outcome {
+        let message_type = delivery.message.message_type();
+        let message_type = message_type
+            .strip_prefix(T::SYSTEM.as_str())
+            .and_then(|t| t.strip_prefix('.'))
+            .unwrap_or(message_type)
+            .to_owned();
+        match message_type.as_str() {
+            CustomerUpsert::MESSAGE_TYPE => self.run::<CustomerUpsert>(delivery).await,
+            CustomerFind::MESSAGE_TYPE => self.run::<CustomerFind>(delivery).await,
+            ProductUpsert::MESSAGE_TYPE => self.run::<ProductUpsert>(delivery).await,
+            CategoryUpsert::MESSAGE_TYPE => self.run::<CategoryUpsert>(delivery).await,
+            StockSet::MESSAGE_TYPE => self.run::<StockSet>(delivery).await,
+            OrderFind::MESSAGE_TYPE => self.run::<OrderFind>(delivery).await,
+            OrderCreate::MESSAGE_TYPE => self.run::<OrderCreate>(delivery).await,
+            ProductsVerify::MESSAGE_TYPE => self.run::<ProductsVerify>(delivery).await,
+            other => match self.target.other(delivery).await {
+                Some(outcome) => outcome,
+                None => Outcome::DeadLetter(format!(
+                    "{other} ({}, routing key {}) is not a command connector-{} executes",
+                    delivery.message.message_id,
+                    delivery.message.routing_key,
+                    T::SYSTEM.as_str()
+                )),
+            },
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The connector kit: the protocol every connector speaks, written once.
+//!
+//! A connector is its API client, its wire types and its conversion to and from the canonical
+//! model; what it does with the bus and the database is here.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | [`target`] | [`Target`]: the connector's side of each canonical command (upsert customer, create order, ...), returning one [`CommandError`] |
+//! | [`executor`] | [`Executor`]: the bus handler around it: inbox, decode, integration lookup, per-record lease, classify, reply, cross-references, all committed in one transaction |
+//! | [`error`] | [`CommandError`]: transient, permanent or rate-limited, with the reason |
+//! | [`store`] | the kit's tables `connector_xrefs` and `connector_leases` ([`Xrefs`], [`Leases`]) and their migration |
+//!
+//! A connector's service registers [`store::CreateTables`] among its migrations, implements
+//! [`Target`] and subscribes an [`Executor`] to its queue.
+
+pub mod error;
+pub mod executor;
+pub mod store;
+pub mod target;
+
+pub use error::CommandError;
+pub use executor::Executor;
+pub use store::{Leases, Xref, Xrefs};
+pub use target::{Command, Cx, Done, Executed, Lookup, Target};

@@ -1,0 +1,402 @@
+//! The kit's tables, one schema and one naming for every connector (a `system` column tells
+//! whose row it is, so the embedded default keeps every connector in one SQLite file):
+//!
+//! | table | key | holds |
+//! | --- | --- | --- |
+//! | `connector_xrefs` | system, integration, kind, external id | a record of the connector's system (`external_id`) and its canonical key (e-mail, SKU, external order id, category key), with the fingerprint of the version last published or written |
+//! | `connector_leases` | system, integration, key | who executes a command on a record now (`customer:a@b.nl`), until when |
+//!
+//! A canonical key may map to several external ids (two MailChimp customers with one e-mail):
+//! [`Xrefs::by_key`] answers the one written last.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ferry_proto::{IntegrationId, System};
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{Expr, Index, OnConflict};
+use sea_orm::{QueryOrder, Schema, Set};
+use sea_orm_migration::prelude::{MigrationName, MigrationTrait, SchemaManager};
+
+/// `connector_xrefs`.
+pub mod xref_row {
+    use super::*;
+
+    /// One record of the connector's system and its canonical key.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "connector_xrefs")]
+    pub struct Model {
+        /// The connector's system (`mailchimp`, `mpluskassa`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub system: String,
+        /// The integration.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: Uuid,
+        /// The connector's kind of record (`customer`, `article`, `order`, ...).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kind: String,
+        /// The record's id in the connector's system.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub external_id: String,
+        /// The canonical key; `None` for a record that could not be parsed.
+        pub canonical_key: Option<String>,
+        /// The version last published or written (own writes are not observed again).
+        pub fingerprint: Option<String>,
+        /// When the row changed.
+        pub updated_at: DateTime<Utc>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `connector_leases`.
+pub mod lease_row {
+    use super::*;
+
+    /// One held lease.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "connector_leases")]
+    pub struct Model {
+        /// The connector's system.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub system: String,
+        /// The integration.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: Uuid,
+        /// The record (`customer:a@b.nl`, `order:web-1`).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        /// Who holds it.
+        pub holder: Uuid,
+        /// When the lease ends if it is not released (a crashed holder).
+        pub expires_at: DateTime<Utc>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One cross-reference to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Xref {
+    /// The connector's kind of record.
+    pub kind: &'static str,
+    /// The record's id in the connector's system.
+    pub external_id: String,
+    /// The canonical key.
+    pub canonical_key: Option<String>,
+    /// The version published or written; `None` keeps the stored one (a command learnt the
+    /// key, not a version).
+    pub fingerprint: Option<String>,
+}
+
+impl Xref {
+    /// `key` is the record `external_id` (no version).
+    pub fn new(kind: &'static str, key: impl Into<String>, external_id: impl Into<String>) -> Self {
+        Self {
+            kind,
+            external_id: external_id.into(),
+            canonical_key: Some(key.into()),
+            fingerprint: None,
+        }
+    }
+
+    /// The same with the version written.
+    pub fn with_fingerprint(mut self, fingerprint: impl Into<String>) -> Self {
+        self.fingerprint = Some(fingerprint.into());
+        self
+    }
+}
+
+/// The cross-references of one connector's system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Xrefs {
+    system: System,
+}
+
+impl Xrefs {
+    /// The cross-references of `system`.
+    pub const fn new(system: System) -> Self {
+        Self { system }
+    }
+
+    fn scope(&self, integration: IntegrationId, kind: &str) -> sea_orm::Select<xref_row::Entity> {
+        xref_row::Entity::find()
+            .filter(xref_row::Column::System.eq(self.system.as_str()))
+            .filter(xref_row::Column::IntegrationId.eq(integration.as_uuid()))
+            .filter(xref_row::Column::Kind.eq(kind))
+    }
+
+    /// The record of a canonical key (the one written last when several share it).
+    pub async fn by_key<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        integration: IntegrationId,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<xref_row::Model>, DbErr> {
+        self.scope(integration, kind)
+            .filter(xref_row::Column::CanonicalKey.eq(key))
+            .order_by_desc(xref_row::Column::UpdatedAt)
+            .one(db)
+            .await
+    }
+
+    /// The external id of a canonical key.
+    pub async fn id_of<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        integration: IntegrationId,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<String>, DbErr> {
+        Ok(self
+            .by_key(db, integration, kind, key)
+            .await?
+            .map(|r| r.external_id))
+    }
+
+    /// The record of an external id.
+    pub async fn by_id<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        integration: IntegrationId,
+        kind: &str,
+        external_id: &str,
+    ) -> Result<Option<xref_row::Model>, DbErr> {
+        xref_row::Entity::find_by_id((
+            self.system.as_str().to_owned(),
+            integration.as_uuid(),
+            kind.to_owned(),
+            external_id.to_owned(),
+        ))
+        .one(db)
+        .await
+    }
+
+    /// The records of `ids`, by external id.
+    pub async fn by_ids<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        integration: IntegrationId,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<HashMap<String, xref_row::Model>, DbErr> {
+        let mut out = HashMap::with_capacity(ids.len());
+        // SQLite limits bound parameters per statement.
+        for chunk in ids.chunks(500) {
+            let rows = self
+                .scope(integration, kind)
+                .filter(xref_row::Column::ExternalId.is_in(chunk.iter().cloned()))
+                .all(db)
+                .await?;
+            out.extend(rows.into_iter().map(|r| (r.external_id.clone(), r)));
+        }
+        Ok(out)
+    }
+
+    /// Inserts or updates cross-references; a row without a fingerprint keeps the stored one.
+    pub async fn put<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        integration: IntegrationId,
+        rows: &[Xref],
+    ) -> Result<(), DbErr> {
+        let (versioned, keys_only): (Vec<&Xref>, Vec<&Xref>) =
+            rows.iter().partition(|r| r.fingerprint.is_some());
+        self.write(db, integration, &versioned, true).await?;
+        self.write(db, integration, &keys_only, false).await
+    }
+
+    async fn write<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        integration: IntegrationId,
+        rows: &[&Xref],
+        with_fingerprint: bool,
+    ) -> Result<(), DbErr> {
+        let now = Utc::now();
+        let mut columns = vec![xref_row::Column::CanonicalKey, xref_row::Column::UpdatedAt];
+        if with_fingerprint {
+            columns.push(xref_row::Column::Fingerprint);
+        }
+        for chunk in rows.chunks(500) {
+            let models = chunk.iter().map(|r| xref_row::ActiveModel {
+                system: Set(self.system.as_str().to_owned()),
+                integration_id: Set(integration.as_uuid()),
+                kind: Set(r.kind.to_owned()),
+                external_id: Set(r.external_id.clone()),
+                canonical_key: Set(r.canonical_key.clone()),
+                fingerprint: Set(r.fingerprint.clone()),
+                updated_at: Set(now),
+            });
+            xref_row::Entity::insert_many(models)
+                .on_conflict(
+                    OnConflict::columns([
+                        xref_row::Column::System,
+                        xref_row::Column::IntegrationId,
+                        xref_row::Column::Kind,
+                        xref_row::Column::ExternalId,
+                    ])
+                    .update_columns(columns.clone())
+                    .to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Forgets an integration's cross-references and leases (it was deleted).
+    pub async fn forget<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        integration: IntegrationId,
+    ) -> Result<(), DbErr> {
+        xref_row::Entity::delete_many()
+            .filter(xref_row::Column::System.eq(self.system.as_str()))
+            .filter(xref_row::Column::IntegrationId.eq(integration.as_uuid()))
+            .exec(db)
+            .await?;
+        lease_row::Entity::delete_many()
+            .filter(lease_row::Column::System.eq(self.system.as_str()))
+            .filter(lease_row::Column::IntegrationId.eq(integration.as_uuid()))
+            .exec(db)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Leases serializing commands on one record across replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leases {
+    system: System,
+}
+
+impl Leases {
+    /// The leases of `system`.
+    pub const fn new(system: System) -> Self {
+        Self { system }
+    }
+
+    /// Takes the lease on `key` for `ttl` unless someone else holds an unexpired one; returns
+    /// the holder id to release it with.
+    pub async fn try_take<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        integration: IntegrationId,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<Option<Uuid>, DbErr> {
+        let holder = Uuid::new_v4();
+        let now = Utc::now();
+        let expires_at =
+            now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
+        let row = lease_row::ActiveModel {
+            system: Set(self.system.as_str().to_owned()),
+            integration_id: Set(integration.as_uuid()),
+            key: Set(key.to_owned()),
+            holder: Set(holder),
+            expires_at: Set(expires_at),
+        };
+        let inserted = lease_row::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([
+                    lease_row::Column::System,
+                    lease_row::Column::IntegrationId,
+                    lease_row::Column::Key,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        if inserted == 1 {
+            return Ok(Some(holder));
+        }
+        // Someone holds it: take it over only if it expired (a crashed holder).
+        let taken_over = lease_row::Entity::update_many()
+            .col_expr(lease_row::Column::Holder, Expr::value(holder))
+            .col_expr(lease_row::Column::ExpiresAt, Expr::value(expires_at))
+            .filter(lease_row::Column::System.eq(self.system.as_str()))
+            .filter(lease_row::Column::IntegrationId.eq(integration.as_uuid()))
+            .filter(lease_row::Column::Key.eq(key))
+            .filter(lease_row::Column::ExpiresAt.lt(now))
+            .exec(db)
+            .await?;
+        Ok((taken_over.rows_affected == 1).then_some(holder))
+    }
+
+    /// Releases a lease `holder` took (a no-op when it expired and was taken over).
+    pub async fn release<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        integration: IntegrationId,
+        key: &str,
+        holder: Uuid,
+    ) -> Result<(), DbErr> {
+        lease_row::Entity::delete_many()
+            .filter(lease_row::Column::System.eq(self.system.as_str()))
+            .filter(lease_row::Column::IntegrationId.eq(integration.as_uuid()))
+            .filter(lease_row::Column::Key.eq(key))
+            .filter(lease_row::Column::Holder.eq(holder))
+            .exec(db)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Creates the kit's tables (idempotent: every connector of an embedded process runs it).
+pub struct CreateTables;
+
+impl MigrationName for CreateTables {
+    fn name(&self) -> &str {
+        "m20261206_000001_connector_kit_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        for mut table in [
+            schema.create_table_from_entity(xref_row::Entity),
+            schema.create_table_from_entity(lease_row::Entity),
+        ] {
+            manager
+                .create_table(table.if_not_exists().to_owned())
+                .await?;
+        }
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("connector_xrefs_canonical_key")
+                    .table(xref_row::Entity)
+                    .col(xref_row::Column::System)
+                    .col(xref_row::Column::IntegrationId)
+                    .col(xref_row::Column::Kind)
+                    .col(xref_row::Column::CanonicalKey)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["connector_leases", "connector_xrefs"] {
+            manager
+                .get_connection()
+                .execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
+                .await?;
+        }
+        Ok(())
+    }
+}
