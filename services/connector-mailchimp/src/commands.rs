@@ -36,9 +36,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferry_platform::bus::inbox::Inbox;
 use ferry_platform::bus::outbox::Outbox;
-use ferry_platform::bus::{BusMessage, Delivery, Handler, Outcome, RetryPolicy, headers};
+use ferry_platform::bus::{Delivery, Outcome};
+use ferry_platform::connector::{CommandError, Cx, Done, Executed, Lookup, Target, Xref};
 use ferry_proto::messages::{
-    CategoryUpsert, CategoryUpserted, CommandFailed, CustomerFind, CustomerFound, CustomerUpsert,
+    CategoryUpsert, CategoryUpserted, CustomerFind, CustomerFound, CustomerUpsert,
     CustomerUpserted, ErrorCode, FailureInfo, IntegrationChanged, OrderCreate, OrderCreated,
     OrderFind, OrderFound, ProductRef, ProductUpsert, ProductUpserted, ProductsVerified,
     ProductsVerify, StockSet, StockSetDone,
@@ -52,61 +53,52 @@ use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use serde_json::{Map, Value, json};
 
 use crate::client::{ClientError, segment, subscriber_hash};
-use crate::ingest::{Ingester, RecheckOutcome, RecordRecheck, Resource, message};
+use crate::ingest::{Ingester, RecheckOutcome, RecordRecheck, Resource};
 use crate::integrations::{Integration, Integrations};
 use crate::records;
 use crate::registry::RegistryListener;
-use crate::store::{self, XrefKind, XrefRow};
+use crate::store::{self, XREFS, XrefKind};
 
-/// Why a command was not executed.
-#[derive(Debug)]
-enum Failure {
-    /// MailChimp failed (transient: retry; permanent: reply failed).
-    Api(ClientError),
-    /// Refused before any call (mapping, validation).
-    Refused(FailureInfo),
-    /// The database failed (retry).
-    Db(DbErr),
-}
-
-impl From<ClientError> for Failure {
+impl From<ClientError> for CommandError {
     fn from(e: ClientError) -> Self {
-        Self::Api(e)
+        let info = e.failure();
+        if matches!(e, ClientError::Throttled { .. }) {
+            Self::RateLimited {
+                info,
+                retry_after: None,
+            }
+        } else if e.is_transient() {
+            Self::Transient(info)
+        } else {
+            Self::Permanent(info)
+        }
     }
 }
 
-impl From<DbErr> for Failure {
-    fn from(e: DbErr) -> Self {
-        Self::Db(e)
-    }
+/// A command's result with the cross-references learnt.
+fn effect<R>(reply: R, xrefs: Vec<Xref>) -> Executed<R> {
+    Ok(Done { reply, xrefs })
 }
 
-/// A command's result: the reply and the cross-references learnt.
-struct Effect {
-    reply: BusMessage,
-    xrefs: Vec<XrefRow>,
-}
-
-/// The consumer of the `connector-mailchimp` queue.
-pub struct CommandHandler {
+/// MailChimp's side of the canonical commands, plus the connector's own `record.recheck`
+/// and the registry's `integration.changed` on the same queue.
+pub struct MailchimpTarget {
     db: DatabaseConnection,
     inbox: Inbox,
     outbox: Outbox,
     integrations: Arc<Integrations>,
     ingester: Arc<Ingester>,
-    retry: RetryPolicy,
     registry: Option<Arc<RegistryListener>>,
     wait_for_first_product_sync: bool,
 }
 
-impl CommandHandler {
-    /// A handler; `retry` must be the subscription's policy (it tells the last attempt).
+impl MailchimpTarget {
+    /// The target; `inbox` and `outbox` serve the connector's own `record.recheck`.
     pub fn new(
         db: DatabaseConnection,
         inbox: Inbox,
         outbox: Outbox,
         ingester: Arc<Ingester>,
-        retry: RetryPolicy,
     ) -> Self {
         Self {
             db,
@@ -114,7 +106,6 @@ impl CommandHandler {
             outbox,
             integrations: ingester.integrations().clone(),
             ingester,
-            retry,
             registry: None,
             wait_for_first_product_sync: false,
         }
@@ -130,15 +121,17 @@ impl CommandHandler {
         self
     }
 
-    /// `Some(retry)` while the integration's first product sync has not finished.
-    async fn first_product_sync_pending(&self, delivery: &Delivery) -> Option<Outcome> {
+    /// Also follows the integration registry (`integration.changed` on the same queue).
+    pub fn with_registry(mut self, registry: Arc<RegistryListener>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// `Some(reason)` while the integration's first product sync has not finished.
+    async fn first_product_sync_pending(&self, id: IntegrationId) -> Option<String> {
         if !self.wait_for_first_product_sync {
             return None;
         }
-        let id = delivery
-            .message
-            .header(headers::INTEGRATION_ID)
-            .and_then(|raw| IntegrationId::parse(raw).ok())?;
         let integration = self.integrations.get(id)?;
         if !integration
             .connection
@@ -149,118 +142,37 @@ impl CommandHandler {
         }
         match store::cursor(&self.db, id, Resource::Products.as_str()).await {
             Ok(Some(cursor)) if cursor.watermark.is_some() => None,
-            Ok(_) => Some(Outcome::Retry(format!(
+            Ok(_) => Some(format!(
                 "integration {id}: the first product sync has not finished, existing products are not known yet"
-            ))),
-            Err(e) => Some(Outcome::Retry(format!("cursor lookup failed: {e}"))),
-        }
-    }
-
-    /// Also follows the integration registry (`integration.changed` on the same queue).
-    pub fn with_registry(mut self, registry: Arc<RegistryListener>) -> Self {
-        self.registry = Some(registry);
-        self
-    }
-
-    fn decode<C: Message>(
-        &self,
-        delivery: &Delivery,
-    ) -> Result<(Envelope<C>, Arc<Integration>), Outcome> {
-        let envelope = Envelope::<C>::decode(&delivery.message.body).map_err(|e| {
-            Outcome::DeadLetter(format!(
-                "connector-mailchimp cannot decode {} message {}: {e}",
-                C::MESSAGE_TYPE,
-                delivery.message.message_id
-            ))
-        })?;
-        let integration = self
-            .integrations
-            .get(envelope.integration_id)
-            .ok_or_else(|| {
-                Outcome::DeadLetter(format!(
-                    "integration {} has no MailChimp connection in connector-mailchimp ({} {})",
-                    envelope.integration_id,
-                    C::MESSAGE_TYPE,
-                    envelope.message_id
-                ))
-            })?;
-        if !self.integrations.is_active(envelope.integration_id) {
-            // Paused (or still a draft): deferred through the delay queues, never lost; once
-            // the retries are used up it is parked and can be replayed.
-            return Err(Outcome::Retry(format!(
-                "integration {} is not live; {} {} deferred",
-                envelope.integration_id,
-                C::MESSAGE_TYPE,
-                envelope.message_id
-            )));
-        }
-        Ok((envelope, integration))
-    }
-
-    /// Commits the effect (or the failure reply) with the inbox claim.
-    async fn finish<C: Message>(
-        &self,
-        delivery: &Delivery,
-        command: &Envelope<C>,
-        result: Result<Effect, Failure>,
-    ) -> Outcome {
-        let integration = command.integration_id;
-        let (reply, xrefs, claim, outcome) = match result {
-            Ok(effect) => (effect.reply, effect.xrefs, true, Outcome::Ack),
-            Err(Failure::Db(e)) => {
-                return Outcome::Retry(format!(
-                    "database error while executing {}: {e}",
-                    C::MESSAGE_TYPE
-                ));
-            }
-            Err(Failure::Api(e)) if e.is_transient() => {
-                if self.retry.may_retry(delivery.attempt) {
-                    return Outcome::Retry(e.to_string());
-                }
-                // Last attempt: tell the requester, park the command for a replay.
-                match failed(command, e.failure()) {
-                    Ok(reply) => (reply, Vec::new(), false, Outcome::DeadLetter(e.to_string())),
-                    Err(out) => return out,
-                }
-            }
-            Err(Failure::Api(e)) => match failed(command, e.failure()) {
-                Ok(reply) => (reply, Vec::new(), true, Outcome::Ack),
-                Err(out) => return out,
-            },
-            Err(Failure::Refused(info)) => match failed(command, info) {
-                Ok(reply) => (reply, Vec::new(), true, Outcome::Ack),
-                Err(out) => return out,
-            },
-        };
-        let committed: Result<bool, DbErr> = async {
-            let txn = self.db.begin().await?;
-            if claim && !self.inbox.claim(&txn, delivery.message.message_id).await? {
-                txn.rollback().await?;
-                return Ok(false);
-            }
-            store::upsert_xrefs(&txn, integration, &xrefs).await?;
-            self.outbox.enqueue(&txn, &reply).await?;
-            txn.commit().await?;
-            Ok(true)
-        }
-        .await;
-        match committed {
-            Ok(true) => {
-                self.outbox.wake();
-                outcome
-            }
-            Ok(false) => Outcome::Ack,
-            Err(e) => Outcome::Retry(format!(
-                "cannot commit the result of {}: {e}",
-                C::MESSAGE_TYPE
             )),
+            Err(e) => Some(format!("cursor lookup failed: {e}")),
         }
     }
 
     async fn recheck(&self, delivery: &Delivery) -> Outcome {
-        let (command, integration) = match self.decode::<RecordRecheck>(delivery) {
-            Ok(d) => d,
-            Err(out) => return out,
+        let command = match Envelope::<RecordRecheck>::decode(&delivery.message.body) {
+            Ok(c) => c,
+            Err(e) => {
+                return Outcome::DeadLetter(format!(
+                    "connector-mailchimp cannot decode record.recheck message {}: {e}",
+                    delivery.message.message_id
+                ));
+            }
+        };
+        let integration = match self.integration(command.integration_id) {
+            Lookup::Live(i) => i,
+            Lookup::Paused => {
+                return Outcome::Retry(format!(
+                    "integration {} is not live; record.recheck {} deferred",
+                    command.integration_id, command.message_id
+                ));
+            }
+            Lookup::Unknown => {
+                return Outcome::DeadLetter(format!(
+                    "integration {} has no MailChimp connection in connector-mailchimp (record.recheck {})",
+                    command.integration_id, command.message_id
+                ));
+            }
         };
         let fetched = self.ingester.fetch(&integration, &command.payload).await;
         let raw = match fetched {
@@ -316,107 +228,99 @@ impl CommandHandler {
     }
 }
 
-fn failed<C: Message>(command: &Envelope<C>, info: FailureInfo) -> Result<BusMessage, Outcome> {
-    tracing::warn!(command = C::MESSAGE_TYPE, code = %info.code, retryable = info.retryable, reason = %info.message, "MailChimp command failed");
-    let failed = CommandFailed::for_command(&command.payload, info);
-    reply(command, failed)
-}
-
-fn reply<C: Message, R: Message>(command: &Envelope<C>, payload: R) -> Result<BusMessage, Outcome> {
-    message(Envelope::caused_by(command, payload))
-        .map_err(|_| Outcome::Retry(format!("cannot encode the reply to {}", command.message_id)))
-}
-
-fn effect<C: Message, R: Message>(
-    command: &Envelope<C>,
-    payload: R,
-    xrefs: Vec<XrefRow>,
-) -> Result<Effect, Failure> {
-    let reply = reply(command, payload).map_err(|_| {
-        Failure::Refused(FailureInfo::new(
-            ErrorCode::Internal,
-            "cannot encode the reply",
-        ))
-    })?;
-    Ok(Effect { reply, xrefs })
-}
-
 #[async_trait]
-impl Handler for CommandHandler {
-    #[tracing::instrument(skip_all, fields(message_type = delivery.message.message_type(), message_id = %delivery.message.message_id, attempt = delivery.attempt))]
-    async fn handle(&self, delivery: &Delivery) -> Outcome {
-        match self
-            .inbox
-            .contains(&self.db, delivery.message.message_id)
-            .await
-        {
-            Ok(true) => return Outcome::Ack,
-            Ok(false) => {}
-            Err(e) => return Outcome::Retry(format!("inbox lookup failed: {e}")),
+impl Target for MailchimpTarget {
+    type Integration = Integration;
+    const SYSTEM: System = System::Mailchimp;
+
+    fn integration(&self, id: IntegrationId) -> Lookup<Integration> {
+        match self.integrations.get(id) {
+            Some(i) if self.integrations.is_active(id) => Lookup::Live(i),
+            Some(_) => Lookup::Paused,
+            None => Lookup::Unknown,
         }
-        let message_type = delivery
-            .message
-            .header(headers::MESSAGE_TYPE)
-            .map(str::to_owned)
-            .unwrap_or_else(|| {
-                delivery
-                    .message
-                    .routing_key
-                    .strip_prefix("mailchimp.")
-                    .unwrap_or_default()
-                    .to_owned()
-            });
-        macro_rules! run {
-            ($ty:ty, $f:ident) => {{
-                let (command, integration) = match self.decode::<$ty>(delivery) {
-                    Ok(d) => d,
-                    Err(out) => return out,
-                };
-                let result = $f(&self.db, &integration, &command).await;
-                self.finish(delivery, &command, result).await
-            }};
+    }
+
+    /// MailChimp's writes are idempotent by id (a new customer's id is derived from its
+    /// e-mail, a product's from its SKU, an order's is its number): no record lease needed.
+    fn serializes(&self, _message_type: &str) -> bool {
+        false
+    }
+
+    async fn defer(&self, integration: IntegrationId, message_type: &str) -> Option<String> {
+        match message_type {
+            "product.upsert" | "stock.set" | "products.verify" => {
+                self.first_product_sync_pending(integration).await
+            }
+            _ => None,
         }
-        match message_type.as_str() {
-            CustomerUpsert::MESSAGE_TYPE => run!(CustomerUpsert, customer_upsert),
-            CustomerFind::MESSAGE_TYPE => run!(CustomerFind, customer_find),
-            ProductUpsert::MESSAGE_TYPE => {
-                if let Some(wait) = self.first_product_sync_pending(delivery).await {
-                    return wait;
-                }
-                run!(ProductUpsert, product_upsert)
-            }
-            CategoryUpsert::MESSAGE_TYPE => {
-                let (command, integration) = match self.decode::<CategoryUpsert>(delivery) {
-                    Ok(d) => d,
-                    Err(out) => return out,
-                };
-                let result = self.category_upsert(&integration, &command).await;
-                self.finish(delivery, &command, result).await
-            }
-            StockSet::MESSAGE_TYPE => {
-                if let Some(wait) = self.first_product_sync_pending(delivery).await {
-                    return wait;
-                }
-                run!(StockSet, stock_set)
-            }
-            OrderFind::MESSAGE_TYPE => run!(OrderFind, order_find),
-            OrderCreate::MESSAGE_TYPE => run!(OrderCreate, order_create),
-            ProductsVerify::MESSAGE_TYPE => {
-                if let Some(wait) = self.first_product_sync_pending(delivery).await {
-                    return wait;
-                }
-                run!(ProductsVerify, products_verify)
-            }
-            RecordRecheck::MESSAGE_TYPE => self.recheck(delivery).await,
-            IntegrationChanged::MESSAGE_TYPE => match &self.registry {
+    }
+
+    async fn other(&self, delivery: &Delivery) -> Option<Outcome> {
+        match delivery.message.message_type() {
+            RecordRecheck::MESSAGE_TYPE => Some(self.recheck(delivery).await),
+            IntegrationChanged::MESSAGE_TYPE => Some(match &self.registry {
                 Some(registry) => registry.handle(delivery).await,
                 None => Outcome::Ack,
-            },
-            other => Outcome::DeadLetter(format!(
-                "connector-mailchimp does not handle messages of type {other:?} (routing key {})",
-                delivery.message.routing_key
-            )),
+            }),
+            _ => None,
         }
+    }
+
+    async fn customer_upsert(
+        &self,
+        cx: &Cx<'_, Integration>,
+        cmd: &CustomerUpsert,
+    ) -> Executed<CustomerUpserted> {
+        customer_upsert(cx, cmd).await
+    }
+
+    async fn customer_find(
+        &self,
+        cx: &Cx<'_, Integration>,
+        cmd: &CustomerFind,
+    ) -> Executed<CustomerFound> {
+        customer_find(cx, cmd).await
+    }
+
+    async fn product_upsert(
+        &self,
+        cx: &Cx<'_, Integration>,
+        cmd: &ProductUpsert,
+    ) -> Executed<ProductUpserted> {
+        product_upsert(cx, cmd).await
+    }
+
+    async fn category_upsert(
+        &self,
+        cx: &Cx<'_, Integration>,
+        cmd: &CategoryUpsert,
+    ) -> Executed<CategoryUpserted> {
+        Self::category_upsert_in(cx, cmd).await
+    }
+
+    async fn stock_set(&self, cx: &Cx<'_, Integration>, cmd: &StockSet) -> Executed<StockSetDone> {
+        stock_set(cx, cmd).await
+    }
+
+    async fn order_find(&self, cx: &Cx<'_, Integration>, cmd: &OrderFind) -> Executed<OrderFound> {
+        order_find(cx, cmd).await
+    }
+
+    async fn order_create(
+        &self,
+        cx: &Cx<'_, Integration>,
+        cmd: &OrderCreate,
+    ) -> Executed<OrderCreated> {
+        order_create(cx, cmd).await
+    }
+
+    async fn products_verify(
+        &self,
+        cx: &Cx<'_, Integration>,
+        cmd: &ProductsVerify,
+    ) -> Executed<ProductsVerified> {
+        products_verify(cx, cmd).await
     }
 }
 
@@ -482,16 +386,16 @@ fn customer_json(id: &str, c: &Customer) -> Value {
     Value::Object(body)
 }
 
-#[tracing::instrument(skip_all, fields(integration = %integration.id(), email = %command.payload.customer.email.masked()))]
+#[tracing::instrument(skip_all, fields(integration = %cx.integration_id, email = %cmd.customer.email.masked()))]
 async fn customer_upsert(
-    _db: &DatabaseConnection,
-    integration: &Integration,
-    command: &Envelope<CustomerUpsert>,
-) -> Result<Effect, Failure> {
+    cx: &Cx<'_, Integration>,
+    cmd: &CustomerUpsert,
+) -> Executed<CustomerUpserted> {
+    let integration = &**cx.integration;
     integration.ensure_store().await?;
-    let customer = &command.payload.customer;
+    let customer = &cmd.customer;
     let email = &customer.email;
-    let known = match &command.payload.existing_id {
+    let known = match &cmd.existing_id {
         Some(id) => Some(id.to_string()),
         None => find_customer(integration, email).await?,
     };
@@ -517,7 +421,7 @@ async fn customer_upsert(
                 match find_customer(integration, email).await? {
                     Some(other) if other != id => id = other,
                     _ => {
-                        return Err(Failure::Api(ClientError::Rejected {
+                        return Err(CommandError::from(ClientError::Rejected {
                             op: "customers.put",
                             status: 400,
                             title: "Bad Request".into(),
@@ -532,16 +436,15 @@ async fn customer_upsert(
     };
     let target_id = external_id(&id)?;
     effect(
-        command,
         CustomerUpserted {
             target: System::Mailchimp,
             email: email.clone(),
             target_id,
             created,
         },
-        vec![XrefRow {
-            kind: XrefKind::Customer,
-            mailchimp_id: id,
+        vec![Xref {
+            kind: XrefKind::Customer.as_str(),
+            external_id: id,
             canonical_key: Some(email.to_string()),
             // Our own write is not observed again as a change.
             fingerprint: Some(records::fingerprint(&saved)),
@@ -549,20 +452,16 @@ async fn customer_upsert(
     )
 }
 
-#[tracing::instrument(skip_all, fields(integration = %integration.id(), email = %command.payload.email.masked()))]
-async fn customer_find(
-    _db: &DatabaseConnection,
-    integration: &Integration,
-    command: &Envelope<CustomerFind>,
-) -> Result<Effect, Failure> {
+#[tracing::instrument(skip_all, fields(integration = %cx.integration_id, email = %cmd.email.masked()))]
+async fn customer_find(cx: &Cx<'_, Integration>, cmd: &CustomerFind) -> Executed<CustomerFound> {
+    let integration = &**cx.integration;
     integration.ensure_store().await?;
-    let found = find_customer(integration, &command.payload.email).await?;
+    let found = find_customer(integration, &cmd.email).await?;
     let found = found.as_deref().map(external_id).transpose()?;
     effect(
-        command,
         CustomerFound {
             target: System::Mailchimp,
-            email: command.payload.email.clone(),
+            email: cmd.email.clone(),
             found,
         },
         Vec::new(),
@@ -571,18 +470,18 @@ async fn customer_find(
 
 // ---- products -----------------------------------------------------------------------------
 
-fn external_id(id: &str) -> Result<ExternalId, Failure> {
+fn external_id(id: &str) -> Result<ExternalId, CommandError> {
     ExternalId::parse(id).map_err(|e| {
-        Failure::Refused(FailureInfo::new(
+        CommandError::Permanent(FailureInfo::new(
             ErrorCode::Internal,
             format!("MailChimp returned an id Ferry cannot carry: {e}"),
         ))
     })
 }
 
-fn numeric(sku: &Sku) -> Result<NumericSku, Failure> {
+fn numeric(sku: &Sku) -> Result<NumericSku, CommandError> {
     NumericSku::from_sku(sku).map_err(|e| {
-        Failure::Refused(
+        CommandError::Permanent(
             FailureInfo::new(ErrorCode::Mapping, e.to_string())
                 .with_details(json!({"sku": sku.as_str(), "rule": "MailChimp SKUs may contain digits (0-9) only"})),
         )
@@ -593,15 +492,15 @@ fn amount(m: &Money) -> Value {
     serde_json::from_str::<Value>(&m.amount().normalize().to_string()).unwrap_or(json!(0))
 }
 
-fn integer_quantity(q: &rust_decimal::Decimal, what: &str) -> Result<i64, Failure> {
+fn integer_quantity(q: &rust_decimal::Decimal, what: &str) -> Result<i64, CommandError> {
     if !q.fract().is_zero() {
-        return Err(Failure::Refused(FailureInfo::new(
+        return Err(CommandError::Permanent(FailureInfo::new(
             ErrorCode::Validation,
             format!("{what} {q} is not a whole number; MailChimp quantities are integers"),
         )));
     }
     i64::try_from(q.mantissa() / 10i128.pow(q.scale())).map_err(|_| {
-        Failure::Refused(FailureInfo::new(
+        CommandError::Permanent(FailureInfo::new(
             ErrorCode::Validation,
             format!("{what} {q} is out of range"),
         ))
@@ -609,13 +508,13 @@ fn integer_quantity(q: &rust_decimal::Decimal, what: &str) -> Result<i64, Failur
 }
 
 /// The variants MailChimp should have for `product`, keyed by id (= SKU).
-fn variants_json(product: &Product) -> Result<Vec<Value>, Failure> {
+fn variants_json(product: &Product) -> Result<Vec<Value>, CommandError> {
     let mut out = Vec::new();
     let variant = |sku: &NumericSku,
                    title: &str,
                    price: &Money,
                    qty: Option<&ferry_proto::Quantity>|
-     -> Result<Value, Failure> {
+     -> Result<Value, CommandError> {
         let mut v = json!({"id": sku.as_str(), "sku": sku.as_str(), "title": title, "price": amount(price)});
         if let Some(q) = qty {
             v["inventory_quantity"] = json!(integer_quantity(&q.value(), "quantity")?);
@@ -640,7 +539,7 @@ fn variants_json(product: &Product) -> Result<Vec<Value>, Failure> {
                 out.push(variant(&sku, title.as_str(), price, v.quantity.as_ref())?);
             }
             if out.is_empty() {
-                return Err(Failure::Refused(FailureInfo::new(
+                return Err(CommandError::Permanent(FailureInfo::new(
                     ErrorCode::Validation,
                     format!("configurable product {} has no variants", product.sku),
                 )));
@@ -650,20 +549,27 @@ fn variants_json(product: &Product) -> Result<Vec<Value>, Failure> {
     Ok(out)
 }
 
-#[tracing::instrument(skip_all, fields(integration = %integration.id(), sku = %command.payload.product.sku))]
+#[tracing::instrument(skip_all, fields(integration = %cx.integration_id, sku = %cmd.product.sku))]
 async fn product_upsert(
-    db: &DatabaseConnection,
-    integration: &Integration,
-    command: &Envelope<ProductUpsert>,
-) -> Result<Effect, Failure> {
-    let product = &command.payload.product;
+    cx: &Cx<'_, Integration>,
+    cmd: &ProductUpsert,
+) -> Executed<ProductUpserted> {
+    let (db, integration) = (cx.db, &**cx.integration);
+    let product = &cmd.product;
     // Refused before any call: a SKU is never altered.
     let sku = numeric(&product.sku)?;
     let variants = variants_json(product)?;
     integration.ensure_store().await?;
-    let id = match store::xref_by_key(db, integration.id(), XrefKind::Product, sku.as_str()).await?
+    let id = match XREFS
+        .by_key(
+            db,
+            integration.id(),
+            XrefKind::Product.as_str(),
+            sku.as_str(),
+        )
+        .await?
     {
-        Some(x) => x.mailchimp_id,
+        Some(x) => x.external_id,
         None => sku.as_str().to_owned(),
     };
     let path = format!("{}/products/{}", integration.store_path(), segment(&id));
@@ -676,7 +582,7 @@ async fn product_upsert(
         )
         .await?;
     let created = existing.is_none();
-    let body = if existing.is_some() && !command.payload.overwrite_existing {
+    let body = if existing.is_some() && !cmd.overwrite_existing {
         // Keep the product's information; only add variants it lacks.
         let have: Vec<String> = existing
             .as_ref()
@@ -707,14 +613,15 @@ async fn product_upsert(
         if let Some(category) = &product.category {
             let name = match &category.name {
                 Some(n) => Some(n.to_string()),
-                None => store::xref_by_id(
-                    db,
-                    integration.id(),
-                    XrefKind::Category,
-                    category.key.as_str(),
-                )
-                .await?
-                .and_then(|x| x.canonical_key),
+                None => XREFS
+                    .by_id(
+                        db,
+                        integration.id(),
+                        XrefKind::Category.as_str(),
+                        category.key.as_str(),
+                    )
+                    .await?
+                    .and_then(|x| x.canonical_key),
             };
             body["type"] = json!(name.unwrap_or_else(|| category.key.to_string()));
         }
@@ -725,15 +632,15 @@ async fn product_upsert(
     };
     let saved = if body["variants"].as_array().is_some_and(|v| v.is_empty())
         && !created
-        && !command.payload.overwrite_existing
+        && !cmd.overwrite_existing
     {
         existing.unwrap_or_default()
     } else {
         integration.client.put("products.put", &path, &body).await?
     };
-    let mut xrefs = vec![XrefRow {
-        kind: XrefKind::Product,
-        mailchimp_id: id.clone(),
+    let mut xrefs = vec![Xref {
+        kind: XrefKind::Product.as_str(),
+        external_id: id.clone(),
         canonical_key: Some(sku.as_str().to_owned()),
         fingerprint: saved
             .get("updated_at")
@@ -744,16 +651,15 @@ async fn product_upsert(
         ProductKind::Configurable { variants } => variants.iter().map(|v| &v.sku).collect(),
     };
     for s in variant_skus {
-        xrefs.push(XrefRow {
-            kind: XrefKind::Variant,
-            mailchimp_id: format!("{id}/{s}"),
+        xrefs.push(Xref {
+            kind: XrefKind::Variant.as_str(),
+            external_id: format!("{id}/{s}"),
             canonical_key: Some(s.to_string()),
             fingerprint: None,
         });
     }
     let target_id = external_id(&id)?;
     effect(
-        command,
         ProductUpserted {
             target: System::Mailchimp,
             sku: product.sku.clone(),
@@ -764,32 +670,31 @@ async fn product_upsert(
     )
 }
 
-impl CommandHandler {
-    async fn category_upsert(
-        &self,
-        integration: &Integration,
-        command: &Envelope<CategoryUpsert>,
-    ) -> Result<Effect, Failure> {
-        let category = &command.payload.category;
-        let existed = store::xref_by_id(
-            &self.db,
-            integration.id(),
-            XrefKind::Category,
-            category.key.as_str(),
-        )
-        .await?
-        .is_some();
+impl MailchimpTarget {
+    async fn category_upsert_in(
+        cx: &Cx<'_, Integration>,
+        cmd: &CategoryUpsert,
+    ) -> Executed<CategoryUpserted> {
+        let category = &cmd.category;
+        let existed = XREFS
+            .by_id(
+                cx.db,
+                cx.integration_id,
+                XrefKind::Category.as_str(),
+                category.key.as_str(),
+            )
+            .await?
+            .is_some();
         effect(
-            command,
             CategoryUpserted {
                 target: System::Mailchimp,
                 key: category.key.clone(),
                 target_id: category.key.clone(),
                 created: !existed,
             },
-            vec![XrefRow {
-                kind: XrefKind::Category,
-                mailchimp_id: category.key.to_string(),
+            vec![Xref {
+                kind: XrefKind::Category.as_str(),
+                external_id: category.key.to_string(),
                 canonical_key: Some(category.name.to_string()),
                 fingerprint: None,
             }],
@@ -804,33 +709,36 @@ async fn locate(
     integration: &Integration,
     sku: &NumericSku,
 ) -> Result<(String, String), DbErr> {
-    if let Some(x) =
-        store::xref_by_key(db, integration.id(), XrefKind::Variant, sku.as_str()).await?
-        && let Some((p, v)) = x.mailchimp_id.split_once('/')
+    if let Some(x) = XREFS
+        .by_key(
+            db,
+            integration.id(),
+            XrefKind::Variant.as_str(),
+            sku.as_str(),
+        )
+        .await?
+        && let Some((p, v)) = x.external_id.split_once('/')
     {
         return Ok((p.to_owned(), v.to_owned()));
     }
     Ok((sku.as_str().to_owned(), sku.as_str().to_owned()))
 }
 
-#[tracing::instrument(skip_all, fields(integration = %integration.id(), sku = %command.payload.sku))]
-async fn stock_set(
-    db: &DatabaseConnection,
-    integration: &Integration,
-    command: &Envelope<StockSet>,
-) -> Result<Effect, Failure> {
-    let sku = numeric(&command.payload.sku)?;
-    let qty = integer_quantity(&command.payload.quantity.value(), "quantity")?;
+#[tracing::instrument(skip_all, fields(integration = %cx.integration_id, sku = %cmd.sku))]
+async fn stock_set(cx: &Cx<'_, Integration>, cmd: &StockSet) -> Executed<StockSetDone> {
+    let (db, integration) = (cx.db, &**cx.integration);
+    let sku = numeric(&cmd.sku)?;
+    let qty = integer_quantity(&cmd.quantity.value(), "quantity")?;
     let done = |managed| StockSetDone {
         target: System::Mailchimp,
-        sku: command.payload.sku.clone(),
-        quantity: command.payload.quantity,
+        sku: cmd.sku.clone(),
+        quantity: cmd.quantity,
         managed,
     };
-    if !command.payload.manage_stock {
+    if !cmd.manage_stock {
         // MailChimp has no switch for stock tracking: a product whose stock MailChimp
         // should not manage keeps whatever inventory it has, untouched by Ferry.
-        return effect(command, done(false), Vec::new());
+        return effect(done(false), Vec::new());
     }
     integration.ensure_store().await?;
     let (product, variant) = locate(db, integration, &sku).await?;
@@ -847,7 +755,7 @@ async fn stock_set(
     {
         Ok(_) => {}
         Err(e) if e.is_not_found() => {
-            return Err(Failure::Refused(
+            return Err(CommandError::Permanent(
                 FailureInfo::new(
                     ErrorCode::NotFound,
                     format!("no MailChimp product variant has SKU {sku}; upsert the product first"),
@@ -857,21 +765,21 @@ async fn stock_set(
         }
         Err(e) => return Err(e.into()),
     }
-    effect(command, done(true), Vec::new())
+    effect(done(true), Vec::new())
 }
 
-#[tracing::instrument(skip_all, fields(integration = %integration.id(), skus = command.payload.skus.len()))]
+#[tracing::instrument(skip_all, fields(integration = %cx.integration_id, skus = cmd.skus.len()))]
 async fn products_verify(
-    db: &DatabaseConnection,
-    integration: &Integration,
-    command: &Envelope<ProductsVerify>,
-) -> Result<Effect, Failure> {
+    cx: &Cx<'_, Integration>,
+    cmd: &ProductsVerify,
+) -> Executed<ProductsVerified> {
+    let (db, integration) = (cx.db, &**cx.integration);
     integration.ensure_store().await?;
-    let checks = futures::stream::iter(command.payload.skus.iter().cloned())
+    let checks = futures::stream::iter(cmd.skus.iter().cloned())
         .map(|sku| async move {
             let Ok(numeric) = NumericSku::from_sku(&sku) else {
                 // A non-numeric SKU cannot exist in MailChimp.
-                return Ok::<_, Failure>((sku, None));
+                return Ok::<_, CommandError>((sku, None));
             };
             let (product, variant) = locate(db, integration, &numeric).await?;
             let path = format!(
@@ -887,7 +795,7 @@ async fn products_verify(
             Ok((sku, found.map(|_| product)))
         })
         .buffered(integration.client.concurrency());
-    let results: Vec<Result<(Sku, Option<String>), Failure>> = checks.collect().await;
+    let results: Vec<Result<(Sku, Option<String>), CommandError>> = checks.collect().await;
     let mut missing = Vec::new();
     let mut found = Vec::new();
     for r in results {
@@ -900,7 +808,6 @@ async fn products_verify(
         }
     }
     effect(
-        command,
         ProductsVerified {
             target: System::Mailchimp,
             missing,
@@ -912,25 +819,21 @@ async fn products_verify(
 
 // ---- orders -------------------------------------------------------------------------------
 
-#[tracing::instrument(skip_all, fields(integration = %integration.id(), order = %command.payload.external_id))]
-async fn order_find(
-    _db: &DatabaseConnection,
-    integration: &Integration,
-    command: &Envelope<OrderFind>,
-) -> Result<Effect, Failure> {
+#[tracing::instrument(skip_all, fields(integration = %cx.integration_id, order = %cmd.external_id))]
+async fn order_find(cx: &Cx<'_, Integration>, cmd: &OrderFind) -> Executed<OrderFound> {
+    let integration = &**cx.integration;
     integration.ensure_store().await?;
-    let id = command.payload.external_id.as_str();
+    let id = cmd.external_id.as_str();
     let path = format!("{}/orders/{}", integration.store_path(), segment(id));
     let found = integration
         .client
         .get_opt("orders.get", &path, &[("fields", "id".into())])
         .await?;
     effect(
-        command,
         OrderFound {
             target: System::Mailchimp,
-            external_id: command.payload.external_id.clone(),
-            found: found.map(|_| command.payload.external_id.clone()),
+            external_id: cmd.external_id.clone(),
+            found: found.map(|_| cmd.external_id.clone()),
         },
         Vec::new(),
     )
@@ -948,7 +851,7 @@ async fn order_json(
     db: &DatabaseConnection,
     integration: &Integration,
     command: &OrderCreate,
-) -> Result<Value, Failure> {
+) -> Result<Value, CommandError> {
     let order = command.order.order();
     let customer = match command.order.customer_plan() {
         CustomerPlan::Upsert { customer } => customer.as_ref().clone(),
@@ -994,15 +897,12 @@ async fn order_json(
     Ok(body)
 }
 
-#[tracing::instrument(skip_all, fields(integration = %integration.id(), order = %command.payload.order.order().external_id))]
-async fn order_create(
-    db: &DatabaseConnection,
-    integration: &Integration,
-    command: &Envelope<OrderCreate>,
-) -> Result<Effect, Failure> {
-    let body = order_json(db, integration, &command.payload).await?;
+#[tracing::instrument(skip_all, fields(integration = %cx.integration_id, order = %cmd.order.order().external_id))]
+async fn order_create(cx: &Cx<'_, Integration>, cmd: &OrderCreate) -> Executed<OrderCreated> {
+    let (db, integration) = (cx.db, &**cx.integration);
+    let body = order_json(db, integration, cmd).await?;
     integration.ensure_store().await?;
-    let external = &command.payload.order.order().external_id;
+    let external = &cmd.order.order().external_id;
     let path = format!(
         "{}/orders/{}",
         integration.store_path(),
@@ -1040,16 +940,15 @@ async fn order_create(
         }
     }
     effect(
-        command,
         OrderCreated {
             target: System::Mailchimp,
             external_id: external.clone(),
             target_id: external.clone(),
             replayed,
         },
-        vec![XrefRow {
-            kind: XrefKind::Order,
-            mailchimp_id: external.to_string(),
+        vec![Xref {
+            kind: XrefKind::Order.as_str(),
+            external_id: external.to_string(),
             canonical_key: Some(external.to_string()),
             fingerprint: saved
                 .get("updated_at")

@@ -50,7 +50,9 @@ use uuid::Uuid;
 use crate::client::{ClientError, Page, segment};
 use crate::integrations::{Integration, Integrations};
 use crate::records::{self, Rejected};
-use crate::store::{self, XrefKind, XrefRow};
+use ferry_platform::connector::Xref;
+
+use crate::store::{self, XREFS, XrefKind};
 
 /// What is read from MailChimp.
 #[derive(
@@ -238,7 +240,7 @@ pub struct Ingester {
 #[derive(Default)]
 struct Batch {
     messages: Vec<BusMessage>,
-    xrefs: Vec<XrefRow>,
+    xrefs: Vec<Xref>,
     report: SyncReport,
 }
 
@@ -457,7 +459,7 @@ impl Ingester {
         cursor.sync_published += batch.report.published as i64;
         cursor.sync_rejected += batch.report.rejected as i64;
         let txn = self.db.begin().await?;
-        store::upsert_xrefs(&txn, integration.id(), &batch.xrefs).await?;
+        XREFS.put(&txn, integration.id(), &batch.xrefs).await?;
         for message in &batch.messages {
             self.outbox.enqueue(&txn, message).await?;
         }
@@ -486,7 +488,9 @@ impl Ingester {
     ) -> Result<Batch, IngestError> {
         let kind = resource.xref_kind();
         let ids: Vec<String> = records.iter().map(|r| record_id(resource, r)).collect();
-        let known = store::xrefs_by_ids(&self.db, integration.id(), kind, &ids).await?;
+        let known = XREFS
+            .by_ids(&self.db, integration.id(), kind.as_str(), &ids)
+            .await?;
         let variant_skus = if resource == Resource::Orders {
             self.variant_skus(integration, records).await?
         } else {
@@ -533,9 +537,9 @@ impl Ingester {
                         run,
                         rid,
                     ))?);
-                    batch.xrefs.push(XrefRow {
-                        kind,
-                        mailchimp_id: id,
+                    batch.xrefs.push(Xref {
+                        kind: kind.as_str(),
+                        external_id: id,
                         canonical_key: None,
                         fingerprint: Some(fingerprint),
                     });
@@ -566,12 +570,18 @@ impl Ingester {
                 keys.push(format!("{p}/{v}"));
             }
         }
-        let found =
-            store::xrefs_by_ids(&self.db, integration.id(), XrefKind::Variant, &keys).await?;
+        let found = XREFS
+            .by_ids(
+                &self.db,
+                integration.id(),
+                XrefKind::Variant.as_str(),
+                &keys,
+            )
+            .await?;
         Ok(found
             .into_values()
             .filter_map(|x| {
-                let variant = x.mailchimp_id.split_once('/')?.1.to_owned();
+                let variant = x.external_id.split_once('/')?.1.to_owned();
                 Some((variant, x.canonical_key?))
             })
             .collect())
@@ -588,7 +598,7 @@ impl Ingester {
         variant_skus: &HashMap<String, String>,
         run: Uuid,
         fresh: bool,
-    ) -> Result<(Vec<BusMessage>, Vec<XrefRow>), ObserveError> {
+    ) -> Result<(Vec<BusMessage>, Vec<Xref>), ObserveError> {
         let iid = integration.id();
         let c = &integration.connection;
         let version = records::fingerprint(raw);
@@ -610,9 +620,9 @@ impl Ingester {
                 } else {
                     records::customer(raw)?
                 };
-                xrefs.push(XrefRow {
-                    kind,
-                    mailchimp_id: id.to_owned(),
+                xrefs.push(Xref {
+                    kind: kind.as_str(),
+                    external_id: id.to_owned(),
                     canonical_key: Some(customer.email.to_string()),
                     fingerprint,
                 });
@@ -629,9 +639,9 @@ impl Ingester {
             }
             Resource::Products => {
                 let product = records::product(raw, c.currency)?;
-                xrefs.push(XrefRow {
-                    kind,
-                    mailchimp_id: id.to_owned(),
+                xrefs.push(Xref {
+                    kind: kind.as_str(),
+                    external_id: id.to_owned(),
                     canonical_key: Some(product.sku.to_string()),
                     fingerprint,
                 });
@@ -645,9 +655,9 @@ impl Ingester {
                     let sku = records::text(v, "sku")
                         .map(str::to_owned)
                         .unwrap_or_else(|| vid.clone());
-                    xrefs.push(XrefRow {
-                        kind: XrefKind::Variant,
-                        mailchimp_id: format!("{id}/{vid}"),
+                    xrefs.push(Xref {
+                        kind: XrefKind::Variant.as_str(),
+                        external_id: format!("{id}/{vid}"),
                         canonical_key: Some(sku),
                         fingerprint: None,
                     });
@@ -680,9 +690,9 @@ impl Ingester {
             }
             Resource::Orders => {
                 let order = records::order(raw, c.currency, variant_skus)?;
-                xrefs.push(XrefRow {
-                    kind,
-                    mailchimp_id: id.to_owned(),
+                xrefs.push(Xref {
+                    kind: kind.as_str(),
+                    external_id: id.to_owned(),
                     canonical_key: Some(order.external_id.to_string()),
                     fingerprint,
                 });
@@ -737,7 +747,9 @@ impl Ingester {
         let resource = command.payload.resource;
         let id = &command.payload.mailchimp_id;
         let kind = resource.xref_kind();
-        let known = store::xref_by_id(txn, integration.id(), kind, id).await?;
+        let known = XREFS
+            .by_id(txn, integration.id(), kind.as_str(), id)
+            .await?;
         let fingerprint = records::fingerprint(raw);
         if known.is_some_and(|x| {
             x.canonical_key.is_some() && x.fingerprint.as_deref() == Some(fingerprint.as_str())
@@ -760,7 +772,7 @@ impl Ingester {
             false,
         ) {
             Ok((messages, xrefs)) => {
-                store::upsert_xrefs(txn, integration.id(), &xrefs).await?;
+                XREFS.put(txn, integration.id(), &xrefs).await?;
                 for m in &messages {
                     self.outbox.enqueue(txn, m).await?;
                 }

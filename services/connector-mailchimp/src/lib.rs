@@ -39,6 +39,7 @@ use std::time::Duration;
 use ferry_platform::bus::inbox::{self, Inbox};
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{Binding, BusMigration, RetryPolicy, Subscription, queues};
+use ferry_platform::connector::Executor;
 use ferry_platform::db;
 use ferry_platform::registry::RegistryFollower;
 use ferry_platform::service::{Runtime, Started};
@@ -54,7 +55,11 @@ pub const SERVICE: &str = "connector-mailchimp";
 
 /// The connector's own migrations (its tables only).
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(store::CreateTables)]
+    vec![
+        Box::new(store::CreateTables),
+        Box::new(ferry_platform::connector::store::CreateTables),
+        Box::new(store::MoveXrefsToKit),
+    ]
 }
 
 /// The migrator for a database of its own: the bus tables plus the connector's.
@@ -112,12 +117,11 @@ pub async fn start_with_ingester(
     let subscription = Subscription::new(queues::CONNECTOR_MAILCHIMP, bindings())
         .prefetch(prefetch)
         .retry(retry);
-    let handler = commands::CommandHandler::new(
+    let target = commands::MailchimpTarget::new(
         runtime.db.clone(),
         Inbox::new(queues::CONNECTOR_MAILCHIMP),
         outbox.clone(),
         ingester.clone(),
-        retry,
     )
     .waiting_for_first_product_sync(section.poll_enabled && section.initial_sync);
     let registry = Arc::new(registry::RegistryListener::new(
@@ -125,7 +129,13 @@ pub async fn start_with_ingester(
         runtime.db.clone(),
         integrations.clone(),
     ));
-    let handler = handler.with_registry(registry.clone());
+    let handler = Executor::new(
+        Arc::new(target.with_registry(registry.clone())),
+        runtime.db.clone(),
+        Inbox::new(queues::CONNECTOR_MAILCHIMP),
+        outbox.clone(),
+        retry,
+    );
     let subscription = runtime
         .bus
         .subscribe(subscription, Arc::new(handler))

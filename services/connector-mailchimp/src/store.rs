@@ -4,20 +4,25 @@
 //! | --- | --- | --- |
 //! | `mailchimp_connections` | integration | store id, list id, base URL override, limits, resources (never the API key or webhook secret: those stay in memory, see [`crate::integrations`]) |
 //! | `mailchimp_cursors` | integration, resource | the poll watermark and the progress of the last full sync |
-//! | `mailchimp_xrefs` | integration, kind, MailChimp id | the canonical key (e-mail, SKU, external order id) and the fingerprint of the last version published |
 //!
-//! The fingerprint (the record's `updated_at`/`last_changed`) makes ingestion exactly-once per
-//! version: a record is published only when its fingerprint differs, and the new fingerprint
+//! Cross-references (MailChimp id <-> canonical key, with the fingerprint of the last version
+//! published) are the connector kit's `connector_xrefs` ([`XREFS`]). The fingerprint (the
+//! record's `updated_at`/`last_changed`) makes ingestion exactly-once per version: a record is published only when its fingerprint differs, and the new fingerprint
 //! is written in the same transaction as the outbox rows of its events.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use ferry_proto::IntegrationId;
+use ferry_platform::connector::{Xref, Xrefs};
+use ferry_proto::{IntegrationId, System};
+use sea_orm::Schema;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Index, OnConflict};
-use sea_orm::{Schema, Set};
 use sea_orm_migration::prelude::{MigrationName, MigrationTrait, SchemaManager};
+
+/// This connector's cross-references (the kit's table `connector_xrefs`; the external id is
+/// the MailChimp id, `product_id/variant_id` for variants).
+pub const XREFS: Xrefs = Xrefs::new(System::Mailchimp);
 
 /// Kinds of cross-references.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,7 +135,8 @@ pub mod cursor {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `mailchimp_xrefs`.
+/// Legacy: the previous release's `mailchimp_xrefs`, moved into the kit's `connector_xrefs`
+/// by [`MoveXrefsToKit`]; the table stays (empty) for one release.
 pub mod xref {
     use super::*;
 
@@ -228,121 +234,6 @@ impl MigrationTrait for CreateTables {
     }
 }
 
-/// Cross-references of `ids`, by MailChimp id.
-pub async fn xrefs_by_ids<C: ConnectionTrait>(
-    db: &C,
-    integration: IntegrationId,
-    kind: XrefKind,
-    ids: &[String],
-) -> Result<HashMap<String, xref::Model>, DbErr> {
-    let mut out = HashMap::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let rows = xref::Entity::find()
-            .filter(xref::Column::IntegrationId.eq(integration.as_uuid()))
-            .filter(xref::Column::Kind.eq(kind.as_str()))
-            .filter(xref::Column::MailchimpId.is_in(chunk.iter().cloned()))
-            .all(db)
-            .await?;
-        out.extend(rows.into_iter().map(|r| (r.mailchimp_id.clone(), r)));
-    }
-    Ok(out)
-}
-
-/// The cross-reference of a canonical key (the newest when several records share it).
-pub async fn xref_by_key<C: ConnectionTrait>(
-    db: &C,
-    integration: IntegrationId,
-    kind: XrefKind,
-    key: &str,
-) -> Result<Option<xref::Model>, DbErr> {
-    use sea_orm::QueryOrder;
-    xref::Entity::find()
-        .filter(xref::Column::IntegrationId.eq(integration.as_uuid()))
-        .filter(xref::Column::Kind.eq(kind.as_str()))
-        .filter(xref::Column::CanonicalKey.eq(key))
-        .order_by_desc(xref::Column::UpdatedAt)
-        .one(db)
-        .await
-}
-
-/// The cross-reference of a MailChimp id.
-pub async fn xref_by_id<C: ConnectionTrait>(
-    db: &C,
-    integration: IntegrationId,
-    kind: XrefKind,
-    mailchimp_id: &str,
-) -> Result<Option<xref::Model>, DbErr> {
-    xref::Entity::find_by_id((
-        integration.as_uuid(),
-        kind.as_str().to_owned(),
-        mailchimp_id.to_owned(),
-    ))
-    .one(db)
-    .await
-}
-
-/// One cross-reference to write.
-#[derive(Debug, Clone)]
-pub struct XrefRow {
-    /// Kind.
-    pub kind: XrefKind,
-    /// MailChimp id.
-    pub mailchimp_id: String,
-    /// Canonical key.
-    pub canonical_key: Option<String>,
-    /// Fingerprint of the version published; `None` keeps none (commands).
-    pub fingerprint: Option<String>,
-}
-
-/// Inserts or updates cross-references. A row without a fingerprint keeps the fingerprint
-/// already stored (a command learnt the key, not a version).
-pub async fn upsert_xrefs<C: ConnectionTrait>(
-    db: &C,
-    integration: IntegrationId,
-    rows: &[XrefRow],
-) -> Result<(), DbErr> {
-    let (versioned, keys_only): (Vec<&XrefRow>, Vec<&XrefRow>) =
-        rows.iter().partition(|r| r.fingerprint.is_some());
-    write_xrefs(db, integration, &versioned, true).await?;
-    write_xrefs(db, integration, &keys_only, false).await
-}
-
-async fn write_xrefs<C: ConnectionTrait>(
-    db: &C,
-    integration: IntegrationId,
-    rows: &[&XrefRow],
-    with_fingerprint: bool,
-) -> Result<(), DbErr> {
-    let now = Utc::now();
-    let mut columns = vec![xref::Column::CanonicalKey, xref::Column::UpdatedAt];
-    if with_fingerprint {
-        columns.push(xref::Column::Fingerprint);
-    }
-    for chunk in rows.chunks(500) {
-        let models = chunk.iter().map(|r| xref::ActiveModel {
-            integration_id: Set(integration.as_uuid()),
-            kind: Set(r.kind.as_str().to_owned()),
-            mailchimp_id: Set(r.mailchimp_id.clone()),
-            canonical_key: Set(r.canonical_key.clone()),
-            fingerprint: Set(r.fingerprint.clone()),
-            updated_at: Set(now),
-        });
-        xref::Entity::insert_many(models)
-            .on_conflict(
-                OnConflict::columns([
-                    xref::Column::IntegrationId,
-                    xref::Column::Kind,
-                    xref::Column::MailchimpId,
-                ])
-                .update_columns(columns.clone())
-                .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
-    Ok(())
-}
-
 /// The cursor of one resource.
 pub async fn cursor<C: ConnectionTrait>(
     db: &C,
@@ -425,10 +316,7 @@ pub async fn forget_integration<C: ConnectionTrait>(
     integration: IntegrationId,
 ) -> Result<(), DbErr> {
     let id = integration.as_uuid();
-    xref::Entity::delete_many()
-        .filter(xref::Column::IntegrationId.eq(id))
-        .exec(db)
-        .await?;
+    XREFS.forget(db, integration).await?;
     cursor::Entity::delete_many()
         .filter(cursor::Column::IntegrationId.eq(id))
         .exec(db)
@@ -438,4 +326,53 @@ pub async fn forget_integration<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Moves the previous release's cross-references into the kit's `connector_xrefs` (and
+/// empties `mailchimp_xrefs`, which stays for one release).
+pub struct MoveXrefsToKit;
+
+impl MigrationName for MoveXrefsToKit {
+    fn name(&self) -> &str {
+        "m20261206_000002_mailchimp_xrefs_to_kit"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for MoveXrefsToKit {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let kinds = [
+            XrefKind::Customer,
+            XrefKind::Member,
+            XrefKind::Product,
+            XrefKind::Variant,
+            XrefKind::Order,
+            XrefKind::Category,
+        ];
+        let mut by_integration: HashMap<IntegrationId, Vec<Xref>> = HashMap::new();
+        for row in xref::Entity::find().all(db).await? {
+            let Some(kind) = kinds.iter().find(|k| k.as_str() == row.kind) else {
+                continue;
+            };
+            let Ok(integration) = IntegrationId::from_uuid(row.integration_id) else {
+                continue;
+            };
+            by_integration.entry(integration).or_default().push(Xref {
+                kind: kind.as_str(),
+                external_id: row.mailchimp_id,
+                canonical_key: row.canonical_key,
+                fingerprint: row.fingerprint,
+            });
+        }
+        for (integration, xrefs) in by_integration {
+            XREFS.put(db, integration, &xrefs).await?;
+        }
+        xref::Entity::delete_many().exec(db).await?;
+        Ok(())
+    }
+
+    async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
+        Ok(())
+    }
 }
