@@ -115,6 +115,7 @@ fn every_message_round_trips_with_its_routing_key() {
             order: target_order(),
             customer_id: id("42"),
             idempotency_key: OrderCreate::idempotency_key_for(integration(), &id("ORD-1001")),
+            articles: Vec::new(),
         })
         .routing_key(),
         round_trip(ProductsVerify {

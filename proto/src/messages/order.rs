@@ -1,6 +1,7 @@
 //! Order messages.
 
 use super::impl_message;
+use super::product::ProductRef;
 use crate::model::{Order, TargetOrder};
 use crate::routing::System;
 use crate::types::{ExternalId, IdempotencyKey, IntegrationId};
@@ -90,6 +91,11 @@ pub struct OrderCreate {
     pub customer_id: ExternalId,
     /// Makes the creation idempotent at the target; see [`OrderCreate::idempotency_key_for`].
     pub idempotency_key: IdempotencyKey,
+    /// The lines' SKUs with their ids in the target, as `products.verify` found them (saga
+    /// step 3), so the creation does not look them up again. Empty (or a SKU left out): the
+    /// target looks the SKU up itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub articles: Vec<ProductRef>,
 }
 impl_message!(
     OrderCreate,

@@ -2,6 +2,8 @@
 //! `mailchimp_xrefs` (with their fingerprints) move into the kit's `connector_xrefs` and the
 //! legacy table is left empty, on SQLite and PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::Utc;
 use ferry_connector_mailchimp::store::{self, XREFS, XrefKind, xref};
 use ferry_connector_mailchimp::{Migrator, SERVICE};

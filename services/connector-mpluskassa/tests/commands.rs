@@ -385,6 +385,7 @@ async fn catalogue_stock_and_orders(kind: BusKind) {
         order: target,
         customer_id: ExternalId::parse(&relation).unwrap(),
         idempotency_key: key,
+        articles: Vec::new(),
     };
     let first = h.send(create.clone()).await;
     let reply = h.reply_to(first, WAIT).await;
@@ -420,6 +421,7 @@ async fn catalogue_stock_and_orders(kind: BusKind) {
             h.integration,
             &ExternalId::parse("WEB-1002").unwrap(),
         ),
+        articles: Vec::new(),
     };
     let failed = h.reply_to(h.send(bad).await, WAIT).await;
     assert_eq!(failed.message_type, "command.failed");
@@ -477,6 +479,7 @@ async fn refused_commands_reply_precisely_and_are_acknowledged() {
             h.integration,
             &ExternalId::parse("WEB-2001").unwrap(),
         ),
+        articles: Vec::new(),
     };
     let failed = h.reply_to(h.send(cmd).await, WAIT).await;
     assert_eq!(failed.message_type, "command.failed");
@@ -501,6 +504,7 @@ async fn refused_commands_reply_precisely_and_are_acknowledged() {
             h.integration,
             &ExternalId::parse("WEB-2002").unwrap(),
         ),
+        articles: Vec::new(),
     };
     let failed = h.reply_to(h.send(cmd).await, WAIT).await;
     assert_eq!(failed.payload["error"]["code"], "remote_rejected");

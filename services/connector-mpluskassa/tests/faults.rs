@@ -124,6 +124,7 @@ async fn nothing_lost_or_duplicated(kind: BusKind) {
         order: support::order("STORM-1", &emails[0], &[("100101", 1, 2495)]),
         customer_id: ExternalId::parse(&relation_of[&emails[0]]).unwrap(),
         idempotency_key: OrderCreate::idempotency_key_for(h.integration, &ext),
+        articles: Vec::new(),
     };
     let first = h.send(create.clone()).await;
     let second = h.send(create).await;

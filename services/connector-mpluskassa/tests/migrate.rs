@@ -2,6 +2,8 @@
 //! `mpluskassa_xrefs` move into the kit's `connector_xrefs` (found by key and by id as before)
 //! and the legacy table is left empty, on SQLite and PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use chrono::Utc;
 use ferry_connector_mpluskassa::store::{self, XREFS, kind, xref_row};
 use ferry_connector_mpluskassa::{Migrator, SERVICE};

@@ -4,7 +4,7 @@
 //! stderr and stops making progress, so the test can `kill -9` the process exactly there.
 //!
 //! Points: `before_commit:<command>` and `after_commit:<command>` around the transaction
-//! that sends `<command>` (`order.find`, `customer.find`, `customer.upsert`,
+//! that sends `<command>` (`order.find`, `customer.upsert`,
 //! `products.verify`, `order.create`), and `before_commit:completed` /
 //! `after_commit:completed` around the transaction that records the created order.
 
@@ -28,7 +28,6 @@ pub fn all_points() -> Vec<String> {
     let mut points = Vec::new();
     for command in [
         "order.find",
-        "customer.find",
         "customer.upsert",
         "products.verify",
         "order.create",

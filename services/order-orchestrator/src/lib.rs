@@ -2,12 +2,14 @@
 //! (see [`saga`] for the state machine):
 //!
 //! 1. `<target>.order.find` (by external id) -> `order.found`; found: skip, done;
-//! 2. `<target>.customer.find` (by e-mail) -> `customer.found`, then `<target>.customer.upsert`
-//!    -> `customer.upserted`; or the default debtor of the mapped order's plan;
+//! 2. `<target>.customer.upsert` -> `customer.upserted`: the target finds the customer by
+//!    e-mail and updates it, or creates it, in one command (`created` tells which); or the
+//!    default debtor of the mapped order's plan;
 //! 3. `<target>.products.verify` -> `products.verified`; missing SKUs park the saga
 //!    (`ferry.saga.parked`) until they appear (`product.upserted`, periodic re-verification)
 //!    or an operator retries;
-//! 4. `<target>.order.create` with the order's idempotency key -> `order.created`.
+//! 4. `<target>.order.create` with the order's idempotency key and the article ids step 3
+//!    found -> `order.created`.
 //!
 //! Every transition is one database transaction with the outbox row of the command it
 //! sends ([`engine`]); replies are deduplicated by the inbox and checked against the current
@@ -63,6 +65,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(store::Migration),
         Box::new(store::ResolutionMigration),
+        Box::new(store::VerifiedProductsMigration),
     ]
 }
 

@@ -26,8 +26,8 @@ use chrono::{DateTime, Utc};
 use ferry_platform::bus::BusMessage;
 use ferry_proto::messages::{
     CommandFailed, CustomerFind, CustomerFound, CustomerUpsert, CustomerUpserted, ErrorCode,
-    FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound, OrderMapped, ProductsVerified,
-    ProductsVerify, SagaFailed, SagaParked,
+    FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound, OrderMapped, ProductRef,
+    ProductsVerified, ProductsVerify, SagaFailed, SagaParked,
 };
 use ferry_proto::model::{CustomerPlan, TargetOrder};
 use ferry_proto::{
@@ -111,9 +111,11 @@ impl SagaState {
 pub enum Step {
     /// 1. does the order exist in the target already?
     FindOrder,
-    /// 2a. find the customer by e-mail.
+    /// Find the customer by e-mail: a separate step of sagas persisted by a release before
+    /// `customer.upsert` answered found-or-created; such a saga finishes through it. New
+    /// sagas go from `FindOrder` to `UpsertCustomer`.
     FindCustomer,
-    /// 2b. create or update the customer.
+    /// 2. find the customer by e-mail and update it, or create it (one command).
     UpsertCustomer,
     /// 3. do all SKUs exist?
     VerifyProducts,
@@ -274,6 +276,9 @@ pub struct Saga {
     pub next_attempt_at: Option<DateTime<Utc>>,
     /// SKUs missing in the target.
     pub missing_skus: Vec<Sku>,
+    /// The order's SKUs with their ids in the target, as the last `products.verified`
+    /// found them (sent with `order.create`, so the target does not look them up again).
+    pub verified: Vec<ProductRef>,
     /// The last failure.
     pub last_error: Option<FailureInfo>,
     /// How it ended, or why it is parked, in words.
@@ -555,6 +560,7 @@ impl Saga {
             step_commands: Vec::new(),
             next_attempt_at: None,
             missing_skus: Vec::new(),
+            verified: Vec::new(),
             last_error: None,
             outcome: None,
             trace: envelope.trace.clone(),
@@ -644,14 +650,14 @@ impl Saga {
                 }
                 None => match self.order.customer_plan().clone() {
                     CustomerPlan::Upsert { .. } => {
-                        self.enter(Step::FindCustomer);
+                        self.enter(Step::UpsertCustomer);
                         self.wait = Wait::CustomerLock;
                         self.next_attempt_at = Some(now);
                     }
                     CustomerPlan::DefaultDebtor { relation_id } => {
                         fx.note(TimelineEntry::new(
                             "default_debtor",
-                            Step::FindCustomer,
+                            Step::UpsertCustomer,
                             json!({ "customer_id": relation_id }),
                         ));
                         self.customer_id = Some(relation_id);
@@ -686,6 +692,7 @@ impl Saga {
                     self.state = SagaState::Running;
                 }
                 self.missing_skus.clear();
+                self.verified = m.found.clone();
                 self.last_error = None;
                 self.outcome = None;
                 self.enter(Step::CreateOrder);
@@ -913,7 +920,7 @@ impl Saga {
         self.customer_source = CustomerSource::Refreshed;
         self.existing_customer_id = None;
         self.last_error = Some(error.clone());
-        self.enter(Step::FindCustomer);
+        self.enter(Step::UpsertCustomer);
         self.wait = Wait::CustomerLock;
         self.next_attempt_at = Some(now);
     }
@@ -974,8 +981,8 @@ impl Saga {
                 self.outcome = None;
                 self.pending_command = None;
                 if matches!(self.step, Step::FindCustomer | Step::UpsertCustomer) {
-                    // The customer steps run under the customer lock, from the lookup on.
-                    self.enter(Step::FindCustomer);
+                    // The customer step runs under the customer lock.
+                    self.enter(Step::UpsertCustomer);
                     self.wait = Wait::CustomerLock;
                     self.next_attempt_at = Some(now);
                 } else {
@@ -1154,6 +1161,7 @@ impl Saga {
                         self.integration_id,
                         &self.external_id,
                     ),
+                    articles: self.verified.clone(),
                 })
             }
             Step::Finished => Err(inconsistent("a finished saga sends no command")),
@@ -1279,7 +1287,7 @@ mod tests {
         // The right reply moves on to the customer lock; the same reply again is stale.
         let right = found(s.pending_command);
         assert!(s.on_reply(&right, now, &settings()).unwrap().is_ok());
-        assert_eq!((s.step, s.wait), (Step::FindCustomer, Wait::CustomerLock));
+        assert_eq!((s.step, s.wait), (Step::UpsertCustomer, Wait::CustomerLock));
         assert!(s.on_reply(&right, now, &settings()).unwrap().is_err());
     }
 
@@ -1314,8 +1322,8 @@ mod tests {
         assert!(s.on_reply(&late, now, &settings()).unwrap().is_err());
     }
 
-    /// A saga at `find_customer`, its lock wait due.
-    fn at_find_customer(now: DateTime<Utc>) -> Saga {
+    /// A saga at `upsert_customer`, its lock wait due.
+    fn at_upsert_customer(now: DateTime<Utc>) -> Saga {
         let mut s = saga();
         s.start(now, &settings()).unwrap();
         assert!(
@@ -1323,7 +1331,7 @@ mod tests {
                 .unwrap()
                 .is_ok()
         );
-        assert_eq!((s.step, s.wait), (Step::FindCustomer, Wait::CustomerLock));
+        assert_eq!((s.step, s.wait), (Step::UpsertCustomer, Wait::CustomerLock));
         s
     }
 
@@ -1338,22 +1346,13 @@ mod tests {
     #[test]
     fn the_upsert_reply_records_the_resolution_with_the_payload_hash() {
         let now = Utc::now();
-        let mut s = at_find_customer(now);
-        s.customer_lock_acquired(now, &settings()).unwrap();
+        let mut s = at_upsert_customer(now);
+        let fx = s.customer_lock_acquired(now, &settings()).unwrap();
+        // One command finds the customer by e-mail and updates or creates it.
+        assert_eq!(fx.messages.len(), 1);
+        assert_eq!(fx.messages[0].routing_key, "mpluskassa.customer.upsert");
+        assert_eq!(fx.customer, None, "nothing resolved before the reply");
         let email = s.customer_email().unwrap().clone();
-        let customer_found = reply_to(
-            &s,
-            ReplyPayload::CustomerFound(CustomerFound {
-                target: System::Mpluskassa,
-                email: email.clone(),
-                found: None,
-            }),
-        );
-        let fx = s
-            .on_reply(&customer_found, now, &settings())
-            .unwrap()
-            .unwrap();
-        assert_eq!(fx.customer, None, "a lookup resolves nothing yet");
         let upserted = reply_to(
             &s,
             ReplyPayload::CustomerUpserted(CustomerUpserted {
@@ -1377,9 +1376,81 @@ mod tests {
     }
 
     #[test]
+    fn a_saga_persisted_at_the_old_find_step_finishes_through_it() {
+        let now = Utc::now();
+        let mut s = at_upsert_customer(now);
+        // As a release before the one-command upsert left it.
+        s.step = Step::FindCustomer;
+        let fx = s.customer_lock_acquired(now, &settings()).unwrap();
+        assert_eq!(fx.messages[0].routing_key, "mpluskassa.customer.find");
+        let email = s.customer_email().unwrap().clone();
+        let found = reply_to(
+            &s,
+            ReplyPayload::CustomerFound(CustomerFound {
+                target: System::Mpluskassa,
+                email,
+                found: Some(ExternalId::parse("rel-3").unwrap()),
+            }),
+        );
+        let fx = s.on_reply(&found, now, &settings()).unwrap().unwrap();
+        assert_eq!(s.step, Step::UpsertCustomer);
+        assert_eq!(fx.messages[0].routing_key, "mpluskassa.customer.upsert");
+        assert_eq!(
+            s.existing_customer_id,
+            Some(ExternalId::parse("rel-3").unwrap())
+        );
+    }
+
+    #[test]
+    fn the_articles_verified_travel_with_the_order() {
+        let now = Utc::now();
+        let mut s = at_upsert_customer(now);
+        s.customer_lock_acquired(now, &settings()).unwrap();
+        let email = s.customer_email().unwrap().clone();
+        let upserted = reply_to(
+            &s,
+            ReplyPayload::CustomerUpserted(CustomerUpserted {
+                target: System::Mpluskassa,
+                email,
+                target_id: ExternalId::parse("rel-9").unwrap(),
+                created: false,
+            }),
+        );
+        s.on_reply(&upserted, now, &settings()).unwrap().unwrap();
+        let refs: Vec<ProductRef> = s
+            .order
+            .order()
+            .skus()
+            .into_iter()
+            .enumerate()
+            .map(|(i, sku)| ProductRef {
+                sku,
+                target_id: ExternalId::parse(&format!("{}", 700 + i)).unwrap(),
+            })
+            .collect();
+        let verified = reply_to(
+            &s,
+            ReplyPayload::ProductsVerified(ProductsVerified {
+                target: System::Mpluskassa,
+                missing: vec![],
+                found: refs.clone(),
+            }),
+        );
+        let fx = s.on_reply(&verified, now, &settings()).unwrap().unwrap();
+        assert_eq!(s.step, Step::CreateOrder);
+        let sent: OrderCreate = Envelope::decode(&fx.messages[0].body).unwrap().payload;
+        assert_eq!(sent.articles, refs);
+        // Rebuilt after a timeout or a crash, the command carries them too.
+        let again: OrderCreate = Envelope::decode(&s.command().unwrap().body)
+            .unwrap()
+            .payload;
+        assert_eq!(again.articles, refs);
+    }
+
+    #[test]
     fn a_reused_customer_skips_the_customer_commands_and_falls_back_once_when_refused() {
         let now = Utc::now();
-        let mut s = at_find_customer(now);
+        let mut s = at_upsert_customer(now);
         assert!(s.may_reuse_customer());
         let id = ExternalId::parse("rel-9").unwrap();
         let fx = s
@@ -1419,7 +1490,7 @@ mod tests {
             Some(CustomerEffect::Invalidated { customer_id: id })
         );
         assert_eq!(s.state, SagaState::Running);
-        assert_eq!((s.step, s.wait), (Step::FindCustomer, Wait::CustomerLock));
+        assert_eq!((s.step, s.wait), (Step::UpsertCustomer, Wait::CustomerLock));
         assert!(s.is_due(now));
         assert_eq!(s.customer_source, CustomerSource::Refreshed);
         assert!(

@@ -2,6 +2,7 @@
 //! resolutions, with the migrations and the row <-> [`Saga`] conversion.
 
 use chrono::{DateTime, Utc};
+use ferry_proto::messages::ProductRef;
 use ferry_proto::model::TargetOrder;
 use ferry_proto::{ExternalId, IntegrationId, MessageId, Sku, System, TraceContext};
 use sea_orm::sea_query::{ColumnDef, Index, Table};
@@ -58,6 +59,9 @@ pub mod saga_row {
         pub next_attempt_at: Option<DateTimeUtc>,
         /// Missing SKUs (JSON array).
         pub missing_skus: Json,
+        /// SKUs with their target ids as verified (JSON array of `ProductRef`; added by
+        /// [`super::VerifiedProductsMigration`]).
+        pub verified_products: Json,
         /// Last failure (JSON of `FailureInfo`).
         pub last_error: Option<Json>,
         /// Outcome or reason, in words.
@@ -238,6 +242,8 @@ pub fn saga_from_row(row: &saga_row::Model) -> Result<Saga, CorruptRow> {
         next_attempt_at: row.next_attempt_at,
         missing_skus: serde_json::from_value::<Vec<Sku>>(row.missing_skus.clone())
             .map_err(|e| bad("missing_skus", e.to_string()))?,
+        verified: serde_json::from_value::<Vec<ProductRef>>(row.verified_products.clone())
+            .map_err(|e| bad("verified_products", e.to_string()))?,
         last_error: row
             .last_error
             .clone()
@@ -275,6 +281,7 @@ pub fn saga_to_active(saga: &Saga, now: DateTime<Utc>) -> Result<saga_row::Activ
         step_commands: Set(json(serde_json::to_value(&saga.step_commands))?),
         next_attempt_at: Set(saga.next_attempt_at),
         missing_skus: Set(json(serde_json::to_value(&saga.missing_skus))?),
+        verified_products: Set(json(serde_json::to_value(&saga.verified))?),
         last_error: Set(saga
             .last_error
             .as_ref()
@@ -441,6 +448,50 @@ impl MigrationTrait for ResolutionMigration {
             .get_connection()
             .execute_unprepared("DROP TABLE IF EXISTS order_orchestrator_customer_resolutions")
             .await?;
+        Ok(())
+    }
+}
+
+/// Adds the sagas' `verified_products`: the article ids `products.verify` found travel with
+/// `order.create`, so the target does not look them up again. Backward compatible: the
+/// column has a default, so the previous release still writes sagas on this schema.
+pub struct VerifiedProductsMigration;
+
+impl MigrationName for VerifiedProductsMigration {
+    fn name(&self) -> &str {
+        "m20261206_000003_order_orchestrator_verified_products"
+    }
+}
+
+/// The sagas' column added by [`VerifiedProductsMigration`].
+const VERIFIED_PRODUCTS: &str = "verified_products";
+
+#[async_trait::async_trait]
+impl MigrationTrait for VerifiedProductsMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // A database created since has the column from the entity.
+        if manager
+            .has_column("order_orchestrator_sagas", VERIFIED_PRODUCTS)
+            .await?
+        {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(saga_row::Entity)
+                    .add_column(
+                        ColumnDef::new(saga_row::Column::VerifiedProducts)
+                            .json()
+                            .not_null()
+                            .default("[]"),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
         Ok(())
     }
 }

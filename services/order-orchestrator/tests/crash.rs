@@ -32,8 +32,6 @@ macro_rules! crash_points {
 crash_points!(
     killed_before_commit_of_order_find => "before_commit:order.find",
     killed_after_commit_of_order_find => "after_commit:order.find",
-    killed_before_commit_of_customer_find => "before_commit:customer.find",
-    killed_after_commit_of_customer_find => "after_commit:customer.find",
     killed_before_commit_of_customer_upsert => "before_commit:customer.upsert",
     killed_after_commit_of_customer_upsert => "after_commit:customer.upsert",
     killed_before_commit_of_products_verify => "before_commit:products.verify",

@@ -11,10 +11,11 @@ use ferry_proto::{ExternalId, Sku, System};
 
 use super::{articles_by_sku, cents, check_sku, external_id};
 use crate::client::OrderCreation;
+use crate::config::SkuSource;
 use crate::convert;
 use crate::integrations::Integration;
 use crate::soap::requests::{LineWrite, OrderWrite, PaymentWrite};
-use crate::soap::types::{self as mk, quantity_to_wire};
+use crate::soap::types::quantity_to_wire;
 use crate::store::kind;
 
 pub(super) async fn order_find(cx: &Cx<'_, Integration>, cmd: &OrderFind) -> Executed<OrderFound> {
@@ -50,7 +51,7 @@ pub(super) async fn order_create(
     for sku in &skus {
         check_sku(settings.sku_source, sku)?;
     }
-    let articles = articles_by_sku(integration, &skus).await?;
+    let articles = articles_of(integration, cmd, &skus).await?;
     let missing: Vec<&str> = skus
         .iter()
         .map(Sku::as_str)
@@ -103,7 +104,7 @@ pub(super) async fn order_create(
 fn order_write(
     cmd: &OrderCreate,
     settings: &crate::integrations::IntegrationSettings,
-    articles: &HashMap<String, (i64, mk::Article)>,
+    articles: &HashMap<String, Article>,
 ) -> Result<(OrderWrite, Vec<PaymentWrite>), CommandError> {
     let target = &cmd.order;
     let order = target.order();
@@ -146,10 +147,10 @@ fn order_write(
             )
         })?;
         let price = cents(&line.unit_price, &format!("order {ext} line {n} price"))?;
-        let (_, article) = &articles[line.sku.as_str()];
+        let article = &articles[line.sku.as_str()];
         lines.push(LineWrite {
-            article_number: article.article_number,
-            plu_number: (!article.plu_number.is_empty()).then(|| article.plu_number.clone()),
+            article_number: article.number,
+            plu_number: article.plu.clone(),
             text: line.title.as_ref().map(ToString::to_string),
             quantity,
             decimal_places: places,
@@ -208,4 +209,49 @@ fn order_write(
         None => Vec::new(),
     };
     Ok((write, payments))
+}
+
+/// The articles of the order's SKUs: those `products.verify` found (sent with the command),
+/// looked up only for SKUs it did not name.
+async fn articles_of(
+    integration: &Integration,
+    cmd: &OrderCreate,
+    skus: &[Sku],
+) -> Result<HashMap<String, Article>, CommandError> {
+    let plu = integration.settings.sku_source == SkuSource::PluNumber;
+    let mut found: HashMap<String, Article> = HashMap::new();
+    for r in &cmd.articles {
+        if let Ok(number) = r.target_id.as_str().parse::<i64>() {
+            found.insert(
+                r.sku.to_string(),
+                Article {
+                    number,
+                    plu: plu.then(|| r.sku.to_string()),
+                },
+            );
+        }
+    }
+    let unknown: Vec<Sku> = skus
+        .iter()
+        .filter(|s| !found.contains_key(s.as_str()))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        for (sku, (_, a)) in articles_by_sku(integration, &unknown).await? {
+            found.insert(
+                sku,
+                Article {
+                    number: a.article_number,
+                    plu: (!a.plu_number.is_empty()).then(|| a.plu_number.clone()),
+                },
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// An order line's article: its number and PLU (when it has one).
+struct Article {
+    number: i64,
+    plu: Option<String>,
 }

@@ -489,6 +489,7 @@ fn placeholder_command() -> OrderCreate {
             IntegrationId::new(),
             &ExternalId::parse("placeholder").unwrap(),
         ),
+        articles: Vec::new(),
         order: mapped.order,
     }
 }
