@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::classify::{self, Observation, Status};
+use crate::directory::KnownIntegration;
 use crate::store::{activity_row, retention_row};
 
 /// Longest JSON payload kept per column; larger ones are replaced by a note.
@@ -523,6 +524,12 @@ pub struct FlowHealth {
 pub struct IntegrationHealth {
     /// The integration.
     pub integration_id: String,
+    /// Its name (none for an integration the notifier only saw in messages).
+    pub name: Option<String>,
+    /// `draft`, `live` or `paused`, when known.
+    pub state: Option<String>,
+    /// `registry` or `configured`, when known.
+    pub origin: Option<String>,
     /// `ok`, `failing` or `idle`: the worst of its flows.
     pub health: String,
     /// Its flows.
@@ -540,9 +547,11 @@ struct HealthRow {
     last: Option<DateTime<Utc>>,
 }
 
-/// Every integration seen in the log and the health of its flows (over the last 24 hours).
+/// Every known integration (`known`, by name, then the others seen in the log) and the health
+/// of its flows over the last 24 hours.
 pub async fn health<C: ConnectionTrait>(
     conn: &C,
+    known: &[KnownIntegration],
     now: DateTime<Utc>,
 ) -> Result<Vec<IntegrationHealth>, DbErr> {
     use activity_row::Column as A;
@@ -555,6 +564,8 @@ pub async fn health<C: ConnectionTrait>(
         .column_as(Expr::col(A::Id).count(), "count")
         .column_as(A::OccurredAt.max(), "last")
         .filter(A::OccurredAt.gte(since))
+        // The registry's own announcements are no flow of records.
+        .filter(A::Flow.ne("integration"))
         .group_by(A::IntegrationId)
         .group_by(A::Flow)
         .group_by(A::Status)
@@ -580,6 +591,9 @@ pub async fn health<C: ConnectionTrait>(
             "failed" | "parked" => flow.last_failure_at = flow.last_failure_at.max(row.last),
             _ => {}
         }
+    }
+    for k in known {
+        by_integration.entry(k.integration_id.clone()).or_default();
     }
     let mut out = Vec::new();
     for (integration_id, flows) in by_integration {
@@ -608,13 +622,30 @@ pub async fn health<C: ConnectionTrait>(
             .one(conn)
             .await?
             .flatten();
+        let k = known.iter().find(|k| k.integration_id == integration_id);
         out.push(IntegrationHealth {
+            name: k.map(|k| k.name.clone()),
+            state: k.map(|k| k.state.clone()),
+            origin: k.map(|k| k.origin.clone()),
             integration_id,
             health: health.to_owned(),
             flows,
             last_activity_at,
         });
     }
+    // Named ones first, by name; then the rest by id.
+    out.sort_by(|a, b| {
+        (
+            a.name.is_none(),
+            a.name.as_deref().map(str::to_lowercase),
+            &a.integration_id,
+        )
+            .cmp(&(
+                b.name.is_none(),
+                b.name.as_deref().map(str::to_lowercase),
+                &b.integration_id,
+            ))
+    });
     Ok(out)
 }
 

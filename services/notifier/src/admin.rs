@@ -8,7 +8,8 @@
 //! | `GET /activity/stats` | read | counts per flow and status over time |
 //! | `GET /activity/{id}` | read | one row with source/sent/result data and its saga timeline |
 //! | `POST /activity/purge` | operator | purge past retention now |
-//! | `GET /integration-health` | read | integrations and the health of their flows |
+//! | `GET /integration-health` | read | integrations (named, every known one) and the health of their flows |
+//! | `GET /integration-directory` | read | every known integration: name, state, registry or configured |
 //! | `GET /alerts` | read | alerts (open by default) |
 //! | `GET /alerts/{id}` | read | one alert with its notifications |
 //! | `POST /alerts/{id}/resolve` | operator | resolve an alert by hand |
@@ -31,6 +32,7 @@ use crate::activity::{
     IntegrationHealth, StatPoint, Stats, StatsQuery, Visibility,
 };
 use crate::alerts::{self, AlertQuery, AlertView, DeliveryView};
+use crate::directory::KnownIntegration;
 use crate::store::alert_row;
 
 fn visibility(who: &ReadAccess) -> Visibility {
@@ -119,10 +121,31 @@ async fn integration_health(
     _who: ReadAccess,
     notifier: web::Data<Notifier>,
 ) -> Result<HttpResponse, ApiError> {
-    let health = activity::health(notifier.db(), Utc::now())
+    let known = known_integrations(&notifier).await?;
+    let health = activity::health(notifier.db(), &known, Utc::now())
         .await
         .map_err(db_error)?;
     Ok(HttpResponse::Ok().json(health))
+}
+
+async fn known_integrations(notifier: &Notifier) -> Result<Vec<KnownIntegration>, ApiError> {
+    notifier
+        .directory()
+        .all(notifier.db())
+        .await
+        .map_err(db_error)
+}
+
+/// Every integration the notifier knows by name: the registry's (as it last announced them)
+/// and those configured in the services' files, with their states.
+#[utoipa::path(get, path = "/integration-directory", tag = "activity",
+    responses((status = 200, body = [KnownIntegration])))]
+async fn integration_directory(
+    _who: ReadAccess,
+    notifier: web::Data<Notifier>,
+) -> Result<HttpResponse, ApiError> {
+    let known = known_integrations(&notifier).await?;
+    Ok(HttpResponse::Ok().json(known))
 }
 
 /// Alerts, newest first (open ones unless `state` says otherwise).
@@ -311,6 +334,7 @@ async fn set_retention(
         get_activity,
         purge_activity,
         integration_health,
+        integration_directory,
         list_alerts,
         get_alert,
         resolve_alert,
@@ -326,6 +350,7 @@ async fn set_retention(
         StatPoint,
         IntegrationHealth,
         FlowHealth,
+        KnownIntegration,
         AlertView,
         AlertDetail,
         DeliveryView,
@@ -346,6 +371,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, notifier: Notifier) {
         .route("/activity/purge", web::post().to(purge_activity))
         .route("/activity/{id}", web::get().to(get_activity))
         .route("/integration-health", web::get().to(integration_health))
+        .route(
+            "/integration-directory",
+            web::get().to(integration_directory),
+        )
         .route("/alerts", web::get().to(list_alerts))
         .route("/alerts/{id}", web::get().to(get_alert))
         .route("/alerts/{id}/resolve", web::post().to(resolve_alert))

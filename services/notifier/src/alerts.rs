@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::config::ChannelConfig;
+use crate::directory::Directory;
 use crate::store::{alert_row, delivery_row};
 
 /// The rules (the `rule` of an alert).
@@ -128,6 +129,7 @@ pub struct AlertBook {
     targets: Arc<Vec<Target>>,
     reminder: Option<ChronoDuration>,
     dashboard_url: Option<String>,
+    directory: Directory,
 }
 
 /// Alert states.
@@ -158,7 +160,20 @@ impl AlertBook {
                 )
             }),
             dashboard_url,
+            directory: Directory::default(),
         }
+    }
+
+    /// The same book, naming integrations from `directory`.
+    #[must_use]
+    pub fn with_directory(mut self, directory: Directory) -> Self {
+        self.directory = directory;
+        self
+    }
+
+    /// The integrations' names.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
     }
 
     /// The dashboard link for alerts, if configured.
@@ -187,6 +202,13 @@ impl AlertBook {
         spec: AlertSpec,
         now: DateTime<Utc>,
     ) -> Result<Raised, DbErr> {
+        // An alert names its integration (its id stays in `integration_id` and the detail).
+        let mut spec = spec;
+        if let Some(integration) = &spec.integration_id {
+            let label = self.directory.label(conn, integration).await?;
+            spec.title = format!("{} ({label})", spec.title);
+            spec.detail = format!("{} Integration id {integration}.", spec.detail);
+        }
         // One more occurrence of the open alert, counted in the database (`occurrences + 1`):
         // concurrent handlers and replicas raising the same problem must not lose a count.
         use alert_row::Column as A;

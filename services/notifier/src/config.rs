@@ -50,6 +50,18 @@ pub struct NotifierConfig {
     pub evaluate_every_seconds: u64,
     /// Link to the dashboard put in alerts (e.g. `https://ferry.example.com/dashboard`).
     pub dashboard_url: Option<String>,
+    /// Integrations configured in the services' configuration files rather than in the
+    /// registry (the registry announces its own): their names for the dashboard and alerts.
+    pub integrations: Vec<ConfiguredIntegration>,
+}
+
+/// An integration configured in a file (the connectors' `[[integrations]]`), named.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConfiguredIntegration {
+    /// The integration id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
 }
 
 impl Default for NotifierConfig {
@@ -63,6 +75,7 @@ impl Default for NotifierConfig {
             host_parking_lot: true,
             evaluate_every_seconds: 30,
             dashboard_url: None,
+            integrations: Vec::new(),
         }
     }
 }
@@ -284,6 +297,15 @@ impl Validate for NotifierConfig {
                 "delivery.retry_max_ms",
                 "must not be below delivery.retry_base_ms",
             );
+        }
+        for (i, integration) in self.integrations.iter().enumerate() {
+            let at = format!("integrations[{i}]");
+            if ferry_proto::IntegrationId::parse(&integration.id).is_err() {
+                errors.push(format!("{at}.id"), "must be an integration id (a UUID)");
+            }
+            if integration.name.trim().is_empty() {
+                errors.push(format!("{at}.name"), "must not be empty");
+            }
         }
         for (i, channel) in self.channels.iter().enumerate() {
             let at = format!("channels[{i}]");

@@ -12,6 +12,8 @@
 //! - **Alerts** ([`alerts`], [`rules`], [`channels`], [`delivery`]): rules raise one alert per
 //!   problem (deduplicated by key, reminders throttled), resolve it when it clears, and notify
 //!   webhook / Slack / e-mail / PagerDuty channels through persisted, retried deliveries.
+//! - **Names** ([`directory`]): every integration's name and state, from the registry's
+//!   `integration.changed` announcements and the configured integrations.
 //! - **Dashboard** ([`dashboard`]): `/dashboard/`, a static page calling the admin API.
 //!
 //! Admin API (under `/api/v1`, see [`admin`]): `GET /activity`, `GET /activity/stats`,
@@ -28,6 +30,7 @@ pub mod config;
 pub mod consume;
 pub mod dashboard;
 pub mod delivery;
+pub mod directory;
 pub mod rules;
 pub mod store;
 
@@ -56,7 +59,10 @@ pub const SERVICE: &str = "notifier";
 
 /// The notifier's own migrations.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(store::Migration)]
+    vec![
+        Box::new(store::Migration),
+        Box::new(store::DirectoryMigration),
+    ]
 }
 
 /// The bus tables plus the notifier's, in `ferry_migrations_notifier`.
@@ -153,6 +159,11 @@ impl Notifier {
         self.lot.as_ref()
     }
 
+    /// The integrations' names and states.
+    pub fn directory(&self) -> &directory::Directory {
+        self.book.directory()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &NotifierConfig {
         &self.config
@@ -220,11 +231,13 @@ pub async fn start_notifier(
         .map(|c| Channel::new(c.clone(), http.clone(), timeout))
         .collect();
     let dispatcher = Dispatcher::new(runtime.db.clone(), channels, config.delivery.clone());
+    let directory = directory::Directory::new(&config.integrations);
     let book = AlertBook::new(
         &config.channels,
         config.rules.reminder_minutes,
         config.dashboard_url.clone(),
-    );
+    )
+    .with_directory(directory);
 
     let hosted = shared_lot.is_none() && config.host_parking_lot;
     let lot = match shared_lot {

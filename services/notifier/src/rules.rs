@@ -116,10 +116,7 @@ pub async fn on_message<C: ConnectionTrait>(
                         integration_id: Some(integration.clone()),
                         system: Some(obs.system.clone()),
                         record_key: record.clone(),
-                        title: format!(
-                            "{} refused Ferry's credentials (integration {integration})",
-                            obs.system
-                        ),
+                        title: format!("{} refused Ferry's credentials", obs.system),
                         detail: format!(
                             "{} failed{record_text}: {message}.{}",
                             command_of(obs),
@@ -139,13 +136,10 @@ pub async fn on_message<C: ConnectionTrait>(
             }
             let saga = obs.flow == "orders";
             let title = if saga {
-                format!(
-                    "Order saga failed at {}{record_text} (integration {integration})",
-                    command_of(obs)
-                )
+                format!("Order saga failed at {}{record_text}", command_of(obs))
             } else {
                 format!(
-                    "{} could not be synced to {}{record_text} (integration {integration})",
+                    "{} could not be synced to {}{record_text}",
                     obs.flow, obs.system
                 )
             };
@@ -249,10 +243,8 @@ pub async fn on_parked<C: ConnectionTrait>(
             system: parked.routing_key.split('.').next().map(str::to_owned),
             record_key: record.clone(),
             title: format!(
-                "{} {how} by {}{record_text} (integration {})",
-                parked.routing_key,
-                parked.queue,
-                integration.as_deref().unwrap_or("unknown")
+                "{} {how} by {}{record_text}",
+                parked.routing_key, parked.queue
             ),
             detail: format!(
                 "Message {} ({}) was {how} by the {} service: {reason}.{}",
@@ -352,7 +344,7 @@ async fn unreachable<C: ConnectionTrait>(
                         system: Some(system.clone()),
                         record_key: None,
                         title: format!(
-                            "{system} unreachable for {} minutes (integration {integration})",
+                            "{system} unreachable for {} minutes",
                             (now - first).num_minutes()
                         ),
                         detail: format!(
@@ -438,7 +430,7 @@ async fn error_rate<C: ConnectionTrait>(
                     system: None,
                     record_key: None,
                     title: format!(
-                        "{:.0}% of replies failed in the last {} minutes (integration {integration})",
+                        "{:.0}% of replies failed in the last {} minutes",
                         rate * 100.0,
                         window.num_minutes()
                     ),
@@ -496,7 +488,7 @@ async fn no_sync<C: ConnectionTrait>(
                     system: None,
                     record_key: None,
                     title: format!(
-                        "No successful sync for {} hours (integration {integration})",
+                        "No successful sync for {} hours",
                         (now - last).num_hours()
                     ),
                     detail: format!("The last successful reply was at {last}.{}", link(book, None)),

@@ -193,6 +193,67 @@ pub mod retention_row {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The integrations the notifier heard of from the registry (`integration.changed`): their
+/// names and states, so the dashboard and the alerts name them.
+pub mod integration_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One integration as the registry last announced it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifier_integrations")]
+    pub struct Model {
+        /// The integration.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: String,
+        /// Its name.
+        pub name: String,
+        /// `draft`, `live`, `paused`, ...
+        pub state: String,
+        /// The registry's revision of it (older announcements are ignored).
+        pub revision: i64,
+        /// When the notifier heard it.
+        pub updated_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Adds the integrations the registry announced (names and states).
+pub struct DirectoryMigration;
+
+impl MigrationName for DirectoryMigration {
+    fn name(&self) -> &str {
+        "m20261206_000001_notifier_integrations"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DirectoryMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(integration_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE IF EXISTS notifier_integrations")
+            .await?;
+        Ok(())
+    }
+}
+
 /// Creates the notifier's tables.
 pub struct Migration;
 

@@ -399,3 +399,106 @@ async fn a_deleted_integration_leaves_no_activity_and_no_open_alert() {
     h.stop().await;
     world.cleanup().await;
 }
+
+/// Integrations are named by the registry's announcements (newest revision wins, a deletion
+/// forgets them) and by the configuration; alerts and the health list use the names.
+#[tokio::test]
+async fn integrations_are_named_by_the_registry_and_the_configuration() {
+    use ferry_proto::messages::{ErrorCode, IntegrationChanged, IntegrationState};
+    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
+    let configured = integration();
+    let mut config = config();
+    config
+        .integrations
+        .push(ferry_notifier::config::ConfiguredIntegration {
+            id: configured.to_string(),
+            name: "Demo shop".into(),
+        });
+    let h = Harness::start(&world, config).await;
+    let registered = integration();
+    let announce = |state, revision, name: &str| {
+        let mut change = IntegrationChanged::new(state, vec![], revision);
+        change.name = Some(name.to_owned());
+        ferry_proto::Envelope::new(registered, change)
+    };
+    publish(
+        &world.bus,
+        &announce(IntegrationState::Live, 2, "Harbour bikes"),
+    )
+    .await;
+    // A stale announcement (older revision, delivered late) changes nothing.
+    publish(
+        &world.bus,
+        &announce(IntegrationState::Draft, 1, "Old name"),
+    )
+    .await;
+    let known = eventually("both integrations", 20, || async {
+        let known = h.get("/integration-directory").await;
+        (known.as_array().unwrap().len() == 2
+            && h.get(&format!("/activity?integration_id={registered}"))
+                .await["total"]
+                == 2)
+            .then_some(known)
+    })
+    .await;
+    assert_eq!(known[0]["name"], "Demo shop");
+    assert_eq!(known[0]["origin"], "configured");
+    assert_eq!(known[0]["state"], "live");
+    assert_eq!(known[1]["name"], "Harbour bikes");
+    assert_eq!(known[1]["origin"], "registry");
+    assert_eq!(known[1]["state"], "live");
+
+    // The health list holds both (the registry's without activity of records), by name.
+    let health = h.get("/integration-health").await;
+    let names: Vec<_> = health
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("Demo shop"), json!("Harbour bikes")]);
+    assert_eq!(health[1]["health"], "idle", "{health}");
+
+    // An alert names the integration; its id stays in the detail.
+    let upsert = product_upsert(configured, "123");
+    publish(&world.bus, &upsert).await;
+    publish(
+        &world.bus,
+        &failed(&upsert, ErrorCode::Validation, "no price"),
+    )
+    .await;
+    let alert = eventually("the alert", 20, || async {
+        h.get("/alerts").await.as_array().unwrap().first().cloned()
+    })
+    .await;
+    assert!(
+        alert["title"].as_str().unwrap().ends_with("(Demo shop)"),
+        "{alert}"
+    );
+    assert!(
+        alert["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&configured.to_string()),
+        "{alert}"
+    );
+
+    // Deleted: forgotten.
+    publish(
+        &world.bus,
+        &announce(IntegrationState::Deleted, 3, "Harbour bikes"),
+    )
+    .await;
+    eventually("the deletion", 20, || async {
+        (h.get("/integration-directory")
+            .await
+            .as_array()
+            .unwrap()
+            .len()
+            == 1)
+            .then_some(())
+    })
+    .await;
+    h.stop().await;
+    world.cleanup().await;
+}

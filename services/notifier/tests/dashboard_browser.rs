@@ -18,8 +18,29 @@ use support::*;
 #[tokio::test]
 async fn an_operator_uses_the_dashboard() {
     let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
-    let h = Harness::start(&world, config()).await;
     let integration = integration();
+    // One integration configured in the files (named by the configuration), one from the
+    // registry (named by its announcement), which has no activity yet.
+    let mut config = config();
+    config
+        .integrations
+        .push(ferry_notifier::config::ConfiguredIntegration {
+            id: integration.to_string(),
+            name: "Corner shop".into(),
+        });
+    let h = Harness::start(&world, config).await;
+    let registered = support::integration();
+    let mut announced = ferry_proto::messages::IntegrationChanged::new(
+        ferry_proto::messages::IntegrationState::Live,
+        vec![],
+        3,
+    );
+    announced.name = Some("Harbour bikes".into());
+    publish(
+        &world.bus,
+        &ferry_proto::Envelope::new(registered, announced),
+    )
+    .await;
     let email = "marie.curie@example.com";
 
     // A customer synced, a product that cannot be mapped, and a message the mapper parks.
@@ -99,6 +120,25 @@ async fn an_operator_uses_the_dashboard() {
             &format!("return document.querySelector('#health tr[data-integration=\"{integration}\"]') !== null"),
         )
         .await;
+    let names = browser
+        .wait_for(
+            "both integrations by name",
+            "const names = [...document.querySelectorAll('#health .integration-name')].map(e => e.textContent);
+             return names.length === 2 ? names : null",
+        )
+        .await;
+    assert_eq!(names, json!(["Corner shop", "Harbour bikes"]));
+    assert_eq!(
+        browser
+            .run(
+                &format!("return document.querySelector('#health tr[data-integration=\"{integration}\"] .integration-name').title"),
+                json!([])
+            )
+            .await,
+        integration.to_string(),
+        "the id on hover"
+    );
+    browser.assert_fits_phone("the overview").await;
     browser
         .wait_for(
             "a chart with bars",
@@ -122,6 +162,21 @@ async fn an_operator_uses_the_dashboard() {
             "return document.querySelectorAll('#activity-table tbody tr').length >= 6",
         )
         .await;
+    let shown = browser
+        .run(
+            "return [...document.querySelectorAll('#activity-table tbody .integration')].map(e => e.textContent)",
+            json!([]),
+        )
+        .await;
+    let shown = shown.as_array().unwrap();
+    assert!(
+        shown
+            .iter()
+            .all(|n| n == "Corner shop" || n == "Harbour bikes")
+            && shown.iter().filter(|n| *n == "Corner shop").count() >= 6,
+        "{shown:?}"
+    );
+    browser.assert_fits_phone("the activity log").await;
     browser.screenshot(&shots.join("03-activity.png")).await;
     browser
         .run(
@@ -212,7 +267,28 @@ async fn an_operator_uses_the_dashboard() {
             .await,
         "2"
     );
+    assert!(text.contains("Corner shop"), "{text}");
+    browser.assert_fits_phone("the alerts").await;
     browser.screenshot(&shots.join("08-alerts.png")).await;
+
+    // The set-up page lists every running integration, the configured one too.
+    browser.click("#nav a[data-view=setup]").await;
+    let listed = browser
+        .wait_for(
+            "both integrations on the set-up page",
+            "const rows = [...document.querySelectorAll('#integrations tbody tr[data-id]')];
+             return rows.length === 2 ? rows.map(r => [r.cells[0].textContent, r.dataset.state, r.dataset.origin]) : null",
+        )
+        .await;
+    assert_eq!(
+        listed,
+        json!([
+            ["Corner shop", "live", "configured"],
+            ["Harbour bikes", "live", "registry"]
+        ])
+    );
+    browser.assert_fits_phone("the set-up page").await;
+    browser.screenshot(&shots.join("09-setup.png")).await;
 
     // Logging out forgets the token.
     browser.click("#logout").await;

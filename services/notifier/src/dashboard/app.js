@@ -58,6 +58,25 @@ function statusTag(status, prefix = "status") {
   return el("span", { class: `status ${prefix}-${status}` }, status);
 }
 
+// ---- integration names -----------------------------------------------------------------
+
+// Integration id -> { name, state, origin } from /integration-directory, refreshed per view.
+const names = new Map();
+
+async function loadNames() {
+  const list = await api("/integration-directory");
+  names.clear();
+  for (const k of list) names.set(k.integration_id, k);
+}
+
+// An integration as people read it: its name (the id on hover), or the id's start if unnamed.
+function integrationLabel(id) {
+  if (!id) return el("span", { class: "muted" }, "—");
+  const known = names.get(id);
+  return el("span", { class: known ? "integration" : "integration unnamed", title: id, "data-integration-id": id },
+    known ? known.name : `${id.slice(0, 8)}…`);
+}
+
 function showError(error) {
   if (error instanceof AuthError) { logout(error.message); return; }
   const box = $("#dead-status");
@@ -113,7 +132,8 @@ function route() {
   document.body.dataset.view = name;
   refreshAlertCount();
   const loaders = { overview: loadOverview, activity: () => loadActivity(query), "dead-letters": loadDeadLetters, alerts: loadAlerts, setup: loadSetup };
-  loaders[name]().catch(showError);
+  loadNames().catch(() => { /* names are a nicety: ids stay readable on hover */ })
+    .then(() => loaders[name]()).catch(showError);
 }
 
 async function refreshAlertCount() {
@@ -136,8 +156,10 @@ async function loadOverview() {
       const counts = Object.entries(flow.counts).map(([s, n]) => `${s} ${n}`).join(", ");
       flows.append(el("div", {}, statusTag(flow.health, "health"), ` ${flow.flow}: ${counts}`));
     }
-    body.append(el("tr", { "data-integration": integration.integration_id },
-      el("td", {}, el("a", { href: `#activity?integration_id=${encodeURIComponent(integration.integration_id)}` }, integration.integration_id)),
+    const id = integration.integration_id;
+    body.append(el("tr", { "data-integration": id },
+      el("td", {}, el("a", { href: `#activity?integration_id=${encodeURIComponent(id)}`, title: id, class: "integration-name" }, integration.name || `${id.slice(0, 8)}…`),
+        el("div", { class: "muted small" }, integration.state ? `${integration.state}${integration.origin === "configured" ? " · configured" : ""}` : "not in the registry")),
       el("td", {}, statusTag(integration.health, "health")),
       el("td", {}, flows),
       el("td", {}, fmtTime(integration.last_activity_at))));
@@ -246,7 +268,7 @@ async function loadActivity(query) {
   for (const row of page.items) {
     body.append(el("tr", { class: "clickable", "data-id": row.id, onclick: () => openDetail(row.id).catch(showError) },
       el("td", {}, fmtTime(row.occurred_at)),
-      el("td", {}, row.integration_id.slice(0, 8)),
+      el("td", {}, integrationLabel(row.integration_id)),
       el("td", {}, row.flow),
       el("td", {}, `${row.routing_key}`),
       el("td", { class: "record" }, row.record_key || ""),
@@ -268,7 +290,7 @@ async function openDetail(id) {
   $("#detail-title").textContent = `${d.routing_key} · ${d.record_key || "no record key"}`;
   const meta = $("#detail-meta");
   meta.replaceChildren();
-  const fields = [["Status", statusTag(d.status)], ["Integration", d.integration_id], ["Direction", `${d.direction} (${d.system})`],
+  const fields = [["Status", statusTag(d.status)], ["Integration", integrationLabel(d.integration_id)], ["Direction", `${d.direction} (${d.system})`],
     ["Occurred", fmtTime(d.occurred_at)], ["Completed", fmtTime(d.completed_at)], ["Duration", d.duration_ms == null ? "" : `${d.duration_ms} ms`],
     ["Error", d.error ? `${d.error_code || ""} ${d.error}` : ""], ["Message id", d.message_id], ["Correlation", d.correlation_id], ["Trace", d.trace_id || ""]];
   for (const [k, v] of fields) meta.append(el("dt", {}, k), el("dd", {}, v));
@@ -304,7 +326,7 @@ async function loadDeadLetters() {
       onclick: () => { if (confirm("Discard this message for good?")) act("DELETE", `/dead-letters/${encodeURIComponent(p.queue)}/${p.message_id}`, "Discarded."); } }, "Discard");
     body.append(el("tr", { "data-id": p.message_id },
       el("td", {}, fmtTime(p.parked_at)), el("td", {}, p.queue), el("td", {}, p.routing_key),
-      el("td", {}, (p.integration_id || "").slice(0, 8)), el("td", {}, p.attempts), el("td", {}, p.reason),
+      el("td", {}, integrationLabel(p.integration_id)), el("td", {}, p.attempts), el("td", {}, p.reason),
       el("td", {}, replay, " ", discard)));
   }
 }
@@ -381,10 +403,21 @@ function options(select, items, selected) {
 }
 
 async function loadSetup() {
-  const list = await api("/integrations");
+  // The registry (the mapper's routes) is absent when the notifier runs on its own.
+  const list = await api("/integrations").catch((error) => { if (error instanceof AuthError) throw error; return []; });
   const body = $("#integrations tbody");
   body.replaceChildren();
-  if (!list.length) body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "No integration in the registry yet.")));
+  // Integrations running without a registry entry (configured in the connectors' files, such
+  // as the demo of `ferry run`), or registry ones this page cannot read.
+  const others = [...names.values()].filter((k) => !list.some((i) => i.id === k.integration_id));
+  if (!list.length && !others.length) body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "No integration yet.")));
+  for (const k of others) {
+    body.append(el("tr", { "data-id": k.integration_id, "data-state": k.state, "data-origin": k.origin },
+      el("td", { title: k.integration_id }, k.name), el("td", {}, statusTag(k.state, "state")),
+      el("td", { colSpan: 3, class: "muted" }, k.origin === "configured"
+        ? "Configured in the connectors' configuration files: change it there."
+        : "In the registry.")));
+  }
   for (const i of list) {
     const action = (label, path, confirmText) => el("button", { type: "button", class: label.toLowerCase(), onclick: async () => {
       if (confirmText && !confirm(confirmText)) return;
@@ -397,7 +430,7 @@ async function loadSetup() {
     if (i.state === "paused") actions.push(action("Resume", "/resume"));
     actions.push(action("Delete", "", `Delete ${i.name} with its credentials, settings and sync state?`));
     body.append(el("tr", { "data-id": i.id, "data-state": i.state },
-      el("td", {}, i.name), el("td", {}, statusTag(i.state, "state")),
+      el("td", { title: i.id }, i.name), el("td", {}, statusTag(i.state, "state")),
       el("td", {}, `${i.mailchimp.store_id} / ${i.mailchimp.list_id} (key ${i.mailchimp.api_key_hint})`),
       el("td", {}, `${i.mpluskassa.endpoint} ${i.mpluskassa.ident} (secret ${i.mpluskassa.secret_hint})`),
       el("td", {}, ...actions.flatMap((a) => [a, " "]))));
