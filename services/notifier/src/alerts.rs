@@ -95,7 +95,10 @@ pub struct AlertSpec {
     pub system: Option<String>,
     /// The record (already masked when it is an e-mail address).
     pub record_key: Option<String>,
-    /// What failed, in one line.
+    /// For the shop owner: what broke, for which record, the one thing to do (see
+    /// [`crate::plain`]); the integration's name is put before it.
+    pub summary: String,
+    /// What failed, in one line (technical).
     pub title: String,
     /// Why and where.
     pub detail: String,
@@ -207,6 +210,7 @@ impl AlertBook {
         if let Some(integration) = &spec.integration_id {
             let label = self.directory.label(conn, integration).await?;
             spec.title = format!("{} ({label})", spec.title);
+            spec.summary = format!("{label}: {}", spec.summary);
             spec.detail = format!("{} Integration id {integration}.", spec.detail);
         }
         // One more occurrence of the open alert, counted in the database (`occurrences + 1`):
@@ -259,6 +263,7 @@ impl AlertBook {
             integration_id: Set(spec.integration_id.clone()),
             system: Set(spec.system),
             record_key: Set(spec.record_key),
+            summary: Set(spec.summary),
             title: Set(spec.title.clone()),
             detail: Set(spec.detail),
             action: Set(spec.action),
@@ -415,7 +420,9 @@ pub struct AlertView {
     pub system: Option<String>,
     /// The record (e-mail addresses masked).
     pub record_key: Option<String>,
-    /// What failed.
+    /// For the shop owner: what broke, for which record, the one thing to do.
+    pub summary: String,
+    /// What failed (technical).
     pub title: String,
     /// Why and where.
     pub detail: String,
@@ -446,6 +453,7 @@ impl From<alert_row::Model> for AlertView {
             integration_id: row.integration_id,
             system: row.system,
             record_key: row.record_key,
+            summary: row.summary,
             title: row.title,
             detail: row.detail,
             action: row.action,

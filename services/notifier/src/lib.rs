@@ -31,6 +31,7 @@ pub mod consume;
 pub mod dashboard;
 pub mod delivery;
 pub mod directory;
+pub mod plain;
 pub mod rules;
 pub mod store;
 
@@ -62,6 +63,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(store::Migration),
         Box::new(store::DirectoryMigration),
+        Box::new(store::AlertSummaryMigration),
     ]
 }
 

@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::alerts::{AlertBook, AlertSpec, Rule, Severity};
 use crate::classify::{self, Observation, Status};
 use crate::config::RulesConfig;
+use crate::plain;
 use crate::store::activity_row;
 
 fn short_hash(value: &str) -> String {
@@ -116,6 +117,7 @@ pub async fn on_message<C: ConnectionTrait>(
                         integration_id: Some(integration.clone()),
                         system: Some(obs.system.clone()),
                         record_key: record.clone(),
+                        summary: plain::auth(&obs.system),
                         title: format!("{} refused Ferry's credentials", obs.system),
                         detail: format!(
                             "{} failed{record_text}: {message}.{}",
@@ -160,6 +162,13 @@ pub async fn on_message<C: ConnectionTrait>(
                     integration_id: Some(integration.clone()),
                     system: Some(obs.system.clone()),
                     record_key: record.clone(),
+                    summary: plain::failed(
+                        &obs.flow,
+                        &obs.system,
+                        record.as_deref(),
+                        code,
+                        &message,
+                    ),
                     title,
                     detail: format!(
                         "{} failed with code {code}: {message}.{}",
@@ -242,6 +251,7 @@ pub async fn on_parked<C: ConnectionTrait>(
             integration_id: integration.clone(),
             system: parked.routing_key.split('.').next().map(str::to_owned),
             record_key: record.clone(),
+            summary: plain::parked(&parked.routing_key, record.as_deref(), &reason),
             title: format!(
                 "{} {how} by {}{record_text}",
                 parked.routing_key, parked.queue
@@ -343,6 +353,7 @@ async fn unreachable<C: ConnectionTrait>(
                         integration_id: Some(integration.clone()),
                         system: Some(system.clone()),
                         record_key: None,
+                        summary: plain::unreachable(&system, (now - first).num_minutes()),
                         title: format!(
                             "{system} unreachable for {} minutes",
                             (now - first).num_minutes()
@@ -429,6 +440,7 @@ async fn error_rate<C: ConnectionTrait>(
                     integration_id: Some(integration.clone()),
                     system: None,
                     record_key: None,
+                    summary: plain::error_rate(rate * 100.0, window.num_minutes()),
                     title: format!(
                         "{:.0}% of replies failed in the last {} minutes",
                         rate * 100.0,
@@ -487,6 +499,7 @@ async fn no_sync<C: ConnectionTrait>(
                     integration_id: Some(integration.clone()),
                     system: None,
                     record_key: None,
+                    summary: plain::no_sync((now - last).num_hours()),
                     title: format!(
                         "No successful sync for {} hours",
                         (now - last).num_hours()

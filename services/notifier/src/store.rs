@@ -100,7 +100,9 @@ pub mod alert_row {
         pub system: Option<String>,
         /// The record (masked when it is an e-mail address).
         pub record_key: Option<String>,
-        /// One line: what failed.
+        /// For the shop owner: what broke, for which record, the one thing to do.
+        pub summary: String,
+        /// One line: what failed (technical).
         pub title: String,
         /// Details: why, where.
         pub detail: String,
@@ -251,6 +253,50 @@ impl MigrationTrait for DirectoryMigration {
             .execute_unprepared("DROP TABLE IF EXISTS notifier_integrations")
             .await?;
         Ok(())
+    }
+}
+
+/// Adds the alerts' plain sentence for the shop owner (`summary`).
+pub struct AlertSummaryMigration;
+
+impl MigrationName for AlertSummaryMigration {
+    fn name(&self) -> &str {
+        "m20261206_000002_notifier_alert_summary"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AlertSummaryMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use sea_orm::sea_query::{ColumnDef, Table};
+        if manager.has_column("notifier_alerts", "summary").await? {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(alert_row::Entity)
+                    .add_column(
+                        ColumnDef::new(alert_row::Column::Summary)
+                            .string()
+                            .not_null()
+                            .default(""),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use sea_orm::sea_query::Table;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(alert_row::Entity)
+                    .drop_column(alert_row::Column::Summary)
+                    .to_owned(),
+            )
+            .await
     }
 }
 

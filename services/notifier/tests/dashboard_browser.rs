@@ -255,9 +255,47 @@ async fn an_operator_uses_the_dashboard() {
         )
         .await;
     let text = text.as_str().unwrap();
-    assert!(text.contains("ABC-9"), "{text}");
-    assert!(text.contains("mapping rule"), "{text}");
-    assert!(text.contains("dead-lettered at once"), "{text}");
+    // What a shop owner reads at once: what broke, for which product, the one thing to do.
+    assert!(
+        text.contains(
+            "Corner shop: Product ABC-9 could not be sent to MailChimp: SKU ABC-9 is not numeric."
+        ),
+        "{text}"
+    );
+    assert!(text.contains("add a mapping rule"), "{text}");
+    assert!(
+        text.contains("Corner shop: A change of product 4711 from MplusKASSA is on hold: product 4711: no price in the source record."),
+        "{text}"
+    );
+    assert!(
+        !text.contains("dead-lettered at once"),
+        "the technical layer starts folded: {text}"
+    );
+    // The technical layer underneath, unfolded.
+    browser
+        .run(
+            "document.querySelectorAll('#alerts details.technical').forEach(d => d.open = true)",
+            json!([]),
+        )
+        .await;
+    let technical = browser
+        .run(
+            "return document.querySelector('#alerts').innerText",
+            json!([]),
+        )
+        .await;
+    let technical = technical.as_str().unwrap();
+    assert!(technical.contains("dead-lettered at once"), "{technical}");
+    assert!(technical.contains("What to do:"), "{technical}");
+    browser
+        .screenshot(&shots.join("08b-alert-technical.png"))
+        .await;
+    browser
+        .run(
+            "document.querySelectorAll('#alerts details.technical').forEach(d => d.open = false)",
+            json!([]),
+        )
+        .await;
     assert_eq!(
         browser
             .run(

@@ -349,7 +349,7 @@ async function loadAlerts() {
   const list = await api(`/alerts?state=${stateFilter}`);
   const body = $("#alerts tbody");
   body.replaceChildren();
-  if (!list.length) body.append(el("tr", {}, el("td", { colSpan: 8, class: "muted" }, "No alerts.")));
+  if (!list.length) body.append(el("tr", {}, el("td", { colSpan: 7, class: "muted" }, "No alerts.")));
   for (const a of list) {
     const resolve = a.state === "open"
       ? el("button", { type: "button", class: "resolve", onclick: async () => {
@@ -357,18 +357,24 @@ async function loadAlerts() {
           loadAlerts().catch(showError); refreshAlertCount();
         } }, "Resolve")
       : null;
-    body.append(el("tr", { "data-id": a.id, "data-rule": a.rule },
+    // The plain sentence for the shop first; the technical layer folded underneath.
+    const technical = el("details", { class: "technical" },
+      el("summary", {}, "Technical detail"),
+      el("div", { class: "title" }, a.title),
+      el("div", {}, a.detail),
+      a.record_key ? el("div", {}, `Record: ${a.record_key}`) : null,
+      el("div", {}, `What to do: ${a.action}`),
+      el("div", { class: "muted" }, `Rule ${a.rule} · alert ${a.id}`));
+    body.append(el("tr", { "data-id": a.id, "data-rule": a.rule, "data-state": a.state },
       el("td", {}, fmtTime(a.opened_at)),
       el("td", {}, statusTag(a.severity, "sev")),
-      el("td", {}, el("strong", {}, a.title), el("div", { class: "muted" }, a.detail)),
-      el("td", {}, a.record_key || ""),
-      el("td", {}, a.action),
-      el("td", {}, `${a.occurrences}×`),
+      el("td", { class: "alert-text" }, el("p", { class: "plain" }, a.summary || a.title), technical),
+      el("td", {}, integrationLabel(a.integration_id)),
+      el("td", {}, `${a.occurrences}×`, el("div", { class: "muted small" }, `last ${fmtTime(a.last_seen_at)}`)),
       el("td", {}, statusTag(a.state, "state"), a.resolution ? el("div", { class: "muted" }, a.resolution) : null),
       el("td", {}, resolve)));
   }
 }
-
 
 // ---- integrations and the setup wizard ---------------------------------------------------
 // Calls the registry (mapper), the connectors' connection tests and reference data, and the
