@@ -6,6 +6,8 @@
 //! | --- | --- | --- |
 //! | `GET /activity` | read | the activity log, filtered and paginated |
 //! | `GET /activity/stats` | read | counts per flow and status over time |
+//! | `GET /activity/series` | read | records per flow and status, failures, latency p50/p95 per bucket (24 h hourly, 1 h per minute) |
+//! | `GET /charts/{chart}` | read | the same drawn as SVG: `records.svg`, `failures.svg`, `latency.svg`, `sparkline.svg` |
 //! | `GET /activity/{id}` | read | one row with source/sent/result data and its saga timeline |
 //! | `POST /activity/purge` | operator | purge past retention now |
 //! | `GET /integration-health` | read | integrations (named, every known one) and the health of their flows |
@@ -23,7 +25,7 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use ferry_platform::admin::{ApiError, OperatorAccess, ReadAccess, Scope};
 use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::Notifier;
@@ -32,6 +34,10 @@ use crate::activity::{
     IntegrationHealth, StatPoint, Stats, StatsQuery, Visibility,
 };
 use crate::alerts::{self, AlertQuery, AlertView, DeliveryView};
+use crate::charts::{
+    self,
+    series::{self, FlowSeries, Span, TimeSeries, Window},
+};
 use crate::directory::KnownIntegration;
 use crate::store::alert_row;
 
@@ -93,6 +99,97 @@ async fn get_activity(
         Some(detail) => Ok(HttpResponse::Ok().json(detail)),
         None => Err(ApiError::not_found(format!("no activity row {id}"))),
     }
+}
+
+/// The span and scope of a series or chart.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ChartQuery {
+    /// `24h` (hourly buckets, default) or `1h` (per minute).
+    window: Option<String>,
+    /// Only this integration.
+    integration_id: Option<String>,
+    /// `records.svg`: only this flow.
+    flow: Option<String>,
+    /// The reader's time zone for the time labels, minutes east of UTC (default 0).
+    tz_offset_minutes: Option<i64>,
+}
+
+impl ChartQuery {
+    fn window(&self) -> Result<Window, ApiError> {
+        let span = Span::parse(self.window.as_deref())
+            .ok_or_else(|| ApiError::InvalidRequest("window: must be 24h or 1h".into()))?;
+        Ok(Window::ending_at(span, Utc::now()))
+    }
+}
+
+/// Records per flow and status, failures and latency (p50/p95 from the change in the source
+/// until the target confirmed it) per bucket: hourly over 24 hours or per minute over the
+/// last hour.
+#[utoipa::path(get, path = "/activity/series", tag = "activity", params(ChartQuery),
+    responses((status = 200, body = TimeSeries), (status = 400, description = "Invalid window")))]
+async fn activity_series(
+    _who: ReadAccess,
+    notifier: web::Data<Notifier>,
+    query: web::Query<ChartQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let window = query.window()?;
+    let series = series::load(notifier.db(), window, query.integration_id.as_deref())
+        .await
+        .map_err(db_error)?;
+    Ok(HttpResponse::Ok().json(series))
+}
+
+/// A chart as SVG: `records.svg` (per status, of one `flow` or all), `failures.svg` (per
+/// flow), `latency.svg` (p50 and p95) or `sparkline.svg` (an integration's trend).
+#[utoipa::path(get, path = "/charts/{chart}", tag = "activity",
+    params(("chart" = String, Path, description = "records.svg, failures.svg, latency.svg or sparkline.svg"), ChartQuery),
+    responses((status = 200, description = "The chart", content_type = "image/svg+xml", body = String),
+              (status = 400, description = "Invalid window"), (status = 404, description = "No such chart")))]
+async fn chart(
+    _who: ReadAccess,
+    notifier: web::Data<Notifier>,
+    name: web::Path<String>,
+    query: web::Query<ChartQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    if !charts::CHARTS.contains(&name.as_str()) {
+        return Err(ApiError::not_found(format!(
+            "no chart {name}; charts: {}",
+            charts::CHARTS.join(", ")
+        )));
+    }
+    let window = query.window()?;
+    let integration = query.integration_id.as_deref();
+    let data = series::load(notifier.db(), window, integration)
+        .await
+        .map_err(db_error)?;
+    let offset = query.tz_offset_minutes.unwrap_or(0);
+    let svg = match name.as_str() {
+        "records.svg" => charts::records(&data, &window, query.flow.as_deref(), offset),
+        "failures.svg" => charts::failures(&data, &window, offset),
+        "latency.svg" => charts::latency(&data, &window, offset),
+        _ => {
+            let label = match integration {
+                Some(id) => notifier
+                    .directory()
+                    .label(notifier.db(), id)
+                    .await
+                    .map_err(db_error)?,
+                None => "every integration".to_owned(),
+            };
+            charts::sparkline(&data, &window, &format!("{label}: records and failures"))
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header((actix_web::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            actix_web::http::header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ))
+        .body(svg))
 }
 
 /// What a purge removed.
@@ -331,6 +428,8 @@ async fn set_retention(
     paths(
         list_activity,
         activity_stats,
+        activity_series,
+        chart,
         get_activity,
         purge_activity,
         integration_health,
@@ -348,6 +447,8 @@ async fn set_retention(
         ActivityDetail,
         Stats,
         StatPoint,
+        TimeSeries,
+        FlowSeries,
         IntegrationHealth,
         FlowHealth,
         KnownIntegration,
@@ -368,6 +469,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, notifier: Notifier) {
     cfg.app_data(web::Data::new(notifier))
         .route("/activity", web::get().to(list_activity))
         .route("/activity/stats", web::get().to(activity_stats))
+        .route("/activity/series", web::get().to(activity_series))
+        .route("/charts/{chart}", web::get().to(chart))
         .route("/activity/purge", web::post().to(purge_activity))
         .route("/activity/{id}", web::get().to(get_activity))
         .route("/integration-health", web::get().to(integration_health))

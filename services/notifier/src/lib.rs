@@ -25,6 +25,7 @@ pub mod activity;
 pub mod admin;
 pub mod alerts;
 pub mod channels;
+pub mod charts;
 pub mod classify;
 pub mod config;
 pub mod consume;

@@ -326,6 +326,9 @@ async fn openapi_lists_every_route_and_the_dashboard_needs_no_token() {
         "/api/v1/activity/{id}",
         "/api/v1/activity/purge",
         "/api/v1/integration-health",
+        "/api/v1/integration-directory",
+        "/api/v1/activity/series",
+        "/api/v1/charts/{chart}",
         "/api/v1/alerts",
         "/api/v1/alerts/{id}",
         "/api/v1/alerts/{id}/resolve",
@@ -501,4 +504,176 @@ async fn integrations_are_named_by_the_registry_and_the_configuration() {
     .await;
     h.stop().await;
     world.cleanup().await;
+}
+
+/// The series count records per flow and status in the right buckets, failures, and the
+/// latency from the observed change to the confirmed command; the charts draw them as SVG;
+/// every route needs a token.
+async fn series_and_charts(db: DbKind) {
+    use ferry_proto::messages::ErrorCode;
+    let world = World::new(BusKind::InProcess, db).await;
+    let h = Harness::start(&world, config()).await;
+    let integration = integration();
+    let now = Utc::now();
+    // Two customers two and three hours ago, reaching the target after 1 s and 3 s.
+    for (hours, ms) in [(2, 1_000), (3, 3_000)] {
+        let seen = now - ChronoDuration::hours(hours);
+        let email = format!("c{hours}@example.com");
+        let observed = at(customer_observed(integration, &email), seen);
+        let upsert = at(
+            customer_upsert(&observed, &email),
+            seen + ChronoDuration::milliseconds(200),
+        );
+        let done = at(
+            customer_upserted(&upsert, &email),
+            seen + ChronoDuration::milliseconds(ms),
+        );
+        publish(&world.bus, &observed).await;
+        publish(&world.bus, &upsert).await;
+        publish(&world.bus, &done).await;
+    }
+    // A product failing now.
+    let upsert = product_upsert(integration, "77");
+    publish(&world.bus, &upsert).await;
+    publish(
+        &world.bus,
+        &failed(&upsert, ErrorCode::Validation, "no price"),
+    )
+    .await;
+
+    // Until both replies are recorded (the series reads counts, then latencies).
+    let total = |v: &serde_json::Value| -> i64 {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_i64()).sum())
+            .unwrap_or(0)
+    };
+    let series = eventually("the series", 20, || async {
+        let s = h
+            .get(&format!("/activity/series?integration_id={integration}"))
+            .await;
+        let succeeded = s["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| total(&f["statuses"]["succeeded"]))
+            .sum::<i64>();
+        (total(&s["latency_samples"]) == 2 && succeeded == 2 && total(&s["failures"]) == 1)
+            .then_some(s)
+    })
+    .await;
+    assert_eq!(series["span"], "24h");
+    assert_eq!(series["bucket_minutes"], 60);
+    assert_eq!(series["buckets"].as_array().unwrap().len(), 24);
+    let flow = |name: &str| {
+        series["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["flow"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let customers = flow("customers");
+    // The current hour is bucket 23: the customers are in 21 and 20 (or one later when the
+    // hour turned in between), each counted once observed and once succeeded (the reply is
+    // counted on its command).
+    let observed: Vec<i64> = customers["statuses"]["observed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(observed.iter().sum::<i64>(), 2, "{customers}");
+    assert_eq!(observed[23], 0);
+    assert_eq!(
+        customers["statuses"]["succeeded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .sum::<i64>(),
+        2,
+        "{customers}"
+    );
+    assert!(customers["statuses"].get("failed").is_none());
+    assert_eq!(total(&flow("products")["statuses"]["failed"]), 1);
+    let p95: Vec<i64> = series["latency_p95_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_i64())
+        .collect();
+    let mut p95 = p95;
+    p95.sort_unstable();
+    assert_eq!(p95, vec![1_000, 3_000]);
+
+    // The last hour per minute holds only the product.
+    let hour = h.get("/activity/series?window=1h").await;
+    assert_eq!(hour["buckets"].as_array().unwrap().len(), 60);
+    assert_eq!(
+        hour["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .sum::<i64>(),
+        1
+    );
+    let (status, body) = h
+        .call(Method::GET, OPERATOR, "/activity/series?window=7d", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // The charts, as SVG, behind the token.
+    for chart in [
+        "records.svg?flow=customers",
+        "failures.svg",
+        "latency.svg",
+        "sparkline.svg",
+    ] {
+        let url = format!(
+            "{}/api/v1/charts/{chart}{}integration_id={integration}&tz_offset_minutes=60",
+            h.base,
+            if chart.contains('?') { "&" } else { "?" }
+        );
+        let anonymous = h.http.get(&url).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401, "{chart}");
+        let response = h.http.get(&url).bearer_auth(READER).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{chart}");
+        assert_eq!(response.headers()["content-type"], "image/svg+xml");
+        let svg = response.text().await.unwrap();
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
+        match chart {
+            "latency.svg" => assert!(
+                svg.contains(">p95: 3000 ms</title>") || svg.contains("p95: 3000 ms"),
+                "{svg}"
+            ),
+            "failures.svg" => assert!(svg.contains("products: 1</title>"), "{svg}"),
+            "sparkline.svg" => assert!(svg.contains("<path"), "{svg}"),
+            _ => assert!(svg.contains("succeeded: 1</title>"), "{svg}"),
+        }
+    }
+    let (status, _) = h.call(Method::GET, READER, "/charts/pie.svg", None).await;
+    assert_eq!(status, 404);
+    for path in ["/activity/series", "/integration-directory"] {
+        let anonymous = h
+            .http
+            .get(format!("{}/api/v1{path}", h.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), 401, "{path}");
+    }
+    h.stop().await;
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn series_and_charts_on_sqlite() {
+    series_and_charts(DbKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn series_and_charts_on_postgres() {
+    series_and_charts(DbKind::Postgres).await;
 }

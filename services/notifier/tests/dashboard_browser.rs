@@ -42,6 +42,24 @@ async fn an_operator_uses_the_dashboard() {
     )
     .await;
     let email = "marie.curie@example.com";
+    // A day of history: one customer every hour, each reaching the target a little later.
+    let now = chrono::Utc::now();
+    for hours_ago in 1..=20i64 {
+        let seen = now - chrono::Duration::hours(hours_ago);
+        let address = format!("history{hours_ago}@example.com");
+        let observed = at(customer_observed(integration, &address), seen);
+        let upsert = at(
+            customer_upsert(&observed, &address),
+            seen + chrono::Duration::milliseconds(300),
+        );
+        let done = at(
+            customer_upserted(&upsert, &address),
+            seen + chrono::Duration::milliseconds(800 + 450 * (hours_ago % 6)),
+        );
+        publish(&world.bus, &observed).await;
+        publish(&world.bus, &upsert).await;
+        publish(&world.bus, &done).await;
+    }
 
     // A customer synced, a product that cannot be mapped, and a message the mapper parks.
     let observed = customer_observed(integration, email);
@@ -139,12 +157,44 @@ async fn an_operator_uses_the_dashboard() {
         "the id on hover"
     );
     browser.assert_fits_phone("the overview").await;
-    browser
+    // The charts the notifier drew (failures, latency, one per flow) and a trend per integration.
+    let charts = browser
         .wait_for(
-            "a chart with bars",
-            "return document.querySelectorAll('#charts svg rect').length > 0",
+            "the charts drawn",
+            "const imgs = [...document.querySelectorAll('#charts figure img')];
+             return imgs.length >= 4 && imgs.every(i => i.complete && i.naturalWidth > 400)
+                ? [...document.querySelectorAll('#charts figure')].map(f => f.dataset.chart + ':' + (f.dataset.flow || ''))
+                : null",
         )
         .await;
+    assert_eq!(
+        charts,
+        json!([
+            "failures.svg:",
+            "latency.svg:",
+            "records.svg:customers",
+            "records.svg:products"
+        ])
+    );
+    browser
+        .wait_for(
+            "a sparkline per integration",
+            "const imgs = [...document.querySelectorAll('#health .trend img.sparkline')];
+             return imgs.length === 2 && imgs.every(i => i.complete && i.naturalWidth > 0)",
+        )
+        .await;
+    let totals = browser
+        .run(
+            "return document.querySelector('#totals').textContent",
+            json!([]),
+        )
+        .await;
+    let totals = totals.as_str().unwrap();
+    assert!(
+        totals.starts_with("In the last 24 hours: ")
+            && totals.contains(" 21 delivered, 2 failed or parked, 0 awaiting an answer"),
+        "{totals}"
+    );
     let stored = browser
         .run(
             "return sessionStorage.getItem('ferry-admin-token')",
@@ -153,6 +203,18 @@ async fn an_operator_uses_the_dashboard() {
         .await;
     assert_eq!(stored, OPERATOR);
     browser.screenshot(&shots.join("02-overview.png")).await;
+    // The last hour, per minute.
+    browser.click(".toggle button[data-window='1h']").await;
+    browser
+        .wait_for(
+            "the last hour",
+            "return document.querySelector('#totals').textContent.startsWith('In the last hour')
+                && [...document.querySelectorAll('#charts figure img')].every(i => i.complete && i.naturalWidth > 400)",
+        )
+        .await;
+    browser
+        .screenshot(&shots.join("02b-overview-last-hour.png"))
+        .await;
 
     // The activity log, then filtered on failures.
     browser.click("#nav a[data-view=activity]").await;

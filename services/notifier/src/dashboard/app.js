@@ -6,9 +6,6 @@
 const API = "/api/v1";
 const TOKEN_KEY = "ferry-admin-token";
 const PAGE = 50;
-const STATUS_COLORS = {
-  succeeded: "#2e7d32", failed: "#c62828", parked: "#ef6c00", sent: "#1565c0", observed: "#757575",
-};
 const state = { offset: 0, total: 0, filters: {} };
 
 const $ = (sel) => document.querySelector(sel);
@@ -145,94 +142,72 @@ async function refreshAlertCount() {
 
 // ---- overview --------------------------------------------------------------------------
 
+const chartState = { window: "24h", urls: [] };
+
+// The reader's time zone for the charts' time labels, in minutes east of UTC.
+function tzOffset() { return -new Date().getTimezoneOffset(); }
+
+// A chart the notifier drew: fetched with the token, shown as an image (no script in it runs).
+async function svgImage(path, alt, cls) {
+  const response = await fetch(API + path, { headers: { Authorization: `Bearer ${token()}` } });
+  if (response.status === 401) throw new AuthError("The token was refused.");
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const url = URL.createObjectURL(await response.blob());
+  chartState.urls.push(url);
+  return el("img", { src: url, alt, class: cls });
+}
+
 async function loadOverview() {
-  const [health, stats] = await Promise.all([api("/integration-health"), api("/activity/stats?bucket_minutes=60")]);
+  chartState.urls.splice(0).forEach((u) => URL.revokeObjectURL(u));
+  const health = await api("/integration-health");
   const body = $("#health tbody");
   body.replaceChildren();
-  if (!health.length) body.append(el("tr", {}, el("td", { colSpan: 4, class: "muted" }, "No activity yet.")));
+  if (!health.length) body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "No integration and no activity yet.")));
   for (const integration of health) {
     const flows = el("div", {});
     for (const flow of integration.flows) {
       const counts = Object.entries(flow.counts).map(([s, n]) => `${s} ${n}`).join(", ");
       flows.append(el("div", {}, statusTag(flow.health, "health"), ` ${flow.flow}: ${counts}`));
     }
+    if (!integration.flows.length) flows.append(el("span", { class: "muted" }, "nothing synced in 24 h"));
     const id = integration.integration_id;
+    const trend = el("td", { class: "trend" });
     body.append(el("tr", { "data-integration": id },
       el("td", {}, el("a", { href: `#activity?integration_id=${encodeURIComponent(id)}`, title: id, class: "integration-name" }, integration.name || `${id.slice(0, 8)}…`),
         el("div", { class: "muted small" }, integration.state ? `${integration.state}${integration.origin === "configured" ? " · configured" : ""}` : "not in the registry")),
       el("td", {}, statusTag(integration.health, "health")),
+      trend,
       el("td", {}, flows),
       el("td", {}, fmtTime(integration.last_activity_at))));
+    svgImage(`/charts/sparkline.svg?window=24h&integration_id=${encodeURIComponent(id)}`, `${integration.name || id}: records and failures per hour`, "sparkline")
+      .then((img) => trend.append(img)).catch(showError);
   }
-  drawCharts(stats);
+  await drawCharts();
 }
 
-function drawCharts(stats) {
-  const legend = $("#legend");
-  legend.replaceChildren();
-  for (const [status, color] of Object.entries(STATUS_COLORS)) {
-    const swatch = el("i", {});
-    swatch.style.background = color;
-    legend.append(el("span", {}, swatch, status));
-  }
-  const container = $("#charts");
-  container.replaceChildren();
-  const byFlow = new Map();
-  for (const p of stats.points) {
-    if (!byFlow.has(p.flow)) byFlow.set(p.flow, new Map());
-    const buckets = byFlow.get(p.flow);
-    if (!buckets.has(p.bucket)) buckets.set(p.bucket, {});
-    buckets.get(p.bucket)[p.status] = p.count;
-  }
-  if (!byFlow.size) { container.append(el("p", { class: "muted" }, "No messages in this period.")); return; }
-  const n = Math.max(1, Math.ceil((stats.to_minute - stats.from_minute) / stats.bucket_minutes));
-  for (const [flow, buckets] of [...byFlow.entries()].sort()) {
-    container.append(chart(flow, buckets, n, stats));
-  }
-}
+function duration(ms) { return ms < 1000 ? `${ms} ms` : ms < 120000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60000)} min`; }
 
-function chart(flow, buckets, n, stats) {
-  const NS = "http://www.w3.org/2000/svg";
-  const W = 320, H = 140, PAD = 24;
-  let max = 1;
-  for (const counts of buckets.values()) max = Math.max(max, Object.values(counts).reduce((a, b) => a + b, 0));
-  const svg = document.createElementNS(NS, "svg");
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  svg.setAttribute("width", W);
-  svg.setAttribute("height", H);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `${flow}: messages per status over time`);
-  const barW = (W - PAD) / n;
-  for (const [bucket, counts] of buckets) {
-    const i = Math.floor((bucket - stats.from_minute) / stats.bucket_minutes);
-    let y = H - PAD;
-    for (const status of Object.keys(STATUS_COLORS)) {
-      const count = counts[status] || 0;
-      if (!count) continue;
-      const h = (count / max) * (H - PAD - 8);
-      y -= h;
-      const rect = document.createElementNS(NS, "rect");
-      rect.setAttribute("x", PAD + i * barW + 1);
-      rect.setAttribute("y", y);
-      rect.setAttribute("width", Math.max(1, barW - 2));
-      rect.setAttribute("height", h);
-      rect.setAttribute("fill", STATUS_COLORS[status]);
-      const title = document.createElementNS(NS, "title");
-      title.textContent = `${new Date(bucket * 60000).toLocaleString()} ${status}: ${count}`;
-      rect.append(title);
-      svg.append(rect);
-    }
-  }
-  const axis = document.createElementNS(NS, "line");
-  axis.setAttribute("x1", PAD); axis.setAttribute("x2", W);
-  axis.setAttribute("y1", H - PAD); axis.setAttribute("y2", H - PAD);
-  axis.setAttribute("stroke", "#999");
-  svg.append(axis);
-  const label = document.createElementNS(NS, "text");
-  label.setAttribute("x", 2); label.setAttribute("y", 12); label.setAttribute("font-size", "10");
-  label.textContent = String(max);
-  svg.append(label);
-  return el("div", { class: "chart", "data-flow": flow }, el("h3", {}, flow), svg);
+function sum(values) { return values.reduce((a, b) => a + b, 0); }
+
+async function drawCharts() {
+  const w = chartState.window;
+  document.querySelectorAll(".toggle button").forEach((b) => b.classList.toggle("on", b.dataset.window === w));
+  const series = await api(`/activity/series?window=${w}`);
+  const status = (name) => sum(series.records.map((f) => sum(f.statuses[name] || [])));
+  const p95 = series.latency_p95_ms.filter((v) => v !== null);
+  const period = w === "1h" ? "In the last hour" : "In the last 24 hours";
+  const seen = status("observed");
+  $("#totals").textContent = `${period}: ${seen} ${seen === 1 ? "change" : "changes"} seen in the source systems, ${status("succeeded")} delivered, `
+    + `${sum(series.failures)} failed or parked, ${status("sent")} awaiting an answer`
+    + (p95.length ? `; 95 % reached the target within ${duration(Math.max(...p95))} of the change.` : ".");
+  const q = `window=${w}&tz_offset_minutes=${tzOffset()}`;
+  const specs = [
+    { chart: "failures.svg", alt: "Failures per flow", extra: "" },
+    { chart: "latency.svg", alt: "Latency from source change to target, p50 and p95", extra: "" },
+    ...series.records.map((f) => ({ chart: "records.svg", flow: f.flow, alt: `${f.flow}: records per status`, extra: `&flow=${encodeURIComponent(f.flow)}` })),
+  ];
+  const images = await Promise.all(specs.map((c) => svgImage(`/charts/${c.chart}?${q}${c.extra}`, c.alt, "chart-img")));
+  $("#charts").replaceChildren(...images.map((img, i) => el("figure", { class: "chart", "data-chart": specs[i].chart, "data-flow": specs[i].flow }, img)));
 }
 
 // ---- activity --------------------------------------------------------------------------
@@ -652,6 +627,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#prev-page").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadActivity().catch(showError); });
   $("#next-page").addEventListener("click", () => { state.offset += PAGE; loadActivity().catch(showError); });
   $("#show-resolved").addEventListener("change", () => loadAlerts().catch(showError));
+  document.querySelectorAll(".toggle button").forEach((b) => b.addEventListener("click", () => {
+    chartState.window = b.dataset.window;
+    drawCharts().catch(showError);
+  }));
   wireSetup();
   window.addEventListener("hashchange", route);
   if (token()) enter(); else logout();
