@@ -201,6 +201,10 @@ pub struct ActivityQuery {
     pub status: Option<String>,
     /// Only this record key (SKU, e-mail address, order number; exact match).
     pub key: Option<String>,
+    /// Record keys starting with this (SKU, order number, e-mail address). With a read-only
+    /// token e-mail addresses are never matched by a prefix (only `key`, exactly), so that
+    /// nobody can discover addresses letter by letter.
+    pub key_prefix: Option<String>,
     /// Only this correlation id (one order's saga, one sync run).
     pub correlation_id: Option<Uuid>,
     /// Only this message type (`customer.upsert`).
@@ -296,7 +300,7 @@ pub enum Visibility {
     Masked,
 }
 
-fn item(row: &activity_row::Model, visibility: Visibility) -> ActivityItem {
+pub(crate) fn item(row: &activity_row::Model, visibility: Visibility) -> ActivityItem {
     let mask = |s: &Option<String>, f: fn(&str) -> String| match visibility {
         Visibility::Full => s.clone(),
         Visibility::Masked => s.as_deref().map(f),
@@ -326,16 +330,50 @@ fn item(row: &activity_row::Model, visibility: Visibility) -> ActivityItem {
     }
 }
 
-fn data(value: &Option<serde_json::Value>, visibility: Visibility) -> Option<serde_json::Value> {
+pub(crate) fn data(
+    value: &Option<serde_json::Value>,
+    visibility: Visibility,
+) -> Option<serde_json::Value> {
     match visibility {
         Visibility::Full => value.clone(),
         Visibility::Masked => value.as_ref().map(classify::mask_json),
     }
 }
 
-fn conditions(query: &ActivityQuery) -> Condition {
+/// `text` for a `LIKE` pattern: its `%`, `_` and `\\` taken literally.
+fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn conditions(query: &ActivityQuery, visibility: Visibility) -> Condition {
     use activity_row::Column as A;
+    use sea_orm::sea_query::{LikeExpr, SimpleExpr};
     let mut c = Condition::all();
+    if let Some(prefix) = query
+        .key_prefix
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let prefix = if prefix.contains('@') {
+            prefix.to_lowercase()
+        } else {
+            prefix.to_owned()
+        };
+        let pattern = LikeExpr::new(format!("{}%", like_literal(&prefix))).escape('\\');
+        c = c.add(Expr::col(A::RecordKey).like(pattern));
+        if visibility == Visibility::Masked {
+            let no_email: SimpleExpr = Expr::col(A::RecordKey).not_like("%@%");
+            c = c.add(no_email);
+        }
+    }
     if let Some(v) = &query.integration_id {
         c = c.add(A::IntegrationId.eq(v.as_str()));
     }
@@ -381,7 +419,7 @@ pub async fn list<C: ConnectionTrait>(
     query: &ActivityQuery,
     visibility: Visibility,
 ) -> Result<ActivityPage, DbErr> {
-    let filter = conditions(query);
+    let filter = conditions(query, visibility);
     let total = activity_row::Entity::find()
         .filter(filter.clone())
         .count(conn)

@@ -9,6 +9,7 @@
 //! | `GET /activity/series` | read | records per flow and status, failures, latency p50/p95 per bucket (24 h hourly, 1 h per minute) |
 //! | `GET /charts/{chart}` | read | the same drawn as SVG: `records.svg`, `failures.svg`, `latency.svg`, `sparkline.svg` |
 //! | `GET /activity/{id}` | read | one row with source/sent/result data and its saga timeline |
+//! | `GET /activity/{id}/story` | read | the record's whole story: source, mapped, every command and answer, final state, trace |
 //! | `POST /activity/purge` | operator | purge past retention now |
 //! | `GET /integration-health` | read | integrations (named, every known one) and the health of their flows |
 //! | `GET /integration-directory` | read | every known integration: name, state, registry or configured |
@@ -40,6 +41,7 @@ use crate::charts::{
 };
 use crate::directory::KnownIntegration;
 use crate::store::alert_row;
+use crate::story::{self, RecordStory, StoryMessage, StoryStep};
 
 fn visibility(who: &ReadAccess) -> Visibility {
     if who.0.scope == Scope::Operator {
@@ -190,6 +192,32 @@ async fn chart(
             "default-src 'none'; style-src 'unsafe-inline'",
         ))
         .body(svg))
+}
+
+/// One record's whole story: the activity row's saga or sync run from the change in the source
+/// (as it came) through the mapping (as mapped) and every command with the target's answer to
+/// its final state, with the trace id and its link in the tracing UI (`trace_url`).
+#[utoipa::path(get, path = "/activity/{id}/story", tag = "activity",
+    params(("id" = Uuid, Path, description = "Any activity row of the record")),
+    responses((status = 200, body = RecordStory), (status = 404, description = "No such row")))]
+async fn record_story(
+    who: ReadAccess,
+    notifier: web::Data<Notifier>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    match story::of_row(
+        notifier.db(),
+        id,
+        visibility(&who),
+        notifier.config().trace_url.as_deref(),
+    )
+    .await
+    .map_err(db_error)?
+    {
+        Some(story) => Ok(HttpResponse::Ok().json(story)),
+        None => Err(ApiError::not_found(format!("no activity row {id}"))),
+    }
 }
 
 /// What a purge removed.
@@ -431,6 +459,7 @@ async fn set_retention(
         activity_series,
         chart,
         get_activity,
+        record_story,
         purge_activity,
         integration_health,
         integration_directory,
@@ -445,6 +474,9 @@ async fn set_retention(
         ActivityPage,
         ActivityItem,
         ActivityDetail,
+        RecordStory,
+        StoryStep,
+        StoryMessage,
         Stats,
         StatPoint,
         TimeSeries,
@@ -473,6 +505,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, notifier: Notifier) {
         .route("/charts/{chart}", web::get().to(chart))
         .route("/activity/purge", web::post().to(purge_activity))
         .route("/activity/{id}", web::get().to(get_activity))
+        .route("/activity/{id}/story", web::get().to(record_story))
         .route("/integration-health", web::get().to(integration_health))
         .route(
             "/integration-directory",

@@ -53,6 +53,9 @@ pub struct NotifierConfig {
     /// Integrations configured in the services' configuration files rather than in the
     /// registry (the registry announces its own): their names for the dashboard and alerts.
     pub integrations: Vec<ConfiguredIntegration>,
+    /// The tracing UI's page of one trace, `{trace_id}` standing for the id (e.g.
+    /// `http://jaeger:16686/trace/{trace_id}`): a record's story links its trace there.
+    pub trace_url: Option<String>,
 }
 
 /// An integration configured in a file (the connectors' `[[integrations]]`), named.
@@ -76,6 +79,7 @@ impl Default for NotifierConfig {
             evaluate_every_seconds: 30,
             dashboard_url: None,
             integrations: Vec::new(),
+            trace_url: None,
         }
     }
 }
@@ -297,6 +301,12 @@ impl Validate for NotifierConfig {
                 "delivery.retry_max_ms",
                 "must not be below delivery.retry_base_ms",
             );
+        }
+        if let Some(url) = &self.trace_url
+            && (!(url.starts_with("https://") || url.starts_with("http://"))
+                || !url.contains("{trace_id}"))
+        {
+            errors.push("trace_url", "must be an http(s) URL containing {trace_id}");
         }
         for (i, integration) in self.integrations.iter().enumerate() {
             let at = format!("integrations[{i}]");

@@ -35,6 +35,7 @@ pub mod directory;
 pub mod plain;
 pub mod rules;
 pub mod store;
+pub mod story;
 
 use std::sync::Arc;
 use std::time::Duration;

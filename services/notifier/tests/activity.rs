@@ -677,3 +677,67 @@ async fn series_and_charts_on_sqlite() {
 async fn series_and_charts_on_postgres() {
     series_and_charts(DbKind::Postgres).await;
 }
+
+/// Prefix search by SKU, order number or e-mail address; read-only tokens never find e-mail
+/// addresses by a prefix (only typed in full), so they cannot discover them letter by letter.
+#[tokio::test]
+async fn records_are_found_by_a_prefix_without_leaking_addresses() {
+    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
+    let h = Harness::start(&world, config()).await;
+    let integration = integration();
+    let email = "jan.jansen@example.com";
+    let observed = customer_observed(integration, email);
+    publish(&world.bus, &observed).await;
+    publish(&world.bus, &product_upsert(integration, "871234")).await;
+    publish(&world.bus, &product_upsert(integration, "87_99")).await;
+    eventually("three rows", 20, || async {
+        (h.get("/activity").await["total"] == 3).then_some(())
+    })
+    .await;
+    let keys = |page: serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["record_key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let reader = |path: String| {
+        let h = &h;
+        async move { h.call(Method::GET, READER, &path, None).await.1 }
+    };
+    // An operator finds the address by its beginning; the SKU by its digits.
+    assert_eq!(keys(h.get("/activity?key_prefix=jan.j").await), vec![email]);
+    assert_eq!(
+        keys(h.get("/activity?key_prefix=JAN.JANSEN@").await),
+        vec![email]
+    );
+    assert_eq!(
+        keys(h.get("/activity?key_prefix=8712").await),
+        vec!["871234"]
+    );
+    // `_` is a character, not a wildcard.
+    assert_eq!(keys(h.get("/activity?key_prefix=87_").await), vec!["87_99"]);
+    // A reader: SKUs yes, addresses not by a prefix, and exactly only masked.
+    assert_eq!(
+        keys(reader("/activity?key_prefix=8712".into()).await),
+        vec!["871234"]
+    );
+    assert_eq!(reader("/activity?key_prefix=jan".into()).await["total"], 0);
+    assert_eq!(reader("/activity?key_prefix=j".into()).await["total"], 0);
+    let exact = reader(format!("/activity?key={email}")).await;
+    assert_eq!(keys(exact), vec!["j***@example.com"]);
+    // The story of the customer, for a reader: masked too.
+    let id = h.get("/activity?key_prefix=jan").await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let story = reader(format!("/activity/{id}/story")).await;
+    assert_eq!(story["record_key"], "j***@example.com");
+    assert_eq!(story["final_status"], "observed");
+    assert!(!story.to_string().contains(email), "{story}");
+    let story = h.get(&format!("/activity/{id}/story")).await;
+    assert_eq!(story["source"]["data"]["raw"]["email_address"], email);
+    h.stop().await;
+    world.cleanup().await;
+}

@@ -28,6 +28,7 @@ async fn an_operator_uses_the_dashboard() {
             id: integration.to_string(),
             name: "Corner shop".into(),
         });
+    config.trace_url = Some("http://traces.example.test/trace/{trace_id}".into());
     let h = Harness::start(&world, config).await;
     let registered = support::integration();
     let mut announced = ferry_proto::messages::IntegrationChanged::new(
@@ -62,7 +63,12 @@ async fn an_operator_uses_the_dashboard() {
     }
 
     // A customer synced, a product that cannot be mapped, and a message the mapper parks.
-    let observed = customer_observed(integration, email);
+    let mut observed = customer_observed(integration, email);
+    observed.trace = ferry_proto::TraceContext::parse(
+        Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        None,
+    )
+    .unwrap();
     let upsert = customer_upsert(&observed, email);
     publish(&world.bus, &observed).await;
     publish(&world.bus, &upsert).await;
@@ -285,6 +291,70 @@ async fn an_operator_uses_the_dashboard() {
         )
         .await;
     browser.screenshot(&shots.join("05-record.png")).await;
+
+    // The record's whole story: from MailChimp, as mapped, the command and its answer, the
+    // final state, the trace linked to the tracing UI.
+    browser.click("#detail-story").await;
+    let steps = browser
+        .wait_for(
+            "the story",
+            "const s = [...document.querySelectorAll('#story-steps > li')].map(li => li.dataset.step);
+             return !document.querySelector('#story').hidden && s.length >= 4 ? s : null",
+        )
+        .await;
+    assert_eq!(steps, json!(["source", "mapped", "command", "final"]));
+    let story = browser
+        .run(
+            "return document.querySelector('#story').innerText",
+            json!([]),
+        )
+        .await;
+    let story = story.as_str().unwrap();
+    assert!(story.contains("As it came from MailChimp"), "{story}");
+    assert!(story.contains("merge_fields"), "{story}");
+    assert!(story.contains("customer.upsert to MplusKASSA"), "{story}");
+    assert!(story.contains("rel-17"), "the answer: {story}");
+    assert!(
+        story.contains(&format!(
+            "Customer {email} came from MailChimp and reached MplusKASSA"
+        )),
+        "{story}"
+    );
+    assert_eq!(
+        browser
+            .run(
+                "return document.querySelector('#story-meta a').href",
+                json!([])
+            )
+            .await,
+        "http://traces.example.test/trace/4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    browser.assert_fits_phone("a record's story").await;
+    browser.screenshot(&shots.join("05b-story.png")).await;
+
+    // Find records by the beginning of an e-mail address, an SKU.
+    browser.click("#nav a[data-view=record]").await;
+    browser.type_into("#record-q", "marie.cu").await;
+    browser.click("#record-find").await;
+    let found = browser
+        .wait_for(
+            "the customer found by a prefix",
+            "const r = [...document.querySelectorAll('#record-results tbody tr .record')].map(e => e.textContent);
+             return r.length ? r : null",
+        )
+        .await;
+    assert_eq!(found, json!([email]));
+    browser.assert_fits_phone("the record search").await;
+    browser.screenshot(&shots.join("05c-find-record.png")).await;
+    browser.type_into("#record-q", "ABC").await;
+    browser.click("#record-find").await;
+    browser
+        .wait_for(
+            "the product found by its SKU's beginning",
+            "const r = [...document.querySelectorAll('#record-results tbody tr .record')].map(e => e.textContent);
+             return r.length === 1 && r[0] === 'ABC-9'",
+        )
+        .await;
 
     // The parked message, replayed with its button.
     browser.click("#nav a[data-view=dead-letters]").await;

@@ -123,12 +123,12 @@ function route() {
   if (!token()) { logout(); return; }
   const hash = location.hash.replace(/^#/, "");
   const [view, query] = hash.split("?");
-  const name = ["overview", "activity", "dead-letters", "alerts", "setup"].includes(view) ? view : "overview";
+  const name = ["overview", "activity", "record", "dead-letters", "alerts", "setup"].includes(view) ? view : "overview";
   document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${name}`; });
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
   document.body.dataset.view = name;
   refreshAlertCount();
-  const loaders = { overview: loadOverview, activity: () => loadActivity(query), "dead-letters": loadDeadLetters, alerts: loadAlerts, setup: loadSetup };
+  const loaders = { overview: loadOverview, activity: () => loadActivity(query), record: () => loadRecord(query), "dead-letters": loadDeadLetters, alerts: loadAlerts, setup: loadSetup };
   loadNames().catch(() => { /* names are a nicety: ids stay readable on hover */ })
     .then(() => loaders[name]()).catch(showError);
 }
@@ -263,6 +263,7 @@ async function openDetail(id) {
   const d = await api(`/activity/${id}`);
   $("#detail").hidden = false;
   $("#detail-title").textContent = `${d.routing_key} · ${d.record_key || "no record key"}`;
+  $("#detail-story").href = `#record?id=${encodeURIComponent(d.id)}`;
   const meta = $("#detail-meta");
   meta.replaceChildren();
   const fields = [["Status", statusTag(d.status)], ["Integration", integrationLabel(d.integration_id)], ["Direction", `${d.direction} (${d.system})`],
@@ -285,6 +286,100 @@ async function openDetail(id) {
       el("td", {}, statusTag(t.status)), el("td", {}, t.error || "")));
   }
   $("#detail").scrollIntoView({ block: "nearest" });
+}
+
+// ---- one record's story -----------------------------------------------------------------
+
+const SYSTEMS = { mailchimp: "MailChimp", mpluskassa: "MplusKASSA", ferry: "Ferry" };
+const NOUNS = { customers: "Customer", products: "Product", categories: "Category", stock: "Stock of product", orders: "Order" };
+const systemName = (s) => SYSTEMS[s] || s;
+
+async function loadRecord(query) {
+  const params = new URLSearchParams(query || "");
+  const id = params.get("id");
+  const q = params.get("q");
+  $("#story").hidden = true;
+  if (q !== null) { $("#record-q").value = q; await findRecords(q); }
+  if (id) { $("#record-results").hidden = true; $("#record-hint").textContent = ""; await showStory(id); }
+}
+
+async function findRecords(q) {
+  const results = $("#record-results tbody");
+  results.replaceChildren();
+  if (!q.trim()) { $("#record-results").hidden = true; $("#record-hint").textContent = ""; return; }
+  const page = await api(`/activity?${new URLSearchParams({ key_prefix: q.trim(), limit: 200 })}`);
+  // One line per record of a saga or sync run: its newest row.
+  const seen = new Map();
+  for (const row of page.items) {
+    const k = `${row.integration_id}|${row.record_key}|${row.correlation_id}`;
+    if (!seen.has(k)) seen.set(k, row);
+  }
+  for (const row of seen.values()) {
+    results.append(el("tr", { class: "clickable", "data-id": row.id, onclick: () => { location.hash = `#record?id=${encodeURIComponent(row.id)}`; } },
+      el("td", { class: "record" }, row.record_key || ""), el("td", {}, integrationLabel(row.integration_id)),
+      el("td", {}, row.flow), el("td", {}, fmtTime(row.occurred_at)), el("td", {}, statusTag(row.status))));
+  }
+  $("#record-results").hidden = seen.size === 0;
+  $("#record-hint").textContent = seen.size ? `${seen.size} record(s) starting with "${q.trim()}". Open one for its whole story.`
+    : `No record starts with "${q.trim()}". (With a read-only token, e-mail addresses are found only when typed in full.)`;
+}
+
+function pane(title, data, cls) {
+  return el("div", { class: `pane ${cls || ""}` }, el("h4", {}, title), el("pre", {}, pretty(data)));
+}
+
+async function showStory(id) {
+  const s = await api(`/activity/${encodeURIComponent(id)}/story`);
+  const noun = NOUNS[s.flow] || "Record";
+  const source = s.source ? systemName(s.source.row.system) : null;
+  const target = s.steps.length ? systemName(s.steps[s.steps.length - 1].command.row.system) : null;
+  $("#story-title").textContent = `${noun} ${s.record_key || ""}`.trim();
+  const failedStep = s.steps.find((st) => st.command.row.status === "failed" || st.command.row.status === "parked");
+  const took = duration(s.total_ms);
+  const summaries = {
+    succeeded: `came from ${source || "the source"} and reached ${target || "the target"} ${took} later.`,
+    failed: `came from ${source || "the source"} but ${target || "the target"} refused it: ${failedStep ? failedStep.command.row.error || "" : ""}`,
+    parked: `is on hold (parked); see Dead letters to replay it.`,
+    sent: `came from ${source || "the source"}; ${target || "the target"} has not answered yet.`,
+    observed: `came from ${source || "the source"}; nothing was sent for it (yet).`,
+  };
+  $("#story-summary").textContent = `${noun} ${s.record_key || ""} ${summaries[s.final_status] || s.final_status}`.replace(/\s+/g, " ");
+  const trace = s.trace_url ? el("a", { href: s.trace_url, target: "_blank", rel: "noopener" }, s.trace_id)
+    : (s.trace_id || "none recorded");
+  const meta = $("#story-meta");
+  meta.replaceChildren();
+  for (const [k, v] of [["Integration", integrationLabel(s.integration_id)], ["Final state", statusTag(s.final_status)],
+    ["Started", fmtTime(s.started_at)], ["Finished", fmtTime(s.finished_at)], ["Change to target", took],
+    ["Trace", trace], ["Correlation", s.correlation_id]]) meta.append(el("dt", {}, k), el("dd", {}, v));
+  const steps = $("#story-steps");
+  steps.replaceChildren();
+  if (s.source) {
+    steps.append(el("li", { class: "card", "data-step": "source" },
+      el("h3", {}, `1. As it came from ${source} `, el("span", { class: "muted small" }, `${s.source.row.message_type} · ${fmtTime(s.source.row.occurred_at)}`)),
+      el("pre", {}, pretty(s.source.data))));
+  }
+  if (s.mapped) {
+    steps.append(el("li", { class: "card", "data-step": "mapped" },
+      el("h3", {}, `${steps.children.length + 1}. As mapped for ${target || "the target"} `, el("span", { class: "muted small" }, s.mapped.row.message_type)),
+      el("pre", {}, pretty(s.mapped.data))));
+  }
+  for (const st of s.steps) {
+    const c = st.command.row;
+    steps.append(el("li", { class: "card", "data-step": "command", "data-status": c.status },
+      el("h3", {}, `${steps.children.length + 1}. ${c.message_type} to ${systemName(c.system)} `, statusTag(c.status),
+        el("span", { class: "muted small" }, ` ${fmtTime(c.occurred_at)}${c.duration_ms == null ? "" : ` · answered in ${duration(c.duration_ms)}`}`)),
+      c.error ? el("p", { class: "error" }, `${c.error_code || ""} ${c.error}`) : null,
+      el("div", { class: "columns two" }, pane("Sent", st.command.data), pane(st.reply ? `Answer (${st.reply.row.message_type})` : "Answer", st.reply ? st.reply.data : "awaited"))));
+  }
+  for (const o of s.other) {
+    steps.append(el("li", { class: "card", "data-step": "event" },
+      el("h3", {}, `${steps.children.length + 1}. ${o.row.message_type} `, statusTag(o.row.status), el("span", { class: "muted small" }, ` ${fmtTime(o.row.occurred_at)}`)),
+      o.row.error ? el("p", { class: "error" }, o.row.error) : null, el("pre", {}, pretty(o.data))));
+  }
+  steps.append(el("li", { class: "card final", "data-step": "final" },
+    el("h3", {}, `${steps.children.length + 1}. Final state: `, statusTag(s.final_status)),
+    s.final_reply ? el("pre", {}, pretty(s.final_reply)) : el("p", { class: "muted" }, "No answer from the target.")));
+  $("#story").hidden = false;
 }
 
 // ---- dead letters ----------------------------------------------------------------------
@@ -627,6 +722,10 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#prev-page").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadActivity().catch(showError); });
   $("#next-page").addEventListener("click", () => { state.offset += PAGE; loadActivity().catch(showError); });
   $("#show-resolved").addEventListener("change", () => loadAlerts().catch(showError));
+  $("#record-search").addEventListener("submit", (e) => {
+    e.preventDefault();
+    location.hash = `#record?${new URLSearchParams({ q: $("#record-q").value.trim() })}`;
+  });
   document.querySelectorAll(".toggle button").forEach((b) => b.addEventListener("click", () => {
     chartState.window = b.dataset.window;
     drawCharts().catch(showError);
