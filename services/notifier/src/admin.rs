@@ -12,6 +12,7 @@
 //! | `GET /activity/{id}/story` | read | the record's whole story: source, mapped, every command and answer, final state, trace |
 //! | `POST /activity/purge` | operator | purge past retention now |
 //! | `GET /integration-health` | read | integrations (named, every known one) and the health of their flows |
+//! | `GET /integration-freshness` | read | per integration: last change seen, last delivered, oldest undelivered change, parked; queue depths |
 //! | `GET /integration-directory` | read | every known integration: name, state, registry or configured |
 //! | `GET /alerts` | read | alerts (open by default) |
 //! | `GET /alerts/{id}` | read | one alert with its notifications |
@@ -40,6 +41,7 @@ use crate::charts::{
     series::{self, FlowSeries, Span, TimeSeries, Window},
 };
 use crate::directory::KnownIntegration;
+use crate::freshness::{Freshness, IntegrationFreshness, QueueDepth, SystemFlowTime};
 use crate::store::alert_row;
 use crate::story::{self, RecordStory, StoryMessage, StoryStep};
 
@@ -261,6 +263,19 @@ async fn known_integrations(notifier: &Notifier) -> Result<Vec<KnownIntegration>
         .map_err(db_error)
 }
 
+/// How far behind each integration is: the last change seen per source system and flow, the
+/// last record confirmed per target system and flow, the oldest change not delivered yet, the
+/// parked messages; and how many messages wait in each service's queue.
+#[utoipa::path(get, path = "/integration-freshness", tag = "activity",
+    responses((status = 200, body = Freshness)))]
+async fn integration_freshness(
+    _who: ReadAccess,
+    notifier: web::Data<Notifier>,
+) -> Result<HttpResponse, ApiError> {
+    let freshness = notifier.freshness().await.map_err(db_error)?;
+    Ok(HttpResponse::Ok().json(freshness))
+}
+
 /// Every integration the notifier knows by name: the registry's (as it last announced them)
 /// and those configured in the services' files, with their states.
 #[utoipa::path(get, path = "/integration-directory", tag = "activity",
@@ -463,6 +478,7 @@ async fn set_retention(
         purge_activity,
         integration_health,
         integration_directory,
+        integration_freshness,
         list_alerts,
         get_alert,
         resolve_alert,
@@ -484,6 +500,10 @@ async fn set_retention(
         IntegrationHealth,
         FlowHealth,
         KnownIntegration,
+        Freshness,
+        IntegrationFreshness,
+        SystemFlowTime,
+        QueueDepth,
         AlertView,
         AlertDetail,
         DeliveryView,
@@ -510,6 +530,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, notifier: Notifier) {
         .route(
             "/integration-directory",
             web::get().to(integration_directory),
+        )
+        .route(
+            "/integration-freshness",
+            web::get().to(integration_freshness),
         )
         .route("/alerts", web::get().to(list_alerts))
         .route("/alerts/{id}", web::get().to(get_alert))

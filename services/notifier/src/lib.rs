@@ -32,6 +32,7 @@ pub mod consume;
 pub mod dashboard;
 pub mod delivery;
 pub mod directory;
+pub mod freshness;
 pub mod plain;
 pub mod rules;
 pub mod store;
@@ -90,6 +91,7 @@ impl MigratorTrait for Migrator {
 #[derive(Clone)]
 pub struct Notifier {
     db: DatabaseConnection,
+    bus: Arc<dyn bus::Bus>,
     book: AlertBook,
     dispatcher: Dispatcher,
     lot: Option<ParkingLot>,
@@ -151,6 +153,11 @@ impl Notifier {
             "personal data erased"
         );
         Ok(report)
+    }
+
+    /// Freshness and backlog of every integration, as of now.
+    pub async fn freshness(&self) -> Result<freshness::Freshness, DbErr> {
+        freshness::measure(&self.db, &self.bus, self.lot.as_ref(), Utc::now()).await
     }
 
     /// The database.
@@ -253,6 +260,7 @@ pub async fn start_notifier(
     };
     let notifier = Notifier {
         db: runtime.db.clone(),
+        bus: runtime.bus.clone(),
         book: book.clone(),
         dispatcher: dispatcher.clone(),
         lot: lot.clone(),

@@ -327,6 +327,8 @@ async fn openapi_lists_every_route_and_the_dashboard_needs_no_token() {
         "/api/v1/activity/purge",
         "/api/v1/integration-health",
         "/api/v1/integration-directory",
+        "/api/v1/integration-freshness",
+        "/api/v1/activity/{id}/story",
         "/api/v1/activity/series",
         "/api/v1/charts/{chart}",
         "/api/v1/alerts",
@@ -740,4 +742,120 @@ async fn records_are_found_by_a_prefix_without_leaking_addresses() {
     assert_eq!(story["source"]["data"]["raw"]["email_address"], email);
     h.stop().await;
     world.cleanup().await;
+}
+
+/// Freshness and backlog: the last change seen and delivered per system and flow, the oldest
+/// change not delivered, parked messages, and the queues' depth.
+async fn freshness_and_backlog(db: DbKind) {
+    use ferry_proto::messages::ErrorCode;
+    let world = World::new(BusKind::InProcess, db).await;
+    let h = Harness::start(&world, config()).await;
+    let integration = integration();
+    let now = Utc::now();
+    // Delivered ten minutes ago.
+    let seen = now - ChronoDuration::minutes(10);
+    let observed = at(customer_observed(integration, "a@example.com"), seen);
+    let upsert = at(customer_upsert(&observed, "a@example.com"), seen);
+    publish(&world.bus, &observed).await;
+    publish(&world.bus, &upsert).await;
+    publish(
+        &world.bus,
+        &at(
+            customer_upserted(&upsert, "a@example.com"),
+            seen + ChronoDuration::seconds(1),
+        ),
+    )
+    .await;
+    // Waiting: seen 7 and 3 minutes ago, nothing sent yet.
+    for (minutes, email) in [(7, "b@example.com"), (3, "c@example.com")] {
+        publish(
+            &world.bus,
+            &at(
+                customer_observed(integration, email),
+                now - ChronoDuration::minutes(minutes),
+            ),
+        )
+        .await;
+    }
+    // Failed: not waiting any more (it needs a person, and an alert says so).
+    let failing = customer_observed(integration, "d@example.com");
+    let command = customer_upsert(&failing, "d@example.com");
+    publish(&world.bus, &failing).await;
+    publish(&world.bus, &command).await;
+    publish(
+        &world.bus,
+        &failed(&command, ErrorCode::Validation, "no name"),
+    )
+    .await;
+
+    // Until every message is recorded (b, c and d's failure included).
+    let failed_recorded =
+        || async { h.get("/activity?status=failed&flow=customers").await["total"] == 2 };
+    let f = eventually("the freshness", 20, || async {
+        let f = h.get("/integration-freshness").await;
+        let done = f["integrations"][0]["undelivered"] == 2
+            && f["integrations"][0]["last_delivered"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+            && failed_recorded().await;
+        done.then_some(f)
+    })
+    .await;
+    let i = &f["integrations"][0];
+    assert_eq!(i["integration_id"], integration.to_string());
+    let oldest: chrono::DateTime<Utc> =
+        serde_json::from_value(i["oldest_undelivered_at"].clone()).unwrap();
+    assert!(
+        (oldest - (now - ChronoDuration::minutes(7)))
+            .num_seconds()
+            .abs()
+            <= 1,
+        "{i}"
+    );
+    assert_eq!(i["last_seen"][0]["system"], "mailchimp");
+    assert_eq!(i["last_seen"][0]["flow"], "customers");
+    assert_eq!(i["last_delivered"][0]["system"], "mpluskassa");
+    let delivered: chrono::DateTime<Utc> =
+        serde_json::from_value(i["last_delivered"][0]["at"].clone()).unwrap();
+    assert!(
+        (delivered - (seen + ChronoDuration::seconds(1)))
+            .num_seconds()
+            .abs()
+            <= 1,
+        "{i}"
+    );
+    assert_eq!(i["parked"], 0);
+    let queues: Vec<_> = f["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["queue"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(queues.contains(&"mapper".to_owned()), "{f}");
+    let notifier = f["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "notifier")
+        .unwrap();
+    assert!(notifier["waiting"].as_u64().is_some(), "{f}");
+    let anonymous = h
+        .http
+        .get(format!("{}/api/v1/integration-freshness", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    h.stop().await;
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn freshness_and_backlog_on_sqlite() {
+    freshness_and_backlog(DbKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn freshness_and_backlog_on_postgres() {
+    freshness_and_backlog(DbKind::Postgres).await;
 }

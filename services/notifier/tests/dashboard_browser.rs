@@ -42,6 +42,15 @@ async fn an_operator_uses_the_dashboard() {
         &ferry_proto::Envelope::new(registered, announced),
     )
     .await;
+    // A change seen five minutes ago that nothing was sent for yet.
+    publish(
+        &world.bus,
+        &at(
+            customer_observed(integration, "waiting@example.com"),
+            chrono::Utc::now() - chrono::Duration::minutes(5),
+        ),
+    )
+    .await;
     let email = "marie.curie@example.com";
     // A day of history: one customer every hour, each reaching the target a little later.
     let now = chrono::Utc::now();
@@ -208,6 +217,22 @@ async fn an_operator_uses_the_dashboard() {
         )
         .await;
     assert_eq!(stored, OPERATOR);
+    // How far behind: the change waiting for five minutes, the parked message, the queues.
+    let behind = browser
+        .wait_for(
+            "freshness and backlog",
+            &format!("const row = document.querySelector('#freshness tr[data-integration=\"{integration}\"]');
+             return row && document.querySelector('#queues').textContent.includes('mapper')
+                ? [row.querySelector('.oldest').textContent, row.querySelector('.parked').textContent, row.cells[1].textContent] : null"),
+        )
+        .await;
+    assert_eq!(behind[0], "5 min ago (1 change waiting)", "{behind}");
+    assert_eq!(behind[1], "1 parked", "{behind}");
+    assert!(
+        behind[2].as_str().unwrap().contains("MailChimp customers:"),
+        "{behind}"
+    );
+    browser.assert_fits_phone("the overview with charts").await;
     browser.screenshot(&shots.join("02-overview.png")).await;
     // The last hour, per minute.
     browser.click(".toggle button[data-window='1h']").await;

@@ -182,7 +182,39 @@ async function loadOverview() {
     svgImage(`/charts/sparkline.svg?window=24h&integration_id=${encodeURIComponent(id)}`, `${integration.name || id}: records and failures per hour`, "sparkline")
       .then((img) => trend.append(img)).catch(showError);
   }
-  await drawCharts();
+  await Promise.all([drawCharts(), drawFreshness()]);
+}
+
+// "3 min ago"-style age of a time.
+function ago(iso) {
+  const ms = Math.max(0, Date.now() - new Date(iso).getTime());
+  if (ms < 60000) return `${Math.round(ms / 1000)} s ago`;
+  if (ms < 3600000) return `${Math.round(ms / 60000)} min ago`;
+  if (ms < 172800000) return `${Math.round(ms / 3600000)} h ago`;
+  return `${Math.round(ms / 86400000)} days ago`;
+}
+
+function times(list) {
+  if (!list.length) return el("span", { class: "muted" }, "—");
+  return el("div", {}, ...list.map((t) => el("div", { title: fmtTime(t.at) }, `${systemName(t.system)} ${t.flow}: ${ago(t.at)}`)));
+}
+
+async function drawFreshness() {
+  const f = await api("/integration-freshness");
+  const body = $("#freshness tbody");
+  body.replaceChildren();
+  if (!f.integrations.length) body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "Nothing seen yet.")));
+  for (const i of f.integrations) {
+    const waiting = i.oldest_undelivered_at
+      ? el("span", { class: Date.now() - new Date(i.oldest_undelivered_at).getTime() > 60000 ? "late" : "", title: fmtTime(i.oldest_undelivered_at) },
+        `${ago(i.oldest_undelivered_at)} (${i.undelivered} ${i.undelivered === 1 ? "change" : "changes"} waiting)`)
+      : el("span", { class: "muted" }, "none: everything seen was delivered");
+    body.append(el("tr", { "data-integration": i.integration_id },
+      el("td", {}, integrationLabel(i.integration_id)), el("td", {}, times(i.last_seen)), el("td", {}, times(i.last_delivered)),
+      el("td", { class: "oldest" }, waiting),
+      el("td", { class: "parked" }, i.parked ? el("a", { href: "#dead-letters", class: "late" }, `${i.parked >= 500 ? "500 or more" : i.parked} parked`) : "0")));
+  }
+  $("#queues").textContent = "Waiting in the services' queues: " + f.queues.map((q) => `${q.queue} ${q.waiting ?? "unknown"}`).join(" · ") + ".";
 }
 
 function duration(ms) { return ms < 1000 ? `${ms} ms` : ms < 120000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60000)} min`; }
