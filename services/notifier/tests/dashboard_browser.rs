@@ -232,7 +232,12 @@ async fn an_operator_uses_the_dashboard() {
         behind[2].as_str().unwrap().contains("MailChimp customers:"),
         "{behind}"
     );
-    browser.assert_fits_phone("the overview with charts").await;
+    browser
+        .assert_fits_phone_shot(
+            "the overview with charts",
+            &shots.join("phone-02-overview.png"),
+        )
+        .await;
     browser.screenshot(&shots.join("02-overview.png")).await;
     // The last hour, per minute.
     browser.click(".toggle button[data-window='1h']").await;
@@ -268,6 +273,16 @@ async fn an_operator_uses_the_dashboard() {
             .all(|n| n == "Corner shop" || n == "Harbour bikes")
             && shown.iter().filter(|n| *n == "Corner shop").count() >= 6,
         "{shown:?}"
+    );
+    assert_eq!(
+        browser
+            .run(
+                "return [...document.querySelector('#f-integration').options].map(o => o.textContent)",
+                json!([])
+            )
+            .await,
+        json!(["any", "Corner shop", "Harbour bikes"]),
+        "the integration filter offers names"
     );
     browser.assert_fits_phone("the activity log").await;
     browser.screenshot(&shots.join("03-activity.png")).await;
@@ -354,7 +369,9 @@ async fn an_operator_uses_the_dashboard() {
             .await,
         "http://traces.example.test/trace/4bf92f3577b34da6a3ce929d0e0e4736"
     );
-    browser.assert_fits_phone("a record's story").await;
+    browser
+        .assert_fits_phone_shot("a record's story", &shots.join("phone-05b-story.png"))
+        .await;
     browser.screenshot(&shots.join("05b-story.png")).await;
 
     // Find records by the beginning of an e-mail address, an SKU.
@@ -463,7 +480,9 @@ async fn an_operator_uses_the_dashboard() {
         "2"
     );
     assert!(text.contains("Corner shop"), "{text}");
-    browser.assert_fits_phone("the alerts").await;
+    browser
+        .assert_fits_phone_shot("the alerts", &shots.join("phone-08-alerts.png"))
+        .await;
     browser.screenshot(&shots.join("08-alerts.png")).await;
 
     // The set-up page lists every running integration, the configured one too.

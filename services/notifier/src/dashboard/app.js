@@ -261,7 +261,17 @@ function writeFilters(filters) {
   }
 }
 
+// The integration filter offers every known integration by name (and keeps an unknown id).
+function integrationOptions(selected) {
+  const select = $("#f-integration");
+  const choices = [["", "any"], ...[...names.values()].map((k) => [k.integration_id, k.name])];
+  if (selected && !names.has(selected)) choices.push([selected, `${selected.slice(0, 8)}…`]);
+  select.replaceChildren(...choices.map(([v, label]) => el("option", { value: v, title: v }, label)));
+  select.value = selected || "";
+}
+
 async function loadActivity(query) {
+  integrationOptions(query !== undefined ? new URLSearchParams(query || "").get("integration_id") : state.filters.integration_id);
   if (query !== undefined) {
     state.filters = Object.fromEntries(new URLSearchParams(query || ""));
     state.offset = 0;

@@ -213,8 +213,20 @@ impl Browser {
     /// Checks that the page shown fits a 390-pixel-wide phone: nothing makes the body scroll
     /// sideways (wide tables scroll inside themselves). Restores the window's viewport.
     pub async fn assert_fits_phone(&self, what: &str) {
+        self.phone_check(what, None).await;
+    }
+
+    /// [`Self::assert_fits_phone`], keeping a screenshot of the phone's view at `shot`.
+    pub async fn assert_fits_phone_shot(&self, what: &str, shot: &Path) {
+        self.phone_check(what, Some(shot)).await;
+    }
+
+    async fn phone_check(&self, what: &str, shot: Option<&Path>) {
         self.viewport(Some(390)).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some(shot) = shot {
+            self.screenshot(shot).await;
+        }
         let sizes = self
             .run(
                 "return [document.documentElement.scrollWidth, window.innerWidth]",
