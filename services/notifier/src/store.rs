@@ -423,3 +423,55 @@ impl MigrationTrait for Migration {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use sea_orm::ConnectionTrait;
+    use sea_orm_migration::{MigrationTrait, SchemaManager};
+
+    use super::{AlertSummaryMigration, Migration};
+
+    #[tokio::test]
+    async fn the_summary_column_is_added_to_an_alerts_table_made_before_it() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let manager = SchemaManager::new(&db);
+        Migration.up(&manager).await.unwrap();
+        // The table as the first migration made it before alerts had a summary.
+        db.execute_unprepared("ALTER TABLE notifier_alerts DROP COLUMN summary")
+            .await
+            .unwrap();
+        db.execute_unprepared(
+            "INSERT INTO notifier_alerts (id, dedup_key, rule, severity, title, detail, action, \
+             state, occurrences, opened_at, last_seen_at, context) VALUES ('a', 'k', 'no_sync', \
+             'warning', 't', 'd', 'x', 'open', 1, '2026-12-06T00:00:00Z', \
+             '2026-12-06T00:00:00Z', '{}')",
+        )
+        .await
+        .unwrap();
+        assert!(
+            !manager
+                .has_column("notifier_alerts", "summary")
+                .await
+                .unwrap()
+        );
+        AlertSummaryMigration.up(&manager).await.unwrap();
+        assert!(
+            manager
+                .has_column("notifier_alerts", "summary")
+                .await
+                .unwrap()
+        );
+        // Once more changes nothing (a fresh database has the column from the first migration).
+        AlertSummaryMigration.up(&manager).await.unwrap();
+        let row = db
+            .query_one(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT summary FROM notifier_alerts",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<String>("", "summary").unwrap(), "");
+    }
+}
