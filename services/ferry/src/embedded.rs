@@ -255,6 +255,14 @@ fn provision_demo(config: &mut FerryConfig, sandbox: &SandboxHandle) -> anyhow::
     .context("demo integration (MplusKASSA side)")?;
     config.connector_mailchimp.integrations.push(mailchimp);
     config.connector_mpluskassa.integrations.push(mpluskassa);
+    // Named for the dashboard and the alerts (it has no registry entry to announce its name).
+    config
+        .notifier
+        .integrations
+        .push(ferry_notifier::config::ConfiguredIntegration {
+            id: DEMO_INTEGRATION_ID.to_owned(),
+            name: format!("{} (demo)", seed.shop.name),
+        });
     tracing::info!(
         integration = DEMO_INTEGRATION_ID,
         "demo integration between the sandboxes provisioned (sandbox.demo_integration = false to skip)"

@@ -128,6 +128,21 @@ async fn a_newcomer_sees_synced_customers_products_stock_and_orders_within_a_min
         "synced within {:.1}s: {synced:?}",
         started.elapsed().as_secs_f64()
     );
+    // The dashboard names the demo integration and lists it as running.
+    let known = ferry.get_json(&http, "/api/v1/integration-directory").await;
+    let demo = known
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["integration_id"] == "0193a0c4-0000-7000-8000-00000000de70")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        demo["name"].as_str().is_some_and(|n| n.ends_with("(demo)"))
+            && demo["state"] == "live"
+            && demo["origin"] == "configured",
+        "{known}"
+    );
     let dashboard = http
         .get(format!("{}/dashboard/", ferry.base))
         .send()

@@ -151,7 +151,9 @@ async fn run(database: &'static str, guard: TestDatabase, messages: usize) -> Ro
     })
     .await;
     let health = time_query(runs, || async {
-        activity::health(&db, chrono::Utc::now()).await.unwrap();
+        activity::health(&db, &[], chrono::Utc::now())
+            .await
+            .unwrap();
     })
     .await;
 

@@ -14,6 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::classify::{self, Observation, Status};
+use crate::directory::KnownIntegration;
 use crate::store::{activity_row, retention_row};
 
 /// Longest JSON payload kept per column; larger ones are replaced by a note.
@@ -200,6 +201,10 @@ pub struct ActivityQuery {
     pub status: Option<String>,
     /// Only this record key (SKU, e-mail address, order number; exact match).
     pub key: Option<String>,
+    /// Record keys starting with this (SKU, order number, e-mail address). With a read-only
+    /// token e-mail addresses are never matched by a prefix (only `key`, exactly), so that
+    /// nobody can discover addresses letter by letter.
+    pub key_prefix: Option<String>,
     /// Only this correlation id (one order's saga, one sync run).
     pub correlation_id: Option<Uuid>,
     /// Only this message type (`customer.upsert`).
@@ -295,7 +300,7 @@ pub enum Visibility {
     Masked,
 }
 
-fn item(row: &activity_row::Model, visibility: Visibility) -> ActivityItem {
+pub(crate) fn item(row: &activity_row::Model, visibility: Visibility) -> ActivityItem {
     let mask = |s: &Option<String>, f: fn(&str) -> String| match visibility {
         Visibility::Full => s.clone(),
         Visibility::Masked => s.as_deref().map(f),
@@ -325,16 +330,50 @@ fn item(row: &activity_row::Model, visibility: Visibility) -> ActivityItem {
     }
 }
 
-fn data(value: &Option<serde_json::Value>, visibility: Visibility) -> Option<serde_json::Value> {
+pub(crate) fn data(
+    value: &Option<serde_json::Value>,
+    visibility: Visibility,
+) -> Option<serde_json::Value> {
     match visibility {
         Visibility::Full => value.clone(),
         Visibility::Masked => value.as_ref().map(classify::mask_json),
     }
 }
 
-fn conditions(query: &ActivityQuery) -> Condition {
+/// `text` for a `LIKE` pattern: its `%`, `_` and `\\` taken literally.
+fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for ch in text.chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn conditions(query: &ActivityQuery, visibility: Visibility) -> Condition {
     use activity_row::Column as A;
+    use sea_orm::sea_query::{LikeExpr, SimpleExpr};
     let mut c = Condition::all();
+    if let Some(prefix) = query
+        .key_prefix
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let prefix = if prefix.contains('@') {
+            prefix.to_lowercase()
+        } else {
+            prefix.to_owned()
+        };
+        let pattern = LikeExpr::new(format!("{}%", like_literal(&prefix))).escape('\\');
+        c = c.add(Expr::col(A::RecordKey).like(pattern));
+        if visibility == Visibility::Masked {
+            let no_email: SimpleExpr = Expr::col(A::RecordKey).not_like("%@%");
+            c = c.add(no_email);
+        }
+    }
     if let Some(v) = &query.integration_id {
         c = c.add(A::IntegrationId.eq(v.as_str()));
     }
@@ -380,7 +419,7 @@ pub async fn list<C: ConnectionTrait>(
     query: &ActivityQuery,
     visibility: Visibility,
 ) -> Result<ActivityPage, DbErr> {
-    let filter = conditions(query);
+    let filter = conditions(query, visibility);
     let total = activity_row::Entity::find()
         .filter(filter.clone())
         .count(conn)
@@ -523,6 +562,12 @@ pub struct FlowHealth {
 pub struct IntegrationHealth {
     /// The integration.
     pub integration_id: String,
+    /// Its name (none for an integration the notifier only saw in messages).
+    pub name: Option<String>,
+    /// `draft`, `live` or `paused`, when known.
+    pub state: Option<String>,
+    /// `registry` or `configured`, when known.
+    pub origin: Option<String>,
     /// `ok`, `failing` or `idle`: the worst of its flows.
     pub health: String,
     /// Its flows.
@@ -540,9 +585,11 @@ struct HealthRow {
     last: Option<DateTime<Utc>>,
 }
 
-/// Every integration seen in the log and the health of its flows (over the last 24 hours).
+/// Every known integration (`known`, by name, then the others seen in the log) and the health
+/// of its flows over the last 24 hours.
 pub async fn health<C: ConnectionTrait>(
     conn: &C,
+    known: &[KnownIntegration],
     now: DateTime<Utc>,
 ) -> Result<Vec<IntegrationHealth>, DbErr> {
     use activity_row::Column as A;
@@ -555,6 +602,8 @@ pub async fn health<C: ConnectionTrait>(
         .column_as(Expr::col(A::Id).count(), "count")
         .column_as(A::OccurredAt.max(), "last")
         .filter(A::OccurredAt.gte(since))
+        // The registry's own announcements are no flow of records.
+        .filter(A::Flow.ne("integration"))
         .group_by(A::IntegrationId)
         .group_by(A::Flow)
         .group_by(A::Status)
@@ -580,6 +629,9 @@ pub async fn health<C: ConnectionTrait>(
             "failed" | "parked" => flow.last_failure_at = flow.last_failure_at.max(row.last),
             _ => {}
         }
+    }
+    for k in known {
+        by_integration.entry(k.integration_id.clone()).or_default();
     }
     let mut out = Vec::new();
     for (integration_id, flows) in by_integration {
@@ -608,13 +660,30 @@ pub async fn health<C: ConnectionTrait>(
             .one(conn)
             .await?
             .flatten();
+        let k = known.iter().find(|k| k.integration_id == integration_id);
         out.push(IntegrationHealth {
+            name: k.map(|k| k.name.clone()),
+            state: k.map(|k| k.state.clone()),
+            origin: k.map(|k| k.origin.clone()),
             integration_id,
             health: health.to_owned(),
             flows,
             last_activity_at,
         });
     }
+    // Named ones first, by name; then the rest by id.
+    out.sort_by(|a, b| {
+        (
+            a.name.is_none(),
+            a.name.as_deref().map(str::to_lowercase),
+            &a.integration_id,
+        )
+            .cmp(&(
+                b.name.is_none(),
+                b.name.as_deref().map(str::to_lowercase),
+                &b.integration_id,
+            ))
+    });
     Ok(out)
 }
 

@@ -6,9 +6,14 @@
 //! | --- | --- | --- |
 //! | `GET /activity` | read | the activity log, filtered and paginated |
 //! | `GET /activity/stats` | read | counts per flow and status over time |
+//! | `GET /activity/series` | read | records per flow and status, failures, latency p50/p95 per bucket (24 h hourly, 1 h per minute) |
+//! | `GET /charts/{chart}` | read | the same drawn as SVG: `records.svg`, `failures.svg`, `latency.svg`, `sparkline.svg` |
 //! | `GET /activity/{id}` | read | one row with source/sent/result data and its saga timeline |
+//! | `GET /activity/{id}/story` | read | the record's whole story: source, mapped, every command and answer, final state, trace |
 //! | `POST /activity/purge` | operator | purge past retention now |
-//! | `GET /integration-health` | read | integrations and the health of their flows |
+//! | `GET /integration-health` | read | integrations (named, every known one) and the health of their flows |
+//! | `GET /integration-freshness` | read | per integration: last change seen, last delivered, oldest undelivered change, parked; queue depths |
+//! | `GET /integration-directory` | read | every known integration: name, state, registry or configured |
 //! | `GET /alerts` | read | alerts (open by default) |
 //! | `GET /alerts/{id}` | read | one alert with its notifications |
 //! | `POST /alerts/{id}/resolve` | operator | resolve an alert by hand |
@@ -22,7 +27,7 @@ use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use ferry_platform::admin::{ApiError, OperatorAccess, ReadAccess, Scope};
 use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use crate::Notifier;
@@ -31,7 +36,14 @@ use crate::activity::{
     IntegrationHealth, StatPoint, Stats, StatsQuery, Visibility,
 };
 use crate::alerts::{self, AlertQuery, AlertView, DeliveryView};
+use crate::charts::{
+    self,
+    series::{self, FlowSeries, Span, TimeSeries, Window},
+};
+use crate::directory::KnownIntegration;
+use crate::freshness::{Freshness, IntegrationFreshness, QueueDepth, SystemFlowTime};
 use crate::store::alert_row;
+use crate::story::{self, RecordStory, StoryMessage, StoryStep};
 
 fn visibility(who: &ReadAccess) -> Visibility {
     if who.0.scope == Scope::Operator {
@@ -93,6 +105,123 @@ async fn get_activity(
     }
 }
 
+/// The span and scope of a series or chart.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ChartQuery {
+    /// `24h` (hourly buckets, default) or `1h` (per minute).
+    window: Option<String>,
+    /// Only this integration.
+    integration_id: Option<String>,
+    /// `records.svg`: only this flow.
+    flow: Option<String>,
+    /// The reader's time zone for the time labels, minutes east of UTC (default 0).
+    tz_offset_minutes: Option<i64>,
+}
+
+impl ChartQuery {
+    fn window(&self) -> Result<Window, ApiError> {
+        let span = Span::parse(self.window.as_deref())
+            .ok_or_else(|| ApiError::InvalidRequest("window: must be 24h or 1h".into()))?;
+        Ok(Window::ending_at(span, Utc::now()))
+    }
+}
+
+/// Records per flow and status, failures and latency (p50/p95 from the change in the source
+/// until the target confirmed it) per bucket: hourly over 24 hours or per minute over the
+/// last hour.
+#[utoipa::path(get, path = "/activity/series", tag = "activity", params(ChartQuery),
+    responses((status = 200, body = TimeSeries), (status = 400, description = "Invalid window")))]
+async fn activity_series(
+    _who: ReadAccess,
+    notifier: web::Data<Notifier>,
+    query: web::Query<ChartQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let window = query.window()?;
+    let series = series::load(notifier.db(), window, query.integration_id.as_deref())
+        .await
+        .map_err(db_error)?;
+    Ok(HttpResponse::Ok().json(series))
+}
+
+/// A chart as SVG: `records.svg` (per status, of one `flow` or all), `failures.svg` (per
+/// flow), `latency.svg` (p50 and p95) or `sparkline.svg` (an integration's trend).
+#[utoipa::path(get, path = "/charts/{chart}", tag = "activity",
+    params(("chart" = String, Path, description = "records.svg, failures.svg, latency.svg or sparkline.svg"), ChartQuery),
+    responses((status = 200, description = "The chart", content_type = "image/svg+xml", body = String),
+              (status = 400, description = "Invalid window"), (status = 404, description = "No such chart")))]
+async fn chart(
+    _who: ReadAccess,
+    notifier: web::Data<Notifier>,
+    name: web::Path<String>,
+    query: web::Query<ChartQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let name = name.into_inner();
+    if !charts::CHARTS.contains(&name.as_str()) {
+        return Err(ApiError::not_found(format!(
+            "no chart {name}; charts: {}",
+            charts::CHARTS.join(", ")
+        )));
+    }
+    let window = query.window()?;
+    let integration = query.integration_id.as_deref();
+    let data = series::load(notifier.db(), window, integration)
+        .await
+        .map_err(db_error)?;
+    let offset = query.tz_offset_minutes.unwrap_or(0);
+    let svg = match name.as_str() {
+        "records.svg" => charts::records(&data, &window, query.flow.as_deref(), offset),
+        "failures.svg" => charts::failures(&data, &window, offset),
+        "latency.svg" => charts::latency(&data, &window, offset),
+        _ => {
+            let label = match integration {
+                Some(id) => notifier
+                    .directory()
+                    .label(notifier.db(), id)
+                    .await
+                    .map_err(db_error)?,
+                None => "every integration".to_owned(),
+            };
+            charts::sparkline(&data, &window, &format!("{label}: records and failures"))
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header((actix_web::http::header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            actix_web::http::header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ))
+        .body(svg))
+}
+
+/// One record's whole story: the activity row's saga or sync run from the change in the source
+/// (as it came) through the mapping (as mapped) and every command with the target's answer to
+/// its final state, with the trace id and its link in the tracing UI (`trace_url`).
+#[utoipa::path(get, path = "/activity/{id}/story", tag = "activity",
+    params(("id" = Uuid, Path, description = "Any activity row of the record")),
+    responses((status = 200, body = RecordStory), (status = 404, description = "No such row")))]
+async fn record_story(
+    who: ReadAccess,
+    notifier: web::Data<Notifier>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    match story::of_row(
+        notifier.db(),
+        id,
+        visibility(&who),
+        notifier.config().trace_url.as_deref(),
+    )
+    .await
+    .map_err(db_error)?
+    {
+        Some(story) => Ok(HttpResponse::Ok().json(story)),
+        None => Err(ApiError::not_found(format!("no activity row {id}"))),
+    }
+}
+
 /// What a purge removed.
 #[derive(Debug, Serialize, ToSchema)]
 struct Purged {
@@ -119,10 +248,44 @@ async fn integration_health(
     _who: ReadAccess,
     notifier: web::Data<Notifier>,
 ) -> Result<HttpResponse, ApiError> {
-    let health = activity::health(notifier.db(), Utc::now())
+    let known = known_integrations(&notifier).await?;
+    let health = activity::health(notifier.db(), &known, Utc::now())
         .await
         .map_err(db_error)?;
     Ok(HttpResponse::Ok().json(health))
+}
+
+async fn known_integrations(notifier: &Notifier) -> Result<Vec<KnownIntegration>, ApiError> {
+    notifier
+        .directory()
+        .all(notifier.db())
+        .await
+        .map_err(db_error)
+}
+
+/// How far behind each integration is: the last change seen per source system and flow, the
+/// last record confirmed per target system and flow, the oldest change not delivered yet, the
+/// parked messages; and how many messages wait in each service's queue.
+#[utoipa::path(get, path = "/integration-freshness", tag = "activity",
+    responses((status = 200, body = Freshness)))]
+async fn integration_freshness(
+    _who: ReadAccess,
+    notifier: web::Data<Notifier>,
+) -> Result<HttpResponse, ApiError> {
+    let freshness = notifier.freshness().await.map_err(db_error)?;
+    Ok(HttpResponse::Ok().json(freshness))
+}
+
+/// Every integration the notifier knows by name: the registry's (as it last announced them)
+/// and those configured in the services' files, with their states.
+#[utoipa::path(get, path = "/integration-directory", tag = "activity",
+    responses((status = 200, body = [KnownIntegration])))]
+async fn integration_directory(
+    _who: ReadAccess,
+    notifier: web::Data<Notifier>,
+) -> Result<HttpResponse, ApiError> {
+    let known = known_integrations(&notifier).await?;
+    Ok(HttpResponse::Ok().json(known))
 }
 
 /// Alerts, newest first (open ones unless `state` says otherwise).
@@ -308,9 +471,14 @@ async fn set_retention(
     paths(
         list_activity,
         activity_stats,
+        activity_series,
+        chart,
         get_activity,
+        record_story,
         purge_activity,
         integration_health,
+        integration_directory,
+        integration_freshness,
         list_alerts,
         get_alert,
         resolve_alert,
@@ -322,10 +490,20 @@ async fn set_retention(
         ActivityPage,
         ActivityItem,
         ActivityDetail,
+        RecordStory,
+        StoryStep,
+        StoryMessage,
         Stats,
         StatPoint,
+        TimeSeries,
+        FlowSeries,
         IntegrationHealth,
         FlowHealth,
+        KnownIntegration,
+        Freshness,
+        IntegrationFreshness,
+        SystemFlowTime,
+        QueueDepth,
         AlertView,
         AlertDetail,
         DeliveryView,
@@ -343,9 +521,20 @@ pub fn configure(cfg: &mut web::ServiceConfig, notifier: Notifier) {
     cfg.app_data(web::Data::new(notifier))
         .route("/activity", web::get().to(list_activity))
         .route("/activity/stats", web::get().to(activity_stats))
+        .route("/activity/series", web::get().to(activity_series))
+        .route("/charts/{chart}", web::get().to(chart))
         .route("/activity/purge", web::post().to(purge_activity))
         .route("/activity/{id}", web::get().to(get_activity))
+        .route("/activity/{id}/story", web::get().to(record_story))
         .route("/integration-health", web::get().to(integration_health))
+        .route(
+            "/integration-directory",
+            web::get().to(integration_directory),
+        )
+        .route(
+            "/integration-freshness",
+            web::get().to(integration_freshness),
+        )
         .route("/alerts", web::get().to(list_alerts))
         .route("/alerts/{id}", web::get().to(get_alert))
         .route("/alerts/{id}/resolve", web::post().to(resolve_alert))

@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::config::ChannelConfig;
+use crate::directory::Directory;
 use crate::store::{alert_row, delivery_row};
 
 /// The rules (the `rule` of an alert).
@@ -94,7 +95,10 @@ pub struct AlertSpec {
     pub system: Option<String>,
     /// The record (already masked when it is an e-mail address).
     pub record_key: Option<String>,
-    /// What failed, in one line.
+    /// For the shop owner: what broke, for which record, the one thing to do (see
+    /// [`crate::plain`]); the integration's name is put before it.
+    pub summary: String,
+    /// What failed, in one line (technical).
     pub title: String,
     /// Why and where.
     pub detail: String,
@@ -128,6 +132,7 @@ pub struct AlertBook {
     targets: Arc<Vec<Target>>,
     reminder: Option<ChronoDuration>,
     dashboard_url: Option<String>,
+    directory: Directory,
 }
 
 /// Alert states.
@@ -158,7 +163,20 @@ impl AlertBook {
                 )
             }),
             dashboard_url,
+            directory: Directory::default(),
         }
+    }
+
+    /// The same book, naming integrations from `directory`.
+    #[must_use]
+    pub fn with_directory(mut self, directory: Directory) -> Self {
+        self.directory = directory;
+        self
+    }
+
+    /// The integrations' names.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
     }
 
     /// The dashboard link for alerts, if configured.
@@ -187,6 +205,14 @@ impl AlertBook {
         spec: AlertSpec,
         now: DateTime<Utc>,
     ) -> Result<Raised, DbErr> {
+        // An alert names its integration (its id stays in `integration_id` and the detail).
+        let mut spec = spec;
+        if let Some(integration) = &spec.integration_id {
+            let label = self.directory.label(conn, integration).await?;
+            spec.title = format!("{} ({label})", spec.title);
+            spec.summary = format!("{label}: {}", spec.summary);
+            spec.detail = format!("{} Integration id {integration}.", spec.detail);
+        }
         // One more occurrence of the open alert, counted in the database (`occurrences + 1`):
         // concurrent handlers and replicas raising the same problem must not lose a count.
         use alert_row::Column as A;
@@ -237,6 +263,7 @@ impl AlertBook {
             integration_id: Set(spec.integration_id.clone()),
             system: Set(spec.system),
             record_key: Set(spec.record_key),
+            summary: Set(spec.summary),
             title: Set(spec.title.clone()),
             detail: Set(spec.detail),
             action: Set(spec.action),
@@ -393,7 +420,9 @@ pub struct AlertView {
     pub system: Option<String>,
     /// The record (e-mail addresses masked).
     pub record_key: Option<String>,
-    /// What failed.
+    /// For the shop owner: what broke, for which record, the one thing to do.
+    pub summary: String,
+    /// What failed (technical).
     pub title: String,
     /// Why and where.
     pub detail: String,
@@ -424,6 +453,7 @@ impl From<alert_row::Model> for AlertView {
             integration_id: row.integration_id,
             system: row.system,
             record_key: row.record_key,
+            summary: row.summary,
             title: row.title,
             detail: row.detail,
             action: row.action,

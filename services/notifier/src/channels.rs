@@ -99,6 +99,19 @@ fn headline(alert: &AlertView, event: &str) -> String {
 pub fn text(alert: &AlertView, event: &str) -> String {
     let mut out = headline(alert, event);
     out.push_str("\n\n");
+    // First the plain sentence for the shop, then the technical detail for whoever fixes it.
+    if event == "resolved" {
+        out.push_str(&format!(
+            "Resolved ({}). It was: ",
+            alert.resolution.as_deref().unwrap_or("cleared")
+        ));
+    }
+    out.push_str(if alert.summary.is_empty() {
+        &alert.title
+    } else {
+        &alert.summary
+    });
+    out.push_str("\n\nTechnical detail:\n");
     out.push_str(&alert.detail);
     if let Some(integration) = &alert.integration_id {
         out.push_str(&format!("\nIntegration: {integration}"));
@@ -106,12 +119,7 @@ pub fn text(alert: &AlertView, event: &str) -> String {
     if let Some(record) = &alert.record_key {
         out.push_str(&format!("\nRecord: {record}"));
     }
-    if event == "resolved" {
-        out.push_str(&format!(
-            "\nResolved: {}",
-            alert.resolution.as_deref().unwrap_or("cleared")
-        ));
-    } else {
+    if event != "resolved" {
         out.push_str(&format!("\nWhat to do: {}", alert.action));
     }
     out.push_str(&format!(

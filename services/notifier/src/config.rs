@@ -51,6 +51,21 @@ pub struct NotifierConfig {
     pub evaluate_every_seconds: u64,
     /// Link to the dashboard put in alerts (e.g. `https://ferry.example.com/dashboard`).
     pub dashboard_url: Option<String>,
+    /// Integrations configured in the services' configuration files rather than in the
+    /// registry (the registry announces its own): their names for the dashboard and alerts.
+    pub integrations: Vec<ConfiguredIntegration>,
+    /// The tracing UI's page of one trace, `{trace_id}` standing for the id (e.g.
+    /// `http://jaeger:16686/trace/{trace_id}`): a record's story links its trace there.
+    pub trace_url: Option<String>,
+}
+
+/// An integration configured in a file (the connectors' `[[integrations]]`), named.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConfiguredIntegration {
+    /// The integration id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
 }
 
 impl Default for NotifierConfig {
@@ -64,6 +79,8 @@ impl Default for NotifierConfig {
             host_parking_lot: true,
             evaluate_every_seconds: 30,
             dashboard_url: None,
+            integrations: Vec::new(),
+            trace_url: None,
         }
     }
 }
@@ -287,6 +304,21 @@ impl Validate for NotifierConfig {
                 "delivery.retry_max_ms",
                 "must not be below delivery.retry_base_ms",
             );
+        }
+        if let Some(url) = &self.trace_url
+            && (!(url.starts_with("https://") || url.starts_with("http://"))
+                || !url.contains("{trace_id}"))
+        {
+            errors.push("trace_url", "must be an http(s) URL containing {trace_id}");
+        }
+        for (i, integration) in self.integrations.iter().enumerate() {
+            let at = format!("integrations[{i}]");
+            if ferry_proto::IntegrationId::parse(&integration.id).is_err() {
+                errors.push(format!("{at}.id"), "must be an integration id (a UUID)");
+            }
+            if integration.name.trim().is_empty() {
+                errors.push(format!("{at}.name"), "must not be empty");
+            }
         }
         for (i, channel) in self.channels.iter().enumerate() {
             let at = format!("channels[{i}]");

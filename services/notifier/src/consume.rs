@@ -17,6 +17,7 @@ use crate::activity;
 use crate::alerts::AlertBook;
 use crate::classify::{self, Status};
 use crate::delivery::Dispatcher;
+use crate::directory;
 use crate::rules;
 use crate::store::activity_row;
 
@@ -58,6 +59,7 @@ impl Handler for ActivityRecorder {
             } else {
                 true
             };
+            directory::record_change(&txn, &obs).await?;
             rules::on_message(&self.book, &txn, &obs, Utc::now()).await?;
             if integration_deleted(&obs) {
                 let integration = obs.envelope.integration_id.to_string();

@@ -12,6 +12,8 @@
 //! - **Alerts** ([`alerts`], [`rules`], [`channels`], [`delivery`]): rules raise one alert per
 //!   problem (deduplicated by key, reminders throttled), resolve it when it clears, and notify
 //!   webhook / Slack / e-mail / PagerDuty channels through persisted, retried deliveries.
+//! - **Names** ([`directory`]): every integration's name and state, from the registry's
+//!   `integration.changed` announcements and the configured integrations.
 //! - **Dashboard** ([`dashboard`]): `/dashboard/`, a static page calling the admin API.
 //!
 //! Admin API (under `/api/v1`, see [`admin`]): `GET /activity`, `GET /activity/stats`,
@@ -23,13 +25,18 @@ pub mod activity;
 pub mod admin;
 pub mod alerts;
 pub mod channels;
+pub mod charts;
 pub mod classify;
 pub mod config;
 pub mod consume;
 pub mod dashboard;
 pub mod delivery;
+pub mod directory;
+pub mod freshness;
+pub mod plain;
 pub mod rules;
 pub mod store;
+pub mod story;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +63,11 @@ pub const SERVICE: &str = "notifier";
 
 /// The notifier's own migrations.
 pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-    vec![Box::new(store::Migration)]
+    vec![
+        Box::new(store::Migration),
+        Box::new(store::DirectoryMigration),
+        Box::new(store::AlertSummaryMigration),
+    ]
 }
 
 /// The bus tables plus the notifier's, in `ferry_migrations_notifier`.
@@ -80,6 +91,7 @@ impl MigratorTrait for Migrator {
 #[derive(Clone)]
 pub struct Notifier {
     db: DatabaseConnection,
+    bus: Arc<dyn bus::Bus>,
     book: AlertBook,
     dispatcher: Dispatcher,
     lot: Option<ParkingLot>,
@@ -143,6 +155,11 @@ impl Notifier {
         Ok(report)
     }
 
+    /// Freshness and backlog of every integration, as of now.
+    pub async fn freshness(&self) -> Result<freshness::Freshness, DbErr> {
+        freshness::measure(&self.db, &self.bus, self.lot.as_ref(), Utc::now()).await
+    }
+
     /// The database.
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
@@ -151,6 +168,11 @@ impl Notifier {
     /// The parking lot, when this notifier hosts or shares one.
     pub fn parking_lot(&self) -> Option<&ParkingLot> {
         self.lot.as_ref()
+    }
+
+    /// The integrations' names and states.
+    pub fn directory(&self) -> &directory::Directory {
+        self.book.directory()
     }
 
     /// The configuration.
@@ -220,11 +242,13 @@ pub async fn start_notifier(
         .map(|c| Channel::new(c.clone(), http.clone(), timeout))
         .collect();
     let dispatcher = Dispatcher::new(runtime.db.clone(), channels, config.delivery.clone());
+    let directory = directory::Directory::new(&config.integrations);
     let book = AlertBook::new(
         &config.channels,
         config.rules.reminder_minutes,
         config.dashboard_url.clone(),
-    );
+    )
+    .with_directory(directory);
 
     let hosted = shared_lot.is_none() && config.host_parking_lot;
     let lot = match shared_lot {
@@ -236,6 +260,7 @@ pub async fn start_notifier(
     };
     let notifier = Notifier {
         db: runtime.db.clone(),
+        bus: runtime.bus.clone(),
         book: book.clone(),
         dispatcher: dispatcher.clone(),
         lot: lot.clone(),

@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::alerts::{AlertBook, AlertSpec, Rule, Severity};
 use crate::classify::{self, Observation, Status};
 use crate::config::RulesConfig;
+use crate::plain;
 use crate::store::activity_row;
 
 fn short_hash(value: &str) -> String {
@@ -116,10 +117,8 @@ pub async fn on_message<C: ConnectionTrait>(
                         integration_id: Some(integration.clone()),
                         system: Some(obs.system.clone()),
                         record_key: record.clone(),
-                        title: format!(
-                            "{} refused Ferry's credentials (integration {integration})",
-                            obs.system
-                        ),
+                        summary: plain::auth(&obs.system),
+                        title: format!("{} refused Ferry's credentials", obs.system),
                         detail: format!(
                             "{} failed{record_text}: {message}.{}",
                             command_of(obs),
@@ -139,13 +138,10 @@ pub async fn on_message<C: ConnectionTrait>(
             }
             let saga = obs.flow == "orders";
             let title = if saga {
-                format!(
-                    "Order saga failed at {}{record_text} (integration {integration})",
-                    command_of(obs)
-                )
+                format!("Order saga failed at {}{record_text}", command_of(obs))
             } else {
                 format!(
-                    "{} could not be synced to {}{record_text} (integration {integration})",
+                    "{} could not be synced to {}{record_text}",
                     obs.flow, obs.system
                 )
             };
@@ -166,6 +162,13 @@ pub async fn on_message<C: ConnectionTrait>(
                     integration_id: Some(integration.clone()),
                     system: Some(obs.system.clone()),
                     record_key: record.clone(),
+                    summary: plain::failed(
+                        &obs.flow,
+                        &obs.system,
+                        record.as_deref(),
+                        code,
+                        &message,
+                    ),
                     title,
                     detail: format!(
                         "{} failed with code {code}: {message}.{}",
@@ -248,11 +251,10 @@ pub async fn on_parked<C: ConnectionTrait>(
             integration_id: integration.clone(),
             system: parked.routing_key.split('.').next().map(str::to_owned),
             record_key: record.clone(),
+            summary: plain::parked(&parked.routing_key, record.as_deref(), &reason),
             title: format!(
-                "{} {how} by {}{record_text} (integration {})",
-                parked.routing_key,
-                parked.queue,
-                integration.as_deref().unwrap_or("unknown")
+                "{} {how} by {}{record_text}",
+                parked.routing_key, parked.queue
             ),
             detail: format!(
                 "Message {} ({}) was {how} by the {} service: {reason}.{}",
@@ -351,8 +353,9 @@ async fn unreachable<C: ConnectionTrait>(
                         integration_id: Some(integration.clone()),
                         system: Some(system.clone()),
                         record_key: None,
+                        summary: plain::unreachable(&system, (now - first).num_minutes()),
                         title: format!(
-                            "{system} unreachable for {} minutes (integration {integration})",
+                            "{system} unreachable for {} minutes",
                             (now - first).num_minutes()
                         ),
                         detail: format!(
@@ -437,8 +440,9 @@ async fn error_rate<C: ConnectionTrait>(
                     integration_id: Some(integration.clone()),
                     system: None,
                     record_key: None,
+                    summary: plain::error_rate(rate * 100.0, window.num_minutes()),
                     title: format!(
-                        "{:.0}% of replies failed in the last {} minutes (integration {integration})",
+                        "{:.0}% of replies failed in the last {} minutes",
                         rate * 100.0,
                         window.num_minutes()
                     ),
@@ -495,8 +499,9 @@ async fn no_sync<C: ConnectionTrait>(
                     integration_id: Some(integration.clone()),
                     system: None,
                     record_key: None,
+                    summary: plain::no_sync((now - last).num_hours()),
                     title: format!(
-                        "No successful sync for {} hours (integration {integration})",
+                        "No successful sync for {} hours",
                         (now - last).num_hours()
                     ),
                     detail: format!("The last successful reply was at {last}.{}", link(book, None)),

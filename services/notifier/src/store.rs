@@ -100,7 +100,9 @@ pub mod alert_row {
         pub system: Option<String>,
         /// The record (masked when it is an e-mail address).
         pub record_key: Option<String>,
-        /// One line: what failed.
+        /// For the shop owner: what broke, for which record, the one thing to do.
+        pub summary: String,
+        /// One line: what failed (technical).
         pub title: String,
         /// Details: why, where.
         pub detail: String,
@@ -191,6 +193,111 @@ pub mod retention_row {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The integrations the notifier heard of from the registry (`integration.changed`): their
+/// names and states, so the dashboard and the alerts name them.
+pub mod integration_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One integration as the registry last announced it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifier_integrations")]
+    pub struct Model {
+        /// The integration.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: String,
+        /// Its name.
+        pub name: String,
+        /// `draft`, `live`, `paused`, ...
+        pub state: String,
+        /// The registry's revision of it (older announcements are ignored).
+        pub revision: i64,
+        /// When the notifier heard it.
+        pub updated_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Adds the integrations the registry announced (names and states).
+pub struct DirectoryMigration;
+
+impl MigrationName for DirectoryMigration {
+    fn name(&self) -> &str {
+        "m20261206_000001_notifier_integrations"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DirectoryMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(integration_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE IF EXISTS notifier_integrations")
+            .await?;
+        Ok(())
+    }
+}
+
+/// Adds the alerts' plain sentence for the shop owner (`summary`).
+pub struct AlertSummaryMigration;
+
+impl MigrationName for AlertSummaryMigration {
+    fn name(&self) -> &str {
+        "m20261206_000002_notifier_alert_summary"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AlertSummaryMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use sea_orm::sea_query::{ColumnDef, Table};
+        if manager.has_column("notifier_alerts", "summary").await? {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(alert_row::Entity)
+                    .add_column(
+                        ColumnDef::new(alert_row::Column::Summary)
+                            .string()
+                            .not_null()
+                            .default(""),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use sea_orm::sea_query::Table;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(alert_row::Entity)
+                    .drop_column(alert_row::Column::Summary)
+                    .to_owned(),
+            )
+            .await
+    }
 }
 
 /// Creates the notifier's tables.
@@ -314,5 +421,57 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use sea_orm::ConnectionTrait;
+    use sea_orm_migration::{MigrationTrait, SchemaManager};
+
+    use super::{AlertSummaryMigration, Migration};
+
+    #[tokio::test]
+    async fn the_summary_column_is_added_to_an_alerts_table_made_before_it() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let manager = SchemaManager::new(&db);
+        Migration.up(&manager).await.unwrap();
+        // The table as the first migration made it before alerts had a summary.
+        db.execute_unprepared("ALTER TABLE notifier_alerts DROP COLUMN summary")
+            .await
+            .unwrap();
+        db.execute_unprepared(
+            "INSERT INTO notifier_alerts (id, dedup_key, rule, severity, title, detail, action, \
+             state, occurrences, opened_at, last_seen_at, context) VALUES ('a', 'k', 'no_sync', \
+             'warning', 't', 'd', 'x', 'open', 1, '2026-12-06T00:00:00Z', \
+             '2026-12-06T00:00:00Z', '{}')",
+        )
+        .await
+        .unwrap();
+        assert!(
+            !manager
+                .has_column("notifier_alerts", "summary")
+                .await
+                .unwrap()
+        );
+        AlertSummaryMigration.up(&manager).await.unwrap();
+        assert!(
+            manager
+                .has_column("notifier_alerts", "summary")
+                .await
+                .unwrap()
+        );
+        // Once more changes nothing (a fresh database has the column from the first migration).
+        AlertSummaryMigration.up(&manager).await.unwrap();
+        let row = db
+            .query_one(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT summary FROM notifier_alerts",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<String>("", "summary").unwrap(), "");
     }
 }

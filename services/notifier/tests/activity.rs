@@ -326,6 +326,11 @@ async fn openapi_lists_every_route_and_the_dashboard_needs_no_token() {
         "/api/v1/activity/{id}",
         "/api/v1/activity/purge",
         "/api/v1/integration-health",
+        "/api/v1/integration-directory",
+        "/api/v1/integration-freshness",
+        "/api/v1/activity/{id}/story",
+        "/api/v1/activity/series",
+        "/api/v1/charts/{chart}",
         "/api/v1/alerts",
         "/api/v1/alerts/{id}",
         "/api/v1/alerts/{id}/resolve",
@@ -398,4 +403,459 @@ async fn a_deleted_integration_leaves_no_activity_and_no_open_alert() {
     assert_eq!(resolved[0]["resolution"], "the integration was deleted");
     h.stop().await;
     world.cleanup().await;
+}
+
+/// Integrations are named by the registry's announcements (newest revision wins, a deletion
+/// forgets them) and by the configuration; alerts and the health list use the names.
+#[tokio::test]
+async fn integrations_are_named_by_the_registry_and_the_configuration() {
+    use ferry_proto::messages::{ErrorCode, IntegrationChanged, IntegrationState};
+    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
+    let configured = integration();
+    let mut config = config();
+    config
+        .integrations
+        .push(ferry_notifier::config::ConfiguredIntegration {
+            id: configured.to_string(),
+            name: "Demo shop".into(),
+        });
+    let h = Harness::start(&world, config).await;
+    let registered = integration();
+    let announce = |state, revision, name: &str| {
+        let mut change = IntegrationChanged::new(state, vec![], revision);
+        change.name = Some(name.to_owned());
+        ferry_proto::Envelope::new(registered, change)
+    };
+    publish(
+        &world.bus,
+        &announce(IntegrationState::Live, 2, "Harbour bikes"),
+    )
+    .await;
+    // A stale announcement (older revision, delivered late) changes nothing.
+    publish(
+        &world.bus,
+        &announce(IntegrationState::Draft, 1, "Old name"),
+    )
+    .await;
+    let known = eventually("both integrations", 20, || async {
+        let known = h.get("/integration-directory").await;
+        (known.as_array().unwrap().len() == 2
+            && h.get(&format!("/activity?integration_id={registered}"))
+                .await["total"]
+                == 2)
+            .then_some(known)
+    })
+    .await;
+    assert_eq!(known[0]["name"], "Demo shop");
+    assert_eq!(known[0]["origin"], "configured");
+    assert_eq!(known[0]["state"], "live");
+    assert_eq!(known[1]["name"], "Harbour bikes");
+    assert_eq!(known[1]["origin"], "registry");
+    assert_eq!(known[1]["state"], "live");
+
+    // The health list holds both (the registry's without activity of records), by name.
+    let health = h.get("/integration-health").await;
+    let names: Vec<_> = health
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("Demo shop"), json!("Harbour bikes")]);
+    assert_eq!(health[1]["health"], "idle", "{health}");
+
+    // An alert names the integration; its id stays in the detail.
+    let upsert = product_upsert(configured, "123");
+    publish(&world.bus, &upsert).await;
+    publish(
+        &world.bus,
+        &failed(&upsert, ErrorCode::Validation, "no price"),
+    )
+    .await;
+    let alert = eventually("the alert", 20, || async {
+        h.get("/alerts").await.as_array().unwrap().first().cloned()
+    })
+    .await;
+    assert!(
+        alert["title"].as_str().unwrap().ends_with("(Demo shop)"),
+        "{alert}"
+    );
+    assert!(
+        alert["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&configured.to_string()),
+        "{alert}"
+    );
+
+    // Deleted: forgotten.
+    publish(
+        &world.bus,
+        &announce(IntegrationState::Deleted, 3, "Harbour bikes"),
+    )
+    .await;
+    eventually("the deletion", 20, || async {
+        (h.get("/integration-directory")
+            .await
+            .as_array()
+            .unwrap()
+            .len()
+            == 1)
+            .then_some(())
+    })
+    .await;
+    h.stop().await;
+    world.cleanup().await;
+}
+
+/// The series count records per flow and status in the right buckets, failures, and the
+/// latency from the observed change to the confirmed command; the charts draw them as SVG;
+/// every route needs a token.
+async fn series_and_charts(db: DbKind) {
+    use ferry_proto::messages::ErrorCode;
+    let world = World::new(BusKind::InProcess, db).await;
+    let h = Harness::start(&world, config()).await;
+    let integration = integration();
+    let now = Utc::now();
+    // Two customers two and three hours ago, reaching the target after 1 s and 3 s.
+    for (hours, ms) in [(2, 1_000), (3, 3_000)] {
+        let seen = now - ChronoDuration::hours(hours);
+        let email = format!("c{hours}@example.com");
+        let observed = at(customer_observed(integration, &email), seen);
+        let upsert = at(
+            customer_upsert(&observed, &email),
+            seen + ChronoDuration::milliseconds(200),
+        );
+        let done = at(
+            customer_upserted(&upsert, &email),
+            seen + ChronoDuration::milliseconds(ms),
+        );
+        publish(&world.bus, &observed).await;
+        publish(&world.bus, &upsert).await;
+        publish(&world.bus, &done).await;
+    }
+    // A product failing now.
+    let upsert = product_upsert(integration, "77");
+    publish(&world.bus, &upsert).await;
+    publish(
+        &world.bus,
+        &failed(&upsert, ErrorCode::Validation, "no price"),
+    )
+    .await;
+
+    // Until both replies are recorded (the series reads counts, then latencies).
+    let total = |v: &serde_json::Value| -> i64 {
+        v.as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_i64()).sum())
+            .unwrap_or(0)
+    };
+    let series = eventually("the series", 20, || async {
+        let s = h
+            .get(&format!("/activity/series?integration_id={integration}"))
+            .await;
+        let succeeded = s["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| total(&f["statuses"]["succeeded"]))
+            .sum::<i64>();
+        (total(&s["latency_samples"]) == 2 && succeeded == 2 && total(&s["failures"]) == 1)
+            .then_some(s)
+    })
+    .await;
+    assert_eq!(series["span"], "24h");
+    assert_eq!(series["bucket_minutes"], 60);
+    assert_eq!(series["buckets"].as_array().unwrap().len(), 24);
+    let flow = |name: &str| {
+        series["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["flow"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let customers = flow("customers");
+    // The current hour is bucket 23: the customers are in 21 and 20 (or one later when the
+    // hour turned in between), each counted once observed and once succeeded (the reply is
+    // counted on its command).
+    let observed: Vec<i64> = customers["statuses"]["observed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(observed.iter().sum::<i64>(), 2, "{customers}");
+    assert_eq!(observed[23], 0);
+    assert_eq!(
+        customers["statuses"]["succeeded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .sum::<i64>(),
+        2,
+        "{customers}"
+    );
+    assert!(customers["statuses"].get("failed").is_none());
+    assert_eq!(total(&flow("products")["statuses"]["failed"]), 1);
+    let p95: Vec<i64> = series["latency_p95_ms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_i64())
+        .collect();
+    let mut p95 = p95;
+    p95.sort_unstable();
+    assert_eq!(p95, vec![1_000, 3_000]);
+
+    // The last hour per minute holds only the product.
+    let hour = h.get("/activity/series?window=1h").await;
+    assert_eq!(hour["buckets"].as_array().unwrap().len(), 60);
+    assert_eq!(
+        hour["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .sum::<i64>(),
+        1
+    );
+    let (status, body) = h
+        .call(Method::GET, OPERATOR, "/activity/series?window=7d", None)
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // The charts, as SVG, behind the token.
+    for chart in [
+        "records.svg?flow=customers",
+        "failures.svg",
+        "latency.svg",
+        "sparkline.svg",
+    ] {
+        let url = format!(
+            "{}/api/v1/charts/{chart}{}integration_id={integration}&tz_offset_minutes=60",
+            h.base,
+            if chart.contains('?') { "&" } else { "?" }
+        );
+        let anonymous = h.http.get(&url).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401, "{chart}");
+        let response = h.http.get(&url).bearer_auth(READER).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{chart}");
+        assert_eq!(response.headers()["content-type"], "image/svg+xml");
+        let svg = response.text().await.unwrap();
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
+        match chart {
+            "latency.svg" => assert!(
+                svg.contains(">p95: 3000 ms</title>") || svg.contains("p95: 3000 ms"),
+                "{svg}"
+            ),
+            "failures.svg" => assert!(svg.contains("products: 1</title>"), "{svg}"),
+            "sparkline.svg" => assert!(svg.contains("<path"), "{svg}"),
+            _ => assert!(svg.contains("succeeded: 1</title>"), "{svg}"),
+        }
+    }
+    let (status, _) = h.call(Method::GET, READER, "/charts/pie.svg", None).await;
+    assert_eq!(status, 404);
+    for path in ["/activity/series", "/integration-directory"] {
+        let anonymous = h
+            .http
+            .get(format!("{}/api/v1{path}", h.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), 401, "{path}");
+    }
+    h.stop().await;
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn series_and_charts_on_sqlite() {
+    series_and_charts(DbKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn series_and_charts_on_postgres() {
+    series_and_charts(DbKind::Postgres).await;
+}
+
+/// Prefix search by SKU, order number or e-mail address; read-only tokens never find e-mail
+/// addresses by a prefix (only typed in full), so they cannot discover them letter by letter.
+#[tokio::test]
+async fn records_are_found_by_a_prefix_without_leaking_addresses() {
+    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
+    let h = Harness::start(&world, config()).await;
+    let integration = integration();
+    let email = "jan.jansen@example.com";
+    let observed = customer_observed(integration, email);
+    publish(&world.bus, &observed).await;
+    publish(&world.bus, &product_upsert(integration, "871234")).await;
+    publish(&world.bus, &product_upsert(integration, "87_99")).await;
+    eventually("three rows", 20, || async {
+        (h.get("/activity").await["total"] == 3).then_some(())
+    })
+    .await;
+    let keys = |page: serde_json::Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["record_key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let reader = |path: String| {
+        let h = &h;
+        async move { h.call(Method::GET, READER, &path, None).await.1 }
+    };
+    // An operator finds the address by its beginning; the SKU by its digits.
+    assert_eq!(keys(h.get("/activity?key_prefix=jan.j").await), vec![email]);
+    assert_eq!(
+        keys(h.get("/activity?key_prefix=JAN.JANSEN@").await),
+        vec![email]
+    );
+    assert_eq!(
+        keys(h.get("/activity?key_prefix=8712").await),
+        vec!["871234"]
+    );
+    // `_` is a character, not a wildcard.
+    assert_eq!(keys(h.get("/activity?key_prefix=87_").await), vec!["87_99"]);
+    // A reader: SKUs yes, addresses not by a prefix, and exactly only masked.
+    assert_eq!(
+        keys(reader("/activity?key_prefix=8712".into()).await),
+        vec!["871234"]
+    );
+    assert_eq!(reader("/activity?key_prefix=jan".into()).await["total"], 0);
+    assert_eq!(reader("/activity?key_prefix=j".into()).await["total"], 0);
+    let exact = reader(format!("/activity?key={email}")).await;
+    assert_eq!(keys(exact), vec!["j***@example.com"]);
+    // The story of the customer, for a reader: masked too.
+    let id = h.get("/activity?key_prefix=jan").await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let story = reader(format!("/activity/{id}/story")).await;
+    assert_eq!(story["record_key"], "j***@example.com");
+    assert_eq!(story["final_status"], "observed");
+    assert!(!story.to_string().contains(email), "{story}");
+    let story = h.get(&format!("/activity/{id}/story")).await;
+    assert_eq!(story["source"]["data"]["raw"]["email_address"], email);
+    h.stop().await;
+    world.cleanup().await;
+}
+
+/// Freshness and backlog: the last change seen and delivered per system and flow, the oldest
+/// change not delivered, parked messages, and the queues' depth.
+async fn freshness_and_backlog(db: DbKind) {
+    use ferry_proto::messages::ErrorCode;
+    let world = World::new(BusKind::InProcess, db).await;
+    let h = Harness::start(&world, config()).await;
+    let integration = integration();
+    let now = Utc::now();
+    // Delivered ten minutes ago.
+    let seen = now - ChronoDuration::minutes(10);
+    let observed = at(customer_observed(integration, "a@example.com"), seen);
+    let upsert = at(customer_upsert(&observed, "a@example.com"), seen);
+    publish(&world.bus, &observed).await;
+    publish(&world.bus, &upsert).await;
+    publish(
+        &world.bus,
+        &at(
+            customer_upserted(&upsert, "a@example.com"),
+            seen + ChronoDuration::seconds(1),
+        ),
+    )
+    .await;
+    // Waiting: seen 7 and 3 minutes ago, nothing sent yet.
+    for (minutes, email) in [(7, "b@example.com"), (3, "c@example.com")] {
+        publish(
+            &world.bus,
+            &at(
+                customer_observed(integration, email),
+                now - ChronoDuration::minutes(minutes),
+            ),
+        )
+        .await;
+    }
+    // Failed: not waiting any more (it needs a person, and an alert says so).
+    let failing = customer_observed(integration, "d@example.com");
+    let command = customer_upsert(&failing, "d@example.com");
+    publish(&world.bus, &failing).await;
+    publish(&world.bus, &command).await;
+    publish(
+        &world.bus,
+        &failed(&command, ErrorCode::Validation, "no name"),
+    )
+    .await;
+
+    // Until every message is recorded (b, c and d's failure included).
+    let failed_recorded =
+        || async { h.get("/activity?status=failed&flow=customers").await["total"] == 2 };
+    let f = eventually("the freshness", 20, || async {
+        let f = h.get("/integration-freshness").await;
+        let done = f["integrations"][0]["undelivered"] == 2
+            && f["integrations"][0]["last_delivered"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+            && failed_recorded().await;
+        done.then_some(f)
+    })
+    .await;
+    let i = &f["integrations"][0];
+    assert_eq!(i["integration_id"], integration.to_string());
+    let oldest: chrono::DateTime<Utc> =
+        serde_json::from_value(i["oldest_undelivered_at"].clone()).unwrap();
+    assert!(
+        (oldest - (now - ChronoDuration::minutes(7)))
+            .num_seconds()
+            .abs()
+            <= 1,
+        "{i}"
+    );
+    assert_eq!(i["last_seen"][0]["system"], "mailchimp");
+    assert_eq!(i["last_seen"][0]["flow"], "customers");
+    assert_eq!(i["last_delivered"][0]["system"], "mpluskassa");
+    let delivered: chrono::DateTime<Utc> =
+        serde_json::from_value(i["last_delivered"][0]["at"].clone()).unwrap();
+    assert!(
+        (delivered - (seen + ChronoDuration::seconds(1)))
+            .num_seconds()
+            .abs()
+            <= 1,
+        "{i}"
+    );
+    assert_eq!(i["parked"], 0);
+    let queues: Vec<_> = f["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["queue"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(queues.contains(&"mapper".to_owned()), "{f}");
+    let notifier = f["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "notifier")
+        .unwrap();
+    assert!(notifier["waiting"].as_u64().is_some(), "{f}");
+    let anonymous = h
+        .http
+        .get(format!("{}/api/v1/integration-freshness", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    h.stop().await;
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn freshness_and_backlog_on_sqlite() {
+    freshness_and_backlog(DbKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn freshness_and_backlog_on_postgres() {
+    freshness_and_backlog(DbKind::Postgres).await;
 }

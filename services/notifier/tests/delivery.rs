@@ -129,6 +129,21 @@ async fn smtp_delivery_is_retried_until_the_server_accepts() {
         mail.data
     );
     assert!(mail.data.contains("What to do:"), "{}", mail.data);
+    // Two layers: the plain sentence for the shop first, the technical detail below it.
+    // (the body is quoted-printable: soft line breaks joined)
+    let body = mail.data.replace("=\r\n", "").replace("=\n", "");
+    let plain = body
+        .find("no longer accepts Ferry's API key")
+        .expect("the plain sentence");
+    let technical = mail
+        .data
+        .find("Technical detail:")
+        .expect("the technical layer");
+    assert!(plain < technical, "{}", mail.data);
+    assert!(
+        alert["summary"].as_str().unwrap().contains("Renew the"),
+        "{alert}"
+    );
     assert!(
         mail.data.contains("refused Ferry"),
         "{title}\n{}",

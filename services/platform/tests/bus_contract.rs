@@ -63,6 +63,7 @@ contract!(
     oversized_message_is_refused,
     outbox_publishes_only_what_committed,
     headers_and_body_survive_the_trip,
+    queue_depth_counts_waiting_messages,
 );
 
 fn fast_retry(max_attempts: u32) -> RetryPolicy {
@@ -228,6 +229,37 @@ async fn an_event_sent_before_its_consumer_ever_started_waits_for_it(kind: Kind)
     assert_eq!(got.len(), 1, "the early record reached the mapper");
     assert_eq!(&got[0].message.body[..], b"early");
     mapper.stop(Duration::from_secs(2)).await;
+    t.cleanup().await;
+}
+
+async fn queue_depth_counts_waiting_messages(kind: Kind) {
+    let t = TestBus::new(kind).await;
+    let subscription = Subscription::new(queues::MAPPER, queues::bindings(queues::MAPPER));
+    t.bus.declare(&subscription).await.unwrap();
+    assert_eq!(t.bus.queue_depth(queues::MAPPER).await.unwrap(), Some(0));
+    for body in ["one", "two"] {
+        t.bus
+            .publish(event("mailchimp.customer.observed", body))
+            .await
+            .unwrap();
+    }
+    // RabbitMQ counts a moment after the confirm.
+    let mut depth = None;
+    for _ in 0..50 {
+        depth = t.bus.queue_depth(queues::MAPPER).await.unwrap();
+        if depth == Some(2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(depth, Some(2));
+    assert_eq!(t.bus.queue_depth("never-declared").await.unwrap(), None);
+    // Consumed: none waits.
+    let (handler, mut received) = recorder(|_| Outcome::Ack);
+    let mapper = t.bus.subscribe(subscription, handler).await.unwrap();
+    assert_eq!(collect(&mut received, 2, 10).await.len(), 2);
+    mapper.stop(Duration::from_secs(2)).await;
+    assert_eq!(t.bus.queue_depth(queues::MAPPER).await.unwrap(), Some(0));
     t.cleanup().await;
 }
 

@@ -6,9 +6,6 @@
 const API = "/api/v1";
 const TOKEN_KEY = "ferry-admin-token";
 const PAGE = 50;
-const STATUS_COLORS = {
-  succeeded: "#2e7d32", failed: "#c62828", parked: "#ef6c00", sent: "#1565c0", observed: "#757575",
-};
 const state = { offset: 0, total: 0, filters: {} };
 
 const $ = (sel) => document.querySelector(sel);
@@ -56,6 +53,25 @@ function fmtTime(iso) {
 
 function statusTag(status, prefix = "status") {
   return el("span", { class: `status ${prefix}-${status}` }, status);
+}
+
+// ---- integration names -----------------------------------------------------------------
+
+// Integration id -> { name, state, origin } from /integration-directory, refreshed per view.
+const names = new Map();
+
+async function loadNames() {
+  const list = await api("/integration-directory");
+  names.clear();
+  for (const k of list) names.set(k.integration_id, k);
+}
+
+// An integration as people read it: its name (the id on hover), or the id's start if unnamed.
+function integrationLabel(id) {
+  if (!id) return el("span", { class: "muted" }, "—");
+  const known = names.get(id);
+  return el("span", { class: known ? "integration" : "integration unnamed", title: id, "data-integration-id": id },
+    known ? known.name : `${id.slice(0, 8)}…`);
 }
 
 function showError(error) {
@@ -107,13 +123,14 @@ function route() {
   if (!token()) { logout(); return; }
   const hash = location.hash.replace(/^#/, "");
   const [view, query] = hash.split("?");
-  const name = ["overview", "activity", "dead-letters", "alerts", "setup"].includes(view) ? view : "overview";
+  const name = ["overview", "activity", "record", "dead-letters", "alerts", "setup"].includes(view) ? view : "overview";
   document.querySelectorAll(".view").forEach((v) => { v.hidden = v.id !== `view-${name}`; });
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === name));
   document.body.dataset.view = name;
   refreshAlertCount();
-  const loaders = { overview: loadOverview, activity: () => loadActivity(query), "dead-letters": loadDeadLetters, alerts: loadAlerts, setup: loadSetup };
-  loaders[name]().catch(showError);
+  const loaders = { overview: loadOverview, activity: () => loadActivity(query), record: () => loadRecord(query), "dead-letters": loadDeadLetters, alerts: loadAlerts, setup: loadSetup };
+  loadNames().catch(() => { /* names are a nicety: ids stay readable on hover */ })
+    .then(() => loaders[name]()).catch(showError);
 }
 
 async function refreshAlertCount() {
@@ -125,92 +142,104 @@ async function refreshAlertCount() {
 
 // ---- overview --------------------------------------------------------------------------
 
+const chartState = { window: "24h", urls: [] };
+
+// The reader's time zone for the charts' time labels, in minutes east of UTC.
+function tzOffset() { return -new Date().getTimezoneOffset(); }
+
+// A chart the notifier drew: fetched with the token, shown as an image (no script in it runs).
+async function svgImage(path, alt, cls) {
+  const response = await fetch(API + path, { headers: { Authorization: `Bearer ${token()}` } });
+  if (response.status === 401) throw new AuthError("The token was refused.");
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const url = URL.createObjectURL(await response.blob());
+  chartState.urls.push(url);
+  return el("img", { src: url, alt, class: cls });
+}
+
 async function loadOverview() {
-  const [health, stats] = await Promise.all([api("/integration-health"), api("/activity/stats?bucket_minutes=60")]);
+  chartState.urls.splice(0).forEach((u) => URL.revokeObjectURL(u));
+  const health = await api("/integration-health");
   const body = $("#health tbody");
   body.replaceChildren();
-  if (!health.length) body.append(el("tr", {}, el("td", { colSpan: 4, class: "muted" }, "No activity yet.")));
+  if (!health.length) body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "No integration and no activity yet.")));
   for (const integration of health) {
     const flows = el("div", {});
     for (const flow of integration.flows) {
       const counts = Object.entries(flow.counts).map(([s, n]) => `${s} ${n}`).join(", ");
       flows.append(el("div", {}, statusTag(flow.health, "health"), ` ${flow.flow}: ${counts}`));
     }
-    body.append(el("tr", { "data-integration": integration.integration_id },
-      el("td", {}, el("a", { href: `#activity?integration_id=${encodeURIComponent(integration.integration_id)}` }, integration.integration_id)),
+    if (!integration.flows.length) flows.append(el("span", { class: "muted" }, "nothing synced in 24 h"));
+    const id = integration.integration_id;
+    const trend = el("td", { class: "trend" });
+    body.append(el("tr", { "data-integration": id },
+      el("td", {}, el("a", { href: `#activity?integration_id=${encodeURIComponent(id)}`, title: id, class: "integration-name" }, integration.name || `${id.slice(0, 8)}…`),
+        el("div", { class: "muted small" }, integration.state ? `${integration.state}${integration.origin === "configured" ? " · configured" : ""}` : "not in the registry")),
       el("td", {}, statusTag(integration.health, "health")),
+      trend,
       el("td", {}, flows),
       el("td", {}, fmtTime(integration.last_activity_at))));
+    svgImage(`/charts/sparkline.svg?window=24h&integration_id=${encodeURIComponent(id)}`, `${integration.name || id}: records and failures per hour`, "sparkline")
+      .then((img) => trend.append(img)).catch(showError);
   }
-  drawCharts(stats);
+  await Promise.all([drawCharts(), drawFreshness()]);
 }
 
-function drawCharts(stats) {
-  const legend = $("#legend");
-  legend.replaceChildren();
-  for (const [status, color] of Object.entries(STATUS_COLORS)) {
-    const swatch = el("i", {});
-    swatch.style.background = color;
-    legend.append(el("span", {}, swatch, status));
-  }
-  const container = $("#charts");
-  container.replaceChildren();
-  const byFlow = new Map();
-  for (const p of stats.points) {
-    if (!byFlow.has(p.flow)) byFlow.set(p.flow, new Map());
-    const buckets = byFlow.get(p.flow);
-    if (!buckets.has(p.bucket)) buckets.set(p.bucket, {});
-    buckets.get(p.bucket)[p.status] = p.count;
-  }
-  if (!byFlow.size) { container.append(el("p", { class: "muted" }, "No messages in this period.")); return; }
-  const n = Math.max(1, Math.ceil((stats.to_minute - stats.from_minute) / stats.bucket_minutes));
-  for (const [flow, buckets] of [...byFlow.entries()].sort()) {
-    container.append(chart(flow, buckets, n, stats));
-  }
+// "3 min ago"-style age of a time.
+function ago(iso) {
+  const ms = Math.max(0, Date.now() - new Date(iso).getTime());
+  if (ms < 60000) return `${Math.round(ms / 1000)} s ago`;
+  if (ms < 3600000) return `${Math.round(ms / 60000)} min ago`;
+  if (ms < 172800000) return `${Math.round(ms / 3600000)} h ago`;
+  return `${Math.round(ms / 86400000)} days ago`;
 }
 
-function chart(flow, buckets, n, stats) {
-  const NS = "http://www.w3.org/2000/svg";
-  const W = 320, H = 140, PAD = 24;
-  let max = 1;
-  for (const counts of buckets.values()) max = Math.max(max, Object.values(counts).reduce((a, b) => a + b, 0));
-  const svg = document.createElementNS(NS, "svg");
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  svg.setAttribute("width", W);
-  svg.setAttribute("height", H);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `${flow}: messages per status over time`);
-  const barW = (W - PAD) / n;
-  for (const [bucket, counts] of buckets) {
-    const i = Math.floor((bucket - stats.from_minute) / stats.bucket_minutes);
-    let y = H - PAD;
-    for (const status of Object.keys(STATUS_COLORS)) {
-      const count = counts[status] || 0;
-      if (!count) continue;
-      const h = (count / max) * (H - PAD - 8);
-      y -= h;
-      const rect = document.createElementNS(NS, "rect");
-      rect.setAttribute("x", PAD + i * barW + 1);
-      rect.setAttribute("y", y);
-      rect.setAttribute("width", Math.max(1, barW - 2));
-      rect.setAttribute("height", h);
-      rect.setAttribute("fill", STATUS_COLORS[status]);
-      const title = document.createElementNS(NS, "title");
-      title.textContent = `${new Date(bucket * 60000).toLocaleString()} ${status}: ${count}`;
-      rect.append(title);
-      svg.append(rect);
-    }
+function times(list) {
+  if (!list.length) return el("span", { class: "muted" }, "—");
+  return el("div", {}, ...list.map((t) => el("div", { title: fmtTime(t.at) }, `${systemName(t.system)} ${t.flow}: ${ago(t.at)}`)));
+}
+
+async function drawFreshness() {
+  const f = await api("/integration-freshness");
+  const body = $("#freshness tbody");
+  body.replaceChildren();
+  if (!f.integrations.length) body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "Nothing seen yet.")));
+  for (const i of f.integrations) {
+    const waiting = i.oldest_undelivered_at
+      ? el("span", { class: Date.now() - new Date(i.oldest_undelivered_at).getTime() > 60000 ? "late" : "", title: fmtTime(i.oldest_undelivered_at) },
+        `${ago(i.oldest_undelivered_at)} (${i.undelivered} ${i.undelivered === 1 ? "change" : "changes"} waiting)`)
+      : el("span", { class: "muted" }, "none: everything seen was delivered");
+    body.append(el("tr", { "data-integration": i.integration_id },
+      el("td", {}, integrationLabel(i.integration_id)), el("td", {}, times(i.last_seen)), el("td", {}, times(i.last_delivered)),
+      el("td", { class: "oldest" }, waiting),
+      el("td", { class: "parked" }, i.parked ? el("a", { href: "#dead-letters", class: "late" }, `${i.parked >= 500 ? "500 or more" : i.parked} parked`) : "0")));
   }
-  const axis = document.createElementNS(NS, "line");
-  axis.setAttribute("x1", PAD); axis.setAttribute("x2", W);
-  axis.setAttribute("y1", H - PAD); axis.setAttribute("y2", H - PAD);
-  axis.setAttribute("stroke", "#999");
-  svg.append(axis);
-  const label = document.createElementNS(NS, "text");
-  label.setAttribute("x", 2); label.setAttribute("y", 12); label.setAttribute("font-size", "10");
-  label.textContent = String(max);
-  svg.append(label);
-  return el("div", { class: "chart", "data-flow": flow }, el("h3", {}, flow), svg);
+  $("#queues").textContent = "Waiting in the services' queues: " + f.queues.map((q) => `${q.queue} ${q.waiting ?? "unknown"}`).join(" · ") + ".";
+}
+
+function duration(ms) { return ms < 1000 ? `${ms} ms` : ms < 120000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60000)} min`; }
+
+function sum(values) { return values.reduce((a, b) => a + b, 0); }
+
+async function drawCharts() {
+  const w = chartState.window;
+  document.querySelectorAll(".toggle button").forEach((b) => b.classList.toggle("on", b.dataset.window === w));
+  const series = await api(`/activity/series?window=${w}`);
+  const status = (name) => sum(series.records.map((f) => sum(f.statuses[name] || [])));
+  const p95 = series.latency_p95_ms.filter((v) => v !== null);
+  const period = w === "1h" ? "In the last hour" : "In the last 24 hours";
+  const seen = status("observed");
+  $("#totals").textContent = `${period}: ${seen} ${seen === 1 ? "change" : "changes"} seen in the source systems, ${status("succeeded")} delivered, `
+    + `${sum(series.failures)} failed or parked, ${status("sent")} awaiting an answer`
+    + (p95.length ? `; 95 % reached the target within ${duration(Math.max(...p95))} of the change.` : ".");
+  const q = `window=${w}&tz_offset_minutes=${tzOffset()}`;
+  const specs = [
+    { chart: "failures.svg", alt: "Failures per flow", extra: "" },
+    { chart: "latency.svg", alt: "Latency from source change to target, p50 and p95", extra: "" },
+    ...series.records.map((f) => ({ chart: "records.svg", flow: f.flow, alt: `${f.flow}: records per status`, extra: `&flow=${encodeURIComponent(f.flow)}` })),
+  ];
+  const images = await Promise.all(specs.map((c) => svgImage(`/charts/${c.chart}?${q}${c.extra}`, c.alt, "chart-img")));
+  $("#charts").replaceChildren(...images.map((img, i) => el("figure", { class: "chart", "data-chart": specs[i].chart, "data-flow": specs[i].flow }, img)));
 }
 
 // ---- activity --------------------------------------------------------------------------
@@ -232,7 +261,17 @@ function writeFilters(filters) {
   }
 }
 
+// The integration filter offers every known integration by name (and keeps an unknown id).
+function integrationOptions(selected) {
+  const select = $("#f-integration");
+  const choices = [["", "any"], ...[...names.values()].map((k) => [k.integration_id, k.name])];
+  if (selected && !names.has(selected)) choices.push([selected, `${selected.slice(0, 8)}…`]);
+  select.replaceChildren(...choices.map(([v, label]) => el("option", { value: v, title: v }, label)));
+  select.value = selected || "";
+}
+
 async function loadActivity(query) {
+  integrationOptions(query !== undefined ? new URLSearchParams(query || "").get("integration_id") : state.filters.integration_id);
   if (query !== undefined) {
     state.filters = Object.fromEntries(new URLSearchParams(query || ""));
     state.offset = 0;
@@ -246,7 +285,7 @@ async function loadActivity(query) {
   for (const row of page.items) {
     body.append(el("tr", { class: "clickable", "data-id": row.id, onclick: () => openDetail(row.id).catch(showError) },
       el("td", {}, fmtTime(row.occurred_at)),
-      el("td", {}, row.integration_id.slice(0, 8)),
+      el("td", {}, integrationLabel(row.integration_id)),
       el("td", {}, row.flow),
       el("td", {}, `${row.routing_key}`),
       el("td", { class: "record" }, row.record_key || ""),
@@ -266,9 +305,10 @@ async function openDetail(id) {
   const d = await api(`/activity/${id}`);
   $("#detail").hidden = false;
   $("#detail-title").textContent = `${d.routing_key} · ${d.record_key || "no record key"}`;
+  $("#detail-story").href = `#record?id=${encodeURIComponent(d.id)}`;
   const meta = $("#detail-meta");
   meta.replaceChildren();
-  const fields = [["Status", statusTag(d.status)], ["Integration", d.integration_id], ["Direction", `${d.direction} (${d.system})`],
+  const fields = [["Status", statusTag(d.status)], ["Integration", integrationLabel(d.integration_id)], ["Direction", `${d.direction} (${d.system})`],
     ["Occurred", fmtTime(d.occurred_at)], ["Completed", fmtTime(d.completed_at)], ["Duration", d.duration_ms == null ? "" : `${d.duration_ms} ms`],
     ["Error", d.error ? `${d.error_code || ""} ${d.error}` : ""], ["Message id", d.message_id], ["Correlation", d.correlation_id], ["Trace", d.trace_id || ""]];
   for (const [k, v] of fields) meta.append(el("dt", {}, k), el("dd", {}, v));
@@ -290,6 +330,100 @@ async function openDetail(id) {
   $("#detail").scrollIntoView({ block: "nearest" });
 }
 
+// ---- one record's story -----------------------------------------------------------------
+
+const SYSTEMS = { mailchimp: "MailChimp", mpluskassa: "MplusKASSA", ferry: "Ferry" };
+const NOUNS = { customers: "Customer", products: "Product", categories: "Category", stock: "Stock of product", orders: "Order" };
+const systemName = (s) => SYSTEMS[s] || s;
+
+async function loadRecord(query) {
+  const params = new URLSearchParams(query || "");
+  const id = params.get("id");
+  const q = params.get("q");
+  $("#story").hidden = true;
+  if (q !== null) { $("#record-q").value = q; await findRecords(q); }
+  if (id) { $("#record-results").hidden = true; $("#record-hint").textContent = ""; await showStory(id); }
+}
+
+async function findRecords(q) {
+  const results = $("#record-results tbody");
+  results.replaceChildren();
+  if (!q.trim()) { $("#record-results").hidden = true; $("#record-hint").textContent = ""; return; }
+  const page = await api(`/activity?${new URLSearchParams({ key_prefix: q.trim(), limit: 200 })}`);
+  // One line per record of a saga or sync run: its newest row.
+  const seen = new Map();
+  for (const row of page.items) {
+    const k = `${row.integration_id}|${row.record_key}|${row.correlation_id}`;
+    if (!seen.has(k)) seen.set(k, row);
+  }
+  for (const row of seen.values()) {
+    results.append(el("tr", { class: "clickable", "data-id": row.id, onclick: () => { location.hash = `#record?id=${encodeURIComponent(row.id)}`; } },
+      el("td", { class: "record" }, row.record_key || ""), el("td", {}, integrationLabel(row.integration_id)),
+      el("td", {}, row.flow), el("td", {}, fmtTime(row.occurred_at)), el("td", {}, statusTag(row.status))));
+  }
+  $("#record-results").hidden = seen.size === 0;
+  $("#record-hint").textContent = seen.size ? `${seen.size} record(s) starting with "${q.trim()}". Open one for its whole story.`
+    : `No record starts with "${q.trim()}". (With a read-only token, e-mail addresses are found only when typed in full.)`;
+}
+
+function pane(title, data, cls) {
+  return el("div", { class: `pane ${cls || ""}` }, el("h4", {}, title), el("pre", {}, pretty(data)));
+}
+
+async function showStory(id) {
+  const s = await api(`/activity/${encodeURIComponent(id)}/story`);
+  const noun = NOUNS[s.flow] || "Record";
+  const source = s.source ? systemName(s.source.row.system) : null;
+  const target = s.steps.length ? systemName(s.steps[s.steps.length - 1].command.row.system) : null;
+  $("#story-title").textContent = `${noun} ${s.record_key || ""}`.trim();
+  const failedStep = s.steps.find((st) => st.command.row.status === "failed" || st.command.row.status === "parked");
+  const took = duration(s.total_ms);
+  const summaries = {
+    succeeded: `came from ${source || "the source"} and reached ${target || "the target"} ${took} later.`,
+    failed: `came from ${source || "the source"} but ${target || "the target"} refused it: ${failedStep ? failedStep.command.row.error || "" : ""}`,
+    parked: `is on hold (parked); see Dead letters to replay it.`,
+    sent: `came from ${source || "the source"}; ${target || "the target"} has not answered yet.`,
+    observed: `came from ${source || "the source"}; nothing was sent for it (yet).`,
+  };
+  $("#story-summary").textContent = `${noun} ${s.record_key || ""} ${summaries[s.final_status] || s.final_status}`.replace(/\s+/g, " ");
+  const trace = s.trace_url ? el("a", { href: s.trace_url, target: "_blank", rel: "noopener" }, s.trace_id)
+    : (s.trace_id || "none recorded");
+  const meta = $("#story-meta");
+  meta.replaceChildren();
+  for (const [k, v] of [["Integration", integrationLabel(s.integration_id)], ["Final state", statusTag(s.final_status)],
+    ["Started", fmtTime(s.started_at)], ["Finished", fmtTime(s.finished_at)], ["Change to target", took],
+    ["Trace", trace], ["Correlation", s.correlation_id]]) meta.append(el("dt", {}, k), el("dd", {}, v));
+  const steps = $("#story-steps");
+  steps.replaceChildren();
+  if (s.source) {
+    steps.append(el("li", { class: "card", "data-step": "source" },
+      el("h3", {}, `1. As it came from ${source} `, el("span", { class: "muted small" }, `${s.source.row.message_type} · ${fmtTime(s.source.row.occurred_at)}`)),
+      el("pre", {}, pretty(s.source.data))));
+  }
+  if (s.mapped) {
+    steps.append(el("li", { class: "card", "data-step": "mapped" },
+      el("h3", {}, `${steps.children.length + 1}. As mapped for ${target || "the target"} `, el("span", { class: "muted small" }, s.mapped.row.message_type)),
+      el("pre", {}, pretty(s.mapped.data))));
+  }
+  for (const st of s.steps) {
+    const c = st.command.row;
+    steps.append(el("li", { class: "card", "data-step": "command", "data-status": c.status },
+      el("h3", {}, `${steps.children.length + 1}. ${c.message_type} to ${systemName(c.system)} `, statusTag(c.status),
+        el("span", { class: "muted small" }, ` ${fmtTime(c.occurred_at)}${c.duration_ms == null ? "" : ` · answered in ${duration(c.duration_ms)}`}`)),
+      c.error ? el("p", { class: "error" }, `${c.error_code || ""} ${c.error}`) : null,
+      el("div", { class: "columns two" }, pane("Sent", st.command.data), pane(st.reply ? `Answer (${st.reply.row.message_type})` : "Answer", st.reply ? st.reply.data : "awaited"))));
+  }
+  for (const o of s.other) {
+    steps.append(el("li", { class: "card", "data-step": "event" },
+      el("h3", {}, `${steps.children.length + 1}. ${o.row.message_type} `, statusTag(o.row.status), el("span", { class: "muted small" }, ` ${fmtTime(o.row.occurred_at)}`)),
+      o.row.error ? el("p", { class: "error" }, o.row.error) : null, el("pre", {}, pretty(o.data))));
+  }
+  steps.append(el("li", { class: "card final", "data-step": "final" },
+    el("h3", {}, `${steps.children.length + 1}. Final state: `, statusTag(s.final_status)),
+    s.final_reply ? el("pre", {}, pretty(s.final_reply)) : el("p", { class: "muted" }, "No answer from the target.")));
+  $("#story").hidden = false;
+}
+
 // ---- dead letters ----------------------------------------------------------------------
 
 async function loadDeadLetters() {
@@ -304,7 +438,7 @@ async function loadDeadLetters() {
       onclick: () => { if (confirm("Discard this message for good?")) act("DELETE", `/dead-letters/${encodeURIComponent(p.queue)}/${p.message_id}`, "Discarded."); } }, "Discard");
     body.append(el("tr", { "data-id": p.message_id },
       el("td", {}, fmtTime(p.parked_at)), el("td", {}, p.queue), el("td", {}, p.routing_key),
-      el("td", {}, (p.integration_id || "").slice(0, 8)), el("td", {}, p.attempts), el("td", {}, p.reason),
+      el("td", {}, integrationLabel(p.integration_id)), el("td", {}, p.attempts), el("td", {}, p.reason),
       el("td", {}, replay, " ", discard)));
   }
 }
@@ -327,7 +461,7 @@ async function loadAlerts() {
   const list = await api(`/alerts?state=${stateFilter}`);
   const body = $("#alerts tbody");
   body.replaceChildren();
-  if (!list.length) body.append(el("tr", {}, el("td", { colSpan: 8, class: "muted" }, "No alerts.")));
+  if (!list.length) body.append(el("tr", {}, el("td", { colSpan: 7, class: "muted" }, "No alerts.")));
   for (const a of list) {
     const resolve = a.state === "open"
       ? el("button", { type: "button", class: "resolve", onclick: async () => {
@@ -335,18 +469,24 @@ async function loadAlerts() {
           loadAlerts().catch(showError); refreshAlertCount();
         } }, "Resolve")
       : null;
-    body.append(el("tr", { "data-id": a.id, "data-rule": a.rule },
+    // The plain sentence for the shop first; the technical layer folded underneath.
+    const technical = el("details", { class: "technical" },
+      el("summary", {}, "Technical detail"),
+      el("div", { class: "title" }, a.title),
+      el("div", {}, a.detail),
+      a.record_key ? el("div", {}, `Record: ${a.record_key}`) : null,
+      el("div", {}, `What to do: ${a.action}`),
+      el("div", { class: "muted" }, `Rule ${a.rule} · alert ${a.id}`));
+    body.append(el("tr", { "data-id": a.id, "data-rule": a.rule, "data-state": a.state },
       el("td", {}, fmtTime(a.opened_at)),
       el("td", {}, statusTag(a.severity, "sev")),
-      el("td", {}, el("strong", {}, a.title), el("div", { class: "muted" }, a.detail)),
-      el("td", {}, a.record_key || ""),
-      el("td", {}, a.action),
-      el("td", {}, `${a.occurrences}×`),
+      el("td", { class: "alert-text" }, el("p", { class: "plain" }, a.summary || a.title), technical),
+      el("td", {}, integrationLabel(a.integration_id)),
+      el("td", {}, `${a.occurrences}×`, el("div", { class: "muted small" }, `last ${fmtTime(a.last_seen_at)}`)),
       el("td", {}, statusTag(a.state, "state"), a.resolution ? el("div", { class: "muted" }, a.resolution) : null),
       el("td", {}, resolve)));
   }
 }
-
 
 // ---- integrations and the setup wizard ---------------------------------------------------
 // Calls the registry (mapper), the connectors' connection tests and reference data, and the
@@ -381,10 +521,21 @@ function options(select, items, selected) {
 }
 
 async function loadSetup() {
-  const list = await api("/integrations");
+  // The registry (the mapper's routes) is absent when the notifier runs on its own.
+  const list = await api("/integrations").catch((error) => { if (error instanceof AuthError) throw error; return []; });
   const body = $("#integrations tbody");
   body.replaceChildren();
-  if (!list.length) body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "No integration in the registry yet.")));
+  // Integrations running without a registry entry (configured in the connectors' files, such
+  // as the demo of `ferry run`), or registry ones this page cannot read.
+  const others = [...names.values()].filter((k) => !list.some((i) => i.id === k.integration_id));
+  if (!list.length && !others.length) body.append(el("tr", {}, el("td", { colSpan: 5, class: "muted" }, "No integration yet.")));
+  for (const k of others) {
+    body.append(el("tr", { "data-id": k.integration_id, "data-state": k.state, "data-origin": k.origin },
+      el("td", { title: k.integration_id }, k.name), el("td", {}, statusTag(k.state, "state")),
+      el("td", { colSpan: 3, class: "muted" }, k.origin === "configured"
+        ? "Configured in the connectors' configuration files: change it there."
+        : "In the registry.")));
+  }
   for (const i of list) {
     const action = (label, path, confirmText) => el("button", { type: "button", class: label.toLowerCase(), onclick: async () => {
       if (confirmText && !confirm(confirmText)) return;
@@ -397,7 +548,7 @@ async function loadSetup() {
     if (i.state === "paused") actions.push(action("Resume", "/resume"));
     actions.push(action("Delete", "", `Delete ${i.name} with its credentials, settings and sync state?`));
     body.append(el("tr", { "data-id": i.id, "data-state": i.state },
-      el("td", {}, i.name), el("td", {}, statusTag(i.state, "state")),
+      el("td", { title: i.id }, i.name), el("td", {}, statusTag(i.state, "state")),
       el("td", {}, `${i.mailchimp.store_id} / ${i.mailchimp.list_id} (key ${i.mailchimp.api_key_hint})`),
       el("td", {}, `${i.mpluskassa.endpoint} ${i.mpluskassa.ident} (secret ${i.mpluskassa.secret_hint})`),
       el("td", {}, ...actions.flatMap((a) => [a, " "]))));
@@ -613,6 +764,14 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#prev-page").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadActivity().catch(showError); });
   $("#next-page").addEventListener("click", () => { state.offset += PAGE; loadActivity().catch(showError); });
   $("#show-resolved").addEventListener("change", () => loadAlerts().catch(showError));
+  $("#record-search").addEventListener("submit", (e) => {
+    e.preventDefault();
+    location.hash = `#record?${new URLSearchParams({ q: $("#record-q").value.trim() })}`;
+  });
+  document.querySelectorAll(".toggle button").forEach((b) => b.addEventListener("click", () => {
+    chartState.window = b.dataset.window;
+    drawCharts().catch(showError);
+  }));
   wireSetup();
   window.addEventListener("hashchange", route);
   if (token()) enter(); else logout();

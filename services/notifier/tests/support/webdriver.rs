@@ -193,6 +193,57 @@ impl Browser {
         }
     }
 
+    /// Emulates a phone's viewport `width` pixels wide (None: back to the window's).
+    pub async fn viewport(&self, width: Option<u32>) {
+        let (cmd, params) = match width {
+            Some(width) => (
+                "Emulation.setDeviceMetricsOverride",
+                json!({"width": width, "height": 844, "deviceScaleFactor": 1, "mobile": true}),
+            ),
+            None => ("Emulation.clearDeviceMetricsOverride", json!({})),
+        };
+        self.command(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+        .await;
+    }
+
+    /// Checks that the page shown fits a 390-pixel-wide phone: nothing makes the body scroll
+    /// sideways (wide tables scroll inside themselves). Restores the window's viewport.
+    pub async fn assert_fits_phone(&self, what: &str) {
+        self.phone_check(what, None).await;
+    }
+
+    /// [`Self::assert_fits_phone`], keeping a screenshot of the phone's view at `shot`.
+    pub async fn assert_fits_phone_shot(&self, what: &str, shot: &Path) {
+        self.phone_check(what, Some(shot)).await;
+    }
+
+    async fn phone_check(&self, what: &str, shot: Option<&Path>) {
+        self.viewport(Some(390)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some(shot) = shot {
+            self.screenshot(shot).await;
+        }
+        let sizes = self
+            .run(
+                "return [document.documentElement.scrollWidth, window.innerWidth]",
+                json!([]),
+            )
+            .await;
+        self.viewport(None).await;
+        let (scroll, inner) = (
+            sizes[0].as_i64().unwrap_or(0),
+            sizes[1].as_i64().unwrap_or(0),
+        );
+        assert!(
+            inner > 0 && inner <= 400 && scroll <= inner,
+            "{what} overflows a phone: {scroll} px wide in a {inner} px viewport"
+        );
+    }
+
     /// Saves a PNG screenshot of the page to `path`.
     pub async fn screenshot(&self, path: &Path) {
         let value = self

@@ -274,6 +274,13 @@ impl Bus for InProcessBus {
         Ok(())
     }
 
+    async fn queue_depth(&self, queue: &str) -> Result<Option<u64>, BusError> {
+        validate_queue_name(queue)?;
+        Ok(self
+            .queue(queue)
+            .map(|q| u64::try_from(lock(&q.ready).len()).unwrap_or(u64::MAX)))
+    }
+
     async fn declare(&self, subscription: &Subscription) -> Result<(), BusError> {
         validate_queue_name(&subscription.queue)?;
         self.declare_queue(&subscription.queue);

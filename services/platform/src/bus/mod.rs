@@ -365,6 +365,14 @@ pub trait Bus: Send + Sync + 'static {
     /// Stops every consumer (draining in-flight work up to `drain`) and disconnects.
     async fn shutdown(&self, drain: Duration);
 
+    /// How many messages wait in `queue`, ready for a consumer (in flight and delayed
+    /// retries not counted); none when the queue is not declared or the bus cannot tell.
+    /// For dashboards: a snapshot, not a guarantee.
+    async fn queue_depth(&self, queue: &str) -> Result<Option<u64>, BusError> {
+        let _ = queue;
+        Ok(None)
+    }
+
     /// Consumes the dead-letter queue of `queue`: each delivery is one parked message, whose
     /// headers say why (see [`DeadLetter::from_parked`]). Acknowledging removes it from the
     /// queue; an operator replays one with [`Bus::replay`].

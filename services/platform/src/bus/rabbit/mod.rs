@@ -401,6 +401,30 @@ impl Bus for RabbitBus {
         self.publish_raw("", &name, true, &message).await
     }
 
+    async fn queue_depth(&self, queue: &str) -> Result<Option<u64>, BusError> {
+        validate_queue_name(queue)?;
+        let link = self
+            .current_link(Instant::now() + self.inner.config.publish_timeout)
+            .await?;
+        let channel = link.connection.create_channel().await.map_err(amqp)?;
+        // A passive declare only reads the queue; a missing one closes the channel (404).
+        let declared = channel
+            .queue_declare(
+                self.inner.names.queue(queue).as_str().into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                lapin::types::FieldTable::default(),
+            )
+            .await;
+        let depth = declared.ok().map(|q| u64::from(q.message_count()));
+        if depth.is_some() {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, channel.close(200, "depth".into())).await;
+        }
+        Ok(depth)
+    }
+
     async fn declare(&self, subscription: &Subscription) -> Result<(), BusError> {
         validate_queue_name(&subscription.queue)?;
         let link = self
