@@ -6,7 +6,7 @@
 //! | module | what |
 //! | --- | --- |
 //! | [`envelope`] | writing a request envelope, reading a response into its body element or a [`Fault`], the size and depth guard ([`Limits`]), list items and their raw JSON |
-//! | [`ops`] | one request struct per operation ([`Operation`]: its name, response element and response type) |
+//! | [`ops`] | by area (reference data, relations, products, stock, orders): one request struct per operation ([`Operation`]: its name, response element and response type) |
 //! | [`records`] | the WSDL's complex types Ferry reads and writes (`Relation`, `Product`, `Order`, ...) |
 //! | [`date`] | `SoapMplusDate` / `SoapMplusDateTime` and their conversion to chrono |
 //! | [`quantity`] | quantities (unscaled long + `decimalPlaces`) as exact decimals |
