@@ -14,12 +14,13 @@ use ferry_connector_mpluskassa::client::{ClientSettings, Connection, MplusClient
 use ferry_connector_mpluskassa::config::{Entities, SkuSource, SyncConfig};
 use ferry_connector_mpluskassa::ingest::Ingest;
 use ferry_connector_mpluskassa::integrations::{IntegrationSettings, Integrations};
-use ferry_connector_mpluskassa::soap::envelope;
 use ferry_connector_mpluskassa::soap::requests::{
     self, ArticleWrite, Page, ProductQuery, ProductWrite, RelationWrite,
 };
 use ferry_connector_mpluskassa::soap::types::{Product, Relation, VatScale};
 use ferry_connector_mpluskassa::{Migrator, convert, store::SyncEntity};
+use ferry_mplusqapi::records as wire;
+use ferry_mplusqapi::{Limits, Operation, envelope};
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{Binding, Bus, Outcome, Subscription, inproc::InProcessBus};
 use ferry_platform::config::Secret;
@@ -206,7 +207,7 @@ async fn sync_once(
 }
 
 /// Raw SOAP of one page, fetched once, for the encode/decode micro-measurements.
-async fn raw_page(url: &str, body: &str, op: &str) -> String {
+async fn raw_page<O: Operation>(url: &str, op: O) -> String {
     let mut endpoint = reqwest::Url::parse(url).unwrap();
     endpoint
         .query_pairs_mut()
@@ -215,8 +216,8 @@ async fn raw_page(url: &str, body: &str, op: &str) -> String {
     reqwest::Client::new()
         .post(endpoint)
         .header("Content-Type", "text/xml; charset=utf-8")
-        .header("SOAPAction", op)
-        .body(envelope::wrap(body))
+        .header("SOAPAction", O::NAME)
+        .body(envelope::request(O::NAME, &op).unwrap())
         .send()
         .await
         .unwrap()
@@ -263,33 +264,31 @@ async fn main() {
     // SOAP encode/decode cost per record, on one full page of each.
     let rel_page = raw_page(
         &sandbox.mpluskassa_url,
-        &requests::get_relations(Page {
+        requests::get_relations(Page {
             from: 1,
             limit: 1000,
         }),
-        "getRelations",
     )
     .await;
     let prod_page = raw_page(
         &sandbox.mpluskassa_url,
-        &requests::get_products(&ProductQuery {
+        requests::get_products(&ProductQuery {
             page: Some(Page {
                 from: 1,
                 limit: 250,
             }),
             ..ProductQuery::default()
         }),
-        "getProducts",
     )
     .await;
     let rounds = 20;
     let started = Instant::now();
     let mut n_rel = 0;
     for _ in 0..rounds {
-        let node = envelope::read(&rel_page, "GetRelationsResponse").unwrap();
-        for r in node.child("relationList").unwrap().all("relation") {
-            let relation = Relation::decode(r).unwrap();
-            let _ = std::hint::black_box((convert::customer(&relation), r.to_json()));
+        let body = envelope::open(&rel_page, "GetRelationsResponse", &Limits::default()).unwrap();
+        for r in body.items(Some("relationList"), "relation") {
+            let relation = Relation::from_wire(r.decode::<wire::Relation>().unwrap()).unwrap();
+            let _ = std::hint::black_box((convert::customer(&relation), r.raw()));
             n_rel += 1;
         }
     }
@@ -297,9 +296,9 @@ async fn main() {
     let started = Instant::now();
     let mut n_art = 0;
     for _ in 0..rounds {
-        let node = envelope::read(&prod_page, "GetProductsResponse").unwrap();
-        for p in node.child("productList").unwrap().all("product") {
-            let product = Product::decode(p).unwrap();
+        let body = envelope::open(&prod_page, "GetProductsResponse", &Limits::default()).unwrap();
+        for p in body.items(Some("productList"), "product") {
+            let product = Product::from_wire(p.decode::<wire::Product>().unwrap()).unwrap();
             n_art += product.articles.len();
             let _ = std::hint::black_box((
                 convert::product(
@@ -308,19 +307,25 @@ async fn main() {
                     CurrencyCode::EUR,
                     VatScale::Hundredths,
                 ),
-                p.to_json(),
+                p.raw(),
             ));
         }
     }
     let decode_art = per_record_us(started.elapsed(), n_art);
     let started = Instant::now();
     for i in 0..10_000 {
-        std::hint::black_box(envelope::wrap(&requests::create_relation(&relation(i))));
+        let _ = std::hint::black_box(envelope::request(
+            "createRelation",
+            &requests::create_relation(&relation(i)),
+        ));
     }
     let encode_rel = per_record_us(started.elapsed(), 10_000);
     let started = Instant::now();
     for i in 0..2_500 {
-        std::hint::black_box(envelope::wrap(&requests::create_product(&product(i, per))));
+        let _ = std::hint::black_box(envelope::request(
+            "createProduct",
+            &requests::create_product(&product(i, per)),
+        ));
     }
     let encode_art = per_record_us(started.elapsed(), 10_000);
 

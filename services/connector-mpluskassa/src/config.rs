@@ -224,6 +224,10 @@ pub struct ClientConfig {
     pub backoff_base_ms: u64,
     /// Longest retry delay, ms.
     pub backoff_max_ms: u64,
+    /// Largest response read, bytes (a bigger one is refused unread).
+    pub max_response_bytes: usize,
+    /// Deepest element nesting read in a response.
+    pub max_response_depth: usize,
 }
 
 impl Default for ClientConfig {
@@ -235,6 +239,8 @@ impl Default for ClientConfig {
             max_attempts: d.max_attempts,
             backoff_base_ms: d.backoff_base.as_millis() as u64,
             backoff_max_ms: d.backoff_max.as_millis() as u64,
+            max_response_bytes: d.limits.max_bytes,
+            max_response_depth: d.limits.max_depth,
         }
     }
 }
@@ -248,6 +254,10 @@ impl ClientConfig {
             max_attempts: self.max_attempts.max(1),
             backoff_base: Duration::from_millis(self.backoff_base_ms),
             backoff_max: Duration::from_millis(self.backoff_max_ms),
+            limits: ferry_mplusqapi::Limits {
+                max_bytes: self.max_response_bytes,
+                max_depth: self.max_response_depth,
+            },
         }
     }
 
@@ -257,6 +267,12 @@ impl ClientConfig {
         }
         if self.max_attempts == 0 {
             errors.push(format!("{prefix}.max_attempts"), "must be >= 1");
+        }
+        if self.max_response_bytes < 1024 {
+            errors.push(format!("{prefix}.max_response_bytes"), "must be >= 1024");
+        }
+        if self.max_response_depth < 8 {
+            errors.push(format!("{prefix}.max_response_depth"), "must be >= 8");
         }
     }
 }

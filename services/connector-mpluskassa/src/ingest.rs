@@ -36,7 +36,7 @@ use crate::client::{Listed, MplusError};
 use crate::config::{SkuSource, SyncConfig};
 use crate::convert;
 use crate::integrations::{Integration, Integrations};
-use crate::soap::Node;
+use crate::soap::Element;
 use crate::soap::requests::{Page, ProductQuery};
 use crate::soap::types::{self as mk, VatScale};
 use ferry_platform::connector::Xref;
@@ -560,7 +560,7 @@ impl Ingest {
         key: &str,
         marker: i64,
         reason: &str,
-        node: &Node,
+        node: &Element,
     ) {
         tracing::warn!(integration = %integration.id(), entity, record = key, marker, reason, "MplusKASSA record parked");
         c.parked.push(park_message(
@@ -1022,12 +1022,7 @@ mod tests {
     }
 
     fn listed(marker: i64) -> Listed<i64> {
-        let mut element = Node::default();
-        element.children.push(Node {
-            name: "syncMarker".into(),
-            text: marker.to_string(),
-            ..Node::default()
-        });
+        let element = Element::from_json(serde_json::json!({ "syncMarker": marker.to_string() }));
         Listed {
             element,
             record: Ok(marker),

@@ -1,7 +1,10 @@
 //! connector-mpluskassa: Ferry's connector to MplusKASSA's SOAP API (MplusQAPI).
 //!
-//! - [`client`] (+ [`soap`]): the SOAP 1.1 client: envelopes, faults, typed results, timeouts,
-//!   retries only where repeating is safe, credentials never logged.
+//! - [`client`]: the SOAP 1.1 client, `transport` (HTTP, timeouts, retries only where
+//!   repeating is safe, fault classification, the response size/depth guard, credentials
+//!   never logged) apart from `operations` (one method per MplusQAPI operation).
+//! - [`soap`]: what Ferry reads and writes of MplusQAPI, on top of the shared wire crate
+//!   `ferry-mplusqapi` (serde types from the WSDL, also used by the sandbox).
 //! - [`ingest`]: change detection with sync markers per entity, cursors committed with the
 //!   events (outbox), invalid records parked; publishes `mpluskassa.<entity>.observed`.
 //! - [`commands`]: executes `mpluskassa.*` commands idempotently and replies.

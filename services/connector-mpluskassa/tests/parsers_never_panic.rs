@@ -3,8 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use ferry_connector_mpluskassa::convert;
-use ferry_connector_mpluskassa::soap::envelope;
 use ferry_connector_mpluskassa::soap::types::{ArticleStock, Order, Product, Relation};
+use ferry_mplusqapi::records as wire;
+use ferry_mplusqapi::{Limits, envelope, ops};
 use proptest::prelude::*;
 
 const RESPONSE: &str = concat!(
@@ -17,25 +18,30 @@ const RESPONSE: &str = concat!(
 );
 
 fn decode_everything(text: &str) {
-    if let Ok(node) = envelope::read(text, "GetRelationsResponse") {
-        for list in &node.children {
-            for item in &list.children {
-                if let Ok(r) = Relation::decode(item) {
-                    let _ = convert::customer(&r);
-                }
-                let _ = Product::decode(item);
-                let _ = Order::decode(item);
-                let _ = ArticleStock::decode(item);
-                let _ = item.to_json();
+    if let Ok(body) = envelope::open(text, "GetRelationsResponse", &Limits::default()) {
+        let _ = body.decode::<ops::GetRelationsResponse>();
+        for item in body.items(Some("relationList"), "relation") {
+            if let Ok(r) = item
+                .decode::<wire::Relation>()
+                .and_then(Relation::from_wire)
+            {
+                let _ = convert::customer(&r);
             }
+            let _ = item.decode::<wire::Product>().and_then(Product::from_wire);
+            let _ = item.decode::<wire::Order>().and_then(Order::from_wire);
+            let _ = item
+                .decode::<wire::ArticleStock>()
+                .and_then(ArticleStock::from_wire);
+            let _ = item.raw();
         }
     }
 }
 
 #[test]
 fn the_fixture_decodes() {
-    let node = envelope::read(RESPONSE, "GetRelationsResponse").unwrap();
-    let r = Relation::decode(&node.children[0].children[0]).unwrap();
+    let body = envelope::open(RESPONSE, "GetRelationsResponse", &Limits::default()).unwrap();
+    let items = body.items(Some("relationList"), "relation");
+    let r = Relation::from_wire(items[0].decode().unwrap()).unwrap();
     assert_eq!(r.name, "Bakkerij & Zn");
     assert_eq!(r.contacts.len(), 1);
     assert!(convert::customer(&r).is_ok());

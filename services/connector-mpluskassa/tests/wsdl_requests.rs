@@ -7,12 +7,17 @@
 #[allow(dead_code, clippy::all)]
 mod xsd;
 
-use ferry_connector_mpluskassa::soap::envelope;
 use ferry_connector_mpluskassa::soap::requests::{
     self as rq, AddressWrite, ArticleWrite, LineWrite, OrderWrite, Page, PaymentWrite,
     ProductQuery, ProductWrite, RelationWrite,
 };
+use ferry_mplusqapi::{Operation, envelope};
 use rust_decimal::Decimal;
+
+/// The request envelope of `op`.
+fn env<O: Operation>(op: O) -> String {
+    envelope::request(O::NAME, &op).expect("writes")
+}
 
 const WSDL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -115,82 +120,88 @@ fn every_request_is_valid_against_the_wsdl() {
         limit: 500,
     };
     let requests: Vec<(&str, String)> = vec![
-        ("getApiVersion", rq::get_api_version()),
-        ("getCurrentSyncMarkers", rq::get_current_sync_markers()),
-        ("getBranches", rq::get_branches()),
-        ("getEmployees", rq::get_employees()),
-        ("getEmployee", rq::get_employee(999_999)),
-        ("getPaymentMethodsV2", rq::get_payment_methods_v2()),
-        ("getVatGroupList", rq::get_vat_group_list()),
-        ("getTurnoverGroups", rq::get_turnover_groups(true)),
-        ("findRelationV2", rq::find_relation_v2_by_email("a@b.nl")),
-        ("getRelation", rq::get_relation(20001)),
-        ("getRelations", rq::get_relations(page)),
+        ("getApiVersion", env(rq::get_api_version())),
+        ("getCurrentSyncMarkers", env(rq::get_current_sync_markers())),
+        ("getBranches", env(rq::get_branches())),
+        ("getEmployees", env(rq::get_employees())),
+        ("getEmployee", env(rq::get_employee(999_999))),
+        ("getPaymentMethodsV2", env(rq::get_payment_methods_v2())),
+        ("getVatGroupList", env(rq::get_vat_group_list())),
+        ("getTurnoverGroups", env(rq::get_turnover_groups(true))),
+        (
+            "findRelationV2",
+            env(rq::find_relation_v2_by_email("a@b.nl")),
+        ),
+        ("getRelation", env(rq::get_relation(20001))),
+        ("getRelations", env(rq::get_relations(page))),
         (
             "createRelation",
-            rq::create_relation(&RelationWrite {
+            env(rq::create_relation(&RelationWrite {
                 relation_number: None,
                 ..relation()
-            }),
+            })),
         ),
-        ("updateRelation", rq::update_relation(&relation())),
+        ("updateRelation", env(rq::update_relation(&relation()))),
         (
             "getProducts",
-            rq::get_products(&ProductQuery {
+            env(rq::get_products(&ProductQuery {
                 page: Some(page),
                 ..ProductQuery::default()
-            }),
+            })),
         ),
         (
             "getProducts",
-            rq::get_products(&ProductQuery {
+            env(rq::get_products(&ProductQuery {
                 article_numbers: vec![10001, 10002],
                 plu_numbers: vec!["100101".into(), "A&B".into()],
                 include_all_articles: true,
                 product_numbers: vec![1001],
                 ..ProductQuery::default()
-            }),
+            })),
         ),
         (
             "createProduct",
-            rq::create_product(&ProductWrite {
+            env(rq::create_product(&ProductWrite {
                 product_number: None,
                 ..product()
-            }),
+            })),
         ),
-        ("updateProduct", rq::update_product(&product())),
-        ("getArticleGroups", rq::get_article_groups(None)),
-        ("getArticleGroups", rq::get_article_groups(Some(page))),
+        ("updateProduct", env(rq::update_product(&product()))),
+        ("getArticleGroups", env(rq::get_article_groups(None))),
+        ("getArticleGroups", env(rq::get_article_groups(Some(page)))),
         (
             "newArticleGroup",
-            rq::new_article_group(0, "Shirts", "Shirts"),
+            env(rq::new_article_group(0, "Shirts", "Shirts")),
         ),
         (
             "updateArticleGroup",
-            rq::update_article_group(11, "Shirts", "Shirts", 0),
+            env(rq::update_article_group(11, "Shirts", "Shirts", 0)),
         ),
-        ("getStock", rq::get_stock(1, &[], Some(12))),
-        ("getStock", rq::get_stock(1, &[10001, 10002], None)),
+        ("getStock", env(rq::get_stock(1, &[], Some(12)))),
+        ("getStock", env(rq::get_stock(1, &[10001, 10002], None))),
         (
             "setStock",
-            rq::set_stock(1, 10001, Decimal::new(1250, 2), Some(999_999), "Ferry").expect("fits"),
+            env(
+                rq::set_stock(1, 10001, Decimal::new(1250, 2), Some(999_999), "Ferry")
+                    .expect("fits"),
+            ),
         ),
-        ("findOrder", rq::find_order("WEB-1001")),
-        ("getOrders", rq::get_orders(page)),
+        ("findOrder", env(rq::find_order("WEB-1001"))),
+        ("getOrders", env(rq::get_orders(page))),
         (
             "createOrderV3",
-            rq::create_order_v3(
+            env(rq::create_order_v3(
                 &order(),
                 "ferry:key",
                 &[PaymentWrite {
                     method: "IDEAL".into(),
                     amount: 3743,
                 }],
-            ),
+            )),
         ),
         (
             "createOrderV3",
-            rq::create_order_v3(
+            env(rq::create_order_v3(
                 &OrderWrite {
                     delivery_address: None,
                     invoice_address: None,
@@ -198,12 +209,12 @@ fn every_request_is_valid_against_the_wsdl() {
                 },
                 "k",
                 &[],
-            ),
+            )),
         ),
     ];
     let mut problems = Vec::new();
     for (op, body) in &requests {
-        let errors = schema.check_message(&envelope::wrap(body), op);
+        let errors = schema.check_message(body, op);
         if !errors.is_empty() {
             problems.push(format!("{op}: {errors:?}\n  {body}"));
         }
@@ -215,53 +226,21 @@ fn every_request_is_valid_against_the_wsdl() {
     );
 
     // The checker does refuse what the WSDL does not allow (order, names, types).
-    let swapped = rq::get_relations(page).replace(
-        "<m:syncMarker>101</m:syncMarker><m:syncMarkerLimit>500</m:syncMarkerLimit>",
-        "<m:syncMarkerLimit>500</m:syncMarkerLimit><m:syncMarker>101</m:syncMarker>",
+    let swapped = env(rq::get_relations(page)).replace(
+        "<syncMarker>101</syncMarker><syncMarkerLimit>500</syncMarkerLimit>",
+        "<syncMarkerLimit>500</syncMarkerLimit><syncMarker>101</syncMarker>",
     );
-    assert!(
-        !schema
-            .check_message(&envelope::wrap(&swapped), "getRelations")
-            .is_empty()
-    );
-    let typed = rq::get_relation(1).replace(">1<", ">one<");
-    assert!(
-        !schema
-            .check_message(&envelope::wrap(&typed), "getRelation")
-            .is_empty()
-    );
+    assert_ne!(swapped, env(rq::get_relations(page)));
+    assert!(!schema.check_message(&swapped, "getRelations").is_empty());
+    let typed = env(rq::get_relation(1)).replace(">1<", ">one<");
+    assert!(!schema.check_message(&typed, "getRelation").is_empty());
 }
 
 #[test]
 fn response_element_names_come_from_the_wsdl_message_table() {
     let schema = xsd::Schema::load(WSDL).expect("the WSDL's schema loads");
-    use rq::response as r;
-    for (op, expected) in [
-        ("getApiVersion", r::GET_API_VERSION),
-        ("getCurrentSyncMarkers", r::GET_CURRENT_SYNC_MARKERS),
-        ("getBranches", r::GET_BRANCHES),
-        ("getEmployees", r::GET_EMPLOYEES),
-        ("getEmployee", r::GET_EMPLOYEE),
-        ("getPaymentMethodsV2", r::GET_PAYMENT_METHODS_V2),
-        ("getVatGroupList", r::GET_VAT_GROUP_LIST),
-        ("getTurnoverGroups", r::GET_TURNOVER_GROUPS),
-        ("findRelationV2", r::FIND_RELATION_V2),
-        ("getRelation", r::GET_RELATION),
-        ("getRelations", r::GET_RELATIONS),
-        ("createRelation", r::CREATE_RELATION),
-        ("updateRelation", r::UPDATE_RELATION),
-        ("getProducts", r::GET_PRODUCTS),
-        ("createProduct", r::CREATE_PRODUCT),
-        ("updateProduct", r::UPDATE_PRODUCT),
-        ("getArticleGroups", r::GET_ARTICLE_GROUPS),
-        ("newArticleGroup", r::NEW_ARTICLE_GROUP),
-        ("updateArticleGroup", r::UPDATE_ARTICLE_GROUP),
-        ("getStock", r::GET_STOCK),
-        ("setStock", r::SET_STOCK),
-        ("findOrder", r::FIND_ORDER),
-        ("getOrders", r::GET_ORDERS),
-        ("createOrderV3", r::CREATE_ORDER_V3),
-    ] {
+    assert_eq!(ferry_mplusqapi::ops::OPERATIONS.len(), 24);
+    for &(op, expected) in ferry_mplusqapi::ops::OPERATIONS {
         let (input, output) = schema
             .operation(op)
             .unwrap_or_else(|| panic!("{op} in the WSDL"));

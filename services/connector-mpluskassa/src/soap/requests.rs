@@ -1,115 +1,62 @@
-//! Request bodies (the operation element inside the SOAP Body), written in the element order
-//! of the WSDL's sequences. Each function returns the XML of one operation element.
+//! The requests Ferry writes: what it manages of a record (`RelationWrite`, `ProductWrite`,
+//! `OrderWrite`, ...) and one function per operation that builds the wire request of
+//! [`ferry_mplusqapi::ops`]. Empty strings are left out (an absent element leaves the field
+//! alone on update).
 
+use ferry_mplusqapi::ops::{self, Text, TextList};
+use ferry_mplusqapi::quantity;
+use ferry_mplusqapi::records as wire;
 use rust_decimal::Decimal;
 
-use super::types::quantity_to_wire;
-use super::xml::Writer;
-
-/// The WSDL's response element of each operation Ferry calls (they follow no single rule).
-pub mod response {
-    /// `getApiVersion`.
-    pub const GET_API_VERSION: &str = "getApiVersionResponse";
-    /// `getCurrentSyncMarkers`.
-    pub const GET_CURRENT_SYNC_MARKERS: &str = "getCurrentSyncMarkersResponse";
-    /// `getBranches`.
-    pub const GET_BRANCHES: &str = "getBranchesResponse";
-    /// `getEmployees`.
-    pub const GET_EMPLOYEES: &str = "GetEmployeesResponse";
-    /// `getEmployee`.
-    pub const GET_EMPLOYEE: &str = "GetEmployeeResponse";
-    /// `getPaymentMethodsV2`.
-    pub const GET_PAYMENT_METHODS_V2: &str = "GetPaymentMethodsResponse";
-    /// `getVatGroupList`.
-    pub const GET_VAT_GROUP_LIST: &str = "getVatGroupListResponse";
-    /// `getTurnoverGroups`.
-    pub const GET_TURNOVER_GROUPS: &str = "GetTurnoverGroupsResponse";
-    /// `findRelationV2`.
-    pub const FIND_RELATION_V2: &str = "FindRelationV2Response";
-    /// `getRelation`.
-    pub const GET_RELATION: &str = "GetRelationResponse";
-    /// `getRelations`.
-    pub const GET_RELATIONS: &str = "GetRelationsResponse";
-    /// `createRelation`.
-    pub const CREATE_RELATION: &str = "CreateRelationResponse";
-    /// `updateRelation`.
-    pub const UPDATE_RELATION: &str = "UpdateRelationResponse";
-    /// `getProducts`.
-    pub const GET_PRODUCTS: &str = "GetProductsResponse";
-    /// `createProduct`.
-    pub const CREATE_PRODUCT: &str = "CreateProductResponse";
-    /// `updateProduct`.
-    pub const UPDATE_PRODUCT: &str = "UpdateProductResponse";
-    /// `getArticleGroups`.
-    pub const GET_ARTICLE_GROUPS: &str = "GetArticleGroupsResponse";
-    /// `newArticleGroup`.
-    pub const NEW_ARTICLE_GROUP: &str = "NewArticleGroupResponse";
-    /// `updateArticleGroup`.
-    pub const UPDATE_ARTICLE_GROUP: &str = "UpdateArticleGroupResponse";
-    /// `getStock`.
-    pub const GET_STOCK: &str = "GetStockResponse";
-    /// `setStock`.
-    pub const SET_STOCK: &str = "SetStockResponse";
-    /// `findOrder`.
-    pub const FIND_ORDER: &str = "GetOrderResponse";
-    /// `getOrders`.
-    pub const GET_ORDERS: &str = "GetOrdersResponse";
-    /// `createOrderV3`.
-    pub const CREATE_ORDER_V3: &str = "CreateOrderV3Response";
-}
-
-fn op(name: &str, body: impl FnOnce(&mut Writer)) -> String {
-    let mut w = Writer::new();
-    w.elem(name, body);
-    w.finish()
-}
-
-fn no_input(name: &str) -> String {
-    let mut w = Writer::new();
-    w.empty(name);
-    w.finish()
+/// `Some` of a non-empty string.
+fn text(v: &Option<String>) -> Option<String> {
+    v.as_deref().filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
 /// `getApiVersion`.
-pub fn get_api_version() -> String {
-    no_input("getApiVersion")
+pub fn get_api_version() -> ops::GetApiVersion {
+    ops::GetApiVersion {}
 }
 
 /// `getCurrentSyncMarkers`.
-pub fn get_current_sync_markers() -> String {
-    no_input("getCurrentSyncMarkers")
+pub fn get_current_sync_markers() -> ops::GetCurrentSyncMarkers {
+    ops::GetCurrentSyncMarkers {}
 }
 
 /// `getBranches`.
-pub fn get_branches() -> String {
-    no_input("getBranches")
+pub fn get_branches() -> ops::GetBranches {
+    ops::GetBranches {}
 }
 
 /// `getEmployees` (all).
-pub fn get_employees() -> String {
-    op("getEmployees", |w| w.empty("request"))
+pub fn get_employees() -> ops::GetEmployees {
+    ops::GetEmployees::default()
 }
 
 /// `getEmployee`.
-pub fn get_employee(number: i64) -> String {
-    op("getEmployee", |w| w.leaf("employeeNumber", number))
+pub fn get_employee(number: i64) -> ops::GetEmployee {
+    ops::GetEmployee {
+        employee_number: number,
+    }
 }
 
 /// `getPaymentMethodsV2` (all).
-pub fn get_payment_methods_v2() -> String {
-    op("getPaymentMethodsV2", |w| w.empty("request"))
+pub fn get_payment_methods_v2() -> ops::GetPaymentMethodsV2 {
+    ops::GetPaymentMethodsV2::default()
 }
 
 /// `getVatGroupList`.
-pub fn get_vat_group_list() -> String {
-    no_input("getVatGroupList")
+pub fn get_vat_group_list() -> ops::GetVatGroupList {
+    ops::GetVatGroupList {}
 }
 
 /// `getTurnoverGroups`.
-pub fn get_turnover_groups(only_active: bool) -> String {
-    op("getTurnoverGroups", |w| {
-        w.elem("request", |w| w.leaf("onlyActive", only_active))
-    })
+pub fn get_turnover_groups(only_active: bool) -> ops::GetTurnoverGroups {
+    ops::GetTurnoverGroups {
+        request: ops::GetTurnoverGroupsRequest {
+            only_active: Some(only_active),
+        },
+    }
 }
 
 /// A page by sync marker: records with a marker `>= from`, at most `limit`.
@@ -120,30 +67,41 @@ pub struct Page {
     /// Most records.
     pub limit: u32,
 }
+impl Page {
+    fn limit(self) -> i32 {
+        i32::try_from(self.limit).unwrap_or(i32::MAX)
+    }
+}
 
 /// `findRelationV2` with an exact e-mail match.
-pub fn find_relation_v2_by_email(email: &str) -> String {
-    op("findRelationV2", |w| {
-        w.elem("request", |w| {
-            w.elem("relation", |w| w.leaf("email", email));
-            w.leaf("exactMatch", true);
-        })
-    })
+pub fn find_relation_v2_by_email(email: &str) -> ops::FindRelationV2 {
+    ops::FindRelationV2 {
+        request: ops::FindRelationV2Request {
+            relation: wire::Relation {
+                email: Some(email.to_owned()),
+                ..wire::Relation::default()
+            },
+            exact_match: Some(true),
+        },
+    }
 }
 
 /// `getRelation`.
-pub fn get_relation(number: i64) -> String {
-    op("getRelation", |w| w.leaf("relationNumber", number))
+pub fn get_relation(number: i64) -> ops::GetRelation {
+    ops::GetRelation {
+        relation_number: number,
+    }
 }
 
 /// `getRelations` for a sync-marker page.
-pub fn get_relations(page: Page) -> String {
-    op("getRelations", |w| {
-        w.elem("request", |w| {
-            w.leaf("syncMarker", page.from);
-            w.leaf("syncMarkerLimit", page.limit);
-        })
-    })
+pub fn get_relations(page: Page) -> ops::GetRelations {
+    ops::GetRelations {
+        request: Some(ops::GetRelationsRequest {
+            relation_numbers: Vec::new(),
+            sync_marker: Some(page.from),
+            sync_marker_limit: Some(page.limit()),
+        }),
+    }
 }
 
 /// A relation as Ferry writes it: only the fields it manages. Absent fields are left alone
@@ -184,42 +142,46 @@ pub struct RelationWrite {
     pub company_name: Option<String>,
 }
 
-fn relation(w: &mut Writer, name: &str, r: &RelationWrite) {
-    w.elem(name, |w| {
-        w.opt("relationNumber", r.relation_number);
-        w.leaf("active", true);
-        w.leaf("name", &r.name);
-        w.opt_str("address", r.address.as_deref());
-        w.opt_str("zipcode", r.zipcode.as_deref());
-        w.opt_str("city", r.city.as_deref());
-        w.opt_str("country", r.country.as_deref());
-        w.opt_str("deliveryAddress", r.delivery_address.as_deref());
-        w.opt_str("deliveryZipcode", r.delivery_zipcode.as_deref());
-        w.opt_str("deliveryCity", r.delivery_city.as_deref());
-        w.opt_str("deliveryCountry", r.delivery_country.as_deref());
-        w.opt_str("contact", r.contact.as_deref());
-        w.opt_str("telephone", r.telephone.as_deref());
-        w.opt_str("email", r.email.as_deref());
-        w.opt_str("vatNumber", r.vat_number.as_deref());
-        if let Some(contacts) = &r.contacts {
-            w.elem("contactList", |w| {
-                for c in contacts {
-                    relation(w, "relation", c);
-                }
-            });
+impl RelationWrite {
+    /// The wire relation (always active).
+    pub fn to_wire(&self) -> wire::Relation {
+        wire::Relation {
+            relation_number: self.relation_number,
+            active: Some(true),
+            name: Some(self.name.clone()),
+            address: text(&self.address),
+            zipcode: text(&self.zipcode),
+            city: text(&self.city),
+            country: text(&self.country),
+            delivery_address: text(&self.delivery_address),
+            delivery_zipcode: text(&self.delivery_zipcode),
+            delivery_city: text(&self.delivery_city),
+            delivery_country: text(&self.delivery_country),
+            contact: text(&self.contact),
+            telephone: text(&self.telephone),
+            email: text(&self.email),
+            vat_number: text(&self.vat_number),
+            contact_list: self.contacts.as_ref().map(|contacts| wire::RelationList {
+                relation: contacts.iter().map(RelationWrite::to_wire).collect(),
+            }),
+            company_name: text(&self.company_name),
+            ..wire::Relation::default()
         }
-        w.opt_str("companyName", r.company_name.as_deref());
-    });
+    }
 }
 
 /// `createRelation`.
-pub fn create_relation(r: &RelationWrite) -> String {
-    op("createRelation", |w| relation(w, "relation", r))
+pub fn create_relation(r: &RelationWrite) -> ops::CreateRelation {
+    ops::CreateRelation {
+        relation: r.to_wire(),
+    }
 }
 
 /// `updateRelation` (`relation_number` must be set).
-pub fn update_relation(r: &RelationWrite) -> String {
-    op("updateRelation", |w| relation(w, "relation", r))
+pub fn update_relation(r: &RelationWrite) -> ops::UpdateRelation {
+    ops::UpdateRelation {
+        relation: r.to_wire(),
+    }
 }
 
 /// Which products `getProducts` returns.
@@ -238,29 +200,23 @@ pub struct ProductQuery {
 }
 
 /// `getProducts`.
-pub fn get_products(q: &ProductQuery) -> String {
-    op("getProducts", |w| {
-        w.elem("request", |w| {
-            for n in &q.article_numbers {
-                w.leaf("articleNumbers", n);
-            }
-            w.elem("pluNumbers", |w| {
-                for p in &q.plu_numbers {
-                    w.elem("text", |w| w.leaf("text", p));
-                }
-            });
-            if let Some(page) = q.page {
-                w.leaf("syncMarker", page.from);
-                w.leaf("syncMarkerLimit", page.limit);
-            }
-            if q.include_all_articles {
-                w.leaf("includeAllArticlesOfSelectedProducts", true);
-            }
-            for n in &q.product_numbers {
-                w.leaf("productNumbers", n);
-            }
-        })
-    })
+pub fn get_products(q: &ProductQuery) -> ops::GetProducts {
+    ops::GetProducts {
+        request: ops::GetProductsRequest {
+            article_numbers: q.article_numbers.clone(),
+            plu_numbers: TextList {
+                text: q
+                    .plu_numbers
+                    .iter()
+                    .map(|p| Text { text: p.clone() })
+                    .collect(),
+            },
+            sync_marker: q.page.map(|p| p.from),
+            sync_marker_limit: q.page.map(Page::limit),
+            include_all_articles_of_selected_products: q.include_all_articles.then_some(true),
+            product_numbers: q.product_numbers.clone(),
+        },
+    }
 }
 
 /// An article as Ferry writes it.
@@ -296,23 +252,26 @@ pub struct ArticleWrite {
     pub stock_article: Option<bool>,
 }
 
-fn article(w: &mut Writer, a: &ArticleWrite) {
-    w.elem("article", |w| {
-        w.opt("articleNumber", a.article_number);
-        w.opt_str("pluNumber", a.plu_number.as_deref());
-        w.opt("active", a.active);
-        w.opt_str("description", a.description.as_deref());
-        w.opt_str("colour", a.colour.as_deref());
-        w.opt_str("size", a.size.as_deref());
-        w.opt_str("barcode", a.barcode.as_deref());
-        w.opt_str("extraText", a.extra_text.as_deref());
-        w.opt("turnoverGroup", a.turnover_group);
-        w.opt("vatCode", a.vat_code);
-        w.opt("priceIncl", a.price_incl);
-        w.opt("priceExcl", a.price_excl);
-        w.opt("webshop", a.webshop);
-        w.opt("stockArticle", a.stock_article);
-    });
+impl ArticleWrite {
+    fn to_wire(&self) -> wire::Article {
+        wire::Article {
+            article_number: self.article_number,
+            plu_number: text(&self.plu_number),
+            active: self.active,
+            description: text(&self.description),
+            colour: text(&self.colour),
+            size: text(&self.size),
+            barcode: text(&self.barcode),
+            extra_text: text(&self.extra_text),
+            turnover_group: self.turnover_group,
+            vat_code: self.vat_code,
+            price_incl: self.price_incl,
+            price_excl: self.price_excl,
+            webshop: self.webshop,
+            stock_article: self.stock_article,
+            ..wire::Article::default()
+        }
+    }
 }
 
 /// A product as Ferry writes it.
@@ -330,80 +289,89 @@ pub struct ProductWrite {
     pub group_numbers: Option<Vec<i32>>,
 }
 
-fn product(w: &mut Writer, p: &ProductWrite) {
-    w.elem("product", |w| {
-        w.opt("productNumber", p.product_number);
-        w.opt_str("description", p.description.as_deref());
-        w.opt_str("extraText", p.extra_text.as_deref());
-        w.elem("articleList", |w| {
-            for a in &p.articles {
-                article(w, a);
-            }
-        });
-        for g in p.group_numbers.iter().flatten() {
-            w.leaf("groupNumbers", g);
+impl ProductWrite {
+    fn to_wire(&self) -> wire::Product {
+        wire::Product {
+            product_number: self.product_number,
+            description: text(&self.description),
+            extra_text: text(&self.extra_text),
+            article_list: Some(wire::ArticleList {
+                article: self.articles.iter().map(ArticleWrite::to_wire).collect(),
+            }),
+            group_numbers: self.group_numbers.clone().unwrap_or_default(),
+            ..wire::Product::default()
         }
-    });
+    }
 }
 
 /// `createProduct`.
-pub fn create_product(p: &ProductWrite) -> String {
-    op("createProduct", |w| product(w, p))
+pub fn create_product(p: &ProductWrite) -> ops::CreateProduct {
+    ops::CreateProduct {
+        product: p.to_wire(),
+    }
 }
 
 /// `updateProduct` (`product_number` must be set).
-pub fn update_product(p: &ProductWrite) -> String {
-    op("updateProduct", |w| product(w, p))
+pub fn update_product(p: &ProductWrite) -> ops::UpdateProduct {
+    ops::UpdateProduct {
+        product: p.to_wire(),
+    }
 }
 
 /// `getArticleGroups`: the tree (no page) or the changed groups of a page.
-pub fn get_article_groups(page: Option<Page>) -> String {
-    op("getArticleGroups", |w| {
-        w.elem("request", |w| {
-            if let Some(page) = page {
-                w.leaf("syncMarker", page.from);
-                w.leaf("syncMarkerLimit", page.limit);
-            }
-        })
-    })
+pub fn get_article_groups(page: Option<Page>) -> ops::GetArticleGroups {
+    ops::GetArticleGroups {
+        request: ops::GetArticleGroupsRequest {
+            sync_marker: page.map(|p| p.from),
+            sync_marker_limit: page.map(Page::limit),
+            ..ops::GetArticleGroupsRequest::default()
+        },
+    }
 }
 
 /// `newArticleGroup`.
-pub fn new_article_group(parent: i32, name: &str, text: &str) -> String {
-    op("newArticleGroup", |w| {
-        w.elem("request", |w| {
-            w.leaf("parentGroupNumber", parent);
-            w.leaf("name", name);
-            w.leaf("text", text);
-        })
-    })
+pub fn new_article_group(parent: i32, name: &str, text: &str) -> ops::NewArticleGroup {
+    ops::NewArticleGroup {
+        request: ops::NewArticleGroupRequest {
+            parent_group_number: parent,
+            name: name.to_owned(),
+            text: text.to_owned(),
+        },
+    }
 }
 
 /// `updateArticleGroup`.
-pub fn update_article_group(number: i32, name: &str, text: &str, parent: i32) -> String {
-    op("updateArticleGroup", |w| {
-        w.elem("request", |w| {
-            w.leaf("groupNumber", number);
-            w.leaf("name", name);
-            w.leaf("text", text);
-            w.leaf("parentGroupNumber", parent);
-        })
-    })
+pub fn update_article_group(
+    number: i32,
+    name: &str,
+    text: &str,
+    parent: i32,
+) -> ops::UpdateArticleGroup {
+    ops::UpdateArticleGroup {
+        request: ops::UpdateArticleGroupRequest {
+            group_number: number,
+            name: name.to_owned(),
+            text: text.to_owned(),
+            parent_group_number: parent,
+        },
+    }
 }
 
 /// `getStock` of some articles (all stock articles when empty) changed since `stock_id`.
-pub fn get_stock(branch: i32, article_numbers: &[i64], since_stock_id: Option<i64>) -> String {
-    op("getStock", |w| {
-        w.elem("request", |w| {
-            w.leaf("branchNumber", branch);
-            w.elem("articleNumbers", |w| {
-                for n in article_numbers {
-                    w.leaf("articleNumbers", n);
-                }
-            });
-            w.opt("stockId", since_stock_id);
-        })
-    })
+pub fn get_stock(
+    branch: i32,
+    article_numbers: &[i64],
+    since_stock_id: Option<i64>,
+) -> ops::GetStock {
+    ops::GetStock {
+        request: ops::GetStockRequest {
+            branch_number: branch,
+            article_numbers: ops::ArticleNumberList {
+                article_numbers: article_numbers.to_vec(),
+            },
+            stock_id: since_stock_id,
+        },
+    }
 }
 
 /// `setStock` (absolute). `None` when the quantity does not fit the wire format.
@@ -413,36 +381,38 @@ pub fn set_stock(
     amount: Decimal,
     employee: Option<i64>,
     reference: &str,
-) -> Option<String> {
-    let (value, places) = quantity_to_wire(amount)?;
-    Some(op("setStock", |w| {
-        w.elem("request", |w| {
-            w.leaf("branchNumber", branch);
-            w.leaf("articleNumber", article_number);
-            w.leaf("amount", value);
-            w.leaf("decimalPlaces", places);
-            w.opt("employeeNumber", employee);
-            w.opt_str("reference", Some(reference));
-        })
-    }))
+) -> Option<ops::SetStock> {
+    let (value, places) = quantity::to_wire(amount)?;
+    Some(ops::SetStock {
+        request: ops::SetStockRequest {
+            branch_number: branch,
+            article_number,
+            amount: value,
+            decimal_places: Some(places),
+            employee_number: employee,
+            reference: (!reference.is_empty()).then(|| reference.to_owned()),
+        },
+    })
 }
 
 /// `findOrder` by external id.
-pub fn find_order(ext_order_id: &str) -> String {
-    op("findOrder", |w| w.leaf("extOrderId", ext_order_id))
+pub fn find_order(ext_order_id: &str) -> ops::FindOrder {
+    ops::FindOrder {
+        ext_order_id: ext_order_id.to_owned(),
+    }
 }
 
 /// `getOrders` for a sync-marker page.
-pub fn get_orders(page: Page) -> String {
-    op("getOrders", |w| {
-        w.elem("request", |w| {
-            w.leaf("syncMarker", page.from);
-            w.leaf("syncMarkerLimit", page.limit);
-            w.elem("articlePluNumbers", |_| {});
-            w.elem("articleBarcodes", |_| {});
-            w.leaf("includeLineList", true);
-        })
-    })
+pub fn get_orders(page: Page) -> ops::GetOrders {
+    ops::GetOrders {
+        request: ops::GetOrdersRequest {
+            sync_marker: Some(page.from),
+            sync_marker_limit: Some(page.limit()),
+            article_plu_numbers: TextList::default(),
+            article_barcodes: TextList::default(),
+            include_line_list: Some(true),
+        },
+    }
 }
 
 /// An order address.
@@ -464,16 +434,18 @@ pub struct AddressWrite {
     pub company_name: Option<String>,
 }
 
-fn address(w: &mut Writer, name: &str, a: &AddressWrite) {
-    w.elem(name, |w| {
-        w.opt_str("name", a.name.as_deref());
-        w.opt_str("contact", a.contact.as_deref());
-        w.opt_str("address", a.address.as_deref());
-        w.opt_str("zipcode", a.zipcode.as_deref());
-        w.opt_str("city", a.city.as_deref());
-        w.opt_str("country", a.country.as_deref());
-        w.opt_str("companyName", a.company_name.as_deref());
-    });
+impl AddressWrite {
+    fn to_wire(&self) -> wire::Address {
+        wire::Address {
+            name: text(&self.name),
+            contact: text(&self.contact),
+            address: text(&self.address),
+            zipcode: text(&self.zipcode),
+            city: text(&self.city),
+            country: text(&self.country),
+            company_name: text(&self.company_name),
+        }
+    }
 }
 
 /// One order line.
@@ -499,6 +471,30 @@ pub struct LineWrite {
     pub vat_code: Option<i32>,
     /// Discount on the line, cents.
     pub discount_amount: Option<i64>,
+}
+
+impl LineWrite {
+    fn to_wire(&self) -> wire::OrderLine {
+        wire::OrderLine {
+            article_number: Some(self.article_number),
+            plu_number: text(&self.plu_number),
+            text: text(&self.text),
+            data: Some(wire::LineData {
+                quantity: Some(self.quantity),
+                decimal_places: Some(self.decimal_places),
+                price: self.price,
+                price_excl: self.price_excl,
+                turnover_group: self.turnover_group,
+                vat_code: self.vat_code,
+                discount_type: self
+                    .discount_amount
+                    .map(|_| "DISCOUNT-TYPE-EXTERNAL-DISCOUNT".to_owned()),
+                discount_amount: self.discount_amount,
+                ..wire::LineData::default()
+            }),
+            ..wire::OrderLine::default()
+        }
+    }
 }
 
 /// An order as Ferry creates it.
@@ -538,60 +534,40 @@ pub struct PaymentWrite {
 }
 
 /// `createOrderV3` with its idempotency key.
-pub fn create_order_v3(o: &OrderWrite, idempotency_key: &str, payments: &[PaymentWrite]) -> String {
-    op("createOrderV3", |w| {
-        w.elem("request", |w| {
-            w.leaf("idempotencyKey", idempotency_key);
-            w.elem("order", |w| {
-                w.leaf("orderId", "");
-                w.leaf("extOrderId", &o.ext_order_id);
-                w.leaf("orderType", "ORDER-TYPE-SALES-ORDER");
-                w.opt("entryBranchNumber", o.entry_branch_number);
-                w.leaf("employeeNumber", o.employee_number);
-                w.leaf("relationNumber", o.relation_number);
-                if let Some(a) = &o.delivery_address {
-                    address(w, "deliveryAddress", a);
-                }
-                if let Some(a) = &o.invoice_address {
-                    address(w, "invoiceAddress", a);
-                }
-                w.opt("financialBranchNumber", o.entry_branch_number);
-                w.opt("workplaceNumber", o.workplace_number);
-                w.opt_str("reference", o.reference.as_deref());
-                w.leaf("vatMethod", o.vat_method);
-                w.opt_str("paymentMethod", o.payment_method.as_deref());
-                w.elem("lineList", |w| {
-                    for l in &o.lines {
-                        w.elem("line", |w| {
-                            w.leaf("articleNumber", l.article_number);
-                            w.opt_str("pluNumber", l.plu_number.as_deref());
-                            w.opt_str("text", l.text.as_deref());
-                            w.elem("data", |w| {
-                                w.leaf("quantity", l.quantity);
-                                w.leaf("decimalPlaces", l.decimal_places);
-                                w.opt("price", l.price);
-                                w.opt("priceExcl", l.price_excl);
-                                w.opt("turnoverGroup", l.turnover_group);
-                                w.opt("vatCode", l.vat_code);
-                                if l.discount_amount.is_some() {
-                                    w.leaf("discountType", "DISCOUNT-TYPE-EXTERNAL-DISCOUNT");
-                                }
-                                w.opt("discountAmount", l.discount_amount);
-                            });
-                        });
-                    }
-                });
-            });
-            if !payments.is_empty() {
-                w.elem("paymentList", |w| {
-                    for p in payments {
-                        w.elem("payment", |w| {
-                            w.leaf("method", &p.method);
-                            w.leaf("amount", p.amount);
-                        });
-                    }
-                });
-            }
-        })
-    })
+pub fn create_order_v3(
+    o: &OrderWrite,
+    idempotency_key: &str,
+    payments: &[PaymentWrite],
+) -> ops::CreateOrderV3 {
+    let order = wire::Order {
+        order_id: String::new(),
+        ext_order_id: Some(o.ext_order_id.clone()),
+        order_type: Some("ORDER-TYPE-SALES-ORDER".to_owned()),
+        entry_branch_number: o.entry_branch_number,
+        employee_number: Some(o.employee_number),
+        relation_number: Some(o.relation_number),
+        delivery_address: o.delivery_address.as_ref().map(AddressWrite::to_wire),
+        invoice_address: o.invoice_address.as_ref().map(AddressWrite::to_wire),
+        financial_branch_number: o.entry_branch_number,
+        workplace_number: o.workplace_number,
+        reference: text(&o.reference),
+        vat_method: Some(o.vat_method.to_owned()),
+        payment_method: text(&o.payment_method),
+        line_list: Some(wire::OrderLineList {
+            line: o.lines.iter().map(LineWrite::to_wire).collect(),
+        }),
+        ..wire::Order::default()
+    };
+    ops::CreateOrderV3 {
+        request: ops::CreateOrderV3Request {
+            idempotency_key: idempotency_key.to_owned(),
+            order,
+            payment_list: (!payments.is_empty()).then(|| wire::PaymentList {
+                payment: payments
+                    .iter()
+                    .map(|p| ops::payment(&p.method, p.amount))
+                    .collect(),
+            }),
+        },
+    }
 }

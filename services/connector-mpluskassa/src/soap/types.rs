@@ -1,62 +1,38 @@
-//! The records Ferry reads from MplusQAPI, decoded from response elements. Money stays in
-//! cents (`xsd:long`) and quantities become exact decimals (unscaled long + decimalPlaces).
+//! The records Ferry reads from MplusQAPI, made from the wire records of
+//! [`ferry_mplusqapi`]: defaults filled in, text trimmed, dates in UTC, money in cents
+//! (`xsd:long`) and quantities as exact decimals (unscaled long + decimalPlaces).
 
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
+use ferry_mplusqapi::ops;
+use ferry_mplusqapi::records as wire;
+use ferry_mplusqapi::{SoapMplusDateTime, WireError};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::xml::{Node, XmlError};
+pub use ferry_mplusqapi::quantity::{from_wire as quantity, to_wire as quantity_to_wire};
 
-/// `SoapMplusDateTime` as UTC (wall clock + `timezone` offset in minutes).
-pub fn datetime(node: &Node) -> Result<DateTime<Utc>, XmlError> {
-    let n = |name: &str| node.required_num::<i32>(name);
-    let (year, mon, day) = (n("year")?, n("mon")?, n("day")?);
-    let (hour, min, sec) = (n("hour")?, n("min")?, n("sec")?);
-    let offset_minutes = node.num::<i32>("timezone")?.unwrap_or(0);
-    let bad = || XmlError::Content(format!("<{}> is not a valid date and time", node.name));
-    let offset = FixedOffset::east_opt(offset_minutes.saturating_mul(60)).ok_or_else(bad)?;
-    let date = NaiveDate::from_ymd_opt(
-        year,
-        u32::try_from(mon).map_err(|_| bad())?,
-        u32::try_from(day).map_err(|_| bad())?,
-    )
-    .ok_or_else(bad)?;
-    let time = date
-        .and_hms_opt(
-            u32::try_from(hour).map_err(|_| bad())?,
-            u32::try_from(min).map_err(|_| bad())?,
-            u32::try_from(sec).map_err(|_| bad())?,
-        )
-        .ok_or_else(bad)?;
-    let local = offset.from_local_datetime(&time).single().ok_or_else(bad)?;
-    Ok(local.with_timezone(&Utc))
+/// A `SoapMplusDateTime` as UTC.
+pub fn datetime(t: &SoapMplusDateTime) -> Result<DateTime<Utc>, WireError> {
+    t.to_utc()
 }
 
-fn opt_datetime(node: &Node, name: &str) -> Result<Option<DateTime<Utc>>, XmlError> {
-    node.child(name).map(datetime).transpose()
+fn opt_datetime(t: Option<SoapMplusDateTime>) -> Result<Option<DateTime<Utc>>, WireError> {
+    t.as_ref().map(datetime).transpose()
 }
 
-/// An exact quantity from an unscaled value and its decimal places.
-pub fn quantity(value: i64, decimal_places: u32) -> Result<Decimal, XmlError> {
-    Decimal::try_from_i128_with_scale(i128::from(value), decimal_places)
-        .map(|d| d.normalize())
-        .map_err(|_| {
-            XmlError::Content(format!(
-                "quantity {value} with {decimal_places} decimal places"
-            ))
-        })
+/// Trimmed text of an optional element, empty when absent.
+fn string(v: Option<String>) -> String {
+    match v {
+        Some(v) if v.trim().len() == v.len() => v,
+        Some(v) => v.trim().to_owned(),
+        None => String::new(),
+    }
 }
 
-/// A quantity as `(unscaled value, decimalPlaces)` for the wire.
-pub fn quantity_to_wire(q: Decimal) -> Option<(i64, u32)> {
-    let q = q.normalize();
-    let scale = q.scale();
-    i64::try_from(q.mantissa()).ok().map(|m| (m, scale))
-}
-
-fn places(node: &Node, name: &str) -> Result<u32, XmlError> {
-    Ok(node.num::<u32>(name)?.unwrap_or(0))
+/// A required element, or an error naming it.
+fn required<T>(v: Option<T>, record: &str, name: &str) -> Result<T, WireError> {
+    v.ok_or_else(|| WireError::Content(format!("<{record}> has no <{name}> element")))
 }
 
 /// `getApiVersion`.
@@ -72,11 +48,12 @@ pub struct ApiVersion {
 
 impl ApiVersion {
     /// From `getApiVersionResponse`.
-    pub fn decode(node: &Node) -> Result<Self, XmlError> {
+    pub fn from_wire(r: ops::GetApiVersionResponse) -> Result<Self, WireError> {
+        let n = "getApiVersionResponse";
         Ok(Self {
-            major: node.required_num("majorNumber")?,
-            minor: node.required_num("minorNumber")?,
-            revision: node.required_num("revisionNumber")?,
+            major: required(r.major_number, n, "majorNumber")?,
+            minor: required(r.minor_number, n, "minorNumber")?,
+            revision: required(r.revision_number, n, "revisionNumber")?,
         })
     }
 }
@@ -98,14 +75,14 @@ pub struct SyncMarkers {
 
 impl SyncMarkers {
     /// From `getCurrentSyncMarkersResponse`.
-    pub fn decode(node: &Node) -> Result<Self, XmlError> {
-        Ok(Self {
-            article: node.num("articleSyncMarker")?.unwrap_or(0),
-            article_group: node.num("articleGroupSyncMarker")?.unwrap_or(0),
-            relation: node.num("relationSyncMarker")?.unwrap_or(0),
-            order: node.num("orderSyncMarker")?.unwrap_or(0),
-            stock_id: node.num("stockId")?.unwrap_or(0),
-        })
+    pub fn from_wire(r: ops::GetCurrentSyncMarkersResponse) -> Self {
+        Self {
+            article: r.article_sync_marker,
+            article_group: r.article_group_sync_marker.unwrap_or(0),
+            relation: r.relation_sync_marker,
+            order: r.order_sync_marker,
+            stock_id: r.stock_id.unwrap_or(0),
+        }
     }
 }
 
@@ -155,36 +132,34 @@ pub struct Relation {
 }
 
 impl Relation {
-    /// From a `tns:Relation` element.
-    pub fn decode(node: &Node) -> Result<Self, XmlError> {
-        let contacts = match node.child("contactList") {
-            Some(list) => list
-                .all("relation")
-                .map(Relation::decode)
-                .collect::<Result<_, _>>()?,
-            None => Vec::new(),
-        };
+    /// From a `tns:Relation`.
+    pub fn from_wire(r: wire::Relation) -> Result<Self, WireError> {
+        let contacts = r
+            .contact_list
+            .map(|l| l.relation.into_iter().map(Relation::from_wire).collect())
+            .transpose()?
+            .unwrap_or_default();
         Ok(Self {
-            relation_number: node.num("relationNumber")?.unwrap_or(0),
-            sync_marker: node.num("syncMarker")?.unwrap_or(0),
-            active: node.bool("active")?.unwrap_or(true),
-            name: node.string("name"),
-            address: node.string("address"),
-            zipcode: node.string("zipcode"),
-            city: node.string("city"),
-            country: node.string("country"),
-            delivery_address: node.string("deliveryAddress"),
-            delivery_zipcode: node.string("deliveryZipcode"),
-            delivery_city: node.string("deliveryCity"),
-            delivery_country: node.string("deliveryCountry"),
-            contact: node.string("contact"),
-            telephone: node.string("telephone"),
-            mobile: node.string("mobile"),
-            email: node.string("email"),
-            vat_number: node.string("vatNumber"),
-            company_name: node.string("companyName"),
+            relation_number: r.relation_number.unwrap_or(0),
+            sync_marker: r.sync_marker.unwrap_or(0),
+            active: r.active.unwrap_or(true),
+            name: string(r.name),
+            address: string(r.address),
+            zipcode: string(r.zipcode),
+            city: string(r.city),
+            country: string(r.country),
+            delivery_address: string(r.delivery_address),
+            delivery_zipcode: string(r.delivery_zipcode),
+            delivery_city: string(r.delivery_city),
+            delivery_country: string(r.delivery_country),
+            contact: string(r.contact),
+            telephone: string(r.telephone),
+            mobile: string(r.mobile),
+            email: string(r.email),
+            vat_number: string(r.vat_number),
+            company_name: string(r.company_name),
             contacts,
-            change_timestamp: opt_datetime(node, "changeTimestamp")?,
+            change_timestamp: opt_datetime(r.change_timestamp)?,
         })
     }
 
@@ -234,26 +209,26 @@ pub struct Article {
 }
 
 impl Article {
-    /// From a `tns:Article` element.
-    pub fn decode(node: &Node) -> Result<Self, XmlError> {
+    /// From a `tns:Article`.
+    pub fn from_wire(a: wire::Article) -> Result<Self, WireError> {
         Ok(Self {
-            article_number: node.required_num("articleNumber")?,
-            plu_number: node.string("pluNumber"),
-            sync_marker: node.num("syncMarker")?.unwrap_or(0),
-            active: node.bool("active")?.unwrap_or(true),
-            description: node.string("description"),
-            colour: node.string("colour"),
-            size: node.string("size"),
-            barcode: node.string("barcode"),
-            brand_name: node.string("brandName"),
-            extra_text: node.string("extraText"),
-            turnover_group: node.num("turnoverGroup")?.unwrap_or(0),
-            vat_code: node.num("vatCode")?.unwrap_or(0),
-            vat_percentage: node.num("vatPercentage")?.unwrap_or(0),
-            price_incl: node.num("priceIncl")?.unwrap_or(0),
-            price_excl: node.num("priceExcl")?.unwrap_or(0),
-            webshop: node.bool("webshop")?.unwrap_or(false),
-            stock_article: node.bool("stockArticle")?.unwrap_or(false),
+            article_number: required(a.article_number, "article", "articleNumber")?,
+            plu_number: string(a.plu_number),
+            sync_marker: a.sync_marker.unwrap_or(0),
+            active: a.active.unwrap_or(true),
+            description: string(a.description),
+            colour: string(a.colour),
+            size: string(a.size),
+            barcode: string(a.barcode),
+            brand_name: string(a.brand_name),
+            extra_text: string(a.extra_text),
+            turnover_group: a.turnover_group.unwrap_or(0),
+            vat_code: a.vat_code.unwrap_or(0),
+            vat_percentage: a.vat_percentage.unwrap_or(0),
+            price_incl: a.price_incl.unwrap_or(0),
+            price_excl: a.price_excl.unwrap_or(0),
+            webshop: a.webshop.unwrap_or(false),
+            stock_article: a.stock_article.unwrap_or(false),
         })
     }
 }
@@ -276,22 +251,20 @@ pub struct Product {
 }
 
 impl Product {
-    /// From a `tns:Product` element.
-    pub fn decode(node: &Node) -> Result<Self, XmlError> {
-        let articles = match node.child("articleList") {
-            Some(list) => list
-                .all("article")
-                .map(Article::decode)
-                .collect::<Result<_, _>>()?,
-            None => Vec::new(),
-        };
+    /// From a `tns:Product`.
+    pub fn from_wire(p: wire::Product) -> Result<Self, WireError> {
+        let articles = p
+            .article_list
+            .map(|l| l.article.into_iter().map(Article::from_wire).collect())
+            .transpose()?
+            .unwrap_or_default();
         Ok(Self {
-            product_number: node.num("productNumber")?.unwrap_or(0),
-            sync_marker: node.num("syncMarker")?.unwrap_or(0),
-            description: node.string("description"),
-            extra_text: node.string("extraText"),
+            product_number: p.product_number.unwrap_or(0),
+            sync_marker: p.sync_marker.unwrap_or(0),
+            description: string(p.description),
+            extra_text: string(p.extra_text),
             articles,
-            group_numbers: node.nums("groupNumbers")?,
+            group_numbers: p.group_numbers,
         })
     }
 }
@@ -315,27 +288,36 @@ pub struct ArticleGroup {
 
 impl ArticleGroup {
     /// Flattens a `tns:ArticleGroupList` (nested `subGroupList`s) into groups with parents.
-    pub fn decode_list(
-        list: &Node,
+    pub fn flatten(
+        list: wire::ArticleGroupList,
         parent: i32,
         out: &mut Vec<ArticleGroup>,
-    ) -> Result<(), XmlError> {
-        for g in list.all("articleGroups") {
-            let group = ArticleGroup {
-                group_number: g.required_num("groupNumber")?,
+    ) -> Result<(), WireError> {
+        for g in list.article_groups {
+            let number = required(g.group_number, "articleGroups", "groupNumber")?;
+            out.push(ArticleGroup {
+                group_number: number,
                 parent,
-                sync_marker: g.num("syncMarker")?.unwrap_or(0),
-                name: g.string("name"),
-                text: g.string("text"),
-                is_deleted: g.bool("isDeleted")?.unwrap_or(false),
-            };
-            let number = group.group_number;
-            out.push(group);
-            if let Some(sub) = g.child("subGroupList") {
-                Self::decode_list(sub, number, out)?;
-            }
+                sync_marker: g.sync_marker.unwrap_or(0),
+                name: string(Some(g.name)),
+                text: string(Some(g.text)),
+                is_deleted: g.is_deleted.unwrap_or(false),
+            });
+            Self::flatten(g.sub_group_list, number, out)?;
         }
         Ok(())
+    }
+
+    /// One group of a page of changes (flat: its sub groups are not in such an answer).
+    pub fn from_wire(g: wire::ArticleGroup) -> Result<Self, WireError> {
+        Ok(ArticleGroup {
+            group_number: required(g.group_number, "articleGroups", "groupNumber")?,
+            parent: 0,
+            sync_marker: g.sync_marker.unwrap_or(0),
+            name: string(Some(g.name)),
+            text: string(Some(g.text)),
+            is_deleted: g.is_deleted.unwrap_or(false),
+        })
     }
 }
 
@@ -359,25 +341,16 @@ pub struct ArticleStock {
 }
 
 impl ArticleStock {
-    /// From a `tns:ArticleStock` element.
-    pub fn decode(node: &Node) -> Result<Self, XmlError> {
+    /// From a `tns:ArticleStock`.
+    pub fn from_wire(s: wire::ArticleStock) -> Result<Self, WireError> {
         Ok(Self {
-            branch_number: node.num("branchNumber")?.unwrap_or(0),
-            article_number: node.required_num("articleNumber")?,
-            stock_id: node.num("stockId")?.unwrap_or(0),
-            free: quantity(
-                node.num("amountFree")?.unwrap_or(0),
-                places(node, "decimalPlacesFree")?,
-            )?,
-            reserved: quantity(
-                node.num("amountReserved")?.unwrap_or(0),
-                places(node, "decimalPlacesReserved")?,
-            )?,
-            incoming: quantity(
-                node.num("amountIncoming")?.unwrap_or(0),
-                places(node, "decimalPlacesIncoming")?,
-            )?,
-            change_timestamp: opt_datetime(node, "changeTimestamp")?,
+            branch_number: s.branch_number.unwrap_or(0),
+            article_number: required(s.article_number, "articleStocks", "articleNumber")?,
+            stock_id: s.stock_id,
+            free: quantity(s.amount_free, s.decimal_places_free.unwrap_or(0))?,
+            reserved: quantity(s.amount_reserved, s.decimal_places_reserved.unwrap_or(0))?,
+            incoming: quantity(s.amount_incoming, s.decimal_places_incoming.unwrap_or(0))?,
+            change_timestamp: opt_datetime(s.change_timestamp)?,
         })
     }
 }
@@ -402,15 +375,15 @@ pub struct OrderAddress {
 }
 
 impl OrderAddress {
-    fn decode(node: &Node) -> Self {
+    fn from_wire(a: wire::Address) -> Self {
         Self {
-            name: node.string("name"),
-            contact: node.string("contact"),
-            address: node.string("address"),
-            zipcode: node.string("zipcode"),
-            city: node.string("city"),
-            country: node.string("country"),
-            company_name: node.string("companyName"),
+            name: string(a.name),
+            contact: string(a.contact),
+            address: string(a.address),
+            zipcode: string(a.zipcode),
+            city: string(a.city),
+            country: string(a.country),
+            company_name: string(a.company_name),
         }
     }
 }
@@ -480,59 +453,41 @@ pub struct Order {
 }
 
 impl Order {
-    /// From a `tns:Order` element.
-    pub fn decode(node: &Node) -> Result<Self, XmlError> {
+    /// From a `tns:Order`.
+    pub fn from_wire(o: wire::Order) -> Result<Self, WireError> {
         let mut lines = Vec::new();
-        for l in node
-            .child("lineList")
-            .into_iter()
-            .flat_map(|l| l.all("line"))
-        {
-            let data = l.child("data");
-            let get_i64 = |name: &str| -> Result<Option<i64>, XmlError> {
-                data.map(|d| d.num::<i64>(name))
-                    .transpose()
-                    .map(Option::flatten)
-            };
-            let get_i32 = |name: &str| -> Result<Option<i32>, XmlError> {
-                data.map(|d| d.num::<i32>(name))
-                    .transpose()
-                    .map(Option::flatten)
-            };
-            let quantity_places = data
-                .map(|d| places(d, "decimalPlaces"))
-                .transpose()?
-                .unwrap_or(0);
+        for l in o.line_list.map(|l| l.line).unwrap_or_default() {
+            let data = l.data.unwrap_or_default();
             lines.push(OrderLine {
-                article_number: l.required_num("articleNumber")?,
-                plu_number: l.string("pluNumber"),
-                text: l.string("text"),
-                quantity: quantity(get_i64("quantity")?.unwrap_or(1), quantity_places)?,
-                price: get_i64("price")?.unwrap_or(0),
-                price_excl: get_i64("priceExcl")?,
-                vat_code: get_i32("vatCode")?.unwrap_or(0),
-                vat_percentage: get_i64("vatPercentage")?.unwrap_or(0),
-                turnover_group: get_i32("turnoverGroup")?.unwrap_or(0),
-                discount_amount: get_i64("discountAmount")?,
+                article_number: required(l.article_number, "line", "articleNumber")?,
+                plu_number: string(l.plu_number),
+                text: string(l.text),
+                quantity: quantity(data.quantity.unwrap_or(1), data.decimal_places.unwrap_or(0))?,
+                price: data.price.unwrap_or(0),
+                price_excl: data.price_excl,
+                vat_code: data.vat_code.unwrap_or(0),
+                vat_percentage: data.vat_percentage.unwrap_or(0),
+                turnover_group: data.turnover_group.unwrap_or(0),
+                discount_amount: data.discount_amount,
             });
         }
         Ok(Self {
-            order_id: node.string("orderId"),
-            ext_order_id: node.string("extOrderId"),
-            sync_marker: node.num("syncMarker")?.unwrap_or(0),
-            order_type: node.string("orderType"),
-            entry_branch_number: node.num("entryBranchNumber")?.unwrap_or(0),
-            employee_number: node.num("employeeNumber")?.unwrap_or(0),
-            relation_number: node.num("relationNumber")?.unwrap_or(0),
-            entry_timestamp: opt_datetime(node, "entryTimestamp")?,
-            total_incl: node.num("totalInclAmount")?.unwrap_or(0),
-            total_excl: node.num("totalExclAmount")?.unwrap_or(0),
-            vat_method: node.string("vatMethod"),
-            payment_method: node.string("paymentMethod"),
-            cancel_state: node.string("cancelState"),
-            reference: node.string("reference"),
-            delivery_address: node.child("deliveryAddress").map(OrderAddress::decode),
-            invoice_address: node.child("invoiceAddress").map(OrderAddress::decode),
+            order_id: string(Some(o.order_id)),
+            ext_order_id: string(o.ext_order_id),
+            sync_marker: o.sync_marker.unwrap_or(0),
+            order_type: string(o.order_type),
+            entry_branch_number: o.entry_branch_number.unwrap_or(0),
+            employee_number: o.employee_number.unwrap_or(0),
+            relation_number: o.relation_number.unwrap_or(0),
+            entry_timestamp: opt_datetime(o.entry_timestamp)?,
+            total_incl: o.total_incl_amount.unwrap_or(0),
+            total_excl: o.total_excl_amount.unwrap_or(0),
+            vat_method: string(o.vat_method),
+            payment_method: string(o.payment_method),
+            cancel_state: string(o.cancel_state),
+            reference: string(o.reference),
+            delivery_address: o.delivery_address.map(OrderAddress::from_wire),
+            invoice_address: o.invoice_address.map(OrderAddress::from_wire),
             lines,
         })
     }
@@ -561,23 +516,24 @@ pub struct Workplace {
 }
 
 impl Branch {
-    /// From a `tns:Branch` element.
-    pub fn decode(node: &Node) -> Result<Self, XmlError> {
-        let workplaces = node
-            .child("workplaces")
+    /// From a `tns:Branch`.
+    pub fn from_wire(b: wire::Branch) -> Result<Self, WireError> {
+        let workplaces = b
+            .workplaces
+            .map(|w| w.workplace)
+            .unwrap_or_default()
             .into_iter()
-            .flat_map(|w| w.all("workplace"))
             .map(|w| {
                 Ok(Workplace {
-                    number: w.required_num("workplaceNumber")?,
-                    name: w.string("workplaceName"),
+                    number: required(w.workplace_number, "workplace", "workplaceNumber")?,
+                    name: string(Some(w.workplace_name)),
                 })
             })
-            .collect::<Result<_, XmlError>>()?;
+            .collect::<Result<_, WireError>>()?;
         Ok(Self {
-            number: node.required_num("branchNumber")?,
-            name: node.string("branchName"),
-            country_iso3: node.string("countryIso3"),
+            number: required(b.branch_number, "branch", "branchNumber")?,
+            name: string(Some(b.branch_name)),
+            country_iso3: string(b.country_iso3),
             workplaces,
         })
     }
@@ -595,12 +551,12 @@ pub struct Employee {
 }
 
 impl Employee {
-    /// From a `tns:Employee` element.
-    pub fn decode(node: &Node) -> Result<Self, XmlError> {
+    /// From a `tns:Employee`.
+    pub fn from_wire(e: wire::Employee) -> Result<Self, WireError> {
         Ok(Self {
-            number: node.required_num("employeeNumber")?,
-            name: node.string("name"),
-            active: node.bool("active")?.unwrap_or(true),
+            number: required(e.employee_number, "employee", "employeeNumber")?,
+            name: string(e.name),
+            active: e.active.unwrap_or(true),
         })
     }
 }
@@ -619,13 +575,13 @@ pub struct PaymentMethod {
 }
 
 impl PaymentMethod {
-    /// From a `tns:PaymentMethod` element.
-    pub fn decode(node: &Node) -> Result<Self, XmlError> {
+    /// From a `tns:PaymentMethod`.
+    pub fn from_wire(p: wire::PaymentMethod) -> Result<Self, WireError> {
         Ok(Self {
-            method: node.string("method"),
-            description: node.string("description"),
-            kind: node.string("type"),
-            active: node.bool("active")?.unwrap_or(true),
+            method: string(Some(p.method)),
+            description: string(Some(p.description)),
+            kind: string(p.kind),
+            active: p.active.unwrap_or(true),
         })
     }
 }
@@ -645,14 +601,14 @@ pub struct VatGroup {
 }
 
 impl VatGroup {
-    /// From a `tns:VatGroup` element; `percent` is filled in by [`VatScale::apply`].
-    pub fn decode(node: &Node) -> Result<Self, XmlError> {
-        let raw: i64 = node.required_num("vatPercentage")?;
+    /// From a `tns:VatGroup`; `percent` is filled in by [`VatScale::apply`].
+    pub fn from_wire(v: wire::VatGroup) -> Result<Self, WireError> {
+        let raw = required(v.vat_percentage, "vatGroup", "vatPercentage")?;
         Ok(Self {
-            vat_code: node.required_num("vatCode")?,
+            vat_code: required(v.vat_code, "vatGroup", "vatCode")?,
             vat_percentage: raw,
             percent: Decimal::from(raw),
-            country_iso3: node.string("countryIso3"),
+            country_iso3: string(v.country_iso3),
         })
     }
 }
@@ -708,13 +664,13 @@ pub struct TurnoverGroup {
 }
 
 impl TurnoverGroup {
-    /// From a `tns:TurnoverGroup` element.
-    pub fn decode(node: &Node) -> Result<Self, XmlError> {
+    /// From a `tns:TurnoverGroup`.
+    pub fn from_wire(t: wire::TurnoverGroup) -> Result<Self, WireError> {
         Ok(Self {
-            number: node.required_num("turnoverGroup")?,
-            name: node.string("turnoverGroupName"),
-            account_number: node.num("accountNumber")?,
-            default_vat_code: node.num("defaultVatCode")?,
+            number: required(t.turnover_group, "turnoverGroup", "turnoverGroup")?,
+            name: string(Some(t.turnover_group_name)),
+            account_number: t.account_number,
+            default_vat_code: t.default_vat_code,
         })
     }
 }
@@ -722,24 +678,6 @@ impl TurnoverGroup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::soap::xml::parse;
-
-    #[test]
-    fn dates_are_wall_clock_plus_offset() {
-        let node = parse("<t><sec>5</sec><min>30</min><hour>10</hour><day>24</day><mon>11</mon><year>2026</year><isdst>false</isdst><timezone>60</timezone></t>").expect("xml");
-        let ts = datetime(&node).expect("valid");
-        assert_eq!(ts.to_rfc3339(), "2026-11-24T09:30:05+00:00");
-        let bad = parse("<t><sec>5</sec><min>30</min><hour>10</hour><day>31</day><mon>2</mon><year>2026</year><timezone>0</timezone></t>").expect("xml");
-        assert!(datetime(&bad).is_err());
-    }
-
-    #[test]
-    fn quantities_are_exact() {
-        assert_eq!(quantity(530, 3).expect("q").to_string(), "0.53");
-        assert_eq!(quantity(2, 0).expect("q").to_string(), "2");
-        assert_eq!(quantity_to_wire(Decimal::new(1500, 3)), Some((15, 1)));
-        assert_eq!(quantity_to_wire(Decimal::from(3)), Some((3, 0)));
-    }
 
     #[test]
     fn vat_scale_is_read_from_the_groups() {

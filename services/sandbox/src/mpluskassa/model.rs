@@ -2,62 +2,10 @@
 //! as an unscaled long with `decimalPlaces`, dates as `{day, mon, year}` structs, numeric
 //! internal ids and string external ids.
 
-use chrono::{DateTime, Datelike, FixedOffset, Timelike};
 use serde::{Deserialize, Serialize};
 
-/// `SoapMplusDate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct MplusDate {
-    pub day: i32,
-    pub mon: i32,
-    pub year: i32,
-}
-
-impl MplusDate {
-    fn key(&self) -> (i32, i32, i32) {
-        (self.year, self.mon, self.day)
-    }
-
-    pub fn on_or_after(&self, other: &MplusDate) -> bool {
-        self.key() >= other.key()
-    }
-}
-
-/// `SoapMplusDateTime`: local wall clock plus the UTC offset in minutes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MplusDateTime {
-    pub sec: i32,
-    pub min: i32,
-    pub hour: i32,
-    pub day: i32,
-    pub mon: i32,
-    pub year: i32,
-    pub isdst: bool,
-    pub timezone: i32,
-}
-
-impl MplusDateTime {
-    pub fn from_chrono(ts: &DateTime<FixedOffset>) -> Self {
-        Self {
-            sec: ts.second() as i32,
-            min: ts.minute() as i32,
-            hour: ts.hour() as i32,
-            day: ts.day() as i32,
-            mon: ts.month() as i32,
-            year: ts.year(),
-            isdst: false,
-            timezone: ts.offset().local_minus_utc() / 60,
-        }
-    }
-
-    pub fn date(&self) -> MplusDate {
-        MplusDate {
-            day: self.day,
-            mon: self.mon,
-            year: self.year,
-        }
-    }
-}
+/// Dates as the WSDL has them (`SoapMplusDate`, `SoapMplusDateTime`), from the wire crate.
+pub use ferry_mplusqapi::{SoapMplusDate as MplusDate, SoapMplusDateTime as MplusDateTime};
 
 /// Internal scale of quantities: thousandths (`decimalPlaces` up to 3 are exact).
 pub const QTY_SCALE: u32 = 3;

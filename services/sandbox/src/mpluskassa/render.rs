@@ -1,4 +1,10 @@
-//! Records to XML, in the element order of the WSDL's complexTypes (sequences: order matters).
+//! Records to XML through the shared wire types of [`ferry_mplusqapi`] (the WSDL's element
+//! names and sequence order are theirs): each function turns a stored record into its wire
+//! record and appends it to the response being written.
+
+use ferry_mplusqapi::envelope;
+use ferry_mplusqapi::records as wire;
+use serde::Serialize;
 
 use super::model::{
     Address, Article, ArticleGroup, Branch, Employee, Order, OrderLine, Payment, PaymentMethod,
@@ -6,246 +12,248 @@ use super::model::{
 };
 use super::xml::XmlWriter;
 
-/// `tns:Relation` (contacts nested in `contactList`).
-pub fn relation(w: &mut XmlWriter, name: &str, r: &Relation) {
-    w.elem(name, |w| {
-        w.leaf("relationNumber", r.relation_number);
-        w.opt_str("extRelationId", &r.ext_relation_id);
-        w.leaf("syncMarker", r.sync_marker);
-        if let Some(ts) = &r.create_timestamp {
-            w.datetime("createTimestamp", ts);
-        }
-        if let Some(ts) = &r.change_timestamp {
-            w.datetime("changeTimestamp", ts);
-        }
-        w.leaf("active", r.active);
-        w.leaf("name", &r.name);
-        w.leaf("address", &r.address);
-        w.leaf("zipcode", &r.zipcode);
-        w.leaf("city", &r.city);
-        w.leaf("country", &r.country);
-        w.opt_str("deliveryAddress", &r.delivery_address);
-        w.opt_str("deliveryZipcode", &r.delivery_zipcode);
-        w.opt_str("deliveryCity", &r.delivery_city);
-        w.opt_str("deliveryCountry", &r.delivery_country);
-        w.opt_str("contact", &r.contact);
-        w.opt_str("telephone", &r.telephone);
-        w.opt_str("mobile", &r.mobile);
-        w.leaf("email", &r.email);
-        w.opt_str("website", &r.website);
-        if let Some(d) = &r.birth_date {
-            w.date("birthDate", d);
-        }
-        w.opt_str("relationCode", &r.relation_code);
-        w.opt("paymentWithinDays", r.payment_within_days);
-        w.opt_str("vatNumber", &r.vat_number);
-        w.opt_str("commerceNumber", &r.commerce_number);
-        w.opt_str("extraText", &r.extra_text);
-        w.opt("defaultVatMethod", r.default_vat_method.as_deref());
-        if !r.contact_list.is_empty() {
-            w.elem("contactList", |w| {
-                for c in &r.contact_list {
-                    relation(w, "relation", c);
-                }
-            });
-        }
-        w.opt_str("companyName", &r.company_name);
-    });
+/// Appends `value` as element `name`.
+fn put<T: Serialize>(w: &mut XmlWriter, name: &str, value: &T) {
+    match envelope::element(name, value) {
+        Ok(xml) => w.raw(&xml),
+        // The wire types hold only strings, numbers and booleans: nothing fails to write.
+        Err(e) => tracing::error!(element = name, error = %e, "cannot render a record"),
+    }
 }
 
-/// `tns:Article`.
-pub fn article(w: &mut XmlWriter, a: &Article) {
-    w.elem("article", |w| {
-        w.leaf("articleNumber", a.article_number);
-        w.opt_str("extArticleId", &a.ext_article_id);
-        w.leaf("pluNumber", &a.plu_number);
-        w.leaf("syncMarker", a.sync_marker);
-        if let Some(ts) = &a.change_timestamp {
-            w.datetime("changeTimestamp", ts);
-        }
-        if let Some(ts) = &a.create_timestamp {
-            w.datetime("createTimestamp", ts);
-        }
-        w.leaf("active", a.active);
-        w.leaf("description", &a.description);
-        w.opt_str("colour", &a.colour);
-        w.opt_str("size", &a.size);
-        w.opt_str("invoiceText", &a.invoice_text);
-        w.opt_str("receiptText", &a.receipt_text);
-        w.opt_str("barcode", &a.barcode);
-        w.opt_str("brandName", &a.brand_name);
-        w.opt_str("extraText", &a.extra_text);
-        w.leaf("turnoverGroup", a.turnover_group);
-        w.leaf("vatCode", a.vat_code);
-        w.leaf("vatPercentage", a.vat_percentage);
-        w.opt("purchasePrice", a.purchase_price);
-        w.leaf("priceIncl", a.price_incl);
-        w.leaf("priceExcl", a.price_excl);
-        w.leaf("webshop", a.webshop);
-        w.leaf("stockArticle", a.stock_article);
-    });
+/// `Some` of a non-empty string (the WSDL's optional strings, left out when empty).
+fn text(v: &str) -> Option<String> {
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+fn relation_wire(r: &Relation) -> wire::Relation {
+    wire::Relation {
+        relation_number: Some(r.relation_number),
+        ext_relation_id: text(&r.ext_relation_id),
+        sync_marker: Some(r.sync_marker),
+        create_timestamp: r.create_timestamp,
+        change_timestamp: r.change_timestamp,
+        active: Some(r.active),
+        name: Some(r.name.clone()),
+        address: Some(r.address.clone()),
+        zipcode: Some(r.zipcode.clone()),
+        city: Some(r.city.clone()),
+        country: Some(r.country.clone()),
+        delivery_address: text(&r.delivery_address),
+        delivery_zipcode: text(&r.delivery_zipcode),
+        delivery_city: text(&r.delivery_city),
+        delivery_country: text(&r.delivery_country),
+        contact: text(&r.contact),
+        telephone: text(&r.telephone),
+        mobile: text(&r.mobile),
+        email: Some(r.email.clone()),
+        website: text(&r.website),
+        birth_date: r.birth_date,
+        relation_code: text(&r.relation_code),
+        payment_within_days: r.payment_within_days,
+        vat_number: text(&r.vat_number),
+        commerce_number: text(&r.commerce_number),
+        extra_text: text(&r.extra_text),
+        default_vat_method: r.default_vat_method.clone(),
+        contact_list: (!r.contact_list.is_empty()).then(|| wire::RelationList {
+            relation: r.contact_list.iter().map(relation_wire).collect(),
+        }),
+        company_name: text(&r.company_name),
+    }
+}
+
+/// `tns:Relation` (contacts nested in `contactList`).
+pub fn relation(w: &mut XmlWriter, name: &str, r: &Relation) {
+    put(w, name, &relation_wire(r));
+}
+
+fn article_wire(a: &Article) -> wire::Article {
+    wire::Article {
+        article_number: Some(a.article_number),
+        ext_article_id: text(&a.ext_article_id),
+        plu_number: Some(a.plu_number.clone()),
+        sync_marker: Some(a.sync_marker),
+        change_timestamp: a.change_timestamp,
+        create_timestamp: a.create_timestamp,
+        active: Some(a.active),
+        description: Some(a.description.clone()),
+        colour: text(&a.colour),
+        size: text(&a.size),
+        invoice_text: text(&a.invoice_text),
+        receipt_text: text(&a.receipt_text),
+        barcode: text(&a.barcode),
+        brand_name: text(&a.brand_name),
+        extra_text: text(&a.extra_text),
+        turnover_group: Some(a.turnover_group),
+        vat_code: Some(a.vat_code),
+        vat_percentage: Some(a.vat_percentage),
+        purchase_price: a.purchase_price,
+        price_incl: Some(a.price_incl),
+        price_excl: Some(a.price_excl),
+        webshop: Some(a.webshop),
+        stock_article: Some(a.stock_article),
+    }
 }
 
 /// `tns:Product` with the given subset of its articles.
 pub fn product(w: &mut XmlWriter, p: &Product, articles: &[&Article]) {
-    w.elem("product", |w| {
-        w.leaf("productNumber", p.product_number);
-        w.leaf("syncMarker", p.sync_marker);
-        w.leaf("description", &p.description);
-        w.opt_str("extraText", &p.extra_text);
-        w.elem("articleList", |w| {
-            for a in articles {
-                article(w, a);
-            }
-        });
-        for g in &p.group_numbers {
-            w.leaf("groupNumbers", g);
-        }
-    });
+    let product = wire::Product {
+        product_number: Some(p.product_number),
+        sync_marker: Some(p.sync_marker),
+        description: Some(p.description.clone()),
+        extra_text: text(&p.extra_text),
+        article_list: Some(wire::ArticleList {
+            article: articles.iter().map(|a| article_wire(a)).collect(),
+        }),
+        group_numbers: p.group_numbers.clone(),
+    };
+    put(w, "product", &product);
 }
 
 pub fn branch(w: &mut XmlWriter, b: &Branch) {
-    w.elem("branch", |w| {
-        w.leaf("branchNumber", b.number);
-        w.leaf("branchName", &b.name);
-        w.leaf("abbreviation", &b.abbreviation);
-        w.opt_str("extBranchId", &b.ext_branch_id);
-        w.elem("workplaces", |w| {
-            for wp in &b.workplaces {
-                w.elem("workplace", |w| {
-                    w.leaf("workplaceNumber", wp.number);
-                    w.leaf("workplaceName", &wp.name);
-                    w.leaf("isMobile", false);
-                });
-            }
-        });
-        w.leaf("countryCode", b.country_code);
-        w.leaf("countryIso3", &b.country_iso3);
-        w.leaf("countryName", &b.country_name);
-    });
+    let branch = wire::Branch {
+        branch_number: Some(b.number),
+        branch_name: b.name.clone(),
+        abbreviation: b.abbreviation.clone(),
+        ext_branch_id: text(&b.ext_branch_id),
+        workplaces: Some(wire::WorkplaceList {
+            workplace: b
+                .workplaces
+                .iter()
+                .map(|wp| wire::Workplace {
+                    workplace_number: Some(wp.number),
+                    workplace_name: wp.name.clone(),
+                    is_mobile: Some(false),
+                })
+                .collect(),
+        }),
+        country_code: Some(b.country_code),
+        country_iso3: Some(b.country_iso3.clone()),
+        country_name: Some(b.country_name.clone()),
+    };
+    put(w, "branch", &branch);
 }
 
 pub fn employee(w: &mut XmlWriter, e: &Employee) {
-    w.elem("employee", |w| {
-        w.leaf("employeeNumber", e.number);
-        w.leaf("syncMarker", e.sync_marker);
-        w.leaf("name", &e.name);
-        w.opt_str("email", &e.email);
-        w.leaf("active", e.active);
-    });
+    let employee = wire::Employee {
+        employee_number: Some(e.number),
+        sync_marker: Some(e.sync_marker),
+        name: Some(e.name.clone()),
+        email: text(&e.email),
+        active: Some(e.active),
+    };
+    put(w, "employee", &employee);
 }
 
 pub fn payment_method(w: &mut XmlWriter, p: &PaymentMethod) {
-    w.elem("paymentMethod", |w| {
-        w.leaf("method", &p.method);
-        w.leaf("description", &p.description);
-        w.leaf("buttonText", &p.description);
-        w.leaf("allowNegativeAmount", true);
-        w.leaf("active", p.active);
-        w.leaf("type", &p.method_type);
-        w.opt("accountNumber", p.account_number);
-    });
+    let method = wire::PaymentMethod {
+        method: p.method.clone(),
+        description: p.description.clone(),
+        button_text: p.description.clone(),
+        allow_negative_amount: true,
+        active: Some(p.active),
+        kind: Some(p.method_type.clone()),
+        account_number: p.account_number,
+    };
+    put(w, "paymentMethod", &method);
 }
 
 pub fn vat_group(w: &mut XmlWriter, v: &VatGroup) {
-    w.elem("vatGroup", |w| {
-        w.leaf("countryIso3", &v.country_iso3);
-        w.leaf("vatCode", v.vat_code);
-        w.leaf("vatPercentage", v.vat_percentage);
-        w.opt("accountNumber", v.account_number);
-    });
+    let group = wire::VatGroup {
+        country_iso3: Some(v.country_iso3.clone()),
+        vat_code: Some(v.vat_code),
+        vat_percentage: Some(v.vat_percentage),
+        account_number: v.account_number,
+    };
+    put(w, "vatGroup", &group);
 }
 
 pub fn turnover_group(w: &mut XmlWriter, t: &TurnoverGroup) {
-    w.elem("turnoverGroup", |w| {
-        w.leaf("turnoverGroupType", "TURNOVER-GROUP-TYPE-TURNOVER");
-        w.leaf("turnoverGroup", t.number);
-        w.leaf("turnoverGroupName", &t.name);
-        w.leaf("defaultAccountNumber", t.account_number);
-        w.leaf("accountNumber", t.account_number);
-        w.leaf("defaultVatCode", t.default_vat_code);
-    });
+    let group = wire::TurnoverGroup {
+        turnover_group_type: "TURNOVER-GROUP-TYPE-TURNOVER".to_owned(),
+        turnover_group: Some(t.number),
+        turnover_group_name: t.name.clone(),
+        default_account_number: Some(t.account_number),
+        account_number: Some(t.account_number),
+        default_vat_code: Some(t.default_vat_code),
+    };
+    put(w, "turnoverGroup", &group);
 }
 
-/// `tns:ArticleGroup` with its (already selected) sub groups.
-pub fn article_group(
-    w: &mut XmlWriter,
+/// `tns:ArticleGroup` with its (already built) sub groups.
+pub fn article_group_wire(
     g: &ArticleGroup,
-    sub_groups: &dyn Fn(&mut XmlWriter),
+    sub_groups: Vec<wire::ArticleGroup>,
     article_numbers: Option<&[i64]>,
-) {
-    w.elem("articleGroups", |w| {
-        w.leaf("groupNumber", g.group_number);
-        w.leaf("syncMarker", g.sync_marker);
-        w.leaf("name", &g.name);
-        w.leaf("text", &g.text);
-        w.elem("subGroupList", sub_groups);
-        w.leaf("sortOrder", g.sort_order);
-        w.elem("productNumbers", |w| {
-            for n in &g.product_numbers {
-                w.leaf("number", n);
-            }
-        });
-        if let Some(numbers) = article_numbers {
-            w.elem("articleNumbers", |w| {
-                for n in numbers {
-                    w.leaf("number", n);
-                }
-            });
-        }
-        if g.is_deleted {
-            w.leaf("isDeleted", true);
-        }
-    });
+) -> wire::ArticleGroup {
+    wire::ArticleGroup {
+        group_number: Some(g.group_number),
+        sync_marker: Some(g.sync_marker),
+        name: g.name.clone(),
+        text: g.text.clone(),
+        sub_group_list: wire::ArticleGroupList {
+            article_groups: sub_groups,
+        },
+        sort_order: g.sort_order,
+        product_numbers: Some(wire::NumberList {
+            number: g.product_numbers.clone(),
+        }),
+        article_numbers: article_numbers.map(|n| wire::NumberList { number: n.to_vec() }),
+        is_deleted: g.is_deleted.then_some(true),
+    }
 }
 
-fn address(w: &mut XmlWriter, name: &str, a: &Address) {
-    w.elem(name, |w| {
-        w.opt_str("name", &a.name);
-        w.opt_str("contact", &a.contact);
-        w.opt_str("address", &a.address);
-        w.opt_str("zipcode", &a.zipcode);
-        w.opt_str("city", &a.city);
-        w.opt_str("country", &a.country);
-        w.opt_str("companyName", &a.company_name);
-    });
+/// Appends a built article group.
+pub fn article_group(w: &mut XmlWriter, g: &wire::ArticleGroup) {
+    put(w, "articleGroups", g);
 }
 
-fn line(w: &mut XmlWriter, l: &OrderLine, employee_number: i64) {
-    w.elem("line", |w| {
-        w.leaf("lineId", &l.line_id);
-        w.leaf("employeeNumber", employee_number);
-        w.leaf("articleNumber", l.article_number);
-        w.opt_str("pluNumber", &l.plu_number);
-        w.opt_str("text", &l.text);
-        w.elem("data", |w| {
-            let (quantity, dp) = l.quantity.to_wire();
-            w.leaf("quantity", quantity);
-            w.leaf("decimalPlaces", dp);
-            w.leaf("price", l.price);
-            w.leaf("priceExcl", l.price_excl);
-            w.leaf("turnoverGroup", l.turnover_group);
-            w.leaf("vatCode", l.vat_code);
-            w.leaf("vatPercentage", l.vat_percentage);
-            if l.discount_percentage.is_some() || l.discount_amount.is_some() {
-                w.leaf("discountType", "DISCOUNT-TYPE-EXTERNAL-DISCOUNT");
-            }
-            w.opt("discountPercentage", l.discount_percentage);
-            w.opt("discountAmount", l.discount_amount);
-            w.leaf("totalInclAmount", l.total_incl);
-            w.leaf("totalExclAmount", l.total_excl);
-        });
-    });
+fn address(a: &Address) -> wire::Address {
+    wire::Address {
+        name: text(&a.name),
+        contact: text(&a.contact),
+        address: text(&a.address),
+        zipcode: text(&a.zipcode),
+        city: text(&a.city),
+        country: text(&a.country),
+        company_name: text(&a.company_name),
+    }
 }
 
-fn payment(w: &mut XmlWriter, p: &Payment) {
-    w.elem("payment", |w| {
-        w.leaf("paymentId", &p.payment_id);
-        w.leaf("method", &p.method);
-        w.opt_str("description", &p.description);
-        w.leaf("amount", p.amount);
-        w.opt("paymentMethodType", p.payment_method_type.as_deref());
-    });
+fn line(l: &OrderLine, employee_number: i64) -> wire::OrderLine {
+    let (quantity, dp) = l.quantity.to_wire();
+    let discounted = l.discount_percentage.is_some() || l.discount_amount.is_some();
+    wire::OrderLine {
+        line_id: Some(l.line_id.clone()),
+        employee_number: Some(employee_number),
+        article_number: Some(l.article_number),
+        plu_number: text(&l.plu_number),
+        text: text(&l.text),
+        data: Some(wire::LineData {
+            quantity: Some(quantity),
+            decimal_places: u32::try_from(dp).ok(),
+            price: Some(l.price),
+            price_excl: Some(l.price_excl),
+            turnover_group: Some(l.turnover_group),
+            vat_code: Some(l.vat_code),
+            vat_percentage: Some(l.vat_percentage),
+            discount_type: discounted.then(|| "DISCOUNT-TYPE-EXTERNAL-DISCOUNT".to_owned()),
+            discount_percentage: l.discount_percentage,
+            discount_amount: l.discount_amount,
+            total_incl_amount: Some(l.total_incl),
+            total_excl_amount: Some(l.total_excl),
+        }),
+    }
+}
+
+fn payment(p: &Payment) -> wire::Payment {
+    wire::Payment {
+        payment_id: Some(p.payment_id.clone()),
+        method: p.method.clone(),
+        description: text(&p.description),
+        amount: p.amount,
+        payment_method_type: p.payment_method_type.clone(),
+    }
 }
 
 /// `tns:Order`; `vat` is the order's VAT breakdown `(vatCode, percentage, excl, vat)`.
@@ -256,68 +264,58 @@ pub fn order(
     include_lines: bool,
     vat: &[(i32, i64, i64, i64)],
 ) {
-    w.elem(name, |w| {
-        w.leaf("orderId", &o.order_id);
-        w.opt_str("extOrderId", &o.ext_order_id);
-        w.leaf("syncMarker", o.sync_marker);
-        w.leaf("orderType", &o.order_type);
-        w.leaf("entryBranchNumber", o.entry_branch_number);
-        w.leaf("employeeNumber", o.employee_number);
-        w.leaf("employeeName", &o.employee_name);
-        if let Some(ts) = &o.entry_timestamp {
-            w.datetime("entryTimestamp", ts);
-        }
-        w.leaf("relationNumber", o.relation_number);
-        w.leaf("relationName", &o.relation_name);
-        if let Some(a) = &o.delivery_address {
-            address(w, "deliveryAddress", a);
-        }
-        if let Some(a) = &o.invoice_address {
-            address(w, "invoiceAddress", a);
-        }
-        if let Some(d) = &o.financial_date {
-            w.date("financialDate", d);
-        }
-        w.leaf("financialBranchNumber", o.financial_branch_number);
-        w.opt("workplaceNumber", o.workplace_number);
-        w.opt_str("reference", &o.reference);
-        w.leaf("totalInclAmount", o.total_incl);
-        w.leaf("totalExclAmount", o.total_excl);
-        w.leaf("vatMethod", &o.vat_method);
-        w.elem("vatGroupList", |w| {
-            for (code, pct, excl, amount) in vat {
-                w.elem("vatGroup", |w| {
-                    w.leaf("vatCode", code);
-                    w.leaf("vatPercentage", pct);
-                    w.leaf("exclAmount", excl);
-                    w.leaf("vatAmount", amount);
-                });
-            }
-        });
-        w.opt_str("paymentMethod", &o.payment_method);
-        w.leaf("changeCounter", o.change_counter);
-        w.leaf("versionNumber", o.version_number);
-        w.leaf("prepaidAmount", o.prepaid_amount);
-        w.leaf("fullyPaid", o.fully_paid);
-        w.leaf("deliveryState", &o.delivery_state);
-        w.leaf("cancelState", &o.cancel_state);
-        w.leaf("completeState", &o.complete_state);
-        w.elem("orderNumber", |w| {
-            w.leaf("year", o.order_number.0);
-            w.leaf("number", o.order_number.1);
-        });
-        w.leaf("orderBarcode", o.order_string());
-        if include_lines {
-            w.elem("lineList", |w| {
-                for l in &o.lines {
-                    line(w, l, o.employee_number);
-                }
-            });
-        }
-        w.elem("paymentList", |w| {
-            for p in &o.payments {
-                payment(w, p);
-            }
-        });
-    });
+    let order = wire::Order {
+        order_id: o.order_id.clone(),
+        ext_order_id: text(&o.ext_order_id),
+        sync_marker: Some(o.sync_marker),
+        order_type: Some(o.order_type.clone()),
+        entry_branch_number: Some(o.entry_branch_number),
+        employee_number: Some(o.employee_number),
+        employee_name: Some(o.employee_name.clone()),
+        entry_timestamp: o.entry_timestamp,
+        relation_number: Some(o.relation_number),
+        relation_name: Some(o.relation_name.clone()),
+        delivery_address: o.delivery_address.as_ref().map(address),
+        invoice_address: o.invoice_address.as_ref().map(address),
+        financial_date: o.financial_date,
+        financial_branch_number: Some(o.financial_branch_number),
+        workplace_number: o.workplace_number,
+        reference: text(&o.reference),
+        total_incl_amount: Some(o.total_incl),
+        total_excl_amount: Some(o.total_excl),
+        vat_method: Some(o.vat_method.clone()),
+        vat_group_list: Some(wire::OrderVatGroupList {
+            vat_group: vat
+                .iter()
+                .map(
+                    |&(vat_code, vat_percentage, excl_amount, vat_amount)| wire::OrderVatGroup {
+                        vat_code,
+                        vat_percentage,
+                        excl_amount,
+                        vat_amount,
+                    },
+                )
+                .collect(),
+        }),
+        payment_method: text(&o.payment_method),
+        change_counter: Some(o.change_counter),
+        version_number: Some(o.version_number),
+        prepaid_amount: Some(o.prepaid_amount),
+        fully_paid: Some(o.fully_paid),
+        delivery_state: Some(o.delivery_state.clone()),
+        cancel_state: Some(o.cancel_state.clone()),
+        complete_state: Some(o.complete_state.clone()),
+        order_number: Some(wire::YearNumber {
+            year: o.order_number.0,
+            number: o.order_number.1,
+        }),
+        order_barcode: Some(o.order_string()),
+        line_list: include_lines.then(|| wire::OrderLineList {
+            line: o.lines.iter().map(|l| line(l, o.employee_number)).collect(),
+        }),
+        payment_list: Some(wire::PaymentList {
+            payment: o.payments.iter().map(payment).collect(),
+        }),
+    };
+    put(w, name, &order);
 }

@@ -36,31 +36,16 @@ impl SoapFault {
     }
 
     pub fn render(&self) -> String {
-        format!(
-            "{}<SOAP-ENV:Fault><faultcode>{}</faultcode><faultstring>{}</faultstring></SOAP-ENV:Fault>{}",
-            ENVELOPE_START,
-            quick_xml::escape::escape(self.code.as_str()),
-            quick_xml::escape::escape(self.message.as_str()),
-            ENVELOPE_END
-        )
+        ferry_mplusqapi::envelope::fault_response(&ferry_mplusqapi::Fault {
+            code: self.code.clone(),
+            message: self.message.clone(),
+        })
     }
 }
 
-const ENVELOPE_START: &str = concat!(
-    r#"<?xml version="1.0" encoding="UTF-8"?>"#,
-    "\n",
-    r#"<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/" xmlns:SOAP-ENC="http://schemas.xmlsoap.org/soap/encoding/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:ns="urn:mplusqapi">"#,
-    "<SOAP-ENV:Body>"
-);
-const ENVELOPE_END: &str = "</SOAP-ENV:Body></SOAP-ENV:Envelope>\n";
-
-/// Wraps a rendered response element in an envelope.
+/// Wraps a rendered response element in an envelope (gSOAP style: `SOAP-ENV`, `ns`).
 pub fn envelope(body: &str) -> String {
-    let mut out = String::with_capacity(ENVELOPE_START.len() + body.len() + ENVELOPE_END.len());
-    out.push_str(ENVELOPE_START);
-    out.push_str(body);
-    out.push_str(ENVELOPE_END);
-    out
+    ferry_mplusqapi::envelope::wrap_response(body)
 }
 
 /// Reads a request envelope and returns its operation element (the Body's only child, in

@@ -9,6 +9,7 @@ use crate::mpluskassa::parse;
 use crate::mpluskassa::render;
 use crate::mpluskassa::store::Store;
 use crate::mpluskassa::xml::{Node, XmlError, XmlWriter};
+use ferry_mplusqapi::records as wire;
 
 fn ts_key(ts: &MplusDateTime) -> i64 {
     let minutes = ((i64::from(ts.year) * 12 + i64::from(ts.mon)) * 31 + i64::from(ts.day)) * 1440
@@ -415,7 +416,7 @@ fn group_articles(store: &Store, g: &ArticleGroup) -> Vec<i64> {
         .collect()
 }
 
-fn write_tree(w: &mut XmlWriter, store: &Store, g: &ArticleGroup, with_articles: bool) {
+fn build_tree(store: &Store, g: &ArticleGroup, with_articles: bool) -> wire::ArticleGroup {
     let mut children: Vec<&ArticleGroup> = store
         .article_groups
         .values()
@@ -423,16 +424,11 @@ fn write_tree(w: &mut XmlWriter, store: &Store, g: &ArticleGroup, with_articles:
         .collect();
     children.sort_by_key(|c| (c.sort_order, c.group_number));
     let articles = with_articles.then(|| group_articles(store, g));
-    render::article_group(
-        w,
-        g,
-        &|w: &mut XmlWriter| {
-            for c in &children {
-                write_tree(w, store, c, with_articles);
-            }
-        },
-        articles.as_deref(),
-    );
+    let sub_groups = children
+        .iter()
+        .map(|c| build_tree(store, c, with_articles))
+        .collect();
+    render::article_group_wire(g, sub_groups, articles.as_deref())
 }
 
 /// Without `syncMarker`: the tree (top-level groups, optionally filtered, with nested
@@ -453,7 +449,8 @@ pub fn get_article_groups(cx: Ctx<'_>) -> Result<(), XmlError> {
             );
             for g in changed {
                 let articles = with_articles.then(|| group_articles(store, g));
-                render::article_group(w, g, &|_: &mut XmlWriter| {}, articles.as_deref());
+                let group = render::article_group_wire(g, Vec::new(), articles.as_deref());
+                render::article_group(w, &group);
             }
         } else {
             let mut top: Vec<&ArticleGroup> = store
@@ -464,7 +461,7 @@ pub fn get_article_groups(cx: Ctx<'_>) -> Result<(), XmlError> {
                 .collect();
             top.sort_by_key(|g| (g.sort_order, g.group_number));
             for g in top {
-                write_tree(w, store, g, with_articles);
+                render::article_group(w, &build_tree(store, g, with_articles));
             }
         }
     });

@@ -1,0 +1,484 @@
+//! One method per MplusQAPI operation Ferry uses: build the request ([`requests`]), send it
+//! ([`MplusClient::call`]), check the business result and read the records ([`types`]).
+//! Business results other than OK (`CREATE-ORDER-RESULT-FAILED`, ...) are
+//! [`MplusError::Rejected`] with the `errorMessage`.
+
+use ferry_mplusqapi::WireError;
+use ferry_mplusqapi::ops;
+use rust_decimal::Decimal;
+
+use super::transport::{MplusClient, MplusError, Retry, malformed};
+use crate::soap::Element;
+use crate::soap::requests::{self, Page, ProductQuery};
+use crate::soap::types::{
+    ApiVersion, ArticleGroup, ArticleStock, Branch, Employee, Order, PaymentMethod, Product,
+    Relation, SyncMarkers, TurnoverGroup, VatGroup, VatScale,
+};
+
+/// One record of a list answer with its element (the `raw` of observed events); `record` is
+/// the error when the element cannot be read, so the caller can park it instead of losing
+/// the whole page.
+#[derive(Debug, Clone)]
+pub struct Listed<T> {
+    /// The response element.
+    pub element: Element,
+    /// The record.
+    pub record: Result<T, WireError>,
+}
+
+impl<T> Listed<T> {
+    /// The record and its element, when it was read.
+    pub fn ok(self) -> Option<(T, Element)> {
+        match self.record {
+            Ok(r) => Some((r, self.element)),
+            Err(_) => None,
+        }
+    }
+
+    /// Turns the wire record into Ferry's.
+    fn then<U>(self, f: impl FnOnce(T) -> Result<U, WireError>) -> Listed<U> {
+        Listed {
+            element: self.element,
+            record: self.record.and_then(f),
+        }
+    }
+}
+
+/// What `createOrderV3` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderCreation {
+    /// Created now, or earlier under the same idempotency key (`replayed`).
+    Created {
+        /// The order id.
+        order_id: String,
+        /// The answer was a replay of an earlier attempt's.
+        replayed: bool,
+    },
+    /// An order with this extOrderId exists already (not created with this key).
+    AlreadyExists {
+        /// The `errorMessage`.
+        message: String,
+    },
+}
+
+fn expect_result(
+    operation: &'static str,
+    result: &str,
+    ok: &str,
+    message: &str,
+) -> Result<(), MplusError> {
+    if result.trim() == ok {
+        Ok(())
+    } else {
+        Err(rejected(operation, result, message))
+    }
+}
+
+fn rejected(operation: &'static str, result: &str, message: &str) -> MplusError {
+    let result = result.trim();
+    MplusError::Rejected {
+        operation,
+        result: if result.is_empty() {
+            "no result"
+        } else {
+            result
+        }
+        .to_owned(),
+        message: message.trim().to_owned(),
+    }
+}
+
+/// Every record of a list, or the first error.
+fn all<W, T>(
+    operation: &'static str,
+    items: Vec<W>,
+    from_wire: impl Fn(W) -> Result<T, WireError>,
+) -> Result<Vec<T>, MplusError> {
+    items
+        .into_iter()
+        .map(|w| from_wire(w).map_err(malformed(operation)))
+        .collect()
+}
+
+impl MplusClient {
+    /// `getApiVersion`: the connection test.
+    pub async fn api_version(&self) -> Result<ApiVersion, MplusError> {
+        let r = self.call(&requests::get_api_version(), Retry::Safe).await?;
+        ApiVersion::from_wire(r.decode()?).map_err(malformed("getApiVersion"))
+    }
+
+    /// `getCurrentSyncMarkers`.
+    pub async fn sync_markers(&self) -> Result<SyncMarkers, MplusError> {
+        let r = self
+            .call(&requests::get_current_sync_markers(), Retry::Safe)
+            .await?;
+        Ok(SyncMarkers::from_wire(r.decode()?))
+    }
+
+    /// `getBranches`.
+    pub async fn branches(&self) -> Result<Vec<Branch>, MplusError> {
+        let r = self.call(&requests::get_branches(), Retry::Safe).await?;
+        let r: ops::GetBranchesResponse = r.decode()?;
+        all("getBranches", r.branches.branch, Branch::from_wire)
+    }
+
+    /// `getEmployees`.
+    pub async fn employees(&self) -> Result<Vec<Employee>, MplusError> {
+        let r = self.call(&requests::get_employees(), Retry::Safe).await?;
+        let r: ops::GetEmployeesResponse = r.decode()?;
+        all(
+            "getEmployees",
+            r.employee_list.employee,
+            Employee::from_wire,
+        )
+    }
+
+    /// `getEmployee`; `None` when it does not exist.
+    pub async fn employee(&self, number: i64) -> Result<Option<Employee>, MplusError> {
+        let r = self
+            .call(&requests::get_employee(number), Retry::Safe)
+            .await?;
+        let r: ops::GetEmployeeResponse = r.decode()?;
+        match r.result.trim() {
+            "GET-EMPLOYEE-RESULT-OK" => r
+                .employee
+                .map(Employee::from_wire)
+                .transpose()
+                .map_err(malformed("getEmployee")),
+            _ => Ok(None),
+        }
+    }
+
+    /// `getPaymentMethodsV2`.
+    pub async fn payment_methods(&self) -> Result<Vec<PaymentMethod>, MplusError> {
+        let r = self
+            .call(&requests::get_payment_methods_v2(), Retry::Safe)
+            .await?;
+        let r: ops::GetPaymentMethodsResponse = r.decode()?;
+        all(
+            "getPaymentMethodsV2",
+            r.payment_method_list.payment_method,
+            PaymentMethod::from_wire,
+        )
+    }
+
+    /// `getVatGroupList`, percentages read with the installation's scale.
+    pub async fn vat_groups(&self) -> Result<(Vec<VatGroup>, VatScale), MplusError> {
+        let r = self
+            .call(&requests::get_vat_group_list(), Retry::Safe)
+            .await?;
+        let r: ops::GetVatGroupListResponse = r.decode()?;
+        let mut groups = all("getVatGroupList", r.vat_group, VatGroup::from_wire)?;
+        let scale = VatScale::detect(&groups);
+        scale.apply(&mut groups);
+        Ok((groups, scale))
+    }
+
+    /// `getTurnoverGroups` (active ones).
+    pub async fn turnover_groups(&self) -> Result<Vec<TurnoverGroup>, MplusError> {
+        let r = self
+            .call(&requests::get_turnover_groups(true), Retry::Safe)
+            .await?;
+        let r: ops::GetTurnoverGroupsResponse = r.decode()?;
+        all(
+            "getTurnoverGroups",
+            r.turnover_group_list.turnover_group,
+            TurnoverGroup::from_wire,
+        )
+    }
+
+    /// `findRelationV2` by e-mail with `exactMatch`.
+    pub async fn find_relation_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<Relation>, MplusError> {
+        let op = "findRelationV2";
+        let r = self
+            .call(&requests::find_relation_v2_by_email(email), Retry::Safe)
+            .await?;
+        let r: ops::FindRelationV2Response = r.decode()?;
+        match r.result.trim() {
+            "FIND-RELATION-RESULT-OK" => r
+                .relation
+                .map(Relation::from_wire)
+                .transpose()
+                .map_err(malformed(op)),
+            "FIND-RELATION-RESULT-NOT-FOUND" => Ok(None),
+            other => Err(MplusError::Malformed {
+                operation: op,
+                message: format!("unknown result {other:?}"),
+            }),
+        }
+    }
+
+    /// `getRelation`; `None` when it does not exist.
+    pub async fn relation(&self, number: i64) -> Result<Option<Relation>, MplusError> {
+        let r = self
+            .call(&requests::get_relation(number), Retry::Safe)
+            .await?;
+        let r: ops::GetRelationResponse = r.decode()?;
+        match r.result.trim() {
+            "GET-RELATION-RESULT-OK" => r
+                .relation
+                .map(Relation::from_wire)
+                .transpose()
+                .map_err(malformed("getRelation")),
+            _ => Ok(None),
+        }
+    }
+
+    /// `getRelations`: one sync-marker page, ascending by marker. Each relation is returned
+    /// with its element; a relation that cannot be read comes back as `Err` with it.
+    pub async fn relations(&self, page: Page) -> Result<Vec<Listed<Relation>>, MplusError> {
+        let r = self
+            .call(&requests::get_relations(page), Retry::Safe)
+            .await?;
+        Ok(r.items(Some("relationList"), "relation")
+            .into_iter()
+            .map(|l| l.then(Relation::from_wire))
+            .collect())
+    }
+
+    /// `createRelation`; returns the new relation number. Tried once (not idempotent).
+    pub async fn create_relation(&self, r: &requests::RelationWrite) -> Result<i64, MplusError> {
+        let op = "createRelation";
+        let r = self
+            .call(&requests::create_relation(r), Retry::Never)
+            .await?;
+        let r: ops::CreateRelationResponse = r.decode()?;
+        expect_result(op, &r.result, "CREATE-RELATION-RESULT-OK", &r.error_message)?;
+        r.relation_number.ok_or_else(|| MplusError::Malformed {
+            operation: op,
+            message: "<CreateRelationResponse> has no <relationNumber> element".into(),
+        })
+    }
+
+    /// `updateRelation` (absolute: safe to repeat).
+    pub async fn update_relation(&self, r: &requests::RelationWrite) -> Result<(), MplusError> {
+        let r = self
+            .call(&requests::update_relation(r), Retry::Safe)
+            .await?;
+        let r: ops::UpdateRelationResponse = r.decode()?;
+        expect_result(
+            "updateRelation",
+            &r.result,
+            "UPDATE-RELATION-RESULT-OK",
+            &r.error_message,
+        )
+    }
+
+    /// `getProducts`.
+    pub async fn products(&self, query: &ProductQuery) -> Result<Vec<Listed<Product>>, MplusError> {
+        let r = self
+            .call(&requests::get_products(query), Retry::Safe)
+            .await?;
+        Ok(r.items(Some("productList"), "product")
+            .into_iter()
+            .map(|l| l.then(Product::from_wire))
+            .collect())
+    }
+
+    /// `createProduct`; returns the product number and its article numbers. Tried once.
+    pub async fn create_product(
+        &self,
+        p: &requests::ProductWrite,
+    ) -> Result<(i64, Vec<i64>), MplusError> {
+        let op = "createProduct";
+        let r = self
+            .call(&requests::create_product(p), Retry::Never)
+            .await?;
+        let r: ops::CreateProductResponse = r.decode()?;
+        expect_result(op, &r.result, "CREATE-PRODUCT-RESULT-OK", &r.error_message)?;
+        let number = r.product_number.ok_or_else(|| MplusError::Malformed {
+            operation: op,
+            message: "<CreateProductResponse> has no <productNumber> element".into(),
+        })?;
+        Ok((number, r.article_numbers))
+    }
+
+    /// `updateProduct`. Safe to repeat only when every article carries its number (new
+    /// articles without one would be created again).
+    pub async fn update_product(&self, p: &requests::ProductWrite) -> Result<(), MplusError> {
+        let retry = if p.articles.iter().all(|a| a.article_number.is_some()) {
+            Retry::Safe
+        } else {
+            Retry::Never
+        };
+        let r = self.call(&requests::update_product(p), retry).await?;
+        let r: ops::UpdateProductResponse = r.decode()?;
+        expect_result(
+            "updateProduct",
+            &r.result,
+            "UPDATE-PRODUCT-RESULT-OK",
+            &r.error_message,
+        )
+    }
+
+    /// `getArticleGroups` without a marker: the whole tree, flattened with parents.
+    pub async fn article_group_tree(&self) -> Result<Vec<ArticleGroup>, MplusError> {
+        let r = self
+            .call(&requests::get_article_groups(None), Retry::Safe)
+            .await?;
+        let r: ops::GetArticleGroupsResponse = r.decode()?;
+        let mut out = Vec::new();
+        ArticleGroup::flatten(r.article_group_list, 0, &mut out)
+            .map_err(malformed("getArticleGroups"))?;
+        Ok(out)
+    }
+
+    /// `getArticleGroups` with a marker: the changed groups of one page (flat; parents are
+    /// not in this answer).
+    pub async fn article_group_changes(
+        &self,
+        page: Page,
+    ) -> Result<Vec<Listed<ArticleGroup>>, MplusError> {
+        let r = self
+            .call(&requests::get_article_groups(Some(page)), Retry::Safe)
+            .await?;
+        Ok(r.items(Some("articleGroupList"), "articleGroups")
+            .into_iter()
+            .map(|l| l.then(ArticleGroup::from_wire))
+            .collect())
+    }
+
+    /// `newArticleGroup`; returns the group number. Tried once.
+    pub async fn new_article_group(&self, parent: i32, name: &str) -> Result<i32, MplusError> {
+        let op = "newArticleGroup";
+        let r = self
+            .call(
+                &requests::new_article_group(parent, name, name),
+                Retry::Never,
+            )
+            .await?;
+        let r: ops::NewArticleGroupResponse = r.decode()?;
+        expect_result(op, &r.result, "NEW-ARTICLE-GROUP-RESULT-OK", "")?;
+        r.group_number.ok_or_else(|| MplusError::Malformed {
+            operation: op,
+            message: "<NewArticleGroupResponse> has no <groupNumber> element".into(),
+        })
+    }
+
+    /// `updateArticleGroup` (absolute).
+    pub async fn update_article_group(
+        &self,
+        number: i32,
+        name: &str,
+        parent: i32,
+    ) -> Result<(), MplusError> {
+        let r = self
+            .call(
+                &requests::update_article_group(number, name, name, parent),
+                Retry::Safe,
+            )
+            .await?;
+        let r: ops::UpdateArticleGroupResponse = r.decode()?;
+        expect_result(
+            "updateArticleGroup",
+            &r.result,
+            "SAVE-ARTICLE-GROUP-RESULT-OK",
+            "",
+        )
+    }
+
+    /// `getStock` of `articles` (every stock article when empty) changed since `since`.
+    pub async fn stock(
+        &self,
+        branch: i32,
+        articles: &[i64],
+        since: Option<i64>,
+    ) -> Result<Vec<Listed<ArticleStock>>, MplusError> {
+        let r = self
+            .call(&requests::get_stock(branch, articles, since), Retry::Safe)
+            .await?;
+        Ok(r.items(None, "articleStocks")
+            .into_iter()
+            .map(|l| l.then(ArticleStock::from_wire))
+            .collect())
+    }
+
+    /// `setStock` (absolute: safe to repeat); returns the new stockId.
+    pub async fn set_stock(
+        &self,
+        branch: i32,
+        article: i64,
+        amount: Decimal,
+        employee: Option<i64>,
+    ) -> Result<i64, MplusError> {
+        let op = "setStock";
+        let body =
+            requests::set_stock(branch, article, amount, employee, "Ferry").ok_or_else(|| {
+                MplusError::Invalid {
+                    operation: op,
+                    message: format!("stock quantity {amount} does not fit MplusKASSA's format"),
+                }
+            })?;
+        let r = self.call(&body, Retry::Safe).await?;
+        let r: ops::SetStockResponse = r.decode()?;
+        expect_result(op, &r.result, "SET-STOCK-RESULT-OK", "")?;
+        Ok(r.stock_id.unwrap_or(0))
+    }
+
+    /// `findOrder` by extOrderId.
+    pub async fn find_order(&self, ext_order_id: &str) -> Result<Option<Order>, MplusError> {
+        let r = self
+            .call(&requests::find_order(ext_order_id), Retry::Safe)
+            .await?;
+        let r: ops::GetOrderResponse = r.decode()?;
+        match r.result.trim() {
+            "GET-ORDER-RESULT-OK" => r
+                .order
+                .map(Order::from_wire)
+                .transpose()
+                .map_err(malformed("findOrder")),
+            _ => Ok(None),
+        }
+    }
+
+    /// `getOrders`: one sync-marker page.
+    pub async fn orders(&self, page: Page) -> Result<Vec<Listed<Order>>, MplusError> {
+        let r = self.call(&requests::get_orders(page), Retry::Safe).await?;
+        Ok(r.items(Some("orderList"), "order")
+            .into_iter()
+            .map(|l| l.then(Order::from_wire))
+            .collect())
+    }
+
+    /// `createOrderV3`: idempotent through `idempotency_key`, so retried like a read.
+    pub async fn create_order_v3(
+        &self,
+        order: &requests::OrderWrite,
+        idempotency_key: &str,
+        payments: &[requests::PaymentWrite],
+    ) -> Result<OrderCreation, MplusError> {
+        let op = "createOrderV3";
+        let r = self
+            .call(
+                &requests::create_order_v3(order, idempotency_key, payments),
+                Retry::Safe,
+            )
+            .await?;
+        let r: ops::CreateOrderV3Response = r.decode()?;
+        let replayed = r.idempotency_result.as_deref().map(str::trim)
+            == Some("IDEMPOTENCY-RESULT-REPLAY-RESPONSE");
+        let message = r.error_message.as_deref().unwrap_or_default();
+        match r.result.trim() {
+            "CREATE-ORDER-RESULT-OK" => {
+                let order_id = Some(r.info.order_id.trim())
+                    .filter(|id| !id.is_empty())
+                    .or_else(|| r.order.as_ref().map(|o| o.order_id.trim()))
+                    .ok_or_else(|| MplusError::Malformed {
+                        operation: op,
+                        message: "CREATE-ORDER-RESULT-OK without an orderId".into(),
+                    })?;
+                Ok(OrderCreation::Created {
+                    order_id: order_id.to_owned(),
+                    replayed,
+                })
+            }
+            "CREATE-ORDER-RESULT-EXT-ORDER-ID-ALREADY-EXISTS" => Ok(OrderCreation::AlreadyExists {
+                message: message.trim().to_owned(),
+            }),
+            other => Err(rejected(op, other, message)),
+        }
+    }
+}

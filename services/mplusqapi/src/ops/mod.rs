@@ -1,0 +1,91 @@
+//! One request struct per operation (the element inside the SOAP Body, named like the
+//! operation) and its response (named by the WSDL's message table, which follows no single
+//! rule: `getBranchesResponse`, `GetEmployeesResponse`, `GetOrderResponse` for `findOrder`).
+//! [`Operation`] ties them together.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+mod orders;
+mod products;
+mod reference;
+mod relations;
+mod stock;
+
+pub use orders::*;
+pub use products::*;
+pub use reference::*;
+pub use relations::*;
+pub use stock::*;
+
+/// A MplusQAPI operation: the request element's name, the response element's name and type.
+pub trait Operation: Serialize {
+    /// Operation = request element.
+    const NAME: &'static str;
+    /// Response element.
+    const RESPONSE: &'static str;
+    /// Response type.
+    type Response: DeserializeOwned + Serialize;
+}
+
+macro_rules! operations {
+    ($($request:ident => $name:literal, $response:ident => $response_name:literal;)*) => {
+        $(
+            impl Operation for $request {
+                const NAME: &'static str = $name;
+                const RESPONSE: &'static str = $response_name;
+                type Response = $response;
+            }
+        )*
+
+        /// `(operation, response element)` of every operation this crate describes.
+        pub const OPERATIONS: &[(&str, &str)] = &[$(($name, $response_name)),*];
+    };
+}
+
+operations! {
+    GetApiVersion => "getApiVersion", GetApiVersionResponse => "getApiVersionResponse";
+    GetCurrentSyncMarkers => "getCurrentSyncMarkers", GetCurrentSyncMarkersResponse => "getCurrentSyncMarkersResponse";
+    GetBranches => "getBranches", GetBranchesResponse => "getBranchesResponse";
+    GetEmployees => "getEmployees", GetEmployeesResponse => "GetEmployeesResponse";
+    GetEmployee => "getEmployee", GetEmployeeResponse => "GetEmployeeResponse";
+    GetPaymentMethodsV2 => "getPaymentMethodsV2", GetPaymentMethodsResponse => "GetPaymentMethodsResponse";
+    GetVatGroupList => "getVatGroupList", GetVatGroupListResponse => "getVatGroupListResponse";
+    GetTurnoverGroups => "getTurnoverGroups", GetTurnoverGroupsResponse => "GetTurnoverGroupsResponse";
+    FindRelationV2 => "findRelationV2", FindRelationV2Response => "FindRelationV2Response";
+    GetRelation => "getRelation", GetRelationResponse => "GetRelationResponse";
+    GetRelations => "getRelations", GetRelationsResponse => "GetRelationsResponse";
+    CreateRelation => "createRelation", CreateRelationResponse => "CreateRelationResponse";
+    UpdateRelation => "updateRelation", UpdateRelationResponse => "UpdateRelationResponse";
+    GetProducts => "getProducts", GetProductsResponse => "GetProductsResponse";
+    CreateProduct => "createProduct", CreateProductResponse => "CreateProductResponse";
+    UpdateProduct => "updateProduct", UpdateProductResponse => "UpdateProductResponse";
+    GetArticleGroups => "getArticleGroups", GetArticleGroupsResponse => "GetArticleGroupsResponse";
+    NewArticleGroup => "newArticleGroup", NewArticleGroupResponse => "NewArticleGroupResponse";
+    UpdateArticleGroup => "updateArticleGroup", UpdateArticleGroupResponse => "UpdateArticleGroupResponse";
+    GetStock => "getStock", GetStockResponse => "GetStockResponse";
+    SetStock => "setStock", SetStockResponse => "SetStockResponse";
+    FindOrder => "findOrder", GetOrderResponse => "GetOrderResponse";
+    GetOrders => "getOrders", GetOrdersResponse => "GetOrdersResponse";
+    CreateOrderV3 => "createOrderV3", CreateOrderV3Response => "CreateOrderV3Response";
+}
+
+/// An element without content (`<request/>`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Empty {}
+
+/// `tns:TextList` (`<text><text>…</text></text>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextList {
+    /// The texts.
+    #[serde(default)]
+    pub text: Vec<Text>,
+}
+
+/// `tns:Text`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Text {
+    /// The text.
+    #[serde(default)]
+    pub text: String,
+}

@@ -1,0 +1,668 @@
+//! Every request and response type of this crate, written, checked against the official
+//! WSDL's schema (with the sandbox's independent checker), and read back equal.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../sandbox/tests/mpluskassa_support/xsd.rs"]
+#[allow(dead_code, clippy::all)]
+mod xsd;
+
+use ferry_mplusqapi::ops::*;
+use ferry_mplusqapi::records::*;
+use ferry_mplusqapi::{Limits, Operation, SoapMplusDate, SoapMplusDateTime, envelope};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+const WSDL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../specs/mpluskassa/mplusqapi.wsdl"
+);
+
+fn schema() -> xsd::Schema {
+    xsd::Schema::load(WSDL).expect("the WSDL's schema loads")
+}
+
+fn ts() -> SoapMplusDateTime {
+    SoapMplusDateTime {
+        sec: 5,
+        min: 30,
+        hour: 10,
+        day: 24,
+        mon: 11,
+        year: 2026,
+        isdst: false,
+        timezone: 60,
+    }
+}
+
+fn relation() -> Relation {
+    Relation {
+        relation_number: Some(20001),
+        ext_relation_id: Some("WEB-1".into()),
+        sync_marker: Some(7),
+        create_timestamp: Some(ts()),
+        change_timestamp: Some(ts()),
+        active: Some(true),
+        name: Some("Bakkerij & Zn <BV>".into()),
+        address: Some("Dorpsstraat 12a".into()),
+        zipcode: Some("1234 AB".into()),
+        city: Some("Ons Dorp".into()),
+        country: Some("NL".into()),
+        email: Some("inkoop@bakkerij.nl".into()),
+        birth_date: Some(SoapMplusDate {
+            day: 1,
+            mon: 2,
+            year: 1990,
+        }),
+        payment_within_days: Some(14),
+        default_vat_method: Some("VAT-METHOD-INCLUSIVE".into()),
+        contact_list: Some(RelationList {
+            relation: vec![Relation {
+                relation_number: Some(20002),
+                name: Some("Els Bakker".into()),
+                ..Relation::default()
+            }],
+        }),
+        company_name: Some("Bakkerij BV".into()),
+        ..Relation::default()
+    }
+}
+
+fn article(n: i64) -> Article {
+    Article {
+        article_number: Some(n),
+        plu_number: Some(format!("{n}")),
+        sync_marker: Some(3),
+        change_timestamp: Some(ts()),
+        active: Some(true),
+        description: Some("Shirt S".into()),
+        colour: Some("White".into()),
+        size: Some("S".into()),
+        barcode: Some("8712345100018".into()),
+        turnover_group: Some(10),
+        vat_code: Some(1),
+        vat_percentage: Some(2100),
+        price_incl: Some(2495),
+        price_excl: Some(2062),
+        webshop: Some(true),
+        stock_article: Some(true),
+        ..Article::default()
+    }
+}
+
+fn product() -> Product {
+    Product {
+        product_number: Some(1001),
+        sync_marker: Some(4),
+        description: Some("Shirt".into()),
+        extra_text: Some("<p>Long</p>".into()),
+        article_list: Some(ArticleList {
+            article: vec![article(10001), article(10002)],
+        }),
+        group_numbers: vec![11, 12],
+    }
+}
+
+fn order() -> Order {
+    let address = Address {
+        name: Some("Anna de Vries".into()),
+        address: Some("Dorpsstraat 12".into()),
+        zipcode: Some("1234 AB".into()),
+        city: Some("Ons Dorp".into()),
+        country: Some("NL".into()),
+        ..Address::default()
+    };
+    Order {
+        order_id: "ORD-1".into(),
+        ext_order_id: Some("WEB-1001".into()),
+        sync_marker: Some(9),
+        order_type: Some("ORDER-TYPE-SALES-ORDER".into()),
+        entry_branch_number: Some(1),
+        employee_number: Some(999_999),
+        employee_name: Some("Super".into()),
+        entry_timestamp: Some(ts()),
+        relation_number: Some(20001),
+        relation_name: Some("Anna".into()),
+        delivery_address: Some(address.clone()),
+        invoice_address: Some(address),
+        financial_date: Some(ts().date()),
+        financial_branch_number: Some(1),
+        workplace_number: Some(1),
+        reference: Some("WEB-1001".into()),
+        total_incl_amount: Some(4990),
+        total_excl_amount: Some(4124),
+        vat_method: Some("VAT-METHOD-INCLUSIVE".into()),
+        vat_group_list: Some(OrderVatGroupList {
+            vat_group: vec![OrderVatGroup {
+                vat_code: 1,
+                vat_percentage: 2100,
+                excl_amount: 4124,
+                vat_amount: 866,
+            }],
+        }),
+        payment_method: Some("IDEAL".into()),
+        change_counter: Some(1),
+        version_number: Some(1),
+        prepaid_amount: Some(0),
+        fully_paid: Some(false),
+        delivery_state: Some("ORDER-DELIVERY-STATE-NOTHING".into()),
+        cancel_state: Some("ORDER-CANCEL-STATE-NOTHING".into()),
+        complete_state: Some("ORDER-COMPLETE-STATE-NOTHING".into()),
+        order_number: Some(YearNumber {
+            year: 2026,
+            number: 12,
+        }),
+        order_barcode: Some("2026000012".into()),
+        line_list: Some(OrderLineList {
+            line: vec![OrderLine {
+                line_id: Some("L1".into()),
+                employee_number: Some(999_999),
+                article_number: Some(10001),
+                plu_number: Some("10001".into()),
+                text: Some("Shirt S".into()),
+                data: Some(LineData {
+                    quantity: Some(15),
+                    decimal_places: Some(1),
+                    price: Some(2495),
+                    price_excl: Some(2062),
+                    turnover_group: Some(10),
+                    vat_code: Some(1),
+                    vat_percentage: Some(2100),
+                    discount_type: Some("DISCOUNT-TYPE-EXTERNAL-DISCOUNT".into()),
+                    discount_amount: Some(100),
+                    total_incl_amount: Some(3643),
+                    total_excl_amount: Some(3011),
+                    ..LineData::default()
+                }),
+            }],
+        }),
+        payment_list: Some(PaymentList {
+            payment: vec![Payment {
+                payment_id: Some("P1".into()),
+                method: "IDEAL".into(),
+                description: Some("iDEAL".into()),
+                amount: 4990,
+                payment_method_type: Some("PAYMENT-METHOD-TYPE-EFT".into()),
+            }],
+        }),
+    }
+}
+
+/// Writes `value` as element `name`, checks it against the schema, reads it back.
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(
+    schema: &xsd::Schema,
+    name: &str,
+    value: &T,
+) -> Vec<String> {
+    let text = envelope::request(name, value).expect("writes");
+    let mut problems: Vec<String> = schema
+        .check_message(&text, name)
+        .into_iter()
+        .map(|e| format!("{name}: {e}\n  {text}"))
+        .collect();
+    match envelope::open(&text, name, &Limits::default()) {
+        Ok(body) => match body.decode::<T>() {
+            Ok(back) if &back == value => {}
+            Ok(back) => problems.push(format!("{name}: read back {back:?}")),
+            Err(e) => problems.push(format!("{name}: {e}")),
+        },
+        Err(e) => problems.push(format!("{name}: {e}")),
+    }
+    problems
+}
+
+fn request<O: Operation + DeserializeOwned + PartialEq + Debug>(
+    schema: &xsd::Schema,
+    op: &O,
+) -> Vec<String> {
+    round_trip(schema, O::NAME, op)
+}
+
+fn response<O: Operation>(schema: &xsd::Schema, r: &O::Response) -> Vec<String>
+where
+    O::Response: PartialEq + Debug,
+{
+    round_trip(schema, O::RESPONSE, r)
+}
+
+#[test]
+fn requests_are_schema_valid_and_read_back() {
+    let s = schema();
+    let mut p = Vec::new();
+    p.extend(request(&s, &GetApiVersion {}));
+    p.extend(request(&s, &GetCurrentSyncMarkers {}));
+    p.extend(request(&s, &GetBranches {}));
+    p.extend(request(&s, &GetEmployees::default()));
+    p.extend(request(&s, &GetEmployee { employee_number: 9 }));
+    p.extend(request(&s, &GetPaymentMethodsV2::default()));
+    p.extend(request(&s, &GetVatGroupList {}));
+    p.extend(request(
+        &s,
+        &GetTurnoverGroups {
+            request: GetTurnoverGroupsRequest {
+                only_active: Some(true),
+            },
+        },
+    ));
+    p.extend(request(
+        &s,
+        &FindRelationV2 {
+            request: FindRelationV2Request {
+                relation: Relation {
+                    email: Some("a@b.nl".into()),
+                    ..Relation::default()
+                },
+                exact_match: Some(true),
+            },
+        },
+    ));
+    p.extend(request(&s, &GetRelation { relation_number: 1 }));
+    p.extend(request(
+        &s,
+        &GetRelations {
+            request: Some(GetRelationsRequest {
+                relation_numbers: vec![1, 2],
+                sync_marker: Some(3),
+                sync_marker_limit: Some(100),
+            }),
+        },
+    ));
+    let mut writable = relation();
+    writable.sync_marker = None;
+    writable.create_timestamp = None;
+    writable.change_timestamp = None;
+    p.extend(request(
+        &s,
+        &CreateRelation {
+            relation: writable.clone(),
+        },
+    ));
+    p.extend(request(&s, &UpdateRelation { relation: writable }));
+    p.extend(request(
+        &s,
+        &GetProducts {
+            request: GetProductsRequest {
+                article_numbers: vec![1, 2],
+                plu_numbers: TextList {
+                    text: vec![Text { text: "A&B".into() }],
+                },
+                sync_marker: Some(1),
+                sync_marker_limit: Some(10),
+                include_all_articles_of_selected_products: Some(true),
+                product_numbers: vec![5],
+            },
+        },
+    ));
+    p.extend(request(&s, &CreateProduct { product: product() }));
+    p.extend(request(&s, &UpdateProduct { product: product() }));
+    p.extend(request(&s, &GetArticleGroups::default()));
+    p.extend(request(
+        &s,
+        &NewArticleGroup {
+            request: NewArticleGroupRequest {
+                parent_group_number: 0,
+                name: "Shirts".into(),
+                text: "Shirts".into(),
+            },
+        },
+    ));
+    p.extend(request(
+        &s,
+        &UpdateArticleGroup {
+            request: UpdateArticleGroupRequest {
+                group_number: 11,
+                name: "Shirts".into(),
+                text: "Shirts".into(),
+                parent_group_number: 0,
+            },
+        },
+    ));
+    p.extend(request(
+        &s,
+        &GetStock {
+            request: GetStockRequest {
+                branch_number: 1,
+                article_numbers: ArticleNumberList {
+                    article_numbers: vec![10001, 10002],
+                },
+                stock_id: Some(12),
+            },
+        },
+    ));
+    p.extend(request(
+        &s,
+        &SetStock {
+            request: SetStockRequest {
+                branch_number: 1,
+                article_number: 10001,
+                amount: 1250,
+                decimal_places: Some(2),
+                employee_number: Some(999_999),
+                reference: Some("Ferry".into()),
+            },
+        },
+    ));
+    p.extend(request(
+        &s,
+        &FindOrder {
+            ext_order_id: "WEB-1".into(),
+        },
+    ));
+    p.extend(request(
+        &s,
+        &GetOrders {
+            request: GetOrdersRequest {
+                sync_marker: Some(1),
+                sync_marker_limit: Some(100),
+                include_line_list: Some(true),
+                ..GetOrdersRequest::default()
+            },
+        },
+    ));
+    let mut new_order = order();
+    new_order.order_id = String::new();
+    p.extend(request(
+        &s,
+        &CreateOrderV3 {
+            request: CreateOrderV3Request {
+                idempotency_key: "ferry:k".into(),
+                order: new_order,
+                payment_list: Some(PaymentList {
+                    payment: vec![payment("IDEAL", 4990)],
+                }),
+            },
+        },
+    ));
+    assert!(p.is_empty(), "{}", p.join("\n"));
+}
+
+#[test]
+fn responses_are_schema_valid_and_read_back() {
+    let s = schema();
+    let mut p = Vec::new();
+    p.extend(response::<GetApiVersion>(
+        &s,
+        &GetApiVersionResponse {
+            major_number: Some(67),
+            minor_number: Some(1),
+            revision_number: Some(3),
+            in_debug_mode: false,
+        },
+    ));
+    p.extend(response::<GetCurrentSyncMarkers>(
+        &s,
+        &GetCurrentSyncMarkersResponse {
+            article_sync_marker: 1,
+            article_group_sync_marker: Some(2),
+            relation_sync_marker: 3,
+            employee_sync_marker: 4,
+            invoice_sync_marker: 5,
+            receipt_sync_marker: 6,
+            order_sync_marker: 7,
+            proposal_sync_marker: Some(8),
+            stock_id: Some(9),
+        },
+    ));
+    p.extend(response::<GetBranches>(
+        &s,
+        &GetBranchesResponse {
+            branches: BranchList {
+                branch: vec![Branch {
+                    branch_number: Some(1),
+                    branch_name: "Winkel".into(),
+                    abbreviation: "W".into(),
+                    ext_branch_id: None,
+                    workplaces: Some(WorkplaceList {
+                        workplace: vec![Workplace {
+                            workplace_number: Some(1),
+                            workplace_name: "Kassa 1".into(),
+                            is_mobile: Some(false),
+                        }],
+                    }),
+                    country_code: Some(528),
+                    country_iso3: Some("NLD".into()),
+                    country_name: Some("Nederland".into()),
+                }],
+            },
+        },
+    ));
+    let employee = Employee {
+        employee_number: Some(999_999),
+        sync_marker: Some(1),
+        name: Some("Super".into()),
+        email: Some("s@x.nl".into()),
+        active: Some(true),
+    };
+    p.extend(response::<GetEmployees>(
+        &s,
+        &GetEmployeesResponse {
+            employee_list: EmployeeList {
+                employee: vec![employee.clone()],
+            },
+        },
+    ));
+    p.extend(response::<GetEmployee>(
+        &s,
+        &GetEmployeeResponse {
+            result: "GET-EMPLOYEE-RESULT-OK".into(),
+            employee: Some(employee),
+        },
+    ));
+    p.extend(response::<GetPaymentMethodsV2>(
+        &s,
+        &GetPaymentMethodsResponse {
+            payment_method_list: PaymentMethodList {
+                payment_method: vec![PaymentMethod {
+                    method: "IDEAL".into(),
+                    description: "iDEAL".into(),
+                    button_text: "iDEAL".into(),
+                    allow_negative_amount: true,
+                    active: Some(true),
+                    kind: Some("PAYMENT-METHOD-TYPE-EFT".into()),
+                    account_number: Some(1100),
+                }],
+            },
+        },
+    ));
+    p.extend(response::<GetVatGroupList>(
+        &s,
+        &GetVatGroupListResponse {
+            vat_group: vec![VatGroup {
+                country_iso3: Some("NLD".into()),
+                vat_code: Some(1),
+                vat_percentage: Some(2100),
+                account_number: None,
+            }],
+        },
+    ));
+    p.extend(response::<GetTurnoverGroups>(
+        &s,
+        &GetTurnoverGroupsResponse {
+            turnover_group_list: TurnoverGroupList {
+                turnover_group: vec![TurnoverGroup {
+                    turnover_group_type: "TURNOVER-GROUP-TYPE-TURNOVER".into(),
+                    turnover_group: Some(10),
+                    turnover_group_name: "Kleding".into(),
+                    default_account_number: Some(8000),
+                    account_number: Some(8000),
+                    default_vat_code: Some(1),
+                }],
+            },
+        },
+    ));
+    p.extend(response::<FindRelationV2>(
+        &s,
+        &FindRelationV2Response {
+            result: "FIND-RELATION-RESULT-OK".into(),
+            relation: Some(relation()),
+        },
+    ));
+    p.extend(response::<GetRelation>(
+        &s,
+        &GetRelationResponse {
+            result: "GET-RELATION-RESULT-OK".into(),
+            relation: Some(relation()),
+        },
+    ));
+    p.extend(response::<GetRelations>(
+        &s,
+        &GetRelationsResponse {
+            relation_list: RelationList {
+                relation: vec![relation(), Relation::default()],
+            },
+        },
+    ));
+    p.extend(response::<CreateRelation>(
+        &s,
+        &CreateRelationResponse {
+            result: "CREATE-RELATION-RESULT-OK".into(),
+            relation_number: Some(20003),
+            change_timestamp: Some(ts()),
+            sync_marker: Some(8),
+            error_message: String::new(),
+        },
+    ));
+    p.extend(response::<UpdateRelation>(
+        &s,
+        &UpdateRelationResponse {
+            result: "UPDATE-RELATION-RESULT-OK".into(),
+            error_message: String::new(),
+            change_timestamp: Some(ts()),
+            sync_marker: Some(9),
+        },
+    ));
+    p.extend(response::<GetProducts>(
+        &s,
+        &GetProductsResponse {
+            product_list: ProductList {
+                product: vec![product()],
+            },
+        },
+    ));
+    p.extend(response::<CreateProduct>(
+        &s,
+        &CreateProductResponse {
+            result: "CREATE-PRODUCT-RESULT-OK".into(),
+            product_number: Some(1001),
+            article_numbers: vec![10001, 10002],
+            change_timestamp: Some(ts()),
+            sync_marker: Some(4),
+            error_message: String::new(),
+        },
+    ));
+    p.extend(response::<UpdateProduct>(
+        &s,
+        &UpdateProductResponse {
+            result: "UPDATE-PRODUCT-RESULT-OK".into(),
+            existing_article_numbers: vec![10001],
+            new_article_numbers: vec![10003],
+            change_timestamp: None,
+            sync_marker: Some(5),
+            error_message: String::new(),
+        },
+    ));
+    let leaf = ArticleGroup {
+        group_number: Some(12),
+        sync_marker: Some(2),
+        name: "T-shirts".into(),
+        text: "T-shirts".into(),
+        sort_order: 1,
+        product_numbers: Some(NumberList { number: vec![1001] }),
+        is_deleted: Some(false),
+        ..ArticleGroup::default()
+    };
+    p.extend(response::<GetArticleGroups>(
+        &s,
+        &GetArticleGroupsResponse {
+            article_group_list: ArticleGroupList {
+                article_groups: vec![ArticleGroup {
+                    group_number: Some(11),
+                    name: "Shirts".into(),
+                    text: "Shirts".into(),
+                    sub_group_list: ArticleGroupList {
+                        article_groups: vec![leaf],
+                    },
+                    article_numbers: Some(NumberList::default()),
+                    ..ArticleGroup::default()
+                }],
+            },
+        },
+    ));
+    p.extend(response::<NewArticleGroup>(
+        &s,
+        &NewArticleGroupResponse {
+            result: "NEW-ARTICLE-GROUP-RESULT-OK".into(),
+            group_number: Some(13),
+        },
+    ));
+    p.extend(response::<UpdateArticleGroup>(
+        &s,
+        &UpdateArticleGroupResponse {
+            result: "SAVE-ARTICLE-GROUP-RESULT-OK".into(),
+        },
+    ));
+    p.extend(response::<GetStock>(
+        &s,
+        &GetStockResponse {
+            article_stocks: vec![ArticleStock {
+                branch_number: Some(1),
+                article_number: Some(10001),
+                change_timestamp: Some(ts()),
+                stock_id: 12,
+                amount_free: 530,
+                decimal_places_free: Some(3),
+                amount_reserved: 2,
+                decimal_places_reserved: Some(0),
+                amount_incoming: 0,
+                decimal_places_incoming: Some(0),
+                is_day_stock_article: false,
+            }],
+        },
+    ));
+    p.extend(response::<SetStock>(
+        &s,
+        &SetStockResponse {
+            result: "SET-STOCK-RESULT-OK".into(),
+            stock_id: Some(13),
+        },
+    ));
+    p.extend(response::<FindOrder>(
+        &s,
+        &GetOrderResponse {
+            result: "GET-ORDER-RESULT-OK".into(),
+            order: Some(order()),
+        },
+    ));
+    p.extend(response::<GetOrders>(
+        &s,
+        &GetOrdersResponse {
+            order_list: OrderList {
+                order: vec![order()],
+            },
+        },
+    ));
+    p.extend(response::<CreateOrderV3>(
+        &s,
+        &CreateOrderV3Response {
+            idempotency_result: Some("IDEMPOTENCY-RESULT-ORIGINAL-RESPONSE".into()),
+            result: "CREATE-ORDER-RESULT-OK".into(),
+            order: Some(order()),
+            error_message: Some(String::new()),
+            info: CreateOrderInfo {
+                order_id: "ORD-1".into(),
+                order_string: "2026000012".into(),
+                order_queued: Some(false),
+            },
+            pay_result: Some("PAY-ORDER-RESULT-OK".into()),
+        },
+    ));
+    assert!(p.is_empty(), "{}", p.join("\n"));
+}
+
+#[test]
+fn the_operation_table_is_the_wsdls() {
+    let s = schema();
+    for &(op, expected) in OPERATIONS {
+        assert_eq!(s.operation(op), Some((op, expected)), "{op}");
+    }
+}
