@@ -39,6 +39,7 @@ use crate::integrations::{Integration, Integrations};
 use crate::soap::Element;
 use crate::soap::requests::{Page, ProductQuery};
 use crate::soap::types::{self as mk, VatScale};
+use ferry_platform::backoff::Backoff;
 use ferry_platform::connector::Xref;
 
 use crate::store::{self, SyncEntity, XREFS, kind};
@@ -197,7 +198,8 @@ impl Ingest {
                     0
                 };
                 let wait = if failed {
-                    (Duration::from_secs(1) * 2u32.saturating_pow(failures.min(6)))
+                    Backoff::new(Duration::from_secs(2), Duration::from_secs(64))
+                        .delay(failures)
                         .min(self.config.poll_interval())
                 } else {
                     self.config.poll_interval()

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use ferry_mplusqapi::envelope;
 use ferry_mplusqapi::{Fault, Limits, Operation, ResponseError, WireError};
+use ferry_platform::backoff::Backoff;
 use ferry_platform::config::Secret;
 use ferry_platform::metrics;
 use ferry_proto::messages::ErrorCode;
-use rand::Rng;
 use serde::de::DeserializeOwned;
 
 use super::Listed;
@@ -322,16 +322,9 @@ impl MplusClient {
         }
     }
 
+    /// Equal jitter: between half and all of the exponential delay.
     fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .settings
-            .backoff_base
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
-            .min(self.settings.backoff_max);
-        // Full jitter between half and all of the exponential delay.
-        let half = exp / 2;
-        let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
-        half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
+        Backoff::new(self.settings.backoff_base, self.settings.backoff_max).delay(attempt)
     }
 
     async fn attempt(
