@@ -33,12 +33,7 @@ use ferry_sandbox::seed::Seed;
 use serde_json::{Value, json};
 
 /// The RabbitMQ the tests use (override with `FERRY_TEST_AMQP_URL`).
-pub fn amqp_url() -> String {
-    std::env::var("FERRY_TEST_AMQP_URL")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
+pub use ferry_test_support::amqp_url;
 
 /// The MailChimp API key the sandbox accepts by default.
 pub const MAILCHIMP_API_KEY: &str = "0123456789abcdef0123456789abcdef-us1";

@@ -26,10 +26,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub fn amqp_url() -> String {
-    std::env::var("FERRY_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
+pub use ferry_test_support::amqp_url;
 
 /// Which bus (and database) a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

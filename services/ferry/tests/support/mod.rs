@@ -1,9 +1,8 @@
 //! The real `ferry` binary started as a newcomer would, in an empty directory, asked over
 //! HTTP, and stopped with SIGTERM; and the WebDriver client of the dashboard tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../../notifier/tests/support/webdriver.rs"]
-pub mod webdriver;
+pub use ferry_test_support::webdriver;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -129,9 +128,9 @@ impl Ferry {
     }
 }
 
+/// A fresh directory for one `ferry` (never one per process: under `cargo test` the tests of
+/// a binary run as threads of one process, and a shared directory let one test read, or
+/// delete, another's `ferry-data/`).
 pub fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ferry-embedded-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    ferry_test_support::unique_dir("ferry-embedded")
 }

@@ -34,10 +34,7 @@ pub enum Kind {
     Rabbit,
 }
 
-pub fn amqp_url() -> String {
-    std::env::var("FERRY_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
+pub use ferry_test_support::amqp_url;
 
 pub struct Harness {
     pub bus: Arc<dyn Bus>,

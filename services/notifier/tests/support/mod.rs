@@ -1,9 +1,9 @@
 //! A notifier for one test: a fresh database (SQLite file or PostgreSQL schema), a bus
 //! isolated by a unique prefix (in-process or the local RabbitMQ), the service started on them
 //! and its admin server on a free port. Plus fixtures, a webhook receiver and an SMTP catcher.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
-pub mod webdriver;
+pub use ferry_test_support::webdriver;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -42,10 +42,7 @@ pub enum DbKind {
     Postgres,
 }
 
-pub fn amqp_url() -> String {
-    std::env::var("FERRY_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
+pub use ferry_test_support::amqp_url;
 
 /// A test bus and the database, which outlive notifier restarts.
 pub struct World {

@@ -32,11 +32,7 @@ use uuid::Uuid;
 #[allow(unused_imports)]
 pub use responder::{Fault, Responder};
 
-/// The broker of the test machine; override with `FERRY_TEST_AMQP_URL`.
-pub fn amqp_url() -> String {
-    std::env::var("FERRY_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
+pub use ferry_test_support::amqp_url;
 
 /// Which bus and database a test runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,11 +15,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// The broker of the test machine; override with `FERRY_TEST_AMQP_URL`.
-pub fn amqp_url() -> String {
-    std::env::var("FERRY_TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
+pub use ferry_test_support::amqp_url;
 
 /// Which bus a contract test runs against.
 #[derive(Clone, Copy, Debug)]

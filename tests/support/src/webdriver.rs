@@ -24,22 +24,21 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// Starts chromedriver on a free port and a fresh headless Chromium session.
+    /// Starts chromedriver on a port of its own and a fresh headless Chromium session.
     pub async fn start() -> Self {
         assert!(
             Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists(),
             "the browser tests need Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver; .ci/run installs them)"
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: chromedriver binds a free port itself and says which ("ChromeDriver was
+        // started successfully on port N."), so no other process can take it meanwhile.
+        let mut driver = Command::new(CHROMEDRIVER)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
+        let port = announced_port(driver.stdout.take().expect("chromedriver's stdout"));
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -282,4 +281,27 @@ pub fn artifact_dir(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
     target.join("test-artifacts").join(name)
+}
+
+/// The port chromedriver announces on `stdout`; the rest of its output is drained on a thread
+/// of its own (a full pipe would block it).
+fn announced_port(stdout: std::process::ChildStdout) -> u16 {
+    use std::io::{BufRead, BufReader};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let port = line
+                .split("started successfully on port ")
+                .nth(1)
+                .and_then(|rest| rest.trim_end_matches('.').trim().parse::<u16>().ok());
+            if let Some(port) = port
+                && let Some(tx) = tx.take()
+            {
+                let _ = tx.send(port);
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("chromedriver announces its port within 20 s")
 }

@@ -1,0 +1,52 @@
+//! What Ferry's test suites share, written once (each crate's `tests/support/mod.rs` keeps
+//! only what is its own):
+//!
+//! | item | what |
+//! | --- | --- |
+//! | [`amqp_url`] | the RabbitMQ the tests use (`FERRY_TEST_AMQP_URL`) |
+//! | [`unique_dir`] | a fresh temporary directory no other test (thread or process) shares |
+//! | [`webdriver`] | just enough W3C WebDriver to drive headless Chromium through Debian's `chromedriver`, which binds port 0 and reports the port it got |
+//!
+//! PostgreSQL schemas and SQLite files for tests are `ferry_platform::db::testing`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod webdriver;
+
+use std::path::PathBuf;
+
+/// Variable naming the RabbitMQ of the tests.
+pub const AMQP_URL_ENV: &str = "FERRY_TEST_AMQP_URL";
+
+/// The local RabbitMQ of the tests.
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The RabbitMQ the tests use (override with `FERRY_TEST_AMQP_URL`).
+pub fn amqp_url() -> String {
+    std::env::var(AMQP_URL_ENV)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_AMQP_URL.to_owned())
+}
+
+/// A new, empty directory `<tmp>/<prefix>-<uuid>`: unique per call, so tests running side by
+/// side (threads of one test binary, or processes) never share one.
+pub fn unique_dir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_are_never_shared() {
+        let a = unique_dir("ferry-support-test");
+        let b = unique_dir("ferry-support-test");
+        assert_ne!(a, b);
+        assert!(a.is_dir() && b.is_dir());
+        let _ = std::fs::remove_dir_all(a);
+        let _ = std::fs::remove_dir_all(b);
+    }
+}
