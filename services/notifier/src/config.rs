@@ -26,10 +26,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ferry_platform::config::{CommonConfig, Secret, Validate, ValidationErrors};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// Configuration of the notifier service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct NotifierConfig {
     /// Admin server, bus, database and telemetry.
@@ -68,7 +69,7 @@ impl Default for NotifierConfig {
 }
 
 /// The activity log.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct ActivityConfig {
     /// Days rows are kept (default 30).
@@ -90,7 +91,7 @@ impl Default for ActivityConfig {
 }
 
 /// Thresholds of the alert rules.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct RulesConfig {
     /// A connector failing with `unavailable`/`timeout` for this long, with no success in
@@ -122,7 +123,7 @@ impl Default for RulesConfig {
 }
 
 /// Alert delivery retries.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct DeliveryConfig {
     /// Attempts before a notification is given up (and logged as failed).
@@ -159,7 +160,7 @@ impl DeliveryConfig {
 }
 
 /// One alert channel.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct ChannelConfig {
     /// Name shown in deliveries and logs.
     pub name: String,
@@ -172,7 +173,7 @@ pub struct ChannelConfig {
 }
 
 /// How a channel delivers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChannelKind {
     /// Generic webhook: `POST url` with the alert as JSON, signed with HMAC-SHA256 in
@@ -223,7 +224,7 @@ fn default_pagerduty_url() -> String {
 }
 
 /// TLS of an SMTP channel.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SmtpTls {
     /// Plain connection upgraded with STARTTLS (required).
