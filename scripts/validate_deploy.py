@@ -79,6 +79,13 @@ DASHBOARD_REQUIRED = [
     "ferry_saga_step_seconds",
     "ferry_outbox_pending",
     "ferry_inbox_duplicates_total",
+    "ferry_parked_messages",
+    "ferry_alerts_open",
+    "ferry_sagas_failed",
+    "ferry_poll_last_success_timestamp_seconds",
+    "ferry_db_pool_connections",
+    "ferry_db_pool_max_connections",
+    "ferry_build_info",
 ]
 
 

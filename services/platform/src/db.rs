@@ -37,8 +37,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbBackend,
+    DbErr, Statement, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::{Alias, DynIden, IntoIden};
@@ -238,6 +238,84 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbError> {
     .await
     .map(|_| ())
     .map_err(DbError::Query)
+}
+
+/// Sets `ferry_db_pool_connections` and `ferry_db_pool_max_connections` from the pool at
+/// each scrape.
+#[derive(Debug, Clone)]
+pub struct PoolProbe {
+    db: DatabaseConnection,
+    max: u32,
+}
+
+impl PoolProbe {
+    /// A probe of `db`, whose pool holds at most `max` connections.
+    pub fn new(db: DatabaseConnection, max: u32) -> Self {
+        Self { db, max }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::metrics::Probe for PoolProbe {
+    fn name(&self) -> &'static str {
+        "db_pool"
+    }
+
+    async fn refresh(&self, metrics: &crate::metrics::Metrics) {
+        let (size, idle) = match self.db.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DatabaseBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => return,
+        };
+        let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+        let size = i64::from(size);
+        metrics.set_db_pool((size - idle).max(0), idle, i64::from(self.max));
+    }
+}
+
+/// Sets a gauge to a `SELECT COUNT(*)` at each scrape (failed sagas, open alerts).
+pub struct CountProbe {
+    name: &'static str,
+    db: DatabaseConnection,
+    sql: &'static str,
+    set: fn(&crate::metrics::Metrics, i64),
+}
+
+impl CountProbe {
+    /// A probe named `name` setting `set` to the single integer `sql` selects.
+    pub fn new(
+        name: &'static str,
+        db: DatabaseConnection,
+        sql: &'static str,
+        set: fn(&crate::metrics::Metrics, i64),
+    ) -> Self {
+        Self { name, db, sql, set }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::metrics::Probe for CountProbe {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn refresh(&self, metrics: &crate::metrics::Metrics) {
+        let statement = Statement::from_string(self.db.get_database_backend(), self.sql);
+        match self.db.query_one(statement).await {
+            Ok(Some(row)) => match row.try_get_by_index::<i64>(0) {
+                Ok(count) => (self.set)(metrics, count),
+                Err(error) => tracing::warn!(probe = self.name, %error, "metrics probe"),
+            },
+            Ok(None) => {}
+            Err(error) => tracing::warn!(probe = self.name, %error, "metrics probe failed"),
+        }
+    }
 }
 
 /// `/readyz` check of a database: `SELECT 1`.

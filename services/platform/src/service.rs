@@ -136,6 +136,10 @@ pub async fn connect<M: MigratorTrait>(
     let shutdown = shutdown::on_signal();
     let db = db::connect(&common.database).await?;
     db::migrate::<M>(&db).await?;
+    crate::metrics::global().add_probe(Arc::new(db::PoolProbe::new(
+        db.clone(),
+        common.database.max_connections,
+    )));
     let bus = bus::from_config(
         &common.bus,
         service,

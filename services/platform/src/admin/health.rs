@@ -120,6 +120,8 @@ pub(crate) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     responses((status = 200, description = "Metrics in the OpenMetrics text format", content_type = "application/openmetrics-text", body = String))
 )]
 pub(crate) async fn metrics() -> HttpResponse {
+    // Gauges of database state (parked messages, failed sagas, the pool) are read now.
+    crate::metrics::global().refresh().await;
     HttpResponse::Ok()
         .content_type(crate::metrics::CONTENT_TYPE)
         .body(crate::metrics::encode())
