@@ -11,6 +11,8 @@
 - deploy/Dockerfile: hadolint when installed; the binaries it ships are the workspace's.
 - deploy/grafana/ferry-dashboard.json: valid JSON; every metric it queries is a family of the
   README's "Metrics" table; the required views are there.
+- deploy/prometheus/ferry-rules.yaml and k8s's PrometheusRule: see validate_alerts.py
+  (promtool check and unit tests, runbooks, metric families).
 - --self-test (also run by default): breaks a copy of the inputs in known ways and asserts that
   each break is reported, so that the checks above can fail.
 
@@ -34,6 +36,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import yaml
+
+import validate_alerts
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -86,6 +90,7 @@ DASHBOARD_REQUIRED = [
     "ferry_db_pool_connections",
     "ferry_db_pool_max_connections",
     "ferry_build_info",
+    "ferry_dependency_up",
 ]
 
 
@@ -690,13 +695,14 @@ def check_compose(compose: dict, report: Report, schema: dict | None = None) -> 
 # ---------------------------------------------------------------------------------------------
 
 
-def check_dashboard(text: str, report: Report) -> None:
+def check_dashboard(text: str, report: Report) -> set[str]:
+    """Checks the dashboard; returns the ferry_* families its panels chart."""
     where = "deploy/grafana/ferry-dashboard.json"
     try:
         dashboard = json.loads(text)
     except json.JSONDecodeError as e:
         report.fail(f"{where}: invalid JSON: {e}")
-        return
+        return set()
     families = readme_metric_families()
     report.check(bool(families), "README.md: no Metrics table found")
     panels = []
@@ -737,6 +743,7 @@ def check_dashboard(text: str, report: Report) -> None:
                 used.add(family)
     for family in DASHBOARD_REQUIRED:
         report.check(family in used, f"{where}: no panel shows {family}")
+    return used
 
 
 def check_dockerfile(text: str, report: Report, lint: bool = True) -> None:
@@ -856,6 +863,36 @@ def self_test(dev: list[dict], compose: dict, dashboard: str, dockerfile: str) -
     return missed
 
 
+def self_test_alerts(dev: list[dict], charted: set[str]) -> list[str]:
+    missed = []
+    groups, tests = validate_alerts.load()
+    families = readme_metric_families()
+    breaks: list[tuple[str, Callable[[list[dict]], None]]] = [
+        ("alert without runbook",
+         lambda g: g[0]["rules"][0]["annotations"].pop("runbook_url")),
+        ("runbook page missing",
+         lambda g: g[0]["rules"][0]["annotations"].update(runbook_url="docs/runbooks/nope.md")),
+        ("unknown family", lambda g: g[0]["rules"][1].update(expr="ferry_nothing_total > 0")),
+        ("alert without severity", lambda g: g[0]["rules"][2]["labels"].pop("severity")),
+        ("untested alert", lambda g: g[0]["rules"].append(
+            dict(g[0]["rules"][0], alert="FerryUntested"))),
+    ]
+    for what, brk in breaks:
+        broken = copy.deepcopy(groups)
+        brk(broken)
+        report = Report()
+        validate_alerts.check_rule_file(broken, tests, families, charted, report)
+        if not report.problems:
+            missed.append(f"rules: {what}")
+    broken = copy.deepcopy(groups)
+    broken[0]["rules"][0]["for"] = "20m"
+    report = Report()
+    validate_alerts.check_prometheusrule("dev", dev, broken, report)
+    if not report.problems:
+        missed.append("k8s: PrometheusRule differs from the rule file")
+    return missed
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -863,7 +900,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-self-test", action="store_true",
                         help="skip proving that the checks catch known breaks")
+    parser.add_argument("--write-prometheusrule", action="store_true",
+                        help="regenerate k8s/base/prometheusrule.yaml from the rule file, then check")
     args = parser.parse_args()
+    if args.write_prometheusrule:
+        validate_alerts.write_prometheusrule()
 
     report = Report()
     rendered = {}
@@ -880,7 +921,14 @@ def main() -> int:
 
     print("deploy/grafana/ferry-dashboard.json: JSON, metric families")
     dashboard = (DEPLOY / "grafana" / "ferry-dashboard.json").read_text()
-    check_dashboard(dashboard, report)
+    charted = check_dashboard(dashboard, report)
+
+    print("deploy/prometheus/ferry-rules.yaml: promtool check and unit tests, runbooks, families")
+    groups, rule_tests = validate_alerts.load()
+    validate_alerts.promtool(report)
+    validate_alerts.check_rule_file(groups, rule_tests, readme_metric_families(), charted, report)
+    for overlay, objects in rendered.items():
+        validate_alerts.check_prometheusrule(f"k8s/overlays/{overlay}", objects, groups, report)
 
     print("deploy/Dockerfile: binaries, lint")
     dockerfile = (DEPLOY / "Dockerfile").read_text()
@@ -889,6 +937,7 @@ def main() -> int:
     if not args.no_self_test:
         print("self-test: known breaks are reported")
         missed = self_test(rendered["dev"], compose, dashboard, dockerfile)
+        missed += self_test_alerts(rendered["dev"], charted)
         report.checks += 1
         for what in missed:
             report.problems.append(f"self-test: this break went unreported: {what}")

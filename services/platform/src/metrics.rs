@@ -24,6 +24,7 @@
 //! | `ferry_db_pool_connections` | gauge | `state` |
 //! | `ferry_db_pool_max_connections` | gauge | |
 //! | `ferry_build_info` | gauge | `version` |
+//! | `ferry_dependency_up` | gauge | `dependency` |
 //! | `process_*` | | | CPU, memory, file descriptors, threads, start time ([`ProcessCollector`]) |
 //!
 //! Gauges of state kept in a database (parked messages, open alerts, failed sagas, the pool)
@@ -134,6 +135,11 @@ struct PoolLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DependencyLabels {
+    dependency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -187,6 +193,7 @@ pub struct Metrics {
     poll_last_success: Family<PollLabels, Gauge<f64, AtomicU64>>,
     db_pool_connections: Family<PoolLabels, Gauge>,
     db_pool_max: Gauge,
+    dependency_up: Family<DependencyLabels, Gauge>,
     probes: Mutex<Vec<Arc<dyn Probe>>>,
 }
 
@@ -316,6 +323,12 @@ impl Metrics {
             "Size limit of the database pool (database.max_connections)",
             db_pool_max.clone(),
         );
+        let dependency_up = Family::<DependencyLabels, Gauge>::default();
+        registry.register(
+            "ferry_dependency_up",
+            "1 when the readiness check of a dependency (bus, database) passed at the last scrape, else 0",
+            dependency_up.clone(),
+        );
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -348,6 +361,7 @@ impl Metrics {
             poll_last_success,
             db_pool_connections,
             db_pool_max,
+            dependency_up,
             probes: Mutex::new(Vec::new()),
         }
     }
@@ -405,6 +419,15 @@ impl Metrics {
                 integration: integration.to_owned(),
             })
             .set(unix_seconds);
+    }
+
+    /// The readiness check `dependency` (`bus`, `database`, ...) passed or not.
+    pub fn set_dependency_up(&self, dependency: &str, up: bool) {
+        self.dependency_up
+            .get_or_create(&DependencyLabels {
+                dependency: dependency.to_owned(),
+            })
+            .set(i64::from(up));
     }
 
     /// The database pool has `in_use` and `idle` connections of at most `max`.
@@ -699,6 +722,7 @@ mod tests {
         metrics.set_sagas_failed(5);
         metrics.poll_succeeded("mailchimp", "int-1", 1_700_000_000.0);
         metrics.set_db_pool(2, 3, 10);
+        metrics.set_dependency_up("bus", false);
         let text = metrics.encode();
         assert!(
             text.contains(r#"ferry_parked_messages{queue="notifier"} 3"#),
@@ -715,6 +739,7 @@ mod tests {
         ), "{text}");
         assert!(text.contains(r#"ferry_db_pool_connections{state="in_use"} 2"#));
         assert!(text.contains("ferry_db_pool_max_connections 10"));
+        assert!(text.contains(r#"ferry_dependency_up{dependency="bus"} 0"#));
     }
 
     #[test]
