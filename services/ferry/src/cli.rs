@@ -25,6 +25,9 @@ enum Command {
     Run,
     /// Loads and validates the configuration, prints every problem, and exits.
     CheckConfig,
+    /// Prints the route table (which service owns each path prefix behind one entry point,
+    /// e.g. the Kubernetes Ingress) as JSON.
+    Routes,
     /// Manages integrations (create, test, list, pause, resume, delete) through the admin API
     /// of a running Ferry.
     Integration(Box<crate::integration_cli::IntegrationArgs>),
@@ -37,6 +40,10 @@ impl Cli {
             // Talks to a running Ferry over HTTP: no configuration of its own.
             Command::Integration(args) => args.run().await,
             Command::Run => crate::embedded::run(FerryConfig::load(self.config.as_deref())?).await,
+            Command::Routes => {
+                print!("{}", ferry_platform::routes::to_json());
+                Ok(())
+            }
             Command::CheckConfig => {
                 FerryConfig::load(self.config.as_deref())?;
                 println!("configuration is valid");

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod metrics;
 pub mod registry;
+pub mod routes;
 pub mod secrets;
 pub mod service;
 pub mod shutdown;
