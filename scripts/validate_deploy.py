@@ -11,6 +11,8 @@
 - deploy/Dockerfile: hadolint when installed; the binaries it ships are the workspace's.
 - deploy/grafana/ferry-dashboard.json: valid JSON; every metric it queries is a family of the
   README's "Metrics" table; the required views are there.
+- the Ingress, the Gateway API HTTPRoute and the ingress NetworkPolicy against the route table
+  k8s/base/routes.json: see validate_routes.py.
 - deploy/prometheus/ferry-rules.yaml and k8s's PrometheusRule: see validate_alerts.py
   (promtool check and unit tests, runbooks, metric families).
 - --self-test (also run by default): breaks a copy of the inputs in known ways and asserts that
@@ -38,6 +40,7 @@ from typing import Any, Callable
 import yaml
 
 import validate_alerts
+import validate_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -863,6 +866,30 @@ def self_test(dev: list[dict], compose: dict, dashboard: str, dockerfile: str) -
     return missed
 
 
+def self_test_routes(dev: list[dict]) -> list[str]:
+    missed = []
+    routes = validate_routes.load_routes()
+    breaks: list[tuple[str, Callable[[list[dict]], None]]] = [
+        ("Ingress path missing", lambda o: next(x for x in o if x["kind"] == "Ingress")
+         ["spec"]["rules"][0]["http"]["paths"].pop()),
+        ("Ingress path to the wrong service", lambda o: next(x for x in o if x["kind"] == "Ingress")
+         ["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"].update(name="ferry-mapper")),
+        ("Ingress without TLS", lambda o: next(x for x in o if x["kind"] == "Ingress")
+         ["spec"].pop("tls")),
+        ("ingress policy misses a routed service", lambda o: next(
+            x for x in o if x["metadata"]["name"] == validate_routes.INGRESS_POLICY)
+         ["spec"]["podSelector"]["matchExpressions"][0]["values"].pop()),
+    ]
+    for what, brk in breaks:
+        broken = copy.deepcopy(dev)
+        brk(broken)
+        report = Report()
+        validate_routes.check_overlay("dev", broken, routes, report)
+        if not report.problems:
+            missed.append(f"routes: {what}")
+    return missed
+
+
 def self_test_alerts(dev: list[dict], charted: set[str]) -> list[str]:
     missed = []
     groups, tests = validate_alerts.load()
@@ -902,7 +929,11 @@ def main() -> int:
                         help="skip proving that the checks catch known breaks")
     parser.add_argument("--write-prometheusrule", action="store_true",
                         help="regenerate k8s/base/prometheusrule.yaml from the rule file, then check")
+    parser.add_argument("--write-routes", action="store_true",
+                        help="regenerate the Ingress and HTTPRoute from k8s/base/routes.json, then check")
     args = parser.parse_args()
+    if args.write_routes:
+        validate_routes.write(admin_ports())
     if args.write_prometheusrule:
         validate_alerts.write_prometheusrule()
 
@@ -923,6 +954,12 @@ def main() -> int:
     dashboard = (DEPLOY / "grafana" / "ferry-dashboard.json").read_text()
     charted = check_dashboard(dashboard, report)
 
+    print("k8s routes: Ingress, HTTPRoute, ingress NetworkPolicy against k8s/base/routes.json")
+    routes = validate_routes.load_routes()
+    for overlay, objects in rendered.items():
+        validate_routes.check_overlay(f"k8s/overlays/{overlay}", objects, routes, report)
+    validate_routes.check_httproute(routes, admin_ports(), report)
+
     print("deploy/prometheus/ferry-rules.yaml: promtool check and unit tests, runbooks, families")
     groups, rule_tests = validate_alerts.load()
     validate_alerts.promtool(report)
@@ -938,6 +975,7 @@ def main() -> int:
         print("self-test: known breaks are reported")
         missed = self_test(rendered["dev"], compose, dashboard, dockerfile)
         missed += self_test_alerts(rendered["dev"], charted)
+        missed += self_test_routes(rendered["dev"])
         report.checks += 1
         for what in missed:
             report.problems.append(f"self-test: this break went unreported: {what}")
