@@ -11,6 +11,8 @@
 - deploy/Dockerfile: hadolint when installed; the binaries it ships are the workspace's.
 - deploy/grafana/ferry-dashboard.json: valid JSON; every metric it queries is a family of the
   README's "Metrics" table; the required views are there.
+- KEDA ScaledObjects and TriggerAuthentications: the fields KEDA documents
+  (scripts/keda.schema.json) and what they point at: see validate_keda.py.
 - the Ingress, the Gateway API HTTPRoute and the ingress NetworkPolicy against the route table
   k8s/base/routes.json: see validate_routes.py.
 - deploy/prometheus/ferry-rules.yaml and k8s's PrometheusRule: see validate_alerts.py
@@ -40,6 +42,7 @@ from typing import Any, Callable
 import yaml
 
 import validate_alerts
+import validate_keda
 import validate_routes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,8 +238,8 @@ def schema_validate(objects: list[dict], report: Report, where: str) -> None:
 
     versions = [v or kubernetes_validate.latest_version() for v in K8S_VERSIONS]
     for obj in objects:
-        if obj.get("apiVersion", "").startswith("monitoring.coreos.com/"):
-            continue  # a CRD: checked structurally in check_servicemonitor
+        if obj.get("apiVersion", "").startswith(("monitoring.coreos.com/", "keda.sh/")):
+            continue  # CRDs: checked in check_servicemonitor, validate_alerts, check_keda
         for version in versions:
             try:
                 kubernetes_validate.validate(obj, version, strict=True)
@@ -432,15 +435,24 @@ def check_k8s(overlay: str, objects: list[dict], report: Report) -> None:
         if report.check(pdb is not None, f"{where}: {dname}: no PodDisruptionBudget"):
             report.check(selects(get(pdb, "spec", "selector"), labels),
                          f"{where}: PodDisruptionBudget {dname} does not select the pods")
-        hpa = named("HorizontalPodAutoscaler", dname)
+        # Scaled by a CPU HPA (base) or a KEDA ScaledObject (queue depth, prod), never both.
+        hpa = named("HorizontalPodAutoscaler", dname) or named("ScaledObject", dname)
         if service in AUTOSCALED:
-            if report.check(hpa is not None, f"{where}: {dname}: no HorizontalPodAutoscaler"):
+            report.check(not (named("HorizontalPodAutoscaler", dname)
+                              and named("ScaledObject", dname)),
+                         f"{where}: {dname}: an HPA and a ScaledObject fight over it")
+            if report.check(hpa is not None,
+                            f"{where}: {dname}: no HorizontalPodAutoscaler or ScaledObject"):
+                keda = hpa["kind"] == "ScaledObject"
                 report.check(get(hpa, "spec", "scaleTargetRef", "name") == dname
                              and get(hpa, "spec", "scaleTargetRef", "kind") == "Deployment",
                              f"{where}: HPA {dname} does not target Deployment {dname}")
-                lo, hi = get(hpa, "spec", "minReplicas", default=1), get(hpa, "spec", "maxReplicas")
+                lo = get(hpa, "spec", "minReplicaCount" if keda else "minReplicas", default=1)
+                hi = get(hpa, "spec", "maxReplicaCount" if keda else "maxReplicas")
                 report.check(isinstance(hi, int) and 1 <= lo <= hi,
                              f"{where}: HPA {dname}: needs 1 <= minReplicas <= maxReplicas")
+                if keda:
+                    validate_keda.check_scaled_object(where, hpa, service, by_kind, report)
                 report.check("replicas" not in dep["spec"],
                              f"{where}: {dname}: spec.replicas fights the HPA; leave it out")
                 if service == "connector-mailchimp":
@@ -866,6 +878,36 @@ def self_test(dev: list[dict], compose: dict, dashboard: str, dockerfile: str) -
     return missed
 
 
+def self_test_keda(prod: list[dict]) -> list[str]:
+    missed = []
+
+    def rabbit(o: list[dict]) -> dict:
+        return next(x for x in o if x["kind"] == "ScaledObject")["spec"]["triggers"][0]
+
+    breaks: list[tuple[str, Callable[[list[dict]], None]]] = [
+        ("a field KEDA does not know", lambda o: rabbit(o)["metadata"].update(
+            queue=rabbit(o)["metadata"].pop("queueName"))),
+        ("the wrong queue", lambda o: rabbit(o)["metadata"].update(queueName="notifier")),
+        ("an invalid mode", lambda o: rabbit(o)["metadata"].update(mode="Length")),
+        ("a missing TriggerAuthentication", lambda o: o.remove(
+            next(x for x in o if x["kind"] == "TriggerAuthentication"))),
+        ("a ScaledObject next to an HPA", lambda o: o.append(
+            {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+             "metadata": {"name": "ferry-mapper"},
+             "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "ferry-mapper"},
+                      "minReplicas": 2, "maxReplicas": 4}})),
+    ]
+    for what, brk in breaks:
+        broken = copy.deepcopy(prod)
+        brk(broken)
+        report = Report()
+        check_k8s("prod", broken, report)
+        validate_keda.check_schema("prod", broken, report)
+        if not report.problems:
+            missed.append(f"keda: {what}")
+    return missed
+
+
 def self_test_routes(dev: list[dict]) -> list[str]:
     missed = []
     routes = validate_routes.load_routes()
@@ -945,6 +987,7 @@ def main() -> int:
         rendered[overlay] = objects
         schema_validate(objects, report, f"k8s/overlays/{overlay}")
         check_k8s(overlay, objects, report)
+        validate_keda.check_schema(f"k8s/overlays/{overlay}", objects, report)
 
     print("deploy/docker-compose.yml: compose schema, checks")
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
@@ -976,6 +1019,7 @@ def main() -> int:
         missed = self_test(rendered["dev"], compose, dashboard, dockerfile)
         missed += self_test_alerts(rendered["dev"], charted)
         missed += self_test_routes(rendered["dev"])
+        missed += self_test_keda(rendered["prod"])
         report.checks += 1
         for what in missed:
             report.problems.append(f"self-test: this break went unreported: {what}")
