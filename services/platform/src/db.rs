@@ -58,6 +58,19 @@ pub enum DbError {
     /// The URL names no supported engine.
     #[error("database.url: must start with postgres://, postgresql:// or sqlite:")]
     UnsupportedUrl,
+    /// The database was migrated by a newer release: this build does not know its schema.
+    #[error(
+        "the database schema is newer than this build: {table} lists migrations it does not \
+         know ({}); a newer Ferry release migrated it. Run that release (or newer), or restore \
+         the backup taken before the upgrade",
+        .unknown.join(", ")
+    )]
+    SchemaNewer {
+        /// The service's migration table.
+        table: String,
+        /// The migrations applied that this build does not have.
+        unknown: Vec<String>,
+    },
     /// `database.schema` is not a plain lowercase identifier.
     #[error("database.schema: {0:?} is not a valid schema name")]
     InvalidSchema(String),
@@ -191,18 +204,49 @@ async fn connect_postgres(config: &DatabaseConfig) -> Result<DatabaseConnection,
 #[tracing::instrument(level = "info", skip(db), fields(table = %M::migration_table_name().to_string()))]
 pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbError> {
     let table = M::migration_table_name().to_string();
-    let applied = async {
-        if db.get_database_backend() != DbBackend::Postgres {
-            return M::up(db, None).await;
-        }
-        let txn = db.begin().await?;
-        txn.execute_unprepared(&advisory_lock_sql(&format!("migrate/{table}")))
-            .await?;
-        M::up(&txn, None).await?;
-        txn.commit().await
+    let migrate_err = |source| DbError::Migrate {
+        table: table.clone(),
+        source,
+    };
+    if db.get_database_backend() != DbBackend::Postgres {
+        check_schema_known::<M, _>(db).await?;
+        return M::up(db, None).await.map_err(migrate_err);
     }
-    .await;
-    applied.map_err(|source| DbError::Migrate { table, source })
+    let txn = db.begin().await.map_err(migrate_err)?;
+    txn.execute_unprepared(&advisory_lock_sql(&format!("migrate/{table}")))
+        .await
+        .map_err(migrate_err)?;
+    check_schema_known::<M, _>(&txn).await?;
+    M::up(&txn, None).await.map_err(migrate_err)?;
+    txn.commit().await.map_err(migrate_err)
+}
+
+/// Refuses a database whose migration table lists migrations `M` does not have: the schema
+/// was changed by a newer release, whose code this build cannot stand in for.
+pub async fn check_schema_known<M: MigratorTrait, C: ConnectionTrait>(
+    db: &C,
+) -> Result<(), DbError> {
+    let table = M::migration_table_name().to_string();
+    let applied = M::get_migration_models(db)
+        .await
+        .map_err(|source| DbError::Migrate {
+            table: table.clone(),
+            source,
+        })?;
+    let known: std::collections::HashSet<String> = M::migrations()
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .collect();
+    let unknown: Vec<String> = applied
+        .into_iter()
+        .map(|model| model.version)
+        .filter(|version| !known.contains(version))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(DbError::SchemaNewer { table, unknown })
+    }
 }
 
 /// `SELECT pg_advisory_xact_lock(…)` of a lock named `name` within the current schema (held

@@ -337,3 +337,42 @@ async fn connection_failures_do_not_reveal_the_password() {
         Err(DbError::UnsupportedUrl)
     ));
 }
+
+/// The mapper of a newer release: one migration more.
+struct NewerMapperMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for NewerMapperMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateItems), Box::new(CreateActivity)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        db::service_migration_table("mapper")
+    }
+}
+
+#[tokio::test]
+async fn a_schema_migrated_by_a_newer_release_is_refused_with_a_clear_message() {
+    let config = DatabaseConfig {
+        url: Secret::new("sqlite::memory:"),
+        ..DatabaseConfig::default()
+    };
+    let db = db::connect(&config).await.expect("connect");
+    db::migrate::<NewerMapperMigrator>(&db)
+        .await
+        .expect("the newer release migrates");
+    let err = db::migrate::<MapperMigrator>(&db)
+        .await
+        .expect_err("the older build must refuse the newer schema");
+    let DbError::SchemaNewer { table, unknown } = &err else {
+        panic!("expected SchemaNewer, got {err:?}");
+    };
+    assert_eq!(table, "ferry_migrations_mapper");
+    assert_eq!(unknown, &["m20250101_000001_create_activity"]);
+    assert!(err.to_string().contains("newer than this build"), "{err}");
+    // The same release, and a newer one, still start.
+    db::migrate::<NewerMapperMigrator>(&db)
+        .await
+        .expect("same release");
+}
