@@ -58,16 +58,19 @@ pub enum DbError {
     /// The URL names no supported engine.
     #[error("database.url: must start with postgres://, postgresql:// or sqlite:")]
     UnsupportedUrl,
-    /// The database was migrated by a newer release: this build does not know its schema.
+    /// The database was migrated by a release more than one ahead of this build.
     #[error(
-        "the database schema is newer than this build: {table} lists migrations it does not \
-         know ({}); a newer Ferry release migrated it. Run that release (or newer), or restore \
-         the backup taken before the upgrade",
+        "the database schema is newer than this build ({}): {table} lists migrations it does \
+         not know ({}), applied by release {release}, more than one release ahead. Run that \
+         release (or newer), or restore the backup taken before the upgrade",
+        RELEASE,
         .unknown.join(", ")
     )]
     SchemaNewer {
         /// The service's migration table.
         table: String,
+        /// The release that last migrated it (`unknown` when not recorded).
+        release: String,
         /// The migrations applied that this build does not have.
         unknown: Vec<String>,
     },
@@ -209,23 +212,110 @@ pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), Db
         source,
     };
     if db.get_database_backend() != DbBackend::Postgres {
-        check_schema_known::<M, _>(db).await?;
-        return M::up(db, None).await.map_err(migrate_err);
+        return migrate_within::<M, _>(db, &table).await;
     }
     let txn = db.begin().await.map_err(migrate_err)?;
     txn.execute_unprepared(&advisory_lock_sql(&format!("migrate/{table}")))
         .await
         .map_err(migrate_err)?;
-    check_schema_known::<M, _>(&txn).await?;
-    M::up(&txn, None).await.map_err(migrate_err)?;
+    migrate_within::<M, _>(&txn, &table).await?;
     txn.commit().await.map_err(migrate_err)
 }
 
-/// Refuses a database whose migration table lists migrations `M` does not have: the schema
-/// was changed by a newer release, whose code this build cannot stand in for.
-pub async fn check_schema_known<M: MigratorTrait, C: ConnectionTrait>(
+/// This build's release (the workspace version), recorded with the schema it migrates.
+pub const RELEASE: &str = env!("CARGO_PKG_VERSION");
+
+/// Table recording, per migration table, the newest release that migrated it.
+const RELEASES_TABLE: &str = "ferry_schema_releases";
+
+/// The migrations of `M`, unless the schema is newer than this build: a schema migrated by the
+/// next release is accepted as it is (the rollback window: migrations stay backward compatible
+/// for one release, see `docs/runbooks/README.md`), a newer one refused.
+async fn migrate_within<M: MigratorTrait, C: ConnectionTrait>(
     db: &C,
-) -> Result<(), DbError> {
+    table: &str,
+) -> Result<(), DbError>
+where
+    for<'c> &'c C: sea_orm_migration::IntoSchemaManagerConnection<'c>,
+{
+    let migrate_err = |source| DbError::Migrate {
+        table: table.to_owned(),
+        source,
+    };
+    let recorded = schema_release(db, table).await.map_err(migrate_err)?;
+    let unknown = unknown_migrations::<M, _>(db).await?;
+    if !unknown.is_empty() {
+        return match &recorded {
+            Some(release) if within_one_release(RELEASE, release) => {
+                tracing::warn!(
+                    table,
+                    schema_release = %release,
+                    release = RELEASE,
+                    unknown = ?unknown,
+                    "the schema was migrated by the next release; running on it unchanged (rollback window)"
+                );
+                Ok(())
+            }
+            _ => Err(DbError::SchemaNewer {
+                table: table.to_owned(),
+                release: recorded.unwrap_or_else(|| "unknown".to_owned()),
+                unknown,
+            }),
+        };
+    }
+    M::up(db, None).await.map_err(migrate_err)?;
+    if recorded
+        .as_deref()
+        .is_none_or(|release| release_key(release) <= release_key(RELEASE))
+    {
+        let sql = format!(
+            "INSERT INTO {RELEASES_TABLE} (migration_table, release) VALUES ('{}', '{}') \
+             ON CONFLICT (migration_table) DO UPDATE SET release = excluded.release",
+            table.replace('\'', "''"),
+            RELEASE.replace('\'', "''")
+        );
+        db.execute_unprepared(&sql).await.map_err(migrate_err)?;
+    }
+    Ok(())
+}
+
+/// The release recorded for `table` (creating the record table when missing).
+async fn schema_release<C: ConnectionTrait>(db: &C, table: &str) -> Result<Option<String>, DbErr> {
+    db.execute_unprepared(&format!(
+        "CREATE TABLE IF NOT EXISTS {RELEASES_TABLE} \
+         (migration_table TEXT PRIMARY KEY, release TEXT NOT NULL)"
+    ))
+    .await?;
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT release FROM {RELEASES_TABLE} WHERE migration_table = '{}'",
+                table.replace('\'', "''")
+            ),
+        ))
+        .await?;
+    row.map(|row| row.try_get_by_index::<String>(0)).transpose()
+}
+
+/// `(major, minor)` of a `major.minor.patch` version (unparsable parts count as 0).
+fn release_key(version: &str) -> (u64, u64) {
+    let mut parts = version
+        .split(['.', '-', '+'])
+        .map(|part| part.parse::<u64>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// Whether a schema of release `schema` is at most one (minor) release ahead of `ours`.
+pub fn within_one_release(ours: &str, schema: &str) -> bool {
+    let (major, minor) = release_key(ours);
+    release_key(schema) <= (major, minor + 1)
+}
+
+/// The migrations applied to the database that `M` does not have (a newer release's).
+pub async fn unknown_migrations<M: MigratorTrait, C: ConnectionTrait>(
+    db: &C,
+) -> Result<Vec<String>, DbError> {
     let table = M::migration_table_name().to_string();
     let applied = M::get_migration_models(db)
         .await
@@ -237,16 +327,11 @@ pub async fn check_schema_known<M: MigratorTrait, C: ConnectionTrait>(
         .iter()
         .map(|migration| migration.name().to_owned())
         .collect();
-    let unknown: Vec<String> = applied
+    Ok(applied
         .into_iter()
         .map(|model| model.version)
         .filter(|version| !known.contains(version))
-        .collect();
-    if unknown.is_empty() {
-        Ok(())
-    } else {
-        Err(DbError::SchemaNewer { table, unknown })
-    }
+        .collect())
 }
 
 /// `SELECT pg_advisory_xact_lock(…)` of a lock named `name` within the current schema (held

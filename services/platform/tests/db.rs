@@ -352,8 +352,17 @@ impl MigratorTrait for NewerMapperMigrator {
     }
 }
 
+async fn set_schema_release(db: &DatabaseConnection, release: &str) {
+    db.execute_unprepared(&format!(
+        "UPDATE ferry_schema_releases SET release = '{release}' \
+         WHERE migration_table = 'ferry_migrations_mapper'"
+    ))
+    .await
+    .expect("update");
+}
+
 #[tokio::test]
-async fn a_schema_migrated_by_a_newer_release_is_refused_with_a_clear_message() {
+async fn a_schema_of_the_next_release_is_accepted_and_a_later_one_refused_clearly() {
     let config = DatabaseConfig {
         url: Secret::new("sqlite::memory:"),
         ..DatabaseConfig::default()
@@ -362,16 +371,38 @@ async fn a_schema_migrated_by_a_newer_release_is_refused_with_a_clear_message() 
     db::migrate::<NewerMapperMigrator>(&db)
         .await
         .expect("the newer release migrates");
+    let (major, minor) = {
+        let mut parts = db::RELEASE
+            .split('.')
+            .map(|p| p.parse::<u64>().expect("a number"));
+        (parts.next().expect("major"), parts.next().expect("minor"))
+    };
+
+    // The next release migrated it: this build (the previous release) runs on it, as after
+    // a rollback.
+    set_schema_release(&db, &format!("{major}.{}.0", minor + 1)).await;
+    db::migrate::<MapperMigrator>(&db)
+        .await
+        .expect("one release back is the rollback window");
+
+    // Two releases ahead: refused, naming the table, the release and the migrations.
+    set_schema_release(&db, &format!("{major}.{}.0", minor + 2)).await;
     let err = db::migrate::<MapperMigrator>(&db)
         .await
-        .expect_err("the older build must refuse the newer schema");
-    let DbError::SchemaNewer { table, unknown } = &err else {
+        .expect_err("the older build must refuse a schema two releases ahead");
+    let DbError::SchemaNewer {
+        table,
+        unknown,
+        release,
+    } = &err
+    else {
         panic!("expected SchemaNewer, got {err:?}");
     };
     assert_eq!(table, "ferry_migrations_mapper");
     assert_eq!(unknown, &["m20250101_000001_create_activity"]);
+    assert_eq!(release, &format!("{major}.{}.0", minor + 2));
     assert!(err.to_string().contains("newer than this build"), "{err}");
-    // The same release, and a newer one, still start.
+    // The release that knows every migration still starts.
     db::migrate::<NewerMapperMigrator>(&db)
         .await
         .expect("same release");
