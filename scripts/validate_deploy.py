@@ -11,6 +11,12 @@
 - deploy/Dockerfile: hadolint when installed; the binaries it ships are the workspace's.
 - deploy/grafana/ferry-dashboard.json: valid JSON; every metric it queries is a family of the
   README's "Metrics" table; the required views are there.
+- KEDA ScaledObjects and TriggerAuthentications: the fields KEDA documents
+  (scripts/keda.schema.json) and what they point at: see validate_keda.py.
+- the Ingress, the Gateway API HTTPRoute and the ingress NetworkPolicy against the route table
+  k8s/base/routes.json: see validate_routes.py.
+- deploy/prometheus/ferry-rules.yaml and k8s's PrometheusRule: see validate_alerts.py
+  (promtool check and unit tests, runbooks, metric families).
 - --self-test (also run by default): breaks a copy of the inputs in known ways and asserts that
   each break is reported, so that the checks above can fail.
 
@@ -34,6 +40,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import yaml
+
+import validate_alerts
+import validate_keda
+import validate_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -79,6 +89,14 @@ DASHBOARD_REQUIRED = [
     "ferry_saga_step_seconds",
     "ferry_outbox_pending",
     "ferry_inbox_duplicates_total",
+    "ferry_parked_messages",
+    "ferry_alerts_open",
+    "ferry_sagas_failed",
+    "ferry_poll_last_success_timestamp_seconds",
+    "ferry_db_pool_connections",
+    "ferry_db_pool_max_connections",
+    "ferry_build_info",
+    "ferry_dependency_up",
 ]
 
 
@@ -220,8 +238,8 @@ def schema_validate(objects: list[dict], report: Report, where: str) -> None:
 
     versions = [v or kubernetes_validate.latest_version() for v in K8S_VERSIONS]
     for obj in objects:
-        if obj.get("apiVersion", "").startswith("monitoring.coreos.com/"):
-            continue  # a CRD: checked structurally in check_servicemonitor
+        if obj.get("apiVersion", "").startswith(("monitoring.coreos.com/", "keda.sh/")):
+            continue  # CRDs: checked in check_servicemonitor, validate_alerts, check_keda
         for version in versions:
             try:
                 kubernetes_validate.validate(obj, version, strict=True)
@@ -417,15 +435,24 @@ def check_k8s(overlay: str, objects: list[dict], report: Report) -> None:
         if report.check(pdb is not None, f"{where}: {dname}: no PodDisruptionBudget"):
             report.check(selects(get(pdb, "spec", "selector"), labels),
                          f"{where}: PodDisruptionBudget {dname} does not select the pods")
-        hpa = named("HorizontalPodAutoscaler", dname)
+        # Scaled by a CPU HPA (base) or a KEDA ScaledObject (queue depth, prod), never both.
+        hpa = named("HorizontalPodAutoscaler", dname) or named("ScaledObject", dname)
         if service in AUTOSCALED:
-            if report.check(hpa is not None, f"{where}: {dname}: no HorizontalPodAutoscaler"):
+            report.check(not (named("HorizontalPodAutoscaler", dname)
+                              and named("ScaledObject", dname)),
+                         f"{where}: {dname}: an HPA and a ScaledObject fight over it")
+            if report.check(hpa is not None,
+                            f"{where}: {dname}: no HorizontalPodAutoscaler or ScaledObject"):
+                keda = hpa["kind"] == "ScaledObject"
                 report.check(get(hpa, "spec", "scaleTargetRef", "name") == dname
                              and get(hpa, "spec", "scaleTargetRef", "kind") == "Deployment",
                              f"{where}: HPA {dname} does not target Deployment {dname}")
-                lo, hi = get(hpa, "spec", "minReplicas", default=1), get(hpa, "spec", "maxReplicas")
+                lo = get(hpa, "spec", "minReplicaCount" if keda else "minReplicas", default=1)
+                hi = get(hpa, "spec", "maxReplicaCount" if keda else "maxReplicas")
                 report.check(isinstance(hi, int) and 1 <= lo <= hi,
                              f"{where}: HPA {dname}: needs 1 <= minReplicas <= maxReplicas")
+                if keda:
+                    validate_keda.check_scaled_object(where, hpa, service, by_kind, report)
                 report.check("replicas" not in dep["spec"],
                              f"{where}: {dname}: spec.replicas fights the HPA; leave it out")
                 if service == "connector-mailchimp":
@@ -683,13 +710,14 @@ def check_compose(compose: dict, report: Report, schema: dict | None = None) -> 
 # ---------------------------------------------------------------------------------------------
 
 
-def check_dashboard(text: str, report: Report) -> None:
+def check_dashboard(text: str, report: Report) -> set[str]:
+    """Checks the dashboard; returns the ferry_* families its panels chart."""
     where = "deploy/grafana/ferry-dashboard.json"
     try:
         dashboard = json.loads(text)
     except json.JSONDecodeError as e:
         report.fail(f"{where}: invalid JSON: {e}")
-        return
+        return set()
     families = readme_metric_families()
     report.check(bool(families), "README.md: no Metrics table found")
     panels = []
@@ -730,6 +758,7 @@ def check_dashboard(text: str, report: Report) -> None:
                 used.add(family)
     for family in DASHBOARD_REQUIRED:
         report.check(family in used, f"{where}: no panel shows {family}")
+    return used
 
 
 def check_dockerfile(text: str, report: Report, lint: bool = True) -> None:
@@ -849,6 +878,90 @@ def self_test(dev: list[dict], compose: dict, dashboard: str, dockerfile: str) -
     return missed
 
 
+def self_test_keda(prod: list[dict]) -> list[str]:
+    missed = []
+
+    def rabbit(o: list[dict]) -> dict:
+        return next(x for x in o if x["kind"] == "ScaledObject")["spec"]["triggers"][0]
+
+    breaks: list[tuple[str, Callable[[list[dict]], None]]] = [
+        ("a field KEDA does not know", lambda o: rabbit(o)["metadata"].update(
+            queue=rabbit(o)["metadata"].pop("queueName"))),
+        ("the wrong queue", lambda o: rabbit(o)["metadata"].update(queueName="notifier")),
+        ("an invalid mode", lambda o: rabbit(o)["metadata"].update(mode="Length")),
+        ("a missing TriggerAuthentication", lambda o: o.remove(
+            next(x for x in o if x["kind"] == "TriggerAuthentication"))),
+        ("a ScaledObject next to an HPA", lambda o: o.append(
+            {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+             "metadata": {"name": "ferry-mapper"},
+             "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "ferry-mapper"},
+                      "minReplicas": 2, "maxReplicas": 4}})),
+    ]
+    for what, brk in breaks:
+        broken = copy.deepcopy(prod)
+        brk(broken)
+        report = Report()
+        check_k8s("prod", broken, report)
+        validate_keda.check_schema("prod", broken, report)
+        if not report.problems:
+            missed.append(f"keda: {what}")
+    return missed
+
+
+def self_test_routes(dev: list[dict]) -> list[str]:
+    missed = []
+    routes = validate_routes.load_routes()
+    breaks: list[tuple[str, Callable[[list[dict]], None]]] = [
+        ("Ingress path missing", lambda o: next(x for x in o if x["kind"] == "Ingress")
+         ["spec"]["rules"][0]["http"]["paths"].pop()),
+        ("Ingress path to the wrong service", lambda o: next(x for x in o if x["kind"] == "Ingress")
+         ["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"].update(name="ferry-mapper")),
+        ("Ingress without TLS", lambda o: next(x for x in o if x["kind"] == "Ingress")
+         ["spec"].pop("tls")),
+        ("ingress policy misses a routed service", lambda o: next(
+            x for x in o if x["metadata"]["name"] == validate_routes.INGRESS_POLICY)
+         ["spec"]["podSelector"]["matchExpressions"][0]["values"].pop()),
+    ]
+    for what, brk in breaks:
+        broken = copy.deepcopy(dev)
+        brk(broken)
+        report = Report()
+        validate_routes.check_overlay("dev", broken, routes, report)
+        if not report.problems:
+            missed.append(f"routes: {what}")
+    return missed
+
+
+def self_test_alerts(dev: list[dict], charted: set[str]) -> list[str]:
+    missed = []
+    groups, tests = validate_alerts.load()
+    families = readme_metric_families()
+    breaks: list[tuple[str, Callable[[list[dict]], None]]] = [
+        ("alert without runbook",
+         lambda g: g[0]["rules"][0]["annotations"].pop("runbook_url")),
+        ("runbook page missing",
+         lambda g: g[0]["rules"][0]["annotations"].update(runbook_url="docs/runbooks/nope.md")),
+        ("unknown family", lambda g: g[0]["rules"][1].update(expr="ferry_nothing_total > 0")),
+        ("alert without severity", lambda g: g[0]["rules"][2]["labels"].pop("severity")),
+        ("untested alert", lambda g: g[0]["rules"].append(
+            dict(g[0]["rules"][0], alert="FerryUntested"))),
+    ]
+    for what, brk in breaks:
+        broken = copy.deepcopy(groups)
+        brk(broken)
+        report = Report()
+        validate_alerts.check_rule_file(broken, tests, families, charted, report)
+        if not report.problems:
+            missed.append(f"rules: {what}")
+    broken = copy.deepcopy(groups)
+    broken[0]["rules"][0]["for"] = "20m"
+    report = Report()
+    validate_alerts.check_prometheusrule("dev", dev, broken, report)
+    if not report.problems:
+        missed.append("k8s: PrometheusRule differs from the rule file")
+    return missed
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -856,7 +969,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-self-test", action="store_true",
                         help="skip proving that the checks catch known breaks")
+    parser.add_argument("--write-prometheusrule", action="store_true",
+                        help="regenerate k8s/base/prometheusrule.yaml from the rule file, then check")
+    parser.add_argument("--write-routes", action="store_true",
+                        help="regenerate the Ingress and HTTPRoute from k8s/base/routes.json, then check")
     args = parser.parse_args()
+    if args.write_routes:
+        validate_routes.write(admin_ports())
+    if args.write_prometheusrule:
+        validate_alerts.write_prometheusrule()
 
     report = Report()
     rendered = {}
@@ -866,6 +987,7 @@ def main() -> int:
         rendered[overlay] = objects
         schema_validate(objects, report, f"k8s/overlays/{overlay}")
         check_k8s(overlay, objects, report)
+        validate_keda.check_schema(f"k8s/overlays/{overlay}", objects, report)
 
     print("deploy/docker-compose.yml: compose schema, checks")
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
@@ -873,7 +995,20 @@ def main() -> int:
 
     print("deploy/grafana/ferry-dashboard.json: JSON, metric families")
     dashboard = (DEPLOY / "grafana" / "ferry-dashboard.json").read_text()
-    check_dashboard(dashboard, report)
+    charted = check_dashboard(dashboard, report)
+
+    print("k8s routes: Ingress, HTTPRoute, ingress NetworkPolicy against k8s/base/routes.json")
+    routes = validate_routes.load_routes()
+    for overlay, objects in rendered.items():
+        validate_routes.check_overlay(f"k8s/overlays/{overlay}", objects, routes, report)
+    validate_routes.check_httproute(routes, admin_ports(), report)
+
+    print("deploy/prometheus/ferry-rules.yaml: promtool check and unit tests, runbooks, families")
+    groups, rule_tests = validate_alerts.load()
+    validate_alerts.promtool(report)
+    validate_alerts.check_rule_file(groups, rule_tests, readme_metric_families(), charted, report)
+    for overlay, objects in rendered.items():
+        validate_alerts.check_prometheusrule(f"k8s/overlays/{overlay}", objects, groups, report)
 
     print("deploy/Dockerfile: binaries, lint")
     dockerfile = (DEPLOY / "Dockerfile").read_text()
@@ -882,6 +1017,9 @@ def main() -> int:
     if not args.no_self_test:
         print("self-test: known breaks are reported")
         missed = self_test(rendered["dev"], compose, dashboard, dockerfile)
+        missed += self_test_alerts(rendered["dev"], charted)
+        missed += self_test_routes(rendered["dev"])
+        missed += self_test_keda(rendered["prod"])
         report.checks += 1
         for what in missed:
             report.problems.append(f"self-test: this break went unreported: {what}")

@@ -18,13 +18,14 @@ use std::time::Duration;
 
 use ferry_platform::config::{CommonConfig, Secret, Validate, ValidationErrors};
 use ferry_proto::IntegrationId;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::client::{ApiKey, ClientSettings};
 use crate::ingest::Resource;
 
 /// Everything the connector reads from its configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct ConnectorConfig {
     /// Admin, bus, database, telemetry.
@@ -42,7 +43,7 @@ pub struct ConnectorConfig {
 }
 
 /// `[mailchimp]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MailchimpSection {
     /// Deliveries of the command queue handled at once (default: the bus's prefetch).
@@ -114,7 +115,7 @@ impl MailchimpSection {
 
 /// One integration's MailChimp connection. The API key and the webhook secret are
 /// [`Secret`]s: never logged, never serialized, never stored in the database.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntegrationConfig {
     /// The integration (tenant).

@@ -802,6 +802,7 @@ impl Ingester {
                     if shutdown.is_cancelled() {
                         return;
                     }
+                    let mut completed = true;
                     for resource in Resource::all() {
                         if !integration.connection.resources.contains(&resource) {
                             continue;
@@ -816,6 +817,7 @@ impl Ingester {
                             Ok(cursor) => cursor.is_none_or(|c| c.watermark.is_none()),
                             Err(error) => {
                                 tracing::warn!(%error, "cannot read the MailChimp cursor");
+                                completed = false;
                                 continue;
                             }
                         };
@@ -826,9 +828,17 @@ impl Ingester {
                         tokio::select! {
                             _ = shutdown.cancelled() => return,
                             result = sync => if let Err(error) = result {
+                                completed = false;
                                 tracing::warn!(integration = %integration.id(), resource = resource.as_str(), %error, "MailChimp poll failed; retrying at the next interval");
                             }
                         }
+                    }
+                    if completed {
+                        ferry_platform::metrics::global().poll_succeeded(
+                            "mailchimp",
+                            &integration.id().to_string(),
+                            chrono::Utc::now().timestamp() as f64,
+                        );
                     }
                 }
                 tokio::select! {

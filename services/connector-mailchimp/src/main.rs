@@ -1,28 +1,23 @@
 //! The `connector-mailchimp` binary: the MailChimp connector on its own.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
 use ferry_connector_mailchimp::{ConnectorConfig, Migrator, SERVICE};
 use ferry_platform::{config, service};
 
-/// Ferry's MailChimp connector: MailChimp changes in, canonical commands executed.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Args {
-    /// Configuration file (TOML); defaults to `FERRY_CONFIG`.
-    #[arg(long)]
-    config: Option<PathBuf>,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let config: ConnectorConfig = config::load(SERVICE, args.config.as_deref())?;
+    let cli = service::ServiceCli::parse_for(
+        SERVICE,
+        "Ferry's MailChimp connector: MailChimp changes in, canonical commands executed.",
+    );
+    let config: ConnectorConfig = config::load(SERVICE, cli.config.as_deref())?;
     let common = config.common.clone();
-    service::run_standalone::<Migrator, _, _>(&common, Duration::from_secs(30), move |runtime| {
-        ferry_connector_mailchimp::start(runtime, config)
-    })
+    service::run_command::<Migrator, _, _>(
+        cli.command,
+        &common,
+        Duration::from_secs(30),
+        move |runtime| ferry_connector_mailchimp::start(runtime, config),
+    )
     .await
 }

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use ferry_platform::config::{CommonConfig, Secret, Validate, ValidationErrors};
 use ferry_proto::{CurrencyCode, IntegrationId};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::client::ClientSettings;
@@ -27,7 +28,7 @@ use crate::client::ClientSettings;
 pub const SERVICE: &str = "connector-mpluskassa";
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct ConnectorConfig {
     /// Admin, bus, database, telemetry.
@@ -63,7 +64,9 @@ impl Validate for ConnectorConfig {
 }
 
 /// Which article field is the SKU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SkuSource {
     /// `pluNumber` (a string; the default).
@@ -74,7 +77,7 @@ pub enum SkuSource {
 }
 
 /// The entity types change detection covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct Entities {
     /// Relations -> `customer.observed`.
@@ -102,7 +105,7 @@ impl Default for Entities {
 }
 
 /// One installation (an integration's MplusKASSA side).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct IntegrationConfig {
     /// The integration.
     pub integration_id: IntegrationId,
@@ -173,7 +176,7 @@ impl IntegrationConfig {
 }
 
 /// Change detection.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct SyncConfig {
     /// Whether change detection runs at all.
@@ -211,7 +214,7 @@ impl SyncConfig {
 }
 
 /// SOAP client settings.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct ClientConfig {
     /// Whole-call timeout, ms (MplusKASSA calls can be slow).

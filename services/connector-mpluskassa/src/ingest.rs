@@ -236,6 +236,13 @@ impl Ingest {
                 first_error.get_or_insert(e);
             }
         }
+        if first_error.is_none() {
+            ferry_platform::metrics::global().poll_succeeded(
+                "mpluskassa",
+                &integration.id().to_string(),
+                chrono::Utc::now().timestamp() as f64,
+            );
+        }
         first_error.map_or(Ok(()), Err)
     }
 

@@ -25,6 +25,11 @@ enum Command {
     Run,
     /// Loads and validates the configuration, prints every problem, and exits.
     CheckConfig,
+    /// Applies the database migrations of every service and exits (a Job before a rollout).
+    Migrate,
+    /// Prints the route table (which service owns each path prefix behind one entry point,
+    /// e.g. the Kubernetes Ingress) as JSON.
+    Routes,
     /// Manages integrations (create, test, list, pause, resume, delete) through the admin API
     /// of a running Ferry.
     Integration(Box<crate::integration_cli::IntegrationArgs>),
@@ -37,6 +42,13 @@ impl Cli {
             // Talks to a running Ferry over HTTP: no configuration of its own.
             Command::Integration(args) => args.run().await,
             Command::Run => crate::embedded::run(FerryConfig::load(self.config.as_deref())?).await,
+            Command::Migrate => {
+                crate::embedded::migrate(&FerryConfig::load(self.config.as_deref())?).await
+            }
+            Command::Routes => {
+                print!("{}", ferry_platform::routes::to_json());
+                Ok(())
+            }
             Command::CheckConfig => {
                 FerryConfig::load(self.config.as_deref())?;
                 println!("configuration is valid");

@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 
 use ferry_platform::config::{self, CommonConfig, Secret, Validate, ValidationErrors};
 use figment::providers::Serialized;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// The embedded default's SQLite file.
 const DEFAULT_DATABASE_URL: &str = "sqlite://ferry-data/ferry.sqlite?mode=rwc";
 
 /// Configuration of `ferry run`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct FerryConfig {
     /// Admin server, bus, database and telemetry.
@@ -38,7 +39,7 @@ pub struct FerryConfig {
 }
 
 /// Whether and where `ferry run` starts the sandboxes.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct SandboxSettings {
     /// Start them (the embedded default); off when real accounts are configured.

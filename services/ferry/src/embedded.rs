@@ -77,6 +77,13 @@ async fn status(_who: ReadAccess, state: web::Data<Status>) -> Result<HttpRespon
 #[openapi(paths(status), components(schemas(Status)))]
 struct FerryApi;
 
+/// `ferry migrate`: the migrations of every service, then exit.
+pub(crate) async fn migrate(config: &FerryConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    service::migrate_only::<Migrator>(&config.common).await
+}
+
 /// Runs until SIGINT or SIGTERM, then drains and exits.
 pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&config.common.service_name, &config.common.telemetry);

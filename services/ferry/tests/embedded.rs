@@ -262,6 +262,43 @@ fn an_invalid_configuration_is_refused_with_every_problem_named() {
 }
 
 #[test]
+fn a_variable_meant_for_a_standalone_service_is_refused_naming_the_embedded_key() {
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("check-config")
+        .env("FERRY_MAILCHIMP__POLL_INTERVAL_SECS", "1")
+        // Variables of the keyring, the CLI and the test harnesses are no configuration keys.
+        .env(
+            "FERRY_CREDENTIALS_KEY",
+            "k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .env("FERRY_ADMIN_TOKEN", "some-operator-token")
+        .env("FERRY_TEST_AMQP_URL", "amqp://127.0.0.1:5672/%2f")
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "unknown variable FERRY_MAILCHIMP__POLL_INTERVAL_SECS: did you mean \
+             FERRY_CONNECTOR_MAILCHIMP__MAILCHIMP__POLL_INTERVAL_SECS?"
+        ),
+        "{stderr}"
+    );
+    // The key it suggests is accepted.
+    let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .arg("check-config")
+        .env(
+            "FERRY_CONNECTOR_MAILCHIMP__MAILCHIMP__POLL_INTERVAL_SECS",
+            "1",
+        )
+        .env_remove("FERRY_CONFIG")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+}
+
+#[test]
 fn check_config_accepts_the_defaults() {
     let output = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .arg("check-config")

@@ -18,10 +18,11 @@
 
 use ferry_platform::config::{CommonConfig, Secret, Validate, ValidationErrors};
 use ferry_platform::secrets::Keyring;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// Everything the mapper reads from its configuration.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct MapperConfig {
     /// Admin, bus, database, telemetry.
@@ -36,7 +37,7 @@ pub struct MapperConfig {
 }
 
 /// `[mapper]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct MapperSection {
     /// Deliveries handled at once (default: the bus's prefetch).
@@ -48,7 +49,7 @@ pub struct MapperSection {
 }
 
 /// `[mapper.registry]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RegistrySection {
     /// Base URL of connector-mailchimp's admin server (default: the server the mapper's

@@ -27,10 +27,11 @@ use std::time::Duration;
 
 use ferry_platform::backoff::Backoff;
 use ferry_platform::config::{CommonConfig, Secret, Validate, ValidationErrors};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// Configuration of the notifier service.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct NotifierConfig {
     /// Admin server, bus, database and telemetry.
@@ -86,7 +87,7 @@ impl Default for NotifierConfig {
 }
 
 /// The activity log.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct ActivityConfig {
     /// Days rows are kept (default 30).
@@ -108,7 +109,7 @@ impl Default for ActivityConfig {
 }
 
 /// Thresholds of the alert rules.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct RulesConfig {
     /// A connector failing with `unavailable`/`timeout` for this long, with no success in
@@ -140,7 +141,7 @@ impl Default for RulesConfig {
 }
 
 /// Alert delivery retries.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct DeliveryConfig {
     /// Attempts before a notification is given up (and logged as failed).
@@ -179,7 +180,7 @@ impl DeliveryConfig {
 }
 
 /// One alert channel.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct ChannelConfig {
     /// Name shown in deliveries and logs.
     pub name: String,
@@ -192,7 +193,7 @@ pub struct ChannelConfig {
 }
 
 /// How a channel delivers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ChannelKind {
     /// Generic webhook: `POST url` with the alert as JSON, signed with HMAC-SHA256 in
@@ -243,7 +244,7 @@ fn default_pagerduty_url() -> String {
 }
 
 /// TLS of an SMTP channel.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SmtpTls {
     /// Plain connection upgraded with STARTTLS (required).

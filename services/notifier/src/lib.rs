@@ -232,6 +232,12 @@ pub async fn start_notifier(
     shared_lot: Option<ParkingLot>,
 ) -> anyhow::Result<(Notifier, Started)> {
     let config = Arc::new(config);
+    ferry_platform::metrics::global().add_probe(Arc::new(ferry_platform::db::CountProbe::new(
+        "open_alerts",
+        runtime.db.clone(),
+        "SELECT COUNT(*) FROM notifier_alerts WHERE state = 'open'",
+        ferry_platform::metrics::Metrics::set_alerts_open,
+    )));
     let http = reqwest::Client::builder()
         .user_agent(concat!("ferry-notifier/", env!("CARGO_PKG_VERSION")))
         .build()?;

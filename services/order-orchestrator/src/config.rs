@@ -4,10 +4,11 @@ use std::time::Duration;
 
 use ferry_platform::backoff::Backoff;
 use ferry_platform::config::{CommonConfig, Validate, ValidationErrors};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// Configuration of the order orchestrator.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct OrchestratorConfig {
     /// Admin, bus, database, telemetry.
@@ -29,7 +30,7 @@ impl Validate for OrchestratorConfig {
 const MAX_CUSTOMER_REUSE_SECS: u64 = 86_400;
 
 /// How sagas run (`[saga]`). Durations are in milliseconds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct SagaSettings {
     /// Sagas in flight at once (all replicas together); further orders wait in state

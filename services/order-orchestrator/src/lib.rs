@@ -98,6 +98,12 @@ pub async fn start(runtime: Runtime, config: OrchestratorConfig) -> anyhow::Resu
         .relay(runtime.db.clone(), runtime.bus.clone())
         .spawn(runtime.shutdown.clone());
     let sweeper = sweeper::spawn(actors.clone(), runtime.shutdown.clone());
+    ferry_platform::metrics::global().add_probe(Arc::new(ferry_platform::db::CountProbe::new(
+        "failed_sagas",
+        runtime.db.clone(),
+        "SELECT COUNT(*) FROM order_orchestrator_sagas WHERE state = 'failed'",
+        ferry_platform::metrics::Metrics::set_sagas_failed,
+    )));
     let inbox_purge = ferry_platform::bus::inbox::spawn_purge(
         runtime.db.clone(),
         INBOX_RETENTION,

@@ -3,25 +3,14 @@
 //! `FERRY_ORCHESTRATOR_CRASH_AT=<point>` (tests only) stops the process at a crash point
 //! so that a test can kill it there; see `ferry_order_orchestrator::crash`.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
 use ferry_order_orchestrator::{Migrator, OrchestratorConfig, SERVICE, crash};
 use ferry_platform::{config, service};
 
-/// Ferry's order orchestrator.
-#[derive(Debug, Parser)]
-#[command(name = "order-orchestrator", version)]
-struct Cli {
-    /// Configuration file (TOML); `FERRY_CONFIG` when not given.
-    #[arg(long)]
-    config: Option<PathBuf>,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = service::ServiceCli::parse_for(SERVICE, "Ferry's order orchestrator.");
     if let Some(point) = std::env::var(crash::CRASH_AT_ENV)
         .ok()
         .filter(|p| !p.is_empty())
@@ -30,8 +19,11 @@ async fn main() -> anyhow::Result<()> {
     }
     let config: OrchestratorConfig = config::load(SERVICE, cli.config.as_deref())?;
     let common = config.common.clone();
-    service::run_standalone::<Migrator, _, _>(&common, Duration::from_secs(10), |runtime| {
-        ferry_order_orchestrator::start(runtime, config)
-    })
+    service::run_command::<Migrator, _, _>(
+        cli.command,
+        &common,
+        Duration::from_secs(10),
+        |runtime| ferry_order_orchestrator::start(runtime, config),
+    )
     .await
 }

@@ -52,6 +52,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use schemars::JsonSchema;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +65,10 @@ pub const ENV_SEPARATOR: &str = "__";
 
 /// Minimum length of an admin API token.
 pub const MIN_TOKEN_LEN: usize = 16;
+
+mod keys;
+
+pub use keys::{KeySource, NON_CONFIG_ENV, NON_CONFIG_ENV_PREFIXES, UnknownKey, is_non_config_env};
 
 // ---------------------------------------------------------------------------------------
 // Loading
@@ -81,6 +86,17 @@ pub enum ConfigError {
     /// The values were read but some are invalid; every problem is listed.
     #[error("invalid configuration:\n{0}")]
     Invalid(ValidationErrors),
+    /// Keys were given (file or `FERRY_*` environment) that the service does not read; each
+    /// is listed with the nearest known key.
+    #[error("unknown configuration keys:\n{}", list(.0))]
+    UnknownKeys(Vec<UnknownKey>),
+}
+
+fn list(keys: &[UnknownKey]) -> String {
+    keys.iter()
+        .map(|key| format!("  {key}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A configuration that can check itself.
@@ -96,11 +112,12 @@ pub trait Validate {
 ///
 /// `file` is the caller's `--config` path; when `None`, the path in `FERRY_CONFIG` is used if
 /// that variable is set. A named file that does not exist is an error. Environment variables
-/// `FERRY_*` override the file (see the module documentation).
+/// `FERRY_*` override the file (see the module documentation). A key the service does not
+/// read (per `T`'s JSON Schema) is refused, except the variables of [`NON_CONFIG_ENV`].
 #[tracing::instrument(level = "debug")]
 pub fn load<T>(service: &str, file: Option<&Path>) -> Result<T, ConfigError>
 where
-    T: DeserializeOwned + Validate,
+    T: DeserializeOwned + Validate + JsonSchema,
 {
     let env_file = std::env::var_os(CONFIG_FILE_ENV)
         .filter(|v| !v.is_empty())
@@ -126,16 +143,22 @@ pub fn figment(service: &str, file: Option<&Path>) -> Result<Figment, ConfigErro
     }
     let env = Env::prefixed(ENV_PREFIX)
         .split(ENV_SEPARATOR)
-        // FERRY_CONFIG names the file; it is no configuration key.
-        .filter(|key| !key.as_str().eq_ignore_ascii_case("config"));
+        // FERRY_CONFIG names the file, FERRY_CREDENTIALS_KEY is read by the keyring, the test
+        // harnesses have their own: none is a configuration key.
+        .filter(|key| !is_non_config_env(&format!("{ENV_PREFIX}{key}")));
     Ok(figment.merge(env))
 }
 
-/// Extracts `T` from `figment` and validates it.
+/// Refuses keys `T` does not read, extracts `T` from `figment` and validates it.
 pub fn load_figment<T>(figment: Figment) -> Result<T, ConfigError>
 where
-    T: DeserializeOwned + Validate,
+    T: DeserializeOwned + Validate + JsonSchema,
 {
+    let schema = schemars::schema_for!(T);
+    let unknown = keys::unknown_keys(&figment, schema.as_value());
+    if !unknown.is_empty() {
+        return Err(ConfigError::UnknownKeys(unknown));
+    }
     let config: T = match figment.extract() {
         Ok(config) => config,
         Err(e) => {
@@ -292,6 +315,16 @@ impl fmt::Display for Secret {
     }
 }
 
+impl JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": ["string", "integer"], "writeOnly": true })
+    }
+}
+
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct SecretVisitor;
@@ -337,7 +370,7 @@ impl<'de> Deserialize<'de> for Secret {
 // ---------------------------------------------------------------------------------------
 
 /// The sections every service embeds (with `#[serde(flatten)]`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct CommonConfig {
     /// Name of the service; defaults to the name passed to [`load`]. Used in logs, traces
@@ -383,7 +416,7 @@ impl Validate for CommonConfig {
 }
 
 /// Admin HTTP server (`/healthz`, `/readyz`, `/metrics`, `/api/v1`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct AdminConfig {
     /// Address to listen on. Defaults to `127.0.0.1:<service port>` (see
@@ -429,7 +462,7 @@ impl AdminConfig {
 }
 
 /// One admin API bearer token.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct TokenConfig {
     /// Who holds the token (logged on use, e.g. `grafana`, `oncall`).
     pub name: String,
@@ -440,7 +473,9 @@ pub struct TokenConfig {
 }
 
 /// What an admin token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Read-only calls (`GET`, `HEAD`).
@@ -471,7 +506,7 @@ impl fmt::Display for Scope {
 }
 
 /// Which bus implementation to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 pub enum BusKind {
     /// The in-process bus (embedded default; all services in one process).
     #[default]
@@ -483,7 +518,7 @@ pub enum BusKind {
 }
 
 /// Message bus settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct BusConfig {
     /// `in_process` (default) or `rabbitmq`.
@@ -585,7 +620,7 @@ pub enum DatabaseKind {
 }
 
 /// Database settings.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct DatabaseConfig {
     /// `postgres://user:password@host:5432/db` or `sqlite://path/file.db?mode=rwc`.
@@ -656,7 +691,7 @@ pub(crate) fn is_sql_identifier(s: &str) -> bool {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable, coloured when writing to a terminal (local development).
@@ -668,7 +703,7 @@ pub enum LogFormat {
 
 /// Logs and traces. OTLP export is switched on by the standard
 /// `OTEL_EXPORTER_OTLP_ENDPOINT` variable (see [`crate::telemetry`]).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct TelemetryConfig {
     /// `pretty` (default) or `json`.

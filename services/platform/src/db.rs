@@ -37,8 +37,8 @@ use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbBackend,
+    DbErr, Statement, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::prelude::{Alias, DynIden, IntoIden};
@@ -58,6 +58,22 @@ pub enum DbError {
     /// The URL names no supported engine.
     #[error("database.url: must start with postgres://, postgresql:// or sqlite:")]
     UnsupportedUrl,
+    /// The database was migrated by a release more than one ahead of this build.
+    #[error(
+        "the database schema is newer than this build ({}): {table} lists migrations it does \
+         not know ({}), applied by release {release}, more than one release ahead. Run that \
+         release (or newer), or restore the backup taken before the upgrade",
+        RELEASE,
+        .unknown.join(", ")
+    )]
+    SchemaNewer {
+        /// The service's migration table.
+        table: String,
+        /// The release that last migrated it (`unknown` when not recorded).
+        release: String,
+        /// The migrations applied that this build does not have.
+        unknown: Vec<String>,
+    },
     /// `database.schema` is not a plain lowercase identifier.
     #[error("database.schema: {0:?} is not a valid schema name")]
     InvalidSchema(String),
@@ -191,18 +207,131 @@ async fn connect_postgres(config: &DatabaseConfig) -> Result<DatabaseConnection,
 #[tracing::instrument(level = "info", skip(db), fields(table = %M::migration_table_name().to_string()))]
 pub async fn migrate<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbError> {
     let table = M::migration_table_name().to_string();
-    let applied = async {
-        if db.get_database_backend() != DbBackend::Postgres {
-            return M::up(db, None).await;
-        }
-        let txn = db.begin().await?;
-        txn.execute_unprepared(&advisory_lock_sql(&format!("migrate/{table}")))
-            .await?;
-        M::up(&txn, None).await?;
-        txn.commit().await
+    let migrate_err = |source| DbError::Migrate {
+        table: table.clone(),
+        source,
+    };
+    if db.get_database_backend() != DbBackend::Postgres {
+        return migrate_within::<M, _>(db, &table).await;
     }
-    .await;
-    applied.map_err(|source| DbError::Migrate { table, source })
+    let txn = db.begin().await.map_err(migrate_err)?;
+    txn.execute_unprepared(&advisory_lock_sql(&format!("migrate/{table}")))
+        .await
+        .map_err(migrate_err)?;
+    migrate_within::<M, _>(&txn, &table).await?;
+    txn.commit().await.map_err(migrate_err)
+}
+
+/// This build's release (the workspace version), recorded with the schema it migrates.
+pub const RELEASE: &str = env!("CARGO_PKG_VERSION");
+
+/// Table recording, per migration table, the newest release that migrated it.
+const RELEASES_TABLE: &str = "ferry_schema_releases";
+
+/// The migrations of `M`, unless the schema is newer than this build: a schema migrated by the
+/// next release is accepted as it is (the rollback window: migrations stay backward compatible
+/// for one release, see `docs/runbooks/README.md`), a newer one refused.
+async fn migrate_within<M: MigratorTrait, C: ConnectionTrait>(
+    db: &C,
+    table: &str,
+) -> Result<(), DbError>
+where
+    for<'c> &'c C: sea_orm_migration::IntoSchemaManagerConnection<'c>,
+{
+    let migrate_err = |source| DbError::Migrate {
+        table: table.to_owned(),
+        source,
+    };
+    let recorded = schema_release(db, table).await.map_err(migrate_err)?;
+    let unknown = unknown_migrations::<M, _>(db).await?;
+    if !unknown.is_empty() {
+        return match &recorded {
+            Some(release) if within_one_release(RELEASE, release) => {
+                tracing::warn!(
+                    table,
+                    schema_release = %release,
+                    release = RELEASE,
+                    unknown = ?unknown,
+                    "the schema was migrated by the next release; running on it unchanged (rollback window)"
+                );
+                Ok(())
+            }
+            _ => Err(DbError::SchemaNewer {
+                table: table.to_owned(),
+                release: recorded.unwrap_or_else(|| "unknown".to_owned()),
+                unknown,
+            }),
+        };
+    }
+    M::up(db, None).await.map_err(migrate_err)?;
+    if recorded
+        .as_deref()
+        .is_none_or(|release| release_key(release) <= release_key(RELEASE))
+    {
+        let sql = format!(
+            "INSERT INTO {RELEASES_TABLE} (migration_table, release) VALUES ('{}', '{}') \
+             ON CONFLICT (migration_table) DO UPDATE SET release = excluded.release",
+            table.replace('\'', "''"),
+            RELEASE.replace('\'', "''")
+        );
+        db.execute_unprepared(&sql).await.map_err(migrate_err)?;
+    }
+    Ok(())
+}
+
+/// The release recorded for `table` (creating the record table when missing).
+async fn schema_release<C: ConnectionTrait>(db: &C, table: &str) -> Result<Option<String>, DbErr> {
+    db.execute_unprepared(&format!(
+        "CREATE TABLE IF NOT EXISTS {RELEASES_TABLE} \
+         (migration_table TEXT PRIMARY KEY, release TEXT NOT NULL)"
+    ))
+    .await?;
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT release FROM {RELEASES_TABLE} WHERE migration_table = '{}'",
+                table.replace('\'', "''")
+            ),
+        ))
+        .await?;
+    row.map(|row| row.try_get_by_index::<String>(0)).transpose()
+}
+
+/// `(major, minor)` of a `major.minor.patch` version (unparsable parts count as 0).
+fn release_key(version: &str) -> (u64, u64) {
+    let mut parts = version
+        .split(['.', '-', '+'])
+        .map(|part| part.parse::<u64>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// Whether a schema of release `schema` is at most one (minor) release ahead of `ours`.
+pub fn within_one_release(ours: &str, schema: &str) -> bool {
+    let (major, minor) = release_key(ours);
+    release_key(schema) <= (major, minor + 1)
+}
+
+/// The migrations applied to the database that `M` does not have (a newer release's).
+pub async fn unknown_migrations<M: MigratorTrait, C: ConnectionTrait>(
+    db: &C,
+) -> Result<Vec<String>, DbError> {
+    let table = M::migration_table_name().to_string();
+    let applied = M::get_migration_models(db)
+        .await
+        .map_err(|source| DbError::Migrate {
+            table: table.clone(),
+            source,
+        })?;
+    let known: std::collections::HashSet<String> = M::migrations()
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .collect();
+    Ok(applied
+        .into_iter()
+        .map(|model| model.version)
+        .filter(|version| !known.contains(version))
+        .collect())
 }
 
 /// `SELECT pg_advisory_xact_lock(…)` of a lock named `name` within the current schema (held
@@ -238,6 +367,84 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbError> {
     .await
     .map(|_| ())
     .map_err(DbError::Query)
+}
+
+/// Sets `ferry_db_pool_connections` and `ferry_db_pool_max_connections` from the pool at
+/// each scrape.
+#[derive(Debug, Clone)]
+pub struct PoolProbe {
+    db: DatabaseConnection,
+    max: u32,
+}
+
+impl PoolProbe {
+    /// A probe of `db`, whose pool holds at most `max` connections.
+    pub fn new(db: DatabaseConnection, max: u32) -> Self {
+        Self { db, max }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::metrics::Probe for PoolProbe {
+    fn name(&self) -> &'static str {
+        "db_pool"
+    }
+
+    async fn refresh(&self, metrics: &crate::metrics::Metrics) {
+        let (size, idle) = match self.db.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DatabaseBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => return,
+        };
+        let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+        let size = i64::from(size);
+        metrics.set_db_pool((size - idle).max(0), idle, i64::from(self.max));
+    }
+}
+
+/// Sets a gauge to a `SELECT COUNT(*)` at each scrape (failed sagas, open alerts).
+pub struct CountProbe {
+    name: &'static str,
+    db: DatabaseConnection,
+    sql: &'static str,
+    set: fn(&crate::metrics::Metrics, i64),
+}
+
+impl CountProbe {
+    /// A probe named `name` setting `set` to the single integer `sql` selects.
+    pub fn new(
+        name: &'static str,
+        db: DatabaseConnection,
+        sql: &'static str,
+        set: fn(&crate::metrics::Metrics, i64),
+    ) -> Self {
+        Self { name, db, sql, set }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::metrics::Probe for CountProbe {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn refresh(&self, metrics: &crate::metrics::Metrics) {
+        let statement = Statement::from_string(self.db.get_database_backend(), self.sql);
+        match self.db.query_one(statement).await {
+            Ok(Some(row)) => match row.try_get_by_index::<i64>(0) {
+                Ok(count) => (self.set)(metrics, count),
+                Err(error) => tracing::warn!(probe = self.name, %error, "metrics probe"),
+            },
+            Ok(None) => {}
+            Err(error) => tracing::warn!(probe = self.name, %error, "metrics probe failed"),
+        }
+    }
 }
 
 /// `/readyz` check of a database: `SELECT 1`.

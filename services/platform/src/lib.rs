@@ -10,6 +10,7 @@ pub mod connector;
 pub mod db;
 pub mod metrics;
 pub mod registry;
+pub mod routes;
 pub mod secrets;
 pub mod service;
 pub mod shutdown;

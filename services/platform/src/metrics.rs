@@ -17,16 +17,35 @@
 //! | `ferry_saga_step_seconds` | histogram | `step` |
 //! | `ferry_outbox_pending` | gauge | |
 //! | `ferry_inbox_duplicates_total` | counter | `consumer` |
+//! | `ferry_parked_messages` | gauge | `queue` |
+//! | `ferry_alerts_open` | gauge | |
+//! | `ferry_sagas_failed` | gauge | |
+//! | `ferry_poll_last_success_timestamp_seconds` | gauge | `system`, `integration` |
+//! | `ferry_db_pool_connections` | gauge | `state` |
+//! | `ferry_db_pool_max_connections` | gauge | |
+//! | `ferry_build_info` | gauge | `version` |
+//! | `ferry_dependency_up` | gauge | `dependency` |
+//! | `process_*` | | | CPU, memory, file descriptors, threads, start time ([`ProcessCollector`]) |
+//!
+//! Gauges of state kept in a database (parked messages, open alerts, failed sagas, the pool)
+//! are refreshed at scrape time by the [`Probe`]s a service adds ([`Metrics::add_probe`]):
+//! `/metrics` runs them (each bounded by [`PROBE_TIMEOUT`]) before encoding.
 
-use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use std::fmt::Write as _;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::{Family, MetricConstructor};
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -104,6 +123,41 @@ struct ConsumerLabels {
     consumer: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PollLabels {
+    system: String,
+    integration: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DependencyLabels {
+    dependency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+/// How long one [`Probe`] may take at scrape time before it is skipped (its gauges keep their
+/// last value).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Refreshes gauges of state that lives elsewhere (a database count, a pool) when `/metrics`
+/// is scraped.
+#[async_trait::async_trait]
+pub trait Probe: Send + Sync + 'static {
+    /// A short name for logs (`parking_lot`, `failed_sagas`).
+    fn name(&self) -> &'static str;
+    /// Reads the state and sets the gauges on `metrics`.
+    async fn refresh(&self, metrics: &Metrics);
+}
+
 /// Builds latency histograms: 5 ms to ~82 s in powers of two.
 #[derive(Debug, Clone, Copy)]
 struct LatencyBuckets;
@@ -133,6 +187,20 @@ pub struct Metrics {
     saga_step_seconds: Family<StepLabels, Histogram, LatencyBuckets>,
     outbox_pending: Gauge,
     inbox_duplicates: Family<ConsumerLabels, Counter>,
+    parked_messages: Family<QueueLabels, Gauge>,
+    alerts_open: Gauge,
+    sagas_failed: Gauge,
+    poll_last_success: Family<PollLabels, Gauge<f64, AtomicU64>>,
+    db_pool_connections: Family<PoolLabels, Gauge>,
+    db_pool_max: Gauge,
+    dependency_up: Family<DependencyLabels, Gauge>,
+    probes: Mutex<Vec<Arc<dyn Probe>>>,
+}
+
+impl std::fmt::Debug for dyn Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl Default for Metrics {
@@ -219,6 +287,61 @@ impl Metrics {
             inbox_duplicates.clone(),
         );
 
+        let parked_messages = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "ferry_parked_messages",
+            "Dead-lettered messages waiting in the parking lot for replay or discard, by queue",
+            parked_messages.clone(),
+        );
+        let alerts_open = Gauge::default();
+        registry.register(
+            "ferry_alerts_open",
+            "Alerts raised and not resolved (notifier)",
+            alerts_open.clone(),
+        );
+        let sagas_failed = Gauge::default();
+        registry.register(
+            "ferry_sagas_failed",
+            "Order sagas that failed and wait for an operator's retry (order-orchestrator)",
+            sagas_failed.clone(),
+        );
+        let poll_last_success = Family::<PollLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "ferry_poll_last_success_timestamp_seconds",
+            "Unix time of the last poll of an integration's source API that completed, by system and integration",
+            poll_last_success.clone(),
+        );
+        let db_pool_connections = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "ferry_db_pool_connections",
+            "Database pool connections, by state (in_use, idle)",
+            db_pool_connections.clone(),
+        );
+        let db_pool_max = Gauge::default();
+        registry.register(
+            "ferry_db_pool_max_connections",
+            "Size limit of the database pool (database.max_connections)",
+            db_pool_max.clone(),
+        );
+        let dependency_up = Family::<DependencyLabels, Gauge>::default();
+        registry.register(
+            "ferry_dependency_up",
+            "1 when the readiness check of a dependency (bus, database) passed at the last scrape, else 0",
+            dependency_up.clone(),
+        );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register(
+            "ferry_build_info",
+            "Always 1; the version of the running Ferry build in its label",
+            build_info,
+        );
+        registry.register_collector(Box::new(ProcessCollector));
+
         Self {
             registry,
             bus_published,
@@ -232,7 +355,90 @@ impl Metrics {
             saga_step_seconds,
             outbox_pending,
             inbox_duplicates,
+            parked_messages,
+            alerts_open,
+            sagas_failed,
+            poll_last_success,
+            db_pool_connections,
+            db_pool_max,
+            dependency_up,
+            probes: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Adds a probe run at every scrape (see [`Metrics::refresh`]).
+    pub fn add_probe(&self, probe: Arc<dyn Probe>) {
+        if let Ok(mut probes) = self.probes.lock() {
+            probes.push(probe);
+        }
+    }
+
+    /// Runs every probe, each bounded by [`PROBE_TIMEOUT`].
+    pub async fn refresh(&self) {
+        let probes: Vec<Arc<dyn Probe>> = match self.probes.lock() {
+            Ok(probes) => probes.clone(),
+            Err(_) => return,
+        };
+        for probe in probes {
+            if tokio::time::timeout(PROBE_TIMEOUT, probe.refresh(self))
+                .await
+                .is_err()
+            {
+                tracing::warn!(probe = probe.name(), "metrics probe timed out");
+            }
+        }
+    }
+
+    /// The parking lot holds `counts` messages per queue (queues not listed hold none).
+    pub fn set_parked_messages<'a>(&self, counts: impl IntoIterator<Item = (&'a str, i64)>) {
+        self.parked_messages.clear();
+        for (queue, count) in counts {
+            self.parked_messages
+                .get_or_create(&QueueLabels {
+                    queue: queue.to_owned(),
+                })
+                .set(count);
+        }
+    }
+
+    /// `open` alerts are raised and not resolved.
+    pub fn set_alerts_open(&self, open: i64) {
+        self.alerts_open.set(open);
+    }
+
+    /// `failed` order sagas wait for an operator.
+    pub fn set_sagas_failed(&self, failed: i64) {
+        self.sagas_failed.set(failed);
+    }
+
+    /// A poll of `integration`'s `system` API completed at `unix_seconds`.
+    pub fn poll_succeeded(&self, system: &str, integration: &str, unix_seconds: f64) {
+        self.poll_last_success
+            .get_or_create(&PollLabels {
+                system: system.to_owned(),
+                integration: integration.to_owned(),
+            })
+            .set(unix_seconds);
+    }
+
+    /// The readiness check `dependency` (`bus`, `database`, ...) passed or not.
+    pub fn set_dependency_up(&self, dependency: &str, up: bool) {
+        self.dependency_up
+            .get_or_create(&DependencyLabels {
+                dependency: dependency.to_owned(),
+            })
+            .set(i64::from(up));
+    }
+
+    /// The database pool has `in_use` and `idle` connections of at most `max`.
+    pub fn set_db_pool(&self, in_use: i64, idle: i64, max: i64) {
+        self.db_pool_connections
+            .get_or_create(&PoolLabels { state: "in_use" })
+            .set(in_use);
+        self.db_pool_connections
+            .get_or_create(&PoolLabels { state: "idle" })
+            .set(idle);
+        self.db_pool_max.set(max);
     }
 
     /// A message was published to `exchange` with `routing_key` and confirmed.
@@ -340,6 +546,125 @@ impl Metrics {
     }
 }
 
+/// The standard `process_*` families of this process, read from `/proc/self` at each scrape
+/// (Linux; elsewhere nothing is reported).
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessCollector;
+
+/// What [`ProcessCollector`] reads.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ProcessStats {
+    /// User plus system CPU time, in seconds.
+    pub cpu_seconds: f64,
+    /// Resident set size, in bytes.
+    pub resident_memory_bytes: i64,
+    /// Virtual memory size, in bytes.
+    pub virtual_memory_bytes: i64,
+    /// Threads.
+    pub threads: i64,
+    /// Open file descriptors.
+    pub open_fds: i64,
+    /// Limit of open file descriptors.
+    pub max_fds: i64,
+    /// Start of the process, Unix time in seconds.
+    pub start_time_seconds: f64,
+}
+
+impl ProcessStats {
+    /// The stats of this process, if `/proc` can be read.
+    pub fn read() -> Option<Self> {
+        // Linux's clock ticks (`getconf CLK_TCK`) and page size on every platform Ferry ships.
+        const TICKS: f64 = 100.0;
+        const PAGE: i64 = 4096;
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command (in parentheses, which may contain spaces).
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // Numbered as in proc(5), whose field 3 is fields[0] here.
+        let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<f64>().ok());
+        let boot_time = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|line| line.strip_prefix("btime "))
+            .and_then(|v| v.trim().parse::<f64>().ok())?;
+        let open_fds = std::fs::read_dir("/proc/self/fd")
+            .map(|dir| i64::try_from(dir.count()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let max_fds = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|limits| {
+                limits
+                    .lines()
+                    .find(|line| line.starts_with("Max open files"))
+                    .and_then(|line| line.split_whitespace().nth(3))
+                    .and_then(|v| v.parse::<i64>().ok())
+            })
+            .unwrap_or(0);
+        Some(Self {
+            cpu_seconds: (field(14)? + field(15)?) / TICKS,
+            threads: field(20)? as i64,
+            start_time_seconds: boot_time + field(22)? / TICKS,
+            virtual_memory_bytes: field(23)? as i64,
+            resident_memory_bytes: field(24)? as i64 * PAGE,
+            open_fds,
+            max_fds,
+        })
+    }
+}
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(stats) = ProcessStats::read() else {
+            return Ok(());
+        };
+        let counter = ConstCounter::new(stats.cpu_seconds);
+        counter.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
+            None,
+            counter.metric_type(),
+        )?)?;
+        let gauges: [(&str, &str, i64); 5] = [
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                stats.resident_memory_bytes,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes",
+                stats.virtual_memory_bytes,
+            ),
+            ("process_threads", "Number of OS threads", stats.threads),
+            (
+                "process_open_fds",
+                "Number of open file descriptors",
+                stats.open_fds,
+            ),
+            (
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                stats.max_fds,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            ConstGauge::new(value).encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Gauge,
+            )?)?;
+        }
+        ConstGauge::new(stats.start_time_seconds).encode(encoder.encode_descriptor(
+            "process_start_time_seconds",
+            "Start time of the process since the Unix epoch in seconds",
+            None,
+            MetricType::Gauge,
+        )?)?;
+        Ok(())
+    }
+}
+
 /// The process-wide metrics, created on first use.
 pub fn global() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -382,5 +707,85 @@ mod tests {
         assert!(text.contains("# HELP ferry_bus_publish_seconds"));
         // Labelled families appear once they have a sample.
         assert!(!text.contains("ferry_saga_step_seconds"));
+        assert!(text.contains(&format!(
+            r#"ferry_build_info{{version="{}"}} 1"#,
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+
+    #[test]
+    fn state_gauges_are_set_and_parked_queues_that_emptied_disappear() {
+        let metrics = Metrics::new();
+        metrics.set_parked_messages([("mapper", 2), ("notifier", 1)]);
+        metrics.set_parked_messages([("notifier", 3)]);
+        metrics.set_alerts_open(4);
+        metrics.set_sagas_failed(5);
+        metrics.poll_succeeded("mailchimp", "int-1", 1_700_000_000.0);
+        metrics.set_db_pool(2, 3, 10);
+        metrics.set_dependency_up("bus", false);
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"ferry_parked_messages{queue="notifier"} 3"#),
+            "{text}"
+        );
+        assert!(
+            !text.contains(r#"ferry_parked_messages{queue="mapper"}"#),
+            "{text}"
+        );
+        assert!(text.contains("ferry_alerts_open 4"));
+        assert!(text.contains("ferry_sagas_failed 5"));
+        assert!(text.contains(
+            r#"ferry_poll_last_success_timestamp_seconds{system="mailchimp",integration="int-1"} 1700000000.0"#
+        ), "{text}");
+        assert!(text.contains(r#"ferry_db_pool_connections{state="in_use"} 2"#));
+        assert!(text.contains("ferry_db_pool_max_connections 10"));
+        assert!(text.contains(r#"ferry_dependency_up{dependency="bus"} 0"#));
+    }
+
+    #[test]
+    fn process_metrics_describe_this_process() {
+        let stats = ProcessStats::read().expect("/proc is readable on Linux");
+        assert!(stats.threads >= 1);
+        assert!(stats.resident_memory_bytes > 1_000_000, "{stats:?}");
+        assert!(
+            stats.open_fds >= 3 && stats.open_fds <= stats.max_fds,
+            "{stats:?}"
+        );
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs_f64();
+        assert!(stats.start_time_seconds <= now + 1.0 && stats.start_time_seconds > now - 3600.0);
+        let text = Metrics::new().encode();
+        for family in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
+        ] {
+            assert!(
+                text.contains(&format!("\n{family} ")),
+                "{family} missing: {text}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn probes_refresh_gauges_at_scrape_time() {
+        struct Fixed;
+        #[async_trait::async_trait]
+        impl Probe for Fixed {
+            fn name(&self) -> &'static str {
+                "fixed"
+            }
+            async fn refresh(&self, metrics: &Metrics) {
+                metrics.set_sagas_failed(7);
+            }
+        }
+        let metrics = Metrics::new();
+        metrics.add_probe(Arc::new(Fixed));
+        assert!(metrics.encode().contains("ferry_sagas_failed 0"));
+        metrics.refresh().await;
+        assert!(metrics.encode().contains("ferry_sagas_failed 7"));
     }
 }

@@ -136,6 +136,10 @@ pub async fn connect<M: MigratorTrait>(
     let shutdown = shutdown::on_signal();
     let db = db::connect(&common.database).await?;
     db::migrate::<M>(&db).await?;
+    crate::metrics::global().add_probe(Arc::new(db::PoolProbe::new(
+        db.clone(),
+        common.database.max_connections,
+    )));
     let bus = bus::from_config(
         &common.bus,
         service,
@@ -159,6 +163,77 @@ impl ReadinessCheck for Running {
             Ok(())
         }
     }
+}
+
+/// The command line every service binary shares:
+/// `<service> [--config FILE] [run | check-config | migrate]`.
+#[derive(Debug, clap::Parser)]
+pub struct ServiceCli {
+    /// Configuration file (TOML); `FERRY_CONFIG` names one too. `FERRY_*` variables override it.
+    #[arg(long, global = true)]
+    pub config: Option<std::path::PathBuf>,
+    /// What to do (default: `run`).
+    #[command(subcommand)]
+    pub command: Option<ServiceCommand>,
+}
+
+/// A service binary's subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum ServiceCommand {
+    /// Runs the service (the default).
+    Run,
+    /// Loads and validates the configuration (file and `FERRY_*` environment), prints every
+    /// problem, and exits: non-zero when it is invalid.
+    CheckConfig,
+    /// Applies the service's database migrations and exits (run it as a Job before a
+    /// rollout); refuses a schema newer than this build.
+    Migrate,
+}
+
+impl ServiceCli {
+    /// Parses the process arguments for the binary `service` (exits on `--help` or an error).
+    pub fn parse_for(service: &'static str, about: &'static str) -> Self {
+        let command = <Self as clap::CommandFactory>::command()
+            .name(service)
+            .about(about)
+            .version(env!("CARGO_PKG_VERSION"));
+        let matches = command.get_matches();
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// Runs `command` for a service whose configuration is loaded (a configuration error has
+/// already ended the process): `check-config` reports success, `migrate` migrates, `run`
+/// runs the service ([`run_standalone`]).
+pub async fn run_command<M, F, Fut>(
+    command: Option<ServiceCommand>,
+    common: &CommonConfig,
+    drain: Duration,
+    start: F,
+) -> anyhow::Result<()>
+where
+    M: MigratorTrait,
+    F: FnOnce(Runtime) -> Fut,
+    Fut: Future<Output = anyhow::Result<Started>>,
+{
+    match command.unwrap_or(ServiceCommand::Run) {
+        ServiceCommand::CheckConfig => {
+            println!("configuration of {} is valid", common.service_name);
+            Ok(())
+        }
+        ServiceCommand::Migrate => migrate_only::<M>(common).await,
+        ServiceCommand::Run => run_standalone::<M, F, Fut>(common, drain, start).await,
+    }
+}
+
+/// Applies the migrations of `M` to the database of `common` and returns.
+pub async fn migrate_only<M: MigratorTrait>(common: &CommonConfig) -> anyhow::Result<()> {
+    let _telemetry = telemetry::init(&common.service_name, &common.telemetry);
+    let db = db::connect(&common.database).await?;
+    db::migrate::<M>(&db).await?;
+    tracing::info!(service = %common.service_name, "migrations applied");
+    db.close().await.ok();
+    Ok(())
 }
 
 /// Runs one service as its own process until SIGINT/SIGTERM: telemetry, database and

@@ -188,6 +188,29 @@ async fn readyz_is_503_with_a_failing_or_slow_check() {
 }
 
 #[tokio::test]
+async fn metrics_report_each_dependency_as_its_readiness_check_sees_it() {
+    let app = spawn_with(vec![
+        ("database", Arc::new(Fixed(Ok(())))),
+        ("bus", Arc::new(Fixed(Err("connection refused".into())))),
+        ("slow", Arc::new(Slow)),
+    ]);
+    let text = app.get("/metrics", None).await.text().await.expect("text");
+    assert!(
+        text.contains(r#"ferry_dependency_up{dependency="database"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"ferry_dependency_up{dependency="bus"} 0"#),
+        "{text}"
+    );
+    // A check that does not answer in time counts as down.
+    assert!(
+        text.contains(r#"ferry_dependency_up{dependency="slow"} 0"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn metrics_are_served_in_the_prometheus_text_format() {
     let app = spawn();
     ferry_platform::metrics::global().bus_retried("test-queue");

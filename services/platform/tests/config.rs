@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use ferry_platform::config::{
-    self, BusKind, CommonConfig, ConfigError, LogFormat, Scope, Secret, Validate, ValidationErrors,
+    self, BusKind, CommonConfig, ConfigError, KeySource, LogFormat, Scope, Secret, UnknownKey,
+    Validate, ValidationErrors,
 };
 use figment::Jail;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 fn addr(s: &str) -> SocketAddr {
@@ -292,7 +294,7 @@ fn debug_output_never_contains_secrets() {
 }
 
 /// A service's configuration: the common sections flattened plus its own.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(default)]
 struct ServiceConfig {
     #[serde(flatten)]
@@ -300,7 +302,7 @@ struct ServiceConfig {
     sync: SyncConfig,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(default)]
 struct SyncConfig {
     interval_secs: u64,
@@ -351,6 +353,139 @@ fn services_embed_the_common_sections() {
         // The key is named even through `#[serde(flatten)]`.
         let message = e.to_string().to_lowercase();
         assert!(message.contains("bus.prefetch"), "{message}");
+        Ok(())
+    });
+}
+
+fn unknown<T: std::fmt::Debug>(result: Result<T, ConfigError>) -> Vec<UnknownKey> {
+    match result {
+        Err(ConfigError::UnknownKeys(keys)) => keys,
+        other => panic!("expected unknown keys, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_misspelt_variable_is_refused_naming_the_nearest_known_one() {
+    Jail::expect_with(|jail| {
+        jail.set_env("FERRY_BUS__PREFECH", "4");
+        let keys = unknown(config::load::<CommonConfig>("mapper", None));
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].path, "bus.prefech");
+        assert_eq!(keys[0].source, KeySource::Environment);
+        assert_eq!(keys[0].suggestion.as_deref(), Some("bus.prefetch"));
+        assert_eq!(
+            keys[0].to_string(),
+            "unknown variable FERRY_BUS__PREFECH: did you mean FERRY_BUS__PREFETCH?"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn a_key_under_the_wrong_section_suggests_the_full_path() {
+    Jail::expect_with(|jail| {
+        // `interval_secs` lives under `[sync]`.
+        jail.set_env("FERRY_INTERVAL_SECS", "5");
+        let result = config::load::<ServiceConfig>("connector-mailchimp", None);
+        let message = result.expect_err("an unknown key").to_string();
+        assert_eq!(
+            message,
+            "unknown configuration keys:\n  unknown variable FERRY_INTERVAL_SECS: did you mean \
+             FERRY_SYNC__INTERVAL_SECS?"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_file_keys_are_refused_with_the_file_named_and_all_listed_at_once() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "ferry.toml",
+            r#"
+            servce_name = "x"
+            [bus]
+            kind = "rabbitmq"
+            urll = "amqp://localhost"
+            [admin]
+            tokens = [{ name = "ops", token = "operator-token-0123", scope = "operator", scop = "read" }]
+            [telemetry.format]
+            nested = 1
+            "#,
+        )?;
+        let keys = unknown(config::load::<ServiceConfig>(
+            "mapper",
+            Some(Path::new("ferry.toml")),
+        ));
+        let paths: Vec<&str> = keys.iter().map(|k| k.path.as_str()).collect();
+        assert_eq!(paths, ["admin.tokens.0.scop", "bus.urll", "servce_name"]);
+        assert!(matches!(&keys[1].source, KeySource::File(f) if f.ends_with("ferry.toml")));
+        assert_eq!(keys[0].suggestion.as_deref(), Some("admin.tokens.0.scope"));
+        assert_eq!(keys[1].suggestion.as_deref(), Some("bus.url"));
+        assert_eq!(keys[2].suggestion.as_deref(), Some("service_name"));
+        assert!(
+            keys[1]
+                .to_string()
+                .starts_with("unknown key `bus.urll` in ")
+                && keys[1]
+                    .to_string()
+                    .ends_with("ferry.toml: did you mean `bus.url`?"),
+            "{}",
+            keys[1]
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn an_unknown_section_is_refused() {
+    Jail::expect_with(|jail| {
+        jail.set_env("FERRY_MAILCHIMP__POLL_INTERVAL_SECS", "1");
+        jail.set_env("FERRY_MAILCHIMP__PAGE_SIZE", "1");
+        let keys = unknown(config::load::<CommonConfig>("mapper", None));
+        let paths: Vec<&str> = keys.iter().map(|k| k.path.as_str()).collect();
+        // Each variable is named in full, not just the unknown section.
+        assert_eq!(
+            paths,
+            ["mailchimp.page_size", "mailchimp.poll_interval_secs"]
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn variables_of_programs_harnesses_and_deployment_are_no_configuration_keys() {
+    Jail::expect_with(|jail| {
+        for name in config::NON_CONFIG_ENV {
+            if *name != "FERRY_CONFIG" {
+                jail.set_env(name, "set-by-someone-else");
+            }
+        }
+        jail.set_env("FERRY_TEST_AMQP_URL", "amqp://127.0.0.1:5672/%2f");
+        jail.set_env(
+            "FERRY_TEST_POSTGRES_URL",
+            "postgres://postgres@127.0.0.1/test",
+        );
+        jail.set_env("FERRY_BENCH_ORDERS", "100");
+        jail.set_env("FERRY_E2E_LOG", "debug");
+        // Real configuration keys still work next to them.
+        jail.set_env("FERRY_BUS__PREFIX", "p");
+        jail.set_env("FERRY_DRAIN_SECONDS", "20");
+        let config: ServiceConfig = config::load("mapper", None).expect("no unknown key");
+        assert_eq!(config.common.bus.prefix, "p");
+        assert!(config::is_non_config_env("ferry_credentials_key"));
+        assert!(!config::is_non_config_env("FERRY_BUS__URL"));
+        Ok(())
+    });
+}
+
+#[test]
+fn values_inside_maps_and_secrets_are_not_keys() {
+    Jail::expect_with(|jail| {
+        // A table where a scalar is expected is a type error, not an unknown key.
+        jail.set_env("FERRY_BUS__URL", "{ a = 1 }");
+        let result = config::load::<CommonConfig>("mapper", None);
+        assert!(matches!(result, Err(ConfigError::Parse(_))), "{result:?}");
         Ok(())
     });
 }

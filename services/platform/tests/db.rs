@@ -337,3 +337,73 @@ async fn connection_failures_do_not_reveal_the_password() {
         Err(DbError::UnsupportedUrl)
     ));
 }
+
+/// The mapper of a newer release: one migration more.
+struct NewerMapperMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for NewerMapperMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateItems), Box::new(CreateActivity)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        db::service_migration_table("mapper")
+    }
+}
+
+async fn set_schema_release(db: &DatabaseConnection, release: &str) {
+    db.execute_unprepared(&format!(
+        "UPDATE ferry_schema_releases SET release = '{release}' \
+         WHERE migration_table = 'ferry_migrations_mapper'"
+    ))
+    .await
+    .expect("update");
+}
+
+#[tokio::test]
+async fn a_schema_of_the_next_release_is_accepted_and_a_later_one_refused_clearly() {
+    let config = DatabaseConfig {
+        url: Secret::new("sqlite::memory:"),
+        ..DatabaseConfig::default()
+    };
+    let db = db::connect(&config).await.expect("connect");
+    db::migrate::<NewerMapperMigrator>(&db)
+        .await
+        .expect("the newer release migrates");
+    let (major, minor) = {
+        let mut parts = db::RELEASE
+            .split('.')
+            .map(|p| p.parse::<u64>().expect("a number"));
+        (parts.next().expect("major"), parts.next().expect("minor"))
+    };
+
+    // The next release migrated it: this build (the previous release) runs on it, as after
+    // a rollback.
+    set_schema_release(&db, &format!("{major}.{}.0", minor + 1)).await;
+    db::migrate::<MapperMigrator>(&db)
+        .await
+        .expect("one release back is the rollback window");
+
+    // Two releases ahead: refused, naming the table, the release and the migrations.
+    set_schema_release(&db, &format!("{major}.{}.0", minor + 2)).await;
+    let err = db::migrate::<MapperMigrator>(&db)
+        .await
+        .expect_err("the older build must refuse a schema two releases ahead");
+    let DbError::SchemaNewer {
+        table,
+        unknown,
+        release,
+    } = &err
+    else {
+        panic!("expected SchemaNewer, got {err:?}");
+    };
+    assert_eq!(table, "ferry_migrations_mapper");
+    assert_eq!(unknown, &["m20250101_000001_create_activity"]);
+    assert_eq!(release, &format!("{major}.{}.0", minor + 2));
+    assert!(err.to_string().contains("newer than this build"), "{err}");
+    // The release that knows every migration still starts.
+    db::migrate::<NewerMapperMigrator>(&db)
+        .await
+        .expect("same release");
+}

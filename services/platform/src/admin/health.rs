@@ -72,17 +72,8 @@ pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(HealthBody { status: "ok" })
 }
 
-/// Readiness probe: runs every readiness check.
-#[utoipa::path(
-    get,
-    path = "/readyz",
-    tag = "health",
-    responses(
-        (status = 200, description = "Every dependency is reachable", body = ReadinessBody),
-        (status = 503, description = "At least one dependency is not", body = ReadinessBody),
-    )
-)]
-pub(crate) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
+/// Runs every readiness check, each bounded by the common timeout.
+async fn run_checks(readiness: &Readiness) -> BTreeMap<String, CheckStatus> {
     let timeout = readiness.timeout;
     let runs = readiness.checks.iter().map(|(name, check)| async move {
         let status = match tokio::time::timeout(timeout, check.check()).await {
@@ -98,8 +89,21 @@ pub(crate) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
         };
         (name.clone(), status)
     });
-    let checks: BTreeMap<String, CheckStatus> =
-        futures::future::join_all(runs).await.into_iter().collect();
+    futures::future::join_all(runs).await.into_iter().collect()
+}
+
+/// Readiness probe: runs every readiness check.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses(
+        (status = 200, description = "Every dependency is reachable", body = ReadinessBody),
+        (status = 503, description = "At least one dependency is not", body = ReadinessBody),
+    )
+)]
+pub(crate) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
+    let checks = run_checks(&readiness).await;
     let ready = checks.values().all(|s| *s == CheckStatus::Ok);
     let status = if ready {
         StatusCode::OK
@@ -119,7 +123,14 @@ pub(crate) async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     tag = "health",
     responses((status = 200, description = "Metrics in the OpenMetrics text format", content_type = "application/openmetrics-text", body = String))
 )]
-pub(crate) async fn metrics() -> HttpResponse {
+pub(crate) async fn metrics(readiness: web::Data<Readiness>) -> HttpResponse {
+    // Gauges of database state (parked messages, failed sagas, the pool) are read now, and
+    // each readiness check (bus, database) sets `ferry_dependency_up`.
+    let metrics = crate::metrics::global();
+    let (_, checks) = futures::future::join(metrics.refresh(), run_checks(&readiness)).await;
+    for (name, status) in &checks {
+        metrics.set_dependency_up(name, *status == CheckStatus::Ok);
+    }
     HttpResponse::Ok()
         .content_type(crate::metrics::CONTENT_TYPE)
         .body(crate::metrics::encode())

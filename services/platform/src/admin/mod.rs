@@ -106,6 +106,9 @@ pub enum AdminError {
     /// The OpenAPI document could not be serialized.
     #[error("cannot serialize the OpenAPI document")]
     OpenApi(#[source] ApiError),
+    /// A route of the service is sent elsewhere by the route table.
+    #[error(transparent)]
+    Unrouted(#[from] crate::routes::Unrouted),
     /// The server failed while running.
     #[error("the admin server failed")]
     Server(#[source] std::io::Error),
@@ -231,7 +234,9 @@ impl AdminServerBuilder {
     #[tracing::instrument(level = "debug", skip(self), fields(service = %self.service_name, listen = %self.listen))]
     pub fn bind(self) -> Result<RunningAdminServer, AdminError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| AdminError::NoRuntime)?;
-        let document = openapi::render(&self.openapi()).map_err(AdminError::OpenApi)?;
+        let doc = self.openapi();
+        crate::routes::check_openapi(&self.service_name, &doc)?;
+        let document = openapi::render(&doc).map_err(AdminError::OpenApi)?;
 
         let tokens = self.tokens;
         let readiness = web::Data::new(Readiness {

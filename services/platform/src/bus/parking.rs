@@ -91,6 +91,41 @@ pub struct ParkingLot {
     parked: broadcast::Sender<ParkedSummary>,
 }
 
+/// Sets `ferry_parked_messages` per queue at each scrape.
+struct ParkedProbe {
+    db: DatabaseConnection,
+}
+
+#[async_trait]
+impl crate::metrics::Probe for ParkedProbe {
+    fn name(&self) -> &'static str {
+        "parking_lot"
+    }
+
+    async fn refresh(&self, metrics: &crate::metrics::Metrics) {
+        use sea_orm::ConnectionTrait as _;
+        let statement = sea_orm::Statement::from_string(
+            self.db.get_database_backend(),
+            "SELECT queue, COUNT(*) FROM ferry_dead_letters GROUP BY queue",
+        );
+        match self.db.query_all(statement).await {
+            Ok(rows) => {
+                let counts: Vec<(String, i64)> = rows
+                    .iter()
+                    .filter_map(|row| {
+                        Some((
+                            row.try_get_by_index::<String>(0).ok()?,
+                            row.try_get_by_index::<i64>(1).ok()?,
+                        ))
+                    })
+                    .collect();
+                metrics.set_parked_messages(counts.iter().map(|(q, n)| (q.as_str(), *n)));
+            }
+            Err(error) => tracing::warn!(%error, "metrics probe parking_lot failed"),
+        }
+    }
+}
+
 impl ParkingLot {
     /// A parking lot storing into `db` (which has the bus migrations) and replaying on `bus`.
     pub fn new(db: DatabaseConnection, bus: Arc<dyn Bus>) -> Self {
@@ -98,8 +133,12 @@ impl ParkingLot {
         Self { db, bus, parked }
     }
 
-    /// Starts taking the dead letters of each of `queues` into the table.
+    /// Starts taking the dead letters of each of `queues` into the table; from then on this
+    /// process's `/metrics` reports `ferry_parked_messages`.
     pub async fn watch_queues(&self, queues: &[&str]) -> Result<Vec<SubscriptionHandle>, BusError> {
+        crate::metrics::global().add_probe(Arc::new(ParkedProbe {
+            db: self.db.clone(),
+        }));
         let mut handles = Vec::new();
         for queue in queues {
             let taker = Arc::new(Taker {
