@@ -61,7 +61,7 @@ pub struct NotifierConfig {
 }
 
 /// An integration configured in a file (the connectors' `[[integrations]]`), named.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct ConfiguredIntegration {
     /// The integration id.
     pub id: String,
