@@ -42,9 +42,7 @@ impl MigratorTrait for Migrator {
         migrations.extend(ferry_order_orchestrator::migrations());
         migrations.extend(ferry_notifier::migrations());
         // Migrations shared by several services (the connector kit's tables) run once here.
-        let mut seen = std::collections::HashSet::new();
-        migrations.retain(|m| seen.insert(m.name().to_owned()));
-        migrations
+        db::unique_migrations(migrations)
     }
 
     fn migration_table_name() -> sea_orm::DynIden {

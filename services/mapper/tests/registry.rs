@@ -90,7 +90,7 @@ impl MigratorTrait for Migrator {
         all.extend(ferry_connector_mpluskassa::migrations());
         all.extend(ferry_mapper::migrations());
         all.extend(ferry_notifier::migrations());
-        all
+        ferry_platform::db::unique_migrations(all)
     }
 }
 

@@ -341,6 +341,17 @@ fn advisory_lock_sql(name: &str) -> String {
     format!("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/ferry/{name}'))")
 }
 
+/// `migrations` with each name once, the first kept: a process hosting several services
+/// (the embedded `ferry`, cross-service tests) gathers their migrations into one table, and
+/// some are shared (the connector kit's tables).
+pub fn unique_migrations(
+    mut migrations: Vec<Box<dyn sea_orm_migration::MigrationTrait>>,
+) -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+    let mut seen = std::collections::HashSet::new();
+    migrations.retain(|m| seen.insert(m.name().to_owned()));
+    migrations
+}
+
 /// The migration table of `service`: `ferry_migrations_<service>` with `-` turned into `_`
 /// (`ferry_migrations_order_orchestrator`). Return it from
 /// `MigratorTrait::migration_table_name`.

@@ -954,7 +954,9 @@ impl Cluster {
     fn write_configs(&self, options: &ClusterOptions) -> anyhow::Result<()> {
         for kind in ServiceKind::ALL {
             let db = &self.databases[&kind];
-            let mut toml = String::new();
+            // The service's own keys first: top-level keys written after a `[section]` would
+            // belong to that section (and be refused as unknown).
+            let mut toml = self.service_toml(kind, options.instances);
             let _ = writeln!(
                 toml,
                 "[bus]\nkind = \"rabbitmq\"\nurl = {}\nprefix = {}",
@@ -975,7 +977,6 @@ impl Cluster {
                 q(&self.operator_token),
                 q(&self.read_token)
             );
-            toml.push_str(&self.service_toml(kind, options.instances));
             if let Some(extra) = options.extra_toml.get(&kind) {
                 toml.push_str(extra);
                 toml.push('\n');

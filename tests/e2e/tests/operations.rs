@@ -126,7 +126,9 @@ fn migrations_stay_backward_compatible_for_one_release() {
             continue;
         }
         migrations += 1;
-        let up_code = without_down_fns(&source);
+        // Unit tests (at the end of a file, by convention) may shape an old schema by hand.
+        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+        let up_code = without_down_fns(code);
         for token in forbidden {
             if up_code.contains(token) {
                 problems.push(format!("{}: `{token}` in a migration", file.display()));
