@@ -666,3 +666,112 @@ fn the_operation_table_is_the_wsdls() {
         assert_eq!(s.operation(op), Some((op, expected)), "{op}");
     }
 }
+
+/// The operations only the sandbox answers (the connector does not call them), both ways.
+#[test]
+fn sandbox_only_operations_are_schema_valid_and_read_back() {
+    let s = schema();
+    let mut p = Vec::new();
+    p.extend(request(
+        &s,
+        &FindRelation {
+            relation: Some(Relation {
+                name: Some("Bakkerij".into()),
+                ..Relation::default()
+            }),
+        },
+    ));
+    p.extend(request(&s, &FindRelation { relation: None }));
+    p.extend(response::<FindRelation>(
+        &s,
+        &FindRelationResponse {
+            result: "FIND-RELATION-RESULT-OK".into(),
+            relation: Some(relation()),
+        },
+    ));
+    p.extend(request(
+        &s,
+        &UpdateStock {
+            request: UpdateStockRequest {
+                branch_number: 1,
+                article_number: 2,
+                amount_changed: -1500,
+                decimal_places: Some(3),
+                employee_number: Some(1),
+                reference: Some("count".into()),
+            },
+        },
+    ));
+    p.extend(response::<UpdateStock>(
+        &s,
+        &UpdateStockResponse {
+            result: "UPDATE-STOCK-RESULT-OK".into(),
+            stock_id: Some(12),
+        },
+    ));
+    p.extend(request(
+        &s,
+        &GetStockHistoryV2 {
+            request: GetStockHistoryV2Request {
+                branch_numbers: vec![1, 2],
+                article_numbers: Some(ArticleNumberList {
+                    article_numbers: vec![3],
+                }),
+                from_financial_date_time: Some(ts()),
+                through_financial_date_time: Some(ts()),
+                since_stock_id: Some(4),
+                since_stock_id_limit: Some(100),
+            },
+        },
+    ));
+    p.extend(response::<GetStockHistoryV2>(
+        &s,
+        &GetStockHistoryResponse {
+            article_stock_history: vec![ArticleStockHistory {
+                stock_id: 5,
+                timestamp: ts(),
+                branch_number: Some(1),
+                article_number: 3,
+                amount_changed: -2,
+                decimal_places: Some(0),
+                kind: "STOCK-HISTORY-TYPE-CORRECTION".into(),
+                order_id: None,
+                before_correction_quantity: Some(10),
+                before_correction_decimal_places: Some(0),
+                after_correction_quantity: Some(8),
+                after_correction_decimal_places: Some(0),
+            }],
+        },
+    ));
+    assert!(p.is_empty(), "{}", p.join("\n"));
+}
+
+/// A request without an element the WSDL requires is refused, not read as a default: the
+/// sandbox answers it with a fault, as the real API does.
+#[test]
+fn required_request_elements_are_required() {
+    fn refused<T: DeserializeOwned + Debug>(xml: &str) {
+        let read = envelope::decode::<T>(xml);
+        assert!(read.is_err(), "{xml}: {read:?}");
+    }
+    refused::<GetRelation>("<getRelation/>");
+    refused::<GetRelation>("<getRelation><relationNumber>twelve</relationNumber></getRelation>");
+    refused::<GetEmployee>("<getEmployee/>");
+    refused::<GetTurnoverGroups>("<getTurnoverGroups/>");
+    refused::<FindRelationV2>("<findRelationV2><request/></findRelationV2>");
+    refused::<GetStock>("<getStock><request><branchNumber>1</branchNumber></request></getStock>");
+    refused::<SetStock>(
+        "<setStock><request><branchNumber>1</branchNumber><articleNumber>2</articleNumber></request></setStock>",
+    );
+    refused::<UpdateStock>("<updateStock/>");
+    // Optional elements may be left out, and filters the connector does not send are read
+    // from the same element.
+    let xml = "<getStock><request><branchNumber>1</branchNumber><articleNumbers/><branchNumbers><branchNumber>2</branchNumber><branchNumber>3</branchNumber></branchNumbers></request></getStock>";
+    let stock = envelope::decode::<GetStock>(xml).expect("reads");
+    assert_eq!(stock.request.branch_number, 1);
+    let filters = envelope::decode::<Request<GetStockFilters>>(xml).expect("reads");
+    assert_eq!(
+        filters.request.branch_numbers.map(|b| b.branch_number),
+        Some(vec![2, 3])
+    );
+}

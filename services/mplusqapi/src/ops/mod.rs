@@ -52,6 +52,7 @@ operations! {
     GetPaymentMethodsV2 => "getPaymentMethodsV2", GetPaymentMethodsResponse => "GetPaymentMethodsResponse";
     GetVatGroupList => "getVatGroupList", GetVatGroupListResponse => "getVatGroupListResponse";
     GetTurnoverGroups => "getTurnoverGroups", GetTurnoverGroupsResponse => "GetTurnoverGroupsResponse";
+    FindRelation => "findRelation", FindRelationResponse => "FindRelationResponse";
     FindRelationV2 => "findRelationV2", FindRelationV2Response => "FindRelationV2Response";
     GetRelation => "getRelation", GetRelationResponse => "GetRelationResponse";
     GetRelations => "getRelations", GetRelationsResponse => "GetRelationsResponse";
@@ -65,9 +66,20 @@ operations! {
     UpdateArticleGroup => "updateArticleGroup", UpdateArticleGroupResponse => "UpdateArticleGroupResponse";
     GetStock => "getStock", GetStockResponse => "GetStockResponse";
     SetStock => "setStock", SetStockResponse => "SetStockResponse";
+    UpdateStock => "updateStock", UpdateStockResponse => "UpdateStockResponse";
+    GetStockHistoryV2 => "getStockHistoryV2", GetStockHistoryResponse => "GetStockHistoryResponse";
     FindOrder => "findOrder", GetOrderResponse => "GetOrderResponse";
     GetOrders => "getOrders", GetOrdersResponse => "GetOrdersResponse";
     CreateOrderV3 => "createOrderV3", CreateOrderV3Response => "CreateOrderV3Response";
+}
+
+/// An operation's `request` element read as another type than the operation's own: the
+/// WSDL's filters the connector does not send (e.g. `Request<GetStockFilters>`), read by the
+/// sandbox from the same element.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request<T> {
+    /// The `request` element.
+    pub request: T,
 }
 
 /// An element without content (`<request/>`).

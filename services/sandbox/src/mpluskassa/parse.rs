@@ -3,6 +3,7 @@
 
 use super::model::{Address, Article, Payment, Qty, Relation};
 use super::xml::{Node, XmlError};
+use ferry_mplusqapi::records as wire;
 
 fn set_str(node: &Node, name: &str, field: &mut String) {
     if let Some(v) = node.str(name) {
@@ -10,38 +11,48 @@ fn set_str(node: &Node, name: &str, field: &mut String) {
     }
 }
 
+/// Copies a sent string (an absent element leaves the field alone).
+fn set(value: &Option<String>, field: &mut String) {
+    if let Some(v) = value {
+        field.clone_from(v);
+    }
+}
+
 /// Copies the simple fields of a `tns:Relation`. Contacts are returned separately (the store
 /// numbers them); server-managed fields (numbers, markers, timestamps) are left alone.
-pub fn apply_relation(node: &Node, r: &mut Relation) -> Result<Option<Vec<Relation>>, XmlError> {
-    set_str(node, "extRelationId", &mut r.ext_relation_id);
-    if let Some(v) = node.bool("active")? {
+pub fn apply_relation(
+    from: &wire::Relation,
+    r: &mut Relation,
+) -> Result<Option<Vec<Relation>>, XmlError> {
+    set(&from.ext_relation_id, &mut r.ext_relation_id);
+    if let Some(v) = from.active {
         r.active = v;
     }
-    set_str(node, "name", &mut r.name);
-    set_str(node, "address", &mut r.address);
-    set_str(node, "zipcode", &mut r.zipcode);
-    set_str(node, "city", &mut r.city);
-    set_str(node, "country", &mut r.country);
-    set_str(node, "deliveryAddress", &mut r.delivery_address);
-    set_str(node, "deliveryZipcode", &mut r.delivery_zipcode);
-    set_str(node, "deliveryCity", &mut r.delivery_city);
-    set_str(node, "deliveryCountry", &mut r.delivery_country);
-    set_str(node, "contact", &mut r.contact);
-    set_str(node, "telephone", &mut r.telephone);
-    set_str(node, "mobile", &mut r.mobile);
-    set_str(node, "email", &mut r.email);
-    set_str(node, "website", &mut r.website);
-    if let Some(d) = node.date("birthDate")? {
-        r.birth_date = Some(d);
+    set(&from.name, &mut r.name);
+    set(&from.address, &mut r.address);
+    set(&from.zipcode, &mut r.zipcode);
+    set(&from.city, &mut r.city);
+    set(&from.country, &mut r.country);
+    set(&from.delivery_address, &mut r.delivery_address);
+    set(&from.delivery_zipcode, &mut r.delivery_zipcode);
+    set(&from.delivery_city, &mut r.delivery_city);
+    set(&from.delivery_country, &mut r.delivery_country);
+    set(&from.contact, &mut r.contact);
+    set(&from.telephone, &mut r.telephone);
+    set(&from.mobile, &mut r.mobile);
+    set(&from.email, &mut r.email);
+    set(&from.website, &mut r.website);
+    if from.birth_date.is_some() {
+        r.birth_date = from.birth_date;
     }
-    set_str(node, "relationCode", &mut r.relation_code);
-    if let Some(v) = node.i32("paymentWithinDays")? {
-        r.payment_within_days = Some(v);
+    set(&from.relation_code, &mut r.relation_code);
+    if from.payment_within_days.is_some() {
+        r.payment_within_days = from.payment_within_days;
     }
-    set_str(node, "vatNumber", &mut r.vat_number);
-    set_str(node, "commerceNumber", &mut r.commerce_number);
-    set_str(node, "extraText", &mut r.extra_text);
-    if let Some(v) = node.str("defaultVatMethod") {
+    set(&from.vat_number, &mut r.vat_number);
+    set(&from.commerce_number, &mut r.commerce_number);
+    set(&from.extra_text, &mut r.extra_text);
+    if let Some(v) = &from.default_vat_method {
         let v = v.trim();
         if !matches!(
             v,
@@ -54,14 +65,14 @@ pub fn apply_relation(node: &Node, r: &mut Relation) -> Result<Option<Vec<Relati
         }
         r.default_vat_method = Some(v.to_owned());
     }
-    set_str(node, "companyName", &mut r.company_name);
-    let contacts = match node.child("contactList") {
+    set(&from.company_name, &mut r.company_name);
+    let contacts = match &from.contact_list {
         None => None,
         Some(list) => {
             let mut contacts = Vec::new();
-            for c in list.all("relation") {
+            for c in &list.relation {
                 let mut contact = Relation {
-                    relation_number: c.i64("relationNumber")?.unwrap_or(0),
+                    relation_number: c.relation_number.unwrap_or(0),
                     active: true,
                     ..Relation::default()
                 };

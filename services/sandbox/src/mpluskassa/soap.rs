@@ -49,9 +49,9 @@ pub fn envelope(body: &str) -> String {
 }
 
 /// Reads a request envelope and returns its operation element (the Body's only child, in
-/// the `urn:mplusqapi` namespace, any prefix).
-pub fn operation(body: &str) -> Result<Node, SoapFault> {
-    let root = xml::parse(body).map_err(|e| SoapFault::client(e.to_string()))?;
+/// the `urn:mplusqapi` namespace, any prefix) and that element's XML.
+pub fn operation(text: &str) -> Result<(Node, &str), SoapFault> {
+    let root = xml::parse(text).map_err(|e| SoapFault::client(e.to_string()))?;
     if root.name == "Envelope" && root.ns.as_deref() == Some(SOAP12_ENV) {
         return Err(SoapFault::new(
             "SOAP-ENV:VersionMismatch",
@@ -80,7 +80,10 @@ pub fn operation(body: &str) -> Result<Node, SoapFault> {
             op.name
         )));
     }
-    Ok(op)
+    let xml = ferry_mplusqapi::envelope::open_request(text, &ferry_mplusqapi::Limits::default())
+        .map_err(|e| SoapFault::client(e.to_string()))?
+        .xml;
+    Ok((op, xml))
 }
 
 #[cfg(test)]
@@ -91,7 +94,7 @@ mod tests {
     fn reads_the_operation() {
         let req = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header/><s:Body><getApiVersion xmlns="urn:mplusqapi"/></s:Body></s:Envelope>"#;
         assert_eq!(
-            operation(req).map(|n| n.name),
+            operation(req).map(|(n, _)| n.name),
             Ok("getApiVersion".to_owned())
         );
     }

@@ -9,14 +9,26 @@ mod stock;
 
 pub use reference::API_VERSION;
 
+use serde::de::DeserializeOwned;
+
 use super::store::Store;
 use super::xml::{Node, XmlError, XmlWriter};
 
-/// What a handler gets: the operation element, the installation, the response being written.
+/// What a handler gets: the operation element (as a tree and as its XML), the installation,
+/// the response being written.
 pub struct Ctx<'a> {
     pub op: &'a Node,
+    pub xml: &'a str,
     pub store: &'a mut Store,
     pub w: &'a mut XmlWriter,
+}
+
+impl Ctx<'_> {
+    /// The request as its wire type of [`ferry_mplusqapi::ops`]: a missing required element or
+    /// a value of the wrong type is a validation error (a SOAP `Client` fault), as in gSOAP.
+    pub fn request<T: DeserializeOwned>(&self) -> Result<T, XmlError> {
+        ferry_mplusqapi::envelope::decode(self.xml).map_err(|e| XmlError::Invalid(e.to_string()))
+    }
 }
 
 type Handler = fn(Ctx<'_>) -> Result<(), XmlError>;
@@ -154,12 +166,13 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Runs an operation; `None` when it is not implemented. The result is the response element.
-pub fn run(op: &Node, store: &mut Store) -> Option<Result<String, XmlError>> {
+pub fn run(op: &Node, xml: &str, store: &mut Store) -> Option<Result<String, XmlError>> {
     let (_, response, handler) = OPERATIONS.iter().find(|(name, _, _)| *name == op.name)?;
     let mut w = XmlWriter::new();
     w.start(response);
     let result = handler(Ctx {
         op,
+        xml,
         store,
         w: &mut w,
     });
