@@ -662,7 +662,7 @@ fn responses_are_schema_valid_and_read_back() {
 #[test]
 fn the_operation_table_is_the_wsdls() {
     let s = schema();
-    for &(op, expected) in OPERATIONS {
+    for &(op, expected) in OPERATIONS.iter().chain(SANDBOX_OPERATIONS) {
         assert_eq!(s.operation(op), Some((op, expected)), "{op}");
     }
 }
@@ -743,6 +743,150 @@ fn sandbox_only_operations_are_schema_valid_and_read_back() {
             }],
         },
     ));
+    p.extend(request(
+        &s,
+        &AddProductsToArticleGroup {
+            request: AddProductsToArticleGroupRequest {
+                group_number: 3,
+                position: Some(1),
+                product_numbers: NumberList { number: vec![5, 6] },
+            },
+        },
+    ));
+    p.extend(response::<AddProductsToArticleGroup>(
+        &s,
+        &AddProductsToArticleGroupResponse {
+            result: "ADD-PRODUCTS-TO-ARTICLE-GROUP-RESULT-OK".into(),
+        },
+    ));
+    p.extend(request(
+        &s,
+        &GetOrdersByExtOrderIds {
+            request: GetOrdersByExtOrderIdsRequest {
+                sync_marker: Some(1),
+                sync_marker_limit: Some(10),
+                ext_order_ids: Some(IdList {
+                    id: vec!["WEB-1".into(), "WEB-2".into()],
+                }),
+            },
+        },
+    ));
+    p.extend(response::<GetOrdersByExtOrderIds>(
+        &s,
+        &GetOrdersByExtOrderIdsResponse {
+            order_list: OrderList {
+                order: vec![order()],
+            },
+        },
+    ));
+    let mut new_order = order();
+    new_order.order_id = String::new();
+    p.extend(request(
+        &s,
+        &CreateOrder {
+            order: Some(new_order),
+        },
+    ));
+    p.extend(response::<CreateOrder>(
+        &s,
+        &CreateOrderResponse {
+            result: "CREATE-ORDER-RESULT-OK".into(),
+            info: CreateOrderInfo {
+                order_id: "O-1".into(),
+                order_string: "2026-1".into(),
+                order_queued: Some(false),
+            },
+            error_message: String::new(),
+        },
+    ));
+    p.extend(request(
+        &s,
+        &CancelOrder {
+            order_id: "O-1".into(),
+        },
+    ));
+    p.extend(response::<CancelOrder>(
+        &s,
+        &CancelOrderResponse {
+            result: "CANCEL-ORDER-RESULT-OK".into(),
+            message: String::new(),
+        },
+    ));
+    assert!(p.is_empty(), "{}", p.join("\n"));
+}
+
+/// The filters the connector does not send are read, as another view, from the same
+/// schema-valid `request` element as the operation's own type.
+#[test]
+fn filters_are_read_from_schema_valid_requests() {
+    let s = schema();
+    let mut p = Vec::new();
+    let doc = |op: &str, request: &str| {
+        envelope::wrap(&format!(
+            "<{op} xmlns=\"urn:mplusqapi\"><request>{request}</request></{op}>"
+        ))
+    };
+    let products = doc(
+        "getProducts",
+        "<groupNumbers>1</groupNumbers><groupNumbers>2</groupNumbers><pluNumbers/><onlyWebshop>true</onlyWebshop><changedSinceTimestamp><sec>5</sec><min>30</min><hour>10</hour><day>24</day><mon>11</mon><year>2026</year><isdst>false</isdst><timezone>60</timezone></changedSinceTimestamp>",
+    );
+    let stock = doc(
+        "getStock",
+        "<branchNumber>1</branchNumber><articleNumbers/><branchNumbers><branchNumber>2</branchNumber></branchNumbers>",
+    );
+    let orders = doc(
+        "getOrders",
+        "<fromFinancialDate><day>1</day><mon>2</mon><year>2026</year></fromFinancialDate><branchNumbers>1</branchNumbers><relationNumbers>7</relationNumbers><articlePluNumbers/><articleBarcodes/><orderTypeList><orderType>ORDER-TYPE-SALES-ORDER</orderType></orderTypeList><orderIds>O-1</orderIds>",
+    );
+    let group = doc(
+        "updateArticleGroup",
+        "<groupNumber>3</groupNumber><sortOrder>2</sortOrder>",
+    );
+    for (op, text) in [
+        ("getProducts", &products),
+        ("getStock", &stock),
+        ("getOrders", &orders),
+        ("updateArticleGroup", &group),
+    ] {
+        p.extend(
+            s.check_message(text, op)
+                .into_iter()
+                .map(|e| format!("{op}: {e}")),
+        );
+    }
+    let body = |text| envelope::open_request(text, &Limits::default()).expect("opens");
+    let f: Request<GetProductsFilters> = body(&products).decode().expect("reads");
+    assert_eq!(f.request.group_numbers, vec![1, 2]);
+    assert_eq!(f.request.only_webshop, Some(true));
+    assert_eq!(f.request.changed_since_timestamp, Some(ts()));
+    let own: GetProducts = body(&products).decode().expect("reads");
+    assert!(own.request.plu_numbers.text.is_empty());
+    let f: Request<GetStockFilters> = body(&stock).decode().expect("reads");
+    assert_eq!(
+        f.request.branch_numbers.map(|b| b.branch_number),
+        Some(vec![2])
+    );
+    let f: Request<GetOrdersFilters> = body(&orders).decode().expect("reads");
+    assert_eq!(f.request.branch_numbers, vec![1]);
+    assert_eq!(f.request.relation_numbers, vec![7]);
+    assert_eq!(f.request.order_ids, vec!["O-1".to_owned()]);
+    assert_eq!(
+        f.request.order_type_list.map(|l| l.order_type),
+        Some(vec!["ORDER-TYPE-SALES-ORDER".to_owned()])
+    );
+    let f: Request<ArticleGroupFields> = body(&group).decode().expect("reads");
+    assert_eq!((f.request.sort_order, f.request.name), (Some(2), None));
+    let own: UpdateArticleGroup = body(&group).decode().expect("reads");
+    assert_eq!(own.request.group_number, 3);
+    p.extend(request(
+        &s,
+        &GetPaymentMethodsV2 {
+            request: GetPaymentMethodsRequest {
+                account_number: Some(8000),
+                payment_method_types: vec!["PAYMENT-METHOD-TYPE-EFT".into()],
+            },
+        },
+    ));
     assert!(p.is_empty(), "{}", p.join("\n"));
 }
 
@@ -764,6 +908,23 @@ fn required_request_elements_are_required() {
         "<setStock><request><branchNumber>1</branchNumber><articleNumber>2</articleNumber></request></setStock>",
     );
     refused::<UpdateStock>("<updateStock/>");
+    refused::<GetProducts>("<getProducts/>");
+    refused::<CreateProduct>("<createProduct/>");
+    refused::<NewArticleGroup>(
+        "<newArticleGroup><request><parentGroupNumber>0</parentGroupNumber></request></newArticleGroup>",
+    );
+    refused::<UpdateArticleGroup>("<updateArticleGroup><request/></updateArticleGroup>");
+    refused::<AddProductsToArticleGroup>(
+        "<addProductsToArticleGroup><request><groupNumber>1</groupNumber></request></addProductsToArticleGroup>",
+    );
+    refused::<FindOrder>("<findOrder/>");
+    refused::<CancelOrder>("<cancelOrder/>");
+    refused::<GetOrders>("<getOrders/>");
+    refused::<GetOrdersByExtOrderIds>("<getOrdersByExtOrderIds/>");
+    refused::<CreateOrderV3>(
+        "<createOrderV3><request><idempotencyKey>k</idempotencyKey></request></createOrderV3>",
+    );
+    refused::<Payment>("<payment><method>CASH</method></payment>");
     // Optional elements may be left out, and filters the connector does not send are read
     // from the same element.
     let xml = "<getStock><request><branchNumber>1</branchNumber><articleNumbers/><branchNumbers><branchNumber>2</branchNumber><branchNumber>3</branchNumber></branchNumbers></request></getStock>";

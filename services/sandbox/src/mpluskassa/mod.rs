@@ -270,7 +270,7 @@ async fn soap_endpoint(
             &SoapFault::client("the request is not valid UTF-8"),
         );
     };
-    let (op, op_xml) = match soap::operation(text) {
+    let op = match soap::operation(text) {
         Ok(op) => op,
         Err(fault) => return fault_response(StatusCode::INTERNAL_SERVER_ERROR, &fault),
     };
@@ -311,7 +311,7 @@ async fn soap_endpoint(
 
     let outcome = {
         let mut store = state.lock();
-        ops::run(&op, op_xml, &mut store)
+        ops::run(&op.name, op.xml, &mut store)
     };
     let mut resp = match outcome {
         Some(Ok(body)) => xml_response(StatusCode::OK, soap::envelope(&body)),

@@ -1,15 +1,10 @@
-//! Request XML to records. `apply_*` copy only the elements present, which gives both create
-//! (onto a default record) and update (onto the stored record) semantics.
+//! Wire records (as read by [`ferry_mplusqapi`]) to stored records. `apply_*` copy only the
+//! elements present, which gives both create (onto a default record) and update (onto the
+//! stored record) semantics.
 
 use super::model::{Address, Article, Payment, Qty, Relation};
-use super::xml::{Node, XmlError};
+use super::xml::XmlError;
 use ferry_mplusqapi::records as wire;
-
-fn set_str(node: &Node, name: &str, field: &mut String) {
-    if let Some(v) = node.str(name) {
-        *field = v.to_owned();
-    }
-}
 
 /// Copies a sent string (an absent element leaves the field alone).
 fn set(value: &Option<String>, field: &mut String) {
@@ -92,57 +87,57 @@ pub struct PriceFields {
     pub excl: bool,
 }
 
-pub fn apply_article(node: &Node, a: &mut Article) -> Result<PriceFields, XmlError> {
-    set_str(node, "extArticleId", &mut a.ext_article_id);
-    set_str(node, "pluNumber", &mut a.plu_number);
-    if let Some(v) = node.bool("active")? {
+pub fn apply_article(from: &wire::Article, a: &mut Article) -> PriceFields {
+    set(&from.ext_article_id, &mut a.ext_article_id);
+    set(&from.plu_number, &mut a.plu_number);
+    if let Some(v) = from.active {
         a.active = v;
     }
-    set_str(node, "description", &mut a.description);
-    set_str(node, "colour", &mut a.colour);
-    set_str(node, "size", &mut a.size);
-    set_str(node, "invoiceText", &mut a.invoice_text);
-    set_str(node, "receiptText", &mut a.receipt_text);
-    set_str(node, "barcode", &mut a.barcode);
-    set_str(node, "brandName", &mut a.brand_name);
-    set_str(node, "extraText", &mut a.extra_text);
-    if let Some(v) = node.i32("turnoverGroup")? {
+    set(&from.description, &mut a.description);
+    set(&from.colour, &mut a.colour);
+    set(&from.size, &mut a.size);
+    set(&from.invoice_text, &mut a.invoice_text);
+    set(&from.receipt_text, &mut a.receipt_text);
+    set(&from.barcode, &mut a.barcode);
+    set(&from.brand_name, &mut a.brand_name);
+    set(&from.extra_text, &mut a.extra_text);
+    if let Some(v) = from.turnover_group {
         a.turnover_group = v;
     }
-    if let Some(v) = node.i32("vatCode")? {
+    if let Some(v) = from.vat_code {
         a.vat_code = v;
     }
-    if let Some(v) = node.i64("purchasePrice")? {
-        a.purchase_price = Some(v);
+    if from.purchase_price.is_some() {
+        a.purchase_price = from.purchase_price;
     }
     let mut prices = PriceFields::default();
-    if let Some(v) = node.i64("priceIncl")? {
+    if let Some(v) = from.price_incl {
         a.price_incl = v;
         prices.incl = true;
     }
-    if let Some(v) = node.i64("priceExcl")? {
+    if let Some(v) = from.price_excl {
         a.price_excl = v;
         prices.excl = true;
     }
-    if let Some(v) = node.bool("webshop")? {
+    if let Some(v) = from.webshop {
         a.webshop = v;
     }
-    if let Some(v) = node.bool("stockArticle")? {
+    if let Some(v) = from.stock_article {
         a.stock_article = v;
     }
-    Ok(prices)
+    prices
 }
 
-pub fn address(node: &Node) -> Address {
-    let s = |n: &str| node.string(n).unwrap_or_default();
+pub fn address(from: &wire::Address) -> Address {
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
     Address {
-        name: s("name"),
-        contact: s("contact"),
-        address: s("address"),
-        zipcode: s("zipcode"),
-        city: s("city"),
-        country: s("country"),
-        company_name: s("companyName"),
+        name: s(&from.name),
+        contact: s(&from.contact),
+        address: s(&from.address),
+        zipcode: s(&from.zipcode),
+        city: s(&from.city),
+        country: s(&from.country),
+        company_name: s(&from.company_name),
     }
 }
 
@@ -161,49 +156,54 @@ pub struct LineRequest {
     pub discount_amount: Option<i64>,
 }
 
-pub fn line(node: &Node) -> Result<LineRequest, XmlError> {
-    let article_number = node.required_i64("articleNumber")?;
-    let data = node.child("data");
+/// A `tns:OrderLine` as requested: `articleNumber` is required, and so is `quantity` when the
+/// line has `data` (without it, one piece).
+pub fn line(from: &wire::OrderLine) -> Result<LineRequest, XmlError> {
+    let missing = |name: &str, parent: &str| {
+        XmlError::Invalid(format!("missing required element `{name}` in `{parent}`"))
+    };
+    let article_number = from
+        .article_number
+        .ok_or_else(|| missing("articleNumber", "line"))?;
+    let data = from.data.as_ref();
     let (quantity, dp) = match data {
         Some(d) => (
-            d.required_i64("quantity")?,
-            d.i32("decimalPlaces")?.unwrap_or(0),
+            d.quantity.ok_or_else(|| missing("quantity", "data"))?,
+            d.decimal_places.unwrap_or(0),
         ),
         None => (1, 0),
     };
-    let quantity = Qty::from_wire(quantity, dp).ok_or_else(|| {
-        XmlError::Invalid(format!(
-            "quantity {quantity} with decimalPlaces {dp} is not supported"
-        ))
-    })?;
-    let opt_i64 = |n: &str| data.map(|d| d.i64(n)).transpose().map(Option::flatten);
-    let opt_i32 = |n: &str| data.map(|d| d.i32(n)).transpose().map(Option::flatten);
+    let quantity = i32::try_from(dp)
+        .ok()
+        .and_then(|dp| Qty::from_wire(quantity, dp))
+        .ok_or_else(|| {
+            XmlError::Invalid(format!(
+                "quantity {quantity} with decimalPlaces {dp} is not supported"
+            ))
+        })?;
     Ok(LineRequest {
         article_number,
-        plu_number: node.string("pluNumber"),
-        text: node.string("text"),
+        plu_number: from.plu_number.clone(),
+        text: from.text.clone(),
         quantity,
-        price: opt_i64("price")?,
-        price_excl: opt_i64("priceExcl")?,
-        vat_code: opt_i32("vatCode")?,
-        turnover_group: opt_i32("turnoverGroup")?,
-        discount_percentage: opt_i32("discountPercentage")?,
-        discount_amount: opt_i64("discountAmount")?,
+        price: data.and_then(|d| d.price),
+        price_excl: data.and_then(|d| d.price_excl),
+        vat_code: data.and_then(|d| d.vat_code),
+        turnover_group: data.and_then(|d| d.turnover_group),
+        discount_percentage: data.and_then(|d| d.discount_percentage),
+        discount_amount: data.and_then(|d| d.discount_amount),
     })
 }
 
-pub fn payments(list: Option<&Node>) -> Result<Vec<Payment>, XmlError> {
-    let Some(list) = list else {
-        return Ok(Vec::new());
-    };
-    list.all("payment")
-        .map(|p| {
-            Ok(Payment {
-                method: p.required("method")?.text.trim().to_owned(),
-                amount: p.required_i64("amount")?,
-                description: p.string("description").unwrap_or_default(),
-                ..Payment::default()
-            })
+/// The payments sent with an order.
+pub fn payments(list: Option<&wire::PaymentList>) -> Vec<Payment> {
+    list.iter()
+        .flat_map(|l| &l.payment)
+        .map(|p| Payment {
+            method: p.method.trim().to_owned(),
+            amount: p.amount,
+            description: p.description.clone().unwrap_or_default(),
+            ..Payment::default()
         })
         .collect()
 }

@@ -12,12 +12,11 @@ pub use reference::API_VERSION;
 use serde::de::DeserializeOwned;
 
 use super::store::Store;
-use super::xml::{Node, XmlError, XmlWriter};
+use super::xml::{XmlError, XmlWriter};
 
-/// What a handler gets: the operation element (as a tree and as its XML), the installation,
-/// the response being written.
+/// What a handler gets: the operation element's XML (read with [`Ctx::request`]), the
+/// installation, the response being written.
 pub struct Ctx<'a> {
-    pub op: &'a Node,
     pub xml: &'a str,
     pub store: &'a mut Store,
     pub w: &'a mut XmlWriter,
@@ -166,12 +165,11 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Runs an operation; `None` when it is not implemented. The result is the response element.
-pub fn run(op: &Node, xml: &str, store: &mut Store) -> Option<Result<String, XmlError>> {
-    let (_, response, handler) = OPERATIONS.iter().find(|(name, _, _)| *name == op.name)?;
+pub fn run(operation: &str, xml: &str, store: &mut Store) -> Option<Result<String, XmlError>> {
+    let (_, response, handler) = OPERATIONS.iter().find(|(name, _, _)| *name == operation)?;
     let mut w = XmlWriter::new();
     w.start(response);
     let result = handler(Ctx {
-        op,
         xml,
         store,
         w: &mut w,
