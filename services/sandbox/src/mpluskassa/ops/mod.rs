@@ -1,6 +1,7 @@
 //! The operations: one handler per WSDL operation, writing the children of the response element
 //! that the WSDL's message table names (which does not follow one rule).
 
+mod groups;
 mod orders;
 mod products;
 mod reference;
@@ -118,22 +119,22 @@ const OPERATIONS: &[(&str, &str, Handler)] = &[
     (
         "getArticleGroups",
         "GetArticleGroupsResponse",
-        products::get_article_groups,
+        groups::get_article_groups,
     ),
     (
         "newArticleGroup",
         "NewArticleGroupResponse",
-        products::new_article_group,
+        groups::new_article_group,
     ),
     (
         "updateArticleGroup",
         "UpdateArticleGroupResponse",
-        products::update_article_group,
+        groups::update_article_group,
     ),
     (
         "addProductsToArticleGroup",
         "AddProductsToArticleGroupResponse",
-        products::add_products_to_article_group,
+        groups::add_products_to_article_group,
     ),
     ("getStock", "GetStockResponse", stock::get_stock),
     ("setStock", "SetStockResponse", stock::set_stock),
