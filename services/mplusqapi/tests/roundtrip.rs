@@ -662,7 +662,277 @@ fn responses_are_schema_valid_and_read_back() {
 #[test]
 fn the_operation_table_is_the_wsdls() {
     let s = schema();
-    for &(op, expected) in OPERATIONS {
+    for &(op, expected) in OPERATIONS.iter().chain(SANDBOX_OPERATIONS) {
         assert_eq!(s.operation(op), Some((op, expected)), "{op}");
     }
+}
+
+/// The operations only the sandbox answers (the connector does not call them), both ways.
+#[test]
+fn sandbox_only_operations_are_schema_valid_and_read_back() {
+    let s = schema();
+    let mut p = Vec::new();
+    p.extend(request(
+        &s,
+        &FindRelation {
+            relation: Some(Relation {
+                name: Some("Bakkerij".into()),
+                ..Relation::default()
+            }),
+        },
+    ));
+    p.extend(request(&s, &FindRelation { relation: None }));
+    p.extend(response::<FindRelation>(
+        &s,
+        &FindRelationResponse {
+            result: "FIND-RELATION-RESULT-OK".into(),
+            relation: Some(relation()),
+        },
+    ));
+    p.extend(request(
+        &s,
+        &UpdateStock {
+            request: UpdateStockRequest {
+                branch_number: 1,
+                article_number: 2,
+                amount_changed: -1500,
+                decimal_places: Some(3),
+                employee_number: Some(1),
+                reference: Some("count".into()),
+            },
+        },
+    ));
+    p.extend(response::<UpdateStock>(
+        &s,
+        &UpdateStockResponse {
+            result: "UPDATE-STOCK-RESULT-OK".into(),
+            stock_id: Some(12),
+        },
+    ));
+    p.extend(request(
+        &s,
+        &GetStockHistoryV2 {
+            request: GetStockHistoryV2Request {
+                branch_numbers: vec![1, 2],
+                article_numbers: Some(ArticleNumberList {
+                    article_numbers: vec![3],
+                }),
+                from_financial_date_time: Some(ts()),
+                through_financial_date_time: Some(ts()),
+                since_stock_id: Some(4),
+                since_stock_id_limit: Some(100),
+            },
+        },
+    ));
+    p.extend(response::<GetStockHistoryV2>(
+        &s,
+        &GetStockHistoryResponse {
+            article_stock_history: vec![ArticleStockHistory {
+                stock_id: 5,
+                timestamp: ts(),
+                branch_number: Some(1),
+                article_number: 3,
+                amount_changed: -2,
+                decimal_places: Some(0),
+                kind: "STOCK-HISTORY-TYPE-CORRECTION".into(),
+                order_id: None,
+                before_correction_quantity: Some(10),
+                before_correction_decimal_places: Some(0),
+                after_correction_quantity: Some(8),
+                after_correction_decimal_places: Some(0),
+            }],
+        },
+    ));
+    p.extend(request(
+        &s,
+        &AddProductsToArticleGroup {
+            request: AddProductsToArticleGroupRequest {
+                group_number: 3,
+                position: Some(1),
+                product_numbers: NumberList { number: vec![5, 6] },
+            },
+        },
+    ));
+    p.extend(response::<AddProductsToArticleGroup>(
+        &s,
+        &AddProductsToArticleGroupResponse {
+            result: "ADD-PRODUCTS-TO-ARTICLE-GROUP-RESULT-OK".into(),
+        },
+    ));
+    p.extend(request(
+        &s,
+        &GetOrdersByExtOrderIds {
+            request: GetOrdersByExtOrderIdsRequest {
+                sync_marker: Some(1),
+                sync_marker_limit: Some(10),
+                ext_order_ids: Some(IdList {
+                    id: vec!["WEB-1".into(), "WEB-2".into()],
+                }),
+            },
+        },
+    ));
+    p.extend(response::<GetOrdersByExtOrderIds>(
+        &s,
+        &GetOrdersByExtOrderIdsResponse {
+            order_list: OrderList {
+                order: vec![order()],
+            },
+        },
+    ));
+    let mut new_order = order();
+    new_order.order_id = String::new();
+    p.extend(request(
+        &s,
+        &CreateOrder {
+            order: Some(new_order),
+        },
+    ));
+    p.extend(response::<CreateOrder>(
+        &s,
+        &CreateOrderResponse {
+            result: "CREATE-ORDER-RESULT-OK".into(),
+            info: CreateOrderInfo {
+                order_id: "O-1".into(),
+                order_string: "2026-1".into(),
+                order_queued: Some(false),
+            },
+            error_message: String::new(),
+        },
+    ));
+    p.extend(request(
+        &s,
+        &CancelOrder {
+            order_id: "O-1".into(),
+        },
+    ));
+    p.extend(response::<CancelOrder>(
+        &s,
+        &CancelOrderResponse {
+            result: "CANCEL-ORDER-RESULT-OK".into(),
+            message: String::new(),
+        },
+    ));
+    assert!(p.is_empty(), "{}", p.join("\n"));
+}
+
+/// The filters the connector does not send are read, as another view, from the same
+/// schema-valid `request` element as the operation's own type.
+#[test]
+fn filters_are_read_from_schema_valid_requests() {
+    let s = schema();
+    let mut p = Vec::new();
+    let doc = |op: &str, request: &str| {
+        envelope::wrap(&format!(
+            "<{op} xmlns=\"urn:mplusqapi\"><request>{request}</request></{op}>"
+        ))
+    };
+    let products = doc(
+        "getProducts",
+        "<groupNumbers>1</groupNumbers><groupNumbers>2</groupNumbers><pluNumbers/><onlyWebshop>true</onlyWebshop><changedSinceTimestamp><sec>5</sec><min>30</min><hour>10</hour><day>24</day><mon>11</mon><year>2026</year><isdst>false</isdst><timezone>60</timezone></changedSinceTimestamp>",
+    );
+    let stock = doc(
+        "getStock",
+        "<branchNumber>1</branchNumber><articleNumbers/><branchNumbers><branchNumber>2</branchNumber></branchNumbers>",
+    );
+    let orders = doc(
+        "getOrders",
+        "<fromFinancialDate><day>1</day><mon>2</mon><year>2026</year></fromFinancialDate><branchNumbers>1</branchNumbers><relationNumbers>7</relationNumbers><articlePluNumbers/><articleBarcodes/><orderTypeList><orderType>ORDER-TYPE-SALES-ORDER</orderType></orderTypeList><orderIds>O-1</orderIds>",
+    );
+    let group = doc(
+        "updateArticleGroup",
+        "<groupNumber>3</groupNumber><sortOrder>2</sortOrder>",
+    );
+    for (op, text) in [
+        ("getProducts", &products),
+        ("getStock", &stock),
+        ("getOrders", &orders),
+        ("updateArticleGroup", &group),
+    ] {
+        p.extend(
+            s.check_message(text, op)
+                .into_iter()
+                .map(|e| format!("{op}: {e}")),
+        );
+    }
+    let body = |text| envelope::open_request(text, &Limits::default()).expect("opens");
+    let f: Request<GetProductsFilters> = body(&products).decode().expect("reads");
+    assert_eq!(f.request.group_numbers, vec![1, 2]);
+    assert_eq!(f.request.only_webshop, Some(true));
+    assert_eq!(f.request.changed_since_timestamp, Some(ts()));
+    let own: GetProducts = body(&products).decode().expect("reads");
+    assert!(own.request.plu_numbers.text.is_empty());
+    let f: Request<GetStockFilters> = body(&stock).decode().expect("reads");
+    assert_eq!(
+        f.request.branch_numbers.map(|b| b.branch_number),
+        Some(vec![2])
+    );
+    let f: Request<GetOrdersFilters> = body(&orders).decode().expect("reads");
+    assert_eq!(f.request.branch_numbers, vec![1]);
+    assert_eq!(f.request.relation_numbers, vec![7]);
+    assert_eq!(f.request.order_ids, vec!["O-1".to_owned()]);
+    assert_eq!(
+        f.request.order_type_list.map(|l| l.order_type),
+        Some(vec!["ORDER-TYPE-SALES-ORDER".to_owned()])
+    );
+    let f: Request<ArticleGroupFields> = body(&group).decode().expect("reads");
+    assert_eq!((f.request.sort_order, f.request.name), (Some(2), None));
+    let own: UpdateArticleGroup = body(&group).decode().expect("reads");
+    assert_eq!(own.request.group_number, 3);
+    p.extend(request(
+        &s,
+        &GetPaymentMethodsV2 {
+            request: GetPaymentMethodsRequest {
+                account_number: Some(8000),
+                payment_method_types: vec!["PAYMENT-METHOD-TYPE-EFT".into()],
+            },
+        },
+    ));
+    assert!(p.is_empty(), "{}", p.join("\n"));
+}
+
+/// A request without an element the WSDL requires is refused, not read as a default: the
+/// sandbox answers it with a fault, as the real API does.
+#[test]
+fn required_request_elements_are_required() {
+    fn refused<T: DeserializeOwned + Debug>(xml: &str) {
+        let read = envelope::decode::<T>(xml);
+        assert!(read.is_err(), "{xml}: {read:?}");
+    }
+    refused::<GetRelation>("<getRelation/>");
+    refused::<GetRelation>("<getRelation><relationNumber>twelve</relationNumber></getRelation>");
+    refused::<GetEmployee>("<getEmployee/>");
+    refused::<GetTurnoverGroups>("<getTurnoverGroups/>");
+    refused::<FindRelationV2>("<findRelationV2><request/></findRelationV2>");
+    refused::<GetStock>("<getStock><request><branchNumber>1</branchNumber></request></getStock>");
+    refused::<SetStock>(
+        "<setStock><request><branchNumber>1</branchNumber><articleNumber>2</articleNumber></request></setStock>",
+    );
+    refused::<UpdateStock>("<updateStock/>");
+    refused::<GetProducts>("<getProducts/>");
+    refused::<CreateProduct>("<createProduct/>");
+    refused::<NewArticleGroup>(
+        "<newArticleGroup><request><parentGroupNumber>0</parentGroupNumber></request></newArticleGroup>",
+    );
+    refused::<UpdateArticleGroup>("<updateArticleGroup><request/></updateArticleGroup>");
+    refused::<AddProductsToArticleGroup>(
+        "<addProductsToArticleGroup><request><groupNumber>1</groupNumber></request></addProductsToArticleGroup>",
+    );
+    refused::<FindOrder>("<findOrder/>");
+    refused::<CancelOrder>("<cancelOrder/>");
+    refused::<GetOrders>("<getOrders/>");
+    refused::<GetOrdersByExtOrderIds>("<getOrdersByExtOrderIds/>");
+    refused::<CreateOrderV3>(
+        "<createOrderV3><request><idempotencyKey>k</idempotencyKey></request></createOrderV3>",
+    );
+    refused::<Payment>("<payment><method>CASH</method></payment>");
+    // Optional elements may be left out, and filters the connector does not send are read
+    // from the same element.
+    let xml = "<getStock><request><branchNumber>1</branchNumber><articleNumbers/><branchNumbers><branchNumber>2</branchNumber><branchNumber>3</branchNumber></branchNumbers></request></getStock>";
+    let stock = envelope::decode::<GetStock>(xml).expect("reads");
+    assert_eq!(stock.request.branch_number, 1);
+    let filters = envelope::decode::<Request<GetStockFilters>>(xml).expect("reads");
+    assert_eq!(
+        filters.request.branch_numbers.map(|b| b.branch_number),
+        Some(vec![2, 3])
+    );
 }

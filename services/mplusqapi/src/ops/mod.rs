@@ -29,7 +29,7 @@ pub trait Operation: Serialize {
 }
 
 macro_rules! operations {
-    ($($request:ident => $name:literal, $response:ident => $response_name:literal;)*) => {
+    ($(#[$doc:meta])* $list:ident: $($request:ident => $name:literal, $response:ident => $response_name:literal;)*) => {
         $(
             impl Operation for $request {
                 const NAME: &'static str = $name;
@@ -38,12 +38,14 @@ macro_rules! operations {
             }
         )*
 
-        /// `(operation, response element)` of every operation this crate describes.
-        pub const OPERATIONS: &[(&str, &str)] = &[$(($name, $response_name)),*];
+        $(#[$doc])*
+        pub const $list: &[(&str, &str)] = &[$(($name, $response_name)),*];
     };
 }
 
 operations! {
+    /// `(operation, response element)` of every operation the connector calls.
+    OPERATIONS:
     GetApiVersion => "getApiVersion", GetApiVersionResponse => "getApiVersionResponse";
     GetCurrentSyncMarkers => "getCurrentSyncMarkers", GetCurrentSyncMarkersResponse => "getCurrentSyncMarkersResponse";
     GetBranches => "getBranches", GetBranchesResponse => "getBranchesResponse";
@@ -68,6 +70,28 @@ operations! {
     FindOrder => "findOrder", GetOrderResponse => "GetOrderResponse";
     GetOrders => "getOrders", GetOrdersResponse => "GetOrdersResponse";
     CreateOrderV3 => "createOrderV3", CreateOrderV3Response => "CreateOrderV3Response";
+}
+
+operations! {
+    /// `(operation, response element)` of the operations only the sandbox answers (the
+    /// connector does not call them).
+    SANDBOX_OPERATIONS:
+    FindRelation => "findRelation", FindRelationResponse => "FindRelationResponse";
+    AddProductsToArticleGroup => "addProductsToArticleGroup", AddProductsToArticleGroupResponse => "AddProductsToArticleGroupResponse";
+    UpdateStock => "updateStock", UpdateStockResponse => "UpdateStockResponse";
+    GetStockHistoryV2 => "getStockHistoryV2", GetStockHistoryResponse => "GetStockHistoryResponse";
+    GetOrdersByExtOrderIds => "getOrdersByExtOrderIds", GetOrdersByExtOrderIdsResponse => "GetOrdersByExtOrderIdsResponse";
+    CreateOrder => "createOrder", CreateOrderResponse => "CreateOrderResponse";
+    CancelOrder => "cancelOrder", CancelOrderResponse => "CancelOrderResponse";
+}
+
+/// An operation's `request` element read as another type than the operation's own: the
+/// WSDL's filters the connector does not send (e.g. `Request<GetStockFilters>`), read by the
+/// sandbox from the same element.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request<T> {
+    /// The `request` element.
+    pub request: T,
 }
 
 /// An element without content (`<request/>`).

@@ -4,11 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use super::TextList;
 use crate::date::SoapMplusDateTime;
-use crate::records::{ArticleGroupList, Product, ProductList};
+use crate::records::{ArticleGroupList, NumberList, Product, ProductList};
 
 /// `getProducts`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct GetProducts {
     /// Filter.
     pub request: GetProductsRequest,
@@ -45,7 +44,6 @@ pub struct GetProductsResponse {
 
 /// `createProduct`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct CreateProduct {
     /// The new product with its articles.
     pub product: Product,
@@ -73,7 +71,6 @@ pub struct CreateProductResponse {
 
 /// `updateProduct`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct UpdateProduct {
     /// The product with its number.
     pub product: Product,
@@ -101,7 +98,6 @@ pub struct UpdateProductResponse {
 
 /// `getArticleGroups`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct GetArticleGroups {
     /// Filter.
     pub request: GetArticleGroupsRequest,
@@ -135,7 +131,6 @@ pub struct GetArticleGroupsResponse {
 
 /// `newArticleGroup`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct NewArticleGroup {
     /// The group.
     pub request: NewArticleGroupRequest,
@@ -143,7 +138,7 @@ pub struct NewArticleGroup {
 
 /// `tns:NewArticleGroupRequest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct NewArticleGroupRequest {
     /// Parent (0: top level).
     pub parent_group_number: i32,
@@ -165,7 +160,6 @@ pub struct NewArticleGroupResponse {
 
 /// `updateArticleGroup`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct UpdateArticleGroup {
     /// The group.
     pub request: UpdateArticleGroupRequest,
@@ -173,15 +167,18 @@ pub struct UpdateArticleGroup {
 
 /// `tns:UpdateArticleGroupRequest`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct UpdateArticleGroupRequest {
     /// The group.
     pub group_number: i32,
     /// Name.
+    #[serde(default)]
     pub name: String,
     /// Text.
+    #[serde(default)]
     pub text: String,
     /// Parent (0: top level).
+    #[serde(default)]
     pub parent_group_number: i32,
 }
 
@@ -190,5 +187,72 @@ pub struct UpdateArticleGroupRequest {
 #[serde(default)]
 pub struct UpdateArticleGroupResponse {
     /// `SAVE-ARTICLE-GROUP-RESULT-*`.
+    pub result: String,
+}
+
+/// The filters of `tns:GetProductsRequest` the connector does not send, read from the same
+/// `request` element: `Request<GetProductsFilters>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GetProductsFilters {
+    /// Products in these article groups.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub group_numbers: Vec<i32>,
+    /// Only articles shown in the webshop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only_webshop: Option<bool>,
+    /// Only active articles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub only_active: Option<bool>,
+    /// Articles changed since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed_since_timestamp: Option<SoapMplusDateTime>,
+}
+
+/// The fields of `tns:NewArticleGroupRequest` and `tns:UpdateArticleGroupRequest` as sent
+/// (every one optional: an update changes only what it names), read from the same `request`
+/// element: `Request<ArticleGroupFields>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ArticleGroupFields {
+    /// Name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Position among its siblings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort_order: Option<i32>,
+    /// Parent (0: top level).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_group_number: Option<i32>,
+}
+
+/// `addProductsToArticleGroup`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddProductsToArticleGroup {
+    /// What to add where.
+    pub request: AddProductsToArticleGroupRequest,
+}
+
+/// `tns:AddProductsToArticleGroupRequest`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddProductsToArticleGroupRequest {
+    /// The group.
+    pub group_number: i32,
+    /// Insert at this position (absent or 0: append).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<i32>,
+    /// The products.
+    pub product_numbers: NumberList,
+}
+
+/// `AddProductsToArticleGroupResponse`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AddProductsToArticleGroupResponse {
+    /// `ADD-PRODUCTS-TO-ARTICLE-GROUP-RESULT-*`.
     pub result: String,
 }

@@ -2,7 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Empty;
 use crate::records::{
     BranchList, Employee, EmployeeList, PaymentMethodList, TurnoverGroupList, VatGroup,
 };
@@ -100,7 +99,7 @@ pub struct GetEmployeesResponse {
 
 /// `getEmployee`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct GetEmployee {
     /// The employee.
     pub employee_number: i64,
@@ -119,10 +118,9 @@ pub struct GetEmployeeResponse {
 
 /// `getPaymentMethodsV2`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct GetPaymentMethodsV2 {
     /// Filter (empty: all).
-    pub request: Empty,
+    pub request: GetPaymentMethodsRequest,
 }
 
 /// `GetPaymentMethodsResponse`.
@@ -147,7 +145,6 @@ pub struct GetVatGroupListResponse {
 
 /// `getTurnoverGroups`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct GetTurnoverGroups {
     /// Filter.
     pub request: GetTurnoverGroupsRequest,
@@ -168,4 +165,16 @@ pub struct GetTurnoverGroupsRequest {
 pub struct GetTurnoverGroupsResponse {
     /// The turnover groups.
     pub turnover_group_list: TurnoverGroupList,
+}
+
+/// `tns:GetPaymentMethodsRequest`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct GetPaymentMethodsRequest {
+    /// Only the methods booked on this account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_number: Option<i32>,
+    /// Only methods of these `PAYMENT-METHOD-TYPE-*`s (none: every type).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub payment_method_types: Vec<String>,
 }

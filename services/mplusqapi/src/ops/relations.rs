@@ -7,7 +7,6 @@ use crate::records::{Relation, RelationList};
 
 /// `findRelationV2`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct FindRelationV2 {
     /// The search.
     pub request: FindRelationV2Request,
@@ -15,7 +14,7 @@ pub struct FindRelationV2 {
 
 /// `tns:FindRelationV2Request`: the fields to match, given as a relation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct FindRelationV2Request {
     /// Fields to match.
     pub relation: Relation,
@@ -37,7 +36,7 @@ pub struct FindRelationV2Response {
 
 /// `getRelation`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct GetRelation {
     /// The relation.
     pub relation_number: i64,
@@ -133,4 +132,23 @@ pub struct UpdateRelationResponse {
     /// Its marker.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sync_marker: Option<i64>,
+}
+
+/// `findRelation`: the first relation matching the template's fields, partly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindRelation {
+    /// The template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relation: Option<Relation>,
+}
+
+/// `FindRelationResponse`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FindRelationResponse {
+    /// `FIND-RELATION-RESULT-*`.
+    pub result: String,
+    /// The relation when found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relation: Option<Relation>,
 }

@@ -148,7 +148,7 @@ pub struct PaymentList {
 
 /// `tns:Payment`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct Payment {
     /// Payment id (server generated).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -12,9 +12,15 @@
 //! seed ([`crate::seed::Seed`] via [`MplusSeed`]) and can be reset through the control
 //! endpoints. Fault rules ([`crate::faults`]) are matched per SOAP operation.
 //!
-//! Layout: [`xml`] (parsing and writing), [`soap`] (envelopes, faults), [`model`] (records),
-//! [`parse`]/[`render`] (records from and to XML in WSDL order), [`store`] (state, markers,
-//! reservations), `ops/` (one handler per operation), [`seed`] (the starting installation).
+//! Requests are read with the wire crate [`ferry_mplusqapi`]: its checked reader finds the
+//! operation element (well-formed, no DTD, size and depth limits), and each handler
+//! deserializes its typed request (a missing required element or a value of the wrong type is
+//! a `Client` fault, as gSOAP's validation).
+//!
+//! Layout: [`soap`] (envelopes, faults), [`model`] (stored records), [`parse`] (wire records
+//! to stored records), [`render`] (stored records to wire records), [`xml`] (the response
+//! writer), [`store`] (state, markers, reservations), `ops/` (one handler per operation),
+//! [`seed`] (the starting installation).
 
 pub mod model;
 mod ops;
@@ -311,7 +317,7 @@ async fn soap_endpoint(
 
     let outcome = {
         let mut store = state.lock();
-        ops::run(&op, &mut store)
+        ops::run(&op.name, op.xml, &mut store)
     };
     let mut resp = match outcome {
         Some(Ok(body)) => xml_response(StatusCode::OK, soap::envelope(&body)),

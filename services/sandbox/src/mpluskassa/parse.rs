@@ -1,47 +1,53 @@
-//! Request XML to records. `apply_*` copy only the elements present, which gives both create
-//! (onto a default record) and update (onto the stored record) semantics.
+//! Wire records (as read by [`ferry_mplusqapi`]) to stored records. `apply_*` copy only the
+//! elements present, which gives both create (onto a default record) and update (onto the
+//! stored record) semantics.
 
 use super::model::{Address, Article, Payment, Qty, Relation};
-use super::xml::{Node, XmlError};
+use super::xml::XmlError;
+use ferry_mplusqapi::records as wire;
 
-fn set_str(node: &Node, name: &str, field: &mut String) {
-    if let Some(v) = node.str(name) {
-        *field = v.to_owned();
+/// Copies a sent string (an absent element leaves the field alone).
+fn set(value: &Option<String>, field: &mut String) {
+    if let Some(v) = value {
+        field.clone_from(v);
     }
 }
 
 /// Copies the simple fields of a `tns:Relation`. Contacts are returned separately (the store
 /// numbers them); server-managed fields (numbers, markers, timestamps) are left alone.
-pub fn apply_relation(node: &Node, r: &mut Relation) -> Result<Option<Vec<Relation>>, XmlError> {
-    set_str(node, "extRelationId", &mut r.ext_relation_id);
-    if let Some(v) = node.bool("active")? {
+pub fn apply_relation(
+    from: &wire::Relation,
+    r: &mut Relation,
+) -> Result<Option<Vec<Relation>>, XmlError> {
+    set(&from.ext_relation_id, &mut r.ext_relation_id);
+    if let Some(v) = from.active {
         r.active = v;
     }
-    set_str(node, "name", &mut r.name);
-    set_str(node, "address", &mut r.address);
-    set_str(node, "zipcode", &mut r.zipcode);
-    set_str(node, "city", &mut r.city);
-    set_str(node, "country", &mut r.country);
-    set_str(node, "deliveryAddress", &mut r.delivery_address);
-    set_str(node, "deliveryZipcode", &mut r.delivery_zipcode);
-    set_str(node, "deliveryCity", &mut r.delivery_city);
-    set_str(node, "deliveryCountry", &mut r.delivery_country);
-    set_str(node, "contact", &mut r.contact);
-    set_str(node, "telephone", &mut r.telephone);
-    set_str(node, "mobile", &mut r.mobile);
-    set_str(node, "email", &mut r.email);
-    set_str(node, "website", &mut r.website);
-    if let Some(d) = node.date("birthDate")? {
-        r.birth_date = Some(d);
+    set(&from.name, &mut r.name);
+    set(&from.address, &mut r.address);
+    set(&from.zipcode, &mut r.zipcode);
+    set(&from.city, &mut r.city);
+    set(&from.country, &mut r.country);
+    set(&from.delivery_address, &mut r.delivery_address);
+    set(&from.delivery_zipcode, &mut r.delivery_zipcode);
+    set(&from.delivery_city, &mut r.delivery_city);
+    set(&from.delivery_country, &mut r.delivery_country);
+    set(&from.contact, &mut r.contact);
+    set(&from.telephone, &mut r.telephone);
+    set(&from.mobile, &mut r.mobile);
+    set(&from.email, &mut r.email);
+    set(&from.website, &mut r.website);
+    if from.birth_date.is_some() {
+        r.birth_date = from.birth_date;
     }
-    set_str(node, "relationCode", &mut r.relation_code);
-    if let Some(v) = node.i32("paymentWithinDays")? {
-        r.payment_within_days = Some(v);
+    set(&from.relation_code, &mut r.relation_code);
+    if from.payment_within_days.is_some() {
+        r.payment_within_days = from.payment_within_days;
     }
-    set_str(node, "vatNumber", &mut r.vat_number);
-    set_str(node, "commerceNumber", &mut r.commerce_number);
-    set_str(node, "extraText", &mut r.extra_text);
-    if let Some(v) = node.str("defaultVatMethod") {
+    set(&from.vat_number, &mut r.vat_number);
+    set(&from.commerce_number, &mut r.commerce_number);
+    set(&from.extra_text, &mut r.extra_text);
+    if let Some(v) = &from.default_vat_method {
         let v = v.trim();
         if !matches!(
             v,
@@ -54,14 +60,14 @@ pub fn apply_relation(node: &Node, r: &mut Relation) -> Result<Option<Vec<Relati
         }
         r.default_vat_method = Some(v.to_owned());
     }
-    set_str(node, "companyName", &mut r.company_name);
-    let contacts = match node.child("contactList") {
+    set(&from.company_name, &mut r.company_name);
+    let contacts = match &from.contact_list {
         None => None,
         Some(list) => {
             let mut contacts = Vec::new();
-            for c in list.all("relation") {
+            for c in &list.relation {
                 let mut contact = Relation {
-                    relation_number: c.i64("relationNumber")?.unwrap_or(0),
+                    relation_number: c.relation_number.unwrap_or(0),
                     active: true,
                     ..Relation::default()
                 };
@@ -81,57 +87,57 @@ pub struct PriceFields {
     pub excl: bool,
 }
 
-pub fn apply_article(node: &Node, a: &mut Article) -> Result<PriceFields, XmlError> {
-    set_str(node, "extArticleId", &mut a.ext_article_id);
-    set_str(node, "pluNumber", &mut a.plu_number);
-    if let Some(v) = node.bool("active")? {
+pub fn apply_article(from: &wire::Article, a: &mut Article) -> PriceFields {
+    set(&from.ext_article_id, &mut a.ext_article_id);
+    set(&from.plu_number, &mut a.plu_number);
+    if let Some(v) = from.active {
         a.active = v;
     }
-    set_str(node, "description", &mut a.description);
-    set_str(node, "colour", &mut a.colour);
-    set_str(node, "size", &mut a.size);
-    set_str(node, "invoiceText", &mut a.invoice_text);
-    set_str(node, "receiptText", &mut a.receipt_text);
-    set_str(node, "barcode", &mut a.barcode);
-    set_str(node, "brandName", &mut a.brand_name);
-    set_str(node, "extraText", &mut a.extra_text);
-    if let Some(v) = node.i32("turnoverGroup")? {
+    set(&from.description, &mut a.description);
+    set(&from.colour, &mut a.colour);
+    set(&from.size, &mut a.size);
+    set(&from.invoice_text, &mut a.invoice_text);
+    set(&from.receipt_text, &mut a.receipt_text);
+    set(&from.barcode, &mut a.barcode);
+    set(&from.brand_name, &mut a.brand_name);
+    set(&from.extra_text, &mut a.extra_text);
+    if let Some(v) = from.turnover_group {
         a.turnover_group = v;
     }
-    if let Some(v) = node.i32("vatCode")? {
+    if let Some(v) = from.vat_code {
         a.vat_code = v;
     }
-    if let Some(v) = node.i64("purchasePrice")? {
-        a.purchase_price = Some(v);
+    if from.purchase_price.is_some() {
+        a.purchase_price = from.purchase_price;
     }
     let mut prices = PriceFields::default();
-    if let Some(v) = node.i64("priceIncl")? {
+    if let Some(v) = from.price_incl {
         a.price_incl = v;
         prices.incl = true;
     }
-    if let Some(v) = node.i64("priceExcl")? {
+    if let Some(v) = from.price_excl {
         a.price_excl = v;
         prices.excl = true;
     }
-    if let Some(v) = node.bool("webshop")? {
+    if let Some(v) = from.webshop {
         a.webshop = v;
     }
-    if let Some(v) = node.bool("stockArticle")? {
+    if let Some(v) = from.stock_article {
         a.stock_article = v;
     }
-    Ok(prices)
+    prices
 }
 
-pub fn address(node: &Node) -> Address {
-    let s = |n: &str| node.string(n).unwrap_or_default();
+pub fn address(from: &wire::Address) -> Address {
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
     Address {
-        name: s("name"),
-        contact: s("contact"),
-        address: s("address"),
-        zipcode: s("zipcode"),
-        city: s("city"),
-        country: s("country"),
-        company_name: s("companyName"),
+        name: s(&from.name),
+        contact: s(&from.contact),
+        address: s(&from.address),
+        zipcode: s(&from.zipcode),
+        city: s(&from.city),
+        country: s(&from.country),
+        company_name: s(&from.company_name),
     }
 }
 
@@ -150,49 +156,54 @@ pub struct LineRequest {
     pub discount_amount: Option<i64>,
 }
 
-pub fn line(node: &Node) -> Result<LineRequest, XmlError> {
-    let article_number = node.required_i64("articleNumber")?;
-    let data = node.child("data");
+/// A `tns:OrderLine` as requested: `articleNumber` is required, and so is `quantity` when the
+/// line has `data` (without it, one piece).
+pub fn line(from: &wire::OrderLine) -> Result<LineRequest, XmlError> {
+    let missing = |name: &str, parent: &str| {
+        XmlError::Invalid(format!("missing required element `{name}` in `{parent}`"))
+    };
+    let article_number = from
+        .article_number
+        .ok_or_else(|| missing("articleNumber", "line"))?;
+    let data = from.data.as_ref();
     let (quantity, dp) = match data {
         Some(d) => (
-            d.required_i64("quantity")?,
-            d.i32("decimalPlaces")?.unwrap_or(0),
+            d.quantity.ok_or_else(|| missing("quantity", "data"))?,
+            d.decimal_places.unwrap_or(0),
         ),
         None => (1, 0),
     };
-    let quantity = Qty::from_wire(quantity, dp).ok_or_else(|| {
-        XmlError::Invalid(format!(
-            "quantity {quantity} with decimalPlaces {dp} is not supported"
-        ))
-    })?;
-    let opt_i64 = |n: &str| data.map(|d| d.i64(n)).transpose().map(Option::flatten);
-    let opt_i32 = |n: &str| data.map(|d| d.i32(n)).transpose().map(Option::flatten);
+    let quantity = i32::try_from(dp)
+        .ok()
+        .and_then(|dp| Qty::from_wire(quantity, dp))
+        .ok_or_else(|| {
+            XmlError::Invalid(format!(
+                "quantity {quantity} with decimalPlaces {dp} is not supported"
+            ))
+        })?;
     Ok(LineRequest {
         article_number,
-        plu_number: node.string("pluNumber"),
-        text: node.string("text"),
+        plu_number: from.plu_number.clone(),
+        text: from.text.clone(),
         quantity,
-        price: opt_i64("price")?,
-        price_excl: opt_i64("priceExcl")?,
-        vat_code: opt_i32("vatCode")?,
-        turnover_group: opt_i32("turnoverGroup")?,
-        discount_percentage: opt_i32("discountPercentage")?,
-        discount_amount: opt_i64("discountAmount")?,
+        price: data.and_then(|d| d.price),
+        price_excl: data.and_then(|d| d.price_excl),
+        vat_code: data.and_then(|d| d.vat_code),
+        turnover_group: data.and_then(|d| d.turnover_group),
+        discount_percentage: data.and_then(|d| d.discount_percentage),
+        discount_amount: data.and_then(|d| d.discount_amount),
     })
 }
 
-pub fn payments(list: Option<&Node>) -> Result<Vec<Payment>, XmlError> {
-    let Some(list) = list else {
-        return Ok(Vec::new());
-    };
-    list.all("payment")
-        .map(|p| {
-            Ok(Payment {
-                method: p.required("method")?.text.trim().to_owned(),
-                amount: p.required_i64("amount")?,
-                description: p.string("description").unwrap_or_default(),
-                ..Payment::default()
-            })
+/// The payments sent with an order.
+pub fn payments(list: Option<&wire::PaymentList>) -> Vec<Payment> {
+    list.iter()
+        .flat_map(|l| &l.payment)
+        .map(|p| Payment {
+            method: p.method.trim().to_owned(),
+            amount: p.amount,
+            description: p.description.clone().unwrap_or_default(),
+            ..Payment::default()
         })
         .collect()
 }

@@ -1,7 +1,8 @@
 //! SOAP 1.1 framing: reading the envelope of a request, writing response and fault envelopes
 //! the way the gSOAP-based MplusQAPI does (`SOAP-ENV` prefix, HTTP 500 for faults).
 
-use super::xml::{self, NS, Node, SOAP_ENV};
+use ferry_mplusqapi::envelope::{self, Body};
+use ferry_mplusqapi::{Limits, NS};
 
 /// SOAP 1.2's envelope namespace: answered with a `VersionMismatch` fault.
 const SOAP12_ENV: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -36,7 +37,7 @@ impl SoapFault {
     }
 
     pub fn render(&self) -> String {
-        ferry_mplusqapi::envelope::fault_response(&ferry_mplusqapi::Fault {
+        envelope::fault_response(&ferry_mplusqapi::Fault {
             code: self.code.clone(),
             message: self.message.clone(),
         })
@@ -45,35 +46,23 @@ impl SoapFault {
 
 /// Wraps a rendered response element in an envelope (gSOAP style: `SOAP-ENV`, `ns`).
 pub fn envelope(body: &str) -> String {
-    ferry_mplusqapi::envelope::wrap_response(body)
+    envelope::wrap_response(body)
 }
 
-/// Reads a request envelope and returns its operation element (the Body's only child, in
-/// the `urn:mplusqapi` namespace, any prefix).
-pub fn operation(body: &str) -> Result<Node, SoapFault> {
-    let root = xml::parse(body).map_err(|e| SoapFault::client(e.to_string()))?;
-    if root.name == "Envelope" && root.ns.as_deref() == Some(SOAP12_ENV) {
-        return Err(SoapFault::new(
-            "SOAP-ENV:VersionMismatch",
-            "SOAP 1.2 is not supported: use SOAP 1.1",
-        ));
-    }
-    if !root.is(SOAP_ENV, "Envelope") {
-        return Err(SoapFault::client(
-            "the root element is not a SOAP 1.1 Envelope",
-        ));
-    }
-    let mut bodies = root.children.into_iter().filter(|c| c.is(SOAP_ENV, "Body"));
-    let Some(body) = bodies.next() else {
-        return Err(SoapFault::client("the Envelope has no Body"));
-    };
-    let mut elements = body.children.into_iter();
-    let Some(op) = elements.next() else {
-        return Err(SoapFault::client("the Body is empty"));
-    };
-    if elements.next().is_some() {
-        return Err(SoapFault::client("the Body has more than one element"));
-    }
+/// Reads a request envelope (checked as a whole by [`envelope::open_request`]: well-formed,
+/// no DTD, within [`Limits`]) and returns its operation element: the Body's only child, in the
+/// `urn:mplusqapi` namespace, any prefix.
+pub fn operation(text: &str) -> Result<Body<'_>, SoapFault> {
+    let op =
+        envelope::open_request(text, &Limits::default()).map_err(|e| {
+            match envelope::root_of(text) {
+                Some((name, Some(ns))) if name == "Envelope" && ns == SOAP12_ENV => SoapFault::new(
+                    "SOAP-ENV:VersionMismatch",
+                    "SOAP 1.2 is not supported: use SOAP 1.1",
+                ),
+                _ => SoapFault::client(e.to_string()),
+            }
+        })?;
     if op.ns.as_deref() != Some(NS) {
         return Err(SoapFault::client(format!(
             "Method '{}' not implemented: method name or namespace not recognized",
@@ -91,7 +80,7 @@ mod tests {
     fn reads_the_operation() {
         let req = r#"<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header/><s:Body><getApiVersion xmlns="urn:mplusqapi"/></s:Body></s:Envelope>"#;
         assert_eq!(
-            operation(req).map(|n| n.name),
+            operation(req).map(|b| b.name),
             Ok("getApiVersion".to_owned())
         );
     }

@@ -1,6 +1,7 @@
 //! The operations: one handler per WSDL operation, writing the children of the response element
 //! that the WSDL's message table names (which does not follow one rule).
 
+mod groups;
 mod orders;
 mod products;
 mod reference;
@@ -9,14 +10,25 @@ mod stock;
 
 pub use reference::API_VERSION;
 
-use super::store::Store;
-use super::xml::{Node, XmlError, XmlWriter};
+use serde::de::DeserializeOwned;
 
-/// What a handler gets: the operation element, the installation, the response being written.
+use super::store::Store;
+use super::xml::{XmlError, XmlWriter};
+
+/// What a handler gets: the operation element's XML (read with [`Ctx::request`]), the
+/// installation, the response being written.
 pub struct Ctx<'a> {
-    pub op: &'a Node,
+    pub xml: &'a str,
     pub store: &'a mut Store,
     pub w: &'a mut XmlWriter,
+}
+
+impl Ctx<'_> {
+    /// The request as its wire type of [`ferry_mplusqapi::ops`]: a missing required element or
+    /// a value of the wrong type is a validation error (a SOAP `Client` fault), as in gSOAP.
+    pub fn request<T: DeserializeOwned>(&self) -> Result<T, XmlError> {
+        ferry_mplusqapi::envelope::decode(self.xml).map_err(|e| XmlError::Invalid(e.to_string()))
+    }
 }
 
 type Handler = fn(Ctx<'_>) -> Result<(), XmlError>;
@@ -107,22 +119,22 @@ const OPERATIONS: &[(&str, &str, Handler)] = &[
     (
         "getArticleGroups",
         "GetArticleGroupsResponse",
-        products::get_article_groups,
+        groups::get_article_groups,
     ),
     (
         "newArticleGroup",
         "NewArticleGroupResponse",
-        products::new_article_group,
+        groups::new_article_group,
     ),
     (
         "updateArticleGroup",
         "UpdateArticleGroupResponse",
-        products::update_article_group,
+        groups::update_article_group,
     ),
     (
         "addProductsToArticleGroup",
         "AddProductsToArticleGroupResponse",
-        products::add_products_to_article_group,
+        groups::add_products_to_article_group,
     ),
     ("getStock", "GetStockResponse", stock::get_stock),
     ("setStock", "SetStockResponse", stock::set_stock),
@@ -154,12 +166,12 @@ pub fn names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Runs an operation; `None` when it is not implemented. The result is the response element.
-pub fn run(op: &Node, store: &mut Store) -> Option<Result<String, XmlError>> {
-    let (_, response, handler) = OPERATIONS.iter().find(|(name, _, _)| *name == op.name)?;
+pub fn run(operation: &str, xml: &str, store: &mut Store) -> Option<Result<String, XmlError>> {
+    let (_, response, handler) = OPERATIONS.iter().find(|(name, _, _)| *name == operation)?;
     let mut w = XmlWriter::new();
     w.start(response);
     let result = handler(Ctx {
-        op,
+        xml,
         store,
         w: &mut w,
     });

@@ -8,7 +8,9 @@ use crate::mpluskassa::model::{Order, OrderLine, Payment};
 use crate::mpluskassa::parse::{self, LineRequest};
 use crate::mpluskassa::render;
 use crate::mpluskassa::store::{Store, excl_from_incl};
-use crate::mpluskassa::xml::{Node, XmlError, XmlWriter};
+use crate::mpluskassa::xml::{XmlError, XmlWriter};
+use ferry_mplusqapi::ops;
+use ferry_mplusqapi::records as wire;
 
 const ORDER_TYPES: &[&str] = &[
     "ORDER-TYPE-SALES-ORDER",
@@ -31,8 +33,12 @@ fn failed(message: String) -> Refusal {
     Refusal("CREATE-ORDER-RESULT-FAILED", message)
 }
 
-fn enum_value(node: &Node, name: &str, allowed: &[&str]) -> Result<Option<String>, XmlError> {
-    match node.str(name).map(str::trim) {
+fn enum_value(
+    value: Option<&String>,
+    name: &str,
+    allowed: &[&str],
+) -> Result<Option<String>, XmlError> {
+    match value.map(|v| v.trim()) {
         None => Ok(None),
         Some(v) if allowed.contains(&v) => Ok(Some(v.to_owned())),
         Some(v) => Err(XmlError::Invalid(format!(
@@ -109,25 +115,25 @@ fn build_line(store: &Store, req: &LineRequest, index: usize) -> Result<OrderLin
 /// Validates and stores an order; business refusals are `Ok(Err(_))`.
 fn place_order(
     store: &mut Store,
-    node: &Node,
+    node: &wire::Order,
     extra_payments: Vec<Payment>,
 ) -> Result<Result<Order, Refusal>, XmlError> {
-    let ext_order_id = node.string("extOrderId").unwrap_or_default();
-    let order_type = enum_value(node, "orderType", ORDER_TYPES)?;
-    let vat_method = enum_value(node, "vatMethod", VAT_METHODS)?;
-    let entry_branch = node.i32("entryBranchNumber")?.filter(|b| *b > 0);
-    let financial_branch = node.i32("financialBranchNumber")?.filter(|b| *b > 0);
-    let workplace = node.i32("workplaceNumber")?.filter(|w| *w > 0);
-    let employee = node.i64("employeeNumber")?.filter(|e| *e > 0);
-    let relation = node.i64("relationNumber")?.filter(|r| *r > 0);
-    let financial_date = node.date("financialDate")?;
+    let ext_order_id = node.ext_order_id.clone().unwrap_or_default();
+    let order_type = enum_value(node.order_type.as_ref(), "orderType", ORDER_TYPES)?;
+    let vat_method = enum_value(node.vat_method.as_ref(), "vatMethod", VAT_METHODS)?;
+    let entry_branch = node.entry_branch_number.filter(|b| *b > 0);
+    let financial_branch = node.financial_branch_number.filter(|b| *b > 0);
+    let workplace = node.workplace_number.filter(|w| *w > 0);
+    let employee = node.employee_number.filter(|e| *e > 0);
+    let relation = node.relation_number.filter(|r| *r > 0);
+    let financial_date = node.financial_date;
     let lines: Vec<LineRequest> = node
-        .child("lineList")
-        .into_iter()
-        .flat_map(|l| l.all("line"))
+        .line_list
+        .iter()
+        .flat_map(|l| &l.line)
         .map(parse::line)
         .collect::<Result<_, _>>()?;
-    let mut payments = parse::payments(node.child("paymentList"))?;
+    let mut payments = parse::payments(node.payment_list.as_ref());
     payments.extend(extra_payments);
 
     let refuse = |r: Refusal| Ok(Err(r));
@@ -223,18 +229,18 @@ fn place_order(
         entry_timestamp: Some(now),
         relation_number,
         relation_name: relation.name.clone(),
-        delivery_address: node.child("deliveryAddress").map(parse::address),
-        invoice_address: node.child("invoiceAddress").map(parse::address),
+        delivery_address: node.delivery_address.as_ref().map(parse::address),
+        invoice_address: node.invoice_address.as_ref().map(parse::address),
         financial_date: Some(financial_date.unwrap_or_else(|| now.date())),
         financial_branch_number: financial_branch,
         workplace_number: workplace,
-        reference: node.string("reference").unwrap_or_default(),
+        reference: node.reference.clone().unwrap_or_default(),
         total_incl,
         total_excl,
         vat_method: vat_method
             .or_else(|| relation.default_vat_method.clone())
             .unwrap_or_else(|| "VAT-METHOD-INCLUSIVE".into()),
-        payment_method: node.string("paymentMethod").unwrap_or_default(),
+        payment_method: node.payment_method.clone().unwrap_or_default(),
         change_counter: 1,
         version_number: 1,
         prepaid_amount: prepaid,
@@ -270,13 +276,13 @@ fn info(w: &mut XmlWriter, order: Option<&Order>) {
 }
 
 pub fn create_order(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let Some(node) = cx.op.child("order") else {
+    let Some(node) = cx.request::<ops::CreateOrder>()?.order else {
         cx.w.leaf("result", "CREATE-ORDER-RESULT-FAILED");
         info(cx.w, None);
         cx.w.leaf("errorMessage", "No order supplied.");
         return Ok(());
     };
-    match place_order(cx.store, node, Vec::new())? {
+    match place_order(cx.store, &node, Vec::new())? {
         Ok(order) => {
             cx.w.leaf("result", "CREATE-ORDER-RESULT-OK");
             info(cx.w, Some(&order));
@@ -294,8 +300,8 @@ pub fn create_order(cx: Ctx<'_>) -> Result<(), XmlError> {
 const V3_OP: &str = "createOrderV3";
 
 pub fn create_order_v3(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.required("request")?;
-    let key = req.required("idempotencyKey")?.text.trim().to_owned();
+    let req = cx.request::<ops::CreateOrderV3>()?.request;
+    let key = req.idempotency_key.trim().to_owned();
     if key.is_empty() {
         return Err(XmlError::Invalid("idempotencyKey must not be empty".into()));
     }
@@ -304,11 +310,10 @@ pub fn create_order_v3(cx: Ctx<'_>) -> Result<(), XmlError> {
         cx.w.raw(replay);
         return Ok(());
     }
-    let order_node = req.required("order")?;
-    let payments = parse::payments(req.child("paymentList"))?;
+    let payments = parse::payments(req.payment_list.as_ref());
     let paying = !payments.is_empty();
     let mut body = XmlWriter::new();
-    match place_order(cx.store, order_node, payments)? {
+    match place_order(cx.store, &req.order, payments)? {
         Ok(order) => {
             body.leaf("result", "CREATE-ORDER-RESULT-OK");
             render::order(&mut body, "order", &order, true, &vat_breakdown(&order));
@@ -335,7 +340,7 @@ pub fn create_order_v3(cx: Ctx<'_>) -> Result<(), XmlError> {
 }
 
 pub fn find_order(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let ext = cx.op.required("extOrderId")?.text.clone();
+    let ext = cx.request::<ops::FindOrder>()?.ext_order_id;
     match cx
         .store
         .orders
@@ -360,12 +365,12 @@ fn write_orders<'a>(w: &mut XmlWriter, orders: impl IntoIterator<Item = &'a Orde
 }
 
 pub fn get_orders_by_ext_order_ids(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.required("request")?;
+    let req = cx.request::<ops::GetOrdersByExtOrderIds>()?.request;
     let ids: Vec<&str> = req
-        .child("extOrderIds")
-        .into_iter()
-        .flat_map(|l| l.all("id"))
-        .map(|n| n.text.as_str())
+        .ext_order_ids
+        .iter()
+        .flat_map(|l| &l.id)
+        .map(String::as_str)
         .collect();
     let selected = page(
         cx.store
@@ -373,35 +378,35 @@ pub fn get_orders_by_ext_order_ids(cx: Ctx<'_>) -> Result<(), XmlError> {
             .values()
             .filter(|o| ids.contains(&o.ext_order_id.as_str()))
             .map(|o| (o.sync_marker, o)),
-        req.i64("syncMarker")?,
-        req.i32("syncMarkerLimit")?,
+        req.sync_marker,
+        req.sync_marker_limit,
     );
     write_orders(cx.w, selected, true);
     Ok(())
 }
 
 pub fn get_orders(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.required("request")?;
-    let branches = req.i32s("branchNumbers")?;
-    let employees = req.i64s("employeeNumbers")?;
-    let relations = req.i64s("relationNumbers")?;
-    let articles = req.i64s("articleNumbers")?;
-    let order_ids: Vec<&str> = req.all("orderIds").map(|n| n.text.as_str()).collect();
+    let req = cx.request::<ops::GetOrders>()?.request;
+    let filters = cx.request::<ops::Request<ops::GetOrdersFilters>>()?.request;
+    let branches = filters.branch_numbers;
+    let employees = filters.employee_numbers;
+    let relations = filters.relation_numbers;
+    let articles = filters.article_numbers;
+    let order_ids: Vec<&str> = filters.order_ids.iter().map(String::as_str).collect();
     let plus: Vec<&str> = req
-        .child("articlePluNumbers")
-        .into_iter()
-        .flat_map(|l| l.all("text"))
-        .filter_map(|t| t.str("text"))
+        .article_plu_numbers
+        .text
+        .iter()
+        .map(|t| t.text.as_str())
         .collect();
-    let from = req.date("fromFinancialDate")?;
-    let through = req.date("throughFinancialDate")?;
-    let types: Vec<String> = match req.child("orderTypeList") {
-        Some(list) => list
-            .all("orderType")
-            .map(|t| t.text.trim().to_owned())
-            .collect(),
-        None => Vec::new(),
-    };
+    let from = filters.from_financial_date;
+    let through = filters.through_financial_date;
+    let types: Vec<String> = filters
+        .order_type_list
+        .iter()
+        .flat_map(|l| &l.order_type)
+        .map(|t| t.trim().to_owned())
+        .collect();
     let types: Vec<&str> = if types.is_empty() {
         vec![
             "ORDER-TYPE-SALES-ORDER",
@@ -411,7 +416,7 @@ pub fn get_orders(cx: Ctx<'_>) -> Result<(), XmlError> {
     } else {
         types.iter().map(String::as_str).collect()
     };
-    let include_lines = req.bool("includeLineList")?.unwrap_or(true);
+    let include_lines = req.include_line_list.unwrap_or(true);
     let selected = page(
         cx.store
             .orders
@@ -439,15 +444,15 @@ pub fn get_orders(cx: Ctx<'_>) -> Result<(), XmlError> {
                 _ => true,
             })
             .map(|o| (o.sync_marker, o)),
-        req.i64("syncMarker")?,
-        req.i32("syncMarkerLimit")?,
+        req.sync_marker,
+        req.sync_marker_limit,
     );
     write_orders(cx.w, selected, include_lines);
     Ok(())
 }
 
 pub fn cancel_order(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let order_id = cx.op.required("orderId")?.text.trim().to_owned();
+    let order_id = cx.request::<ops::CancelOrder>()?.order_id.trim().to_owned();
     let store = cx.store;
     let w = cx.w;
     let outcome = match store.orders.get(&order_id) {

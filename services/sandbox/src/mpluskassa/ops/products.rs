@@ -1,14 +1,15 @@
-//! Products (groups of articles: one article per size/colour) and article groups (the webshop
-//! category tree).
+//! Products (groups of articles: one article per size/colour); their article groups are in
+//! `groups`.
 
 use std::collections::BTreeSet;
 
 use super::{Ctx, page};
-use crate::mpluskassa::model::{Article, ArticleGroup, MplusDateTime, Product};
+use crate::mpluskassa::model::{Article, MplusDateTime, Product};
 use crate::mpluskassa::parse;
 use crate::mpluskassa::render;
 use crate::mpluskassa::store::Store;
-use crate::mpluskassa::xml::{Node, XmlError, XmlWriter};
+use crate::mpluskassa::xml::{XmlError, XmlWriter};
+use ferry_mplusqapi::ops;
 use ferry_mplusqapi::records as wire;
 
 fn ts_key(ts: &MplusDateTime) -> i64 {
@@ -20,22 +21,25 @@ fn ts_key(ts: &MplusDateTime) -> i64 {
 }
 
 pub fn get_products(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.required("request")?;
-    let article_numbers = req.i64s("articleNumbers")?;
-    let group_numbers = req.i32s("groupNumbers")?;
-    let product_numbers = req.i64s("productNumbers")?;
+    let req = cx.request::<ops::GetProducts>()?.request;
+    let filters = cx
+        .request::<ops::Request<ops::GetProductsFilters>>()?
+        .request;
+    let article_numbers = req.article_numbers;
+    let group_numbers = filters.group_numbers;
+    let product_numbers = req.product_numbers;
     let plus: Vec<&str> = req
-        .child("pluNumbers")
-        .into_iter()
-        .flat_map(|l| l.all("text"))
-        .filter_map(|t| t.str("text"))
+        .plu_numbers
+        .text
+        .iter()
+        .map(|t| t.text.as_str())
         .collect();
-    let only_webshop = req.bool("onlyWebshop")?.unwrap_or(false);
-    let only_active = req.bool("onlyActive")?.unwrap_or(false);
+    let only_webshop = filters.only_webshop.unwrap_or(false);
+    let only_active = filters.only_active.unwrap_or(false);
     let include_all = req
-        .bool("includeAllArticlesOfSelectedProducts")?
+        .include_all_articles_of_selected_products
         .unwrap_or(false);
-    let changed_since = req.datetime("changedSinceTimestamp")?.map(|t| ts_key(&t));
+    let changed_since = filters.changed_since_timestamp.map(|t| ts_key(&t));
     let article_filter = !article_numbers.is_empty() || !plus.is_empty();
     let mut selected: Vec<(i64, (&Product, Vec<&Article>))> = Vec::new();
     for p in cx.store.products.values() {
@@ -70,11 +74,7 @@ pub fn get_products(cx: Ctx<'_>) -> Result<(), XmlError> {
         };
         selected.push((p.sync_marker, (p, articles)));
     }
-    let selected = page(
-        selected.into_iter(),
-        req.i64("syncMarker")?,
-        req.i32("syncMarkerLimit")?,
-    );
+    let selected = page(selected.into_iter(), req.sync_marker, req.sync_marker_limit);
     cx.w.elem("productList", |w| {
         for (p, articles) in selected {
             render::product(w, p, &articles);
@@ -138,21 +138,27 @@ fn link_groups(store: &mut Store, product: i64, groups: &[i32]) {
     }
 }
 
-fn product_fields(node: &Node, p: &mut Product) -> Result<(), XmlError> {
-    if let Some(v) = node.str("description") {
-        p.description = v.to_owned();
+/// Copies the product's own fields that were sent (`groupNumbers` is a repeated element:
+/// none sent leaves the groups alone).
+fn product_fields(from: &wire::Product, p: &mut Product) {
+    if let Some(v) = &from.description {
+        p.description.clone_from(v);
     }
-    if let Some(v) = node.str("extraText") {
-        p.extra_text = v.to_owned();
+    if let Some(v) = &from.extra_text {
+        p.extra_text.clone_from(v);
     }
-    if node.child("groupNumbers").is_some() {
-        p.group_numbers = node.i32s("groupNumbers")?;
+    if !from.group_numbers.is_empty() {
+        p.group_numbers.clone_from(&from.group_numbers);
     }
-    Ok(())
+}
+
+/// The articles of a product as sent.
+fn sent_articles(from: &wire::Product) -> impl Iterator<Item = &wire::Article> {
+    from.article_list.iter().flat_map(|l| &l.article)
 }
 
 pub fn create_product(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let node = cx.op.required("product")?;
+    let node = cx.request::<ops::CreateProduct>()?.product;
     let store = cx.store;
     let w = cx.w;
     let fail = |w: &mut XmlWriter, result: &str, message: &str| {
@@ -160,7 +166,7 @@ pub fn create_product(cx: Ctx<'_>) -> Result<(), XmlError> {
         w.leaf("productNumber", 0);
         w.leaf("errorMessage", message);
     };
-    let requested = node.i64("productNumber")?.filter(|n| *n > 0);
+    let requested = node.product_number.filter(|n| *n > 0);
     if let Some(n) = requested
         && store.products.contains_key(&n)
     {
@@ -172,15 +178,11 @@ pub fn create_product(cx: Ctx<'_>) -> Result<(), XmlError> {
         return Ok(());
     }
     let mut product = Product::default();
-    product_fields(node, &mut product)?;
+    product_fields(&node, &mut product);
     let mut articles = Vec::new();
     let mut seen = BTreeSet::new();
-    for a in node
-        .child("articleList")
-        .into_iter()
-        .flat_map(|l| l.all("article"))
-    {
-        let number = a.i64("articleNumber")?.filter(|n| *n > 0);
+    for a in sent_articles(&node) {
+        let number = a.article_number.filter(|n| *n > 0);
         if let Some(n) = number
             && (store.article(n).is_some() || !seen.insert(n))
         {
@@ -196,7 +198,7 @@ pub fn create_product(cx: Ctx<'_>) -> Result<(), XmlError> {
             stock_article: true,
             ..Article::default()
         };
-        let prices = parse::apply_article(a, &mut article)?;
+        let prices = parse::apply_article(a, &mut article);
         article.article_number = number.unwrap_or(0);
         if article.description.is_empty() {
             article.description = product.description.clone();
@@ -267,14 +269,14 @@ pub fn create_product(cx: Ctx<'_>) -> Result<(), XmlError> {
 }
 
 pub fn update_product(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let node = cx.op.required("product")?;
+    let node = cx.request::<ops::UpdateProduct>()?.product;
     let store = cx.store;
     let w = cx.w;
     let fail = |w: &mut XmlWriter, result: &str, message: &str| {
         w.leaf("result", result);
         w.leaf("errorMessage", message);
     };
-    let number = node.i64("productNumber")?.unwrap_or(0);
+    let number = node.product_number.unwrap_or(0);
     let Some(existing) = store.products.get(&number) else {
         fail(
             w,
@@ -284,19 +286,15 @@ pub fn update_product(cx: Ctx<'_>) -> Result<(), XmlError> {
         return Ok(());
     };
     let mut product = existing.clone();
-    product_fields(node, &mut product)?;
+    product_fields(&node, &mut product);
     let mut existing_numbers = Vec::new();
     let mut new_articles = Vec::new();
     let mut touched = Vec::new();
-    for a in node
-        .child("articleList")
-        .into_iter()
-        .flat_map(|l| l.all("article"))
-    {
-        match a.i64("articleNumber")?.filter(|n| *n > 0) {
+    for a in sent_articles(&node) {
+        match a.article_number.filter(|n| *n > 0) {
             Some(n) => match product.articles.iter_mut().find(|x| x.article_number == n) {
                 Some(article) => {
-                    let prices = parse::apply_article(a, article)?;
+                    let prices = parse::apply_article(a, article);
                     existing_numbers.push(n);
                     touched.push((n, prices));
                 }
@@ -314,7 +312,7 @@ pub fn update_product(cx: Ctx<'_>) -> Result<(), XmlError> {
                         stock_article: true,
                         ..Article::default()
                     };
-                    let prices = parse::apply_article(a, &mut article)?;
+                    let prices = parse::apply_article(a, &mut article);
                     article.article_number = n;
                     new_articles.push((article, prices));
                 }
@@ -325,7 +323,7 @@ pub fn update_product(cx: Ctx<'_>) -> Result<(), XmlError> {
                     stock_article: true,
                     ..Article::default()
                 };
-                let prices = parse::apply_article(a, &mut article)?;
+                let prices = parse::apply_article(a, &mut article);
                 new_articles.push((article, prices));
             }
         }
@@ -405,210 +403,5 @@ pub fn update_product(cx: Ctx<'_>) -> Result<(), XmlError> {
     let groups = product.group_numbers.clone();
     store.products.insert(number, product);
     link_groups(store, number, &groups);
-    Ok(())
-}
-
-fn group_articles(store: &Store, g: &ArticleGroup) -> Vec<i64> {
-    g.product_numbers
-        .iter()
-        .filter_map(|p| store.products.get(p))
-        .flat_map(|p| p.articles.iter().map(|a| a.article_number))
-        .collect()
-}
-
-fn build_tree(store: &Store, g: &ArticleGroup, with_articles: bool) -> wire::ArticleGroup {
-    let mut children: Vec<&ArticleGroup> = store
-        .article_groups
-        .values()
-        .filter(|c| c.parent_group_number == g.group_number)
-        .collect();
-    children.sort_by_key(|c| (c.sort_order, c.group_number));
-    let articles = with_articles.then(|| group_articles(store, g));
-    let sub_groups = children
-        .iter()
-        .map(|c| build_tree(store, c, with_articles))
-        .collect();
-    render::article_group_wire(g, sub_groups, articles.as_deref())
-}
-
-/// Without `syncMarker`: the tree (top-level groups, optionally filtered, with nested
-/// `subGroupList`s). With `syncMarker`: the changed groups as a flat page, by marker.
-pub fn get_article_groups(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.required("request")?;
-    let marker = req.i64("syncMarker")?;
-    let limit = req.i32("syncMarkerLimit")?;
-    let filter = req.i32s("groupNumbers")?;
-    let with_articles = req.bool("retrieveArticleNumbers")?.unwrap_or(false);
-    let store = &*cx.store;
-    cx.w.elem("articleGroupList", |w| {
-        if marker.is_some() {
-            let changed = page(
-                store.article_groups.values().map(|g| (g.sync_marker, g)),
-                marker,
-                limit,
-            );
-            for g in changed {
-                let articles = with_articles.then(|| group_articles(store, g));
-                let group = render::article_group_wire(g, Vec::new(), articles.as_deref());
-                render::article_group(w, &group);
-            }
-        } else {
-            let mut top: Vec<&ArticleGroup> = store
-                .article_groups
-                .values()
-                .filter(|g| g.parent_group_number == 0 && !g.is_deleted)
-                .filter(|g| filter.is_empty() || filter.contains(&g.group_number))
-                .collect();
-            top.sort_by_key(|g| (g.sort_order, g.group_number));
-            for g in top {
-                render::article_group(w, &build_tree(store, g, with_articles));
-            }
-        }
-    });
-    Ok(())
-}
-
-pub fn new_article_group(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.required("request")?;
-    let parent = req.required_i32("parentGroupNumber")?;
-    let name = req.required("name")?.text.clone();
-    let text = req.required("text")?.text.clone();
-    let sort_order = req.i32("sortOrder")?;
-    let store = cx.store;
-    if parent != 0
-        && store
-            .article_groups
-            .get(&parent)
-            .is_none_or(|g| g.is_deleted)
-    {
-        cx.w.leaf("result", "NEW-ARTICLE-GROUP-RESULT-PARENT-NOTFOUND");
-        cx.w.leaf("groupNumber", 0);
-        return Ok(());
-    }
-    if name.trim().is_empty() {
-        cx.w.leaf("result", "NEW-ARTICLE-GROUP-RESULT-FAILED");
-        cx.w.leaf("groupNumber", 0);
-        return Ok(());
-    }
-    let number = store.take_group_number();
-    let sort_order = sort_order.unwrap_or_else(|| {
-        store
-            .article_groups
-            .values()
-            .filter(|g| g.parent_group_number == parent)
-            .map(|g| g.sort_order + 1)
-            .max()
-            .unwrap_or(1)
-    });
-    let sync_marker = store.next_group_marker();
-    store.article_groups.insert(
-        number,
-        ArticleGroup {
-            group_number: number,
-            parent_group_number: parent,
-            sync_marker,
-            name,
-            text,
-            sort_order,
-            ..ArticleGroup::default()
-        },
-    );
-    cx.w.leaf("result", "NEW-ARTICLE-GROUP-RESULT-OK");
-    cx.w.leaf("groupNumber", number);
-    Ok(())
-}
-
-pub fn update_article_group(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.required("request")?;
-    let number = req.required_i32("groupNumber")?;
-    let parent = req.i32("parentGroupNumber")?;
-    let store = cx.store;
-    let Some(mut group) = store
-        .article_groups
-        .get(&number)
-        .filter(|g| !g.is_deleted)
-        .cloned()
-    else {
-        cx.w.leaf("result", "SAVE-ARTICLE-GROUP-RESULT-NOT-FOUND");
-        return Ok(());
-    };
-    if let Some(parent) = parent {
-        // The new parent must exist and must not be the group itself or one of its descendants.
-        let mut cursor = parent;
-        let mut valid = parent == 0 || store.article_groups.contains_key(&parent);
-        while valid && cursor != 0 {
-            if cursor == number {
-                valid = false;
-            }
-            cursor = store
-                .article_groups
-                .get(&cursor)
-                .map(|g| g.parent_group_number)
-                .unwrap_or(0);
-        }
-        if !valid {
-            cx.w.leaf("result", "SAVE-ARTICLE-GROUP-RESULT-FAILED");
-            return Ok(());
-        }
-        group.parent_group_number = parent;
-    }
-    if let Some(v) = req.str("name") {
-        group.name = v.to_owned();
-    }
-    if let Some(v) = req.str("text") {
-        group.text = v.to_owned();
-    }
-    if let Some(v) = req.i32("sortOrder")? {
-        group.sort_order = v;
-    }
-    group.sync_marker = store.next_group_marker();
-    store.article_groups.insert(number, group);
-    cx.w.leaf("result", "SAVE-ARTICLE-GROUP-RESULT-OK");
-    Ok(())
-}
-
-pub fn add_products_to_article_group(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.required("request")?;
-    let number = req.required_i32("groupNumber")?;
-    let position = req.i32("position")?;
-    let products = req.required("productNumbers")?.i64s("number")?;
-    let store = cx.store;
-    if store
-        .article_groups
-        .get(&number)
-        .is_none_or(|g| g.is_deleted)
-    {
-        cx.w.leaf("result", "ADD-PRODUCTS-TO-ARTICLE-GROUP-RESULT-NOT-FOUND");
-        return Ok(());
-    }
-    if products.iter().any(|p| !store.products.contains_key(p)) {
-        cx.w.leaf("result", "ADD-PRODUCTS-TO-ARTICLE-GROUP-RESULT-FAILED");
-        return Ok(());
-    }
-    let marker = store.next_group_marker();
-    if let Some(group) = store.article_groups.get_mut(&number) {
-        let mut at = position
-            .and_then(|p| usize::try_from(p).ok())
-            .map_or(group.product_numbers.len(), |p| {
-                p.min(group.product_numbers.len())
-            });
-        for p in &products {
-            if !group.product_numbers.contains(p) {
-                group.product_numbers.insert(at, *p);
-                at += 1;
-            }
-        }
-        group.sync_marker = marker;
-    }
-    let article_marker = store.next_article_marker();
-    for p in &products {
-        if let Some(product) = store.products.get_mut(p)
-            && !product.group_numbers.contains(&number)
-        {
-            product.group_numbers.push(number);
-            product.sync_marker = article_marker;
-        }
-    }
-    cx.w.leaf("result", "ADD-PRODUCTS-TO-ARTICLE-GROUP-RESULT-OK");
     Ok(())
 }

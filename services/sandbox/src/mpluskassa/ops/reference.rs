@@ -4,6 +4,7 @@
 use super::{Ctx, page};
 use crate::mpluskassa::render;
 use crate::mpluskassa::xml::XmlError;
+use ferry_mplusqapi::ops as wire;
 
 /// The MplusQAPI version this sandbox answers as (the WSDL is API 67.x).
 pub const API_VERSION: (i32, i32, i32) = (67, 0, 0);
@@ -47,21 +48,16 @@ pub fn get_branches(cx: Ctx<'_>) -> Result<(), XmlError> {
 }
 
 pub fn get_employees(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.child("request");
-    let numbers = req
-        .map(|r| r.i64s("employeeNumbers"))
-        .transpose()?
-        .unwrap_or_default();
-    let marker = req.map(|r| r.i64("syncMarker")).transpose()?.flatten();
-    let limit = req.map(|r| r.i32("syncMarkerLimit")).transpose()?.flatten();
+    let req = cx.request::<wire::GetEmployees>()?.request;
+    let numbers = req.employee_numbers;
     let selected = page(
         cx.store
             .employees
             .values()
             .filter(|e| numbers.is_empty() || numbers.contains(&e.number))
             .map(|e| (e.sync_marker, e)),
-        marker,
-        limit,
+        req.sync_marker,
+        req.sync_marker_limit,
     );
     cx.w.elem("employeeList", |w| {
         for e in selected {
@@ -72,7 +68,7 @@ pub fn get_employees(cx: Ctx<'_>) -> Result<(), XmlError> {
 }
 
 pub fn get_employee(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let number = cx.op.required_i64("employeeNumber")?;
+    let number = cx.request::<wire::GetEmployee>()?.employee_number;
     match cx.store.employees.get(&number) {
         Some(e) => {
             cx.w.leaf("result", "GET-EMPLOYEE-RESULT-OK");
@@ -84,11 +80,12 @@ pub fn get_employee(cx: Ctx<'_>) -> Result<(), XmlError> {
 }
 
 pub fn get_payment_methods_v2(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.required("request")?;
-    let account = req.i32("accountNumber")?;
+    let req = cx.request::<wire::GetPaymentMethodsV2>()?.request;
+    let account = req.account_number;
     let types: Vec<String> = req
-        .all("paymentMethodTypes")
-        .map(|t| t.text.trim().to_owned())
+        .payment_method_types
+        .iter()
+        .map(|t| t.trim().to_owned())
         .collect();
     cx.w.elem("paymentMethodList", |w| {
         for p in &cx.store.payment_methods {
@@ -113,9 +110,9 @@ pub fn get_vat_group_list(cx: Ctx<'_>) -> Result<(), XmlError> {
 
 pub fn get_turnover_groups(cx: Ctx<'_>) -> Result<(), XmlError> {
     let only_active = cx
-        .op
-        .required("request")?
-        .bool("onlyActive")?
+        .request::<wire::GetTurnoverGroups>()?
+        .request
+        .only_active
         .unwrap_or(false);
     cx.w.elem("turnoverGroupList", |w| {
         for t in cx

@@ -5,48 +5,48 @@ use crate::mpluskassa::model::Relation;
 use crate::mpluskassa::parse;
 use crate::mpluskassa::render;
 use crate::mpluskassa::store::Store;
-use crate::mpluskassa::xml::{Node, XmlError};
+use crate::mpluskassa::xml::XmlError;
+use ferry_mplusqapi::ops;
+use ferry_mplusqapi::records as wire;
+
+/// Reads one text field of a stored relation.
+type Stored = fn(&Relation) -> &str;
+/// One text field of a stored relation, and the same field of a template.
+type Field = (Stored, fn(&wire::Relation) -> &Option<String>);
 
 /// Template fields a find matches on.
-/// Reads one text field of a relation.
-type Field = fn(&Relation) -> &str;
-
-const CRITERIA: &[(&str, Field)] = &[
-    ("extRelationId", |r| &r.ext_relation_id),
-    ("name", |r| &r.name),
-    ("address", |r| &r.address),
-    ("zipcode", |r| &r.zipcode),
-    ("city", |r| &r.city),
-    ("country", |r| &r.country),
-    ("contact", |r| &r.contact),
-    ("telephone", |r| &r.telephone),
-    ("mobile", |r| &r.mobile),
-    ("email", |r| &r.email),
-    ("relationCode", |r| &r.relation_code),
-    ("vatNumber", |r| &r.vat_number),
-    ("commerceNumber", |r| &r.commerce_number),
-    ("companyName", |r| &r.company_name),
+const CRITERIA: &[Field] = &[
+    (|r| &r.ext_relation_id, |t| &t.ext_relation_id),
+    (|r| &r.name, |t| &t.name),
+    (|r| &r.address, |t| &t.address),
+    (|r| &r.zipcode, |t| &t.zipcode),
+    (|r| &r.city, |t| &t.city),
+    (|r| &r.country, |t| &t.country),
+    (|r| &r.contact, |t| &t.contact),
+    (|r| &r.telephone, |t| &t.telephone),
+    (|r| &r.mobile, |t| &t.mobile),
+    (|r| &r.email, |t| &t.email),
+    (|r| &r.relation_code, |t| &t.relation_code),
+    (|r| &r.vat_number, |t| &t.vat_number),
+    (|r| &r.commerce_number, |t| &t.commerce_number),
+    (|r| &r.company_name, |t| &t.company_name),
 ];
 
 /// First relation (lowest number) matching every non-empty field of the template: partial and
 /// case-insensitive, or whole-value (still case-insensitive) with `exact`.
-fn find<'s>(
-    store: &'s Store,
-    template: &Node,
-    exact: bool,
-) -> Result<Option<&'s Relation>, XmlError> {
-    let number = template.i64("relationNumber")?.filter(|n| *n > 0);
-    let criteria: Vec<(Field, String)> = CRITERIA
+fn find<'s>(store: &'s Store, template: &wire::Relation, exact: bool) -> Option<&'s Relation> {
+    let number = template.relation_number.filter(|n| *n > 0);
+    let criteria: Vec<(Stored, String)> = CRITERIA
         .iter()
-        .filter_map(|(name, get)| {
-            let value = template.str(name)?.trim().to_lowercase();
+        .filter_map(|(get, wanted)| {
+            let value = wanted(template).as_deref()?.trim().to_lowercase();
             (!value.is_empty()).then_some((*get, value))
         })
         .collect();
     if number.is_none() && criteria.is_empty() {
-        return Ok(None);
+        return None;
     }
-    Ok(store.relations.values().find(|r| {
+    store.relations.values().find(|r| {
         number.is_none_or(|n| r.relation_number == n)
             && criteria.iter().all(|(get, wanted)| {
                 let have = get(r).trim().to_lowercase();
@@ -56,38 +56,34 @@ fn find<'s>(
                     have.contains(wanted.as_str())
                 }
             })
-    }))
+    })
 }
 
-fn write_find(cx: Ctx<'_>, template: Option<&Node>, exact: bool) -> Result<(), XmlError> {
-    let found = match template {
-        Some(t) => find(cx.store, t, exact)?,
-        None => None,
-    };
-    match found {
+fn write_find(cx: Ctx<'_>, template: Option<&wire::Relation>, exact: bool) {
+    match template.and_then(|t| find(cx.store, t, exact)) {
         Some(r) => {
             cx.w.leaf("result", "FIND-RELATION-RESULT-OK");
             render::relation(cx.w, "relation", r);
         }
         None => cx.w.leaf("result", "FIND-RELATION-RESULT-NOT-FOUND"),
     }
-    Ok(())
 }
 
 pub fn find_relation(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let template = cx.op.child("relation");
-    write_find(cx, template, false)
+    let req = cx.request::<ops::FindRelation>()?;
+    write_find(cx, req.relation.as_ref(), false);
+    Ok(())
 }
 
 pub fn find_relation_v2(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.required("request")?;
-    let template = req.required("relation")?;
-    let exact = req.bool("exactMatch")?.unwrap_or(false);
-    write_find(cx, Some(template), exact)
+    let req = cx.request::<ops::FindRelationV2>()?.request;
+    let exact = req.exact_match.unwrap_or(false);
+    write_find(cx, Some(&req.relation), exact);
+    Ok(())
 }
 
 pub fn get_relation(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let number = cx.op.required_i64("relationNumber")?;
+    let number = cx.request::<ops::GetRelation>()?.relation_number;
     match cx.store.relation(number) {
         Some(r) => {
             cx.w.leaf("result", "GET-RELATION-RESULT-OK");
@@ -102,21 +98,19 @@ pub fn get_relation(cx: Ctx<'_>) -> Result<(), XmlError> {
 }
 
 pub fn get_relations(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.child("request");
-    let numbers = req
-        .map(|r| r.i64s("relationNumbers"))
-        .transpose()?
+    let req = cx
+        .request::<ops::GetRelations>()?
+        .request
         .unwrap_or_default();
-    let marker = req.map(|r| r.i64("syncMarker")).transpose()?.flatten();
-    let limit = req.map(|r| r.i32("syncMarkerLimit")).transpose()?.flatten();
+    let numbers = req.relation_numbers;
     let selected = page(
         cx.store
             .relations
             .values()
             .filter(|r| numbers.is_empty() || numbers.contains(&r.relation_number))
             .map(|r| (r.sync_marker, r)),
-        marker,
-        limit,
+        req.sync_marker,
+        req.sync_marker_limit,
     );
     cx.w.elem("relationList", |w| {
         for r in selected {
@@ -130,8 +124,13 @@ fn has_name(r: &Relation) -> bool {
     !r.name.trim().is_empty() || !r.company_name.trim().is_empty()
 }
 
+/// The relation of a create or update, `None` when none was sent (the element is optional).
+fn sent(relation: wire::Relation) -> Option<wire::Relation> {
+    (relation != wire::Relation::default()).then_some(relation)
+}
+
 pub fn create_relation(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let node = cx.op.child("relation");
+    let node = sent(cx.request::<ops::CreateRelation>()?.relation);
     let store = cx.store;
     let w = cx.w;
     let fail = |w: &mut crate::mpluskassa::xml::XmlWriter, result: &str, message: &str| {
@@ -147,9 +146,9 @@ pub fn create_relation(cx: Ctx<'_>) -> Result<(), XmlError> {
         active: true,
         ..Relation::default()
     };
-    let contacts = parse::apply_relation(node, &mut relation)?;
+    let contacts = parse::apply_relation(&node, &mut relation)?;
     relation.contact_list = contacts.unwrap_or_default();
-    let requested = node.i64("relationNumber")?.filter(|n| *n > 0);
+    let requested = node.relation_number.filter(|n| *n > 0);
     let requested_contacts = relation
         .contact_list
         .iter()
@@ -186,21 +185,22 @@ pub fn create_relation(cx: Ctx<'_>) -> Result<(), XmlError> {
 }
 
 pub fn update_relation(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let given = sent(cx.request::<ops::UpdateRelation>()?.relation);
     let store = cx.store;
     let w = cx.w;
-    let Some(node) = cx.op.child("relation") else {
+    let Some(node) = given else {
         w.leaf("result", "UPDATE-RELATION-RESULT-FAILED");
         w.leaf("errorMessage", "No relation supplied.");
         return Ok(());
     };
-    let number = node.i64("relationNumber")?.unwrap_or(0);
+    let number = node.relation_number.unwrap_or(0);
     let Some(existing) = store.relations.get(&number) else {
         w.leaf("result", "UPDATE-RELATION-RESULT-NOT-FOUND");
         w.leaf("errorMessage", format!("Relation {number} not found."));
         return Ok(());
     };
     let mut relation = existing.clone();
-    if let Some(mut contacts) = parse::apply_relation(node, &mut relation)? {
+    if let Some(mut contacts) = parse::apply_relation(&node, &mut relation)? {
         // Contacts are matched by number; unknown numbers are refused, new contacts numbered.
         for c in &mut contacts {
             if c.relation_number > 0 {
@@ -212,12 +212,10 @@ pub fn update_relation(cx: Ctx<'_>) -> Result<(), XmlError> {
                     Some(old) => {
                         let mut merged = old.clone();
                         let source = node
-                            .child("contactList")
-                            .into_iter()
-                            .flat_map(|l| l.all("relation"))
-                            .find(|n| {
-                                n.i64("relationNumber").ok().flatten() == Some(c.relation_number)
-                            });
+                            .contact_list
+                            .iter()
+                            .flat_map(|l| &l.relation)
+                            .find(|n| n.relation_number == Some(c.relation_number));
                         if let Some(source) = source {
                             parse::apply_relation(source, &mut merged)?;
                         }

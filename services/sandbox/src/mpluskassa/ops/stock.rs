@@ -3,21 +3,21 @@
 
 use super::{Ctx, page};
 use crate::mpluskassa::model::{Qty, StockChange, StockLevel};
-use crate::mpluskassa::xml::{Node, XmlError, XmlWriter};
+use crate::mpluskassa::xml::{XmlError, XmlWriter};
+use ferry_mplusqapi::ops;
 
 pub fn get_stock(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.required("request")?;
-    let branch = req.required_i32("branchNumber")?;
-    let articles = req.required("articleNumbers")?.i64s("articleNumbers")?;
-    let mut branches = req
-        .child("branchNumbers")
-        .map(|b| b.i32s("branchNumber"))
-        .transpose()?
+    let req = cx.request::<ops::GetStock>()?.request;
+    let filters = cx.request::<ops::Request<ops::GetStockFilters>>()?.request;
+    let articles = req.article_numbers.article_numbers;
+    let mut branches = filters
+        .branch_numbers
+        .map(|b| b.branch_number)
         .unwrap_or_default();
     if branches.is_empty() {
-        branches.push(branch);
+        branches.push(req.branch_number);
     }
-    let since = req.i64("stockId")?;
+    let since = req.stock_id;
     let store = &*cx.store;
     for b in branches {
         if store.branch(b).is_none() {
@@ -66,20 +66,32 @@ pub fn get_stock(cx: Ctx<'_>) -> Result<(), XmlError> {
     Ok(())
 }
 
+/// A stock change as asked: branch, article, amount (absolute or relative), its decimal
+/// places, the employee.
+struct Change {
+    branch: i32,
+    article: i64,
+    raw: i64,
+    dp: Option<u32>,
+    employee: Option<i64>,
+}
+
 /// Shared part of setStock/updateStock: the result prefix is `SET-STOCK` or `UPDATE-STOCK`.
 fn change_stock(
     cx: Ctx<'_>,
+    change: Change,
     prefix: &str,
-    amount_element: &str,
     apply: fn(Qty, Qty) -> Qty,
     kind: &str,
 ) -> Result<(), XmlError> {
-    let req: &Node = cx.op.required("request")?;
-    let branch = req.required_i32("branchNumber")?;
-    let article = req.required_i64("articleNumber")?;
-    let raw = req.required_i64(amount_element)?;
-    let dp = req.i32("decimalPlaces")?.unwrap_or(0);
-    let employee = req.i64("employeeNumber")?;
+    let Change {
+        branch,
+        article,
+        raw,
+        dp,
+        employee,
+    } = change;
+    let dp = dp.map_or(Some(0), |d| i32::try_from(d).ok());
     let store = cx.store;
     let w: &mut XmlWriter = cx.w;
     let result =
@@ -97,7 +109,7 @@ fn change_stock(
         return Ok(());
     }
     let (Some(value), true) = (
-        Qty::from_wire(raw, dp),
+        dp.and_then(|dp| Qty::from_wire(raw, dp)),
         employee.is_none_or(|e| store.employees.contains_key(&e)),
     ) else {
         result(w, "FAILED");
@@ -140,37 +152,52 @@ fn change_stock(
 }
 
 pub fn set_stock(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let req = cx.request::<ops::SetStock>()?.request;
+    let change = Change {
+        branch: req.branch_number,
+        article: req.article_number,
+        raw: req.amount,
+        dp: req.decimal_places,
+        employee: req.employee_number,
+    };
     change_stock(
         cx,
+        change,
         "SET-STOCK",
-        "amount",
         |_, new| new,
         "STOCK-HISTORY-TYPE-CORRECTION",
     )
 }
 
 pub fn update_stock(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let req = cx.request::<ops::UpdateStock>()?.request;
+    let change = Change {
+        branch: req.branch_number,
+        article: req.article_number,
+        raw: req.amount_changed,
+        dp: req.decimal_places,
+        employee: req.employee_number,
+    };
     change_stock(
         cx,
+        change,
         "UPDATE-STOCK",
-        "amountChanged",
         |old, delta| Qty(old.0 + delta.0),
         "STOCK-HISTORY-TYPE-API",
     )
 }
 
 pub fn get_stock_history_v2(cx: Ctx<'_>) -> Result<(), XmlError> {
-    let req = cx.op.required("request")?;
-    let branches = req.i32s("branchNumbers")?;
+    let req = cx.request::<ops::GetStockHistoryV2>()?.request;
+    let branches = req.branch_numbers;
     let articles = req
-        .child("articleNumbers")
-        .map(|a| a.i64s("articleNumbers"))
-        .transpose()?
+        .article_numbers
+        .map(|a| a.article_numbers)
         .unwrap_or_default();
-    let from = req.datetime("fromFinancialDateTime")?.map(|d| d.date());
-    let through = req.datetime("throughFinancialDateTime")?.map(|d| d.date());
-    let since = req.i64("sinceStockId")?;
-    let limit = req.i32("sinceStockIdLimit")?;
+    let from = req.from_financial_date_time.map(|d| d.date());
+    let through = req.through_financial_date_time.map(|d| d.date());
+    let since = req.since_stock_id;
+    let limit = req.since_stock_id_limit;
     let selected = page(
         cx.store
             .stock_history
