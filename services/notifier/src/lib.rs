@@ -32,6 +32,7 @@ pub mod consume;
 pub mod dashboard;
 pub mod delivery;
 pub mod directory;
+pub mod erased;
 pub mod freshness;
 pub mod plain;
 pub mod rules;
@@ -67,6 +68,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(store::Migration),
         Box::new(store::DirectoryMigration),
         Box::new(store::AlertSummaryMigration),
+        Box::new(store::ErasedMigration),
     ]
 }
 
