@@ -41,6 +41,9 @@ impl MigratorTrait for Migrator {
         migrations.extend(ferry_mapper::migrations());
         migrations.extend(ferry_order_orchestrator::migrations());
         migrations.extend(ferry_notifier::migrations());
+        // Both connectors bring the connector kit's tables: apply each migration once.
+        let mut seen = std::collections::HashSet::new();
+        migrations.retain(|m| seen.insert(m.name().to_owned()));
         migrations
     }
 

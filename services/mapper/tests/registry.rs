@@ -90,6 +90,9 @@ impl MigratorTrait for Migrator {
         all.extend(ferry_connector_mpluskassa::migrations());
         all.extend(ferry_mapper::migrations());
         all.extend(ferry_notifier::migrations());
+        // Both connectors bring the connector kit's tables: apply each migration once.
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|m| seen.insert(m.name().to_owned()));
         all
     }
 }
