@@ -34,6 +34,7 @@ pub mod delivery;
 pub mod directory;
 pub mod erased;
 pub mod freshness;
+pub mod gdpr;
 pub mod plain;
 pub mod rules;
 pub mod store;
@@ -135,26 +136,14 @@ impl Notifier {
         self.dispatcher.pass(now).await
     }
 
-    /// Erases every trace of `email`: activity rows redacted, parked messages mentioning it
-    /// discarded.
+    /// Erases every trace of `email` on behalf of `by` (a token's name): activity rows,
+    /// alerts and parked messages redacted, the erase audited.
     pub async fn erase_email(
         &self,
         email: &ferry_proto::Email,
+        by: &str,
     ) -> Result<activity::EraseReport, DbErr> {
-        let mut report = activity::EraseReport {
-            activity_rows_redacted: activity::erase_email(&self.db, email).await?,
-            ..Default::default()
-        };
-        if let Some(lot) = &self.lot {
-            report.parked_messages_discarded = erase_parked(lot, email).await?;
-        }
-        tracing::info!(
-            email = %email.masked(),
-            rows = report.activity_rows_redacted,
-            parked = report.parked_messages_discarded,
-            "personal data erased"
-        );
-        Ok(report)
+        gdpr::erase_person(&self.db, self.lot.as_ref(), email, by).await
     }
 
     /// Freshness and backlog of every integration, as of now.
@@ -181,43 +170,6 @@ impl Notifier {
     pub fn config(&self) -> &NotifierConfig {
         &self.config
     }
-}
-
-async fn erase_parked(lot: &ParkingLot, email: &ferry_proto::Email) -> Result<u64, DbErr> {
-    use ferry_platform::bus::parking::ParkedFilter;
-    let needle = email.as_str();
-    let mut discarded = 0;
-    let mut offset = 0;
-    loop {
-        let page = lot
-            .list(&ParkedFilter {
-                include_replayed: true,
-                limit: 500,
-                offset,
-                ..Default::default()
-            })
-            .await?;
-        if page.is_empty() {
-            break;
-        }
-        let mut kept = 0;
-        for summary in &page {
-            let mentions = lot
-                .get(&summary.queue, summary.message_id)
-                .await?
-                .is_some_and(|m| m.body.to_lowercase().contains(needle));
-            if mentions && lot.discard(&summary.queue, summary.message_id).await? {
-                discarded += 1;
-            } else {
-                kept += 1;
-            }
-        }
-        if page.len() < 500 {
-            break;
-        }
-        offset += kept;
-    }
-    Ok(discarded)
 }
 
 /// Starts the notifier on `runtime` (the service contract).

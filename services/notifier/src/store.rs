@@ -246,7 +246,37 @@ pub mod erased_row {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Adds the tombstones of deleted integrations.
+/// The audit of GDPR erasures: who asked, when, how many rows; never the erased value.
+pub mod erasure_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One erasure.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifier_erasures")]
+    pub struct Model {
+        /// Erasure id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The token's name that asked for it.
+        pub requested_by: String,
+        /// When.
+        pub erased_at: DateTimeUtc,
+        /// Activity rows redacted.
+        pub activity_rows: i64,
+        /// Alerts redacted.
+        pub alerts: i64,
+        /// Parked messages redacted.
+        pub parked_messages: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Adds the tombstones of deleted integrations and the audit of erasures.
 pub struct ErasedMigration;
 
 impl MigrationName for ErasedMigration {
@@ -266,6 +296,14 @@ impl MigrationTrait for ErasedMigration {
                     .if_not_exists()
                     .to_owned(),
             )
+            .await?;
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(erasure_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
             .await
     }
 
@@ -273,6 +311,10 @@ impl MigrationTrait for ErasedMigration {
         manager
             .get_connection()
             .execute_unprepared("DROP TABLE IF EXISTS notifier_erased_integrations")
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE IF EXISTS notifier_erasures")
             .await?;
         Ok(())
     }
