@@ -95,6 +95,9 @@ pub struct ActivityConfig {
     pub retention_overrides: BTreeMap<String, u32>,
     /// How often the purge runs, in minutes.
     pub purge_every_minutes: u64,
+    /// Days a parked message (dead letter) is kept for replay before it is deleted (default
+    /// 90): it holds the record's personal data.
+    pub parked_retention_days: u32,
 }
 
 impl Default for ActivityConfig {
@@ -103,6 +106,7 @@ impl Default for ActivityConfig {
             retention_days: 30,
             retention_overrides: BTreeMap::new(),
             purge_every_minutes: 60,
+            parked_retention_days: 90,
         }
     }
 }
@@ -268,6 +272,9 @@ impl Validate for NotifierConfig {
                     "must be at least 1",
                 );
             }
+        }
+        if self.activity.parked_retention_days == 0 {
+            errors.push("activity.parked_retention_days", "must be at least 1");
         }
         if self.activity.purge_every_minutes == 0 {
             errors.push("activity.purge_every_minutes", "must be at least 1");

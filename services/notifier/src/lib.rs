@@ -131,6 +131,16 @@ impl Notifier {
         .await
     }
 
+    /// Deletes the messages parked longer than `activity.parked_retention_days` as of `now`.
+    pub async fn purge_parked_at(&self, now: DateTime<Utc>) -> Result<u64, DbErr> {
+        let Some(lot) = &self.lot else {
+            return Ok(0);
+        };
+        let days = i64::from(self.config.activity.parked_retention_days);
+        lot.purge_older_than(now - chrono::Duration::days(days))
+            .await
+    }
+
     /// Sends the alert notifications due at `now` (the worker does this by itself).
     pub async fn deliver_due(&self, now: DateTime<Utc>) -> Result<PassReport, DbErr> {
         self.dispatcher.pass(now).await
@@ -306,6 +316,13 @@ fn spawn_purge(notifier: Notifier, shutdown: CancellationToken) -> tokio::task::
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "purged activity past its retention"),
                 Err(error) => tracing::warn!(%error, "activity purge failed; will try again"),
+            }
+            match notifier.purge_parked_at(Utc::now()).await {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::info!(removed, "purged parked messages past their retention")
+                }
+                Err(error) => tracing::warn!(%error, "parked message purge failed; will try again"),
             }
         }
     })

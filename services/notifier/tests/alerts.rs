@@ -639,9 +639,9 @@ async fn an_alert_can_be_resolved_by_hand_and_reopens_as_a_new_alert() {
 
 /// Issue 19, finding 1 (the notifier's part): an erase redacts the alerts about the person and
 /// the parked messages mentioning them (kept as evidence, not discarded), and is audited (who,
-/// when, how many; never the address).
+/// when, how many; never the address). Parked messages are deleted after their retention.
 #[tokio::test]
-async fn erase_redacts_alerts_and_parked_messages_and_is_audited() {
+async fn erase_redacts_alerts_and_parked_messages_and_is_audited_and_parked_ones_expire() {
     use ferry_notifier::store::erasure_row;
     use sea_orm::EntityTrait;
     let (world, receiver, h) = scene(BusKind::InProcess, DbKind::Sqlite).await;
@@ -714,6 +714,17 @@ async fn erase_redacts_alerts_and_parked_messages_and_is_audited() {
     assert_eq!(audit[0].alerts, 1);
     assert!(!audit[0].requested_by.is_empty());
     assert!(!format!("{:?}", audit[0]).contains("piet"));
+
+    // Parked messages have a retention (activity.parked_retention_days, default 90).
+    assert_eq!(h.notifier.purge_parked_at(Utc::now()).await.unwrap(), 0);
+    let later = Utc::now() + ChronoDuration::days(91);
+    assert_eq!(h.notifier.purge_parked_at(later).await.unwrap(), 1);
+    assert!(
+        lot.get(queues::MAPPER, observed.message_id.as_uuid())
+            .await
+            .unwrap()
+            .is_none()
+    );
     consumer.stop(Duration::from_secs(2)).await;
     h.stop().await;
     receiver.stop().await;

@@ -262,6 +262,16 @@ impl ParkingLot {
         }
     }
 
+    /// Forgets the messages parked (last) before `cutoff`: their retention is over. Returns how
+    /// many were removed.
+    pub async fn purge_older_than(&self, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+        let result = dead_letter_row::Entity::delete_many()
+            .filter(dead_letter_row::Column::ParkedAt.lt(cutoff))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
     /// Forgets a parked message. `Ok(false)` when there is no such message.
     pub async fn discard(&self, queue: &str, message_id: Uuid) -> Result<bool, DbErr> {
         let result = dead_letter_row::Entity::delete_by_id((queue.to_owned(), message_id))
