@@ -57,6 +57,9 @@ pub struct NotifierConfig {
     /// The tracing UI's page of one trace, `{trace_id}` standing for the id (e.g.
     /// `http://jaeger:16686/trace/{trace_id}`): a record's story links its trace there.
     pub trace_url: Option<String>,
+    /// Internal destinations the alert channels may reach anyway (the egress guard refuses
+    /// loopback, private, link-local and cluster-internal addresses otherwise).
+    pub egress: ferry_platform::egress::EgressConfig,
 }
 
 /// An integration configured in a file (the connectors' `[[integrations]]`), named.
@@ -81,6 +84,7 @@ impl Default for NotifierConfig {
             dashboard_url: None,
             integrations: Vec::new(),
             trace_url: None,
+            egress: ferry_platform::egress::EgressConfig::default(),
         }
     }
 }
@@ -262,6 +266,9 @@ pub enum SmtpTls {
 impl Validate for NotifierConfig {
     fn validate(&self, errors: &mut ValidationErrors) {
         self.common.validate(errors);
+        if let Err(error) = ferry_platform::egress::EgressGuard::new(&self.egress) {
+            errors.push("egress.allow", error.to_string());
+        }
         if self.activity.retention_days == 0 {
             errors.push("activity.retention_days", "must be at least 1");
         }

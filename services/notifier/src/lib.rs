@@ -196,14 +196,16 @@ pub async fn start_notifier(
     shared_lot: Option<ParkingLot>,
 ) -> anyhow::Result<(Notifier, Started)> {
     let config = Arc::new(config);
-    let http = reqwest::Client::builder()
+    let guard = ferry_platform::egress::EgressGuard::new(&config.egress)?;
+    let http = guard
+        .client_builder()
         .user_agent(concat!("ferry-notifier/", env!("CARGO_PKG_VERSION")))
         .build()?;
     let timeout = Duration::from_millis(config.delivery.timeout_ms);
     let channels = config
         .channels
         .iter()
-        .map(|c| Channel::new(c.clone(), http.clone(), timeout))
+        .map(|c| Channel::new(c.clone(), http.clone(), timeout, guard.clone()))
         .collect();
     let dispatcher = Dispatcher::new(runtime.db.clone(), channels, config.delivery.clone());
     let directory = directory::Directory::new(&config.integrations);
