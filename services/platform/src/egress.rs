@@ -128,6 +128,42 @@ impl EgressGuard {
     }
 }
 
+/// Why a response body was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// It is longer than the limit (announced or as read).
+    #[error("the response body exceeds {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The connection failed while reading.
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+}
+
+/// Reads `response`'s body, at most `limit` bytes: a longer one (by its `Content-Length` or
+/// as it streams) is refused before it fills the memory.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|announced| announced > limit as u64)
+    {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// Resolves with the system resolver, then keeps only the addresses the guard permits.
 struct GuardedResolver {
     guard: EgressGuard,
