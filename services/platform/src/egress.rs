@@ -21,7 +21,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde::Deserialize;
 
 /// Where outgoing HTTP may go besides the public internet.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EgressConfig {
     /// Internal destinations allowed anyway: CIDR blocks (`127.0.0.1/32`, `10.1.0.0/16`) or
