@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use ferry_platform::backoff::{Backoff, Jitter};
 use ferry_platform::config::Secret;
+use ferry_platform::egress::{BodyError, read_capped};
 use ferry_platform::metrics;
 use ferry_proto::messages::{ErrorCode, FailureInfo};
 use reqwest::{Method, StatusCode};
@@ -115,6 +116,8 @@ pub struct ClientSettings {
     pub retry_max: Duration,
     /// Calls in flight at once (this replica's share of the account's limit).
     pub concurrency: usize,
+    /// Longest response body read, in bytes; a longer one fails the call unread.
+    pub max_response_bytes: usize,
 }
 
 impl Default for ClientSettings {
@@ -126,6 +129,7 @@ impl Default for ClientSettings {
             retry_base: Duration::from_millis(250),
             retry_max: Duration::from_secs(10),
             concurrency: 10,
+            max_response_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -746,7 +750,7 @@ impl MailchimpClient {
             Ok(response) => {
                 let status = response.status();
                 let retry_after = retry_after(&response);
-                let bytes = response.bytes().await;
+                let bytes = read_capped(response, self.inner.settings.max_response_bytes).await;
                 Ok((status, retry_after, bytes))
             }
             Err(e) => Err(e),
@@ -766,9 +770,17 @@ impl MailchimpClient {
                     self.transport_error(op, e, idempotency, attempt, timeout),
                 )
             }
-            Ok((status, _, Err(e))) => (
+            Ok((status, _, Err(BodyError::Transport(e)))) => (
                 status.as_str().to_owned(),
                 self.transport_error(op, e, idempotency, attempt, timeout),
+            ),
+            Ok((status, _, Err(too_large @ BodyError::TooLarge { .. }))) => (
+                "too_large".to_owned(),
+                Attempt::Fail(ClientError::Malformed {
+                    op,
+                    status: status.as_u16(),
+                    cause: too_large.to_string(),
+                }),
             ),
             Ok((status, retry_after, Ok(bytes))) => {
                 let outcome = classify(op, status, retry_after, &bytes, idempotency, attempt);
@@ -1083,6 +1095,48 @@ mod tests {
         );
         assert!(masked.ends_with(" already exists."), "{masked}");
         assert_eq!(scrub("no address here"), "no address here");
+    }
+
+    /// Issue 19, finding 4: a body beyond `max_response_bytes` fails the call unread, whether
+    /// its length is announced or not.
+    #[tokio::test]
+    async fn a_response_body_beyond_the_limit_is_refused() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            let mut announced = true;
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                let body = format!("{{\"health_status\":\"{}\"}}", "x".repeat(4096));
+                let head = if announced {
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
+                } else {
+                    "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_owned()
+                };
+                announced = !announced;
+                let _ = socket.write_all(head.as_bytes()).await;
+                let _ = socket.write_all(body.as_bytes()).await;
+            }
+        });
+        let key = ApiKey::parse("0123456789abcdef0123456789abcdef-us1").expect("key");
+        let client = MailchimpClient::new(
+            key,
+            Some(&format!("http://127.0.0.1:{port}/3.0")),
+            ClientSettings {
+                max_attempts: 1,
+                max_response_bytes: 1024,
+                ..ClientSettings::default()
+            },
+        )
+        .expect("client");
+        for _ in 0..2 {
+            let error = client.ping().await.expect_err("too large");
+            assert!(error.to_string().contains("exceeds 1024 bytes"), "{error}");
+        }
     }
 
     #[test]

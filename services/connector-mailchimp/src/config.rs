@@ -58,6 +58,8 @@ pub struct MailchimpSection {
     pub retry_base_ms: u64,
     /// Longest backoff delay in milliseconds.
     pub retry_max_ms: u64,
+    /// Longest response body read, in bytes (default 32 MiB); a longer one fails the call.
+    pub max_response_bytes: usize,
     /// Replicas of this service sharing each account's connection limit: each replica uses
     /// `concurrency / replicas` connections (at least 1).
     pub replicas: u32,
@@ -87,6 +89,7 @@ impl Default for MailchimpSection {
             max_attempts: 5,
             retry_base_ms: 250,
             retry_max_ms: 10_000,
+            max_response_bytes: 32 * 1024 * 1024,
             replicas: 1,
             poll_interval_secs: 60,
             poll_overlap_secs: 60,
@@ -109,6 +112,7 @@ impl MailchimpSection {
             retry_base: Duration::from_millis(self.retry_base_ms),
             retry_max: Duration::from_millis(self.retry_max_ms),
             concurrency: (concurrency / self.replicas.max(1)).max(1) as usize,
+            max_response_bytes: self.max_response_bytes.max(1),
         }
     }
 }

@@ -651,6 +651,16 @@ impl Registry {
             row.name = text("name", &name, 200)?;
         }
         if let Some(mc) = patch.mailchimp {
+            // A saved key is never sent to a host it was not entered for.
+            if let Some(base) = &mc.base_url {
+                let base = (!base.trim().is_empty()).then(|| base.trim());
+                if base != row.mailchimp_base_url.as_deref() && mc.api_key.is_none() {
+                    return Err(invalid(
+                        "mailchimp.api_key",
+                        "a new base URL needs the API key again (a saved key is never sent to another host)",
+                    ));
+                }
+            }
             if let Some(key) = mc.api_key {
                 let key = credential("mailchimp.api_key", key.expose())?;
                 row.mailchimp_api_key_sealed = self.seal(&key, &mailchimp_key_context(uuid))?;
@@ -677,6 +687,16 @@ impl Registry {
             }
         }
         if let Some(mp) = patch.mpluskassa {
+            // A saved secret is never sent to an endpoint it was not entered for.
+            if let Some(endpoint) = &mp.endpoint
+                && endpoint.trim() != row.mpluskassa_endpoint
+                && mp.secret.is_none()
+            {
+                return Err(invalid(
+                    "mpluskassa.secret",
+                    "a new endpoint needs the secret again (a saved secret is never sent to another host)",
+                ));
+            }
             if let Some(secret) = mp.secret {
                 let secret = credential("mpluskassa.secret", secret.expose())?;
                 row.mpluskassa_secret_sealed =

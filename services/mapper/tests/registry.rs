@@ -477,6 +477,27 @@ async fn lifecycle(kind: Kind) {
         )
         .await;
     assert_eq!(patched["version"], 3);
+    // Issue 19, finding 2: a saved credential is never redirected to another host: a new
+    // endpoint or base URL needs the secret or key again.
+    for redirect in [
+        json!({"mpluskassa": {"endpoint": "https://collector.example/"}}),
+        json!({"mailchimp": {"base_url": "https://collector.example/3.0"}}),
+        json!({"mailchimp": {"base_url": ""}}),
+    ] {
+        let (status, body) = h
+            .call(
+                Method::PATCH,
+                &format!("/integrations/{id}"),
+                Some(redirect),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("again"), "{body}");
+    }
+    let unchanged = h
+        .json(Method::GET, &format!("/integrations/{id}"), None)
+        .await;
+    assert_eq!(unchanged["version"], 3, "{unchanged}");
 
     // Settings: only customers, MailChimp -> MplusKASSA.
     let off = json!({"enabled": false, "direction": "mpluskassa_to_mailchimp"});

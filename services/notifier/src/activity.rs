@@ -772,21 +772,24 @@ pub async fn forget_integration<C: ConnectionTrait>(
     Ok(removed)
 }
 
-/// What an erasure did.
+/// What an erasure did (counts only: never the erased value).
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct EraseReport {
     /// Activity rows whose personal data was removed.
     pub activity_rows_redacted: u64,
-    /// Parked messages mentioning the address that were discarded.
-    pub parked_messages_discarded: u64,
+    /// Alerts whose record, sentence and detail were redacted.
+    pub alerts_redacted: u64,
+    /// Parked messages mentioning the address, redacted (kept as evidence of the failure).
+    pub parked_messages_redacted: u64,
 }
 
 /// Redacts every row mentioning `email`: payloads removed, the record key and error replaced,
 /// the e-mail fingerprints cleared. Counts, statuses and times stay (they hold no personal data).
+/// Returns the ids of the messages redacted.
 pub async fn erase_email<C: ConnectionTrait>(
     conn: &C,
     email: &ferry_proto::Email,
-) -> Result<u64, DbErr> {
+) -> Result<Vec<Uuid>, DbErr> {
     use activity_row::Column as A;
     let hash = classify::email_hash(email.as_str());
     let mentions = Condition::any()
@@ -796,8 +799,9 @@ pub async fn erase_email<C: ConnectionTrait>(
         .filter(mentions)
         .all(conn)
         .await?;
-    let mut redacted = 0;
+    let mut redacted = Vec::with_capacity(rows.len());
     for row in rows {
+        redacted.push(row.message_id);
         let key_is_email = row.record_key.as_deref().is_some_and(|k| k.contains('@'));
         let mut active: activity_row::ActiveModel = row.clone().into();
         active.source_data = Set(None);
@@ -810,12 +814,12 @@ pub async fn erase_email<C: ConnectionTrait>(
         active.email_hashes = Set(String::new());
         active.redacted = Set(true);
         active.update(conn).await?;
-        redacted += 1;
     }
     Ok(redacted)
 }
 
-fn redact_text(text: &str, email: &str) -> String {
+/// `text` with every occurrence of `email` (any case) replaced by `[erased]`.
+pub fn redact_text(text: &str, email: &str) -> String {
     let lower = text.to_lowercase();
     if lower.contains(email) {
         // Byte offsets of the lower-cased text match the original for ASCII addresses; for

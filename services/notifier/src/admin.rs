@@ -389,8 +389,9 @@ struct EraseRequest {
     email: String,
 }
 
-/// Erases an e-mail address: every activity row mentioning it loses its data and key, and
-/// every parked message mentioning it is discarded.
+/// Erases an e-mail address: every activity row mentioning it loses its data and key, every
+/// alert about it its record and texts, every parked message mentioning it its payload (the
+/// message stays as evidence of the failure); the erase is audited (who, when, how many).
 #[utoipa::path(post, path = "/gdpr/erase", tag = "gdpr", request_body = EraseRequest,
     responses((status = 200, body = EraseReport), (status = 400, description = "Not an e-mail address")))]
 async fn erase(
@@ -401,7 +402,10 @@ async fn erase(
     let email = ferry_proto::Email::parse(&body.email)
         .map_err(|e| ApiError::InvalidRequest(format!("email: {e}")))?;
     tracing::info!(by = %who.name, email = %email.masked(), "erasure requested");
-    let report = notifier.erase_email(&email).await.map_err(db_error)?;
+    let report = notifier
+        .erase_email(&email, &who.name)
+        .await
+        .map_err(db_error)?;
     Ok(HttpResponse::Ok().json(report))
 }
 

@@ -12,6 +12,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor
 use serde_json::json;
 use sha2::Sha256;
 
+use ferry_platform::egress::{EgressError, EgressGuard};
+
 use crate::alerts::AlertView;
 use crate::config::{ChannelConfig, ChannelKind, SmtpTls};
 
@@ -55,6 +57,7 @@ pub struct Channel {
     config: ChannelConfig,
     http: reqwest::Client,
     timeout: Duration,
+    guard: EgressGuard,
 }
 
 impl std::fmt::Debug for Channel {
@@ -131,11 +134,26 @@ pub fn text(alert: &AlertView, event: &str) -> String {
 
 impl Channel {
     /// A channel from its configuration, sending with `timeout` per attempt.
-    pub fn new(config: ChannelConfig, http: reqwest::Client, timeout: Duration) -> Self {
+    /// HTTP goes through `http` (built by `guard`, so no redirect is followed and names are
+    /// checked at connect time); every destination is checked by `guard` first.
+    pub fn new(
+        config: ChannelConfig,
+        http: reqwest::Client,
+        timeout: Duration,
+        guard: EgressGuard,
+    ) -> Self {
         Self {
             config,
             http,
             timeout,
+            guard,
+        }
+    }
+
+    fn refused(&self, error: EgressError) -> SendError {
+        SendError::Transport {
+            channel: self.config.name.clone(),
+            message: error.to_string(),
         }
     }
 
@@ -243,21 +261,30 @@ impl Channel {
     }
 
     async fn http_send(&self, request: reqwest::RequestBuilder) -> Result<(), SendError> {
-        let response =
-            request
-                .timeout(self.timeout)
-                .send()
-                .await
-                .map_err(|e| SendError::Transport {
-                    channel: self.config.name.clone(),
-                    message: if e.is_timeout() {
-                        "timed out".to_owned()
-                    } else if e.is_connect() {
-                        "cannot connect".to_owned()
-                    } else {
-                        "request failed".to_owned()
-                    },
-                })?;
+        let request = request
+            .timeout(self.timeout)
+            .build()
+            .map_err(|_| SendError::Transport {
+                channel: self.config.name.clone(),
+                message: "the request cannot be built".to_owned(),
+            })?;
+        self.guard
+            .check_url(request.url())
+            .map_err(|e| self.refused(e))?;
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(|e| SendError::Transport {
+                channel: self.config.name.clone(),
+                message: if e.is_timeout() {
+                    "timed out".to_owned()
+                } else if e.is_connect() {
+                    "cannot connect".to_owned()
+                } else {
+                    "request failed".to_owned()
+                },
+            })?;
         let status = response.status();
         if status.is_success() {
             Ok(())
@@ -286,6 +313,16 @@ impl Channel {
             channel: self.config.name.clone(),
             message,
         };
+        // The SMTP server's host is checked like a URL's (literal addresses and internal names;
+        // lettre resolves the name itself).
+        let bracketed = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        let server = reqwest::Url::parse(&format!("smtp://{bracketed}:{port}/"))
+            .map_err(|_| fail("invalid SMTP host".into()))?;
+        self.guard.check_url(&server).map_err(|e| self.refused(e))?;
         let from: Mailbox = from.parse().map_err(|_| fail("invalid sender".into()))?;
         let mut builder = Mail::builder()
             .from(from)

@@ -58,6 +58,9 @@ pub struct NotifierConfig {
     /// The tracing UI's page of one trace, `{trace_id}` standing for the id (e.g.
     /// `http://jaeger:16686/trace/{trace_id}`): a record's story links its trace there.
     pub trace_url: Option<String>,
+    /// Internal destinations the alert channels may reach anyway (the egress guard refuses
+    /// loopback, private, link-local and cluster-internal addresses otherwise).
+    pub egress: ferry_platform::egress::EgressConfig,
 }
 
 /// An integration configured in a file (the connectors' `[[integrations]]`), named.
@@ -82,6 +85,7 @@ impl Default for NotifierConfig {
             dashboard_url: None,
             integrations: Vec::new(),
             trace_url: None,
+            egress: ferry_platform::egress::EgressConfig::default(),
         }
     }
 }
@@ -96,6 +100,9 @@ pub struct ActivityConfig {
     pub retention_overrides: BTreeMap<String, u32>,
     /// How often the purge runs, in minutes.
     pub purge_every_minutes: u64,
+    /// Days a parked message (dead letter) is kept for replay before it is deleted (default
+    /// 90): it holds the record's personal data.
+    pub parked_retention_days: u32,
 }
 
 impl Default for ActivityConfig {
@@ -104,6 +111,7 @@ impl Default for ActivityConfig {
             retention_days: 30,
             retention_overrides: BTreeMap::new(),
             purge_every_minutes: 60,
+            parked_retention_days: 90,
         }
     }
 }
@@ -259,6 +267,9 @@ pub enum SmtpTls {
 impl Validate for NotifierConfig {
     fn validate(&self, errors: &mut ValidationErrors) {
         self.common.validate(errors);
+        if let Err(error) = ferry_platform::egress::EgressGuard::new(&self.egress) {
+            errors.push("egress.allow", error.to_string());
+        }
         if self.activity.retention_days == 0 {
             errors.push("activity.retention_days", "must be at least 1");
         }
@@ -269,6 +280,9 @@ impl Validate for NotifierConfig {
                     "must be at least 1",
                 );
             }
+        }
+        if self.activity.parked_retention_days == 0 {
+            errors.push("activity.parked_retention_days", "must be at least 1");
         }
         if self.activity.purge_every_minutes == 0 {
             errors.push("activity.purge_every_minutes", "must be at least 1");

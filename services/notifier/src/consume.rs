@@ -18,6 +18,7 @@ use crate::alerts::AlertBook;
 use crate::classify::{self, Status};
 use crate::delivery::Dispatcher;
 use crate::directory;
+use crate::erased;
 use crate::rules;
 use crate::store::activity_row;
 
@@ -51,6 +52,17 @@ impl Handler for ActivityRecorder {
             if !self.inbox.claim(&txn, message.message_id).await? {
                 return Ok(None);
             }
+            // First the integration's lock: an erase and the recordings of the same
+            // integration are ordered, and nothing is recorded of a deleted one.
+            let integration = obs.envelope.integration_id.to_string();
+            let deleting = integration_deleted(&obs);
+            if deleting {
+                erased::begin_erase(&txn, &integration, Utc::now()).await?;
+            } else if !erased::may_record(&txn, &integration).await? {
+                txn.commit().await?;
+                tracing::debug!(%integration, message_id = %message.message_id, "message of a deleted integration not recorded");
+                return Ok(None);
+            }
             let row = activity::insert(&txn, &obs, None, None).await?;
             let paired = if is_command {
                 activity::complete_from_earlier_reply(&txn, &row).await?
@@ -61,8 +73,7 @@ impl Handler for ActivityRecorder {
             };
             directory::record_change(&txn, &obs).await?;
             rules::on_message(&self.book, &txn, &obs, Utc::now()).await?;
-            if integration_deleted(&obs) {
-                let integration = obs.envelope.integration_id.to_string();
+            if deleting {
                 let removed = activity::forget_integration(&txn, &integration).await?;
                 for open in self.book.open_for_integration(&txn, &integration).await? {
                     self.book
@@ -134,6 +145,11 @@ pub async fn record_parked(
 ) -> Result<(), DbErr> {
     let reason = classify::mask_text(&parked.reason);
     let txn = db.begin().await?;
+    if let Some(integration) = &parked.integration_id
+        && !erased::may_record(&txn, integration).await?
+    {
+        return txn.commit().await;
+    }
     let marked = activity::mark_parked(&txn, parked.message_id, &reason).await?;
     if marked == 0 {
         // Parked before it reached the log (or never routed to the notifier): log it now.

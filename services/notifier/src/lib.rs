@@ -32,7 +32,9 @@ pub mod consume;
 pub mod dashboard;
 pub mod delivery;
 pub mod directory;
+pub mod erased;
 pub mod freshness;
+pub mod gdpr;
 pub mod plain;
 pub mod rules;
 pub mod store;
@@ -67,6 +69,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(store::Migration),
         Box::new(store::DirectoryMigration),
         Box::new(store::AlertSummaryMigration),
+        Box::new(store::ErasedMigration),
     ]
 }
 
@@ -128,31 +131,29 @@ impl Notifier {
         .await
     }
 
+    /// Deletes the messages parked longer than `activity.parked_retention_days` as of `now`.
+    pub async fn purge_parked_at(&self, now: DateTime<Utc>) -> Result<u64, DbErr> {
+        let Some(lot) = &self.lot else {
+            return Ok(0);
+        };
+        let days = i64::from(self.config.activity.parked_retention_days);
+        lot.purge_older_than(now - chrono::Duration::days(days))
+            .await
+    }
+
     /// Sends the alert notifications due at `now` (the worker does this by itself).
     pub async fn deliver_due(&self, now: DateTime<Utc>) -> Result<PassReport, DbErr> {
         self.dispatcher.pass(now).await
     }
 
-    /// Erases every trace of `email`: activity rows redacted, parked messages mentioning it
-    /// discarded.
+    /// Erases every trace of `email` on behalf of `by` (a token's name): activity rows,
+    /// alerts and parked messages redacted, the erase audited.
     pub async fn erase_email(
         &self,
         email: &ferry_proto::Email,
+        by: &str,
     ) -> Result<activity::EraseReport, DbErr> {
-        let mut report = activity::EraseReport {
-            activity_rows_redacted: activity::erase_email(&self.db, email).await?,
-            ..Default::default()
-        };
-        if let Some(lot) = &self.lot {
-            report.parked_messages_discarded = erase_parked(lot, email).await?;
-        }
-        tracing::info!(
-            email = %email.masked(),
-            rows = report.activity_rows_redacted,
-            parked = report.parked_messages_discarded,
-            "personal data erased"
-        );
-        Ok(report)
+        gdpr::erase_person(&self.db, self.lot.as_ref(), email, by).await
     }
 
     /// Freshness and backlog of every integration, as of now.
@@ -181,43 +182,6 @@ impl Notifier {
     }
 }
 
-async fn erase_parked(lot: &ParkingLot, email: &ferry_proto::Email) -> Result<u64, DbErr> {
-    use ferry_platform::bus::parking::ParkedFilter;
-    let needle = email.as_str();
-    let mut discarded = 0;
-    let mut offset = 0;
-    loop {
-        let page = lot
-            .list(&ParkedFilter {
-                include_replayed: true,
-                limit: 500,
-                offset,
-                ..Default::default()
-            })
-            .await?;
-        if page.is_empty() {
-            break;
-        }
-        let mut kept = 0;
-        for summary in &page {
-            let mentions = lot
-                .get(&summary.queue, summary.message_id)
-                .await?
-                .is_some_and(|m| m.body.to_lowercase().contains(needle));
-            if mentions && lot.discard(&summary.queue, summary.message_id).await? {
-                discarded += 1;
-            } else {
-                kept += 1;
-            }
-        }
-        if page.len() < 500 {
-            break;
-        }
-        offset += kept;
-    }
-    Ok(discarded)
-}
-
 /// Starts the notifier on `runtime` (the service contract).
 pub async fn start(runtime: Runtime, config: NotifierConfig) -> anyhow::Result<Started> {
     Ok(start_notifier(runtime, config, None).await?.1)
@@ -238,14 +202,16 @@ pub async fn start_notifier(
         "SELECT COUNT(*) FROM notifier_alerts WHERE state = 'open'",
         ferry_platform::metrics::Metrics::set_alerts_open,
     )));
-    let http = reqwest::Client::builder()
+    let guard = ferry_platform::egress::EgressGuard::new(&config.egress)?;
+    let http = guard
+        .client_builder()
         .user_agent(concat!("ferry-notifier/", env!("CARGO_PKG_VERSION")))
         .build()?;
     let timeout = Duration::from_millis(config.delivery.timeout_ms);
     let channels = config
         .channels
         .iter()
-        .map(|c| Channel::new(c.clone(), http.clone(), timeout))
+        .map(|c| Channel::new(c.clone(), http.clone(), timeout, guard.clone()))
         .collect();
     let dispatcher = Dispatcher::new(runtime.db.clone(), channels, config.delivery.clone());
     let directory = directory::Directory::new(&config.integrations);
@@ -358,6 +324,13 @@ fn spawn_purge(notifier: Notifier, shutdown: CancellationToken) -> tokio::task::
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "purged activity past its retention"),
                 Err(error) => tracing::warn!(%error, "activity purge failed; will try again"),
+            }
+            match notifier.purge_parked_at(Utc::now()).await {
+                Ok(0) => {}
+                Ok(removed) => {
+                    tracing::info!(removed, "purged parked messages past their retention")
+                }
+                Err(error) => tracing::warn!(%error, "parked message purge failed; will try again"),
             }
         }
     })

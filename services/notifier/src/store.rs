@@ -224,6 +224,102 @@ pub mod integration_row {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// The integrations deleted (and erased): a recording of them is refused (see `erased`).
+pub mod erased_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One deleted integration.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifier_erased_integrations")]
+    pub struct Model {
+        /// The integration.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: String,
+        /// When its deletion was heard and its rows erased.
+        pub erased_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The audit of GDPR erasures: who asked, when, how many rows; never the erased value.
+pub mod erasure_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One erasure.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "notifier_erasures")]
+    pub struct Model {
+        /// Erasure id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The token's name that asked for it.
+        pub requested_by: String,
+        /// When.
+        pub erased_at: DateTimeUtc,
+        /// Activity rows redacted.
+        pub activity_rows: i64,
+        /// Alerts redacted.
+        pub alerts: i64,
+        /// Parked messages redacted.
+        pub parked_messages: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Adds the tombstones of deleted integrations and the audit of erasures.
+pub struct ErasedMigration;
+
+impl MigrationName for ErasedMigration {
+    fn name(&self) -> &str {
+        "m20261206_000003_notifier_erased_integrations"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ErasedMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(erased_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(erasure_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE IF EXISTS notifier_erased_integrations")
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE IF EXISTS notifier_erasures")
+            .await?;
+        Ok(())
+    }
+}
+
 /// Adds the integrations the registry announced (names and states).
 pub struct DirectoryMigration;
 

@@ -405,6 +405,108 @@ async fn a_deleted_integration_leaves_no_activity_and_no_open_alert() {
     world.cleanup().await;
 }
 
+/// Issue 19, finding 7: deliveries run concurrently and in no set order, so events of an
+/// integration can be recorded with or after its deletion. None of them may outlive the erase:
+/// not a late event, not an older announcement (the directory), not an alert, and not one of
+/// many events racing the deletion.
+async fn a_deleted_integration_stays_deleted(db: DbKind) {
+    use ferry_notifier::store::integration_row;
+    use ferry_platform::bus::inbox::Inbox;
+    use ferry_proto::messages::{ErrorCode, IntegrationChanged, IntegrationState};
+    use sea_orm::EntityTrait;
+    let world = World::new(BusKind::InProcess, db).await;
+    let h = Harness::start(&world, config()).await;
+    let inbox = Inbox::new("notifier");
+    let all_recorded = |ids: Vec<uuid::Uuid>| {
+        let (inbox, db) = (inbox.clone(), world.db.clone());
+        async move {
+            for id in ids {
+                if !inbox.contains(&db, id).await.unwrap() {
+                    return None;
+                }
+            }
+            Some(())
+        }
+    };
+
+    // Events racing the deletion: published at the same time, handled concurrently.
+    let racing = integration();
+    let mut ids = Vec::new();
+    for round in 0..40 {
+        let event = product_upserted(racing, &format!("{}", 2000 + round));
+        ids.push(event.message_id.as_uuid());
+        publish(&world.bus, &event).await;
+        if round == 20 {
+            let deleted = ferry_proto::Envelope::new(
+                racing,
+                IntegrationChanged::new(IntegrationState::Deleted, vec![], 3),
+            );
+            ids.push(deleted.message_id.as_uuid());
+            publish(&world.bus, &deleted).await;
+        }
+    }
+    eventually("every racing event handled", 30, || {
+        all_recorded(ids.clone())
+    })
+    .await;
+    assert_eq!(
+        h.get(&format!("/activity?integration_id={racing}")).await["total"],
+        0,
+        "an event that raced the deletion outlived the erase"
+    );
+
+    // Events arriving after the deletion was handled.
+    let gone = integration();
+    let deleted = ferry_proto::Envelope::new(
+        gone,
+        IntegrationChanged::new(IntegrationState::Deleted, vec![], 7),
+    );
+    publish(&world.bus, &deleted).await;
+    eventually("the deletion handled", 20, || {
+        all_recorded(vec![deleted.message_id.as_uuid()])
+    })
+    .await;
+    let mut older = IntegrationChanged::new(IntegrationState::Draft, vec![], 6);
+    older.name = Some("Older announcement".to_owned());
+    let older = ferry_proto::Envelope::new(gone, older);
+    let late = product_upserted(gone, "1001");
+    let upsert = product_upsert(gone, "1002");
+    let refused = failed(&upsert, ErrorCode::Auth, "401");
+    for id in [&older.message_id, &late.message_id, &refused.message_id] {
+        ids.push(id.as_uuid());
+    }
+    publish(&world.bus, &older).await;
+    publish(&world.bus, &late).await;
+    publish(&world.bus, &refused).await;
+    eventually("the late events handled", 20, || all_recorded(ids.clone())).await;
+    assert_eq!(
+        h.get(&format!("/activity?integration_id={gone}")).await["total"],
+        0,
+        "a late event of a deleted integration was recorded"
+    );
+    assert!(h.alerts("open", "auth_failed").await.is_empty());
+    let known = integration_row::Entity::find_by_id(gone.to_string())
+        .one(&world.db)
+        .await
+        .unwrap();
+    assert!(
+        known.is_none(),
+        "an older announcement revived a deleted integration"
+    );
+    h.stop().await;
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_deleted_integration_stays_deleted_on_sqlite() {
+    a_deleted_integration_stays_deleted(DbKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_deleted_integration_stays_deleted_on_postgres() {
+    a_deleted_integration_stays_deleted(DbKind::Postgres).await;
+}
+
 /// Integrations are named by the registry's announcements (newest revision wins, a deletion
 /// forgets them) and by the configuration; alerts and the health list use the names.
 #[tokio::test]

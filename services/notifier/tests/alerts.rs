@@ -636,3 +636,97 @@ async fn an_alert_can_be_resolved_by_hand_and_reopens_as_a_new_alert() {
     h.stop().await;
     world.cleanup().await;
 }
+
+/// Issue 19, finding 1 (the notifier's part): an erase redacts the alerts about the person and
+/// the parked messages mentioning them (kept as evidence, not discarded), and is audited (who,
+/// when, how many; never the address). Parked messages are deleted after their retention.
+#[tokio::test]
+async fn erase_redacts_alerts_and_parked_messages_and_is_audited_and_parked_ones_expire() {
+    use ferry_notifier::store::erasure_row;
+    use sea_orm::EntityTrait;
+    let (world, receiver, h) = scene(BusKind::InProcess, DbKind::Sqlite).await;
+    let integration = integration();
+    let email = "piet@example.com";
+    let masked = ferry_proto::Email::parse(email).unwrap().masked();
+    let mapper = move |delivery: Delivery| async move {
+        let body = String::from_utf8_lossy(&delivery.message.body).into_owned();
+        let reason = if body.contains("piet@") {
+            "customer piet@example.com has no name".to_owned()
+        } else {
+            "no name".to_owned()
+        };
+        Outcome::DeadLetter(reason)
+    };
+    let subscription =
+        Subscription::new(queues::MAPPER, vec![Binding::events("*.customer.observed")]);
+    let consumer = world
+        .bus
+        .subscribe(subscription, Arc::new(mapper))
+        .await
+        .unwrap();
+    let observed = customer_observed(integration, email);
+    publish(&world.bus, &observed).await;
+    let dead = one_open(&h, "dead_letter").await;
+    assert!(dead.to_string().contains(&masked), "{dead}");
+    let letters = eventually("the parked message", 20, || async {
+        let all = h.get("/dead-letters").await;
+        (all.to_string().contains(&observed.message_id.to_string())).then_some(all)
+    })
+    .await;
+    assert!(!letters.to_string().is_empty());
+
+    let (status, report) = h.post("/gdpr/erase", json!({"email": email})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["parked_messages_redacted"], 1, "{report}");
+    assert_eq!(report["alerts_redacted"], 1, "{report}");
+
+    let alerts = h.get("/alerts").await.to_string();
+    assert!(
+        !alerts.contains(email) && !alerts.contains(&masked),
+        "{alerts}"
+    );
+    let letters = h.get("/dead-letters").await.to_string();
+    assert!(
+        letters.contains(&observed.message_id.to_string()),
+        "the parked message is kept as evidence: {letters}"
+    );
+    let lot = ferry_platform::bus::parking::ParkingLot::new(world.db.clone(), world.bus.clone());
+    let kept = lot
+        .get(queues::MAPPER, observed.message_id.as_uuid())
+        .await
+        .unwrap()
+        .expect("kept");
+    assert!(!kept.body.contains("piet@"), "{}", kept.body);
+    assert!(
+        !kept.summary.reason.contains("piet@"),
+        "{}",
+        kept.summary.reason
+    );
+    assert!(
+        kept.body.contains(&integration.to_string()),
+        "{}",
+        kept.body
+    );
+
+    let audit = erasure_row::Entity::find().all(&world.db).await.unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].parked_messages, 1);
+    assert_eq!(audit[0].alerts, 1);
+    assert!(!audit[0].requested_by.is_empty());
+    assert!(!format!("{:?}", audit[0]).contains("piet"));
+
+    // Parked messages have a retention (activity.parked_retention_days, default 90).
+    assert_eq!(h.notifier.purge_parked_at(Utc::now()).await.unwrap(), 0);
+    let later = Utc::now() + ChronoDuration::days(91);
+    assert_eq!(h.notifier.purge_parked_at(later).await.unwrap(), 1);
+    assert!(
+        lot.get(queues::MAPPER, observed.message_id.as_uuid())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    consumer.stop(Duration::from_secs(2)).await;
+    h.stop().await;
+    receiver.stop().await;
+    world.cleanup().await;
+}

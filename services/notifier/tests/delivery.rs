@@ -274,3 +274,34 @@ async fn queued_deliveries_survive_a_restart() {
     up.stop().await;
     world.cleanup().await;
 }
+
+/// Issue 19, finding 3: alert channels go through the egress guard: a webhook on loopback (as
+/// an in-cluster or metadata address would be) is refused unless `egress.allow` names it, and
+/// the refusal says why.
+#[tokio::test]
+async fn a_webhook_to_an_internal_address_is_refused_unless_allowed() {
+    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
+    let receiver = Receiver::start(0).await;
+    let mut config = config();
+    config.egress.allow.clear();
+    config.delivery.max_attempts = 1;
+    config.channels.push(webhook("ops", receiver.url("/hook")));
+    let h = Harness::start(&world, config).await;
+    let alert = raise(&world, &h).await;
+    let given_up = eventually("the delivery given up", 20, || async {
+        let d = deliveries(&h, &alert).await;
+        (d.len() == 1 && d[0]["state"] == "failed").then(|| d[0].clone())
+    })
+    .await;
+    assert!(
+        given_up["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("internal address"),
+        "{given_up}"
+    );
+    assert_eq!(receiver.attempts(), 0, "the internal address was reached");
+    h.stop().await;
+    receiver.stop().await;
+    world.cleanup().await;
+}

@@ -66,6 +66,9 @@ pub struct SagaSettings {
     pub lease_ms: u64,
     /// Finished sagas (completed, skipped, cancelled) are deleted after this many days.
     pub retention_days: u32,
+    /// Failed sagas (kept so that an operator can retry them) are deleted this many days after
+    /// their last change: they hold the order and the customer's e-mail (GDPR).
+    pub failed_retention_days: u32,
 }
 
 impl Default for SagaSettings {
@@ -85,6 +88,7 @@ impl Default for SagaSettings {
             sweep_interval_ms: 1_000,
             lease_ms: 30_000,
             retention_days: 30,
+            failed_retention_days: 90,
         }
     }
 }
@@ -104,6 +108,10 @@ impl SagaSettings {
             ("sweep_interval_ms", self.sweep_interval_ms),
             ("lease_ms", self.lease_ms),
             ("retention_days", u64::from(self.retention_days)),
+            (
+                "failed_retention_days",
+                u64::from(self.failed_retention_days),
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {

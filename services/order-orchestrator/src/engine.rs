@@ -808,8 +808,9 @@ impl Engine {
         Ok(ids)
     }
 
-    /// Deletes finished sagas (and their timelines) older than the retention, and customer
-    /// resolutions too old to be reused.
+    /// Deletes finished sagas (and their timelines) older than the retention, failed sagas
+    /// not changed within `failed_retention_days`, and customer resolutions too old to be
+    /// reused.
     pub async fn purge_finished(&self) -> Result<u64, EngineError> {
         let stale = Utc::now() - self.settings.customer_reuse().unwrap_or_default();
         resolution_row::Entity::delete_many()
@@ -817,10 +818,20 @@ impl Engine {
             .exec(&self.db)
             .await?;
         let cutoff = Utc::now() - chrono::Duration::days(i64::from(self.settings.retention_days));
+        let failed_cutoff =
+            Utc::now() - chrono::Duration::days(i64::from(self.settings.failed_retention_days));
         let old: Vec<Uuid> = saga_row::Entity::find()
             .select_only()
             .column(saga_row::Column::Id)
-            .filter(saga_row::Column::FinishedAt.lt(cutoff))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(saga_row::Column::FinishedAt.lt(cutoff))
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(saga_row::Column::State.eq(SagaState::Failed.as_str()))
+                            .add(saga_row::Column::UpdatedAt.lt(failed_cutoff)),
+                    ),
+            )
             .limit(1000)
             .into_tuple::<Uuid>()
             .all(&self.db)

@@ -569,6 +569,56 @@ async fn permanent_failure_fails_alerts_and_an_operator_retry_completes(kind: Ki
     h.stop().await;
 }
 
+/// Issue 19, finding 1: a failed saga (the order and the customer's e-mail) is kept for an
+/// operator's retry, but not for ever: it is purged `failed_retention_days` after its last
+/// change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sagas_are_purged_after_their_retention() {
+    use chrono::Utc;
+    use ferry_order_orchestrator::engine::Engine;
+    use ferry_order_orchestrator::store::saga_row;
+    use ferry_platform::bus::outbox::Outbox;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let h = Harness::start(Kind::InProcess, System::Mpluskassa, fast_settings()).await;
+    h.responder.add_skus(&["1001"]);
+    h.responder.fault(
+        "order.create",
+        Fault::Fail(FailureInfo::new(ErrorCode::Validation, "refused")),
+    );
+    h.publish(mapped_order(
+        "ORD-R",
+        Plan::Person("r@example.com"),
+        &["1001"],
+        System::Mpluskassa,
+    ))
+    .await;
+    let failed = h.wait_state("ORD-R", SagaState::Failed, 20).await;
+    let engine = Engine::new(
+        h.db.clone(),
+        Outbox::new("purger"),
+        fast_settings(),
+        "purger".to_owned(),
+    );
+    assert_eq!(
+        engine.purge_finished().await.unwrap(),
+        0,
+        "a recent failure is kept"
+    );
+    saga_row::Entity::update_many()
+        .col_expr(
+            saga_row::Column::UpdatedAt,
+            Expr::value(Utc::now() - chrono::Duration::days(91)),
+        )
+        .filter(saga_row::Column::Id.eq(failed.saga.id))
+        .exec(&h.db)
+        .await
+        .unwrap();
+    assert_eq!(engine.purge_finished().await.unwrap(), 1);
+    assert!(h.sagas_of("ORD-R").await.is_empty());
+    h.stop().await;
+}
+
 /// Retries a saga through the admin API, as an operator.
 async fn operator_retry(h: &Harness, saga: uuid::Uuid) {
     let client = admin_client(h).await;

@@ -1,6 +1,6 @@
 //! Shared platform code of Ferry's services: the message bus (RabbitMQ and its in-process
 //! twin, inbox and outbox), configuration, telemetry, metrics, the admin HTTP scaffold and
-//! database setup.
+//! database setup, and the egress guard for outgoing HTTP to addresses others chose.
 
 pub mod admin;
 pub mod backoff;
@@ -8,6 +8,7 @@ pub mod bus;
 pub mod config;
 pub mod connector;
 pub mod db;
+pub mod egress;
 pub mod metrics;
 pub mod registry;
 pub mod routes;

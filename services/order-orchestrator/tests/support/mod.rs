@@ -137,6 +137,7 @@ pub fn fast_settings() -> SagaSettings {
         sweep_interval_ms: 200,
         lease_ms: 1_000,
         retention_days: 30,
+        failed_retention_days: 90,
     }
 }
 

@@ -278,6 +278,39 @@ impl ParkingLot {
         Ok(true)
     }
 
+    /// Replaces a parked message's body and reason (a GDPR erase keeps the message as evidence
+    /// of the failure, without the personal data). `Ok(false)` when there is no such message.
+    pub async fn redact(
+        &self,
+        queue: &str,
+        message_id: Uuid,
+        body: Vec<u8>,
+        reason: String,
+    ) -> Result<bool, DbErr> {
+        let update = dead_letter_row::ActiveModel {
+            queue: Set(queue.to_owned()),
+            message_id: Set(message_id),
+            body: Set(body),
+            reason: Set(reason),
+            ..Default::default()
+        };
+        match dead_letter_row::Entity::update(update).exec(&self.db).await {
+            Ok(_) => Ok(true),
+            Err(DbErr::RecordNotUpdated) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Forgets the messages parked (last) before `cutoff`: their retention is over. Returns how
+    /// many were removed.
+    pub async fn purge_older_than(&self, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+        let result = dead_letter_row::Entity::delete_many()
+            .filter(dead_letter_row::Column::ParkedAt.lt(cutoff))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected)
+    }
+
     /// Forgets a parked message. `Ok(false)` when there is no such message.
     pub async fn discard(&self, queue: &str, message_id: Uuid) -> Result<bool, DbErr> {
         let result = dead_letter_row::Entity::delete_by_id((queue.to_owned(), message_id))

@@ -1,0 +1,149 @@
+//! Erasing a person (`POST /api/v1/gdpr/erase`): every activity row, alert and parked message
+//! mentioning the address loses it, and the erase is audited (who, when, how many rows; never
+//! the address).
+
+use chrono::Utc;
+use ferry_platform::bus::parking::{ParkedFilter, ParkingLot};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::activity::{self, EraseReport, redact_text};
+use crate::store::{alert_row, erasure_row};
+
+const ERASED: &str = "[erased]";
+
+/// Erases `email` from the notifier's tables and the parking lot, on behalf of `by`.
+pub async fn erase_person(
+    db: &DatabaseConnection,
+    lot: Option<&ParkingLot>,
+    email: &ferry_proto::Email,
+    by: &str,
+) -> Result<EraseReport, DbErr> {
+    let mut messages = activity::erase_email(db, email).await?;
+    let mut report = EraseReport {
+        activity_rows_redacted: messages.len() as u64,
+        ..Default::default()
+    };
+    if let Some(lot) = lot {
+        let parked = redact_parked(lot, email).await?;
+        report.parked_messages_redacted = parked.len() as u64;
+        messages.extend(parked);
+    }
+    report.alerts_redacted = redact_alerts(db, email, &messages).await?;
+    erasure_row::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        requested_by: Set(by.to_owned()),
+        erased_at: Set(Utc::now()),
+        activity_rows: Set(count(report.activity_rows_redacted)),
+        alerts: Set(count(report.alerts_redacted)),
+        parked_messages: Set(count(report.parked_messages_redacted)),
+    }
+    .insert(db)
+    .await?;
+    tracing::info!(
+        by,
+        rows = report.activity_rows_redacted,
+        alerts = report.alerts_redacted,
+        parked = report.parked_messages_redacted,
+        "personal data erased"
+    );
+    Ok(report)
+}
+
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Redacts every parked message mentioning `email`: its envelope stays (ids, type, integration,
+/// correlation: the evidence of the failure), its payload is replaced and the address removed
+/// from its reason. Returns the ids of the messages redacted.
+async fn redact_parked(lot: &ParkingLot, email: &ferry_proto::Email) -> Result<Vec<Uuid>, DbErr> {
+    const PAGE: u64 = 500;
+    let needle = email.as_str();
+    let mut redacted = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = lot
+            .list(&ParkedFilter {
+                include_replayed: true,
+                limit: PAGE,
+                offset,
+                ..Default::default()
+            })
+            .await?;
+        for summary in &page {
+            let Some(message) = lot.get(&summary.queue, summary.message_id).await? else {
+                continue;
+            };
+            if !message.body.to_lowercase().contains(needle)
+                && !summary.reason.to_lowercase().contains(needle)
+            {
+                continue;
+            }
+            let body = match serde_json::from_str::<Value>(&message.body) {
+                Ok(Value::Object(mut envelope)) => {
+                    envelope.insert(
+                        "payload".to_owned(),
+                        serde_json::json!({"erased": "personal data erased on request"}),
+                    );
+                    serde_json::to_vec(&Value::Object(envelope)).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            let reason = redact_text(&summary.reason, needle).replace(&email.masked(), ERASED);
+            if lot
+                .redact(&summary.queue, summary.message_id, body, reason)
+                .await?
+            {
+                redacted.push(summary.message_id);
+            }
+        }
+        if (page.len() as u64) < PAGE {
+            break;
+        }
+        offset += PAGE;
+    }
+    Ok(redacted)
+}
+
+/// Redacts every alert about one of `messages` or naming `email` (whole or masked): record,
+/// sentence, title and detail.
+async fn redact_alerts(
+    db: &DatabaseConnection,
+    email: &ferry_proto::Email,
+    messages: &[Uuid],
+) -> Result<u64, DbErr> {
+    let needle = email.as_str();
+    let masked = email.masked();
+    let about: Vec<String> = messages.iter().map(Uuid::to_string).collect();
+    let mut redacted = 0;
+    for alert in alert_row::Entity::find().all(db).await? {
+        let message = alert.context.get("message_id").and_then(Value::as_str);
+        let names = |text: &str| {
+            let lower = text.to_lowercase();
+            lower.contains(needle) || text.contains(&masked)
+        };
+        let mentions = message.is_some_and(|m| about.iter().any(|a| a == m))
+            || alert.record_key.as_deref().is_some_and(names)
+            || names(&alert.summary)
+            || names(&alert.title)
+            || names(&alert.detail);
+        if !mentions {
+            continue;
+        }
+        let scrub = |text: &str| redact_text(text, needle).replace(&masked, ERASED);
+        let mut active: alert_row::ActiveModel = alert.clone().into();
+        if alert.record_key.is_some() {
+            active.record_key = Set(Some(ERASED.to_owned()));
+        }
+        let key = alert.record_key.as_deref().unwrap_or(ERASED);
+        let scrub_key = |text: &str| scrub(text).replace(key, ERASED);
+        active.summary = Set(scrub_key(&alert.summary));
+        active.title = Set(scrub_key(&alert.title));
+        active.detail = Set(scrub_key(&alert.detail));
+        active.update(db).await?;
+        redacted += 1;
+    }
+    Ok(redacted)
+}
