@@ -103,6 +103,48 @@ fn product() -> Product {
     }
 }
 
+/// A sale made from an order (`order()`), paid in cash.
+fn invoice() -> Invoice {
+    let o = order();
+    Invoice {
+        invoice_id: Some("INV-1".into()),
+        ext_invoice_id: None,
+        order_ids: Some(IdList {
+            id: vec![o.order_id.clone()],
+        }),
+        ext_order_ids: Some(IdList {
+            id: vec!["WEB-1001".into()],
+        }),
+        sync_marker: Some(4),
+        invoice_number: Some(YearNumber {
+            year: 2026,
+            number: 12,
+        }),
+        invoice_type: Some("INVOICE-TYPE-INVOICE".into()),
+        employee_number: Some(999_999),
+        entry_timestamp: Some(ts()),
+        relation_number: o.relation_number,
+        relation_name: o.relation_name,
+        delivery_address: o.delivery_address,
+        invoice_address: o.invoice_address,
+        financial_date: o.financial_date,
+        financial_branch_number: Some(1),
+        workplace_number: Some(1),
+        entry_branch_number: Some(1),
+        reference: Some("till".into()),
+        total_incl_amount: o.total_incl_amount,
+        total_excl_amount: o.total_excl_amount,
+        vat_method: o.vat_method,
+        paid_amount: o.total_incl_amount,
+        state: Some("INVOICE-STATE-PAID".into()),
+        line_list: o.line_list,
+        payment_list: Some(PaymentList {
+            payment: vec![payment("CASH", 4990)],
+        }),
+        credited_invoice_id: None,
+    }
+}
+
 fn order() -> Order {
     let address = Address {
         name: Some("Anna de Vries".into()),
@@ -356,6 +398,17 @@ fn requests_are_schema_valid_and_read_back() {
                 sync_marker_limit: Some(100),
                 include_line_list: Some(true),
                 ..GetOrdersRequest::default()
+            },
+        },
+    ));
+    p.extend(request(
+        &s,
+        &GetInvoices {
+            request: GetInvoicesRequest {
+                sync_marker: Some(1),
+                sync_marker_limit: Some(100),
+                include_line_list: Some(true),
+                ..GetInvoicesRequest::default()
             },
         },
     ));
@@ -641,6 +694,14 @@ fn responses_are_schema_valid_and_read_back() {
             },
         },
     ));
+    p.extend(response::<GetInvoices>(
+        &s,
+        &GetInvoicesResponse {
+            invoice_list: InvoiceList {
+                invoice: vec![invoice()],
+            },
+        },
+    ));
     p.extend(response::<CreateOrderV3>(
         &s,
         &CreateOrderV3Response {
@@ -812,6 +873,23 @@ fn sandbox_only_operations_are_schema_valid_and_read_back() {
             message: String::new(),
         },
     ));
+    p.extend(request(
+        &s,
+        &DeliverOrder {
+            request: DeliverOrderRequest {
+                order_id: "O-1".into(),
+                turnover_type: Some("DELIVER-ORDER-TURNOVER-TYPE-INVOICE".into()),
+            },
+        },
+    ));
+    p.extend(response::<DeliverOrder>(
+        &s,
+        &DeliverOrderResponse {
+            result: "DELIVER-ORDER-RESULT-OK".into(),
+            invoice_id: Some("I-1".into()),
+            error_message: String::new(),
+        },
+    ));
     assert!(p.is_empty(), "{}", p.join("\n"));
 }
 
@@ -920,6 +998,8 @@ fn required_request_elements_are_required() {
     refused::<FindOrder>("<findOrder/>");
     refused::<CancelOrder>("<cancelOrder/>");
     refused::<GetOrders>("<getOrders/>");
+    refused::<GetInvoices>("<getInvoices><request/></getInvoices>");
+    refused::<DeliverOrder>("<deliverOrder><request/></deliverOrder>");
     refused::<GetOrdersByExtOrderIds>("<getOrdersByExtOrderIds/>");
     refused::<CreateOrderV3>(
         "<createOrderV3><request><idempotencyKey>k</idempotencyKey></request></createOrderV3>",

@@ -6,12 +6,14 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+mod invoices;
 mod orders;
 mod products;
 mod reference;
 mod relations;
 mod stock;
 
+pub use invoices::*;
 pub use orders::*;
 pub use products::*;
 pub use reference::*;
@@ -70,6 +72,7 @@ operations! {
     FindOrder => "findOrder", GetOrderResponse => "GetOrderResponse";
     GetOrders => "getOrders", GetOrdersResponse => "GetOrdersResponse";
     CreateOrderV3 => "createOrderV3", CreateOrderV3Response => "CreateOrderV3Response";
+    GetInvoices => "getInvoices", GetInvoicesResponse => "GetInvoicesResponse";
 }
 
 operations! {
@@ -83,6 +86,7 @@ operations! {
     GetOrdersByExtOrderIds => "getOrdersByExtOrderIds", GetOrdersByExtOrderIdsResponse => "GetOrdersByExtOrderIdsResponse";
     CreateOrder => "createOrder", CreateOrderResponse => "CreateOrderResponse";
     CancelOrder => "cancelOrder", CancelOrderResponse => "CancelOrderResponse";
+    DeliverOrder => "deliverOrder", DeliverOrderResponse => "DeliverOrderResponse";
 }
 
 /// An operation's `request` element read as another type than the operation's own: the

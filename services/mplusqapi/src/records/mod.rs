@@ -3,11 +3,13 @@
 //! but a reader must not trust (a missing `articleNumber` is the caller's error to report).
 //! Lists keep the WSDL's wrapper elements (`contactList` holds `relation`s).
 
+mod invoice;
 mod order;
 mod product;
 mod reference;
 mod relation;
 
+pub use invoice::*;
 pub use order::*;
 pub use product::*;
 pub use reference::*;
