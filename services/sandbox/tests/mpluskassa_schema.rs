@@ -659,6 +659,32 @@ async fn every_operation_answers_schema_valid_responses() {
         Some("CANCEL-ORDER-RESULT-NOT-FOUND")
     );
 
+    // The other order is delivered and invoiced; the invoice names it.
+    let ws2 = found
+        .text_at("order/orderId")
+        .expect("WS-2's id")
+        .to_owned();
+    let delivered = sim
+        .call(
+            "deliverOrder",
+            &format!("<m:request>{}</m:request>", el("orderId", &ws2)),
+        )
+        .await;
+    assert_eq!(delivered.text_at("result"), Some("DELIVER-ORDER-RESULT-OK"));
+    let invoices = sim
+        .call(
+            "getInvoices",
+            &format!(
+                "<m:request>{}<m:articlePluNumbers/><m:articleBarcodes/></m:request>",
+                el("syncMarker", 1)
+            ),
+        )
+        .await;
+    assert_eq!(
+        invoices.text_at("invoiceList/invoice/extOrderIds/id"),
+        Some("WS-2")
+    );
+
     // Every implemented operation went through the schema checks.
     let checked = sim.checked.lock().expect("lock").clone();
     let missing: Vec<&str> = MplusState::operations()

@@ -19,13 +19,15 @@
 //!
 //! Layout: [`soap`] (envelopes, faults), [`model`] (stored records), [`parse`] (wire records
 //! to stored records), [`render`] (stored records to wire records), [`xml`] (the response
-//! writer), [`store`] (state, markers, reservations), `ops/` (one handler per operation),
+//! writer), [`store`] (state, markers, reservations), [`sales`] (till sales and delivered orders:
+//! invoices and stock deductions; `POST /_sandbox/mpluskassa/sales`), `ops/` (one handler per operation),
 //! [`seed`] (the starting installation).
 
 pub mod model;
 mod ops;
 pub mod parse;
 pub mod render;
+pub mod sales;
 pub mod seed;
 pub mod soap;
 pub mod store;
@@ -150,6 +152,11 @@ impl SimState for MplusState {
 /// state with the control so that reset and seed loading reach it.
 pub fn configure(cfg: &mut web::ServiceConfig, state: MplusState, control: Control) {
     control.register(System::Mpluskassa, Arc::new(state.clone()));
+    // Before the generic control scope, which would answer 404 for it.
+    cfg.route(
+        "/_sandbox/mpluskassa/sales",
+        web::post().to(sales::post_sale),
+    );
     control::configure(cfg, control, System::Mpluskassa);
     cfg.app_data(web::Data::new(state)).service(
         web::resource("/")

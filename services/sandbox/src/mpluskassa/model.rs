@@ -312,6 +312,33 @@ impl Order {
     }
 }
 
+/// An invoice (`getInvoices`): a till sale, or an order delivered and invoiced
+/// (`deliverOrder`), which names the order in `order_ids` / `ext_order_ids`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Invoice {
+    pub invoice_id: String,
+    pub order_ids: Vec<String>,
+    pub ext_order_ids: Vec<String>,
+    pub sync_marker: i64,
+    pub invoice_number: (i32, i64),
+    /// `INVOICE-TYPE-*`.
+    pub invoice_type: String,
+    pub employee_number: i64,
+    pub entry_timestamp: MplusDateTime,
+    /// 0: an anonymous till sale (no customer).
+    pub relation_number: i64,
+    pub relation_name: String,
+    pub delivery_address: Option<Address>,
+    pub invoice_address: Option<Address>,
+    pub branch_number: i32,
+    pub workplace_number: Option<i32>,
+    pub reference: String,
+    pub total_incl: i64,
+    pub total_excl: i64,
+    pub lines: Vec<OrderLine>,
+    pub payments: Vec<Payment>,
+}
+
 /// One physical stock change (`getStockHistoryV2`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StockChange {

@@ -7,8 +7,8 @@ use ferry_mplusqapi::records as wire;
 use serde::Serialize;
 
 use super::model::{
-    Address, Article, ArticleGroup, Branch, Employee, Order, OrderLine, Payment, PaymentMethod,
-    Product, Relation, TurnoverGroup, VatGroup,
+    Address, Article, ArticleGroup, Branch, Employee, Invoice, Order, OrderLine, Payment,
+    PaymentMethod, Product, Relation, TurnoverGroup, VatGroup,
 };
 use super::xml::XmlWriter;
 
@@ -318,4 +318,54 @@ pub fn order(
         }),
     };
     put(w, name, &order);
+}
+
+/// `tns:Invoice`.
+pub fn invoice(w: &mut XmlWriter, i: &Invoice, include_lines: bool) {
+    let ids = |ids: &[String]| {
+        (!ids.is_empty()).then(|| ferry_mplusqapi::ops::IdList { id: ids.to_vec() })
+    };
+    let invoice = wire::Invoice {
+        invoice_id: Some(i.invoice_id.clone()),
+        ext_invoice_id: None,
+        order_ids: ids(&i.order_ids),
+        ext_order_ids: ids(&i.ext_order_ids),
+        sync_marker: Some(i.sync_marker),
+        invoice_number: Some(wire::YearNumber {
+            year: i.invoice_number.0,
+            number: i.invoice_number.1,
+        }),
+        invoice_type: Some(i.invoice_type.clone()),
+        employee_number: Some(i.employee_number),
+        entry_timestamp: Some(i.entry_timestamp),
+        relation_number: Some(i.relation_number),
+        relation_name: text(&i.relation_name),
+        delivery_address: i.delivery_address.as_ref().map(address),
+        invoice_address: i.invoice_address.as_ref().map(address),
+        financial_date: Some(i.entry_timestamp.date()),
+        financial_branch_number: Some(i.branch_number),
+        workplace_number: i.workplace_number,
+        entry_branch_number: Some(i.branch_number),
+        reference: text(&i.reference),
+        total_incl_amount: Some(i.total_incl),
+        total_excl_amount: Some(i.total_excl),
+        vat_method: Some("VAT-METHOD-INCLUSIVE".into()),
+        paid_amount: Some(i.payments.iter().map(|p| p.amount).sum()),
+        state: Some(
+            if i.payments.iter().map(|p| p.amount).sum::<i64>() >= i.total_incl {
+                "INVOICE-STATE-PAID"
+            } else {
+                "INVOICE-STATE-OUTSTANDING"
+            }
+            .into(),
+        ),
+        line_list: include_lines.then(|| wire::OrderLineList {
+            line: i.lines.iter().map(|l| line(l, i.employee_number)).collect(),
+        }),
+        payment_list: Some(wire::PaymentList {
+            payment: i.payments.iter().map(payment).collect(),
+        }),
+        credited_invoice_id: None,
+    };
+    put(w, "invoice", &invoice);
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::Serialize;
 
 use super::model::{
-    Article, ArticleGroup, Branch, Employee, MplusDateTime, Order, OrderLine, Payment,
+    Article, ArticleGroup, Branch, Employee, Invoice, MplusDateTime, Order, OrderLine, Payment,
     PaymentMethod, Product, Qty, Relation, StockChange, StockLevel, TurnoverGroup, VatGroup,
 };
 use super::seed::{MplusSeed, SeedOrder};
@@ -20,6 +20,7 @@ pub struct Markers {
     pub relation: i64,
     pub employee: i64,
     pub order: i64,
+    pub invoice: i64,
     pub stock_id: i64,
 }
 
@@ -40,6 +41,8 @@ pub struct Store {
     pub stock_history: Vec<StockChange>,
     /// By orderId.
     pub orders: BTreeMap<String, Order>,
+    /// By invoiceId (till sales and delivered orders).
+    pub invoices: BTreeMap<String, Invoice>,
     /// Replay cache of idempotent calls: `(operation, idempotencyKey)` -> response body.
     #[serde(skip)]
     pub idempotency: HashMap<(String, String), String>,
@@ -48,6 +51,7 @@ pub struct Store {
     next_article_number: i64,
     next_group_number: i32,
     next_order_number: i64,
+    next_invoice_number: i64,
 }
 
 impl Store {
@@ -63,6 +67,7 @@ impl Store {
             next_article_number: 1,
             next_group_number: 1,
             next_order_number: 1,
+            next_invoice_number: 1,
             ..Store::default()
         };
         let now = store.now();
@@ -139,27 +144,10 @@ impl Store {
     fn seed_order(&mut self, s: &SeedOrder) {
         let mut lines = Vec::new();
         for (article_number, quantity, price) in &s.lines {
-            let Some((_, a)) = self.article(*article_number) else {
-                continue;
-            };
-            let pct = a.vat_percentage;
-            let total_incl = quantity.times_cents(*price);
-            lines.push(OrderLine {
-                line_id: format!("seed-{}-{}", s.order_number, lines.len() + 1),
-                article_number: *article_number,
-                plu_number: a.plu_number.clone(),
-                text: a.description.clone(),
-                quantity: *quantity,
-                price: *price,
-                price_excl: excl_from_incl(*price, pct),
-                vat_code: a.vat_code,
-                vat_percentage: pct,
-                turnover_group: a.turnover_group,
-                discount_percentage: None,
-                discount_amount: None,
-                total_incl,
-                total_excl: excl_from_incl(total_incl, pct),
-            });
+            let id = format!("seed-{}-{}", s.order_number, lines.len() + 1);
+            if let Some(line) = self.line(id, *article_number, *quantity, Some(*price)) {
+                lines.push(line);
+            }
         }
         let total_incl: i64 = lines.iter().map(|l| l.total_incl).sum();
         let total_excl: i64 = lines.iter().map(|l| l.total_excl).sum();
@@ -235,6 +223,37 @@ impl Store {
         self.orders.insert(order.order_id.clone(), order);
     }
 
+    /// A sales line of an article: price (incl. VAT, cents) as given or the article's, VAT
+    /// and turnover group from the article. `None`: no such article.
+    pub fn line(
+        &self,
+        line_id: String,
+        article_number: i64,
+        quantity: Qty,
+        price: Option<i64>,
+    ) -> Option<OrderLine> {
+        let (_, a) = self.article(article_number)?;
+        let pct = a.vat_percentage;
+        let price = price.unwrap_or(a.price_incl);
+        let total_incl = quantity.times_cents(price);
+        Some(OrderLine {
+            line_id,
+            article_number,
+            plu_number: a.plu_number.clone(),
+            text: a.description.clone(),
+            quantity,
+            price,
+            price_excl: excl_from_incl(price, pct),
+            vat_code: a.vat_code,
+            vat_percentage: pct,
+            turnover_group: a.turnover_group,
+            discount_percentage: None,
+            discount_amount: None,
+            total_incl,
+            total_excl: excl_from_incl(total_incl, pct),
+        })
+    }
+
     pub fn now_chrono(&self) -> DateTime<FixedOffset> {
         chrono::Local::now().fixed_offset()
     }
@@ -266,6 +285,17 @@ impl Store {
     pub fn next_order_marker(&mut self) -> i64 {
         self.markers.order += 1;
         self.markers.order
+    }
+
+    pub fn next_invoice_marker(&mut self) -> i64 {
+        self.markers.invoice += 1;
+        self.markers.invoice
+    }
+
+    pub fn take_invoice_number(&mut self) -> i64 {
+        let n = self.next_invoice_number;
+        self.next_invoice_number += 1;
+        n
     }
 
     pub fn next_stock_id(&mut self) -> i64 {

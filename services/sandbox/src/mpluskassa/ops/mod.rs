@@ -2,6 +2,7 @@
 //! that the WSDL's message table names (which does not follow one rule).
 
 mod groups;
+mod invoices;
 mod orders;
 mod products;
 mod reference;
@@ -158,6 +159,12 @@ const OPERATIONS: &[(&str, &str, Handler)] = &[
         orders::create_order_v3,
     ),
     ("cancelOrder", "CancelOrderResponse", orders::cancel_order),
+    (
+        "deliverOrder",
+        "DeliverOrderResponse",
+        invoices::deliver_order,
+    ),
+    ("getInvoices", "GetInvoicesResponse", invoices::get_invoices),
 ];
 
 /// Names of the implemented operations.

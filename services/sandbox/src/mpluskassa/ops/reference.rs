@@ -30,7 +30,7 @@ pub fn get_current_sync_markers(cx: Ctx<'_>) -> Result<(), XmlError> {
     w.leaf("articleGroupSyncMarker", m.article_group);
     w.leaf("relationSyncMarker", m.relation);
     w.leaf("employeeSyncMarker", m.employee);
-    w.leaf("invoiceSyncMarker", 0);
+    w.leaf("invoiceSyncMarker", m.invoice);
     w.leaf("receiptSyncMarker", 0);
     w.leaf("orderSyncMarker", m.order);
     w.leaf("stockId", m.stock_id);

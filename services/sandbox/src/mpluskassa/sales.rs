@@ -1,0 +1,243 @@
+//! Sales: what turns stock into turnover. A till sale books an invoice and deducts the stock
+//! of its stock articles (`STOCK-HISTORY-TYPE-SALES`); delivering an order (`deliverOrder`,
+//! turnover type invoice) completes its delivery, so its reservation ends, and books an
+//! invoice naming the order (`orderIds`, `extOrderIds`) that deducts the stock the order had
+//! reserved. `getStock` then reports `amountFree` lower and `amountReserved` lower by the
+//! order's quantity: the reservation became a deduction.
+//!
+//! Control endpoint (tests make till sales with it; a real till is not an API client):
+//! `POST /_sandbox/mpluskassa/sales` with a [`Sale`] as JSON answers
+//! `{"invoice_id", "sync_marker"}` (400 with the reason when an article or relation is
+//! unknown).
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::MplusState;
+use super::model::{Invoice, Order, Payment, Qty, StockChange, StockLevel};
+use super::store::Store;
+
+/// A till sale.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Sale {
+    /// Branch (default: the installation's first).
+    #[serde(default)]
+    pub branch_number: Option<i32>,
+    /// Workplace (till).
+    #[serde(default)]
+    pub workplace_number: Option<i32>,
+    /// Employee at the till (default: the super user).
+    #[serde(default)]
+    pub employee_number: Option<i64>,
+    /// The customer, when the till knows one; absent or 0: an anonymous sale.
+    #[serde(default)]
+    pub relation_number: Option<i64>,
+    /// Payment method (default `CASH`).
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    /// The lines.
+    pub lines: Vec<SaleLine>,
+}
+
+/// One line of a till sale.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SaleLine {
+    /// The article.
+    pub article_number: i64,
+    /// Whole items.
+    pub quantity: i64,
+    /// Unit price including VAT in cents (default: the article's).
+    #[serde(default)]
+    pub price: Option<i64>,
+}
+
+/// Why a sale or delivery was refused: `(result suffix, message)`.
+pub type Refused = (&'static str, String);
+
+impl Store {
+    /// Books a till sale: an invoice, paid in full, and the stock deductions.
+    pub fn sell(&mut self, sale: &Sale) -> Result<(String, i64), String> {
+        let branch = sale.branch_number.unwrap_or_else(|| self.default_branch());
+        if self.branch(branch).is_none() {
+            return Err(format!("branch {branch} does not exist"));
+        }
+        let relation_number = sale.relation_number.unwrap_or(0);
+        let relation_name = match relation_number {
+            0 => String::new(),
+            n => self
+                .relation(n)
+                .map(|r| r.name.clone())
+                .ok_or_else(|| format!("relation {n} does not exist"))?,
+        };
+        if sale.lines.is_empty() {
+            return Err("a sale needs at least one line".into());
+        }
+        let number = self.take_invoice_number();
+        let mut lines = Vec::new();
+        for l in &sale.lines {
+            if l.quantity <= 0 {
+                return Err(format!(
+                    "article {}: quantity must be positive",
+                    l.article_number
+                ));
+            }
+            let id = format!("till-{number}-{}", lines.len() + 1);
+            let line = self
+                .line(id, l.article_number, Qty::units(l.quantity), l.price)
+                .ok_or_else(|| format!("article {} does not exist", l.article_number))?;
+            lines.push(line);
+        }
+        let method = sale.payment_method.clone().unwrap_or_else(|| "CASH".into());
+        let total: i64 = lines.iter().map(|l| l.total_incl).sum();
+        let invoice = Invoice {
+            invoice_id: String::new(),
+            order_ids: Vec::new(),
+            ext_order_ids: Vec::new(),
+            sync_marker: 0,
+            invoice_number: (0, number),
+            invoice_type: "INVOICE-TYPE-DIRECT-INVOICE".into(),
+            employee_number: sale.employee_number.unwrap_or(super::SUPER_USER),
+            entry_timestamp: self.now(),
+            relation_number,
+            relation_name,
+            delivery_address: None,
+            invoice_address: None,
+            branch_number: branch,
+            workplace_number: sale.workplace_number,
+            reference: String::new(),
+            total_incl: total,
+            total_excl: lines.iter().map(|l| l.total_excl).sum(),
+            lines,
+            payments: vec![self.payment(&method, total, number)],
+        };
+        Ok(self.book_invoice(invoice))
+    }
+
+    /// Delivers an open order and invoices it (`deliverOrder`): the reservation ends and the
+    /// invoice deducts the stock. Answers the invoice id.
+    pub fn deliver_order(&mut self, order_id: &str) -> Result<String, Refused> {
+        let Some(o) = self.orders.get(order_id) else {
+            return Err(("FAILED", format!("Order {order_id} not found.")));
+        };
+        if o.delivery_state == "ORDER-DELIVERY-STATE-COMPLETE" {
+            return Err((
+                "ALREADY-DELIVERED",
+                format!("Order {order_id} is already delivered."),
+            ));
+        }
+        if o.cancel_state == "ORDER-CANCEL-STATE-COMPLETE" {
+            return Err(("FAILED", format!("Order {order_id} is cancelled.")));
+        }
+        let o: Order = o.clone();
+        // Seeded orders reserve through the seed's base reservation: it ends as well.
+        if !o.reserves_stock {
+            for l in &o.lines {
+                if let Some(level) = self
+                    .stock
+                    .get_mut(&(o.entry_branch_number, l.article_number))
+                {
+                    level.reserved_base = Qty((level.reserved_base.0 - l.quantity.0).max(0));
+                }
+            }
+        }
+        let marker = self.next_order_marker();
+        if let Some(stored) = self.orders.get_mut(order_id) {
+            stored.delivery_state = "ORDER-DELIVERY-STATE-COMPLETE".into();
+            stored.complete_state = "ORDER-COMPLETE-STATE-COMPLETE".into();
+            stored.sync_marker = marker;
+            stored.change_counter += 1;
+            stored.version_number += 1;
+        }
+        let number = self.take_invoice_number();
+        let invoice = Invoice {
+            invoice_id: String::new(),
+            order_ids: vec![o.order_id.clone()],
+            ext_order_ids: [o.ext_order_id.clone()]
+                .into_iter()
+                .filter(|e| !e.is_empty())
+                .collect(),
+            sync_marker: 0,
+            invoice_number: (0, number),
+            invoice_type: "INVOICE-TYPE-INVOICE".into(),
+            employee_number: o.employee_number,
+            entry_timestamp: self.now(),
+            relation_number: o.relation_number,
+            relation_name: o.relation_name.clone(),
+            delivery_address: o.delivery_address.clone(),
+            invoice_address: o.invoice_address.clone(),
+            branch_number: o.financial_branch_number,
+            workplace_number: o.workplace_number,
+            reference: o.reference.clone(),
+            total_incl: o.total_incl,
+            total_excl: o.total_excl,
+            lines: o.lines.clone(),
+            payments: o.payments.clone(),
+        };
+        Ok(self.book_invoice(invoice).0)
+    }
+
+    /// Numbers and stores an invoice and deducts its stock articles' stock; answers its id
+    /// and sync marker.
+    fn book_invoice(&mut self, mut invoice: Invoice) -> (String, i64) {
+        let now = self.now();
+        invoice.invoice_id = format!("00000000-0000-4000-9000-{:012}", invoice.invoice_number.1);
+        invoice.invoice_number.0 = now.year;
+        invoice.sync_marker = self.next_invoice_marker();
+        for l in &invoice.lines {
+            self.deduct(invoice.branch_number, l.article_number, l.quantity);
+        }
+        let booked = (invoice.invoice_id.clone(), invoice.sync_marker);
+        self.invoices.insert(invoice.invoice_id.clone(), invoice);
+        booked
+    }
+
+    /// A sale leaves the shop: the physical stock of a stock article goes down.
+    fn deduct(&mut self, branch: i32, article: i64, quantity: Qty) {
+        if !self.article(article).is_some_and(|(_, a)| a.stock_article) {
+            return;
+        }
+        let now = self.now();
+        let stock_id = self.next_stock_id();
+        let level = self.stock.entry((branch, article)).or_insert(StockLevel {
+            amount: Qty(0),
+            incoming: Qty(0),
+            reserved_base: Qty(0),
+            stock_id,
+            change_timestamp: now,
+        });
+        level.amount = Qty(level.amount.0 - quantity.0);
+        level.stock_id = stock_id;
+        level.change_timestamp = now;
+        self.stock_history.push(StockChange {
+            stock_id,
+            timestamp: now,
+            branch_number: branch,
+            article_number: article,
+            amount_changed: Qty(-quantity.0),
+            kind: "STOCK-HISTORY-TYPE-SALES".into(),
+            correction: None,
+        });
+    }
+
+    fn payment(&self, method: &str, amount: i64, number: i64) -> Payment {
+        let kind = self.payment_methods.iter().find(|m| m.method == method);
+        Payment {
+            payment_id: format!("till-{number}-payment"),
+            method: method.to_owned(),
+            description: kind.map(|m| m.description.clone()).unwrap_or_default(),
+            amount,
+            payment_method_type: kind.map(|m| m.method_type.clone()),
+        }
+    }
+}
+
+/// `POST /_sandbox/mpluskassa/sales`.
+pub async fn post_sale(state: web::Data<MplusState>, sale: web::Json<Sale>) -> HttpResponse {
+    match state.lock().sell(&sale) {
+        Ok((invoice_id, sync_marker)) => {
+            HttpResponse::Ok().json(json!({"invoice_id": invoice_id, "sync_marker": sync_marker}))
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({"error": e})),
+    }
+}
