@@ -149,6 +149,7 @@ async fn sync_once(
             default_turnover_group: None,
             default_vat_code: None,
             observe: Entities::default(),
+            sales: Default::default(),
         })
         .await
         .unwrap();

@@ -104,6 +104,46 @@ impl Default for Entities {
     }
 }
 
+/// Which MplusKASSA sales become `order.observed` (`orders.source_types`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceTypes {
+    /// Orders only (`getOrders`).
+    Orders,
+    /// Invoices only (`getInvoices`: till sales and invoiced orders).
+    Invoices,
+    /// Both (the default); an order that became an invoice is one sale.
+    #[default]
+    Both,
+}
+
+impl SourceTypes {
+    /// Whether orders are read.
+    pub fn orders(self) -> bool {
+        matches!(self, Self::Orders | Self::Both)
+    }
+
+    /// Whether invoices are read.
+    pub fn invoices(self) -> bool {
+        matches!(self, Self::Invoices | Self::Both)
+    }
+}
+
+/// Sales from MplusKASSA (`[integrations.orders]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SalesSettings {
+    /// Orders, invoices or both (default both).
+    pub source_types: SourceTypes,
+    /// Sales without a known customer (no relation, or a relation without an e-mail
+    /// address): absent, they are skipped; a relation number, they are booked on that
+    /// relation (e.g. the shop's own "walk-in customer" with the shop's address). Never a
+    /// made-up e-mail address.
+    pub walk_in_relation: Option<i64>,
+}
+
 /// One installation (an integration's MplusKASSA side).
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct IntegrationConfig {
@@ -136,6 +176,9 @@ pub struct IntegrationConfig {
     /// Entity types observed by change detection.
     #[serde(default)]
     pub observe: Entities,
+    /// Which sales are read and how sales without a customer are treated.
+    #[serde(default)]
+    pub orders: SalesSettings,
 }
 
 fn default_branch() -> i32 {

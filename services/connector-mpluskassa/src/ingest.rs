@@ -44,6 +44,8 @@ use ferry_platform::connector::Xref;
 
 use crate::store::{self, SyncEntity, XREFS, kind};
 
+mod invoices;
+
 /// Why a pass stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -218,6 +220,7 @@ impl Ingest {
     pub async fn run_pass(&self, integration: &Integration) -> Result<(), IngestError> {
         let _one_at_a_time = self.pass_lock.lock().await;
         let observe = integration.settings.observe;
+        let sources = integration.settings.sales.source_types;
         let markers = integration.client.sync_markers().await?;
         let mut first_error = None;
         for entity in SyncEntity::ALL {
@@ -226,7 +229,8 @@ impl Ingest {
                 SyncEntity::Products => (observe.products, markers.article),
                 SyncEntity::Stock => (observe.stock, markers.stock_id),
                 SyncEntity::Relations => (observe.customers, markers.relation),
-                SyncEntity::Orders => (observe.orders, markers.order),
+                SyncEntity::Orders => (observe.orders && sources.orders(), markers.order),
+                SyncEntity::Invoices => (observe.orders && sources.invoices(), markers.invoice),
             };
             if !enabled {
                 continue;
@@ -355,6 +359,24 @@ impl Ingest {
                     let records = complete_markers(records, limit);
                     (
                         self.convert_orders(integration, run, vat, records).await?,
+                        n,
+                    )
+                }
+                SyncEntity::Invoices => {
+                    let vat = match scale {
+                        Some(s) => s,
+                        None => {
+                            let s = integration.vat().await?.1;
+                            scale = Some(s);
+                            s
+                        }
+                    };
+                    let records = integration.client.invoices(page).await?;
+                    let n = records.len();
+                    let records = complete_markers(records, limit);
+                    (
+                        self.convert_invoices(integration, run, vat, records)
+                            .await?,
                         n,
                     )
                 }
@@ -833,19 +855,13 @@ impl Ingest {
                 );
                 continue;
             };
-            let source = settings.sku_source;
-            let converted =
-                convert::order(&o, relation, settings.currency, scale, |l| match source {
-                    SkuSource::PluNumber if !l.plu_number.is_empty() => {
-                        Sku::parse(&l.plu_number).map_err(|e| e.to_string())
-                    }
-                    SkuSource::PluNumber => {
-                        Err(format!("article {} has no PLU number", l.article_number))
-                    }
-                    SkuSource::ArticleNumber => {
-                        Sku::parse(&l.article_number.to_string()).map_err(|e| e.to_string())
-                    }
-                });
+            let converted = convert::order(
+                &o,
+                relation,
+                settings.currency,
+                scale,
+                line_sku(settings.sku_source),
+            );
             match converted {
                 Ok(order) => self.event_into(
                     &mut c,
@@ -946,6 +962,19 @@ fn complete_markers<T>(mut records: Vec<Listed<T>>, limit: u32) -> Vec<Listed<T>
         records.retain(|r| marker(r) < highest);
     }
     records
+}
+
+/// The SKU of an order or invoice line, from the configured article field.
+fn line_sku(source: SkuSource) -> impl Fn(&mk::OrderLine) -> Result<Sku, String> {
+    move |l| match source {
+        SkuSource::PluNumber if !l.plu_number.is_empty() => {
+            Sku::parse(&l.plu_number).map_err(|e| e.to_string())
+        }
+        SkuSource::PluNumber => Err(format!("article {} has no PLU number", l.article_number)),
+        SkuSource::ArticleNumber => {
+            Sku::parse(&l.article_number.to_string()).map_err(|e| e.to_string())
+        }
+    }
 }
 
 fn unreachable_stock() -> (Converted, usize) {

@@ -19,7 +19,7 @@ use sea_orm::DatabaseConnection;
 use tokio::sync::Mutex;
 
 use crate::client::{ClientSettings, Connection, MplusClient, MplusError};
-use crate::config::{Entities, IntegrationConfig, SkuSource};
+use crate::config::{Entities, IntegrationConfig, SalesSettings, SkuSource};
 use crate::soap::types::{VatGroup, VatScale};
 use crate::store::{self, connection_row};
 
@@ -44,6 +44,8 @@ pub struct IntegrationSettings {
     pub default_vat_code: Option<i32>,
     /// Entity types observed.
     pub observe: Entities,
+    /// Sales read and sales without a customer.
+    pub sales: SalesSettings,
 }
 
 impl From<&IntegrationConfig> for IntegrationSettings {
@@ -62,6 +64,7 @@ impl From<&IntegrationConfig> for IntegrationSettings {
             default_turnover_group: c.default_turnover_group,
             default_vat_code: c.default_vat_code,
             observe: c.observe,
+            sales: c.orders,
         }
     }
 }

@@ -6,7 +6,8 @@
 //! - [`soap`]: what Ferry reads and writes of MplusQAPI, on top of the shared wire crate
 //!   `ferry-mplusqapi` (serde types from the WSDL, also used by the sandbox).
 //! - [`ingest`]: change detection with sync markers per entity, cursors committed with the
-//!   events (outbox), invalid records parked; publishes `mpluskassa.<entity>.observed`.
+//!   events (outbox), invalid records parked; publishes `mpluskassa.<entity>.observed`;
+//!   orders and invoices (till sales, `ingest/invoices.rs`) both as `order.observed`.
 //! - [`commands`]: executes `mpluskassa.*` commands idempotently and replies.
 //! - [`convert`]: MplusKASSA records <-> canonical models.
 //! - [`store`]: cursors, cross-references, connection settings (tables and migration).

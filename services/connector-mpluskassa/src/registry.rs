@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::Connection;
-use crate::config::{Entities, SkuSource};
+use crate::config::{Entities, SalesSettings, SkuSource};
 use crate::integrations::{IntegrationSettings, Integrations};
 
 /// Applies registry changes to the served installations.
@@ -106,6 +106,7 @@ impl RegistryTarget for Integrations {
             default_turnover_group: None,
             default_vat_code: None,
             observe: Entities::default(),
+            sales: SalesSettings::default(),
         }))
     }
 

@@ -127,16 +127,19 @@ pub enum SyncEntity {
     Stock,
     /// Orders (sync marker).
     Orders,
+    /// Invoices: till and back-office sales (sync marker).
+    Invoices,
 }
 
 impl SyncEntity {
     /// All, in the order a pass runs them (categories before the products that refer to them).
-    pub const ALL: [SyncEntity; 5] = [
+    pub const ALL: [SyncEntity; 6] = [
         SyncEntity::ArticleGroups,
         SyncEntity::Products,
         SyncEntity::Stock,
         SyncEntity::Relations,
         SyncEntity::Orders,
+        SyncEntity::Invoices,
     ];
 
     /// Column value.
@@ -147,6 +150,7 @@ impl SyncEntity {
             Self::ArticleGroups => "article_groups",
             Self::Stock => "stock",
             Self::Orders => "orders",
+            Self::Invoices => "invoices",
         }
     }
 

@@ -244,6 +244,8 @@ pub enum Skip {
         /// Where the flow takes records from.
         configured_source: System,
     },
+    /// A sale of a type `orders.source_types` does not send (MplusKASSA as source).
+    SourceType(ferry_proto::model::OrderType),
 }
 
 impl std::fmt::Display for Skip {
@@ -256,6 +258,14 @@ impl std::fmt::Display for Skip {
             } => write!(
                 f,
                 "the flow runs from {configured_source}; records observed in {source} are not sent"
+            ),
+            Skip::SourceType(t) => write!(
+                f,
+                "orders.source_types does not send MplusKASSA sales of type {}",
+                match t {
+                    ferry_proto::model::OrderType::Order => "order",
+                    ferry_proto::model::OrderType::Invoice => "invoice",
+                }
             ),
         }
     }
@@ -390,6 +400,16 @@ pub fn map(observed: &Observed, config: &IntegrationConfig) -> Result<Mapped, Ma
             source: observed.source(),
             configured_source: switch.direction.source(),
         }));
+    }
+    if let Observed::Order(m) = observed
+        && m.source == System::Mpluskassa
+        && !config
+            .settings
+            .orders
+            .source_types
+            .sends(m.order.order_type)
+    {
+        return Ok(Mapped::Skipped(Skip::SourceType(m.order.order_type)));
     }
     let target = switch.direction.target();
     let fail = |errors: Vec<MappingError>| MappingFailure {

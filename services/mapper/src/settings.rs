@@ -17,6 +17,7 @@
 //! | `orders.branch_number`, `orders.workplace_number` | none | branch/workplace of MplusKASSA orders |
 //! | `orders.payment_methods`, `orders.payment_terms` | empty (codes pass through) | value maps source code -> target code |
 //! | `orders.vat_codes` | empty | country (`NL`) or country and rate (`NL:9`) -> VAT code; required for MplusKASSA |
+//! | `orders.source_types` | `both` | MplusKASSA as source: `orders`, `invoices` (till and back-office sales) or `both`; an order that became an invoice is one sale |
 //! | `orders.revenue_accounts` | empty (none sent) | country (or `NL:9`) -> revenue (turnover) account |
 //! | `stock.calculation` | `available_minus_reserved` | or `physical`, `available` |
 //! | `stock.buffer` | `0` | subtracted after the calculation; the result never drops below 0 |
@@ -206,6 +207,34 @@ pub struct OrderSettings {
     pub vat_codes: ValueMap,
     /// Country (`NL`) or country and tax rate (`NL:9`) -> revenue (turnover) account.
     pub revenue_accounts: ValueMap,
+    /// MplusKASSA as source: which sales are sent (orders, invoices or both).
+    pub source_types: SourceTypes,
+}
+
+/// Which MplusKASSA sales the order flow sends (`orders.source_types`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceTypes {
+    /// Orders only.
+    Orders,
+    /// Invoices only (till sales and invoiced orders).
+    Invoices,
+    /// Both: the default.
+    #[default]
+    Both,
+}
+
+impl SourceTypes {
+    /// Whether a sale of this type is sent.
+    pub fn sends(self, order_type: ferry_proto::model::OrderType) -> bool {
+        use ferry_proto::model::OrderType;
+        matches!(
+            (self, order_type),
+            (Self::Both, _)
+                | (Self::Orders, OrderType::Order)
+                | (Self::Invoices, OrderType::Invoice)
+        )
+    }
 }
 
 impl Default for OrderSettings {
@@ -219,6 +248,7 @@ impl Default for OrderSettings {
             payment_terms: ValueMap::default(),
             vat_codes: ValueMap::default(),
             revenue_accounts: ValueMap::default(),
+            source_types: SourceTypes::default(),
         }
     }
 }

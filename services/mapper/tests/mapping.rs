@@ -1002,3 +1002,47 @@ fn settings_serialize_with_their_defaults() {
         "unknown keys are refused"
     );
 }
+
+#[test]
+fn mpluskassa_sales_follow_orders_source_types() {
+    use ferry_mapper::settings::SourceTypes;
+    use ferry_proto::messages::Flow;
+    use ferry_proto::model::OrderType;
+    let sale = |order_type: &str| {
+        let mut j = samples::order_json(2, "NL", false);
+        j["source"] = json!("mpluskassa");
+        j["order"]["order_type"] = json!(order_type);
+        Observed::from_payload(Flow::Orders, j).expect("valid")
+    };
+    let mut settings = eu_vat();
+    settings.flows.orders.direction = Direction::MpluskassaToMailchimp;
+    for (types, order_sent, invoice_sent) in [
+        (SourceTypes::Both, true, true),
+        (SourceTypes::Orders, true, false),
+        (SourceTypes::Invoices, false, true),
+    ] {
+        settings.orders.source_types = types;
+        for (kind, expected, order_type) in [
+            ("order", order_sent, OrderType::Order),
+            ("invoice", invoice_sent, OrderType::Invoice),
+        ] {
+            let r = run(sale(kind), settings.clone(), Mappings::default()).expect("mapped");
+            match r {
+                Mapped::Send(c) => {
+                    assert!(expected, "{types:?} sent an {kind}");
+                    assert_eq!(c.routing_key(), "mailchimp.order.mapped");
+                }
+                Mapped::Skipped(skip) => {
+                    assert!(!expected, "{types:?} skipped an {kind}");
+                    assert_eq!(skip, Skip::SourceType(order_type));
+                    assert!(skip.to_string().contains("orders.source_types"));
+                }
+            }
+        }
+    }
+    // The default is both, and the setting is part of the settings document.
+    assert_eq!(Settings::default().orders.source_types, SourceTypes::Both);
+    let doc: Settings =
+        serde_json::from_value(json!({"orders": {"source_types": "invoices"}})).expect("reads");
+    assert_eq!(doc.orders.source_types, SourceTypes::Invoices);
+}

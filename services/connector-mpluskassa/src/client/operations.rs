@@ -11,8 +11,8 @@ use super::transport::{MplusClient, MplusError, Retry, malformed};
 use crate::soap::Element;
 use crate::soap::requests::{self, Page, ProductQuery};
 use crate::soap::types::{
-    ApiVersion, ArticleGroup, ArticleStock, Branch, Employee, Order, PaymentMethod, Product,
-    Relation, SyncMarkers, TurnoverGroup, VatGroup, VatScale,
+    ApiVersion, ArticleGroup, ArticleStock, Branch, Employee, Invoice, Order, PaymentMethod,
+    Product, Relation, SyncMarkers, TurnoverGroup, VatGroup, VatScale,
 };
 
 /// One record of a list answer with its element (the `raw` of observed events); `record` is
@@ -440,6 +440,17 @@ impl MplusClient {
         Ok(r.items(Some("orderList"), "order")
             .into_iter()
             .map(|l| l.then(Order::from_wire))
+            .collect())
+    }
+
+    /// `getInvoices`: one sync-marker page (till and back-office sales).
+    pub async fn invoices(&self, page: Page) -> Result<Vec<Listed<Invoice>>, MplusError> {
+        let r = self
+            .call(&requests::get_invoices(page), Retry::Safe)
+            .await?;
+        Ok(r.items(Some("invoiceList"), "invoice")
+            .into_iter()
+            .map(|l| l.then(Invoice::from_wire))
             .collect())
     }
 

@@ -415,6 +415,19 @@ pub fn get_orders(page: Page) -> ops::GetOrders {
     }
 }
 
+/// `getInvoices`: one sync-marker page, with lines.
+pub fn get_invoices(page: Page) -> ops::GetInvoices {
+    ops::GetInvoices {
+        request: ops::GetInvoicesRequest {
+            sync_marker: Some(page.from),
+            sync_marker_limit: Some(page.limit()),
+            article_plu_numbers: TextList::default(),
+            article_barcodes: TextList::default(),
+            include_line_list: Some(true),
+        },
+    }
+}
+
 /// An order address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddressWrite {

@@ -69,6 +69,8 @@ pub struct SyncMarkers {
     pub relation: i64,
     /// Orders.
     pub order: i64,
+    /// Invoices (sales).
+    pub invoice: i64,
     /// Stock changes.
     pub stock_id: i64,
 }
@@ -81,6 +83,7 @@ impl SyncMarkers {
             article_group: r.article_group_sync_marker.unwrap_or(0),
             relation: r.relation_sync_marker,
             order: r.order_sync_marker,
+            invoice: r.invoice_sync_marker,
             stock_id: r.stock_id.unwrap_or(0),
         }
     }
@@ -452,25 +455,31 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
 }
 
+/// The lines of an order or invoice (`tns:LineList`).
+fn lines_from_wire(list: Option<wire::OrderLineList>) -> Result<Vec<OrderLine>, WireError> {
+    let mut lines = Vec::new();
+    for l in list.map(|l| l.line).unwrap_or_default() {
+        let data = l.data.unwrap_or_default();
+        lines.push(OrderLine {
+            article_number: required(l.article_number, "line", "articleNumber")?,
+            plu_number: string(l.plu_number),
+            text: string(l.text),
+            quantity: quantity(data.quantity.unwrap_or(1), data.decimal_places.unwrap_or(0))?,
+            price: data.price.unwrap_or(0),
+            price_excl: data.price_excl,
+            vat_code: data.vat_code.unwrap_or(0),
+            vat_percentage: data.vat_percentage.unwrap_or(0),
+            turnover_group: data.turnover_group.unwrap_or(0),
+            discount_amount: data.discount_amount,
+        });
+    }
+    Ok(lines)
+}
+
 impl Order {
     /// From a `tns:Order`.
     pub fn from_wire(o: wire::Order) -> Result<Self, WireError> {
-        let mut lines = Vec::new();
-        for l in o.line_list.map(|l| l.line).unwrap_or_default() {
-            let data = l.data.unwrap_or_default();
-            lines.push(OrderLine {
-                article_number: required(l.article_number, "line", "articleNumber")?,
-                plu_number: string(l.plu_number),
-                text: string(l.text),
-                quantity: quantity(data.quantity.unwrap_or(1), data.decimal_places.unwrap_or(0))?,
-                price: data.price.unwrap_or(0),
-                price_excl: data.price_excl,
-                vat_code: data.vat_code.unwrap_or(0),
-                vat_percentage: data.vat_percentage.unwrap_or(0),
-                turnover_group: data.turnover_group.unwrap_or(0),
-                discount_amount: data.discount_amount,
-            });
-        }
+        let lines = lines_from_wire(o.line_list)?;
         Ok(Self {
             order_id: string(Some(o.order_id)),
             ext_order_id: string(o.ext_order_id),
@@ -490,6 +499,81 @@ impl Order {
             invoice_address: o.invoice_address.map(OrderAddress::from_wire),
             lines,
         })
+    }
+}
+
+/// An invoice: a sale at the till or in the back office, or orders delivered and invoiced.
+/// Its sale is read as an [`Order`] (`order_id` = the invoice id, `ext_order_id` = its
+/// external id, `order_type` = its `INVOICE-TYPE-*`); `order_ids` / `ext_order_ids` name the
+/// orders it invoices.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Invoice {
+    /// The sale.
+    pub sale: Order,
+    /// The orders it invoices.
+    pub order_ids: Vec<String>,
+    /// Their external ids.
+    pub ext_order_ids: Vec<String>,
+    /// The invoice a credit invoice credits.
+    pub credited_invoice_id: String,
+}
+
+impl Invoice {
+    /// From a `tns:Invoice`.
+    pub fn from_wire(i: wire::Invoice) -> Result<Self, WireError> {
+        let ids = |l: Option<ferry_mplusqapi::ops::IdList>| {
+            l.map(|l| l.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|id| id.trim().to_owned())
+                .filter(|id| !id.is_empty())
+                .collect::<Vec<_>>()
+        };
+        let paid = i
+            .payment_list
+            .as_ref()
+            .and_then(|p| p.payment.first())
+            .map(|p| p.method.clone());
+        Ok(Self {
+            sale: Order {
+                order_id: string(i.invoice_id),
+                ext_order_id: string(i.ext_invoice_id),
+                sync_marker: i.sync_marker.unwrap_or(0),
+                order_type: string(i.invoice_type),
+                entry_branch_number: i.entry_branch_number.unwrap_or(0),
+                employee_number: i.employee_number.unwrap_or(0),
+                relation_number: i.relation_number.unwrap_or(0),
+                entry_timestamp: opt_datetime(i.entry_timestamp)?,
+                total_incl: i.total_incl_amount.unwrap_or(0),
+                total_excl: i.total_excl_amount.unwrap_or(0),
+                vat_method: string(i.vat_method),
+                payment_method: string(paid),
+                cancel_state: String::new(),
+                reference: string(i.reference),
+                delivery_address: i.delivery_address.map(OrderAddress::from_wire),
+                invoice_address: i.invoice_address.map(OrderAddress::from_wire),
+                lines: lines_from_wire(i.line_list)?,
+            },
+            order_ids: ids(i.order_ids),
+            ext_order_ids: ids(i.ext_order_ids),
+            credited_invoice_id: string(i.credited_invoice_id),
+        })
+    }
+
+    /// The number the sale is known by across systems: the order it invoices (its external
+    /// id, else its id), so an order that became an invoice stays one order; else the
+    /// invoice's external id, else its id.
+    pub fn sale_number(&self) -> &str {
+        self.ext_order_ids
+            .first()
+            .or(self.order_ids.first())
+            .map_or_else(|| crate::convert::order_number(&self.sale), String::as_str)
+    }
+
+    /// A credit of an earlier invoice (a refund), not a sale.
+    pub fn is_credit(&self) -> bool {
+        self.sale.order_type == ferry_mplusqapi::records::CREDIT_INVOICE
+            || !self.credited_invoice_id.is_empty()
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use ferry_connector_mpluskassa::client::{ClientSettings, Connection, MplusClient};
 use ferry_connector_mpluskassa::config::{
-    ConnectorConfig, Entities, IntegrationConfig, SkuSource, SyncConfig,
+    ConnectorConfig, Entities, IntegrationConfig, SalesSettings, SkuSource, SyncConfig,
 };
 use ferry_connector_mpluskassa::{Migrator, start};
 use ferry_platform::bus::inproc::InProcessBus;
@@ -48,6 +48,7 @@ pub struct Options {
     pub client_timeout: Duration,
     pub empty_sandbox: bool,
     pub observe: Entities,
+    pub orders: SalesSettings,
 }
 
 impl Default for Options {
@@ -59,6 +60,7 @@ impl Default for Options {
             client_timeout: Duration::from_secs(3),
             empty_sandbox: false,
             observe: Entities::default(),
+            orders: SalesSettings::default(),
         }
     }
 }
@@ -127,6 +129,7 @@ impl Harness {
             default_turnover_group: None,
             default_vat_code: None,
             observe: options.observe,
+            orders: options.orders,
         }];
         config.sync = SyncConfig {
             enabled: options.sync,
