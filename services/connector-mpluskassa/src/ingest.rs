@@ -317,14 +317,7 @@ impl Ingest {
                     (self.convert_relations(integration, run, records), n)
                 }
                 SyncEntity::Products => {
-                    let vat = match scale {
-                        Some(s) => s,
-                        None => {
-                            let s = integration.vat().await?.1;
-                            scale = Some(s);
-                            s
-                        }
-                    };
+                    let vat = vat_scale(integration, &mut scale).await?;
                     let query = ProductQuery {
                         page: Some(page),
                         ..ProductQuery::default()
@@ -346,14 +339,7 @@ impl Ingest {
                     (self.convert_groups(integration, run, &parents, records), n)
                 }
                 SyncEntity::Orders => {
-                    let vat = match scale {
-                        Some(s) => s,
-                        None => {
-                            let s = integration.vat().await?.1;
-                            scale = Some(s);
-                            s
-                        }
-                    };
+                    let vat = vat_scale(integration, &mut scale).await?;
                     let records = integration.client.orders(page).await?;
                     let n = records.len();
                     let records = complete_markers(records, limit);
@@ -363,14 +349,7 @@ impl Ingest {
                     )
                 }
                 SyncEntity::Invoices => {
-                    let vat = match scale {
-                        Some(s) => s,
-                        None => {
-                            let s = integration.vat().await?.1;
-                            scale = Some(s);
-                            s
-                        }
-                    };
+                    let vat = vat_scale(integration, &mut scale).await?;
                     let records = integration.client.invoices(page).await?;
                     let n = records.len();
                     let records = complete_markers(records, limit);
@@ -962,6 +941,19 @@ fn complete_markers<T>(mut records: Vec<Listed<T>>, limit: u32) -> Vec<Listed<T>
         records.retain(|r| marker(r) < highest);
     }
     records
+}
+
+/// The installation's VAT percentage scale, read once per pass.
+async fn vat_scale(
+    integration: &Integration,
+    cached: &mut Option<VatScale>,
+) -> Result<VatScale, IngestError> {
+    if let Some(s) = *cached {
+        return Ok(s);
+    }
+    let s = integration.vat().await?.1;
+    *cached = Some(s);
+    Ok(s)
 }
 
 /// The SKU of an order or invoice line, from the configured article field.
