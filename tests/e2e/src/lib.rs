@@ -32,6 +32,9 @@ use ferry_platform::db::testing::{TestDatabase, postgres_schema};
 use ferry_sandbox::seed::Seed;
 use serde_json::{Value, json};
 
+mod embedded;
+pub use embedded::{DEMO_INTEGRATION, Embedded};
+
 /// The RabbitMQ the tests use (override with `FERRY_TEST_AMQP_URL`).
 pub use ferry_test_support::amqp_url;
 
@@ -129,6 +132,8 @@ pub struct Process {
     args: Vec<String>,
     env: Vec<(String, String)>,
     log: PathBuf,
+    /// The working directory (default: the caller's).
+    dir: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -146,6 +151,7 @@ impl Process {
             args,
             env,
             log,
+            dir: None,
             child: None,
         }
     }
@@ -160,6 +166,9 @@ impl Process {
         let err = log.try_clone()?;
         let mut command = Command::new(&self.program);
         command.args(&self.args);
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
         // Nothing of the caller's Ferry configuration leaks in.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("FERRY_") {
