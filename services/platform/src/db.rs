@@ -112,11 +112,17 @@ pub enum DbError {
 /// Connects to the database of `config` (see the module documentation for what is set up).
 #[tracing::instrument(level = "debug", skip(config), fields(kind = ?config.kind(), schema = ?config.schema))]
 pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbError> {
-    match config.kind() {
+    let mut db = match config.kind() {
         None => Err(DbError::UnsupportedUrl),
         Some(DatabaseKind::Sqlite) => connect_sqlite(config).await,
         Some(DatabaseKind::Postgres) => connect_postgres(config).await,
-    }
+    }?;
+    // Every statement counted by verb and table (`ferry_db_statements_total`): what a message
+    // costs in round trips to the database, the first thing a profile asks.
+    db.set_metric_callback(|info| {
+        crate::metrics::global().db_statement(&info.statement.sql, info.elapsed);
+    });
+    Ok(db)
 }
 
 fn base_options(url: &str, max_connections: u32) -> ConnectOptions {
