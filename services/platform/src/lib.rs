@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod backoff;
 pub mod bus;
+pub mod coalesce;
 pub mod config;
 pub mod connector;
 pub mod db;
