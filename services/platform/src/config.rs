@@ -631,6 +631,11 @@ pub struct DatabaseConfig {
     /// several deployments share one database. Lowercase letters, digits and `_`, not starting
     /// with a digit.
     pub schema: Option<String>,
+    /// Whether the service applies its migrations when it starts (default: yes, as the
+    /// embedded default needs). On Kubernetes the migration Job runs `<service> migrate`
+    /// before a rollout and the Deployments set it to `false`: a replica then only checks that
+    /// the schema is the one it knows and refuses to start otherwise.
+    pub migrate_at_start: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -639,6 +644,7 @@ impl Default for DatabaseConfig {
             url: Secret::new("sqlite://ferry.db?mode=rwc"),
             max_connections: 10,
             schema: None,
+            migrate_at_start: true,
         }
     }
 }

@@ -33,6 +33,7 @@ use ferry_sandbox::seed::Seed;
 use serde_json::{Value, json};
 
 mod embedded;
+pub mod proxy;
 pub use embedded::{DEMO_INTEGRATION, Embedded};
 
 /// The RabbitMQ the tests use (override with `FERRY_TEST_AMQP_URL`).
@@ -834,6 +835,12 @@ pub struct ClusterOptions {
     pub seed: Seed,
     /// Instances per service.
     pub instances: usize,
+    /// Instances of a service other than `instances` (e.g. two notifiers, one of the rest).
+    pub instances_of: BTreeMap<ServiceKind, usize>,
+    /// Whether [`Cluster::start`] sets the integration up through the registry's API and
+    /// waits for the initial sync (default); `false` leaves the registry empty, for a test
+    /// that sets it up another way (the dashboard's wizard).
+    pub set_up_integration: bool,
     /// Extra TOML appended to a service's configuration file.
     pub extra_toml: BTreeMap<ServiceKind, String>,
     /// The broker (default: the shared test RabbitMQ, [`amqp_url`]); a test that kills the
@@ -848,9 +855,19 @@ impl ClusterOptions {
             test: test.to_owned(),
             seed: Seed::default_shop(),
             instances: 1,
+            instances_of: BTreeMap::new(),
+            set_up_integration: true,
             extra_toml: BTreeMap::new(),
             amqp_url: None,
         }
+    }
+
+    /// The number of instances of `kind`.
+    pub fn instances(&self, kind: ServiceKind) -> usize {
+        self.instances_of
+            .get(&kind)
+            .copied()
+            .unwrap_or(self.instances)
     }
 }
 
@@ -918,7 +935,7 @@ impl Cluster {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let mut ports = BTreeMap::new();
         for kind in ServiceKind::ALL {
-            for instance in 0..options.instances {
+            for instance in 0..options.instances(kind) {
                 let port = loop {
                     let port = free_port()?;
                     if !ports.values().any(|p| *p == port) {
@@ -949,13 +966,15 @@ impl Cluster {
         // first deployment; the integration is then set up as an operator would, and syncs
         // from its go-live on.
         for kind in ServiceKind::ALL {
-            for instance in 0..options.instances {
+            for instance in 0..options.instances(kind) {
                 cluster.spawn_service(kind, instance)?;
             }
         }
         cluster.wait_all_ready().await?;
-        cluster.configure_integration().await?;
-        cluster.wait_mailchimp_synced().await?;
+        if options.set_up_integration {
+            cluster.configure_integration().await?;
+            cluster.wait_mailchimp_synced().await?;
+        }
         Ok(cluster)
     }
 
@@ -965,7 +984,7 @@ impl Cluster {
             let db = &self.databases[&kind];
             // The service's own keys first: top-level keys written after a `[section]` would
             // belong to that section (and be refused as unknown).
-            let mut toml = self.service_toml(kind, options.instances);
+            let mut toml = self.service_toml(kind, options.instances(kind));
             let _ = writeln!(
                 toml,
                 "[bus]\nkind = \"rabbitmq\"\nurl = {}\nprefix = {}",
@@ -1162,10 +1181,13 @@ impl Cluster {
 
     /// Waits until the MailChimp connector's initial sync read every resource.
     pub async fn wait_mailchimp_synced(&self) -> anyhow::Result<()> {
-        let path = format!(
-            "/api/v1/mailchimp/integrations/{}/cursors",
-            self.integration.id
-        );
+        self.wait_mailchimp_synced_for(&self.integration.id).await
+    }
+
+    /// Waits until the MailChimp connector's initial sync of integration `id` read every
+    /// resource (an integration set up another way, e.g. by the dashboard's wizard).
+    pub async fn wait_mailchimp_synced_for(&self, id: &str) -> anyhow::Result<()> {
+        let path = format!("/api/v1/mailchimp/integrations/{id}/cursors");
         eventually(
             "the MailChimp initial sync",
             Duration::from_secs(60),
@@ -1188,6 +1210,15 @@ impl Cluster {
             },
         )
         .await
+    }
+
+    /// `http://127.0.0.1:<port>` of every instance of `kind`.
+    pub fn admin_urls(&self, kind: ServiceKind) -> Vec<String> {
+        self.ports
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .map(|(_, port)| format!("http://127.0.0.1:{port}"))
+            .collect()
     }
 
     /// The first instance of `kind`.
