@@ -61,15 +61,16 @@ async fn every_ecommerce_read_honours_exactly_the_spec_parameters() {
         match query_params(path) {
             Some(ours) => {
                 let ours: BTreeSet<String> = ours.iter().map(|s| (*s).to_owned()).collect();
-                assert_eq!(ours, spec, "GET {path}: the sandbox's parameters != the spec's");
+                assert_eq!(
+                    ours, spec,
+                    "GET {path}: the sandbox's parameters != the spec's"
+                );
                 served += 1;
             }
             None => {
                 // A resource the sandbox does not simulate (carts, promo rules, images):
                 // it must not pretend to.
-                let concrete = path
-                    .replace("{store_id}", STORE)
-                    .replace(['{', '}'], "");
+                let concrete = path.replace("{store_id}", STORE).replace(['{', '}'], "");
                 assert_eq!(
                     sb.get(&concrete).await.status,
                     404,
@@ -92,7 +93,9 @@ async fn every_ecommerce_read_honours_exactly_the_spec_parameters() {
         ("orders", "orders"),
     ] {
         let all = sb
-            .get(&format!("{base}/{collection}?count=1000&fields={plural}.id"))
+            .get(&format!(
+                "{base}/{collection}?count=1000&fields={plural}.id"
+            ))
             .await;
         assert_eq!(all.status, 200, "{}", all.text);
         for undefined in [
@@ -108,7 +111,10 @@ async fn every_ecommerce_read_honours_exactly_the_spec_parameters() {
                 ))
                 .await;
             assert_eq!(r.status, 200, "{collection}?{undefined}: {}", r.text);
-            assert_eq!(r.json, all.json, "{collection}?{undefined} changed the answer");
+            assert_eq!(
+                r.json, all.json,
+                "{collection}?{undefined} changed the answer"
+            );
         }
     }
     // The filters the spec defines work.
@@ -127,7 +133,10 @@ async fn every_ecommerce_read_honours_exactly_the_spec_parameters() {
             .all(|o| o["customer"]["id"] == customer)
     );
     let with = sb.get(&format!("{base}/orders?has_outreach=true")).await;
-    assert_eq!(with.json["total_items"], 0, "the seed's orders have no outreach");
+    assert_eq!(
+        with.json["total_items"], 0,
+        "the seed's orders have no outreach"
+    );
     let without = sb.get(&format!("{base}/orders?has_outreach=false")).await;
     assert_eq!(without.json["total_items"], orders.json["total_items"]);
     let bad = sb.get(&format!("{base}/orders?has_outreach=maybe")).await;
@@ -168,7 +177,11 @@ async fn count_is_capped_at_1000_projections_keep_nested_fields_and_order_is_cre
     let items = scan.json["orders"].as_array().expect("orders");
     assert_eq!(items.len(), 500);
     assert_eq!(
-        scan.json.as_object().expect("object").keys().collect::<Vec<_>>(),
+        scan.json
+            .as_object()
+            .expect("object")
+            .keys()
+            .collect::<Vec<_>>(),
         ["orders", "total_items"]
     );
     for o in items {
@@ -205,7 +218,9 @@ async fn count_is_capped_at_1000_projections_keep_nested_fields_and_order_is_cre
     assert!(o["customer"].as_object().expect("customer").len() == 1);
     assert!(o["lines"][0].as_object().expect("line").len() == 1);
     let excluded = sb
-        .get(&format!("{base}?count=1&exclude_fields=orders.lines,_links"))
+        .get(&format!(
+            "{base}?count=1&exclude_fields=orders.lines,_links"
+        ))
         .await;
     assert!(excluded.json["orders"][0].get("lines").is_none());
     assert!(excluded.json["orders"][0].get("customer").is_some());
@@ -264,10 +279,7 @@ async fn the_peak_of_simultaneous_requests_is_recorded_per_key() {
         .find(|k| k["key"] == "fedc…-us1")
         .expect("other key");
     assert_eq!(other["peak"], 1);
-    assert_eq!(
-        sb.control("DELETE", "/connections", None).await.status,
-        204
-    );
+    assert_eq!(sb.control("DELETE", "/connections", None).await.status, 204);
     let c = sb.control("GET", "/connections", None).await;
     assert_eq!(c.json["peak"], 0, "{}", c.text);
     sb.handle.stop().await;
@@ -323,7 +335,11 @@ fn the_scale_seed_is_deterministic_sized_and_quick() {
     scale.fill(&mut st);
     let took = t.elapsed();
     println!("scale seed {scale}: generated in {took:?}");
-    assert_eq!(st.stores.len(), 1, "several stores: see the control API test");
+    assert_eq!(
+        st.stores.len(),
+        1,
+        "several stores: see the control API test"
+    );
     let first = &st.stores[0];
     assert_eq!(first.rec.str("id"), seed.shop.store_id, "the seed's store");
     for s in st.stores.values() {
@@ -359,7 +375,9 @@ fn the_scale_seed_is_deterministic_sized_and_quick() {
 }
 
 async fn check_three_stores(sb: &support::Sb) {
-    let stores = sb.get("/ecommerce/stores?fields=stores.id,total_items").await;
+    let stores = sb
+        .get("/ecommerce/stores?fields=stores.id,total_items")
+        .await;
     assert_eq!(stores.json["total_items"], 3, "{}", stores.text);
     for s in ["", "-2", "-3"] {
         let o = sb
@@ -384,7 +402,10 @@ async fn the_scale_is_set_on_the_control_api_and_survives_reset() {
         .control("PUT", "/scale", Some(json!({"orders": 5})))
         .await;
     assert_eq!(bad.status, 400, "orders without products: {}", bad.text);
-    assert_eq!(sb.control("PUT", "/scale", Some(Value::Null)).await.status, 200);
+    assert_eq!(
+        sb.control("PUT", "/scale", Some(Value::Null)).await.status,
+        200
+    );
     let stores = sb.get("/ecommerce/stores").await;
     assert_eq!(stores.json["total_items"], 1);
     sb.handle.stop().await;

@@ -29,7 +29,13 @@ pub const QUERY_PARAMS: &[(&str, &[&str])] = &[
     ("/ecommerce/stores/{store_id}", ONE),
     (
         "/ecommerce/stores/{store_id}/customers",
-        &["fields", "exclude_fields", "count", "offset", "email_address"],
+        &[
+            "fields",
+            "exclude_fields",
+            "count",
+            "offset",
+            "email_address",
+        ],
     ),
     ("/ecommerce/stores/{store_id}/customers/{customer_id}", ONE),
     ("/ecommerce/stores/{store_id}/products", PAGED),
@@ -56,7 +62,10 @@ pub const QUERY_PARAMS: &[(&str, &[&str])] = &[
         ],
     ),
     ("/ecommerce/stores/{store_id}/orders/{order_id}", ONE),
-    ("/ecommerce/stores/{store_id}/orders/{order_id}/lines", PAGED),
+    (
+        "/ecommerce/stores/{store_id}/orders/{order_id}/lines",
+        PAGED,
+    ),
     (
         "/ecommerce/stores/{store_id}/orders/{order_id}/lines/{line_id}",
         ONE,

@@ -256,7 +256,11 @@ impl Mailchimp {
 
     /// Sets the latency model.
     pub fn set_latency(&self, model: LatencyModel) {
-        *self.inner.latency.write().unwrap_or_else(|e| e.into_inner()) = model;
+        *self
+            .inner
+            .latency
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = model;
     }
 
     /// The scale applied on reset.
@@ -277,7 +281,11 @@ impl Mailchimp {
 
     /// Mounts this simulator's control endpoints (see the module documentation); mount them
     /// before [`crate::control::configure`].
-    pub fn configure_control(&self, cfg: &mut web::ServiceConfig, control: crate::control::Control) {
+    pub fn configure_control(
+        &self,
+        cfg: &mut web::ServiceConfig,
+        control: crate::control::Control,
+    ) {
         cfg.app_data(web::Data::new(ControlData {
             mc: self.clone(),
             control,
@@ -340,7 +348,12 @@ async fn get_connections(d: web::Data<ControlData>) -> HttpResponse {
             })
         })
         .collect();
-    let peak = limiter.usage().iter().map(|(_, u)| u.peak).max().unwrap_or(0);
+    let peak = limiter
+        .usage()
+        .iter()
+        .map(|(_, u)| u.peak)
+        .max()
+        .unwrap_or(0);
     HttpResponse::Ok()
         .json(serde_json::json!({"limit": limiter.limit(), "peak": peak, "keys": keys}))
 }

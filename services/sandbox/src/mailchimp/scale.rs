@@ -48,7 +48,9 @@ impl Default for Scale {
 
 /// A `--scale` value that does not parse.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid scale {0:?}: expected e.g. orders=100000,products=20000,customers=50000,stores=2 (orders need products and customers)")]
+#[error(
+    "invalid scale {0:?}: expected e.g. orders=100000,products=20000,customers=50000,stores=2 (orders need products and customers)"
+)]
 pub struct ScaleError(String);
 
 impl FromStr for Scale {
@@ -181,10 +183,10 @@ fn address(i: usize) -> Value {
 fn customer(i: usize) -> Rec {
     let mut data = json!({
         "id": customer_id(i), "email_address": format!("customer{i}@scale.example"),
-        "opt_in_status": i % 3 == 0, "first_name": "Klant", "last_name": format!("Nummer {i}"),
+        "opt_in_status": i.is_multiple_of(3), "first_name": "Klant", "last_name": format!("Nummer {i}"),
         "address": address(i),
     });
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         data["company"] = json!(format!("Bedrijf {i} B.V."));
     }
     rec(data, i)
@@ -298,7 +300,10 @@ mod tests {
             }
         );
         assert_eq!(s.to_string().parse::<Scale>().expect("round trip"), s);
-        assert!("orders=10".parse::<Scale>().is_err(), "orders need products");
+        assert!(
+            "orders=10".parse::<Scale>().is_err(),
+            "orders need products"
+        );
         assert!("stores=0".parse::<Scale>().is_err());
         assert!("widgets=3".parse::<Scale>().is_err());
         assert!("orders=x".parse::<Scale>().is_err());

@@ -636,12 +636,7 @@ pub fn order_json(s: &Store, o: &Order) -> Value {
 /// [`order_json`] with the customer stats computed once for many records; `None` leaves the
 /// embedded customer as stored (`{id}`), and `lines: false` leaves the lines out, for a
 /// projection that does not ask for them.
-pub fn order_json_with(
-    s: &Store,
-    o: &Order,
-    stats: Option<&CustomerStats>,
-    lines: bool,
-) -> Value {
+pub fn order_json_with(s: &Store, o: &Order, stats: Option<&CustomerStats>, lines: bool) -> Value {
     let mut v = Value::Object(o.rec.data.clone());
     let cid = o
         .rec
