@@ -69,6 +69,10 @@ pub struct MailchimpSection {
     pub poll_overlap_secs: u64,
     /// Records per page when reading collections (MailChimp's maximum is 1000).
     pub page_size: u32,
+    /// Seconds between reconciliation passes of an e-commerce resource: an incremental
+    /// poll due for one reads every record in full and compares content fingerprints
+    /// instead of scanning ids and change times (catches what the fast path cannot see).
+    pub reconcile_interval_secs: u64,
     /// Run a full sync of an integration whose resources were never synced, at start.
     pub initial_sync: bool,
     /// Hours a processed command id is remembered by the inbox.
@@ -94,6 +98,7 @@ impl Default for MailchimpSection {
             poll_interval_secs: 60,
             poll_overlap_secs: 60,
             page_size: 1000,
+            reconcile_interval_secs: 3600,
             initial_sync: true,
             inbox_retention_hours: 168,
             poll_enabled: true,

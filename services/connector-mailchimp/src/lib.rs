@@ -59,6 +59,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(store::CreateTables),
         Box::new(ferry_platform::connector::store::CreateTables),
         Box::new(store::MoveXrefsToKit),
+        Box::new(store::CreateSeenTables),
     ]
 }
 
