@@ -413,8 +413,7 @@ pub fn relation_unchanged(w: &RelationWrite, current: &mk::Relation) -> bool {
         && same(&w.delivery_country, &current.delivery_country)
         && same(&w.contact, &current.contact)
         && same(&w.telephone, &current.telephone)
-        && w
-            .email
+        && w.email
             .as_deref()
             .is_none_or(|e| e.is_empty() || e.eq_ignore_ascii_case(&current.email))
         && same(&w.vat_number, &current.vat_number)
