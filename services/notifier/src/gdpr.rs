@@ -24,12 +24,14 @@ use crate::store::{alert_row, erasure_row, integration_row};
 
 const ERASED: &str = "[erased]";
 
-/// Erases `email` everywhere on behalf of `by`: tombstones first (one per integration), then
-/// the notifier's rows, then one erase request per integration on the bus.
+/// Erases `email` everywhere on behalf of `by`: tombstones first (one per integration: those
+/// the registry announced and not deleted, and those `configured` in files), then the
+/// notifier's rows, then one erase request per integration on the bus.
 pub async fn erase_everywhere(
     db: &DatabaseConnection,
     bus: &Arc<dyn Bus>,
     lot: Option<&ParkingLot>,
+    configured: &[String],
     email: &ferry_proto::Email,
     by: &str,
 ) -> Result<EraseReport, DbErr> {
@@ -39,12 +41,15 @@ pub async fn erase_everywhere(
         requested_by: by.to_owned(),
         requested_at: Utc::now(),
     };
-    let integrations: Vec<IntegrationId> = integration_row::Entity::find()
+    let announced = integration_row::Entity::find()
         .filter(integration_row::Column::State.ne("deleted"))
         .all(db)
         .await?
         .into_iter()
-        .filter_map(|row| IntegrationId::parse(&row.integration_id).ok())
+        .map(|row| row.integration_id);
+    let integrations: std::collections::BTreeSet<IntegrationId> = announced
+        .chain(configured.iter().cloned())
+        .filter_map(|id| IntegrationId::parse(&id).ok())
         .collect();
     for integration in &integrations {
         platform_gdpr::record(

@@ -156,7 +156,21 @@ impl Notifier {
         email: &ferry_proto::Email,
         by: &str,
     ) -> Result<activity::EraseReport, DbErr> {
-        gdpr::erase_everywhere(&self.db, &self.bus, self.lot.as_ref(), email, by).await
+        let configured: Vec<String> = self
+            .config
+            .integrations
+            .iter()
+            .map(|i| i.id.clone())
+            .collect();
+        gdpr::erase_everywhere(
+            &self.db,
+            &self.bus,
+            self.lot.as_ref(),
+            &configured,
+            email,
+            by,
+        )
+        .await
     }
 
     /// Freshness and backlog of every integration, as of now.
