@@ -60,6 +60,8 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(ferry_platform::connector::store::CreateTables),
         Box::new(store::MoveXrefsToKit),
         Box::new(store::CreateSeenTables),
+        // A person's erase (GDPR): audit and tombstones, shared by every service.
+        Box::new(ferry_platform::gdpr::Migration),
     ]
 }
 
@@ -136,6 +138,12 @@ pub async fn start_with_ingester(
         Inbox::new(queues::CONNECTOR_MAILCHIMP),
         outbox.clone(),
         retry,
+    );
+    let handler = ferry_platform::gdpr::ErasingHandler::new(
+        SERVICE,
+        runtime.db.clone(),
+        Arc::new(store::XREFS),
+        Arc::new(handler),
     );
     let subscription = runtime
         .bus

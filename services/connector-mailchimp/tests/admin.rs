@@ -30,6 +30,7 @@ fn admin(h: &Harness) -> (RunningAdminServer, String) {
                 scope: Scope::Operator,
             },
         ],
+        ..AdminConfig::default()
     };
     let server = h
         .started()

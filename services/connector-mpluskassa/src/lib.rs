@@ -66,6 +66,8 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(store::CreateTables),
         Box::new(ferry_platform::connector::store::CreateTables),
         Box::new(store::MoveXrefsToKit),
+        // A person's erase (GDPR): audit and tombstones, shared by every service.
+        Box::new(ferry_platform::gdpr::Migration),
     ]
 }
 
@@ -134,7 +136,15 @@ pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<
     );
     let consumer = runtime
         .bus
-        .subscribe(subscription, Arc::new(commands))
+        .subscribe(
+            subscription,
+            Arc::new(ferry_platform::gdpr::ErasingHandler::new(
+                SERVICE,
+                runtime.db.clone(),
+                Arc::new(store::XREFS),
+                Arc::new(commands),
+            )),
+        )
         .await?;
 
     let ingest = ingest::Ingest::new(

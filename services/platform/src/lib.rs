@@ -10,6 +10,7 @@ pub mod config;
 pub mod connector;
 pub mod db;
 pub mod egress;
+pub mod gdpr;
 pub mod metrics;
 pub mod registry;
 pub mod routes;

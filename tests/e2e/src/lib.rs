@@ -1291,6 +1291,79 @@ impl Cluster {
             .collect()
     }
 
+    /// Every table of every service's PostgreSQL schema holding one of `needles` (any case, in
+    /// any column; binary columns read as UTF-8): `"<service> <table>: <needle> in <n> rows"`.
+    pub async fn find_in_databases(&self, needles: &[&str]) -> anyhow::Result<Vec<String>> {
+        use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+        let mut hits = Vec::new();
+        for (kind, database) in &self.databases {
+            let schema = database.schema.as_deref().unwrap_or("public");
+            let db = Database::connect(database.url.expose()).await?;
+            let columns = db
+                .query_all(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT table_name::text AS t, column_name::text AS c, data_type::text AS d \
+                     FROM information_schema.columns WHERE table_schema = $1 \
+                     ORDER BY table_name, ordinal_position",
+                    [schema.into()],
+                ))
+                .await?;
+            let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for row in columns {
+                let (table, column, kind): (String, String, String) = (
+                    row.try_get("", "t")?,
+                    row.try_get("", "c")?,
+                    row.try_get("", "d")?,
+                );
+                let expr = if kind == "bytea" {
+                    format!("coalesce(convert_from(\"{column}\", 'UTF8'), '')")
+                } else {
+                    format!("coalesce(\"{column}\"::text, '')")
+                };
+                tables.entry(table).or_default().push(expr);
+            }
+            for (table, exprs) in &tables {
+                let text = format!("lower(concat_ws(' ', {}))", exprs.join(", "));
+                for needle in needles {
+                    let sql = format!(
+                        "SELECT count(*) AS n FROM \"{schema}\".\"{table}\" WHERE strpos({text}, lower($1)) > 0"
+                    );
+                    let row = db
+                        .query_one(Statement::from_sql_and_values(
+                            DbBackend::Postgres,
+                            &sql,
+                            [(*needle).into()],
+                        ))
+                        .await?
+                        .ok_or_else(|| anyhow!("no count from {table}"))?;
+                    let n: i64 = row.try_get("", "n")?;
+                    if n > 0 {
+                        hits.push(format!("{} {table}: {needle:?} in {n} rows", kind.name()));
+                    }
+                }
+            }
+            db.close().await?;
+        }
+        Ok(hits)
+    }
+
+    /// Rows of `table` in the schema of `kind`.
+    pub async fn count_rows(&self, kind: ServiceKind, table: &str) -> anyhow::Result<i64> {
+        use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+        let database = &self.databases[&kind];
+        let schema = database.schema.as_deref().unwrap_or("public");
+        let db = Database::connect(database.url.expose()).await?;
+        let row = db
+            .query_one(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT count(*) AS n FROM \"{schema}\".\"{table}\""),
+            ))
+            .await?
+            .ok_or_else(|| anyhow!("no count from {table}"))?;
+        db.close().await?;
+        Ok(row.try_get("", "n")?)
+    }
+
     /// Lines of every service's log containing `needle` (e.g. to check that a secret is
     /// never logged).
     pub fn logs_containing(&self, needle: &str) -> Vec<String> {
