@@ -81,11 +81,22 @@ impl Credentials {
     }
 }
 
-/// Counts requests in flight per principal; the one over the limit is refused.
+/// Counts requests in flight per principal; the one over the limit is refused. Remembers the
+/// peak and the refusals per principal (for tests: `connections` in the state dump).
 #[derive(Clone)]
 pub struct ConnectionLimiter {
     limit: usize,
     in_flight: Arc<Mutex<HashMap<Principal, usize>>>,
+    counts: Arc<Mutex<HashMap<Principal, Counts>>>,
+}
+
+/// What the limiter saw of one principal since the last reset.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct Counts {
+    /// The most requests in flight at once.
+    pub peak: usize,
+    /// Requests refused with 429 for exceeding the limit.
+    pub refused: u64,
 }
 
 /// Releases the slot when dropped.
@@ -99,17 +110,39 @@ impl ConnectionLimiter {
         ConnectionLimiter {
             limit,
             in_flight: Arc::default(),
+            counts: Arc::default(),
         }
+    }
+
+    /// Peak and refusals per principal, keyed by the md5 of the key (never the key).
+    pub fn counts(&self) -> HashMap<String, Counts> {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts
+            .iter()
+            .map(|(p, c)| (super::state::subscriber_hash(&p.0), *c))
+            .collect()
+    }
+
+    /// Forgets peaks and refusals.
+    pub fn reset_counts(&self) {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Takes a slot, or `None` when the principal already has `limit` requests in flight.
     pub fn acquire(&self, principal: &Principal) -> Option<Slot> {
         let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         let n = map.entry(principal.clone()).or_default();
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = counts.entry(principal.clone()).or_default();
         if *n >= self.limit {
+            seen.refused += 1;
             return None;
         }
         *n += 1;
+        seen.peak = seen.peak.max(*n);
         Some(Slot {
             limiter: self.clone(),
             principal: principal.clone(),
@@ -149,6 +182,26 @@ mod tests {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("anystring:{key}"))
         )
+    }
+
+    #[test]
+    fn the_limiter_remembers_the_peak_and_the_refusals() {
+        let limiter = ConnectionLimiter::new(2);
+        let p = Principal("abc-us19".into());
+        let a = limiter.acquire(&p);
+        let b = limiter.acquire(&p);
+        assert!(a.is_some() && b.is_some());
+        assert!(limiter.acquire(&p).is_none(), "the third is refused");
+        drop((a, b));
+        let counts = limiter.counts();
+        let c = counts.values().next().copied().unwrap();
+        assert_eq!((c.peak, c.refused), (2, 1));
+        assert!(
+            !counts.contains_key("abc-us19"),
+            "keyed by digest, never the key"
+        );
+        limiter.reset_counts();
+        assert!(limiter.counts().is_empty());
     }
 
     #[test]
