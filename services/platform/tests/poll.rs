@@ -382,6 +382,7 @@ async fn slots_shared_by_three_replicas(backend: Backend) {
         renew_every: Duration::from_millis(100),
         call_timeout: Duration::from_millis(500),
         ttl: Duration::from_secs(2),
+        idle_release: Duration::from_secs(10),
     };
     let in_flight = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));

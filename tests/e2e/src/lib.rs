@@ -825,8 +825,13 @@ pub struct ClusterOptions {
     pub seed: Seed,
     /// Instances per service.
     pub instances: usize,
+    /// Instances of particular services (the others run `instances`).
+    pub instances_of: BTreeMap<ServiceKind, usize>,
     /// Extra TOML appended to a service's configuration file.
     pub extra_toml: BTreeMap<ServiceKind, String>,
+    /// Extra keys of a service's own last section, written right after it (the MailChimp
+    /// connector's `[mailchimp]`, the MplusKASSA connector's `[client]`, ...).
+    pub own_toml: BTreeMap<ServiceKind, String>,
     /// The broker (default: the shared test RabbitMQ, [`amqp_url`]); a test that kills the
     /// broker passes a private node's URL.
     pub amqp_url: Option<String>,
@@ -839,9 +844,19 @@ impl ClusterOptions {
             test: test.to_owned(),
             seed: Seed::default_shop(),
             instances: 1,
+            instances_of: BTreeMap::new(),
             extra_toml: BTreeMap::new(),
+            own_toml: BTreeMap::new(),
             amqp_url: None,
         }
+    }
+
+    /// The instances of `kind`.
+    pub fn instances(&self, kind: ServiceKind) -> usize {
+        self.instances_of
+            .get(&kind)
+            .copied()
+            .unwrap_or(self.instances)
     }
 }
 
@@ -909,7 +924,7 @@ impl Cluster {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let mut ports = BTreeMap::new();
         for kind in ServiceKind::ALL {
-            for instance in 0..options.instances {
+            for instance in 0..options.instances(kind) {
                 let port = loop {
                     let port = free_port()?;
                     if !ports.values().any(|p| *p == port) {
@@ -940,7 +955,7 @@ impl Cluster {
         // first deployment; the integration is then set up as an operator would, and syncs
         // from its go-live on.
         for kind in ServiceKind::ALL {
-            for instance in 0..options.instances {
+            for instance in 0..options.instances(kind) {
                 cluster.spawn_service(kind, instance)?;
             }
         }
@@ -956,7 +971,11 @@ impl Cluster {
             let db = &self.databases[&kind];
             // The service's own keys first: top-level keys written after a `[section]` would
             // belong to that section (and be refused as unknown).
-            let mut toml = self.service_toml(kind, options.instances);
+            let mut toml = self.service_toml(kind);
+            if let Some(own) = options.own_toml.get(&kind) {
+                toml.push_str(own);
+                toml.push('\n');
+            }
             let _ = writeln!(
                 toml,
                 "[bus]\nkind = \"rabbitmq\"\nurl = {}\nprefix = {}",
@@ -993,12 +1012,13 @@ impl Cluster {
     /// The service's own sections: quick polling and retries for tests; the mapper's
     /// registry reaches the connectors' admin servers for connection tests. No integration
     /// is configured in a file: the registry serves it.
-    fn service_toml(&self, kind: ServiceKind, instances: usize) -> String {
+    fn service_toml(&self, kind: ServiceKind) -> String {
         match kind {
-            ServiceKind::ConnectorMailchimp => format!(
-                "[mailchimp]\nreplicas = {instances}\npoll_interval_secs = 1\nrequest_timeout_secs = 10\n\
+            ServiceKind::ConnectorMailchimp => {
+                "[mailchimp]\npoll_interval_secs = 1\nrequest_timeout_secs = 10\n\
                  connect_timeout_secs = 5\nmax_attempts = 4\nretry_base_ms = 100\nretry_max_ms = 1000\n"
-            ),
+                    .to_owned()
+            }
             ServiceKind::ConnectorMpluskassa => {
                 "[sync]\npoll_interval_ms = 1000\n[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
                  max_attempts = 4\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n"

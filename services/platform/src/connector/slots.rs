@@ -20,8 +20,10 @@
 //! replica's claim on its slots stays valid for longer than a call can take
 //! ([`SlotSettings::call_timeout`]): a replica that cannot renew stops starting calls before
 //! its slots can expire and be claimed by another. A slot's claim lasts
-//! [`SlotSettings::ttl`] (> the call timeout), so the slots of a replica killed with `kill -9`
-//! come back after that; a graceful stop releases them at once.
+//! [`SlotSettings::ttl`] (the call timeout plus 5 s), so the slots a replica killed with
+//! `kill -9` held come back after that; a graceful stop releases them at once, and a key idle
+//! for [`SlotSettings::idle_release`] gives its slots back, so a replica rarely dies holding
+//! slots it did not use.
 //!
 //! [`ConnectionSlots::local`] is the same limit within one process (no database).
 
@@ -48,8 +50,12 @@ pub struct SlotSettings {
     pub renew_every: Duration,
     /// The longest a call can take (the client's request timeout).
     pub call_timeout: Duration,
-    /// How long a claim lasts unless renewed; longer than `call_timeout` plus a few renewals.
+    /// How long a claim lasts unless renewed: `call_timeout` plus a few renewals (calls start
+    /// only while the claim has more than `call_timeout` left).
     pub ttl: Duration,
+    /// A key without calls for this long gives its slots back (so a replica killed later does
+    /// not take idle slots with it for a whole `ttl`).
+    pub idle_release: Duration,
 }
 
 impl SlotSettings {
@@ -58,7 +64,8 @@ impl SlotSettings {
         Self {
             renew_every: Duration::from_secs(1),
             call_timeout,
-            ttl: call_timeout + Duration::from_secs(30),
+            ttl: call_timeout + Duration::from_secs(5),
+            idle_release: Duration::from_secs(10),
         }
     }
 }
@@ -82,6 +89,8 @@ pub struct KeyLimit {
     shed: AtomicUsize,
     /// Permits taken out whose slots are not released yet.
     shed_done: AtomicUsize,
+    /// When calls last waited or ran (seen by the manager).
+    busy_at: Mutex<Instant>,
 }
 
 /// A call's permission to run; dropping it frees the connection (or hands its slot over).
@@ -142,6 +151,7 @@ impl KeyLimit {
             wake,
             shed: AtomicUsize::new(0),
             shed_done: AtomicUsize::new(0),
+            busy_at: Mutex::new(Instant::now()),
         }
     }
 
@@ -464,7 +474,16 @@ impl ConnectionSlots {
             .any(|(r, f)| *r != s.replica && holders.get(r).copied().unwrap_or(0) < *f);
         // Surplus slots go as their calls end (or at once when unused).
         let held_now = k.held().len();
-        let surplus = if starved {
+        let idle = {
+            let mut busy_at = k.busy_at.lock().unwrap_or_else(|e| e.into_inner());
+            if k.demand() > 0 {
+                *busy_at = Instant::now();
+            }
+            busy_at.elapsed() >= s.settings.idle_release
+        };
+        let surplus = if idle {
+            held_now
+        } else if starved {
             held_now.saturating_sub(target)
         } else {
             0
@@ -512,7 +531,7 @@ impl ConnectionSlots {
             );
         }
         let held_now = k.held().len();
-        if !starved {
+        if !starved && !idle {
             // Nobody waits for this replica's surplus: keep what is not handed over yet.
             k.shed.store(0, Ordering::Release);
         }
