@@ -103,7 +103,7 @@ impl Default for MailchimpSection {
             poll_interval_secs: 5,
             poll_busy_interval_ms: 1000,
             poll_lease_secs: 15,
-            poll_concurrency: 32,
+            poll_concurrency: 64,
             poll_overlap_secs: 60,
             page_size: 1000,
             initial_sync: true,

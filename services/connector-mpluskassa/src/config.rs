@@ -202,7 +202,7 @@ impl Default for SyncConfig {
             poll_interval_ms: 5_000,
             busy_interval_ms: 1_000,
             lease_secs: 15,
-            concurrency: 32,
+            concurrency: 64,
             page_size: 500,
         }
     }

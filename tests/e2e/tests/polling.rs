@@ -55,8 +55,9 @@ impl MigratorTrait for Migrator {
     }
 }
 
-/// Records each poll in `poll_spans`, with client-side times (one machine, one clock), the end
-/// written even when the poll is stopped half-way.
+/// Records each poll in `poll_spans` and its end in `poll_span_ends`, with client-side times
+/// (one machine, one clock). The end is written even when the poll is stopped half-way, also
+/// before its start row landed (two tables: the order of the writes does not matter).
 struct Recorder {
     db: DatabaseConnection,
     replica: String,
@@ -65,7 +66,7 @@ struct Recorder {
 
 struct SpanEnd {
     db: DatabaseConnection,
-    id: i64,
+    id: uuid::Uuid,
 }
 
 impl Drop for SpanEnd {
@@ -75,17 +76,12 @@ impl Drop for SpanEnd {
             let _ = db
                 .execute(Statement::from_sql_and_values(
                     db.get_database_backend(),
-                    "UPDATE poll_spans SET ended_at = $1 WHERE id = $2",
-                    [at.into(), id.into()],
+                    "INSERT INTO poll_span_ends (id, ended_at) VALUES ($1, $2)",
+                    [id.into(), at.into()],
                 ))
                 .await;
         });
     }
-}
-
-#[derive(Debug, FromQueryResult)]
-struct Inserted {
-    id: i64,
 }
 
 #[async_trait]
@@ -95,22 +91,24 @@ impl Poller for Recorder {
     }
 
     async fn poll(&self, integration: IntegrationId) -> Result<u64, PollError> {
-        let row = Inserted::find_by_statement(Statement::from_sql_and_values(
-            self.db.get_database_backend(),
-            "INSERT INTO poll_spans (replica, integration, started_at) VALUES ($1, $2, $3) RETURNING id",
-            [
-                self.replica.clone().into(),
-                integration.as_uuid().into(),
-                Utc::now().into(),
-            ],
-        ))
-        .one(&self.db)
-        .await?
-        .context("no id")?;
+        let id = uuid::Uuid::new_v4();
+        let started = Utc::now();
         let _end = SpanEnd {
             db: self.db.clone(),
-            id: row.id,
+            id,
         };
+        self.db
+            .execute(Statement::from_sql_and_values(
+                self.db.get_database_backend(),
+                "INSERT INTO poll_spans (id, replica, integration, started_at) VALUES ($1, $2, $3, $4)",
+                [
+                    id.into(),
+                    self.replica.clone().into(),
+                    integration.as_uuid().into(),
+                    started.into(),
+                ],
+            ))
+            .await?;
         tokio::time::sleep(Duration::from_millis(150)).await;
         Ok(0)
     }
@@ -220,8 +218,9 @@ async fn poll_leases_survive_kill_minus_nine() -> anyhow::Result<()> {
     let db = db::connect(test.config()).await?;
     db::migrate::<Migrator>(&db).await?;
     db.execute_unprepared(
-        "CREATE TABLE poll_spans (id BIGSERIAL PRIMARY KEY, replica TEXT NOT NULL, \
-         integration UUID NOT NULL, started_at TIMESTAMPTZ NOT NULL, ended_at TIMESTAMPTZ)",
+        "CREATE TABLE poll_spans (id UUID PRIMARY KEY, replica TEXT NOT NULL, \
+         integration UUID NOT NULL, started_at TIMESTAMPTZ NOT NULL); \
+         CREATE TABLE poll_span_ends (id UUID PRIMARY KEY, ended_at TIMESTAMPTZ NOT NULL)",
     )
     .await?;
     let ids: Vec<IntegrationId> = (0..INTEGRATIONS).map(|_| IntegrationId::new()).collect();
@@ -256,7 +255,8 @@ async fn poll_leases_survive_kill_minus_nine() -> anyhow::Result<()> {
 
     let spans = Span::find_by_statement(Statement::from_string(
         db.get_database_backend(),
-        "SELECT replica, integration, started_at, ended_at FROM poll_spans ORDER BY started_at",
+        "SELECT s.replica, s.integration, s.started_at, e.ended_at FROM poll_spans s \
+         LEFT JOIN poll_span_ends e ON e.id = s.id ORDER BY s.started_at",
     ))
     .all(&db)
     .await?;

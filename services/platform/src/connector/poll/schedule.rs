@@ -97,7 +97,7 @@ impl Default for PollSettings {
     fn default() -> Self {
         Self {
             lease: Duration::from_secs(15),
-            concurrency: 32,
+            concurrency: 64,
             interval: AdaptiveInterval::default(),
         }
     }
