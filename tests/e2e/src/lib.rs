@@ -1009,18 +1009,19 @@ impl Cluster {
         self.dir.join(format!("{}.toml", kind.name()))
     }
 
-    /// The service's own sections: quick polling and retries for tests; the mapper's
+    /// The service's own sections: quick polling, short poll leases (a killed and restarted
+    /// connector polls again within ~4 s) and quick retries for tests; the mapper's
     /// registry reaches the connectors' admin servers for connection tests. No integration
     /// is configured in a file: the registry serves it.
     fn service_toml(&self, kind: ServiceKind) -> String {
         match kind {
             ServiceKind::ConnectorMailchimp => {
-                "[mailchimp]\npoll_interval_secs = 1\nrequest_timeout_secs = 10\n\
+                "[mailchimp]\npoll_interval_secs = 1\npoll_lease_secs = 3\nrequest_timeout_secs = 10\n\
                  connect_timeout_secs = 5\nmax_attempts = 4\nretry_base_ms = 100\nretry_max_ms = 1000\n"
                     .to_owned()
             }
             ServiceKind::ConnectorMpluskassa => {
-                "[sync]\npoll_interval_ms = 1000\n[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
+                "[sync]\npoll_interval_ms = 1000\nlease_secs = 3\n[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
                  max_attempts = 4\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n"
                     .to_owned()
             }
