@@ -456,11 +456,10 @@ def check_k8s(overlay: str, objects: list[dict], report: Report) -> None:
                 report.check("replicas" not in dep["spec"],
                              f"{where}: {dname}: spec.replicas fights the HPA; leave it out")
                 if service == "connector-mailchimp":
-                    shared = get(env, "FERRY_MAILCHIMP__REPLICAS", "value")
-                    report.check(shared == str(hi),
-                                 f"{where}: {cname}: FERRY_MAILCHIMP__REPLICAS ({shared}) must "
-                                 f"equal the HPA's maxReplicas ({hi}): the account's connection "
-                                 "limit is shared between that many replicas")
+                    report.check(get(env, "FERRY_MAILCHIMP__REPLICAS") is None,
+                                 f"{where}: {cname}: FERRY_MAILCHIMP__REPLICAS is deprecated and "
+                                 "ignored (the replicas share each account's connections through "
+                                 "the database, whatever their number); remove it")
     # Migrations as a Job: `<service> migrate` for every service on the schema its Deployment
     # uses, under the same pod security; the Deployments do not migrate at start.
     job = named("Job", "ferry-migrate")
@@ -864,10 +863,9 @@ def self_test(dev: list[dict], compose: dict, dashboard: str, dockerfile: str) -
              key="amqp")),
         ("admin port that is not the service's",
          lambda o: container(o, "ferry-mapper")["ports"][0].update(containerPort=9100)),
-        ("HPA max out of step with FERRY_MAILCHIMP__REPLICAS",
-         lambda o: next(x for x in o if x["kind"] == "HorizontalPodAutoscaler"
-                        and x["metadata"]["name"] == "ferry-connector-mailchimp")["spec"].update(
-             maxReplicas=7)),
+        ("deprecated FERRY_MAILCHIMP__REPLICAS set",
+         lambda o: container(o, "ferry-connector-mailchimp")["env"].append(
+             {"name": "FERRY_MAILCHIMP__REPLICAS", "value": "2"})),
         ("Service selecting nothing",
          lambda o: next(x for x in o if x["kind"] == "Service"
                         and x["metadata"]["name"] == "ferry-mapper")["spec"]["selector"].update(

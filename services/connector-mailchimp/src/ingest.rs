@@ -59,8 +59,6 @@ use schemars::JsonSchema;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::client::{ClientError, Page, segment};
@@ -291,6 +289,11 @@ impl Ingester {
     /// The integrations.
     pub fn integrations(&self) -> &Arc<Integrations> {
         &self.integrations
+    }
+
+    /// The database.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     /// Syncs every enabled resource of `integration`; stops at the first failure.
@@ -668,6 +671,8 @@ impl Ingester {
             self.outbox.enqueue(&txn, message).await?;
         }
         store::save_cursor(&txn, cursor.clone()).await?;
+        // Only while this replica still owns the integration's polling (connector kit).
+        ferry_platform::connector::poll::check_current(&txn).await?;
         txn.commit().await?;
         if !batch.messages.is_empty() {
             self.outbox.wake();
@@ -990,67 +995,6 @@ impl Ingester {
     /// The outbox (to wake after a commit).
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
-    }
-
-    /// Polls every integration every `interval` until `shutdown`; an integration whose
-    /// resources were never synced gets a full sync first when `initial_sync` is set.
-    pub fn spawn_poller(
-        self: Arc<Self>,
-        interval: Duration,
-        initial_sync: bool,
-        shutdown: CancellationToken,
-    ) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                for integration in self.integrations.active() {
-                    if shutdown.is_cancelled() {
-                        return;
-                    }
-                    let mut completed = true;
-                    for resource in Resource::all() {
-                        if !integration.connection.resources.contains(&resource) {
-                            continue;
-                        }
-                        let never = match store::cursor(
-                            &self.db,
-                            integration.id(),
-                            resource.as_str(),
-                        )
-                        .await
-                        {
-                            Ok(cursor) => cursor.is_none_or(|c| c.watermark.is_none()),
-                            Err(error) => {
-                                tracing::warn!(%error, "cannot read the MailChimp cursor");
-                                completed = false;
-                                continue;
-                            }
-                        };
-                        if never && !initial_sync {
-                            continue;
-                        }
-                        let sync = self.sync(&integration, resource, SyncMode::Incremental);
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            result = sync => if let Err(error) = result {
-                                completed = false;
-                                tracing::warn!(integration = %integration.id(), resource = resource.as_str(), %error, "MailChimp poll failed; retrying at the next interval");
-                            }
-                        }
-                    }
-                    if completed {
-                        ferry_platform::metrics::global().poll_succeeded(
-                            "mailchimp",
-                            &integration.id().to_string(),
-                            chrono::Utc::now().timestamp() as f64,
-                        );
-                    }
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(interval) => {}
-                }
-            }
-        })
     }
 }
 

@@ -10,6 +10,8 @@
 //! - [`commands`]: executes `mpluskassa.*` commands idempotently and replies.
 //! - [`convert`]: MplusKASSA records <-> canonical models.
 //! - [`store`]: cursors, cross-references, connection settings (tables and migration).
+//! - [`poll`]: one pass of one integration for the connector kit's poll scheduler (which
+//!   replica polls which installation, when, how many at once).
 //! - [`integrations`]: the installations served (configuration and registry), live or not.
 //! - [`registry`]: following the integration registry (`ferry.integration.changed`).
 //! - [`admin`]: connection test, reference data, sync trigger, cursors, stats.
@@ -42,6 +44,7 @@ pub mod config;
 pub mod convert;
 pub mod ingest;
 pub mod integrations;
+pub mod poll;
 pub mod registry;
 pub mod soap;
 pub mod store;
@@ -68,6 +71,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(store::MoveXrefsToKit),
         // A person's erase (GDPR): audit and tombstones, shared by every service.
         Box::new(ferry_platform::gdpr::Migration),
+        Box::new(ferry_platform::connector::poll::CreatePollTables),
     ]
 }
 

@@ -843,6 +843,9 @@ pub struct ClusterOptions {
     pub set_up_integration: bool,
     /// Extra TOML appended to a service's configuration file.
     pub extra_toml: BTreeMap<ServiceKind, String>,
+    /// Extra keys of a service's own last section, written right after it (the MailChimp
+    /// connector's `[mailchimp]`, the MplusKASSA connector's `[client]`, ...).
+    pub own_toml: BTreeMap<ServiceKind, String>,
     /// The broker (default: the shared test RabbitMQ, [`amqp_url`]); a test that kills the
     /// broker passes a private node's URL.
     pub amqp_url: Option<String>,
@@ -858,6 +861,7 @@ impl ClusterOptions {
             instances_of: BTreeMap::new(),
             set_up_integration: true,
             extra_toml: BTreeMap::new(),
+            own_toml: BTreeMap::new(),
             amqp_url: None,
         }
     }
@@ -984,7 +988,11 @@ impl Cluster {
             let db = &self.databases[&kind];
             // The service's own keys first: top-level keys written after a `[section]` would
             // belong to that section (and be refused as unknown).
-            let mut toml = self.service_toml(kind, options.instances(kind));
+            let mut toml = self.service_toml(kind);
+            if let Some(own) = options.own_toml.get(&kind) {
+                toml.push_str(own);
+                toml.push('\n');
+            }
             let _ = writeln!(
                 toml,
                 "[bus]\nkind = \"rabbitmq\"\nurl = {}\nprefix = {}",
@@ -1018,17 +1026,19 @@ impl Cluster {
         self.dir.join(format!("{}.toml", kind.name()))
     }
 
-    /// The service's own sections: quick polling and retries for tests; the mapper's
+    /// The service's own sections: quick polling, short poll leases (a killed and restarted
+    /// connector polls again within ~4 s) and quick retries for tests; the mapper's
     /// registry reaches the connectors' admin servers for connection tests. No integration
     /// is configured in a file: the registry serves it.
-    fn service_toml(&self, kind: ServiceKind, instances: usize) -> String {
+    fn service_toml(&self, kind: ServiceKind) -> String {
         match kind {
-            ServiceKind::ConnectorMailchimp => format!(
-                "[mailchimp]\nreplicas = {instances}\npoll_interval_secs = 1\nrequest_timeout_secs = 10\n\
+            ServiceKind::ConnectorMailchimp => {
+                "[mailchimp]\npoll_interval_secs = 1\npoll_lease_secs = 3\nrequest_timeout_secs = 10\n\
                  connect_timeout_secs = 5\nmax_attempts = 4\nretry_base_ms = 100\nretry_max_ms = 1000\n"
-            ),
+                    .to_owned()
+            }
             ServiceKind::ConnectorMpluskassa => {
-                "[sync]\npoll_interval_ms = 1000\n[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
+                "[sync]\npoll_interval_ms = 1000\nlease_secs = 3\n[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
                  max_attempts = 4\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n"
                     .to_owned()
             }

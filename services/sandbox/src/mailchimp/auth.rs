@@ -126,6 +126,15 @@ impl ConnectionLimiter {
         self.limit
     }
 
+    /// Each principal's use, keyed by the md5 of its key (never the key): `connections` in
+    /// the state dump.
+    pub fn counts(&self) -> HashMap<String, Usage> {
+        self.lock()
+            .iter()
+            .map(|(p, u)| (super::state::subscriber_hash(&p.0), *u))
+            .collect()
+    }
+
     /// Takes a slot, or `None` when the principal already has `limit` requests in flight.
     pub fn acquire(&self, principal: &Principal) -> Option<Slot> {
         let mut map = self.lock();
@@ -205,6 +214,26 @@ mod tests {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("anystring:{key}"))
         )
+    }
+
+    #[test]
+    fn the_limiter_remembers_the_peak_and_the_refusals() {
+        let limiter = ConnectionLimiter::new(2);
+        let p = Principal("abc-us19".into());
+        let a = limiter.acquire(&p);
+        let b = limiter.acquire(&p);
+        assert!(a.is_some() && b.is_some());
+        assert!(limiter.acquire(&p).is_none(), "the third is refused");
+        drop((a, b));
+        let counts = limiter.counts();
+        let c = counts.values().next().copied().unwrap();
+        assert_eq!((c.peak, c.refused), (2, 1));
+        assert!(
+            !counts.contains_key("abc-us19"),
+            "keyed by digest, never the key"
+        );
+        limiter.reset();
+        assert!(limiter.counts().is_empty());
     }
 
     #[test]

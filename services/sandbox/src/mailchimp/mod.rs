@@ -323,7 +323,15 @@ impl SimState for Mailchimp {
     }
 
     fn dump(&self) -> Value {
-        serde_json::to_value(&*self.lock()).unwrap_or(Value::Null)
+        let mut state = serde_json::to_value(&*self.lock()).unwrap_or(Value::Null);
+        if let Some(map) = state.as_object_mut() {
+            // Peak requests in flight and 429 refusals per key (md5 of the key), since reset.
+            map.insert(
+                "connections".into(),
+                serde_json::to_value(self.inner.limiter.counts()).unwrap_or(Value::Null),
+            );
+        }
+        state
     }
 }
 
