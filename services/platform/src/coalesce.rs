@@ -266,12 +266,18 @@ mod tests {
                 )
             }
         };
-        let found = coalescer.load_many(vec![1, 2, 3], batch).await.unwrap();
+        let found = coalescer
+            .load_many(vec![1, 2, 3], batch)
+            .await
+            .expect("found");
         assert_eq!(found, HashMap::from([(1, 1), (3, 3)]));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         // More keys than a batch holds still go in one call (of their own).
         let many: Vec<u32> = (100..130).collect();
-        assert_eq!(coalescer.load_many(many, batch).await.unwrap().len(), 30);
+        assert_eq!(
+            coalescer.load_many(many, batch).await.expect("found").len(),
+            30
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 2);
     }
 

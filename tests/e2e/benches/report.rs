@@ -131,7 +131,7 @@ struct Outcome {
 
 /// The processes under test: the embedded `ferry` or a cluster.
 enum Deployed {
-    Embedded(Embedded),
+    Embedded(Box<Embedded>),
     Cluster(Box<Cluster>),
 }
 
@@ -222,7 +222,9 @@ async fn run_deployment(
                 ),
                 ("FERRY_CONNECTOR_MPLUSKASSA__SYNC__POLL_INTERVAL_MS", "1000"),
             ];
-            Deployed::Embedded(Embedded::start("bench_report_embedded", &env, http).await?)
+            Deployed::Embedded(Box::new(
+                Embedded::start("bench_report_embedded", &env, http).await?,
+            ))
         }
         Deployment::Cluster(instances) => {
             let mut options = ClusterOptions::new(&format!("bench_report_{instances}x"));
