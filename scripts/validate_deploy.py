@@ -456,11 +456,56 @@ def check_k8s(overlay: str, objects: list[dict], report: Report) -> None:
                 report.check("replicas" not in dep["spec"],
                              f"{where}: {dname}: spec.replicas fights the HPA; leave it out")
                 if service == "connector-mailchimp":
-                    shared = get(env, "FERRY_MAILCHIMP__REPLICAS", "value")
-                    report.check(shared == str(hi),
-                                 f"{where}: {cname}: FERRY_MAILCHIMP__REPLICAS ({shared}) must "
-                                 f"equal the HPA's maxReplicas ({hi}): the account's connection "
-                                 "limit is shared between that many replicas")
+                    report.check(get(env, "FERRY_MAILCHIMP__REPLICAS") is None,
+                                 f"{where}: {cname}: FERRY_MAILCHIMP__REPLICAS is deprecated and "
+                                 "ignored (the replicas share each account's connections through "
+                                 "the database, whatever their number); remove it")
+    # Migrations as a Job: `<service> migrate` for every service on the schema its Deployment
+    # uses, under the same pod security; the Deployments do not migrate at start.
+    job = named("Job", "ferry-migrate")
+    if report.check(job is not None, f"{where}: no Job ferry-migrate (the migrations)"):
+        pod = get(job, "spec", "template", "spec", default={})
+        report.check(pod.get("automountServiceAccountToken") is False
+                     and pod.get("enableServiceLinks") is False
+                     and get(pod, "securityContext", "runAsNonRoot") is True
+                     and get(pod, "securityContext", "seccompProfile", "type") == "RuntimeDefault",
+                     f"{where}: ferry-migrate: pod security as for the Deployments")
+        report.check(pod.get("restartPolicy") in ("OnFailure", "Never"),
+                     f"{where}: ferry-migrate: restartPolicy must be OnFailure or Never")
+        by_command = {tuple(c.get("command") or []): c for c in pod.get("containers", [])}
+        for service in SERVICES:
+            c = by_command.get((f"/usr/local/bin/{service}", "migrate"))
+            if not report.check(c is not None,
+                                f"{where}: ferry-migrate runs no `{service} migrate`"):
+                continue
+            sc = c.get("securityContext") or {}
+            report.check(sc.get("allowPrivilegeEscalation") is False
+                         and sc.get("readOnlyRootFilesystem") is True
+                         and get(sc, "capabilities", "drop") == ["ALL"],
+                         f"{where}: ferry-migrate/{c.get('name')}: container security as for "
+                         "the Deployments")
+            env = {e["name"]: e for e in c.get("env", [])}
+            dep = named("Deployment", f"ferry-{service}")
+            dep_env = {e["name"]: e for e in get(dep, "spec", "template", "spec", "containers",
+                                                  0, "env", default=[])}
+            report.check(get(env, "FERRY_DATABASE__SCHEMA", "value")
+                         == get(dep_env, "FERRY_DATABASE__SCHEMA", "value"),
+                         f"{where}: ferry-migrate/{c.get('name')}: FERRY_DATABASE__SCHEMA differs "
+                         f"from Deployment ferry-{service}'s")
+            ref = get(env, "FERRY_DATABASE__URL", "valueFrom", "secretKeyRef")
+            if report.check(ref is not None,
+                            f"{where}: ferry-migrate/{c.get('name')}: FERRY_DATABASE__URL must "
+                            "come from a Secret"):
+                secret_has(ref["name"], ref["key"], f"ferry-migrate/{c.get('name')}")
+        migrate_at_start = {
+            config_env(get(source, "configMapRef", "name")).get("FERRY_DATABASE__MIGRATE_AT_START")
+            for dep in deployments
+            for c in get(dep, "spec", "template", "spec", "containers", default=[])
+            for source in c.get("envFrom", []) if get(source, "configMapRef", "name")
+        }
+        report.check(migrate_at_start == {"false"},
+                     f"{where}: with the Job ferry-migrate the Deployments must not migrate at "
+                     "start (FERRY_DATABASE__MIGRATE_AT_START=false in their ConfigMap)")
     for service in SERVICES:
         report.check(named("Deployment", f"ferry-{service}") is not None,
                      f"{where}: no Deployment ferry-{service}")
@@ -818,10 +863,9 @@ def self_test(dev: list[dict], compose: dict, dashboard: str, dockerfile: str) -
              key="amqp")),
         ("admin port that is not the service's",
          lambda o: container(o, "ferry-mapper")["ports"][0].update(containerPort=9100)),
-        ("HPA max out of step with FERRY_MAILCHIMP__REPLICAS",
-         lambda o: next(x for x in o if x["kind"] == "HorizontalPodAutoscaler"
-                        and x["metadata"]["name"] == "ferry-connector-mailchimp")["spec"].update(
-             maxReplicas=7)),
+        ("deprecated FERRY_MAILCHIMP__REPLICAS set",
+         lambda o: container(o, "ferry-connector-mailchimp")["env"].append(
+             {"name": "FERRY_MAILCHIMP__REPLICAS", "value": "2"})),
         ("Service selecting nothing",
          lambda o: next(x for x in o if x["kind"] == "Service"
                         and x["metadata"]["name"] == "ferry-mapper")["spec"]["selector"].update(
@@ -834,6 +878,17 @@ def self_test(dev: list[dict], compose: dict, dashboard: str, dockerfile: str) -
          .update(port="metrics")),
         ("schema violation",
          lambda o: container(o, "ferry-mapper").update(imagePullPolicy=3)),
+        ("a service missing from the migration Job",
+         lambda o: next(x for x in o if x["kind"] == "Job")["spec"]["template"]["spec"]
+         ["containers"].pop()),
+        ("the migration Job on another schema",
+         lambda o: next(e for e in next(x for x in o if x["kind"] == "Job")["spec"]["template"]
+                        ["spec"]["containers"][0]["env"]
+                        if e["name"] == "FERRY_DATABASE__SCHEMA").update(value="public")),
+        ("Deployments migrating at start next to the Job",
+         lambda o: next(x for x in o if x["kind"] == "ConfigMap"
+                        and x["metadata"]["name"].startswith("ferry-config"))["data"].update(
+             FERRY_DATABASE__MIGRATE_AT_START="true")),
     ]
     missed = []
     for what, breaks in k8s_breaks:

@@ -47,6 +47,7 @@
 //! | `integration.changed` | event | [`messages::IntegrationChanged`] | `ferry.integration.changed` | registry (mapper) -> all services; state `deleted` on deletion |
 //! | `saga.parked` | event | [`messages::SagaParked`] | `ferry.saga.parked` | order orchestrator -> notifier (alert) |
 //! | `saga.failed` | event | [`messages::SagaFailed`] | `ferry.saga.failed` | order orchestrator -> notifier (alert) |
+//! | `person.erase-requested` | event | [`messages::PersonEraseRequested`] | `ferry.person.erase-requested` | notifier (GDPR erase) -> every service; the person only as a SHA-256 fingerprint |
 //!
 //! Replies carry `causation_id` = the command's message id and the command's
 //! `correlation_id`. Payloads never carry secrets in clear: `integration.changed` carries

@@ -85,6 +85,7 @@ pub fn all() -> Vec<(String, Value)> {
         entry::<IntegrationChanged>(),
         entry::<SagaParked>(),
         entry::<SagaFailed>(),
+        entry::<PersonEraseRequested>(),
     ]
 }
 

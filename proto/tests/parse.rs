@@ -209,6 +209,13 @@ fn every_message_round_trips_with_its_routing_key() {
             error: FailureInfo::new(ErrorCode::Unavailable, "MplusKASSA answered 503"),
         })
         .routing_key(),
+        round_trip(PersonEraseRequested {
+            erase_id: uuid::Uuid::now_v7(),
+            fingerprint: "0".repeat(64),
+            requested_by: "oncall".to_owned(),
+            requested_at: chrono::Utc::now(),
+        })
+        .routing_key(),
     ];
     let keys: Vec<&str> = keys.iter().map(RoutingKey::as_str).collect();
     assert_eq!(
@@ -240,6 +247,7 @@ fn every_message_round_trips_with_its_routing_key() {
             "ferry.integration.changed",
             "ferry.saga.parked",
             "ferry.saga.failed",
+            "ferry.person.erase-requested",
         ]
     );
     assert_eq!(keys.len(), CATALOGUE.len());

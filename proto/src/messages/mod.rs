@@ -8,6 +8,7 @@ mod customer;
 mod failure;
 mod integration;
 mod order;
+mod person;
 mod product;
 mod saga;
 mod stock;
@@ -22,6 +23,7 @@ pub use integration::{
     MpluskassaConnectionInfo,
 };
 pub use order::{OrderCreate, OrderCreated, OrderFind, OrderFound, OrderMapped, OrderObserved};
+pub use person::PersonEraseRequested;
 pub use product::{
     ProductObserved, ProductRef, ProductUpsert, ProductUpserted, ProductsVerified, ProductsVerify,
 };
@@ -109,6 +111,7 @@ pub const CATALOGUE: &[MessageSpec] = &[
     MessageSpec::of::<IntegrationChanged>(),
     MessageSpec::of::<SagaParked>(),
     MessageSpec::of::<SagaFailed>(),
+    MessageSpec::of::<PersonEraseRequested>(),
 ];
 
 /// Looks up a catalogue entry by message type.

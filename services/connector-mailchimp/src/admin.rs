@@ -238,7 +238,8 @@ pub struct IntegrationView {
     pub list_id: String,
     /// Simultaneous calls for the account (all replicas).
     pub concurrency: u32,
-    /// This replica's share.
+    /// This replica's share now: the account's connection slots it holds (they move to the
+    /// replicas that need them).
     pub replica_concurrency: usize,
     /// Resources read.
     pub resources: Vec<Resource>,
@@ -255,7 +256,7 @@ fn view(i: &Integration) -> IntegrationView {
         store_id: c.store_id.clone(),
         list_id: c.list_id.clone(),
         concurrency: c.concurrency,
-        replica_concurrency: i.client.concurrency(),
+        replica_concurrency: i.client.limit().share(),
         resources: c.resources.clone(),
         webhooks: c.webhook_secret.is_some(),
     }

@@ -5,11 +5,11 @@
 //!   (overridable, for the sandbox). TLS through rustls.
 //! - **Limits**: MailChimp allows 10 simultaneous connections per account and answers 429
 //!   beyond. One [`MailchimpClient`] per integration is shared by every flow of that
-//!   integration in this process, and a semaphore (shared by integrations on the same account)
-//!   caps its calls in flight. Across replicas
-//!   each replica takes a fixed share (`concurrency / replicas`, see
-//!   [`crate::config::MailchimpSection::replicas`]): no coordination on the hot path, no lease
-//!   that can expire mid-call, and the rare 429 from an uneven split is retried like any other.
+//!   integration in this process, and the account's [`KeyLimit`] (shared by integrations on
+//!   the same account) caps its calls in flight. Across replicas the limit is shared through
+//!   the connector kit's connection slots ([`ferry_platform::connector::slots`]): each replica
+//!   runs at most as many calls as it holds slots, the slots move to the replicas that need
+//!   them, and a call costs no database round trip (a semaphore in process is the fast path).
 //! - **Retries** with full-jitter exponential backoff on 429, a bare 403 (MailChimp's edge
 //!   throttling answers without a body), 5xx, timeouts, dropped connections and malformed
 //!   bodies, for idempotent calls (GET, PUT, PATCH, DELETE). MailChimp sends no `Retry-After`;
@@ -28,13 +28,13 @@ use std::time::{Duration, Instant};
 
 use ferry_platform::backoff::{Backoff, Jitter};
 use ferry_platform::config::Secret;
+use ferry_platform::connector::slots::{ConnectionSlots, KeyLimit};
 use ferry_platform::egress::{BodyError, read_capped};
 use ferry_platform::metrics;
 use ferry_proto::messages::{ErrorCode, FailureInfo};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::Semaphore;
 
 /// The `system` label of metrics.
 pub const SYSTEM: &str = "mailchimp";
@@ -403,7 +403,7 @@ struct Inner {
     http: reqwest::Client,
     base: String,
     key: ApiKey,
-    permits: Arc<Semaphore>,
+    limit: Arc<KeyLimit>,
     settings: ClientSettings,
     stats: ApiStats,
 }
@@ -436,23 +436,23 @@ enum Attempt {
 
 impl MailchimpClient {
     /// A client for `key`, at `base_url` or the key's data center, with a connection limit
-    /// of its own.
+    /// of its own (in this process only: a connection test, a tool).
     pub fn new(
         key: ApiKey,
         base_url: Option<&str>,
         settings: ClientSettings,
     ) -> Result<Self, ClientError> {
-        let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
-        Self::with_limit(key, base_url, settings, permits)
+        let limit = ConnectionSlots::local().key(&key.account_digest(), settings.concurrency);
+        Self::with_limit(key, base_url, settings, limit)
     }
 
-    /// A client sharing `permits` (the account's connection limit) with other clients of the
-    /// same account.
+    /// A client sharing `limit` (the account's connection limit) with other clients of the
+    /// same account, in this process and, for a shared limit, in the other replicas.
     pub fn with_limit(
         key: ApiKey,
         base_url: Option<&str>,
         settings: ClientSettings,
-        permits: Arc<Semaphore>,
+        limit: Arc<KeyLimit>,
     ) -> Result<Self, ClientError> {
         let base = match base_url {
             Some(url) => {
@@ -483,7 +483,7 @@ impl MailchimpClient {
                 http,
                 base,
                 key,
-                permits,
+                limit,
                 settings,
                 stats: ApiStats::default(),
             }),
@@ -505,9 +505,14 @@ impl MailchimpClient {
         &self.inner.stats
     }
 
-    /// Calls this client runs at once.
+    /// Calls the account allows at once (all replicas together).
     pub fn concurrency(&self) -> usize {
         self.inner.settings.concurrency
+    }
+
+    /// The account's connection limit (this replica's share of it: [`KeyLimit::share`]).
+    pub fn limit(&self) -> &KeyLimit {
+        &self.inner.limit
     }
 
     /// `GET /ping`: checks key and reachability.
@@ -730,7 +735,7 @@ impl MailchimpClient {
         idempotency: Idempotency,
         attempt: u32,
     ) -> Attempt {
-        let Ok(_permit) = self.inner.permits.acquire().await else {
+        let Ok(_permit) = self.inner.limit.acquire().await else {
             return Attempt::Fail(ClientError::Build("the client is closed".into()));
         };
         self.inner.stats.lock().in_flight += 1;

@@ -3,8 +3,7 @@
 //!
 //! ```toml
 //! [mailchimp]
-//! replicas = 2                 # this deployment runs 2 replicas: each uses limit / 2 connections
-//! poll_interval_secs = 60
+//! poll_interval_secs = 5       # longest wait between polls of an idle integration
 //!
 //! [[integrations]]
 //! integration_id = "0195f3a4-7b1c-7d2e-8f90-a1b2c3d4e5f6"
@@ -60,15 +59,29 @@ pub struct MailchimpSection {
     pub retry_max_ms: u64,
     /// Longest response body read, in bytes (default 32 MiB); a longer one fails the call.
     pub max_response_bytes: usize,
-    /// Replicas of this service sharing each account's connection limit: each replica uses
-    /// `concurrency / replicas` connections (at least 1).
-    pub replicas: u32,
-    /// Seconds between incremental polls.
+    /// Deprecated and ignored: the replicas share each account's connection limit through the
+    /// database (connection slots), whatever their number. Still accepted, with a warning at
+    /// start, so existing deployments keep starting.
+    #[schemars(extend("deprecated" = true))]
+    pub replicas: Option<u32>,
+    /// The longest wait, in seconds, between two polls of an integration that found nothing
+    /// (idle polls back off to it from `poll_busy_interval_ms`).
     pub poll_interval_secs: u64,
+    /// The wait, in milliseconds, after a poll that found changes.
+    pub poll_busy_interval_ms: u64,
+    /// Seconds a replica's ownership of an integration's polling lasts unless renewed; a
+    /// killed replica's integrations are polled by the others within about 1⅓ of it.
+    pub poll_lease_secs: u64,
+    /// Integrations this replica polls at once.
+    pub poll_concurrency: usize,
     /// Seconds a poll looks back before the previous poll's start (clock skew, slow writes).
     pub poll_overlap_secs: u64,
     /// Records per page when reading collections (MailChimp's maximum is 1000).
     pub page_size: u32,
+    /// Seconds between reconciliation passes of an e-commerce resource: an incremental
+    /// poll due for one reads every record in full and compares content fingerprints
+    /// instead of scanning ids and change times (catches what the fast path cannot see).
+    pub reconcile_interval_secs: u64,
     /// Run a full sync of an integration whose resources were never synced, at start.
     pub initial_sync: bool,
     /// Hours a processed command id is remembered by the inbox.
@@ -90,10 +103,14 @@ impl Default for MailchimpSection {
             retry_base_ms: 250,
             retry_max_ms: 10_000,
             max_response_bytes: 32 * 1024 * 1024,
-            replicas: 1,
-            poll_interval_secs: 60,
+            replicas: None,
+            poll_interval_secs: 5,
+            poll_busy_interval_ms: 1000,
+            poll_lease_secs: 15,
+            poll_concurrency: 64,
             poll_overlap_secs: 60,
             page_size: 1000,
+            reconcile_interval_secs: 3600,
             initial_sync: true,
             inbox_retention_hours: 168,
             poll_enabled: true,
@@ -103,7 +120,24 @@ impl Default for MailchimpSection {
 }
 
 impl MailchimpSection {
-    /// The client settings for an account allowing `concurrency` connections.
+    /// How integrations are polled (ownership leases, concurrency, adaptive interval).
+    pub fn poll_settings(&self) -> ferry_platform::connector::poll::PollSettings {
+        use ferry_platform::connector::poll::{AdaptiveInterval, PollSettings};
+        PollSettings {
+            lease: Duration::from_secs(self.poll_lease_secs.max(1)),
+            concurrency: self.poll_concurrency.max(1),
+            interval: AdaptiveInterval {
+                busy: Duration::from_millis(
+                    self.poll_busy_interval_ms
+                        .clamp(1, self.poll_interval_secs.max(1) * 1000),
+                ),
+                idle_max: Duration::from_secs(self.poll_interval_secs.max(1)),
+            },
+        }
+    }
+
+    /// The client settings for an account allowing `concurrency` connections (all replicas
+    /// together: they share them through connection slots).
     pub fn client_settings(&self, concurrency: u32) -> ClientSettings {
         ClientSettings {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
@@ -111,7 +145,7 @@ impl MailchimpSection {
             max_attempts: self.max_attempts.max(1),
             retry_base: Duration::from_millis(self.retry_base_ms),
             retry_max: Duration::from_millis(self.retry_max_ms),
-            concurrency: (concurrency / self.replicas.max(1)).max(1) as usize,
+            concurrency: concurrency.max(1) as usize,
             max_response_bytes: self.max_response_bytes.max(1),
         }
     }
@@ -179,8 +213,11 @@ impl Validate for ConnectorConfig {
         if m.request_timeout_secs == 0 {
             errors.push("mailchimp.request_timeout_secs", "must be at least 1");
         }
-        if m.replicas == 0 {
-            errors.push("mailchimp.replicas", "must be at least 1");
+        if m.poll_lease_secs == 0 {
+            errors.push("mailchimp.poll_lease_secs", "must be at least 1");
+        }
+        if m.poll_concurrency == 0 {
+            errors.push("mailchimp.poll_concurrency", "must be at least 1");
         }
         if m.poll_interval_secs == 0 {
             errors.push("mailchimp.poll_interval_secs", "must be at least 1");
@@ -262,7 +299,7 @@ mod tests {
     #[test]
     fn every_problem_is_reported_with_its_key() {
         let mut config: ConnectorConfig = serde_json::from_value(json!({
-            "mailchimp": {"page_size": 0, "replicas": 0},
+            "mailchimp": {"page_size": 0, "poll_lease_secs": 0},
             "integrations": [
                 integration("0195f3a4-7b1c-7d2e-8f90-a1b2c3d4e5f6", "no-dc-"),
                 integration("0195f3a4-7b1c-7d2e-8f90-a1b2c3d4e5f6", "0123456789abcdef0123456789abcdef-us19"),
@@ -274,7 +311,7 @@ mod tests {
         let found = problems(&config);
         for key in [
             "mailchimp.page_size",
-            "mailchimp.replicas",
+            "mailchimp.poll_lease_secs",
             "integrations[0].api_key",
             "integrations[1].integration_id",
             "integrations[1].webhook_secret",
@@ -287,12 +324,14 @@ mod tests {
     }
 
     #[test]
-    fn replicas_share_the_connection_limit() {
-        let section = MailchimpSection {
-            replicas: 3,
-            ..MailchimpSection::default()
-        };
-        assert_eq!(section.client_settings(10).concurrency, 3);
-        assert_eq!(section.client_settings(2).concurrency, 1, "at least one");
+    fn the_deprecated_replica_count_is_accepted_and_changes_nothing() {
+        let config: ConnectorConfig =
+            serde_json::from_value(json!({"mailchimp": {"replicas": 3}})).expect("accepted");
+        assert_eq!(config.mailchimp.replicas, Some(3));
+        assert_eq!(
+            config.mailchimp.client_settings(10).concurrency,
+            10,
+            "the account's whole limit: the replicas share it through connection slots"
+        );
     }
 }

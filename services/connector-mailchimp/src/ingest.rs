@@ -3,16 +3,32 @@
 //! | resource | how changes are found | event |
 //! | --- | --- | --- |
 //! | `members` (audience) | `since_last_changed` polling + list webhooks ([`crate::webhook`]) | `mailchimp.customer.observed` |
-//! | `customers` (e-commerce) | polling (no e-commerce webhooks exist) | `mailchimp.customer.observed` |
-//! | `products` (+ variants) | polling | `mailchimp.product.observed` (+ `mailchimp.stock.observed` per variant when the integration's `publish_stock` is set) |
-//! | `orders` (+ lines) | polling | `mailchimp.order.observed` |
+//! | `customers` (e-commerce) | projected scan + reconciliation (no e-commerce webhooks or changed-since filter exist) | `mailchimp.customer.observed` |
+//! | `products` (+ variants) | projected scan + reconciliation | `mailchimp.product.observed` (+ `mailchimp.stock.observed` per variant when the integration's `publish_stock` is set) |
+//! | `orders` (+ lines) | projected scan + reconciliation | `mailchimp.order.observed` |
 //!
-//! **Exactly once per version.** MailChimp's e-commerce collections have no "changed since"
-//! filter (the `since_updated_at` the sandbox honours is passed as a hint; the real API
-//! ignores it), so a poll pages through the collection and compares each record's version
-//! (`updated_at`, `last_changed`) with the fingerprint in `mailchimp_xrefs`. For each page,
-//! one transaction writes the new fingerprints, the events (into the outbox) and the sync
-//! progress: a crash anywhere re-reads the page and publishes nothing twice, and nothing is
+//! **Fast path (incremental poll of an e-commerce collection).** MailChimp's e-commerce
+//! collections have no changed-since filter, so a poll scans the collection projected to
+//! ids and change times (`fields=<plural>.id,<plural>.updated_at,total_items`, pages of
+//! `page_size`, 1,000 by default, fetched concurrently within the connection share) and
+//! compares each `updated_at` with the version last read in full (`mailchimp_seen`). Only
+//! the records whose change time moved, or lies at or after the watermark (a second write
+//! within the second of the previous read has the same `updated_at`), are read in full: one
+//! `GET` each, or the page in full when more than 1 in 20 of it changed. MailChimp
+//! documents no order for these collections, so the scan never stops early: every page is
+//! read (an idle poll of 100,000 orders is 100 calls of ~57 KB).
+//!
+//! **Reconciliation.** Every `reconcile_interval_secs` (default one hour) an incremental poll
+//! of an e-commerce resource reads every record in full instead and publishes every version
+//! whose content fingerprint is new: it finds what the fast path cannot see (a change that
+//! did not move `updated_at`, a record skipped because offsets shifted during a scan, lost
+//! seen versions). `POST .../sync {"mode": "reconcile"}` runs one at once.
+//!
+//! **Exactly once per version.** Every record read in full is compared by its content
+//! fingerprint (a digest without links, statistics and change times) with the one in
+//! `connector_xrefs`. For each page, one transaction writes the new fingerprints, the seen
+//! versions, the events (into the outbox) and the sync progress: a crash anywhere re-reads
+//! the page and publishes nothing twice, and nothing is
 //! lost, since the outbox relay publishes with broker confirms and deletes a row only once
 //! confirmed. The poll watermark (`mailchimp_cursors.watermark`, the start of the last complete
 //! poll minus `poll_overlap_secs`) advances only when every page of the poll is committed.
@@ -43,8 +59,6 @@ use schemars::JsonSchema;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::client::{ClientError, Page, segment};
@@ -120,22 +134,30 @@ impl Resource {
         }
     }
 
-    fn since_param(self) -> &'static str {
-        match self {
-            Self::Members => "since_last_changed",
-            _ => "since_updated_at",
-        }
+    /// Whether changes are found by scanning (e-commerce collections have no changed-since
+    /// filter; members have `since_last_changed`).
+    fn scanned(self) -> bool {
+        self != Self::Members
     }
 }
 
-/// Full (every record, republished) or incremental (changes since the watermark).
+/// Above this share of changed records in a scanned page (1 in N), the fast path reads the
+/// whole page in full (one call) instead of each changed record (one call each).
+const WHOLE_PAGE_BELOW_ONE_IN: usize = 20;
+
+/// Full (every record, republished), incremental (what changed) or reconcile (every record
+/// read in full, new versions published).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncMode {
     /// Read everything and publish everything.
     Full,
-    /// Read what changed and publish new versions only.
+    /// Read what changed and publish new versions only: members by `since_last_changed`,
+    /// e-commerce records by a projected scan of ids and change times (the fast path).
     Incremental,
+    /// Read every record in full and publish the versions not published yet (catches what
+    /// the fast path cannot see; run every `reconcile_interval_secs` by the poller).
+    Reconcile,
 }
 
 impl SyncMode {
@@ -143,6 +165,7 @@ impl SyncMode {
         match self {
             Self::Full => "full",
             Self::Incremental => "incremental",
+            Self::Reconcile => "reconcile",
         }
     }
 }
@@ -211,6 +234,10 @@ pub struct SyncReport {
     pub unchanged: u64,
     /// Pages read.
     pub pages: u64,
+    /// Records the fast path read in full because their change time moved (or is recent).
+    pub fetched: u64,
+    /// API calls made.
+    pub calls: u64,
     /// Milliseconds spent deciding and committing pages (the connector's own work, while
     /// further pages are being fetched).
     pub commit_ms: u64,
@@ -234,6 +261,7 @@ pub struct Ingester {
     integrations: Arc<Integrations>,
     page_size: u32,
     overlap: Duration,
+    reconcile_every: Duration,
 }
 
 /// Events and cross-references decided for a batch of records.
@@ -254,12 +282,18 @@ impl Ingester {
             integrations,
             page_size: section.page_size.clamp(1, 1000),
             overlap: Duration::from_secs(section.poll_overlap_secs),
+            reconcile_every: Duration::from_secs(section.reconcile_interval_secs),
         }
     }
 
     /// The integrations.
     pub fn integrations(&self) -> &Arc<Integrations> {
         &self.integrations
+    }
+
+    /// The database.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     /// Syncs every enabled resource of `integration`; stops at the first failure.
@@ -292,11 +326,16 @@ impl Ingester {
             .unwrap_or_else(|| new_cursor(integration, resource));
         let mode = if cursor.watermark.is_none() {
             SyncMode::Full
+        } else if mode == SyncMode::Incremental
+            && resource.scanned()
+            && self.reconcile_due(integration, resource, started).await?
+        {
+            SyncMode::Reconcile
         } else {
             mode
         };
         let since = match mode {
-            SyncMode::Full => None,
+            SyncMode::Full | SyncMode::Reconcile => None,
             SyncMode::Incremental => cursor.watermark,
         };
         cursor.sync_state = "running".into();
@@ -318,6 +357,10 @@ impl Ingester {
         cursor.sync_finished_at = Some(finished);
         match &result {
             Ok(report) => {
+                if resource.scanned() && mode != SyncMode::Incremental {
+                    store::set_reconciled(&self.db, integration.id(), resource.as_str(), finished)
+                        .await?;
+                }
                 cursor.sync_state = "done".into();
                 cursor.watermark = Some(
                     started
@@ -330,6 +373,8 @@ impl Ingester {
                     published = report.published,
                     rejected = report.rejected,
                     unchanged = report.unchanged,
+                    fetched = report.fetched,
+                    calls = report.calls,
                     "MailChimp sync done"
                 );
             }
@@ -343,6 +388,20 @@ impl Ingester {
         result
     }
 
+    /// Whether the resource's last full-record pass is older than the reconciliation
+    /// interval.
+    async fn reconcile_due(
+        &self,
+        integration: &Integration,
+        resource: Resource,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbErr> {
+        let last = store::reconciled_at(&self.db, integration.id(), resource.as_str()).await?;
+        let every =
+            chrono::Duration::from_std(self.reconcile_every).unwrap_or(chrono::Duration::MAX);
+        Ok(last.is_none_or(|t| now - t >= every))
+    }
+
     async fn read_all(
         &self,
         integration: &Integration,
@@ -352,84 +411,54 @@ impl Ingester {
         run: Uuid,
         cursor: &mut store::cursor::Model,
     ) -> Result<SyncReport, IngestError> {
-        if resource != Resource::Members {
+        if resource.scanned() {
             integration.ensure_store().await?;
         }
-        let path = resource.collection(integration);
-        let mut query: Vec<(&str, String)> = vec![(
-            "exclude_fields",
-            format!("{}._links,_links", resource.as_str()),
-        )];
-        if let Some(since) = since {
-            query.push((
-                resource.since_param(),
-                since.to_rfc3339_opts(SecondsFormat::Secs, false),
-            ));
-        }
-        let force = mode == SyncMode::Full;
-        let client = &integration.client;
-        let first = client
-            .page(
-                resource.list_op(),
-                &path,
-                resource.as_str(),
-                &query,
-                0,
-                self.page_size,
-            )
-            .await?;
-        let total = first.total_items;
-        cursor.sync_total = i64::try_from(total).unwrap_or(i64::MAX);
         let mut report = SyncReport {
             correlation_id: run,
             ..SyncReport::default()
         };
-        let mut offset = first.items.len() as u64;
-        self.commit_page(
-            integration,
-            resource,
-            first,
-            force,
-            run,
-            cursor,
-            &mut report,
-        )
-        .await?;
-        // The rest concurrently: each page is fetched by a task of its own (so fetching goes
-        // on while earlier pages are committed), at most the client's share at once, and
-        // committed in order.
-        let mut offsets = Vec::new();
-        while offset < total {
-            offsets.push(offset);
-            offset += u64::from(self.page_size);
+        let plural = resource.as_str();
+        if mode == SyncMode::Incremental && resource.scanned() {
+            let query = vec![(
+                "fields",
+                format!("{plural}.id,{plural}.updated_at,total_items"),
+            )];
+            let mut pages = self
+                .pages(integration, resource, query, cursor, &mut report)
+                .await?;
+            while let Some((offset, page)) = pages.next().await {
+                let page = page.map_err(|e| IngestError::Task(e.to_string()))??;
+                if page.items.is_empty() {
+                    break;
+                }
+                self.commit_changed(
+                    integration,
+                    resource,
+                    offset,
+                    page,
+                    since,
+                    run,
+                    cursor,
+                    &mut report,
+                )
+                .await?;
+            }
+            return Ok(report);
         }
-        let width = client.concurrency().max(1);
-        let mut pages = futures::stream::iter(offsets)
-            .map(|offset| {
-                let client = client.clone();
-                let path = path.clone();
-                let query: Vec<(String, String)> = query
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                    .collect();
-                let size = self.page_size;
-                tokio::spawn(async move {
-                    let q: Vec<(&str, String)> =
-                        query.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
-                    client
-                        .page(
-                            resource.list_op(),
-                            &path,
-                            resource.as_str(),
-                            &q,
-                            offset,
-                            size,
-                        )
-                        .await
-                })
-            })
-            .buffered(width);
-        while let Some(page) = pages.next().await {
+        let mut query: Vec<(&str, String)> =
+            vec![("exclude_fields", format!("{plural}._links,_links"))];
+        if let (Some(since), false) = (since, resource.scanned()) {
+            query.push((
+                "since_last_changed",
+                since.to_rfc3339_opts(SecondsFormat::Secs, false),
+            ));
+        }
+        let force = mode == SyncMode::Full;
+        let mut pages = self
+            .pages(integration, resource, query, cursor, &mut report)
+            .await?;
+        while let Some((_, page)) = pages.next().await {
             let page = page.map_err(|e| IngestError::Task(e.to_string()))??;
             if page.items.is_empty() {
                 break;
@@ -438,6 +467,172 @@ impl Ingester {
                 .await?;
         }
         Ok(report)
+    }
+
+    /// Every page of a collection with `query`, in order, with its offset: the first read
+    /// here (for the total), the rest each by a task of its own, at most the client's share
+    /// at once (so fetching goes on while earlier pages are committed).
+    async fn pages<'a>(
+        &self,
+        integration: &Integration,
+        resource: Resource,
+        query: Vec<(&'static str, String)>,
+        cursor: &mut store::cursor::Model,
+        report: &mut SyncReport,
+    ) -> Result<
+        futures::stream::BoxStream<
+            'a,
+            (
+                u64,
+                Result<Result<Page, ClientError>, tokio::task::JoinError>,
+            ),
+        >,
+        IngestError,
+    > {
+        let client = integration.client.clone();
+        let path = resource.collection(integration);
+        let size = self.page_size;
+        let first = client
+            .page(
+                resource.list_op(),
+                &path,
+                resource.as_str(),
+                &query,
+                0,
+                size,
+            )
+            .await?;
+        let total = first.total_items;
+        cursor.sync_total = i64::try_from(total).unwrap_or(i64::MAX);
+        report.calls += 1;
+        let mut offsets = Vec::new();
+        let mut offset = first.items.len() as u64;
+        while offset < total && !first.items.is_empty() {
+            offsets.push(offset);
+            offset += u64::from(size);
+        }
+        report.calls += offsets.len() as u64;
+        let width = client.concurrency().max(1);
+        let rest = futures::stream::iter(offsets)
+            .map(move |offset| {
+                let client = client.clone();
+                let path = path.clone();
+                let query = query.clone();
+                let task = tokio::spawn(async move {
+                    client
+                        .page(
+                            resource.list_op(),
+                            &path,
+                            resource.as_str(),
+                            &query,
+                            offset,
+                            size,
+                        )
+                        .await
+                });
+                async move { (offset, task.await) }
+            })
+            .buffered(width);
+        Ok(futures::stream::once(async move { (0, Ok(Ok(first))) })
+            .chain(rest)
+            .boxed())
+    }
+
+    /// The fast path for one scanned page (`id`, `updated_at` of each record): reads in full
+    /// the records whose change time moved since the version last read in full, or is at or
+    /// after `since` (a change in the same second as the last read), and commits them.
+    #[allow(clippy::too_many_arguments)]
+    async fn commit_changed(
+        &self,
+        integration: &Integration,
+        resource: Resource,
+        offset: u64,
+        page: Page,
+        since: Option<DateTime<Utc>>,
+        run: Uuid,
+        cursor: &mut store::cursor::Model,
+        report: &mut SyncReport,
+    ) -> Result<(), IngestError> {
+        let scanned = page.items.len();
+        let ids: Vec<String> = page.items.iter().map(|r| record_id(resource, r)).collect();
+        let seen =
+            store::seen_versions(&self.db, integration.id(), resource.as_str(), &ids).await?;
+        let changed: std::collections::HashSet<String> = page
+            .items
+            .iter()
+            .zip(ids)
+            .filter(|(r, id)| {
+                let version = records::text(r, "updated_at");
+                let recent = match (records::changed_at(r), since) {
+                    (Some(at), Some(since)) => at >= since,
+                    _ => true,
+                };
+                version.is_none() || seen.get(id).map(String::as_str) != version || recent
+            })
+            .map(|(_, id)| id)
+            .collect();
+        let unchanged = (scanned - changed.len()) as u64;
+        report.read += unchanged;
+        report.unchanged += unchanged;
+        cursor.sync_done += unchanged as i64;
+        if changed.is_empty() {
+            report.pages += 1;
+            return Ok(());
+        }
+        let client = &integration.client;
+        let plural = resource.as_str();
+        let full_query = vec![("exclude_fields", format!("{plural}._links,_links"))];
+        let items: Vec<Value> = if changed.len() * WHOLE_PAGE_BELOW_ONE_IN > scanned {
+            // Many changed: the page in full, once. A record that moved out of it meanwhile
+            // keeps its old seen version, so the next poll reads it.
+            report.calls += 1;
+            client
+                .page(
+                    resource.list_op(),
+                    &resource.collection(integration),
+                    plural,
+                    &full_query,
+                    offset,
+                    self.page_size,
+                )
+                .await?
+                .items
+                .into_iter()
+                .filter(|r| changed.contains(&record_id(resource, r)))
+                .collect()
+        } else {
+            report.calls += changed.len() as u64;
+            let collection = resource.collection(integration);
+            let reads = futures::stream::iter(changed.iter().cloned())
+                .map(|id| {
+                    let path = format!("{collection}/{}", segment(&id));
+                    let query = &full_query;
+                    async move { client.get_opt(resource.get_op(), &path, query).await }
+                })
+                .buffered(client.concurrency().max(1))
+                .collect::<Vec<_>>()
+                .await;
+            // A record deleted since the scan is simply gone.
+            reads
+                .into_iter()
+                .filter_map(Result::transpose)
+                .collect::<Result<_, _>>()?
+        };
+        report.fetched += items.len() as u64;
+        let total = page.total_items;
+        self.commit_page(
+            integration,
+            resource,
+            Page {
+                items,
+                total_items: total,
+            },
+            false,
+            run,
+            cursor,
+            report,
+        )
+        .await
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -458,12 +653,26 @@ impl Ingester {
         cursor.sync_done += batch.report.read as i64;
         cursor.sync_published += batch.report.published as i64;
         cursor.sync_rejected += batch.report.rejected as i64;
+        let versions: Vec<(String, String)> = if resource.scanned() {
+            page.items
+                .iter()
+                .filter_map(|r| {
+                    let v = records::text(r, "updated_at")?;
+                    Some((record_id(resource, r), v.to_owned()))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let txn = self.db.begin().await?;
         XREFS.put(&txn, integration.id(), &batch.xrefs).await?;
+        store::put_seen(&txn, integration.id(), resource.as_str(), &versions).await?;
         for message in &batch.messages {
             self.outbox.enqueue(&txn, message).await?;
         }
         store::save_cursor(&txn, cursor.clone()).await?;
+        // Only while this replica still owns the integration's polling (connector kit).
+        ferry_platform::connector::poll::check_current(&txn).await?;
         txn.commit().await?;
         if !batch.messages.is_empty() {
             self.outbox.wake();
@@ -786,67 +995,6 @@ impl Ingester {
     /// The outbox (to wake after a commit).
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
-    }
-
-    /// Polls every integration every `interval` until `shutdown`; an integration whose
-    /// resources were never synced gets a full sync first when `initial_sync` is set.
-    pub fn spawn_poller(
-        self: Arc<Self>,
-        interval: Duration,
-        initial_sync: bool,
-        shutdown: CancellationToken,
-    ) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                for integration in self.integrations.active() {
-                    if shutdown.is_cancelled() {
-                        return;
-                    }
-                    let mut completed = true;
-                    for resource in Resource::all() {
-                        if !integration.connection.resources.contains(&resource) {
-                            continue;
-                        }
-                        let never = match store::cursor(
-                            &self.db,
-                            integration.id(),
-                            resource.as_str(),
-                        )
-                        .await
-                        {
-                            Ok(cursor) => cursor.is_none_or(|c| c.watermark.is_none()),
-                            Err(error) => {
-                                tracing::warn!(%error, "cannot read the MailChimp cursor");
-                                completed = false;
-                                continue;
-                            }
-                        };
-                        if never && !initial_sync {
-                            continue;
-                        }
-                        let sync = self.sync(&integration, resource, SyncMode::Incremental);
-                        tokio::select! {
-                            _ = shutdown.cancelled() => return,
-                            result = sync => if let Err(error) = result {
-                                completed = false;
-                                tracing::warn!(integration = %integration.id(), resource = resource.as_str(), %error, "MailChimp poll failed; retrying at the next interval");
-                            }
-                        }
-                    }
-                    if completed {
-                        ferry_platform::metrics::global().poll_succeeded(
-                            "mailchimp",
-                            &integration.id().to_string(),
-                            chrono::Utc::now().timestamp() as f64,
-                        );
-                    }
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(interval) => {}
-                }
-            }
-        })
     }
 }
 

@@ -17,6 +17,7 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use chrono::Utc;
 use ferry_platform::config::Secret;
+use ferry_platform::connector::slots::ConnectionSlots;
 use ferry_platform::registry::InactiveSet;
 use ferry_proto::{CurrencyCode, IntegrationId};
 use sea_orm::{ConnectionTrait, DbErr};
@@ -172,19 +173,29 @@ pub struct Integrations {
     /// Integrations served but not live (draft or paused in the registry).
     inactive: InactiveSet,
     /// Connection limits per MailChimp account: integrations sharing an account (API key)
-    /// share its limit.
-    limits: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// share its limit, and so do the replicas (connection slots).
+    slots: ConnectionSlots,
 }
 
 impl Integrations {
-    /// No integrations yet.
+    /// No integrations yet; connection limits within this process only.
     pub fn new(section: MailchimpSection) -> Self {
+        Self::with_slots(section, ConnectionSlots::local())
+    }
+
+    /// No integrations yet; connection limits through `slots` (shared by the replicas).
+    pub fn with_slots(section: MailchimpSection, slots: ConnectionSlots) -> Self {
         Self {
             section,
             map: RwLock::default(),
             inactive: InactiveSet::default(),
-            limits: std::sync::Mutex::default(),
+            slots,
         }
+    }
+
+    /// The connection limits.
+    pub fn slots(&self) -> &ConnectionSlots {
+        &self.slots
     }
 
     /// The client settings of this deployment.
@@ -211,18 +222,14 @@ impl Integrations {
         connection: Connection,
     ) -> Result<Arc<Integration>, UpsertError> {
         let settings: ClientSettings = self.section.client_settings(connection.concurrency);
-        let permits = self
-            .limits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(connection.api_key.account_digest())
-            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(settings.concurrency.max(1))))
-            .clone();
+        let limit = self
+            .slots
+            .key(&connection.api_key.account_digest(), settings.concurrency);
         let client = MailchimpClient::with_limit(
             connection.api_key.clone(),
             connection.base_url.as_deref(),
             settings,
-            permits,
+            limit,
         )?;
         store::save_connection(
             db,

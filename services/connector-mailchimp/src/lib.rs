@@ -7,6 +7,7 @@
 //! | [`client`] | the MailChimp API client: auth, data center, limits, retries, errors, metrics |
 //! | [`records`] | MailChimp records -> canonical records |
 //! | [`ingest`] | change detection: polling with durable cursors, full sync, exactly-once publishing |
+//! | [`poll`] | one poll of one integration, for the connector kit's scheduler (which replica polls which integration, when, how many at once) |
 //! | [`webhook`] | list webhooks (secret-protected endpoint) and their registration |
 //! | [`commands`] | executing `mailchimp.*` commands idempotently |
 //! | [`integrations`] | the connections served (configuration and registry), live or not |
@@ -28,6 +29,7 @@ pub mod commands;
 pub mod config;
 pub mod ingest;
 pub mod integrations;
+pub mod poll;
 pub mod records;
 pub mod registry;
 pub mod store;
@@ -40,9 +42,11 @@ use ferry_platform::bus::inbox::{self, Inbox};
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{Binding, BusMigration, RetryPolicy, Subscription, queues};
 use ferry_platform::connector::Executor;
+use ferry_platform::connector::slots::{ConnectionSlots, SlotSettings};
 use ferry_platform::db;
 use ferry_platform::registry::RegistryFollower;
 use ferry_platform::service::{Runtime, Started};
+use ferry_proto::System;
 use sea_orm_migration::prelude::{DynIden, MigrationTrait, MigratorTrait};
 use utoipa::OpenApi;
 
@@ -59,6 +63,10 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(store::CreateTables),
         Box::new(ferry_platform::connector::store::CreateTables),
         Box::new(store::MoveXrefsToKit),
+        Box::new(store::CreateSeenTables),
+        // A person's erase (GDPR): audit and tombstones, shared by every service.
+        Box::new(ferry_platform::gdpr::Migration),
+        Box::new(ferry_platform::connector::poll::CreatePollTables),
     ]
 }
 
@@ -101,8 +109,20 @@ pub async fn start_with_ingester(
     config: ConnectorConfig,
 ) -> anyhow::Result<(Started, Arc<Ingester>)> {
     let section = config.mailchimp.clone();
+    if let Some(replicas) = section.replicas {
+        tracing::warn!(
+            replicas,
+            "mailchimp.replicas is deprecated and ignored: the replicas share each account's \
+             connection limit through the database; remove the setting"
+        );
+    }
     let outbox = Outbox::new(SERVICE);
-    let integrations = Arc::new(Integrations::new(section.clone()));
+    let slots = ConnectionSlots::shared(
+        runtime.db.clone(),
+        System::Mailchimp,
+        SlotSettings::for_timeout(Duration::from_secs(section.request_timeout_secs)),
+    );
+    let integrations = Arc::new(Integrations::with_slots(section.clone(), slots.clone()));
     integrations
         .load(&runtime.db, &ConfigSource(config.integrations.clone()))
         .await?;
@@ -136,6 +156,12 @@ pub async fn start_with_ingester(
         outbox.clone(),
         retry,
     );
+    let handler = ferry_platform::gdpr::ErasingHandler::new(
+        SERVICE,
+        runtime.db.clone(),
+        Arc::new(store::XREFS),
+        Arc::new(handler),
+    );
     let subscription = runtime
         .bus
         .subscribe(subscription, Arc::new(handler))
@@ -157,12 +183,13 @@ pub async fn start_with_ingester(
             ferry_platform::registry::REFRESH_INTERVAL,
             runtime.shutdown.clone(),
         ));
+    if let Some(manager) = slots.spawn(runtime.shutdown.clone()) {
+        started = started.task(manager);
+    }
     if section.poll_enabled {
-        started = started.task(ingester.clone().spawn_poller(
-            Duration::from_secs(section.poll_interval_secs),
-            section.initial_sync,
-            runtime.shutdown.clone(),
-        ));
+        let scheduler = poll::MailchimpPoller::new(ingester.clone(), section.initial_sync)
+            .scheduler(runtime.db.clone());
+        started = started.task(scheduler.spawn(runtime.shutdown.clone()));
     }
     if let Some(public) = section.webhook_public_url.clone() {
         let integrations = integrations.clone();

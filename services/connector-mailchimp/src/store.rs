@@ -4,11 +4,15 @@
 //! | --- | --- | --- |
 //! | `mailchimp_connections` | integration | store id, list id, base URL override, limits, resources (never the API key or webhook secret: those stay in memory, see [`crate::integrations`]) |
 //! | `mailchimp_cursors` | integration, resource | the poll watermark and the progress of the last full sync |
+//! | `mailchimp_seen` | integration, resource, record id | the `updated_at` of the version last read in full (the fast path's change detection) |
+//! | `mailchimp_reconciled` | integration, resource | when the last complete full-record pass (full sync or reconciliation) ended |
 //!
 //! Cross-references (MailChimp id <-> canonical key, with the fingerprint of the last version
-//! published) are the connector kit's `connector_xrefs` ([`XREFS`]). The fingerprint (the
-//! record's `updated_at`/`last_changed`) makes ingestion exactly-once per version: a record is published only when its fingerprint differs, and the new fingerprint
-//! is written in the same transaction as the outbox rows of its events.
+//! published) are the connector kit's `connector_xrefs` ([`XREFS`]). The fingerprint (a
+//! digest of the record's content without links, statistics and change times) makes
+//! ingestion exactly-once per version: a record is published only when its fingerprint
+//! differs, and the new fingerprint is written in the same transaction as the outbox rows of
+//! its events (and as its `mailchimp_seen` row).
 
 use std::collections::HashMap;
 
@@ -168,6 +172,191 @@ pub mod xref {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// `mailchimp_seen`.
+pub mod seen {
+    use super::*;
+
+    /// The change time of the version of one e-commerce record last read in full.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mailchimp_seen")]
+    pub struct Model {
+        /// The integration.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: Uuid,
+        /// `customers`, `products`, `orders`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub resource: String,
+        /// The record's id in MailChimp.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub record_id: String,
+        /// Its `updated_at`, as MailChimp wrote it.
+        pub version: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `mailchimp_reconciled`.
+pub mod reconciled {
+    use super::*;
+
+    /// When the last complete full-record pass over one resource ended.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mailchimp_reconciled")]
+    pub struct Model {
+        /// The integration.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: Uuid,
+        /// `customers`, `products`, `orders`.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub resource: String,
+        /// When it ended.
+        pub at: DateTime<Utc>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Creates `mailchimp_seen` and `mailchimp_reconciled` (cheap change detection, issue 16).
+pub struct CreateSeenTables;
+
+impl MigrationName for CreateSeenTables {
+    fn name(&self) -> &str {
+        "m20261206_000003_mailchimp_seen"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateSeenTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(seen::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(reconciled::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [seen::Entity.table_name(), reconciled::Entity.table_name()] {
+            manager
+                .get_connection()
+                .execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The versions last read in full of the records `ids` of a resource, by id.
+pub async fn seen_versions<C: ConnectionTrait>(
+    db: &C,
+    integration: IntegrationId,
+    resource: &str,
+    ids: &[String],
+) -> Result<HashMap<String, String>, DbErr> {
+    let mut out = HashMap::with_capacity(ids.len());
+    // Bounded IN lists (SQLite's variable limit).
+    for chunk in ids.chunks(500) {
+        let rows = seen::Entity::find()
+            .filter(seen::Column::IntegrationId.eq(integration.as_uuid()))
+            .filter(seen::Column::Resource.eq(resource))
+            .filter(seen::Column::RecordId.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?;
+        out.extend(rows.into_iter().map(|r| (r.record_id, r.version)));
+    }
+    Ok(out)
+}
+
+/// Records the versions (`(id, updated_at)`) read in full.
+pub async fn put_seen<C: ConnectionTrait>(
+    db: &C,
+    integration: IntegrationId,
+    resource: &str,
+    versions: &[(String, String)],
+) -> Result<(), DbErr> {
+    for chunk in versions.chunks(200) {
+        let rows = chunk.iter().map(|(id, version)| seen::ActiveModel {
+            integration_id: sea_orm::Set(integration.as_uuid()),
+            resource: sea_orm::Set(resource.to_owned()),
+            record_id: sea_orm::Set(id.clone()),
+            version: sea_orm::Set(version.clone()),
+        });
+        seen::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    seen::Column::IntegrationId,
+                    seen::Column::Resource,
+                    seen::Column::RecordId,
+                ])
+                .update_column(seen::Column::Version)
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// When the last full-record pass over a resource ended.
+pub async fn reconciled_at<C: ConnectionTrait>(
+    db: &C,
+    integration: IntegrationId,
+    resource: &str,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    Ok(
+        reconciled::Entity::find_by_id((integration.as_uuid(), resource.to_owned()))
+            .one(db)
+            .await?
+            .map(|r| r.at),
+    )
+}
+
+/// Records the end of a full-record pass.
+pub async fn set_reconciled<C: ConnectionTrait>(
+    db: &C,
+    integration: IntegrationId,
+    resource: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    reconciled::Entity::insert(reconciled::ActiveModel {
+        integration_id: sea_orm::Set(integration.as_uuid()),
+        resource: sea_orm::Set(resource.to_owned()),
+        at: sea_orm::Set(at),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            reconciled::Column::IntegrationId,
+            reconciled::Column::Resource,
+        ])
+        .update_column(reconciled::Column::At)
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
 /// Creates the three tables.
 pub struct CreateTables;
 
@@ -317,6 +506,14 @@ pub async fn forget_integration<C: ConnectionTrait>(
 ) -> Result<(), DbErr> {
     let id = integration.as_uuid();
     XREFS.forget(db, integration).await?;
+    seen::Entity::delete_many()
+        .filter(seen::Column::IntegrationId.eq(id))
+        .exec(db)
+        .await?;
+    reconciled::Entity::delete_many()
+        .filter(reconciled::Column::IntegrationId.eq(id))
+        .exec(db)
+        .await?;
     cursor::Entity::delete_many()
         .filter(cursor::Column::IntegrationId.eq(id))
         .exec(db)

@@ -30,6 +30,7 @@ fn admin(h: &Harness) -> (RunningAdminServer, String) {
                 scope: Scope::Operator,
             },
         ],
+        ..AdminConfig::default()
     };
     let server = h
         .started()
@@ -116,7 +117,13 @@ async fn admin_api_tests_connections_syncs_and_reports() {
     assert!(!text.contains(sandbox_key()));
     let list: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(list[0]["integration_id"], h.integration_id.to_string());
-    assert_eq!(list[0]["replica_concurrency"], 10);
+    // The account's limit; this replica's share is the connection slots it holds now.
+    assert_eq!(list[0]["concurrency"], 10);
+    assert!(
+        list[0]["replica_concurrency"]
+            .as_u64()
+            .is_some_and(|n| n <= 10)
+    );
 
     // A full sync, followed through the cursors until done.
     let id = h.integration_id.to_string();

@@ -637,10 +637,11 @@ async fn calls_never_exceed_the_accounts_connection_limit() {
 fn command_types_are_routed_to_the_connector() {
     assert_eq!(ProductUpsert::MESSAGE_TYPE, "product.upsert");
     let bindings = ferry_connector_mailchimp::bindings();
-    assert_eq!(bindings.len(), 2);
+    assert_eq!(bindings.len(), 3);
     assert_eq!(bindings[0].pattern, "mailchimp.#");
-    // The registry's changes come on the same queue.
+    // The registry's changes come on the same queue, and the erase requests (GDPR).
     assert_eq!(bindings[1].pattern, "ferry.integration.changed");
+    assert_eq!(bindings[2].pattern, "ferry.person.erase-requested");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

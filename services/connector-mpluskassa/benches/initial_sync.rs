@@ -163,6 +163,7 @@ async fn sync_once(
         enabled: false,
         poll_interval_ms: 1000,
         page_size: page,
+        ..SyncConfig::default()
     };
     let ingest = Ingest::new(
         db.clone(),

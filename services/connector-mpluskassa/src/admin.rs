@@ -292,12 +292,12 @@ async fn trigger_sync(
             .map_err(ApiError::internal)?;
     }
     tracing::info!(by = %who.name, integration = %integration.id(), full = body.full, "MplusKASSA sync requested");
-    let ingest = state.ingest.clone();
-    tokio::spawn(async move {
-        if let Err(error) = ingest.run_pass(&integration).await {
-            tracing::warn!(integration = %integration.id(), %error, "requested MplusKASSA sync failed");
-        }
-    });
+    // The replica owning the integration's polling runs the pass (never two at once).
+    state
+        .ingest
+        .request_pass(integration)
+        .await
+        .map_err(ApiError::internal)?;
     Ok(HttpResponse::Accepted().finish())
 }
 

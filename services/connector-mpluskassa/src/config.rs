@@ -11,7 +11,7 @@
 //! sku_source = "plu_number" # or "article_number"
 //!
 //! [sync]
-//! poll_interval_ms = 30000
+//! poll_interval_ms = 5000   # longest pause of an idle integration (1000 after changes)
 //! page_size = 500
 //! ```
 
@@ -224,8 +224,16 @@ impl IntegrationConfig {
 pub struct SyncConfig {
     /// Whether change detection runs at all.
     pub enabled: bool,
-    /// Pause between passes, in milliseconds.
+    /// The longest pause, in milliseconds, between two passes of an integration that found
+    /// nothing (idle passes back off to it from `busy_interval_ms`).
     pub poll_interval_ms: u64,
+    /// The pause, in milliseconds, after a pass that found changes.
+    pub busy_interval_ms: u64,
+    /// Seconds a replica's ownership of an integration's polling lasts unless renewed; a
+    /// killed replica's integrations are polled by the others within about 1⅓ of it.
+    pub lease_secs: u64,
+    /// Integrations this replica polls at once.
+    pub concurrency: usize,
     /// Records per page (`syncMarkerLimit`, at most 1000).
     pub page_size: u32,
 }
@@ -234,7 +242,10 @@ impl Default for SyncConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            poll_interval_ms: 30_000,
+            poll_interval_ms: 5_000,
+            busy_interval_ms: 1_000,
+            lease_secs: 15,
+            concurrency: 64,
             page_size: 500,
         }
     }
@@ -246,12 +257,34 @@ impl SyncConfig {
         Duration::from_millis(self.poll_interval_ms)
     }
 
+    /// How integrations are polled (ownership leases, concurrency, adaptive interval).
+    pub fn poll_settings(&self) -> ferry_platform::connector::poll::PollSettings {
+        use ferry_platform::connector::poll::{AdaptiveInterval, PollSettings};
+        PollSettings {
+            lease: Duration::from_secs(self.lease_secs.max(1)),
+            concurrency: self.concurrency.max(1),
+            interval: AdaptiveInterval {
+                // Never longer than the idle maximum (tests poll every 200 ms).
+                busy: Duration::from_millis(
+                    self.busy_interval_ms.clamp(1, self.poll_interval_ms.max(1)),
+                ),
+                idle_max: self.poll_interval().max(Duration::from_millis(1)),
+            },
+        }
+    }
+
     fn validate_at(&self, prefix: &str, errors: &mut ValidationErrors) {
         if !(1..=1000).contains(&self.page_size) {
             errors.push(format!("{prefix}.page_size"), "must be 1..=1000");
         }
         if self.poll_interval_ms == 0 {
             errors.push(format!("{prefix}.poll_interval_ms"), "must be > 0");
+        }
+        if self.lease_secs == 0 {
+            errors.push(format!("{prefix}.lease_secs"), "must be > 0");
+        }
+        if self.concurrency == 0 {
+            errors.push(format!("{prefix}.concurrency"), "must be > 0");
         }
     }
 }

@@ -394,6 +394,39 @@ pub fn relation_write(c: &Customer, existing: Option<&mk::Relation>) -> Relation
     w
 }
 
+/// Whether writing `w` over `current` would change nothing MplusKASSA keeps: every field `w`
+/// sends (empty ones are left out of a write) equals the relation's, the e-mail ignoring case,
+/// and so do the contact persons when `w` sends them. An upsert then needs no `updateRelation`.
+pub fn relation_unchanged(w: &RelationWrite, current: &mk::Relation) -> bool {
+    fn same(sent: &Option<String>, kept: &str) -> bool {
+        sent.as_deref().is_none_or(|v| v.is_empty() || v == kept)
+    }
+    w.name == current.name
+        && current.active
+        && same(&w.address, &current.address)
+        && same(&w.zipcode, &current.zipcode)
+        && same(&w.city, &current.city)
+        && same(&w.country, &current.country)
+        && same(&w.delivery_address, &current.delivery_address)
+        && same(&w.delivery_zipcode, &current.delivery_zipcode)
+        && same(&w.delivery_city, &current.delivery_city)
+        && same(&w.delivery_country, &current.delivery_country)
+        && same(&w.contact, &current.contact)
+        && same(&w.telephone, &current.telephone)
+        && w.email
+            .as_deref()
+            .is_none_or(|e| e.is_empty() || e.eq_ignore_ascii_case(&current.email))
+        && same(&w.vat_number, &current.vat_number)
+        && same(&w.company_name, &current.company_name)
+        && w.contacts.as_ref().is_none_or(|contacts| {
+            contacts.len() == current.contacts.len()
+                && contacts
+                    .iter()
+                    .zip(&current.contacts)
+                    .all(|(w, c)| relation_unchanged(w, c))
+        })
+}
+
 /// A canonical address as an order address.
 pub fn address_write(a: &Address, name: Option<String>, company: Option<String>) -> AddressWrite {
     AddressWrite {
@@ -424,6 +457,28 @@ mod tests {
             email: "Sanne.deJong@example.com".into(),
             ..mk::Relation::default()
         }
+    }
+
+    #[test]
+    fn an_upsert_of_what_the_relation_holds_changes_nothing() {
+        let current = relation();
+        let c = customer(&current).expect("valid");
+        let write = relation_write(&c, Some(&current));
+        assert!(relation_unchanged(&write, &current), "{write:?}");
+        for change in [
+            |r: &mut mk::Relation| r.city = "Utrecht".into(),
+            |r: &mut mk::Relation| r.telephone = String::new(),
+            |r: &mut mk::Relation| r.name = "Sanne Jong".into(),
+            |r: &mut mk::Relation| r.active = false,
+        ] {
+            let mut changed = current.clone();
+            change(&mut changed);
+            assert!(!relation_unchanged(&write, &changed), "{changed:?}");
+        }
+        // Only a differently cased e-mail: nothing to write.
+        let mut upper = current.clone();
+        upper.email = upper.email.to_uppercase();
+        assert!(relation_unchanged(&write, &upper));
     }
 
     #[test]

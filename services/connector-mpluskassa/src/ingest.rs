@@ -16,8 +16,7 @@
 //! entity is (cursor against the installation's current marker).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use ferry_platform::bus::outbox::Outbox;
@@ -28,7 +27,6 @@ use ferry_proto::messages::{
 use ferry_proto::{Envelope, IntegrationId, Message, Sku, System};
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use serde::Serialize;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -39,8 +37,8 @@ use crate::integrations::{Integration, Integrations};
 use crate::soap::Element;
 use crate::soap::requests::{Page, ProductQuery};
 use crate::soap::types::{self as mk, VatScale};
-use ferry_platform::backoff::Backoff;
 use ferry_platform::connector::Xref;
+use ferry_platform::connector::poll::PollScheduler;
 
 use crate::store::{self, SyncEntity, XREFS, kind};
 
@@ -107,8 +105,10 @@ pub struct Ingest {
     integrations: Integrations,
     config: SyncConfig,
     progress: Arc<Mutex<ProgressMap>>,
-    wake: Arc<Notify>,
-    pass_lock: Arc<tokio::sync::Mutex<()>>,
+    /// One pass at a time per integration (a reset waits for the pass in progress).
+    pass_locks: Arc<Mutex<HashMap<IntegrationId, Arc<tokio::sync::Mutex<()>>>>>,
+    /// The replica's poll scheduler, once polling runs.
+    scheduler: Arc<OnceLock<PollScheduler>>,
 }
 
 /// A page converted: events to commit and records to park.
@@ -148,9 +148,24 @@ impl Ingest {
             integrations,
             config,
             progress: Arc::default(),
-            wake: Arc::new(Notify::new()),
-            pass_lock: Arc::default(),
+            pass_locks: Arc::default(),
+            scheduler: Arc::default(),
         }
+    }
+
+    fn pass_lock(&self, integration: IntegrationId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.pass_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(integration).or_default().clone()
+    }
+
+    /// The integrations.
+    pub fn integrations(&self) -> &Integrations {
+        &self.integrations
+    }
+
+    /// The change-detection settings.
+    pub fn config(&self) -> &SyncConfig {
+        &self.config
     }
 
     /// Progress of every entity of `integration`.
@@ -162,9 +177,26 @@ impl Ingest {
             .collect()
     }
 
-    /// Asks the background loop for a pass now.
-    pub fn trigger(&self) {
-        self.wake.notify_one();
+    /// Asks for a pass of `integration` now: through the poll scheduler, which runs it in
+    /// the replica owning the integration's polling; without polling, here.
+    pub async fn request_pass(&self, integration: Arc<Integration>) -> Result<(), DbErr> {
+        if let Some(scheduler) = self.scheduler.get() {
+            return scheduler.trigger(integration.id()).await;
+        }
+        let ingest = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = ingest.run_pass(&integration).await {
+                tracing::warn!(integration = %integration.id(), %error, "requested MplusKASSA sync failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// Polls through the connector kit's scheduler (see [`crate::poll`]) until `shutdown`.
+    pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let scheduler = crate::poll::MplusPoller::new(self.clone()).scheduler(self.db.clone());
+        let _ = self.scheduler.set(scheduler.clone());
+        scheduler.spawn(shutdown)
     }
 
     /// Sets cursors back so the next pass re-reads everything of `entities`. Waits for a
@@ -174,55 +206,22 @@ impl Ingest {
         integration: IntegrationId,
         entities: &[SyncEntity],
     ) -> Result<(), DbErr> {
-        let _no_pass_meanwhile = self.pass_lock.lock().await;
+        let lock = self.pass_lock(integration);
+        let _no_pass_meanwhile = lock.lock().await;
         store::reset_cursors(&self.db, &integration.to_string(), entities).await
     }
 
-    /// Runs passes for every integration until `shutdown`: one at start, then every poll
-    /// interval or when triggered.
-    pub fn spawn(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut failures = 0u32;
-            loop {
-                let mut failed = false;
-                for integration in self.integrations.active() {
-                    if shutdown.is_cancelled() {
-                        return;
-                    }
-                    if let Err(error) = self.run_pass(&integration).await {
-                        failed = true;
-                        tracing::warn!(integration = %integration.id(), %error, "MplusKASSA change detection pass failed; will retry");
-                    }
-                }
-                failures = if failed {
-                    failures.saturating_add(1)
-                } else {
-                    0
-                };
-                let wait = if failed {
-                    Backoff::new(Duration::from_secs(2), Duration::from_secs(64))
-                        .delay(failures)
-                        .min(self.config.poll_interval())
-                } else {
-                    self.config.poll_interval()
-                };
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = self.wake.notified() => {}
-                    _ = tokio::time::sleep(wait) => {}
-                }
-            }
-        })
-    }
-
-    /// One pass over every enabled entity of `integration`. Passes are serialized.
+    /// One pass over every enabled entity of `integration`; answers the records observed or
+    /// parked. Passes of one integration are serialized.
     #[tracing::instrument(skip_all, fields(integration = %integration.id()))]
-    pub async fn run_pass(&self, integration: &Integration) -> Result<(), IngestError> {
-        let _one_at_a_time = self.pass_lock.lock().await;
+    pub async fn run_pass(&self, integration: &Integration) -> Result<u64, IngestError> {
+        let lock = self.pass_lock(integration.id());
+        let _one_at_a_time = lock.lock().await;
         let observe = integration.settings.observe;
         let sources = integration.settings.sales.source_types;
         let markers = integration.client.sync_markers().await?;
         let mut first_error = None;
+        let mut changes = 0;
         for entity in SyncEntity::ALL {
             let (enabled, target) = match entity {
                 SyncEntity::ArticleGroups => (observe.categories, markers.article_group),
@@ -235,9 +234,12 @@ impl Ingest {
             if !enabled {
                 continue;
             }
-            if let Err(e) = self.sync_entity(integration, entity, target).await {
-                tracing::warn!(entity = entity.as_str(), error = %e, "entity pass failed");
-                first_error.get_or_insert(e);
+            match self.sync_entity(integration, entity, target).await {
+                Ok(report) => changes += report.observed + report.parked,
+                Err(e) => {
+                    tracing::warn!(entity = entity.as_str(), error = %e, "entity pass failed");
+                    first_error.get_or_insert(e);
+                }
             }
         }
         if first_error.is_none() {
@@ -247,7 +249,7 @@ impl Ingest {
                 chrono::Utc::now().timestamp() as f64,
             );
         }
-        first_error.map_or(Ok(()), Err)
+        first_error.map_or(Ok(changes), Err)
     }
 
     /// Reads and publishes everything of `entity` after its cursor.
@@ -910,6 +912,8 @@ impl Ingest {
             parked as i64,
         )
         .await?;
+        // Only while this replica still owns the integration's polling (connector kit).
+        ferry_platform::connector::poll::check_current(&txn).await?;
         txn.commit().await?;
         self.outbox.wake();
         Ok(EntityReport {

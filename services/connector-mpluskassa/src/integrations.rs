@@ -13,6 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use ferry_platform::coalesce::Coalescer;
 use ferry_platform::registry::InactiveSet;
 use ferry_proto::{CurrencyCode, IntegrationId};
 use sea_orm::DatabaseConnection;
@@ -20,7 +21,8 @@ use tokio::sync::Mutex;
 
 use crate::client::{ClientSettings, Connection, MplusClient, MplusError};
 use crate::config::{Entities, IntegrationConfig, SalesSettings, SkuSource};
-use crate::soap::types::{VatGroup, VatScale};
+use crate::soap::requests::{ORDERS_BY_EXT_IDS_MAX, ProductQuery};
+use crate::soap::types::{Article, Order, VatGroup, VatScale};
 use crate::store::{self, connection_row};
 
 /// Everything about one integration's installation.
@@ -94,6 +96,10 @@ pub struct Integration {
     /// The SOAP client.
     pub client: MplusClient,
     vat: Mutex<Option<(Vec<VatGroup>, VatScale)>>,
+    /// `order.find`s in flight at once share one `getOrdersByExtOrderIds`.
+    order_lookups: Coalescer<String, Order, MplusError>,
+    /// Article lookups by SKU in flight at once share one `getProducts`.
+    article_lookups: Coalescer<String, (i64, Article), MplusError>,
 }
 
 impl Integration {
@@ -117,7 +123,66 @@ impl Integration {
         *cached = Some(fresh.clone());
         Ok(fresh)
     }
+
+    /// The order with `ext_order_id`, if MplusKASSA has one: asked together with the other
+    /// lookups in flight (one `getOrdersByExtOrderIds` for all of them).
+    pub async fn find_order(&self, ext_order_id: &str) -> Result<Option<Order>, MplusError> {
+        self.order_lookups
+            .load(ext_order_id.to_owned(), |ids| async move {
+                self.client.orders_by_ext_ids(&ids).await
+            })
+            .await
+    }
+
+    /// The articles with `skus` (by the integration's SKU source) and their product numbers,
+    /// by SKU: asked together with the other article lookups in flight (one `getProducts`).
+    pub async fn articles(
+        &self,
+        skus: Vec<String>,
+    ) -> Result<HashMap<String, (i64, Article)>, MplusError> {
+        let source = self.settings.sku_source;
+        self.article_lookups
+            .load_many(skus, |skus| async move {
+                let mut found = HashMap::new();
+                for chunk in skus.chunks(ARTICLES_PER_CALL) {
+                    let mut query = ProductQuery {
+                        include_all_articles: true,
+                        ..ProductQuery::default()
+                    };
+                    match source {
+                        SkuSource::PluNumber => query.plu_numbers = chunk.to_vec(),
+                        SkuSource::ArticleNumber => {
+                            query.article_numbers =
+                                chunk.iter().filter_map(|s| s.parse().ok()).collect();
+                            if query.article_numbers.is_empty() {
+                                continue;
+                            }
+                        }
+                    }
+                    for (p, _) in self
+                        .client
+                        .products(&query)
+                        .await?
+                        .into_iter()
+                        .filter_map(crate::client::Listed::ok)
+                    {
+                        for a in p.articles {
+                            if let Ok(sku) = crate::convert::article_sku(source, &a)
+                                && chunk.iter().any(|s| s == sku.as_str())
+                            {
+                                found.insert(sku.to_string(), (p.product_number, a));
+                            }
+                        }
+                    }
+                }
+                Ok(found)
+            })
+            .await
+    }
 }
+
+/// Most SKUs one article lookup (`getProducts`) asks for.
+const ARTICLES_PER_CALL: usize = 200;
 
 /// The registry of served integrations. Clones share it.
 #[derive(Clone)]
@@ -170,6 +235,8 @@ impl Integrations {
             settings,
             client,
             vat: Mutex::new(None),
+            order_lookups: Coalescer::new(ORDERS_BY_EXT_IDS_MAX),
+            article_lookups: Coalescer::new(ARTICLES_PER_CALL),
         });
         self.write().insert(integration.id(), integration.clone());
         tracing::info!(integration = %integration.id(), endpoint = integration.client.endpoint(), "MplusKASSA integration loaded");

@@ -11,6 +11,8 @@
 //! - [`commands`]: executes `mpluskassa.*` commands idempotently and replies.
 //! - [`convert`]: MplusKASSA records <-> canonical models.
 //! - [`store`]: cursors, cross-references, connection settings (tables and migration).
+//! - [`poll`]: one pass of one integration for the connector kit's poll scheduler (which
+//!   replica polls which installation, when, how many at once).
 //! - [`integrations`]: the installations served (configuration and registry), live or not.
 //! - [`registry`]: following the integration registry (`ferry.integration.changed`).
 //! - [`admin`]: connection test, reference data, sync trigger, cursors, stats.
@@ -43,6 +45,7 @@ pub mod config;
 pub mod convert;
 pub mod ingest;
 pub mod integrations;
+pub mod poll;
 pub mod registry;
 pub mod soap;
 pub mod store;
@@ -67,6 +70,9 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(store::CreateTables),
         Box::new(ferry_platform::connector::store::CreateTables),
         Box::new(store::MoveXrefsToKit),
+        // A person's erase (GDPR): audit and tombstones, shared by every service.
+        Box::new(ferry_platform::gdpr::Migration),
+        Box::new(ferry_platform::connector::poll::CreatePollTables),
     ]
 }
 
@@ -135,7 +141,15 @@ pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<
     );
     let consumer = runtime
         .bus
-        .subscribe(subscription, Arc::new(commands))
+        .subscribe(
+            subscription,
+            Arc::new(ferry_platform::gdpr::ErasingHandler::new(
+                SERVICE,
+                runtime.db.clone(),
+                Arc::new(store::XREFS),
+                Arc::new(commands),
+            )),
+        )
         .await?;
 
     let ingest = ingest::Ingest::new(

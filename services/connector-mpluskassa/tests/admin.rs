@@ -31,6 +31,7 @@ async fn admin_api() {
                 scope: Scope::Operator,
             },
         ],
+        ..AdminConfig::default()
     };
     let server = h
         .started

@@ -8,6 +8,13 @@ use ferry_platform::config::Secret;
 
 /// Serves one HTTP answer with `body` on a loopback port.
 async fn serve_once(body: String) -> String {
+    let announced = body.len() as u64;
+    serve(announced, body.into_bytes(), false).await
+}
+
+/// Serves one HTTP answer announcing `announced` bytes, sends `body`, then closes the
+/// connection or (`hold`) keeps it open.
+async fn serve(announced: u64, body: Vec<u8>, hold: bool) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -17,12 +24,15 @@ async fn serve_once(body: String) -> String {
         if let Ok((mut socket, _)) = listener.accept().await {
             let mut request = vec![0u8; 64 * 1024];
             let _ = socket.read(&mut request).await;
+            let close = if hold { "" } else { "connection: close\r\n" };
             let head = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
+                "HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: {announced}\r\n{close}\r\n"
             );
             let _ = socket.write_all(head.as_bytes()).await;
-            let _ = socket.write_all(body.as_bytes()).await;
+            let _ = socket.write_all(&body).await;
+            if hold {
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            }
         }
     });
     format!("http://{address}/")
@@ -71,7 +81,42 @@ async fn a_response_beyond_the_limits_is_refused_unread() {
         .await
         .expect_err("too large");
     assert!(
-        matches!(&err, MplusError::Malformed { message, .. } if message.contains("more than the 100 accepted")),
+        matches!(&err, MplusError::Malformed { message, .. } if message.contains("larger than the 100 bytes accepted")),
         "{err}"
+    );
+}
+
+/// Issue 19, finding 4: a body announced beyond `limits.max_bytes` is refused at once, unread
+/// (the client used to read it whole, waiting for and buffering all of it).
+#[tokio::test]
+async fn a_body_announced_beyond_the_limit_is_refused_without_reading_it() {
+    let settings = ClientSettings {
+        max_attempts: 1,
+        timeout: std::time::Duration::from_secs(10),
+        limits: Limits {
+            max_bytes: 1024 * 1024,
+            max_depth: 64,
+        },
+        ..ClientSettings::default()
+    };
+    let conn = Connection {
+        endpoint: serve(10 * 1024 * 1024 * 1024, vec![b'<'; 1024], true).await,
+        ident: "shop".into(),
+        secret: Secret::new("hunter2"),
+    };
+    let started = std::time::Instant::now();
+    let err = MplusClient::new(&conn, settings)
+        .expect("client")
+        .api_version()
+        .await
+        .expect_err("too large");
+    assert!(
+        matches!(&err, MplusError::Malformed { message, .. } if message.contains("larger than the 1048576 bytes accepted")),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "refused after {:?}",
+        started.elapsed()
     );
 }

@@ -71,6 +71,8 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     vec![
         Box::new(store::CreateConfigVersions),
         Box::new(registry::CreateIntegrations),
+        // A person's erase (GDPR): audit and tombstones, shared by every service.
+        Box::new(ferry_platform::gdpr::Migration),
     ]
 }
 
@@ -117,7 +119,15 @@ pub async fn start(runtime: Runtime, config: MapperConfig) -> anyhow::Result<Sta
     );
     let subscription = runtime
         .bus
-        .subscribe(subscription, Arc::new(handler))
+        .subscribe(
+            subscription,
+            Arc::new(ferry_platform::gdpr::ErasingHandler::new(
+                SERVICE,
+                runtime.db.clone(),
+                Arc::new(ferry_platform::gdpr::NothingElse),
+                Arc::new(handler),
+            )),
+        )
         .await?;
     let keyring = match config.keyring.clone() {
         Some(keyring) => Some(keyring),

@@ -236,6 +236,7 @@ impl Harness {
                             scope: Scope::Operator,
                         },
                     ],
+                    ..AdminConfig::default()
                 },
             ))
             .bind()

@@ -781,6 +781,10 @@ pub struct EraseReport {
     pub alerts_redacted: u64,
     /// Parked messages mentioning the address, redacted (kept as evidence of the failure).
     pub parked_messages_redacted: u64,
+    /// Integrations whose services were told to erase the person (each service erases its
+    /// own rows and audits it in its `ferry_erasures`).
+    #[serde(default)]
+    pub integrations_notified: u64,
 }
 
 /// Redacts every row mentioning `email`: payloads removed, the record key and error replaced,

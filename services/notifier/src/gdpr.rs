@@ -1,17 +1,86 @@
 //! Erasing a person (`POST /api/v1/gdpr/erase`): every activity row, alert and parked message
 //! mentioning the address loses it, and the erase is audited (who, when, how many rows; never
-//! the address).
+//! the address). Then every service is told, one `ferry.person.erase-requested` per integration
+//! carrying only the address's SHA-256 ([`ferry_platform::gdpr`]): each erases its own rows.
+//! The notifier's tombstones (`ferry_erasures`) are written first, so that a message about the
+//! person consumed during the erase is dropped rather than recorded again.
+
+use std::sync::Arc;
 
 use chrono::Utc;
 use ferry_platform::bus::parking::{ParkedFilter, ParkingLot};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, Set};
+use ferry_platform::bus::{Bus, BusMessage};
+use ferry_platform::gdpr::{self as platform_gdpr, ErasedRows, Fingerprint};
+use ferry_proto::messages::PersonEraseRequested;
+use ferry_proto::{Envelope, IntegrationId};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+};
 use serde_json::Value;
 use uuid::Uuid;
 
 use crate::activity::{self, EraseReport, redact_text};
-use crate::store::{alert_row, erasure_row};
+use crate::store::{alert_row, erasure_row, integration_row};
 
 const ERASED: &str = "[erased]";
+
+/// Erases `email` everywhere on behalf of `by`: tombstones first (one per integration: those
+/// the registry announced and not deleted, and those `configured` in files), then the
+/// notifier's rows, then one erase request per integration on the bus.
+pub async fn erase_everywhere(
+    db: &DatabaseConnection,
+    bus: &Arc<dyn Bus>,
+    lot: Option<&ParkingLot>,
+    configured: &[String],
+    email: &ferry_proto::Email,
+    by: &str,
+) -> Result<EraseReport, DbErr> {
+    let request = PersonEraseRequested {
+        erase_id: Uuid::now_v7(),
+        fingerprint: Fingerprint::of_email(email).as_str().to_owned(),
+        requested_by: by.to_owned(),
+        requested_at: Utc::now(),
+    };
+    let announced = integration_row::Entity::find()
+        .filter(integration_row::Column::State.ne("deleted"))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| row.integration_id);
+    let integrations: std::collections::BTreeSet<IntegrationId> = announced
+        .chain(configured.iter().cloned())
+        .filter_map(|id| IntegrationId::parse(&id).ok())
+        .collect();
+    for integration in &integrations {
+        platform_gdpr::record(
+            db,
+            crate::SERVICE,
+            *integration,
+            &request,
+            &ErasedRows::new(),
+        )
+        .await?;
+    }
+    let mut report = erase_person(db, lot, email, by).await?;
+    for integration in &integrations {
+        let envelope = Envelope::new(*integration, request.clone());
+        let message = BusMessage::from_envelope(&envelope)
+            .map_err(|e| DbErr::Custom(format!("cannot encode the erase request: {e}")))?;
+        bus.publish(message).await.map_err(|e| {
+            DbErr::Custom(format!(
+                "the erase request for integration {integration} could not be published: {e}"
+            ))
+        })?;
+        report.integrations_notified += 1;
+    }
+    tracing::info!(
+        by,
+        erase_id = %request.erase_id,
+        integrations = report.integrations_notified,
+        "erase requested from every service"
+    );
+    Ok(report)
+}
 
 /// Erases `email` from the notifier's tables and the parking lot, on behalf of `by`.
 pub async fn erase_person(

@@ -70,6 +70,8 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(store::DirectoryMigration),
         Box::new(store::AlertSummaryMigration),
         Box::new(store::ErasedMigration),
+        // A person's erase (GDPR): audit and tombstones, shared by every service.
+        Box::new(ferry_platform::gdpr::Migration),
     ]
 }
 
@@ -147,13 +149,28 @@ impl Notifier {
     }
 
     /// Erases every trace of `email` on behalf of `by` (a token's name): activity rows,
-    /// alerts and parked messages redacted, the erase audited.
+    /// alerts and parked messages redacted, the erase audited, and every service told to erase
+    /// its own rows (`ferry.person.erase-requested`, one per integration).
     pub async fn erase_email(
         &self,
         email: &ferry_proto::Email,
         by: &str,
     ) -> Result<activity::EraseReport, DbErr> {
-        gdpr::erase_person(&self.db, self.lot.as_ref(), email, by).await
+        let configured: Vec<String> = self
+            .config
+            .integrations
+            .iter()
+            .map(|i| i.id.clone())
+            .collect();
+        gdpr::erase_everywhere(
+            &self.db,
+            &self.bus,
+            self.lot.as_ref(),
+            &configured,
+            email,
+            by,
+        )
+        .await
     }
 
     /// Freshness and backlog of every integration, as of now.
@@ -284,6 +301,14 @@ pub async fn start_notifier(
         book,
         dispatcher,
     };
+    // The notifier erased its own rows when the erase was asked; the wrapper drops the
+    // messages about an erased person still queued.
+    let recorder = ferry_platform::gdpr::ErasingHandler::new(
+        SERVICE,
+        runtime.db.clone(),
+        Arc::new(ferry_platform::gdpr::NothingElse),
+        Arc::new(recorder),
+    );
     let handle = runtime
         .bus
         .subscribe(subscription, Arc::new(recorder))

@@ -329,6 +329,41 @@ impl Engine {
             return Ok(Applied::bare(saga_id, Outcome::Duplicate));
         }
         let mut saga = Saga::new(saga_id, &envelope);
+        // The order Ferry itself wrote into the source (a completed saga of the same order
+        // towards the other system) comes back as an observed order: it exists in this target
+        // already, where it came from. Ended here, without a round trip to ask.
+        let origin = saga_row::Entity::find()
+            .filter(saga_row::Column::IntegrationId.eq(saga.integration_id.as_uuid()))
+            .filter(saga_row::Column::ExternalId.eq(saga.external_id.as_str()))
+            .filter(saga_row::Column::Target.ne(saga.target.as_str()))
+            .filter(saga_row::Column::State.eq(SagaState::Completed.as_str()))
+            .one(&txn)
+            .await?;
+        if let Some(origin) = origin {
+            let mut fx = Effects::default();
+            fx.timeline.push(TimelineEntry {
+                kind: "received",
+                step: Step::FindOrder,
+                message_id: Some(envelope.message_id.as_uuid()),
+                message_type: Some(envelope.message_type.clone()),
+                detail: json!({ "external_id": saga.external_id, "target": saga.target }),
+            });
+            fx.timeline
+                .extend(saga.skip_echo(origin.id, origin.target_order_id).timeline);
+            if self.persist(&txn, &saga, &fx, now, true).await? {
+                txn.commit().await?;
+                tracing::info!(saga = %saga_id, origin = %origin.id, order = %saga.external_id, target = %saga.target, "echo of an order Ferry wrote; skipped");
+                return Ok(Applied {
+                    saga_id,
+                    outcome: Outcome::Changed,
+                    state: Some(saga.state),
+                    next_attempt_at: None,
+                    wake: Vec::new(),
+                });
+            }
+            // The order has a saga already: handled below as a duplicate event.
+            saga = Saga::new(saga_id, &envelope);
+        }
         let in_flight = saga_row::Entity::find()
             .filter(saga_row::Column::State.is_in([
                 SagaState::Running.as_str(),

@@ -29,6 +29,7 @@
 //! | [`actors`] | actix actors (one per saga) on several arbiters |
 //! | [`consumer`] | the bus queue |
 //! | [`sweeper`] | due timers from the database, queued sagas, retention |
+//! | [`gdpr`] | a person's erase: sagas, timelines, resolutions, locks |
 //! | [`admin`] | `/api/v1/sagas` |
 //! | [`crash`] | crash points for the crash-recovery tests |
 
@@ -38,6 +39,7 @@ pub mod config;
 pub mod consumer;
 pub mod crash;
 pub mod engine;
+pub mod gdpr;
 pub mod saga;
 pub mod store;
 pub mod sweeper;
@@ -66,6 +68,8 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(store::Migration),
         Box::new(store::ResolutionMigration),
         Box::new(store::VerifiedProductsMigration),
+        // A person's erase (GDPR): audit and tombstones, shared by every service.
+        Box::new(ferry_platform::gdpr::Migration),
     ]
 }
 
@@ -119,7 +123,12 @@ pub async fn start(runtime: Runtime, config: OrchestratorConfig) -> anyhow::Resu
         .bus
         .subscribe(
             subscription,
-            Arc::new(consumer::SagaConsumer::new(actors.clone())),
+            Arc::new(ferry_platform::gdpr::ErasingHandler::new(
+                SERVICE,
+                runtime.db.clone(),
+                Arc::new(gdpr::SagaEraser),
+                Arc::new(consumer::SagaConsumer::new(actors.clone())),
+            )),
         )
         .await?;
 

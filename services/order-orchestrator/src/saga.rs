@@ -618,6 +618,27 @@ impl Saga {
         Ok(fx)
     }
 
+    /// Ends a new saga without a command: its order came from this saga's target through
+    /// Ferry (saga `origin` created it in the other system as `created_as`), so it exists
+    /// here already. The echo of Ferry's own write is not sent back.
+    pub fn skip_echo(&mut self, origin: Uuid, created_as: Option<String>) -> Effects {
+        let mut fx = Effects::default();
+        fx.note(TimelineEntry::new(
+            "echo",
+            self.step,
+            json!({ "origin_saga": origin, "created_as": created_as }),
+        ));
+        self.finish(
+            SagaState::Skipped,
+            format!(
+                "the order came from {} through Ferry (saga {origin}); not sent back",
+                self.target
+            ),
+            &mut fx,
+        );
+        fx
+    }
+
     /// Applies a reply.
     pub fn on_reply(
         &mut self,
@@ -1271,6 +1292,22 @@ mod tests {
         );
         assert_eq!(s.wait, Wait::Reply);
         assert_eq!(s.next_attempt_at, Some(now + chrono::Duration::seconds(1)));
+    }
+
+    #[test]
+    fn an_echo_ends_skipped_without_a_command() {
+        let mut s = saga();
+        let origin = Uuid::now_v7();
+        let fx = s.skip_echo(origin, Some("40001".into()));
+        assert!(fx.messages.is_empty());
+        assert_eq!((s.state, s.step), (SagaState::Skipped, Step::Finished));
+        assert!(
+            s.outcome
+                .as_deref()
+                .unwrap_or_default()
+                .contains(&origin.to_string())
+        );
+        assert_eq!(fx.timeline[0].kind, "echo");
     }
 
     #[test]

@@ -935,6 +935,7 @@ async fn admin_client(h: &Harness) -> AdminClient {
                 scope: Scope::Operator,
             },
         ],
+        ..AdminConfig::default()
     };
     let server = h
         .started

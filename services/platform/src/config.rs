@@ -425,13 +425,20 @@ pub struct AdminConfig {
     /// Bearer tokens accepted under `/api/v1`. With none, the admin API refuses every call
     /// (health, readiness and metrics still work).
     pub tokens: Vec<TokenConfig>,
+    /// Largest request body the admin server reads (JSON or raw, webhooks included), in
+    /// bytes; a bigger one is refused with 413 before it is read whole. Default 1 MiB.
+    pub max_body_bytes: usize,
 }
+
+/// Default of [`AdminConfig::max_body_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_ADMIN_BODY_BYTES: usize = 1024 * 1024;
 
 impl Default for AdminConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9100),
             tokens: Vec::new(),
+            max_body_bytes: DEFAULT_MAX_ADMIN_BODY_BYTES,
         }
     }
 }
@@ -439,6 +446,12 @@ impl Default for AdminConfig {
 impl AdminConfig {
     /// Validates this section, reporting paths under `prefix`.
     pub fn validate_at(&self, prefix: &str, errors: &mut ValidationErrors) {
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
+            errors.push(
+                join(prefix, "max_body_bytes"),
+                "must be between 1024 (1 KiB) and 67108864 (64 MiB)",
+            );
+        }
         for (i, token) in self.tokens.iter().enumerate() {
             let at = join(prefix, &format!("tokens[{i}]"));
             if token.name.trim().is_empty() {
@@ -631,6 +644,11 @@ pub struct DatabaseConfig {
     /// several deployments share one database. Lowercase letters, digits and `_`, not starting
     /// with a digit.
     pub schema: Option<String>,
+    /// Whether the service applies its migrations when it starts (default: yes, as the
+    /// embedded default needs). On Kubernetes the migration Job runs `<service> migrate`
+    /// before a rollout and the Deployments set it to `false`: a replica then only checks that
+    /// the schema is the one it knows and refuses to start otherwise.
+    pub migrate_at_start: bool,
 }
 
 impl Default for DatabaseConfig {
@@ -639,6 +657,7 @@ impl Default for DatabaseConfig {
             url: Secret::new("sqlite://ferry.db?mode=rwc"),
             max_connections: 10,
             schema: None,
+            migrate_at_start: true,
         }
     }
 }

@@ -74,6 +74,20 @@ pub enum DbError {
         /// The migrations applied that this build does not have.
         unknown: Vec<String>,
     },
+    /// The service does not migrate at start and the schema lacks some of its migrations.
+    #[error(
+        "the database schema is older than this build ({}): {table} lacks the migrations {}. \
+         Run the service's `migrate` command first (on Kubernetes the migration Job of this \
+         release), or set database.migrate_at_start = true",
+        RELEASE,
+        .pending.join(", ")
+    )]
+    SchemaBehind {
+        /// The service's migration table.
+        table: String,
+        /// This build's migrations not applied yet.
+        pending: Vec<String>,
+    },
     /// `database.schema` is not a plain lowercase identifier.
     #[error("database.schema: {0:?} is not a valid schema name")]
     InvalidSchema(String),
@@ -112,11 +126,17 @@ pub enum DbError {
 /// Connects to the database of `config` (see the module documentation for what is set up).
 #[tracing::instrument(level = "debug", skip(config), fields(kind = ?config.kind(), schema = ?config.schema))]
 pub async fn connect(config: &DatabaseConfig) -> Result<DatabaseConnection, DbError> {
-    match config.kind() {
+    let mut db = match config.kind() {
         None => Err(DbError::UnsupportedUrl),
         Some(DatabaseKind::Sqlite) => connect_sqlite(config).await,
         Some(DatabaseKind::Postgres) => connect_postgres(config).await,
-    }
+    }?;
+    // Every statement counted by verb and table (`ferry_db_statements_total`): what a message
+    // costs in round trips to the database, the first thing a profile asks.
+    db.set_metric_callback(|info| {
+        crate::metrics::global().db_statement(&info.statement.sql, info.elapsed);
+    });
+    Ok(db)
 }
 
 fn base_options(url: &str, max_connections: u32) -> ConnectOptions {
@@ -245,23 +265,7 @@ where
     let recorded = schema_release(db, table).await.map_err(migrate_err)?;
     let unknown = unknown_migrations::<M, _>(db).await?;
     if !unknown.is_empty() {
-        return match &recorded {
-            Some(release) if within_one_release(RELEASE, release) => {
-                tracing::warn!(
-                    table,
-                    schema_release = %release,
-                    release = RELEASE,
-                    unknown = ?unknown,
-                    "the schema was migrated by the next release; running on it unchanged (rollback window)"
-                );
-                Ok(())
-            }
-            _ => Err(DbError::SchemaNewer {
-                table: table.to_owned(),
-                release: recorded.unwrap_or_else(|| "unknown".to_owned()),
-                unknown,
-            }),
-        };
+        return accept_newer(table, recorded, unknown);
     }
     M::up(db, None).await.map_err(migrate_err)?;
     if recorded
@@ -275,6 +279,77 @@ where
             RELEASE.replace('\'', "''")
         );
         db.execute_unprepared(&sql).await.map_err(migrate_err)?;
+    }
+    Ok(())
+}
+
+/// A schema with migrations this build does not know: accepted when the release that made
+/// it is at most one ahead (the rollback window), else [`DbError::SchemaNewer`].
+fn accept_newer(
+    table: &str,
+    recorded: Option<String>,
+    unknown: Vec<String>,
+) -> Result<(), DbError> {
+    match &recorded {
+        Some(release) if within_one_release(RELEASE, release) => {
+            tracing::warn!(
+                table,
+                schema_release = %release,
+                release = RELEASE,
+                unknown = ?unknown,
+                "the schema was migrated by the next release; running on it unchanged (rollback window)"
+            );
+            Ok(())
+        }
+        _ => Err(DbError::SchemaNewer {
+            table: table.to_owned(),
+            release: recorded.unwrap_or_else(|| "unknown".to_owned()),
+            unknown,
+        }),
+    }
+}
+
+/// What a service does with its schema at start: applies the migrations of `M` when
+/// `config.migrate_at_start` (the embedded default), else only checks that the schema is one
+/// this build runs on ([`check_schema`]).
+pub async fn prepare<M: MigratorTrait>(
+    db: &DatabaseConnection,
+    config: &DatabaseConfig,
+) -> Result<(), DbError> {
+    if config.migrate_at_start {
+        migrate::<M>(db).await
+    } else {
+        check_schema::<M>(db).await
+    }
+}
+
+/// Checks, without changing anything but the bookkeeping tables, that every migration of `M`
+/// is applied ([`DbError::SchemaBehind`] otherwise) and that migrations this build does not
+/// know come from at most one release ahead ([`DbError::SchemaNewer`] otherwise).
+pub async fn check_schema<M: MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbError> {
+    let table = M::migration_table_name().to_string();
+    let migrate_err = |source| DbError::Migrate {
+        table: table.clone(),
+        source,
+    };
+    let recorded = schema_release(db, &table).await.map_err(migrate_err)?;
+    let applied: std::collections::HashSet<String> = M::get_migration_models(db)
+        .await
+        .map_err(migrate_err)?
+        .into_iter()
+        .map(|model| model.version)
+        .collect();
+    let pending: Vec<String> = M::migrations()
+        .iter()
+        .map(|migration| migration.name().to_owned())
+        .filter(|name| !applied.contains(name))
+        .collect();
+    if !pending.is_empty() {
+        return Err(DbError::SchemaBehind { table, pending });
+    }
+    let unknown = unknown_migrations::<M, _>(db).await?;
+    if !unknown.is_empty() {
+        return accept_newer(&table, recorded, unknown);
     }
     Ok(())
 }
@@ -558,6 +633,7 @@ pub mod testing {
                 url: Secret::new(url.clone()),
                 max_connections: 5,
                 schema: Some(schema.clone()),
+                migrate_at_start: true,
             },
             cleanup: Cleanup::PostgresSchema {
                 url: Secret::new(url),
@@ -575,6 +651,7 @@ pub mod testing {
                 url: Secret::new(format!("sqlite://{}?mode=rwc", path.display())),
                 max_connections: 5,
                 schema: None,
+                migrate_at_start: true,
             },
             cleanup: Cleanup::SqliteFile(path),
         }

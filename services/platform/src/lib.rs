@@ -5,10 +5,12 @@
 pub mod admin;
 pub mod backoff;
 pub mod bus;
+pub mod coalesce;
 pub mod config;
 pub mod connector;
 pub mod db;
 pub mod egress;
+pub mod gdpr;
 pub mod metrics;
 pub mod registry;
 pub mod routes;

@@ -23,6 +23,8 @@
 //! | `ferry_poll_last_success_timestamp_seconds` | gauge | `system`, `integration` |
 //! | `ferry_db_pool_connections` | gauge | `state` |
 //! | `ferry_db_pool_max_connections` | gauge | |
+//! | `ferry_db_statements_total` | counter | `verb`, `table` |
+//! | `ferry_db_statement_seconds_total` | counter | `verb`, `table` |
 //! | `ferry_build_info` | gauge | `version` |
 //! | `ferry_dependency_up` | gauge | `dependency` |
 //! | `process_*` | | | CPU, memory, file descriptors, threads, start time ([`ProcessCollector`]) |
@@ -135,6 +137,12 @@ struct PoolLabels {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StatementLabels {
+    verb: &'static str,
+    table: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct DependencyLabels {
     dependency: String,
 }
@@ -142,6 +150,60 @@ struct DependencyLabels {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
+}
+
+/// The verb and first table of a SQL statement, for [`Metrics::db_statement`]'s labels: a
+/// bounded set (the schema's tables), never values.
+fn statement_kind(sql: &str) -> (&'static str, &str) {
+    let mut words = sql.split_ascii_whitespace();
+    let first = words.next().unwrap_or_default();
+    let verb = [
+        "select",
+        "insert",
+        "update",
+        "delete",
+        "begin",
+        "commit",
+        "rollback",
+        "savepoint",
+        "release",
+        "with",
+        "create",
+        "alter",
+        "drop",
+        "pragma",
+        "set",
+        "show",
+    ]
+    .into_iter()
+    .find(|v| first.eq_ignore_ascii_case(v))
+    .unwrap_or("other");
+    let marker = match verb {
+        "select" | "delete" | "with" => "from",
+        "insert" => "into",
+        "update" => return (verb, table_name(words.next())),
+        _ => return (verb, ""),
+    };
+    let table = words
+        .by_ref()
+        .position(|w| w.eq_ignore_ascii_case(marker))
+        .and_then(|_| words.next());
+    (verb, table_name(table))
+}
+
+/// A table name without quotes or schema, or `?` when it is not a plain name.
+fn table_name(word: Option<&str>) -> &str {
+    let word = word.unwrap_or_default();
+    let bare = word
+        .rsplit('.')
+        .next()
+        .unwrap_or(word)
+        .trim_matches(['"', '`', '(', ')']);
+    if !bare.is_empty() && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        bare
+    } else {
+        "?"
+    }
 }
 
 /// How long one [`Probe`] may take at scrape time before it is skipped (its gauges keep their
@@ -193,6 +255,8 @@ pub struct Metrics {
     poll_last_success: Family<PollLabels, Gauge<f64, AtomicU64>>,
     db_pool_connections: Family<PoolLabels, Gauge>,
     db_pool_max: Gauge,
+    db_statements: Family<StatementLabels, Counter>,
+    db_statement_seconds: Family<StatementLabels, Counter<f64, AtomicU64>>,
     dependency_up: Family<DependencyLabels, Gauge>,
     probes: Mutex<Vec<Arc<dyn Probe>>>,
 }
@@ -323,6 +387,18 @@ impl Metrics {
             "Size limit of the database pool (database.max_connections)",
             db_pool_max.clone(),
         );
+        let db_statements = Family::<StatementLabels, Counter>::default();
+        registry.register(
+            "ferry_db_statements",
+            "SQL statements this process ran, by verb (select, insert, update, delete, begin, commit, ...) and first table named",
+            db_statements.clone(),
+        );
+        let db_statement_seconds = Family::<StatementLabels, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "ferry_db_statement_seconds",
+            "Time spent in SQL statements (waiting for the driver included), by verb and table, in seconds",
+            db_statement_seconds.clone(),
+        );
         let dependency_up = Family::<DependencyLabels, Gauge>::default();
         registry.register(
             "ferry_dependency_up",
@@ -361,6 +437,8 @@ impl Metrics {
             poll_last_success,
             db_pool_connections,
             db_pool_max,
+            db_statements,
+            db_statement_seconds,
             dependency_up,
             probes: Mutex::new(Vec::new()),
         }
@@ -439,6 +517,20 @@ impl Metrics {
             .get_or_create(&PoolLabels { state: "idle" })
             .set(idle);
         self.db_pool_max.set(max);
+    }
+
+    /// One SQL statement ran: its text (only the verb and the first table named are kept) and
+    /// how long it took.
+    pub fn db_statement(&self, sql: &str, elapsed: Duration) {
+        let (verb, table) = statement_kind(sql);
+        let labels = StatementLabels {
+            verb,
+            table: table.to_owned(),
+        };
+        self.db_statements.get_or_create(&labels).inc();
+        self.db_statement_seconds
+            .get_or_create(&labels)
+            .inc_by(elapsed.as_secs_f64());
     }
 
     /// A message was published to `exchange` with `routing_key` and confirmed.
@@ -679,6 +771,48 @@ pub fn encode() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statements_are_counted_by_verb_and_table_never_by_value() {
+        for (sql, verb, table) in [
+            (
+                r#"SELECT "a"."id" FROM "ferry_inbox" AS "a" WHERE "id" = $1"#,
+                "select",
+                "ferry_inbox",
+            ),
+            (
+                r#"INSERT INTO "s1"."ferry_outbox" ("id") VALUES ($1)"#,
+                "insert",
+                "ferry_outbox",
+            ),
+            ("UPDATE saga SET state = 'x@example.nl'", "update", "saga"),
+            (
+                "DELETE FROM connector_leases WHERE k = 'secret'",
+                "delete",
+                "connector_leases",
+            ),
+            ("BEGIN", "begin", ""),
+            ("commit", "commit", ""),
+            ("SELECT 1", "select", "?"),
+            ("VACUUM", "other", ""),
+        ] {
+            assert_eq!(statement_kind(sql), (verb, table), "{sql}");
+        }
+        let metrics = Metrics::new();
+        metrics.db_statement(r#"SELECT * FROM "ferry_inbox""#, Duration::from_millis(2));
+        metrics.db_statement(r#"SELECT * FROM "ferry_inbox""#, Duration::from_millis(2));
+        let text = metrics.encode();
+        assert!(
+            text.contains(r#"ferry_db_statements_total{verb="select",table="ferry_inbox"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"ferry_db_statement_seconds_total{verb="select",table="ferry_inbox"} 0.004"#
+            ),
+            "{text}"
+        );
+    }
 
     #[test]
     fn families_are_encoded_with_labels() {

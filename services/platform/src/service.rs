@@ -135,7 +135,7 @@ pub async fn connect<M: MigratorTrait>(
 ) -> anyhow::Result<Runtime> {
     let shutdown = shutdown::on_signal();
     let db = db::connect(&common.database).await?;
-    db::migrate::<M>(&db).await?;
+    db::prepare::<M>(&db, &common.database).await?;
     crate::metrics::global().add_probe(Arc::new(db::PoolProbe::new(
         db.clone(),
         common.database.max_connections,

@@ -80,6 +80,7 @@ fn admin_config() -> AdminConfig {
                 scope: Scope::Operator,
             },
         ],
+        ..AdminConfig::default()
     }
 }
 
@@ -111,7 +112,11 @@ impl TestApp {
 }
 
 fn spawn_with(checks: Vec<(&str, Arc<dyn ReadinessCheck>)>) -> TestApp {
-    let mut builder = AdminServer::builder("test-service", &admin_config())
+    spawn_configured(checks, &admin_config())
+}
+
+fn spawn_configured(checks: Vec<(&str, Arc<dyn ReadinessCheck>)>, config: &AdminConfig) -> TestApp {
+    let mut builder = AdminServer::builder("test-service", config)
         .readiness_timeout(Duration::from_millis(300))
         .workers(1)
         .api(
@@ -407,6 +412,58 @@ async fn errors_use_the_error_table() {
     let response = app.get("/nothing-here", None).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(json_body(response).await["code"], "not_found");
+}
+
+#[tokio::test]
+async fn request_bodies_over_the_limit_are_refused_with_413() {
+    // The default: 1 MiB.
+    let app = spawn();
+    let big = json!({ "name": "x".repeat(1024 * 1024) });
+    let response = app.post("/api/v1/things", Some(OPERATOR_TOKEN), big).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json_body(response).await["code"], "payload_too_large");
+    let response = app
+        .post(
+            "/api/v1/things",
+            Some(OPERATOR_TOKEN),
+            json!({ "name": "x".repeat(512 * 1024) }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    // Configured lower.
+    let config = AdminConfig {
+        max_body_bytes: 2048,
+        ..admin_config()
+    };
+    let app = spawn_configured(vec![], &config);
+    let response = app
+        .post(
+            "/api/v1/things",
+            Some(OPERATOR_TOKEN),
+            json!({ "name": "x".repeat(4096) }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = app
+        .post(
+            "/api/v1/things",
+            Some(OPERATOR_TOKEN),
+            json!({ "name": "x".repeat(1024) }),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let mut errors = ferry_platform::config::ValidationErrors::default();
+    AdminConfig {
+        max_body_bytes: 10,
+        ..admin_config()
+    }
+    .validate_at("admin", &mut errors);
+    assert!(
+        format!("{errors:?}").contains("max_body_bytes"),
+        "{errors:?}"
+    );
 }
 
 #[tokio::test]

@@ -222,6 +222,7 @@ async fn postgres_schema_isolates_and_migrations_are_idempotent() {
         url: Secret::new(testing::postgres_url()),
         max_connections: 1,
         schema: None,
+        migrate_at_start: true,
     })
     .await
     .expect("connect");
@@ -244,6 +245,7 @@ async fn missing_schema() -> (testing::TestDatabase, String) {
         url: Secret::new(testing::postgres_url()),
         max_connections: 1,
         schema: None,
+        migrate_at_start: true,
     })
     .await
     .expect("connect");
@@ -306,6 +308,7 @@ async fn connection_failures_do_not_reveal_the_password() {
         url: Secret::new("postgres://no_such_role:pw-do-not-print@127.0.0.1:5432/test"),
         max_connections: 1,
         schema: None,
+        migrate_at_start: true,
     };
     let err = db::connect(&config)
         .await
@@ -406,4 +409,59 @@ async fn a_schema_of_the_next_release_is_accepted_and_a_later_one_refused_clearl
     db::migrate::<NewerMapperMigrator>(&db)
         .await
         .expect("same release");
+}
+
+#[tokio::test]
+async fn without_migrations_at_start_a_service_refuses_a_schema_it_lacks_migrations_of() {
+    let schema = testing::postgres_schema().await.expect("schema");
+    let config = DatabaseConfig {
+        migrate_at_start: false,
+        ..schema.config().clone()
+    };
+    let db = db::connect(&config).await.expect("connect");
+
+    // A fresh schema: every migration is missing, named, with the command that fixes it.
+    let err = db::prepare::<MapperMigrator>(&db, &config)
+        .await
+        .expect_err("a schema without the migrations must be refused");
+    let DbError::SchemaBehind { table, pending } = &err else {
+        panic!("expected SchemaBehind, got {err:?}");
+    };
+    assert_eq!(table, "ferry_migrations_mapper");
+    assert_eq!(pending, &["m20250101_000001_create_items"]);
+    let message = err.to_string();
+    assert!(
+        message.contains("older than this build")
+            && message.contains("m20250101_000001_create_items")
+            && message.contains("`migrate`"),
+        "{message}"
+    );
+    assert_eq!(
+        applied(&db, "ferry_migrations_mapper").await,
+        0,
+        "nothing migrated"
+    );
+
+    // The newer build's Job migrated: this build lacks nothing, and the next release's
+    // migration is within the rollback window.
+    db::migrate::<NewerMapperMigrator>(&db)
+        .await
+        .expect("the Job");
+    db::prepare::<MapperMigrator>(&db, &config)
+        .await
+        .expect("a schema of the next release is accepted");
+    db::prepare::<NewerMapperMigrator>(&db, &config)
+        .await
+        .expect("the schema its own Job made");
+
+    // The older migrator after the newer one, with migrations at start: unchanged.
+    db::prepare::<MapperMigrator>(
+        &db,
+        &DatabaseConfig {
+            migrate_at_start: true,
+            ..config.clone()
+        },
+    )
+    .await
+    .expect("migrating at start on the same schema");
 }

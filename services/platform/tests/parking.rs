@@ -86,6 +86,7 @@ async fn parked_message_is_listed_replayed_and_discarded(kind: Kind, db: Db) {
                 scope: Scope::Operator,
             },
         ],
+        ..AdminConfig::default()
     };
     let server = AdminServer::builder("test", &admin)
         .api(

@@ -64,6 +64,9 @@ pub struct RequestRecord {
     pub status: Option<u16>,
     /// The injected fault, if any.
     pub fault: Option<Fault>,
+    /// Bytes of the response body, once answered.
+    #[serde(default)]
+    pub response_bytes: Option<u64>,
 }
 
 /// How much of a request body the log keeps.
@@ -99,10 +102,22 @@ impl RequestLog {
 
     /// Sets the answer of a logged request.
     pub fn finish(&self, seq: u64, status: Option<u16>, fault: Option<Fault>) {
+        self.finish_with_size(seq, status, fault, None);
+    }
+
+    /// Sets the answer of a logged request and the size of its body.
+    pub fn finish_with_size(
+        &self,
+        seq: u64,
+        status: Option<u16>,
+        fault: Option<Fault>,
+        bytes: Option<u64>,
+    ) {
         let mut log = self.lock();
         if let Some(r) = log.records.iter_mut().rev().find(|r| r.seq == seq) {
             r.status = status;
             r.fault = fault;
+            r.response_bytes = bytes;
         }
     }
 
@@ -372,6 +387,7 @@ pub fn record_of(req: &HttpRequest, body: &[u8]) -> RequestRecord {
         body: String::from_utf8_lossy(excerpt).into_owned(),
         status: None,
         fault: None,
+        response_bytes: None,
     }
 }
 
@@ -412,7 +428,12 @@ pub async fn record_requests(
         Some(Fault::DropConnection | Fault::Timeout { .. }) => None,
         _ => Some(res.status().as_u16()),
     };
-    log.finish(seq, status, fault);
+    let bytes = match res.response().body().size() {
+        actix_web::body::BodySize::Sized(n) => Some(n),
+        actix_web::body::BodySize::None => Some(0),
+        actix_web::body::BodySize::Stream => None,
+    };
+    log.finish_with_size(seq, status, fault, bytes);
     Ok(res.map_into_boxed_body())
 }
 

@@ -122,6 +122,7 @@ impl Sandbox {
             let (c, m) = (mc_app_control.clone(), mc_app.clone());
             App::new()
                 .wrap(from_fn(control::record_requests))
+                .configure(|cfg| m.configure_control(cfg, c.clone()))
                 .configure(|cfg| control::configure(cfg, c, System::Mailchimp))
                 .configure(|cfg| m.configure(cfg))
         })

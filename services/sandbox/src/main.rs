@@ -1,13 +1,16 @@
 //! `sandbox --mailchimp-listen ADDR --mpluskassa-listen ADDR [--mailchimp-api-key KEY]...
-//! [--seed FILE | --empty]`: serves both simulators and prints their addresses, one line
-//! each (`mailchimp http://127.0.0.1:PORT/3.0`, `mpluskassa http://127.0.0.1:PORT/`).
+//! [--seed FILE | --empty] [--scale orders=N,products=N,customers=N,stores=N]
+//! [--latency-fixed-ms MS] [--latency-per-kib-ms MS]`: serves both simulators and prints
+//! their addresses, one line each (`mailchimp http://127.0.0.1:PORT/3.0`,
+//! `mpluskassa http://127.0.0.1:PORT/`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
-use ferry_sandbox::mailchimp::{DEFAULT_API_KEY, MailchimpConfig};
+use ferry_sandbox::mailchimp::scale::Scale;
+use ferry_sandbox::mailchimp::{DEFAULT_API_KEY, LatencyModel, MailchimpConfig};
 use ferry_sandbox::seed::Seed;
 use ferry_sandbox::{DEFAULT_MPLUSKASSA_IDENT, DEFAULT_MPLUSKASSA_SECRET, Sandbox, SandboxConfig};
 
@@ -40,6 +43,16 @@ struct Args {
     /// Start with no records.
     #[arg(long)]
     empty: bool,
+    /// Fill the MailChimp store(s) with generated records at this scale, e.g.
+    /// `orders=100000,products=20000,customers=50000,stores=2` (deterministic, in memory).
+    #[arg(long, conflicts_with = "empty")]
+    scale: Option<Scale>,
+    /// Latency of every MailChimp answer: a fixed part, in milliseconds ...
+    #[arg(long, default_value_t = 0.0)]
+    latency_fixed_ms: f64,
+    /// ... plus this many milliseconds per KiB of the response body.
+    #[arg(long, default_value_t = 0.0)]
+    latency_per_kib_ms: f64,
 }
 
 #[actix_web::main]
@@ -64,6 +77,11 @@ async fn main() -> anyhow::Result<()> {
         mailchimp: MailchimpConfig {
             api_keys,
             oauth_tokens: args.mailchimp_oauth_tokens,
+            latency: LatencyModel {
+                fixed_ms: args.latency_fixed_ms.max(0.0),
+                per_kib_ms: args.latency_per_kib_ms.max(0.0),
+            },
+            scale: args.scale,
             ..MailchimpConfig::default()
         },
         mpluskassa_ident: args.mpluskassa_ident,

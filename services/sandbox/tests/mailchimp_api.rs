@@ -461,19 +461,22 @@ async fn customers() {
     s.assert_valid("E_commerce_Customer", &r.json);
     let r = sb.req("PUT", &format!("{base}/c-9001"), Some(json!({"id": "c-9001", "email_address": "changed@example.nl", "opt_in_status": false}))).await;
     assert_problem(&r, 400, "Invalid Resource");
-    // PATCH; since_updated_at.
+    // PATCH. E-commerce customers have no changed-since filter: MailChimp ignores
+    // `since_updated_at` / `since_created_at` there (see tests/mailchimp_scale.rs).
     let patch = json!({"company": "Klant Holding B.V."});
     s.assert_valid("E_commerce_Customer_2", &patch);
     let r = sb
         .req("PATCH", &format!("{base}/c-9001"), Some(patch))
         .await;
     assert_eq!(r.json["company"], "Klant Holding B.V.");
+    let all = sb.get(&format!("{base}?count=1000")).await;
     let since = sb
         .get(&format!(
             "{base}?since_updated_at={}&count=1000",
             created.replace('+', "%2B")
         ))
         .await;
+    assert_eq!(since.json["total_items"], all.json["total_items"]);
     let mut ids: Vec<&str> = since.json["customers"]
         .as_array()
         .expect("customers")
@@ -481,13 +484,14 @@ async fn customers() {
         .filter_map(|c| c["id"].as_str())
         .collect();
     ids.sort();
-    assert_eq!(ids, ["777", "c-9001"]);
+    assert!(ids.contains(&"777") && ids.contains(&"c-9001"));
+    assert!(ids.len() > 2, "the filter is not applied");
     let since_c = sb
         .get(&format!(
             "{base}?since_created_at=2100-01-01T00:00:00%2B00:00"
         ))
         .await;
-    assert_eq!(since_c.json["total_items"], 0);
+    assert_eq!(since_c.json["total_items"], all.json["total_items"]);
     assert_eq!(
         sb.req("DELETE", &format!("{base}/777"), None).await.status,
         204

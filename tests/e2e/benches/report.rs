@@ -6,7 +6,9 @@
 //!   both simulated APIs (MailChimp's limit of 10 simultaneous connections per key is always
 //!   on in the sandbox), and the ratio to the API-bound limit;
 //! - each service's resident memory (VmRSS) at rest and under load;
-//! - all of it with 1 and with 2 instances of each service.
+//! - all of it for the embedded default (`ferry`: every service in one process, in-process
+//!   bus, SQLite, its own sandboxes and demo integration) and with 1 and with 2 instances of
+//!   each service.
 //!
 //! How the numbers are measured (both timestamps come from the sandbox's request logs, so
 //! one clock):
@@ -19,10 +21,12 @@
 //! - API-bound limit = 10 connections / latency (s) / MailChimp calls per order: the most
 //!   orders per second MailChimp's connection limit lets through at that latency.
 //!
-//! Run: `cargo build --profile bench --bins`, then `cargo bench -p ferry-e2e --bench report`.
+//! Run: `cargo build --release --bins`, then `cargo bench -p ferry-e2e --bench report`.
 //! Scale with `FERRY_BENCH_ORDERS` (orders per run, default 40), `FERRY_BENCH_LATENCY_MS`
 //! (default 100), `FERRY_BENCH_SHOP_CLIENTS` (concurrent shop clients placing orders,
-//! default 4) and `FERRY_BENCH_TIMEOUT_SECS` (per run, default 300).
+//! default 4), `FERRY_BENCH_TIMEOUT_SECS` (per run, default 300) and
+//! `FERRY_BENCH_DEPLOYMENTS` (comma-separated, default `embedded,1,2`: the embedded default
+//! and clusters of 1 and 2 instances of each service).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,7 +36,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, Utc};
 use ferry_e2e::{
-    Cluster, ClusterOptions, Integration, SandboxApi, ServiceKind, System, WebshopOrder,
+    Cluster, ClusterOptions, Embedded, Integration, SandboxApi, ServiceKind, System, WebshopOrder,
     mk_orders_by_ext_id, order_products,
 };
 use ferry_sandbox::seed::Seed;
@@ -42,12 +46,39 @@ use serde_json::Value;
 const MAILCHIMP_CONNECTIONS: f64 = 10.0;
 
 /// The report's knobs, from the environment.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Settings {
     orders: usize,
     latency_ms: u64,
     shop_clients: usize,
     timeout: Duration,
+    deployments: Vec<Deployment>,
+}
+
+/// What a run measures: the embedded default or a cluster of `n` instances of each service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Deployment {
+    Embedded,
+    Cluster(usize),
+}
+
+impl Deployment {
+    fn parse(text: &str) -> anyhow::Result<Self> {
+        match text.trim() {
+            "embedded" => Ok(Self::Embedded),
+            n => match n.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Self::Cluster(n)),
+                _ => bail!("FERRY_BENCH_DEPLOYMENTS: {n:?} is neither `embedded` nor a count"),
+            },
+        }
+    }
+
+    fn label(self) -> String {
+        match self {
+            Self::Embedded => "embedded".to_owned(),
+            Self::Cluster(n) => n.to_string(),
+        }
+    }
 }
 
 impl Settings {
@@ -57,6 +88,11 @@ impl Settings {
             latency_ms: env_number("FERRY_BENCH_LATENCY_MS", 100)?.max(1),
             shop_clients: env_number("FERRY_BENCH_SHOP_CLIENTS", 4)?.max(1),
             timeout: Duration::from_secs(env_number("FERRY_BENCH_TIMEOUT_SECS", 300)?),
+            deployments: std::env::var("FERRY_BENCH_DEPLOYMENTS")
+                .unwrap_or_else(|_| "embedded,1,2".to_owned())
+                .split(',')
+                .map(Deployment::parse)
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 }
@@ -81,7 +117,7 @@ struct Memory {
 /// One run's result.
 #[derive(Debug, Clone)]
 struct Outcome {
-    instances: usize,
+    deployment: Deployment,
     latency_ms: u64,
     orders: usize,
     per_second: f64,
@@ -89,8 +125,65 @@ struct Outcome {
     p99_ms: u64,
     mailchimp_calls: f64,
     mpluskassa_calls: f64,
-    memory: BTreeMap<ServiceKind, Memory>,
+    /// Per process kind (`ferry` for the embedded default).
+    memory: BTreeMap<&'static str, Memory>,
 }
+
+/// The processes under test: the embedded `ferry` or a cluster.
+enum Deployed {
+    Embedded(Box<Embedded>),
+    Cluster(Box<Cluster>),
+}
+
+impl Deployed {
+    fn sandbox(&self) -> SandboxApi {
+        match self {
+            Self::Embedded(e) => e.sandbox.clone(),
+            Self::Cluster(c) => c.sandbox.api(),
+        }
+    }
+
+    /// The processes that exited.
+    fn crashed(&mut self) -> Vec<String> {
+        match self {
+            Self::Embedded(e) => match e.process().check_alive() {
+                Ok(()) => Vec::new(),
+                Err(error) => vec![error.to_string()],
+            },
+            Self::Cluster(c) => c.crashed(),
+        }
+    }
+
+    fn logs(&mut self) -> String {
+        match self {
+            Self::Embedded(e) => e.process().log_path().display().to_string(),
+            Self::Cluster(c) => c.log_dir().display().to_string(),
+        }
+    }
+
+    /// VmRSS (MiB) per process kind: the largest of its instances.
+    fn memory(&mut self) -> BTreeMap<&'static str, f64> {
+        let mut memory: BTreeMap<&'static str, f64> = BTreeMap::new();
+        let mut sample = |kind: &'static str, pid: Option<u32>| {
+            if let Some(kib) = pid.and_then(vm_rss_kib) {
+                let slot = memory.entry(kind).or_default();
+                *slot = slot.max(kib as f64 / 1024.0);
+            }
+        };
+        match self {
+            Self::Embedded(e) => sample(EMBEDDED, e.process().pid()),
+            Self::Cluster(c) => {
+                for service in &mut c.services {
+                    sample(service.kind.name(), service.process().pid());
+                }
+            }
+        }
+        memory
+    }
+}
+
+/// The process kind of the embedded default in the memory columns.
+const EMBEDDED: &str = "ferry";
 
 fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
@@ -100,35 +193,59 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let started = Instant::now();
     let mut outcomes = Vec::new();
-    for instances in [1, 2] {
-        outcomes.extend(runtime.block_on(run_cluster(instances, settings))?);
+    for deployment in settings.deployments.clone() {
+        outcomes.extend(runtime.block_on(run_deployment(deployment, &settings))?);
     }
-    println!("{}", table(&outcomes, settings));
+    println!("{}", table(&outcomes, &settings));
     eprintln!("report: done in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// Starts a cluster with `instances` of each service and runs the load at 0 ms and at the
-/// configured latency.
-async fn run_cluster(instances: usize, settings: Settings) -> anyhow::Result<Vec<Outcome>> {
+/// Starts `deployment` and runs the load at 0 ms and at the configured latency.
+async fn run_deployment(
+    deployment: Deployment,
+    settings: &Settings,
+) -> anyhow::Result<Vec<Outcome>> {
     let seed = Seed::default_shop();
-    let mut options = ClusterOptions::new(&format!("bench_report_{instances}x"));
-    options.instances = instances;
-    eprintln!("report: starting {instances} instance(s) of each service");
-    let mut cluster = Cluster::start(options, Integration::for_seed(&seed)).await?;
+    eprintln!("report: starting {deployment:?}");
+    let mut deployed = match deployment {
+        Deployment::Embedded => {
+            let http = reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .pool_idle_timeout(Duration::from_secs(2))
+                .build()?;
+            // The same poll intervals as the clusters' (the end-to-end configuration).
+            let env = [
+                (
+                    "FERRY_CONNECTOR_MAILCHIMP__MAILCHIMP__POLL_INTERVAL_SECS",
+                    "1",
+                ),
+                ("FERRY_CONNECTOR_MPLUSKASSA__SYNC__POLL_INTERVAL_MS", "1000"),
+            ];
+            Deployed::Embedded(Box::new(
+                Embedded::start("bench_report_embedded", &env, http).await?,
+            ))
+        }
+        Deployment::Cluster(instances) => {
+            let mut options = ClusterOptions::new(&format!("bench_report_{instances}x"));
+            options.instances = instances;
+            let cluster = Cluster::start(options, Integration::for_seed(&seed)).await?;
+            Deployed::Cluster(Box::new(cluster))
+        }
+    };
     // At rest: started, initial sync done, nothing to do.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let rest = sample_memory(&mut cluster);
+    let rest = deployed.memory();
     let products = order_products(&seed);
     if products.is_empty() {
         bail!("the seed shop has no product with a numeric SKU in both systems");
     }
+    let sandbox = deployed.sandbox();
     let mut outcomes = Vec::new();
     for latency_ms in [0, settings.latency_ms] {
         if latency_ms > 0 {
             for system in [System::Mailchimp, System::Mpluskassa] {
-                cluster
-                    .sandbox
+                sandbox
                     .add_fault(
                         system,
                         serde_json::json!({"fault": {"kind": "latency", "ms": latency_ms}}),
@@ -136,22 +253,22 @@ async fn run_cluster(instances: usize, settings: Settings) -> anyhow::Result<Vec
                     .await?;
             }
         }
-        let run = format!("{instances}X{latency_ms}");
+        let run = format!("{}X{latency_ms}", deployment.label());
         eprintln!("report: run {run}: {} orders", settings.orders);
-        let mut outcome = run_load(&mut cluster, &run, &seed, &products, latency_ms, settings)
+        let mut outcome = run_load(&mut deployed, &run, &seed, &products, latency_ms, settings)
             .await
             .with_context(|| format!("run {run}"))?;
-        outcome.instances = instances;
+        outcome.deployment = deployment;
         for (kind, memory) in &mut outcome.memory {
             memory.rest = rest.get(kind).copied().unwrap_or_default();
         }
         eprintln!("report: run {run}: {outcome:?}");
         outcomes.push(outcome);
         for system in [System::Mailchimp, System::Mpluskassa] {
-            cluster.sandbox.clear_faults(system).await?;
+            sandbox.clear_faults(system).await?;
         }
     }
-    let crashed = cluster.crashed();
+    let crashed = deployed.crashed();
     if !crashed.is_empty() {
         bail!("services crashed: {crashed:?}");
     }
@@ -162,15 +279,16 @@ async fn run_cluster(instances: usize, settings: Settings) -> anyhow::Result<Vec
 /// `settings.shop_clients` concurrent shop clients, waits until every one exists in
 /// MplusKASSA and measures.
 async fn run_load(
-    cluster: &mut Cluster,
+    deployed: &mut Deployed,
     run: &str,
     seed: &Seed,
     products: &[(String, String, f64)],
     latency_ms: u64,
-    settings: Settings,
+    settings: &Settings,
 ) -> anyhow::Result<Outcome> {
-    let mc_since = last_seq(&cluster.sandbox.api(), System::Mailchimp).await?;
-    let mk_since = last_seq(&cluster.sandbox.api(), System::Mpluskassa).await?;
+    let sandbox = deployed.sandbox();
+    let mc_since = last_seq(&sandbox, System::Mailchimp).await?;
+    let mk_since = last_seq(&sandbox, System::Mpluskassa).await?;
     let ids: Arc<Vec<String>> = Arc::new(
         (0..settings.orders)
             .map(|i| format!("WS-PERF-{run}-{i:05}"))
@@ -179,7 +297,7 @@ async fn run_load(
     let next = Arc::new(AtomicUsize::new(0));
     let mut shop = Vec::new();
     for _ in 0..settings.shop_clients {
-        let api = cluster.sandbox.api();
+        let api = sandbox.clone();
         let ids = ids.clone();
         let next = next.clone();
         let store = seed.shop.store_id.clone();
@@ -208,18 +326,18 @@ async fn run_load(
     }
 
     // Sample memory and wait for every order in MplusKASSA.
-    let mut peak: BTreeMap<ServiceKind, f64> = BTreeMap::new();
+    let mut peak: BTreeMap<&'static str, f64> = BTreeMap::new();
     let deadline = Instant::now() + settings.timeout;
     loop {
-        for (kind, mib) in sample_memory(cluster) {
+        for (kind, mib) in deployed.memory() {
             let slot = peak.entry(kind).or_default();
             *slot = slot.max(mib);
         }
-        let crashed = cluster.crashed();
+        let crashed = deployed.crashed();
         if !crashed.is_empty() {
             bail!("services crashed: {crashed:?}");
         }
-        let state = cluster.sandbox.state(System::Mpluskassa).await?;
+        let state = sandbox.state(System::Mpluskassa).await?;
         let created = mk_orders_by_ext_id(&state);
         let missing = ids.iter().filter(|id| !created.contains_key(*id)).count();
         if missing == 0 {
@@ -230,7 +348,7 @@ async fn run_load(
                 "{missing} of {} orders not in MplusKASSA after {:?} (logs: {})",
                 ids.len(),
                 settings.timeout,
-                cluster.log_dir().display()
+                deployed.logs()
             );
         }
         tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -240,8 +358,8 @@ async fn run_load(
     }
 
     // Timestamps from the sandbox's request logs.
-    let mc = request_list(&cluster.sandbox.api(), System::Mailchimp, mc_since).await?;
-    let mk = request_list(&cluster.sandbox.api(), System::Mpluskassa, mk_since).await?;
+    let mc = request_list(&sandbox, System::Mailchimp, mc_since).await?;
+    let mk = request_list(&sandbox, System::Mpluskassa, mk_since).await?;
     let mut placed: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
     let mut shop_requests = 0usize;
     for r in &mc {
@@ -292,7 +410,7 @@ async fn run_load(
     let window = (*last - *first).num_milliseconds().max(1) as f64 / 1000.0;
     let n = ids.len() as f64;
     Ok(Outcome {
-        instances: 0,
+        deployment: Deployment::Embedded,
         latency_ms,
         orders: ids.len(),
         per_second: n / window,
@@ -369,19 +487,6 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// VmRSS (MiB) per service: the largest of its instances.
-fn sample_memory(cluster: &mut Cluster) -> BTreeMap<ServiceKind, f64> {
-    let mut memory: BTreeMap<ServiceKind, f64> = BTreeMap::new();
-    for service in &mut cluster.services {
-        let kind = service.kind;
-        if let Some(kib) = service.process().pid().and_then(vm_rss_kib) {
-            let slot = memory.entry(kind).or_default();
-            *slot = slot.max(kib as f64 / 1024.0);
-        }
-    }
-    memory
-}
-
 /// `VmRSS` of `/proc/<pid>/status`, KiB.
 fn vm_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -392,19 +497,23 @@ fn vm_rss_kib(pid: u32) -> Option<u64> {
 }
 
 /// The markdown table.
-fn table(outcomes: &[Outcome], settings: Settings) -> String {
+fn table(outcomes: &[Outcome], settings: &Settings) -> String {
     use std::fmt::Write as _;
+    let kinds: Vec<&'static str> = std::iter::once(EMBEDDED)
+        .chain(ServiceKind::ALL.iter().map(|k| k.name()))
+        .filter(|kind| outcomes.iter().any(|o| o.memory.contains_key(kind)))
+        .collect();
     let mut out = String::new();
     let _ = write!(
         out,
-        "| instances | API latency | orders | orders/s | p50 | p99 | MailChimp calls/order \
+        "| deployment | API latency | orders | orders/s | p50 | p99 | MailChimp calls/order \
          | MplusKASSA calls/order | API-bound limit | ratio to limit |"
     );
-    for kind in ServiceKind::ALL {
-        let _ = write!(out, " RSS {} rest/load MiB |", kind.name());
+    for kind in &kinds {
+        let _ = write!(out, " RSS {kind} rest/load MiB |");
     }
-    out.push_str("\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    out.push_str(&"---:|".repeat(ServiceKind::ALL.len()));
+    out.push_str("\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    out.push_str(&"---:|".repeat(kinds.len()));
     out.push('\n');
     for o in outcomes {
         let (bound, ratio) = if o.latency_ms == 0 || o.mailchimp_calls <= 0.0 {
@@ -416,10 +525,13 @@ fn table(outcomes: &[Outcome], settings: Settings) -> String {
                 format!("{:.0} %", 100.0 * o.per_second / bound),
             )
         };
+        let deployment = match o.deployment {
+            Deployment::Embedded => "embedded".to_owned(),
+            Deployment::Cluster(n) => format!("{n} instance(s) each"),
+        };
         let _ = write!(
             out,
-            "| {} | {} ms | {} | {:.2} | {} ms | {} ms | {:.1} | {:.1} | {bound} | {ratio} |",
-            o.instances,
+            "| {deployment} | {} ms | {} | {:.2} | {} ms | {} ms | {:.1} | {:.1} | {bound} | {ratio} |",
             o.latency_ms,
             o.orders,
             o.per_second,
@@ -428,16 +540,21 @@ fn table(outcomes: &[Outcome], settings: Settings) -> String {
             o.mailchimp_calls,
             o.mpluskassa_calls
         );
-        for kind in ServiceKind::ALL {
-            let m = o.memory.get(&kind).copied().unwrap_or_default();
-            let _ = write!(out, " {:.0} / {:.0} |", m.rest, m.load);
+        for kind in &kinds {
+            match o.memory.get(kind) {
+                Some(m) => {
+                    let _ = write!(out, " {:.0} / {:.0} |", m.rest, m.load);
+                }
+                None => out.push_str(" - |"),
+            }
         }
         out.push('\n');
     }
     let _ = write!(
         out,
         "\n{} orders per run from {} shop clients; API-bound limit = {MAILCHIMP_CONNECTIONS} \
-         connections / latency / MailChimp calls per order; RSS: largest instance of each service.",
+         connections / latency / MailChimp calls per order (MplusKASSA documents no connection \
+         limit); RSS: largest instance of each service.",
         settings.orders, settings.shop_clients
     );
     out

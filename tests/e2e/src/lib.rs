@@ -32,6 +32,10 @@ use ferry_platform::db::testing::{TestDatabase, postgres_schema};
 use ferry_sandbox::seed::Seed;
 use serde_json::{Value, json};
 
+mod embedded;
+pub mod proxy;
+pub use embedded::{DEMO_INTEGRATION, Embedded};
+
 /// The RabbitMQ the tests use (override with `FERRY_TEST_AMQP_URL`).
 pub use ferry_test_support::amqp_url;
 
@@ -129,6 +133,8 @@ pub struct Process {
     args: Vec<String>,
     env: Vec<(String, String)>,
     log: PathBuf,
+    /// The working directory (default: the caller's).
+    dir: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -146,6 +152,7 @@ impl Process {
             args,
             env,
             log,
+            dir: None,
             child: None,
         }
     }
@@ -160,6 +167,9 @@ impl Process {
         let err = log.try_clone()?;
         let mut command = Command::new(&self.program);
         command.args(&self.args);
+        if let Some(dir) = &self.dir {
+            command.current_dir(dir);
+        }
         // Nothing of the caller's Ferry configuration leaks in.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("FERRY_") {
@@ -825,8 +835,17 @@ pub struct ClusterOptions {
     pub seed: Seed,
     /// Instances per service.
     pub instances: usize,
+    /// Instances of a service other than `instances` (e.g. two notifiers, one of the rest).
+    pub instances_of: BTreeMap<ServiceKind, usize>,
+    /// Whether [`Cluster::start`] sets the integration up through the registry's API and
+    /// waits for the initial sync (default); `false` leaves the registry empty, for a test
+    /// that sets it up another way (the dashboard's wizard).
+    pub set_up_integration: bool,
     /// Extra TOML appended to a service's configuration file.
     pub extra_toml: BTreeMap<ServiceKind, String>,
+    /// Extra keys of a service's own last section, written right after it (the MailChimp
+    /// connector's `[mailchimp]`, the MplusKASSA connector's `[client]`, ...).
+    pub own_toml: BTreeMap<ServiceKind, String>,
     /// The broker (default: the shared test RabbitMQ, [`amqp_url`]); a test that kills the
     /// broker passes a private node's URL.
     pub amqp_url: Option<String>,
@@ -839,9 +858,20 @@ impl ClusterOptions {
             test: test.to_owned(),
             seed: Seed::default_shop(),
             instances: 1,
+            instances_of: BTreeMap::new(),
+            set_up_integration: true,
             extra_toml: BTreeMap::new(),
+            own_toml: BTreeMap::new(),
             amqp_url: None,
         }
+    }
+
+    /// The number of instances of `kind`.
+    pub fn instances(&self, kind: ServiceKind) -> usize {
+        self.instances_of
+            .get(&kind)
+            .copied()
+            .unwrap_or(self.instances)
     }
 }
 
@@ -909,7 +939,7 @@ impl Cluster {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let mut ports = BTreeMap::new();
         for kind in ServiceKind::ALL {
-            for instance in 0..options.instances {
+            for instance in 0..options.instances(kind) {
                 let port = loop {
                     let port = free_port()?;
                     if !ports.values().any(|p| *p == port) {
@@ -940,13 +970,15 @@ impl Cluster {
         // first deployment; the integration is then set up as an operator would, and syncs
         // from its go-live on.
         for kind in ServiceKind::ALL {
-            for instance in 0..options.instances {
+            for instance in 0..options.instances(kind) {
                 cluster.spawn_service(kind, instance)?;
             }
         }
         cluster.wait_all_ready().await?;
-        cluster.configure_integration().await?;
-        cluster.wait_mailchimp_synced().await?;
+        if options.set_up_integration {
+            cluster.configure_integration().await?;
+            cluster.wait_mailchimp_synced().await?;
+        }
         Ok(cluster)
     }
 
@@ -956,7 +988,11 @@ impl Cluster {
             let db = &self.databases[&kind];
             // The service's own keys first: top-level keys written after a `[section]` would
             // belong to that section (and be refused as unknown).
-            let mut toml = self.service_toml(kind, options.instances);
+            let mut toml = self.service_toml(kind);
+            if let Some(own) = options.own_toml.get(&kind) {
+                toml.push_str(own);
+                toml.push('\n');
+            }
             let _ = writeln!(
                 toml,
                 "[bus]\nkind = \"rabbitmq\"\nurl = {}\nprefix = {}",
@@ -990,17 +1026,19 @@ impl Cluster {
         self.dir.join(format!("{}.toml", kind.name()))
     }
 
-    /// The service's own sections: quick polling and retries for tests; the mapper's
+    /// The service's own sections: quick polling, short poll leases (a killed and restarted
+    /// connector polls again within ~4 s) and quick retries for tests; the mapper's
     /// registry reaches the connectors' admin servers for connection tests. No integration
     /// is configured in a file: the registry serves it.
-    fn service_toml(&self, kind: ServiceKind, instances: usize) -> String {
+    fn service_toml(&self, kind: ServiceKind) -> String {
         match kind {
-            ServiceKind::ConnectorMailchimp => format!(
-                "[mailchimp]\nreplicas = {instances}\npoll_interval_secs = 1\nrequest_timeout_secs = 10\n\
+            ServiceKind::ConnectorMailchimp => {
+                "[mailchimp]\npoll_interval_secs = 1\npoll_lease_secs = 3\nrequest_timeout_secs = 10\n\
                  connect_timeout_secs = 5\nmax_attempts = 4\nretry_base_ms = 100\nretry_max_ms = 1000\n"
-            ),
+                    .to_owned()
+            }
             ServiceKind::ConnectorMpluskassa => {
-                "[sync]\npoll_interval_ms = 1000\n[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
+                "[sync]\npoll_interval_ms = 1000\nlease_secs = 3\n[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
                  max_attempts = 4\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n"
                     .to_owned()
             }
@@ -1153,10 +1191,13 @@ impl Cluster {
 
     /// Waits until the MailChimp connector's initial sync read every resource.
     pub async fn wait_mailchimp_synced(&self) -> anyhow::Result<()> {
-        let path = format!(
-            "/api/v1/mailchimp/integrations/{}/cursors",
-            self.integration.id
-        );
+        self.wait_mailchimp_synced_for(&self.integration.id).await
+    }
+
+    /// Waits until the MailChimp connector's initial sync of integration `id` read every
+    /// resource (an integration set up another way, e.g. by the dashboard's wizard).
+    pub async fn wait_mailchimp_synced_for(&self, id: &str) -> anyhow::Result<()> {
+        let path = format!("/api/v1/mailchimp/integrations/{id}/cursors");
         eventually(
             "the MailChimp initial sync",
             Duration::from_secs(60),
@@ -1179,6 +1220,15 @@ impl Cluster {
             },
         )
         .await
+    }
+
+    /// `http://127.0.0.1:<port>` of every instance of `kind`.
+    pub fn admin_urls(&self, kind: ServiceKind) -> Vec<String> {
+        self.ports
+            .iter()
+            .filter(|((k, _), _)| *k == kind)
+            .map(|(_, port)| format!("http://127.0.0.1:{port}"))
+            .collect()
     }
 
     /// The first instance of `kind`.
@@ -1249,6 +1299,79 @@ impl Cluster {
             .filter(|s| s.kind == kind)
             .map(|s| s.process.log_text().matches(needle).count())
             .collect()
+    }
+
+    /// Every table of every service's PostgreSQL schema holding one of `needles` (any case, in
+    /// any column; binary columns read as UTF-8): `"<service> <table>: <needle> in <n> rows"`.
+    pub async fn find_in_databases(&self, needles: &[&str]) -> anyhow::Result<Vec<String>> {
+        use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+        let mut hits = Vec::new();
+        for (kind, database) in &self.databases {
+            let schema = database.schema.as_deref().unwrap_or("public");
+            let db = Database::connect(database.url.expose()).await?;
+            let columns = db
+                .query_all(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT table_name::text AS t, column_name::text AS c, data_type::text AS d \
+                     FROM information_schema.columns WHERE table_schema = $1 \
+                     ORDER BY table_name, ordinal_position",
+                    [schema.into()],
+                ))
+                .await?;
+            let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for row in columns {
+                let (table, column, kind): (String, String, String) = (
+                    row.try_get("", "t")?,
+                    row.try_get("", "c")?,
+                    row.try_get("", "d")?,
+                );
+                let expr = if kind == "bytea" {
+                    format!("coalesce(convert_from(\"{column}\", 'UTF8'), '')")
+                } else {
+                    format!("coalesce(\"{column}\"::text, '')")
+                };
+                tables.entry(table).or_default().push(expr);
+            }
+            for (table, exprs) in &tables {
+                let text = format!("lower(concat_ws(' ', {}))", exprs.join(", "));
+                for needle in needles {
+                    let sql = format!(
+                        "SELECT count(*) AS n FROM \"{schema}\".\"{table}\" WHERE strpos({text}, lower($1)) > 0"
+                    );
+                    let row = db
+                        .query_one(Statement::from_sql_and_values(
+                            DbBackend::Postgres,
+                            &sql,
+                            [(*needle).into()],
+                        ))
+                        .await?
+                        .ok_or_else(|| anyhow!("no count from {table}"))?;
+                    let n: i64 = row.try_get("", "n")?;
+                    if n > 0 {
+                        hits.push(format!("{} {table}: {needle:?} in {n} rows", kind.name()));
+                    }
+                }
+            }
+            db.close().await?;
+        }
+        Ok(hits)
+    }
+
+    /// Rows of `table` in the schema of `kind`.
+    pub async fn count_rows(&self, kind: ServiceKind, table: &str) -> anyhow::Result<i64> {
+        use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+        let database = &self.databases[&kind];
+        let schema = database.schema.as_deref().unwrap_or("public");
+        let db = Database::connect(database.url.expose()).await?;
+        let row = db
+            .query_one(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT count(*) AS n FROM \"{schema}\".\"{table}\""),
+            ))
+            .await?
+            .ok_or_else(|| anyhow!("no count from {table}"))?;
+        db.close().await?;
+        Ok(row.try_get("", "n")?)
     }
 
     /// Lines of every service's log containing `needle` (e.g. to check that a secret is

@@ -1,6 +1,7 @@
 //! What an operator runs around a deployment, for every service binary: `check-config`
 //! (unknown keys refused with the nearest known one) and `migrate` (a Job before a rollout:
-//! migrates a fresh database, then is idempotent; afterwards the service starts on it).
+//! the services refuse an unmigrated schema until it ran; it migrates a fresh database, then
+//! is idempotent).
 
 use std::process::{Command, Output};
 
@@ -59,6 +60,11 @@ fn every_service_checks_its_configuration_and_names_the_nearest_key_of_a_typo() 
     }
 }
 
+/// On Kubernetes the Deployments do not migrate (`FERRY_DATABASE__MIGRATE_AT_START=false`),
+/// the Job does: on a schema without their migrations every service refuses to start, naming
+/// the migrations and the command (`ferry-platform --test db` checks that the same check
+/// passes once the Job migrated); `migrate` then migrates the fresh schema, and again
+/// idempotently.
 #[tokio::test]
 async fn every_service_migrates_as_a_job_idempotently() {
     for kind in ServiceKind::ALL {
@@ -69,7 +75,27 @@ async fn every_service_migrates_as_a_job_idempotently() {
         let env = [
             ("FERRY_DATABASE__URL", url.as_str()),
             ("FERRY_DATABASE__SCHEMA", schema.as_str()),
+            ("FERRY_DATABASE__MIGRATE_AT_START", "false"),
+            ("FERRY_BUS__KIND", "rabbitmq"),
+            ("FERRY_ADMIN__LISTEN", "127.0.0.1:0"),
+            (
+                "FERRY_CREDENTIALS_KEY",
+                "e2e:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
         ];
+        // As a Deployment on Kubernetes, before the Job ran: refused, nothing changed.
+        let refused = run(service, &[], &env);
+        let out = text(&refused);
+        assert!(
+            !refused.status.success(),
+            "{service} started on an unmigrated schema"
+        );
+        assert!(
+            out.contains("the database schema is older than this build")
+                && out.contains("m20261124_000001_bus_inbox_outbox")
+                && out.contains("`migrate` command"),
+            "{service}: {out}"
+        );
         for attempt in ["fresh", "again"] {
             let migrated = run(service, &["migrate"], &env);
             assert!(

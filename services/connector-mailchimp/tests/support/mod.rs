@@ -90,6 +90,10 @@ pub struct Options {
     pub concurrency: u32,
     pub publish_stock: bool,
     pub poll: bool,
+    /// The sandbox's scale seed (see `ferry_sandbox::mailchimp::scale`).
+    pub scale: Option<ferry_sandbox::mailchimp::scale::Scale>,
+    /// `mailchimp.reconcile_interval_secs` (default: the configuration's).
+    pub reconcile_interval_secs: Option<u64>,
 }
 
 impl Options {
@@ -103,6 +107,8 @@ impl Options {
             concurrency: 10,
             publish_stock: false,
             poll: false,
+            scale: None,
+            reconcile_interval_secs: None,
         }
     }
 }
@@ -132,13 +138,13 @@ impl Harness {
 
     pub async fn with(options: Options) -> Self {
         let seed = options.seed.clone().unwrap_or_else(Seed::default_shop);
-        let sandbox = Sandbox::start(SandboxConfig {
+        let mut sandbox_config = SandboxConfig {
             seed: seed.clone(),
             empty: options.seed.is_none(),
             ..SandboxConfig::default()
-        })
-        .await
-        .expect("sandbox");
+        };
+        sandbox_config.mailchimp.scale = options.scale;
+        let sandbox = Sandbox::start(sandbox_config).await.expect("sandbox");
         let prefix = format!("t-{}.", &Uuid::new_v4().simple().to_string()[..12]);
         let (db_guard, bus, rabbit): (_, Arc<dyn Bus>, _) = match options.kind {
             Kind::InProcess => (testing::sqlite_temp(), Arc::new(InProcessBus::new()), None),
@@ -170,6 +176,9 @@ impl Harness {
         config.common.bus.retry_max_ms = 400;
         config.mailchimp.poll_enabled = options.poll;
         config.mailchimp.poll_interval_secs = 1;
+        if let Some(secs) = options.reconcile_interval_secs {
+            config.mailchimp.reconcile_interval_secs = secs;
+        }
         config.mailchimp.request_timeout_secs = options.request_timeout_secs;
         config.mailchimp.retry_base_ms = 20;
         config.mailchimp.retry_max_ms = 200;

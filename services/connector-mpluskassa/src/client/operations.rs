@@ -3,6 +3,8 @@
 //! Business results other than OK (`CREATE-ORDER-RESULT-FAILED`, ...) are
 //! [`MplusError::Rejected`] with the `errorMessage`.
 
+use std::collections::HashMap;
+
 use ferry_mplusqapi::WireError;
 use ferry_mplusqapi::ops;
 use rust_decimal::Decimal;
@@ -432,6 +434,30 @@ impl MplusClient {
                 .map_err(malformed("findOrder")),
             _ => Ok(None),
         }
+    }
+
+    /// `getOrdersByExtOrderIds`: the orders of up to
+    /// [`requests::ORDERS_BY_EXT_IDS_MAX`] external ids at once, by external id.
+    pub async fn orders_by_ext_ids(
+        &self,
+        ext_order_ids: &[String],
+    ) -> Result<HashMap<String, Order>, MplusError> {
+        let r = self
+            .call(
+                &requests::get_orders_by_ext_order_ids(ext_order_ids),
+                Retry::Safe,
+            )
+            .await?;
+        r.items(Some("orderList"), "order")
+            .into_iter()
+            .map(|l| {
+                let order = l
+                    .record
+                    .and_then(Order::from_wire)
+                    .map_err(malformed("getOrdersByExtOrderIds"))?;
+                Ok((order.ext_order_id.clone(), order))
+            })
+            .collect()
     }
 
     /// `getOrders`: one sync-marker page.

@@ -373,7 +373,17 @@ impl MplusClient {
             .await
             .map_err(transport)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(transport)?;
+        // Read no more than the limit: a longer body (announced or streamed) is refused
+        // before it fills the memory.
+        let bytes = ferry_platform::egress::read_capped(response, self.settings.limits.max_bytes)
+            .await
+            .map_err(|e| match e {
+                ferry_platform::egress::BodyError::TooLarge { limit } => MplusError::Malformed {
+                    operation,
+                    message: format!("the response body is larger than the {limit} bytes accepted"),
+                },
+                ferry_platform::egress::BodyError::Transport(e) => transport(e),
+            })?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         match envelope::open(&text, expected, &self.settings.limits) {
             Ok(body) if status.is_success() => {

@@ -48,7 +48,9 @@ pub(super) async fn customer_upsert(
     let (number, created) = match &existing {
         Some(r) => {
             let write = convert::relation_write(&cmd.customer, Some(r));
-            integration.client.update_relation(&write).await?;
+            if !convert::relation_unchanged(&write, r) {
+                integration.client.update_relation(&write).await?;
+            }
             (r.relation_number, false)
         }
         None => {

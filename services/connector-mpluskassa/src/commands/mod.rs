@@ -40,10 +40,8 @@ use ferry_proto::{ExternalId, IntegrationId, Message, Sku, System};
 
 use crate::client::MplusError;
 use crate::config::SkuSource;
-use crate::convert;
 use crate::integrations::{Integration, Integrations};
 use crate::registry::RegistryListener;
-use crate::soap::requests::ProductQuery;
 use crate::soap::types as mk;
 
 impl From<MplusError> for CommandError {
@@ -174,48 +172,15 @@ pub(super) fn external_id(n: impl ToString) -> Result<ExternalId, CommandError> 
         .map_err(|e| CommandError::permanent(ErrorCode::Internal, e.to_string()))
 }
 
-/// Articles of the installation by SKU: `(product number, article)`.
+/// Articles of the installation by SKU: `(product number, article)`. Asked together with the
+/// lookups of other commands in flight (see [`Integration::articles`]).
 pub(super) async fn articles_by_sku(
     integration: &Integration,
     skus: &[Sku],
 ) -> Result<HashMap<String, (i64, mk::Article)>, CommandError> {
-    let source = integration.settings.sku_source;
-    let mut found = HashMap::new();
-    for chunk in skus.chunks(200) {
-        let mut query = ProductQuery {
-            include_all_articles: true,
-            ..ProductQuery::default()
-        };
-        match source {
-            SkuSource::PluNumber => {
-                query.plu_numbers = chunk.iter().map(ToString::to_string).collect();
-            }
-            SkuSource::ArticleNumber => {
-                query.article_numbers = chunk
-                    .iter()
-                    .filter_map(|s| s.as_str().parse().ok())
-                    .collect();
-                if query.article_numbers.is_empty() {
-                    continue;
-                }
-            }
-        }
-        for (p, _) in integration
-            .client
-            .products(&query)
-            .await?
-            .into_iter()
-            .filter_map(crate::client::Listed::ok)
-        {
-            for a in p.articles {
-                if let Ok(sku) = convert::article_sku(source, &a) {
-                    found.insert(sku.to_string(), (p.product_number, a));
-                }
-            }
-        }
-    }
-    found.retain(|sku, _| skus.iter().any(|s| s.as_str() == sku));
-    Ok(found)
+    Ok(integration
+        .articles(skus.iter().map(ToString::to_string).collect())
+        .await?)
 }
 
 pub(super) fn check_sku(source: SkuSource, sku: &Sku) -> Result<(), CommandError> {

@@ -20,10 +20,7 @@ use crate::store::kind;
 
 pub(super) async fn order_find(cx: &Cx<'_, Integration>, cmd: &OrderFind) -> Executed<OrderFound> {
     let integration = &**cx.integration;
-    let found = integration
-        .client
-        .find_order(cmd.external_id.as_str())
-        .await?;
+    let found = integration.find_order(cmd.external_id.as_str()).await?;
     let mut done = Done::new(OrderFound {
         target: System::Mpluskassa,
         external_id: cmd.external_id.clone(),

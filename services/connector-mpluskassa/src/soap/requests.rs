@@ -402,6 +402,23 @@ pub fn find_order(ext_order_id: &str) -> ops::FindOrder {
     }
 }
 
+/// `getOrdersByExtOrderIds` for `ext_order_ids` (at most [`ORDERS_BY_EXT_IDS_MAX`]).
+pub fn get_orders_by_ext_order_ids(ext_order_ids: &[String]) -> ops::GetOrdersByExtOrderIds {
+    ops::GetOrdersByExtOrderIds {
+        request: ops::GetOrdersByExtOrderIdsRequest {
+            sync_marker: Some(0),
+            sync_marker_limit: Some(ORDERS_BY_EXT_IDS_MAX as i32),
+            ext_order_ids: Some(ops::IdList {
+                id: ext_order_ids.to_vec(),
+            }),
+        },
+    }
+}
+
+/// Most external ids one `getOrdersByExtOrderIds` asks for (and so its `syncMarkerLimit`:
+/// an extOrderId is unique, so the answer never holds more orders than ids).
+pub const ORDERS_BY_EXT_IDS_MAX: usize = 100;
+
 /// `getOrders` for a sync-marker page.
 pub fn get_orders(page: Page) -> ops::GetOrders {
     ops::GetOrders {

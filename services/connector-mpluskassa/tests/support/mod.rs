@@ -135,6 +135,7 @@ impl Harness {
             enabled: options.sync,
             poll_interval_ms: 200,
             page_size: 40,
+            ..SyncConfig::default()
         };
         config.client.timeout_ms = options.client_timeout.as_millis() as u64;
         config.client.backoff_base_ms = 20;

@@ -94,6 +94,7 @@ impl Harness {
                     scope: Scope::Operator,
                 },
             ],
+            ..AdminConfig::default()
         };
         let admin = started
             .mount(AdminServer::builder("mapper", &admin_config))

@@ -49,6 +49,8 @@ pub enum ErrorCode {
     Forbidden,
     /// The request conflicts with the resource's current state.
     Conflict,
+    /// The request body is larger than the admin server reads (`admin.max_body_bytes`).
+    PayloadTooLarge,
     /// A dependency (bus, database) is unavailable.
     Unavailable,
     /// Unexpected server failure.
@@ -72,6 +74,11 @@ impl ErrorCode {
             ErrorCode::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", ErrorType::Auth),
             ErrorCode::Forbidden => (StatusCode::FORBIDDEN, "forbidden", ErrorType::Auth),
             ErrorCode::Conflict => (StatusCode::CONFLICT, "conflict", ErrorType::InvalidRequest),
+            ErrorCode::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                ErrorType::InvalidRequest,
+            ),
             ErrorCode::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -147,6 +154,9 @@ pub enum ApiError {
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
+    /// The request body exceeds the configured limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// A dependency is unavailable; the message names it (no details).
     #[error("{0}")]
     Unavailable(String),
@@ -179,6 +189,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
             ApiError::Forbidden { .. } => ErrorCode::Forbidden,
             ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
@@ -228,6 +239,19 @@ impl ResponseError for ApiError {
 /// Turns actix's extractor errors (bad JSON, query or path) into `invalid_request` bodies.
 pub(crate) fn extractor_error(err: impl fmt::Display) -> actix_web::Error {
     ApiError::InvalidRequest(err.to_string()).into()
+}
+
+/// A JSON body's error: `payload_too_large` (413) over the limit, else `invalid_request`.
+pub(crate) fn json_error(err: actix_web::error::JsonPayloadError) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    match err {
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::PayloadTooLarge(
+            format!("the request body is larger than {limit} bytes (admin.max_body_bytes)"),
+        )
+        .into(),
+        other => extractor_error(other),
+    }
 }
 
 #[cfg(test)]

@@ -129,6 +129,7 @@ impl AdminServer {
             service_name: service_name.to_owned(),
             listen: config.listen,
             tokens: Tokens::new(&config.tokens),
+            max_body_bytes: config.max_body_bytes,
             checks: Vec::new(),
             readiness_timeout: DEFAULT_READINESS_TIMEOUT,
             apis: Vec::new(),
@@ -144,6 +145,7 @@ pub struct AdminServerBuilder {
     service_name: String,
     listen: SocketAddr,
     tokens: Tokens,
+    max_body_bytes: usize,
     checks: Vec<(String, Arc<dyn ReadinessCheck>)>,
     readiness_timeout: Duration,
     apis: Vec<Configure>,
@@ -239,6 +241,7 @@ impl AdminServerBuilder {
         let document = openapi::render(&doc).map_err(AdminError::OpenApi)?;
 
         let tokens = self.tokens;
+        let max_body = self.max_body_bytes;
         let readiness = web::Data::new(Readiness {
             checks: self.checks,
             timeout: self.readiness_timeout,
@@ -255,8 +258,11 @@ impl AdminServerBuilder {
                 .app_data(readiness.clone())
                 .app_data(document.clone())
                 .app_data(
-                    web::JsonConfig::default().error_handler(|e, _| errors::extractor_error(e)),
+                    web::JsonConfig::default()
+                        .limit(max_body)
+                        .error_handler(|e, _| errors::json_error(e)),
                 )
+                .app_data(web::PayloadConfig::new(max_body))
                 .app_data(
                     web::QueryConfig::default().error_handler(|e, _| errors::extractor_error(e)),
                 )

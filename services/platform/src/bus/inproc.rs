@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, QueryOrder, Set};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -118,9 +118,20 @@ impl InProcessBus {
     /// A bus whose queues are journaled in `db` (which has the bus migrations): a publish
     /// returns once the message is stored, an ack deletes it, and on start every message left
     /// by a previous run is put back in its queue, flagged as redelivered.
+    ///
+    /// Acks are deleted in batches, every [`ACK_FLUSH_EVERY`] (or at once when
+    /// [`ACK_FLUSH_AT`] are waiting, and at shutdown): one statement for many deliveries
+    /// instead of one each. A crash within that window redelivers the messages acknowledged in
+    /// it after the restart, which the consumers' inboxes absorb, as after any crash between a
+    /// handler's commit and its ack.
     pub async fn durable(db: DatabaseConnection) -> Result<Self, BusError> {
-        let bus = Self::build(DEFAULT_MAX_MESSAGE_BYTES, Some(Journal { db }));
+        let journal = Journal {
+            db,
+            acked: Arc::default(),
+        };
+        let bus = Self::build(DEFAULT_MAX_MESSAGE_BYTES, Some(journal.clone()));
         bus.recover().await?;
+        tokio::spawn(journal.flush_acks_every(ACK_FLUSH_EVERY, Arc::downgrade(&bus.inner)));
         Ok(bus)
     }
 
@@ -329,6 +340,11 @@ impl Bus for InProcessBus {
     async fn shutdown(&self, drain: Duration) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
         self.inner.consumers.stop_all(drain).await;
+        if let Some(journal) = &self.inner.journal
+            && let Err(error) = journal.flush_acks().await
+        {
+            tracing::warn!(%error, "acknowledged messages stay in the bus journal; they are delivered again after the restart and absorbed by the inboxes");
+        }
     }
 }
 
@@ -452,12 +468,12 @@ impl Settlement for InProcSettlement {
         let row = lock(&self.in_flight)
             .get(&self.tag)
             .and_then(|item| item.row);
-        if let (Some(journal), Some(row)) = (&self.journal, row) {
-            // Deleted before it leaves the in-flight set: if this fails, the message stays in
-            // flight and goes back to the queue when the consumer stops, like an unacked one.
-            journal.delete(row).await?;
-        }
         lock(&self.in_flight).remove(&self.tag);
+        if let (Some(journal), Some(row)) = (&self.journal, row)
+            && journal.ack(row) >= ACK_FLUSH_AT
+        {
+            journal.flush_acks().await?;
+        }
         Ok(())
     }
 
@@ -470,10 +486,19 @@ impl Settlement for InProcSettlement {
     }
 }
 
+/// How often acknowledged messages are deleted from the journal (see
+/// [`InProcessBus::durable`]).
+pub const ACK_FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// Acknowledged messages that make the acknowledging consumer delete them at once.
+pub const ACK_FLUSH_AT: usize = 500;
+
 /// The database side of a durable in-process bus.
 #[derive(Clone)]
 struct Journal {
     db: DatabaseConnection,
+    /// Rows of acknowledged messages, to delete at the next flush.
+    acked: Arc<Mutex<Vec<Uuid>>>,
 }
 
 fn journal_error(error: DbErr) -> BusError {
@@ -519,12 +544,41 @@ impl Journal {
         Ok(ids)
     }
 
-    async fn delete(&self, id: Uuid) -> Result<(), BusError> {
-        journal_row::Entity::delete_by_id(id)
-            .exec(&self.db)
-            .await
-            .map_err(journal_error)?;
+    /// Marks row `id` acknowledged; returns how many wait for the next flush.
+    fn ack(&self, id: Uuid) -> usize {
+        let mut acked = lock(&self.acked);
+        acked.push(id);
+        acked.len()
+    }
+
+    /// Deletes the rows acknowledged since the last flush; on failure they wait for the next.
+    async fn flush_acks(&self) -> Result<(), BusError> {
+        let ids = std::mem::take(&mut *lock(&self.acked));
+        for (n, chunk) in ids.chunks(ACK_FLUSH_AT).enumerate() {
+            let deleted = journal_row::Entity::delete_many()
+                .filter(journal_row::Column::Id.is_in(chunk.iter().copied()))
+                .exec(&self.db)
+                .await;
+            if let Err(error) = deleted {
+                lock(&self.acked).extend_from_slice(&ids[n * ACK_FLUSH_AT..]);
+                return Err(journal_error(error));
+            }
+        }
         Ok(())
+    }
+
+    /// Flushes acknowledgements every `every` while the bus lives.
+    async fn flush_acks_every(self, every: Duration, bus: std::sync::Weak<Inner>) {
+        loop {
+            tokio::time::sleep(every).await;
+            if bus.strong_count() == 0 {
+                let _ = self.flush_acks().await;
+                return;
+            }
+            if let Err(error) = self.flush_acks().await {
+                tracing::warn!(%error, "cannot delete acknowledged messages from the bus journal; will retry");
+            }
+        }
     }
 
     async fn load(&self) -> Result<Vec<(String, DateTime<Utc>, Queued)>, BusError> {

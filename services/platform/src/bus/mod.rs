@@ -30,7 +30,7 @@ pub mod outbox;
 pub mod parking;
 pub mod rabbit;
 mod retry;
-mod store;
+pub(crate) mod store;
 pub mod topic;
 
 use std::sync::Arc;
@@ -78,7 +78,7 @@ pub mod queues {
     ///
     /// The notifier is left out on purpose: it observes everything (`#` on both exchanges),
     /// and counting it as an owner would make every command routable.
-    pub const ROUTES: [(&str, Exchange, &str); 19] = [
+    pub const ROUTES: [(&str, Exchange, &str); 23] = [
         (CONNECTOR_MAILCHIMP, Exchange::Commands, MAILCHIMP_COMMANDS),
         (CONNECTOR_MAILCHIMP, Exchange::Events, REGISTRY_CHANGES),
         (
@@ -102,6 +102,10 @@ pub mod queues {
         (ORDER_ORCHESTRATOR, Exchange::Events, "*.customer.failed"),
         (ORDER_ORCHESTRATOR, Exchange::Events, "*.products.failed"),
         (ORDER_ORCHESTRATOR, Exchange::Events, "*.product.upserted"),
+        (CONNECTOR_MAILCHIMP, Exchange::Events, PERSON_ERASE),
+        (CONNECTOR_MPLUSKASSA, Exchange::Events, PERSON_ERASE),
+        (MAPPER, Exchange::Events, PERSON_ERASE),
+        (ORDER_ORCHESTRATOR, Exchange::Events, PERSON_ERASE),
     ];
     /// The commands connector-mailchimp executes.
     pub const MAILCHIMP_COMMANDS: &str = "mailchimp.#";
@@ -109,6 +113,8 @@ pub mod queues {
     pub const MPLUSKASSA_COMMANDS: &str = "mpluskassa.#";
     /// The integration registry's changes (both connectors follow them).
     pub const REGISTRY_CHANGES: &str = "ferry.integration.changed";
+    /// A person's erase (GDPR): every service erases its own rows ([`crate::gdpr`]).
+    pub const PERSON_ERASE: &str = "ferry.person.erase-requested";
 
     /// Everything `queue`'s service receives, per [`ROUTES`].
     pub fn bindings(queue: &str) -> Vec<Binding> {

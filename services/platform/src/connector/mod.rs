@@ -9,12 +9,16 @@
 //! | [`executor`] | [`Executor`]: the bus handler around it: inbox, decode, integration lookup, per-record lease, classify, reply, cross-references, all committed in one transaction |
 //! | [`error`] | [`CommandError`]: transient, permanent or rate-limited, with the reason |
 //! | [`store`] | the kit's tables `connector_xrefs` and `connector_leases` ([`Xrefs`], [`Leases`]) and their migration |
+//! | [`poll`] | polling at scale: one owner per integration ([`poll::PollLeases`], fenced commits), concurrent adaptive polls ([`poll::PollScheduler`]), rebalancing across replicas |
+//! | [`slots`] | [`slots::ConnectionSlots`]: an API key's connection limit shared by every replica (slots leased in the database, a semaphore per key in process) |
 //!
 //! A connector's service registers [`store::CreateTables`] among its migrations, implements
 //! [`Target`] and subscribes an [`Executor`] to its queue.
 
 pub mod error;
 pub mod executor;
+pub mod poll;
+pub mod slots;
 pub mod store;
 pub mod target;
 

@@ -273,6 +273,74 @@ impl Xrefs {
             .await?;
         Ok(())
     }
+
+    /// Erases a person (GDPR) from the integration's cross-references and leases. A
+    /// cross-reference whose canonical key holds the person's address keeps its external id
+    /// and version fingerprint but loses the key: the change detection then still knows the
+    /// record as seen and does not publish it again (unless it changes at the source), while
+    /// nothing here names the person. One whose external id holds the address is deleted, and
+    /// so is every lease on a record key holding it. Returns the rows (cross-references,
+    /// leases) erased.
+    pub async fn erase_person(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        integration: IntegrationId,
+        person: &crate::gdpr::Fingerprint,
+    ) -> Result<(u64, u64), DbErr> {
+        let rows = xref_row::Entity::find()
+            .filter(xref_row::Column::System.eq(self.system.as_str()))
+            .filter(xref_row::Column::IntegrationId.eq(integration.as_uuid()))
+            .filter(xref_row::Column::CanonicalKey.is_not_null())
+            .all(txn)
+            .await?;
+        let mut xrefs = 0;
+        for row in rows {
+            if person.mentioned_in(&row.external_id) {
+                xref_row::Entity::delete(xref_row::ActiveModel::from(row))
+                    .exec(txn)
+                    .await?;
+                xrefs += 1;
+            } else if row
+                .canonical_key
+                .as_deref()
+                .is_some_and(|key| person.mentioned_in(key))
+            {
+                let mut active = xref_row::ActiveModel::from(row);
+                active.canonical_key = Set(None);
+                active.updated_at = Set(Utc::now());
+                active.update(txn).await?;
+                xrefs += 1;
+            }
+        }
+        let leases = crate::gdpr::delete_mentioning(
+            txn,
+            lease_row::Entity::find()
+                .filter(lease_row::Column::System.eq(self.system.as_str()))
+                .filter(lease_row::Column::IntegrationId.eq(integration.as_uuid())),
+            person,
+            |row| vec![row.key.clone()],
+        )
+        .await?;
+        Ok((xrefs, leases))
+    }
+}
+
+/// A connector's erase of a person: its cross-references and leases (the platform erases its
+/// outbox; cursors hold no personal data).
+#[async_trait::async_trait]
+impl crate::gdpr::Eraser for Xrefs {
+    async fn erase(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        integration: IntegrationId,
+        person: &crate::gdpr::Fingerprint,
+    ) -> Result<crate::gdpr::ErasedRows, DbErr> {
+        let (xrefs, leases) = self.erase_person(txn, integration, person).await?;
+        Ok(crate::gdpr::ErasedRows::from([
+            ("connector_xrefs", xrefs),
+            ("connector_leases", leases),
+        ]))
+    }
 }
 
 /// Leases serializing commands on one record across replicas.

@@ -3,6 +3,7 @@
 //! both call it, so a batch operation behaves exactly like the same call made directly.
 
 use chrono::{DateTime, Utc};
+
 use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
@@ -134,6 +135,27 @@ fn route(path: &str) -> Option<Route> {
     })
 }
 
+/// The reference spec's path of an e-commerce route.
+fn ecommerce_template(r: &Route) -> Option<&'static str> {
+    Some(match r {
+        Route::Stores => "/ecommerce/stores",
+        Route::Store(_) => "/ecommerce/stores/{store_id}",
+        Route::Customers(_) => "/ecommerce/stores/{store_id}/customers",
+        Route::Customer(..) => "/ecommerce/stores/{store_id}/customers/{customer_id}",
+        Route::Products(_) => "/ecommerce/stores/{store_id}/products",
+        Route::Product(..) => "/ecommerce/stores/{store_id}/products/{product_id}",
+        Route::Variants(..) => "/ecommerce/stores/{store_id}/products/{product_id}/variants",
+        Route::Variant(..) => {
+            "/ecommerce/stores/{store_id}/products/{product_id}/variants/{variant_id}"
+        }
+        Route::Orders(_) => "/ecommerce/stores/{store_id}/orders",
+        Route::Order(..) => "/ecommerce/stores/{store_id}/orders/{order_id}",
+        Route::Lines(..) => "/ecommerce/stores/{store_id}/orders/{order_id}/lines",
+        Route::Line(..) => "/ecommerce/stores/{store_id}/orders/{order_id}/lines/{line_id}",
+        _ => return None,
+    })
+}
+
 const GET: &[&str] = &["GET"];
 const GET_POST: &[&str] = &["GET", "POST"];
 const ONE: &[&str] = &["GET", "PATCH", "DELETE"];
@@ -174,7 +196,13 @@ pub fn dispatch(st: &mut McState, ctx: &Ctx, req: &Req<'_>) -> ApiResult {
     if !allowed(&r).contains(&m.as_str()) {
         return Err(ApiError::method_not_allowed(allowed(&r).to_vec()));
     }
-    let p = req.params;
+    // An e-commerce read honours exactly the query parameters the reference defines for it
+    // and ignores any other (no changed-since filter there), like MailChimp.
+    let scoped = ecommerce_template(&r)
+        .filter(|_| m == "GET")
+        .and_then(ecommerce::query_params)
+        .map(|names| req.params.only(names));
+    let p = scoped.as_ref().unwrap_or(req.params);
     let mut reply = match (m.as_str(), r) {
         ("GET", Route::Root) => Ok(Reply::ok(root(st))),
         ("GET", Route::Ping) => Ok(Reply::ok(json!({"health_status": "Everything's Chimpy!"}))),
@@ -403,28 +431,27 @@ pub fn check(
 
 /// `{<plural>: [...], total_items, _links}` plus extra keys, for one page.
 pub fn collection(plural: &str, items: Vec<Value>, params: &Params, extra: Value) -> ApiResult {
+    page_of(plural, items, |v| v, params, extra)
+}
+
+/// Like [`collection`], rendering only the records of the page asked for (a page of a large
+/// collection costs the page, not the collection).
+pub fn page_of<T>(
+    plural: &str,
+    items: Vec<T>,
+    render: impl FnMut(T) -> Value,
+    params: &Params,
+    extra: Value,
+) -> ApiResult {
     let (count, offset) = params.page()?;
     let total = items.len();
-    let page: Vec<Value> = super::query::paginate(items, count, offset);
+    let page: Vec<Value> = super::query::paginate(items, count, offset)
+        .into_iter()
+        .map(render)
+        .collect();
     let mut v = json!({ plural: page, "total_items": total, "_links": [] });
     if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
         m.extend(e);
     }
     Ok(Reply::ok(v))
-}
-
-/// Keeps records within `since_*` / `before_*` bounds on `created_at` / `updated_at`.
-pub fn time_filter(
-    params: &Params,
-) -> Result<impl Fn(&DateTime<Utc>, &DateTime<Utc>) -> bool + use<>, ApiError> {
-    let sc = params.time("since_created_at")?;
-    let bc = params.time("before_created_at")?;
-    let su = params.time("since_updated_at")?;
-    let bu = params.time("before_updated_at")?;
-    Ok(move |created: &DateTime<Utc>, updated: &DateTime<Utc>| {
-        sc.is_none_or(|t| *created >= t)
-            && bc.is_none_or(|t| *created < t)
-            && su.is_none_or(|t| *updated >= t)
-            && bu.is_none_or(|t| *updated < t)
-    })
 }

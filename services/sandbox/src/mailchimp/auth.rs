@@ -81,11 +81,26 @@ impl Credentials {
     }
 }
 
-/// Counts requests in flight per principal; the one over the limit is refused.
+/// Counts requests in flight per principal; the one over the limit is refused. Records, per
+/// principal, the most requests ever in flight at once (`peak`, never above the limit) and
+/// how many were refused, so tests can assert that clients stay within the limit.
 #[derive(Clone)]
 pub struct ConnectionLimiter {
     limit: usize,
-    in_flight: Arc<Mutex<HashMap<Principal, usize>>>,
+    usage: Arc<Mutex<HashMap<Principal, Usage>>>,
+}
+
+/// One principal's use of its connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    /// Requests being served now.
+    pub in_flight: usize,
+    /// The most served at once since the start (or the last [`ConnectionLimiter::reset`]).
+    pub peak: usize,
+    /// Requests refused with 429 for being over the limit.
+    pub refused: u64,
+    /// Requests admitted.
+    pub admitted: u64,
 }
 
 /// Releases the slot when dropped.
@@ -98,18 +113,39 @@ impl ConnectionLimiter {
     pub fn new(limit: usize) -> Self {
         ConnectionLimiter {
             limit,
-            in_flight: Arc::default(),
+            usage: Arc::default(),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Principal, Usage>> {
+        self.usage.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The limit per principal.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Each principal's use, keyed by the md5 of its key (never the key): `connections` in
+    /// the state dump.
+    pub fn counts(&self) -> HashMap<String, Usage> {
+        self.lock()
+            .iter()
+            .map(|(p, u)| (super::state::subscriber_hash(&p.0), *u))
+            .collect()
     }
 
     /// Takes a slot, or `None` when the principal already has `limit` requests in flight.
     pub fn acquire(&self, principal: &Principal) -> Option<Slot> {
-        let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        let n = map.entry(principal.clone()).or_default();
-        if *n >= self.limit {
+        let mut map = self.lock();
+        let u = map.entry(principal.clone()).or_default();
+        if u.in_flight >= self.limit {
+            u.refused += 1;
             return None;
         }
-        *n += 1;
+        u.in_flight += 1;
+        u.admitted += 1;
+        u.peak = u.peak.max(u.in_flight);
         Some(Slot {
             limiter: self.clone(),
             principal: principal.clone(),
@@ -118,23 +154,52 @@ impl ConnectionLimiter {
 
     /// Requests in flight for a principal.
     pub fn in_flight(&self, principal: &Principal) -> usize {
-        let map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(principal).copied().unwrap_or(0)
+        self.lock().get(principal).map_or(0, |u| u.in_flight)
+    }
+
+    /// Every principal seen and its usage.
+    pub fn usage(&self) -> Vec<(Principal, Usage)> {
+        let mut all: Vec<(Principal, Usage)> =
+            self.lock().iter().map(|(p, u)| (p.clone(), *u)).collect();
+        all.sort_by(|a, b| a.0.0.cmp(&b.0.0));
+        all
+    }
+
+    /// Forgets peaks and counts (requests in flight stay counted).
+    pub fn reset(&self) {
+        let mut map = self.lock();
+        map.retain(|_, u| u.in_flight > 0);
+        for u in map.values_mut() {
+            *u = Usage {
+                in_flight: u.in_flight,
+                peak: u.in_flight,
+                ..Usage::default()
+            };
+        }
+    }
+}
+
+impl Principal {
+    /// The principal as shown on the control API: an API key keeps its first 4 characters
+    /// and its data center (`0123…-us1`), a token its first 4.
+    pub fn masked(&self) -> String {
+        let (kind, secret) = self
+            .0
+            .split_once("oauth:")
+            .map_or(("", self.0.as_str()), |(_, t)| ("oauth:", t));
+        let head: String = secret.chars().take(4).collect();
+        match datacenter(secret).filter(|_| kind.is_empty()) {
+            Some(dc) => format!("{head}…-{dc}"),
+            None => format!("{kind}{head}…"),
+        }
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut map = self
-            .limiter
-            .in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = map.get_mut(&self.principal) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&self.principal);
-            }
+        let mut map = self.limiter.lock();
+        if let Some(u) = map.get_mut(&self.principal) {
+            u.in_flight = u.in_flight.saturating_sub(1);
         }
     }
 }
@@ -149,6 +214,26 @@ mod tests {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("anystring:{key}"))
         )
+    }
+
+    #[test]
+    fn the_limiter_remembers_the_peak_and_the_refusals() {
+        let limiter = ConnectionLimiter::new(2);
+        let p = Principal("abc-us19".into());
+        let a = limiter.acquire(&p);
+        let b = limiter.acquire(&p);
+        assert!(a.is_some() && b.is_some());
+        assert!(limiter.acquire(&p).is_none(), "the third is refused");
+        drop((a, b));
+        let counts = limiter.counts();
+        let c = counts.values().next().copied().unwrap();
+        assert_eq!((c.peak, c.refused), (2, 1));
+        assert!(
+            !counts.contains_key("abc-us19"),
+            "keyed by digest, never the key"
+        );
+        limiter.reset();
+        assert!(limiter.counts().is_empty());
     }
 
     #[test]
@@ -181,6 +266,14 @@ mod tests {
         assert!(a.is_some() && b.is_some());
         assert!(l.acquire(&p).is_none());
         drop(a);
-        assert!(l.acquire(&p).is_some());
+        let c = l.acquire(&p);
+        assert!(c.is_some());
+        let u = l.usage()[0].1;
+        assert_eq!((u.in_flight, u.peak, u.refused, u.admitted), (2, 2, 1, 3));
+        drop((b, c));
+        l.reset();
+        assert!(l.usage().is_empty());
+        assert_eq!(Principal("abcdefgh-us1".into()).masked(), "abcd…-us1");
+        assert_eq!(Principal("oauth:tokentoken".into()).masked(), "oauth:toke…");
     }
 }

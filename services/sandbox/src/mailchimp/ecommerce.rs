@@ -1,16 +1,86 @@
 //! E-commerce stores and their customers, products (+ variants) and orders (+ lines).
+//!
+//! **Query parameters.** Each read honours exactly the parameters the reference spec
+//! (`marketing-openapi-3.0.81.json`) defines for its path ([`QUERY_PARAMS`]); any other
+//! parameter, such as a `since_updated_at` changed-since filter that only list members have
+//! (`since_last_changed`), is ignored, as MailChimp ignores parameters an operation does not
+//! define. `count` above 1,000 is served as 1,000.
+//!
+//! **Order.** Collections list their records in creation order, oldest first, and an update
+//! does not move a record (deleting one shifts the later ones forward by one). MailChimp
+//! documents no order for e-commerce collections and offers no sort parameter there; a
+//! reader must not assume more than a stable order between consecutive pages.
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
-use super::api::{ApiResult, Ctx, Reply, T, check, collection, time_filter};
+use super::api::{ApiResult, Ctx, Reply, T, check, page_of};
 use super::error::ApiError;
 use super::lists::ensure_member;
 use super::query::Params;
 use super::state::{
-    McState, Order, Product, Rec, Store, customer_json, line_json, order_json, product_json,
-    store_json, variant_json,
+    CustomerStats, McState, Order, Product, Rec, Store, customer_json, customer_json_with,
+    line_json, order_json, order_json_with, product_json, store_json, variant_json,
 };
+
+/// Query parameters of the e-commerce reads, by the reference spec's path.
+pub const QUERY_PARAMS: &[(&str, &[&str])] = &[
+    ("/ecommerce/stores", PAGED),
+    ("/ecommerce/stores/{store_id}", ONE),
+    (
+        "/ecommerce/stores/{store_id}/customers",
+        &[
+            "fields",
+            "exclude_fields",
+            "count",
+            "offset",
+            "email_address",
+        ],
+    ),
+    ("/ecommerce/stores/{store_id}/customers/{customer_id}", ONE),
+    ("/ecommerce/stores/{store_id}/products", PAGED),
+    ("/ecommerce/stores/{store_id}/products/{product_id}", ONE),
+    (
+        "/ecommerce/stores/{store_id}/products/{product_id}/variants",
+        PAGED,
+    ),
+    (
+        "/ecommerce/stores/{store_id}/products/{product_id}/variants/{variant_id}",
+        ONE,
+    ),
+    (
+        "/ecommerce/stores/{store_id}/orders",
+        &[
+            "fields",
+            "exclude_fields",
+            "count",
+            "offset",
+            "customer_id",
+            "has_outreach",
+            "campaign_id",
+            "outreach_id",
+        ],
+    ),
+    ("/ecommerce/stores/{store_id}/orders/{order_id}", ONE),
+    (
+        "/ecommerce/stores/{store_id}/orders/{order_id}/lines",
+        PAGED,
+    ),
+    (
+        "/ecommerce/stores/{store_id}/orders/{order_id}/lines/{line_id}",
+        ONE,
+    ),
+];
+const PAGED: &[&str] = &["fields", "exclude_fields", "count", "offset"];
+const ONE: &[&str] = &["fields", "exclude_fields"];
+
+/// The query parameters honoured on a spec path ([`QUERY_PARAMS`]).
+pub fn query_params(template: &str) -> Option<&'static [&'static str]> {
+    QUERY_PARAMS
+        .iter()
+        .find(|(t, _)| *t == template)
+        .map(|(_, names)| *names)
+}
 
 fn store<'a>(st: &'a McState, id: &str) -> Result<&'a Store, ApiError> {
     st.stores.get(id).ok_or_else(ApiError::not_found)
@@ -54,9 +124,10 @@ const STORE_FIELDS: &[(&str, T)] = &[
 ];
 
 pub fn get_stores(st: &McState, p: &Params) -> ApiResult {
-    collection(
+    page_of(
         "stores",
-        st.stores.values().map(store_json).collect(),
+        st.stores.values().collect(),
+        store_json,
         p,
         json!({}),
     )
@@ -131,7 +202,6 @@ const CUSTOMER_FIELDS: &[(&str, T)] = &[
 
 pub fn get_customers(st: &McState, store_id: &str, p: &Params) -> ApiResult {
     let s = store(st, store_id)?;
-    let keep = time_filter(p)?;
     let email = p.get("email_address").map(str::to_lowercase);
     let items = s
         .customers
@@ -141,10 +211,19 @@ pub fn get_customers(st: &McState, store_id: &str, p: &Params) -> ApiResult {
                 .as_deref()
                 .is_none_or(|e| c.str("email_address").to_lowercase() == e)
         })
-        .filter(|c| keep(&c.created_at, &c.updated_at))
-        .map(|c| customer_json(s, c))
         .collect();
-    collection("customers", items, p, json!({"store_id": store_id}))
+    let stats = if p.keeps("customers.orders_count") || p.keeps("customers.total_spent") {
+        CustomerStats::of(s)
+    } else {
+        CustomerStats::default()
+    };
+    page_of(
+        "customers",
+        items,
+        |c| customer_json_with(c, &stats),
+        p,
+        json!({"store_id": store_id}),
+    )
 }
 
 pub fn get_customer(st: &McState, store_id: &str, id: &str) -> ApiResult {
@@ -365,14 +444,13 @@ fn product_data(mut data: Map<String, Value>) -> Map<String, Value> {
 
 pub fn get_products(st: &McState, store_id: &str, p: &Params) -> ApiResult {
     let s = store(st, store_id)?;
-    let keep = time_filter(p)?;
-    let items = s
-        .products
-        .values()
-        .filter(|pr| keep(&pr.rec.created_at, &pr.rec.updated_at))
-        .map(|pr| product_json(s, pr))
-        .collect();
-    collection("products", items, p, json!({"store_id": store_id}))
+    page_of(
+        "products",
+        s.products.values().collect(),
+        |pr| product_json(s, pr),
+        p,
+        json!({"store_id": store_id}),
+    )
 }
 
 pub fn get_product(st: &McState, store_id: &str, id: &str) -> ApiResult {
@@ -520,10 +598,10 @@ fn product_mut<'a>(
 pub fn get_variants(st: &McState, store_id: &str, product_id: &str, p: &Params) -> ApiResult {
     let s = store(st, store_id)?;
     let pr = s.products.get(product_id).ok_or_else(ApiError::not_found)?;
-    let items = pr.variants.values().map(variant_json).collect();
-    collection(
+    page_of(
         "variants",
-        items,
+        pr.variants.values().collect(),
+        variant_json,
         p,
         json!({"store_id": store_id, "product_id": product_id}),
     )
@@ -750,28 +828,60 @@ fn check_line(
 
 pub fn get_orders(st: &McState, store_id: &str, p: &Params) -> ApiResult {
     let s = store(st, store_id)?;
-    let keep = time_filter(p)?;
-    let items = s
-        .orders
-        .values()
-        .filter(|o| keep(&o.rec.created_at, &o.rec.updated_at))
-        .filter(|o| {
-            p.get("customer_id").is_none_or(|c| {
-                o.rec
-                    .data
-                    .get("customer")
-                    .and_then(|x| x.get("id"))
-                    .and_then(Value::as_str)
-                    == Some(c)
+    let has_outreach = match p.get("has_outreach") {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(v) => {
+            return Err(ApiError::invalid_field(
+                "has_outreach",
+                format!("Schema describes boolean, {v:?} found instead"),
+            ));
+        }
+    };
+    let outreach_id = |o: &Order| {
+        o.rec
+            .data
+            .get("outreach")
+            .and_then(|x| x.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let (customer, campaign, outreach) = (
+        p.get("customer_id"),
+        p.get("campaign_id"),
+        p.get("outreach_id"),
+    );
+    let filtered = customer.is_some() || campaign.is_some() || outreach.is_some();
+    let items: Vec<&Order> = if filtered || has_outreach.is_some() {
+        s.orders
+            .values()
+            .filter(|o| {
+                customer.is_none_or(|c| {
+                    o.rec
+                        .data
+                        .get("customer")
+                        .and_then(|x| x.get("id"))
+                        .and_then(Value::as_str)
+                        == Some(c)
+                })
             })
-        })
-        .filter(|o| {
-            p.get("campaign_id")
-                .is_none_or(|c| o.rec.str("campaign_id") == c)
-        })
-        .map(|o| order_json(s, o))
-        .collect();
-    collection("orders", items, p, json!({"store_id": store_id}))
+            .filter(|o| campaign.is_none_or(|c| o.rec.str("campaign_id") == c))
+            .filter(|o| has_outreach.is_none_or(|h| outreach_id(o).is_some() == h))
+            .filter(|o| outreach.is_none_or(|w| outreach_id(o).as_deref() == Some(w)))
+            .collect()
+    } else {
+        s.orders.values().collect()
+    };
+    let stats = p.keeps("orders.customer").then(|| CustomerStats::of(s));
+    let lines = p.keeps("orders.lines");
+    page_of(
+        "orders",
+        items,
+        |o| order_json_with(s, o, stats.as_ref(), lines),
+        p,
+        json!({"store_id": store_id}),
+    )
 }
 
 pub fn get_order(st: &McState, store_id: &str, id: &str) -> ApiResult {
@@ -905,10 +1015,10 @@ pub fn delete_order(st: &mut McState, store_id: &str, id: &str) -> ApiResult {
 pub fn get_lines(st: &McState, store_id: &str, order_id: &str, p: &Params) -> ApiResult {
     let s = store(st, store_id)?;
     let o = s.orders.get(order_id).ok_or_else(ApiError::not_found)?;
-    let items = o.lines.values().map(|l| line_json(s, l)).collect();
-    collection(
+    page_of(
         "lines",
-        items,
+        o.lines.values().collect(),
+        |l| line_json(s, l),
         p,
         json!({"store_id": store_id, "order_id": order_id}),
     )

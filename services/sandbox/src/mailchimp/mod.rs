@@ -9,6 +9,20 @@
 //!   ([`crate::faults`]), the background delivery of list webhooks ([`webhooks`]) and the
 //!   batch runner.
 //!
+//! - At scale: [`scale`] generates large stores (`--scale`); a [`LatencyModel`] (fixed + per
+//!   KiB of response) makes page size cost time; the [`auth::ConnectionLimiter`] records the
+//!   peak of simultaneous requests per key. Their control endpoints (next to the shared ones
+//!   of [`crate::control`], on this listener only):
+//!
+//! | method + path | what |
+//! | --- | --- |
+//! | `GET /_sandbox/connections` | `{limit, peak, keys: [{key (masked), in_flight, peak, admitted, refused}]}`: `peak` is the most requests one key had in flight at once |
+//! | `DELETE /_sandbox/connections` | forget peaks and counts |
+//! | `GET /_sandbox/latency` | the latency model `{fixed_ms, per_kib_ms}` |
+//! | `PUT /_sandbox/latency` | set it (body: the model) |
+//! | `GET /_sandbox/scale` | the scale applied on reset (`null`: none) |
+//! | `PUT /_sandbox/scale` | body: a [`scale::Scale`] (`null`: none); resets this simulator to the seed at that scale |
+//!
 //! [`Mailchimp::new`] must be called inside a tokio runtime: it spawns the webhook delivery
 //! and batch tasks there.
 
@@ -19,6 +33,7 @@ pub mod ecommerce;
 pub mod error;
 pub mod lists;
 pub mod query;
+pub mod scale;
 pub mod state;
 pub mod webhooks;
 
@@ -45,6 +60,36 @@ use state::{Delivery, McState};
 /// The key accepted when none is configured (data center `us1`).
 pub const DEFAULT_API_KEY: &str = "0123456789abcdef0123456789abcdef-us1";
 
+/// Time added to every answer: `fixed_ms` plus `per_kib_ms` per KiB of response body, slept
+/// while the request holds its connection slot (so a large page costs time and a slot, as
+/// it does against the real API).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LatencyModel {
+    pub fixed_ms: f64,
+    pub per_kib_ms: f64,
+}
+
+impl LatencyModel {
+    /// The delay of an answer of `bytes` bytes.
+    pub fn delay(&self, bytes: u64) -> Duration {
+        let ms = self.fixed_ms.max(0.0) + self.per_kib_ms.max(0.0) * bytes as f64 / 1024.0;
+        Duration::from_secs_f64(ms / 1000.0)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.fixed_ms.is_finite()
+            && self.per_kib_ms.is_finite()
+            && self.fixed_ms >= 0.0
+            && self.per_kib_ms >= 0.0
+        {
+            Ok(())
+        } else {
+            Err("fixed_ms and per_kib_ms must be finite and >= 0".into())
+        }
+    }
+}
+
 /// Settings of the simulator.
 #[derive(Debug, Clone)]
 pub struct MailchimpConfig {
@@ -59,6 +104,10 @@ pub struct MailchimpConfig {
     /// First retry delay, doubled each attempt.
     pub webhook_backoff: Duration,
     pub webhook_timeout: Duration,
+    /// Latency added to every answer.
+    pub latency: LatencyModel,
+    /// The scale seed applied on top of the seed (see [`scale`]).
+    pub scale: Option<scale::Scale>,
 }
 
 impl Default for MailchimpConfig {
@@ -70,6 +119,8 @@ impl Default for MailchimpConfig {
             webhook_attempts: 4,
             webhook_backoff: Duration::from_millis(200),
             webhook_timeout: Duration::from_secs(10),
+            latency: LatencyModel::default(),
+            scale: None,
         }
     }
 }
@@ -79,6 +130,8 @@ struct Inner {
     creds: Credentials,
     limiter: ConnectionLimiter,
     faults: Faults,
+    latency: RwLock<LatencyModel>,
+    scale: RwLock<Option<scale::Scale>>,
     base_url: RwLock<String>,
     webhooks: mpsc::UnboundedSender<Delivery>,
     batches: mpsc::UnboundedSender<String>,
@@ -98,10 +151,12 @@ impl Mailchimp {
         let (btx, brx) = mpsc::unbounded_channel();
         let mc = Mailchimp {
             inner: Arc::new(Inner {
-                state: Mutex::new(McState::from_seed(seed)),
+                state: Mutex::new(state_of(seed, config.scale.as_ref())),
                 creds: Credentials::new(config.api_keys.clone(), config.oauth_tokens.clone()),
                 limiter: ConnectionLimiter::new(config.max_connections),
                 faults,
+                latency: RwLock::new(config.latency),
+                scale: RwLock::new(config.scale),
                 base_url: RwLock::new(String::new()),
                 webhooks: wtx,
                 batches: btx,
@@ -194,6 +249,55 @@ impl Mailchimp {
         result
     }
 
+    /// The latency model in force.
+    pub fn latency(&self) -> LatencyModel {
+        *self.inner.latency.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the latency model.
+    pub fn set_latency(&self, model: LatencyModel) {
+        *self
+            .inner
+            .latency
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = model;
+    }
+
+    /// The scale applied on reset.
+    pub fn scale(&self) -> Option<scale::Scale> {
+        *self.inner.scale.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the scale and resets the account to `seed` at that scale.
+    pub fn set_scale(&self, scale: Option<scale::Scale>, seed: &Seed) {
+        *self.inner.scale.write().unwrap_or_else(|e| e.into_inner()) = scale;
+        self.reset(Some(seed));
+    }
+
+    /// The limit of simultaneous requests per key, with its record of peaks.
+    pub fn connections(&self) -> &ConnectionLimiter {
+        &self.inner.limiter
+    }
+
+    /// Mounts this simulator's control endpoints (see the module documentation); mount them
+    /// before [`crate::control::configure`].
+    pub fn configure_control(
+        &self,
+        cfg: &mut web::ServiceConfig,
+        control: crate::control::Control,
+    ) {
+        cfg.app_data(web::Data::new(ControlData {
+            mc: self.clone(),
+            control,
+        }))
+        .route("/_sandbox/connections", web::get().to(get_connections))
+        .route("/_sandbox/connections", web::delete().to(reset_connections))
+        .route("/_sandbox/latency", web::get().to(get_latency))
+        .route("/_sandbox/latency", web::put().to(put_latency))
+        .route("/_sandbox/scale", web::get().to(get_scale))
+        .route("/_sandbox/scale", web::put().to(put_scale));
+    }
+
     /// Mounts `/3.0/...` and the batch result archives (`/batch-results/{id}.tar.gz`).
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(web::Data::new(self.clone()))
@@ -203,13 +307,106 @@ impl Mailchimp {
     }
 }
 
+/// The state of a seed at a scale (an empty account stays empty).
+fn state_of(seed: Option<&Seed>, scale: Option<&scale::Scale>) -> McState {
+    let mut st = McState::from_seed(seed);
+    if let (Some(_), Some(scale)) = (seed, scale) {
+        scale.fill(&mut st);
+    }
+    st
+}
+
 impl SimState for Mailchimp {
     fn reset(&self, seed: Option<&Seed>) {
-        *self.lock() = McState::from_seed(seed);
+        let scale = self.scale();
+        *self.lock() = state_of(seed, scale.as_ref());
     }
 
     fn dump(&self) -> Value {
-        serde_json::to_value(&*self.lock()).unwrap_or(Value::Null)
+        let mut state = serde_json::to_value(&*self.lock()).unwrap_or(Value::Null);
+        if let Some(map) = state.as_object_mut() {
+            // Peak requests in flight and 429 refusals per key (md5 of the key), since reset.
+            map.insert(
+                "connections".into(),
+                serde_json::to_value(self.inner.limiter.counts()).unwrap_or(Value::Null),
+            );
+        }
+        state
+    }
+}
+
+struct ControlData {
+    mc: Mailchimp,
+    control: crate::control::Control,
+}
+
+fn control_error(msg: impl Into<String>) -> HttpResponse {
+    HttpResponse::BadRequest().json(serde_json::json!({"error": msg.into()}))
+}
+
+async fn get_connections(d: web::Data<ControlData>) -> HttpResponse {
+    let limiter = d.mc.connections();
+    let keys: Vec<Value> = limiter
+        .usage()
+        .into_iter()
+        .map(|(p, u)| {
+            serde_json::json!({
+                "key": p.masked(), "in_flight": u.in_flight, "peak": u.peak,
+                "admitted": u.admitted, "refused": u.refused,
+            })
+        })
+        .collect();
+    let peak = limiter
+        .usage()
+        .iter()
+        .map(|(_, u)| u.peak)
+        .max()
+        .unwrap_or(0);
+    HttpResponse::Ok()
+        .json(serde_json::json!({"limit": limiter.limit(), "peak": peak, "keys": keys}))
+}
+
+async fn reset_connections(d: web::Data<ControlData>) -> HttpResponse {
+    d.mc.connections().reset();
+    HttpResponse::NoContent().finish()
+}
+
+async fn get_latency(d: web::Data<ControlData>) -> HttpResponse {
+    HttpResponse::Ok().json(d.mc.latency())
+}
+
+async fn put_latency(d: web::Data<ControlData>, body: Bytes) -> HttpResponse {
+    match serde_json::from_slice::<LatencyModel>(&body) {
+        Ok(model) => match model.check() {
+            Ok(()) => {
+                d.mc.set_latency(model);
+                HttpResponse::Ok().json(model)
+            }
+            Err(e) => control_error(e),
+        },
+        Err(e) => control_error(format!("invalid latency model: {e}")),
+    }
+}
+
+async fn get_scale(d: web::Data<ControlData>) -> HttpResponse {
+    HttpResponse::Ok().json(d.mc.scale())
+}
+
+async fn put_scale(d: web::Data<ControlData>, body: Bytes) -> HttpResponse {
+    match serde_json::from_slice::<Option<scale::Scale>>(&body) {
+        Ok(scale) => {
+            if let Some(Err(e)) = scale.as_ref().map(scale::Scale::check) {
+                return control_error(e);
+            }
+            let seed = d.control.seed();
+            let mc = d.mc.clone();
+            // Generating a large scale takes seconds: off the server's threads.
+            match web::block(move || mc.set_scale(scale, &seed)).await {
+                Ok(()) => HttpResponse::Ok().json(scale),
+                Err(e) => control_error(e.to_string()),
+            }
+        }
+        Err(e) => control_error(format!("invalid scale: {e}")),
     }
 }
 
@@ -306,6 +503,14 @@ async fn handle(req: HttpRequest, body: Bytes, mc: web::Data<Mailchimp>) -> Http
         Ok(r) => reply(r),
         Err(e) => problem(&e),
     };
+    let bytes = match actix_web::body::MessageBody::size(resp.body()) {
+        actix_web::body::BodySize::Sized(n) => n,
+        _ => 0,
+    };
+    let delay = mc.latency().delay(bytes);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     if let (Some(mode), Some(f)) = (corrupt, &fault) {
         let ct = resp.headers().get(header::CONTENT_TYPE).cloned();
         let status = resp.status();

@@ -28,7 +28,32 @@ impl Params {
             .filter(|v| !v.is_empty())
     }
 
-    /// `count` and `offset`.
+    /// Only the parameters named (an operation honours the parameters its reference defines and
+    /// ignores any other, like MailChimp).
+    pub fn only(&self, names: &[&str]) -> Params {
+        Params(
+            self.0
+                .iter()
+                .filter(|(k, _)| names.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
+    /// Whether the `fields` projection keeps `path` (dot notation) or part of it; always
+    /// without `fields`.
+    pub fn keeps(&self, path: &str) -> bool {
+        let Some(fields) = self.get("fields") else {
+            return true;
+        };
+        fields.split(',').map(str::trim).any(|f| {
+            f == path
+                || f.strip_prefix(path).is_some_and(|r| r.starts_with('.'))
+                || path.strip_prefix(f).is_some_and(|r| r.starts_with('.'))
+        })
+    }
+
+    /// `count` (at most [`MAX_COUNT`]: a larger one is served as 1,000) and `offset`.
     pub fn page(&self) -> Result<(usize, usize), ApiError> {
         let num = |name: &str, default: usize| -> Result<usize, ApiError> {
             match self.get(name) {

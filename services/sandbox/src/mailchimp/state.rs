@@ -550,28 +550,50 @@ pub fn store_json(s: &Store) -> Value {
     v
 }
 
-/// A customer with its computed `orders_count` and `total_spent`.
-pub fn customer_json(s: &Store, c: &Rec) -> Value {
-    let id = c.str("id");
-    let mine = s.orders.values().filter(|o| {
-        o.rec
-            .data
-            .get("customer")
-            .and_then(|c| c.get("id"))
-            .and_then(Value::as_str)
-            == Some(id)
-    });
-    let (count, spent) = mine.fold((0u64, 0f64), |(n, t), o| {
-        (
-            n + 1,
-            t + o
+/// Every customer's `orders_count` and `total_spent` in one pass over a store's orders (for
+/// rendering a page of customers or orders without rescanning the orders per record).
+#[derive(Debug, Default)]
+pub struct CustomerStats(std::collections::HashMap<String, (u64, f64)>);
+
+impl CustomerStats {
+    pub fn of(s: &Store) -> Self {
+        let mut map: std::collections::HashMap<String, (u64, f64)> =
+            std::collections::HashMap::new();
+        for o in s.orders.values() {
+            let Some(cid) = o
+                .rec
+                .data
+                .get("customer")
+                .and_then(|c| c.get("id"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let e = map.entry(cid.to_owned()).or_default();
+            e.0 += 1;
+            e.1 += o
                 .rec
                 .data
                 .get("order_total")
                 .and_then(Value::as_f64)
-                .unwrap_or(0.0),
-        )
-    });
+                .unwrap_or(0.0);
+        }
+        CustomerStats(map)
+    }
+
+    fn get(&self, id: &str) -> (u64, f64) {
+        self.0.get(id).copied().unwrap_or((0, 0.0))
+    }
+}
+
+/// A customer with its computed `orders_count` and `total_spent`.
+pub fn customer_json(s: &Store, c: &Rec) -> Value {
+    customer_json_with(c, &CustomerStats::of(s))
+}
+
+/// [`customer_json`] with the stats computed once for many records.
+pub fn customer_json_with(c: &Rec, stats: &CustomerStats) -> Value {
+    let (count, spent) = stats.get(c.str("id"));
     let mut v = stamped(c);
     v["orders_count"] = json!(count);
     v["total_spent"] = json!((spent * 100.0).round() / 100.0);
@@ -608,6 +630,13 @@ pub fn line_json(s: &Store, l: &Rec) -> Value {
 }
 
 pub fn order_json(s: &Store, o: &Order) -> Value {
+    order_json_with(s, o, Some(&CustomerStats::of(s)), true)
+}
+
+/// [`order_json`] with the customer stats computed once for many records; `None` leaves the
+/// embedded customer as stored (`{id}`), and `lines: false` leaves the lines out, for a
+/// projection that does not ask for them.
+pub fn order_json_with(s: &Store, o: &Order, stats: Option<&CustomerStats>, lines: bool) -> Value {
     let mut v = Value::Object(o.rec.data.clone());
     let cid = o
         .rec
@@ -616,11 +645,13 @@ pub fn order_json(s: &Store, o: &Order) -> Value {
         .and_then(|c| c.get("id"))
         .and_then(Value::as_str)
         .unwrap_or("");
-    if let Some(c) = s.customers.get(cid) {
-        v["customer"] = customer_json(s, c);
+    if let (Some(c), Some(stats)) = (s.customers.get(cid), stats) {
+        v["customer"] = customer_json_with(c, stats);
     }
     v["store_id"] = json!(s.rec.str("id"));
-    v["lines"] = o.lines.values().map(|l| line_json(s, l)).collect();
+    if lines {
+        v["lines"] = o.lines.values().map(|l| line_json(s, l)).collect();
+    }
     v["created_at"] = json!(fmt_time(&o.rec.created_at));
     v["updated_at"] = json!(fmt_time(&o.rec.updated_at));
     v["_links"] = links();

@@ -1,0 +1,339 @@
+//! Cheap change detection on MailChimp's e-commerce collections, which have no changed-since
+//! filter: the fast path scans ids and change times (`fields=` projections, pages of 1,000)
+//! and reads in full only what changed; the reconciliation pass reads everything in full and
+//! finds what the fast path cannot see. Against the sandbox over real HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use ferry_connector_mailchimp::{Resource, SyncMode, SyncReport, store};
+use ferry_sandbox::control::RequestRecord;
+use ferry_sandbox::faults::System as FaultSystem;
+use ferry_sandbox::mailchimp::query::fmt_time;
+use ferry_sandbox::mailchimp::scale::Scale;
+use serde_json::{Value, json};
+use support::{Harness, Kind, Options};
+
+/// Changes an order in the sandbox without touching its `updated_at` (as MailChimp does when
+/// a change reaches an order indirectly, or two writes fall in one second): invisible to a
+/// scan of change times.
+fn change_invisibly(h: &Harness, order: &str, status: &str) {
+    let store = h.store_id.clone();
+    h.sandbox.mailchimp.with_state(|st| {
+        let o = st
+            .stores
+            .get_mut(&store)
+            .and_then(|s| s.orders.get_mut(order))
+            .expect("order");
+        let before = o.rec.updated_at;
+        o.rec
+            .data
+            .insert("fulfillment_status".into(), json!(status));
+        assert_eq!(o.rec.updated_at, before);
+    });
+}
+
+async fn sync_orders(h: &Harness, mode: SyncMode, what: &str) -> SyncReport {
+    h.ingester
+        .sync(&h.integration(), Resource::Orders, mode)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+fn first_order(h: &Harness) -> String {
+    h.store()["orders"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone()
+}
+
+fn observed_with_status(h: &Harness, order: &str, status: &str) -> usize {
+    h.seen_with("mailchimp.order.observed")
+        .iter()
+        .filter(|s| s.payload()["raw"]["id"] == order)
+        .filter(|s| s.payload()["raw"]["fulfillment_status"] == status)
+        .count()
+}
+
+async fn reconciliation_finds_what_the_fast_path_misses(kind: Kind) {
+    let h = Harness::start(kind).await;
+    sync_orders(&h, SyncMode::Incremental, "initial (full) sync").await;
+    let order = first_order(&h);
+    change_invisibly(&h, &order, "shipped-invisibly");
+
+    // The fast path: one projected scan, nothing read in full, nothing published.
+    let fast = sync_orders(&h, SyncMode::Incremental, "fast path").await;
+    assert_eq!(
+        (fast.published, fast.fetched, fast.calls),
+        (0, 0, 1),
+        "{fast:?}"
+    );
+    let cursor = store::cursor(&h.db, h.integration_id, "orders")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cursor.sync_mode, "incremental");
+
+    // Reconciliation reads every order in full and publishes the new version, once.
+    let reconcile = sync_orders(&h, SyncMode::Reconcile, "reconcile").await;
+    assert_eq!(reconcile.published, 1, "{reconcile:?}");
+    support::wait_until("the invisible change published", || {
+        observed_with_status(&h, &order, "shipped-invisibly") == 1
+    })
+    .await;
+    let again = sync_orders(&h, SyncMode::Reconcile, "reconcile again").await;
+    assert_eq!(again.published, 0, "{again:?}");
+    assert!(
+        store::reconciled_at(&h.db, h.integration_id, "orders")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_finds_what_the_fast_path_misses_sqlite() {
+    reconciliation_finds_what_the_fast_path_misses(Kind::InProcess).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_finds_what_the_fast_path_misses_postgres() {
+    reconciliation_finds_what_the_fast_path_misses(Kind::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_incremental_poll_becomes_a_reconciliation_when_one_is_due() {
+    let h = Harness::with(Options {
+        reconcile_interval_secs: Some(2),
+        ..Options::new(Kind::InProcess)
+    })
+    .await;
+    sync_orders(&h, SyncMode::Incremental, "initial (full) sync").await;
+    let order = first_order(&h);
+    change_invisibly(&h, &order, "found-by-the-interval");
+    let fast = sync_orders(&h, SyncMode::Incremental, "fast path").await;
+    assert_eq!(fast.published, 0, "not due yet: {fast:?}");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let due = sync_orders(&h, SyncMode::Incremental, "due").await;
+    assert_eq!(due.published, 1, "{due:?}");
+    let cursor = store::cursor(&h.db, h.integration_id, "orders")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cursor.sync_mode, "reconcile");
+    support::wait_until("published by the reconciliation", || {
+        observed_with_status(&h, &order, "found-by-the-interval") == 1
+    })
+    .await;
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fast_path_reads_in_full_only_what_changed() {
+    // 200 orders: one changed is under 1 in 20 of the page, so it is read by itself (on a
+    // page where more changed, the page is read in full: one call instead of many).
+    let h = Harness::with(Options {
+        scale: Some(Scale {
+            orders: 200,
+            products: 20,
+            customers: 20,
+            stores: 1,
+        }),
+        ..Options::new(Kind::InProcess)
+    })
+    .await;
+    sync_orders(&h, SyncMode::Incremental, "initial (full) sync").await;
+    let order = first_order(&h);
+    h.mc(
+        "PATCH",
+        &format!("/ecommerce/stores/{}/orders/{order}", h.store_id),
+        json!({"fulfillment_status": "shipped-by-the-test"}),
+    );
+    let log = h.sandbox.control.log(FaultSystem::Mailchimp);
+    log.clear();
+    let report = sync_orders(&h, SyncMode::Incremental, "poll").await;
+    assert_eq!((report.published, report.fetched), (1, 1), "{report:?}");
+    let requests = log.list(0);
+    let scans: Vec<&RequestRecord> = requests
+        .iter()
+        .filter(|r| r.path.ends_with("/orders"))
+        .collect();
+    assert_eq!(scans.len(), 1, "{requests:?}");
+    assert!(
+        scans[0]
+            .query
+            .contains("fields=orders.id%2Corders.updated_at%2Ctotal_items")
+            || scans[0]
+                .query
+                .contains("fields=orders.id,orders.updated_at,total_items"),
+        "{}",
+        scans[0].query
+    );
+    assert!(scans[0].query.contains("count=1000"), "{}", scans[0].query);
+    assert!(!scans[0].query.contains("since_"), "{}", scans[0].query);
+    let reads: Vec<&RequestRecord> = requests
+        .iter()
+        .filter(|r| r.path.ends_with(&format!("/orders/{order}")))
+        .collect();
+    assert_eq!(reads.len(), 1, "{requests:?}");
+    support::wait_until("the shipped order", || {
+        observed_with_status(&h, &order, "shipped-by-the-test") == 1
+    })
+    .await;
+    h.stop().await;
+}
+
+fn kib(requests: &[RequestRecord]) -> f64 {
+    requests
+        .iter()
+        .map(|r| r.response_bytes.unwrap_or(0) as f64)
+        .sum::<f64>()
+        / 1024.0
+}
+
+/// API calls and KiB of one idle poll cycle of the orders of a store with 100,000 orders
+/// (the state after a complete sync is written directly: seen versions and cursor), and of
+/// a cycle with one changed order. Prints the figures of the connector README.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_poll_cost_at_100000_orders() {
+    let orders = 100_000;
+    let h = Harness::with(Options {
+        scale: Some(Scale {
+            orders,
+            products: 20_000,
+            customers: 50_000,
+            stores: 1,
+        }),
+        // The unoptimised sandbox serves one page at a time under its lock (~0.13 s each).
+        request_timeout_secs: 60,
+        ..Options::new(Kind::InProcess)
+    })
+    .await;
+    let integration = h.integration();
+    let store_id = h.store_id.clone();
+    let versions: Vec<(String, String)> = h.sandbox.mailchimp.with_state(|st| {
+        st.stores[&store_id]
+            .orders
+            .iter()
+            .map(|(id, o)| (id.clone(), fmt_time(&o.rec.updated_at)))
+            .collect()
+    });
+    assert_eq!(versions.len(), orders);
+    store::put_seen(&h.db, h.integration_id, "orders", &versions)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    store::set_reconciled(&h.db, h.integration_id, "orders", now)
+        .await
+        .unwrap();
+    let mut cursor = store::cursor(&h.db, h.integration_id, "orders")
+        .await
+        .unwrap()
+        .unwrap_or_else(|| store::cursor::Model {
+            integration_id: h.integration_id.as_uuid(),
+            resource: "orders".into(),
+            watermark: None,
+            last_poll_at: None,
+            sync_state: "done".into(),
+            sync_mode: "full".into(),
+            sync_total: 0,
+            sync_done: 0,
+            sync_published: 0,
+            sync_rejected: 0,
+            sync_started_at: None,
+            sync_finished_at: None,
+            last_error: None,
+        });
+    cursor.watermark = Some(now - chrono::Duration::seconds(60));
+    store::save_cursor(&h.db, cursor).await.unwrap();
+    integration.ensure_store().await.expect("store");
+
+    let log = h.sandbox.control.log(FaultSystem::Mailchimp);
+    let limiter = h.sandbox.mailchimp.connections();
+    limiter.reset();
+    log.clear();
+    let t = Instant::now();
+    let idle = sync_orders(&h, SyncMode::Incremental, "idle poll").await;
+    let idle_time = t.elapsed();
+    let idle_requests = log.list(0);
+    assert_eq!(idle.published, 0, "{idle:?}");
+    assert_eq!(idle.fetched, 0, "{idle:?}");
+    assert_eq!(idle.read, orders as u64);
+    assert_eq!(
+        idle_requests.len(),
+        orders / 1000,
+        "one scan call per 1,000 orders"
+    );
+    assert_eq!(idle.calls, (orders / 1000) as u64);
+    assert!(idle_requests.iter().all(|r| r.status == Some(200)));
+
+    h.mc(
+        "PATCH",
+        &format!("/ecommerce/stores/{store_id}/orders/SO-54321"),
+        json!({"financial_status": "refunded"}),
+    );
+    log.clear();
+    let t = Instant::now();
+    let one = sync_orders(&h, SyncMode::Incremental, "poll with one change").await;
+    let one_time = t.elapsed();
+    let one_requests = log.list(0);
+    assert_eq!((one.published, one.fetched), (1, 1), "{one:?}");
+    assert_eq!(one_requests.len(), orders / 1000 + 1);
+    let peak = limiter
+        .usage()
+        .iter()
+        .map(|(_, u)| u.peak)
+        .max()
+        .unwrap_or(0);
+    let refused: u64 = limiter.usage().iter().map(|(_, u)| u.refused).sum();
+    assert!(peak <= 10, "peak {peak} simultaneous connections");
+    assert_eq!(refused, 0, "no self-caused 429");
+
+    let full_page: Value = h
+        .sandbox
+        .mailchimp
+        .call(
+            "GET",
+            &format!("/ecommerce/stores/{store_id}/orders"),
+            "count=1000&exclude_fields=orders._links,_links",
+            b"",
+        )
+        .expect("a full page")
+        .body
+        .unwrap_or_default();
+    let full_kib = full_page.to_string().len() as f64 / 1024.0;
+    println!(
+        "| cycle | orders | API calls | KiB | s (debug build, shared 2 cores) |\n| --- | ---: | ---: | ---: | ---: |"
+    );
+    println!(
+        "| idle | {orders} | {} | {:.0} | {:.1} |",
+        idle_requests.len(),
+        kib(&idle_requests),
+        idle_time.as_secs_f64()
+    );
+    println!(
+        "| one order changed | {orders} | {} | {:.0} | {:.1} |",
+        one_requests.len(),
+        kib(&one_requests),
+        one_time.as_secs_f64()
+    );
+    println!(
+        "| (reading every order in full: reconciliation) | {orders} | {} | ~{:.0} | |",
+        orders / 1000,
+        full_kib * (orders / 1000) as f64
+    );
+    println!("peak simultaneous connections: {peak}");
+    assert!(
+        kib(&idle_requests) * 10.0 < full_kib * (orders / 1000) as f64,
+        "the scan costs a small fraction of reading everything"
+    );
+    h.stop().await;
+}

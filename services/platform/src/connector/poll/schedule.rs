@@ -1,0 +1,439 @@
+//! [`PollScheduler`]: polls the integrations this replica owns, concurrently, each on its own
+//! adaptive schedule, and keeps ownership fair across the live replicas.
+//!
+//! A coordinator task ticks every third of a lease: it beats the replica's heartbeat, renews
+//! its leases, stops the polls of leases it lost, releases the leases of integrations it no
+//! longer serves, and rebalances: with `n` live replicas and `m` integrations to poll, a
+//! replica owns at most `ceil(m / n)`; one owning more releases the surplus (stopping those
+//! polls first), one owning fewer takes free or expired leases. Each owned integration has a
+//! task of its own that polls it under the lease's [`Fence`], at most
+//! [`PollSettings::concurrency`] at once per replica, waiting [`AdaptiveInterval`] between
+//! polls or less when triggered. When renewals keep failing (database unreachable) every poll
+//! is stopped before its lease can expire, and the fence refuses a commit anyway.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ferry_proto::{IntegrationId, System};
+use sea_orm::DatabaseConnection;
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::lease::{Held, PollLeases, with_fence};
+use crate::backoff::Backoff;
+
+/// Why one poll failed (the connector's own error, shown in the log).
+pub type PollError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The connector's side of polling.
+#[async_trait]
+pub trait Poller: Send + Sync + 'static {
+    /// The integrations to poll: the live ones this replica serves (every replica serves the
+    /// same ones; the scheduler decides who polls which).
+    fn integrations(&self) -> Vec<IntegrationId>;
+
+    /// Polls one integration once; answers how many changes it found (0: idle). Commits of
+    /// pages call [`super::check_current`] in their transaction.
+    async fn poll(&self, integration: IntegrationId) -> Result<u64, PollError>;
+}
+
+/// The wait between two polls of one integration: the shortest after a poll that found
+/// changes, doubling after each idle poll up to the longest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdaptiveInterval {
+    /// After a poll that found changes (and the first step of the back-off).
+    pub busy: Duration,
+    /// The longest wait of an idle integration.
+    pub idle_max: Duration,
+}
+
+impl Default for AdaptiveInterval {
+    /// 1 s busy, up to 5 s idle: a change waits at most 5 s plus one poll for its poll, which
+    /// keeps the 10 s p99 freshness goal with room for the pipeline behind it.
+    fn default() -> Self {
+        Self {
+            busy: Duration::from_secs(1),
+            idle_max: Duration::from_secs(5),
+        }
+    }
+}
+
+impl AdaptiveInterval {
+    /// The wait after a poll, given the previous wait and whether the poll found changes.
+    pub fn next(&self, previous: Duration, changed: bool) -> Duration {
+        if changed {
+            return self.busy;
+        }
+        (previous.max(self.busy / 2) * 2)
+            .max(self.busy)
+            .min(self.idle_max.max(self.busy))
+    }
+
+    /// The wait after `failures` failed polls in a row: backing off from the busy interval to
+    /// a minute (or the idle maximum when longer).
+    pub fn after_failure(&self, failures: u32) -> Duration {
+        Backoff::new(self.busy * 2, self.idle_max.max(Duration::from_secs(60))).delay(failures)
+    }
+}
+
+/// How a replica polls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PollSettings {
+    /// How long a lease lasts unless renewed (renewed every third of it). A killed replica's
+    /// integrations are polled again by others within about 1⅓ of it.
+    pub lease: Duration,
+    /// Polls running at once in this replica.
+    pub concurrency: usize,
+    /// The wait between polls of one integration.
+    pub interval: AdaptiveInterval,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(15),
+            concurrency: 64,
+            interval: AdaptiveInterval::default(),
+        }
+    }
+}
+
+/// One integration this replica polls.
+struct Owned {
+    generation: i64,
+    stop: CancellationToken,
+    now: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    leases: PollLeases,
+    settings: PollSettings,
+    poller: Arc<dyn Poller>,
+    owned: Mutex<HashMap<IntegrationId, Owned>>,
+    permits: Arc<Semaphore>,
+    wake: Notify,
+}
+
+/// Polls the integrations this replica owns (see the module docs). Cheap to clone.
+#[derive(Clone)]
+pub struct PollScheduler {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PollScheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollScheduler")
+            .field("replica", &self.inner.leases.replica())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PollScheduler {
+    /// A scheduler of `system`'s polls for a new replica (a fresh replica id).
+    pub fn new(
+        db: DatabaseConnection,
+        system: System,
+        poller: Arc<dyn Poller>,
+        settings: PollSettings,
+    ) -> Self {
+        let settings = PollSettings {
+            lease: settings.lease.max(Duration::from_millis(300)),
+            concurrency: settings.concurrency.max(1),
+            ..settings
+        };
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                leases: PollLeases::new(system, Uuid::new_v4(), settings.lease),
+                permits: Arc::new(Semaphore::new(settings.concurrency)),
+                settings,
+                poller,
+                owned: Mutex::default(),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    /// This replica's id (its heartbeat and lease owner).
+    pub fn replica(&self) -> Uuid {
+        self.inner.leases.replica()
+    }
+
+    /// The leases (for a deleted integration's [`PollLeases::forget`]).
+    pub fn leases(&self) -> PollLeases {
+        self.inner.leases
+    }
+
+    /// The integrations this replica polls now.
+    pub fn owned(&self) -> Vec<IntegrationId> {
+        let mut ids: Vec<_> = self.owned_map().keys().copied().collect();
+        ids.sort();
+        ids
+    }
+
+    fn owned_map(&self) -> std::sync::MutexGuard<'_, HashMap<IntegrationId, Owned>> {
+        self.inner.owned.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Polls `integration` now: at once when this replica owns it, else through its lease
+    /// row, which its owner reads within a third of a lease.
+    pub async fn trigger(&self, integration: IntegrationId) -> Result<(), sea_orm::DbErr> {
+        if let Some(o) = self.owned_map().get(&integration) {
+            o.now.notify_one();
+            return Ok(());
+        }
+        self.inner
+            .leases
+            .request(&self.inner.db, integration)
+            .await?;
+        // Also look again now: a new integration may be unowned yet.
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Looks at ownership now rather than at the next tick (an integration was added).
+    pub fn rebalance_now(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Runs the coordinator until `shutdown`; then stops every poll and releases the leases.
+    pub fn spawn(self, shutdown: CancellationToken) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let every = self.inner.settings.lease / 3;
+            let mut renewed = Instant::now();
+            loop {
+                let started = Instant::now();
+                match self.tick().await {
+                    Ok(()) => renewed = started,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot renew the poll leases");
+                        // The next renewal could come after the leases expired: stop polling
+                        // now, before another replica may take them over.
+                        if renewed.elapsed() + every >= self.inner.settings.lease {
+                            self.stop_all().await;
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = self.inner.wake.notified() => {}
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+            self.stop_all().await;
+            if let Err(error) = self.inner.leases.leave(&self.inner.db).await {
+                tracing::warn!(%error, "cannot release the poll leases; they expire by themselves");
+            }
+        })
+    }
+
+    async fn stop_all(&self) {
+        let all: Vec<Owned> = self.owned_map().drain().map(|(_, o)| o).collect();
+        for o in all {
+            stop(o).await;
+        }
+    }
+
+    async fn stop(&self, integration: IntegrationId) -> Option<i64> {
+        let owned = self.owned_map().remove(&integration)?;
+        let generation = owned.generation;
+        stop(owned).await;
+        Some(generation)
+    }
+
+    /// One round: heartbeat, renew, drop what was lost, rebalance, start what was taken.
+    async fn tick(&self) -> Result<(), sea_orm::DbErr> {
+        let inner = &self.inner;
+        let db = &inner.db;
+        inner.leases.heartbeat(db).await?;
+        let live = inner.leases.live_replicas(db).await?;
+        let held: HashMap<IntegrationId, Held> = inner
+            .leases
+            .renew(db)
+            .await?
+            .into_iter()
+            .map(|h| (h.integration, h))
+            .collect();
+        // Polls whose lease moved on stop at once.
+        let lost: Vec<IntegrationId> = self
+            .owned_map()
+            .iter()
+            .filter(|(id, o)| held.get(id).is_none_or(|h| h.generation != o.generation))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in lost {
+            tracing::info!(integration = %id, "poll lease lost; stopping its polls");
+            self.stop(id).await;
+        }
+        let wanted: HashSet<IntegrationId> = inner.poller.integrations().into_iter().collect();
+        let mut mine: Vec<Held> = Vec::new();
+        for h in held.into_values() {
+            if wanted.contains(&h.integration) {
+                mine.push(h);
+            } else {
+                self.stop(h.integration).await;
+                inner
+                    .leases
+                    .release(db, h.integration, h.generation)
+                    .await?;
+            }
+        }
+        let replicas = live.len().max(1);
+        let share = wanted.len().div_ceil(replicas);
+        // Surplus first (a replica joined): release the ones last in this replica's order.
+        let replica = inner.leases.replica();
+        mine.sort_by_key(|h| rank(replica, h.integration));
+        while mine.len() > share {
+            let Some(h) = mine.pop() else { break };
+            self.stop(h.integration).await;
+            inner
+                .leases
+                .release(db, h.integration, h.generation)
+                .await?;
+            tracing::info!(integration = %h.integration, share, replicas, "poll lease handed over to rebalance");
+        }
+        for h in &mine {
+            self.ensure_running(h.integration, h.generation);
+            if h.requested {
+                inner.leases.clear_request(db, h.integration).await?;
+                if let Some(o) = self.owned_map().get(&h.integration) {
+                    o.now.notify_one();
+                }
+            }
+        }
+        if mine.len() < share {
+            let owned: HashSet<IntegrationId> = mine.iter().map(|h| h.integration).collect();
+            let mut free: Vec<IntegrationId> = wanted
+                .into_iter()
+                .filter(|id| !owned.contains(id))
+                .collect();
+            // Each replica tries them in an order of its own, so they rarely race.
+            free.sort_by_key(|id| rank(replica, *id));
+            let mut count = mine.len();
+            for id in free {
+                if count >= share {
+                    break;
+                }
+                if let Some(generation) = inner.leases.try_take(db, id).await? {
+                    tracing::info!(integration = %id, generation, "poll lease taken");
+                    self.ensure_running(id, generation);
+                    count += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ensure_running(&self, integration: IntegrationId, generation: i64) {
+        let mut owned = self.owned_map();
+        if owned.contains_key(&integration) {
+            return;
+        }
+        let stop = CancellationToken::new();
+        let now = Arc::new(Notify::new());
+        let task = tokio::spawn(poll_loop(
+            self.inner.clone(),
+            integration,
+            generation,
+            stop.clone(),
+            now.clone(),
+        ));
+        owned.insert(
+            integration,
+            Owned {
+                generation,
+                stop,
+                now,
+                task,
+            },
+        );
+    }
+}
+
+async fn stop(owned: Owned) {
+    owned.stop.cancel();
+    let _ = owned.task.await;
+}
+
+/// A stable per-replica order of integrations.
+fn rank(replica: Uuid, integration: IntegrationId) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (replica, integration.as_uuid()).hash(&mut h);
+    h.finish()
+}
+
+/// Polls one owned integration until stopped: at once, then after each wait.
+async fn poll_loop(
+    inner: Arc<Inner>,
+    integration: IntegrationId,
+    generation: i64,
+    stop: CancellationToken,
+    now: Arc<Notify>,
+) {
+    let interval = inner.settings.interval;
+    let fence = inner.leases.fence(integration, generation);
+    let mut wait = Duration::ZERO;
+    let mut failures = 0u32;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = now.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let permit = tokio::select! {
+            _ = stop.cancelled() => return,
+            permit = inner.permits.clone().acquire_owned() => permit,
+        };
+        let Ok(_permit) = permit else { return };
+        let poll = with_fence(fence, inner.poller.poll(integration));
+        let result = tokio::select! {
+            // Dropping the poll rolls back the page it was committing.
+            _ = stop.cancelled() => return,
+            result = poll => result,
+        };
+        match result {
+            Ok(changes) => {
+                failures = 0;
+                wait = interval.next(wait, changes > 0);
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                wait = interval.after_failure(failures);
+                tracing::warn!(integration = %integration, %error, retry_in_ms = wait.as_millis() as u64, "poll failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_polls_back_off_to_the_cap_and_a_change_resets() {
+        let i = AdaptiveInterval::default();
+        let mut wait = Duration::ZERO;
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            wait = i.next(wait, false);
+            seen.push(wait.as_secs());
+        }
+        assert_eq!(seen, [1, 2, 4, 5, 5]);
+        assert_eq!(i.next(wait, true), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn failures_back_off_beyond_the_idle_cap() {
+        let i = AdaptiveInterval::default();
+        assert!(i.after_failure(1) <= Duration::from_secs(2));
+        assert!(i.after_failure(10) >= Duration::from_secs(30));
+        assert!(i.after_failure(10) <= Duration::from_secs(60));
+    }
+}
