@@ -638,29 +638,44 @@ impl Engine {
         let Some(key) = customer_key(saga) else {
             return Ok(true);
         };
-        let inserted = lock_row::Entity::insert(lock_row::ActiveModel {
-            integration_id: Set(key.0),
-            target: Set(key.1.clone()),
-            customer_key: Set(key.2.clone()),
-            saga_id: Set(saga.id),
-            acquired_at: Set(now),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                lock_row::Column::IntegrationId,
-                lock_row::Column::Target,
-                lock_row::Column::CustomerKey,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-        if inserted == 1 {
-            return Ok(true);
-        }
-        let Some(lock) = lock_row::Entity::find_by_id(key.clone()).one(txn).await? else {
-            return Ok(false); // released meanwhile; the next poll takes it
+        // Released between the insert and the read: its holder's wake-up list was taken
+        // before this saga waited (a wake-up it would miss until its next lock poll), so the
+        // free lock is tried again at once.
+        let mut attempts = 0;
+        let lock = loop {
+            let inserted = lock_row::Entity::insert(lock_row::ActiveModel {
+                integration_id: Set(key.0),
+                target: Set(key.1.clone()),
+                customer_key: Set(key.2.clone()),
+                saga_id: Set(saga.id),
+                acquired_at: Set(now),
+            })
+            .on_conflict(
+                OnConflict::columns([
+                    lock_row::Column::IntegrationId,
+                    lock_row::Column::Target,
+                    lock_row::Column::CustomerKey,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+            if inserted == 1 {
+                return Ok(true);
+            }
+            // On PostgreSQL the read waits for a holder releasing it right now (its delete
+            // uncommitted): then either its wake-up list sees this saga waiting, or this
+            // read sees the lock gone and the loop takes it.
+            let mut read = lock_row::Entity::find_by_id(key.clone());
+            if txn.get_database_backend() == DatabaseBackend::Postgres {
+                read = read.lock_exclusive();
+            }
+            match read.one(txn).await? {
+                Some(lock) => break lock,
+                None if attempts < 3 => attempts += 1,
+                None => return Ok(false), // the next poll takes it
+            }
         };
         if lock.saga_id == saga.id {
             return Ok(true);
