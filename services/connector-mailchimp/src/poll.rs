@@ -45,6 +45,10 @@ impl Poller for MailchimpPoller {
             .collect()
     }
 
+    fn is_active(&self, id: IntegrationId) -> bool {
+        self.ingester.integrations().is_active(id)
+    }
+
     async fn poll(&self, id: IntegrationId) -> Result<u64, PollError> {
         let Some(integration) = self.ingester.integrations().get(id) else {
             return Ok(0);

@@ -39,6 +39,10 @@ impl Poller for MplusPoller {
             .collect()
     }
 
+    fn is_active(&self, id: IntegrationId) -> bool {
+        self.ingest.integrations().is_active(id)
+    }
+
     async fn poll(&self, id: IntegrationId) -> Result<u64, PollError> {
         let Some(integration) = self.ingest.integrations().get(id) else {
             return Ok(0);

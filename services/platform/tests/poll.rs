@@ -210,7 +210,7 @@ impl Journal {
 
 struct Recording {
     replica: usize,
-    integrations: Vec<IntegrationId>,
+    integrations: Arc<Mutex<Vec<IntegrationId>>>,
     journal: Arc<Journal>,
 }
 
@@ -225,7 +225,7 @@ impl Drop for Close {
 #[async_trait]
 impl Poller for Recording {
     fn integrations(&self) -> Vec<IntegrationId> {
-        self.integrations.clone()
+        self.integrations.lock().unwrap().clone()
     }
 
     async fn poll(&self, integration: IntegrationId) -> Result<u64, PollError> {
@@ -268,12 +268,23 @@ fn replica(
     integrations: &[IntegrationId],
     journal: &Arc<Journal>,
 ) -> Replica {
+    let live = Arc::new(Mutex::new(integrations.to_vec()));
+    replica_with(db, n, live, journal, settings())
+}
+
+fn replica_with(
+    db: &DatabaseConnection,
+    n: usize,
+    live: Arc<Mutex<Vec<IntegrationId>>>,
+    journal: &Arc<Journal>,
+    settings: PollSettings,
+) -> Replica {
     let poller = Arc::new(Recording {
         replica: n,
-        integrations: integrations.to_vec(),
+        integrations: live,
         journal: journal.clone(),
     });
-    let scheduler = PollScheduler::new(db.clone(), System::Mailchimp, poller, settings());
+    let scheduler = PollScheduler::new(db.clone(), System::Mailchimp, poller, settings);
     let shutdown = CancellationToken::new();
     let task = scheduler.clone().spawn(shutdown.clone());
     Replica {
@@ -374,6 +385,54 @@ async fn schedulers_share_integrations_and_rebalance_on_sqlite() {
 #[tokio::test]
 async fn schedulers_share_integrations_and_rebalance_on_postgres() {
     schedulers_share_and_rebalance(Backend::Postgres).await;
+}
+
+/// A paused integration is not polled again, even long before the coordinator's next tick
+/// releases its lease (the registry test saw polls for up to a third of a lease).
+async fn a_pause_stops_polling_at_once(backend: Backend) {
+    let (_test, db) = database(backend).await;
+    let (kept, paused) = (IntegrationId::new(), IntegrationId::new());
+    let live = Arc::new(Mutex::new(vec![kept, paused]));
+    let journal = Arc::new(Journal::default());
+    // A long lease: the coordinator ticks every 20 s, so only the per-poll check can stop it.
+    let r = replica_with(
+        &db,
+        0,
+        live.clone(),
+        &journal,
+        PollSettings {
+            lease: Duration::from_secs(60),
+            ..settings()
+        },
+    );
+    let t = Instant::now();
+    eventually("both polled", Duration::from_secs(5), || {
+        journal.pollers_since(t).len() == 2
+    })
+    .await;
+    live.lock().unwrap().retain(|i| *i != paused);
+    // A poll of it already waiting for its permit may still start; none after that.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let polled = journal.pollers_since(t);
+    assert!(polled.contains_key(&kept), "the live one is still polled");
+    assert!(
+        !polled.contains_key(&paused),
+        "the paused integration was polled after the pause"
+    );
+    r.shutdown.cancel();
+    r.task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pause_stops_polling_at_once_on_sqlite() {
+    a_pause_stops_polling_at_once(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_pause_stops_polling_at_once_on_postgres() {
+    a_pause_stops_polling_at_once(Backend::Postgres).await;
 }
 
 async fn slots_shared_by_three_replicas(backend: Backend) {

@@ -9,6 +9,11 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 /// The element reference key of the W3C protocol.
+/// The longest wait for the browser (its start, a page state): generous, because a full test
+/// run on two cores starts several browsers and service clusters at once; a test waits only as
+/// long as it must.
+const PATIENCE: Duration = Duration::from_secs(60);
+
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -41,7 +46,7 @@ impl Browser {
         let port = announced_port(driver.stdout.take().expect("chromedriver's stdout"));
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let ready = http
                 .get(format!("{base}/status"))
@@ -175,7 +180,7 @@ impl Browser {
 
     /// Polls `script` until it returns a truthy value (returned), or panics naming `what`.
     pub async fn wait_for(&self, what: &str, script: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let deadline = tokio::time::Instant::now() + PATIENCE;
         loop {
             let value = self.run(script, json!([])).await;
             let truthy = !matches!(value, Value::Null | Value::Bool(false))

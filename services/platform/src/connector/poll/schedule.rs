@@ -37,6 +37,13 @@ pub trait Poller: Send + Sync + 'static {
     /// same ones; the scheduler decides who polls which).
     fn integrations(&self) -> Vec<IntegrationId>;
 
+    /// Whether `integration` is still to be polled (live). Asked before every poll, so a
+    /// pause stops polling at once rather than at the coordinator's next tick, when the lease
+    /// is released. The default looks through [`Poller::integrations`].
+    fn is_active(&self, integration: IntegrationId) -> bool {
+        self.integrations().contains(&integration)
+    }
+
     /// Polls one integration once; answers how many changes it found (0: idle). Commits of
     /// pages call [`super::check_current`] in their transaction.
     async fn poll(&self, integration: IntegrationId) -> Result<u64, PollError>;
@@ -392,6 +399,11 @@ async fn poll_loop(
             permit = inner.permits.clone().acquire_owned() => permit,
         };
         let Ok(_permit) = permit else { return };
+        if !inner.poller.is_active(integration) {
+            // Paused (or gone) since the coordinator's last tick, which releases the lease.
+            wait = interval.idle_max;
+            continue;
+        }
         let poll = with_fence(fence, inner.poller.poll(integration));
         let result = tokio::select! {
             // Dropping the poll rolls back the page it was committing.
