@@ -6,6 +6,8 @@
 //!   both simulated APIs (MailChimp's limit of 10 simultaneous connections per key is always
 //!   on in the sandbox), and the ratio to the API-bound limit;
 //! - each service's resident memory (VmRSS) at rest and under load;
+//! - CPU time (utime + stime of Ferry's processes) and SQL statements
+//!   (`ferry_db_statements_total`) per order over the run;
 //! - all of it for the embedded default (`ferry`: every service in one process, in-process
 //!   bus, SQLite, its own sandboxes and demo integration) and with 1 and with 2 instances of
 //!   each service.
@@ -125,6 +127,10 @@ struct Outcome {
     p99_ms: u64,
     mailchimp_calls: f64,
     mpluskassa_calls: f64,
+    /// CPU time of Ferry's processes per order, ms (utime + stime over the run).
+    cpu_ms: f64,
+    /// SQL statements per order over the run (`ferry_db_statements_total`, every process).
+    statements: f64,
     /// Per process kind (`ferry` for the embedded default).
     memory: BTreeMap<&'static str, Memory>,
 }
@@ -161,6 +167,47 @@ impl Deployed {
         }
     }
 
+    /// The process ids of Ferry's processes (the sandbox of a cluster left out).
+    fn pids(&mut self) -> Vec<u32> {
+        match self {
+            Self::Embedded(e) => e.process().pid().into_iter().collect(),
+            Self::Cluster(c) => c
+                .services
+                .iter_mut()
+                .filter_map(|s| s.process().pid())
+                .collect(),
+        }
+    }
+
+    /// The `/metrics` address of every process.
+    fn metrics_urls(&self) -> Vec<String> {
+        let admins = match self {
+            Self::Embedded(e) => vec![e.admin_url.clone()],
+            Self::Cluster(c) => ServiceKind::ALL
+                .iter()
+                .flat_map(|kind| c.admin_urls(*kind))
+                .collect(),
+        };
+        admins.into_iter().map(|a| format!("{a}/metrics")).collect()
+    }
+
+    /// CPU ticks and SQL statements so far, summed over Ferry's processes.
+    async fn costs(&mut self, http: &reqwest::Client) -> anyhow::Result<Costs> {
+        let ticks = self.pids().into_iter().filter_map(cpu_ticks).sum();
+        let mut statements = 0.0;
+        for url in self.metrics_urls() {
+            let text = http
+                .get(&url)
+                .send()
+                .await?
+                .error_for_status()?
+                .text()
+                .await?;
+            statements += metric_sum(&text, "ferry_db_statements_total");
+        }
+        Ok(Costs { ticks, statements })
+    }
+
     /// VmRSS (MiB) per process kind: the largest of its instances.
     fn memory(&mut self) -> BTreeMap<&'static str, f64> {
         let mut memory: BTreeMap<&'static str, f64> = BTreeMap::new();
@@ -180,6 +227,46 @@ impl Deployed {
         }
         memory
     }
+}
+
+/// What Ferry's processes have spent so far.
+#[derive(Debug, Clone, Copy)]
+struct Costs {
+    /// utime + stime, in clock ticks.
+    ticks: u64,
+    statements: f64,
+}
+
+/// `utime + stime` of `/proc/<pid>/stat`, clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the state (field 3).
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; Linux's 100 when unknown).
+fn ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// The sum of every sample of `name` in a Prometheus text exposition.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// The process kind of the embedded default in the memory columns.
@@ -287,6 +374,10 @@ async fn run_load(
     settings: &Settings,
 ) -> anyhow::Result<Outcome> {
     let sandbox = deployed.sandbox();
+    let metrics_http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let before = deployed.costs(&metrics_http).await?;
     let mc_since = last_seq(&sandbox, System::Mailchimp).await?;
     let mk_since = last_seq(&sandbox, System::Mpluskassa).await?;
     let ids: Arc<Vec<String>> = Arc::new(
@@ -356,6 +447,7 @@ async fn run_load(
     for client in shop {
         client.await.context("a shop client panicked")??;
     }
+    let after = deployed.costs(&metrics_http).await?;
 
     // Timestamps from the sandbox's request logs.
     let mc = request_list(&sandbox, System::Mailchimp, mc_since).await?;
@@ -418,6 +510,8 @@ async fn run_load(
         p99_ms: percentile(&latencies, 99.0),
         mailchimp_calls: (mc.len().saturating_sub(shop_requests)) as f64 / n,
         mpluskassa_calls: mk.len() as f64 / n,
+        cpu_ms: after.ticks.saturating_sub(before.ticks) as f64 * 1000.0 / ticks_per_second() / n,
+        statements: (after.statements - before.statements) / n,
         memory: peak
             .into_iter()
             .map(|(kind, load)| (kind, Memory { rest: 0.0, load }))
@@ -507,12 +601,13 @@ fn table(outcomes: &[Outcome], settings: &Settings) -> String {
     let _ = write!(
         out,
         "| deployment | API latency | orders | orders/s | p50 | p99 | MailChimp calls/order \
-         | MplusKASSA calls/order | API-bound limit | ratio to limit |"
+         | MplusKASSA calls/order | CPU ms/order | SQL statements/order | API-bound limit \
+         | ratio to limit |"
     );
     for kind in &kinds {
         let _ = write!(out, " RSS {kind} rest/load MiB |");
     }
-    out.push_str("\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    out.push_str("\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     out.push_str(&"---:|".repeat(kinds.len()));
     out.push('\n');
     for o in outcomes {
@@ -531,14 +626,16 @@ fn table(outcomes: &[Outcome], settings: &Settings) -> String {
         };
         let _ = write!(
             out,
-            "| {deployment} | {} ms | {} | {:.2} | {} ms | {} ms | {:.1} | {:.1} | {bound} | {ratio} |",
+            "| {deployment} | {} ms | {} | {:.2} | {} ms | {} ms | {:.1} | {:.1} | {:.1} | {:.0} | {bound} | {ratio} |",
             o.latency_ms,
             o.orders,
             o.per_second,
             o.p50_ms,
             o.p99_ms,
             o.mailchimp_calls,
-            o.mpluskassa_calls
+            o.mpluskassa_calls,
+            o.cpu_ms,
+            o.statements
         );
         for kind in &kinds {
             match o.memory.get(kind) {
@@ -554,7 +651,10 @@ fn table(outcomes: &[Outcome], settings: &Settings) -> String {
         out,
         "\n{} orders per run from {} shop clients; API-bound limit = {MAILCHIMP_CONNECTIONS} \
          connections / latency / MailChimp calls per order (MplusKASSA documents no connection \
-         limit); RSS: largest instance of each service.",
+         limit); CPU: utime + stime of Ferry's processes during the run (the embedded default's \
+         in-process sandboxes included, a cluster's sandbox process not), per order; SQL \
+         statements: `ferry_db_statements_total` of every process, per order; RSS: largest \
+         instance of each service.",
         settings.orders, settings.shop_clients
     );
     out
