@@ -22,7 +22,7 @@ use tokio::sync::Mutex;
 use crate::client::{ClientSettings, Connection, MplusClient, MplusError};
 use crate::config::{Entities, IntegrationConfig, SalesSettings, SkuSource};
 use crate::soap::requests::{ORDERS_BY_EXT_IDS_MAX, ProductQuery};
-use crate::soap::types::{Article, Order, VatGroup, VatScale};
+use crate::soap::types::{Article, Order, TurnoverGroup, VatGroup, VatScale};
 use crate::store::{self, connection_row};
 
 /// Everything about one integration's installation.
@@ -96,6 +96,8 @@ pub struct Integration {
     /// The SOAP client.
     pub client: MplusClient,
     vat: Mutex<Option<(Vec<VatGroup>, VatScale)>>,
+    /// The installation's turnover groups and when they were read.
+    turnover_groups: Mutex<Option<(std::time::Instant, Vec<TurnoverGroup>)>>,
     /// `order.find`s in flight at once share one `getOrdersByExtOrderIds`.
     order_lookups: Coalescer<String, Order, MplusError>,
     /// Article lookups by SKU in flight at once share one `getProducts`.
@@ -122,6 +124,43 @@ impl Integration {
         let fresh = self.client.vat_groups().await?;
         *cached = Some(fresh.clone());
         Ok(fresh)
+    }
+
+    /// The installation's turnover groups: read once, and again when `fresh_for` has passed
+    /// since (a group added in the back office is then found).
+    pub async fn turnover_groups(
+        &self,
+        fresh_for: std::time::Duration,
+    ) -> Result<Vec<TurnoverGroup>, MplusError> {
+        let mut cached = self.turnover_groups.lock().await;
+        if let Some((read, groups)) = cached.as_ref()
+            && read.elapsed() < fresh_for
+        {
+            return Ok(groups.clone());
+        }
+        let groups = self.client.turnover_groups().await?;
+        *cached = Some((std::time::Instant::now(), groups.clone()));
+        Ok(groups)
+    }
+
+    /// The turnover group booking to revenue account `account` (its `accountNumber`); a miss
+    /// reads the groups again unless that was done in the last minute.
+    pub async fn turnover_group_of_account(
+        &self,
+        account: i32,
+    ) -> Result<Result<i32, Vec<TurnoverGroup>>, MplusError> {
+        let find = |groups: &[TurnoverGroup]| {
+            groups
+                .iter()
+                .find(|g| g.account_number == Some(account))
+                .map(|g| g.number)
+        };
+        let groups = self.turnover_groups(TURNOVER_GROUPS_FRESH).await?;
+        if let Some(number) = find(&groups) {
+            return Ok(Ok(number));
+        }
+        let groups = self.turnover_groups(TURNOVER_GROUPS_REREAD).await?;
+        Ok(find(&groups).ok_or(groups))
     }
 
     /// The order with `ext_order_id`, if MplusKASSA has one: asked together with the other
@@ -181,6 +220,12 @@ impl Integration {
     }
 }
 
+/// How long turnover groups are used without reading them again.
+pub const TURNOVER_GROUPS_FRESH: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The shortest time between two reads of the turnover groups because an account was missing.
+const TURNOVER_GROUPS_REREAD: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Most SKUs one article lookup (`getProducts`) asks for.
 const ARTICLES_PER_CALL: usize = 200;
 
@@ -235,6 +280,7 @@ impl Integrations {
             settings,
             client,
             vat: Mutex::new(None),
+            turnover_groups: Mutex::new(None),
             order_lookups: Coalescer::new(ORDERS_BY_EXT_IDS_MAX),
             article_lookups: Coalescer::new(ARTICLES_PER_CALL),
         });

@@ -14,7 +14,9 @@ use ferry_proto::messages::{
 use ferry_proto::model::{
     Attribute, Category, ContactPerson, CustomerKind, Product, ProductKind, TargetOrder, Variant,
 };
-use ferry_proto::{CurrencyCode, Email, ExternalId, Money, Name, Quantity, Sku, System};
+use ferry_proto::{
+    CurrencyCode, Email, ExternalId, IntegrationId, Money, Name, Quantity, Sku, System,
+};
 use support::{BusKind, Harness, Options, order, orders, person, relations};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -440,6 +442,10 @@ async fn catalogue_stock_and_orders(kind: BusKind) {
     assert_eq!(placed.len(), 1, "exactly one order per extOrderId");
     assert_eq!(placed[0]["employee_number"], 999999);
     assert_eq!(placed[0]["lines"].as_array().unwrap().len(), 2);
+    // Revenue account 8000 is booked through the turnover group with that accountNumber.
+    for line in placed[0]["lines"].as_array().unwrap() {
+        assert_eq!(line["turnover_group"], 10, "{line}");
+    }
     assert_eq!(placed[0]["payments"][0]["method"], "IDEAL");
     assert_eq!(placed[0]["payments"][0]["amount"], 3 * 1995);
     assert!(
@@ -460,6 +466,18 @@ async fn catalogue_stock_and_orders_on_rabbitmq() {
     catalogue_stock_and_orders(BusKind::Rabbit).await;
 }
 
+/// `order.create` of `target` for relation `customer`, keyed as the saga keys it.
+fn create_command(integration: IntegrationId, target: TargetOrder, customer: &str) -> OrderCreate {
+    let ext = target.order().external_id.clone();
+    OrderCreate {
+        target: System::Mpluskassa,
+        order: target,
+        customer_id: ExternalId::parse(customer).unwrap(),
+        idempotency_key: OrderCreate::idempotency_key_for(integration, &ext),
+        articles: Vec::new(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refused_commands_reply_precisely_and_are_acknowledged() {
     let h = Harness::new(Options::default()).await;
@@ -471,16 +489,7 @@ async fn refused_commands_reply_precisely_and_are_acknowledged() {
         target.line_codes().to_vec(),
     )
     .unwrap();
-    let cmd = OrderCreate {
-        target: System::Mpluskassa,
-        order: target,
-        customer_id: ExternalId::parse("20001").unwrap(),
-        idempotency_key: OrderCreate::idempotency_key_for(
-            h.integration,
-            &ExternalId::parse("WEB-2001").unwrap(),
-        ),
-        articles: Vec::new(),
-    };
+    let cmd = create_command(h.integration, target, "20001");
     let failed = h.reply_to(h.send(cmd).await, WAIT).await;
     assert_eq!(failed.message_type, "command.failed");
     assert_eq!(
@@ -496,16 +505,11 @@ async fn refused_commands_reply_precisely_and_are_acknowledged() {
     assert_eq!(failed.payload["error"]["retryable"], false);
 
     // A relation that does not exist: MplusKASSA's refusal, with its result and message.
-    let cmd = OrderCreate {
-        target: System::Mpluskassa,
-        order: order("WEB-2002", "x@example.org", &[("100101", 1, 2495)]),
-        customer_id: ExternalId::parse("987654").unwrap(),
-        idempotency_key: OrderCreate::idempotency_key_for(
-            h.integration,
-            &ExternalId::parse("WEB-2002").unwrap(),
-        ),
-        articles: Vec::new(),
-    };
+    let cmd = create_command(
+        h.integration,
+        order("WEB-2002", "x@example.org", &[("100101", 1, 2495)]),
+        "987654",
+    );
     let failed = h.reply_to(h.send(cmd).await, WAIT).await;
     assert_eq!(failed.payload["error"]["code"], "remote_rejected");
     assert_eq!(
@@ -518,6 +522,41 @@ async fn refused_commands_reply_precisely_and_are_acknowledged() {
             .unwrap()
             .contains("987654")
     );
+
+    // A revenue account no turnover group books to: a mapping error naming the accounts the
+    // installation has, before anything is sent to MplusKASSA.
+    let mut target = order("WEB-2003", "x@example.org", &[("100101", 1, 2495)]);
+    let mut codes = target.line_codes().to_vec();
+    codes[0].revenue_account = Some(ExternalId::parse("7777").unwrap());
+    target = TargetOrder::new(
+        target.order().clone(),
+        target.customer_plan().clone(),
+        codes,
+    )
+    .unwrap()
+    .with_employee_number(ferry_proto::model::EmployeeNumber::DEFAULT);
+    let cmd = create_command(h.integration, target, "20001");
+    let failed = h.reply_to(h.send(cmd).await, WAIT).await;
+    assert_eq!(
+        failed.payload["error"]["code"], "mapping",
+        "{}",
+        failed.payload
+    );
+    assert_eq!(failed.payload["error"]["retryable"], false);
+    let message = failed.payload["error"]["message"].as_str().unwrap();
+    assert!(message.contains("revenue account 7777"), "{message}");
+    assert!(message.contains("8000 (10 Kleding)"), "{message}");
+    let known = failed.payload["error"]["details"]["known_accounts"].clone();
+    assert!(
+        known.as_array().unwrap().contains(&serde_json::json!(8000)),
+        "{known}"
+    );
+    assert!(
+        orders(&h.dump())
+            .iter()
+            .all(|o| o["ext_order_id"] != "WEB-2003")
+    );
+
     assert!(
         h.dead.lock().unwrap().is_empty(),
         "refusals are replies, not dead letters"

@@ -18,7 +18,7 @@
 //! | `orders.payment_methods`, `orders.payment_terms` | empty (codes pass through) | value maps source code -> target code |
 //! | `orders.vat_codes` | empty | country (`NL`) or country and rate (`NL:9`) -> VAT code; required for MplusKASSA |
 //! | `orders.source_types` | `both` | MplusKASSA as source: `orders`, `invoices` (till and back-office sales) or `both`; an order that became an invoice is one sale |
-//! | `orders.revenue_accounts` | empty (none sent) | country (or `NL:9`) -> revenue (turnover) account |
+//! | `orders.revenue_accounts` | empty (none sent) | country (or `NL:9`) -> revenue account: a ledger account number; MplusKASSA books the line through the turnover group whose `accountNumber` it is (none matching: the order fails with a mapping error listing the installation's accounts) |
 //! | `stock.calculation` | `available_minus_reserved` | or `physical`, `available` |
 //! | `stock.buffer` | `0` | subtracted after the calculation; the result never drops below 0 |
 //! | `stock.manage_stock` | on | whether the target tracks stock for the product |
@@ -205,7 +205,9 @@ pub struct OrderSettings {
     pub payment_terms: ValueMap,
     /// Country (`NL`) or country and tax rate (`NL:9`) -> VAT code in the target.
     pub vat_codes: ValueMap,
-    /// Country (`NL`) or country and tax rate (`NL:9`) -> revenue (turnover) account.
+    /// Country (`NL`) or country and tax rate (`NL:9`) -> revenue account (ledger account
+    /// number; the MplusKASSA connector books through the turnover group with that
+    /// `accountNumber`).
     pub revenue_accounts: ValueMap,
     /// MplusKASSA as source: which sales are sent (orders, invoices or both).
     pub source_types: SourceTypes,

@@ -814,7 +814,7 @@ impl Integration {
             settings: json!({
                 "orders": {
                     "vat_codes": {"entries": {"NL": "1", "NL:21": "1", "NL:9": "2", "NL:0": "3", "BE": "1", "DE": "1"}},
-                    "revenue_accounts": {"entries": {"NL": "10", "BE": "10", "DE": "10"}}
+                    "revenue_accounts": {"entries": {"NL": "8000", "BE": "8000", "DE": "8000"}}
                 }
             }),
             mappings: None,

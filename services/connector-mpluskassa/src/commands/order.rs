@@ -66,7 +66,8 @@ pub(super) async fn order_create(
             .with_details(serde_json::json!({ "missing_skus": missing })),
         ));
     }
-    let (write, payments) = order_write(cmd, settings, &articles)?;
+    let turnover = turnover_groups_of(integration, cmd).await?;
+    let (write, payments) = order_write(cmd, settings, &articles, &turnover)?;
     let (order_id, replayed) = match integration
         .client
         .create_order_v3(&write, cmd.idempotency_key.as_str(), &payments)
@@ -95,13 +96,73 @@ pub(super) async fn order_create(
     .xref(kind::ORDER, ext, order_id))
 }
 
+/// The turnover group of each revenue account the order's lines name. A revenue account is a
+/// ledger account number; MplusKASSA books a line to the account of its turnover group, so
+/// the line gets the installation's group whose `accountNumber` is that account
+/// (`getTurnoverGroups`, cached). None matching is a mapping error naming the accounts the
+/// installation has.
+async fn turnover_groups_of(
+    integration: &Integration,
+    cmd: &OrderCreate,
+) -> Result<HashMap<String, i32>, CommandError> {
+    let ext = cmd.order.order().external_id.as_str();
+    let mut groups = HashMap::new();
+    for (i, (_, codes)) in cmd.order.lines_with_codes().enumerate() {
+        let Some(account) = codes.revenue_account.as_ref() else {
+            continue;
+        };
+        if groups.contains_key(account.as_str()) {
+            continue;
+        }
+        let n = i + 1;
+        let number: i32 = account.as_str().parse().map_err(|_| {
+            CommandError::permanent(
+                ErrorCode::Mapping,
+                format!("order {ext} line {n}: revenue account {account} is not an account number"),
+            )
+        })?;
+        match integration.turnover_group_of_account(number).await? {
+            Ok(group) => {
+                groups.insert(account.as_str().to_owned(), group);
+            }
+            Err(known) => {
+                let accounts: Vec<String> = known
+                    .iter()
+                    .filter_map(|g| {
+                        g.account_number
+                            .map(|a| format!("{a} ({} {})", g.number, g.name))
+                    })
+                    .collect();
+                return Err(CommandError::Permanent(
+                    FailureInfo::new(
+                        ErrorCode::Mapping,
+                        format!(
+                            "order {ext} line {n}: no turnover group of this MplusKASSA installation \
+                             books to revenue account {number}; its accounts: {}. Set \
+                             orders.revenue_accounts to one of them.",
+                            if accounts.is_empty() { "none".to_owned() } else { accounts.join(", ") }
+                        ),
+                    )
+                    .with_details(serde_json::json!({
+                        "revenue_account": number,
+                        "known_accounts": known.iter().filter_map(|g| g.account_number).collect::<Vec<_>>(),
+                    })),
+                ));
+            }
+        }
+    }
+    Ok(groups)
+}
+
 /// The `createOrderV3` request of an order and its payments: lines with the article numbers
-/// found, prices in cents, VAT codes and turnover groups as mapped, addresses, employee,
-/// branch, workplace and payment method.
+/// found, prices in cents, VAT codes as mapped, turnover groups of the mapped revenue accounts
+/// (`turnover`, from [`turnover_groups_of`]), addresses, employee, branch, workplace and payment
+/// method.
 fn order_write(
     cmd: &OrderCreate,
     settings: &crate::integrations::IntegrationSettings,
     articles: &HashMap<String, Article>,
+    turnover: &HashMap<String, i32>,
 ) -> Result<(OrderWrite, Vec<PaymentWrite>), CommandError> {
     let target = &cmd.order;
     let order = target.order();
@@ -153,7 +214,10 @@ fn order_write(
             decimal_places: places,
             price: inclusive.then_some(price),
             price_excl: (!inclusive).then_some(price),
-            turnover_group: code(codes.revenue_account.as_ref(), "turnover group", n)?,
+            turnover_group: codes
+                .revenue_account
+                .as_ref()
+                .and_then(|a| turnover.get(a.as_str()).copied()),
             vat_code: code(codes.vat_code.as_ref(), "VAT code", n)?,
             discount_amount: line
                 .discount

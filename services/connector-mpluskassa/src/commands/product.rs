@@ -176,8 +176,7 @@ pub(super) async fn article_codes(
     let turnover = match settings.default_turnover_group {
         Some(t) => Some(t),
         None => integration
-            .client
-            .turnover_groups()
+            .turnover_groups(crate::integrations::TURNOVER_GROUPS_FRESH)
             .await?
             .first()
             .map(|t| t.number),

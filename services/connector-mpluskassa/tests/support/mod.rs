@@ -387,7 +387,7 @@ pub fn order(external_id: &str, email: &str, skus: &[(&str, i64, i64)]) -> Targe
     let codes = vec![
         LineCodes {
             vat_code: Some(ExternalId::parse("1").unwrap()),
-            revenue_account: Some(ExternalId::parse("10").unwrap()),
+            revenue_account: Some(ExternalId::parse("8000").unwrap()),
         };
         lines.len()
     ];
