@@ -344,6 +344,7 @@ pub fn relation_write(c: &Customer, existing: Option<&mk::Relation>) -> Relation
         vat_number: None,
         contacts: None,
         company_name: None,
+        payment_within_days: None,
     };
     if let CustomerKind::Company {
         company_name,
@@ -418,6 +419,8 @@ pub fn relation_unchanged(w: &RelationWrite, current: &mk::Relation) -> bool {
             .is_none_or(|e| e.is_empty() || e.eq_ignore_ascii_case(&current.email))
         && same(&w.vat_number, &current.vat_number)
         && same(&w.company_name, &current.company_name)
+        && w.payment_within_days
+            .is_none_or(|d| current.payment_within_days == Some(d))
         && w.contacts.as_ref().is_none_or(|contacts| {
             contacts.len() == current.contacts.len()
                 && contacts

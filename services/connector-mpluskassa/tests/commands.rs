@@ -375,10 +375,15 @@ async fn catalogue_stock_and_orders(kind: BusKind) {
         .as_str()
         .unwrap()
         .to_owned();
+    // A payment term of 14 days: MplusKASSA keeps it on the relation.
     let target = order(
         "WEB-1001",
         email,
         &[("700101", 2, 1995), ("700102", 1, 1995)],
+    )
+    .with_payment_codes(
+        Some(Name::parse("IDEAL").unwrap()),
+        Some(Name::parse("14").unwrap()),
     );
     let key =
         OrderCreate::idempotency_key_for(h.integration, &ExternalId::parse("WEB-1001").unwrap());
@@ -442,6 +447,11 @@ async fn catalogue_stock_and_orders(kind: BusKind) {
     assert_eq!(placed.len(), 1, "exactly one order per extOrderId");
     assert_eq!(placed[0]["employee_number"], 999999);
     assert_eq!(placed[0]["lines"].as_array().unwrap().len(), 2);
+    let buyer = relations(&dump)
+        .into_iter()
+        .find(|r| r["relation_number"].as_i64() == relation.parse::<i64>().ok())
+        .unwrap();
+    assert_eq!(buyer["payment_within_days"], 14, "{buyer}");
     // Revenue account 8000 is booked through the turnover group with that accountNumber.
     for line in placed[0]["lines"].as_array().unwrap() {
         assert_eq!(line["turnover_group"], 10, "{line}");
@@ -521,6 +531,29 @@ async fn refused_commands_reply_precisely_and_are_acknowledged() {
             .as_str()
             .unwrap()
             .contains("987654")
+    );
+
+    // A payment term that is not a number of days: a mapping error, nothing sent.
+    let target = order("WEB-2004", "x@example.org", &[("100101", 1, 2495)])
+        .with_payment_codes(None, Some(Name::parse("NET30").unwrap()));
+    let failed = h
+        .reply_to(
+            h.send(create_command(h.integration, target, "20001")).await,
+            WAIT,
+        )
+        .await;
+    assert_eq!(
+        failed.payload["error"]["code"], "mapping",
+        "{}",
+        failed.payload
+    );
+    assert!(
+        failed.payload["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("payment term \"NET30\" is not a number of days"),
+        "{}",
+        failed.payload
     );
 
     // A revenue account no turnover group books to: a mapping error naming the accounts the

@@ -47,6 +47,7 @@ fn relation() -> RelationWrite {
             ..RelationWrite::default()
         }]),
         company_name: Some("Bakkerij BV".into()),
+        payment_within_days: Some(30),
     }
 }
 

@@ -15,7 +15,7 @@
 //! | `orders.employee_number` | 999999 | employee on MplusKASSA orders |
 //! | `orders.default_debtor` | off | on: every order is booked on `relation_id` |
 //! | `orders.branch_number`, `orders.workplace_number` | none | branch/workplace of MplusKASSA orders |
-//! | `orders.payment_methods`, `orders.payment_terms` | empty (codes pass through) | value maps source code -> target code |
+//! | `orders.payment_methods`, `orders.payment_terms` | empty (codes pass through) | value maps source code -> target code; an MplusKASSA payment term is a number of days (the relation's `paymentWithinDays`) |
 //! | `orders.vat_codes` | empty | country (`NL`) or country and rate (`NL:9`) -> VAT code; required for MplusKASSA |
 //! | `orders.source_types` | `both` | MplusKASSA as source: `orders`, `invoices` (till and back-office sales) or `both`; an order that became an invoice is one sale |
 //! | `orders.revenue_accounts` | empty (none sent) | country (or `NL:9`) -> revenue account: a ledger account number; MplusKASSA books the line through the turnover group whose `accountNumber` it is (none matching: the order fails with a mapping error listing the installation's accounts) |

@@ -14,7 +14,7 @@ use crate::client::OrderCreation;
 use crate::config::SkuSource;
 use crate::convert;
 use crate::integrations::Integration;
-use crate::soap::requests::{LineWrite, OrderWrite, PaymentWrite};
+use crate::soap::requests::{LineWrite, OrderWrite, PaymentWrite, RelationWrite};
 use crate::soap::types::quantity_to_wire;
 use crate::store::kind;
 
@@ -68,6 +68,9 @@ pub(super) async fn order_create(
     }
     let turnover = turnover_groups_of(integration, cmd).await?;
     let (write, payments) = order_write(cmd, settings, &articles, &turnover)?;
+    if let Some(days) = payment_term_days(cmd)? {
+        apply_payment_term(integration, write.relation_number, days).await?;
+    }
     let (order_id, replayed) = match integration
         .client
         .create_order_v3(&write, cmd.idempotency_key.as_str(), &payments)
@@ -94,6 +97,54 @@ pub(super) async fn order_create(
         replayed,
     })
     .xref(kind::ORDER, ext, order_id))
+}
+
+/// The order's mapped payment term as days (`None`: no term mapped). MplusKASSA orders have
+/// no payment term of their own: the customer's term is the relation's `paymentWithinDays`
+/// (the invoice's due date follows from it), so the mapped code must be a number of days.
+fn payment_term_days(cmd: &OrderCreate) -> Result<Option<i32>, CommandError> {
+    let Some(term) = cmd.order.payment_term_code() else {
+        return Ok(None);
+    };
+    match term.as_str().trim().parse::<i32>() {
+        Ok(days) if (0..=MAX_PAYMENT_DAYS).contains(&days) => Ok(Some(days)),
+        _ => Err(CommandError::permanent(
+            ErrorCode::Mapping,
+            format!(
+                "order {}: payment term \"{term}\" is not a number of days (0-{MAX_PAYMENT_DAYS}); \
+                 MplusKASSA keeps a customer's payment term as the relation's paymentWithinDays, \
+                 so map terms to days in orders.payment_terms",
+                cmd.order.order().external_id
+            ),
+        )),
+    }
+}
+
+/// The longest payment term accepted, in days.
+const MAX_PAYMENT_DAYS: i32 = 365;
+
+/// Gives relation `relation` the payment term `days` unless it has it already (one
+/// `getRelation`, and one `updateRelation` when the term changes). A relation MplusKASSA does
+/// not know is left to `createOrderV3`, which refuses it with its own message.
+async fn apply_payment_term(
+    integration: &Integration,
+    relation: i64,
+    days: i32,
+) -> Result<(), CommandError> {
+    let Some(current) = integration.client.relation(relation).await? else {
+        return Ok(());
+    };
+    if current.payment_within_days == Some(days) {
+        return Ok(());
+    }
+    let write = RelationWrite {
+        relation_number: Some(relation),
+        name: current.name.clone(),
+        payment_within_days: Some(days),
+        ..RelationWrite::default()
+    };
+    integration.client.update_relation(&write).await?;
+    Ok(())
 }
 
 /// The turnover group of each revenue account the order's lines name. A revenue account is a

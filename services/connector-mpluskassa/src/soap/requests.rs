@@ -140,6 +140,8 @@ pub struct RelationWrite {
     pub contacts: Option<Vec<RelationWrite>>,
     /// Company name.
     pub company_name: Option<String>,
+    /// Payment term in days (`paymentWithinDays`); `None` leaves it alone.
+    pub payment_within_days: Option<i32>,
 }
 
 impl RelationWrite {
@@ -165,6 +167,7 @@ impl RelationWrite {
                 relation: contacts.iter().map(RelationWrite::to_wire).collect(),
             }),
             company_name: text(&self.company_name),
+            payment_within_days: self.payment_within_days,
             ..wire::Relation::default()
         }
     }

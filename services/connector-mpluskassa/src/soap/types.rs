@@ -130,6 +130,8 @@ pub struct Relation {
     pub company_name: String,
     /// Contact persons of a company.
     pub contacts: Vec<Relation>,
+    /// Payment term in days.
+    pub payment_within_days: Option<i32>,
     /// Last change.
     pub change_timestamp: Option<DateTime<Utc>>,
 }
@@ -162,6 +164,7 @@ impl Relation {
             vat_number: string(r.vat_number),
             company_name: string(r.company_name),
             contacts,
+            payment_within_days: r.payment_within_days,
             change_timestamp: opt_datetime(r.change_timestamp)?,
         })
     }
