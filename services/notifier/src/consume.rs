@@ -1,6 +1,7 @@
 //! The consumers: every event and command of the bus into the activity log (with the alert
 //! rules they drive, in the same transaction), and every newly parked message into an alert.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -8,10 +9,15 @@ use chrono::Utc;
 use ferry_platform::bus::inbox::Inbox;
 use ferry_platform::bus::parking::{ParkedSummary, ParkingLot};
 use ferry_platform::bus::{Delivery, Exchange, Handler, Outcome};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::activity;
 use crate::alerts::AlertBook;
@@ -23,11 +29,101 @@ use crate::rules;
 use crate::store::activity_row;
 
 /// Records every delivery of the notifier's queue.
+///
+/// Deliveries are recorded in batches: each delivery's handler hands its message to
+/// [`BATCH_WORKERS`] workers, and a worker records every message waiting at that moment (up to
+/// [`BATCH_MAX`]) in one transaction. Under load the messages that arrive while a batch commits
+/// form the next one, so a burst costs one transaction (and one integration lock and tombstone
+/// check per integration) per batch instead of per message; alone, a message is recorded at
+/// once. A batch that fails is recorded again message by message, so one bad message never
+/// holds up the others. The erase of a deleted integration is always recorded alone.
 pub struct ActivityRecorder {
-    pub(crate) db: DatabaseConnection,
-    pub(crate) inbox: Inbox,
-    pub(crate) book: AlertBook,
-    pub(crate) dispatcher: Dispatcher,
+    recording: Arc<Recording>,
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+/// What a recording needs.
+struct Recording {
+    db: DatabaseConnection,
+    inbox: Inbox,
+    book: AlertBook,
+    dispatcher: Dispatcher,
+}
+
+/// One message waiting for its batch, and where its result goes.
+struct Pending {
+    message: Message,
+    done: oneshot::Sender<Result<bool, String>>,
+}
+
+/// One message, understood.
+struct Message {
+    obs: classify::Observation,
+    message_id: Uuid,
+    is_command: bool,
+}
+
+/// Workers recording batches at once (more overlap PostgreSQL's round trips; SQLite runs
+/// one writer at a time anyway).
+pub const BATCH_WORKERS: usize = 2;
+
+/// The most messages one transaction records.
+pub const BATCH_MAX: usize = 64;
+
+/// What recording one message did.
+enum Recorded {
+    /// Recorded before (the inbox knew the message) or of a deleted integration.
+    Nothing,
+    /// A new row; `paired`: its command/reply pair is complete (or it is not part of one).
+    Row(Box<activity_row::Model>, bool),
+}
+
+impl ActivityRecorder {
+    /// A recorder on `db`; spawns its batch workers (they end when the recorder is dropped).
+    pub fn new(
+        db: DatabaseConnection,
+        inbox: Inbox,
+        book: AlertBook,
+        dispatcher: Dispatcher,
+    ) -> Self {
+        let recording = Arc::new(Recording {
+            db,
+            inbox,
+            book,
+            dispatcher,
+        });
+        let (queue, waiting) = mpsc::unbounded_channel();
+        let waiting = Arc::new(tokio::sync::Mutex::new(waiting));
+        for _ in 0..BATCH_WORKERS {
+            tokio::spawn(batch_worker(recording.clone(), waiting.clone()));
+        }
+        Self { recording, queue }
+    }
+}
+
+/// Takes the messages waiting (at least one) and records them as one batch, until the
+/// recorder is gone.
+async fn batch_worker(
+    recording: Arc<Recording>,
+    waiting: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Pending>>>,
+) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut waiting = waiting.lock().await;
+            let Some(first) = waiting.recv().await else {
+                return;
+            };
+            batch.push(first);
+            while batch.len() < BATCH_MAX {
+                match waiting.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+        }
+        recording.record_batch(batch).await;
+    }
 }
 
 #[async_trait]
@@ -44,89 +140,180 @@ impl Handler for ActivityRecorder {
                 ));
             }
         };
-        // Deliveries of one queue run concurrently, so a reply may be recorded before (or at
-        // the same time as) its command. Each side completes the pair inside its transaction
-        // when it can, and once more after its commit: whichever commits last sees both rows.
-        let result: Result<Option<(activity_row::Model, bool)>, DbErr> = async {
-            let txn = self.db.begin().await?;
-            if !self.inbox.claim(&txn, message.message_id).await? {
-                return Ok(None);
+        let understood = Message {
+            obs,
+            message_id: message.message_id,
+            is_command,
+        };
+        let result = if integration_deleted(&understood.obs) {
+            let result = self.recording.record_alone(&understood).await;
+            self.recording.after_commit(&understood, &result).await;
+            result
+                .map(|r| matches!(r, Recorded::Row(..)))
+                .map_err(|e| e.to_string())
+        } else {
+            let (done, result) = oneshot::channel();
+            if self
+                .queue
+                .send(Pending {
+                    message: understood,
+                    done,
+                })
+                .is_err()
+            {
+                return Outcome::Retry("the activity recorder is stopping".into());
             }
-            // First the integration's lock: an erase and the recordings of the same
-            // integration are ordered, and nothing is recorded of a deleted one.
-            let integration = obs.envelope.integration_id.to_string();
-            let deleting = integration_deleted(&obs);
-            if deleting {
-                erased::begin_erase(&txn, &integration, Utc::now()).await?;
-            } else if !erased::may_record(&txn, &integration).await? {
-                txn.commit().await?;
-                tracing::debug!(%integration, message_id = %message.message_id, "message of a deleted integration not recorded");
-                return Ok(None);
-            }
-            let row = activity::insert(&txn, &obs, None, None).await?;
-            let paired = if is_command {
-                activity::complete_from_earlier_reply(&txn, &row).await?
-            } else if obs.is_reply() {
-                activity::complete_command(&txn, &obs).await? > 0
-            } else {
-                true
-            };
-            directory::record_change(&txn, &obs).await?;
-            rules::on_message(&self.book, &txn, &obs, Utc::now()).await?;
-            if deleting {
-                let removed = activity::forget_integration(&txn, &integration).await?;
-                for open in self.book.open_for_integration(&txn, &integration).await? {
-                    self.book
-                        .resolve_alert(&txn, open, "the integration was deleted", Utc::now())
-                        .await?;
-                }
-                tracing::info!(
-                    integration,
-                    removed,
-                    "deleted integration's activity erased"
-                );
-            }
-            txn.commit().await?;
-            Ok(Some((row, paired)))
-        }
-        .await;
-        let result = match result {
-            Ok(Some((row, false))) => {
-                let second = if is_command {
-                    activity::complete_from_earlier_reply(&self.db, &row)
-                        .await
-                        .map(|_| ())
-                } else {
-                    activity::complete_command(&self.db, &obs).await.map(|_| ())
-                };
-                if let Err(error) = second {
-                    tracing::warn!(%error, message_id = %message.message_id, "cannot pair a command with its reply");
-                }
-                Ok(true)
-            }
-            Ok(Some(_)) => Ok(true),
-            Ok(None) => Ok(false),
-            Err(error) => Err(error),
+            result
+                .await
+                .unwrap_or_else(|_| Err("the activity recorder stopped".into()))
         };
         match result {
-            Ok(recorded) => {
-                if recorded {
-                    self.dispatcher.wake();
-                    tracing::debug!(
-                        integration = %obs.envelope.integration_id,
-                        routing_key = %obs.routing_key,
-                        record = ?obs.masked_key(),
-                        status = obs.status.as_str(),
-                        "activity recorded"
-                    );
-                }
-                Outcome::Ack
-            }
+            Ok(_) => Outcome::Ack,
             Err(error) => Outcome::Retry(format!(
                 "cannot record message {} ({}): {error}",
                 message.message_id, message.routing_key
             )),
         }
+    }
+}
+
+impl Recording {
+    /// Records `batch` in one transaction, or message by message when that fails, and answers
+    /// each message's handler.
+    async fn record_batch(&self, batch: Vec<Pending>) {
+        let together = async {
+            let txn = self.db.begin().await?;
+            let mut may_record = HashMap::new();
+            let mut results = Vec::with_capacity(batch.len());
+            for pending in &batch {
+                results.push(self.record(&txn, &pending.message, &mut may_record).await?);
+            }
+            txn.commit().await?;
+            Ok::<_, DbErr>(results)
+        }
+        .await;
+        match together {
+            Ok(results) => {
+                for (pending, result) in batch.into_iter().zip(results) {
+                    let recorded = matches!(result, Recorded::Row(..));
+                    self.after_commit(&pending.message, &Ok(result)).await;
+                    let _ = pending.done.send(Ok(recorded));
+                }
+            }
+            Err(error) => {
+                if batch.len() > 1 {
+                    tracing::warn!(%error, messages = batch.len(), "an activity batch failed; recording its messages one by one");
+                }
+                for pending in batch {
+                    let result = self.record_alone(&pending.message).await;
+                    self.after_commit(&pending.message, &result).await;
+                    let _ = pending.done.send(
+                        result
+                            .map(|r| matches!(r, Recorded::Row(..)))
+                            .map_err(|e| e.to_string()),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Records one message in a transaction of its own.
+    async fn record_alone(&self, message: &Message) -> Result<Recorded, DbErr> {
+        let txn = self.db.begin().await?;
+        let recorded = self.record(&txn, message, &mut HashMap::new()).await?;
+        txn.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Records `message` inside `txn`. `may_record` remembers, per integration, whether this
+    /// transaction took its lock and found it not deleted.
+    async fn record(
+        &self,
+        txn: &DatabaseTransaction,
+        message: &Message,
+        may_record: &mut HashMap<String, bool>,
+    ) -> Result<Recorded, DbErr> {
+        let obs = &message.obs;
+        if !self.inbox.claim(txn, message.message_id).await? {
+            return Ok(Recorded::Nothing);
+        }
+        // First the integration's lock: an erase and the recordings of the same integration
+        // are ordered, and nothing is recorded of a deleted one.
+        let integration = obs.envelope.integration_id.to_string();
+        let deleting = integration_deleted(obs);
+        if deleting {
+            erased::begin_erase(txn, &integration, Utc::now()).await?;
+            may_record.insert(integration.clone(), false);
+        } else {
+            let allowed = match may_record.get(&integration) {
+                Some(allowed) => *allowed,
+                None => {
+                    let allowed = erased::may_record(txn, &integration).await?;
+                    may_record.insert(integration.clone(), allowed);
+                    allowed
+                }
+            };
+            if !allowed {
+                tracing::debug!(%integration, message_id = %message.message_id, "message of a deleted integration not recorded");
+                return Ok(Recorded::Nothing);
+            }
+        }
+        let row = activity::insert(txn, obs, None, None).await?;
+        // Deliveries run concurrently, so a reply may be recorded before (or at the same time
+        // as) its command. Each side completes the pair inside its transaction when it can,
+        // and once more after its commit: whichever commits last sees both rows.
+        let paired = if message.is_command {
+            activity::complete_from_earlier_reply(txn, &row).await?
+        } else if obs.is_reply() {
+            activity::complete_command(txn, obs).await? > 0
+        } else {
+            true
+        };
+        directory::record_change(txn, obs).await?;
+        rules::on_message(&self.book, txn, obs, Utc::now()).await?;
+        if deleting {
+            let removed = activity::forget_integration(txn, &integration).await?;
+            for open in self.book.open_for_integration(txn, &integration).await? {
+                self.book
+                    .resolve_alert(txn, open, "the integration was deleted", Utc::now())
+                    .await?;
+            }
+            tracing::info!(
+                integration,
+                removed,
+                "deleted integration's activity erased"
+            );
+        }
+        Ok(Recorded::Row(Box::new(row), paired))
+    }
+
+    /// After the commit: completes a pair its transaction could not, wakes the alert
+    /// dispatcher.
+    async fn after_commit(&self, message: &Message, result: &Result<Recorded, DbErr>) {
+        let Ok(Recorded::Row(row, paired)) = result else {
+            return;
+        };
+        let obs = &message.obs;
+        if !paired {
+            let second = if message.is_command {
+                activity::complete_from_earlier_reply(&self.db, row)
+                    .await
+                    .map(|_| ())
+            } else {
+                activity::complete_command(&self.db, obs).await.map(|_| ())
+            };
+            if let Err(error) = second {
+                tracing::warn!(%error, message_id = %message.message_id, "cannot pair a command with its reply");
+            }
+        }
+        self.dispatcher.wake();
+        tracing::debug!(
+            integration = %obs.envelope.integration_id,
+            routing_key = %obs.routing_key,
+            record = ?obs.masked_key(),
+            status = obs.status.as_str(),
+            "activity recorded"
+        );
     }
 }
 

@@ -295,12 +295,8 @@ pub async fn start_notifier(
     )
     .prefetch(64)
     .retry(bus::RetryPolicy::from_config(&config.common.bus));
-    let recorder = consume::ActivityRecorder {
-        db: runtime.db.clone(),
-        inbox: Inbox::new(SERVICE),
-        book,
-        dispatcher,
-    };
+    let recorder =
+        consume::ActivityRecorder::new(runtime.db.clone(), Inbox::new(SERVICE), book, dispatcher);
     // The notifier erased its own rows when the erase was asked; the wrapper drops the
     // messages about an erased person still queued.
     let recorder = ferry_platform::gdpr::ErasingHandler::new(

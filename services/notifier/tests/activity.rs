@@ -6,6 +6,7 @@
 mod support;
 
 use chrono::{Duration as ChronoDuration, Utc};
+use ferry_platform::bus::BusMessage;
 use reqwest::Method;
 use serde_json::json;
 use support::*;
@@ -178,6 +179,80 @@ async fn stats_and_health_count_per_flow_and_status() {
     assert_eq!(mine["flows"][0]["flow"], "products");
     h.stop().await;
     world.cleanup().await;
+}
+
+/// A burst is recorded in batches (one transaction for the messages waiting together): every
+/// message once, and every command completed by its reply, whether the reply came first,
+/// in the same batch, or in another.
+async fn a_burst_is_recorded_whole(db: DbKind) {
+    let world = World::new(BusKind::InProcess, db).await;
+    let h = Harness::start(&world, config()).await;
+    let integration = integration();
+    let n = 150;
+    let mut messages = Vec::new();
+    for i in 0..n {
+        let email = format!("burst{i}@example.com");
+        let upsert = customer_upsert(&customer_observed(integration, &email), &email);
+        let done = customer_upserted(&upsert, &email);
+        let upsert = BusMessage::from_envelope(&upsert).unwrap();
+        let done = BusMessage::from_envelope(&done).unwrap();
+        // Every third reply is published before its command.
+        if i % 3 == 0 {
+            messages.extend([done, upsert]);
+        } else {
+            messages.extend([upsert, done]);
+        }
+    }
+    let publishers: Vec<_> = messages
+        .chunks(50)
+        .map(|chunk| {
+            let bus = world.bus.clone();
+            let chunk = chunk.to_vec();
+            tokio::spawn(async move {
+                for message in chunk {
+                    bus.publish(message).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for p in publishers {
+        p.await.unwrap();
+    }
+    let count = |stats: &serde_json::Value, status: &str| {
+        stats["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["flow"] == "customers" && p["status"] == status)
+            .map(|p| p["count"].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    let stats = eventually("every command completed by its reply", 60, || async {
+        let stats = h
+            .get(&format!(
+                "/activity/stats?integration_id={integration}&bucket_minutes=60"
+            ))
+            .await;
+        (count(&stats, "succeeded") == 2 * n).then_some(stats)
+    })
+    .await;
+    assert_eq!(count(&stats, "sent"), 0, "{stats}");
+    let listed = h
+        .get(&format!("/activity?integration_id={integration}&limit=1"))
+        .await;
+    assert_eq!(listed["total"], 2 * n, "each message recorded once");
+    h.stop().await;
+    world.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_burst_is_recorded_whole_on_sqlite() {
+    a_burst_is_recorded_whole(DbKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_burst_is_recorded_whole_on_postgres() {
+    a_burst_is_recorded_whole(DbKind::Postgres).await;
 }
 
 #[tokio::test]
