@@ -23,6 +23,11 @@
 //! - API-bound limit = 10 connections / latency (s) / MailChimp calls per order: the most
 //!   orders per second MailChimp's connection limit lets through at that latency.
 //!
+//! Freshness (issue 16): `FERRY_BENCH_RATE=2 FERRY_BENCH_DEFAULT_POLLING=1
+//! FERRY_BENCH_DEPLOYMENTS=embedded` places the orders at a steady 2 per second into the
+//! embedded default with its default (adaptive) poll intervals; p50/p99 are then the time from
+//! an order placed in MailChimp to it created in MplusKASSA, poll wait included.
+//!
 //! Run: `cargo build --release --bins`, then `cargo bench -p ferry-e2e --bench report`.
 //! Scale with `FERRY_BENCH_ORDERS` (orders per run, default 40), `FERRY_BENCH_LATENCY_MS`
 //! (default 100), `FERRY_BENCH_SHOP_CLIENTS` (concurrent shop clients placing orders,
@@ -53,6 +58,10 @@ struct Settings {
     orders: usize,
     latency_ms: u64,
     shop_clients: usize,
+    /// Orders per second placed at a steady pace (`None`: a burst, as fast as the clients go).
+    rate: Option<f64>,
+    /// The embedded default with its default poll intervals (`false`: 1 s, as the clusters).
+    default_polling: bool,
     timeout: Duration,
     deployments: Vec<Deployment>,
 }
@@ -89,6 +98,11 @@ impl Settings {
             orders: env_number("FERRY_BENCH_ORDERS", 40)?.max(1),
             latency_ms: env_number("FERRY_BENCH_LATENCY_MS", 100)?.max(1),
             shop_clients: env_number("FERRY_BENCH_SHOP_CLIENTS", 4)?.max(1),
+            rate: match env_number("FERRY_BENCH_RATE", 0.0f64)? {
+                r if r > 0.0 => Some(r),
+                _ => None,
+            },
+            default_polling: env_number("FERRY_BENCH_DEFAULT_POLLING", 0u8)? == 1,
             timeout: Duration::from_secs(env_number("FERRY_BENCH_TIMEOUT_SECS", 300)?),
             deployments: std::env::var("FERRY_BENCH_DEPLOYMENTS")
                 .unwrap_or_else(|_| "embedded,1,2".to_owned())
@@ -301,16 +315,21 @@ async fn run_deployment(
                 .timeout(Duration::from_secs(30))
                 .pool_idle_timeout(Duration::from_secs(2))
                 .build()?;
-            // The same poll intervals as the clusters' (the end-to-end configuration).
-            let env = [
-                (
-                    "FERRY_CONNECTOR_MAILCHIMP__MAILCHIMP__POLL_INTERVAL_SECS",
-                    "1",
-                ),
-                ("FERRY_CONNECTOR_MPLUSKASSA__SYNC__POLL_INTERVAL_MS", "1000"),
-            ];
+            // The same poll intervals as the clusters' (the end-to-end configuration), or
+            // the defaults when freshness is measured.
+            let env: &[(&str, &str)] = if settings.default_polling {
+                &[]
+            } else {
+                &[
+                    (
+                        "FERRY_CONNECTOR_MAILCHIMP__MAILCHIMP__POLL_INTERVAL_SECS",
+                        "1",
+                    ),
+                    ("FERRY_CONNECTOR_MPLUSKASSA__SYNC__POLL_INTERVAL_MS", "1000"),
+                ]
+            };
             Deployed::Embedded(Box::new(
-                Embedded::start("bench_report_embedded", &env, http).await?,
+                Embedded::start("bench_report_embedded", env, http).await?,
             ))
         }
         Deployment::Cluster(instances) => {
@@ -386,6 +405,8 @@ async fn run_load(
             .collect(),
     );
     let next = Arc::new(AtomicUsize::new(0));
+    let started = tokio::time::Instant::now();
+    let rate = settings.rate;
     let mut shop = Vec::new();
     for _ in 0..settings.shop_clients {
         let api = sandbox.clone();
@@ -400,6 +421,11 @@ async fn run_load(
                 let Some(id) = ids.get(i) else {
                     return Ok::<_, anyhow::Error>(());
                 };
+                if let Some(rate) = rate {
+                    // A steady pace: order i is placed i / rate seconds after the start.
+                    tokio::time::sleep_until(started + Duration::from_secs_f64(i as f64 / rate))
+                        .await;
+                }
                 let customer = i / 2;
                 let email = format!("perf.{run}.{customer}@example.nl").to_lowercase();
                 let customer_id = format!("perf-{run}-{customer}");
@@ -649,13 +675,23 @@ fn table(outcomes: &[Outcome], settings: &Settings) -> String {
     }
     let _ = write!(
         out,
-        "\n{} orders per run from {} shop clients; API-bound limit = {MAILCHIMP_CONNECTIONS} \
+        "\n{} orders per run from {} shop clients{}{}; API-bound limit = {MAILCHIMP_CONNECTIONS} \
          connections / latency / MailChimp calls per order (MplusKASSA documents no connection \
          limit); CPU: utime + stime of Ferry's processes during the run (the embedded default's \
          in-process sandboxes included, a cluster's sandbox process not), per order; SQL \
          statements: `ferry_db_statements_total` of every process, per order; RSS: largest \
          instance of each service.",
-        settings.orders, settings.shop_clients
+        settings.orders,
+        settings.shop_clients,
+        match settings.rate {
+            Some(rate) => format!(", placed at a steady {rate} per second"),
+            None => " in a burst".to_owned(),
+        },
+        if settings.default_polling {
+            ", the embedded default with its default poll intervals"
+        } else {
+            ", 1 s poll intervals"
+        }
     );
     out
 }
