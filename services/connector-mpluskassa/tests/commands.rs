@@ -293,6 +293,28 @@ async fn catalogue_stock_and_orders(kind: BusKind) {
         })
         .await;
     assert_eq!(payload(&h.reply_to(kept, WAIT).await)["created"], false);
+    // Issue 18, item 4: overwrite off adds a new variant as an article of the product (with
+    // its barcode and size) and keeps the product's information.
+    let mut renamed = shirt(&["700101", "700104"]);
+    renamed.title = Name::parse("Renamed shirt").unwrap();
+    if let ProductKind::Configurable { variants } = &mut renamed.kind {
+        variants[1].gtin = Some(ferry_proto::Gtin::parse("4006381333931").unwrap());
+    }
+    let added = h
+        .send(ProductUpsert {
+            target: System::Mpluskassa,
+            product: renamed,
+            overwrite_existing: false,
+        })
+        .await;
+    let reply = h.reply_to(added, WAIT).await;
+    assert_eq!(
+        reply.message_type, "product.upserted",
+        "{:?}",
+        reply.payload
+    );
+    assert_eq!(payload(&reply)["created"], false);
+    assert_eq!(payload(&reply)["target_id"], product_number);
 
     let verify = h
         .send(ProductsVerify {
@@ -343,7 +365,14 @@ async fn catalogue_stock_and_orders(kind: BusKind) {
         .filter(|p| p["description"] == "Ferry test shirt")
         .collect();
     assert_eq!(shirts.len(), 1, "one product, never a duplicate");
-    assert_eq!(shirts[0]["articles"].as_array().unwrap().len(), 3);
+    let articles = shirts[0]["articles"].as_array().unwrap();
+    assert_eq!(articles.len(), 4);
+    let added = articles
+        .iter()
+        .find(|a| a["plu_number"] == "700104")
+        .expect("the variant added with overwrite off");
+    assert_eq!(added["barcode"], "4006381333931");
+    assert_eq!(added["size"], "700104");
     assert_eq!(
         shirts[0]["group_numbers"],
         serde_json::json!([child_group.parse::<i64>().unwrap()])
