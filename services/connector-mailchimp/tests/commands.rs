@@ -774,3 +774,85 @@ async fn a_product_beyond_fifty_variants_is_written_whole_and_grows_with_overwri
     assert_eq!(h.requests("PUT", &api), before);
     h.stop().await;
 }
+
+/// A customer as MplusKASSA sends it: no consent recorded.
+fn relation_upsert(email: &str, first: &str) -> CustomerUpsert {
+    let mut command = customer_upsert(email, first);
+    command.customer.opted_in = None;
+    command
+}
+
+/// Issue 18, item 6: with `audience_members` on, customers become audience members too,
+/// consent-safe: a new member without consent is `transactional`, with consent `subscribed`;
+/// an existing member keeps its status (an unsubscribed one stays unsubscribed) and gets the
+/// merge fields FNAME, LNAME and ADDRESS. Off (the default), no member is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_become_audience_members_consent_safe() {
+    let mut options = Options::new(Kind::InProcess);
+    options.audience_members = Some(ferry_proto::messages::AudienceStatus::Transactional);
+    let h = Harness::with(options).await;
+    let member = |h: &Harness, email: &str| {
+        let hash = ferry_connector_mailchimp::client::subscriber_hash(email);
+        h.state()["lists"][&h.list_id]["members"][&hash].clone()
+    };
+
+    let reply = h
+        .reply(
+            h.send(relation_upsert("relatie@example.nl", "Relatie"))
+                .await,
+        )
+        .await;
+    assert_eq!(
+        reply.routing_key, "mailchimp.customer.upserted",
+        "{reply:?}"
+    );
+    let m = member(&h, "relatie@example.nl");
+    assert_eq!(m["status"], "transactional", "{m}");
+    assert_eq!(m["merge_fields"]["FNAME"], "Relatie");
+    assert_eq!(m["merge_fields"]["LNAME"], "Tester");
+    assert_eq!(
+        m["merge_fields"]["ADDRESS"],
+        json!({"addr1": "Dorpsstraat 12a", "addr2": "", "city": "Ons Dorp", "state": "",
+               "zip": "1234 AB", "country": "NL"})
+    );
+
+    h.reply(
+        h.send(customer_upsert("akkoord@example.nl", "Akkoord"))
+            .await,
+    )
+    .await;
+    assert_eq!(member(&h, "akkoord@example.nl")["status"], "subscribed");
+
+    // An unsubscribed member stays unsubscribed; its merge fields are updated.
+    h.mc(
+        "POST",
+        &format!("/lists/{}/members", h.list_id),
+        json!({"email_address": "afgemeld@example.nl", "status": "unsubscribed"}),
+    );
+    h.reply(
+        h.send(customer_upsert("afgemeld@example.nl", "Afgemeld"))
+            .await,
+    )
+    .await;
+    let m = member(&h, "afgemeld@example.nl");
+    assert_eq!(m["status"], "unsubscribed", "{m}");
+    assert_eq!(m["merge_fields"]["FNAME"], "Afgemeld");
+    h.stop().await;
+
+    // Off: the store customer only (MailChimp itself adds it as a transactional member,
+    // without its address).
+    let h = Harness::start(Kind::InProcess).await;
+    h.reply(
+        h.send(relation_upsert("relatie@example.nl", "Relatie"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        h.requests("PUT", &format!("/3.0/lists/{}/members", h.list_id)),
+        0,
+        "no member written"
+    );
+    let m = member(&h, "relatie@example.nl");
+    assert!(m["merge_fields"]["ADDRESS"].is_null(), "{m}");
+    h.stop().await;
+}

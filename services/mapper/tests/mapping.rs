@@ -1077,6 +1077,34 @@ fn settings_serialize_with_their_defaults() {
         json!({"calculation": "available_minus_reserved", "buffer": "0", "manage_stock": true})
     );
     assert_eq!(json["products"]["sku_rule"], json!({"mode": "reject"}));
+    // Issue 18, item 6: customers to the audience are off by default, consent-safe when on.
+    assert_eq!(
+        json["customers"],
+        json!({"audience": {"enabled": false, "status": "transactional"}})
+    );
+    assert_eq!(Settings::default().customers.audience.published(), None);
+    let on: Settings =
+        serde_json::from_value(json!({"customers": {"audience": {"enabled": true}}}))
+            .expect("audience on");
+    assert_eq!(
+        on.customers.audience.published(),
+        Some(ferry_proto::messages::AudienceStatus::Transactional)
+    );
+    let pending: Settings = serde_json::from_value(
+        json!({"customers": {"audience": {"enabled": true, "status": "pending"}}}),
+    )
+    .expect("pending");
+    assert_eq!(
+        pending.customers.audience.published(),
+        Some(ferry_proto::messages::AudienceStatus::Pending)
+    );
+    assert!(
+        serde_json::from_value::<Settings>(
+            json!({"customers": {"audience": {"enabled": true, "status": "subscribed"}}})
+        )
+        .is_err(),
+        "subscribed without consent cannot be configured"
+    );
     let partial: Settings =
         serde_json::from_value(json!({"stock": {"buffer": "3"}})).expect("partial");
     assert_eq!(partial.stock.buffer, dec("3"));
