@@ -559,6 +559,7 @@ fn integration_changed_carries_connections_with_sealed_credentials_only() {
         store_id: "shop".to_owned(),
         store_name: "Shop".to_owned(),
         currency: CurrencyCode::EUR,
+        audience_members: Some(AudienceStatus::Transactional),
     });
     change.mpluskassa = Some(MpluskassaConnectionInfo {
         endpoint: "http://127.0.0.1:9111/".to_owned(),

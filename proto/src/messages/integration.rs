@@ -75,6 +75,29 @@ pub struct FlowSetting {
     pub enabled: bool,
 }
 
+/// The status a MplusKASSA relation gets as a new audience member when it has not consented
+/// to marketing e-mail (with consent: `subscribed`). Never `subscribed` without consent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AudienceStatus {
+    /// A member who gets transactional e-mail only (MailChimp's status for e-commerce
+    /// customers who did not opt in); the default.
+    #[default]
+    Transactional,
+    /// Double opt-in: MailChimp sends a confirmation e-mail; subscribed once confirmed.
+    Pending,
+}
+
+impl AudienceStatus {
+    /// MailChimp's name of the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transactional => "transactional",
+            Self::Pending => "pending",
+        }
+    }
+}
+
 /// A MailChimp connection as the registry publishes it: settings in clear, the API key only
 /// sealed (see `ferry_platform::secrets`, context `integration/<id>/mailchimp.api_key`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -92,6 +115,10 @@ pub struct MailchimpConnectionInfo {
     pub store_name: String,
     /// The store's currency (ISO 4217).
     pub currency: CurrencyCode,
+    /// Customers written to MailChimp also become audience members, new ones with this status
+    /// when they have not consented (the mapper's `customers.audience`); absent: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience_members: Option<AudienceStatus>,
 }
 
 /// An MplusKASSA connection as the registry publishes it: settings in clear, the secret only

@@ -19,8 +19,8 @@ pub use customer::{
 };
 pub use failure::{CommandFailed, ErrorCode, FailureInfo};
 pub use integration::{
-    Direction, Flow, FlowSetting, IntegrationChanged, IntegrationState, MailchimpConnectionInfo,
-    MpluskassaConnectionInfo,
+    AudienceStatus, Direction, Flow, FlowSetting, IntegrationChanged, IntegrationState,
+    MailchimpConnectionInfo, MpluskassaConnectionInfo,
 };
 pub use order::{OrderCreate, OrderCreated, OrderFind, OrderFound, OrderMapped, OrderObserved};
 pub use person::PersonEraseRequested;

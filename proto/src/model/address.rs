@@ -29,6 +29,30 @@ pub struct Address {
     pub country: CountryCode,
 }
 
+impl Address {
+    /// The street line (`Dorpsstraat 12a`, `Veldstraat 102-3`, `Rue de la Paix 5 bis`): the
+    /// number after the street, a suffix starting with a digit after a `-` (so `102`, `3`
+    /// never reads as `1023`), a one-letter suffix right after the number, a longer one after
+    /// a space. [`split_street_line`] splits it back into the same parts.
+    pub fn street_line(&self) -> String {
+        let mut line = self.street.to_string();
+        if let Some(n) = &self.house_number {
+            line.push(' ');
+            line.push_str(n.as_str());
+            if let Some(s) = &self.house_number_suffix {
+                let s = s.as_str();
+                if s.starts_with(|c: char| c.is_ascii_digit()) {
+                    line.push('-');
+                } else if s.chars().count() > 1 {
+                    line.push(' ');
+                }
+                line.push_str(s);
+            }
+        }
+        line
+    }
+}
+
 /// A street line split into its parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreetParts {
@@ -104,6 +128,33 @@ mod tests {
 
     fn some(s: &str) -> Option<String> {
         Some(s.to_owned())
+    }
+
+    #[test]
+    fn street_lines_keep_number_and_suffix_apart_and_split_back() {
+        for (line, expected) in [
+            ("Dorpsstraat 12a", "Dorpsstraat 12a"),
+            ("Dorpsstraat 12", "Dorpsstraat 12"),
+            ("Veldstraat 102-3", "Veldstraat 102-3"),
+            ("Veldstraat 102/3", "Veldstraat 102-3"),
+            ("Rue de la Paix 5 bis", "Rue de la Paix 5 bis"),
+            ("Dorpsstraat 12 A", "Dorpsstraat 12A"),
+            ("Dorpsstraat", "Dorpsstraat"),
+        ] {
+            let parts = split_street_line(line).expect("splits");
+            let address = Address {
+                street: parts.street.clone(),
+                house_number: parts.house_number.clone(),
+                house_number_suffix: parts.house_number_suffix.clone(),
+                postcode: Postcode::parse("1234 AB").expect("postcode"),
+                city: Name::parse("Ons Dorp").expect("city"),
+                region: None,
+                country: CountryCode::parse("NL").expect("country"),
+            };
+            assert_eq!(address.street_line(), expected, "{line}");
+            let again = split_street_line(&address.street_line()).expect("splits again");
+            assert_eq!(again, parts, "{line}");
+        }
     }
 
     #[test]

@@ -128,6 +128,7 @@ async fn run(seed_json: &str, n: usize, latency_ms: u64, page_size: u32) -> Row 
         company_merge_field: "COMPANY".into(),
         resources: vec![Resource::Customers, Resource::Products],
         publish_stock: false,
+        audience_members: None,
     }];
     let id = config.integrations[0].integration_id;
     // Something must consume the events (the mapper would): a queue bound to them.

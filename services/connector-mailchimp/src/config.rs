@@ -13,6 +13,7 @@
 //! webhook_secret = "long-random-string"
 //! ```
 
+use ferry_proto::messages::AudienceStatus;
 use std::time::Duration;
 
 use ferry_platform::config::{CommonConfig, Secret, Validate, ValidationErrors};
@@ -188,6 +189,10 @@ pub struct IntegrationConfig {
     /// Also publish `mailchimp.stock.observed` per variant (when MailChimp is the stock source).
     #[serde(default)]
     pub publish_stock: bool,
+    /// Customers written to MailChimp also become audience members; a new one without consent
+    /// gets this status (`transactional` or `pending`). Absent (default): off.
+    #[serde(default)]
+    pub audience_members: Option<AudienceStatus>,
 }
 
 fn default_store_name() -> String {

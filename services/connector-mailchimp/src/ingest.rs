@@ -7,6 +7,9 @@
 //! | `products` (+ variants) | projected scan + reconciliation | `mailchimp.product.observed` (+ `mailchimp.stock.observed` per variant when the integration's `publish_stock` is set) |
 //! | `orders` (+ lines) | projected scan + reconciliation | `mailchimp.order.observed` |
 //!
+//! A product read in full with 50 variants inline (MailChimp's cap) gets all its variants
+//! from the variants endpoint before it is fingerprinted and published ([`crate::variants`]).
+//!
 //! **Fast path (incremental poll of an e-commerce collection).** MailChimp's e-commerce
 //! collections have no changed-since filter, so a poll scans the collection projected to
 //! ids and change times (`fields=<plural>.id,<plural>.updated_at,total_items`, pages of
@@ -67,6 +70,7 @@ use crate::records::{self, Rejected};
 use ferry_platform::connector::Xref;
 
 use crate::store::{self, XREFS, XrefKind};
+use crate::variants;
 
 /// What is read from MailChimp.
 #[derive(
@@ -640,12 +644,15 @@ impl Ingester {
         &self,
         integration: &Integration,
         resource: Resource,
-        page: Page,
+        mut page: Page,
         force: bool,
         run: Uuid,
         cursor: &mut store::cursor::Model,
         report: &mut SyncReport,
     ) -> Result<(), IngestError> {
+        if resource == Resource::Products {
+            report.calls += complete_variants(integration, &mut page.items).await?;
+        }
         let started = std::time::Instant::now();
         let batch = self
             .decide(integration, resource, &page.items, force, run)
@@ -937,10 +944,14 @@ impl Ingester {
                 segment(id)
             ),
         };
-        integration
+        let mut raw = integration
             .client
             .get_opt(resource.get_op(), &path, &[])
-            .await
+            .await?;
+        if let (Resource::Products, Some(product)) = (resource, raw.as_mut()) {
+            variants::complete(&integration.client, &integration.store_path(), product).await?;
+        }
+        Ok(raw)
     }
 
     /// Publishes the record `raw` read for a [`RecordRecheck`] if it is valid and this version
@@ -1046,6 +1057,35 @@ fn new_cursor(integration: &Integration, resource: Resource) -> store::cursor::M
         sync_finished_at: None,
         last_error: None,
     }
+}
+
+/// Completes the variants of the products read in full (MailChimp shows at most 50 inline,
+/// [`variants`]), their variant pages read concurrently within the client's share; answers
+/// the calls made.
+async fn complete_variants(
+    integration: &Integration,
+    products: &mut Vec<Value>,
+) -> Result<u64, ClientError> {
+    let client = &integration.client;
+    let store_path = integration.store_path();
+    let read = futures::stream::iter(std::mem::take(products))
+        .map(|mut p| {
+            let (client, store_path) = (client.clone(), store_path.clone());
+            async move {
+                let read = variants::complete(&client, &store_path, &mut p).await?;
+                Ok::<_, ClientError>((p, read))
+            }
+        })
+        .buffered(client.concurrency().max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let mut calls = 0;
+    for r in read {
+        let (p, read) = r?;
+        calls += u64::from(read);
+        products.push(p);
+    }
+    Ok(calls)
 }
 
 /// The MailChimp id of a record (for a record without one: a digest of it, so it can still

@@ -10,6 +10,7 @@
 //! other replicas); the API key and webhook secret stay in memory only, wrapped in
 //! [`Secret`]/[`ApiKey`], so they are never logged, serialized or stored in plain text.
 
+use ferry_proto::messages::AudienceStatus;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -55,6 +56,8 @@ pub struct Connection {
     pub resources: Vec<Resource>,
     /// Publish `stock.observed`.
     pub publish_stock: bool,
+    /// Customers also become audience members, new ones without consent with this status.
+    pub audience_members: Option<AudienceStatus>,
 }
 
 impl Connection {
@@ -73,6 +76,7 @@ impl Connection {
             company_merge_field: c.company_merge_field.clone(),
             resources: c.resources.clone(),
             publish_stock: c.publish_stock,
+            audience_members: c.audience_members,
         })
     }
 }

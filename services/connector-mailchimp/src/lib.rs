@@ -13,6 +13,7 @@
 //! | [`integrations`] | the connections served (configuration and registry), live or not |
 //! | [`registry`] | following the integration registry (`ferry.integration.changed`) |
 //! | [`store`] | the tables: connections, cursors, cross-references |
+//! | [`variants`] | whole catalogues: variants beyond the 50 MailChimp shows inline |
 //! | [`admin`] | the admin API |
 //! | [`config`] | configuration |
 //!
@@ -33,6 +34,7 @@ pub mod poll;
 pub mod records;
 pub mod registry;
 pub mod store;
+pub mod variants;
 pub mod webhook;
 
 use std::sync::Arc;

@@ -109,6 +109,7 @@ impl RegistryTarget for Target {
             company_merge_field: "COMPANY".to_owned(),
             resources: Resource::all(),
             publish_stock,
+            audience_members: mc.audience_members,
         }))
     }
 

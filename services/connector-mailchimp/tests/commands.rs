@@ -691,3 +691,168 @@ async fn ferrys_own_writes_are_not_observed_back_as_changes() {
     assert_eq!(products.published, 1, "{products:?}");
     h.stop().await;
 }
+
+/// A configurable product of `n` variants (SKUs `{sku}001`...), `overwrite` as given.
+fn large_upsert(sku: &str, n: usize, title: &str, overwrite: bool) -> ProductUpsert {
+    let variants: Vec<Value> = (1..=n)
+        .map(|i| json!({"sku": format!("{sku}{i:03}"), "title": format!("{title} {i}"), "quantity": "2"}))
+        .collect();
+    serde_json::from_value(json!({
+        "target": "mailchimp",
+        "product": {
+            "sku": sku, "title": title, "price": {"amount": "20", "currency": "EUR"},
+            "price_includes_tax": true, "kind": {"type": "configurable", "variants": variants}
+        },
+        "overwrite_existing": overwrite
+    }))
+    .expect("valid command")
+}
+
+/// An incremental poll of the products.
+async fn poll_products(h: &Harness) -> ferry_connector_mailchimp::SyncReport {
+    use ferry_connector_mailchimp::{Resource, SyncMode};
+    h.ingester
+        .sync(&h.integration(), Resource::Products, SyncMode::Incremental)
+        .await
+        .expect("poll")
+}
+
+/// Issue 18, item 4: a product beyond MailChimp's 50 inline variants is written whole (50
+/// inline, the rest on the variants endpoint), is not observed back as a change, and with
+/// "overwrite existing" off gains its new variants (also past the 50th) by their own `PUT`
+/// while the product keeps its information.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_beyond_fifty_variants_is_written_whole_and_grows_with_overwrite_off() {
+    let h = Harness::start(Kind::InProcess).await;
+    poll_products(&h).await;
+    let reply = h
+        .reply(h.send(large_upsert("880", 120, "Sock", true)).await)
+        .await;
+    assert_eq!(reply.routing_key, "mailchimp.product.upserted", "{reply:?}");
+    assert_eq!(reply.payload()["created"], true);
+    let variants = h.store()["products"]["880"]["variants"].clone();
+    assert_eq!(variants.as_object().unwrap().len(), 120);
+    assert_eq!(variants["880120"]["data"]["title"], "Sock 120");
+    assert_eq!(variants["880120"]["data"]["inventory_quantity"], 2);
+    let products = poll_products(&h).await;
+    assert_eq!(products.published, 0, "own write observed: {products:?}");
+
+    // Overwrite off: the information enriched in MailChimp stays, the new variants arrive.
+    let path = format!("/ecommerce/stores/{}/products/880", h.store_id);
+    h.mc("PATCH", &path, json!({"description": "Enriched"}));
+    let api = format!("/3.0{path}");
+    let product_puts = h.requests("PUT", &api) - h.requests("PUT", &format!("{api}/"));
+    let reply = h
+        .reply(h.send(large_upsert("880", 123, "Other", false)).await)
+        .await;
+    assert_eq!(reply.routing_key, "mailchimp.product.upserted", "{reply:?}");
+    assert_eq!(reply.payload()["created"], false);
+    let product = h.store()["products"]["880"].clone();
+    assert_eq!(product["rec"]["data"]["description"], "Enriched");
+    assert_eq!(product["rec"]["data"]["title"], "Sock");
+    let variants = product["variants"].as_object().unwrap();
+    assert_eq!(variants.len(), 123);
+    assert_eq!(variants["880050"]["data"]["title"], "Sock 50", "kept");
+    assert_eq!(variants["880123"]["data"]["title"], "Other 123", "added");
+    assert_eq!(
+        h.requests("PUT", &api) - h.requests("PUT", &format!("{api}/")),
+        product_puts,
+        "no product PUT with overwrite off"
+    );
+    assert_eq!(
+        h.requests("PUT", &format!("{api}/variants/")),
+        70 + 3,
+        "the 70 past the inline 50 at creation, then only the 3 new ones"
+    );
+
+    // Nothing left to add: no write at all.
+    let before = h.requests("PUT", &api);
+    let reply = h
+        .reply(h.send(large_upsert("880", 123, "Other", false)).await)
+        .await;
+    assert_eq!(reply.routing_key, "mailchimp.product.upserted", "{reply:?}");
+    assert_eq!(h.requests("PUT", &api), before);
+    h.stop().await;
+}
+
+/// A customer as MplusKASSA sends it: no consent recorded.
+fn relation_upsert(email: &str, first: &str) -> CustomerUpsert {
+    let mut command = customer_upsert(email, first);
+    command.customer.opted_in = None;
+    command
+}
+
+/// Issue 18, item 6: with `audience_members` on, customers become audience members too,
+/// consent-safe: a new member without consent is `transactional`, with consent `subscribed`;
+/// an existing member keeps its status (an unsubscribed one stays unsubscribed) and gets the
+/// merge fields FNAME, LNAME and ADDRESS. Off (the default), no member is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_become_audience_members_consent_safe() {
+    let mut options = Options::new(Kind::InProcess);
+    options.audience_members = Some(ferry_proto::messages::AudienceStatus::Transactional);
+    let h = Harness::with(options).await;
+    let member = |h: &Harness, email: &str| {
+        let hash = ferry_connector_mailchimp::client::subscriber_hash(email);
+        h.state()["lists"][&h.list_id]["members"][&hash].clone()
+    };
+
+    let reply = h
+        .reply(
+            h.send(relation_upsert("relatie@example.nl", "Relatie"))
+                .await,
+        )
+        .await;
+    assert_eq!(
+        reply.routing_key, "mailchimp.customer.upserted",
+        "{reply:?}"
+    );
+    let m = member(&h, "relatie@example.nl");
+    assert_eq!(m["status"], "transactional", "{m}");
+    assert_eq!(m["merge_fields"]["FNAME"], "Relatie");
+    assert_eq!(m["merge_fields"]["LNAME"], "Tester");
+    assert_eq!(
+        m["merge_fields"]["ADDRESS"],
+        json!({"addr1": "Dorpsstraat 12a", "addr2": "", "city": "Ons Dorp", "state": "",
+               "zip": "1234 AB", "country": "NL"})
+    );
+
+    h.reply(
+        h.send(customer_upsert("akkoord@example.nl", "Akkoord"))
+            .await,
+    )
+    .await;
+    assert_eq!(member(&h, "akkoord@example.nl")["status"], "subscribed");
+
+    // An unsubscribed member stays unsubscribed; its merge fields are updated.
+    h.mc(
+        "POST",
+        &format!("/lists/{}/members", h.list_id),
+        json!({"email_address": "afgemeld@example.nl", "status": "unsubscribed"}),
+    );
+    h.reply(
+        h.send(customer_upsert("afgemeld@example.nl", "Afgemeld"))
+            .await,
+    )
+    .await;
+    let m = member(&h, "afgemeld@example.nl");
+    assert_eq!(m["status"], "unsubscribed", "{m}");
+    assert_eq!(m["merge_fields"]["FNAME"], "Afgemeld");
+    h.stop().await;
+
+    // Off: the store customer only (MailChimp itself adds it as a transactional member,
+    // without its address).
+    let h = Harness::start(Kind::InProcess).await;
+    h.reply(
+        h.send(relation_upsert("relatie@example.nl", "Relatie"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        h.requests("PUT", &format!("/3.0/lists/{}/members", h.list_id)),
+        0,
+        "no member written"
+    );
+    let m = member(&h, "relatie@example.nl");
+    assert!(m["merge_fields"]["ADDRESS"].is_null(), "{m}");
+    h.stop().await;
+}

@@ -417,3 +417,61 @@ async fn the_poller_runs_the_initial_sync_then_picks_up_changes() {
     );
     h.stop().await;
 }
+
+/// Issue 18, item 4: a product with more variants than MailChimp shows inline (50) is
+/// published with all of them (read from the variants endpoint), and a change to a variant
+/// past the 50th is observed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_beyond_fifty_variants_is_published_whole() {
+    let h = Harness::start(Kind::InProcess).await;
+    let integration = h.integration();
+    let path = format!("/ecommerce/stores/{}/products/660", h.store_id);
+    let variants: Vec<serde_json::Value> = (1..=120)
+        .map(|i| json!({"id": format!("660{i:03}"), "sku": format!("660{i:03}"), "title": format!("Cap {i}"), "price": 9.5}))
+        .collect();
+    h.mc(
+        "PUT",
+        &path,
+        json!({"id": "660", "title": "Cap", "variants": variants}),
+    );
+    h.ingester
+        .sync(&integration, Resource::Products, SyncMode::Incremental)
+        .await
+        .expect("sync");
+    let caps = || {
+        h.seen_with("mailchimp.product.observed")
+            .into_iter()
+            .filter(|m| m.payload()["product"]["sku"] == "660")
+            .collect::<Vec<_>>()
+    };
+    support::wait_until("product 660 published", || !caps().is_empty()).await;
+    let cap = &caps()[0];
+    let skus: Vec<&str> = cap.payload()["product"]["kind"]["variants"]
+        .as_array()
+        .expect("configurable")
+        .iter()
+        .filter_map(|v| v["sku"].as_str())
+        .collect();
+    assert_eq!(skus.len(), 120);
+    assert_eq!(skus[119], "660120");
+
+    // A change past the 50th variant is a new version of the product.
+    h.mc(
+        "PATCH",
+        &format!("{path}/variants/660100"),
+        json!({"title": "Cap 100 (red)"}),
+    );
+    let report = h
+        .ingester
+        .sync(&integration, Resource::Products, SyncMode::Incremental)
+        .await
+        .expect("sync");
+    assert_eq!(report.published, 1, "{report:?}");
+    support::wait_until("product 660 republished", || caps().len() == 2).await;
+    let last = &caps()[1];
+    assert_eq!(
+        last.payload()["product"]["kind"]["variants"][99]["title"],
+        "Cap 100 (red)"
+    );
+    h.stop().await;
+}

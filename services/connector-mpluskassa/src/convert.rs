@@ -308,17 +308,9 @@ pub fn order_number(o: &mk::Order) -> &str {
     }
 }
 
-/// The street line of a canonical address (`Dorpsstraat 12a`).
+/// The street line of a canonical address (`Dorpsstraat 12a`, `Veldstraat 102-3`).
 pub fn street_line(a: &Address) -> String {
-    let mut line = a.street.to_string();
-    if let Some(n) = &a.house_number {
-        line.push(' ');
-        line.push_str(n.as_str());
-        if let Some(s) = &a.house_number_suffix {
-            line.push_str(s.as_str());
-        }
-    }
-    line
+    a.street_line()
 }
 
 /// A canonical customer as a relation write; contacts of an existing company keep their

@@ -143,6 +143,28 @@ async fn customers_are_upserted_by_email_on_rabbitmq() {
     customers_are_upserted_by_email(BusKind::Rabbit).await;
 }
 
+/// Sends `product.upsert` and answers its `product.upserted` reply.
+async fn upsert(
+    h: &Harness,
+    product: Product,
+    overwrite_existing: bool,
+) -> ferry_proto::Envelope<serde_json::Value> {
+    let command = h
+        .send(ProductUpsert {
+            target: System::Mpluskassa,
+            product,
+            overwrite_existing,
+        })
+        .await;
+    let reply = h.reply_to(command, WAIT).await;
+    assert_eq!(
+        reply.message_type, "product.upserted",
+        "{:?}",
+        reply.payload
+    );
+    reply
+}
+
 fn shirt(skus: &[&str]) -> Product {
     let eur = CurrencyCode::EUR;
     Product {
@@ -262,39 +284,24 @@ async fn catalogue_stock_and_orders(kind: BusKind) {
         key: ExternalId::parse("ferry-tests-shirts").unwrap(),
         name: None,
     });
-    let created = h
-        .send(ProductUpsert {
-            target: System::Mpluskassa,
-            product: first_shirt,
-            overwrite_existing: true,
-        })
-        .await;
-    let reply = h.reply_to(created, WAIT).await;
-    assert_eq!(
-        reply.message_type, "product.upserted",
-        "{:?}",
-        reply.payload
-    );
+    let reply = upsert(&h, first_shirt, true).await;
     assert_eq!(payload(&reply)["created"], true);
     let product_number = payload(&reply)["target_id"].clone();
-    let grown = h
-        .send(ProductUpsert {
-            target: System::Mpluskassa,
-            product: shirt(&["700101", "700102", "700103"]),
-            overwrite_existing: true,
-        })
-        .await;
-    let reply = h.reply_to(grown, WAIT).await;
+    let reply = upsert(&h, shirt(&["700101", "700102", "700103"]), true).await;
     assert_eq!(payload(&reply)["created"], false);
     assert_eq!(payload(&reply)["target_id"], product_number);
-    let kept = h
-        .send(ProductUpsert {
-            target: System::Mpluskassa,
-            product: shirt(&["700101"]),
-            overwrite_existing: false,
-        })
-        .await;
-    assert_eq!(payload(&h.reply_to(kept, WAIT).await)["created"], false);
+    let reply = upsert(&h, shirt(&["700101"]), false).await;
+    assert_eq!(payload(&reply)["created"], false);
+    // Issue 18, item 4: overwrite off adds a new variant as an article of the product (with
+    // its barcode and size) and keeps the product's information.
+    let mut renamed = shirt(&["700101", "700104"]);
+    renamed.title = Name::parse("Renamed shirt").unwrap();
+    if let ProductKind::Configurable { variants } = &mut renamed.kind {
+        variants[1].gtin = Some(ferry_proto::Gtin::parse("4006381333931").unwrap());
+    }
+    let reply = upsert(&h, renamed, false).await;
+    assert_eq!(payload(&reply)["created"], false);
+    assert_eq!(payload(&reply)["target_id"], product_number);
 
     let verify = h
         .send(ProductsVerify {
@@ -345,7 +352,14 @@ async fn catalogue_stock_and_orders(kind: BusKind) {
         .filter(|p| p["description"] == "Ferry test shirt")
         .collect();
     assert_eq!(shirts.len(), 1, "one product, never a duplicate");
-    assert_eq!(shirts[0]["articles"].as_array().unwrap().len(), 3);
+    let articles = shirts[0]["articles"].as_array().unwrap();
+    assert_eq!(articles.len(), 4);
+    let added = articles
+        .iter()
+        .find(|a| a["plu_number"] == "700104")
+        .expect("the variant added with overwrite off");
+    assert_eq!(added["barcode"], "4006381333931");
+    assert_eq!(added["size"], "700104");
     assert_eq!(
         shirts[0]["group_numbers"],
         serde_json::json!([child_group.parse::<i64>().unwrap()])

@@ -3,7 +3,7 @@
 //! | flow | source -> target document | default mapping |
 //! | --- | --- | --- |
 //! | customers | `Customer` -> `Customer` | all fields as they are (e-mail, names, phone, billing and shipping address, opt-in, source ref); a company keeps its name and VAT number and gets a contact person, filled from the customer's first/last name and phone when the source named none; a person stays a personal debtor |
-//! | products | `Product` -> `Product` | title, SKU, short and long description, price (incl. or excl. tax per `products.price`, converted with the tax rate and rounded to the currency's minor unit), tax rate, EAN/GTIN, currency, category, attributes, properties, quantity; variants likewise; images do not exist in the model (ignored by design) |
+//! | products | `Product` -> `Product` | title, SKU, short and long description, price (incl. or excl. tax per `products.price`, converted with the tax rate and rounded to the currency's minor unit), tax rate, EAN/GTIN, currency, category, attributes, properties, quantity; variants likewise; images do not exist in the model (ignored by design). To MailChimp ([`for_mailchimp`]): variant attributes appended to the variant title (`Shirt - M / red`), the `brand` property as `vendor`; the GTIN is not sent (MailChimp has no field for it). To MplusKASSA: attributes `colour`/`size` into the article's `colour`/`size`, the GTIN into `barcode` (the connector) |
 //! | categories | `Category` -> `Category` | key, name, parent |
 //! | stock | `StockLevel` -> `{sku, quantity, manage_stock}` | quantity per `stock.calculation` minus `stock.buffer`, never below 0; `manage_stock` from the settings |
 //! | orders | `Order` -> `TargetOrder` | the order as it is (number, type, customer, lines with SKU, quantity, price, billing and shipping address: street, house number, postcode, city, country, totals, currency, notes); for MplusKASSA: employee number, branch and workplace, payment method and term through their value maps, per line the VAT code and revenue account of the order's country (shipping address, else billing address, else the customer's addresses); customer plan: the default debtor when enabled, else upsert of the order's customer (mapped like the customers flow) |
@@ -84,10 +84,14 @@ pub fn stock(level: &StockLevel, settings: &Settings) -> StockDoc {
     }
 }
 
-/// Products: as they are, with the price converted per `products.price`.
-pub fn product(p: &Product, settings: &Settings) -> Defaulted<Product> {
+/// Products: as they are, with the price converted per `products.price`; to MailChimp also
+/// the attributes into variant titles and the brand as vendor ([`for_mailchimp`]).
+pub fn product(p: &Product, target: System, settings: &Settings) -> Defaulted<Product> {
     let mut errors = Vec::new();
     let mut out = p.clone();
+    if target == System::Mailchimp {
+        for_mailchimp(&mut out);
+    }
     let want_incl = match settings.products.price {
         PriceMode::AsSource => None,
         PriceMode::IncludingTax => Some(true),
@@ -122,6 +126,61 @@ pub fn product(p: &Product, settings: &Settings) -> Defaulted<Product> {
         out.price_includes_tax = want_incl;
     }
     Defaulted { doc: out, errors }
+}
+
+/// What MailChimp cannot hold as it is, put where its API has a field (MailChimp's variant
+/// has only `title`, `sku`, `price`, `inventory_quantity` and presentation fields; its product
+/// `title`, `description`, `type`, `vendor`, `handle`, `url`):
+///
+/// - a variant's attributes (size, colour, options) are appended to its title (the product's
+///   title when it has none): `Shirt` with size `M` and colour `red` becomes
+///   `Shirt - M / red`, attributes in their order, each value once and only when the title
+///   does not already contain it (case-insensitive); a variant without attributes keeps its
+///   title. A simple product is its own single variant, titled with the product's title:
+///   its attributes reach MailChimp only through a user mapping.
+/// - the `brand` property (MplusKASSA's brand name) becomes the `vendor` property, which the
+///   connector sends as the product's `vendor`, unless a `vendor` is already there.
+/// - EAN/GTIN: MailChimp has no barcode field (its variant `sku` is the SKU Ferry matches
+///   on), so the GTIN stays in the canonical product and is not sent.
+pub fn for_mailchimp(p: &mut Product) {
+    if let ProductKind::Configurable { variants } = &mut p.kind {
+        for v in variants {
+            let base = v.title.as_ref().unwrap_or(&p.title).as_str();
+            let titled = titled(base, v.attributes.iter().map(|a| a.value.as_str()));
+            if let Some(title) = titled.and_then(|t| Name::parse(&t).ok()) {
+                v.title = Some(title);
+            }
+        }
+    }
+    if !p.properties.contains_key("vendor")
+        && let Some(brand) = p.properties.get("brand").filter(|b| !b.trim().is_empty())
+    {
+        p.properties.insert("vendor".to_owned(), brand.clone());
+    }
+}
+
+/// `base - a / b` for the attribute values not yet in `base`; `None` when none is missing.
+/// A value is in `base` when its words appear there in a row (case-insensitive), so size
+/// `S` is in `Shirt size S` but not in `Shirts`.
+fn titled<'a>(base: &str, values: impl Iterator<Item = &'a str>) -> Option<String> {
+    fn words(s: &str) -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    }
+    let have = words(base);
+    let mut missing: Vec<&str> = Vec::new();
+    for value in values {
+        let value = value.trim();
+        let want = words(value);
+        let present = !want.is_empty() && have.windows(want.len()).any(|w| w == want.as_slice());
+        if want.is_empty() || present || missing.iter().any(|m| words(m) == want) {
+            continue;
+        }
+        missing.push(value);
+    }
+    (!missing.is_empty()).then(|| format!("{base} - {}", missing.join(" / ")))
 }
 
 /// Converts a price between incl. and excl. tax, rounded to the currency's minor unit.
@@ -351,5 +410,30 @@ fn map_code(
             ));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::titled;
+
+    #[test]
+    fn attribute_values_join_the_title_once_and_only_when_missing() {
+        let t = |base: &str, values: &[&str]| titled(base, values.iter().copied());
+        assert_eq!(
+            t("Shirt", &["M", "red"]).as_deref(),
+            Some("Shirt - M / red")
+        );
+        assert_eq!(
+            t("Shirt size S", &["S", "colour 0"]).as_deref(),
+            Some("Shirt size S - colour 0")
+        );
+        assert_eq!(t("Shirts", &["S"]).as_deref(), Some("Shirts - S"));
+        assert_eq!(t("Shirt Red M", &["m", "RED"]), None);
+        assert_eq!(
+            t("Shirt", &["red", "Red", " "]).as_deref(),
+            Some("Shirt - red")
+        );
+        assert_eq!(t("Shirt", &[]), None);
     }
 }

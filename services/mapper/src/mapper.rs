@@ -438,7 +438,7 @@ pub fn map(observed: &Observed, config: &IntegrationConfig) -> Result<Mapped, Ma
             })
         }
         Observed::Product(m) => {
-            let d = defaults::product(&m.product, &config.settings);
+            let d = defaults::product(&m.product, target, &config.settings);
             let mut product = finish(flow, observed, d, config).map_err(fail)?;
             if target == System::Mailchimp {
                 numeric_product_skus(&mut product, config).map_err(fail)?;

@@ -966,6 +966,7 @@ impl Registry {
             store_name: row.mailchimp_store_name.clone(),
             currency: CurrencyCode::parse(&row.mailchimp_currency)
                 .map_err(|e| RegistryError::Encode(e.to_string()))?,
+            audience_members: settings.customers.audience.published(),
         });
         event.mpluskassa = Some(MpluskassaConnectionInfo {
             endpoint: row.mpluskassa_endpoint.clone(),

@@ -25,10 +25,12 @@
 //! | `products.overwrite_existing` | on | off: updates keep the target's product information |
 //! | `products.price` | `as_source` | or `including_tax`, `excluding_tax` (converted with the tax rate) |
 //! | `products.sku_rule` | `reject` | SKUs to MailChimp: digits only; `value_map` or `expression` map others |
+//! | `customers.audience.enabled` | off | on: customers written to MailChimp (MplusKASSA relations with an e-mail) also become audience members with merge fields `FNAME`, `LNAME`, `ADDRESS` |
+//! | `customers.audience.status` | `transactional` | status of a new member without consent: `transactional` or `pending` (double opt-in); with consent `subscribed`, never without; an existing member's status is never changed |
 
 use std::collections::BTreeMap;
 
-use ferry_proto::messages::{Direction, Flow};
+use ferry_proto::messages::{AudienceStatus, Direction, Flow};
 use ferry_proto::model::EmployeeNumber;
 use ferry_proto::{CountryCode, ExternalId, TaxRate};
 use rust_decimal::Decimal;
@@ -50,6 +52,40 @@ pub struct Settings {
     pub stock: StockSettings,
     /// Product settings.
     pub products: ProductSettings,
+    /// Customer settings.
+    pub customers: CustomerSettings,
+}
+
+/// Customer settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct CustomerSettings {
+    /// MplusKASSA relations in MailChimp's audience.
+    pub audience: AudienceSettings,
+}
+
+/// Whether customers written to MailChimp (MplusKASSA relations with an e-mail address) also
+/// become audience members, and the status of a new member without consent. Off by default:
+/// MailChimp then adds e-commerce customers to the audience itself, as `transactional`
+/// members without address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudienceSettings {
+    /// On: every customer written to MailChimp is also upserted as an audience member, with
+    /// the merge fields `FNAME`, `LNAME` and `ADDRESS`.
+    pub enabled: bool,
+    /// Status of a new member who has not consented: `transactional` (default) or `pending`
+    /// (MailChimp asks for consent by e-mail). With consent: `subscribed`; never without.
+    /// An existing member's status is never changed.
+    #[schema(value_type = String, example = "transactional")]
+    pub status: AudienceStatus,
+}
+
+impl AudienceSettings {
+    /// What the registry publishes to the MailChimp connector: the status, when enabled.
+    pub fn published(&self) -> Option<AudienceStatus> {
+        self.enabled.then_some(self.status)
+    }
 }
 
 /// One flow's switch and direction.

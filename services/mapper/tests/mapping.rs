@@ -251,12 +251,96 @@ fn products_are_passed_on_with_the_overwrite_setting() {
             panic!()
         };
         assert_eq!(p.overwrite_existing, overwrite);
+        let mut expected = samples::product("100200", 3).product;
+        let ProductKind::Configurable { variants } = &mut expected.kind else {
+            panic!()
+        };
+        for v in variants.iter_mut() {
+            let title = format!("{} - colour 0", v.title.as_ref().expect("title"));
+            v.title = Some(title.parse().expect("name"));
+        }
         assert_eq!(
-            p.product,
-            samples::product("100200", 3).product,
-            "defaults change nothing"
+            p.product, expected,
+            "defaults change nothing but the variant titles to MailChimp"
         );
     }
+}
+
+/// Issue 18, item 4: to MailChimp, variant attributes reach the variant titles and the brand
+/// the vendor by default; to MplusKASSA the product stays as it is (attributes and GTIN have
+/// fields of their own there).
+#[test]
+fn attributes_reach_mailchimp_variant_titles_and_the_brand_its_vendor() {
+    let mut observed = samples::product("100200", 2);
+    observed
+        .product
+        .properties
+        .insert("brand".into(), "Noordwind".into());
+    if let ProductKind::Configurable { variants } = &mut observed.product.kind {
+        variants[1].title = None;
+    }
+    let Command::ProductUpsert(p) = sent(
+        Observed::Product(observed.clone()),
+        Settings::default(),
+        Mappings::default(),
+    ) else {
+        panic!()
+    };
+    let ProductKind::Configurable { variants } = &p.product.kind else {
+        panic!()
+    };
+    let titles: Vec<&str> = variants
+        .iter()
+        .map(|v| v.title.as_ref().map_or("", |t| t.as_str()))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Shirt size S - colour 0",
+            "Organic cotton shirt - M / colour 0"
+        ]
+    );
+    assert!(
+        variants[0].gtin.is_some(),
+        "the GTIN stays in the canonical product"
+    );
+    assert_eq!(
+        p.product.properties.get("vendor").map(String::as_str),
+        Some("Noordwind")
+    );
+
+    // A user mapping still decides: it writes the titles after the defaults.
+    let Command::ProductUpsert(p) = sent(
+        Observed::Product(observed.clone()),
+        Settings::default(),
+        rules(
+            "products",
+            vec![Rule::new("kind.variants[*].title", "item.sku")],
+        ),
+    ) else {
+        panic!()
+    };
+    let ProductKind::Configurable { variants } = &p.product.kind else {
+        panic!()
+    };
+    assert_eq!(
+        variants[0].title.as_ref().map(|t| t.as_str()),
+        Some("100200000")
+    );
+
+    // To MplusKASSA: unchanged.
+    let mut settings = Settings::default();
+    settings.flows.products.direction = Direction::MailchimpToMpluskassa;
+    let mut from_mailchimp = observed;
+    from_mailchimp.source = System::Mailchimp;
+    let Command::ProductUpsert(p) = sent(
+        Observed::Product(from_mailchimp.clone()),
+        settings,
+        Mappings::default(),
+    ) else {
+        panic!()
+    };
+    assert_eq!(p.product, from_mailchimp.product);
 }
 
 #[test]
@@ -993,6 +1077,34 @@ fn settings_serialize_with_their_defaults() {
         json!({"calculation": "available_minus_reserved", "buffer": "0", "manage_stock": true})
     );
     assert_eq!(json["products"]["sku_rule"], json!({"mode": "reject"}));
+    // Issue 18, item 6: customers to the audience are off by default, consent-safe when on.
+    assert_eq!(
+        json["customers"],
+        json!({"audience": {"enabled": false, "status": "transactional"}})
+    );
+    assert_eq!(Settings::default().customers.audience.published(), None);
+    let on: Settings =
+        serde_json::from_value(json!({"customers": {"audience": {"enabled": true}}}))
+            .expect("audience on");
+    assert_eq!(
+        on.customers.audience.published(),
+        Some(ferry_proto::messages::AudienceStatus::Transactional)
+    );
+    let pending: Settings = serde_json::from_value(
+        json!({"customers": {"audience": {"enabled": true, "status": "pending"}}}),
+    )
+    .expect("pending");
+    assert_eq!(
+        pending.customers.audience.published(),
+        Some(ferry_proto::messages::AudienceStatus::Pending)
+    );
+    assert!(
+        serde_json::from_value::<Settings>(
+            json!({"customers": {"audience": {"enabled": true, "status": "subscribed"}}})
+        )
+        .is_err(),
+        "subscribed without consent cannot be configured"
+    );
     let partial: Settings =
         serde_json::from_value(json!({"stock": {"buffer": "3"}})).expect("partial");
     assert_eq!(partial.stock.buffer, dec("3"));

@@ -459,17 +459,6 @@ mod generate {
         }
     }
 
-    /// EAN-13 with a correct check digit from a 12-digit prefix.
-    fn ean13(body: u64) -> String {
-        let digits = format!("{body:012}");
-        let sum: u32 = digits
-            .chars()
-            .enumerate()
-            .map(|(i, c)| c.to_digit(10).unwrap_or(0) * if i % 2 == 0 { 1 } else { 3 })
-            .sum();
-        format!("{digits}{}", (10 - sum % 10) % 10)
-    }
-
     struct Spec {
         title: &'static str,
         brand: &'static str,
@@ -1444,6 +1433,17 @@ mod generate {
         }
         out
     }
+}
+
+/// EAN-13 with a correct check digit from a 12-digit prefix.
+pub fn ean13(body: u64) -> String {
+    let digits = format!("{body:012}");
+    let sum: u32 = digits
+        .chars()
+        .enumerate()
+        .map(|(i, c)| c.to_digit(10).unwrap_or(0) * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    format!("{digits}{}", (10 - sum % 10) % 10)
 }
 
 #[cfg(test)]

@@ -617,6 +617,59 @@ async fn products_and_variants() {
     sb.handle.stop().await;
 }
 
+/// Issue 18, item 4: like the real API, a product shows at most 50 variants inline; the
+/// variants endpoint pages all of them with `count` (default 10) and `offset`; a PUT of an
+/// existing product without `id` is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn large_products_page_their_variants() {
+    let sb = start().await;
+    let base = format!("/ecommerce/stores/{STORE}/products");
+    let variants: Vec<_> = (0..120)
+        .map(|i| json!({"id": format!("7{i:03}"), "title": format!("Shirt - {i}"), "sku": format!("7{i:03}")}))
+        .collect();
+    let r = sb
+        .req(
+            "PUT",
+            &format!("{base}/7"),
+            Some(json!({"id": "7", "title": "Shirt", "variants": variants})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["variants"].as_array().map(Vec::len), Some(50));
+    let inline = sb.get(&format!("{base}/7")).await.json;
+    assert_eq!(inline["variants"].as_array().map(Vec::len), Some(50));
+    let vbase = format!("{base}/7/variants");
+    let first = sb.get(&vbase).await.json;
+    assert_eq!(first["total_items"], 120);
+    assert_eq!(first["variants"].as_array().map(Vec::len), Some(10));
+    let mut ids = Vec::new();
+    for offset in [0, 50, 100] {
+        let page = sb
+            .get(&format!("{vbase}?count=50&offset={offset}"))
+            .await
+            .json;
+        for v in page["variants"].as_array().expect("variants") {
+            ids.push(v["id"].as_str().expect("id").to_owned());
+        }
+    }
+    assert_eq!(ids.len(), 120);
+    assert_eq!(ids[119], "7119");
+    let r = sb
+        .req(
+            "PUT",
+            &format!("{base}/7"),
+            Some(json!({"variants": [{"id": "7999", "title": "Shirt - new"}]})),
+        )
+        .await;
+    assert_problem(&r, 400, "Invalid Resource");
+    assert_eq!(
+        sb.get(&vbase).await.json["total_items"],
+        120,
+        "a refused PUT changed nothing"
+    );
+    sb.handle.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn orders_and_lines() {
     let sb = start().await;

@@ -1,6 +1,18 @@
-//! `customer.upsert` and `customer.find`: e-commerce customers by e-mail.
+//! `customer.upsert` and `customer.find`: e-commerce customers by e-mail, and (with the
+//! integration's `audience_members`, off by default) audience members too.
+//!
+//! **Customers to the audience.** With `audience_members` set, a customer is first upserted
+//! as a member of the store's audience (`PUT /lists/{list_id}/members/{subscriber_hash}`),
+//! then as the store's customer (so a new member gets Ferry's status, not the one MailChimp
+//! gives customers it adds itself). Consent-safe: a new member is `subscribed` only with the
+//! customer's consent (`opted_in`), else the configured status (`transactional` by default,
+//! or `pending`: MailChimp asks by e-mail); an existing member's status is never changed
+//! (`status_if_new` only), so an unsubscribed member stays unsubscribed. Merge fields:
+//! `FNAME`, `LNAME` (a company's contact person when the customer has no name of its own) and
+//! `ADDRESS` (billing, else shipping address).
 
 use ferry_platform::connector::{CommandError, Cx, Executed, Xref};
+use ferry_proto::messages::AudienceStatus;
 use ferry_proto::messages::{CustomerFind, CustomerFound, CustomerUpsert, CustomerUpserted};
 use ferry_proto::model::{Customer, CustomerKind};
 use ferry_proto::{Email, System};
@@ -54,6 +66,54 @@ pub(super) fn customer_json(id: &str, c: &Customer) -> Value {
     Value::Object(body)
 }
 
+/// The body of `PUT /lists/{list_id}/members/{hash}` for customer `c`: consent-safe
+/// `status_if_new` (see the module docs) and the merge fields FNAME, LNAME and ADDRESS.
+pub(super) fn member_json(c: &Customer, without_consent: AudienceStatus) -> Value {
+    let status = if c.opted_in == Some(true) {
+        "subscribed"
+    } else {
+        without_consent.as_str()
+    };
+    let contact = match &c.kind {
+        CustomerKind::Company { contact, .. } => Some(contact),
+        CustomerKind::Person => None,
+    };
+    let mut merges = Map::new();
+    let first = c
+        .first_name
+        .as_ref()
+        .or(contact.and_then(|p| p.first_name.as_ref()));
+    let last = c
+        .last_name
+        .as_ref()
+        .or(contact.and_then(|p| p.last_name.as_ref()));
+    if let Some(n) = first {
+        merges.insert("FNAME".into(), json!(n.as_str()));
+    }
+    if let Some(n) = last {
+        merges.insert("LNAME".into(), json!(n.as_str()));
+    }
+    if let Some(a) = c.billing_address.as_ref().or(c.shipping_address.as_ref()) {
+        let line = address_json(a);
+        merges.insert(
+            "ADDRESS".into(),
+            json!({
+                "addr1": line["address1"],
+                "addr2": "",
+                "city": line["city"],
+                "state": line["province"],
+                "zip": line["postal_code"],
+                "country": line["country_code"],
+            }),
+        );
+    }
+    let mut body = json!({"email_address": c.email.as_str(), "status_if_new": status});
+    if !merges.is_empty() {
+        body["merge_fields"] = Value::Object(merges);
+    }
+    body
+}
+
 #[tracing::instrument(skip_all, fields(integration = %cx.integration_id, email = %cmd.customer.email.masked()))]
 pub(super) async fn customer_upsert(
     cx: &Cx<'_, Integration>,
@@ -63,6 +123,17 @@ pub(super) async fn customer_upsert(
     integration.ensure_store().await?;
     let customer = &cmd.customer;
     let email = &customer.email;
+    if let Some(status) = integration.connection.audience_members {
+        let path = format!(
+            "{}/members/{}",
+            integration.list_path(),
+            subscriber_hash(email.as_str())
+        );
+        integration
+            .client
+            .put("members.put", &path, &member_json(customer, status))
+            .await?;
+    }
     let known = match &cmd.existing_id {
         Some(id) => Some(id.to_string()),
         None => find_customer(integration, email).await?,
@@ -137,4 +208,74 @@ pub(super) async fn customer_find(
         },
         Vec::new(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn customer(opted_in: Option<bool>) -> Customer {
+        serde_json::from_value(json!({
+            "email": "jan@example.nl", "kind": {"type": "person"},
+            "first_name": "Jan", "last_name": "Jansen", "opted_in": opted_in,
+            "billing_address": {"street": "Dorpsstraat", "house_number": "12", "house_number_suffix": "a",
+                                "postcode": "1234 AB", "city": "Ons Dorp", "country": "NL"}
+        }))
+        .expect("customer")
+    }
+
+    #[test]
+    fn a_member_is_subscribed_only_with_consent() {
+        use AudienceStatus::{Pending, Transactional};
+        let cases = [
+            (None, Transactional, "transactional"),
+            (Some(false), Transactional, "transactional"),
+            (None, Pending, "pending"),
+            (Some(false), Pending, "pending"),
+            (Some(true), Transactional, "subscribed"),
+            (Some(true), Pending, "subscribed"),
+        ];
+        for (opted_in, configured, expected) in cases {
+            let body = member_json(&customer(opted_in), configured);
+            assert_eq!(
+                body["status_if_new"], expected,
+                "{opted_in:?} {configured:?}"
+            );
+            assert!(
+                body.get("status").is_none(),
+                "an existing member keeps its status"
+            );
+        }
+    }
+
+    #[test]
+    fn a_member_gets_name_and_address_merge_fields() {
+        let body = member_json(&customer(None), AudienceStatus::Transactional);
+        assert_eq!(body["email_address"], "jan@example.nl");
+        assert_eq!(
+            body["merge_fields"],
+            json!({"FNAME": "Jan", "LNAME": "Jansen", "ADDRESS": {
+                "addr1": "Dorpsstraat 12a", "addr2": "", "city": "Ons Dorp", "state": "",
+                "zip": "1234 AB", "country": "NL"}})
+        );
+        let company: Customer = serde_json::from_value(json!({
+            "email": "inkoop@example.nl",
+            "kind": {"type": "company", "company_name": "Lampen BV",
+                     "contact": {"first_name": "Piet", "last_name": "Bakker"}}
+        }))
+        .expect("company");
+        let body = member_json(&company, AudienceStatus::Transactional);
+        assert_eq!(
+            body["merge_fields"],
+            json!({"FNAME": "Piet", "LNAME": "Bakker"})
+        );
+        let bare: Customer =
+            serde_json::from_value(json!({"email": "x@example.nl", "kind": {"type": "person"}}))
+                .expect("bare");
+        assert!(
+            member_json(&bare, AudienceStatus::Transactional)
+                .get("merge_fields")
+                .is_none()
+        );
+    }
 }

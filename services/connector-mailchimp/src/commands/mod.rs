@@ -363,16 +363,8 @@ pub(super) fn integer_quantity(q: &rust_decimal::Decimal, what: &str) -> Result<
 
 /// The variants MailChimp should have for `product`, keyed by id (= SKU).
 pub(super) fn address_json(a: &Address) -> Value {
-    let mut line = a.street.to_string();
-    if let Some(n) = &a.house_number {
-        line.push(' ');
-        line.push_str(n.as_str());
-    }
-    if let Some(s) = &a.house_number_suffix {
-        line.push_str(s.as_str());
-    }
     json!({
-        "address1": line,
+        "address1": a.street_line(),
         "city": a.city.as_str(),
         "postal_code": a.postcode.as_str(),
         "province": a.region.as_ref().map(|r| r.as_str()).unwrap_or_default(),

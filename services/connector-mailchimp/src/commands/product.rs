@@ -17,6 +17,7 @@ use crate::client::segment;
 use crate::integrations::Integration;
 use crate::records;
 use crate::store::{XREFS, XrefKind};
+use crate::variants;
 
 fn variants_json(product: &Product) -> Result<Vec<Value>, CommandError> {
     let mut out = Vec::new();
@@ -59,6 +60,47 @@ fn variants_json(product: &Product) -> Result<Vec<Value>, CommandError> {
     Ok(out)
 }
 
+/// The body of `PUT products/{id}`: the product's information with `variants` (at most 50).
+async fn product_json(
+    db: &sea_orm::DatabaseConnection,
+    integration: &Integration,
+    product: &Product,
+    id: &str,
+    variants: Vec<Value>,
+) -> Result<Value, CommandError> {
+    let mut body = json!({
+        "id": id,
+        "title": product.title.as_str(),
+        "variants": variants,
+    });
+    if let Some(d) = product
+        .long_description
+        .as_ref()
+        .or(product.short_description.as_ref())
+    {
+        body["description"] = json!(d.as_str());
+    }
+    if let Some(category) = &product.category {
+        let name = match &category.name {
+            Some(n) => Some(n.to_string()),
+            None => XREFS
+                .by_id(
+                    db,
+                    integration.id(),
+                    XrefKind::Category.as_str(),
+                    category.key.as_str(),
+                )
+                .await?
+                .and_then(|x| x.canonical_key),
+        };
+        body["type"] = json!(name.unwrap_or_else(|| category.key.to_string()));
+    }
+    if let Some(vendor) = product.properties.get("vendor") {
+        body["vendor"] = json!(vendor);
+    }
+    Ok(body)
+}
+
 #[tracing::instrument(skip_all, fields(integration = %cx.integration_id, sku = %cmd.product.sku))]
 pub(super) async fn product_upsert(
     cx: &Cx<'_, Integration>,
@@ -82,9 +124,10 @@ pub(super) async fn product_upsert(
         Some(x) => x.external_id,
         None => sku.as_str().to_owned(),
     };
-    let path = format!("{}/products/{}", integration.store_path(), segment(&id));
-    let existing = integration
-        .client
+    let store_path = integration.store_path();
+    let path = format!("{store_path}/products/{}", segment(&id));
+    let client = &integration.client;
+    let existing = client
         .get_opt(
             "products.get",
             &path,
@@ -92,62 +135,60 @@ pub(super) async fn product_upsert(
         )
         .await?;
     let created = existing.is_none();
-    let body = if existing.is_some() && !cmd.overwrite_existing {
-        // Keep the product's information; only add variants it lacks.
-        let have: Vec<String> = existing
-            .as_ref()
-            .and_then(|p| p.get("variants"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(records::id_of)
-            .collect();
-        let missing: Vec<Value> = variants
-            .into_iter()
-            .filter(|v| !have.iter().any(|h| Some(h.as_str()) == v["id"].as_str()))
-            .collect();
-        json!({"variants": missing})
-    } else {
-        let mut body = json!({
-            "id": id,
-            "title": product.title.as_str(),
-            "variants": variants,
-        });
-        if let Some(d) = product
-            .long_description
-            .as_ref()
-            .or(product.short_description.as_ref())
+    // At most 50 variants go inline with the product; every further one, and every new
+    // variant of a product whose information is kept, by `PUT .../variants/{id}`.
+    let (product_body, separate) = match &existing {
+        Some(found) if !cmd.overwrite_existing => {
+            // Keep the product's information; only add variants it lacks.
+            let have = variants::ids(client, &store_path, &id, found).await?;
+            let missing: Vec<Value> = variants
+                .into_iter()
+                .filter(|v| !have.iter().any(|h| Some(h.as_str()) == v["id"].as_str()))
+                .collect();
+            (None, missing)
+        }
+        _ => {
+            let mut inline = variants;
+            let separate = inline.split_off(inline.len().min(variants::INLINE_VARIANTS));
+            let body = product_json(db, integration, product, &id, inline).await?;
+            (Some(body), separate)
+        }
+    };
+    let mut saved = match &product_body {
+        Some(body) => client.put("products.put", &path, body).await?,
+        None => existing.clone().unwrap_or_default(),
+    };
+    if !separate.is_empty() {
+        let collection = variants::collection(&store_path, &id);
+        let writes: Vec<Result<Value, _>> = futures::stream::iter(separate)
+            .map(|v| {
+                let vpath = format!(
+                    "{collection}/{}",
+                    segment(v["id"].as_str().unwrap_or_default())
+                );
+                let client = client.clone();
+                async move { client.put("variants.put", &vpath, &v).await }
+            })
+            .buffered(client.concurrency().max(1))
+            .collect()
+            .await;
+        for w in writes {
+            w?;
+        }
+        // The product as MailChimp has it now, all variants included: its fingerprint keeps
+        // Ferry's own write from being observed back as a change.
+        if let Some(mut full) = client
+            .get_opt(
+                "products.get",
+                &path,
+                &[("exclude_fields", "_links".into())],
+            )
+            .await?
         {
-            body["description"] = json!(d.as_str());
+            variants::complete(client, &store_path, &mut full).await?;
+            saved = full;
         }
-        if let Some(category) = &product.category {
-            let name = match &category.name {
-                Some(n) => Some(n.to_string()),
-                None => XREFS
-                    .by_id(
-                        db,
-                        integration.id(),
-                        XrefKind::Category.as_str(),
-                        category.key.as_str(),
-                    )
-                    .await?
-                    .and_then(|x| x.canonical_key),
-            };
-            body["type"] = json!(name.unwrap_or_else(|| category.key.to_string()));
-        }
-        if let Some(vendor) = product.properties.get("vendor") {
-            body["vendor"] = json!(vendor);
-        }
-        body
-    };
-    let saved = if body["variants"].as_array().is_some_and(|v| v.is_empty())
-        && !created
-        && !cmd.overwrite_existing
-    {
-        existing.unwrap_or_default()
-    } else {
-        integration.client.put("products.put", &path, &body).await?
-    };
+    }
     let mut xrefs = vec![Xref {
         kind: XrefKind::Product.as_str(),
         external_id: id.clone(),

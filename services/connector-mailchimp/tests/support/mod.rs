@@ -89,6 +89,8 @@ pub struct Options {
     pub webhook_secret: Option<String>,
     pub concurrency: u32,
     pub publish_stock: bool,
+    /// The integration's `audience_members` (customers to the audience).
+    pub audience_members: Option<ferry_proto::messages::AudienceStatus>,
     pub poll: bool,
     /// The sandbox's scale seed (see `ferry_sandbox::mailchimp::scale`).
     pub scale: Option<ferry_sandbox::mailchimp::scale::Scale>,
@@ -106,6 +108,7 @@ impl Options {
             webhook_secret: None,
             concurrency: 10,
             publish_stock: false,
+            audience_members: None,
             poll: false,
             scale: None,
             reconcile_interval_secs: None,
@@ -196,6 +199,7 @@ impl Harness {
             company_merge_field: "COMPANY".into(),
             resources: ferry_connector_mailchimp::Resource::all(),
             publish_stock: options.publish_stock,
+            audience_members: options.audience_members,
         }];
 
         let seen = Observer::default();

@@ -83,8 +83,12 @@ pub(super) async fn product_upsert(
     let existing = articles_by_sku(integration, &skus).await?;
     let product_number = existing.values().map(|(p, _)| *p).next();
 
+    // "Overwrite existing" off: an existing product keeps its information and its articles;
+    // only the variants it lacks are added (as new articles of that product).
+    let keep = product_number.is_some() && !cmd.overwrite_existing;
     if let Some(number) = product_number
-        && !cmd.overwrite_existing
+        && keep
+        && items.iter().all(|i| existing.contains_key(i.sku.as_str()))
     {
         let mut done = Done::new(ProductUpserted {
             target: System::Mpluskassa,
@@ -98,14 +102,18 @@ pub(super) async fn product_upsert(
         return Ok(done);
     }
 
+    let items: Vec<&Item<'_>> = items
+        .iter()
+        .filter(|i| !keep || !existing.contains_key(i.sku.as_str()))
+        .collect();
     let group = match &p.category {
-        Some(c) => {
+        Some(c) if !keep => {
             // The group recorded for the category key (never the key read as a number).
             cx.xref(kind::CATEGORY, c.key.as_str())
                 .await?
                 .and_then(|g| g.parse().ok())
         }
-        None => None,
+        _ => None,
     };
     let (turnover, vat_code) = article_codes(integration, p.tax_rate.map(|t| t.value())).await?;
     let price_incl = p.price_includes_tax;
@@ -141,8 +149,12 @@ pub(super) async fn product_upsert(
         .collect();
     let write = ProductWrite {
         product_number,
-        description: Some(p.title.to_string()),
-        extra_text: p.long_description.as_ref().map(ToString::to_string),
+        description: (!keep).then(|| p.title.to_string()),
+        extra_text: p
+            .long_description
+            .as_ref()
+            .filter(|_| !keep)
+            .map(ToString::to_string),
         articles: writes,
         group_numbers: group.map(|g| vec![g]),
     };

@@ -682,6 +682,9 @@ async function saveOrders(event) {
   $("#w-stock-buffer").value = d.stock.buffer;
   $("#w-manage-stock").checked = d.stock.manage_stock;
   $("#w-overwrite").checked = d.products.overwrite_existing;
+  const audience = (d.customers && d.customers.audience) || { enabled: false, status: "transactional" };
+  $("#w-audience").checked = audience.enabled;
+  $("#w-audience-status").value = audience.status;
   $("#w-debtor").checked = d.orders.default_debtor.enabled;
   openStep("settings");
 }
@@ -696,6 +699,7 @@ async function saveSettings(event) {
   d.stock.buffer = String($("#w-stock-buffer").value || "0");
   d.stock.manage_stock = $("#w-manage-stock").checked;
   d.products.overwrite_existing = $("#w-overwrite").checked;
+  d.customers = { ...(d.customers || {}), audience: { enabled: $("#w-audience").checked, status: $("#w-audience-status").value } };
   d.orders = { ...d.orders, ...wizard.orders };
   if (d.orders.workplace_number === undefined) delete d.orders.workplace_number;
   d.orders.default_debtor = $("#w-debtor").checked ? { enabled: true, relation_id: $("#w-debtor-id").value.trim() } : { enabled: false };
