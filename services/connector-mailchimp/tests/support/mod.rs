@@ -94,6 +94,9 @@ pub struct Options {
     pub scale: Option<ferry_sandbox::mailchimp::scale::Scale>,
     /// `mailchimp.reconcile_interval_secs` (default: the configuration's).
     pub reconcile_interval_secs: Option<u64>,
+    /// `egress.allow` entries beside the sandbox's own address (always allowed, with the
+    /// sandbox mode on: it listens on loopback over plain http).
+    pub egress_allow: Vec<String>,
 }
 
 impl Options {
@@ -109,6 +112,7 @@ impl Options {
             poll: false,
             scale: None,
             reconcile_interval_secs: None,
+            egress_allow: Vec::new(),
         }
     }
 }
@@ -183,6 +187,10 @@ impl Harness {
         config.mailchimp.retry_base_ms = 20;
         config.mailchimp.retry_max_ms = 200;
         config.mailchimp.max_attempts = 4;
+        // Exactly the sandbox's address (not all of loopback), over plain http.
+        config.egress.allow = vec![socket_of(&sandbox.mailchimp_url)];
+        config.egress.allow.extend(options.egress_allow.clone());
+        config.egress.sandbox = true;
         config.integrations = vec![IntegrationConfig {
             integration_id,
             api_key: Secret::new(DEFAULT_API_KEY),
@@ -433,6 +441,16 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// The `api_key` of the sandbox.
+/// `127.0.0.1:<port>` of an `http://` URL, for `egress.allow`.
+pub fn socket_of(url: &str) -> String {
+    let url = reqwest::Url::parse(url).expect("URL");
+    format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port_or_known_default().expect("port")
+    )
+}
+
 pub fn sandbox_key() -> &'static str {
     DEFAULT_API_KEY
 }
