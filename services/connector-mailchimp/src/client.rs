@@ -1065,11 +1065,7 @@ mod tests {
 
     /// Plain http to exactly `address` (a local test server).
     fn sandbox_egress(address: &str) -> EgressGuard {
-        EgressGuard::new(&ferry_platform::egress::EgressConfig {
-            allow: vec![address.to_owned()],
-            sandbox: true,
-        })
-        .expect("allow-list")
+        EgressGuard::sandbox_at(address.parse().expect("address"))
     }
 
     /// Issue 19, findings 2 and 3: without an allow-list, the client refuses plain http and

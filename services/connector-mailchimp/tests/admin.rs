@@ -8,8 +8,9 @@ use std::time::Duration;
 use ferry_connector_mailchimp::webhook;
 use ferry_platform::admin::{AdminServer, RunningAdminServer};
 use ferry_platform::config::{AdminConfig, Scope, Secret, TokenConfig};
+use ferry_test_support::egress::{Probes, check_cases, socket_of};
 use serde_json::{Value, json};
-use support::{Harness, Kind, Options, sandbox_key, socket_of};
+use support::{Harness, Kind, Options, sandbox_key};
 
 const READ: &str = "read-token-0123456789";
 const OPERATOR: &str = "operator-token-0123456789";
@@ -317,21 +318,6 @@ fn secrets_never_print() {
     assert!(printed.contains("us19"));
 }
 
-/// A server on loopback answering every request with `answer`; its port.
-async fn answering(answer: &'static str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut buf = [0u8; 4096];
-            let _ = socket.read(&mut buf).await;
-            let _ = socket.write_all(answer.as_bytes()).await;
-        }
-    });
-    port
-}
-
 /// Issue 19, finding 3: the connection test goes through the egress guard. Internal
 /// destinations (the metadata address, loopback ports not allowed, private networks, names
 /// resolving to them) are refused before any request, a redirect to an internal address is
@@ -339,20 +325,9 @@ async fn answering(answer: &'static str) -> u16 {
 /// and a failure says what failed without the remote's body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_tests_refuse_internal_destinations_and_say_what_failed() {
-    let redirect = answering(
-        "HTTP/1.1 302 Found\r\nConnection: close\r\nLocation: http://169.254.169.254/latest/meta-data/\r\nContent-Length: 0\r\n\r\n",
-    )
-    .await;
-    let failing = answering(
-        "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: 52\r\n\r\n{\"detail\":\"db at 10.9.8.7 password=INTERNAL-TEXT-x\"}",
-    )
-    .await;
-    let plain = answering("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").await;
+    let probes = Probes::start().await;
     let mut options = Options::new(Kind::InProcess);
-    options.egress_allow = [redirect, failing, plain]
-        .iter()
-        .map(|port| format!("127.0.0.1:{port}"))
-        .collect();
+    options.egress_allow = probes.allow();
     let h = Harness::with(options).await;
     let (server, base) = admin(&h);
     let http = reqwest::Client::new();
@@ -373,81 +348,17 @@ async fn connection_tests_refuse_internal_destinations_and_say_what_failed() {
             answer
         }
     };
-    let admin_port = server.local_addr().port();
     let sandbox = socket_of(&h.sandbox.mailchimp_url);
-    let sandbox_port = sandbox.rsplit(':').next().unwrap().to_owned();
-    // A name resolving to an internal address (here the machine's own name, on loopback;
-    // elsewhere its private address): checked after resolution, at connect time.
-    let own_name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap()
-        .trim()
-        .to_owned();
-    let resolved: Vec<std::net::SocketAddr> = tokio::net::lookup_host((own_name.as_str(), 0))
-        .await
-        .unwrap()
-        .collect();
-    assert!(
-        resolved
-            .iter()
-            .all(|a| ferry_platform::egress::is_internal(a.ip())),
-        "{own_name} resolves to {resolved:?}"
-    );
-    for (base_url, code) in [
-        (
-            "https://169.254.169.254/latest/meta-data".to_owned(),
-            "refused_destination",
-        ),
-        (
-            "http://169.254.169.254/latest/meta-data".to_owned(),
-            "refused_destination",
-        ),
-        // Loopback, but not the allowed port: the connector's own admin server.
-        (
-            format!("http://127.0.0.1:{admin_port}/api/v1"),
-            "refused_destination",
-        ),
-        ("https://10.20.30.40/3.0".to_owned(), "refused_destination"),
-        ("https://0x7f000001/3.0".to_owned(), "refused_destination"),
-        (
-            format!("https://localhost:{sandbox_port}/3.0"),
-            "refused_destination",
-        ),
-        (
-            format!("https://{own_name}:{sandbox_port}/3.0"),
-            "refused_destination",
-        ),
-        // Plain http to a public host: the key would travel in clear.
-        (
-            "http://us1.api.mailchimp.com/3.0".to_owned(),
-            "insecure_scheme",
-        ),
-        // Allowed, but the answer is a redirect to the metadata address: not followed.
-        (format!("http://127.0.0.1:{redirect}/3.0"), "http_3xx"),
-        (format!("http://127.0.0.1:{failing}/3.0"), "http_5xx"),
-        // https to a server that does not speak TLS.
-        (format!("https://127.0.0.1:{plain}/3.0"), "tls"),
-    ] {
-        let started = std::time::Instant::now();
-        let answer = test(base_url.clone()).await;
-        assert_eq!(answer["ok"], false, "{base_url}: {answer}");
-        assert_eq!(answer["error"]["code"], code, "{base_url}: {answer}");
-        let text = answer.to_string();
-        for leak in [
-            "INTERNAL-TEXT",
-            "10.9.8.7",
-            "meta-data/",
-            "error sending",
-            "hyper",
-            sandbox_key(),
-        ] {
-            assert!(!text.contains(leak), "{base_url}: {leak} in {answer}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "{base_url}: {:?} (a connection was attempted)",
-            started.elapsed()
-        );
-    }
+    let sandbox_port: u16 = sandbox.rsplit(':').next().unwrap().parse().unwrap();
+    let cases = probes
+        .cases(
+            server.local_addr().port(),
+            sandbox_port,
+            "/3.0",
+            "us1.api.mailchimp.com",
+        )
+        .await;
+    check_cases(cases, sandbox_key(), &test).await;
     // The allowed sandbox on loopback passes.
     let ok = test(h.sandbox.mailchimp_url.clone()).await;
     assert_eq!(ok["ok"], true, "{ok}");

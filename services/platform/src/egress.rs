@@ -116,6 +116,14 @@ impl EgressGuard {
         self.sandbox = true;
     }
 
+    /// A guard allowing exactly `address` (a sandbox, a test server) in sandbox mode, and
+    /// public `https://` destinations.
+    pub fn sandbox_at(address: SocketAddr) -> Self {
+        let mut guard = Self::default();
+        guard.allow_sandbox(address);
+        guard
+    }
+
     fn host_allowed(&self, host: &str) -> bool {
         self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }
@@ -558,8 +566,8 @@ mod tests {
         assert!(exact.check_url(&url("http://127.0.0.1/")).is_err());
         assert!(exact.check_url(&url("http://localhost:9110/")).is_err());
         assert!(!exact.permits("127.0.0.1".parse().unwrap_or_else(|e| panic!("{e}"))));
-        let mut added = guard(&[]);
-        added.allow_sandbox("127.0.0.1:9111".parse().unwrap_or_else(|e| panic!("{e}")));
+        let added =
+            EgressGuard::sandbox_at("127.0.0.1:9111".parse().unwrap_or_else(|e| panic!("{e}")));
         assert!(added.sandbox());
         assert_eq!(
             added.check_credentialed_url(&url("http://127.0.0.1:9111/")),

@@ -188,7 +188,9 @@ impl Harness {
         config.mailchimp.retry_max_ms = 200;
         config.mailchimp.max_attempts = 4;
         // Exactly the sandbox's address (not all of loopback), over plain http.
-        config.egress.allow = vec![socket_of(&sandbox.mailchimp_url)];
+        config.egress.allow = vec![ferry_test_support::egress::socket_of(
+            &sandbox.mailchimp_url,
+        )];
         config.egress.allow.extend(options.egress_allow.clone());
         config.egress.sandbox = true;
         config.integrations = vec![IntegrationConfig {
@@ -441,16 +443,6 @@ pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// The `api_key` of the sandbox.
-/// `127.0.0.1:<port>` of an `http://` URL, for `egress.allow`.
-pub fn socket_of(url: &str) -> String {
-    let url = reqwest::Url::parse(url).expect("URL");
-    format!(
-        "{}:{}",
-        url.host_str().expect("host"),
-        url.port_or_known_default().expect("port")
-    )
-}
-
 pub fn sandbox_key() -> &'static str {
     DEFAULT_API_KEY
 }
