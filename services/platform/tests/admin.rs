@@ -510,3 +510,41 @@ async fn public_routes_are_served_without_a_token_and_the_api_still_needs_one() 
         StatusCode::NOT_FOUND
     );
 }
+
+/// Issue 19, finding 6: guessing tokens is slow. After `auth_failures_per_minute` failed
+/// authentications, the address gets 429 with `Retry-After` (the error table's
+/// `rate_limited`), even with a valid token; health and metrics stay open.
+#[tokio::test]
+async fn failed_authentications_are_rate_limited() {
+    let config = AdminConfig {
+        auth_failures_per_minute: 5,
+        ..admin_config()
+    };
+    let app = spawn_configured(vec![], &config);
+    for attempt in 0..5 {
+        let guess = format!("guess-{attempt}-0123456789abcdef");
+        assert_eq!(
+            app.get("/api/v1/things", Some(&guess)).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for token in [Some("guess-5-0123456789abcdef"), None, Some(READ_TOKEN)] {
+        let limited = app.get("/api/v1/things", token).await;
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = limited.headers()[reqwest::header::RETRY_AFTER]
+            .to_str()
+            .expect("header")
+            .parse()
+            .expect("seconds");
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        let body = json_body(limited).await;
+        assert_eq!(body["code"], "rate_limited");
+        assert!(
+            body["link"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("#error-rate_limited")
+        );
+    }
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+}

@@ -128,7 +128,7 @@ impl AdminServer {
         AdminServerBuilder {
             service_name: service_name.to_owned(),
             listen: config.listen,
-            tokens: Tokens::new(&config.tokens),
+            tokens: Tokens::new(&config.tokens).with_failure_limit(config.auth_failures_per_minute),
             max_body_bytes: config.max_body_bytes,
             checks: Vec::new(),
             readiness_timeout: DEFAULT_READINESS_TIMEOUT,

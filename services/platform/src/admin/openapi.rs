@@ -108,6 +108,10 @@ fn require_bearer(item: &mut PathItem) {
         for (status, description) in [
             ("401", "No valid bearer token"),
             ("403", "The token's scope is insufficient"),
+            (
+                "429",
+                "Too many failed authentications from this address (Retry-After)",
+            ),
         ] {
             responses.entry(status.to_owned()).or_insert_with(|| {
                 utoipa::openapi::ResponseBuilder::new()
