@@ -548,3 +548,47 @@ async fn failed_authentications_are_rate_limited() {
     }
     assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
 }
+
+/// Issue 19, finding 6: every state-changing call (allowed or refused) is in the audit trail
+/// with the token's name, method, path and status, never its body; reads are not; the
+/// trail needs the operator scope.
+#[tokio::test]
+async fn state_changing_calls_are_audited() {
+    let app = spawn();
+    let created = app
+        .post(
+            "/api/v1/things",
+            Some(OPERATOR_TOKEN),
+            json!({"name": "private-value-7"}),
+        )
+        .await
+        .status();
+    let refused = app
+        .post("/api/v1/things", Some(READ_TOKEN), json!({"name": "x"}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let anonymous = app.post("/api/v1/things", None, json!({"name": "x"})).await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/v1/things", Some(OPERATOR_TOKEN))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v1/audit", Some(READ_TOKEN)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let trail = json_body(app.get("/api/v1/audit", Some(OPERATOR_TOKEN)).await).await;
+    let records = trail.as_array().expect("array");
+    assert_eq!(records.len(), 3, "{trail}");
+    assert_eq!(records[0]["token"], Value::Null);
+    assert_eq!(records[0]["status"], 401);
+    assert_eq!(records[1]["token"], "grafana");
+    assert_eq!(records[1]["status"], 403);
+    assert_eq!(records[2]["token"], "oncall");
+    assert_eq!(records[2]["method"], "POST");
+    assert_eq!(records[2]["path"], "/api/v1/things");
+    assert_eq!(records[2]["status"], created.as_u16());
+    assert!(!trail.to_string().contains("private-value-7"), "{trail}");
+}

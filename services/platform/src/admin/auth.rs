@@ -26,6 +26,7 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use subtle::ConstantTimeEq;
 
+use super::audit::{AuditRecord, AuditTrail};
 use super::errors::ApiError;
 use crate::config::{Scope, Secret, TokenConfig};
 
@@ -230,16 +231,48 @@ pub(crate) async fn require_token(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let required = required_scope(req.method());
-    match authorize(req.request(), required) {
+    let audited = (required == Scope::Operator).then(|| {
+        (
+            req.app_data::<actix_web::web::Data<AuditTrail>>().cloned(),
+            req.method().to_string(),
+            req.path().to_owned(),
+        )
+    });
+    let record = |token: Option<String>, status: u16| {
+        if let Some((Some(trail), method, path)) = &audited {
+            trail.record(AuditRecord {
+                at: chrono::Utc::now(),
+                token,
+                method: method.clone(),
+                path: path.clone(),
+                status,
+            });
+        }
+    };
+    let principal = match authorize(req.request(), required) {
         Ok(principal) => {
             tracing::debug!(token = %principal.name, method = %req.method(), path = req.path(), "admin call authorized");
+            principal
         }
         Err(e) => {
             tracing::info!(method = %req.method(), path = req.path(), code = %e.code(), "admin call refused");
+            // A valid token with too small a scope is named; a failed authentication is not.
+            let token = req
+                .request()
+                .extensions()
+                .get::<Principal>()
+                .map(|p| p.name.clone());
+            record(token, e.code().status().as_u16());
             return Err(e.into());
         }
-    }
-    next.call(req).await
+    };
+    let response = next.call(req).await;
+    let status = match &response {
+        Ok(response) => response.status().as_u16(),
+        Err(error) => error.as_response_error().status_code().as_u16(),
+    };
+    record(Some(principal.name), status);
+    response
 }
 
 /// Extractor: the caller holds a token with at least the `read` scope.

@@ -21,8 +21,8 @@ pub const SECURITY_SCHEME: &str = "bearer";
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(super::health::healthz, super::health::readyz, super::health::metrics, openapi_json),
-    components(schemas(ErrorBody, ErrorCode, ErrorType, HealthBody, ReadinessBody, CheckStatus)),
+    paths(super::health::healthz, super::health::readyz, super::health::metrics, openapi_json, super::audit::audit),
+    components(schemas(ErrorBody, ErrorCode, ErrorType, HealthBody, ReadinessBody, CheckStatus, super::audit::AuditRecord)),
     tags(
         (name = "health", description = "Liveness, readiness and metrics (no token)"),
         (name = "admin", description = "Admin API (bearer token)")
