@@ -46,7 +46,9 @@ impl Poller for MailchimpPoller {
     }
 
     async fn poll(&self, id: IntegrationId) -> Result<u64, PollError> {
-        let Some(integration) = self.ingester.integrations().get(id) else {
+        // Paused (or back to draft) since the scheduler's last pass: not polled, at once.
+        let integrations = self.ingester.integrations();
+        let Some(integration) = integrations.get(id).filter(|_| integrations.is_active(id)) else {
             return Ok(0);
         };
         let mut changes = 0;

@@ -40,7 +40,9 @@ impl Poller for MplusPoller {
     }
 
     async fn poll(&self, id: IntegrationId) -> Result<u64, PollError> {
-        let Some(integration) = self.ingest.integrations().get(id) else {
+        // Paused (or back to draft) since the scheduler's last pass: not polled, at once.
+        let integrations = self.ingest.integrations();
+        let Some(integration) = integrations.get(id).filter(|_| integrations.is_active(id)) else {
             return Ok(0);
         };
         Ok(self.ingest.run_pass(&integration).await?)
