@@ -115,6 +115,9 @@ async fn run(seed_json: &str, n: usize, latency_ms: u64, page_size: u32) -> Row 
     config.common.service_name = "connector-mailchimp".into();
     config.mailchimp.poll_enabled = false;
     config.mailchimp.page_size = page_size;
+    // The sandbox listens on loopback over plain http.
+    config.egress.allow = vec!["127.0.0.1/32".into()];
+    config.egress.sandbox = true;
     config.integrations = vec![IntegrationConfig {
         integration_id: IntegrationId::new(),
         api_key: Secret::new(DEFAULT_API_KEY),

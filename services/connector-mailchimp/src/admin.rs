@@ -3,7 +3,7 @@
 //!
 //! | route | what |
 //! | --- | --- |
-//! | `POST /mailchimp/connection-test` | tests credentials given in the body (`api_key`, optional `base_url`): ping + account name; the key is never echoed, logged or stored |
+//! | `POST /mailchimp/connection-test` | tests credentials given in the body (`api_key`, optional `base_url`): ping + account name; the key is never echoed, logged or stored; the base URL goes through the egress guard (`[egress]`), and a failure says what failed (`error.code`) without the remote's body |
 //! | `GET /mailchimp/integrations` | the connections served (no secrets) |
 //! | `POST /mailchimp/integrations/{id}/sync` | starts a `full` or `incremental` sync (all or some resources); answers 202 |
 //! | `GET /mailchimp/integrations/{id}/cursors` | poll watermarks and the progress of the running / last sync per resource |
@@ -18,6 +18,7 @@ use std::time::Instant;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use ferry_platform::admin::{ApiError, OperatorAccess, ReadAccess};
+use ferry_platform::egress::{TestFailure, TestFailureCode, TransportFailure};
 use ferry_proto::IntegrationId;
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
@@ -25,7 +26,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::client::{ApiKey, ApiStatsSnapshot, CallStat, ClientSettings, MailchimpClient};
+use crate::client::{ApiKey, ApiStatsSnapshot, CallStat, ClientError, MailchimpClient};
 use crate::ingest::{Ingester, Resource, SyncMode};
 use crate::integrations::Integration;
 use crate::store;
@@ -61,8 +62,9 @@ pub struct ConnectionTestResult {
     pub account_name: Option<String>,
     /// How long the test took.
     pub latency_ms: u64,
-    /// What failed.
-    pub error: Option<String>,
+    /// What failed: a code and Ferry's explanation (never MailChimp's or another server's
+    /// own texts).
+    pub error: Option<TestFailure>,
     /// The account's audiences, to choose one (setup wizard).
     pub audiences: Vec<Audience>,
     /// The account's e-commerce stores, to choose one or create a new one.
@@ -150,6 +152,31 @@ async fn audiences_and_stores(
     ))
 }
 
+/// What failed, without the remote's body or internal error texts.
+fn test_failure(error: &ClientError) -> TestFailure {
+    match error {
+        ClientError::InvalidKey(_) | ClientError::InvalidBaseUrl(_) => {
+            TestFailure::new(TestFailureCode::InvalidInput, error.to_string())
+        }
+        ClientError::Refused(refused) => TestFailure::refused(refused),
+        ClientError::Build(_) => TestFailure::new(
+            TestFailureCode::Internal,
+            "the HTTP client could not be built",
+        ),
+        // A bare 403 is MailChimp's edge throttling, not a refused key.
+        ClientError::Throttled { .. } => TestFailure::status(429),
+        ClientError::Rejected { status, .. } | ClientError::Server { status, .. } => {
+            TestFailure::status(*status)
+        }
+        ClientError::Timeout { .. } => TestFailure::transport(TransportFailure::Timeout),
+        ClientError::Connection { failure, .. } => TestFailure::transport(*failure),
+        ClientError::Malformed { .. } => TestFailure::new(
+            TestFailureCode::UnexpectedAnswer,
+            "the answer is not MailChimp's API (not the JSON expected, or too large)",
+        ),
+    }
+}
+
 /// Tests MailChimp credentials without storing them.
 #[utoipa::path(
     post,
@@ -163,6 +190,7 @@ async fn audiences_and_stores(
 )]
 async fn connection_test(
     OperatorAccess(who): OperatorAccess,
+    state: web::Data<AdminState>,
     body: web::Json<ConnectionTest>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
@@ -173,16 +201,16 @@ async fn connection_test(
             data_center: None,
             account_name: None,
             latency_ms: 0,
-            error: Some(e.to_string()),
+            error: Some(test_failure(&e)),
             audiences: Vec::new(),
             stores: Vec::new(),
         },
         Ok(key) => {
             let dc = key.data_center().to_owned();
-            let settings = ClientSettings {
+            let settings = crate::client::ClientSettings {
                 max_attempts: 2,
                 request_timeout: std::time::Duration::from_secs(20),
-                ..ClientSettings::default()
+                ..state.ingester.integrations().client_settings(1)
             };
             let outcome = async {
                 let client = MailchimpClient::new(key, body.base_url.as_deref(), settings)?;
@@ -211,14 +239,19 @@ async fn connection_test(
                     data_center: Some(dc),
                     account_name: None,
                     latency_ms,
-                    error: Some(e.to_string()),
+                    error: Some(test_failure(&e)),
                     audiences: Vec::new(),
                     stores: Vec::new(),
                 },
             }
         }
     };
-    tracing::info!(by = %who.name, ok = result.ok, "MailChimp connection tested");
+    tracing::info!(
+        by = %who.name,
+        ok = result.ok,
+        failure = ?result.error.as_ref().map(|e| e.code),
+        "MailChimp connection tested"
+    );
     Ok(HttpResponse::Ok().json(result))
 }
 
@@ -466,7 +499,7 @@ async fn api_stats(
     paths(connection_test, integrations, sync, cursors, api_stats),
     components(schemas(
         ConnectionTest, ConnectionTestResult, Audience, Store, IntegrationView, SyncRequest, SyncStarted,
-        CursorView, ApiStatsSnapshot, CallStat, Resource, SyncMode
+        CursorView, ApiStatsSnapshot, CallStat, Resource, SyncMode, TestFailure, TestFailureCode
     )),
     tags((name = "mailchimp", description = "MailChimp connector"))
 )]

@@ -16,6 +16,11 @@
 //!   when one is present it is honoured. A POST is retried only when it provably had no
 //!   effect (429, bare 403, connection refused): everything else is returned, and the caller
 //!   looks up before it creates again ([`crate::commands`]).
+//! - **Egress**: the HTTP client is built by the deployment's [`EgressGuard`]
+//!   ([`ClientSettings::egress`]): it follows no redirect, refuses internal addresses after
+//!   resolution (at connect time) unless `[egress] allow` names them, and the base URL is
+//!   checked before each call (`https://` only; plain `http://` to loopback or an allowed
+//!   internal address in sandbox mode only).
 //! - **Errors** are typed ([`ClientError`]) and name the operation and the cause; they never
 //!   contain the key, URLs with query strings, or e-mail addresses.
 //! - **Metrics**: every attempt counts in `ferry_api_calls_total{system="mailchimp"}` and in
@@ -29,7 +34,9 @@ use std::time::{Duration, Instant};
 use ferry_platform::backoff::{Backoff, Jitter};
 use ferry_platform::config::Secret;
 use ferry_platform::connector::slots::{ConnectionSlots, KeyLimit};
-use ferry_platform::egress::{BodyError, read_capped};
+use ferry_platform::egress::{
+    BodyError, EgressError, EgressGuard, TransportFailure, read_capped, transport_failure,
+};
 use ferry_platform::metrics;
 use ferry_proto::messages::{ErrorCode, FailureInfo};
 use reqwest::{Method, StatusCode};
@@ -118,6 +125,8 @@ pub struct ClientSettings {
     pub concurrency: usize,
     /// Longest response body read, in bytes; a longer one fails the call unread.
     pub max_response_bytes: usize,
+    /// Where calls may go (the default: public `https://` destinations only).
+    pub egress: EgressGuard,
 }
 
 impl Default for ClientSettings {
@@ -130,6 +139,7 @@ impl Default for ClientSettings {
             retry_max: Duration::from_secs(10),
             concurrency: 10,
             max_response_bytes: 32 * 1024 * 1024,
+            egress: EgressGuard::default(),
         }
     }
 }
@@ -156,6 +166,10 @@ pub enum ClientError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
+    /// The egress guard refused the destination (an internal address not allowed, or plain
+    /// `http://` outside the sandbox mode).
+    #[error("the MailChimp base URL is refused: {0}")]
+    Refused(EgressError),
     /// MailChimp refused the request (4xx other than throttling).
     #[error("{op}: MailChimp answered {status} {title}: {detail}{}", fields_suffix(.errors))]
     Rejected {
@@ -207,6 +221,8 @@ pub enum ClientError {
     Connection {
         /// The operation.
         op: &'static str,
+        /// What happened, by kind (TLS, connect, dropped).
+        failure: TransportFailure,
         /// What happened.
         cause: String,
         /// Attempts made.
@@ -248,6 +264,7 @@ impl ClientError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::InvalidKey(_) | Self::InvalidBaseUrl(_) => ErrorCode::Auth,
+            Self::Refused(_) => ErrorCode::Validation,
             Self::Build(_) => ErrorCode::Internal,
             Self::Rejected { status, .. } => match status {
                 401 | 403 => ErrorCode::Auth,
@@ -466,7 +483,15 @@ impl MailchimpClient {
             }
             None => key.default_base_url(),
         };
-        let http = reqwest::Client::builder()
+        let parsed = reqwest::Url::parse(&base)
+            .map_err(|e| ClientError::InvalidBaseUrl(format!("not a URL: {e}")))?;
+        settings
+            .egress
+            .check_credentialed_url(&parsed)
+            .map_err(ClientError::Refused)?;
+        let http = settings
+            .egress
+            .client_builder()
             .use_rustls_tls()
             .https_only(base.starts_with("https://"))
             .timeout(settings.request_timeout)
@@ -683,6 +708,15 @@ impl MailchimpClient {
         idempotency: Idempotency,
     ) -> Result<Option<Value>, ClientError> {
         let url = format!("{}{}", self.inner.base, path);
+        // Checked before every call: the guard decides, not what the client was built with.
+        if let Err(refused) = reqwest::Url::parse(&url)
+            .map_err(|_| EgressError::NoHost)
+            .and_then(|u| self.inner.settings.egress.check_credentialed_url(&u))
+        {
+            let e = ClientError::Refused(refused);
+            self.note_error(&e);
+            return Err(e);
+        }
         let max = self.inner.settings.max_attempts.max(1);
         let mut attempt = 1;
         loop {
@@ -821,9 +855,19 @@ impl MailchimpClient {
                 Idempotency::Once => Attempt::Fail(err),
             };
         }
+        let failure = transport_failure(&e);
+        if failure == TransportFailure::Refused {
+            // The name resolved to internal addresses only: not worth another attempt.
+            let host = reqwest::Url::parse(&self.inner.base)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            return Attempt::Fail(ClientError::Refused(EgressError::Internal(host)));
+        }
         let maybe_sent = !e.is_connect();
         let err = ClientError::Connection {
             op,
+            failure,
             cause: describe(&e),
             attempts: attempt,
             maybe_sent,
@@ -1019,6 +1063,58 @@ pub fn segment(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Plain http to exactly `address` (a local test server).
+    fn sandbox_egress(address: &str) -> EgressGuard {
+        EgressGuard::sandbox_at(address.parse().expect("address"))
+    }
+
+    /// Issue 19, findings 2 and 3: without an allow-list, the client refuses plain http and
+    /// internal base URLs when it is built, before the key goes anywhere.
+    #[test]
+    fn base_urls_go_through_the_egress_guard() {
+        let key = ApiKey::parse("0123456789abcdef0123456789abcdef-us1").expect("key");
+        let build = |base: &str, egress: EgressGuard| {
+            MailchimpClient::new(
+                key.clone(),
+                Some(base),
+                ClientSettings {
+                    egress,
+                    ..ClientSettings::default()
+                },
+            )
+        };
+        for base in [
+            "http://us1.api.mailchimp.com/3.0",
+            "https://127.0.0.1:9110/3.0",
+            "https://169.254.169.254/latest",
+            "https://10.0.0.8/3.0",
+            "https://localhost/3.0",
+            "https://0x7f000001/3.0",
+        ] {
+            let refused = build(base, EgressGuard::default()).expect_err(base);
+            assert!(
+                matches!(refused, ClientError::Refused(_)),
+                "{base}: {refused}"
+            );
+            assert_eq!(refused.code(), ErrorCode::Validation);
+        }
+        assert!(
+            build(
+                "http://127.0.0.1:9110/3.0",
+                sandbox_egress("127.0.0.1:9110")
+            )
+            .is_ok()
+        );
+        assert!(
+            build(
+                "http://127.0.0.1:9111/3.0",
+                sandbox_egress("127.0.0.1:9110")
+            )
+            .is_err()
+        );
+        assert!(build("https://us1.api.mailchimp.com/3.0", EgressGuard::default()).is_ok());
+    }
+
     #[test]
     fn keys_parse_and_never_print() {
         let key = ApiKey::parse("0123456789abcdef0123456789abcdef-us19").expect("valid");
@@ -1134,6 +1230,7 @@ mod tests {
             ClientSettings {
                 max_attempts: 1,
                 max_response_bytes: 1024,
+                egress: sandbox_egress(&format!("127.0.0.1:{port}")),
                 ..ClientSettings::default()
             },
         )
@@ -1153,6 +1250,7 @@ mod tests {
             ClientSettings {
                 retry_base: Duration::from_millis(100),
                 retry_max: Duration::from_millis(700),
+                egress: sandbox_egress("127.0.0.1:9"),
                 ..ClientSettings::default()
             },
         )

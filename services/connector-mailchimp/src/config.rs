@@ -11,6 +11,10 @@
 //! store_id = "ferry-shop"
 //! list_id = "a1b2c3d4e5"
 //! webhook_secret = "long-random-string"
+//!
+//! [egress]
+//! allow = []        # internal destinations allowed anyway: "10.1.0.0/16", "127.0.0.1:9110", "sandbox"
+//! sandbox = false   # on: plain http:// to loopback / allowed internal addresses (sandboxes)
 //! ```
 
 use ferry_proto::messages::AudienceStatus;
@@ -36,6 +40,9 @@ pub struct ConnectorConfig {
     /// `[[integrations]]`: MailChimp accounts served from the configuration, always live,
     /// beside those of the integration registry.
     pub integrations: Vec<IntegrationConfig>,
+    /// `[egress]`: where the MailChimp client and the connection tests may go besides public
+    /// `https://` hosts (internal destinations allowed, the sandbox mode for plain `http://`).
+    pub egress: ferry_platform::egress::EgressConfig,
     /// The credentials keyring, when the host provides it (the all-in-one runner); else
     /// `FERRY_CREDENTIALS_KEY` is read at start.
     #[serde(skip)]
@@ -138,7 +145,9 @@ impl MailchimpSection {
     }
 
     /// The client settings for an account allowing `concurrency` connections (all replicas
-    /// together: they share them through connection slots).
+    /// together: they share them through connection slots), with the default egress guard
+    /// (public `https://` only; [`crate::integrations::Integrations::client_settings`] adds
+    /// the deployment's `[egress]`).
     pub fn client_settings(&self, concurrency: u32) -> ClientSettings {
         ClientSettings {
             request_timeout: Duration::from_secs(self.request_timeout_secs),
@@ -148,6 +157,7 @@ impl MailchimpSection {
             retry_max: Duration::from_millis(self.retry_max_ms),
             concurrency: concurrency.max(1) as usize,
             max_response_bytes: self.max_response_bytes.max(1),
+            egress: ferry_platform::egress::EgressGuard::default(),
         }
     }
 }
@@ -233,6 +243,13 @@ impl Validate for ConnectorConfig {
         if m.inbox_retention_hours == 0 {
             errors.push("mailchimp.inbox_retention_hours", "must be at least 1");
         }
+        let guard = match ferry_platform::egress::EgressGuard::new(&self.egress) {
+            Ok(guard) => Some(guard),
+            Err(error) => {
+                errors.push("egress.allow", error.to_string());
+                None
+            }
+        };
         for (i, integration) in self.integrations.iter().enumerate() {
             let at = |key: &str| format!("integrations[{i}].{key}");
             if let Err(e) = ApiKey::parse(integration.api_key.expose()) {
@@ -250,10 +267,17 @@ impl Validate for ConnectorConfig {
             if integration.concurrency == 0 {
                 errors.push(at("concurrency"), "must be at least 1");
             }
-            if let Some(url) = &integration.base_url
-                && !(url.starts_with("http://") || url.starts_with("https://"))
-            {
-                errors.push(at("base_url"), "must start with http:// or https://");
+            if let Some(url) = &integration.base_url {
+                match reqwest::Url::parse(url.trim()) {
+                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                        if let Some(Err(refused)) =
+                            guard.as_ref().map(|g| g.check_credentialed_url(&parsed))
+                        {
+                            errors.push(at("base_url"), refused.to_string());
+                        }
+                    }
+                    _ => errors.push(at("base_url"), "must start with http:// or https://"),
+                }
             }
             if integration
                 .webhook_secret
@@ -326,6 +350,31 @@ mod tests {
                 "{key} not reported: {found:?}"
             );
         }
+    }
+
+    /// Issue 19: a base URL over plain http, or on an internal address, is refused at load
+    /// unless `[egress]` allows it.
+    #[test]
+    fn base_urls_must_pass_the_egress_guard() {
+        let mut entry = integration(
+            "0195f3a4-7b1c-7d2e-8f90-a1b2c3d4e5f6",
+            "0123456789abcdef0123456789abcdef-us19",
+        );
+        entry["base_url"] = json!("http://127.0.0.1:9110/3.0");
+        let mut config: ConnectorConfig =
+            serde_json::from_value(json!({ "integrations": [entry] })).expect("deserializes");
+        config.common.service_name = "connector-mailchimp".into();
+        assert_eq!(problems(&config), vec!["integrations[0].base_url"]);
+        config.egress.allow = vec!["127.0.0.1:9110".into()];
+        assert_eq!(
+            problems(&config),
+            vec!["integrations[0].base_url"],
+            "plain http outside the sandbox mode"
+        );
+        config.egress.sandbox = true;
+        assert_eq!(problems(&config), Vec::<String>::new());
+        config.egress.allow = vec!["not a/net!".into()];
+        assert_eq!(problems(&config), vec!["egress.allow"]);
     }
 
     #[test]

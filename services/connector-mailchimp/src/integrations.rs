@@ -19,6 +19,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use ferry_platform::config::Secret;
 use ferry_platform::connector::slots::ConnectionSlots;
+use ferry_platform::egress::EgressGuard;
 use ferry_platform::registry::InactiveSet;
 use ferry_proto::{CurrencyCode, IntegrationId};
 use sea_orm::{ConnectionTrait, DbErr};
@@ -173,6 +174,7 @@ impl Integration {
 /// The integrations served by this process.
 pub struct Integrations {
     section: MailchimpSection,
+    egress: EgressGuard,
     map: RwLock<HashMap<IntegrationId, Arc<Integration>>>,
     /// Integrations served but not live (draft or paused in the registry).
     inactive: InactiveSet,
@@ -182,15 +184,22 @@ pub struct Integrations {
 }
 
 impl Integrations {
-    /// No integrations yet; connection limits within this process only.
+    /// No integrations yet; connection limits within this process only; public `https://`
+    /// destinations only.
     pub fn new(section: MailchimpSection) -> Self {
-        Self::with_slots(section, ConnectionSlots::local())
+        Self::with_slots(section, EgressGuard::default(), ConnectionSlots::local())
     }
 
-    /// No integrations yet; connection limits through `slots` (shared by the replicas).
-    pub fn with_slots(section: MailchimpSection, slots: ConnectionSlots) -> Self {
+    /// No integrations yet; calls through `egress`; connection limits through `slots`
+    /// (shared by the replicas).
+    pub fn with_slots(
+        section: MailchimpSection,
+        egress: EgressGuard,
+        slots: ConnectionSlots,
+    ) -> Self {
         Self {
             section,
+            egress,
             map: RwLock::default(),
             inactive: InactiveSet::default(),
             slots,
@@ -205,6 +214,20 @@ impl Integrations {
     /// The client settings of this deployment.
     pub fn section(&self) -> &MailchimpSection {
         &self.section
+    }
+
+    /// Where the clients may go.
+    pub fn egress(&self) -> &EgressGuard {
+        &self.egress
+    }
+
+    /// The settings of a client for an account allowing `concurrency` connections, through
+    /// this deployment's egress guard.
+    pub fn client_settings(&self, concurrency: u32) -> ClientSettings {
+        ClientSettings {
+            egress: self.egress.clone(),
+            ..self.section.client_settings(concurrency)
+        }
     }
 
     /// Loads every connection of `source`, recording their settings in the database.
@@ -225,7 +248,7 @@ impl Integrations {
         db: &C,
         connection: Connection,
     ) -> Result<Arc<Integration>, UpsertError> {
-        let settings: ClientSettings = self.section.client_settings(connection.concurrency);
+        let settings = self.client_settings(connection.concurrency);
         let limit = self
             .slots
             .key(&connection.api_key.account_digest(), settings.concurrency);

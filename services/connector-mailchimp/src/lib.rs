@@ -124,7 +124,12 @@ pub async fn start_with_ingester(
         System::Mailchimp,
         SlotSettings::for_timeout(Duration::from_secs(section.request_timeout_secs)),
     );
-    let integrations = Arc::new(Integrations::with_slots(section.clone(), slots.clone()));
+    let egress = ferry_platform::egress::EgressGuard::new(&config.egress)?;
+    let integrations = Arc::new(Integrations::with_slots(
+        section.clone(),
+        egress,
+        slots.clone(),
+    ));
     integrations
         .load(&runtime.db, &ConfigSource(config.integrations.clone()))
         .await?;

@@ -92,6 +92,23 @@ impl RegistryTarget for Target {
                 "connector-mailchimp: integration {id}: mailchimp.api_key: {e}"
             ))
         })?;
+        // A base URL the egress guard refuses is refused for good (not retried): the
+        // integration must be saved with another one, or the deployment allow it.
+        if let Some(base) = &mc.base_url {
+            let checked = reqwest::Url::parse(base)
+                .map_err(|e| e.to_string())
+                .and_then(|url| {
+                    self.integrations
+                        .egress()
+                        .check_credentialed_url(&url)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(reason) = checked {
+                return Err(Outcome::DeadLetter(format!(
+                    "connector-mailchimp: integration {id}: mailchimp.base_url: {reason}"
+                )));
+            }
+        }
         // Stock is read from MailChimp only when that is the stock flow's source.
         let publish_stock = envelope.payload.flows.iter().any(|f| {
             f.flow == Flow::Stock && f.enabled && f.direction == Direction::MailchimpToMpluskassa

@@ -8,6 +8,7 @@ use std::time::Duration;
 use ferry_connector_mailchimp::webhook;
 use ferry_platform::admin::{AdminServer, RunningAdminServer};
 use ferry_platform::config::{AdminConfig, Scope, Secret, TokenConfig};
+use ferry_test_support::egress::{Probes, check_cases, socket_of};
 use serde_json::{Value, json};
 use support::{Harness, Kind, Options, sandbox_key};
 
@@ -86,7 +87,11 @@ async fn admin_api_tests_connections_syncs_and_reports() {
     assert!(!bad.contains(wrong_key));
     let bad: Value = serde_json::from_str(&bad).unwrap();
     assert_eq!(bad["ok"], false);
-    assert!(bad["error"].as_str().unwrap().contains("401"), "{bad}");
+    assert_eq!(bad["error"]["code"], "auth_refused", "{bad}");
+    assert!(
+        bad["error"]["message"].as_str().unwrap().contains("401"),
+        "{bad}"
+    );
     let malformed: Value = test("no-data-center-here_")
         .await
         .unwrap()
@@ -311,4 +316,53 @@ fn secrets_never_print() {
     let printed = format!("{connection:?}");
     assert!(!printed.contains("0123456789abcdef"), "{printed}");
     assert!(printed.contains("us19"));
+}
+
+/// Issue 19, finding 3: the connection test goes through the egress guard. Internal
+/// destinations (the metadata address, loopback ports not allowed, private networks, names
+/// resolving to them) are refused before any request, a redirect to an internal address is
+/// not followed, plain http to a public host is refused, an allowed loopback sandbox passes,
+/// and a failure says what failed without the remote's body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_tests_refuse_internal_destinations_and_say_what_failed() {
+    let probes = Probes::start().await;
+    let mut options = Options::new(Kind::InProcess);
+    options.egress_allow = probes.allow();
+    let h = Harness::with(options).await;
+    let (server, base) = admin(&h);
+    let http = reqwest::Client::new();
+    let test = |base_url: String| {
+        let http = http.clone();
+        let url = format!("{base}/api/v1/mailchimp/connection-test");
+        async move {
+            let answer: Value = http
+                .post(url)
+                .bearer_auth(OPERATOR)
+                .json(&json!({"api_key": sandbox_key(), "base_url": base_url}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer
+        }
+    };
+    let sandbox = socket_of(&h.sandbox.mailchimp_url);
+    let sandbox_port: u16 = sandbox.rsplit(':').next().unwrap().parse().unwrap();
+    let cases = probes
+        .cases(
+            server.local_addr().port(),
+            sandbox_port,
+            "/3.0",
+            "us1.api.mailchimp.com",
+        )
+        .await;
+    check_cases(cases, sandbox_key(), &test).await;
+    // The allowed sandbox on loopback passes.
+    let ok = test(h.sandbox.mailchimp_url.clone()).await;
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(ok["error"], Value::Null, "{ok}");
+    server.stop().await.unwrap();
+    h.stop().await;
 }

@@ -37,6 +37,18 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// Client settings reaching the sandbox (loopback, plain http).
+fn settings() -> ClientSettings {
+    ClientSettings {
+        egress: ferry_platform::egress::EgressGuard::new(&ferry_platform::egress::EgressConfig {
+            allow: vec!["127.0.0.1/32".into()],
+            sandbox: true,
+        })
+        .unwrap(),
+        ..ClientSettings::default()
+    }
+}
+
 fn connection(url: &str) -> Connection {
     Connection {
         endpoint: url.to_owned(),
@@ -137,7 +149,7 @@ async fn sync_once(
         )
         .await
         .unwrap();
-    let integrations = Integrations::new(db.clone(), ClientSettings::default());
+    let integrations = Integrations::new(db.clone(), settings());
     let integration = integrations
         .upsert(IntegrationSettings {
             id: IntegrationId::new(),
@@ -245,11 +257,7 @@ async fn main() {
     })
     .await
     .unwrap();
-    let client = MplusClient::new(
-        &connection(&sandbox.mpluskassa_url),
-        ClientSettings::default(),
-    )
-    .unwrap();
+    let client = MplusClient::new(&connection(&sandbox.mpluskassa_url), settings()).unwrap();
     let setup = Instant::now();
     populate(&client, articles / per, per, relations).await;
     eprintln!(

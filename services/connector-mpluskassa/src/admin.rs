@@ -2,7 +2,7 @@
 //!
 //! | route | scope | what |
 //! | --- | --- | --- |
-//! | `POST /mpluskassa/connection-test` | operator | tests credentials given in the body (the secret is never echoed) |
+//! | `POST /mpluskassa/connection-test` | operator | tests credentials given in the body (the secret is never echoed); the endpoint goes through the egress guard (`[egress]`), and a failure says what failed (`error.code`) without the installation's texts |
 //! | `GET /mpluskassa/integrations` | read | the served installations (no secrets) |
 //! | `POST /mpluskassa/integrations/{id}/connection-test` | operator | tests a served installation |
 //! | `GET /mpluskassa/integrations/{id}/reference-data` | read | branches, employees, payment methods, VAT and turnover groups for setup screens |
@@ -15,12 +15,13 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 use ferry_platform::admin::{ApiError, OperatorAccess, ReadAccess};
 use ferry_platform::config::Secret;
+use ferry_platform::egress::{TestFailure, TestFailureCode, TransportFailure};
 use ferry_proto::IntegrationId;
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::client::{Connection, MplusClient, MplusError};
+use crate::client::{ClientError, Connection, MplusClient, MplusError, TransportKind};
 use crate::config::SkuSource;
 use crate::ingest::{Ingest, Progress};
 use crate::integrations::{Integration, Integrations};
@@ -78,32 +79,56 @@ pub struct ConnectionTestResult {
     api_version: Option<ApiVersion>,
     /// Whether the employee exists (when the connection works).
     employee_exists: Option<bool>,
-    /// What went wrong.
-    error: Option<TestError>,
+    /// What went wrong: a code and Ferry's explanation (never the installation's texts).
+    error: Option<TestFailure>,
 }
 
-/// A failed connection test.
-#[derive(Serialize, ToSchema)]
-pub struct TestError {
-    /// `auth`, `unavailable`, `timeout`, `remote_rejected`, ...
-    code: String,
-    /// Explanation (no secrets).
-    message: String,
+/// What failed, without the installation's texts or internal error messages.
+fn test_failure(error: &MplusError) -> TestFailure {
+    match error {
+        MplusError::Transport { kind, .. } => TestFailure::transport(match kind {
+            TransportKind::Refused => TransportFailure::Refused,
+            TransportKind::Tls => TransportFailure::Tls,
+            TransportKind::Timeout => TransportFailure::Timeout,
+            TransportKind::Connect => TransportFailure::Connect,
+            TransportKind::Dropped => TransportFailure::Dropped,
+        }),
+        MplusError::Http { status, .. } => TestFailure::status(*status),
+        MplusError::Fault { fault, .. } if fault.is_auth() => TestFailure::new(
+            TestFailureCode::AuthRefused,
+            "the installation refused the credentials (SOAP authentication fault)",
+        ),
+        MplusError::Fault { .. } => TestFailure::new(
+            TestFailureCode::UnexpectedAnswer,
+            "the installation answered with a SOAP fault",
+        ),
+        MplusError::Malformed { .. } => TestFailure::new(
+            TestFailureCode::UnexpectedAnswer,
+            "the answer is not MplusKASSA's SOAP API (unreadable or too large)",
+        ),
+        MplusError::Rejected { .. } => TestFailure::new(
+            TestFailureCode::UnexpectedAnswer,
+            "the installation refused the request",
+        ),
+        MplusError::Invalid { .. } => {
+            TestFailure::new(TestFailureCode::InvalidInput, error.to_string())
+        }
+    }
 }
 
-async fn test_client(client: &MplusClient, employee: i64) -> ConnectionTestResult {
-    let fail = |e: MplusError| ConnectionTestResult {
+fn failed(error: TestFailure) -> ConnectionTestResult {
+    ConnectionTestResult {
         ok: false,
         api_version: None,
         employee_exists: None,
-        error: Some(TestError {
-            code: e.code().to_string(),
-            message: e.to_string(),
-        }),
-    };
+        error: Some(error),
+    }
+}
+
+async fn test_client(client: &MplusClient, employee: i64) -> ConnectionTestResult {
     let version = match client.api_version().await {
         Ok(v) => v,
-        Err(e) => return fail(e),
+        Err(e) => return failed(test_failure(&e)),
     };
     match client.employee(employee).await {
         Ok(found) => ConnectionTestResult {
@@ -112,7 +137,7 @@ async fn test_client(client: &MplusClient, employee: i64) -> ConnectionTestResul
             employee_exists: Some(found.is_some_and(|e| e.active)),
             error: None,
         },
-        Err(e) => fail(e),
+        Err(e) => failed(test_failure(&e)),
     }
 }
 
@@ -122,7 +147,7 @@ async fn test_client(client: &MplusClient, employee: i64) -> ConnectionTestResul
     path = "/mpluskassa/connection-test",
     tag = "mpluskassa",
     request_body = ConnectionTestRequest,
-    responses((status = 200, description = "The outcome (ok or the reason)", body = ConnectionTestResult),
+    responses((status = 200, description = "The outcome (ok or the reason: a refused destination too)", body = ConnectionTestResult),
                (status = 400, description = "The endpoint is not a usable URL"))
 )]
 async fn connection_test(
@@ -141,9 +166,20 @@ async fn connection_test(
         max_attempts: 1,
         ..state.integrations.client_settings()
     };
-    let client =
-        MplusClient::new(&connection, settings).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let client = match MplusClient::new(&connection, settings) {
+        Ok(client) => client,
+        Err(ClientError::Refused(refused)) => {
+            return Ok(HttpResponse::Ok().json(failed(TestFailure::refused(&refused))));
+        }
+        Err(e) => return Err(ApiError::invalid(e.to_string())),
+    };
     let result = test_client(&client, body.employee_number.unwrap_or(999_999)).await;
+    tracing::info!(
+        by = %who.name,
+        ok = result.ok,
+        failure = ?result.error.as_ref().map(|e| e.code),
+        "MplusKASSA connection tested"
+    );
     Ok(HttpResponse::Ok().json(result))
 }
 
@@ -375,7 +411,8 @@ async fn stats(_who: ReadAccess, state: web::Data<AdminState>) -> Result<HttpRes
     components(schemas(
         ConnectionTestRequest,
         ConnectionTestResult,
-        TestError,
+        TestFailure,
+        TestFailureCode,
         IntegrationView,
         ReferenceData,
         SyncRequest,

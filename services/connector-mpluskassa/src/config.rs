@@ -13,6 +13,10 @@
 //! [sync]
 //! poll_interval_ms = 5000   # longest pause of an idle integration (1000 after changes)
 //! page_size = 500
+//!
+//! [egress]
+//! allow = []        # internal destinations allowed anyway: "10.1.0.0/16", "127.0.0.1:9111", "sandbox"
+//! sandbox = false   # on: plain http:// to loopback / allowed internal addresses (sandboxes)
 //! ```
 
 use std::time::Duration;
@@ -21,6 +25,8 @@ use ferry_platform::config::{CommonConfig, Secret, Validate, ValidationErrors};
 use ferry_proto::{CurrencyCode, IntegrationId};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use ferry_platform::egress::{EgressError, EgressGuard};
 
 use crate::client::ClientSettings;
 
@@ -40,17 +46,43 @@ pub struct ConnectorConfig {
     pub sync: SyncConfig,
     /// The SOAP client.
     pub client: ClientConfig,
+    /// `[egress]`: where the SOAP client and the connection tests may go besides public
+    /// `https://` endpoints (internal destinations allowed, the sandbox mode for plain
+    /// `http://`).
+    pub egress: ferry_platform::egress::EgressConfig,
     /// The credentials keyring, when the host provides it (the all-in-one runner); else
     /// `FERRY_CREDENTIALS_KEY` is read at start.
     #[serde(skip)]
     pub keyring: Option<ferry_platform::secrets::Keyring>,
 }
 
+impl ConnectorConfig {
+    /// The SOAP client's settings, through the `[egress]` guard.
+    pub fn client_settings(&self) -> Result<ClientSettings, EgressError> {
+        Ok(ClientSettings {
+            egress: EgressGuard::new(&self.egress)?,
+            ..self.client.settings()
+        })
+    }
+}
+
 impl Validate for ConnectorConfig {
     fn validate(&self, errors: &mut ValidationErrors) {
         self.common.validate(errors);
+        let guard = match EgressGuard::new(&self.egress) {
+            Ok(guard) => Some(guard),
+            Err(error) => {
+                errors.push("egress.allow", error.to_string());
+                None
+            }
+        };
         for (i, integration) in self.integrations.iter().enumerate() {
             integration.validate_at(&format!("integrations[{i}]"), errors);
+            if let (Some(guard), Ok(url)) = (&guard, reqwest::Url::parse(&integration.endpoint))
+                && let Err(refused) = guard.check_credentialed_url(&url)
+            {
+                errors.push(format!("integrations[{i}].endpoint"), refused.to_string());
+            }
             if self.integrations[..i]
                 .iter()
                 .any(|o| o.integration_id == integration.integration_id)
@@ -325,7 +357,8 @@ impl Default for ClientConfig {
 }
 
 impl ClientConfig {
-    /// As client settings.
+    /// As client settings, with the default egress guard (public `https://` only;
+    /// [`ConnectorConfig::client_settings`] adds the deployment's `[egress]`).
     pub fn settings(&self) -> ClientSettings {
         ClientSettings {
             timeout: Duration::from_millis(self.timeout_ms),
@@ -337,6 +370,7 @@ impl ClientConfig {
                 max_bytes: self.max_response_bytes,
                 max_depth: self.max_response_depth,
             },
+            egress: EgressGuard::default(),
         }
     }
 
@@ -401,5 +435,43 @@ page_size = 1000
             "{paths:?}"
         );
         assert!(paths.contains(&"sync.page_size"), "{paths:?}");
+    }
+
+    /// Issue 19: an endpoint over plain http, or on an internal address, is refused at load
+    /// unless `[egress]` allows it (the secret travels in its query string).
+    #[test]
+    fn endpoints_must_pass_the_egress_guard() {
+        let mut config: ConnectorConfig = serde_json::from_value(serde_json::json!({
+            "integrations": [{
+                "integration_id": "0193a0c4-0000-7000-8000-000000000001",
+                "endpoint": "http://127.0.0.1:9111/", "ident": "shop", "secret": "s3cret"
+            }]
+        }))
+        .expect("deserializes");
+        config.common.service_name = SERVICE.into();
+        let paths = |config: &ConnectorConfig| {
+            let mut errors = ValidationErrors::default();
+            config.validate(&mut errors);
+            errors
+                .problems()
+                .iter()
+                .map(|p| p.path.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(paths(&config), vec!["integrations[0].endpoint"]);
+        config.egress.allow = vec!["127.0.0.1:9111".into()];
+        assert_eq!(
+            paths(&config),
+            vec!["integrations[0].endpoint"],
+            "plain http"
+        );
+        config.egress.sandbox = true;
+        assert_eq!(paths(&config), Vec::<String>::new());
+        assert!(config.client_settings().is_ok());
+        config.integrations[0].endpoint = "https://10.0.0.9:34567/".into();
+        assert_eq!(paths(&config), vec!["integrations[0].endpoint"]);
+        config.egress.allow = vec!["what/ever!".into()];
+        assert_eq!(paths(&config), vec!["egress.allow"]);
+        assert!(config.client_settings().is_err());
     }
 }

@@ -259,7 +259,7 @@ impl Integrations {
 
     /// Adds or replaces an integration (and stores its non-secret settings).
     pub async fn upsert(&self, settings: IntegrationSettings) -> anyhow::Result<Arc<Integration>> {
-        let client = MplusClient::new(&settings.connection, self.client)?;
+        let client = MplusClient::new(&settings.connection, self.client.clone())?;
         store::save_connection(
             &self.db,
             connection_row::Model {
@@ -329,9 +329,9 @@ impl Integrations {
         all
     }
 
-    /// Client settings new integrations get.
+    /// Client settings new integrations get (with the deployment's egress guard).
     pub fn client_settings(&self) -> ClientSettings {
-        self.client
+        self.client.clone()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<IntegrationId, Arc<Integration>>> {

@@ -109,7 +109,7 @@ pub fn subscription(bus: &ferry_platform::config::BusConfig) -> Subscription {
 /// detection (when enabled) and the outbox relay, and hands back the admin routes.
 pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<Started> {
     let integrations =
-        integrations::Integrations::new(runtime.db.clone(), config.client.settings());
+        integrations::Integrations::new(runtime.db.clone(), config.client_settings()?);
     integrations
         .load(&integrations::ConfigSource(config.integrations.clone()))
         .await?;

@@ -80,6 +80,21 @@ impl RegistryTarget for Integrations {
         let Some(mk) = &envelope.payload.mpluskassa else {
             return Ok(None);
         };
+        // An endpoint the egress guard refuses is refused for good (not retried): the
+        // integration must be saved with another one, or the deployment allow it.
+        let checked = reqwest::Url::parse(&mk.endpoint)
+            .map_err(|e| e.to_string())
+            .and_then(|url| {
+                self.client_settings()
+                    .egress
+                    .check_credentialed_url(&url)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(reason) = checked {
+            return Err(Outcome::DeadLetter(format!(
+                "connector-mpluskassa: integration {id}: mpluskassa.endpoint: {reason}"
+            )));
+        }
         let secret = follower.open(
             id,
             "mpluskassa.secret",

@@ -6,17 +6,17 @@ mod support;
 
 use std::time::Duration;
 
-use ferry_platform::admin::AdminServer;
+use ferry_platform::admin::{AdminServer, RunningAdminServer};
 use ferry_platform::config::{AdminConfig, Scope, Secret, TokenConfig};
+use ferry_test_support::egress::{Probes, check_cases, socket_of};
 use serde_json::{Value, json};
 use support::{Harness, Options, SECRET};
 
 const READ: &str = "read-token-0123456789abcdef";
 const OPERATOR: &str = "operator-token-0123456789abcdef";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn admin_api() {
-    let h = Harness::new(Options::default()).await;
+/// The connector's admin server with a read and an operator token; its `/api/v1` URL.
+fn admin(h: &Harness) -> (RunningAdminServer, String) {
     let config = AdminConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         tokens: vec![
@@ -41,6 +41,13 @@ async fn admin_api() {
         .bind()
         .unwrap();
     let base = format!("http://{}/api/v1", server.local_addr());
+    (server, base)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_api() {
+    let h = Harness::new(Options::default()).await;
+    let (server, base) = admin(&h);
     let http = reqwest::Client::new();
     let id = h.integration.to_string();
 
@@ -72,7 +79,7 @@ async fn admin_api() {
     assert!(!text.contains("wrong-secret-value"), "{text}");
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["ok"], false);
-    assert_eq!(body["error"]["code"], "auth");
+    assert_eq!(body["error"]["code"], "auth_refused", "{body}");
     let r = test(SECRET).await.unwrap();
     let text = r.text().await.unwrap();
     assert!(!text.contains(SECRET));
@@ -258,6 +265,54 @@ async fn admin_api() {
             "{path} missing from the OpenAPI document"
         );
     }
+    server.stop().await.unwrap();
+    h.stop().await;
+}
+
+/// Issue 19, finding 3: the connection test goes through the egress guard. Internal
+/// destinations (the metadata address, loopback ports not allowed, private networks, names
+/// resolving to them) are refused before the secret goes anywhere, a redirect to an internal
+/// address is not followed, plain http to a public host is refused, an allowed loopback
+/// sandbox passes, and a failure says what failed without the installation's texts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connection_tests_refuse_internal_destinations_and_say_what_failed() {
+    let probes = Probes::start().await;
+    let options = Options {
+        egress_allow: probes.allow(),
+        ..Options::default()
+    };
+    let h = Harness::new(options).await;
+    let (server, base) = admin(&h);
+    let http = reqwest::Client::new();
+    let test = |endpoint: String| {
+        let http = http.clone();
+        let url = format!("{base}/mpluskassa/connection-test");
+        async move {
+            let answer = http
+                .post(url)
+                .bearer_auth(OPERATOR)
+                .json(&json!({"endpoint": endpoint, "ident": support::IDENT, "secret": SECRET}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200, "{endpoint}");
+            answer.json::<Value>().await.unwrap()
+        }
+    };
+    let sandbox = socket_of(&h.sandbox.mpluskassa_url);
+    let sandbox_port: u16 = sandbox.rsplit(':').next().unwrap().parse().unwrap();
+    let cases = probes
+        .cases(
+            server.local_addr().port(),
+            sandbox_port,
+            "/",
+            "api.mpluskassa.nl:34567",
+        )
+        .await;
+    check_cases(cases, SECRET, &test).await;
+    // The allowed sandbox on loopback passes.
+    let ok = test(h.sandbox.mpluskassa_url.clone()).await;
+    assert_eq!(ok["ok"], true, "{ok}");
     server.stop().await.unwrap();
     h.stop().await;
 }

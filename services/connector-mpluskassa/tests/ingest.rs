@@ -248,7 +248,7 @@ async fn a_full_resync_requested_during_a_pass_is_kept() {
     use ferry_sandbox::faults::{FaultKind, System as SandboxSystem};
 
     let h = Harness::new(Options::default()).await;
-    let integrations = Integrations::new(h.db.clone(), h.config.client.settings());
+    let integrations = Integrations::new(h.db.clone(), h.config.client_settings().expect("egress"));
     integrations
         .load(&ConfigSource(h.config.integrations.clone()))
         .await

@@ -5,6 +5,16 @@
 use ferry_connector_mpluskassa::client::{ClientSettings, Connection, MplusClient, MplusError};
 use ferry_connector_mpluskassa::soap::Limits;
 use ferry_platform::config::Secret;
+use ferry_platform::egress::{EgressConfig, EgressGuard};
+
+/// The test servers of this file listen on loopback over plain http.
+fn loopback() -> EgressGuard {
+    EgressGuard::new(&EgressConfig {
+        allow: vec!["127.0.0.1/32".into()],
+        sandbox: true,
+    })
+    .expect("allow-list")
+}
 
 /// Serves one HTTP answer with `body` on a loopback port.
 async fn serve_once(body: String) -> String {
@@ -51,6 +61,7 @@ async fn a_response_beyond_the_limits_is_refused_unread() {
             max_bytes: 1024 * 1024,
             max_depth: 16,
         },
+        egress: loopback(),
         ..ClientSettings::default()
     };
     let client = |endpoint: String, settings: ClientSettings| {
@@ -61,7 +72,7 @@ async fn a_response_beyond_the_limits_is_refused_unread() {
         };
         MplusClient::new(&conn, settings).expect("client")
     };
-    let err = client(serve_once(deep.clone()).await, settings)
+    let err = client(serve_once(deep.clone()).await, settings.clone())
         .api_version()
         .await
         .expect_err("too deep");
@@ -97,6 +108,7 @@ async fn a_body_announced_beyond_the_limit_is_refused_without_reading_it() {
             max_bytes: 1024 * 1024,
             max_depth: 64,
         },
+        egress: loopback(),
         ..ClientSettings::default()
     };
     let conn = Connection {

@@ -25,6 +25,13 @@ pub struct FerryConfig {
     pub inbox_retention_days: u64,
     /// The simulators of MailChimp and MplusKASSA, seeded with a sample shop.
     pub sandbox: SandboxSettings,
+    /// `[egress]`: internal destinations the connectors (and the alert channels) may reach
+    /// anyway, added to each one's own `[connector_*.egress]` / `[notifier.egress]`; its
+    /// `sandbox` turns the connectors' sandbox mode on (plain `http://` to loopback / allowed
+    /// internal addresses). With `sandbox.enabled` (the default), exactly the sandboxes'
+    /// two addresses are allowed to their connector, in sandbox mode: nothing else on
+    /// loopback (this process's admin port included).
+    pub egress: ferry_platform::egress::EgressConfig,
     /// `[mapper]`: the mapper's own settings (its common sections are ignored here: the
     /// all-in-one process shares one bus, database and admin server).
     pub mapper: ferry_mapper::MapperConfig,
@@ -42,7 +49,9 @@ pub struct FerryConfig {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct SandboxSettings {
-    /// Start them (the embedded default); off when real accounts are configured.
+    /// Start them (the embedded default); off when real accounts are configured. On, it is
+    /// the sandbox mode of the connectors: each may reach its sandbox's address (and only
+    /// that one on loopback) over plain `http://`.
     pub enabled: bool,
     /// The MailChimp API simulator (`http://ADDR/3.0`).
     pub mailchimp_listen: SocketAddr,
@@ -72,6 +81,7 @@ impl Default for FerryConfig {
             data_dir: PathBuf::from("ferry-data"),
             inbox_retention_days: 7,
             sandbox: SandboxSettings::default(),
+            egress: Default::default(),
             mapper: Default::default(),
             order_orchestrator: Default::default(),
             notifier: Default::default(),
@@ -89,6 +99,9 @@ impl Validate for FerryConfig {
         }
         if self.inbox_retention_days == 0 {
             errors.push("inbox_retention_days", "must be at least 1");
+        }
+        if let Err(error) = ferry_platform::egress::EgressGuard::new(&self.egress) {
+            errors.push("egress.allow", error.to_string());
         }
     }
 }

@@ -119,6 +119,7 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
     };
 
     let mut config = config;
+    allow_egress(&mut config, sandbox.as_ref());
     if let Some(sandbox) = &sandbox
         && config.sandbox.demo_integration
         && provision_demo(&mut config, sandbox)?
@@ -228,6 +229,36 @@ async fn start_host(
         started = started.merge(service);
     }
     Ok(started)
+}
+
+/// Adds the top-level `[egress]` to the connectors' and the notifier's own, and lets each
+/// connector reach exactly its running sandbox (the addresses bound at start), in sandbox
+/// mode: plain `http://` to that address, nothing else on loopback.
+fn allow_egress(config: &mut FerryConfig, sandbox: Option<&SandboxHandle>) {
+    let shared = config.egress.clone();
+    for egress in [
+        &mut config.connector_mailchimp.egress,
+        &mut config.connector_mpluskassa.egress,
+        &mut config.notifier.egress,
+    ] {
+        egress.allow.extend(shared.allow.iter().cloned());
+        egress.sandbox |= shared.sandbox;
+    }
+    if let Some(sandbox) = sandbox {
+        for (egress, address) in [
+            (
+                &mut config.connector_mailchimp.egress,
+                sandbox.mailchimp_addr,
+            ),
+            (
+                &mut config.connector_mpluskassa.egress,
+                sandbox.mpluskassa_addr,
+            ),
+        ] {
+            egress.allow.push(address.to_string());
+            egress.sandbox = true;
+        }
+    }
 }
 
 /// The integration `ferry run` syncs between its two sandboxes when nothing else is configured.
@@ -376,4 +407,75 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     std::fs::write(path, content)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use ferry_platform::egress::EgressGuard;
+
+    /// Issue 19: the embedded default reaches its sandboxes (plain http, loopback) out of the
+    /// box, each connector exactly its own sandbox's address; the rest of loopback (this
+    /// process's admin port) stays refused; the top-level `[egress]` reaches every guard.
+    #[tokio::test]
+    async fn each_connector_may_reach_exactly_its_sandbox() {
+        let sandbox = Sandbox::start(SandboxConfig {
+            mailchimp_listen: "127.0.0.1:0".parse().unwrap(),
+            mpluskassa_listen: "127.0.0.1:0".parse().unwrap(),
+            ..SandboxConfig::default()
+        })
+        .await
+        .unwrap();
+        let mut config = FerryConfig::default();
+        config.egress.allow = vec!["10.1.0.0/16".into()];
+        allow_egress(&mut config, Some(&sandbox));
+        let url = |raw: &str| reqwest::Url::parse(raw).unwrap();
+        let mailchimp = EgressGuard::new(&config.connector_mailchimp.egress).unwrap();
+        let mpluskassa = EgressGuard::new(&config.connector_mpluskassa.egress).unwrap();
+        let notifier = EgressGuard::new(&config.notifier.egress).unwrap();
+        assert_eq!(
+            mailchimp.check_credentialed_url(&url(&sandbox.mailchimp_url)),
+            Ok(())
+        );
+        assert_eq!(
+            mpluskassa.check_credentialed_url(&url(&sandbox.mpluskassa_url)),
+            Ok(())
+        );
+        assert!(
+            mailchimp
+                .check_credentialed_url(&url(&sandbox.mpluskassa_url))
+                .is_err()
+        );
+        assert!(
+            mpluskassa
+                .check_credentialed_url(&url(&sandbox.mailchimp_url))
+                .is_err()
+        );
+        for guard in [&mailchimp, &mpluskassa] {
+            assert!(
+                guard
+                    .check_credentialed_url(&url("http://127.0.0.1:8080/api/v1"))
+                    .is_err()
+            );
+            assert_eq!(
+                guard.check_credentialed_url(&url("http://10.1.2.3/")),
+                Ok(())
+            );
+        }
+        assert_eq!(notifier.check_url(&url("http://10.1.2.3/")), Ok(()));
+        assert!(notifier.check_url(&url(&sandbox.mailchimp_url)).is_err());
+
+        // Without the sandboxes, nothing internal but what is configured.
+        let mut real = FerryConfig::default();
+        allow_egress(&mut real, None);
+        let guard = EgressGuard::new(&real.connector_mailchimp.egress).unwrap();
+        assert!(!guard.sandbox());
+        assert!(
+            guard
+                .check_credentialed_url(&url(&sandbox.mailchimp_url))
+                .is_err()
+        );
+        sandbox.stop().await;
+    }
 }

@@ -186,12 +186,17 @@ impl Harness {
         mailchimp.mailchimp.poll_interval_secs = 1;
         mailchimp.mailchimp.request_timeout_secs = 10;
         mailchimp.keyring = Some(ring.clone());
+        // Each connector may reach exactly its sandbox on loopback, over plain http.
+        mailchimp.egress.allow = vec![sandbox.mailchimp_addr.to_string()];
+        mailchimp.egress.sandbox = true;
         let mut mpluskassa = ferry_connector_mpluskassa::ConnectorConfig::default();
         mpluskassa.common.bus.max_attempts = 20;
         mpluskassa.common.bus.retry_base_ms = 200;
         mpluskassa.common.bus.retry_max_ms = 1000;
         mpluskassa.sync.poll_interval_ms = 1000;
         mpluskassa.keyring = Some(ring.clone());
+        mpluskassa.egress.allow = vec![sandbox.mpluskassa_addr.to_string()];
+        mpluskassa.egress.sandbox = true;
         let mapper = ferry_mapper::MapperConfig {
             keyring: Some(ring),
             ..Default::default()
@@ -775,6 +780,8 @@ async fn every_replica_follows_the_registry_through_the_mirror() {
     let mut config = ferry_connector_mailchimp::ConnectorConfig::default();
     config.mailchimp.poll_enabled = false;
     config.keyring = Some(ring);
+    config.egress.allow = vec![h.sandbox.mailchimp_addr.to_string()];
+    config.egress.sandbox = true;
     let (replica_started, ingester) =
         ferry_connector_mailchimp::start_with_ingester(runtime, config)
             .await

@@ -428,7 +428,15 @@ pub struct AdminConfig {
     /// Largest request body the admin server reads (JSON or raw, webhooks included), in
     /// bytes; a bigger one is refused with 413 before it is read whole. Default 1 MiB.
     pub max_body_bytes: usize,
+    /// Failed authentications (missing or unknown bearer token) one client address may make
+    /// per minute under `/api/v1`; beyond, its calls are refused with 429 and `Retry-After`
+    /// until the minute is over, valid token or not (guessing tokens stays slow). 0 turns
+    /// the limit off. Default 20. Behind a reverse proxy every client shares its address.
+    pub auth_failures_per_minute: u32,
 }
+
+/// Default of [`AdminConfig::auth_failures_per_minute`].
+pub const DEFAULT_AUTH_FAILURES_PER_MINUTE: u32 = 20;
 
 /// Default of [`AdminConfig::max_body_bytes`]: 1 MiB.
 pub const DEFAULT_MAX_ADMIN_BODY_BYTES: usize = 1024 * 1024;
@@ -439,6 +447,7 @@ impl Default for AdminConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9100),
             tokens: Vec::new(),
             max_body_bytes: DEFAULT_MAX_ADMIN_BODY_BYTES,
+            auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
         }
     }
 }

@@ -98,15 +98,19 @@ pub struct Unrouted {
     pub routed_to: Option<&'static str>,
 }
 
+/// Paths every admin server serves about itself (its OpenAPI document, its audit trail):
+/// reached on each service's own admin port, not through the route table.
+pub const PER_SERVICE_PATHS: [&str; 2] = ["/api/v1/openapi.json", "/api/v1/audit"];
+
 /// Checks that every `/api/v1` path of `service`'s OpenAPI document is routed to it (the
-/// document itself, `/api/v1/openapi.json`, stays per service). Services outside the table
-/// (`ferry`, tests) are not checked.
+/// [`PER_SERVICE_PATHS`] stay per service). Services outside the table (`ferry`, tests) are
+/// not checked.
 pub fn check_openapi(service: &str, doc: &OpenApi) -> Result<(), Unrouted> {
     if !is_routed_service(service) {
         return Ok(());
     }
     for path in doc.paths.paths.keys() {
-        if !path.starts_with("/api/v1/") || path == "/api/v1/openapi.json" {
+        if !path.starts_with("/api/v1/") || PER_SERVICE_PATHS.contains(&path.as_str()) {
             continue;
         }
         let routed_to = owner(path).map(|route| route.service);

@@ -510,3 +510,85 @@ async fn public_routes_are_served_without_a_token_and_the_api_still_needs_one() 
         StatusCode::NOT_FOUND
     );
 }
+
+/// Issue 19, finding 6: guessing tokens is slow. After `auth_failures_per_minute` failed
+/// authentications, the address gets 429 with `Retry-After` (the error table's
+/// `rate_limited`), even with a valid token; health and metrics stay open.
+#[tokio::test]
+async fn failed_authentications_are_rate_limited() {
+    let config = AdminConfig {
+        auth_failures_per_minute: 5,
+        ..admin_config()
+    };
+    let app = spawn_configured(vec![], &config);
+    for attempt in 0..5 {
+        let guess = format!("guess-{attempt}-0123456789abcdef");
+        assert_eq!(
+            app.get("/api/v1/things", Some(&guess)).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    for token in [Some("guess-5-0123456789abcdef"), None, Some(READ_TOKEN)] {
+        let limited = app.get("/api/v1/things", token).await;
+        assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+        let retry_after: u64 = limited.headers()[reqwest::header::RETRY_AFTER]
+            .to_str()
+            .expect("header")
+            .parse()
+            .expect("seconds");
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        let body = json_body(limited).await;
+        assert_eq!(body["code"], "rate_limited");
+        assert!(
+            body["link"]
+                .as_str()
+                .unwrap_or_default()
+                .ends_with("#error-rate_limited")
+        );
+    }
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+}
+
+/// Issue 19, finding 6: every state-changing call (allowed or refused) is in the audit trail
+/// with the token's name, method, path and status, never its body; reads are not; the
+/// trail needs the operator scope.
+#[tokio::test]
+async fn state_changing_calls_are_audited() {
+    let app = spawn();
+    let created = app
+        .post(
+            "/api/v1/things",
+            Some(OPERATOR_TOKEN),
+            json!({"name": "private-value-7"}),
+        )
+        .await
+        .status();
+    let refused = app
+        .post("/api/v1/things", Some(READ_TOKEN), json!({"name": "x"}))
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let anonymous = app.post("/api/v1/things", None, json!({"name": "x"})).await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get("/api/v1/things", Some(OPERATOR_TOKEN))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v1/audit", Some(READ_TOKEN)).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let trail = json_body(app.get("/api/v1/audit", Some(OPERATOR_TOKEN)).await).await;
+    let records = trail.as_array().expect("array");
+    assert_eq!(records.len(), 3, "{trail}");
+    assert_eq!(records[0]["token"], Value::Null);
+    assert_eq!(records[0]["status"], 401);
+    assert_eq!(records[1]["token"], "grafana");
+    assert_eq!(records[1]["status"], 403);
+    assert_eq!(records[2]["token"], "oncall");
+    assert_eq!(records[2]["method"], "POST");
+    assert_eq!(records[2]["path"], "/api/v1/things");
+    assert_eq!(records[2]["status"], created.as_u16());
+    assert!(!trail.to_string().contains("private-value-7"), "{trail}");
+}

@@ -480,7 +480,13 @@ impl SandboxApi {
             ident: MPLUSKASSA_IDENT.to_owned(),
             secret: ferry_platform::config::Secret::new(MPLUSKASSA_SECRET),
         };
-        Ok(MplusClient::new(&connection, ClientSettings::default())?)
+        let settings = ClientSettings {
+            egress: ferry_platform::egress::EgressGuard::sandbox_at(
+                ferry_test_support::egress::socket_of(&connection.endpoint).parse()?,
+            ),
+            ..ClientSettings::default()
+        };
+        Ok(MplusClient::new(&connection, settings)?)
     }
 }
 
@@ -1029,19 +1035,27 @@ impl Cluster {
     /// The service's own sections: quick polling, short poll leases (a killed and restarted
     /// connector polls again within ~4 s) and quick retries for tests; the mapper's
     /// registry reaches the connectors' admin servers for connection tests. No integration
-    /// is configured in a file: the registry serves it.
+    /// is configured in a file: the registry serves it. Each connector may reach exactly its
+    /// sandbox on loopback, over plain http (`[egress]`, sandbox mode).
     fn service_toml(&self, kind: ServiceKind) -> String {
+        let egress = |url: &str| {
+            format!(
+                "[egress]\nallow = [{}]\nsandbox = true\n",
+                q(&ferry_test_support::egress::socket_of(url))
+            )
+        };
         match kind {
-            ServiceKind::ConnectorMailchimp => {
-                "[mailchimp]\npoll_interval_secs = 1\npoll_lease_secs = 3\nrequest_timeout_secs = 10\n\
-                 connect_timeout_secs = 5\nmax_attempts = 4\nretry_base_ms = 100\nretry_max_ms = 1000\n"
-                    .to_owned()
-            }
-            ServiceKind::ConnectorMpluskassa => {
-                "[sync]\npoll_interval_ms = 1000\nlease_secs = 3\n[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
-                 max_attempts = 4\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n"
-                    .to_owned()
-            }
+            // `[egress]` first: `own_toml` continues the last section.
+            ServiceKind::ConnectorMailchimp => format!(
+                "{}[mailchimp]\npoll_interval_secs = 1\npoll_lease_secs = 3\nrequest_timeout_secs = 10\n\
+                 connect_timeout_secs = 5\nmax_attempts = 4\nretry_base_ms = 100\nretry_max_ms = 1000\n",
+                egress(&self.sandbox.mailchimp_api())
+            ),
+            ServiceKind::ConnectorMpluskassa => format!(
+                "{}[sync]\npoll_interval_ms = 1000\nlease_secs = 3\n[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
+                 max_attempts = 4\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n",
+                egress(&self.sandbox.mpluskassa_endpoint())
+            ),
             ServiceKind::Mapper => format!(
                 "[mapper.registry]\nmailchimp_admin_url = {}\nmpluskassa_admin_url = {}\n",
                 q(&self.local_url(ServiceKind::ConnectorMailchimp)),

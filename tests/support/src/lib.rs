@@ -5,12 +5,14 @@
 //! | --- | --- |
 //! | [`amqp_url`] | the RabbitMQ the tests use (`FERRY_TEST_AMQP_URL`) |
 //! | [`unique_dir`] | a fresh temporary directory no other test (thread or process) shares |
+//! | [`egress`] | probes of the egress guard for the connectors' connection tests (redirect, internal texts, TLS, internal destinations) |
 //! | [`webdriver`] | just enough W3C WebDriver to drive headless Chromium through Debian's `chromedriver`, which binds port 0 and reports the port it got |
 //! | [`wizard`] | the dashboard's setup wizard driven step by step to go-live (embedded and behind the reverse proxy) |
 //!
 //! PostgreSQL schemas and SQLite files for tests are `ferry_platform::db::testing`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod egress;
 pub mod webdriver;
 pub mod wizard;
 

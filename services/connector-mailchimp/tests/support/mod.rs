@@ -96,6 +96,9 @@ pub struct Options {
     pub scale: Option<ferry_sandbox::mailchimp::scale::Scale>,
     /// `mailchimp.reconcile_interval_secs` (default: the configuration's).
     pub reconcile_interval_secs: Option<u64>,
+    /// `egress.allow` entries beside the sandbox's own address (always allowed, with the
+    /// sandbox mode on: it listens on loopback over plain http).
+    pub egress_allow: Vec<String>,
 }
 
 impl Options {
@@ -112,6 +115,7 @@ impl Options {
             poll: false,
             scale: None,
             reconcile_interval_secs: None,
+            egress_allow: Vec::new(),
         }
     }
 }
@@ -186,6 +190,12 @@ impl Harness {
         config.mailchimp.retry_base_ms = 20;
         config.mailchimp.retry_max_ms = 200;
         config.mailchimp.max_attempts = 4;
+        // Exactly the sandbox's address (not all of loopback), over plain http.
+        config.egress.allow = vec![ferry_test_support::egress::socket_of(
+            &sandbox.mailchimp_url,
+        )];
+        config.egress.allow.extend(options.egress_allow.clone());
+        config.egress.sandbox = true;
         config.integrations = vec![IntegrationConfig {
             integration_id,
             api_key: Secret::new(DEFAULT_API_KEY),

@@ -11,6 +11,12 @@
 //! - Failures are [`MplusError`]s naming the operation; business results other than OK
 //!   (`CREATE-ORDER-RESULT-FAILED`, ...) are [`MplusError::Rejected`] with the `errorMessage`.
 //! - Every HTTP attempt is counted in `ferry_api_calls_total{system="mpluskassa"}`.
+//! - **Egress**: the HTTP client is built by the deployment's [`EgressGuard`]
+//!   ([`ClientSettings::egress`]): no redirect is followed, internal addresses are refused after
+//!   resolution (at connect time) unless `[egress] allow` names them, and the endpoint is
+//!   checked when the client is built and before each call (`https://` only; plain `http://`
+//!   to loopback or an allowed internal address in sandbox mode only: the credentials travel
+//!   in its query string).
 //! - A response is checked against [`Limits`] (size, nesting depth) before it is read: a
 //!   hostile or broken endpoint cannot make the reader allocate without bound.
 
@@ -21,6 +27,7 @@ use ferry_mplusqapi::envelope;
 use ferry_mplusqapi::{Fault, Limits, Operation, ResponseError, WireError};
 use ferry_platform::backoff::Backoff;
 use ferry_platform::config::Secret;
+use ferry_platform::egress::{EgressError, EgressGuard, TransportFailure, transport_failure};
 use ferry_platform::metrics;
 use ferry_proto::messages::ErrorCode;
 use serde::de::DeserializeOwned;
@@ -49,8 +56,8 @@ impl fmt::Debug for Connection {
     }
 }
 
-/// Timeouts and retries of a client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Timeouts, retries, limits and destinations of a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientSettings {
     /// Whole call (connect, send, wait, read).
     pub timeout: Duration,
@@ -64,6 +71,8 @@ pub struct ClientSettings {
     pub backoff_max: Duration,
     /// Largest and deepest response accepted.
     pub limits: Limits,
+    /// Where calls may go (the default: public `https://` endpoints only).
+    pub egress: EgressGuard,
 }
 
 impl Default for ClientSettings {
@@ -75,6 +84,7 @@ impl Default for ClientSettings {
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(10),
             limits: Limits::default(),
+            egress: EgressGuard::default(),
         }
     }
 }
@@ -154,6 +164,23 @@ pub enum TransportKind {
     Timeout,
     /// The connection broke (closed without an answer, reset).
     Dropped,
+    /// The egress guard refused the destination (internal, or plain http outside the sandbox
+    /// mode); nothing was sent.
+    Refused,
+    /// The TLS handshake failed.
+    Tls,
+}
+
+impl From<TransportFailure> for TransportKind {
+    fn from(failure: TransportFailure) -> Self {
+        match failure {
+            TransportFailure::Refused => Self::Refused,
+            TransportFailure::Tls => Self::Tls,
+            TransportFailure::Timeout => Self::Timeout,
+            TransportFailure::Connect => Self::Connect,
+            TransportFailure::Dropped => Self::Dropped,
+        }
+    }
 }
 
 impl fmt::Display for TransportKind {
@@ -162,6 +189,8 @@ impl fmt::Display for TransportKind {
             Self::Connect => "cannot connect",
             Self::Timeout => "timed out",
             Self::Dropped => "connection dropped",
+            Self::Refused => "destination refused",
+            Self::Tls => "TLS handshake failed",
         })
     }
 }
@@ -186,6 +215,11 @@ impl MplusError {
                 kind: TransportKind::Timeout,
                 ..
             } => ErrorCode::Timeout,
+            // A configuration matter: trying again changes nothing.
+            Self::Transport {
+                kind: TransportKind::Refused,
+                ..
+            } => ErrorCode::Validation,
             Self::Transport { .. } | Self::Malformed { .. } => ErrorCode::Unavailable,
             Self::Http { status: 429, .. } => ErrorCode::RateLimited,
             // 408: the server gave up waiting for our request (a loaded or slow link).
@@ -214,6 +248,8 @@ impl MplusError {
                 TransportKind::Connect => "connect",
                 TransportKind::Timeout => "timeout",
                 TransportKind::Dropped => "dropped",
+                TransportKind::Refused => "refused",
+                TransportKind::Tls => "tls",
             }
             .to_owned(),
             Self::Http { status, .. } => status.to_string(),
@@ -257,6 +293,9 @@ pub enum ClientError {
     /// The HTTP client could not be built.
     #[error("HTTP client: {0}")]
     Http(String),
+    /// The egress guard refused the endpoint.
+    #[error("MplusKASSA endpoint refused: {0}")]
+    Refused(EgressError),
 }
 
 impl MplusClient {
@@ -273,10 +312,16 @@ impl MplusClient {
                 reason: "must be an http(s) URL without a query string".into(),
             });
         }
+        settings
+            .egress
+            .check_credentialed_url(&url)
+            .map_err(ClientError::Refused)?;
         url.query_pairs_mut()
             .append_pair("ident", &connection.ident)
             .append_pair("secret", connection.secret.expose());
-        let http = reqwest::Client::builder()
+        let http = settings
+            .egress
+            .client_builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
@@ -349,20 +394,19 @@ impl MplusClient {
         expected: &'static str,
         envelope: &str,
     ) -> Result<Response, MplusError> {
-        let transport = |e: reqwest::Error| {
-            let kind = if e.is_timeout() {
-                TransportKind::Timeout
-            } else if e.is_connect() {
-                TransportKind::Connect
-            } else {
-                TransportKind::Dropped
-            };
-            MplusError::Transport {
-                operation,
-                kind,
-                message: e.without_url().to_string(),
-            }
+        let transport = |e: reqwest::Error| MplusError::Transport {
+            operation,
+            kind: transport_failure(&e).into(),
+            message: e.without_url().to_string(),
         };
+        // Checked before every call: the guard decides, not what the client was built with.
+        if let Err(refused) = self.settings.egress.check_credentialed_url(&self.url) {
+            return Err(MplusError::Transport {
+                operation,
+                kind: TransportKind::Refused,
+                message: refused.to_string(),
+            });
+        }
         let response = self
             .http
             .post(self.url.clone())
@@ -506,6 +550,47 @@ mod tests {
         );
     }
 
+    /// Plain http to exactly `address` (a local test server).
+    fn sandbox_egress(address: &str) -> EgressGuard {
+        EgressGuard::sandbox_at(address.parse().expect("address"))
+    }
+
+    /// Issue 19, findings 2 and 3: without an allow-list, the client refuses plain http and
+    /// internal endpoints when it is built, before the secret goes anywhere.
+    #[test]
+    fn endpoints_go_through_the_egress_guard() {
+        let build = |endpoint: &str, egress: EgressGuard| {
+            MplusClient::new(
+                &Connection {
+                    endpoint: endpoint.into(),
+                    ident: "shop".into(),
+                    secret: Secret::new("hunter2"),
+                },
+                ClientSettings {
+                    egress,
+                    ..ClientSettings::default()
+                },
+            )
+        };
+        for endpoint in [
+            "http://api.mpluskassa.nl:34567/",
+            "https://127.0.0.1:34567/",
+            "https://169.254.169.254/",
+            "https://10.0.0.8:34567/",
+            "https://kubernetes.default.svc/",
+        ] {
+            let refused = build(endpoint, EgressGuard::default()).expect_err(endpoint);
+            assert!(
+                matches!(refused, ClientError::Refused(_)),
+                "{endpoint}: {refused}"
+            );
+            assert!(!refused.to_string().contains("hunter2"));
+        }
+        assert!(build("http://127.0.0.1:9111/", sandbox_egress("127.0.0.1:9111")).is_ok());
+        assert!(build("http://127.0.0.1:9112/", sandbox_egress("127.0.0.1:9111")).is_err());
+        assert!(build("https://api.mpluskassa.nl:34567/", EgressGuard::default()).is_ok());
+    }
+
     #[test]
     fn secrets_stay_out_of_debug_output() {
         let conn = Connection {
@@ -513,7 +598,11 @@ mod tests {
             ident: "shop".into(),
             secret: Secret::new("hunter2"),
         };
-        let client = MplusClient::new(&conn, ClientSettings::default()).expect("client");
+        let settings = ClientSettings {
+            egress: sandbox_egress("127.0.0.1:1"),
+            ..ClientSettings::default()
+        };
+        let client = MplusClient::new(&conn, settings.clone()).expect("client");
         assert!(!format!("{conn:?}").contains("hunter2"));
         assert!(!format!("{client:?}").contains("hunter2"));
         assert!(
@@ -522,7 +611,7 @@ mod tests {
                     endpoint: "ftp://x/".into(),
                     ..conn
                 },
-                ClientSettings::default()
+                settings
             )
             .is_err()
         );
@@ -537,6 +626,7 @@ mod tests {
         };
         let settings = ClientSettings {
             max_attempts: 1,
+            egress: sandbox_egress("127.0.0.1:9"),
             ..ClientSettings::default()
         };
         let client = MplusClient::new(&conn, settings).expect("client");

@@ -49,6 +49,9 @@ pub struct Options {
     pub empty_sandbox: bool,
     pub observe: Entities,
     pub orders: SalesSettings,
+    /// `egress.allow` entries beside the sandbox's own address (always allowed, with the
+    /// sandbox mode on: it listens on loopback over plain http).
+    pub egress_allow: Vec<String>,
 }
 
 impl Default for Options {
@@ -61,6 +64,7 @@ impl Default for Options {
             empty_sandbox: false,
             observe: Entities::default(),
             orders: SalesSettings::default(),
+            egress_allow: Vec::new(),
         }
     }
 }
@@ -140,6 +144,12 @@ impl Harness {
         config.client.timeout_ms = options.client_timeout.as_millis() as u64;
         config.client.backoff_base_ms = 20;
         config.client.backoff_max_ms = 200;
+        // Exactly the sandbox's address (not all of loopback), over plain http.
+        config.egress.allow = vec![ferry_test_support::egress::socket_of(
+            &sandbox.mpluskassa_url,
+        )];
+        config.egress.allow.extend(options.egress_allow.clone());
+        config.egress.sandbox = true;
 
         // The probe queue and the dead-letter collector exist before the service publishes.
         let events = Arc::new(Mutex::new(Vec::new()));
@@ -212,7 +222,7 @@ impl Harness {
             ClientSettings {
                 max_attempts: 1,
                 timeout: Duration::from_secs(5),
-                ..ClientSettings::default()
+                ..self.config.client_settings().expect("egress")
             },
         )
         .expect("client")

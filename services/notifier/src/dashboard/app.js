@@ -562,7 +562,7 @@ async function testMailchimp(event) {
   if ($("#w-mc-base").value.trim()) body.base_url = $("#w-mc-base").value.trim();
   try {
     const r = await api("/mailchimp/connection-test", { method: "POST", body: JSON.stringify(body) });
-    if (!r.ok) { $("#w-mc-result").textContent = `Refused: ${r.error}`; $("#w-mc-choose").hidden = true; return; }
+    if (!r.ok) { $("#w-mc-result").textContent = `Refused: ${r.error ? r.error.message : "unknown error"}`; $("#w-mc-choose").hidden = true; return; }
     $("#w-mc-result").textContent = `Connected to ${r.account_name || "the account"} (data center ${r.data_center}, ${r.latency_ms} ms).`;
     options($("#w-mc-audience"), r.audiences.map((a) => [a.id, `${a.name} (${a.id})`]));
     options($("#w-mc-store"), [...r.stores.map((s) => [s.id, `${s.name} (${s.id}, ${s.currency_code})`]), ["", "create a new store"]]);

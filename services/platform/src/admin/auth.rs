@@ -8,9 +8,16 @@
 //!
 //! Handlers can take [`ReadAccess`] or [`OperatorAccess`] to learn who called (for audit
 //! logs) and to demand a scope explicitly.
+//!
+//! Failed authentications are counted per client address and minute: beyond
+//! `admin.auth_failures_per_minute`, the address gets `429` with `Retry-After` until its
+//! minute is over, whatever it presents (tokens cannot be guessed at speed).
 
+use std::collections::HashMap;
 use std::future::{Ready, ready};
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -19,6 +26,7 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use subtle::ConstantTimeEq;
 
+use super::audit::{AuditRecord, AuditTrail};
 use super::errors::ApiError;
 use crate::config::{Scope, Secret, TokenConfig};
 
@@ -38,23 +46,94 @@ struct Token {
     scope: Scope,
 }
 
-/// The configured tokens, shared by all workers.
+/// The configured tokens and the failed-authentication counts, shared by all workers.
 #[derive(Debug, Clone, Default)]
-pub struct Tokens(Arc<Vec<Token>>);
+pub struct Tokens {
+    tokens: Arc<Vec<Token>>,
+    failures: Arc<FailedAuthentications>,
+}
+
+/// How long one window of failed authentications of an address lasts.
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Addresses remembered at most; beyond, windows that are over are forgotten first.
+const MAX_ADDRESSES: usize = 10_000;
+
+/// Failed authentications per client address in its current window.
+#[derive(Debug, Default)]
+struct FailedAuthentications {
+    /// Failures allowed per window; 0: no limit.
+    limit: u32,
+    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl FailedAuthentications {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (Instant, u32)>> {
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `Err(seconds left)` while `address` has used up its failures of this window.
+    fn check(&self, address: IpAddr, now: Instant) -> Result<(), u64> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        match self.lock().get(&address) {
+            Some((started, count))
+                if *count >= self.limit && now.duration_since(*started) < FAILURE_WINDOW =>
+            {
+                let left = FAILURE_WINDOW.saturating_sub(now.duration_since(*started));
+                Err(left.as_secs().max(1))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn failed(&self, address: IpAddr, now: Instant) {
+        if self.limit == 0 {
+            return;
+        }
+        let mut windows = self.lock();
+        if windows.len() >= MAX_ADDRESSES {
+            windows.retain(|_, (started, _)| now.duration_since(*started) < FAILURE_WINDOW);
+        }
+        let window = windows.entry(address).or_insert((now, 0));
+        if now.duration_since(window.0) >= FAILURE_WINDOW {
+            *window = (now, 0);
+        }
+        window.1 = window.1.saturating_add(1);
+        if window.1 == self.limit {
+            tracing::warn!(%address, failures = window.1, "admin API: too many failed authentications; the address waits until its minute is over");
+        }
+    }
+}
 
 impl Tokens {
-    /// Tokens from configuration.
+    /// Tokens from configuration (no limit on failed authentications).
     pub fn new(config: &[TokenConfig]) -> Self {
-        Self(Arc::new(
-            config
-                .iter()
-                .map(|t| Token {
-                    name: t.name.clone(),
-                    secret: t.token.clone(),
-                    scope: t.scope,
-                })
-                .collect(),
-        ))
+        Self {
+            tokens: Arc::new(
+                config
+                    .iter()
+                    .map(|t| Token {
+                        name: t.name.clone(),
+                        secret: t.token.clone(),
+                        scope: t.scope,
+                    })
+                    .collect(),
+            ),
+            failures: Arc::default(),
+        }
+    }
+
+    /// Limits failed authentications to `per_minute` per client address (0: no limit).
+    pub fn with_failure_limit(self, per_minute: u32) -> Self {
+        Self {
+            failures: Arc::new(FailedAuthentications {
+                limit: per_minute,
+                windows: Mutex::default(),
+            }),
+            ..self
+        }
     }
 
     /// The principal owning `presented`, if any. Every configured token is compared in
@@ -62,7 +141,7 @@ impl Tokens {
     /// always compared.
     pub fn authenticate(&self, presented: &str) -> Option<Principal> {
         let mut found = None;
-        for token in self.0.iter() {
+        for token in self.tokens.iter() {
             let equal: bool = token
                 .secret
                 .expose()
@@ -79,8 +158,24 @@ impl Tokens {
         found
     }
 
-    /// The principal of `req`'s `Authorization: Bearer` header.
+    /// The principal of `req`'s `Authorization: Bearer` header; a failure counts against the
+    /// client's address, and an address with too many failures is refused first.
     pub fn authenticate_request(&self, req: &HttpRequest) -> Result<Principal, ApiError> {
+        let address = req.peer_addr().map(|a| a.ip());
+        let now = Instant::now();
+        if let Some(address) = address {
+            self.failures
+                .check(address, now)
+                .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+        }
+        let result = self.principal_of(req);
+        if let (Err(_), Some(address)) = (&result, address) {
+            self.failures.failed(address, now);
+        }
+        result
+    }
+
+    fn principal_of(&self, req: &HttpRequest) -> Result<Principal, ApiError> {
         let value = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -136,16 +231,48 @@ pub(crate) async fn require_token(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let required = required_scope(req.method());
-    match authorize(req.request(), required) {
+    let audited = (required == Scope::Operator).then(|| {
+        (
+            req.app_data::<actix_web::web::Data<AuditTrail>>().cloned(),
+            req.method().to_string(),
+            req.path().to_owned(),
+        )
+    });
+    let record = |token: Option<String>, status: u16| {
+        if let Some((Some(trail), method, path)) = &audited {
+            trail.record(AuditRecord {
+                at: chrono::Utc::now(),
+                token,
+                method: method.clone(),
+                path: path.clone(),
+                status,
+            });
+        }
+    };
+    let principal = match authorize(req.request(), required) {
         Ok(principal) => {
             tracing::debug!(token = %principal.name, method = %req.method(), path = req.path(), "admin call authorized");
+            principal
         }
         Err(e) => {
             tracing::info!(method = %req.method(), path = req.path(), code = %e.code(), "admin call refused");
+            // A valid token with too small a scope is named; a failed authentication is not.
+            let token = req
+                .request()
+                .extensions()
+                .get::<Principal>()
+                .map(|p| p.name.clone());
+            record(token, e.code().status().as_u16());
             return Err(e.into());
         }
-    }
-    next.call(req).await
+    };
+    let response = next.call(req).await;
+    let status = match &response {
+        Ok(response) => response.status().as_u16(),
+        Err(error) => error.as_response_error().status_code().as_u16(),
+    };
+    record(Some(principal.name), status);
+    response
 }
 
 /// Extractor: the caller holds a token with at least the `read` scope.
@@ -185,6 +312,59 @@ mod tests {
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("Bearer"), None);
         assert_eq!(bearer_token("Bearer "), None);
+    }
+
+    /// Issue 19, finding 6: an address failing to authenticate more than the limit within a
+    /// minute is refused (429 with the seconds left), even with a valid token; other
+    /// addresses are not affected, and a new minute starts over.
+    #[test]
+    fn failed_authentications_are_limited_per_address() {
+        let tokens = Tokens::new(&[TokenConfig {
+            name: "ops".into(),
+            token: Secret::new("operator-token-0123456789"),
+            scope: Scope::Operator,
+        }])
+        .with_failure_limit(3);
+        let request = |token: &str, peer: &str| {
+            actix_web::test::TestRequest::default()
+                .peer_addr(peer.parse().unwrap_or_else(|e| panic!("{e}")))
+                .insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
+                .to_http_request()
+        };
+        let attacker = "203.0.113.7:40000";
+        for _ in 0..3 {
+            assert!(matches!(
+                tokens.authenticate_request(&request("guess-0123456789abcdef", attacker)),
+                Err(ApiError::Unauthorized(_))
+            ));
+        }
+        for token in ["guess-0123456789abcdef", "operator-token-0123456789"] {
+            match tokens.authenticate_request(&request(token, attacker)) {
+                Err(ApiError::RateLimited { retry_after_secs }) => {
+                    assert!((1..=60).contains(&retry_after_secs), "{retry_after_secs}");
+                }
+                other => panic!("not limited: {other:?}"),
+            }
+        }
+        assert!(
+            tokens
+                .authenticate_request(&request("operator-token-0123456789", "198.51.100.1:1"))
+                .is_ok()
+        );
+        // A new window: the address may try again.
+        let address: IpAddr = "203.0.113.7".parse().unwrap_or_else(|e| panic!("{e}"));
+        let later = Instant::now() + FAILURE_WINDOW;
+        assert_eq!(tokens.failures.check(address, later), Ok(()));
+        tokens.failures.failed(address, later);
+        assert_eq!(tokens.failures.check(address, later), Ok(()));
+        // Off with 0.
+        let open = Tokens::new(&[]).with_failure_limit(0);
+        for _ in 0..100 {
+            assert!(matches!(
+                open.authenticate_request(&request("guess-0123456789abcdef", attacker)),
+                Err(ApiError::Unauthorized(_))
+            ));
+        }
     }
 
     #[test]

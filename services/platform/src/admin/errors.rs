@@ -51,6 +51,8 @@ pub enum ErrorCode {
     Conflict,
     /// The request body is larger than the admin server reads (`admin.max_body_bytes`).
     PayloadTooLarge,
+    /// Too many failed authentications from this address; try again after `Retry-After`.
+    RateLimited,
     /// A dependency (bus, database) is unavailable.
     Unavailable,
     /// Unexpected server failure.
@@ -78,6 +80,11 @@ impl ErrorCode {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 ErrorType::InvalidRequest,
+            ),
+            ErrorCode::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                ErrorType::Auth,
             ),
             ErrorCode::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -157,6 +164,12 @@ pub enum ApiError {
     /// The request body exceeds the configured limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Too many failed authentications from the caller's address (`admin.auth_failures_per_minute`).
+    #[error("too many failed authentications from this address; try again in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until the address may try again.
+        retry_after_secs: u64,
+    },
     /// A dependency is unavailable; the message names it (no details).
     #[error("{0}")]
     Unavailable(String),
@@ -190,6 +203,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => ErrorCode::Forbidden,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
             ApiError::Unavailable(_) => ErrorCode::Unavailable,
             ApiError::Internal(_) => ErrorCode::Internal,
         }
@@ -229,6 +243,9 @@ impl ResponseError for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer realm="ferry", error="insufficient_scope""#),
                 ));
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             _ => {}
         }

@@ -6,6 +6,7 @@
 //! | `GET /readyz` | none | readiness: runs every [`ReadinessCheck`], `200` or `503` |
 //! | `GET /metrics` | none | Prometheus metrics (see [`health`] for why no token) |
 //! | `GET /api/v1/openapi.json` | read | the OpenAPI document |
+//! | `GET /api/v1/audit` | operator | the newest state-changing calls of this process ([`audit`]) |
 //! | `/api/v1/…` | read for `GET`, operator otherwise | the service's own admin API |
 //! | routes added with [`AdminServerBuilder::public`] | none | assets holding no data (a dashboard's HTML and script, which call `/api/v1` with a token) |
 //!
@@ -54,6 +55,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 pub mod auth;
 pub mod dead_letters;
 pub mod errors;
@@ -128,7 +130,7 @@ impl AdminServer {
         AdminServerBuilder {
             service_name: service_name.to_owned(),
             listen: config.listen,
-            tokens: Tokens::new(&config.tokens),
+            tokens: Tokens::new(&config.tokens).with_failure_limit(config.auth_failures_per_minute),
             max_body_bytes: config.max_body_bytes,
             checks: Vec::new(),
             readiness_timeout: DEFAULT_READINESS_TIMEOUT,
@@ -241,6 +243,7 @@ impl AdminServerBuilder {
         let document = openapi::render(&doc).map_err(AdminError::OpenApi)?;
 
         let tokens = self.tokens;
+        let audit = web::Data::new(audit::AuditTrail::default());
         let max_body = self.max_body_bytes;
         let readiness = web::Data::new(Readiness {
             checks: self.checks,
@@ -255,6 +258,7 @@ impl AdminServerBuilder {
             let public = Arc::clone(&public);
             App::new()
                 .app_data(tokens.clone())
+                .app_data(audit.clone())
                 .app_data(readiness.clone())
                 .app_data(document.clone())
                 .app_data(
@@ -277,6 +281,7 @@ impl AdminServerBuilder {
                     web::scope(API_PREFIX)
                         .wrap(from_fn(auth::require_token))
                         .route("/openapi.json", web::get().to(openapi::openapi_json))
+                        .route("/audit", web::get().to(audit::audit))
                         .configure(move |cfg| {
                             for configure in apis.iter() {
                                 configure(cfg);

@@ -21,8 +21,8 @@ pub const SECURITY_SCHEME: &str = "bearer";
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(super::health::healthz, super::health::readyz, super::health::metrics, openapi_json),
-    components(schemas(ErrorBody, ErrorCode, ErrorType, HealthBody, ReadinessBody, CheckStatus)),
+    paths(super::health::healthz, super::health::readyz, super::health::metrics, openapi_json, super::audit::audit),
+    components(schemas(ErrorBody, ErrorCode, ErrorType, HealthBody, ReadinessBody, CheckStatus, super::audit::AuditRecord)),
     tags(
         (name = "health", description = "Liveness, readiness and metrics (no token)"),
         (name = "admin", description = "Admin API (bearer token)")
@@ -108,6 +108,10 @@ fn require_bearer(item: &mut PathItem) {
         for (status, description) in [
             ("401", "No valid bearer token"),
             ("403", "The token's scope is insufficient"),
+            (
+                "429",
+                "Too many failed authentications from this address (Retry-After)",
+            ),
         ] {
             responses.entry(status.to_owned()).or_insert_with(|| {
                 utoipa::openapi::ResponseBuilder::new()
