@@ -173,9 +173,27 @@ impl Notifier {
         .await
     }
 
-    /// Freshness and backlog of every integration, as of now.
+    /// Freshness and backlog of every integration, as of now: its queries read one snapshot
+    /// (a repeatable-read transaction on PostgreSQL, a read transaction on SQLite, whose WAL
+    /// keeps the snapshot of its first read), so the last change seen, the last delivered and
+    /// the backlog agree with each other even while recordings commit.
     pub async fn freshness(&self) -> Result<freshness::Freshness, DbErr> {
-        freshness::measure(&self.db, &self.bus, self.lot.as_ref(), Utc::now()).await
+        use sea_orm::{AccessMode, ConnectionTrait, IsolationLevel, TransactionTrait};
+        let snapshot = match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => {
+                self.db
+                    .begin_with_config(
+                        Some(IsolationLevel::RepeatableRead),
+                        Some(AccessMode::ReadOnly),
+                    )
+                    .await?
+            }
+            _ => self.db.begin().await?,
+        };
+        let measured =
+            freshness::measure(&snapshot, &self.bus, self.lot.as_ref(), Utc::now()).await;
+        snapshot.rollback().await?;
+        measured
     }
 
     /// The database.

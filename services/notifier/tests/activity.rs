@@ -989,7 +989,7 @@ async fn freshness_and_backlog(db: DbKind) {
             <= 1,
         "{i}"
     );
-    assert_eq!(i["last_seen"][0]["system"], "mailchimp");
+    assert_eq!(i["last_seen"][0]["system"], "mailchimp", "{f}");
     assert_eq!(i["last_seen"][0]["flow"], "customers");
     assert_eq!(i["last_delivered"][0]["system"], "mpluskassa");
     let delivered: chrono::DateTime<Utc> =
