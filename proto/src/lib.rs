@@ -34,6 +34,7 @@
 //! | `stock.set` | command | [`messages::StockSet`] | `<target>.stock.set` | mapper -> target connector |
 //! | `order.find` | command | [`messages::OrderFind`] | `<target>.order.find` | orchestrator -> target connector |
 //! | `order.create` | command | [`messages::OrderCreate`] | `<target>.order.create` | orchestrator -> target connector |
+//! | `order.set-status` | command | [`messages::OrderSetStatus`] | `<target>.order.set-status` | orchestrator -> target connector |
 //! | `products.verify` | command | [`messages::ProductsVerify`] | `<target>.products.verify` | orchestrator -> target connector |
 //! | `customer.upserted` | event | [`messages::CustomerUpserted`] | `<target>.customer.upserted` | target connector -> requester |
 //! | `customer.found` | event | [`messages::CustomerFound`] | `<target>.customer.found` | target connector -> orchestrator |
@@ -42,6 +43,7 @@
 //! | `stock.set-done` | event | [`messages::StockSetDone`] | `<target>.stock.set-done` | target connector -> notifier |
 //! | `order.found` | event | [`messages::OrderFound`] | `<target>.order.found` | target connector -> orchestrator |
 //! | `order.created` | event | [`messages::OrderCreated`] | `<target>.order.created` | target connector -> orchestrator |
+//! | `order.status-set` | event | [`messages::OrderStatusSet`] | `<target>.order.status-set` | target connector -> orchestrator, notifier |
 //! | `products.verified` | event | [`messages::ProductsVerified`] | `<target>.products.verified` | target connector -> orchestrator |
 //! | `command.failed` | event | [`messages::CommandFailed`] | `<target>.<entity of the command>.failed` | target connector -> requester, notifier |
 //! | `integration.changed` | event | [`messages::IntegrationChanged`] | `ferry.integration.changed` | registry (mapper) -> all services; state `deleted` on deletion |

@@ -170,6 +170,20 @@ fn every_message_round_trips_with_its_routing_key() {
             replayed: false,
         })
         .routing_key(),
+        round_trip(OrderSetStatus {
+            target: mk,
+            external_id: id("ORD-1001"),
+            status: OrderStatus::Cancelled,
+        })
+        .routing_key(),
+        round_trip(OrderStatusSet {
+            target: mk,
+            external_id: id("ORD-1001"),
+            status: OrderStatus::Refunded,
+            target_id: Some(id("9")),
+            changed: true,
+        })
+        .routing_key(),
         round_trip(ProductsVerified {
             target: mk,
             missing: vec![sku()],
@@ -242,6 +256,8 @@ fn every_message_round_trips_with_its_routing_key() {
             "mailchimp.stock.set-done",
             "mpluskassa.order.found",
             "mpluskassa.order.created",
+            "mpluskassa.order.set-status",
+            "mpluskassa.order.status-set",
             "mpluskassa.products.verified",
             "mailchimp.stock.failed",
             "ferry.integration.changed",

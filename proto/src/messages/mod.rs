@@ -22,7 +22,10 @@ pub use integration::{
     AudienceStatus, Direction, Flow, FlowSetting, IntegrationChanged, IntegrationState,
     MailchimpConnectionInfo, MpluskassaConnectionInfo,
 };
-pub use order::{OrderCreate, OrderCreated, OrderFind, OrderFound, OrderMapped, OrderObserved};
+pub use order::{
+    OrderCreate, OrderCreated, OrderFind, OrderFound, OrderMapped, OrderObserved, OrderSetStatus,
+    OrderStatusSet,
+};
 pub use person::PersonEraseRequested;
 pub use product::{
     ProductObserved, ProductRef, ProductUpsert, ProductUpserted, ProductsVerified, ProductsVerify,
@@ -98,6 +101,7 @@ pub const CATALOGUE: &[MessageSpec] = &[
     MessageSpec::of::<StockSet>(),
     MessageSpec::of::<OrderFind>(),
     MessageSpec::of::<OrderCreate>(),
+    MessageSpec::of::<OrderSetStatus>(),
     MessageSpec::of::<ProductsVerify>(),
     MessageSpec::of::<CustomerUpserted>(),
     MessageSpec::of::<CustomerFound>(),
@@ -106,6 +110,7 @@ pub const CATALOGUE: &[MessageSpec] = &[
     MessageSpec::of::<StockSetDone>(),
     MessageSpec::of::<OrderFound>(),
     MessageSpec::of::<OrderCreated>(),
+    MessageSpec::of::<OrderStatusSet>(),
     MessageSpec::of::<ProductsVerified>(),
     MessageSpec::of::<CommandFailed>(),
     MessageSpec::of::<IntegrationChanged>(),

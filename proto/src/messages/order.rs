@@ -2,7 +2,7 @@
 
 use super::impl_message;
 use super::product::ProductRef;
-use crate::model::{Order, TargetOrder};
+use crate::model::{Order, OrderStatus, TargetOrder};
 use crate::routing::System;
 use crate::types::{ExternalId, IdempotencyKey, IntegrationId};
 use schemars::JsonSchema;
@@ -134,6 +134,51 @@ pub struct OrderCreated {
 impl_message!(
     OrderCreated,
     "order.created",
+    version = 1,
+    Event,
+    system = target,
+    key = |m| Some(m.external_id.to_string())
+);
+
+/// Command: carry an order's lifecycle status (cancelled, refunded) to the target, where
+/// the order exists already. Idempotent: an order already in that status is left alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OrderSetStatus {
+    /// The target system.
+    pub target: System,
+    /// The order number from the source.
+    pub external_id: ExternalId,
+    /// The status to carry (never `open`: reopening an order is not carried).
+    pub status: OrderStatus,
+}
+impl_message!(
+    OrderSetStatus,
+    "order.set-status",
+    version = 1,
+    Command,
+    system = target,
+    key = |m| Some(m.external_id.to_string())
+);
+
+/// Reply to [`OrderSetStatus`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct OrderStatusSet {
+    /// The system that executed the command.
+    pub target: System,
+    /// The order number from the source.
+    pub external_id: ExternalId,
+    /// The status carried.
+    pub status: OrderStatus,
+    /// The order's id in the target, or `None` when the target has no such order (nothing
+    /// was changed).
+    pub target_id: Option<ExternalId>,
+    /// False when the order was in that status already (a replay, or the echo of a change
+    /// Ferry made itself).
+    pub changed: bool,
+}
+impl_message!(
+    OrderStatusSet,
+    "order.status-set",
     version = 1,
     Event,
     system = target,

@@ -13,8 +13,8 @@ pub use address::{Address, StreetParts, split_street_line};
 pub use category::{Category, CategoryRef};
 pub use customer::{ContactPerson, Customer, CustomerKind, SourceRef};
 pub use order::{
-    MAX_ORDER_LINES, Order, OrderError, OrderLine, OrderLines, OrderLinesError, OrderTotals,
-    OrderType,
+    MAX_ORDER_LINES, Order, OrderError, OrderLine, OrderLines, OrderLinesError, OrderStatus,
+    OrderTotals, OrderType,
 };
 pub use product::{Attribute, Product, ProductKind, Variant};
 pub use stock::StockLevel;

@@ -22,6 +22,44 @@ pub enum OrderType {
     Invoice,
 }
 
+/// Where an order stands in its source system after it was placed: the lifecycle Ferry
+/// carries to the other system once the order exists there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Placed and standing (paid, pending, delivered: nothing to carry).
+    #[default]
+    Open,
+    /// Cancelled (MailChimp `financial_status` cancelled or `cancelled_at_foreign`;
+    /// MplusKASSA `cancelState` complete).
+    Cancelled,
+    /// Refunded (MailChimp `financial_status` refunded; MplusKASSA: a credit invoice of the
+    /// sale).
+    Refunded,
+}
+
+impl OrderStatus {
+    /// Whether this is [`OrderStatus::Open`] (the default, left out of the JSON).
+    pub fn is_open(&self) -> bool {
+        *self == Self::Open
+    }
+
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Cancelled => "cancelled",
+            Self::Refunded => "refunded",
+        }
+    }
+}
+
+impl std::fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Order {
@@ -54,6 +92,9 @@ pub struct Order {
     /// Free-text notes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notes: Option<LongText>,
+    /// Its lifecycle status in the source (`open` when absent).
+    #[serde(default, skip_serializing_if = "OrderStatus::is_open")]
+    pub status: OrderStatus,
 }
 
 /// An inconsistency inside an [`Order`].

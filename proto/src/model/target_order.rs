@@ -172,6 +172,12 @@ impl TargetOrder {
         self
     }
 
+    /// Sets the order's lifecycle status (a later event of the same order carried it).
+    pub fn with_status(mut self, status: super::OrderStatus) -> Self {
+        self.order.status = status;
+        self
+    }
+
     /// The canonical order.
     pub fn order(&self) -> &Order {
         &self.order

@@ -119,6 +119,7 @@ pub fn order() -> Order {
             .single()
             .expect("time"),
         notes: None,
+        status: Default::default(),
     }
 }
 

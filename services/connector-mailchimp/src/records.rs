@@ -11,7 +11,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use ferry_proto::model::{
     Address, CategoryRef, ContactPerson, Customer, CustomerKind, Order, OrderLine, OrderLines,
-    OrderTotals, OrderType, Product, ProductKind, SourceRef, StockLevel, Variant,
+    OrderStatus, OrderTotals, OrderType, Product, ProductKind, SourceRef, StockLevel, Variant,
     split_street_line,
 };
 use ferry_proto::{
@@ -397,6 +397,24 @@ pub fn stock_levels(raw: &Value, observed_at: DateTime<Utc>) -> Vec<StockLevel> 
         .unwrap_or_default()
 }
 
+/// An order's lifecycle status: `financial_status` refunded (partly refunded is not a
+/// refund of the order), cancelled, or a `cancelled_at_foreign` time; else open.
+/// `financial_status` is free text in MailChimp: compared without case, both spellings of
+/// cancelled.
+pub fn order_status(raw: &Value) -> OrderStatus {
+    let financial = text(raw, "financial_status").unwrap_or_default().trim();
+    if financial.eq_ignore_ascii_case("refunded") {
+        OrderStatus::Refunded
+    } else if financial.eq_ignore_ascii_case("cancelled")
+        || financial.eq_ignore_ascii_case("canceled")
+        || text(raw, "cancelled_at_foreign").is_some_and(|t| !t.trim().is_empty())
+    {
+        OrderStatus::Cancelled
+    } else {
+        OrderStatus::Open
+    }
+}
+
 /// An order with its lines. `variant_skus` maps a variant id to its SKU where they differ
 /// (from the cross-references); otherwise the variant id is the SKU.
 pub fn order(
@@ -487,6 +505,7 @@ pub fn order(
         )?,
         placed_at,
         notes: None,
+        status: order_status(raw),
     };
     order
         .check_currencies()
@@ -542,6 +561,41 @@ mod tests {
 
     fn eur() -> CurrencyCode {
         CurrencyCode::parse("EUR").expect("EUR")
+    }
+
+    #[test]
+    fn an_orders_status_comes_from_its_financial_status_or_cancellation_time() {
+        for (raw, expected) in [
+            (json!({"financial_status": "paid"}), OrderStatus::Open),
+            (json!({}), OrderStatus::Open),
+            (
+                json!({"financial_status": "Cancelled"}),
+                OrderStatus::Cancelled,
+            ),
+            (
+                json!({"financial_status": "canceled"}),
+                OrderStatus::Cancelled,
+            ),
+            (
+                json!({"financial_status": "pending", "cancelled_at_foreign": "2026-12-01T10:00:00+00:00"}),
+                OrderStatus::Cancelled,
+            ),
+            (json!({"cancelled_at_foreign": ""}), OrderStatus::Open),
+            (
+                json!({"financial_status": "refunded"}),
+                OrderStatus::Refunded,
+            ),
+            (
+                json!({"financial_status": "refunded", "cancelled_at_foreign": "2026-12-01T10:00:00+00:00"}),
+                OrderStatus::Refunded,
+            ),
+            (
+                json!({"financial_status": "partially_refunded"}),
+                OrderStatus::Open,
+            ),
+        ] {
+            assert_eq!(order_status(&raw), expected, "{raw}");
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@ mod support;
 
 use ferry_platform::bus::BusMessage;
 use ferry_proto::messages::{
-    CategoryUpsert, CustomerFind, CustomerUpsert, OrderCreate, OrderFind, ProductUpsert,
-    ProductsVerify, StockSet,
+    CategoryUpsert, CustomerFind, CustomerUpsert, OrderCreate, OrderFind, OrderSetStatus,
+    ProductUpsert, ProductsVerify, StockSet,
 };
 use ferry_proto::{Envelope, Message};
 use ferry_sandbox::faults::{Corruption, FaultKind};
@@ -438,6 +438,34 @@ async fn order_flow(kind: Kind) {
     );
     let reply = h.reply(h.send(find()).await).await;
     assert_eq!(reply.payload()["found"], "WEB-1001");
+
+    // The order's lifecycle: cancelled once (the replay changes nothing), then refunded;
+    // an order MailChimp does not have is answered without a target id.
+    let set = |id: &str, status: &str| -> OrderSetStatus {
+        serde_json::from_value(json!({"target": "mailchimp", "external_id": id, "status": status}))
+            .unwrap()
+    };
+    let reply = h.reply(h.send(set("WEB-1001", "cancelled")).await).await;
+    assert_eq!(reply.routing_key, "mailchimp.order.status-set");
+    assert_eq!(reply.payload()["changed"], true);
+    assert_eq!(reply.payload()["target_id"], "WEB-1001");
+    let data = h.store()["orders"]["WEB-1001"]["rec"]["data"].clone();
+    assert_eq!(data["financial_status"], "cancelled");
+    assert!(data["cancelled_at_foreign"].is_string(), "{data}");
+    let reply = h.reply(h.send(set("WEB-1001", "cancelled")).await).await;
+    assert_eq!(reply.payload()["changed"], false);
+    let reply = h.reply(h.send(set("WEB-1001", "refunded")).await).await;
+    assert_eq!(reply.payload()["changed"], true);
+    assert_eq!(
+        h.store()["orders"]["WEB-1001"]["rec"]["data"]["financial_status"],
+        "refunded"
+    );
+    // A cancellation after the refund leaves the refund.
+    let reply = h.reply(h.send(set("WEB-1001", "cancelled")).await).await;
+    assert_eq!(reply.payload()["changed"], false);
+    let reply = h.reply(h.send(set("WEB-404", "cancelled")).await).await;
+    assert!(reply.payload()["target_id"].is_null());
+    assert_eq!(reply.payload()["changed"], false);
     h.stop().await;
 }
 

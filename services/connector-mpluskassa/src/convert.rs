@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use ferry_proto::model::{
     Address, Attribute, Category, CategoryRef, ContactPerson, Customer, CustomerKind, Order,
-    OrderLine, OrderLines, OrderTotals, OrderType, Product, ProductKind, SourceRef, StockLevel,
-    Variant, split_street_line,
+    OrderLine, OrderLines, OrderStatus, OrderTotals, OrderType, Product, ProductKind, SourceRef,
+    StockLevel, Variant, split_street_line,
 };
 use ferry_proto::{
     CountryCode, CurrencyCode, Email, ExternalId, Gtin, LongText, Money, Name, Phone,
@@ -296,6 +296,11 @@ pub fn order(
         shipping_address: o.delivery_address.as_ref().and_then(order_address),
         placed_at: o.entry_timestamp.unwrap_or_else(Utc::now),
         notes: None,
+        status: if o.is_cancelled() {
+            OrderStatus::Cancelled
+        } else {
+            OrderStatus::Open
+        },
     })
 }
 

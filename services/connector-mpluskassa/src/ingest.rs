@@ -812,7 +812,10 @@ impl Ingest {
                 .by_id(&self.db, integration.id(), kind::ORDER, &o.order_id)
                 .await?
                 .is_some();
-            if created_by_ferry || o.cancel_state == "ORDER-CANCEL-STATE-COMPLETE" {
+            // An order Ferry created comes back only when it is cancelled here (a cancellation
+            // at the till reaches the order's source); a cancelled order of this system is
+            // sent with its status, and the order saga decides (it is not created).
+            if created_by_ferry && !o.is_cancelled() {
                 c.skipped += 1;
                 continue;
             }

@@ -661,3 +661,91 @@ fn acked(queue: &str) -> u64 {
         })
         .map_or(0, |v| v as u64)
 }
+
+/// `order.set-status`: an open order is cancelled with `cancelOrder` once (a replay and a
+/// refund after it change nothing); a delivered order is refused for good with what to do; an
+/// order MplusKASSA does not have is answered without a target id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancellations_and_refunds_follow_the_rules() {
+    use ferry_proto::messages::OrderSetStatus;
+    use ferry_proto::model::OrderStatus;
+    let h = Harness::new(Options::default()).await;
+    let email = "lifecycle@example.org";
+    let customer = h
+        .send(CustomerUpsert {
+            target: System::Mpluskassa,
+            customer: person(email),
+            existing_id: None,
+        })
+        .await;
+    let relation = payload(&h.reply_to(customer, WAIT).await)["target_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ids = Vec::new();
+    for ext in ["LC-1", "LC-2"] {
+        let target = order(ext, email, &[("100101", 1, 2495)]);
+        let created = h
+            .reply_to(
+                h.send(create_command(h.integration, target, &relation))
+                    .await,
+                WAIT,
+            )
+            .await;
+        assert_eq!(
+            created.message_type, "order.created",
+            "{:?}",
+            created.payload
+        );
+        ids.push(payload(&created)["target_id"].as_str().unwrap().to_owned());
+    }
+    let set = |ext: &str, status| OrderSetStatus {
+        target: System::Mpluskassa,
+        external_id: ExternalId::parse(ext).unwrap(),
+        status,
+    };
+    let before = h.dump();
+    let reply = h
+        .reply_to(h.send(set("LC-1", OrderStatus::Cancelled)).await, WAIT)
+        .await;
+    assert_eq!(
+        reply.message_type, "order.status-set",
+        "{:?}",
+        reply.payload
+    );
+    assert_eq!(payload(&reply)["changed"], true);
+    assert_eq!(payload(&reply)["target_id"], ids[0].as_str());
+    let cancelled = |dump: &serde_json::Value| {
+        orders(dump)
+            .into_iter()
+            .find(|o| o["ext_order_id"] == "LC-1")
+            .map(|o| o["cancel_state"].clone())
+    };
+    assert_eq!(
+        cancelled(&h.dump()),
+        Some(serde_json::json!("ORDER-CANCEL-STATE-COMPLETE"))
+    );
+    assert_ne!(cancelled(&before), cancelled(&h.dump()));
+    for status in [OrderStatus::Cancelled, OrderStatus::Refunded] {
+        let again = h.reply_to(h.send(set("LC-1", status)).await, WAIT).await;
+        assert_eq!(payload(&again)["changed"], false, "{status}");
+    }
+
+    // Delivered (and so invoiced): refused, with what to do.
+    support::deliver(&h, &ids[1]).await;
+    let refused = h
+        .reply_to(h.send(set("LC-2", OrderStatus::Refunded)).await, WAIT)
+        .await;
+    assert_eq!(refused.message_type, "command.failed");
+    assert_eq!(payload(&refused)["error"]["code"], "conflict");
+    assert_eq!(payload(&refused)["error"]["retryable"], false);
+    let message = payload(&refused)["error"]["message"].as_str().unwrap();
+    assert!(message.contains("credit invoice"), "{message}");
+
+    let unknown = h
+        .reply_to(h.send(set("LC-404", OrderStatus::Cancelled)).await, WAIT)
+        .await;
+    assert_eq!(unknown.message_type, "order.status-set");
+    assert!(payload(&unknown)["target_id"].is_null());
+    h.stop().await;
+}

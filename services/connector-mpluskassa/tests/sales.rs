@@ -11,7 +11,7 @@ use std::time::Duration;
 use ferry_connector_mpluskassa::config::{SalesSettings, SourceTypes};
 use ferry_connector_mpluskassa::store::{self, SyncEntity};
 use serde_json::{Value, json};
-use support::{Harness, IDENT, Options, SECRET, orders, relations};
+use support::{Harness, Options, deliver, orders, relations, soap};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -66,27 +66,6 @@ async fn sell(h: &Harness, sale: Value) -> String {
     body["invoice_id"].as_str().unwrap().to_owned()
 }
 
-/// Calls a SOAP operation on the sandbox (operations the connector does not call); answers
-/// the response text.
-async fn soap(h: &Harness, op: &str, inner: &str) -> String {
-    let envelope = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="urn:mplusqapi"><soap:Body><m:{op}>{inner}</m:{op}></soap:Body></soap:Envelope>"#
-    );
-    reqwest::Client::new()
-        .post(format!(
-            "{}?ident={IDENT}&secret={SECRET}",
-            h.sandbox.mpluskassa_url
-        ))
-        .header("Content-Type", "text/xml; charset=utf-8")
-        .body(envelope)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// An order entered in MplusKASSA (not by Ferry); answers its orderId.
 async fn enter_order(h: &Harness, ext: &str, relation: i64, article: i64) -> String {
     let text = soap(
@@ -105,16 +84,6 @@ async fn enter_order(h: &Harness, ext: &str, relation: i64, article: i64) -> Str
     let rest = &text[start..];
     let value = &rest[rest.find('>').unwrap() + 1..];
     value[..value.find('<').unwrap()].to_owned()
-}
-
-async fn deliver(h: &Harness, order_id: &str) {
-    let text = soap(
-        h,
-        "deliverOrder",
-        &format!("<m:request><m:orderId>{order_id}</m:orderId></m:request>"),
-    )
-    .await;
-    assert!(text.contains("DELIVER-ORDER-RESULT-OK"), "{text}");
 }
 
 fn invoices_observed(h: &Harness) -> Vec<Value> {
@@ -230,4 +199,80 @@ async fn walk_in_relation_and_invoices_only() {
         .await
         .unwrap();
     assert!(cursors.iter().all(|c| c.entity != "orders"), "{cursors:?}");
+}
+
+/// A refund at the till of invoice `invoice_id` (the sandbox's control endpoint).
+async fn refund(h: &Harness, invoice_id: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!(
+            "{}_sandbox/mpluskassa/refunds",
+            h.sandbox.mpluskassa_url
+        ))
+        .json(&json!({ "invoice_id": invoice_id }))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A cancellation and a refund at the shop are observed with their status: a cancelled order
+/// again with status `cancelled`; a credit invoice (a refund at the till) as the sale it
+/// credits, numbered as that sale, with status `refunded`, never as a sale of its own.
+#[tokio::test]
+async fn cancellations_and_refunds_are_observed_with_their_status() {
+    let h = Harness::new(Options {
+        sync: true,
+        ..Options::default()
+    })
+    .await;
+    let dump = h.dump();
+    let (relation, _) = customer(&dump);
+    let (article, _) = article(&dump);
+    let order_id = enter_order(&h, "SHOP-C1", relation, article).await;
+    let of = |h: &Harness, ext: &str| -> Vec<Value> {
+        h.events_of("order.observed")
+            .into_iter()
+            .map(|e| e.payload["order"].clone())
+            .filter(|o| o["external_id"] == ext)
+            .collect()
+    };
+    h.until("the order", WAIT, |h| of(h, "SHOP-C1").len() == 1)
+        .await;
+    assert!(of(&h, "SHOP-C1")[0].get("status").is_none(), "open");
+    let text = soap(
+        &h,
+        "cancelOrder",
+        &format!("<m:orderId>{order_id}</m:orderId>"),
+    )
+    .await;
+    assert!(text.contains("CANCEL-ORDER-RESULT-OK"), "{text}");
+    h.until("the cancellation", WAIT, |h| of(h, "SHOP-C1").len() == 2)
+        .await;
+    assert_eq!(of(&h, "SHOP-C1")[1]["status"], "cancelled");
+
+    let sold = sell(
+        &h,
+        json!({"relation_number": relation, "lines": [{"article_number": article, "quantity": 2}]}),
+    )
+    .await;
+    h.until("the sale", WAIT, |h| of(h, &sold).len() == 1).await;
+    let r = refund(&h, &sold).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    h.until("the refund", WAIT, |h| of(h, &sold).len() == 2)
+        .await;
+    let refunded = &of(&h, &sold)[1];
+    assert_eq!(refunded["status"], "refunded");
+    assert_eq!(refunded["order_type"], "invoice");
+    assert_eq!(refunded["lines"][0]["quantity"], "2", "the sale's lines");
+    // Nothing else: the credit invoice is no sale of its own.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        invoices_observed(&h).len(),
+        2,
+        "{:#?}",
+        invoices_observed(&h)
+    );
+    // A second refund of the same sale is refused by the till.
+    let again = refund(&h, &sold).await;
+    assert_eq!(again.status(), 400);
+    assert!(h.dead.lock().unwrap().is_empty());
 }

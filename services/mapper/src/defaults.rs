@@ -13,7 +13,7 @@
 
 use ferry_proto::model::{
     Address, Category, ContactPerson, Customer, CustomerKind, CustomerPlan, LineCodes, Order,
-    Product, ProductKind, StockLevel, TargetOrder,
+    OrderStatus, Product, ProductKind, StockLevel, TargetOrder,
 };
 use ferry_proto::{CountryCode, ExternalId, Money, Name, Quantity, Sku, System, TaxRate};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -355,6 +355,9 @@ pub fn order(
         }
     };
     let mut order = order.with_payment_codes(method, term);
+    if !s.lifecycle {
+        order = order.with_status(OrderStatus::Open);
+    }
     if to_mplus {
         order = order
             .with_employee_number(ferry_proto::model::EmployeeNumber(s.employee_number))

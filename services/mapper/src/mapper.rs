@@ -21,7 +21,7 @@ use ferry_proto::messages::{
     CategoryObserved, CategoryUpsert, CustomerObserved, CustomerUpsert, Flow, OrderMapped,
     OrderObserved, ProductObserved, ProductUpsert, StockObserved, StockSet,
 };
-use ferry_proto::model::{ProductKind, TargetOrder};
+use ferry_proto::model::{CustomerPlan, LineCodes, ProductKind, TargetOrder, TargetOrderError};
 use ferry_proto::{Envelope, EnvelopeError, IntegrationId, Message, NumericSku, Sku, System};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -395,6 +395,24 @@ pub fn map(observed: &Observed, config: &IntegrationConfig) -> Result<Mapped, Ma
     if !switch.enabled {
         return Ok(Mapped::Skipped(Skip::FlowDisabled));
     }
+    if let Observed::Order(m) = observed
+        && observed.source() == switch.direction.target()
+        && !m.order.status.is_open()
+        && config.settings.orders.lifecycle
+    {
+        return lifecycle_back(m, switch.direction.source())
+            .map(|mapped| Mapped::Send(Command::OrderMapped(mapped)))
+            .map_err(|e| MappingFailure {
+                integration: config.integration,
+                flow,
+                record_key: observed.record_key(),
+                errors: vec![MappingError::new(
+                    MappingErrorKind::InvalidResult,
+                    "line_codes",
+                    e.to_string(),
+                )],
+            });
+    }
     if observed.source() != switch.direction.source() {
         return Ok(Mapped::Skipped(Skip::OtherDirection {
             source: observed.source(),
@@ -493,6 +511,22 @@ pub fn map(observed: &Observed, config: &IntegrationConfig) -> Result<Mapped, Ma
         }
     };
     Ok(Mapped::Send(command))
+}
+
+/// A cancellation or refund observed in the order flow's target system, for the order's
+/// source (`orders.lifecycle`): the order as observed, without the order mappings. Its saga
+/// only looks the order up and carries the status (an order that is not open is never
+/// created), so nothing of the mapping is used but the number and the status: an order Ferry
+/// did not create from the source is not found there and the saga ends skipped.
+fn lifecycle_back(m: &OrderObserved, source: System) -> Result<OrderMapped, TargetOrderError> {
+    let lines = vec![LineCodes::default(); m.order.lines.len()];
+    let plan = CustomerPlan::Upsert {
+        customer: Box::new(m.order.customer.clone()),
+    };
+    Ok(OrderMapped {
+        target: source,
+        order: TargetOrder::new(m.order.clone(), plan, lines)?,
+    })
 }
 
 /// Applies the user mappings to a default-mapped document and parses the result.

@@ -17,6 +17,7 @@
 //! | `orders.branch_number`, `orders.workplace_number` | none | branch/workplace of MplusKASSA orders |
 //! | `orders.payment_methods`, `orders.payment_terms` | empty (codes pass through) | value maps source code -> target code; an MplusKASSA payment term is a number of days (the relation's `paymentWithinDays`) |
 //! | `orders.vat_codes` | empty | country (`NL`) or country and rate (`NL:9`) -> VAT code; required for MplusKASSA |
+//! | `orders.lifecycle` | `true` | cancellations and refunds in the source reach the order in the target (MailChimp `financial_status`; MplusKASSA `cancelOrder`, refused for a delivered order); off, only creation is carried |
 //! | `orders.source_types` | `both` | MplusKASSA as source: `orders`, `invoices` (till and back-office sales) or `both`; an order that became an invoice is one sale |
 //! | `orders.revenue_accounts` | empty (none sent) | country (or `NL:9`) -> revenue account: a ledger account number; MplusKASSA books the line through the turnover group whose `accountNumber` it is (none matching: the order fails with a mapping error listing the installation's accounts) |
 //! | `stock.calculation` | `available_minus_reserved` | or `physical`, `available` |
@@ -247,6 +248,9 @@ pub struct OrderSettings {
     pub revenue_accounts: ValueMap,
     /// MplusKASSA as source: which sales are sent (orders, invoices or both).
     pub source_types: SourceTypes,
+    /// Whether cancellations and refunds in the source reach the order in the target
+    /// (default on); off, only the creation of orders is carried.
+    pub lifecycle: bool,
 }
 
 /// Which MplusKASSA sales the order flow sends (`orders.source_types`).
@@ -287,6 +291,7 @@ impl Default for OrderSettings {
             vat_codes: ValueMap::default(),
             revenue_accounts: ValueMap::default(),
             source_types: SourceTypes::default(),
+            lifecycle: true,
         }
     }
 }

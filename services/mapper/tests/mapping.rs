@@ -1158,3 +1158,91 @@ fn mpluskassa_sales_follow_orders_source_types() {
         serde_json::from_value(json!({"orders": {"source_types": "invoices"}})).expect("reads");
     assert_eq!(doc.orders.source_types, SourceTypes::Invoices);
 }
+
+/// `orders.lifecycle`: a cancellation or refund reaches the target with the order (the
+/// order flow's direction), and one observed in the flow's target goes back to its source,
+/// without the order mappings; an open order of the target stays skipped; off, the status is
+/// not carried and the target's changes are not sent back.
+#[test]
+fn order_lifecycle_follows_the_order_both_ways_unless_switched_off() {
+    use ferry_mapper::mapper::Command;
+    use ferry_proto::messages::Flow;
+    use ferry_proto::model::OrderStatus;
+    let order = |source: &str, status: &str| {
+        let mut j = samples::order_json(2, "NL", false);
+        j["source"] = json!(source);
+        j["order"]["status"] = json!(status);
+        Observed::from_payload(Flow::Orders, j).expect("valid")
+    };
+    let mapped = |r: Mapped| match r {
+        Mapped::Send(Command::OrderMapped(m)) => Some(m),
+        Mapped::Send(other) => panic!("not an order: {other:?}"),
+        Mapped::Skipped(_) => None,
+    };
+    let settings = eu_vat();
+    assert!(settings.orders.lifecycle, "on by default");
+    assert_eq!(
+        settings.flows.orders.direction,
+        Direction::MailchimpToMpluskassa
+    );
+
+    // With the order: the status travels in the mapped order.
+    let m = mapped(
+        run(
+            order("mailchimp", "cancelled"),
+            settings.clone(),
+            Mappings::default(),
+        )
+        .expect("mapped"),
+    )
+    .expect("sent");
+    assert_eq!(m.target, System::Mpluskassa);
+    assert_eq!(m.order.order().status, OrderStatus::Cancelled);
+
+    // Back from the target: a refund is sent to the source, even with mappings that would
+    // refuse the order (no VAT codes, no revenue accounts).
+    let m = mapped(
+        run(
+            order("mpluskassa", "refunded"),
+            Settings::default(),
+            Mappings::default(),
+        )
+        .expect("mapped"),
+    )
+    .expect("sent back");
+    assert_eq!(m.target, System::Mailchimp);
+    assert_eq!(m.order.order().status, OrderStatus::Refunded);
+    // An open order of the target is no order of this flow.
+    assert!(
+        mapped(
+            run(
+                order("mpluskassa", "open"),
+                settings.clone(),
+                Mappings::default()
+            )
+            .expect("ok")
+        )
+        .is_none()
+    );
+
+    // Off: the status is not carried, nothing goes back.
+    let mut off = settings.clone();
+    off.orders.lifecycle = false;
+    let m = mapped(
+        run(
+            order("mailchimp", "cancelled"),
+            off.clone(),
+            Mappings::default(),
+        )
+        .expect("mapped"),
+    )
+    .expect("sent");
+    assert_eq!(m.order.order().status, OrderStatus::Open);
+    assert!(
+        mapped(run(order("mpluskassa", "refunded"), off, Mappings::default()).expect("ok"))
+            .is_none()
+    );
+    let doc: Settings =
+        serde_json::from_value(json!({"orders": {"lifecycle": false}})).expect("reads");
+    assert!(!doc.orders.lifecycle);
+}

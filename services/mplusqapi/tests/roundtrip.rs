@@ -702,6 +702,26 @@ fn responses_are_schema_valid_and_read_back() {
             },
         },
     ));
+    p.extend(request(
+        &s,
+        &GetInvoice {
+            invoice_id: "INV-1".into(),
+        },
+    ));
+    p.extend(response::<GetInvoice>(
+        &s,
+        &GetInvoiceResponse {
+            result: "GET-INVOICE-RESULT-OK".into(),
+            invoice: Some(invoice()),
+        },
+    ));
+    p.extend(response::<GetInvoice>(
+        &s,
+        &GetInvoiceResponse {
+            result: "GET-INVOICE-RESULT-NOT-FOUND".into(),
+            invoice: None,
+        },
+    ));
     p.extend(response::<CreateOrderV3>(
         &s,
         &CreateOrderV3Response {

@@ -5,9 +5,9 @@
 use ferry_proto::messages::{
     CategoryObserved, CategoryUpsert, CategoryUpserted, CommandFailed, CustomerFind, CustomerFound,
     CustomerObserved, CustomerUpsert, CustomerUpserted, IntegrationChanged, OrderCreate,
-    OrderCreated, OrderFind, OrderFound, OrderMapped, OrderObserved, ProductObserved,
-    ProductUpsert, ProductUpserted, ProductsVerified, ProductsVerify, StockObserved, StockSet,
-    StockSetDone,
+    OrderCreated, OrderFind, OrderFound, OrderMapped, OrderObserved, OrderSetStatus,
+    OrderStatusSet, ProductObserved, ProductUpsert, ProductUpserted, ProductsVerified,
+    ProductsVerify, StockObserved, StockSet, StockSetDone,
 };
 use ferry_proto::{Email, Envelope, EnvelopeError, Message, RoutingKey};
 use serde_json::Value;
@@ -220,6 +220,8 @@ fn record_key(envelope: &Envelope<Value>) -> Result<Option<String>, EnvelopeErro
         StockSetDone::MESSAGE_TYPE => key::<StockSetDone>(envelope),
         OrderFound::MESSAGE_TYPE => key::<OrderFound>(envelope),
         OrderCreated::MESSAGE_TYPE => key::<OrderCreated>(envelope),
+        OrderSetStatus::MESSAGE_TYPE => key::<OrderSetStatus>(envelope),
+        OrderStatusSet::MESSAGE_TYPE => key::<OrderStatusSet>(envelope),
         ProductsVerified::MESSAGE_TYPE => key::<ProductsVerified>(envelope),
         CommandFailed::MESSAGE_TYPE => key::<CommandFailed>(envelope),
         IntegrationChanged::MESSAGE_TYPE => key::<IntegrationChanged>(envelope),

@@ -4,7 +4,7 @@
 //! | rule | raised by | resolved by |
 //! | --- | --- | --- |
 //! | `parked` / `dead_letter` | a message parked (after its retries / at once) | its replay or discard |
-//! | `saga_failed` | a failed command of an order, a `products.verified` with missing SKUs, a saga failure event | `order.created` (or `order.found` with a hit) in the same saga |
+//! | `saga_failed` | a failed command of an order, a `products.verified` with missing SKUs, a saga failure event | `order.created`, `order.status-set` (or `order.found` with a hit) in the same saga |
 //! | `sync_failed` | a failed command of another flow (not transient, not auth) | a success reply for the same record |
 //! | `auth_failed` | `command.failed` with code `auth` | any success reply from that system |
 //! | `api_unreachable` | `unavailable`/`timeout` failures from one system for `unreachable_minutes` without a success | a success reply from that system |
@@ -189,7 +189,7 @@ pub async fn on_message<C: ConnectionTrait>(
                 format!("no_sync:{integration}"),
             ];
             let saga_done = match env.message_type.as_str() {
-                "order.created" => true,
+                "order.created" | "order.status-set" => true,
                 "order.found" => env.payload.get("found").is_some_and(|f| !f.is_null()),
                 _ => false,
             };

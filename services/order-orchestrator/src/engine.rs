@@ -332,13 +332,19 @@ impl Engine {
         // The order Ferry itself wrote into the source (a completed saga of the same order
         // towards the other system) comes back as an observed order: it exists in this target
         // already, where it came from. Ended here, without a round trip to ask.
-        let origin = saga_row::Entity::find()
-            .filter(saga_row::Column::IntegrationId.eq(saga.integration_id.as_uuid()))
-            .filter(saga_row::Column::ExternalId.eq(saga.external_id.as_str()))
-            .filter(saga_row::Column::Target.ne(saga.target.as_str()))
-            .filter(saga_row::Column::State.eq(SagaState::Completed.as_str()))
-            .one(&txn)
-            .await?;
+        // Only an open order is an echo: a cancellation or refund of it comes from a change
+        // made in that system, and is carried (the connectors ignore one made by Ferry).
+        let origin = if !saga.status().is_open() {
+            None
+        } else {
+            saga_row::Entity::find()
+                .filter(saga_row::Column::IntegrationId.eq(saga.integration_id.as_uuid()))
+                .filter(saga_row::Column::ExternalId.eq(saga.external_id.as_str()))
+                .filter(saga_row::Column::Target.ne(saga.target.as_str()))
+                .filter(saga_row::Column::State.eq(SagaState::Completed.as_str()))
+                .one(&txn)
+                .await?
+        };
         if let Some(origin) = origin {
             let mut fx = Effects::default();
             fx.timeline.push(TimelineEntry {
@@ -408,6 +414,11 @@ impl Engine {
                     saga.external_id
                 ))));
             };
+            if let Some(applied) = self.carry_status(&txn, existing.id, &envelope, now).await? {
+                txn.commit().await?;
+                self.outbox.wake();
+                return Ok(applied);
+            }
             let entry = TimelineEntry {
                 kind: "duplicate_order_event",
                 step: Step::parse(&existing.step).unwrap_or(Step::FindOrder),
@@ -443,6 +454,41 @@ impl Engine {
 
     /// Writes the saga (insert when `insert`; returns false when the order had a saga
     /// already), its timeline entries and its messages.
+    /// A later event of the order of saga `saga_id` with a new lifecycle status
+    /// ([`Saga::carry_status`]); `None` when it carries nothing new (a duplicate).
+    async fn carry_status(
+        &self,
+        txn: &DatabaseTransaction,
+        saga_id: Uuid,
+        envelope: &Envelope<OrderMapped>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Applied>, EngineError> {
+        let status = envelope.payload.order.order().status;
+        if status.is_open() {
+            return Ok(None);
+        }
+        let Some(row) = lock_saga(txn, saga_id).await? else {
+            return Ok(None);
+        };
+        let mut saga = store::saga_from_row(&row)?;
+        let state_before = saga.state;
+        let Some(fx) =
+            saga.carry_status(status, envelope.message_id.as_uuid(), now, &self.settings)?
+        else {
+            return Ok(None);
+        };
+        self.persist(txn, &saga, &fx, now, false).await?;
+        log_transition(&saga, state_before);
+        tracing::info!(saga = %saga_id, order = %saga.external_id, target = %saga.target, %status, "order status change taken into its saga");
+        Ok(Some(Applied {
+            saga_id,
+            outcome: Outcome::Changed,
+            state: Some(saga.state),
+            next_attempt_at: saga.next_attempt_at,
+            wake: Vec::new(),
+        }))
+    }
+
     async fn persist(
         &self,
         txn: &DatabaseTransaction,

@@ -2,7 +2,8 @@
 //! and what every input (a reply, a timer, an operator) does to it.
 //!
 //! ```text
-//!  order.mapped ─> find_order ──found──> skipped
+//!  order.mapped ─> find_order ──found──> skipped           (found, order cancelled or refunded
+//!                      │                                    in the source: set_status)
 //!                      │ not found
 //!                      ├──default debtor──────────────┐
 //!                      v                              v
@@ -12,6 +13,15 @@
 //!                      └──customer resolved recently────┘  create_order ─> completed
 //!                         (same customer data: reused)
 //! ```
+//! **Lifecycle.** An order cancelled or refunded in its source ([`OrderStatus`]) is carried
+//! to the target by a last step, `set_status` (`order.set-status`), once the order exists
+//! there: after `find_order` found it, or after `create_order` created it. An order the
+//! source cancelled before it reached the target is not created (`skipped`). A later event
+//! of an order whose saga exists carries a new status to it ([`Saga::carry_status`]): a saga
+//! still running takes it along; one that ended is reopened at `find_order`. The same status
+//! twice changes nothing (idempotent), and the connectors leave an order already in that
+//! status alone.
+//!
 //! A saga whose upsert confirmed the customer records the resolution ([`CustomerEffect`]);
 //! a saga of the same customer with the same customer data reaching `find_customer` while
 //! that resolution is fresh takes the id over ([`Saga::customer_reused`]). When the order
@@ -26,10 +36,10 @@ use chrono::{DateTime, Utc};
 use ferry_platform::bus::BusMessage;
 use ferry_proto::messages::{
     CommandFailed, CustomerFind, CustomerFound, CustomerUpsert, CustomerUpserted, ErrorCode,
-    FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound, OrderMapped, ProductRef,
-    ProductsVerified, ProductsVerify, SagaFailed, SagaParked,
+    FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound, OrderMapped, OrderSetStatus,
+    OrderStatusSet, ProductRef, ProductsVerified, ProductsVerify, SagaFailed, SagaParked,
 };
-use ferry_proto::model::{CustomerPlan, TargetOrder};
+use ferry_proto::model::{CustomerPlan, OrderStatus, TargetOrder};
 use ferry_proto::{
     Email, Envelope, EnvelopeError, ExternalId, IntegrationId, Message, MessageId, Sku, System,
     TraceContext,
@@ -121,18 +131,21 @@ pub enum Step {
     VerifyProducts,
     /// 4. create (confirm) the order.
     CreateOrder,
+    /// 5. carry a cancellation or refund to the order in the target.
+    SetStatus,
     /// Nothing left to do.
     Finished,
 }
 
 impl Step {
     /// Every step.
-    pub const ALL: [Step; 6] = [
+    pub const ALL: [Step; 7] = [
         Self::FindOrder,
         Self::FindCustomer,
         Self::UpsertCustomer,
         Self::VerifyProducts,
         Self::CreateOrder,
+        Self::SetStatus,
         Self::Finished,
     ];
 
@@ -144,6 +157,7 @@ impl Step {
             Self::UpsertCustomer => "upsert_customer",
             Self::VerifyProducts => "verify_products",
             Self::CreateOrder => "create_order",
+            Self::SetStatus => "set_status",
             Self::Finished => "finished",
         }
     }
@@ -161,6 +175,7 @@ impl Step {
             Self::UpsertCustomer => Some(CustomerUpsert::MESSAGE_TYPE),
             Self::VerifyProducts => Some(ProductsVerify::MESSAGE_TYPE),
             Self::CreateOrder => Some(OrderCreate::MESSAGE_TYPE),
+            Self::SetStatus => Some(OrderSetStatus::MESSAGE_TYPE),
             Self::Finished => None,
         }
     }
@@ -390,18 +405,21 @@ pub enum ReplyPayload {
     ProductsVerified(ProductsVerified),
     /// To `order.create`.
     OrderCreated(OrderCreated),
+    /// To `order.set-status`.
+    OrderStatusSet(OrderStatusSet),
     /// To any of them.
     Failed(CommandFailed),
 }
 
 impl ReplyPayload {
     /// The message types that are replies.
-    pub const TYPES: [&'static str; 6] = [
+    pub const TYPES: [&'static str; 7] = [
         OrderFound::MESSAGE_TYPE,
         CustomerFound::MESSAGE_TYPE,
         CustomerUpserted::MESSAGE_TYPE,
         ProductsVerified::MESSAGE_TYPE,
         OrderCreated::MESSAGE_TYPE,
+        OrderStatusSet::MESSAGE_TYPE,
         CommandFailed::MESSAGE_TYPE,
     ];
 
@@ -413,6 +431,7 @@ impl ReplyPayload {
             Self::CustomerUpserted(_) => Some(Step::UpsertCustomer),
             Self::ProductsVerified(_) => Some(Step::VerifyProducts),
             Self::OrderCreated(_) => Some(Step::CreateOrder),
+            Self::OrderStatusSet(_) => Some(Step::SetStatus),
             Self::Failed(f) => Step::of_command(f.command_type.as_str()),
         }
     }
@@ -425,6 +444,7 @@ impl ReplyPayload {
             Self::CustomerUpserted(m) => m.target,
             Self::ProductsVerified(m) => m.target,
             Self::OrderCreated(m) => m.target,
+            Self::OrderStatusSet(m) => m.target,
             Self::Failed(m) => m.target,
         }
     }
@@ -437,6 +457,7 @@ impl ReplyPayload {
             Self::CustomerUpserted(_) => CustomerUpserted::MESSAGE_TYPE,
             Self::ProductsVerified(_) => ProductsVerified::MESSAGE_TYPE,
             Self::OrderCreated(_) => OrderCreated::MESSAGE_TYPE,
+            Self::OrderStatusSet(_) => OrderStatusSet::MESSAGE_TYPE,
             Self::Failed(_) => CommandFailed::MESSAGE_TYPE,
         }
     }
@@ -451,6 +472,9 @@ impl ReplyPayload {
             }),
             Self::ProductsVerified(m) => json!({ "missing": m.missing, "found": m.found.len() }),
             Self::OrderCreated(m) => json!({ "target_id": m.target_id, "replayed": m.replayed }),
+            Self::OrderStatusSet(m) => json!({
+                "status": m.status, "target_id": m.target_id, "changed": m.changed
+            }),
             Self::Failed(m) => json!({ "command_type": m.command_type.as_str(), "error": m.error }),
         }
     }
@@ -478,6 +502,7 @@ impl Reply {
             CustomerUpserted::MESSAGE_TYPE => typed(envelope, ReplyPayload::CustomerUpserted)?,
             ProductsVerified::MESSAGE_TYPE => typed(envelope, ReplyPayload::ProductsVerified)?,
             OrderCreated::MESSAGE_TYPE => typed(envelope, ReplyPayload::OrderCreated)?,
+            OrderStatusSet::MESSAGE_TYPE => typed(envelope, ReplyPayload::OrderStatusSet)?,
             CommandFailed::MESSAGE_TYPE => typed(envelope, ReplyPayload::Failed)?,
             _ => return Ok(None),
         };
@@ -566,6 +591,48 @@ impl Saga {
             trace: envelope.trace.clone(),
             cause: Some(envelope.message_id),
         }
+    }
+
+    /// The order's lifecycle status in its source, as last carried to this saga.
+    pub fn status(&self) -> OrderStatus {
+        self.order.order().status
+    }
+
+    /// A later event of this saga's order carries `status`. The same status as before, or
+    /// `open` (reopening is not carried), changes nothing: `None`. A saga still under way
+    /// takes the status along (it carries it once the order exists in the target); a saga
+    /// that ended (completed, skipped, cancelled by an operator) is reopened at `find_order`
+    /// and carries it from there. A failed saga takes it along for its operator's retry.
+    pub fn carry_status(
+        &mut self,
+        status: OrderStatus,
+        message_id: Uuid,
+        now: DateTime<Utc>,
+        settings: &SagaSettings,
+    ) -> Result<Option<Effects>, BuildError> {
+        if status.is_open() || status == self.status() {
+            return Ok(None);
+        }
+        let mut fx = Effects::default();
+        let before = self.status();
+        self.order = self.order.clone().with_status(status);
+        self.cause = MessageId::from_uuid(message_id).ok();
+        fx.note(
+            TimelineEntry::new(
+                "status_changed",
+                self.step,
+                json!({ "from": before, "to": status, "saga_state": self.state.as_str() }),
+            )
+            .message(message_id, OrderMapped::MESSAGE_TYPE),
+        );
+        if self.state.is_terminal() {
+            self.state = SagaState::Running;
+            self.last_error = None;
+            self.outcome = None;
+            self.enter(Step::FindOrder);
+            self.send_command(now, settings, &mut fx)?;
+        }
+        Ok(Some(fx))
     }
 
     /// The customer lock key (normalised e-mail) when the plan looks the customer up.
@@ -658,6 +725,22 @@ impl Saga {
         self.pending_command = None;
         match &reply.payload {
             ReplyPayload::OrderFound(m) => match &m.found {
+                Some(id) if !self.status().is_open() => {
+                    self.target_order_id = Some(id.clone());
+                    self.enter(Step::SetStatus);
+                    self.send_command(now, settings, &mut fx)?;
+                }
+                None if !self.status().is_open() => {
+                    self.finish(
+                        SagaState::Skipped,
+                        format!(
+                            "the order was {} in the source before it reached {}; not created",
+                            self.status(),
+                            self.target
+                        ),
+                        &mut fx,
+                    );
+                }
                 Some(id) => {
                     self.target_order_id = Some(id.clone());
                     self.finish(
@@ -764,6 +847,17 @@ impl Saga {
             }
             ReplyPayload::OrderCreated(m) => {
                 self.target_order_id = Some(m.target_id.clone());
+                if !self.status().is_open() {
+                    // Cancelled or refunded in the source while it was being created.
+                    fx.note(TimelineEntry::new(
+                        "created",
+                        self.step,
+                        json!({ "target_id": m.target_id, "then": self.status() }),
+                    ));
+                    self.enter(Step::SetStatus);
+                    self.send_command(now, settings, &mut fx)?;
+                    return Ok(Ok(fx));
+                }
                 let how = if m.replayed {
                     " (the target answered an idempotent replay)"
                 } else {
@@ -774,6 +868,35 @@ impl Saga {
                     format!("created in {} as {}{how}", self.target, m.target_id),
                     &mut fx,
                 );
+            }
+            ReplyPayload::OrderStatusSet(m) if m.status != self.status() => {
+                // Another status arrived while this one was on its way: carry that one too.
+                self.enter(Step::SetStatus);
+                self.send_command(now, settings, &mut fx)?;
+            }
+            ReplyPayload::OrderStatusSet(m) => {
+                let outcome = match (&m.target_id, m.changed) {
+                    (Some(id), true) => format!("{} in {} (order {id})", m.status, self.target),
+                    (Some(id), false) => {
+                        format!(
+                            "{} in {} already (order {id}); nothing changed",
+                            m.status, self.target
+                        )
+                    }
+                    (None, _) => format!(
+                        "the order is not in {}; nothing to mark {}",
+                        self.target, m.status
+                    ),
+                };
+                if let Some(id) = &m.target_id {
+                    self.target_order_id = Some(id.clone());
+                }
+                let state = if m.target_id.is_some() {
+                    SagaState::Completed
+                } else {
+                    SagaState::Skipped
+                };
+                self.finish(state, outcome, &mut fx);
             }
             ReplyPayload::Failed(m) if self.reused_customer_refused(&m.error) => {
                 self.resolve_customer_again(&m.error, now, &mut fx);
@@ -1185,6 +1308,11 @@ impl Saga {
                     articles: self.verified.clone(),
                 })
             }
+            Step::SetStatus => self.envelope(OrderSetStatus {
+                target,
+                external_id: self.external_id.clone(),
+                status: self.status(),
+            }),
             Step::Finished => Err(inconsistent("a finished saga sends no command")),
         }
     }
@@ -1256,6 +1384,7 @@ mod tests {
             shipping_address: None,
             placed_at: Utc::now(),
             notes: None,
+            status: Default::default(),
         };
         let plan = CustomerPlan::Upsert {
             customer: Box::new(customer),
@@ -1277,6 +1406,206 @@ mod tests {
                 found: None,
             }),
         }
+    }
+
+    fn reply(causation: Option<Uuid>, payload: ReplyPayload) -> Reply {
+        Reply {
+            message_id: Uuid::now_v7(),
+            causation_id: causation,
+            payload,
+        }
+    }
+
+    fn found_as(causation: Option<Uuid>, id: Option<&str>) -> Reply {
+        reply(
+            causation,
+            ReplyPayload::OrderFound(OrderFound {
+                target: System::Mpluskassa,
+                external_id: ExternalId::parse("ORD-1").unwrap(),
+                found: id.map(|i| ExternalId::parse(i).unwrap()),
+            }),
+        )
+    }
+
+    fn status_set(causation: Option<Uuid>, status: OrderStatus, changed: bool) -> Reply {
+        reply(
+            causation,
+            ReplyPayload::OrderStatusSet(OrderStatusSet {
+                target: System::Mpluskassa,
+                external_id: ExternalId::parse("ORD-1").unwrap(),
+                status,
+                target_id: Some(ExternalId::parse("40001").unwrap()),
+                changed,
+            }),
+        )
+    }
+
+    fn with_status(mut s: Saga, status: OrderStatus) -> Saga {
+        s.order = s.order.clone().with_status(status);
+        s
+    }
+
+    fn payload_status(m: &BusMessage) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
+        v["payload"]["status"].clone()
+    }
+
+    #[test]
+    fn a_cancelled_order_found_in_the_target_is_cancelled_there() {
+        let mut s = with_status(saga(), OrderStatus::Cancelled);
+        let now = Utc::now();
+        s.start(now, &settings()).unwrap();
+        let fx = s
+            .on_reply(
+                &found_as(s.pending_command, Some("40001")),
+                now,
+                &settings(),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.step, Step::SetStatus);
+        assert_eq!(fx.messages[0].routing_key, "mpluskassa.order.set-status");
+        assert_eq!(payload_status(&fx.messages[0]), "cancelled");
+        let fx = s
+            .on_reply(
+                &status_set(s.pending_command, OrderStatus::Cancelled, true),
+                now,
+                &settings(),
+            )
+            .unwrap()
+            .unwrap();
+        assert!(fx.messages.is_empty());
+        assert_eq!((s.state, s.step), (SagaState::Completed, Step::Finished));
+        assert!(
+            s.outcome
+                .as_deref()
+                .unwrap()
+                .starts_with("cancelled in mpluskassa")
+        );
+    }
+
+    #[test]
+    fn an_order_cancelled_before_it_reached_the_target_is_not_created() {
+        let mut s = with_status(saga(), OrderStatus::Refunded);
+        let now = Utc::now();
+        s.start(now, &settings()).unwrap();
+        let fx = s
+            .on_reply(&found_as(s.pending_command, None), now, &settings())
+            .unwrap()
+            .unwrap();
+        assert!(
+            fx.messages.is_empty(),
+            "no customer, no order: {:?}",
+            fx.messages
+        );
+        assert_eq!(s.state, SagaState::Skipped);
+        assert!(
+            s.outcome
+                .as_deref()
+                .unwrap()
+                .contains("refunded in the source before")
+        );
+    }
+
+    #[test]
+    fn a_status_change_while_creating_is_carried_once_the_order_exists() {
+        let mut s = saga();
+        let now = Utc::now();
+        s.start(now, &settings()).unwrap();
+        s.customer_id = Some(ExternalId::parse("7").unwrap());
+        s.enter(Step::CreateOrder);
+        let mut fx = Effects::default();
+        s.send_command(now, &settings(), &mut fx).unwrap();
+        // The cancellation arrives while the order is being created: taken along.
+        let taken = s
+            .carry_status(OrderStatus::Cancelled, Uuid::now_v7(), now, &settings())
+            .unwrap()
+            .unwrap();
+        assert!(taken.messages.is_empty());
+        assert_eq!(s.step, Step::CreateOrder);
+        let created = reply(
+            s.pending_command,
+            ReplyPayload::OrderCreated(OrderCreated {
+                target: System::Mpluskassa,
+                external_id: ExternalId::parse("ORD-1").unwrap(),
+                target_id: ExternalId::parse("40001").unwrap(),
+                replayed: false,
+            }),
+        );
+        let fx = s.on_reply(&created, now, &settings()).unwrap().unwrap();
+        assert_eq!(s.step, Step::SetStatus);
+        assert_eq!(fx.messages[0].routing_key, "mpluskassa.order.set-status");
+        // A refund arrives before the cancellation is confirmed: the refund follows it.
+        s.carry_status(OrderStatus::Refunded, Uuid::now_v7(), now, &settings())
+            .unwrap()
+            .unwrap();
+        let fx = s
+            .on_reply(
+                &status_set(s.pending_command, OrderStatus::Cancelled, true),
+                now,
+                &settings(),
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(payload_status(&fx.messages[0]), "refunded");
+        s.on_reply(
+            &status_set(s.pending_command, OrderStatus::Refunded, true),
+            now,
+            &settings(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.state, SagaState::Completed);
+    }
+
+    #[test]
+    fn an_ended_saga_is_reopened_by_a_new_status_and_only_once() {
+        let mut s = saga();
+        let now = Utc::now();
+        s.start(now, &settings()).unwrap();
+        s.on_reply(
+            &found_as(s.pending_command, Some("40001")),
+            now,
+            &settings(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.state, SagaState::Skipped);
+        // Open again, or the status it has: nothing.
+        assert!(
+            s.carry_status(OrderStatus::Open, Uuid::now_v7(), now, &settings())
+                .unwrap()
+                .is_none()
+        );
+        let fx = s
+            .carry_status(OrderStatus::Cancelled, Uuid::now_v7(), now, &settings())
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.state, s.step), (SagaState::Running, Step::FindOrder));
+        assert_eq!(fx.messages[0].routing_key, "mpluskassa.order.find");
+        assert_eq!(fx.timeline[0].kind, "status_changed");
+        assert!(
+            s.carry_status(OrderStatus::Cancelled, Uuid::now_v7(), now, &settings())
+                .unwrap()
+                .is_none(),
+            "the same status twice changes nothing"
+        );
+        s.on_reply(
+            &found_as(s.pending_command, Some("40001")),
+            now,
+            &settings(),
+        )
+        .unwrap()
+        .unwrap();
+        s.on_reply(
+            &status_set(s.pending_command, OrderStatus::Cancelled, false),
+            now,
+            &settings(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(s.state, SagaState::Completed);
+        assert!(s.outcome.as_deref().unwrap().contains("already"));
     }
 
     #[test]

@@ -47,7 +47,65 @@ both_buses!(
     a_changed_customer_payload_still_upserts,
     an_order_refused_on_a_reused_customer_resolves_the_customer_again,
     a_database_of_the_first_migration_gains_the_resolutions,
+    a_cancellation_after_creation_reaches_the_target_once,
 );
+
+/// An order is created; later events of it carry a cancellation, then a refund. Each reaches
+/// the target once, through the same saga; replays and the same status again change nothing.
+async fn a_cancellation_after_creation_reaches_the_target_once(kind: Kind) {
+    use ferry_proto::model::OrderStatus;
+    let h = Harness::start(kind, System::Mpluskassa, fast_settings()).await;
+    h.responder.add_skus(&["1001"]);
+    let order = mapped_order(
+        "ORD-L",
+        Plan::Person("life@example.com"),
+        &["1001"],
+        System::Mpluskassa,
+    );
+    h.publish(order.clone()).await;
+    h.wait_state("ORD-L", SagaState::Completed, 20).await;
+
+    let cancelled = ferry_proto::messages::OrderMapped {
+        target: order.target,
+        order: order.order.clone().with_status(OrderStatus::Cancelled),
+    };
+    let sent = h.publish(cancelled.clone()).await;
+    h.publish_envelope(&sent).await; // the same event redelivered
+    h.publish(cancelled).await; // the same status in a new event
+    h.eventually("the cancellation carried", 20, || {
+        h.responder.with(|s| s.statuses.get("ORD-L").copied()) == Some(OrderStatus::Cancelled)
+    })
+    .await;
+    let outcome = h
+        .wait_state("ORD-L", SagaState::Completed, 20)
+        .await
+        .saga
+        .outcome
+        .unwrap_or_default();
+    assert!(outcome.starts_with("cancelled in mpluskassa"), "{outcome}");
+    let refunded = ferry_proto::messages::OrderMapped {
+        target: order.target,
+        order: order.order.clone().with_status(OrderStatus::Refunded),
+    };
+    h.publish(refunded).await;
+    h.eventually("the refund carried", 20, || {
+        h.responder.with(|s| s.statuses.get("ORD-L").copied()) == Some(OrderStatus::Refunded)
+    })
+    .await;
+    let detail = h.wait_state("ORD-L", SagaState::Completed, 20).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sagas = h.sagas_of("ORD-L").await;
+    assert_eq!(sagas.len(), 1, "one saga per order");
+    assert_eq!(h.responder.orders_created(), 1);
+    assert_eq!(h.responder.with(|s| s.status_changes), 2);
+    assert_eq!(h.responder.commands("order.set-status"), 2);
+    let changes = kinds(&detail)
+        .iter()
+        .filter(|k| **k == "status_changed")
+        .count();
+    assert_eq!(changes, 2, "{:?}", kinds(&detail));
+    h.stop().await;
+}
 
 async fn happy_path_creates_customer_and_order(kind: Kind) {
     let h = Harness::start(kind, System::Mpluskassa, fast_settings()).await;

@@ -684,6 +684,17 @@ async fn every_operation_answers_schema_valid_responses() {
         invoices.text_at("invoiceList/invoice/extOrderIds/id"),
         Some("WS-2")
     );
+    let invoice_id = invoices
+        .text_at("invoiceList/invoice/invoiceId")
+        .expect("the invoice's id")
+        .to_owned();
+    let one = sim.call("getInvoice", &el("invoiceId", &invoice_id)).await;
+    assert_eq!(one.text_at("result"), Some("GET-INVOICE-RESULT-OK"));
+    assert_eq!(one.text_at("invoice/invoiceId"), Some(invoice_id.as_str()));
+    let none = sim
+        .call("getInvoice", &el("invoiceId", "no-such-invoice"))
+        .await;
+    assert_eq!(none.text_at("result"), Some("GET-INVOICE-RESULT-NOT-FOUND"));
 
     // Every implemented operation went through the schema checks.
     let checked = sim.checked.lock().expect("lock").clone();

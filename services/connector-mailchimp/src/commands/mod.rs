@@ -45,8 +45,8 @@ use ferry_platform::connector::{CommandError, Cx, Done, Executed, Lookup, Target
 use ferry_proto::messages::{
     CategoryUpsert, CategoryUpserted, CustomerFind, CustomerFound, CustomerUpsert,
     CustomerUpserted, ErrorCode, FailureInfo, IntegrationChanged, OrderCreate, OrderCreated,
-    OrderFind, OrderFound, ProductUpsert, ProductUpserted, ProductsVerified, ProductsVerify,
-    StockSet, StockSetDone,
+    OrderFind, OrderFound, OrderSetStatus, OrderStatusSet, ProductUpsert, ProductUpserted,
+    ProductsVerified, ProductsVerify, StockSet, StockSetDone,
 };
 use ferry_proto::model::Address;
 use ferry_proto::{Envelope, ExternalId, IntegrationId, Message, Money, NumericSku, Sku, System};
@@ -313,6 +313,14 @@ impl Target for MailchimpTarget {
         cmd: &OrderCreate,
     ) -> Executed<OrderCreated> {
         order::order_create(cx, cmd).await
+    }
+
+    async fn order_set_status(
+        &self,
+        cx: &Cx<'_, Integration>,
+        cmd: &OrderSetStatus,
+    ) -> Executed<OrderStatusSet> {
+        order::order_set_status(cx, cmd).await
     }
 
     async fn products_verify(

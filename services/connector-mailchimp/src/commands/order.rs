@@ -1,9 +1,13 @@
-//! `order.find` and `order.create`: orders by their number, created once.
+//! `order.find`, `order.create` and `order.set-status`: orders by their number, created
+//! once, cancelled or refunded through their `financial_status`.
 
 use ferry_platform::connector::{CommandError, Cx, Executed, Xref};
 use ferry_proto::System;
-use ferry_proto::messages::{OrderCreate, OrderCreated, OrderFind, OrderFound};
-use ferry_proto::model::{Address, CustomerPlan};
+use ferry_proto::messages::{
+    ErrorCode, FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound, OrderSetStatus,
+    OrderStatusSet,
+};
+use ferry_proto::model::{Address, CustomerPlan, OrderStatus};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
@@ -32,6 +36,77 @@ pub(super) async fn order_find(cx: &Cx<'_, Integration>, cmd: &OrderFind) -> Exe
         },
         Vec::new(),
     )
+}
+
+/// MailChimp's `financial_status` for a lifecycle status (free text in the API; these are
+/// the values MailChimp's own integrations use). `None` for `open`: never carried.
+pub(crate) fn financial_status(status: OrderStatus) -> Option<&'static str> {
+    match status {
+        OrderStatus::Open => None,
+        OrderStatus::Cancelled => Some("cancelled"),
+        OrderStatus::Refunded => Some("refunded"),
+    }
+}
+
+/// `order.set-status`: reads the order's `financial_status` and patches it when it differs;
+/// a cancellation also sets `cancelled_at_foreign`. A refunded order is not cancelled again
+/// (a later cancellation of a refunded order changes nothing).
+#[tracing::instrument(skip_all, fields(integration = %cx.integration_id, order = %cmd.external_id, status = %cmd.status))]
+pub(super) async fn order_set_status(
+    cx: &Cx<'_, Integration>,
+    cmd: &OrderSetStatus,
+) -> Executed<OrderStatusSet> {
+    let integration = &**cx.integration;
+    let Some(wanted) = financial_status(cmd.status) else {
+        return Err(CommandError::Permanent(FailureInfo::new(
+            ErrorCode::Validation,
+            format!(
+                "order {}: reopening an order is not carried; only cancellations and refunds are",
+                cmd.external_id
+            ),
+        )));
+    };
+    integration.ensure_store().await?;
+    let path = format!(
+        "{}/orders/{}",
+        integration.store_path(),
+        segment(cmd.external_id.as_str())
+    );
+    // An order's id in MailChimp is its number.
+    let reply = |found: bool, changed: bool| OrderStatusSet {
+        target: System::Mailchimp,
+        external_id: cmd.external_id.clone(),
+        status: cmd.status,
+        target_id: found.then(|| cmd.external_id.clone()),
+        changed,
+    };
+    let Some(found) = integration
+        .client
+        .get_opt(
+            "orders.get",
+            &path,
+            &[("fields", "id,financial_status".into())],
+        )
+        .await?
+    else {
+        return effect(reply(false, false), Vec::new());
+    };
+    let current = found["financial_status"].as_str().unwrap_or_default();
+    let settled = current.eq_ignore_ascii_case(wanted)
+        || (cmd.status == OrderStatus::Cancelled && current.eq_ignore_ascii_case("refunded"));
+    if settled {
+        return effect(reply(true, false), Vec::new());
+    }
+    let mut body = json!({ "financial_status": wanted });
+    if cmd.status == OrderStatus::Cancelled {
+        body["cancelled_at_foreign"] =
+            json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
+    }
+    integration
+        .client
+        .patch("orders.patch", &path, &body)
+        .await?;
+    effect(reply(true, true), Vec::new())
 }
 
 fn order_address(a: &Address, name: Option<String>) -> Value {

@@ -5,7 +5,7 @@
 pub mod operations;
 pub mod transport;
 
-pub use operations::{Listed, OrderCreation};
+pub use operations::{Cancellation, Listed, OrderCreation};
 pub use transport::{
     ClientError, ClientSettings, Connection, MplusClient, MplusError, Response, Retry,
     TransportKind,

@@ -63,6 +63,17 @@ pub enum OrderCreation {
     },
 }
 
+/// What `cancelOrder` answered (a refusal is an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancellation {
+    /// Cancelled now.
+    Cancelled,
+    /// It was cancelled before.
+    AlreadyCancelled,
+    /// No such order.
+    NotFound,
+}
+
 fn expect_result(
     operation: &'static str,
     result: &str,
@@ -432,6 +443,42 @@ impl MplusClient {
                 .map(Order::from_wire)
                 .transpose()
                 .map_err(malformed("findOrder")),
+            _ => Ok(None),
+        }
+    }
+
+    /// `cancelOrder`: safe to repeat (a cancelled order answers already-cancelled).
+    pub async fn cancel_order(&self, order_id: &str) -> Result<Cancellation, MplusError> {
+        let op = "cancelOrder";
+        let r = self
+            .call(&requests::cancel_order(order_id), Retry::Safe)
+            .await?;
+        let r: ops::CancelOrderResponse = r.decode()?;
+        match r.result.trim() {
+            "CANCEL-ORDER-RESULT-OK" => Ok(Cancellation::Cancelled),
+            "CANCEL-ORDER-RESULT-ALREADY-CANCELLED" => Ok(Cancellation::AlreadyCancelled),
+            "CANCEL-ORDER-RESULT-NOT-FOUND" => Ok(Cancellation::NotFound),
+            other => Err(rejected(op, other, &r.message)),
+        }
+    }
+
+    /// `getInvoice`: one invoice by id (`None` when MplusKASSA has none).
+    pub async fn invoice(&self, invoice_id: &str) -> Result<Option<Invoice>, MplusError> {
+        let r = self
+            .call(
+                &ops::GetInvoice {
+                    invoice_id: invoice_id.to_owned(),
+                },
+                Retry::Safe,
+            )
+            .await?;
+        let r: ops::GetInvoiceResponse = r.decode()?;
+        match r.result.trim() {
+            "GET-INVOICE-RESULT-OK" => r
+                .invoice
+                .map(Invoice::from_wire)
+                .transpose()
+                .map_err(malformed("getInvoice")),
             _ => Ok(None),
         }
     }

@@ -1,16 +1,18 @@
-//! `order.find` and `order.create`: orders by extOrderId, created once with `createOrderV3`.
+//! `order.find`, `order.create` and `order.set-status`: orders by extOrderId, created once
+//! with `createOrderV3`, cancelled with `cancelOrder`.
 
 use std::collections::HashMap;
 
 use ferry_platform::connector::{CommandError, Cx, Done, Executed};
 use ferry_proto::messages::{
-    ErrorCode, FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound,
+    ErrorCode, FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound, OrderSetStatus,
+    OrderStatusSet,
 };
-use ferry_proto::model::CustomerKind;
+use ferry_proto::model::{CustomerKind, OrderStatus};
 use ferry_proto::{ExternalId, Sku, System};
 
 use super::{articles_by_sku, cents, check_sku, external_id};
-use crate::client::OrderCreation;
+use crate::client::{Cancellation, OrderCreation};
 use crate::config::SkuSource;
 use crate::convert;
 use crate::integrations::Integration;
@@ -97,6 +99,66 @@ pub(super) async fn order_create(
         replayed,
     })
     .xref(kind::ORDER, ext, order_id))
+}
+
+/// `order.set-status`. MplusKASSA has one way to undo an order through the API: `cancelOrder`,
+/// which it refuses once any of the order was delivered (delivery invoices it). So:
+/// - cancelled or refunded, not delivered: the order is cancelled (its reservation released);
+///   one cancelled already is left alone;
+/// - delivered (partly or wholly): refused for good with what to do, since undoing a delivered
+///   sale is a credit invoice made at the till, which the API does not offer Ferry safely;
+/// - not in MplusKASSA: answered `target_id: None`.
+pub(super) async fn order_set_status(
+    cx: &Cx<'_, Integration>,
+    cmd: &OrderSetStatus,
+) -> Executed<OrderStatusSet> {
+    let integration = &**cx.integration;
+    let ext = cmd.external_id.as_str();
+    if cmd.status == OrderStatus::Open {
+        return Err(CommandError::permanent(
+            ErrorCode::Validation,
+            format!(
+                "order {ext}: reopening an order is not carried; only cancellations and refunds are"
+            ),
+        ));
+    }
+    let reply = |target_id: Option<ExternalId>, changed: bool| OrderStatusSet {
+        target: System::Mpluskassa,
+        external_id: cmd.external_id.clone(),
+        status: cmd.status,
+        target_id,
+        changed,
+    };
+    let Some(order) = integration.client.find_order(ext).await? else {
+        return Ok(Done::new(reply(None, false)));
+    };
+    let id = external_id(&order.order_id)?;
+    if order.is_cancelled() {
+        return Ok(Done::new(reply(Some(id), false)));
+    }
+    if order.is_delivered() {
+        return Err(CommandError::Permanent(
+            FailureInfo::new(
+                ErrorCode::Conflict,
+                format!(
+                    "order {ext} was {} in the source, but MplusKASSA order {} is delivered and \
+                     invoiced, so it cannot be cancelled; make a credit invoice of it at the till",
+                    cmd.status, order.order_id
+                ),
+            )
+            .with_details(serde_json::json!({
+                "order_id": order.order_id,
+                "delivery_state": order.delivery_state,
+                "status": cmd.status,
+            })),
+        ));
+    }
+    let changed = match integration.client.cancel_order(&order.order_id).await? {
+        Cancellation::Cancelled => true,
+        Cancellation::AlreadyCancelled => false,
+        Cancellation::NotFound => return Ok(Done::new(reply(None, false))),
+    };
+    Ok(Done::new(reply(Some(id), changed)).xref(kind::ORDER, ext, order.order_id))
 }
 
 /// The order's mapped payment term as days (`None`: no term mapped). MplusKASSA orders have

@@ -4,7 +4,10 @@
 //!   order's number as its external id, so an order that became an invoice is one order in
 //!   the target: whichever arrives second is a duplicate the order flow skips.
 //! - An invoice of an order Ferry created (from the other system) is skipped, as the order is.
-//! - Credit invoices (refunds) are not sales: skipped here.
+//! - A credit invoice (a refund at the till, `creditedInvoiceId`) is no sale of its own: it
+//!   is read as the sale it credits (`getInvoice`), with status refunded, numbered as that
+//!   sale (so the refund reaches the order the sale became in the target, also one Ferry
+//!   created from the other system). A credit invoice without its credited invoice is skipped.
 //! - A sale without a known customer (no relation, or a relation without an e-mail address)
 //!   is booked on `orders.walk_in_relation` when one is configured, else skipped; never on a
 //!   made-up e-mail address. A relation number that does not exist is parked.
@@ -12,7 +15,7 @@
 use std::collections::HashMap;
 
 use ferry_proto::messages::OrderObserved;
-use ferry_proto::model::OrderType;
+use ferry_proto::model::{OrderStatus, OrderType};
 use ferry_proto::{ExternalId, System};
 use uuid::Uuid;
 
@@ -67,12 +70,27 @@ impl Ingest {
                     continue;
                 }
             };
-            let sale = &invoice.sale;
-            c.max_marker = c.max_marker.max(sale.sync_marker);
-            if invoice.is_credit() || self.invoices_ferry_order(integration, &invoice).await? {
+            c.max_marker = c.max_marker.max(invoice.sale.sync_marker);
+            let (invoice, status) = if invoice.is_credit() {
+                match integration
+                    .client
+                    .invoice(&invoice.credited_invoice_id)
+                    .await?
+                {
+                    Some(credited) if !credited.is_credit() => (credited, OrderStatus::Refunded),
+                    _ => {
+                        tracing::info!(integration = %integration.id(), invoice = %invoice.sale.order_id, credited = %invoice.credited_invoice_id, "credit invoice without the invoice it credits skipped");
+                        c.skipped += 1;
+                        continue;
+                    }
+                }
+            } else if self.invoices_ferry_order(integration, &invoice).await? {
                 c.skipped += 1;
                 continue;
-            }
+            } else {
+                (invoice, OrderStatus::Open)
+            };
+            let sale = &invoice.sale;
             let buyer = match self
                 .buyer(integration, &mut relations, sale.relation_number)
                 .await?
@@ -108,6 +126,7 @@ impl Ingest {
                 order.external_id = ExternalId::parse(invoice.sale_number())
                     .map_err(|e| format!("invoice {}: {e}", sale.order_id))?;
                 order.order_type = OrderType::Invoice;
+                order.status = status;
                 Ok(order)
             });
             match converted {

@@ -405,6 +405,13 @@ pub fn find_order(ext_order_id: &str) -> ops::FindOrder {
     }
 }
 
+/// `cancelOrder` of order `order_id` (MplusKASSA's own id).
+pub fn cancel_order(order_id: &str) -> ops::CancelOrder {
+    ops::CancelOrder {
+        order_id: order_id.to_owned(),
+    }
+}
+
 /// `getOrdersByExtOrderIds` for `ext_order_ids` (at most [`ORDERS_BY_EXT_IDS_MAX`]).
 pub fn get_orders_by_ext_order_ids(ext_order_ids: &[String]) -> ops::GetOrdersByExtOrderIds {
     ops::GetOrdersByExtOrderIds {

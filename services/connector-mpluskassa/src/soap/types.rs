@@ -448,6 +448,8 @@ pub struct Order {
     pub payment_method: String,
     /// `ORDER-CANCEL-STATE-*`.
     pub cancel_state: String,
+    /// `ORDER-DELIVERY-STATE-*` (empty when not reported).
+    pub delivery_state: String,
     /// Reference.
     pub reference: String,
     /// Delivery address.
@@ -497,11 +499,27 @@ impl Order {
             vat_method: string(o.vat_method),
             payment_method: string(o.payment_method),
             cancel_state: string(o.cancel_state),
+            delivery_state: string(o.delivery_state),
             reference: string(o.reference),
             delivery_address: o.delivery_address.map(OrderAddress::from_wire),
             invoice_address: o.invoice_address.map(OrderAddress::from_wire),
             lines,
         })
+    }
+}
+
+impl Order {
+    /// Whether the order is cancelled as a whole (`ORDER-CANCEL-STATE-COMPLETE`).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel_state.trim() == "ORDER-CANCEL-STATE-COMPLETE"
+    }
+
+    /// Whether any of it was delivered (and so invoiced): a cancellation is refused then.
+    pub fn is_delivered(&self) -> bool {
+        matches!(
+            self.delivery_state.trim(),
+            "ORDER-DELIVERY-STATE-PARTIAL" | "ORDER-DELIVERY-STATE-COMPLETE"
+        )
     }
 }
 
@@ -552,6 +570,7 @@ impl Invoice {
                 vat_method: string(i.vat_method),
                 payment_method: string(paid),
                 cancel_state: String::new(),
+                delivery_state: String::new(),
                 reference: string(i.reference),
                 delivery_address: i.delivery_address.map(OrderAddress::from_wire),
                 invoice_address: i.invoice_address.map(OrderAddress::from_wire),

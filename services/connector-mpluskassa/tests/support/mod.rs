@@ -419,6 +419,7 @@ pub fn order(external_id: &str, email: &str, skus: &[(&str, i64, i64)]) -> Targe
         shipping_address: None,
         placed_at: chrono::Utc::now(),
         notes: None,
+        status: Default::default(),
     };
     TargetOrder::new(
         order,
@@ -430,4 +431,36 @@ pub fn order(external_id: &str, email: &str, skus: &[(&str, i64, i64)]) -> Targe
     .unwrap()
     .with_employee_number(EmployeeNumber::DEFAULT)
     .with_payment_codes(Some(Name::parse("IDEAL").unwrap()), None)
+}
+
+/// Calls a SOAP operation on the sandbox (operations the connector does not call); answers
+/// the response text.
+pub async fn soap(h: &Harness, op: &str, inner: &str) -> String {
+    let envelope = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="urn:mplusqapi"><soap:Body><m:{op}>{inner}</m:{op}></soap:Body></soap:Envelope>"#
+    );
+    reqwest::Client::new()
+        .post(format!(
+            "{}?ident={IDENT}&secret={SECRET}",
+            h.sandbox.mpluskassa_url
+        ))
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .body(envelope)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// `deliverOrder` on the sandbox, as the shop does (the connector never delivers).
+pub async fn deliver(h: &Harness, order_id: &str) {
+    let text = soap(
+        h,
+        "deliverOrder",
+        &format!("<m:request><m:orderId>{order_id}</m:orderId></m:request>"),
+    )
+    .await;
+    assert!(text.contains("DELIVER-ORDER-RESULT-OK"), "{text}");
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::TextList;
-use crate::records::InvoiceList;
+use crate::records::{Invoice, InvoiceList};
 
 /// `getInvoices`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +38,25 @@ pub struct GetInvoicesRequest {
 pub struct GetInvoicesResponse {
     /// The invoices.
     pub invoice_list: InvoiceList,
+}
+
+/// `getInvoice`: one invoice by its id (a credit invoice names the invoice it credits).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GetInvoice {
+    /// The invoice.
+    pub invoice_id: String,
+}
+
+/// `GetInvoiceResponse`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GetInvoiceResponse {
+    /// `GET-INVOICE-RESULT-OK` or `-NOT-FOUND`.
+    pub result: String,
+    /// The invoice when found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<Invoice>,
 }
 
 /// `deliverOrder`: the order is delivered and (turnover type invoice) invoiced; its

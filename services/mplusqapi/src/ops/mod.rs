@@ -73,6 +73,8 @@ operations! {
     GetOrders => "getOrders", GetOrdersResponse => "GetOrdersResponse";
     CreateOrderV3 => "createOrderV3", CreateOrderV3Response => "CreateOrderV3Response";
     GetInvoices => "getInvoices", GetInvoicesResponse => "GetInvoicesResponse";
+    GetInvoice => "getInvoice", GetInvoiceResponse => "GetInvoiceResponse";
+    CancelOrder => "cancelOrder", CancelOrderResponse => "CancelOrderResponse";
 }
 
 operations! {
@@ -85,7 +87,6 @@ operations! {
     GetStockHistoryV2 => "getStockHistoryV2", GetStockHistoryResponse => "GetStockHistoryResponse";
     GetOrdersByExtOrderIds => "getOrdersByExtOrderIds", GetOrdersByExtOrderIdsResponse => "GetOrdersByExtOrderIdsResponse";
     CreateOrder => "createOrder", CreateOrderResponse => "CreateOrderResponse";
-    CancelOrder => "cancelOrder", CancelOrderResponse => "CancelOrderResponse";
     DeliverOrder => "deliverOrder", DeliverOrderResponse => "DeliverOrderResponse";
 }
 

@@ -213,6 +213,7 @@ pub fn mapped_order(
         shipping_address: None,
         placed_at: Utc::now(),
         notes: None,
+        status: Default::default(),
     };
     let customer_plan = match plan {
         Plan::DefaultDebtor(id) => CustomerPlan::DefaultDebtor {

@@ -13,8 +13,8 @@ use ferry_platform::bus::{
 };
 use ferry_proto::messages::{
     CommandFailed, CustomerFind, CustomerFound, CustomerUpsert, CustomerUpserted, ErrorCode,
-    FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound, ProductRef, ProductUpserted,
-    ProductsVerified, ProductsVerify,
+    FailureInfo, OrderCreate, OrderCreated, OrderFind, OrderFound, OrderSetStatus, OrderStatusSet,
+    ProductRef, ProductUpserted, ProductsVerified, ProductsVerify,
 };
 use ferry_proto::{Envelope, ExternalId, IntegrationId, Message, Sku, System};
 use uuid::Uuid;
@@ -64,6 +64,10 @@ pub struct TargetState {
     pub customers_created: usize,
     /// Customers updated.
     pub customers_updated: usize,
+    /// Lifecycle statuses set, by external id (`order.set-status`).
+    pub statuses: HashMap<String, ferry_proto::model::OrderStatus>,
+    /// Status changes really made (an order in that status already not counted).
+    pub status_changes: usize,
     /// Customer ids deleted in the target: orders booked on them are refused.
     pub gone_customers: HashSet<String>,
     /// Faults still to inject, by command type.
@@ -117,6 +121,7 @@ impl Responder {
             CustomerUpsert::MESSAGE_TYPE,
             ProductsVerify::MESSAGE_TYPE,
             OrderCreate::MESSAGE_TYPE,
+            OrderSetStatus::MESSAGE_TYPE,
         ]
         .iter()
         .map(|t| Binding::commands(format!("{}.{t}", target.as_str())))
@@ -280,6 +285,34 @@ impl Responder {
                         target: self.target,
                         external_id: cmd.payload.external_id.clone(),
                         found,
+                    },
+                )]
+            }
+            (_, OrderSetStatus::MESSAGE_TYPE) => {
+                let cmd = envelope.clone().into_typed::<OrderSetStatus>().unwrap();
+                let ext = cmd.payload.external_id.as_str().to_owned();
+                let (target_id, changed) = {
+                    let mut state = self.state.lock().unwrap();
+                    match state.orders.get(&ext).map(|o| o.target_id.clone()) {
+                        None => (None, false),
+                        Some(id) => {
+                            let before = state.statuses.insert(ext, cmd.payload.status);
+                            let changed = before != Some(cmd.payload.status);
+                            if changed {
+                                state.status_changes += 1;
+                            }
+                            (Some(ExternalId::parse(&id).unwrap()), changed)
+                        }
+                    }
+                };
+                vec![reply(
+                    &cmd,
+                    OrderStatusSet {
+                        target: self.target,
+                        external_id: cmd.payload.external_id.clone(),
+                        status: cmd.payload.status,
+                        target_id,
+                        changed,
                     },
                 )]
             }

@@ -78,7 +78,7 @@ pub mod queues {
     ///
     /// The notifier is left out on purpose: it observes everything (`#` on both exchanges),
     /// and counting it as an owner would make every command routable.
-    pub const ROUTES: [(&str, Exchange, &str); 23] = [
+    pub const ROUTES: [(&str, Exchange, &str); 24] = [
         (CONNECTOR_MAILCHIMP, Exchange::Commands, MAILCHIMP_COMMANDS),
         (CONNECTOR_MAILCHIMP, Exchange::Events, REGISTRY_CHANGES),
         (
@@ -98,6 +98,7 @@ pub mod queues {
         (ORDER_ORCHESTRATOR, Exchange::Events, "*.customer.upserted"),
         (ORDER_ORCHESTRATOR, Exchange::Events, "*.products.verified"),
         (ORDER_ORCHESTRATOR, Exchange::Events, "*.order.created"),
+        (ORDER_ORCHESTRATOR, Exchange::Events, "*.order.status-set"),
         (ORDER_ORCHESTRATOR, Exchange::Events, "*.order.failed"),
         (ORDER_ORCHESTRATOR, Exchange::Events, "*.customer.failed"),
         (ORDER_ORCHESTRATOR, Exchange::Events, "*.products.failed"),

@@ -27,7 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ferry_proto::messages::{
     CategoryUpsert, CommandFailed, CustomerFind, CustomerUpsert, OrderCreate, OrderFind,
-    ProductUpsert, ProductsVerify, StockSet,
+    OrderSetStatus, ProductUpsert, ProductsVerify, StockSet,
 };
 use ferry_proto::{Envelope, IntegrationId, Message};
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
@@ -269,6 +269,7 @@ impl<T: Target> Handler for Executor<T> {
             StockSet::MESSAGE_TYPE => self.run::<StockSet>(delivery).await,
             OrderFind::MESSAGE_TYPE => self.run::<OrderFind>(delivery).await,
             OrderCreate::MESSAGE_TYPE => self.run::<OrderCreate>(delivery).await,
+            OrderSetStatus::MESSAGE_TYPE => self.run::<OrderSetStatus>(delivery).await,
             ProductsVerify::MESSAGE_TYPE => self.run::<ProductsVerify>(delivery).await,
             other => match self.target.other(delivery).await {
                 Some(outcome) => outcome,

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferry_proto::messages::{
     CategoryUpsert, CategoryUpserted, CustomerFind, CustomerFound, CustomerUpsert,
-    CustomerUpserted, OrderCreate, OrderCreated, OrderFind, OrderFound, ProductUpsert,
-    ProductUpserted, ProductsVerified, ProductsVerify, StockSet, StockSetDone,
+    CustomerUpserted, OrderCreate, OrderCreated, OrderFind, OrderFound, OrderSetStatus,
+    OrderStatusSet, ProductUpsert, ProductUpserted, ProductsVerified, ProductsVerify, StockSet,
+    StockSetDone,
 };
 use ferry_proto::{IntegrationId, Message, System};
 use sea_orm::DatabaseConnection;
@@ -172,6 +173,15 @@ pub trait Target: Send + Sync + 'static {
         cmd: &OrderCreate,
     ) -> Executed<OrderCreated>;
 
+    /// `order.set-status`: carries a cancellation or refund to an order that exists; an
+    /// order in that status already is left alone (`changed: false`), a missing one is
+    /// answered `target_id: None`.
+    async fn order_set_status(
+        &self,
+        cx: &Cx<'_, Self::Integration>,
+        cmd: &OrderSetStatus,
+    ) -> Executed<OrderStatusSet>;
+
     /// `products.verify`: which SKUs exist.
     async fn products_verify(
         &self,
@@ -215,5 +225,6 @@ commands! {
     StockSet => StockSetDone, stock_set;
     OrderFind => OrderFound, order_find;
     OrderCreate => OrderCreated, order_create;
+    OrderSetStatus => OrderStatusSet, order_set_status;
     ProductsVerify => ProductsVerified, products_verify;
 }

@@ -156,6 +156,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: MplusState, control: Contr
     cfg.route(
         "/_sandbox/mpluskassa/sales",
         web::post().to(sales::post_sale),
+    )
+    .route(
+        "/_sandbox/mpluskassa/refunds",
+        web::post().to(sales::post_refund),
     );
     control::configure(cfg, control, System::Mpluskassa);
     cfg.app_data(web::Data::new(state)).service(

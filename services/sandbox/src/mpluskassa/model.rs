@@ -337,6 +337,9 @@ pub struct Invoice {
     pub total_excl: i64,
     pub lines: Vec<OrderLine>,
     pub payments: Vec<Payment>,
+    /// A credit invoice (refund, `INVOICE-TYPE-CREDIT-INVOICE`): the invoice it credits.
+    #[serde(default)]
+    pub credited_invoice_id: Option<String>,
 }
 
 /// One physical stock change (`getStockHistoryV2`).

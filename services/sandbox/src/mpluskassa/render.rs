@@ -365,7 +365,7 @@ pub fn invoice(w: &mut XmlWriter, i: &Invoice, include_lines: bool) {
         payment_list: Some(wire::PaymentList {
             payment: i.payments.iter().map(payment).collect(),
         }),
-        credited_invoice_id: None,
+        credited_invoice_id: i.credited_invoice_id.clone(),
     };
     put(w, "invoice", &invoice);
 }

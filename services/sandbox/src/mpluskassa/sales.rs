@@ -5,17 +5,21 @@
 //! reserved. `getStock` then reports `amountFree` lower and `amountReserved` lower by the
 //! order's quantity: the reservation became a deduction.
 //!
-//! Control endpoint (tests make till sales with it; a real till is not an API client):
-//! `POST /_sandbox/mpluskassa/sales` with a [`Sale`] as JSON answers
-//! `{"invoice_id", "sync_marker"}` (400 with the reason when an article or relation is
-//! unknown).
+//! A refund at the till is a credit invoice (`INVOICE-TYPE-CREDIT-INVOICE`) naming the
+//! invoice it credits (`creditedInvoiceId`), with the lines negated: the goods come back.
+//!
+//! Control endpoints (tests make till sales and refunds with them; a real till is not an API
+//! client): `POST /_sandbox/mpluskassa/sales` with a [`Sale`] as JSON, and
+//! `POST /_sandbox/mpluskassa/refunds` with a [`Refund`], answer
+//! `{"invoice_id", "sync_marker"}` (400 with the reason when an article, relation or invoice
+//! is unknown, or the invoice is credited already).
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::MplusState;
-use super::model::{Invoice, Order, Payment, Qty, StockChange, StockLevel};
+use super::model::{Invoice, Order, OrderLine, Payment, Qty, StockChange, StockLevel};
 use super::store::Store;
 
 /// A till sale.
@@ -110,6 +114,7 @@ impl Store {
             total_excl: lines.iter().map(|l| l.total_excl).sum(),
             lines,
             payments: vec![self.payment(&method, total, number)],
+            credited_invoice_id: None,
         };
         Ok(self.book_invoice(invoice))
     }
@@ -173,6 +178,7 @@ impl Store {
             total_excl: o.total_excl,
             lines: o.lines.clone(),
             payments: o.payments.clone(),
+            credited_invoice_id: None,
         };
         Ok(self.book_invoice(invoice).0)
     }
@@ -220,6 +226,57 @@ impl Store {
         });
     }
 
+    /// A refund at the till: a credit invoice of invoice `invoice_id` (`creditedInvoiceId`),
+    /// with its lines negated and paid back; the goods come back into stock. An invoice is
+    /// credited once, and a credit invoice is not credited. Answers the credit invoice's id and
+    /// sync marker.
+    pub fn credit(&mut self, invoice_id: &str) -> Result<(String, i64), String> {
+        let Some(original) = self.invoices.get(invoice_id).cloned() else {
+            return Err(format!("invoice {invoice_id} does not exist"));
+        };
+        if original.credited_invoice_id.is_some() {
+            return Err(format!("invoice {invoice_id} is a credit invoice"));
+        }
+        if self
+            .invoices
+            .values()
+            .any(|i| i.credited_invoice_id.as_deref() == Some(invoice_id))
+        {
+            return Err(format!("invoice {invoice_id} is credited already"));
+        }
+        let number = self.take_invoice_number();
+        let negate = |l: &OrderLine| OrderLine {
+            line_id: format!("credit-{number}-{}", l.line_id),
+            quantity: Qty(-l.quantity.0),
+            total_incl: -l.total_incl,
+            total_excl: -l.total_excl,
+            ..l.clone()
+        };
+        let payments = original
+            .payments
+            .iter()
+            .map(|p| Payment {
+                payment_id: format!("credit-{number}-{}", p.payment_id),
+                amount: -p.amount,
+                ..p.clone()
+            })
+            .collect();
+        let credit = Invoice {
+            invoice_id: String::new(),
+            sync_marker: 0,
+            invoice_number: (0, number),
+            invoice_type: ferry_mplusqapi::records::CREDIT_INVOICE.into(),
+            entry_timestamp: self.now(),
+            total_incl: -original.total_incl,
+            total_excl: -original.total_excl,
+            lines: original.lines.iter().map(negate).collect(),
+            payments,
+            credited_invoice_id: Some(original.invoice_id.clone()),
+            ..original
+        };
+        Ok(self.book_invoice(credit))
+    }
+
     fn payment(&self, method: &str, amount: i64, number: i64) -> Payment {
         let kind = self.payment_methods.iter().find(|m| m.method == method);
         Payment {
@@ -235,6 +292,23 @@ impl Store {
 /// `POST /_sandbox/mpluskassa/sales`.
 pub async fn post_sale(state: web::Data<MplusState>, sale: web::Json<Sale>) -> HttpResponse {
     match state.lock().sell(&sale) {
+        Ok((invoice_id, sync_marker)) => {
+            HttpResponse::Ok().json(json!({"invoice_id": invoice_id, "sync_marker": sync_marker}))
+        }
+        Err(e) => HttpResponse::BadRequest().json(json!({"error": e})),
+    }
+}
+
+/// A refund at the till.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Refund {
+    /// The invoice refunded (credited as a whole).
+    pub invoice_id: String,
+}
+
+/// `POST /_sandbox/mpluskassa/refunds`: credits an invoice as a till does for a refund.
+pub async fn post_refund(state: web::Data<MplusState>, refund: web::Json<Refund>) -> HttpResponse {
+    match state.lock().credit(refund.invoice_id.trim()) {
         Ok((invoice_id, sync_marker)) => {
             HttpResponse::Ok().json(json!({"invoice_id": invoice_id, "sync_marker": sync_marker}))
         }

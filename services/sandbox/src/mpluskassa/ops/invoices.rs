@@ -37,6 +37,22 @@ pub fn get_invoices(cx: Ctx<'_>) -> Result<(), XmlError> {
     Ok(())
 }
 
+pub fn get_invoice(cx: Ctx<'_>) -> Result<(), XmlError> {
+    let id = cx
+        .request::<ops::GetInvoice>()?
+        .invoice_id
+        .trim()
+        .to_owned();
+    match cx.store.invoices.get(&id) {
+        Some(i) => {
+            cx.w.leaf("result", "GET-INVOICE-RESULT-OK");
+            render::invoice(cx.w, i, true);
+        }
+        None => cx.w.leaf("result", "GET-INVOICE-RESULT-NOT-FOUND"),
+    }
+    Ok(())
+}
+
 pub fn deliver_order(cx: Ctx<'_>) -> Result<(), XmlError> {
     let req = cx.request::<ops::DeliverOrder>()?.request;
     let as_invoice = req

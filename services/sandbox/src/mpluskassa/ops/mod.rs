@@ -165,6 +165,7 @@ const OPERATIONS: &[(&str, &str, Handler)] = &[
         invoices::deliver_order,
     ),
     ("getInvoices", "GetInvoicesResponse", invoices::get_invoices),
+    ("getInvoice", "GetInvoiceResponse", invoices::get_invoice),
 ];
 
 /// Names of the implemented operations.
