@@ -248,14 +248,21 @@ async fn mpluskassa_to_mailchimp_orders_customers_and_stock_calculations() -> an
     expect_stock(&cluster, &seed, &skip, "available", |s| s.amount_free).await?;
     settings["stock"] = json!({"calculation": "physical", "buffer": "3"});
     save_settings(&cluster, &settings, "physical stock, buffer 3").await?;
-    // MplusKASSA reports no physical figure of its own: the connector reads `amountFree` as
-    // both physical and available stock.
+    // Physical is on hand: MplusKASSA's `amountFree` plus what open orders reserve.
+    let physical_minus_3 = |s: &StockLevel| (s.amount_free + s.amount_reserved - 3).max(0);
+    ensure!(
+        seed.stock.iter().any(|s| s.branch == 1
+            && !skip.contains(&s.sku)
+            && s.amount_reserved > 0
+            && s.amount_free >= 3),
+        "the seed has reserved stock, so physical differs from available"
+    );
     expect_stock(
         &cluster,
         &seed,
         &skip,
-        "physical minus a buffer of 3",
-        |s| (s.amount_free - 3).max(0),
+        "physical (free + reserved) minus a buffer of 3",
+        physical_minus_3,
     )
     .await?;
     settings["stock"] = json!({"manage_stock": false});
@@ -289,7 +296,7 @@ async fn mpluskassa_to_mailchimp_orders_customers_and_stock_calculations() -> an
         &seed,
         &skip,
         "manage_stock off: MailChimp's inventory untouched",
-        |s| (s.amount_free - 3).max(0),
+        physical_minus_3,
     )
     .await?;
 
