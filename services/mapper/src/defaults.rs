@@ -5,7 +5,7 @@
 //! | customers | `Customer` -> `Customer` | all fields as they are (e-mail, names, phone, billing and shipping address, opt-in, source ref); a company keeps its name and VAT number and gets a contact person, filled from the customer's first/last name and phone when the source named none; a person stays a personal debtor |
 //! | products | `Product` -> `Product` | title, SKU, short and long description, price (incl. or excl. tax per `products.price`, converted with the tax rate and rounded to the currency's minor unit), tax rate, EAN/GTIN, currency, category, attributes, properties, quantity; variants likewise; images do not exist in the model (ignored by design). To MailChimp ([`for_mailchimp`]): variant attributes appended to the variant title (`Shirt - M / red`), the `brand` property as `vendor`; the GTIN is not sent (MailChimp has no field for it). To MplusKASSA: attributes `colour`/`size` into the article's `colour`/`size`, the GTIN into `barcode` (the connector) |
 //! | categories | `Category` -> `Category` | key, name, parent |
-//! | stock | `StockLevel` -> `{sku, quantity, manage_stock}` | quantity per `stock.calculation` minus `stock.buffer`, never below 0; `manage_stock` from the settings |
+//! | stock | `StockLevel` -> `{sku, quantity, manage_stock}` | quantity per `stock.calculation` (default physical minus reserved; `physical`; `available`) minus `stock.buffer`, never below 0; `manage_stock` from the settings |
 //! | orders | `Order` -> `TargetOrder` | the order as it is (number, type, customer, lines with SKU, quantity, price, billing and shipping address: street, house number, postcode, city, country, totals, currency, notes); for MplusKASSA: employee number, branch and workplace, payment method and term through their value maps, per line the VAT code and revenue account of the order's country (shipping address, else billing address, else the customer's addresses); customer plan: the default debtor when enabled, else upsert of the order's customer (mapped like the customers flow) |
 //!
 //! Checks that depend on the final document (SKUs to MailChimp digits only, VAT codes on
@@ -63,12 +63,12 @@ pub fn category(c: &Category) -> Category {
     c.clone()
 }
 
-/// Stock: the configured calculation, minus the buffer, at least 0.
+/// Stock: the configured calculation ([`StockCalculation`]), minus the buffer, at least 0.
 pub fn stock(level: &StockLevel, settings: &Settings) -> StockDoc {
     let s = &settings.stock;
     let base = match s.calculation {
         StockCalculation::AvailableMinusReserved => {
-            level.available.value().checked_sub(level.reserved.value())
+            level.physical.value().checked_sub(level.reserved.value())
         }
         StockCalculation::Physical => Some(level.physical.value()),
         StockCalculation::Available => Some(level.available.value()),

@@ -95,13 +95,14 @@ pub fn category() -> CategoryObserved {
     from_json(category_json())
 }
 
-/// An MplusKASSA stock level.
+/// An MplusKASSA stock level (`raw` as `getStock` reports it: `amountFree` is the available
+/// figure, `amountReserved` the reserved one).
 pub fn stock_json(sku: &str, physical: &str, reserved: &str, available: &str) -> Json {
     json!({
         "source": "mpluskassa",
         "stock": {"sku": sku, "physical": physical, "reserved": reserved, "available": available,
                   "observed_at": "2026-11-24T10:00:00Z"},
-        "raw": {"articleNumber": sku, "amount": physical}
+        "raw": {"articleNumber": sku, "amountFree": available, "amountReserved": reserved}
     })
 }
 

@@ -20,7 +20,7 @@
 //! | `orders.lifecycle` | `true` | cancellations and refunds in the source reach the order in the target (MailChimp `financial_status`; MplusKASSA `cancelOrder`, refused for a delivered order); off, only creation is carried |
 //! | `orders.source_types` | `both` | MplusKASSA as source: `orders`, `invoices` (till and back-office sales) or `both`; an order that became an invoice is one sale |
 //! | `orders.revenue_accounts` | empty (none sent) | country (or `NL:9`) -> revenue account: a ledger account number; MplusKASSA books the line through the turnover group whose `accountNumber` it is (none matching: the order fails with a mapping error listing the installation's accounts) |
-//! | `stock.calculation` | `available_minus_reserved` | or `physical`, `available` |
+//! | `stock.calculation` | `available_minus_reserved` | stock on hand not promised to an open order (physical minus reserved); or `physical` (on hand), `available` (what the source reports as available to sell) |
 //! | `stock.buffer` | `0` | subtracted after the calculation; the result never drops below 0 |
 //! | `stock.manage_stock` | on | whether the target tracks stock for the product |
 //! | `products.overwrite_existing` | on | off: updates keep the target's product information |
@@ -296,16 +296,31 @@ impl Default for OrderSettings {
     }
 }
 
-/// Which stock figure is sent to the target.
+/// Which stock figure is sent to the target, from the canonical `StockLevel` (physical = on
+/// hand, reserved = held by open orders, available = what the source reports as available to
+/// sell). Per source: MplusKASSA reports `amountFree` (on hand minus reservations) and
+/// `amountReserved`, so physical = free + reserved, available = free; MailChimp reports one
+/// `inventory_quantity`, so physical = available = that quantity and reserved = 0.
+///
+/// | calculation | figure | from MplusKASSA | from MailChimp |
+/// | --- | --- | --- | --- |
+/// | `available_minus_reserved` (default) | physical - reserved | `amountFree` | quantity |
+/// | `physical` | physical | `amountFree + amountReserved` | quantity |
+/// | `available` | available | `amountFree` | quantity |
+///
+/// The names are the settings contract: `available_minus_reserved` is MISSION's "available
+/// stock minus committed sales (reservations)", what is on hand and not promised to an open
+/// order, computed from the physical figure so that reservations are not subtracted twice
+/// from a source (MplusKASSA) whose available figure already excludes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum StockCalculation {
-    /// Available minus committed sales (reservations): the default.
+    /// Stock on hand minus what open orders reserve (physical - reserved): the default.
     #[default]
     AvailableMinusReserved,
-    /// Physically present.
+    /// Stock on hand, reservations included.
     Physical,
-    /// Available as the source reports it.
+    /// Available to sell as the source reports it.
     Available,
 }
 

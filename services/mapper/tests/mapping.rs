@@ -514,16 +514,28 @@ fn categories_are_passed_on() {
 #[test]
 fn stock_calculations() {
     use StockCalculation::*;
-    // (calculation, buffer, physical, reserved, available, expected)
+    // (calculation, buffer, physical, reserved, available, expected). The default is
+    // physical minus reserved: on hand and not promised to an open order.
     let cases = [
-        (AvailableMinusReserved, "0", "10", "3", "9", "6"),
-        (Physical, "0", "10", "3", "9", "10"),
+        // MplusKASSA: 7 free, 3 reserved, so 10 on hand.
+        (AvailableMinusReserved, "0", "10", "3", "7", "7"),
+        (Physical, "0", "10", "3", "7", "10"),
+        (Available, "0", "10", "3", "7", "7"),
+        // The default reads physical, not available: a source whose available figure
+        // differs (9 here) does not change it.
+        (AvailableMinusReserved, "0", "10", "3", "9", "7"),
         (Available, "0", "10", "3", "9", "9"),
-        (AvailableMinusReserved, "2", "10", "3", "9", "4"),
-        (Physical, "2.5", "10", "3", "9", "7.5"),
-        (AvailableMinusReserved, "0", "1", "5", "2", "0"),
+        // Buffers are subtracted after the calculation, never below 0.
+        (AvailableMinusReserved, "2", "10", "3", "7", "5"),
+        (Physical, "2.5", "10", "3", "7", "7.5"),
+        (Available, "3", "10", "3", "7", "4"),
+        (AvailableMinusReserved, "0", "1", "5", "-4", "0"),
+        (Physical, "11", "10", "3", "7", "0"),
         (Available, "5", "10", "0", "3", "0"),
         (Available, "0", "0", "0", "-4", "0"),
+        // MailChimp: one figure, nothing reserved: every calculation sends it.
+        (AvailableMinusReserved, "0", "6", "0", "6", "6"),
+        (Physical, "1", "6", "0", "6", "5"),
     ];
     for (calculation, buffer, physical, reserved, available, expected) in cases {
         let mut settings = Settings::default();

@@ -199,11 +199,14 @@ pub struct Variant {
     pub price_cents: i64,
 }
 
+/// Stock of a SKU in an MplusKASSA branch, as `getStock` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StockLevel {
     pub sku: String,
     pub branch: u32,
+    /// Free to sell: on hand minus reserved.
     pub amount_free: i64,
+    /// Held by open orders the seed does not list; on hand is `amount_free + amount_reserved`.
     pub amount_reserved: i64,
     pub amount_incoming: i64,
 }

@@ -452,8 +452,8 @@ async fn open_orders_reserve_stock() {
     let (free, reserved, id1) = stock_of(&sim, 1, 1002).await;
     assert_eq!(
         (free, reserved),
-        (10_000, 3_500),
-        "free stock stays, reservation appears"
+        (6_500, 3_500),
+        "the reservation leaves the free stock"
     );
     assert!(id1 > id0, "the reservation changes the stockId");
     // Another branch is unaffected.
@@ -461,7 +461,7 @@ async fn open_orders_reserve_stock() {
     let cancelled = sim.call("cancelOrder", &el("orderId", &order_id)).await;
     assert_eq!(cancelled.text_at("result"), Some("CANCEL-ORDER-RESULT-OK"));
     let (free, reserved, id2) = stock_of(&sim, 1, 1002).await;
-    assert_eq!((free, reserved), (10_000, 0));
+    assert_eq!((free, reserved), (10_000, 0), "cancelled: released");
     assert!(id2 > id1);
     // Stock changes: absolute and relative, refusals by result enum.
     let req = |op_amount: &str, branch: i32, article: i64, amount: i64| {

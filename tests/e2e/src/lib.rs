@@ -469,6 +469,87 @@ impl SandboxApi {
         .await
     }
 
+    /// A till sale (`POST /_sandbox/mpluskassa/sales`, the JSON form of
+    /// `ferry_sandbox::mpluskassa::sales::Sale`); answers the invoice id.
+    pub async fn till_sale(&self, sale: &Value) -> anyhow::Result<String> {
+        let url = format!("{}/_sandbox/mpluskassa/sales", self.mpluskassa_base);
+        let r = self.http.post(&url).json(sale).send().await?;
+        if !r.status().is_success() {
+            bail!("sale refused: {}", r.text().await?);
+        }
+        let body: Value = r.json().await?;
+        body["invoice_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no invoice_id in {body}"))
+    }
+
+    /// Calls a SOAP operation on the MplusKASSA simulator as written (`inner` uses the `m:`
+    /// prefix); answers the response text. For operations the connector's client does not
+    /// offer.
+    pub async fn mpluskassa_soap(&self, op: &str, inner: &str) -> anyhow::Result<String> {
+        let envelope = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="urn:mplusqapi"><soap:Body><m:{op}>{inner}</m:{op}></soap:Body></soap:Envelope>"#
+        );
+        Ok(self
+            .http
+            .post(format!(
+                "{}?ident={MPLUSKASSA_IDENT}&secret={MPLUSKASSA_SECRET}",
+                self.mpluskassa_endpoint()
+            ))
+            .header("Content-Type", "text/xml; charset=utf-8")
+            .body(envelope)
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
+    /// An open order entered in MplusKASSA at the shop (not by Ferry; `createOrderV3`,
+    /// branch 1, employee 999999): `quantity` of `article` for `relation`, external order id
+    /// `ext`. Answers its orderId.
+    pub async fn enter_mk_order(
+        &self,
+        ext: &str,
+        relation: u64,
+        article: i64,
+        quantity: i64,
+    ) -> anyhow::Result<String> {
+        let text = self
+            .mpluskassa_soap(
+                "createOrderV3",
+                &format!(
+                    "<m:request><m:idempotencyKey>{ext}</m:idempotencyKey><m:order><m:orderId></m:orderId><m:extOrderId>{ext}</m:extOrderId><m:entryBranchNumber>1</m:entryBranchNumber><m:employeeNumber>999999</m:employeeNumber><m:relationNumber>{relation}</m:relationNumber><m:lineList><m:line><m:articleNumber>{article}</m:articleNumber><m:data><m:quantity>{quantity}</m:quantity><m:decimalPlaces>0</m:decimalPlaces></m:data></m:line></m:lineList></m:order></m:request>"
+                ),
+            )
+            .await?;
+        ensure!(text.contains("CREATE-ORDER-RESULT-OK"), "{text}");
+        let at = text.find("orderId>").context("orderId")? + "orderId>".len();
+        let id = &text[at..];
+        Ok(id[..id.find('<').context("orderId")?].to_owned())
+    }
+
+    /// `deliverOrder` (turnover type invoice) of an MplusKASSA order.
+    pub async fn deliver_mk_order(&self, order_id: &str) -> anyhow::Result<()> {
+        let text = self
+            .mpluskassa_soap(
+                "deliverOrder",
+                &format!("<m:request><m:orderId>{order_id}</m:orderId></m:request>"),
+            )
+            .await?;
+        ensure!(text.contains("DELIVER-ORDER-RESULT-OK"), "{text}");
+        Ok(())
+    }
+
+    /// `cancelOrder` of an MplusKASSA order.
+    pub async fn cancel_mk_order(&self, order_id: &str) -> anyhow::Result<()> {
+        let text = self
+            .mpluskassa_soap("cancelOrder", &format!("<m:orderId>{order_id}</m:orderId>"))
+            .await?;
+        ensure!(text.contains("CANCEL-ORDER-RESULT-OK"), "{text}");
+        Ok(())
+    }
+
     /// An MplusKASSA client (the connector's own) on the simulator, to change records there
     /// as a shop would.
     pub fn mpluskassa_client(
@@ -1281,6 +1362,35 @@ impl Cluster {
             request = request.json(body);
         }
         json_of(request.send().await, &format!("{method} {url}")).await
+    }
+
+    /// Saves a new version of the integration's settings through the mapper's admin API.
+    pub async fn save_settings(&self, document: &Value, comment: &str) -> anyhow::Result<()> {
+        let body = json!({"document": document, "comment": comment});
+        self.admin(
+            reqwest::Method::PUT,
+            ServiceKind::Mapper,
+            &format!("/api/v1/integrations/{}/settings", self.integration.id),
+            Some(&body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Asks the MplusKASSA connector to read `entity` again from the start.
+    pub async fn full_resync_mpluskassa(&self, entity: &str) -> anyhow::Result<()> {
+        let body = json!({"full": true, "entities": [entity]});
+        self.admin(
+            reqwest::Method::POST,
+            ServiceKind::ConnectorMpluskassa,
+            &format!(
+                "/api/v1/mpluskassa/integrations/{}/sync",
+                self.integration.id
+            ),
+            Some(&body),
+        )
+        .await?;
+        Ok(())
     }
 
     /// `GET <admin of kind><path>` with the read token.

@@ -21,80 +21,6 @@ use serde_json::{Value, json};
 /// Long enough for a flow on the loaded 2-core machine.
 const FLOW_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// A till sale through the sandbox's control endpoint; answers the invoice id.
-async fn sell(cluster: &Cluster, sale: Value) -> anyhow::Result<String> {
-    let r = cluster
-        .http
-        .post(format!(
-            "{}/_sandbox/mpluskassa/sales",
-            cluster.sandbox.api().mpluskassa_base
-        ))
-        .json(&sale)
-        .send()
-        .await?;
-    ensure!(r.status().is_success(), "sale refused: {}", r.text().await?);
-    let body: Value = r.json().await?;
-    Ok(body["invoice_id"]
-        .as_str()
-        .context("invoice_id")?
-        .to_owned())
-}
-
-/// Calls a SOAP operation on the sandbox (one the connector does not call for this); answers
-/// the response text.
-async fn soap(cluster: &Cluster, op: &str, inner: &str) -> anyhow::Result<String> {
-    let envelope = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:m="urn:mplusqapi"><soap:Body><m:{op}>{inner}</m:{op}></soap:Body></soap:Envelope>"#
-    );
-    Ok(cluster
-        .http
-        .post(format!(
-            "{}?ident={}&secret={}",
-            cluster.sandbox.api().mpluskassa_base,
-            ferry_sandbox::DEFAULT_MPLUSKASSA_IDENT,
-            ferry_sandbox::DEFAULT_MPLUSKASSA_SECRET
-        ))
-        .header("Content-Type", "text/xml; charset=utf-8")
-        .body(envelope)
-        .send()
-        .await?
-        .text()
-        .await?)
-}
-
-/// An order entered in MplusKASSA (at the shop, not by Ferry); answers its orderId.
-async fn enter_order(
-    cluster: &Cluster,
-    ext: &str,
-    relation: u64,
-    article: i64,
-) -> anyhow::Result<String> {
-    let text = soap(
-        cluster,
-        "createOrderV3",
-        &format!(
-            "<m:request><m:idempotencyKey>{ext}</m:idempotencyKey><m:order><m:orderId></m:orderId><m:extOrderId>{ext}</m:extOrderId><m:entryBranchNumber>1</m:entryBranchNumber><m:employeeNumber>999999</m:employeeNumber><m:relationNumber>{relation}</m:relationNumber><m:lineList><m:line><m:articleNumber>{article}</m:articleNumber><m:data><m:quantity>1</m:quantity><m:decimalPlaces>0</m:decimalPlaces></m:data></m:line></m:lineList></m:order></m:request>"
-        ),
-    )
-    .await?;
-    ensure!(text.contains("CREATE-ORDER-RESULT-OK"), "{text}");
-    let at = text.find("orderId>").context("orderId")? + "orderId>".len();
-    let id = &text[at..];
-    Ok(id[..id.find('<').context("orderId")?].to_owned())
-}
-
-/// `deliverOrder` (turnover type invoice) on the sandbox.
-async fn deliver(cluster: &Cluster, order_id: &str) -> anyhow::Result<()> {
-    let text = soap(
-        cluster,
-        "deliverOrder",
-        &format!("<m:request><m:orderId>{order_id}</m:orderId></m:request>"),
-    )
-    .await?;
-    ensure!(text.contains("DELIVER-ORDER-RESULT-OK"), "{text}");
-    Ok(())
-}
-
 async fn mc_orders(cluster: &Cluster, store_id: &str) -> anyhow::Result<Value> {
     let mc = cluster.sandbox.state(System::Mailchimp).await?;
     Ok(mc_store(&mc, store_id)["orders"].clone())
@@ -152,22 +78,23 @@ async fn till_sales_reach_mailchimp_once() -> anyhow::Result<()> {
         .context("a relation")?;
 
     // An order entered at the shop reaches MailChimp as an order (its external id).
-    let order_id = enter_order(&cluster, "SHOP-E2E-1", customer.relation_number, article).await?;
+    let order_id = cluster
+        .sandbox
+        .enter_mk_order("SHOP-E2E-1", customer.relation_number, article, 1)
+        .await?;
     until_in_mailchimp(&cluster, &store_id, "SHOP-E2E-1").await?;
 
     // The anonymous sale first, then the customer's: once the second is in MailChimp, the
     // first was passed too.
-    let anonymous = sell(
-        &cluster,
-        json!({"lines": [{"article_number": article, "quantity": 1}]}),
-    )
-    .await?;
-    let sold = sell(
-        &cluster,
-        json!({"relation_number": customer.relation_number,
-               "lines": [{"article_number": article, "quantity": 3, "price": 1500}]}),
-    )
-    .await?;
+    let anonymous = cluster
+        .sandbox
+        .till_sale(&json!({"lines": [{"article_number": article, "quantity": 1}]}))
+        .await?;
+    let sold = cluster
+        .sandbox
+        .till_sale(&json!({"relation_number": customer.relation_number,
+               "lines": [{"article_number": article, "quantity": 3, "price": 1500}]}))
+        .await?;
     let orders = until_in_mailchimp(&cluster, &store_id, &sold).await?;
     let order = &orders[&sold];
     let customer_id = order["rec"]["data"]["customer"]["id"]
@@ -207,13 +134,12 @@ async fn till_sales_reach_mailchimp_once() -> anyhow::Result<()> {
     // The shop order is delivered and invoiced: still one MailChimp order. A later
     // sale shows the invoice was read before it.
     let before = orders.as_object().map_or(0, serde_json::Map::len);
-    deliver(&cluster, &order_id).await?;
-    let barrier = sell(
-        &cluster,
-        json!({"relation_number": customer.relation_number,
-               "lines": [{"article_number": article, "quantity": 1}]}),
-    )
-    .await?;
+    cluster.sandbox.deliver_mk_order(&order_id).await?;
+    let barrier = cluster
+        .sandbox
+        .till_sale(&json!({"relation_number": customer.relation_number,
+               "lines": [{"article_number": article, "quantity": 1}]}))
+        .await?;
     let orders = until_in_mailchimp(&cluster, &store_id, &barrier).await?;
     let after = orders.as_object().map_or(0, serde_json::Map::len);
     ensure!(
@@ -231,12 +157,11 @@ async fn till_sales_reach_mailchimp_once() -> anyhow::Result<()> {
             Some(&json!({"document": settings, "comment": "orders only"})),
         )
         .await?;
-    let skipped = sell(
-        &cluster,
-        json!({"relation_number": customer.relation_number,
-               "lines": [{"article_number": article, "quantity": 1}]}),
-    )
-    .await?;
+    let skipped = cluster
+        .sandbox
+        .till_sale(&json!({"relation_number": customer.relation_number,
+               "lines": [{"article_number": article, "quantity": 1}]}))
+        .await?;
     tokio::time::sleep(Duration::from_secs(8)).await;
     let orders = mc_orders(&cluster, &store_id).await?;
     ensure!(

@@ -180,7 +180,7 @@ async fn mpluskassa_to_mailchimp_orders_customers_and_stock_calculations() -> an
 
     // Observing it again (a full resync of the orders) does not duplicate it: the saga sees
     // the repeated event and ignores it.
-    full_resync(&cluster, "orders").await?;
+    cluster.full_resync_mpluskassa("orders").await?;
     eventually("the repeated order event ignored", FLOW_TIMEOUT, || async {
         let sagas = cluster
             .admin_get(
@@ -247,23 +247,34 @@ async fn mpluskassa_to_mailchimp_orders_customers_and_stock_calculations() -> an
     let skip: BTreeSet<String> = products.iter().map(|p| p.1.clone()).collect();
     expect_stock(&cluster, &seed, &skip, "available", |s| s.amount_free).await?;
     settings["stock"] = json!({"calculation": "physical", "buffer": "3"});
-    save_settings(&cluster, &settings, "physical stock, buffer 3").await?;
-    // MplusKASSA reports no physical figure of its own: the connector reads `amountFree` as
-    // both physical and available stock.
+    cluster
+        .save_settings(&settings, "physical stock, buffer 3")
+        .await?;
+    // Physical is on hand: MplusKASSA's `amountFree` plus what open orders reserve.
+    let physical_minus_3 = |s: &StockLevel| (s.amount_free + s.amount_reserved - 3).max(0);
+    ensure!(
+        seed.stock.iter().any(|s| s.branch == 1
+            && !skip.contains(&s.sku)
+            && s.amount_reserved > 0
+            && s.amount_free >= 3),
+        "the seed has reserved stock, so physical differs from available"
+    );
     expect_stock(
         &cluster,
         &seed,
         &skip,
-        "physical minus a buffer of 3",
-        |s| (s.amount_free - 3).max(0),
+        "physical (free + reserved) minus a buffer of 3",
+        physical_minus_3,
     )
     .await?;
     settings["stock"] = json!({"manage_stock": false});
     let switched = chrono::Utc::now();
-    save_settings(&cluster, &settings, "MailChimp does not manage stock").await?;
+    cluster
+        .save_settings(&settings, "MailChimp does not manage stock")
+        .await?;
     // MailChimp has no switch for stock tracking: its inventory is left as the last managed
     // phase set it, while the stock commands still run (and say `managed: false`).
-    full_resync(&cluster, "stock").await?;
+    cluster.full_resync_mpluskassa("stock").await?;
     eventually(
         "stock commands executed after manage_stock was switched off",
         FLOW_TIMEOUT,
@@ -289,7 +300,7 @@ async fn mpluskassa_to_mailchimp_orders_customers_and_stock_calculations() -> an
         &seed,
         &skip,
         "manage_stock off: MailChimp's inventory untouched",
-        |s| (s.amount_free - 3).max(0),
+        physical_minus_3,
     )
     .await?;
 
@@ -489,7 +500,7 @@ async fn default_debtor_payment_methods_and_no_product_overwrite() -> anyhow::Re
     })
     .await?;
     // Then every product is sent again (a full resync), the enriched one included.
-    full_resync(&cluster, "products").await?;
+    cluster.full_resync_mpluskassa("products").await?;
     eventually("the products sent again", FLOW_TIMEOUT, || async {
         let n = activity_total(&cluster, enriched_sku, "product.upserted").await?;
         ensure!(n > before, "{enriched_sku} not sent again yet ({n})");
@@ -516,37 +527,6 @@ async fn default_debtor_payment_methods_and_no_product_overwrite() -> anyhow::Re
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-/// Saves the mapper settings document (a new version) through the admin API.
-async fn save_settings(cluster: &Cluster, document: &Value, comment: &str) -> anyhow::Result<()> {
-    let body = json!({"document": document, "comment": comment});
-    cluster
-        .admin(
-            Method::PUT,
-            ServiceKind::Mapper,
-            &format!("/api/v1/integrations/{}/settings", cluster.integration.id),
-            Some(&body),
-        )
-        .await?;
-    Ok(())
-}
-
-/// Asks the MplusKASSA connector to read `entity` again from the start.
-async fn full_resync(cluster: &Cluster, entity: &str) -> anyhow::Result<()> {
-    let body = json!({"full": true, "entities": [entity]});
-    cluster
-        .admin(
-            Method::POST,
-            ServiceKind::ConnectorMpluskassa,
-            &format!(
-                "/api/v1/mpluskassa/integrations/{}/sync",
-                cluster.integration.id
-            ),
-            Some(&body),
-        )
-        .await?;
-    Ok(())
-}
-
 /// How many activity rows of the integration have `message_type` for the record `key`.
 async fn activity_total(cluster: &Cluster, key: &str, message_type: &str) -> anyhow::Result<u64> {
     let page = cluster
@@ -572,7 +552,7 @@ async fn expect_stock(
     what: &str,
     expected: impl Fn(&StockLevel) -> i64,
 ) -> anyhow::Result<()> {
-    full_resync(cluster, "stock").await?;
+    cluster.full_resync_mpluskassa("stock").await?;
     expect_mc_stock(
         &cluster.sandbox,
         seed,

@@ -336,9 +336,9 @@ pub struct ArticleStock {
     pub article_number: i64,
     /// Marker of the last change.
     pub stock_id: i64,
-    /// Free stock (on hand, not yet delivered).
+    /// Free stock (`amountFree`): on hand minus what open orders reserve.
     pub free: Decimal,
-    /// Reserved by open orders.
+    /// Reserved by undelivered open orders (`amountReserved`).
     pub reserved: Decimal,
     /// Incoming (ordered from suppliers).
     pub incoming: Decimal,

@@ -356,16 +356,35 @@ pub struct StockChange {
     pub correction: Option<(Qty, Qty)>,
 }
 
-/// Stock of one article in one branch.
+/// Stock of one article in one branch, kept as the amount on hand. What `getStock` reports
+/// follows from it: `amountReserved` is what open orders hold ([`Store::reserved`]:
+/// `reserved_base` plus the simulated open orders), `amountFree` is on hand minus reserved
+/// (free to sell; below zero when more is promised than is on hand).
+///
+/// [`Store::reserved`]: super::store::Store::reserved
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StockLevel {
-    pub amount: Qty,
+    /// Physically in the branch: open orders do not lower it, a delivery or a till sale does.
+    pub on_hand: Qty,
     pub incoming: Qty,
     /// Reserved by orders outside the simulation (the seed's `amount_reserved`).
     pub reserved_base: Qty,
     /// Marker of the last change (physical or reservation).
     pub stock_id: i64,
     pub change_timestamp: MplusDateTime,
+}
+
+impl StockLevel {
+    /// No stock yet, as of change `stock_id` at `now`.
+    pub fn empty(stock_id: i64, now: MplusDateTime) -> Self {
+        Self {
+            on_hand: Qty(0),
+            incoming: Qty(0),
+            reserved_base: Qty(0),
+            stock_id,
+            change_timestamp: now,
+        }
+    }
 }
 
 #[cfg(test)]

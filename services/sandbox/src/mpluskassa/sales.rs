@@ -1,9 +1,10 @@
 //! Sales: what turns stock into turnover. A till sale books an invoice and deducts the stock
-//! of its stock articles (`STOCK-HISTORY-TYPE-SALES`); delivering an order (`deliverOrder`,
-//! turnover type invoice) completes its delivery, so its reservation ends, and books an
-//! invoice naming the order (`orderIds`, `extOrderIds`) that deducts the stock the order had
-//! reserved. `getStock` then reports `amountFree` lower and `amountReserved` lower by the
-//! order's quantity: the reservation became a deduction.
+//! on hand of its stock articles (`STOCK-HISTORY-TYPE-SALES`): `getStock` reports
+//! `amountFree` lower by the quantity. Delivering an order (`deliverOrder`, turnover type
+//! invoice) completes its delivery, so its reservation ends, and books an invoice naming the
+//! order (`orderIds`, `extOrderIds`) that deducts the stock on hand the order had reserved:
+//! `amountReserved` goes down by the order's quantity and `amountFree` stays (it was lowered
+//! when the order was placed), the goods left.
 //!
 //! A refund at the till is a credit invoice (`INVOICE-TYPE-CREDIT-INVOICE`) naming the
 //! invoice it credits (`creditedInvoiceId`), with the lines negated: the goods come back.
@@ -19,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::MplusState;
-use super::model::{Invoice, Order, OrderLine, Payment, Qty, StockChange, StockLevel};
+use super::model::{Invoice, Order, OrderLine, Payment, Qty, StockChange};
 use super::store::Store;
 
 /// A till sale.
@@ -135,17 +136,6 @@ impl Store {
             return Err(("FAILED", format!("Order {order_id} is cancelled.")));
         }
         let o: Order = o.clone();
-        // Seeded orders reserve through the seed's base reservation: it ends as well.
-        if !o.reserves_stock {
-            for l in &o.lines {
-                if let Some(level) = self
-                    .stock
-                    .get_mut(&(o.entry_branch_number, l.article_number))
-                {
-                    level.reserved_base = Qty((level.reserved_base.0 - l.quantity.0).max(0));
-                }
-            }
-        }
         let marker = self.next_order_marker();
         if let Some(stored) = self.orders.get_mut(order_id) {
             stored.delivery_state = "ORDER-DELIVERY-STATE-COMPLETE".into();
@@ -154,6 +144,7 @@ impl Store {
             stored.change_counter += 1;
             stored.version_number += 1;
         }
+        self.end_reservation(&o);
         let number = self.take_invoice_number();
         let invoice = Invoice {
             invoice_id: String::new(),
@@ -198,23 +189,15 @@ impl Store {
         booked
     }
 
-    /// A sale leaves the shop: the physical stock of a stock article goes down.
+    /// A sale leaves the shop: the stock on hand of a stock article goes down (and with it
+    /// the free stock; what open orders reserve stays).
     fn deduct(&mut self, branch: i32, article: i64, quantity: Qty) {
         if !self.article(article).is_some_and(|(_, a)| a.stock_article) {
             return;
         }
-        let now = self.now();
-        let stock_id = self.next_stock_id();
-        let level = self.stock.entry((branch, article)).or_insert(StockLevel {
-            amount: Qty(0),
-            incoming: Qty(0),
-            reserved_base: Qty(0),
-            stock_id,
-            change_timestamp: now,
-        });
-        level.amount = Qty(level.amount.0 - quantity.0);
-        level.stock_id = stock_id;
-        level.change_timestamp = now;
+        let level = self.change_level(branch, article);
+        level.on_hand = Qty(level.on_hand.0 - quantity.0);
+        let (stock_id, now) = (level.stock_id, level.change_timestamp);
         self.stock_history.push(StockChange {
             stock_id,
             timestamp: now,

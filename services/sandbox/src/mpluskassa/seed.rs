@@ -16,10 +16,11 @@ pub const SUPER_USER: i64 = 999_999;
 pub struct SeedStock {
     pub branch_number: i32,
     pub article_number: i64,
-    pub amount: Qty,
+    /// Free to sell (`amountFree`): on hand is `free + reserved`.
+    pub free: Qty,
     #[serde(default)]
     pub incoming: Qty,
-    /// Reserved by orders the seed does not model.
+    /// Reserved by orders the seed does not model (`amountReserved`).
     #[serde(default)]
     pub reserved: Qty,
 }
@@ -279,7 +280,7 @@ impl MplusSeed {
                 stock.push(SeedStock {
                     branch_number: branch,
                     article_number: article,
-                    amount: Qty::units(if branch == 1 { 10 } else { 4 }),
+                    free: Qty::units(if branch == 1 { 10 } else { 4 }),
                     incoming: Qty(0),
                     reserved: Qty(0),
                 });
@@ -470,7 +471,7 @@ impl From<&Seed> for MplusSeed {
                 Some(SeedStock {
                     branch_number: num(s.branch),
                     article_number: article_of(&s.sku)?,
-                    amount: Qty::units(s.amount_free),
+                    free: Qty::units(s.amount_free),
                     incoming: Qty::units(s.amount_incoming),
                     reserved: Qty::units(s.amount_reserved),
                 })

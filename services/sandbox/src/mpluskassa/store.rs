@@ -117,7 +117,7 @@ impl Store {
             store.stock.insert(
                 (s.branch_number, s.article_number),
                 StockLevel {
-                    amount: s.amount,
+                    on_hand: Qty(s.free.0 + s.reserved.0),
                     incoming: s.incoming,
                     reserved_base: s.reserved,
                     stock_id,
@@ -129,9 +129,9 @@ impl Store {
                 timestamp: now,
                 branch_number: s.branch_number,
                 article_number: s.article_number,
-                amount_changed: s.amount,
+                amount_changed: Qty(s.free.0 + s.reserved.0),
                 kind: "STOCK-HISTORY-TYPE-CORRECTION".into(),
-                correction: Some((Qty(0), s.amount)),
+                correction: Some((Qty(0), Qty(s.free.0 + s.reserved.0))),
             });
         }
         for o in &seed.orders {
@@ -444,23 +444,51 @@ impl Store {
                 .sum::<i64>())
     }
 
-    /// A reservation changed: the stock record gets a new stockId (no history entry).
-    pub fn touch_stock(&mut self, branch: i32, article: i64) {
-        let stock_article = self.article(article).is_some_and(|(_, a)| a.stock_article);
-        if !stock_article {
-            return;
-        }
+    /// Free stock of an article in a branch (`amountFree`): on hand minus what open orders
+    /// reserve.
+    pub fn free(&self, branch: i32, article: i64) -> Qty {
+        let on_hand = self
+            .stock
+            .get(&(branch, article))
+            .map_or(0, |l| l.on_hand.0);
+        Qty(on_hand - self.reserved(branch, article).0)
+    }
+
+    /// The stock record of an article in a branch for a change: a new stockId and change
+    /// time (an empty record when there was none). Answers the record.
+    pub fn change_level(&mut self, branch: i32, article: i64) -> &mut StockLevel {
         let stock_id = self.next_stock_id();
         let now = self.now();
-        let level = self.stock.entry((branch, article)).or_insert(StockLevel {
-            amount: Qty(0),
-            incoming: Qty(0),
-            reserved_base: Qty(0),
-            stock_id,
-            change_timestamp: now,
-        });
+        let level = self
+            .stock
+            .entry((branch, article))
+            .or_insert_with(|| StockLevel::empty(stock_id, now));
         level.stock_id = stock_id;
         level.change_timestamp = now;
+        level
+    }
+
+    /// A reservation changed: the stock record of a stock article gets a new stockId (no
+    /// history entry: on hand did not change).
+    pub fn touch_stock(&mut self, branch: i32, article: i64) {
+        if self.article(article).is_some_and(|(_, a)| a.stock_article) {
+            self.change_level(branch, article);
+        }
+    }
+
+    /// An order stops reserving (delivered or cancelled, its state already changed): a seeded
+    /// order's quantities leave the seed's base reservation, and every line's stock record
+    /// gets a new stockId.
+    pub fn end_reservation(&mut self, order: &Order) {
+        for l in &order.lines {
+            let key = (order.entry_branch_number, l.article_number);
+            if !order.reserves_stock
+                && let Some(level) = self.stock.get_mut(&key)
+            {
+                level.reserved_base = Qty((level.reserved_base.0 - l.quantity.0).max(0));
+            }
+            self.touch_stock(key.0, key.1);
+        }
     }
 }
 

@@ -58,7 +58,8 @@ pub async fn spawn_shared_seed() -> Sim {
     spawn_with(state, settings).await
 }
 
-async fn spawn_with(state: MplusState, settings: MplusSettings) -> Sim {
+/// A simulator serving `state`.
+pub async fn spawn_with(state: MplusState, settings: MplusSettings) -> Sim {
     let control = Control::new(Arc::new(Seed::default_shop()), Faults::new());
     let (s, c) = (state.clone(), control.clone());
     let server = actix_web::HttpServer::new(move || mpluskassa::app(s.clone(), c.clone()))

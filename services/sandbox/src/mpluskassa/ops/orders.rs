@@ -470,21 +470,18 @@ pub fn cancel_order(cx: Ctx<'_>) -> Result<(), XmlError> {
         ),
         Some(_) => {
             let marker = store.next_order_marker();
-            let mut released = Vec::new();
+            let mut cancelled = None;
             if let Some(o) = store.orders.get_mut(&order_id) {
                 o.cancel_state = "ORDER-CANCEL-STATE-COMPLETE".into();
                 o.complete_state = "ORDER-COMPLETE-STATE-COMPLETE".into();
                 o.sync_marker = marker;
                 o.change_counter += 1;
                 o.version_number += 1;
-                released = o
-                    .lines
-                    .iter()
-                    .map(|l| (o.entry_branch_number, l.article_number))
-                    .collect();
+                cancelled = Some(o.clone());
             }
-            for (b, a) in released {
-                store.touch_stock(b, a);
+            // The reservation is released: amountReserved down, amountFree back up.
+            if let Some(o) = cancelled {
+                store.end_reservation(&o);
             }
             ("CANCEL-ORDER-RESULT-OK", String::new())
         }

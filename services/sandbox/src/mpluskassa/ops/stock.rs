@@ -1,8 +1,17 @@
 //! Stock per branch and article: levels with reservations from open orders, absolute and
 //! relative changes, and the change history by stockId.
+//!
+//! What the figures mean (MplusQAPI's `ArticleStock`, see the store's `StockLevel`):
+//! `amountReserved` is what open (undelivered, uncancelled) orders hold, `amountFree` is the
+//! stock on hand minus that (available to sell), so on hand is `amountFree + amountReserved`.
+//! Placing an order lowers `amountFree` and raises `amountReserved`; delivering it lowers
+//! `amountReserved` (the goods left); cancelling it releases the reservation; a till sale
+//! lowers `amountFree`. `setStock` sets the free amount (on hand becomes `amount +
+//! amountReserved`) and `updateStock` changes free and on hand by `amountChanged`; both are
+//! physical changes in `getStockHistoryV2` (corrections show on hand before and after).
 
 use super::{Ctx, page};
-use crate::mpluskassa::model::{Qty, StockChange, StockLevel};
+use crate::mpluskassa::model::{Qty, StockChange};
 use crate::mpluskassa::xml::{XmlError, XmlWriter};
 use ferry_mplusqapi::ops;
 
@@ -43,7 +52,7 @@ pub fn get_stock(cx: Ctx<'_>) -> Result<(), XmlError> {
             if since.is_some_and(|s| stock_id < s) {
                 continue;
             }
-            let (free, free_dp) = level.map_or(Qty(0), |l| l.amount).to_wire();
+            let (free, free_dp) = store.free(b, n).to_wire();
             let (reserved, reserved_dp) = store.reserved(b, n).to_wire();
             let (incoming, incoming_dp) = level.map_or(Qty(0), |l| l.incoming).to_wire();
             cx.w.elem("articleStocks", |w| {
@@ -115,34 +124,19 @@ fn change_stock(
         result(w, "FAILED");
         return Ok(());
     };
-    let now = store.now();
-    let before = store
-        .stock
-        .get(&(branch, article))
-        .map_or(Qty(0), |l| l.amount);
-    let after = apply(before, value);
-    let stock_id = store.next_stock_id();
-    store
-        .stock
-        .entry((branch, article))
-        .and_modify(|l| {
-            l.amount = after;
-            l.stock_id = stock_id;
-            l.change_timestamp = now;
-        })
-        .or_insert(StockLevel {
-            amount: after,
-            incoming: Qty(0),
-            reserved_base: Qty(0),
-            stock_id,
-            change_timestamp: now,
-        });
+    // The request names free stock; reservations stay, so on hand moves by the same amount.
+    let free_before = store.free(branch, article);
+    let changed = apply(free_before, value).0 - free_before.0;
+    let level = store.change_level(branch, article);
+    let before = level.on_hand;
+    level.on_hand = Qty(before.0 + changed);
+    let (after, stock_id, now) = (level.on_hand, level.stock_id, level.change_timestamp);
     store.stock_history.push(StockChange {
         stock_id,
         timestamp: now,
         branch_number: branch,
         article_number: article,
-        amount_changed: Qty(after.0 - before.0),
+        amount_changed: Qty(changed),
         kind: kind.to_owned(),
         correction: (kind == "STOCK-HISTORY-TYPE-CORRECTION").then_some((before, after)),
     });
@@ -151,6 +145,7 @@ fn change_stock(
     Ok(())
 }
 
+/// `setStock`: the free amount becomes `amount` (absolute).
 pub fn set_stock(cx: Ctx<'_>) -> Result<(), XmlError> {
     let req = cx.request::<ops::SetStock>()?.request;
     let change = Change {
@@ -169,6 +164,7 @@ pub fn set_stock(cx: Ctx<'_>) -> Result<(), XmlError> {
     )
 }
 
+/// `updateStock`: the free amount (and on hand) changes by `amountChanged` (relative).
 pub fn update_stock(cx: Ctx<'_>) -> Result<(), XmlError> {
     let req = cx.request::<ops::UpdateStock>()?.request;
     let change = Change {
