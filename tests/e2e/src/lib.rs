@@ -472,10 +472,21 @@ impl SandboxApi {
     /// A till sale (`POST /_sandbox/mpluskassa/sales`, the JSON form of
     /// `ferry_sandbox::mpluskassa::sales::Sale`); answers the invoice id.
     pub async fn till_sale(&self, sale: &Value) -> anyhow::Result<String> {
-        let url = format!("{}/_sandbox/mpluskassa/sales", self.mpluskassa_base);
-        let r = self.http.post(&url).json(sale).send().await?;
+        self.till("sales", sale).await
+    }
+
+    /// A refund at the till of the sale `invoice_id` (`POST /_sandbox/mpluskassa/refunds`):
+    /// a credit invoice of it. Answers the credit invoice's id.
+    pub async fn till_refund(&self, invoice_id: &str) -> anyhow::Result<String> {
+        self.till("refunds", &json!({ "invoice_id": invoice_id }))
+            .await
+    }
+
+    async fn till(&self, what: &str, body: &Value) -> anyhow::Result<String> {
+        let url = format!("{}/_sandbox/mpluskassa/{what}", self.mpluskassa_base);
+        let r = self.http.post(&url).json(body).send().await?;
         if !r.status().is_success() {
-            bail!("sale refused: {}", r.text().await?);
+            bail!("{what} refused: {}", r.text().await?);
         }
         let body: Value = r.json().await?;
         body["invoice_id"]
@@ -1287,6 +1298,28 @@ impl Cluster {
     /// Waits until the MailChimp connector's initial sync read every resource.
     pub async fn wait_mailchimp_synced(&self) -> anyhow::Result<()> {
         self.wait_mailchimp_synced_for(&self.integration.id).await
+    }
+
+    /// The orders of MailChimp's store `store_id` (the sandbox's state, by id).
+    pub async fn mc_orders(&self, store_id: &str) -> anyhow::Result<Value> {
+        let mc = self.sandbox.state(System::Mailchimp).await?;
+        Ok(mc_store(&mc, store_id)["orders"].clone())
+    }
+
+    /// Waits (up to `timeout`) until MailChimp's store `store_id` has order `id`; answers the
+    /// store's orders.
+    pub async fn until_mc_order(
+        &self,
+        store_id: &str,
+        id: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
+        eventually(&format!("order {id} in MailChimp"), timeout, || async {
+            let orders = self.mc_orders(store_id).await?;
+            ensure!(!orders[id].is_null(), "order {id} not in MailChimp yet");
+            Ok(orders)
+        })
+        .await
     }
 
     /// Waits until the MailChimp connector's initial sync of integration `id` read every

@@ -13,32 +13,13 @@
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use ferry_e2e::{Cluster, ClusterOptions, Integration, ServiceKind, System, eventually, mc_store};
+use ferry_e2e::{Cluster, ClusterOptions, Integration, ServiceKind, System, mc_store};
 use ferry_sandbox::seed::Seed;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Long enough for a flow on the loaded 2-core machine.
 const FLOW_TIMEOUT: Duration = Duration::from_secs(90);
-
-async fn mc_orders(cluster: &Cluster, store_id: &str) -> anyhow::Result<Value> {
-    let mc = cluster.sandbox.state(System::Mailchimp).await?;
-    Ok(mc_store(&mc, store_id)["orders"].clone())
-}
-
-/// Waits until MailChimp has order `id`; answers the store's orders.
-async fn until_in_mailchimp(cluster: &Cluster, store_id: &str, id: &str) -> anyhow::Result<Value> {
-    eventually(
-        &format!("order {id} in MailChimp"),
-        FLOW_TIMEOUT,
-        || async {
-            let orders = mc_orders(cluster, store_id).await?;
-            ensure!(!orders[id].is_null(), "order {id} not in MailChimp yet");
-            Ok(orders)
-        },
-    )
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn till_sales_reach_mailchimp_once() -> anyhow::Result<()> {
@@ -65,7 +46,9 @@ async fn till_sales_reach_mailchimp_once() -> anyhow::Result<()> {
         .find(|(_, o)| o["reference"] == pos.id.as_str())
         .map(|(id, o)| (id.clone(), o.clone()))
         .context("the order in MplusKASSA")?;
-    until_in_mailchimp(&cluster, &store_id, &pos_id).await?;
+    cluster
+        .until_mc_order(&store_id, &pos_id, FLOW_TIMEOUT)
+        .await?;
 
     // A stock article MailChimp knows (a line of that order) and a customer with an e-mail.
     let line = &mk_order["lines"][0];
@@ -82,7 +65,9 @@ async fn till_sales_reach_mailchimp_once() -> anyhow::Result<()> {
         .sandbox
         .enter_mk_order("SHOP-E2E-1", customer.relation_number, article, 1)
         .await?;
-    until_in_mailchimp(&cluster, &store_id, "SHOP-E2E-1").await?;
+    cluster
+        .until_mc_order(&store_id, "SHOP-E2E-1", FLOW_TIMEOUT)
+        .await?;
 
     // The anonymous sale first, then the customer's: once the second is in MailChimp, the
     // first was passed too.
@@ -95,7 +80,9 @@ async fn till_sales_reach_mailchimp_once() -> anyhow::Result<()> {
         .till_sale(&json!({"relation_number": customer.relation_number,
                "lines": [{"article_number": article, "quantity": 3, "price": 1500}]}))
         .await?;
-    let orders = until_in_mailchimp(&cluster, &store_id, &sold).await?;
+    let orders = cluster
+        .until_mc_order(&store_id, &sold, FLOW_TIMEOUT)
+        .await?;
     let order = &orders[&sold];
     let customer_id = order["rec"]["data"]["customer"]["id"]
         .as_str()
@@ -140,7 +127,9 @@ async fn till_sales_reach_mailchimp_once() -> anyhow::Result<()> {
         .till_sale(&json!({"relation_number": customer.relation_number,
                "lines": [{"article_number": article, "quantity": 1}]}))
         .await?;
-    let orders = until_in_mailchimp(&cluster, &store_id, &barrier).await?;
+    let orders = cluster
+        .until_mc_order(&store_id, &barrier, FLOW_TIMEOUT)
+        .await?;
     let after = orders.as_object().map_or(0, serde_json::Map::len);
     ensure!(
         after == before + 1,
@@ -163,7 +152,7 @@ async fn till_sales_reach_mailchimp_once() -> anyhow::Result<()> {
                "lines": [{"article_number": article, "quantity": 1}]}))
         .await?;
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let orders = mc_orders(&cluster, &store_id).await?;
+    let orders = cluster.mc_orders(&store_id).await?;
     ensure!(
         orders[&skipped].is_null(),
         "orders.source_types = orders sent a till sale"
