@@ -4,6 +4,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `POST /mailchimp/connection-test` | tests credentials given in the body (`api_key`, optional `base_url`): ping + account name; the key is never echoed, logged or stored; the base URL goes through the egress guard (`[egress]`), and a failure says what failed (`error.code`) without the remote's body |
+//! | `POST /mailchimp/integrations/{id}/connection-test` | tests the connection held for an integration (the registry's "test saved connection": no credentials travel); `?revision=N`: 409 until this replica serves revision `N` |
 //! | `GET /mailchimp/integrations` | the connections served (no secrets) |
 //! | `POST /mailchimp/integrations/{id}/sync` | starts a `full` or `incremental` sync (all or some resources); answers 202 |
 //! | `GET /mailchimp/integrations/{id}/cursors` | poll watermarks and the progress of the running / last sync per resource |
@@ -19,6 +20,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use ferry_platform::admin::{ApiError, OperatorAccess, ReadAccess};
 use ferry_platform::egress::{TestFailure, TestFailureCode, TransportFailure};
+use ferry_platform::registry::AtRevision;
 use ferry_proto::IntegrationId;
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,7 @@ use utoipa::{OpenApi, ToSchema};
 use crate::client::{ApiKey, ApiStatsSnapshot, CallStat, ClientError, MailchimpClient};
 use crate::ingest::{Ingester, Resource, SyncMode};
 use crate::integrations::Integration;
+use crate::registry::RegistryListener;
 use crate::store;
 
 /// What the routes need.
@@ -39,6 +42,8 @@ pub struct AdminState {
     pub ingester: Arc<Ingester>,
     /// Stops syncs started from the API at shutdown.
     pub shutdown: CancellationToken,
+    /// The registry's revisions this replica serves (answers `?revision=`); `None`: any.
+    pub registry: Option<Arc<RegistryListener>>,
 }
 
 /// Credentials to test. Never echoed.
@@ -177,6 +182,78 @@ fn test_failure(error: &ClientError) -> TestFailure {
     }
 }
 
+/// The verdict on a client: ping, account name, audiences and stores.
+async fn test_client(client: &MailchimpClient, started: Instant) -> ConnectionTestResult {
+    let dc = client.data_center().to_owned();
+    let outcome = async {
+        client.ping().await?;
+        let account = client.account().await?;
+        let (audiences, stores) = audiences_and_stores(client).await?;
+        Ok::<_, ClientError>((account, audiences, stores))
+    }
+    .await;
+    match outcome {
+        Ok((account, audiences, stores)) => ConnectionTestResult {
+            ok: true,
+            data_center: Some(dc),
+            account_name: account
+                .get("account_name")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            latency_ms: started.elapsed().as_millis() as u64,
+            error: None,
+            audiences,
+            stores,
+        },
+        Err(e) => failed_test(Some(dc), started, &e),
+    }
+}
+
+fn failed_test(
+    data_center: Option<String>,
+    started: Instant,
+    e: &ClientError,
+) -> ConnectionTestResult {
+    ConnectionTestResult {
+        ok: false,
+        data_center,
+        account_name: None,
+        latency_ms: started.elapsed().as_millis() as u64,
+        error: Some(test_failure(e)),
+        audiences: Vec::new(),
+        stores: Vec::new(),
+    }
+}
+
+/// Tests the connection the connector holds for an integration (the registry's "test saved
+/// connection": the credentials never travel, the connector opened them from the registry's
+/// sealed event). `?revision=N`: 409 until this replica serves revision `N`.
+#[utoipa::path(
+    post,
+    path = "/mailchimp/integrations/{integration_id}/connection-test",
+    tag = "mailchimp",
+    params(("integration_id" = String, Path, description = "Integration id"), AtRevision),
+    responses(
+        (status = 200, description = "The result (ok or the reason)", body = ConnectionTestResult),
+        (status = 404, description = "No MailChimp connection of that integration here", body = ferry_platform::admin::ErrorBody),
+        (status = 409, description = "This replica does not serve that revision yet: retry", body = ferry_platform::admin::ErrorBody),
+    )
+)]
+async fn integration_connection_test(
+    OperatorAccess(who): OperatorAccess,
+    state: web::Data<AdminState>,
+    path: web::Path<String>,
+    at: web::Query<AtRevision>,
+) -> Result<HttpResponse, ApiError> {
+    let integration = integration(&state, &path)?;
+    if let Some(registry) = &state.registry {
+        registry.follower().require(integration.id(), at.revision)?;
+    }
+    let result = test_client(&integration.client, Instant::now()).await;
+    tracing::info!(by = %who.name, integration = %integration.id(), ok = result.ok, failure = ?result.error.as_ref().map(|e| e.code), "saved MailChimp connection tested");
+    Ok(HttpResponse::Ok().json(result))
+}
+
 /// Tests MailChimp credentials without storing them.
 #[utoipa::path(
     post,
@@ -196,53 +273,17 @@ async fn connection_test(
     let started = Instant::now();
     let body = body.into_inner();
     let result = match ApiKey::parse(&body.api_key) {
-        Err(e) => ConnectionTestResult {
-            ok: false,
-            data_center: None,
-            account_name: None,
-            latency_ms: 0,
-            error: Some(test_failure(&e)),
-            audiences: Vec::new(),
-            stores: Vec::new(),
-        },
+        Err(e) => failed_test(None, started, &e),
         Ok(key) => {
-            let dc = key.data_center().to_owned();
             let settings = crate::client::ClientSettings {
                 max_attempts: 2,
                 request_timeout: std::time::Duration::from_secs(20),
                 ..state.ingester.integrations().client_settings(1)
             };
-            let outcome = async {
-                let client = MailchimpClient::new(key, body.base_url.as_deref(), settings)?;
-                client.ping().await?;
-                let account = client.account().await?;
-                let (audiences, stores) = audiences_and_stores(&client).await?;
-                Ok::<_, crate::client::ClientError>((account, audiences, stores))
-            }
-            .await;
-            let latency_ms = started.elapsed().as_millis() as u64;
-            match outcome {
-                Ok((account, audiences, stores)) => ConnectionTestResult {
-                    ok: true,
-                    data_center: Some(dc),
-                    account_name: account
-                        .get("account_name")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    latency_ms,
-                    error: None,
-                    audiences,
-                    stores,
-                },
-                Err(e) => ConnectionTestResult {
-                    ok: false,
-                    data_center: Some(dc),
-                    account_name: None,
-                    latency_ms,
-                    error: Some(test_failure(&e)),
-                    audiences: Vec::new(),
-                    stores: Vec::new(),
-                },
+            let dc = key.data_center().to_owned();
+            match MailchimpClient::new(key, body.base_url.as_deref(), settings) {
+                Ok(client) => test_client(&client, started).await,
+                Err(e) => failed_test(Some(dc), started, &e),
             }
         }
     };
@@ -496,7 +537,7 @@ async fn api_stats(
 /// The OpenAPI description of these routes.
 #[derive(OpenApi)]
 #[openapi(
-    paths(connection_test, integrations, sync, cursors, api_stats),
+    paths(connection_test, integration_connection_test, integrations, sync, cursors, api_stats),
     components(schemas(
         ConnectionTest, ConnectionTestResult, Audience, Store, IntegrationView, SyncRequest, SyncStarted,
         CursorView, ApiStatsSnapshot, CallStat, Resource, SyncMode, TestFailure, TestFailureCode
@@ -513,6 +554,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: Arc<AdminState>) {
             web::post().to(connection_test),
         )
         .route("/mailchimp/integrations", web::get().to(integrations))
+        .route(
+            "/mailchimp/integrations/{integration_id}/connection-test",
+            web::post().to(integration_connection_test),
+        )
         .route(
             "/mailchimp/integrations/{integration_id}/sync",
             web::post().to(sync),

@@ -992,6 +992,14 @@ impl Ingester {
             false,
         ) {
             Ok((messages, xrefs)) => {
+                // Two rechecks of one record (a webhook per event of one change) may read the
+                // same version at once: the one that records it publishes it.
+                if !XREFS
+                    .claim_version(txn, integration.id(), kind.as_str(), id, &fingerprint)
+                    .await?
+                {
+                    return Ok(RecheckOutcome::Done);
+                }
                 XREFS.put(txn, integration.id(), &xrefs).await?;
                 for m in &messages {
                     self.outbox.enqueue(txn, m).await?;

@@ -214,6 +214,7 @@ pub async fn start_with_ingester(
         db: runtime.db.clone(),
         ingester: ingester.clone(),
         shutdown: runtime.shutdown.clone(),
+        registry: Some(registry.clone()),
     });
     let webhook_state = Arc::new(webhook::WebhookState {
         db: runtime.db.clone(),

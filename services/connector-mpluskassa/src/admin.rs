@@ -4,7 +4,7 @@
 //! | --- | --- | --- |
 //! | `POST /mpluskassa/connection-test` | operator | tests credentials given in the body (the secret is never echoed); the endpoint goes through the egress guard (`[egress]`), and a failure says what failed (`error.code`) without the installation's texts |
 //! | `GET /mpluskassa/integrations` | read | the served installations (no secrets) |
-//! | `POST /mpluskassa/integrations/{id}/connection-test` | operator | tests a served installation |
+//! | `POST /mpluskassa/integrations/{id}/connection-test` | operator | tests a served installation with the credentials the connector holds (the registry's "test saved connection": no credentials travel); `?revision=N`: 409 until this replica serves revision `N` |
 //! | `GET /mpluskassa/integrations/{id}/reference-data` | read | branches, employees, payment methods, VAT and turnover groups for setup screens |
 //! | `POST /mpluskassa/integrations/{id}/sync` | operator | starts a pass now (`full`: from cursor 0) |
 //! | `GET /mpluskassa/integrations/{id}/cursors` | read | the committed cursors |
@@ -16,6 +16,7 @@ use actix_web::{HttpResponse, web};
 use ferry_platform::admin::{ApiError, OperatorAccess, ReadAccess};
 use ferry_platform::config::Secret;
 use ferry_platform::egress::{TestFailure, TestFailureCode, TransportFailure};
+use ferry_platform::registry::AtRevision;
 use ferry_proto::IntegrationId;
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,7 @@ use crate::client::{ClientError, Connection, MplusClient, MplusError, TransportK
 use crate::config::SkuSource;
 use crate::ingest::{Ingest, Progress};
 use crate::integrations::{Integration, Integrations};
+use crate::registry::RegistryListener;
 use crate::soap::types::{ApiVersion, Branch, Employee, PaymentMethod, TurnoverGroup, VatGroup};
 use crate::store::{self, Cursor, SyncEntity};
 
@@ -34,6 +36,7 @@ pub struct AdminState {
     integrations: Integrations,
     ingest: Ingest,
     db: DatabaseConnection,
+    registry: Option<Arc<RegistryListener>>,
 }
 
 impl AdminState {
@@ -43,7 +46,14 @@ impl AdminState {
             integrations,
             ingest,
             db,
+            registry: None,
         }
+    }
+
+    /// Answers `?revision=` of calls on an integration from `registry`'s revisions.
+    pub fn with_registry(mut self, registry: Arc<RegistryListener>) -> Self {
+        self.registry = Some(registry);
+        self
     }
 
     fn integration(&self, id: &str) -> Result<Arc<Integration>, ApiError> {
@@ -225,14 +235,19 @@ async fn list_integrations(
 
 /// Tests a served installation's connection.
 #[utoipa::path(post, path = "/mpluskassa/integrations/{id}/connection-test", tag = "mpluskassa",
-    params(("id" = String, Path, description = "Integration id")),
-    responses((status = 200, body = ConnectionTestResult), (status = 404, description = "Unknown integration")))]
+    params(("id" = String, Path, description = "Integration id"), AtRevision),
+    responses((status = 200, body = ConnectionTestResult), (status = 404, description = "Unknown integration"),
+              (status = 409, description = "This replica does not serve that revision yet: retry")))]
 async fn integration_connection_test(
     _who: OperatorAccess,
     state: web::Data<AdminState>,
     id: web::Path<String>,
+    at: web::Query<AtRevision>,
 ) -> Result<HttpResponse, ApiError> {
     let integration = state.integration(&id)?;
+    if let Some(registry) = &state.registry {
+        registry.follower().require(integration.id(), at.revision)?;
+    }
     Ok(HttpResponse::Ok().json(test_client(&integration.client, 999_999).await))
 }
 

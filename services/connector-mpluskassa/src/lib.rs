@@ -170,7 +170,8 @@ pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<
     if config.sync.enabled {
         started = started.task(ingest.clone().spawn(runtime.shutdown.clone()));
     }
-    let state = admin::AdminState::new(integrations, ingest, runtime.db.clone());
+    let state = admin::AdminState::new(integrations, ingest, runtime.db.clone())
+        .with_registry(registry.clone());
     Ok(started.api(
         move |cfg| admin::configure(cfg, state.clone()),
         admin::MplusAdminApi::openapi(),

@@ -52,6 +52,11 @@ impl RegistryListener {
         }
     }
 
+    /// The registry's follower: which revision of each integration this replica serves.
+    pub fn follower(&self) -> &RegistryFollower {
+        &self.follower
+    }
+
     /// Handles one `integration.changed` delivery.
     pub async fn handle(&self, delivery: &Delivery) -> Outcome {
         self.follower

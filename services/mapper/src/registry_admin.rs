@@ -10,15 +10,18 @@
 //! | `POST /integrations/{id}/pause` | operator | live -> paused (connectors stop polling, defer commands) |
 //! | `POST /integrations/{id}/resume` | operator | paused -> live |
 //! | `DELETE /integrations/{id}` | operator | remove credentials, settings, mappings; connectors erase cursors and cross-references |
-//! | `POST /integrations/{id}/test` | operator | test both saved connections through the connectors' `connection-test` endpoints |
+//! | `POST /integrations/{id}/test` | operator | test both saved connections: each connector tests the connection it holds |
 //! | `POST /integrations/credentials/rotate` | operator | re-seal every credential under the current key |
 //!
-//! The connection test opens the credentials in the mapper and sends them to the connectors'
-//! own test endpoints (`POST /api/v1/mailchimp/connection-test`,
-//! `POST /api/v1/mpluskassa/connection-test`) over the internal admin HTTP, with the operator
-//! token of `[mapper.registry]`; without configured URLs (the all-in-one `ferry run`) it calls
-//! the admin server it is served by, with the caller's own token. Only the connectors'
-//! verdicts come back; the credentials are never in a response or a log line.
+//! The connection test sends no credentials: it asks each connector to test the connection it
+//! holds for the integration (`POST /api/v1/mailchimp/integrations/{id}/connection-test`,
+//! `POST /api/v1/mpluskassa/integrations/{id}/connection-test`), opened by the connector
+//! itself from the registry's sealed `integration.changed`, at the revision just saved
+//! (`?revision=`: a connector answers 409 until it serves it, and is asked again for up to
+//! 15 s). The call goes over the internal admin HTTP with the operator token of
+//! `[mapper.registry]`; without configured URLs (the all-in-one `ferry run`) to the admin
+//! server it is served by, with the caller's own token. Only the connectors' verdicts come
+//! back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -260,8 +263,10 @@ async fn test(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = integration(&path)?;
-    let (_, credentials) = state.registry.open(id).await.map_err(api_error)?;
-    tracing::info!(integration_id = %id, by = %who.name, "testing the saved connections");
+    // The connectors test the credentials they hold (opened from the registry's sealed
+    // event): none travel. The revision makes them answer 409 until they serve this one.
+    let view = state.registry.get(id).await.map_err(api_error)?;
+    tracing::info!(integration_id = %id, by = %who.name, revision = view.version, "testing the saved connections");
     // Without configured URLs the connectors are served by this very admin server.
     let own = {
         let addr = request.app_config().local_addr();
@@ -276,28 +281,18 @@ async fn test(
         Some(token) => token.clone(),
         None => Secret::new(caller_token(&request)?),
     };
-    let mailchimp_base = state.links.mailchimp_admin_url.as_deref().unwrap_or(&own);
-    let mpluskassa_base = state.links.mpluskassa_admin_url.as_deref().unwrap_or(&own);
-    let mut mailchimp_body = json!({ "api_key": credentials.mailchimp_api_key });
-    if let Some(base) = &credentials.mailchimp_base_url {
-        mailchimp_body["base_url"] = json!(base);
-    }
-    let mpluskassa_body = json!({
-        "endpoint": credentials.mpluskassa_endpoint,
-        "ident": credentials.mpluskassa_ident,
-        "secret": credentials.mpluskassa_secret,
-    });
-    let mailchimp_url = format!(
-        "{}/api/v1/mailchimp/connection-test",
-        mailchimp_base.trim_end_matches('/')
-    );
-    let mpluskassa_url = format!(
-        "{}/api/v1/mpluskassa/connection-test",
-        mpluskassa_base.trim_end_matches('/')
-    );
+    let url = |base: Option<&str>, system: &str| {
+        format!(
+            "{}/api/v1/{system}/integrations/{id}/connection-test?revision={}",
+            base.unwrap_or(&own).trim_end_matches('/'),
+            view.version
+        )
+    };
+    let mailchimp_url = url(state.links.mailchimp_admin_url.as_deref(), "mailchimp");
+    let mpluskassa_url = url(state.links.mpluskassa_admin_url.as_deref(), "mpluskassa");
     let (mailchimp, mpluskassa) = tokio::join!(
-        ask(&state.http, &mailchimp_url, &token, &mailchimp_body),
-        ask(&state.http, &mpluskassa_url, &token, &mpluskassa_body),
+        ask(&state.http, &mailchimp_url, &token),
+        ask(&state.http, &mpluskassa_url, &token),
     );
     let ok = |v: &Json| v.get("ok").and_then(Json::as_bool).unwrap_or(false);
     Ok(HttpResponse::Ok().json(TestResult {
@@ -317,39 +312,47 @@ fn caller_token(request: &HttpRequest) -> Result<String, ApiError> {
         .ok_or(ApiError::Unauthorized("a bearer token is required"))
 }
 
-/// Posts a test request to a connector; its JSON answer, or a verdict saying why there is none.
-async fn ask(http: &reqwest::Client, url: &str, token: &Secret, body: &Json) -> Json {
+/// How long a connector is given to learn the revision just saved (the registry's event).
+const CONNECTOR_CATCH_UP: Duration = Duration::from_secs(15);
+
+/// Asks a connector to test the connection it holds; its JSON answer, or a verdict saying why
+/// there is none. A connector that does not serve the integration (404) or this revision (409)
+/// yet is asked again until [`CONNECTOR_CATCH_UP`] has passed.
+async fn ask(http: &reqwest::Client, url: &str, token: &Secret) -> Json {
     let unreachable = |message: String| json!({"ok": false, "error": {"code": "connector_unreachable", "message": message}});
-    let response = match http
-        .post(url)
-        .bearer_auth(token.expose())
-        .json(body)
-        .send()
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            let kind = if e.is_timeout() {
-                "timed out"
-            } else if e.is_connect() {
-                "connection refused"
-            } else {
-                "request failed"
-            };
-            return unreachable(format!("the connector at {} {kind}", redact(url)));
+    let deadline = tokio::time::Instant::now() + CONNECTOR_CATCH_UP;
+    loop {
+        let response = match http.post(url).bearer_auth(token.expose()).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let kind = if e.is_timeout() {
+                    "timed out"
+                } else if e.is_connect() {
+                    "connection refused"
+                } else {
+                    "request failed"
+                };
+                return unreachable(format!("the connector at {} {kind}", redact(url)));
+            }
+        };
+        let status = response.status();
+        let behind =
+            status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::CONFLICT;
+        if behind && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
         }
-    };
-    let status = response.status();
-    match response.json::<Json>().await {
-        Ok(answer) if status.is_success() => answer,
-        Ok(answer) => json!({"ok": false, "error": {
-            "code": "connector_refused",
-            "message": format!("the connector answered {status}: {}", answer.get("message").and_then(Json::as_str).unwrap_or("")),
-        }}),
-        Err(_) => unreachable(format!(
-            "the connector at {} answered {status} without JSON",
-            redact(url)
-        )),
+        return match response.json::<Json>().await {
+            Ok(answer) if status.is_success() => answer,
+            Ok(answer) => json!({"ok": false, "error": {
+                "code": if behind { "connector_behind" } else { "connector_refused" },
+                "message": format!("the connector answered {status}: {}", answer.get("message").and_then(Json::as_str).unwrap_or("")),
+            }}),
+            Err(_) => unreachable(format!(
+                "the connector at {} answered {status} without JSON",
+                redact(url)
+            )),
+        };
     }
 }
 

@@ -449,6 +449,22 @@ async fn lifecycle(kind: Kind) {
     assert_eq!(tested["ok"], true, "{tested}");
     assert_eq!(tested["mailchimp"]["ok"], true);
     assert_eq!(tested["mpluskassa"]["ok"], true);
+    // No credentials travelled: each connector tested the connection it holds (opened from
+    // the registry's sealed event), at the revision just saved; the endpoints that take
+    // credentials in the body were not called.
+    let trail = h.json(Method::GET, "/audit", None).await;
+    let paths: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["path"].as_str())
+        .collect();
+    for system in ["mailchimp", "mpluskassa"] {
+        let held = format!("/api/v1/{system}/integrations/{id}/connection-test");
+        assert!(paths.contains(&held.as_str()), "{system}: {paths:?}");
+        let with_credentials = format!("/api/v1/{system}/connection-test");
+        assert!(!paths.contains(&with_credentials.as_str()), "{paths:?}");
+    }
 
     // A wrong secret: the test says so (and still never echoes it).
     let (status, _) = h

@@ -31,6 +31,7 @@ use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::ApiError;
 use crate::bus::{Binding, Delivery, Outcome};
 use crate::secrets::{Keyring, SecretError};
 
@@ -55,6 +56,14 @@ pub fn binding() -> Binding {
 /// Whether a delivery is a registry change.
 pub fn is_registry_change(delivery: &Delivery) -> bool {
     delivery.message.message_type() == IntegrationChanged::MESSAGE_TYPE
+}
+
+/// `?revision=N` of an admin call acting on an integration as saved in revision `N` of the
+/// registry (see [`RegistryFollower::require`]).
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, utoipa::IntoParams)]
+pub struct AtRevision {
+    /// The registry revision (the integration's `version`) the call needs; absent: any.
+    pub revision: Option<u64>,
 }
 
 /// Decodes registry changes, drops stale ones, opens credentials.
@@ -144,6 +153,26 @@ impl RegistryFollower {
                 self.service
             ))
         })
+    }
+
+    /// The revision of `id` applied last (`None`: none yet).
+    pub fn revision(&self, id: IntegrationId) -> Option<u64> {
+        self.known(id)
+    }
+
+    /// Refuses (409) while this service has not applied revision `wanted` of `id` (a
+    /// registry change still on its way): what a caller acting on a revision it just saved
+    /// retries on. `None` wants no particular revision.
+    pub fn require(&self, id: IntegrationId, wanted: Option<u64>) -> Result<(), ApiError> {
+        match (wanted, self.known(id)) {
+            (None, _) => Ok(()),
+            (Some(w), Some(k)) if k >= w => Ok(()),
+            (Some(w), known) => Err(ApiError::Conflict(format!(
+                "{} has revision {} of integration {id}, not yet {w}; retry shortly",
+                self.service,
+                known.map_or_else(|| "none".to_owned(), |k| k.to_string())
+            ))),
+        }
     }
 
     /// The revision of `id` applied last.

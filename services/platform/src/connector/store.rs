@@ -54,6 +54,16 @@ pub mod xref_row {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// A conflict on a cross-reference's key (system, integration, kind, external id).
+fn xref_key() -> OnConflict {
+    OnConflict::columns([
+        xref_row::Column::System,
+        xref_row::Column::IntegrationId,
+        xref_row::Column::Kind,
+        xref_row::Column::ExternalId,
+    ])
+}
+
 /// `connector_leases`.
 pub mod lease_row {
     use super::*;
@@ -216,6 +226,43 @@ impl Xrefs {
         self.write(db, integration, &keys_only, false).await
     }
 
+    /// Records `fingerprint` as the version of record `(kind, external_id)` unless that version
+    /// is recorded already: true when this call recorded it (its caller publishes it), false
+    /// when a concurrent reader of the same record did (a webhook's recheck, another recheck).
+    /// One conditional upsert: on PostgreSQL a second claim of the same record waits for the
+    /// first's transaction and then finds its version; SQLite writes one at a time.
+    pub async fn claim_version<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        integration: IntegrationId,
+        kind: &str,
+        external_id: &str,
+        fingerprint: &str,
+    ) -> Result<bool, DbErr> {
+        let row = xref_row::ActiveModel {
+            system: Set(self.system.as_str().to_owned()),
+            integration_id: Set(integration.as_uuid()),
+            kind: Set(kind.to_owned()),
+            external_id: Set(external_id.to_owned()),
+            canonical_key: Set(None),
+            fingerprint: Set(Some(fingerprint.to_owned())),
+            updated_at: Set(Utc::now()),
+        };
+        let claimed = xref_row::Entity::insert(row)
+            .on_conflict(
+                xref_key()
+                    .update_columns([xref_row::Column::Fingerprint, xref_row::Column::UpdatedAt])
+                    .action_and_where(Expr::cust(
+                        "connector_xrefs.fingerprint IS NULL \
+                     OR connector_xrefs.fingerprint <> excluded.fingerprint",
+                    ))
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+        Ok(claimed > 0)
+    }
+
     async fn write<C: ConnectionTrait>(
         &self,
         db: &C,
@@ -239,16 +286,7 @@ impl Xrefs {
                 updated_at: Set(now),
             });
             xref_row::Entity::insert_many(models)
-                .on_conflict(
-                    OnConflict::columns([
-                        xref_row::Column::System,
-                        xref_row::Column::IntegrationId,
-                        xref_row::Column::Kind,
-                        xref_row::Column::ExternalId,
-                    ])
-                    .update_columns(columns.clone())
-                    .to_owned(),
-                )
+                .on_conflict(xref_key().update_columns(columns.clone()).to_owned())
                 .exec_without_returning(db)
                 .await?;
         }

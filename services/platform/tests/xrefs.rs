@@ -1,0 +1,116 @@
+//! The connector kit's cross-references: a version of a record is claimed once, also when two
+//! readers of the same record (two webhook rechecks) claim it at the same time.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use ferry_platform::connector::store::{CreateTables, Xrefs};
+use ferry_platform::db::{self, testing};
+use ferry_proto::{IntegrationId, System};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm_migration::prelude::{DynIden, MigrationTrait, MigratorTrait};
+
+struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateTables)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        db::service_migration_table("xrefs-test")
+    }
+}
+
+async fn database(postgres: bool) -> (testing::TestDatabase, DatabaseConnection) {
+    let test = if postgres {
+        testing::postgres_schema().await.expect("postgres")
+    } else {
+        testing::sqlite_temp()
+    };
+    let conn = db::connect(test.config()).await.expect("connect");
+    db::migrate::<Migrator>(&conn).await.expect("migrate");
+    (test, conn)
+}
+
+const XREFS: Xrefs = Xrefs::new(System::Mailchimp);
+
+async fn a_version_is_claimed_once(postgres: bool) {
+    let (_test, db) = database(postgres).await;
+    let i = IntegrationId::new();
+    let claim = |fp: &'static str| {
+        let db = db.clone();
+        async move {
+            XREFS
+                .claim_version(&db, i, "member", "abc", fp)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(claim("v1").await, "a new record's version");
+    assert!(!claim("v1").await, "the same version again");
+    assert!(claim("v2").await, "a new version");
+    assert!(!claim("v2").await);
+    assert!(
+        XREFS
+            .claim_version(&db, i, "member", "other", "v2")
+            .await
+            .unwrap(),
+        "another record"
+    );
+    assert!(
+        XREFS
+            .claim_version(&db, IntegrationId::new(), "member", "abc", "v2")
+            .await
+            .unwrap(),
+        "another integration"
+    );
+}
+
+#[tokio::test]
+async fn a_version_is_claimed_once_on_sqlite() {
+    a_version_is_claimed_once(false).await;
+}
+
+#[tokio::test]
+async fn a_version_is_claimed_once_on_postgres() {
+    a_version_is_claimed_once(true).await;
+}
+
+/// Two transactions claim one version at once: the second waits for the first and, once that
+/// commits, finds the version claimed (what made two webhook rechecks publish one member twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_of_one_version_have_one_winner_on_postgres() {
+    let (_test, db) = database(true).await;
+    let i = IntegrationId::new();
+    let first = db.begin().await.unwrap();
+    assert!(
+        XREFS
+            .claim_version(&first, i, "member", "abc", "v1")
+            .await
+            .unwrap()
+    );
+    let second = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let txn = db.begin().await.unwrap();
+            let won = XREFS
+                .claim_version(&txn, i, "member", "abc", "v1")
+                .await
+                .unwrap();
+            txn.commit().await.unwrap();
+            won
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !second.is_finished(),
+        "the second claim waits for the first transaction"
+    );
+    first.commit().await.unwrap();
+    assert!(
+        !second.await.unwrap(),
+        "the version was claimed by the first"
+    );
+}
