@@ -4,7 +4,8 @@
 //! operator logs in, tests a MailChimp key and picks the audience and a new store, tests the
 //! MplusKASSA credentials, saves the draft, picks branch, employee, payment method, VAT codes
 //! and revenue accounts from the installation's reference data (the accounts offered checked
-//! against the sandbox's turnover groups), sets flows and settings, runs the dry run and goes live; the settings API then holds what was chosen. The credentials never come back: not in the page, not in the API, not in the
+//! against the sandbox's turnover groups), sets flows and settings (cancellations and refunds
+//! off), runs the dry run and goes live; the settings API then holds what was chosen. The credentials never come back: not in the page, not in the API, not in the
 //! logs. A screenshot of every step is kept under `target/test-artifacts/ferry-wizard/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -8,9 +8,10 @@
 //! tested through the connectors), picks branch, employee, payment method, VAT codes and
 //! revenue accounts from the installation's reference data (the revenue accounts offered are
 //! exactly those of the sandbox installation's turnover groups, each row preselected by its
-//! VAT code; one row is changed), sets flows and settings (stock from the physical figure),
-//! runs the dry run and goes live. The settings document the mapper's settings API then
-//! holds has the revenue accounts as chosen. The credentials never appear in the page. A screenshot of every step
+//! VAT code; one row is changed), sets flows and settings (stock from the physical figure,
+//! cancellations and refunds not carried), runs the dry run and goes live. The settings
+//! document the mapper's settings API then holds has the revenue accounts and the lifecycle
+//! switch as chosen. The credentials never appear in the page. A screenshot of every step
 //! goes to `shots`.
 
 use std::collections::BTreeMap;
@@ -155,6 +156,17 @@ pub async fn set_up_integration(browser: &Browser, run: &WizardRun<'_>) {
             json!([]),
         )
         .await;
+    let lifecycle = browser
+        .run(
+            "return document.querySelector('#w-lifecycle').checked",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        lifecycle, true,
+        "the checkbox shows the document's orders.lifecycle (on by default)"
+    );
+    browser.click("#w-lifecycle").await;
     browser.screenshot(&run.shots.join("04-settings.png")).await;
     browser.click("#w-settings-save").await;
 
@@ -212,6 +224,10 @@ pub async fn set_up_integration(browser: &Browser, run: &WizardRun<'_>) {
     assert_eq!(
         orders["revenue_accounts"], revenue,
         "the revenue accounts as chosen: {orders}"
+    );
+    assert_eq!(
+        orders["lifecycle"], false,
+        "cancellations and refunds switched off: {orders}"
     );
 }
 

@@ -719,6 +719,7 @@ async function saveOrders(event) {
   $("#w-audience").checked = audience.enabled;
   $("#w-audience-status").value = audience.status;
   $("#w-debtor").checked = d.orders.default_debtor.enabled;
+  $("#w-lifecycle").checked = d.orders.lifecycle;
   openStep("settings");
 }
 
@@ -733,7 +734,7 @@ async function saveSettings(event) {
   d.stock.manage_stock = $("#w-manage-stock").checked;
   d.products.overwrite_existing = $("#w-overwrite").checked;
   d.customers = { ...(d.customers || {}), audience: { enabled: $("#w-audience").checked, status: $("#w-audience-status").value } };
-  d.orders = { ...d.orders, ...wizard.orders };
+  d.orders = { ...d.orders, ...wizard.orders, lifecycle: $("#w-lifecycle").checked };
   if (d.orders.workplace_number === undefined) delete d.orders.workplace_number;
   d.orders.default_debtor = $("#w-debtor").checked ? { enabled: true, relation_id: $("#w-debtor-id").value.trim() } : { enabled: false };
   try {
