@@ -2,9 +2,10 @@
 //! real `ferry run` with its sandboxes, driven by `ferry_test_support::wizard` (the steps the
 //! five services behind a reverse proxy get too, `tests/e2e/tests/proxy_wizard.rs`): an
 //! operator logs in, tests a MailChimp key and picks the audience and a new store, tests the
-//! MplusKASSA credentials, saves the draft, picks branch, employee, payment method and VAT
-//! codes from the installation's reference data, sets flows and settings, runs the dry run and
-//! goes live. The credentials never come back: not in the page, not in the API, not in the
+//! MplusKASSA credentials, saves the draft, picks branch, employee, payment method, VAT codes
+//! and revenue accounts from the installation's reference data (the accounts offered checked
+//! against the sandbox's turnover groups), sets flows and settings (cancellations and refunds
+//! off), runs the dry run and goes live; the settings API then holds what was chosen. The credentials never come back: not in the page, not in the API, not in the
 //! logs. A screenshot of every step is kept under `target/test-artifacts/ferry-wizard/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

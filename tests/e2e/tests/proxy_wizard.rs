@@ -5,8 +5,10 @@
 //! through that single address, with the same steps as the embedded default's browser test
 //! (`ferry_test_support::wizard`). The dashboard is the notifier's; the wizard's calls reach
 //! the mapper (registry, dry run, go-live), both connectors (connection tests, reference
-//! data) and the notifier through the proxy. Afterwards the integration is live in the
-//! registry, the MailChimp connector has synced it, and no credential is in any log.
+//! data) and the notifier through the proxy; the settings chosen (revenue accounts from the
+//! installation's turnover groups, lifecycle off) are read back through the mapper's settings
+//! API. Afterwards the integration is live in the registry, the MailChimp connector has
+//! synced it, and no credential is in any log.
 
 use anyhow::Context;
 use ferry_e2e::proxy::ReverseProxy;

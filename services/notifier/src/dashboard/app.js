@@ -636,14 +636,46 @@ async function loadReference() {
   const vat = $("#w-vat tbody");
   vat.replaceChildren();
   const codes = ref.vat_groups.map((g) => [g.vat_code, `${g.vat_code} (${g.percent} %)`]);
-  for (const g of ref.vat_groups) {
-    const key = `${ISO2[g.country_iso3] || g.country_iso3}:${Number(g.percent)}`;
-    const select = el("select", { class: "vat-code", "data-key": key });
-    options(select, codes, g.vat_code);
-    vat.append(el("tr", {}, el("td", {}, key), el("td", {}, select)));
+  const rows = ref.vat_groups.map((g) => ({ key: `${ISO2[g.country_iso3] || g.country_iso3}:${Number(g.percent)}`, vatCode: g.vat_code }));
+  for (const row of rows) {
+    const select = el("select", { class: "vat-code", "data-key": row.key });
+    options(select, codes, row.vatCode);
+    vat.append(el("tr", {}, el("td", {}, row.key), el("td", {}, select)));
   }
   const standard = [...ref.vat_groups].sort((a, b) => Number(b.percent) - Number(a.percent))[0];
   options($("#w-vat-default"), [["", "none (park the order)"], ...codes], standard ? standard.vat_code : "");
+  revenueAccounts(ref.turnover_groups, rows, standard ? standard.vat_code : null);
+}
+
+// The revenue account table beside the VAT table: the same country:rate rows, each offering
+// the accounts the installation's turnover groups book to (each account once, named by its
+// groups). A row starts on the account of the lowest-numbered group whose default VAT code is
+// the row's, else on none; none everywhere leaves `orders.revenue_accounts` unconfigured
+// (each line keeps its article's turnover group).
+function revenueAccounts(turnoverGroups, rows, defaultVatCode) {
+  const groups = turnoverGroups.filter((g) => g.account_number !== null && g.account_number !== undefined)
+    .sort((a, b) => a.number - b.number);
+  const named = new Map();
+  for (const g of groups) named.set(g.account_number, [...(named.get(g.account_number) || []), `${g.number} ${g.name}`]);
+  const accounts = [...named.entries()].sort(([a], [b]) => a - b)
+    .map(([account, names]) => [account, `${account} (${names.length === 1 ? "group" : "groups"} ${names.join(", ")})`]);
+  const choices = [["", "none"], ...accounts];
+  const accountOf = (vatCode) => {
+    const group = groups.find((g) => vatCode !== null && String(g.default_vat_code) === String(vatCode));
+    return group ? group.account_number : "";
+  };
+  const body = $("#w-revenue tbody");
+  body.replaceChildren();
+  for (const row of rows) {
+    const select = el("select", { class: "revenue-account", "data-key": row.key });
+    options(select, choices, accountOf(row.vatCode));
+    body.append(el("tr", {}, el("td", {}, row.key), el("td", {}, select)));
+  }
+  options($("#w-revenue-default"), choices, accountOf(defaultVatCode));
+  const none = accounts.length === 0;
+  $("#w-revenue-none").hidden = !none;
+  $("#w-revenue").hidden = none;
+  $("#w-revenue-other").hidden = none;
 }
 
 function addPaymentRow(value = "") {
@@ -666,6 +698,7 @@ async function saveOrders(event) {
     workplace_number: $("#w-workplace").value ? Number($("#w-workplace").value) : undefined,
     payment_methods: valueMap([...document.querySelectorAll("#w-payments tbody tr")].map((tr) => [tr.querySelector(".payment-source").value.trim(), tr.querySelector(".payment-target").value]), $("#w-payment-default").value),
     vat_codes: valueMap([...document.querySelectorAll("#w-vat .vat-code")].map((s) => [s.dataset.key, s.value]), $("#w-vat-default").value),
+    revenue_accounts: valueMap([...document.querySelectorAll("#w-revenue .revenue-account")].map((s) => [s.dataset.key, s.value]), $("#w-revenue-default").value),
   };
   const current = await api(`/integrations/${wizard.id}/settings`);
   wizard.settings = current;
@@ -686,6 +719,7 @@ async function saveOrders(event) {
   $("#w-audience").checked = audience.enabled;
   $("#w-audience-status").value = audience.status;
   $("#w-debtor").checked = d.orders.default_debtor.enabled;
+  $("#w-lifecycle").checked = d.orders.lifecycle;
   openStep("settings");
 }
 
@@ -700,7 +734,7 @@ async function saveSettings(event) {
   d.stock.manage_stock = $("#w-manage-stock").checked;
   d.products.overwrite_existing = $("#w-overwrite").checked;
   d.customers = { ...(d.customers || {}), audience: { enabled: $("#w-audience").checked, status: $("#w-audience-status").value } };
-  d.orders = { ...d.orders, ...wizard.orders };
+  d.orders = { ...d.orders, ...wizard.orders, lifecycle: $("#w-lifecycle").checked };
   if (d.orders.workplace_number === undefined) delete d.orders.workplace_number;
   d.orders.default_debtor = $("#w-debtor").checked ? { enabled: true, relation_id: $("#w-debtor-id").value.trim() } : { enabled: false };
   try {
