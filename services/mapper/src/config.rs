@@ -9,6 +9,7 @@
 //! mailchimp_admin_url = "http://connector-mailchimp:9100"    # default: this admin server
 //! mpluskassa_admin_url = "http://connector-mpluskassa:9100"  # default: this admin server
 //! admin_token = "…"            # an operator token of theirs (default: the caller's token)
+//! admin_ca_file = "/etc/ferry/tls/ca.crt" # trusted for https admin URLs (`[admin] tls` of theirs)
 //! test_timeout_secs = 30
 //! republish_interval_secs = 3600 # every integration is republished this often (and at start)
 //! ```
@@ -59,6 +60,10 @@ pub struct RegistrySection {
     pub mpluskassa_admin_url: Option<String>,
     /// An operator token for the connectors' admin APIs (default: the caller's own token).
     pub admin_token: Option<Secret>,
+    /// A PEM file of the certificate authority (or the certificates) the connectors' admin
+    /// servers use when they serve TLS (`[admin] tls`), trusted besides the public roots for
+    /// `https://` admin URLs.
+    pub admin_ca_file: Option<std::path::PathBuf>,
     /// How long a connection test may take.
     pub test_timeout_secs: u64,
     /// Every integration is republished this often (and at start), so a connector that
@@ -72,6 +77,7 @@ impl Default for RegistrySection {
             mailchimp_admin_url: None,
             mpluskassa_admin_url: None,
             admin_token: None,
+            admin_ca_file: None,
             test_timeout_secs: 30,
             republish_interval_secs: 3600,
         }
@@ -109,6 +115,14 @@ impl Validate for MapperConfig {
             {
                 errors.push(key, "must be an http(s) URL");
             }
+        }
+        if let Some(ca) = &self.mapper.registry.admin_ca_file
+            && !ca.is_file()
+        {
+            errors.push(
+                "mapper.registry.admin_ca_file",
+                format!("{} is not a readable file", ca.display()),
+            );
         }
         if self.mapper.registry.republish_interval_secs == 0 {
             errors.push(

@@ -433,6 +433,20 @@ pub struct AdminConfig {
     /// until the minute is over, valid token or not (guessing tokens stays slow). 0 turns
     /// the limit off. Default 20. Behind a reverse proxy every client shares its address.
     pub auth_failures_per_minute: u32,
+    /// Serve HTTPS with this certificate and key (PEM files) instead of plain HTTP: for admin
+    /// calls that cross a network not trusted (operators, the mapper's saved-connection test
+    /// reaching the connectors: `[mapper.registry] admin_ca_file` trusts the certificate).
+    /// Absent: plain HTTP (behind a mesh or an Ingress that terminates TLS).
+    pub tls: Option<AdminTls>,
+}
+
+/// The admin server's certificate chain and private key ([`AdminConfig::tls`]).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct AdminTls {
+    /// PEM file with the certificate chain (the server's certificate first).
+    pub cert_file: std::path::PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: std::path::PathBuf,
 }
 
 /// Default of [`AdminConfig::auth_failures_per_minute`].
@@ -448,6 +462,7 @@ impl Default for AdminConfig {
             tokens: Vec::new(),
             max_body_bytes: DEFAULT_MAX_ADMIN_BODY_BYTES,
             auth_failures_per_minute: DEFAULT_AUTH_FAILURES_PER_MINUTE,
+            tls: None,
         }
     }
 }
@@ -460,6 +475,16 @@ impl AdminConfig {
                 join(prefix, "max_body_bytes"),
                 "must be between 1024 (1 KiB) and 67108864 (64 MiB)",
             );
+        }
+        if let Some(tls) = &self.tls {
+            for (field, path) in [("cert_file", &tls.cert_file), ("key_file", &tls.key_file)] {
+                if !path.is_file() {
+                    errors.push(
+                        join(prefix, &format!("tls.{field}")),
+                        format!("{} is not a readable file", path.display()),
+                    );
+                }
+            }
         }
         for (i, token) in self.tokens.iter().enumerate() {
             let at = join(prefix, &format!("tokens[{i}]"));

@@ -1,4 +1,5 @@
 //! Black-box tests of the admin server: a real listener on 127.0.0.1:0, called with reqwest.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -591,4 +592,89 @@ async fn state_changing_calls_are_audited() {
     assert_eq!(records[2]["path"], "/api/v1/things");
     assert_eq!(records[2]["status"], created.as_u16());
     assert!(!trail.to_string().contains("private-value-7"), "{trail}");
+}
+
+/// `[admin] tls`: the admin server speaks HTTPS with the configured certificate (a client
+/// trusting it gets health and the bearer-token API; plain HTTP gets no answer), and a
+/// missing file is a configuration error naming the field.
+#[tokio::test]
+async fn the_admin_server_serves_tls_when_configured() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("a self-signed certificate");
+    let dir = std::env::temp_dir().join(format!("ferry-admin-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_file, key_file) = (dir.join("admin.crt"), dir.join("admin.key"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.key_pair.serialize_pem()).unwrap();
+    let config = AdminConfig {
+        tls: Some(ferry_platform::config::AdminTls {
+            cert_file: cert_file.clone(),
+            key_file: key_file.clone(),
+        }),
+        ..admin_config()
+    };
+    let mut errors = ferry_platform::config::ValidationErrors::default();
+    config.validate_at("admin", &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+
+    let server = AdminServer::builder("test-service", &config)
+        .workers(1)
+        .api(
+            |cfg| {
+                cfg.route("/things", web::get().to(list_things));
+            },
+            ThingsApi::openapi(),
+        )
+        .bind()
+        .expect("binds with TLS");
+    let port = server.local_addr().port();
+    let trusted = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let health = trusted
+        .get(format!("https://localhost:{port}/healthz"))
+        .send()
+        .await
+        .expect("https");
+    assert_eq!(health.status(), StatusCode::OK);
+    let things = trusted
+        .get(format!("https://localhost:{port}/api/v1/things"))
+        .bearer_auth(READ_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(things.status(), StatusCode::OK);
+    let plain = reqwest::Client::new()
+        .get(format!("http://localhost:{port}/healthz"))
+        .send()
+        .await;
+    assert!(
+        plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()),
+        "plain HTTP was served"
+    );
+    let untrusted = reqwest::Client::new()
+        .get(format!("https://localhost:{port}/healthz"))
+        .send()
+        .await;
+    assert!(
+        untrusted.is_err(),
+        "a client not trusting the certificate connected"
+    );
+    server.stop().await.unwrap();
+
+    let missing = AdminConfig {
+        tls: Some(ferry_platform::config::AdminTls {
+            cert_file: dir.join("none.crt"),
+            key_file,
+        }),
+        ..admin_config()
+    };
+    let mut errors = ferry_platform::config::ValidationErrors::default();
+    missing.validate_at("admin", &mut errors);
+    assert!(
+        format!("{errors:?}").contains("tls.cert_file"),
+        "{errors:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
 }

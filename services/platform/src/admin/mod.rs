@@ -61,6 +61,7 @@ pub mod dead_letters;
 pub mod errors;
 pub mod health;
 pub mod openapi;
+mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -102,6 +103,9 @@ pub enum AdminError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS certificate or key ([`crate::config::AdminConfig::tls`]) cannot be used.
+    #[error("admin TLS: {0}")]
+    Tls(String),
     /// [`AdminServerBuilder::bind`] was called outside a Tokio runtime.
     #[error("the admin server must be started inside a Tokio runtime")]
     NoRuntime,
@@ -138,6 +142,7 @@ impl AdminServer {
             docs: Vec::new(),
             public: Vec::new(),
             workers: 2,
+            tls: config.tls.clone(),
         }
     }
 }
@@ -154,6 +159,7 @@ pub struct AdminServerBuilder {
     docs: Vec<OpenApiDoc>,
     public: Vec<Configure>,
     workers: usize,
+    tls: Option<crate::config::AdminTls>,
 }
 
 impl std::fmt::Debug for AdminServerBuilder {
@@ -297,8 +303,11 @@ impl AdminServerBuilder {
         })
         .workers(self.workers)
         .disable_signals()
-        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
-        .bind(self.listen)
+        .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs());
+        let server = match &self.tls {
+            None => server.bind(self.listen),
+            Some(tls) => server.bind_rustls_0_23(self.listen, tls::server_config(tls)?),
+        }
         .map_err(|source| AdminError::Bind {
             addr: self.listen,
             source,
@@ -308,7 +317,7 @@ impl AdminServerBuilder {
         let server = server.run();
         let handle = server.handle();
         let task = runtime.spawn(server);
-        tracing::info!(%addr, "admin server listening");
+        tracing::info!(%addr, tls = self.tls.is_some(), "admin server listening");
         Ok(RunningAdminServer { addr, handle, task })
     }
 }
