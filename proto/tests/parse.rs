@@ -182,6 +182,7 @@ fn every_message_round_trips_with_its_routing_key() {
             status: OrderStatus::Refunded,
             target_id: Some(id("9")),
             changed: true,
+            refused: None,
         })
         .routing_key(),
         round_trip(ProductsVerified {

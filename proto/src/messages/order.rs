@@ -173,8 +173,13 @@ pub struct OrderStatusSet {
     /// was changed).
     pub target_id: Option<ExternalId>,
     /// False when the order was in that status already (a replay, or the echo of a change
-    /// Ferry made itself).
+    /// Ferry made itself), or when the target cannot take it (`refused`).
     pub changed: bool,
+    /// Why the target cannot take the status, when it cannot (MplusKASSA: the order was
+    /// delivered, so invoiced; a credit invoice at the till undoes it). The order stays as it
+    /// is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 impl_message!(
     OrderStatusSet,

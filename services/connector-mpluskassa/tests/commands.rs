@@ -663,8 +663,8 @@ fn acked(queue: &str) -> u64 {
 }
 
 /// `order.set-status`: an open order is cancelled with `cancelOrder` once (a replay and a
-/// refund after it change nothing); a delivered order is refused for good with what to do; an
-/// order MplusKASSA does not have is answered without a target id.
+/// refund after it change nothing); a delivered order is left as it is, answered with the
+/// reason and what to do; an order MplusKASSA does not have is answered without a target id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancellations_and_refunds_follow_the_rules() {
     use ferry_proto::messages::OrderSetStatus;
@@ -731,16 +731,27 @@ async fn cancellations_and_refunds_follow_the_rules() {
         assert_eq!(payload(&again)["changed"], false, "{status}");
     }
 
-    // Delivered (and so invoiced): refused, with what to do.
+    // Delivered (and so invoiced): not carried, with the reason and what to do.
     support::deliver(&h, &ids[1]).await;
     let refused = h
         .reply_to(h.send(set("LC-2", OrderStatus::Refunded)).await, WAIT)
         .await;
-    assert_eq!(refused.message_type, "command.failed");
-    assert_eq!(payload(&refused)["error"]["code"], "conflict");
-    assert_eq!(payload(&refused)["error"]["retryable"], false);
-    let message = payload(&refused)["error"]["message"].as_str().unwrap();
-    assert!(message.contains("credit invoice"), "{message}");
+    assert_eq!(
+        refused.message_type, "order.status-set",
+        "{:?}",
+        refused.payload
+    );
+    assert_eq!(payload(&refused)["changed"], false);
+    let why = payload(&refused)["refused"].as_str().unwrap();
+    assert!(
+        why.contains("delivered") && why.contains("credit invoice"),
+        "{why}"
+    );
+    let lc2 = orders(&h.dump())
+        .into_iter()
+        .find(|o| o["ext_order_id"] == "LC-2")
+        .unwrap();
+    assert_ne!(lc2["cancel_state"], "ORDER-CANCEL-STATE-COMPLETE");
 
     let unknown = h
         .reply_to(h.send(set("LC-404", OrderStatus::Cancelled)).await, WAIT)

@@ -473,7 +473,8 @@ impl ReplyPayload {
             Self::ProductsVerified(m) => json!({ "missing": m.missing, "found": m.found.len() }),
             Self::OrderCreated(m) => json!({ "target_id": m.target_id, "replayed": m.replayed }),
             Self::OrderStatusSet(m) => json!({
-                "status": m.status, "target_id": m.target_id, "changed": m.changed
+                "status": m.status, "target_id": m.target_id, "changed": m.changed,
+                "refused": m.refused,
             }),
             Self::Failed(m) => json!({ "command_type": m.command_type.as_str(), "error": m.error }),
         }
@@ -873,6 +874,17 @@ impl Saga {
                 // Another status arrived while this one was on its way: carry that one too.
                 self.enter(Step::SetStatus);
                 self.send_command(now, settings, &mut fx)?;
+            }
+            ReplyPayload::OrderStatusSet(m) if m.refused.is_some() => {
+                if let Some(id) = &m.target_id {
+                    self.target_order_id = Some(id.clone());
+                }
+                let why = m.refused.clone().unwrap_or_default();
+                self.finish(
+                    SagaState::Skipped,
+                    format!("{} not carried to {}: {why}", m.status, self.target),
+                    &mut fx,
+                );
             }
             ReplyPayload::OrderStatusSet(m) => {
                 let outcome = match (&m.target_id, m.changed) {
@@ -1436,6 +1448,7 @@ mod tests {
                 status,
                 target_id: Some(ExternalId::parse("40001").unwrap()),
                 changed,
+                refused: None,
             }),
         )
     }
@@ -1481,6 +1494,31 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .starts_with("cancelled in mpluskassa")
+        );
+    }
+
+    #[test]
+    fn a_status_the_target_cannot_take_ends_skipped_with_its_reason() {
+        let mut s = with_status(saga(), OrderStatus::Refunded);
+        let now = Utc::now();
+        s.start(now, &settings()).unwrap();
+        s.on_reply(
+            &found_as(s.pending_command, Some("40001")),
+            now,
+            &settings(),
+        )
+        .unwrap()
+        .unwrap();
+        let mut refused = status_set(s.pending_command, OrderStatus::Refunded, false);
+        if let ReplyPayload::OrderStatusSet(m) = &mut refused.payload {
+            m.refused = Some("the order is delivered".into());
+        }
+        let fx = s.on_reply(&refused, now, &settings()).unwrap().unwrap();
+        assert!(fx.messages.is_empty(), "no alert event: {:?}", fx.messages);
+        assert_eq!(s.state, SagaState::Skipped);
+        assert_eq!(
+            s.outcome.as_deref(),
+            Some("refunded not carried to mpluskassa: the order is delivered")
         );
     }
 

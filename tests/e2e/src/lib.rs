@@ -727,6 +727,17 @@ pub fn mk_relations_by_email(state: &Value) -> BTreeMap<String, Vec<Value>> {
     })
 }
 
+/// The seed's webshop orders Ferry creates in MplusKASSA: those only MailChimp has, unless
+/// cancelled or refunded there (an order cancelled before it reached the target is not
+/// created: the order lifecycle).
+pub fn webshop_orders_to_sync(seed: &Seed) -> Vec<&ferry_sandbox::seed::Order> {
+    seed.orders
+        .iter()
+        .filter(|o| o.in_mailchimp && !o.in_mpluskassa)
+        .filter(|o| !matches!(o.financial_status.as_str(), "cancelled" | "refunded"))
+        .collect()
+}
+
 /// MplusKASSA orders grouped by external order id (orders without one are left out).
 pub fn mk_orders_by_ext_id(state: &Value) -> BTreeMap<String, Vec<Value>> {
     group(state["orders"].as_object(), |o| {

@@ -8,6 +8,8 @@
 //! - an order cancelled at the MplusKASSA till reaches MailChimp (`financial_status`
 //!   cancelled): the lifecycle runs both ways, whatever the order flow's direction;
 //! - both are visible in the orchestrator's sagas (what was carried, or that nothing changed);
+//! - a refund of an order MplusKASSA delivered long ago (the seed's) is not carried: its saga
+//!   ends skipped with the reason, nothing is left failed;
 //! - with `orders.lifecycle` off, a cancellation stays where it was made.
 //!
 //! Orders MplusKASSA -> MailChimp: a refund at the till (a credit invoice) marks the sale's
@@ -202,6 +204,30 @@ async fn cancellations_reach_the_other_system_both_ways() -> anyhow::Result<()> 
     let order_id = order["order_id"].as_str().context("order_id")?;
     cluster.sandbox.cancel_mk_order(order_id).await?;
     until_mc_status(&cluster, &store, "LC-E2E-2", "cancelled").await?;
+
+    // The seed's refunded webshop order was delivered in MplusKASSA long ago: the refund is
+    // not carried (a credit invoice at the till undoes a delivered order), the saga says why,
+    // and nothing is left failed for an operator.
+    let refunded = seed
+        .orders
+        .iter()
+        .find(|o| o.financial_status == "refunded" && o.in_mailchimp && o.in_mpluskassa)
+        .context("a refunded order in both systems in the seed")?;
+    eventually("the seeded refund's saga", FLOW_TIMEOUT, || async {
+        let sagas = sagas(&cluster, &refunded.id).await?;
+        let to_mk = sagas
+            .iter()
+            .find(|s| s.0 == "mpluskassa")
+            .context("no saga yet")?;
+        ensure!(
+            to_mk.1 == "skipped"
+                && to_mk.2.contains("not carried")
+                && to_mk.2.contains("delivered"),
+            "{to_mk:?}"
+        );
+        Ok(())
+    })
+    .await?;
 
     // Switched off: a cancellation in MailChimp stays there.
     settings["orders"]["lifecycle"] = json!(false);

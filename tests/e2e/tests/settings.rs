@@ -350,10 +350,8 @@ async fn default_debtor_payment_methods_and_no_product_overwrite() -> anyhow::Re
         lines: vec![(id.as_str(), sku.as_str(), 1, price)],
     };
     cluster.sandbox.place_order(&store_id, &order).await?;
-    let mut expected: Vec<&str> = seed
-        .orders
-        .iter()
-        .filter(|o| o.in_mailchimp && !o.in_mpluskassa)
+    let mut expected: Vec<&str> = ferry_e2e::webshop_orders_to_sync(&seed)
+        .into_iter()
         .map(|o| o.id.as_str())
         .collect();
     expected.push(order.id);

@@ -79,6 +79,7 @@ pub(super) async fn order_set_status(
         status: cmd.status,
         target_id: found.then(|| cmd.external_id.clone()),
         changed,
+        refused: None,
     };
     let Some(found) = integration
         .client

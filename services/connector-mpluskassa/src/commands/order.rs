@@ -105,8 +105,9 @@ pub(super) async fn order_create(
 /// which it refuses once any of the order was delivered (delivery invoices it). So:
 /// - cancelled or refunded, not delivered: the order is cancelled (its reservation released);
 ///   one cancelled already is left alone;
-/// - delivered (partly or wholly): refused for good with what to do, since undoing a delivered
-///   sale is a credit invoice made at the till, which the API does not offer Ferry safely;
+/// - delivered (partly or wholly): not carried, answered with the reason (`refused`), since
+///   undoing a delivered sale is a credit invoice made at the till, which the API does not
+///   offer Ferry safely;
 /// - not in MplusKASSA: answered `target_id: None`.
 pub(super) async fn order_set_status(
     cx: &Cx<'_, Integration>,
@@ -128,6 +129,7 @@ pub(super) async fn order_set_status(
         status: cmd.status,
         target_id,
         changed,
+        refused: None,
     };
     let Some(order) = integration.client.find_order(ext).await? else {
         return Ok(Done::new(reply(None, false)));
@@ -137,21 +139,16 @@ pub(super) async fn order_set_status(
         return Ok(Done::new(reply(Some(id), false)));
     }
     if order.is_delivered() {
-        return Err(CommandError::Permanent(
-            FailureInfo::new(
-                ErrorCode::Conflict,
-                format!(
-                    "order {ext} was {} in the source, but MplusKASSA order {} is delivered and \
-                     invoiced, so it cannot be cancelled; make a credit invoice of it at the till",
-                    cmd.status, order.order_id
-                ),
-            )
-            .with_details(serde_json::json!({
-                "order_id": order.order_id,
-                "delivery_state": order.delivery_state,
-                "status": cmd.status,
-            })),
-        ));
+        let why = format!(
+            "MplusKASSA order {} is delivered and invoiced, so it cannot be cancelled; \
+             a credit invoice made at the till undoes it",
+            order.order_id
+        );
+        tracing::info!(order = %ext, status = %cmd.status, mplus_order = %order.order_id, "status not carried: the order is delivered");
+        return Ok(Done::new(OrderStatusSet {
+            refused: Some(why),
+            ..reply(Some(id), false)
+        }));
     }
     let changed = match integration.client.cancel_order(&order.order_id).await? {
         Cancellation::Cancelled => true,

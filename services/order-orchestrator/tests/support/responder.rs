@@ -313,6 +313,7 @@ impl Responder {
                         status: cmd.payload.status,
                         target_id,
                         changed,
+                        refused: None,
                     },
                 )]
             }
