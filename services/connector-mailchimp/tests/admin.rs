@@ -24,11 +24,13 @@ fn admin(h: &Harness) -> (RunningAdminServer, String) {
                 name: "reader".into(),
                 token: Secret::new(READ),
                 scope: Scope::Read,
+                integrations: Vec::new(),
             },
             TokenConfig {
                 name: "operator".into(),
                 token: Secret::new(OPERATOR),
                 scope: Scope::Operator,
+                integrations: Vec::new(),
             },
         ],
         ..AdminConfig::default()

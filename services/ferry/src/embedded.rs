@@ -100,6 +100,7 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
             name: "local-admin".to_owned(),
             token,
             scope: Scope::Operator,
+            integrations: Vec::new(),
         });
     }
 

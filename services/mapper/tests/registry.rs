@@ -234,11 +234,13 @@ impl Harness {
                             name: "viewer".into(),
                             token: Secret::new(READER),
                             scope: Scope::Read,
+                            integrations: Vec::new(),
                         },
                         TokenConfig {
                             name: "oncall".into(),
                             token: Secret::new(OPERATOR),
                             scope: Scope::Operator,
+                            integrations: Vec::new(),
                         },
                     ],
                     ..AdminConfig::default()

@@ -986,11 +986,13 @@ async fn admin_client(h: &Harness) -> AdminClient {
                 name: "reader".into(),
                 token: READ.into(),
                 scope: Scope::Read,
+                integrations: Vec::new(),
             },
             TokenConfig {
                 name: "oncall".into(),
                 token: OPERATOR.into(),
                 scope: Scope::Operator,
+                integrations: Vec::new(),
             },
         ],
         ..AdminConfig::default()

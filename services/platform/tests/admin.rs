@@ -74,11 +74,13 @@ fn admin_config() -> AdminConfig {
                 name: "grafana".into(),
                 token: Secret::new(READ_TOKEN),
                 scope: Scope::Read,
+                integrations: Vec::new(),
             },
             TokenConfig {
                 name: "oncall".into(),
                 token: Secret::new(OPERATOR_TOKEN),
                 scope: Scope::Operator,
+                integrations: Vec::new(),
             },
         ],
         ..AdminConfig::default()
@@ -677,4 +679,166 @@ async fn the_admin_server_serves_tls_when_configured() {
         "{errors:?}"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Records of an integration, with personal data (the shape of activity and dead letters).
+#[utoipa::path(get, path = "/integrations/{id}/records",
+    params(("id" = String, Path, description = "Integration")),
+    responses((status = 200, description = "Records")))]
+async fn integration_records(path: web::Path<String>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "integration_id": path.into_inner(),
+        "records": [{
+            "id": "r1", "status": "failed", "flow": "orders",
+            "payload": {"customer": {"email": "anna@example.org", "last_name": "Smit"}},
+            "error": {"code": "validation", "message": "customer anna@example.org has no country"},
+        }],
+    }))
+}
+
+/// The same across integrations, filtered by `?integration_id=`.
+#[utoipa::path(get, path = "/records",
+    params(("integration_id" = Option<String>, Query, description = "Integration")),
+    responses((status = 200, description = "Records")))]
+async fn records() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"records": [{"id": "r1", "email": "anna@example.org"}]}))
+}
+
+#[derive(OpenApi)]
+#[openapi(paths(integration_records, records))]
+struct RecordsApi;
+
+/// Issue 19, finding 6: a `read_masked` token reads answers without personal data (payloads,
+/// e-mail addresses, names masked; ids, states and codes kept) and changes nothing; a token
+/// limited to integrations reaches only routes naming its own (path or `?integration_id=`),
+/// and the OpenAPI document.
+#[tokio::test]
+async fn masked_and_integration_limited_tokens() {
+    const MASKED: &str = "grafana-masked-token-0123456789";
+    const LIMITED: &str = "shop-a-team-token-0123456789";
+    let (a, b) = (
+        "5d0c3b1e-7d3a-4c36-9f4e-5b0c7d1e2a01",
+        "8e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b",
+    );
+    let mut config = admin_config();
+    config.tokens.push(TokenConfig {
+        name: "grafana-masked".into(),
+        token: Secret::new(MASKED),
+        scope: Scope::ReadMasked,
+        integrations: Vec::new(),
+    });
+    config.tokens.push(TokenConfig {
+        name: "shop-a".into(),
+        token: Secret::new(LIMITED),
+        scope: Scope::Operator,
+        integrations: vec![a.to_uppercase()],
+    });
+    let mut errors = ferry_platform::config::ValidationErrors::default();
+    config.validate_at("admin", &mut errors);
+    assert!(errors.is_empty(), "{errors:?}");
+    let server = AdminServer::builder("test-service", &config)
+        .workers(1)
+        .api(
+            |cfg| {
+                cfg.route(
+                    "/integrations/{id}/records",
+                    web::get().to(integration_records),
+                )
+                .route("/records", web::get().to(records))
+                .route("/things", web::post().to(create_thing));
+            },
+            RecordsApi::openapi(),
+        )
+        .bind()
+        .expect("binds");
+    let base = format!("http://{}/api/v1", server.local_addr());
+    let http = reqwest::Client::new();
+    let get = |path: String, token: &'static str| {
+        let request = http.get(format!("{base}{path}")).bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
+
+    // Masked: the shape and the codes, no person.
+    let masked = get(format!("/integrations/{a}/records"), MASKED).await;
+    assert_eq!(masked.status(), StatusCode::OK);
+    let body: Value = masked.json().await.unwrap();
+    let text = body.to_string();
+    assert!(!text.contains("anna@") && !text.contains("Smit"), "{text}");
+    assert_eq!(body["records"][0]["payload"], "[masked]");
+    assert_eq!(body["records"][0]["status"], "failed");
+    assert_eq!(body["records"][0]["error"]["code"], "validation");
+    assert_eq!(body["integration_id"], a);
+    // The full read scope sees the data; the masked one cannot change anything.
+    let full: Value = get(format!("/integrations/{a}/records"), READ_TOKEN)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(full.to_string().contains("anna@example.org"));
+    let post = http
+        .post(format!("{base}/things"))
+        .bearer_auth(MASKED)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), StatusCode::FORBIDDEN);
+    // The OpenAPI document is not masked.
+    let doc: Value = get("/openapi.json".into(), MASKED)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["paths"].get("/api/v1/records").is_some() || doc["paths"].get("/records").is_some(),
+        "{doc}"
+    );
+
+    // Limited to integration a (configured in upper case).
+    assert_eq!(
+        get(format!("/integrations/{a}/records"), LIMITED)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let other = get(format!("/integrations/{b}/records"), LIMITED).await;
+    assert_eq!(other.status(), StatusCode::FORBIDDEN);
+    let why: Value = other.json().await.unwrap();
+    assert!(why["message"].as_str().unwrap().contains(b), "{why}");
+    assert_eq!(
+        get(format!("/records?integration_id={a}"), LIMITED)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(format!("/records?integration_id={b}"), LIMITED)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get("/records".into(), LIMITED).await.status(),
+        StatusCode::FORBIDDEN,
+        "no integration named"
+    );
+    assert_eq!(
+        get("/openapi.json".into(), LIMITED).await.status(),
+        StatusCode::OK
+    );
+    // Unlimited tokens are not affected.
+    assert_eq!(
+        get("/records".into(), READ_TOKEN).await.status(),
+        StatusCode::OK
+    );
+
+    let mut errors = ferry_platform::config::ValidationErrors::default();
+    let mut bad = admin_config();
+    bad.tokens[0].integrations = vec!["shop-a".into()];
+    bad.validate_at("admin", &mut errors);
+    assert!(
+        format!("{errors:?}").contains("integrations[0]"),
+        "{errors:?}"
+    );
+    server.stop().await.unwrap();
 }

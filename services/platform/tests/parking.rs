@@ -79,11 +79,13 @@ async fn parked_message_is_listed_replayed_and_discarded(kind: Kind, db: Db) {
                 name: "viewer".into(),
                 token: Secret::new(READ),
                 scope: Scope::Read,
+                integrations: Vec::new(),
             },
             TokenConfig {
                 name: "oncall".into(),
                 token: Secret::new(OPERATOR),
                 scope: Scope::Operator,
+                integrations: Vec::new(),
             },
         ],
         ..AdminConfig::default()

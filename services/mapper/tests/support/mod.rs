@@ -87,11 +87,13 @@ impl Harness {
                     name: "viewer".into(),
                     token: Secret::new(READ_TOKEN),
                     scope: Scope::Read,
+                    integrations: Vec::new(),
                 },
                 TokenConfig {
                     name: "oncall".into(),
                     token: Secret::new(OPERATOR_TOKEN),
                     scope: Scope::Operator,
+                    integrations: Vec::new(),
                 },
             ],
             ..AdminConfig::default()

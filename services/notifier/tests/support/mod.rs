@@ -115,11 +115,13 @@ pub fn config() -> NotifierConfig {
             name: "oncall".into(),
             token: Secret::new(OPERATOR),
             scope: Scope::Operator,
+            integrations: Vec::new(),
         },
         TokenConfig {
             name: "grafana".into(),
             token: Secret::new(READER),
             scope: Scope::Read,
+            integrations: Vec::new(),
         },
     ];
     config.common.bus.max_attempts = 3;

@@ -37,6 +37,20 @@ pub struct Principal {
     pub name: String,
     /// The token's scope.
     pub scope: Scope,
+    /// The integrations the token is limited to (lower-case ids); empty: all.
+    pub integrations: Arc<Vec<String>>,
+}
+
+impl Principal {
+    /// Whether the token may see and act on `integration` (an id as written in a path or
+    /// query).
+    pub fn may_use(&self, integration: &str) -> bool {
+        self.integrations.is_empty()
+            || self
+                .integrations
+                .iter()
+                .any(|i| i.eq_ignore_ascii_case(integration.trim()))
+    }
 }
 
 #[derive(Debug)]
@@ -44,6 +58,7 @@ struct Token {
     name: String,
     secret: Secret,
     scope: Scope,
+    integrations: Arc<Vec<String>>,
 }
 
 /// The configured tokens and the failed-authentication counts, shared by all workers.
@@ -118,6 +133,12 @@ impl Tokens {
                         name: t.name.clone(),
                         secret: t.token.clone(),
                         scope: t.scope,
+                        integrations: Arc::new(
+                            t.integrations
+                                .iter()
+                                .map(|i| i.trim().to_ascii_lowercase())
+                                .collect(),
+                        ),
                     })
                     .collect(),
             ),
@@ -152,6 +173,7 @@ impl Tokens {
                 found = Some(Principal {
                     name: token.name.clone(),
                     scope: token.scope,
+                    integrations: token.integrations.clone(),
                 });
             }
         }
@@ -228,7 +250,7 @@ fn check_scope(principal: Principal, required: Scope) -> Result<Principal, ApiEr
 /// Middleware of `/api/v1`: bearer token required, scope by method.
 pub(crate) async fn require_token(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let required = required_scope(req.method());
     let audited = (required == Scope::Operator).then(|| {
@@ -249,7 +271,9 @@ pub(crate) async fn require_token(
             });
         }
     };
-    let principal = match authorize(req.request(), required) {
+    let principal = match authorize(req.request(), required)
+        .and_then(|p| within_integrations(p, req.path(), req.query_string()))
+    {
         Ok(principal) => {
             tracing::debug!(token = %principal.name, method = %req.method(), path = req.path(), "admin call authorized");
             principal
@@ -266,13 +290,101 @@ pub(crate) async fn require_token(
             return Err(e.into());
         }
     };
+    let masked = principal.scope == Scope::ReadMasked && !req.path().ends_with("/openapi.json");
     let response = next.call(req).await;
     let status = match &response {
         Ok(response) => response.status().as_u16(),
         Err(error) => error.as_response_error().status_code().as_u16(),
     };
     record(Some(principal.name), status);
+    let response = response?;
+    if masked && is_json(&response) {
+        masked_response(response).await
+    } else {
+        Ok(response.map_into_boxed_body())
+    }
+}
+
+/// Whether a response is JSON (what masking reads).
+fn is_json<B>(response: &ServiceResponse<B>) -> bool {
     response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// The response with its JSON body masked ([`super::mask`]); a body that is not JSON after
+/// all is withheld rather than passed unmasked.
+async fn masked_response<B: MessageBody>(
+    response: ServiceResponse<B>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let (request, response) = response.into_parts();
+    let (head, body) = response.into_parts();
+    let bytes = actix_web::body::to_bytes(body)
+        .await
+        .map_err(|_| ApiError::Internal("the answer could not be read for masking".into()))?;
+    let masked = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(mut value) => {
+            super::mask::mask(&mut value);
+            serde_json::to_vec(&value).unwrap_or_default()
+        }
+        Err(_) => serde_json::to_vec(&serde_json::json!({"masked": super::mask::MASK}))
+            .unwrap_or_default(),
+    };
+    let mut head = head;
+    head.headers_mut().remove(header::CONTENT_LENGTH);
+    Ok(ServiceResponse::new(
+        request,
+        head.set_body(masked).map_into_boxed_body(),
+    ))
+}
+
+/// Refuses a call of a token limited to integrations unless it names only its own: an id
+/// after an `integrations` path segment, or `?integration_id=`. The OpenAPI document is open
+/// to every token.
+fn within_integrations(
+    principal: Principal,
+    path: &str,
+    query: &str,
+) -> Result<Principal, ApiError> {
+    if principal.integrations.is_empty() || path.ends_with("/openapi.json") {
+        return Ok(principal);
+    }
+    let segments: Vec<&str> = path.split('/').collect();
+    let mut named: Vec<String> = segments
+        .windows(2)
+        .filter(|w| w[0] == "integrations" && uuid::Uuid::parse_str(w[1]).is_ok())
+        .map(|w| w[1].to_owned())
+        .collect();
+    named.extend(
+        url_params(query)
+            .into_iter()
+            .filter(|(k, _)| k == "integration_id")
+            .map(|(_, v)| v),
+    );
+    if named.is_empty() {
+        return Err(ApiError::OutsideIntegrations(format!(
+            "token `{}` is limited to integrations {}: call a route that names one \
+             (…/integrations/{{id}}/… or ?integration_id=)",
+            principal.name,
+            principal.integrations.join(", ")
+        )));
+    }
+    if let Some(other) = named.iter().find(|i| !principal.may_use(i)) {
+        return Err(ApiError::OutsideIntegrations(format!(
+            "token `{}` may not use integration {other}",
+            principal.name
+        )));
+    }
+    Ok(principal)
+}
+
+/// The `key=value` pairs of a query string, percent-decoded.
+fn url_params(query: &str) -> Vec<(String, String)> {
+    actix_web::web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
 }
 
 /// Extractor: the caller holds a token with at least the `read` scope.
@@ -323,6 +435,7 @@ mod tests {
             name: "ops".into(),
             token: Secret::new("operator-token-0123456789"),
             scope: Scope::Operator,
+            integrations: Vec::new(),
         }])
         .with_failure_limit(3);
         let request = |token: &str, peer: &str| {
@@ -374,11 +487,13 @@ mod tests {
                 name: "grafana".into(),
                 token: Secret::new("read-token-0123456789"),
                 scope: Scope::Read,
+                integrations: Vec::new(),
             },
             TokenConfig {
                 name: "oncall".into(),
                 token: Secret::new("operator-token-0123456789"),
                 scope: Scope::Operator,
+                integrations: Vec::new(),
             },
         ]);
         let principal = tokens.authenticate("operator-token-0123456789");

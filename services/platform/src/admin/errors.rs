@@ -158,6 +158,10 @@ pub enum ApiError {
         /// The scope the call needs.
         required: Scope,
     },
+    /// The token is limited to other integrations than the call names (or the call names
+    /// none); the message says which it may use.
+    #[error("{0}")]
+    OutsideIntegrations(String),
     /// The request conflicts with the current state.
     #[error("{0}")]
     Conflict(String),
@@ -200,7 +204,7 @@ impl ApiError {
             ApiError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             ApiError::NotFound(_) => ErrorCode::NotFound,
             ApiError::Unauthorized(_) => ErrorCode::Unauthorized,
-            ApiError::Forbidden { .. } => ErrorCode::Forbidden,
+            ApiError::Forbidden { .. } | ApiError::OutsideIntegrations(_) => ErrorCode::Forbidden,
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             ApiError::RateLimited { .. } => ErrorCode::RateLimited,

@@ -60,6 +60,7 @@ pub mod auth;
 pub mod dead_letters;
 pub mod errors;
 pub mod health;
+pub mod mask;
 pub mod openapi;
 mod tls;
 
