@@ -232,15 +232,17 @@ async fn start_host(
     Ok(started)
 }
 
-/// Adds the top-level `[egress]` to the connectors' and the notifier's own, and lets each
-/// connector reach exactly its running sandbox (the addresses bound at start), in sandbox
-/// mode: plain `http://` to that address, nothing else on loopback.
+/// Adds the top-level `[egress]` to the connectors', the notifier's and the mapper's (the
+/// registry's saved endpoints) own, and lets each connector (and the registry) reach exactly
+/// its running sandbox (the addresses bound at start), in sandbox mode: plain `http://` to
+/// that address, nothing else on loopback.
 fn allow_egress(config: &mut FerryConfig, sandbox: Option<&SandboxHandle>) {
     let shared = config.egress.clone();
     for egress in [
         &mut config.connector_mailchimp.egress,
         &mut config.connector_mpluskassa.egress,
         &mut config.notifier.egress,
+        &mut config.mapper.egress,
     ] {
         egress.allow.extend(shared.allow.iter().cloned());
         egress.sandbox |= shared.sandbox;
@@ -259,6 +261,11 @@ fn allow_egress(config: &mut FerryConfig, sandbox: Option<&SandboxHandle>) {
             egress.allow.push(address.to_string());
             egress.sandbox = true;
         }
+        let registry = &mut config.mapper.egress;
+        for address in [sandbox.mailchimp_addr, sandbox.mpluskassa_addr] {
+            registry.allow.push(address.to_string());
+        }
+        registry.sandbox = true;
     }
 }
 

@@ -14,6 +14,12 @@
 //! republish_interval_secs = 3600 # every integration is republished this often (and at start)
 //! ```
 //!
+//! ```toml
+//! [egress]                     # saved endpoints: https to public hosts only, unless allowed
+//! allow = ["sandbox"]          # internal destinations accepted (CIDR, ip:port, host name)
+//! sandbox = false              # true: plain http to those (development with the sandboxes)
+//! ```
+//!
 //! The credentials keyring comes from `FERRY_CREDENTIALS_KEY` (see
 //! `ferry_platform::secrets`), or is handed over by the host ([`MapperConfig::keyring`]).
 
@@ -31,6 +37,11 @@ pub struct MapperConfig {
     pub common: CommonConfig,
     /// The mapper's own section.
     pub mapper: MapperSection,
+    /// `[egress]`: which saved endpoints the registry accepts. A MailChimp base URL or an
+    /// MplusKASSA endpoint carries credentials, so it must be `https://` to a public
+    /// destination, unless it is an internal destination this names (`allow`) and, for plain
+    /// `http://`, the sandbox mode is on (`sandbox = true`), as the connectors require.
+    pub egress: ferry_platform::egress::EgressConfig,
     /// The credentials keyring, when the host provides it (the all-in-one runner); else
     /// `FERRY_CREDENTIALS_KEY` is read at start.
     #[serde(skip)]
@@ -123,6 +134,9 @@ impl Validate for MapperConfig {
                 "mapper.registry.admin_ca_file",
                 format!("{} is not a readable file", ca.display()),
             );
+        }
+        if let Err(error) = ferry_platform::egress::EgressGuard::new(&self.egress) {
+            errors.push("egress.allow", error.to_string());
         }
         if self.mapper.registry.republish_interval_secs == 0 {
             errors.push(

@@ -143,7 +143,8 @@ pub async fn start(runtime: Runtime, config: MapperConfig) -> anyhow::Result<Sta
             Err(e) => return Err(e.into()),
         },
     };
-    let registry = registry::Registry::new(runtime.db.clone(), outbox, keyring);
+    let registry = registry::Registry::new(runtime.db.clone(), outbox, keyring)
+        .with_egress(ferry_platform::egress::EgressGuard::new(&config.egress)?);
     let published = registry.publish_all().await?;
     let republish = {
         let registry = registry.clone();

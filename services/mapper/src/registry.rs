@@ -19,10 +19,13 @@
 //! ([`Registry::publish_all`]), so a connector that starts later (or lost its queue) learns
 //! the current state; consumers skip revisions they have applied already.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use ferry_platform::bus::BusMessage;
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::config::Secret;
+use ferry_platform::egress::EgressGuard;
 use ferry_platform::registry::{mailchimp_key_context, mpluskassa_secret_context};
 use ferry_platform::secrets::{self, Keyring, SecretError};
 use ferry_proto::messages::{
@@ -511,6 +514,7 @@ pub struct Registry {
     db: DatabaseConnection,
     outbox: Outbox,
     keyring: Option<Keyring>,
+    egress: Arc<EgressGuard>,
 }
 
 impl Registry {
@@ -520,7 +524,28 @@ impl Registry {
             db,
             outbox,
             keyring,
+            egress: Arc::new(EgressGuard::default()),
         }
+    }
+
+    /// Accepts saved endpoints as `guard` allows them (default: `https://` to public
+    /// destinations only).
+    pub fn with_egress(mut self, guard: EgressGuard) -> Self {
+        self.egress = Arc::new(guard);
+        self
+    }
+
+    /// `url` for `field` (a base URL or endpoint that will carry credentials): well formed,
+    /// then allowed by the egress guard (https, or sandbox-mode http to an allowed internal
+    /// destination; no internal destination the configuration does not name).
+    fn endpoint(&self, field: &'static str, raw: &str) -> Result<String, RegistryError> {
+        let value = url(field, raw)?;
+        let parsed = reqwest::Url::parse(&value)
+            .map_err(|e| invalid(field, format!("is not a URL: {e}")))?;
+        self.egress
+            .check_credentialed_url(&parsed)
+            .map_err(|e| invalid(field, format!("{e} (credentials would travel to it)")))?;
+        Ok(value)
     }
 
     fn keyring(&self) -> Result<&Keyring, RegistryError> {
@@ -594,7 +619,7 @@ impl Registry {
             state: State::Draft.as_str().to_owned(),
             version: 1,
             mailchimp_base_url: match mc.base_url.as_deref() {
-                Some(b) if !b.trim().is_empty() => Some(url("mailchimp.base_url", b)?),
+                Some(b) if !b.trim().is_empty() => Some(self.endpoint("mailchimp.base_url", b)?),
                 _ => None,
             },
             mailchimp_list_id: text("mailchimp.list_id", &mc.list_id, 100)?,
@@ -607,7 +632,7 @@ impl Registry {
             mailchimp_currency: currency(mc.currency.as_deref())?,
             mailchimp_api_key_sealed: self.seal(&api_key, &mailchimp_key_context(id))?,
             mailchimp_api_key_hint: secrets::hint(&api_key),
-            mpluskassa_endpoint: url("mpluskassa.endpoint", &mp.endpoint)?,
+            mpluskassa_endpoint: self.endpoint("mpluskassa.endpoint", &mp.endpoint)?,
             mpluskassa_ident: text("mpluskassa.ident", &mp.ident, 200)?,
             mpluskassa_branch: branch(mp.branch.unwrap_or(1))?,
             mpluskassa_workplace: mp.workplace.filter(|w| *w > 0),
@@ -670,7 +695,7 @@ impl Registry {
                 row.mailchimp_base_url = if base.trim().is_empty() {
                     None
                 } else {
-                    Some(url("mailchimp.base_url", &base)?)
+                    Some(self.endpoint("mailchimp.base_url", &base)?)
                 };
             }
             if let Some(v) = mc.list_id {
@@ -704,7 +729,7 @@ impl Registry {
                 row.mpluskassa_secret_hint = secrets::hint(&secret);
             }
             if let Some(v) = mp.endpoint {
-                row.mpluskassa_endpoint = url("mpluskassa.endpoint", &v)?;
+                row.mpluskassa_endpoint = self.endpoint("mpluskassa.endpoint", &v)?;
             }
             if let Some(v) = mp.ident {
                 row.mpluskassa_ident = text("mpluskassa.ident", &v, 200)?;

@@ -197,10 +197,16 @@ impl Harness {
         mpluskassa.keyring = Some(ring.clone());
         mpluskassa.egress.allow = vec![sandbox.mpluskassa_addr.to_string()];
         mpluskassa.egress.sandbox = true;
-        let mapper = ferry_mapper::MapperConfig {
+        let mut mapper = ferry_mapper::MapperConfig {
             keyring: Some(ring),
             ..Default::default()
         };
+        // The registry accepts the sandboxes' plain-http endpoints, and nothing else internal.
+        mapper.egress.allow = vec![
+            sandbox.mailchimp_addr.to_string(),
+            sandbox.mpluskassa_addr.to_string(),
+        ];
+        mapper.egress.sandbox = true;
         let notifier = ferry_notifier::NotifierConfig {
             host_parking_lot: false,
             ..Default::default()
@@ -736,7 +742,16 @@ async fn rotation_reseals_under_the_new_key() {
 
     let h = Harness::start(Kind::InProcess, rotating).await;
     // Two integrations saved before the rotation began (under k1 only).
-    let before = Registry::new(h.db.clone(), Outbox::new("mapper"), Some(old));
+    let before = Registry::new(h.db.clone(), Outbox::new("mapper"), Some(old)).with_egress(
+        ferry_platform::egress::EgressGuard::new(&ferry_platform::egress::EgressConfig {
+            allow: vec![
+                h.sandbox.mailchimp_addr.to_string(),
+                h.sandbox.mpluskassa_addr.to_string(),
+            ],
+            sandbox: true,
+        })
+        .unwrap(),
+    );
     let mut ids = Vec::new();
     for _ in 0..2 {
         let input: NewIntegration = serde_json::from_value(h.new_integration()).unwrap();
@@ -830,5 +845,53 @@ async fn every_replica_follows_the_registry_through_the_mirror() {
     .await;
     shutdown.cancel();
     replica_started.stop(Duration::from_secs(5)).await;
+    h.stop().await;
+}
+
+/// Issue 19, finding 2: a saved endpoint carries credentials, so the registry accepts only
+/// `https://` to public destinations, or what `[egress]` names: here the two sandboxes over
+/// plain http (sandbox mode). Creating or changing to anything else is refused naming the
+/// field, and nothing is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_endpoints_must_be_https_or_an_allowed_sandbox() {
+    use reqwest::Method;
+    let h = Harness::start(Kind::InProcess, keyring(&format!("k1:{}", key(1)))).await;
+    for (field, url, why) in [
+        ("mpluskassa", "http://api.mplus.example/", "https"),
+        ("mpluskassa", "https://10.1.2.3:443/", "internal"),
+        ("mpluskassa", "https://169.254.169.254/", "internal"),
+        ("mailchimp", "http://us1.api.mailchimp.example/3.0", "https"),
+        ("mailchimp", "http://127.0.0.1:9/3.0", "internal"),
+    ] {
+        let mut body = h.new_integration();
+        let key = if field == "mailchimp" {
+            "base_url"
+        } else {
+            "endpoint"
+        };
+        body[field][key] = json!(url);
+        let (status, text) = h.call(Method::POST, "/integrations", Some(body)).await;
+        assert_eq!(status, 400, "{url}: {text}");
+        assert!(text.contains(&format!("{field}.{key}")), "{url}: {text}");
+        assert!(text.to_lowercase().contains(why), "{url}: {text}");
+    }
+    let list = h.json(Method::GET, "/integrations", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 0, "nothing saved: {list}");
+
+    // The sandboxes are allowed; a change to a public http endpoint is refused.
+    let created = h
+        .json(Method::POST, "/integrations", Some(h.new_integration()))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, text) = h
+        .call(
+            Method::PATCH,
+            &format!("/integrations/{id}"),
+            Some(json!({"mpluskassa": {"endpoint": "http://kassa.example/", "secret": "x-secret-123456"},
+                        "expected_version": created["version"]})),
+        )
+        .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("mpluskassa.endpoint"), "{text}");
     h.stop().await;
 }

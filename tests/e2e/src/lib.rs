@@ -1139,7 +1139,8 @@ impl Cluster {
     /// connector polls again within ~4 s) and quick retries for tests; the mapper's
     /// registry reaches the connectors' admin servers for connection tests. No integration
     /// is configured in a file: the registry serves it. Each connector may reach exactly its
-    /// sandbox on loopback, over plain http (`[egress]`, sandbox mode).
+    /// sandbox on loopback, over plain http (`[egress]`, sandbox mode), and the registry
+    /// accepts those two endpoints.
     fn service_toml(&self, kind: ServiceKind) -> String {
         let egress = |url: &str| {
             format!(
@@ -1159,8 +1160,16 @@ impl Cluster {
                  max_attempts = 4\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n",
                 egress(&self.sandbox.mpluskassa_endpoint())
             ),
+            // The registry accepts the sandboxes' plain-http endpoints (sandbox mode).
             ServiceKind::Mapper => format!(
-                "[mapper.registry]\nmailchimp_admin_url = {}\nmpluskassa_admin_url = {}\n",
+                "[egress]\nallow = [{}, {}]\nsandbox = true\n\
+                 [mapper.registry]\nmailchimp_admin_url = {}\nmpluskassa_admin_url = {}\n",
+                q(&ferry_test_support::egress::socket_of(
+                    &self.sandbox.mailchimp_api()
+                )),
+                q(&ferry_test_support::egress::socket_of(
+                    &self.sandbox.mpluskassa_endpoint()
+                )),
                 q(&self.local_url(ServiceKind::ConnectorMailchimp)),
                 q(&self.local_url(ServiceKind::ConnectorMpluskassa))
             ),
