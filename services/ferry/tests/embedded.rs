@@ -189,15 +189,24 @@ async fn one_order_is_one_trace_across_the_services() {
     };
     let mut traces = Vec::new();
     for saga in &sagas[..2] {
-        let rows = ferry
-            .get_json(
-                &http,
-                &format!(
-                    "/api/v1/activity?correlation_id={}&limit=500",
-                    saga["id"].as_str().unwrap()
-                ),
-            )
-            .await;
+        // The notifier records deliveries in batches: the saga can be done a moment before
+        // its last messages are in the activity log.
+        let rows = loop {
+            let rows = ferry
+                .get_json(
+                    &http,
+                    &format!(
+                        "/api/v1/activity?correlation_id={}&limit=500",
+                        saga["id"].as_str().unwrap()
+                    ),
+                )
+                .await;
+            let recorded = rows["items"].as_array().map_or(0, Vec::len);
+            if recorded >= 3 || Instant::now() >= deadline {
+                break rows;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
         let items = rows["items"].as_array().unwrap();
         assert!(items.len() >= 3, "the saga's activity: {rows}");
         let ids: std::collections::BTreeSet<&str> = items

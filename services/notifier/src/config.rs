@@ -342,9 +342,16 @@ impl Validate for NotifierConfig {
             } else if self.channels[..i].iter().any(|c| c.name == channel.name) {
                 errors.push(format!("{at}.name"), "is used by another channel");
             }
+            let sandbox = self.egress.sandbox;
             let http_url = |errors: &mut ValidationErrors, key: &str, url: &str| {
-                if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    errors.push(format!("{at}.{key}"), "must start with https:// or http://");
+                if url.starts_with("http://") && !sandbox {
+                    errors.push(
+                        format!("{at}.{key}"),
+                        "must start with https:// (it carries a secret; plain http only in \
+                         the sandbox mode, egress.sandbox = true)",
+                    );
+                } else if !(url.starts_with("https://") || url.starts_with("http://")) {
+                    errors.push(format!("{at}.{key}"), "must start with https://");
                 }
             };
             match &channel.kind {

@@ -275,6 +275,35 @@ async fn queued_deliveries_survive_a_restart() {
     world.cleanup().await;
 }
 
+/// Issue 19, finding 3: an alert channel's secrets never travel over plain http outside the
+/// sandbox mode: a webhook to an allowed address over http is refused, and says why.
+#[tokio::test]
+async fn a_webhook_over_plain_http_is_refused_outside_the_sandbox_mode() {
+    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
+    let receiver = Receiver::start(0).await;
+    let mut config = config();
+    config.egress.sandbox = false;
+    config.delivery.max_attempts = 1;
+    config.channels.push(webhook("ops", receiver.url("/hook")));
+    let h = Harness::start(&world, config).await;
+    let alert = raise(&world, &h).await;
+    let given_up = eventually("the delivery given up", 20, || async {
+        let d = deliveries(&h, &alert).await;
+        (d.len() == 1 && d[0]["state"] == "failed").then(|| d[0].clone())
+    })
+    .await;
+    let error = given_up["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("http"), "{given_up}");
+    assert_eq!(
+        receiver.attempts(),
+        0,
+        "the secret travelled over plain http"
+    );
+    h.stop().await;
+    receiver.stop().await;
+    world.cleanup().await;
+}
+
 /// Issue 19, finding 3: alert channels go through the egress guard: a webhook on loopback (as
 /// an in-cluster or metadata address would be) is refused unless `egress.allow` names it, and
 /// the refusal says why.

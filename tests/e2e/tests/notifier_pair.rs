@@ -151,7 +151,7 @@ async fn two_notifiers_deliver_each_alert_once_and_one_survives_a_drain() -> any
     }
     toml.push_str(
         "[delivery]\npoll_ms = 50\nretry_base_ms = 100\nretry_max_ms = 200\nmax_attempts = 10\n\
-         [egress]\nallow = [\"127.0.0.1/32\"]",
+         [egress]\nallow = [\"127.0.0.1/32\"]\nsandbox = true",
     );
     options.extra_toml.insert(ServiceKind::Notifier, toml);
     let seed = options.seed.clone();

@@ -130,8 +130,10 @@ pub fn config() -> NotifierConfig {
     config.delivery.poll_ms = 50;
     config.delivery.timeout_ms = 3000;
     config.evaluate_every_seconds = 3600;
-    // The webhook receivers and the SMTP server of the tests listen on loopback.
+    // The webhook receivers and the SMTP server of the tests listen on loopback, over plain
+    // http (sandbox mode).
     config.egress.allow = vec!["127.0.0.0/8".into()];
+    config.egress.sandbox = true;
     config
 }
 
