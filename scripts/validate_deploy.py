@@ -626,7 +626,11 @@ def check_compose(compose: dict, report: Report, schema: dict | None = None) -> 
     published = {}
     for name, svc in services.items():
         for port in svc.get("ports", []):
-            host = str(port).split(":")[0]
+            parts = str(port).split(":")
+            # The setup holds development secrets: every port on the host's loopback only.
+            report.check(len(parts) == 3 and parts[0] == "127.0.0.1",
+                         f"{where}: {name}: port {port} must be published on 127.0.0.1 only")
+            host = parts[-2] if len(parts) >= 2 else parts[0]
             report.check(host not in published,
                          f"{where}: host port {host} published by {published.get(host)} and {name}")
             published[host] = name
@@ -666,7 +670,7 @@ def check_compose(compose: dict, report: Report, schema: dict | None = None) -> 
         port = ports[service]
         report.check(env.get("FERRY_ADMIN__LISTEN") == f"0.0.0.0:{port}",
                      f"{where}: {service}: FERRY_ADMIN__LISTEN must be 0.0.0.0:{port}")
-        report.check(f"{port}:{port}" in [str(p) for p in svc.get("ports", [])],
+        report.check(f"127.0.0.1:{port}:{port}" in [str(p) for p in svc.get("ports", [])],
                      f"{where}: {service}: admin port {port} must be published")
         report.check(get(svc, "command", 0) == f"/usr/local/bin/{service}",
                      f"{where}: {service}: command must be /usr/local/bin/{service}")
