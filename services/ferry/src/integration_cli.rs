@@ -11,10 +11,12 @@
 //! ferry integration rotate-credentials
 //! ```
 //!
-//! The token: `--token`, else `FERRY_ADMIN_TOKEN`, else the local `ferry run`'s
-//! `ferry-data/admin-token`. Credentials are best passed through the environment variables
-//! (they then stay out of the shell history and the process list); they are sent once to the
-//! admin API and never printed.
+//! The token: `FERRY_ADMIN_TOKEN`, else the file `--token-file` (default the local
+//! `ferry run`'s `ferry-data/admin-token`); `--token` works but warns (the process list shows
+//! it). Credentials come from the environment variables or from files
+//! (`--mailchimp-api-key-file`, `--mpluskassa-secret-file`), never from arguments, so they stay
+//! out of the shell history and the process list; they are sent once to the admin API and never
+//! printed.
 
 use std::path::PathBuf;
 
@@ -89,9 +91,11 @@ struct CreateArgs {
     /// A name for people.
     #[arg(long)]
     name: String,
-    /// The MailChimp API key (`<key>-<dc>`).
-    #[arg(long, env = "FERRY_MAILCHIMP_API_KEY", hide_env_values = true)]
-    mailchimp_api_key: String,
+    /// A file holding the MailChimp API key (`<key>-<dc>`); default: the environment variable
+    /// `FERRY_MAILCHIMP_API_KEY`. The key itself is no argument: arguments are visible to
+    /// every user of the machine (`ps`).
+    #[arg(long)]
+    mailchimp_api_key_file: Option<PathBuf>,
     /// MailChimp API base URL override (the sandbox: `http://127.0.0.1:9110/3.0`).
     #[arg(long)]
     mailchimp_base_url: Option<String>,
@@ -113,9 +117,10 @@ struct CreateArgs {
     /// The MplusKASSA API ident.
     #[arg(long)]
     mpluskassa_ident: String,
-    /// The MplusKASSA API secret.
-    #[arg(long, env = "FERRY_MPLUSKASSA_SECRET", hide_env_values = true)]
-    mpluskassa_secret: String,
+    /// A file holding the MplusKASSA API secret; default: the environment variable
+    /// `FERRY_MPLUSKASSA_SECRET` (no argument, for the same reason as the API key).
+    #[arg(long)]
+    mpluskassa_secret_file: Option<PathBuf>,
     /// MplusKASSA branch (default 1).
     #[arg(long)]
     branch: Option<i32>,
@@ -124,9 +129,31 @@ struct CreateArgs {
     workplace: Option<i32>,
 }
 
+/// A secret from the file `file` when given, else from the environment variable `env`;
+/// never from an argument.
+fn secret(env: &str, file: Option<&std::path::Path>, flag: &str) -> anyhow::Result<String> {
+    let value = match file {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("{flag} {}", path.display()))?
+        }
+        None => std::env::var(env).unwrap_or_default(),
+    };
+    let value = value.trim().to_owned();
+    if value.is_empty() {
+        bail!("set {env}, or name a file holding it with {flag}");
+    }
+    Ok(value)
+}
+
 impl IntegrationArgs {
     /// Runs the command; what it prints goes to stdout.
     pub async fn run(self) -> anyhow::Result<()> {
+        if std::env::args().any(|a| a == "--token" || a.starts_with("--token=")) {
+            eprintln!(
+                "warning: --token puts the admin token in the process list (ps); prefer \
+                 FERRY_ADMIN_TOKEN or --token-file"
+            );
+        }
         let token = match self.token.clone().filter(|t| !t.trim().is_empty()) {
             Some(token) => token,
             None => std::fs::read_to_string(&self.token_file)
@@ -147,8 +174,18 @@ impl IntegrationArgs {
         };
         match self.command {
             IntegrationCommand::Create(c) => {
+                let mailchimp_api_key = secret(
+                    "FERRY_MAILCHIMP_API_KEY",
+                    c.mailchimp_api_key_file.as_deref(),
+                    "--mailchimp-api-key-file",
+                )?;
+                let mpluskassa_secret = secret(
+                    "FERRY_MPLUSKASSA_SECRET",
+                    c.mpluskassa_secret_file.as_deref(),
+                    "--mpluskassa-secret-file",
+                )?;
                 let mut mailchimp = json!({
-                    "api_key": c.mailchimp_api_key,
+                    "api_key": mailchimp_api_key,
                     "list_id": c.list_id,
                     "store_id": c.store_id,
                 });
@@ -164,7 +201,7 @@ impl IntegrationArgs {
                 let mut mpluskassa = json!({
                     "endpoint": c.mpluskassa_endpoint,
                     "ident": c.mpluskassa_ident,
-                    "secret": c.mpluskassa_secret,
+                    "secret": mpluskassa_secret,
                 });
                 if let Some(branch) = c.branch {
                     mpluskassa["branch"] = json!(branch);

@@ -103,6 +103,19 @@ fn cli_manages_integrations_of_a_running_ferry() {
     let listed = ok(cli(&dir, &admin, &["list"]), "list");
     assert!(!listed.contains(&id));
 
+    // Secrets are no arguments (the process list shows arguments to every user).
+    let as_argument = cli(
+        &dir,
+        &admin,
+        &["create", "--name", "x", "--mailchimp-api-key", API_KEY],
+    );
+    assert!(!as_argument.status.success());
+    assert!(
+        String::from_utf8_lossy(&as_argument.stderr).contains("--mailchimp-api-key"),
+        "{}",
+        String::from_utf8_lossy(&as_argument.stderr)
+    );
+
     // A wrong token is refused.
     let refused = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .current_dir(&dir)
