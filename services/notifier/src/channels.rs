@@ -92,6 +92,7 @@ pub fn webhook_body(alert: &AlertView, event: &str) -> serde_json::Value {
 fn headline(alert: &AlertView, event: &str) -> String {
     let tag = match event {
         "resolved" => "RESOLVED".to_owned(),
+        crate::gdpr::ERASED_EVENT => "DETAILS ERASED".to_owned(),
         "reminder" => format!("STILL FAILING ({}x)", alert.occurrences),
         _ => alert.severity.to_uppercase(),
     };
@@ -102,6 +103,15 @@ fn headline(alert: &AlertView, event: &str) -> String {
 pub fn text(alert: &AlertView, event: &str) -> String {
     let mut out = headline(alert, event);
     out.push_str("\n\n");
+    if event == crate::gdpr::ERASED_EVENT {
+        out.push_str(&format!(
+            "A person's data was erased on request (GDPR). The earlier notification of alert {} \
+             ({}, opened {}) named them: remove its details wherever it is kept (ticket, chat, \
+             mailbox). The alert itself stays, without them.",
+            alert.id, alert.rule, alert.opened_at
+        ));
+        return out;
+    }
     // First the plain sentence for the shop, then the technical detail for whoever fixes it.
     if event == "resolved" {
         out.push_str(&format!(
@@ -198,6 +208,10 @@ impl Channel {
                     .json(&json!({ "text": text(alert, event) }));
                 self.http_send(request).await
             }
+            // PagerDuty's events cannot change an incident's details: the erasure is not sent
+            // there (the incident keeps the details it was sent; whoever handles the request redacts
+            // them in PagerDuty).
+            ChannelKind::Pagerduty { .. } if event == crate::gdpr::ERASED_EVENT => Ok(()),
             ChannelKind::Pagerduty { url, routing_key } => {
                 let action = if event == "resolved" {
                     "resolve"

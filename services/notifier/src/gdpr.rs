@@ -20,7 +20,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::activity::{self, EraseReport, redact_text};
-use crate::store::{alert_row, erasure_row, integration_row};
+use crate::store::{alert_row, delivery_row, erasure_row, integration_row};
 
 const ERASED: &str = "[erased]";
 
@@ -212,7 +212,45 @@ async fn redact_alerts(
         active.title = Set(scrub_key(&alert.title));
         active.detail = Set(scrub_key(&alert.detail));
         active.update(db).await?;
+        notify_erased(db, alert.id).await?;
         redacted += 1;
     }
     Ok(redacted)
 }
+
+/// Queues a follow-up notice (`erased`) to every channel that was sent a notification of
+/// alert `alert`: the details it carried were erased on request, so whoever keeps them
+/// (a ticket, a chat history, a mailbox) knows to remove them. Sent by the delivery loop like
+/// any notification; the notice itself carries no personal data.
+async fn notify_erased(db: &DatabaseConnection, alert: Uuid) -> Result<(), DbErr> {
+    let sent = delivery_row::Entity::find()
+        .filter(delivery_row::Column::AlertId.eq(alert))
+        .filter(delivery_row::Column::State.eq("sent"))
+        .filter(delivery_row::Column::Event.ne(ERASED_EVENT))
+        .all(db)
+        .await?;
+    let mut channels: Vec<String> = sent.into_iter().map(|d| d.channel).collect();
+    channels.sort();
+    channels.dedup();
+    let now = Utc::now();
+    for channel in channels {
+        delivery_row::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            alert_id: Set(alert),
+            channel: Set(channel),
+            event: Set(ERASED_EVENT.to_owned()),
+            state: Set("pending".to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            last_error: Set(None),
+            created_at: Set(now),
+            sent_at: Set(None),
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The delivery event of the follow-up notice that an alert's details were erased.
+pub const ERASED_EVENT: &str = "erased";

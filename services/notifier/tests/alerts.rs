@@ -638,7 +638,8 @@ async fn an_alert_can_be_resolved_by_hand_and_reopens_as_a_new_alert() {
 }
 
 /// Issue 19, finding 1 (the notifier's part): an erase redacts the alerts about the person and
-/// the parked messages mentioning them (kept as evidence, not discarded), and is audited (who,
+/// the parked messages mentioning them (kept as evidence, not discarded), tells the alert
+/// channels that were sent those alerts that their details were erased, and is audited (who,
 /// when, how many; never the address). Parked messages are deleted after their retention.
 #[tokio::test]
 async fn erase_redacts_alerts_and_parked_messages_and_is_audited_and_parked_ones_expire() {
@@ -675,10 +676,28 @@ async fn erase_redacts_alerts_and_parked_messages_and_is_audited_and_parked_ones
     .await;
     assert!(!letters.to_string().is_empty());
 
+    // The alert went out to the channel, naming the person.
+    let before = wait_notified(&receiver, "dead_letter", &["firing"]).await;
+    assert!(
+        before[0].1.to_string().contains(&masked),
+        "{:?}",
+        before[0].1
+    );
+
     let (status, report) = h.post("/gdpr/erase", json!({"email": email})).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["parked_messages_redacted"], 1, "{report}");
     assert_eq!(report["alerts_redacted"], 1, "{report}");
+
+    // The channel that was told gets a follow-up notice: the details were erased; the
+    // notice names the alert, not the person.
+    let after = wait_notified(&receiver, "dead_letter", &["firing", "erased"]).await;
+    let notice = after[1].1.to_string();
+    assert!(
+        !notice.contains(email) && !notice.contains(&masked),
+        "{notice}"
+    );
+    assert_eq!(after[1].1["id"], before[0].1["id"], "the same alert");
 
     let alerts = h.get("/alerts").await.to_string();
     assert!(
