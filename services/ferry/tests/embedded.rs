@@ -335,3 +335,133 @@ fn the_example_configuration_stays_valid() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Issue 19, finding 1, on the embedded default: a seeded MailChimp customer flows into
+/// MplusKASSA through `ferry run` (SQLite); once erased (`POST /api/v1/gdpr/erase`), no table
+/// of the SQLite file holds their e-mail address, last name, street or phone number, and none
+/// does a few seconds later while the connectors keep polling.
+#[tokio::test]
+async fn an_erased_person_leaves_no_trace_in_the_sqlite_file() {
+    let dir = temp_dir();
+    let ferry = Ferry::start(&dir);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let seed = ferry_sandbox::seed::Seed::default_shop();
+    let person = seed
+        .customers
+        .iter()
+        .find(|c| c.in_mailchimp_store && !c.in_mpluskassa && !c.phone.is_empty())
+        .expect("a MailChimp customer that Ferry creates in MplusKASSA");
+    // Their name and street too, unless another seeded person shares them (those stay, rightly).
+    let unique = |f: fn(&ferry_sandbox::seed::Customer) -> &str| {
+        seed.customers
+            .iter()
+            .filter(|o| f(o).eq_ignore_ascii_case(f(person)))
+            .count()
+            == 1
+    };
+    let mut needles = vec![person.email.as_str(), person.phone.as_str()];
+    if unique(|p| p.last_name.as_str()) {
+        needles.push(person.last_name.as_str());
+    }
+    if unique(|p| p.address.street.as_str()) {
+        needles.push(person.address.street.as_str());
+    }
+    let database = dir.join("ferry-data/ferry.sqlite");
+    // The initial sync done: the person's rows stop changing (what arrives after the erase is
+    // new data from the source, where the person still is).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = Vec::new();
+    let mut steady = 0;
+    while steady < 6 {
+        let hits = sqlite_hits(&database, &needles).await;
+        steady = if !hits.is_empty() && hits == last {
+            steady + 1
+        } else {
+            0
+        };
+        last = hits;
+        assert!(
+            Instant::now() < deadline,
+            "the person's data never settled in Ferry's database: {last:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let erased = http
+        .post(format!("{}/api/v1/gdpr/erase", ferry.base))
+        .bearer_auth(ferry.token())
+        .json(&serde_json::json!({ "email": person.email.to_uppercase() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200, "{}", erased.text().await.unwrap());
+    // Every service erases on its own delivery of the request: give them a moment, then look
+    // twice, the second time after more polls.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let hits = sqlite_hits(&database, &needles).await;
+        if hits.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left after the erase: {hits:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let hits = sqlite_hits(&database, &needles).await;
+    assert!(hits.is_empty(), "back after the erase: {hits:?}");
+    let (status, _) = ferry.terminate();
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `table.column` of every cell of the SQLite file at `path` holding one of `needles`
+/// (case-insensitive, as text; blobs read as UTF-8).
+async fn sqlite_hits(path: &std::path::Path, needles: &[&str]) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+    let db = Database::connect(format!("sqlite://{}?mode=ro", path.display()))
+        .await
+        .unwrap();
+    let tables = db
+        .query_all(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT name FROM sqlite_master WHERE type = 'table'",
+        ))
+        .await
+        .unwrap();
+    let mut hits = Vec::new();
+    for table in tables {
+        let table: String = table.try_get("", "name").unwrap();
+        let columns = db
+            .query_all(Statement::from_string(
+                DbBackend::Sqlite,
+                format!("SELECT name FROM pragma_table_info('{table}')"),
+            ))
+            .await
+            .unwrap();
+        for column in columns {
+            let column: String = column.try_get("", "name").unwrap();
+            for needle in needles {
+                let found = db
+                    .query_one(Statement::from_sql_and_values(
+                        DbBackend::Sqlite,
+                        format!(
+                            "SELECT count(*) AS n FROM \"{table}\" \
+                             WHERE instr(lower(CAST(\"{column}\" AS TEXT)), lower($1)) > 0"
+                        ),
+                        [(*needle).into()],
+                    ))
+                    .await
+                    .unwrap()
+                    .and_then(|r| r.try_get::<i64>("", "n").ok())
+                    .unwrap_or(0);
+                if found > 0 {
+                    hits.push(format!("{table}.{column} ({found} rows hold {needle:?})"));
+                }
+            }
+        }
+    }
+    db.close().await.ok();
+    hits
+}
