@@ -19,7 +19,7 @@
 //! - **Egress**: the HTTP client is built by the deployment's [`EgressGuard`]
 //!   ([`ClientSettings::egress`]): it follows no redirect, refuses internal addresses after
 //!   resolution (at connect time) unless `[egress] allow` names them, and the base URL is
-//!   checked before each call (`https://` only; plain `http://` to loopback or an allowed
+//!   checked once, when the client is built (`https://` only; plain `http://` to loopback or an allowed
 //!   internal address in sandbox mode only).
 //! - **Errors** are typed ([`ClientError`]) and name the operation and the cause; they never
 //!   contain the key, URLs with query strings, or e-mail addresses.
@@ -707,16 +707,10 @@ impl MailchimpClient {
         body: Option<&Value>,
         idempotency: Idempotency,
     ) -> Result<Option<Value>, ClientError> {
+        // The base URL passed the egress guard when the client was built (both are fixed for
+        // its life) and a path cannot change the host; the connector's resolver checks every
+        // address connected to.
         let url = format!("{}{}", self.inner.base, path);
-        // Checked before every call: the guard decides, not what the client was built with.
-        if let Err(refused) = reqwest::Url::parse(&url)
-            .map_err(|_| EgressError::NoHost)
-            .and_then(|u| self.inner.settings.egress.check_credentialed_url(&u))
-        {
-            let e = ClientError::Refused(refused);
-            self.note_error(&e);
-            return Err(e);
-        }
         let max = self.inner.settings.max_attempts.max(1);
         let mut attempt = 1;
         loop {

@@ -9,7 +9,7 @@
 //!
 //! Addresses written as IP literals never reach a resolver: [`EgressGuard::check_url`] refuses
 //! internal literals and internal host names (`localhost`, `*.svc`, `*.cluster.local`,
-//! `*.internal`); call it before each request. The configuration's allow-list
+//! `*.internal`); call it on every URL a client is built for. The configuration's allow-list
 //! ([`EgressConfig::allow`]: CIDR blocks, exact `ip:port` addresses or exact host names) names
 //! the exceptions, e.g. the sandbox on loopback in tests and demos.
 //!

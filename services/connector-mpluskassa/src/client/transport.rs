@@ -14,7 +14,7 @@
 //! - **Egress**: the HTTP client is built by the deployment's [`EgressGuard`]
 //!   ([`ClientSettings::egress`]): no redirect is followed, internal addresses are refused after
 //!   resolution (at connect time) unless `[egress] allow` names them, and the endpoint is
-//!   checked when the client is built and before each call (`https://` only; plain `http://`
+//!   checked once, when the client is built (`https://` only; plain `http://`
 //!   to loopback or an allowed internal address in sandbox mode only: the credentials travel
 //!   in its query string).
 //! - A response is checked against [`Limits`] (size, nesting depth) before it is read: a
@@ -399,14 +399,8 @@ impl MplusClient {
             kind: transport_failure(&e).into(),
             message: e.without_url().to_string(),
         };
-        // Checked before every call: the guard decides, not what the client was built with.
-        if let Err(refused) = self.settings.egress.check_credentialed_url(&self.url) {
-            return Err(MplusError::Transport {
-                operation,
-                kind: TransportKind::Refused,
-                message: refused.to_string(),
-            });
-        }
+        // The endpoint passed the egress guard when the transport was built (both are fixed
+        // for its life); the resolver checks every address connected to.
         let response = self
             .http
             .post(self.url.clone())
