@@ -58,6 +58,7 @@ pub struct ConnectionTest {
 
 /// The result of a connection test.
 #[derive(Serialize, ToSchema)]
+#[schema(as = MailchimpConnectionTestResult)]
 pub struct ConnectionTestResult {
     /// Whether MailChimp accepted the key.
     pub ok: bool,
@@ -298,6 +299,7 @@ async fn connection_test(
 
 /// A served connection, without secrets.
 #[derive(Serialize, ToSchema)]
+#[schema(as = MailchimpIntegrationView)]
 pub struct IntegrationView {
     /// The integration.
     #[schema(value_type = String)]
@@ -366,6 +368,7 @@ fn integration(state: &AdminState, id: &str) -> Result<Arc<Integration>, ApiErro
 
 /// What to sync.
 #[derive(Deserialize, ToSchema)]
+#[schema(as = MailchimpSyncRequest)]
 pub struct SyncRequest {
     /// `full` (read and publish everything) or `incremental` (changes since the watermark).
     pub mode: SyncMode,

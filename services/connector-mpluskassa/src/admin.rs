@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
-use ferry_platform::admin::{ApiError, OperatorAccess, ReadAccess};
+use ferry_platform::admin::{ApiError, ErrorBody, OperatorAccess, ReadAccess};
 use ferry_platform::config::Secret;
 use ferry_platform::egress::{TestFailure, TestFailureCode, TransportFailure};
 use ferry_platform::registry::AtRevision;
@@ -82,6 +82,7 @@ pub struct ConnectionTestRequest {
 
 /// Outcome of a connection test.
 #[derive(Serialize, ToSchema)]
+#[schema(as = MplusKassaConnectionTestResult)]
 pub struct ConnectionTestResult {
     /// Whether the installation answered and accepted the credentials.
     ok: bool,
@@ -195,6 +196,7 @@ async fn connection_test(
 
 /// A served installation (no secrets).
 #[derive(Serialize, ToSchema)]
+#[schema(as = MplusKassaIntegrationView)]
 pub struct IntegrationView {
     /// Integration id.
     integration_id: String,
@@ -266,14 +268,24 @@ pub struct ReferenceData {
     turnover_groups: Vec<TurnoverGroup>,
 }
 
-fn unavailable(e: MplusError) -> ApiError {
-    ApiError::Unavailable(format!("MplusKASSA: {e}"))
+/// A failed MplusKASSA call: `503` when trying again later may succeed, `409` when
+/// MplusKASSA refuses the integration's connection (credentials, configuration) and only an
+/// operator changing it helps (scripts/api-fuzz.sh found the refusal answered `503`).
+fn remote_failure(e: MplusError) -> ApiError {
+    if e.is_transient() {
+        ApiError::Unavailable(format!("MplusKASSA: {e}"))
+    } else {
+        ApiError::Conflict(format!(
+            "MplusKASSA refuses this integration's connection: {e}"
+        ))
+    }
 }
 
 /// Reads the reference data of an installation.
 #[utoipa::path(get, path = "/mpluskassa/integrations/{id}/reference-data", tag = "mpluskassa",
     params(("id" = String, Path, description = "Integration id")),
     responses((status = 200, body = ReferenceData), (status = 404, description = "Unknown integration"),
+               (status = 409, description = "MplusKASSA refuses the integration's connection (e.g. its credentials)", body = ErrorBody),
                (status = 503, description = "MplusKASSA did not answer")))]
 async fn reference_data(
     _who: ReadAccess,
@@ -289,7 +301,7 @@ async fn reference_data(
         c.vat_groups(),
         c.turnover_groups()
     )
-    .map_err(unavailable)?;
+    .map_err(remote_failure)?;
     Ok(HttpResponse::Ok().json(ReferenceData {
         branches,
         employees,
@@ -301,6 +313,7 @@ async fn reference_data(
 
 /// Which sync to start.
 #[derive(Deserialize, ToSchema, Default)]
+#[schema(as = MplusKassaSyncRequest)]
 pub struct SyncRequest {
     /// Start the entities from cursor 0 (a full sync).
     #[serde(default)]

@@ -172,6 +172,34 @@ async fn admin_api() {
         .unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<Value>().await.unwrap()["code"], "not_found");
+    // MplusKASSA refusing the connection is no outage to retry (scripts/api-fuzz.sh found
+    // it answered 503): 409, naming the refusal.
+    h.fault_on(
+        "getTurnoverGroups",
+        ferry_sandbox::faults::FaultKind::SoapFault {
+            code: "SOAP-ENV:Client".into(),
+            message: "Authentication failed: invalid or missing ident/secret".into(),
+        },
+        1,
+    );
+    let r = http
+        .get(format!(
+            "{base}/mpluskassa/integrations/{id}/reference-data"
+        ))
+        .bearer_auth(READ)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let refusal: Value = r.json().await.unwrap();
+    assert_eq!(refusal["code"], "conflict", "{refusal}");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authentication failed"),
+        "{refusal}"
+    );
 
     // A sync on request (change detection is off in this harness), followed in the stats.
     let r = http

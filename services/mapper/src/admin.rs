@@ -54,7 +54,9 @@ pub struct ValidationFailure {
     /// The usual error fields.
     #[serde(flatten)]
     pub error: ErrorBody,
-    /// Every problem, with its place.
+    /// Every problem, with its place. Absent from a `400` that refuses the request itself
+    /// (a malformed integration id or body), which is a plain error object.
+    #[schema(required = false)]
     pub errors: Vec<FieldError>,
 }
 

@@ -429,7 +429,7 @@ pub async fn list<C: ConnectionTrait>(
         .order_by(activity_row::Column::OccurredAt, Order::Desc)
         .order_by(activity_row::Column::Id, Order::Desc)
         .limit(query.limit.unwrap_or(50).clamp(1, 500))
-        .offset(query.offset.unwrap_or(0))
+        .offset(ferry_platform::db::page_offset(query.offset))
         .all(conn)
         .await?;
     Ok(ActivityPage {

@@ -491,7 +491,7 @@ pub async fn list<C: ConnectionTrait>(
     let mut select = alert_row::Entity::find()
         .order_by_desc(alert_row::Column::OpenedAt)
         .limit(query.limit.unwrap_or(100).clamp(1, 500))
-        .offset(query.offset.unwrap_or(0));
+        .offset(ferry_platform::db::page_offset(query.offset));
     match query.state.as_deref().unwrap_or(OPEN) {
         "all" => {}
         state => select = select.filter(alert_row::Column::State.eq(state)),

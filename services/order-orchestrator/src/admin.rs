@@ -158,7 +158,7 @@ async fn list(
     }
     let rows = select
         .limit(limit)
-        .offset(query.offset.unwrap_or(0))
+        .offset(ferry_platform::db::page_offset(query.offset))
         .all(state.actors.engine().db())
         .await
         .map_err(ApiError::internal)?;

@@ -444,6 +444,15 @@ pub fn service_migration_table(service: &str) -> DynIden {
     Alias::new(format!("ferry_migrations_{name}")).into_iden()
 }
 
+/// The `OFFSET` of a page whose caller asked to skip `requested` rows (none: 0).
+///
+/// Both databases bind integers as signed 64-bit: sea-query's binder panics on a `u64`
+/// above `i64::MAX` (the admin worker died and the client lost its connection). Skipping
+/// `i64::MAX` rows already skips every row, so larger offsets read the same empty page.
+pub fn page_offset(requested: Option<u64>) -> u64 {
+    requested.unwrap_or(0).min(i64::MAX.unsigned_abs())
+}
+
 /// Runs `SELECT 1`.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbError> {
     db.execute(Statement::from_string(

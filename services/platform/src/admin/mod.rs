@@ -113,6 +113,10 @@ pub enum AdminError {
     /// The OpenAPI document could not be serialized.
     #[error("cannot serialize the OpenAPI document")]
     OpenApi(#[source] ApiError),
+    /// Two of the service's documents define one component schema differently
+    /// ([`openapi::schema_conflicts`]).
+    #[error("OpenAPI schemas defined differently by two documents: {}", .0.join(", "))]
+    SchemaConflict(Vec<String>),
     /// A route of the service is sent elsewhere by the route table.
     #[error(transparent)]
     Unrouted(#[from] crate::routes::Unrouted),
@@ -245,6 +249,10 @@ impl AdminServerBuilder {
     #[tracing::instrument(level = "debug", skip(self), fields(service = %self.service_name, listen = %self.listen))]
     pub fn bind(self) -> Result<RunningAdminServer, AdminError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| AdminError::NoRuntime)?;
+        let conflicts = openapi::schema_conflicts(&self.docs);
+        if !conflicts.is_empty() {
+            return Err(AdminError::SchemaConflict(conflicts));
+        }
         let doc = self.openapi();
         crate::routes::check_openapi(&self.service_name, &doc)?;
         let document = openapi::render(&doc).map_err(AdminError::OpenApi)?;

@@ -217,7 +217,7 @@ impl ParkingLot {
         let mut query = dead_letter_row::Entity::find()
             .order_by_desc(dead_letter_row::Column::ParkedAt)
             .limit(filter.limit.clamp(1, 500))
-            .offset(filter.offset);
+            .offset(crate::db::page_offset(Some(filter.offset)));
         if let Some(queue) = &filter.queue {
             query = query.filter(dead_letter_row::Column::Queue.eq(queue.as_str()));
         }
