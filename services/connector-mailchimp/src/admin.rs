@@ -20,7 +20,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use ferry_platform::admin::{ApiError, OperatorAccess, ReadAccess};
 use ferry_platform::egress::{TestFailure, TestFailureCode, TransportFailure};
-use ferry_platform::registry::AtRevision;
+use ferry_platform::registry::{AtRevision, SealedConnection};
 use ferry_proto::IntegrationId;
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
@@ -227,15 +227,19 @@ fn failed_test(
 }
 
 /// Tests the connection the connector holds for an integration (the registry's "test saved
-/// connection": the credentials never travel, the connector opened them from the registry's
-/// sealed event). `?revision=N`: 409 until this replica serves revision `N`.
+/// connection": no credential travels in clear). `?revision=N` names the registry revision
+/// saved: a replica serving it tests its own connection; one that does not yet (its queue
+/// busy, or the change delivered to another replica) tests the sealed credentials of the
+/// body, opened with its own keyring; without them it answers 409 (retry) or 404.
 #[utoipa::path(
     post,
     path = "/mailchimp/integrations/{integration_id}/connection-test",
     tag = "mailchimp",
     params(("integration_id" = String, Path, description = "Integration id"), AtRevision),
+    request_body(content = Option<SealedConnection>, description = "The registry's sealed credentials of this revision (optional)"),
     responses(
         (status = 200, description = "The result (ok or the reason)", body = ConnectionTestResult),
+        (status = 400, description = "Malformed request, or sealed credentials this service cannot open", body = ferry_platform::admin::ErrorBody),
         (status = 404, description = "No MailChimp connection of that integration here", body = ferry_platform::admin::ErrorBody),
         (status = 409, description = "This replica does not serve that revision yet: retry", body = ferry_platform::admin::ErrorBody),
     )
@@ -245,14 +249,51 @@ async fn integration_connection_test(
     state: web::Data<AdminState>,
     path: web::Path<String>,
     at: web::Query<AtRevision>,
+    sealed: Option<web::Json<SealedConnection>>,
 ) -> Result<HttpResponse, ApiError> {
-    let integration = integration(&state, &path)?;
-    if let Some(registry) = &state.registry {
-        registry.follower().require(integration.id(), at.revision)?;
-    }
-    let result = test_client(&integration.client, Instant::now()).await;
-    tracing::info!(by = %who.name, integration = %integration.id(), ok = result.ok, failure = ?result.error.as_ref().map(|e| e.code), "saved MailChimp connection tested");
+    let id = IntegrationId::parse(&path)
+        .map_err(|e| ApiError::invalid(format!("integration id: {e}")))?;
+    let current = match (state.ingester.integrations().get(id), &state.registry) {
+        (None, _) => Err(ApiError::not_found(format!(
+            "integration {id} has no MailChimp connection"
+        ))),
+        (Some(held), None) => Ok(held),
+        (Some(held), Some(registry)) => registry.follower().require(id, at.revision).map(|()| held),
+    };
+    let started = Instant::now();
+    let result = match (current, sealed, &state.registry) {
+        (Ok(integration), _, _) => test_client(&integration.client, started).await,
+        (Err(_), Some(sealed), Some(registry)) => {
+            let key = registry.follower().open_for_test(
+                id,
+                "mailchimp.api_key",
+                &sealed.secret_sealed,
+                &ferry_platform::registry::mailchimp_key_context(id),
+            )?;
+            match ApiKey::parse(&key) {
+                Err(e) => failed_test(None, started, &e),
+                Ok(key) => {
+                    let dc = key.data_center().to_owned();
+                    match MailchimpClient::new(key, sealed.url.as_deref(), test_settings(&state)) {
+                        Ok(client) => test_client(&client, started).await,
+                        Err(e) => failed_test(Some(dc), started, &e),
+                    }
+                }
+            }
+        }
+        (Err(e), _, _) => return Err(e),
+    };
+    tracing::info!(by = %who.name, integration = %id, ok = result.ok, failure = ?result.error.as_ref().map(|e| e.code), "saved MailChimp connection tested");
     Ok(HttpResponse::Ok().json(result))
+}
+
+/// The client settings of a connection test: few attempts, a generous timeout.
+fn test_settings(state: &AdminState) -> crate::client::ClientSettings {
+    crate::client::ClientSettings {
+        max_attempts: 2,
+        request_timeout: std::time::Duration::from_secs(20),
+        ..state.ingester.integrations().client_settings(1)
+    }
 }
 
 /// Tests MailChimp credentials without storing them.
@@ -276,13 +317,8 @@ async fn connection_test(
     let result = match ApiKey::parse(&body.api_key) {
         Err(e) => failed_test(None, started, &e),
         Ok(key) => {
-            let settings = crate::client::ClientSettings {
-                max_attempts: 2,
-                request_timeout: std::time::Duration::from_secs(20),
-                ..state.ingester.integrations().client_settings(1)
-            };
             let dc = key.data_center().to_owned();
-            match MailchimpClient::new(key, body.base_url.as_deref(), settings) {
+            match MailchimpClient::new(key, body.base_url.as_deref(), test_settings(&state)) {
                 Ok(client) => test_client(&client, started).await,
                 Err(e) => failed_test(Some(dc), started, &e),
             }

@@ -16,7 +16,7 @@ use actix_web::{HttpResponse, web};
 use ferry_platform::admin::{ApiError, ErrorBody, OperatorAccess, ReadAccess};
 use ferry_platform::config::Secret;
 use ferry_platform::egress::{TestFailure, TestFailureCode, TransportFailure};
-use ferry_platform::registry::AtRevision;
+use ferry_platform::registry::{AtRevision, SealedConnection};
 use ferry_proto::IntegrationId;
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
@@ -173,18 +173,8 @@ async fn connection_test(
         ident: body.ident,
         secret: body.secret,
     };
-    let settings = crate::client::ClientSettings {
-        max_attempts: 1,
-        ..state.integrations.client_settings()
-    };
-    let client = match MplusClient::new(&connection, settings) {
-        Ok(client) => client,
-        Err(ClientError::Refused(refused)) => {
-            return Ok(HttpResponse::Ok().json(failed(TestFailure::refused(&refused))));
-        }
-        Err(e) => return Err(ApiError::invalid(e.to_string())),
-    };
-    let result = test_client(&client, body.employee_number.unwrap_or(999_999)).await;
+    let result =
+        test_connection(&state, &connection, body.employee_number.unwrap_or(999_999)).await?;
     tracing::info!(
         by = %who.name,
         ok = result.ok,
@@ -235,22 +225,72 @@ async fn list_integrations(
     Ok(HttpResponse::Ok().json(views))
 }
 
-/// Tests a served installation's connection.
+/// Tests `connection` with a client of the connector's settings (one attempt); a
+/// destination the egress guard refuses is a failed test, an unusable URL a 400.
+async fn test_connection(
+    state: &AdminState,
+    connection: &Connection,
+    employee: i64,
+) -> Result<ConnectionTestResult, ApiError> {
+    let settings = crate::client::ClientSettings {
+        max_attempts: 1,
+        ..state.integrations.client_settings()
+    };
+    match MplusClient::new(connection, settings) {
+        Ok(client) => Ok(test_client(&client, employee).await),
+        Err(ClientError::Refused(refused)) => Ok(failed(TestFailure::refused(&refused))),
+        Err(e) => Err(ApiError::invalid(e.to_string())),
+    }
+}
+
+/// Tests a served installation's connection (the registry's "test saved connection": no
+/// credential travels in clear). `?revision=N` names the registry revision saved: a replica
+/// serving it tests its own connection; one that does not yet tests the sealed credentials of
+/// the body, opened with its own keyring; without them it answers 409 (retry) or 404.
 #[utoipa::path(post, path = "/mpluskassa/integrations/{id}/connection-test", tag = "mpluskassa",
     params(("id" = String, Path, description = "Integration id"), AtRevision),
-    responses((status = 200, body = ConnectionTestResult), (status = 404, description = "Unknown integration"),
+    request_body(content = Option<SealedConnection>, description = "The registry's sealed credentials of this revision (optional)"),
+    responses((status = 200, body = ConnectionTestResult),
+              (status = 400, description = "Malformed request, or sealed credentials this service cannot open"),
+              (status = 404, description = "Unknown integration"),
               (status = 409, description = "This replica does not serve that revision yet: retry")))]
 async fn integration_connection_test(
     _who: OperatorAccess,
     state: web::Data<AdminState>,
     id: web::Path<String>,
     at: web::Query<AtRevision>,
+    sealed: Option<web::Json<SealedConnection>>,
 ) -> Result<HttpResponse, ApiError> {
-    let integration = state.integration(&id)?;
-    if let Some(registry) = &state.registry {
-        registry.follower().require(integration.id(), at.revision)?;
-    }
-    Ok(HttpResponse::Ok().json(test_client(&integration.client, 999_999).await))
+    let parsed =
+        IntegrationId::parse(&id).map_err(|e| ApiError::invalid(format!("integration id: {e}")))?;
+    let current = state
+        .integration(&id)
+        .and_then(|integration| match &state.registry {
+            Some(registry) => registry
+                .follower()
+                .require(parsed, at.revision)
+                .map(|()| integration),
+            None => Ok(integration),
+        });
+    let result = match (current, sealed, &state.registry) {
+        (Ok(integration), _, _) => test_client(&integration.client, 999_999).await,
+        (Err(_), Some(sealed), Some(registry)) => {
+            let secret = registry.follower().open_for_test(
+                parsed,
+                "mpluskassa.secret",
+                &sealed.secret_sealed,
+                &ferry_platform::registry::mpluskassa_secret_context(parsed),
+            )?;
+            let connection = Connection {
+                endpoint: sealed.url.clone().unwrap_or_default(),
+                ident: sealed.ident.clone().unwrap_or_default(),
+                secret: Secret::new(secret),
+            };
+            test_connection(&state, &connection, 999_999).await?
+        }
+        (Err(e), _, _) => return Err(e),
+    };
+    Ok(HttpResponse::Ok().json(result))
 }
 
 /// The installation's reference data, for setup screens.

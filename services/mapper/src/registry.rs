@@ -26,7 +26,9 @@ use ferry_platform::bus::BusMessage;
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::config::Secret;
 use ferry_platform::egress::EgressGuard;
-use ferry_platform::registry::{mailchimp_key_context, mpluskassa_secret_context};
+use ferry_platform::registry::{
+    SealedConnection, mailchimp_key_context, mpluskassa_secret_context,
+};
 use ferry_platform::secrets::{self, Keyring, SecretError};
 use ferry_proto::messages::{
     FlowSetting, IntegrationChanged, IntegrationState, MailchimpConnectionInfo,
@@ -598,6 +600,26 @@ impl Registry {
     /// One integration.
     pub async fn get(&self, id: IntegrationId) -> Result<IntegrationView, RegistryError> {
         Ok(IntegrationView::from(&Self::row(&self.db, id).await?))
+    }
+
+    /// The integration with both connections' credentials as stored, sealed (for the
+    /// connectors' saved-connection test: they open them with their own keyring).
+    pub async fn sealed(
+        &self,
+        id: IntegrationId,
+    ) -> Result<(IntegrationView, SealedConnection, SealedConnection), RegistryError> {
+        let row = Self::row(&self.db, id).await?;
+        let mailchimp = SealedConnection {
+            secret_sealed: row.mailchimp_api_key_sealed.clone(),
+            url: row.mailchimp_base_url.clone(),
+            ident: None,
+        };
+        let mpluskassa = SealedConnection {
+            secret_sealed: row.mpluskassa_secret_sealed.clone(),
+            url: Some(row.mpluskassa_endpoint.clone()),
+            ident: Some(row.mpluskassa_ident.clone()),
+        };
+        Ok((IntegrationView::from(&row), mailchimp, mpluskassa))
     }
 
     /// Creates a draft integration with both connections, credentials sealed.

@@ -13,12 +13,13 @@
 //! | `POST /integrations/{id}/test` | operator | test both saved connections: each connector tests the connection it holds |
 //! | `POST /integrations/credentials/rotate` | operator | re-seal every credential under the current key |
 //!
-//! The connection test sends no credentials: it asks each connector to test the connection it
-//! holds for the integration (`POST /api/v1/mailchimp/integrations/{id}/connection-test`,
+//! The connection test sends no credential in clear: it asks each connector to test the
+//! connection it holds for the integration (`POST /api/v1/mailchimp/integrations/{id}/connection-test`,
 //! `POST /api/v1/mpluskassa/integrations/{id}/connection-test`), opened by the connector
 //! itself from the registry's sealed `integration.changed`, at the revision just saved
-//! (`?revision=`: a connector answers 409 until it serves it, and is asked again for up to
-//! 15 s). The call goes over the internal admin HTTP with the operator token of
+//! (`?revision=`). A replica that does not serve that revision yet (its queue busy, or the
+//! change delivered to another replica) tests the sealed credentials sent along, opened with
+//! its own keyring. The call goes over the internal admin HTTP with the operator token of
 //! `[mapper.registry]`; without configured URLs (the all-in-one `ferry run`) to the admin
 //! server it is served by, with the caller's own token. Only the connectors' verdicts come
 //! back.
@@ -272,8 +273,10 @@ async fn test(
 ) -> Result<HttpResponse, ApiError> {
     let id = integration(&path)?;
     // The connectors test the credentials they hold (opened from the registry's sealed
-    // event): none travel. The revision makes them answer 409 until they serve this one.
-    let view = state.registry.get(id).await.map_err(api_error)?;
+    // event) when they serve this revision; else the sealed ones sent along, opened with
+    // their own keyring. Nothing travels in clear.
+    let (view, mailchimp_sealed, mpluskassa_sealed) =
+        state.registry.sealed(id).await.map_err(api_error)?;
     tracing::info!(integration_id = %id, by = %who.name, revision = view.version, "testing the saved connections");
     // Without configured URLs the connectors are served by this very admin server.
     let own = {
@@ -299,8 +302,8 @@ async fn test(
     let mailchimp_url = url(state.links.mailchimp_admin_url.as_deref(), "mailchimp");
     let mpluskassa_url = url(state.links.mpluskassa_admin_url.as_deref(), "mpluskassa");
     let (mailchimp, mpluskassa) = tokio::join!(
-        ask(&state.http, &mailchimp_url, &token),
-        ask(&state.http, &mpluskassa_url, &token),
+        ask(&state.http, &mailchimp_url, &token, &mailchimp_sealed),
+        ask(&state.http, &mpluskassa_url, &token, &mpluskassa_sealed),
     );
     let ok = |v: &Json| v.get("ok").and_then(Json::as_bool).unwrap_or(false);
     Ok(HttpResponse::Ok().json(TestResult {
@@ -326,11 +329,22 @@ const CONNECTOR_CATCH_UP: Duration = Duration::from_secs(15);
 /// Asks a connector to test the connection it holds; its JSON answer, or a verdict saying why
 /// there is none. A connector that does not serve the integration (404) or this revision (409)
 /// yet is asked again until [`CONNECTOR_CATCH_UP`] has passed.
-async fn ask(http: &reqwest::Client, url: &str, token: &Secret) -> Json {
+async fn ask(
+    http: &reqwest::Client,
+    url: &str,
+    token: &Secret,
+    sealed: &ferry_platform::registry::SealedConnection,
+) -> Json {
     let unreachable = |message: String| json!({"ok": false, "error": {"code": "connector_unreachable", "message": message}});
     let deadline = tokio::time::Instant::now() + CONNECTOR_CATCH_UP;
     loop {
-        let response = match http.post(url).bearer_auth(token.expose()).send().await {
+        let response = match http
+            .post(url)
+            .bearer_auth(token.expose())
+            .json(sealed)
+            .send()
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 let kind = if e.is_timeout() {

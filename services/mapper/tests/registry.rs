@@ -473,6 +473,37 @@ async fn lifecycle(kind: Kind) {
         let with_credentials = format!("/api/v1/{system}/connection-test");
         assert!(!paths.contains(&with_credentials.as_str()), "{paths:?}");
     }
+    // A replica behind the registry (it does not serve revision 99 yet) answers 409 without
+    // credentials, and tests the sealed ones sent along, opened with its own keyring.
+    let row = integration_row::Entity::find_by_id(Uuid::parse_str(&id).unwrap())
+        .one(&h.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let behind = format!("/mailchimp/integrations/{id}/connection-test?revision=99");
+    let (status, text) = h.call(Method::POST, &behind, None).await;
+    assert_eq!(status, 409, "{text}");
+    let sealed = h
+        .json(
+            Method::POST,
+            &behind,
+            Some(json!({"secret_sealed": row.mailchimp_api_key_sealed, "url": row.mailchimp_base_url})),
+        )
+        .await;
+    assert_eq!(sealed["ok"], true, "{sealed}");
+    let tampered =
+        json!({"secret_sealed": "v1.k1.not-a-sealed-value", "url": row.mailchimp_base_url});
+    let (status, text) = h.call(Method::POST, &behind, Some(tampered)).await;
+    assert_eq!(status, 400, "{text}");
+    let mplus = h
+        .json(
+            Method::POST,
+            &format!("/mpluskassa/integrations/{id}/connection-test?revision=99"),
+            Some(json!({"secret_sealed": row.mpluskassa_secret_sealed,
+                        "url": row.mpluskassa_endpoint, "ident": row.mpluskassa_ident})),
+        )
+        .await;
+    assert_eq!(mplus["ok"], true, "{mplus}");
 
     // A wrong secret: the test says so (and still never echoes it).
     let (status, _) = h

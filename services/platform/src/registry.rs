@@ -66,6 +66,23 @@ pub struct AtRevision {
     pub revision: Option<u64>,
 }
 
+/// The sealed credentials of one connection, as the registry holds them: sent with a
+/// saved-connection test so a replica that has not applied the latest registry change yet
+/// (its queue busy, or the change delivered to another replica) tests what was saved, opened
+/// with its own keyring. Never clear text.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+pub struct SealedConnection {
+    /// The sealed secret (MailChimp API key, MplusKASSA secret) under the registry's keyring
+    /// and its context for the integration and field.
+    pub secret_sealed: String,
+    /// The MailChimp base URL or the MplusKASSA endpoint (absent: MailChimp's default).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The MplusKASSA ident (not secret).
+    #[serde(default)]
+    pub ident: Option<String>,
+}
+
 /// Decodes registry changes, drops stale ones, opens credentials.
 #[derive(Debug)]
 pub struct RegistryFollower {
@@ -150,6 +167,24 @@ impl RegistryFollower {
         keyring.open(sealed, context).map_err(|e| {
             Outcome::DeadLetter(format!(
                 "{}: integration {id}: {field} cannot be opened: {e}",
+                self.service
+            ))
+        })
+    }
+
+    /// Opens `sealed` (a credential of integration `id` sealed under `context`) for a
+    /// saved-connection test; the error names the field, never the value.
+    pub fn open_for_test(
+        &self,
+        id: IntegrationId,
+        field: &str,
+        sealed: &str,
+        context: &str,
+    ) -> Result<String, ApiError> {
+        self.open(id, field, sealed, context).map_err(|_| {
+            ApiError::InvalidRequest(format!(
+                "{}: the sealed {field} of integration {id} cannot be opened with this \
+                 service's credentials key",
                 self.service
             ))
         })
