@@ -460,7 +460,16 @@ pub fn order(
         };
         let unit_price = money(&ctx, l, "price", currency)?;
         let discount = money(&ctx, l, "discount", currency)?;
-        subtotal += unit_price.amount() * qty.value() - discount.amount();
+        // Checked: amounts come from outside, and a total beyond what a decimal holds must
+        // reject this order, not panic.
+        subtotal = unit_price
+            .amount()
+            .checked_mul(qty.value())
+            .and_then(|total| total.checked_sub(discount.amount()))
+            .and_then(|total| subtotal.checked_add(total))
+            .ok_or_else(|| {
+                ctx.reject(format!("lines[{i}]: the order's amounts are out of range"))
+            })?;
         lines.push(OrderLine {
             sku: ctx.field(&format!("lines[{i}].product_variant_id"), Sku::parse(&sku))?,
             title: opt_name(&ctx, l, "product_title")?,
@@ -629,6 +638,28 @@ mod tests {
             country.to_string().contains("address.country_code"),
             "{country}"
         );
+    }
+
+    /// Found while writing the `mailchimp_records` fuzz target: a line total beyond what a
+    /// decimal holds panicked (`Decimal`'s `*` and `+=`) instead of rejecting the order.
+    #[test]
+    fn an_order_whose_amounts_overflow_is_rejected_not_a_panic() {
+        let max = "79228162514264337593543950335";
+        let order_with = |lines: serde_json::Value| {
+            json!({"id": "WS-1", "processed_at_foreign": "2026-01-04T10:00:00+00:00",
+                "customer": {"id": "c1", "email_address": "els@bakkerij.nl"}, "lines": lines})
+        };
+        for lines in [
+            json!([{"product_variant_id": "1001", "quantity": 2, "price": max}]),
+            json!([{"product_variant_id": "1001", "quantity": 1, "price": max},
+                   {"product_variant_id": "1002", "quantity": 1, "price": max}]),
+            json!([{"product_variant_id": "1001", "quantity": 1, "price": "-1", "discount": max}]),
+        ] {
+            let raw = order_with(lines);
+            let err = order(&raw, eur(), &HashMap::new()).expect_err("out of range");
+            assert!(err.to_string().contains("out of range"), "{err}");
+            assert!(err.to_string().contains("WS-1"), "{err}");
+        }
     }
 
     #[test]
