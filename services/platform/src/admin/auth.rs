@@ -290,6 +290,15 @@ pub(crate) async fn require_token(
             return Err(e.into());
         }
     };
+    // A NUL character is no text any database stores (PostgreSQL refuses it): a path or
+    // query carrying one is a malformed request, not a server error.
+    if has_nul(req.path()) || has_nul(req.query_string()) {
+        let e = ApiError::InvalidRequest(
+            "the path or query holds a NUL character (%00), which no field accepts".into(),
+        );
+        record(Some(principal.name), e.code().status().as_u16());
+        return Err(e.into());
+    }
     let masked = principal.scope == Scope::ReadMasked && !req.path().ends_with("/openapi.json");
     let response = next.call(req).await;
     let status = match &response {
@@ -303,6 +312,11 @@ pub(crate) async fn require_token(
     } else {
         Ok(response.map_into_boxed_body())
     }
+}
+
+/// Whether a raw (percent-encoded) path or query holds a NUL character.
+fn has_nul(raw: &str) -> bool {
+    raw.contains('\0') || raw.to_ascii_lowercase().contains("%00")
 }
 
 /// Whether a response is JSON (what masking reads).
