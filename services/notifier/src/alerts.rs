@@ -382,20 +382,9 @@ impl AlertBook {
             if !serves {
                 continue;
             }
-            delivery_row::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                alert_id: Set(alert_id),
-                channel: Set(target.name.clone()),
-                event: Set(event.to_owned()),
-                state: Set("pending".to_owned()),
-                attempts: Set(0),
-                next_attempt_at: Set(now),
-                last_error: Set(None),
-                created_at: Set(now),
-                sent_at: Set(None),
-            }
-            .insert(conn)
-            .await?;
+            delivery_row::pending(alert_id, target.name.clone(), event, now)
+                .insert(conn)
+                .await?;
         }
         Ok(())
     }

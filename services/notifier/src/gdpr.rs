@@ -234,20 +234,9 @@ async fn notify_erased(db: &DatabaseConnection, alert: Uuid) -> Result<(), DbErr
     channels.dedup();
     let now = Utc::now();
     for channel in channels {
-        delivery_row::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            alert_id: Set(alert),
-            channel: Set(channel),
-            event: Set(ERASED_EVENT.to_owned()),
-            state: Set("pending".to_owned()),
-            attempts: Set(0),
-            next_attempt_at: Set(now),
-            last_error: Set(None),
-            created_at: Set(now),
-            sent_at: Set(None),
-        }
-        .insert(db)
-        .await?;
+        delivery_row::pending(alert, channel, ERASED_EVENT, now)
+            .insert(db)
+            .await?;
     }
     Ok(())
 }

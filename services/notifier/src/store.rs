@@ -169,6 +169,23 @@ pub mod delivery_row {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    /// A notification of `event` of alert `alert_id` to `channel`, due at `now`.
+    pub fn pending(alert_id: Uuid, channel: String, event: &str, now: DateTimeUtc) -> ActiveModel {
+        use sea_orm::Set;
+        ActiveModel {
+            id: Set(Uuid::now_v7()),
+            alert_id: Set(alert_id),
+            channel: Set(channel),
+            event: Set(event.to_owned()),
+            state: Set("pending".to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            last_error: Set(None),
+            created_at: Set(now),
+            sent_at: Set(None),
+        }
+    }
 }
 
 /// Activity retention per integration (overrides the configured default).
