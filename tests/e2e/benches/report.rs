@@ -181,35 +181,42 @@ impl Deployed {
         }
     }
 
-    /// The process ids of Ferry's processes (the sandbox of a cluster left out).
-    fn pids(&mut self) -> Vec<u32> {
+    /// Ferry's processes by kind (the sandbox of a cluster left out).
+    fn kinds(&mut self) -> Vec<(&'static str, Option<u32>, Option<String>)> {
         match self {
-            Self::Embedded(e) => e.process().pid().into_iter().collect(),
+            Self::Embedded(e) => vec![(
+                EMBEDDED,
+                e.process().pid(),
+                Some(format!("{}/metrics", e.admin_url)),
+            )],
             Self::Cluster(c) => c
                 .services
                 .iter_mut()
-                .filter_map(|s| s.process().pid())
+                .map(|s| {
+                    let url = format!("{}/metrics", s.admin_url);
+                    (s.kind.name(), s.process().pid(), Some(url))
+                })
                 .collect(),
         }
     }
 
-    /// The `/metrics` address of every process.
-    fn metrics_urls(&self) -> Vec<String> {
-        let admins = match self {
-            Self::Embedded(e) => vec![e.admin_url.clone()],
-            Self::Cluster(c) => ServiceKind::ALL
-                .iter()
-                .flat_map(|kind| c.admin_urls(*kind))
-                .collect(),
-        };
-        admins.into_iter().map(|a| format!("{a}/metrics")).collect()
-    }
-
-    /// CPU ticks and SQL statements so far, summed over Ferry's processes.
+    /// CPU ticks and SQL statements so far, summed over Ferry's processes, and by process
+    /// kind (and statement verb and table) for the detail.
     async fn costs(&mut self, http: &reqwest::Client) -> anyhow::Result<Costs> {
-        let ticks = self.pids().into_iter().filter_map(cpu_ticks).sum();
-        let mut statements = 0.0;
-        for url in self.metrics_urls() {
+        let mut costs = Costs::default();
+        // The shared servers' CPU (every process of theirs on this machine), for the detail.
+        for (name, comm) in [("postgresql", "postgres"), ("rabbitmq", "beam.smp")] {
+            let ticks = processes_named(comm)
+                .into_iter()
+                .filter_map(cpu_ticks)
+                .sum();
+            costs.ticks_by_kind.insert(name, ticks);
+        }
+        for (kind, pid, url) in self.kinds() {
+            let ticks = pid.and_then(cpu_ticks).unwrap_or(0);
+            costs.ticks += ticks;
+            *costs.ticks_by_kind.entry(kind).or_default() += ticks;
+            let Some(url) = url else { continue };
             let text = http
                 .get(&url)
                 .send()
@@ -217,9 +224,15 @@ impl Deployed {
                 .error_for_status()?
                 .text()
                 .await?;
-            statements += metric_sum(&text, "ferry_db_statements_total");
+            costs.statements += metric_sum(&text, "ferry_db_statements_total");
+            for (labels, value) in metric_series(&text, "ferry_db_statements_total") {
+                *costs
+                    .statements_by
+                    .entry(format!("{kind} {labels}"))
+                    .or_default() += value;
+            }
         }
-        Ok(Costs { ticks, statements })
+        Ok(costs)
     }
 
     /// VmRSS (MiB) per process kind: the largest of its instances.
@@ -244,11 +257,76 @@ impl Deployed {
 }
 
 /// What Ferry's processes have spent so far.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 struct Costs {
     /// utime + stime, in clock ticks.
     ticks: u64,
     statements: f64,
+    /// utime + stime by process kind.
+    ticks_by_kind: BTreeMap<&'static str, u64>,
+    /// Statements by process kind, verb and table (`kind verb table`).
+    statements_by: BTreeMap<String, f64>,
+}
+
+impl Costs {
+    /// With `FERRY_BENCH_DETAIL=1`: CPU ms per order of each process kind and the statements
+    /// per order of each kind, verb and table (the largest first), on stderr.
+    fn print_detail(before: &Self, after: &Self, orders: f64, run: &str) {
+        if std::env::var("FERRY_BENCH_DETAIL").as_deref() != Ok("1") {
+            return;
+        }
+        let per_tick = 1000.0 / ticks_per_second() / orders;
+        for (kind, ticks) in &after.ticks_by_kind {
+            let spent = ticks.saturating_sub(before.ticks_by_kind.get(kind).copied().unwrap_or(0));
+            eprintln!(
+                "report: {run}: cpu {kind}: {:.1} ms/order",
+                spent as f64 * per_tick
+            );
+        }
+        let mut series: Vec<(String, f64)> = after
+            .statements_by
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    (v - before.statements_by.get(k).copied().unwrap_or(0.0)) / orders,
+                )
+            })
+            .filter(|(_, v)| *v >= 0.05)
+            .collect();
+        series.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (key, per_order) in series.iter().take(40) {
+            eprintln!("report: {run}: sql {key}: {per_order:.2}/order");
+        }
+    }
+}
+
+/// Every series of counter `name` as (labels, value).
+fn metric_series(text: &str, name: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+            let (labels, value) = rest.split_once("} ")?;
+            let labels = labels
+                .split(',')
+                .filter_map(|kv| kv.split_once('=').map(|(_, v)| v.trim_matches('"')))
+                .collect::<Vec<_>>()
+                .join(" ");
+            Some((labels, value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The processes whose command name is `comm`.
+fn processes_named(comm: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .collect()
 }
 
 /// `utime + stime` of `/proc/<pid>/stat`, clock ticks.
@@ -474,6 +552,7 @@ async fn run_load(
         client.await.context("a shop client panicked")??;
     }
     let after = deployed.costs(&metrics_http).await?;
+    Costs::print_detail(&before, &after, ids.len() as f64, run);
 
     // Timestamps from the sandbox's request logs.
     let mc = request_list(&sandbox, System::Mailchimp, mc_since).await?;
