@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, FromQueryResult,
-    Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    Order, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TryIntoModel,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -54,6 +54,37 @@ pub async fn insert<C: ConnectionTrait>(
     status: Option<Status>,
     error_override: Option<String>,
 ) -> Result<activity_row::Model, DbErr> {
+    new_row(obs, status, error_override).insert(conn).await
+}
+
+/// Stores a new row for each of `observations` in one statement; returns them in order.
+pub async fn insert_many<C: ConnectionTrait>(
+    conn: &C,
+    observations: &[&Observation],
+) -> Result<Vec<activity_row::Model>, DbErr> {
+    let rows: Vec<activity_row::ActiveModel> = observations
+        .iter()
+        .map(|obs| new_row(obs, None, None))
+        .collect();
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let models = rows
+        .iter()
+        .map(|row| row.clone().try_into_model())
+        .collect::<Result<Vec<_>, _>>()?;
+    activity_row::Entity::insert_many(rows)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(models)
+}
+
+/// The new row of `obs`, every column set.
+fn new_row(
+    obs: &Observation,
+    status: Option<Status>,
+    error_override: Option<String>,
+) -> activity_row::ActiveModel {
     let env = &obs.envelope;
     let status = status.unwrap_or(obs.status);
     let payload = bounded(&env.payload);
@@ -65,7 +96,7 @@ pub async fn insert<C: ConnectionTrait>(
     let error = error_override
         .or_else(|| obs.failure.as_ref().map(|f| f.message.clone()))
         .or_else(|| obs.payload_problem.clone());
-    let row = activity_row::ActiveModel {
+    activity_row::ActiveModel {
         id: Set(Uuid::now_v7()),
         message_id: Set(env.message_id.as_uuid()),
         integration_id: Set(env.integration_id.to_string()),
@@ -97,8 +128,7 @@ pub async fn insert<C: ConnectionTrait>(
         minute: Set(env.occurred_at.timestamp().div_euclid(60)),
         email_hashes: Set(classify::email_hashes(&obs.emails)),
         redacted: Set(false),
-    };
-    row.insert(conn).await
+    }
 }
 
 /// A reply completes the row of the command that caused it: status, error, reply time and

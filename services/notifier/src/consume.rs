@@ -183,11 +183,7 @@ impl Recording {
     async fn record_batch(&self, batch: Vec<Pending>) {
         let together = async {
             let txn = self.db.begin().await?;
-            let mut may_record = HashMap::new();
-            let mut results = Vec::with_capacity(batch.len());
-            for pending in &batch {
-                results.push(self.record(&txn, &pending.message, &mut may_record).await?);
-            }
+            let results = self.record_together(&txn, &batch).await?;
             txn.commit().await?;
             Ok::<_, DbErr>(results)
         }
@@ -217,53 +213,72 @@ impl Recording {
         }
     }
 
-    /// Records one message in a transaction of its own.
-    async fn record_alone(&self, message: &Message) -> Result<Recorded, DbErr> {
-        let txn = self.db.begin().await?;
-        let recorded = self.record(&txn, message, &mut HashMap::new()).await?;
-        txn.commit().await?;
-        Ok(recorded)
+    /// Records the messages of `batch` inside `txn` with one statement for their inbox
+    /// claims and one for their activity rows; the pairing and alert rules follow message by
+    /// message. A message delivered twice into the same batch is recorded by its first copy.
+    /// (An integration's erase never comes in a batch: it is recorded alone.)
+    async fn record_together(
+        &self,
+        txn: &DatabaseTransaction,
+        batch: &[Pending],
+    ) -> Result<Vec<Recorded>, DbErr> {
+        let ids: Vec<Uuid> = batch.iter().map(|p| p.message.message_id).collect();
+        let mut claimed = self.inbox.claim_many(txn, &ids).await?;
+        let mut may_record = HashMap::new();
+        let mut recording = Vec::new();
+        for (index, pending) in batch.iter().enumerate() {
+            let message = &pending.message;
+            if claimed.remove(&message.message_id)
+                && self.may_record(txn, message, &mut may_record).await?
+            {
+                recording.push(index);
+            }
+        }
+        let observations: Vec<_> = recording.iter().map(|i| &batch[*i].message.obs).collect();
+        let rows = activity::insert_many(txn, &observations).await?;
+        let mut results: Vec<Recorded> = batch.iter().map(|_| Recorded::Nothing).collect();
+        for (index, row) in recording.into_iter().zip(rows) {
+            let paired = self.follow_up(txn, &batch[index].message, &row).await?;
+            results[index] = Recorded::Row(Box::new(row), paired);
+        }
+        Ok(results)
     }
 
-    /// Records `message` inside `txn`. `may_record` remembers, per integration, whether this
-    /// transaction took its lock and found it not deleted.
-    async fn record(
+    /// Whether `message`'s integration may be recorded: takes the integration's lock once per
+    /// transaction (an erase and the recordings of one integration are ordered) and finds it
+    /// not deleted. `may_record` remembers the answer per integration.
+    async fn may_record(
         &self,
         txn: &DatabaseTransaction,
         message: &Message,
         may_record: &mut HashMap<String, bool>,
-    ) -> Result<Recorded, DbErr> {
+    ) -> Result<bool, DbErr> {
+        let integration = message.obs.envelope.integration_id.to_string();
+        if let Some(allowed) = may_record.get(&integration) {
+            return Ok(*allowed);
+        }
+        let allowed = erased::may_record(txn, &integration).await?;
+        if !allowed {
+            tracing::debug!(%integration, message_id = %message.message_id, "message of a deleted integration not recorded");
+        }
+        may_record.insert(integration, allowed);
+        Ok(allowed)
+    }
+
+    /// What follows a new activity row in its transaction: its command/reply pair completed
+    /// when it can be (returns whether it is), the integration directory, the alert rules.
+    async fn follow_up(
+        &self,
+        txn: &DatabaseTransaction,
+        message: &Message,
+        row: &activity_row::Model,
+    ) -> Result<bool, DbErr> {
         let obs = &message.obs;
-        if !self.inbox.claim(txn, message.message_id).await? {
-            return Ok(Recorded::Nothing);
-        }
-        // First the integration's lock: an erase and the recordings of the same integration
-        // are ordered, and nothing is recorded of a deleted one.
-        let integration = obs.envelope.integration_id.to_string();
-        let deleting = integration_deleted(obs);
-        if deleting {
-            erased::begin_erase(txn, &integration, Utc::now()).await?;
-            may_record.insert(integration.clone(), false);
-        } else {
-            let allowed = match may_record.get(&integration) {
-                Some(allowed) => *allowed,
-                None => {
-                    let allowed = erased::may_record(txn, &integration).await?;
-                    may_record.insert(integration.clone(), allowed);
-                    allowed
-                }
-            };
-            if !allowed {
-                tracing::debug!(%integration, message_id = %message.message_id, "message of a deleted integration not recorded");
-                return Ok(Recorded::Nothing);
-            }
-        }
-        let row = activity::insert(txn, obs, None, None).await?;
         // Deliveries run concurrently, so a reply may be recorded before (or at the same time
         // as) its command. Each side completes the pair inside its transaction when it can,
         // and once more after its commit: whichever commits last sees both rows.
         let paired = if message.is_command {
-            activity::complete_from_earlier_reply(txn, &row).await?
+            activity::complete_from_earlier_reply(txn, row).await?
         } else if obs.is_reply() {
             activity::complete_command(txn, obs).await? > 0
         } else {
@@ -271,6 +286,36 @@ impl Recording {
         };
         directory::record_change(txn, obs).await?;
         rules::on_message(&self.book, txn, obs, Utc::now()).await?;
+        Ok(paired)
+    }
+
+    /// Records one message in a transaction of its own.
+    async fn record_alone(&self, message: &Message) -> Result<Recorded, DbErr> {
+        let txn = self.db.begin().await?;
+        let recorded = self.record(&txn, message).await?;
+        txn.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Records `message` inside `txn`, alone.
+    async fn record(
+        &self,
+        txn: &DatabaseTransaction,
+        message: &Message,
+    ) -> Result<Recorded, DbErr> {
+        let obs = &message.obs;
+        if !self.inbox.claim(txn, message.message_id).await? {
+            return Ok(Recorded::Nothing);
+        }
+        let integration = obs.envelope.integration_id.to_string();
+        let deleting = integration_deleted(obs);
+        if deleting {
+            erased::begin_erase(txn, &integration, Utc::now()).await?;
+        } else if !self.may_record(txn, message, &mut HashMap::new()).await? {
+            return Ok(Recorded::Nothing);
+        }
+        let row = activity::insert(txn, obs, None, None).await?;
+        let paired = self.follow_up(txn, message, &row).await?;
         if deleting {
             let removed = activity::forget_integration(txn, &integration).await?;
             for open in self.book.open_for_integration(txn, &integration).await? {

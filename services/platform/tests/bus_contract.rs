@@ -557,6 +557,40 @@ async fn duplicate_delivery_is_absorbed_by_the_inbox(kind: Kind) {
     t.cleanup().await;
 }
 
+/// A batch claim takes the new ids in one statement and leaves out those processed before,
+/// on both databases; another consumer's inbox is apart.
+#[tokio::test]
+async fn a_batch_claim_takes_only_new_ids() {
+    for kind in [Db::Sqlite, Db::Postgres] {
+        let (db, _guard) = support::database(kind).await;
+        let inbox = Inbox::new("batch");
+        let seen = uuid::Uuid::now_v7();
+        let txn = db.begin().await.unwrap();
+        assert!(inbox.claim(&txn, seen).await.unwrap());
+        txn.commit().await.unwrap();
+
+        let fresh: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
+        let mut batch = vec![fresh[0], seen, fresh[1], fresh[2], fresh[1]];
+        let txn = db.begin().await.unwrap();
+        let claimed = inbox.claim_many(&txn, &batch).await.unwrap();
+        txn.commit().await.unwrap();
+        assert_eq!(
+            claimed,
+            fresh.iter().copied().collect(),
+            "{kind:?}: the new ids, once each"
+        );
+        batch.retain(|id| *id != seen);
+        let txn = db.begin().await.unwrap();
+        assert!(inbox.claim_many(&txn, &batch).await.unwrap().is_empty());
+        let other = Inbox::new("another");
+        assert_eq!(other.claim_many(&txn, &[seen]).await.unwrap().len(), 1);
+        // Rolled back: nothing claimed.
+        txn.rollback().await.unwrap();
+        assert!(!other.contains(&db, seen).await.unwrap());
+        assert!(inbox.claim_many(&db, &[]).await.unwrap().is_empty());
+    }
+}
+
 async fn competing_consumers_share_a_queue_without_double_delivery(kind: Kind) {
     let t = TestBus::new(kind).await;
     let replica = t.sibling().await;
