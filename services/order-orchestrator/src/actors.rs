@@ -183,6 +183,14 @@ impl SagaActors {
         self.live.lock().map(|l| l.len()).unwrap_or(0)
     }
 
+    /// Whether saga `id` has an actor alive in this process (then the saga exists: actors
+    /// start for sagas only).
+    pub fn is_live(&self, id: Uuid) -> bool {
+        self.live
+            .lock()
+            .is_ok_and(|l| l.get(&id).is_some_and(|(_, addr)| addr.connected()))
+    }
+
     /// Sends `input` to saga `id`'s actor (starting it if needed) and waits for the result.
     pub async fn drive(self: &Arc<Self>, id: Uuid, input: Input) -> Result<Applied, EngineError> {
         for _ in 0..5 {

@@ -103,7 +103,10 @@ impl SagaConsumer {
                 // actor. A saga's row is committed before its command is sent, so a reply to
                 // a saga always finds it. (Driving actors for them made every concurrent reply
                 // of one sync run race for the same short-lived actor until retries ran out.)
-                if !self.actors.engine().saga_exists(saga_id).await? {
+                // A saga with an actor alive here exists: no need to ask the database.
+                if !self.actors.is_live(saga_id)
+                    && !self.actors.engine().saga_exists(saga_id).await?
+                {
                     return Ok(Outcome::Ack);
                 }
                 let applied = self

@@ -132,6 +132,27 @@ pub struct Engine {
     settings: SagaSettings,
     node: String,
     permits: Semaphore,
+    in_flight: std::sync::Mutex<InFlightEstimate>,
+}
+
+/// How long a count of the sagas in flight stands in for a new one while far below the limit.
+const IN_FLIGHT_RECOUNT: Duration = Duration::from_secs(1);
+
+/// The sagas in flight as last counted, plus those this process started since.
+#[derive(Debug, Default)]
+struct InFlightEstimate {
+    counted_at: Option<std::time::Instant>,
+    counted: u64,
+    started_since: u64,
+}
+
+impl InFlightEstimate {
+    /// The estimate while it is fresh and below half of `max` (surely room: no count needed).
+    fn room_without_count(&self, max: u64) -> bool {
+        self.counted_at
+            .is_some_and(|at| at.elapsed() < IN_FLIGHT_RECOUNT)
+            && (self.counted + self.started_since) * 2 < max
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -158,6 +179,7 @@ impl Engine {
             settings,
             node,
             permits,
+            in_flight: std::sync::Mutex::default(),
         })
     }
 
@@ -370,13 +392,7 @@ impl Engine {
             // The order has a saga already: handled below as a duplicate event.
             saga = Saga::new(saga_id, &envelope);
         }
-        let in_flight = saga_row::Entity::find()
-            .filter(saga_row::Column::State.is_in([
-                SagaState::Running.as_str(),
-                SagaState::WaitingProducts.as_str(),
-            ]))
-            .count(&txn)
-            .await?;
+        let in_flight = self.in_flight(&txn).await?;
         let mut fx = Effects::default();
         fx.timeline.push(TimelineEntry {
             kind: "received",
@@ -450,6 +466,36 @@ impl Engine {
             next_attempt_at: saga.next_attempt_at,
             wake: Vec::new(),
         })
+    }
+
+    /// The sagas in flight, for the intake's `max_in_flight` bound. Counted in the database
+    /// unless a count less than [`IN_FLIGHT_RECOUNT`] old, plus the sagas started here since,
+    /// is below half the bound: a burst then costs one count a second, not one per order.
+    /// The bound is soft across replicas (each counts the others' starts at its next count);
+    /// near it, every intake counts.
+    async fn in_flight(&self, txn: &DatabaseTransaction) -> Result<u64, EngineError> {
+        let max = u64::from(self.settings.max_in_flight);
+        if let Ok(mut estimate) = self.in_flight.lock()
+            && estimate.room_without_count(max)
+        {
+            estimate.started_since += 1;
+            return Ok(estimate.counted + estimate.started_since - 1);
+        }
+        let counted = saga_row::Entity::find()
+            .filter(saga_row::Column::State.is_in([
+                SagaState::Running.as_str(),
+                SagaState::WaitingProducts.as_str(),
+            ]))
+            .count(txn)
+            .await?;
+        if let Ok(mut estimate) = self.in_flight.lock() {
+            *estimate = InFlightEstimate {
+                counted_at: Some(std::time::Instant::now()),
+                counted,
+                started_since: 1,
+            };
+        }
+        Ok(counted)
     }
 
     /// Writes the saga (insert when `insert`; returns false when the order had a saga
@@ -1037,5 +1083,31 @@ fn log_transition(saga: &Saga, before: SagaState) {
             saga = %saga.id, integration = %saga.integration_id, order = %saga.external_id,
             state = state.as_str(), "order saga state changed"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_in_flight_count_is_skipped_only_when_fresh_and_far_below_the_bound() {
+        let never = InFlightEstimate::default();
+        assert!(!never.room_without_count(1000), "never counted");
+        let fresh = |counted, started_since| InFlightEstimate {
+            counted_at: Some(std::time::Instant::now()),
+            counted,
+            started_since,
+        };
+        assert!(fresh(10, 5).room_without_count(1000));
+        assert!(!fresh(400, 100).room_without_count(1000), "half the bound");
+        assert!(fresh(0, 0).room_without_count(2));
+        assert!(!fresh(0, 1).room_without_count(2), "near a small bound");
+        let stale = InFlightEstimate {
+            counted_at: std::time::Instant::now().checked_sub(IN_FLIGHT_RECOUNT * 2),
+            counted: 0,
+            started_since: 0,
+        };
+        assert!(!stale.room_without_count(1000), "older than the recount");
     }
 }
