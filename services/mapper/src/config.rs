@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! [mapper]
-//! prefetch = 32               # deliveries handled at once
+//! prefetch = 128              # deliveries handled at once
 //! inbox_retention_hours = 168 # how long processed message ids are remembered
 //!
 //! [mapper.registry]            # how the registry's connection test reaches the connectors

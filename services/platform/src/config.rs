@@ -616,7 +616,7 @@ impl Default for BusConfig {
             kind: BusKind::InProcess,
             url: Secret::new("amqp://127.0.0.1:5672/%2f"),
             prefix: String::new(),
-            prefetch: 32,
+            prefetch: 128,
             max_attempts: 8,
             retry_base_ms: 500,
             retry_max_ms: 60_000,

@@ -34,7 +34,7 @@ fn defaults_load_without_file_or_environment() {
         assert!(config.admin.tokens.is_empty());
         assert_eq!(config.bus.kind, BusKind::InProcess);
         assert_eq!(config.bus.prefix, "");
-        assert_eq!(config.bus.prefetch, 32);
+        assert_eq!(config.bus.prefetch, 128);
         assert_eq!(config.bus.max_attempts, 8);
         assert_eq!(config.bus.retry_base_ms, 500);
         assert_eq!(config.bus.retry_max_ms, 60_000);
