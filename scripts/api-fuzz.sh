@@ -66,8 +66,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-: >"$work/stdout"
-# Free ports (port 0) for the admin server and both sandboxes; the address is on stdout.
+# Free ports (port 0) for the admin server and both sandboxes; ferry reports the ports it got
+# in its ready file (FERRY_READY_FILE: {"pid":N,"listeners":{"admin":"127.0.0.1:PORT",...}}).
 (
   cd "$work"
   unset FERRY_CONFIG
@@ -78,15 +78,18 @@ trap cleanup EXIT
     FERRY_ADMIN__AUTH_FAILURES_PER_MINUTE=0 \
     FERRY_SANDBOX__MAILCHIMP_LISTEN=127.0.0.1:0 \
     FERRY_SANDBOX__MPLUSKASSA_LISTEN=127.0.0.1:0 \
+    FERRY_READY_FILE="$work/ready.json" \
     RUST_LOG=${RUST_LOG:-warn} \
-    "$ferry" run >>"$work/stdout" 2>"$reports/ferry.log"
+    "$ferry" run >/dev/null 2>"$reports/ferry.log"
 ) &
 ferry_pid=$!
 
 base=
 for _ in $(seq 1 120); do
-  base=$(sed -n 's/^ferry admin listening on //p' "$work/stdout")
-  [ -n "$base" ] && break
+  if [ -f "$work/ready.json" ]; then
+    base=http://$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["listeners"]["admin"])' "$work/ready.json")
+    break
+  fi
   if ! kill -0 "$ferry_pid" 2>/dev/null; then
     echo "ferry exited before listening; its log:" >&2
     cat "$reports/ferry.log" >&2
@@ -94,7 +97,7 @@ for _ in $(seq 1 120); do
   fi
   sleep 1
 done
-[ -n "$base" ] || { echo "ferry did not print its admin address within 120 s" >&2; exit 1; }
+[ -n "$base" ] || { echo "ferry did not report its admin address within 120 s" >&2; exit 1; }
 for _ in $(seq 1 60); do
   curl -fsS -o /dev/null "$base/readyz" && break
   sleep 1

@@ -10,11 +10,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = service::ServiceCli::parse_for(SERVICE, "Ferry's MplusKASSA connector");
     let config: ConnectorConfig = config::load(SERVICE, cli.config.as_deref())?;
     let common = config.common.clone();
-    service::run_command::<Migrator, _, _>(
-        cli.command,
-        &common,
-        Duration::from_secs(30),
-        move |runtime| start(runtime, config),
-    )
+    service::run_command::<Migrator, _, _>(&cli, &common, Duration::from_secs(30), move |runtime| {
+        start(runtime, config)
+    })
     .await
 }

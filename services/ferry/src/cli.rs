@@ -14,6 +14,11 @@ pub struct Cli {
     #[arg(long, global = true, env = "FERRY_CONFIG")]
     config: Option<PathBuf>,
 
+    /// Where `run` reports the addresses its admin server and sandboxes bound
+    /// (`FERRY_READY_FILE`; see `ferry_ready_file`).
+    #[command(flatten)]
+    ready: ferry_ready_file::ReadyFileArg,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -41,7 +46,9 @@ impl Cli {
         match self.command.unwrap_or(Command::Run) {
             // Talks to a running Ferry over HTTP: no configuration of its own.
             Command::Integration(args) => args.run().await,
-            Command::Run => crate::embedded::run(FerryConfig::load(self.config.as_deref())?).await,
+            Command::Run => {
+                crate::embedded::run(FerryConfig::load(self.config.as_deref())?, &self.ready).await
+            }
             Command::Migrate => {
                 crate::embedded::migrate(&FerryConfig::load(self.config.as_deref())?).await
             }

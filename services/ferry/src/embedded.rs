@@ -16,6 +16,7 @@ use ferry_platform::db::{self, DbReadiness};
 use ferry_platform::secrets::{self, Keyring, SecretError};
 use ferry_platform::service::{self, Runtime, Started};
 use ferry_platform::telemetry;
+use ferry_ready_file::{Ready, ReadyFileArg, listener};
 use ferry_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -82,8 +83,9 @@ pub(crate) async fn migrate(config: &FerryConfig) -> anyhow::Result<()> {
     service::migrate_only::<Migrator>(&config.common).await
 }
 
-/// Runs until SIGINT or SIGTERM, then drains and exits.
-pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
+/// Runs until SIGINT or SIGTERM, then drains and exits. Once the sandboxes and the admin
+/// server listen, their addresses go to the ready file when `ready` names one.
+pub async fn run(config: FerryConfig, ready: &ReadyFileArg) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&config.common.service_name, &config.common.telemetry);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
@@ -137,8 +139,15 @@ pub async fn run(config: FerryConfig) -> anyhow::Result<()> {
             Arc::new(service::Running(runtime.shutdown.clone())),
         )
         .bind()?;
-    // One line on stdout that scripts and tests can wait for.
+    // One line on stdout for people; programs read the ready file.
     println!("ferry admin listening on http://{}", server.local_addr());
+    let mut listening = Ready::of_this_process().listener(listener::ADMIN, server.local_addr());
+    if let Some(sandbox) = &sandbox {
+        listening = listening
+            .listener(listener::SANDBOX_MAILCHIMP, sandbox.mailchimp_addr)
+            .listener(listener::SANDBOX_MPLUSKASSA, sandbox.mpluskassa_addr);
+    }
+    ready.write(&listening)?;
 
     runtime.shutdown.cancelled().await;
     let drain = config.common.drain(Duration::from_secs(10));

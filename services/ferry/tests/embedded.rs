@@ -29,6 +29,24 @@ async fn starts_in_an_empty_directory_answers_and_stops_cleanly() {
     let status = ferry.get_json(&http, "/api/v1/status").await;
     assert_eq!(status["bus"], "in_process");
     assert_eq!(status["database"], "sqlite");
+    // Port 0 everywhere: the ready file named this process's own listeners (admin and both
+    // sandboxes), and the admin server reached there names the same sandboxes.
+    let own = ferry_test_support::ready::listening_ports(ferry.reported.pid).unwrap();
+    assert_eq!(ferry.reported.listeners.len(), 3, "{:?}", ferry.reported);
+    for (name, addr) in &ferry.reported.listeners {
+        assert!(
+            own.contains(&addr.port()),
+            "{name} {addr} not among {own:?}"
+        );
+    }
+    assert_eq!(
+        status["sandbox_mailchimp"].as_str(),
+        ferry.sandbox_mailchimp.as_deref()
+    );
+    assert_eq!(
+        status["sandbox_mpluskassa"].as_str(),
+        ferry.sandbox_mpluskassa.as_deref()
+    );
     assert!(
         dir.join("ferry-data/ferry.sqlite").exists(),
         "SQLite file in the data directory"

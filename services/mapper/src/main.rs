@@ -13,11 +13,8 @@ async fn main() -> anyhow::Result<()> {
     );
     let config: MapperConfig = config::load(SERVICE, cli.config.as_deref())?;
     let common = config.common.clone();
-    service::run_command::<Migrator, _, _>(
-        cli.command,
-        &common,
-        Duration::from_secs(30),
-        move |runtime| ferry_mapper::start(runtime, config),
-    )
+    service::run_command::<Migrator, _, _>(&cli, &common, Duration::from_secs(30), move |runtime| {
+        ferry_mapper::start(runtime, config)
+    })
     .await
 }

@@ -19,11 +19,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let config: OrchestratorConfig = config::load(SERVICE, cli.config.as_deref())?;
     let common = config.common.clone();
-    service::run_command::<Migrator, _, _>(
-        cli.command,
-        &common,
-        Duration::from_secs(10),
-        |runtime| ferry_order_orchestrator::start(runtime, config),
-    )
+    service::run_command::<Migrator, _, _>(&cli, &common, Duration::from_secs(10), |runtime| {
+        ferry_order_orchestrator::start(runtime, config)
+    })
     .await
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::web;
+use ferry_ready_file::{Ready, ReadyFileArg, listener};
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 use tokio::task::JoinHandle;
@@ -166,12 +167,16 @@ impl ReadinessCheck for Running {
 }
 
 /// The command line every service binary shares:
-/// `<service> [--config FILE] [run | check-config | migrate]`.
+/// `<service> [--config FILE] [--ready-file PATH] [run | check-config | migrate]`.
 #[derive(Debug, clap::Parser)]
 pub struct ServiceCli {
     /// Configuration file (TOML); `FERRY_CONFIG` names one too. `FERRY_*` variables override it.
     #[arg(long, global = true)]
     pub config: Option<std::path::PathBuf>,
+    /// Where `run` reports the address its admin server bound (`FERRY_READY_FILE`; see
+    /// `ferry_ready_file`).
+    #[command(flatten)]
+    pub ready: ReadyFileArg,
     /// What to do (default: `run`).
     #[command(subcommand)]
     pub command: Option<ServiceCommand>,
@@ -202,11 +207,11 @@ impl ServiceCli {
     }
 }
 
-/// Runs `command` for a service whose configuration is loaded (a configuration error has
-/// already ended the process): `check-config` reports success, `migrate` migrates, `run`
-/// runs the service ([`run_standalone`]).
+/// Runs the command of `cli` for a service whose configuration is loaded (a configuration
+/// error has already ended the process): `check-config` reports success, `migrate` migrates,
+/// `run` runs the service ([`run_standalone`]).
 pub async fn run_command<M, F, Fut>(
-    command: Option<ServiceCommand>,
+    cli: &ServiceCli,
     common: &CommonConfig,
     drain: Duration,
     start: F,
@@ -216,13 +221,13 @@ where
     F: FnOnce(Runtime) -> Fut,
     Fut: Future<Output = anyhow::Result<Started>>,
 {
-    match command.unwrap_or(ServiceCommand::Run) {
+    match cli.command.unwrap_or(ServiceCommand::Run) {
         ServiceCommand::CheckConfig => {
             println!("configuration of {} is valid", common.service_name);
             Ok(())
         }
         ServiceCommand::Migrate => migrate_only::<M>(common).await,
-        ServiceCommand::Run => run_standalone::<M, F, Fut>(common, drain, start).await,
+        ServiceCommand::Run => run_standalone::<M, F, Fut>(common, &cli.ready, drain, start).await,
     }
 }
 
@@ -237,10 +242,12 @@ pub async fn migrate_only<M: MigratorTrait>(common: &CommonConfig) -> anyhow::Re
 }
 
 /// Runs one service as its own process until SIGINT/SIGTERM: telemetry, database and
-/// migrations, bus, the service, its admin server (with bus and database readiness), then a
-/// drain at shutdown: `drain_seconds` from the configuration, else `drain`.
+/// migrations, bus, the service, its admin server (with bus and database readiness; its bound
+/// address then goes to the ready file when `ready` names one), then a drain at shutdown:
+/// `drain_seconds` from the configuration, else `drain`.
 pub async fn run_standalone<M, F, Fut>(
     common: &CommonConfig,
+    ready: &ReadyFileArg,
     drain: Duration,
     start: F,
 ) -> anyhow::Result<()>
@@ -261,6 +268,7 @@ where
         .readiness("running", Arc::new(Running(runtime.shutdown.clone())))
         .bind()?;
     tracing::info!(service, admin = %admin.local_addr(), "started");
+    ready.write(&Ready::of_this_process().listener(listener::ADMIN, admin.local_addr()))?;
 
     runtime.shutdown.cancelled().await;
     started.stop(drain).await;

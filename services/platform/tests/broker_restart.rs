@@ -3,7 +3,8 @@
 //! both publisher and consumer reconnect by themselves.
 //!
 //! The test runs its own broker node (own port, own data directory) so that killing it does not
-//! disturb the tests that share the machine's broker.
+//! disturb the tests that share the machine's broker. A node whose port another process took
+//! before it bound it is started on another port, and never mistaken for started.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -140,4 +141,23 @@ async fn no_confirmed_message_is_lost_when_the_broker_is_killed_during_a_burst()
     );
     consumer.stop(Duration::from_secs(2)).await;
     bus.shutdown(Duration::from_secs(2)).await;
+}
+
+/// The port a node was given is held by another process (as a test's service could take a
+/// port picked free a moment before): the node does not boot there (`eaddrinuse`), is started
+/// on another port, and its URL leads to the node, not to the holder.
+#[tokio::test]
+async fn a_node_whose_port_was_taken_starts_on_another() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().port();
+    let broker = tokio::task::spawn_blocking(move || PrivateBroker::start_trying(taken))
+        .await
+        .unwrap()
+        .expect("private RabbitMQ node starts on another port");
+    assert_ne!(broker.port(), taken);
+    let output = std::fs::read_to_string(broker.dir().join("server.log")).unwrap();
+    assert!(output.contains("Starting broker... completed"), "{output}");
+    let bus = RabbitBus::connect(RabbitConfig::new(broker.url()), Duration::from_secs(30)).await;
+    assert!(bus.is_ok(), "the node answers AMQP at {}", broker.url());
+    drop(holder);
 }

@@ -1,14 +1,17 @@
 //! `sandbox --mailchimp-listen ADDR --mpluskassa-listen ADDR [--mailchimp-api-key KEY]...
 //! [--seed FILE | --empty] [--scale orders=N,products=N,customers=N,stores=N]
-//! [--latency-fixed-ms MS] [--latency-per-kib-ms MS]`: serves both simulators and prints
-//! their addresses, one line each (`mailchimp http://127.0.0.1:PORT/3.0`,
-//! `mpluskassa http://127.0.0.1:PORT/`).
+//! [--latency-fixed-ms MS] [--latency-per-kib-ms MS] [--ready-file PATH]`: serves both
+//! simulators and prints their addresses, one line each (`mailchimp
+//! http://127.0.0.1:PORT/3.0`, `mpluskassa http://127.0.0.1:PORT/`); with `--ready-file` (or
+//! `FERRY_READY_FILE`) it also writes them there (`sandbox_mailchimp`, `sandbox_mpluskassa`;
+//! see `ferry_ready_file`), which is what programs read.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
+use ferry_ready_file::{Ready, ReadyFileArg, listener};
 use ferry_sandbox::mailchimp::scale::Scale;
 use ferry_sandbox::mailchimp::{DEFAULT_API_KEY, LatencyModel, MailchimpConfig};
 use ferry_sandbox::seed::Seed;
@@ -53,6 +56,9 @@ struct Args {
     /// ... plus this many milliseconds per KiB of the response body.
     #[arg(long, default_value_t = 0.0)]
     latency_per_kib_ms: f64,
+    /// Where to report the addresses both listeners bound.
+    #[command(flatten)]
+    ready: ReadyFileArg,
 }
 
 #[actix_web::main]
@@ -95,6 +101,11 @@ async fn main() -> anyhow::Result<()> {
         .context("starting the sandbox")?;
     println!("mailchimp {}", handle.mailchimp_url);
     println!("mpluskassa {}", handle.mpluskassa_url);
+    args.ready.write(
+        &Ready::of_this_process()
+            .listener(listener::SANDBOX_MAILCHIMP, handle.mailchimp_addr)
+            .listener(listener::SANDBOX_MPLUSKASSA, handle.mpluskassa_addr),
+    )?;
     let stop = tokio::signal::ctrl_c();
     tokio::select! {
         r = stop => { r.context("waiting for Ctrl-C")?; }

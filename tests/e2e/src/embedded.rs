@@ -4,9 +4,9 @@
 //! sandbox's, so [`SandboxApi`] drives both.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use ferry_test_support::ready::listener;
 
 use crate::{Process, SandboxApi, binary, log_dir, wait_ready};
 
@@ -48,15 +48,13 @@ impl Embedded {
         .collect();
         environment.dedup_by(|a, b| a.0 == b.0);
         let log = logs.join("ferry.log");
-        let mut process = Process::new("ferry", binary("ferry")?, Vec::new(), environment, log);
+        let mut process =
+            Process::new("ferry", binary("ferry")?, Vec::new(), environment, log).reporting();
         process.dir = Some(dir.clone());
         process.spawn()?;
-        let (admin_url, mailchimp, mpluskassa) = announced(&mut process).await?;
-        let sandbox = SandboxApi {
-            mailchimp_base: mailchimp.trim_end_matches("/3.0").to_owned(),
-            mpluskassa_base: mpluskassa.trim_end_matches('/').to_owned(),
-            http: http.clone(),
-        };
+        let reported = process.listeners().await?;
+        let admin_url = reported.http_url(listener::ADMIN)?;
+        let sandbox = SandboxApi::at(&reported, http.clone())?;
         wait_ready(&http, &mut process, &format!("{admin_url}/readyz")).await?;
         Ok(Self {
             process,
@@ -83,33 +81,5 @@ impl Embedded {
     /// Its working directory (`ferry-data/` inside).
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-}
-
-/// Reads the log until `ferry` printed its sandboxes' and admin server's addresses.
-async fn announced(process: &mut Process) -> anyhow::Result<(String, String, String)> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        process.check_alive()?;
-        let text = process.log_text();
-        let find = |prefix: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(prefix))
-                .map(|s| s.trim().to_owned())
-        };
-        if let (Some(admin), Some(mc), Some(mk)) = (
-            find("ferry admin listening on "),
-            find("sandbox mailchimp "),
-            find("sandbox mpluskassa "),
-        ) {
-            return Ok((admin, mc, mk));
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "ferry did not announce its addresses within 60 s; end of its log:\n{}",
-                process.log_tail(40)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

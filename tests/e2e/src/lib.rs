@@ -9,6 +9,10 @@
 //!   [`Service::kill`] (SIGKILL), [`Service::restart`] with the same configuration and admin
 //!   port. Every process logs (stdout and stderr) into
 //!   `target/e2e-logs/<test>/<process>.log`, appended across restarts.
+//! - Ports: the sandbox and every service listen on port 0 and report the port they got in
+//!   their ready file (`<process>.ready.json` beside the log; `ferry_ready_file`), so no port
+//!   is picked, released and hoped for. The mapper's configuration names the connectors'
+//!   admin addresses: it starts once they reported them.
 //! - [`Sandbox`]: the `sandbox` binary, with helpers for its `/_sandbox` control endpoints
 //!   (state, seed, faults, requests) and a few calls of the simulated APIs.
 //! - [`Integration`]: one integration's setup, made as an operator makes it: through the
@@ -22,7 +26,6 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::future::Future;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,6 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail, ensure};
 use ferry_platform::db::testing::{TestDatabase, postgres_schema};
 use ferry_sandbox::seed::Seed;
+use ferry_test_support::ready::{self, Ready, ReadyWait, listener};
 use serde_json::{Value, json};
 
 mod embedded;
@@ -92,12 +96,6 @@ fn log_dir(test: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// A free local TCP port (bound, then released for the process to take).
-pub fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("no free local port")?;
-    Ok(listener.local_addr()?.port())
-}
-
 // ---------------------------------------------------------------------------------------
 // Polling
 // ---------------------------------------------------------------------------------------
@@ -135,6 +133,10 @@ pub struct Process {
     log: PathBuf,
     /// The working directory (default: the caller's).
     dir: Option<PathBuf>,
+    /// Where a Ferry binary reports its listeners (`FERRY_READY_FILE`), when it is one.
+    ready_file: Option<PathBuf>,
+    /// The length of the log when the process was last started: what it logged since.
+    log_start: u64,
     child: Option<Child>,
 }
 
@@ -153,8 +155,22 @@ impl Process {
             env,
             log,
             dir: None,
+            ready_file: None,
+            log_start: 0,
             child: None,
         }
+    }
+
+    /// A Ferry binary reporting its listeners in `<log without .log>.ready.json`.
+    fn reporting(mut self) -> Self {
+        self.ready_file = Some(self.log.with_extension("ready.json"));
+        self
+    }
+
+    /// Sets (or replaces) one variable of its environment, for the next start.
+    fn set_env(&mut self, key: &str, value: String) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value));
     }
 
     /// Starts the process (its output appended to its log file).
@@ -164,6 +180,7 @@ impl Process {
             .append(true)
             .open(&self.log)
             .with_context(|| format!("cannot open {}", self.log.display()))?;
+        self.log_start = log.metadata()?.len();
         let err = log.try_clone()?;
         let mut command = Command::new(&self.program);
         command.args(&self.args);
@@ -186,11 +203,41 @@ impl Process {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(err));
+        if let Some(ready_file) = &self.ready_file {
+            // A file of the previous run names another process; it goes all the same.
+            let _ = std::fs::remove_file(ready_file);
+            command.env(ready::ENV, ready_file);
+        }
         let child = command
             .spawn()
             .with_context(|| format!("cannot start {} ({})", self.name, self.program.display()))?;
         self.child = Some(child);
         Ok(())
+    }
+
+    /// Waits until the process reported the addresses its listeners bound (its ready file),
+    /// failing early when it exits.
+    pub async fn listeners(&mut self) -> anyhow::Result<Ready> {
+        let path = self
+            .ready_file
+            .clone()
+            .ok_or_else(|| anyhow!("{} writes no ready file", self.name))?;
+        let pid = self
+            .pid()
+            .ok_or_else(|| anyhow!("{} is not running", self.name))?;
+        ReadyWait::new(&path, pid, READY_TIMEOUT, || {
+            self.check_alive().map_err(|e| format!("{e:#}"))
+        })
+        .wait()
+        .await
+        .with_context(|| format!("{} did not report its listeners", self.name))
+    }
+
+    /// What it logged since it was last started.
+    pub fn log_since_start(&self) -> String {
+        let text = self.log_text();
+        let start = usize::try_from(self.log_start).unwrap_or(usize::MAX);
+        text.get(start..).unwrap_or_default().to_owned()
     }
 
     /// `kill -9`, then reaps it. Harmless when not running.
@@ -335,13 +382,11 @@ impl Sandbox {
     async fn start(dir: &Path, seed: &Seed, http: reqwest::Client) -> anyhow::Result<Self> {
         let seed_file = dir.join("seed.json");
         std::fs::write(&seed_file, seed.to_json_pretty())?;
-        let mc = free_port()?;
-        let mk = free_port()?;
         let args = vec![
             "--mailchimp-listen".to_owned(),
-            format!("127.0.0.1:{mc}"),
+            "127.0.0.1:0".to_owned(),
             "--mpluskassa-listen".to_owned(),
-            format!("127.0.0.1:{mk}"),
+            "127.0.0.1:0".to_owned(),
             "--seed".to_owned(),
             seed_file.display().to_string(),
         ];
@@ -351,15 +396,13 @@ impl Sandbox {
             args,
             Vec::new(),
             dir.join("sandbox.log"),
-        );
+        )
+        .reporting();
         process.spawn()?;
+        let reported = process.listeners().await?;
         let mut sandbox = Self {
             process,
-            api: SandboxApi {
-                mailchimp_base: format!("http://127.0.0.1:{mc}"),
-                mpluskassa_base: format!("http://127.0.0.1:{mk}"),
-                http,
-            },
+            api: SandboxApi::at(&reported, http)?,
         };
         for base in [
             sandbox.api.mailchimp_base.clone(),
@@ -383,6 +426,15 @@ impl Sandbox {
 }
 
 impl SandboxApi {
+    /// The sandboxes a process reported in its ready file (the `sandbox`, or `ferry`).
+    fn at(reported: &Ready, http: reqwest::Client) -> anyhow::Result<Self> {
+        Ok(Self {
+            mailchimp_base: reported.http_url(listener::SANDBOX_MAILCHIMP)?,
+            mpluskassa_base: reported.http_url(listener::SANDBOX_MPLUSKASSA)?,
+            http,
+        })
+    }
+
     /// The MailChimp API base URL (`…/3.0`).
     pub fn mailchimp_api(&self) -> String {
         format!("{}/3.0", self.mailchimp_base)
@@ -874,10 +926,45 @@ impl Service {
         self.process.kill();
     }
 
+    /// Starts it on `listen` and waits until it reported the address its admin server bound
+    /// (`admin_url`).
+    async fn start_on(&mut self, listen: &str) -> anyhow::Result<()> {
+        self.process
+            .set_env("FERRY_ADMIN__LISTEN", listen.to_owned());
+        self.process.spawn()?;
+        let reported = self.process.listeners().await?;
+        self.admin_url = reported.http_url(listener::ADMIN)?;
+        Ok(())
+    }
+
     /// Starts it again with the same configuration and admin port, and waits for `/readyz`.
+    ///
+    /// The same port, because the mapper's configuration and a reverse proxy name it. It was
+    /// this service's until the kill; should another process have taken it in between (the
+    /// restart then exits with "Address already in use"), the service starts on port 0
+    /// instead and `admin_url` follows, while whatever names the old port is left stale (said
+    /// on stderr).
     pub async fn restart(&mut self, http: &reqwest::Client) -> anyhow::Result<()> {
         self.process.kill();
-        self.process.spawn()?;
+        let old = self.admin_url.trim_start_matches("http://").to_owned();
+        match self.start_on(&old).await {
+            Ok(()) => {}
+            Err(_)
+                if self
+                    .process
+                    .log_since_start()
+                    .contains("Address already in use") =>
+            {
+                self.process.kill();
+                self.start_on("127.0.0.1:0").await?;
+                eprintln!(
+                    "e2e: {} could not have {old} again (taken meanwhile): it now listens at {}; \
+                     configurations naming {old} are stale",
+                    self.process.name, self.admin_url
+                );
+            }
+            Err(e) => return Err(e),
+        }
         wait_ready(
             http,
             &mut self.process,
@@ -1007,9 +1094,6 @@ pub struct Cluster {
     pub http: reqwest::Client,
     dir: PathBuf,
     databases: BTreeMap<ServiceKind, TestDatabase>,
-    /// The admin port of each service instance, fixed for the cluster's life (the mapper's
-    /// registry reaches the connectors at theirs; a restart keeps it).
-    ports: BTreeMap<(ServiceKind, usize), u16>,
     /// The deployment's credentials keyring (`FERRY_CREDENTIALS_KEY` of every service).
     credentials_key: String,
 }
@@ -1046,18 +1130,6 @@ impl Cluster {
             );
         }
         let suffix = uuid::Uuid::new_v4().simple().to_string();
-        let mut ports = BTreeMap::new();
-        for kind in ServiceKind::ALL {
-            for instance in 0..options.instances(kind) {
-                let port = loop {
-                    let port = free_port()?;
-                    if !ports.values().any(|p| *p == port) {
-                        break port;
-                    }
-                };
-                ports.insert((kind, instance), port);
-            }
-        }
         let (_, credentials_key) = ferry_platform::secrets::Keyring::generate("e2e")?;
         let mut cluster = Self {
             test: options.test.clone(),
@@ -1071,16 +1143,29 @@ impl Cluster {
             http,
             dir,
             databases,
-            ports,
             credentials_key,
         };
-        cluster.write_configs(&options)?;
         // Every service starts on a broker where the test's queues do not exist yet, as in a
         // first deployment; the integration is then set up as an operator would, and syncs
-        // from its go-live on.
-        for kind in ServiceKind::ALL {
-            for instance in 0..options.instances(kind) {
-                cluster.spawn_service(kind, instance)?;
+        // from its go-live on. Each listens on port 0 and reports the port it got; the mapper
+        // starts once the connectors did, since its configuration names their addresses.
+        let (last, first): (Vec<ServiceKind>, Vec<ServiceKind>) = ServiceKind::ALL
+            .into_iter()
+            .partition(|kind| *kind == ServiceKind::Mapper);
+        for group in [first, last] {
+            for &kind in &group {
+                cluster.write_config(kind, &options)?;
+                for instance in 0..options.instances(kind) {
+                    cluster.spawn_service(kind, instance)?;
+                }
+            }
+            for service in cluster
+                .services
+                .iter_mut()
+                .filter(|s| group.contains(&s.kind))
+            {
+                let reported = service.process.listeners().await?;
+                service.admin_url = reported.http_url(listener::ADMIN)?;
             }
         }
         cluster.wait_all_ready().await?;
@@ -1091,43 +1176,41 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Writes one TOML configuration file per service.
-    fn write_configs(&self, options: &ClusterOptions) -> anyhow::Result<()> {
-        for kind in ServiceKind::ALL {
-            let db = &self.databases[&kind];
-            // The service's own keys first: top-level keys written after a `[section]` would
-            // belong to that section (and be refused as unknown).
-            let mut toml = self.service_toml(kind);
-            if let Some(own) = options.own_toml.get(&kind) {
-                toml.push_str(own);
-                toml.push('\n');
-            }
-            let _ = writeln!(
-                toml,
-                "[bus]\nkind = \"rabbitmq\"\nurl = {}\nprefix = {}",
-                q(&self.amqp_url),
-                q(&self.prefix)
-            );
-            toml.push_str("retry_base_ms = 200\nretry_max_ms = 2000\nmax_attempts = 6\npublish_timeout_ms = 10000\n");
-            let _ = writeln!(
-                toml,
-                "[database]\nurl = {}\nschema = {}\nmax_connections = 5",
-                q(db.url.expose()),
-                q(db.schema.as_deref().unwrap_or("public"))
-            );
-            let _ = writeln!(
-                toml,
-                "[[admin.tokens]]\nname = \"e2e-operator\"\ntoken = {}\nscope = \"operator\"\n\
-                 [[admin.tokens]]\nname = \"e2e-read\"\ntoken = {}\nscope = \"read\"",
-                q(&self.operator_token),
-                q(&self.read_token)
-            );
-            if let Some(extra) = options.extra_toml.get(&kind) {
-                toml.push_str(extra);
-                toml.push('\n');
-            }
-            std::fs::write(self.config_path(kind), toml)?;
+    /// Writes the TOML configuration file of `kind`.
+    fn write_config(&self, kind: ServiceKind, options: &ClusterOptions) -> anyhow::Result<()> {
+        let db = &self.databases[&kind];
+        // The service's own keys first: top-level keys written after a `[section]` would
+        // belong to that section (and be refused as unknown).
+        let mut toml = self.service_toml(kind);
+        if let Some(own) = options.own_toml.get(&kind) {
+            toml.push_str(own);
+            toml.push('\n');
         }
+        let _ = writeln!(
+            toml,
+            "[bus]\nkind = \"rabbitmq\"\nurl = {}\nprefix = {}",
+            q(&self.amqp_url),
+            q(&self.prefix)
+        );
+        toml.push_str("retry_base_ms = 200\nretry_max_ms = 2000\nmax_attempts = 6\npublish_timeout_ms = 10000\n");
+        let _ = writeln!(
+            toml,
+            "[database]\nurl = {}\nschema = {}\nmax_connections = 5",
+            q(db.url.expose()),
+            q(db.schema.as_deref().unwrap_or("public"))
+        );
+        let _ = writeln!(
+            toml,
+            "[[admin.tokens]]\nname = \"e2e-operator\"\ntoken = {}\nscope = \"operator\"\n\
+             [[admin.tokens]]\nname = \"e2e-read\"\ntoken = {}\nscope = \"read\"",
+            q(&self.operator_token),
+            q(&self.read_token)
+        );
+        if let Some(extra) = options.extra_toml.get(&kind) {
+            toml.push_str(extra);
+            toml.push('\n');
+        }
+        std::fs::write(self.config_path(kind), toml)?;
         Ok(())
     }
 
@@ -1183,23 +1266,21 @@ impl Cluster {
         }
     }
 
-    /// `http://127.0.0.1:<port>` of the first instance of `kind`.
+    /// `http://127.0.0.1:<port>` of the first instance of `kind` (empty before it reported).
     fn local_url(&self, kind: ServiceKind) -> String {
-        format!("http://127.0.0.1:{}", self.ports[&(kind, 0)])
+        self.admin_url(kind).unwrap_or_default().to_owned()
     }
 
+    /// Starts instance `instance` of `kind` on port 0; [`Process::listeners`] then says
+    /// which port it got.
     fn spawn_service(&mut self, kind: ServiceKind, instance: usize) -> anyhow::Result<()> {
-        let port = self.ports[&(kind, instance)];
         let name = if instance == 0 {
             kind.name().to_owned()
         } else {
             format!("{}-{}", kind.name(), instance + 1)
         };
         let env = vec![
-            (
-                "FERRY_ADMIN__LISTEN".to_owned(),
-                format!("127.0.0.1:{port}"),
-            ),
+            ("FERRY_ADMIN__LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
             (
                 "FERRY_CONFIG".to_owned(),
                 self.config_path(kind).display().to_string(),
@@ -1215,12 +1296,13 @@ impl Cluster {
             Vec::new(),
             env,
             self.dir.join(format!("{name}.log")),
-        );
+        )
+        .reporting();
         process.spawn()?;
         self.services.push(Service {
             kind,
             instance,
-            admin_url: format!("http://127.0.0.1:{port}"),
+            admin_url: String::new(),
             process,
         });
         Ok(())
@@ -1372,10 +1454,10 @@ impl Cluster {
 
     /// `http://127.0.0.1:<port>` of every instance of `kind`.
     pub fn admin_urls(&self, kind: ServiceKind) -> Vec<String> {
-        self.ports
+        self.services
             .iter()
-            .filter(|((k, _), _)| *k == kind)
-            .map(|(_, port)| format!("http://127.0.0.1:{port}"))
+            .filter(|s| s.kind == kind)
+            .map(|s| s.admin_url.clone())
             .collect()
     }
 
@@ -1637,4 +1719,58 @@ async fn delete_bus_objects(url: &str, prefix: &str) -> anyhow::Result<()> {
     }
     let _ = connection.close(200, "done".into()).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    /// A restart takes the port the service had; when another process took it meanwhile, the
+    /// service comes up on a port of its own and `admin_url` follows (a notifier on its
+    /// defaults: in-process bus, SQLite in its directory).
+    #[tokio::test]
+    async fn a_restart_keeps_the_port_or_reports_the_one_it_got_instead() {
+        let dir = ferry_test_support::unique_dir("ferry-e2e-restart");
+        let http = reqwest::Client::new();
+        let mut process = Process::new(
+            "notifier",
+            binary("notifier").unwrap(),
+            Vec::new(),
+            Vec::new(),
+            dir.join("notifier.log"),
+        )
+        .reporting();
+        process.dir = Some(dir.clone());
+        let mut service = Service {
+            kind: ServiceKind::Notifier,
+            instance: 0,
+            admin_url: String::new(),
+            process,
+        };
+        service.start_on("127.0.0.1:0").await.unwrap();
+        let first = service.admin_url.clone();
+        assert!(!first.ends_with(":0"), "{first}");
+
+        service.restart(&http).await.unwrap();
+        assert_eq!(service.admin_url, first, "the same port again");
+
+        service.kill();
+        let holder = std::net::TcpListener::bind(first.trim_start_matches("http://")).unwrap();
+        service.restart(&http).await.unwrap();
+        assert_ne!(
+            service.admin_url, first,
+            "another port, the first being taken"
+        );
+        let ready = http
+            .get(format!("{}/readyz", service.admin_url))
+            .send()
+            .await
+            .unwrap();
+        assert!(ready.status().is_success());
+        drop(holder);
+        service.kill();
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

@@ -11,7 +11,18 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ferry_platform::routes::ROUTES;
 
-use crate::{Cluster, Process, ServiceKind, eventually, free_port};
+use crate::{Cluster, Process, ServiceKind, eventually};
+
+/// How many ports nginx is given to find one nobody else took.
+const ATTEMPTS: usize = 5;
+
+/// What a start of nginx came to.
+enum Outcome {
+    /// It listens on its port.
+    Listening,
+    /// Another process had taken the port.
+    PortTaken,
+}
 
 /// The nginx binary (Debian's package installs it here; `FERRY_E2E_NGINX` overrides).
 fn nginx_binary() -> PathBuf {
@@ -31,6 +42,12 @@ pub struct ReverseProxy {
 impl ReverseProxy {
     /// Writes `nginx.conf` into the cluster's log directory (with nginx's own logs and
     /// temporary files), starts nginx on a free port and waits until it serves the dashboard.
+    ///
+    /// nginx refuses port 0 ("invalid port"), so the port is picked beforehand and may be
+    /// taken by another process before nginx binds it: nginx then exits with "Address already
+    /// in use" and is started again on another port. Until nginx logged that its workers
+    /// started (it binds before), nothing is asked at the port, which might be another
+    /// process's.
     pub async fn start(cluster: &Cluster) -> anyhow::Result<Self> {
         let nginx = nginx_binary();
         if !nginx.exists() {
@@ -41,42 +58,21 @@ impl ReverseProxy {
         }
         let dir = cluster.log_dir().join("nginx");
         std::fs::create_dir_all(dir.join("temp"))?;
-        let port = free_port()?;
-        let config = nginx_config(&dir, port, |service| {
-            ServiceKind::ALL
-                .iter()
-                .find(|kind| kind.name() == service)
-                .map(|kind| cluster.admin_urls(*kind))
-                .unwrap_or_default()
-        })?;
-        let path = dir.join("nginx.conf");
-        std::fs::write(&path, &config)?;
-        let args = vec![
-            "-p".to_owned(),
-            dir.display().to_string(),
-            "-c".to_owned(),
-            path.display().to_string(),
-        ];
-        let test = std::process::Command::new(&nginx)
-            .args(&args)
-            .arg("-t")
-            .output()
-            .with_context(|| format!("cannot run {}", nginx.display()))?;
-        if !test.status.success() {
-            bail!(
-                "nginx refuses the generated configuration {}: {}",
-                path.display(),
-                String::from_utf8_lossy(&test.stderr)
-            );
-        }
-        let mut process = Process::new(
-            "nginx",
-            nginx,
-            args,
-            Vec::new(),
-            cluster.log_dir().join("nginx.log"),
-        );
-        process.spawn()?;
+        let mut attempt = 0;
+        let (port, process) = loop {
+            attempt += 1;
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let mut process = Self::spawn_nginx(cluster, &nginx, &dir, port)?;
+            match started(&mut process).await? {
+                Outcome::Listening => break (port, process),
+                Outcome::PortTaken if attempt < ATTEMPTS => {
+                    eprintln!("e2e: port {port} was taken before nginx bound it; another one");
+                }
+                Outcome::PortTaken => bail!("nginx found {ATTEMPTS} free ports taken in turn"),
+            }
+        };
         let base = format!("http://127.0.0.1:{port}");
         let http = cluster.http.clone();
         let dashboard = format!("{base}/dashboard/");
@@ -99,9 +95,76 @@ impl ReverseProxy {
         Ok(Self { base, process })
     }
 
+    /// Writes the configuration for `port`, checks it and starts nginx.
+    fn spawn_nginx(
+        cluster: &Cluster,
+        nginx: &Path,
+        dir: &Path,
+        port: u16,
+    ) -> anyhow::Result<Process> {
+        let config = nginx_config(dir, port, |service| {
+            ServiceKind::ALL
+                .iter()
+                .find(|kind| kind.name() == service)
+                .map(|kind| cluster.admin_urls(*kind))
+                .unwrap_or_default()
+        })?;
+        let path = dir.join("nginx.conf");
+        std::fs::write(&path, &config)?;
+        let args = vec![
+            "-p".to_owned(),
+            dir.display().to_string(),
+            "-c".to_owned(),
+            path.display().to_string(),
+        ];
+        let test = std::process::Command::new(nginx)
+            .args(&args)
+            .arg("-t")
+            .output()
+            .with_context(|| format!("cannot run {}", nginx.display()))?;
+        if !test.status.success() {
+            bail!(
+                "nginx refuses the generated configuration {}: {}",
+                path.display(),
+                String::from_utf8_lossy(&test.stderr)
+            );
+        }
+        let mut process = Process::new(
+            "nginx",
+            nginx.to_path_buf(),
+            args,
+            Vec::new(),
+            cluster.log_dir().join("nginx.log"),
+        );
+        process.spawn()?;
+        Ok(process)
+    }
+
     /// The process (logs, liveness).
     pub fn process(&mut self) -> &mut Process {
         &mut self.process
+    }
+}
+
+/// Waits until nginx (logging `notice` to stderr) started its workers, which it does once its
+/// listener is bound, or exited: because its port was taken, or for another reason (an error).
+async fn started(process: &mut Process) -> anyhow::Result<Outcome> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = process.log_since_start();
+        if log.contains("start worker process") {
+            return Ok(Outcome::Listening);
+        }
+        if let Err(exited) = process.check_alive() {
+            if process.log_since_start().contains("Address already in use") {
+                return Ok(Outcome::PortTaken);
+            }
+            return Err(exited);
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!("nginx did not start within 20 s:\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

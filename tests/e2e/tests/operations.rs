@@ -1,12 +1,13 @@
 //! What an operator runs around a deployment, for every service binary: `check-config`
-//! (unknown keys refused with the nearest known one) and `migrate` (a Job before a rollout:
+//! (unknown keys refused with the nearest known one), `migrate` (a Job before a rollout:
 //! the services refuse an unmigrated schema until it ran; it migrates a fresh database, then
-//! is idempotent).
+//! is idempotent) and `--ready-file` (the port a listener on port 0 got).
 
 use std::process::{Command, Output};
 
 use ferry_e2e::{ServiceKind, binary};
 use ferry_platform::db::testing::postgres_schema;
+use ferry_test_support::ready::{self, listener};
 
 /// Runs `service` with `args` and only the given `FERRY_*` variables.
 fn run(service: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -110,6 +111,97 @@ async fn every_service_migrates_as_a_job_idempotently() {
             );
         }
     }
+}
+
+/// Every service binary told to listen on port 0 reports the port it got: `--ready-file`
+/// names the file, which holds the process id and the admin address once it is bound; that
+/// process listens there and its admin server answers there. Two of one service side by side
+/// each get a port of their own. (Defaults: in-process bus, SQLite in the working directory.)
+#[tokio::test]
+async fn every_service_binary_reports_the_port_it_bound() {
+    /// The processes, killed however the test ends.
+    struct Started(Vec<(String, std::process::Child, std::path::PathBuf)>);
+    impl Drop for Started {
+        fn drop(&mut self) {
+            for (_, child, _) in &mut self.0 {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let root = ferry_test_support::unique_dir("ferry-e2e-ready-file");
+    let mut started = Started(Vec::new());
+    let kinds = ServiceKind::ALL.into_iter().chain([ServiceKind::Mapper]);
+    for (i, kind) in kinds.enumerate() {
+        let dir = root.join(format!("{i}-{}", kind.name()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let ready_file = dir.join("ready.json");
+        let log = std::fs::File::create(dir.join("log")).expect("a log file");
+        let mut command = Command::new(binary(kind.name()).expect("service binaries are built"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("FERRY_") {
+                command.env_remove(key);
+            }
+        }
+        let child = command
+            .arg("--ready-file")
+            .arg(&ready_file)
+            .current_dir(&dir)
+            .env("FERRY_ADMIN__LISTEN", "127.0.0.1:0")
+            .env(
+                "FERRY_CREDENTIALS_KEY",
+                "e2e:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )
+            .env("NO_COLOR", "1")
+            .stdout(log.try_clone().expect("the log file again"))
+            .stderr(log)
+            .spawn()
+            .expect("the binary starts");
+        started.0.push((kind.name().to_owned(), child, dir));
+    }
+    let http = reqwest::Client::new();
+    let mut ports = std::collections::BTreeSet::new();
+    for (service, child, dir) in &mut started.0 {
+        let pid = child.id();
+        let reported = ready::ReadyWait::new(
+            &dir.join("ready.json"),
+            pid,
+            std::time::Duration::from_secs(60),
+            || match child.try_wait() {
+                Ok(None) => Ok(()),
+                other => Err(format!(
+                    "{service} ended ({other:?}): {}",
+                    std::fs::read_to_string(dir.join("log")).unwrap_or_default()
+                )),
+            },
+        )
+        .wait()
+        .await
+        .expect("a ready file");
+        assert_eq!(reported.pid, pid, "{service}");
+        let admin = reported.addr(listener::ADMIN).expect("the admin listener");
+        assert!(
+            admin.ip().is_loopback() && admin.port() != 0,
+            "{service}: {admin}"
+        );
+        let own = ready::listening_ports(pid).expect("its sockets in /proc");
+        assert!(
+            own.contains(&admin.port()),
+            "{service}: {admin} not among {own:?}"
+        );
+        assert!(
+            ports.insert(admin.port()),
+            "{service}: {admin} reported twice"
+        );
+        let health = http
+            .get(format!("http://{admin}/healthz"))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(health.status(), 200, "{service} at {admin}");
+    }
+    drop(started);
+    let _ = std::fs::remove_dir_all(root);
 }
 
 /// The rule that keeps a rollback possible: the previous release runs on the new schema, so a

@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | [`amqp_url`] | the RabbitMQ the tests use (`FERRY_TEST_AMQP_URL`) |
 //! | [`unique_dir`] | a fresh temporary directory no other test (thread or process) shares |
+//! | [`ready`] | waiting for a started binary's ready file: the addresses its listeners bound on port 0 |
 //! | [`egress`] | probes of the egress guard for the connectors' connection tests (redirect, internal texts, TLS, internal destinations) |
 //! | [`webdriver`] | just enough W3C WebDriver to drive headless Chromium through Debian's `chromedriver`, which binds port 0 and reports the port it got |
 //! | [`wizard`] | the dashboard's setup wizard driven step by step to go-live (embedded and behind the reverse proxy) |
@@ -13,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod egress;
+pub mod ready;
 pub mod webdriver;
 pub mod wizard;
 

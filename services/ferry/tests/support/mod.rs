@@ -4,6 +4,8 @@
 
 pub use ferry_test_support::webdriver;
 
+use ferry_test_support::ready;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -20,6 +22,8 @@ pub struct Ferry {
     pub sandbox_mailchimp: Option<String>,
     /// The MplusKASSA sandbox's SOAP endpoint, when the sandboxes run.
     pub sandbox_mpluskassa: Option<String>,
+    /// What it reported in its ready file (its process id, every listener's address).
+    pub reported: ready::Ready,
 }
 
 impl Ferry {
@@ -29,15 +33,18 @@ impl Ferry {
 
     /// Starts it with extra environment variables (`FERRY_...` settings).
     pub fn start_with(dir: &Path, env: &[(&str, &str)]) -> Self {
+        // Port 0 everywhere: `ferry` reports the ports it got in its ready file.
+        let ready_file = dir.join("ready.json");
         let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
             .current_dir(dir)
             .env("FERRY_ADMIN__LISTEN", "127.0.0.1:0")
             .env("FERRY_SANDBOX__MAILCHIMP_LISTEN", "127.0.0.1:0")
             .env("FERRY_SANDBOX__MPLUSKASSA_LISTEN", "127.0.0.1:0")
+            .env(ready::ENV, &ready_file)
             .env("RUST_LOG", "info")
             .env_remove("FERRY_CONFIG")
             .envs(env.iter().copied())
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -53,28 +60,29 @@ impl Ferry {
                 }
             })
         };
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
+        let pid = child.id();
+        let reported = ready::ReadyWait::new(&ready_file, pid, Duration::from_secs(60), || {
+            match child.try_wait() {
+                Ok(None) => Ok(()),
+                Ok(Some(status)) => Err(format!(
+                    "ferry exited ({status}); its log:\n{}",
+                    logs.lock().unwrap()
+                )),
+                Err(e) => Err(e.to_string()),
             }
-        });
-        // The sandbox lines come first, then the admin address.
-        let (mut sandbox_mailchimp, mut sandbox_mpluskassa) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("ferry prints its admin address within a minute");
-            if let Some(url) = line.strip_prefix("ferry admin listening on ") {
-                break url.to_owned();
-            } else if let Some(url) = line.strip_prefix("sandbox mailchimp ") {
-                sandbox_mailchimp = Some(url.to_owned());
-            } else if let Some(url) = line.strip_prefix("sandbox mpluskassa ") {
-                sandbox_mpluskassa = Some(url.to_owned());
-            }
-        };
+        })
+        .blocking()
+        .unwrap_or_else(|e| panic!("ferry reports its listeners within a minute: {e}"));
+        let base = reported.http_url(ready::listener::ADMIN).unwrap();
+        // The sandboxes' addresses, when they run.
+        let sandbox_mailchimp = reported
+            .addr(ready::listener::SANDBOX_MAILCHIMP)
+            .ok()
+            .map(|addr| format!("http://{addr}/3.0"));
+        let sandbox_mpluskassa = reported
+            .addr(ready::listener::SANDBOX_MPLUSKASSA)
+            .ok()
+            .map(|addr| format!("http://{addr}/"));
         Self {
             child,
             base,
@@ -83,6 +91,7 @@ impl Ferry {
             drain,
             sandbox_mailchimp,
             sandbox_mpluskassa,
+            reported,
         }
     }
 

@@ -21,6 +21,8 @@ use super::{ENV_PREFIX, ENV_SEPARATOR, join};
 pub const NON_CONFIG_ENV: &[&str] = &[
     // Names the configuration file.
     "FERRY_CONFIG",
+    // Where a binary reports the addresses its listeners bound (`--ready-file`).
+    "FERRY_READY_FILE",
     // Keyring sealing integration credentials (crate::secrets).
     "FERRY_CREDENTIALS_KEY",
     // `ferry integration …` CLI: the admin token and the credentials of a new integration.
