@@ -234,14 +234,7 @@ async fn admin_api_tests_connections_syncs_and_reports() {
 
 /// A `GET` with the read token, as JSON.
 async fn read(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
-    http.get(url)
-        .bearer_auth(READ)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    ferry_test_support::get_json(http, url, READ).await
 }
 
 /// A backfill of 1,000 customers in pages of 50, each page held 200 ms by the sandbox and one
@@ -308,48 +301,18 @@ async fn progress_moves_during_a_backfill() {
         .unwrap();
     assert_eq!(started.status(), 202);
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut running = Vec::new();
-    let last = loop {
-        let all: Value = read(&http, &progress_url).await;
-        let customers = all["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["resource"] == "customers")
-            .unwrap()
-            .clone();
-        match customers["state"].as_str().unwrap() {
-            "running" => {
-                assert_eq!(all["settled"], false, "a backfill runs: {all}");
-                running.push(customers);
-            }
-            "done" if !running.is_empty() => break customers,
-            _ => {}
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the backfill did not finish: {all}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-
+    let followed = ferry_test_support::progress::follow(
+        &http,
+        &progress_url,
+        READ,
+        "customers",
+        Duration::from_secs(60),
+    )
+    .await;
     // Seen moving: several distinct counts, never backwards, against the total.
-    let counts: Vec<u64> = running
-        .iter()
-        .map(|r| r["done"].as_u64().unwrap())
-        .collect();
-    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
-    let mut distinct = counts.clone();
-    distinct.dedup();
-    assert!(distinct.len() >= 3, "progress seen moving: {counts:?}");
-    let middle = running
-        .iter()
-        .find(|r| {
-            let done = r["done"].as_u64().unwrap();
-            done > 0 && done < 1_000 && !r["rate_per_second"].is_null()
-        })
-        .unwrap_or_else(|| panic!("no snapshot in the middle: {running:?}"));
+    let counts = followed.counts();
+    assert!(counts.len() >= 3, "progress seen moving: {counts:?}");
+    let middle = followed.middle(1_000);
     assert_eq!(middle["total"], 1_000, "{middle}");
     assert_eq!(middle["mode"], "full", "{middle}");
     let percent = middle["percent"].as_f64().unwrap();
@@ -364,6 +327,7 @@ async fn progress_moves_during_a_backfill() {
         "time left {eta} s for {left} records at {rate}/s"
     );
 
+    let last = &followed.last;
     assert_eq!(
         (last["done"].as_u64(), last["total"].as_u64()),
         (Some(1_000), Some(1_000))
