@@ -18,7 +18,9 @@
 //! pass starts with something to read, in every page's transaction (fenced, like the cursor)
 //! and when it ends, so any replica answers the admin API (`GET .../progress`, `GET
 //! /mpluskassa/stats`), not only the one polling the integration. A pass that finds nothing
-//! writes nothing.
+//! writes nothing, except a replica's first one per entity (and one after storing failed):
+//! it mends the stored row (a pass left `running` by a crash is marked done; an entity that
+//! never had anything to read gets a row, so it does not read as never synced).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -138,12 +140,21 @@ pub fn run(row: &store::progress_row::Model) -> Run {
     }
 }
 
-/// The running or last pass of an entity in this replica, and whether it is stored.
+/// The running or last pass of an entity in this replica.
 #[derive(Clone)]
 struct Tracked {
     row: store::progress_row::Model,
+    /// This pass stored its start or a page: its end is stored too.
     stored: bool,
+    /// The stored row is this replica's last finished pass (or an older one, finished): a pass
+    /// finding nothing needs to store nothing. False until this replica stored or checked
+    /// it, and after storing failed.
+    clean: bool,
 }
+
+/// How many times a pass's start or end is tried before it is left (the page transactions
+/// keep the counts; the next pass finding nothing mends a state left `running`).
+const STORE_ATTEMPTS: u32 = 5;
 
 type ProgressMap = HashMap<(IntegrationId, SyncEntity), Tracked>;
 
@@ -356,8 +367,11 @@ impl Ingest {
         };
         // Stored at once only when the installation announced something to read: a pass
         // that finds nothing costs no write (a page found anyway stores it with the page).
-        let stored = target > start && self.store_progress(&row).await;
-        self.set_progress(integration.id(), entity, Tracked { row, stored });
+        let clean = self
+            .tracked(integration.id(), entity)
+            .is_some_and(|t| t.clean);
+        let stored = target > start && self.store_progress(&row, false).await;
+        self.set_progress(integration.id(), entity, Tracked { row, stored, clean });
         let result = match entity {
             SyncEntity::Stock => self.sync_stock(integration, start).await,
             _ => self.sync_paged(integration, entity, start).await,
@@ -375,7 +389,11 @@ impl Ingest {
             row.finished_at = Some(Utc::now());
             row.last_error = result.as_ref().err().map(ToString::to_string);
             if tracked.stored || result.is_err() {
-                tracked.stored = self.store_progress(&tracked.row).await;
+                tracked.clean = self.store_progress(&tracked.row, false).await;
+            } else if !tracked.clean {
+                // Found nothing, and the stored row is not known to be finished (never
+                // checked by this replica, or an end that could not be stored): mend it.
+                tracked.clean = self.store_progress(&tracked.row, true).await;
             }
             self.set_progress(integration.id(), entity, tracked);
         }
@@ -392,21 +410,40 @@ impl Ingest {
         map.insert((id, entity), tracked);
     }
 
-    /// Stores a pass's start or end, only while this replica still owns the integration's
-    /// polling (a replica that lost it leaves the new owner's progress alone). A failure is
-    /// logged, never the pass's failure; answers whether it was stored.
-    async fn store_progress(&self, row: &store::progress_row::Model) -> bool {
-        let stored = async {
-            let txn = self.db.begin().await?;
-            ferry_platform::connector::poll::check_current(&txn).await?;
-            store::save_progress(&txn, row.clone()).await?;
-            txn.commit().await
+    /// Stores a pass's start or end (with `settle`: only mends the stored row, see
+    /// [`store::settle_progress`]), only while this replica still owns the integration's
+    /// polling (a replica that lost it leaves the new owner's progress alone). Tried
+    /// [`STORE_ATTEMPTS`] times (SQLite refuses a write racing another one); a failure is
+    /// logged, never the pass's failure. Answers whether it was stored.
+    async fn store_progress(&self, row: &store::progress_row::Model, settle: bool) -> bool {
+        let mut pause = std::time::Duration::from_millis(50);
+        for attempt in 1..=STORE_ATTEMPTS {
+            let stored = async {
+                let txn = self.db.begin().await?;
+                ferry_platform::connector::poll::check_current(&txn).await?;
+                if settle {
+                    store::settle_progress(&txn, row.clone()).await?;
+                } else {
+                    store::save_progress(&txn, row.clone()).await?;
+                }
+                txn.commit().await
+            }
+            .await;
+            let error = match stored {
+                Ok(()) => return true,
+                Err(error) => error,
+            };
+            let lost = error
+                .to_string()
+                .contains(ferry_platform::connector::poll::LEASE_LOST);
+            if lost || attempt == STORE_ATTEMPTS {
+                tracing::warn!(entity = %row.entity, %error, "MplusKASSA pass progress not stored");
+                return false;
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
         }
-        .await;
-        if let Err(error) = &stored {
-            tracing::debug!(entity = %row.entity, %error, "MplusKASSA pass progress not stored");
-        }
-        stored.is_ok()
+        false
     }
 
     /// The entity's pass progress after the page `c` commits: its counts, its cursor, a
@@ -1052,7 +1089,18 @@ impl Ingest {
         txn.commit().await?;
         self.outbox.wake();
         if let Some(row) = progress {
-            self.set_progress(integration.id(), entity, Tracked { row, stored: true });
+            let clean = self
+                .tracked(integration.id(), entity)
+                .is_some_and(|t| t.clean);
+            self.set_progress(
+                integration.id(),
+                entity,
+                Tracked {
+                    row,
+                    stored: true,
+                    clean,
+                },
+            );
         }
         Ok(EntityReport {
             observed,

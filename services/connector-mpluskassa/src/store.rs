@@ -57,7 +57,9 @@ pub mod progress_row {
 
     /// One entity's pass. Written when a pass starts with something to read (the
     /// installation's marker is past the cursor), with every page it commits (in the page's
-    /// transaction) and when it ends; a pass that finds nothing writes nothing.
+    /// transaction) and when it ends; a pass that finds nothing writes nothing, except the
+    /// first one of a replica (and one after a write failed), which mends the row
+    /// ([`super::settle_progress`]).
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "mpluskassa_progress")]
     pub struct Model {
@@ -393,7 +395,38 @@ pub async fn save_progress<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The pass progress of every entity of an integration that ever had something to read.
+/// After a pass that found nothing: a stored pass left `running` (its end never stored: a
+/// crash, a write that failed) is marked done at `row.finished_at`, and an entity without a
+/// row gets `row` (so an entity that never had anything to read does not read as never
+/// synced). Anything else stored stays.
+pub async fn settle_progress<C: ConnectionTrait>(
+    db: &C,
+    row: progress_row::Model,
+) -> Result<(), DbErr> {
+    use progress_row::Column as C;
+    use sea_orm::sea_query::Expr;
+    progress_row::Entity::update_many()
+        .col_expr(C::State, Expr::value("done"))
+        .col_expr(C::FinishedAt, Expr::value(row.finished_at))
+        .filter(C::IntegrationId.eq(row.integration_id.as_str()))
+        .filter(C::Entity.eq(row.entity.as_str()))
+        .filter(C::State.eq("running"))
+        .exec(db)
+        .await?;
+    let active: progress_row::ActiveModel = row.into();
+    progress_row::Entity::insert(active)
+        .on_conflict(
+            OnConflict::columns([C::IntegrationId, C::Entity])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The pass progress of every entity of an integration (polled at least once by a replica
+/// of this release).
 pub async fn progress<C: ConnectionTrait>(
     db: &C,
     integration: &str,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use ferry_platform::admin::{AdminServer, RunningAdminServer};
 use ferry_platform::config::{AdminConfig, Scope, Secret, TokenConfig};
 use ferry_test_support::egress::{Probes, check_cases, socket_of};
+use ferry_test_support::progress::of;
 use serde_json::{Value, json};
 use support::{Harness, Options, SECRET};
 
@@ -307,11 +308,24 @@ async fn read(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
     ferry_test_support::get_json(http, url, READ).await
 }
 
+/// Asks the replica at `base` for a pass of `id` (no full sync).
+async fn request_pass(http: &reqwest::Client, base: &str, id: &str) {
+    let r = http
+        .post(format!("{base}/mpluskassa/integrations/{id}/sync"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}
+
 /// A full sync of the relations (pages of 40, each `getRelations` held 500 ms by the
 /// sandbox), followed through `GET .../progress` of a second replica that does not run the
 /// pass: the progress is stored, so any replica answers. It moves (records read, percent of
 /// the sync markers, a rate, time left), ends done; a later pass that finds nothing leaves
-/// the full sync's progress as it was.
+/// the full sync's progress as it was; a pass left running (a crash) is mended by the next
+/// pass finding nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn progress_moves_during_a_full_sync_and_any_replica_answers() {
     let h = Harness::new(Options::default()).await;
@@ -429,28 +443,52 @@ async fn progress_moves_during_a_full_sync_and_any_replica_answers() {
             .count()
     };
     let before_pass = invoice_reads();
-    let r = http
-        .post(format!("{base}/mpluskassa/integrations/{id}/sync"))
-        .bearer_auth(OPERATOR)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    request_pass(&http, &base, &id).await;
     h.until("the second pass", Duration::from_secs(20), |_| {
         invoice_reads() > before_pass
     })
     .await;
     let after = read(&http, &progress_url).await;
-    let relations = after["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == "relations")
-        .cloned()
-        .unwrap();
+    let relations = of(&after, "relations");
     assert_eq!(relations["mode"], "full", "{relations}");
     assert_eq!(relations["started_at"], last["started_at"], "{relations}");
+    // Every enabled entity reads as synced, also those that never had anything to read.
+    assert!(
+        after["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "done"),
+        "{after}"
+    );
+
+    // A pass left running (its end never stored: a crash after its last page) is mended by
+    // the next pass finding nothing, on whichever replica polls next (here the second, whose
+    // memory knows nothing of the row).
+    let mut stale = ferry_connector_mpluskassa::store::progress(&h.db, &id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.entity == "relations")
+        .unwrap();
+    stale.state = "running".into();
+    stale.finished_at = None;
+    ferry_connector_mpluskassa::store::save_progress(&h.db, stale)
+        .await
+        .unwrap();
+    let state = |p: &Value| of(p, "relations")["state"].clone();
+    assert_eq!(state(&read(&http, &progress_url).await), "running");
+    request_pass(&http, &other_base, &id).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let p = read(&http, &progress_url).await;
+        if state(&p) == "done" {
+            assert_eq!(p["settled"], true, "{p}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never mended: {p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     other_server.stop().await.unwrap();
     shutdown.cancel();

@@ -41,6 +41,17 @@ impl Followed {
     }
 }
 
+/// The progress of `resource` in a connector's answer.
+pub fn of(all: &Value, resource: &str) -> Value {
+    all["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == resource)
+        .unwrap_or_else(|| panic!("no {resource} in {all}"))
+        .clone()
+}
+
 /// Reads `url` with `token` every 100 ms until `resource` was seen running and then done;
 /// fails when it fails or `timeout` passes. While it runs the integration is not settled.
 pub async fn follow(
@@ -54,13 +65,7 @@ pub async fn follow(
     let mut running = Vec::new();
     loop {
         let all = crate::get_json(http, url, token).await;
-        let progress = all["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["resource"] == resource)
-            .unwrap_or_else(|| panic!("no {resource} in {all}"))
-            .clone();
+        let progress = of(&all, resource);
         match progress["state"].as_str().unwrap() {
             "running" => {
                 assert_eq!(all["settled"], false, "a backfill runs: {all}");
