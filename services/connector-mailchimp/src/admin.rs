@@ -8,6 +8,7 @@
 //! | `GET /mailchimp/integrations` | the connections served (no secrets) |
 //! | `POST /mailchimp/integrations/{id}/sync` | starts a `full` or `incremental` sync (all or some resources); answers 202 |
 //! | `GET /mailchimp/integrations/{id}/cursors` | poll watermarks and the progress of the running / last sync per resource |
+//! | `GET /mailchimp/integrations/{id}/progress` | per enabled resource: done, total, percent, rate over the last 20 s, time left, state (the connector kit's [`IntegrationProgress`]), from the cursor rows, so any replica answers |
 //! | `GET /mailchimp/integrations/{id}/api-stats` | MailChimp calls by operation and outcome, retries, calls in flight, last error |
 //!
 //! The list webhook endpoint is not part of this API (it cannot carry a bearer token): see
@@ -19,6 +20,9 @@ use std::time::Instant;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use ferry_platform::admin::{ApiError, OperatorAccess, ReadAccess};
+use ferry_platform::connector::progress::{
+    IntegrationProgress, ResourceProgress, Run, Samples, SyncState,
+};
 use ferry_platform::egress::{TestFailure, TestFailureCode, TransportFailure};
 use ferry_platform::registry::{AtRevision, SealedConnection};
 use ferry_proto::IntegrationId;
@@ -424,7 +428,7 @@ pub struct SyncStarted {
     pub resources: Vec<Resource>,
 }
 
-/// Starts a sync; follow it with the cursors endpoint.
+/// Starts a sync; follow it with the progress (or cursors) endpoint.
 #[utoipa::path(
     post,
     path = "/mailchimp/integrations/{integration_id}/sync",
@@ -556,6 +560,71 @@ async fn cursors(
     Ok(HttpResponse::Ok().json(views))
 }
 
+/// The running or last sync of a resource, from its cursor row.
+fn run(c: &store::cursor::Model) -> Run {
+    let state = SyncState::parse(&c.sync_state);
+    let done = u64::try_from(c.sync_done).unwrap_or(0);
+    // The total is known once the first page is read (0 until then, while running).
+    let total = u64::try_from(c.sync_total)
+        .ok()
+        .filter(|&t| t > 0 || state != SyncState::Running);
+    Run {
+        state,
+        mode: Some(c.sync_mode.clone()),
+        done,
+        total,
+        position: done,
+        position_total: total,
+        started_at: c.sync_started_at,
+        finished_at: c.sync_finished_at,
+        last_error: c.last_error.clone(),
+        samples: Samples::from_json(c.sync_samples.as_ref()),
+    }
+}
+
+/// Sync progress of an integration: per enabled resource (in sync order) records done, total,
+/// percent, rate over the last 20 s and time left of the running sync, or the last one.
+#[utoipa::path(
+    get,
+    path = "/mailchimp/integrations/{integration_id}/progress",
+    tag = "mailchimp",
+    params(("integration_id" = String, Path, description = "Integration id")),
+    responses((status = 200, body = IntegrationProgress), (status = 404, body = ferry_platform::admin::ErrorBody))
+)]
+async fn progress(
+    _who: ReadAccess,
+    state: web::Data<AdminState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let integration = integration(&state, &path)?;
+    let rows = store::cursors(&state.db, integration.id())
+        .await
+        .map_err(ApiError::internal)?;
+    let now = Utc::now();
+    let resources = Resource::all()
+        .into_iter()
+        .filter(|r| integration.connection.resources.contains(r))
+        .map(|r| {
+            rows.iter()
+                .find(|c| c.resource == r.as_str())
+                .map_or_else(Run::idle, run)
+                .view(r.as_str(), now)
+        })
+        .collect();
+    let integrations = state.ingester.integrations();
+    let section = integrations.section();
+    // A resource never synced starts at the next poll, if the poller syncs new resources.
+    let polled =
+        section.poll_enabled && section.initial_sync && integrations.is_active(integration.id());
+    Ok(HttpResponse::Ok().json(IntegrationProgress::new(
+        integration.id().to_string(),
+        "mailchimp",
+        polled,
+        now,
+        resources,
+    )))
+}
+
 /// MailChimp call statistics of an integration (this replica, since start).
 #[utoipa::path(
     get,
@@ -576,10 +645,11 @@ async fn api_stats(
 /// The OpenAPI description of these routes.
 #[derive(OpenApi)]
 #[openapi(
-    paths(connection_test, integration_connection_test, integrations, sync, cursors, api_stats),
+    paths(connection_test, integration_connection_test, integrations, sync, cursors, progress, api_stats),
     components(schemas(
         ConnectionTest, ConnectionTestResult, Audience, Store, IntegrationView, SyncRequest, SyncStarted,
-        CursorView, ApiStatsSnapshot, CallStat, Resource, SyncMode, TestFailure, TestFailureCode
+        CursorView, ApiStatsSnapshot, CallStat, Resource, SyncMode, TestFailure, TestFailureCode,
+        IntegrationProgress, ResourceProgress, SyncState
     )),
     tags((name = "mailchimp", description = "MailChimp connector"))
 )]
@@ -604,6 +674,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: Arc<AdminState>) {
         .route(
             "/mailchimp/integrations/{integration_id}/cursors",
             web::get().to(cursors),
+        )
+        .route(
+            "/mailchimp/integrations/{integration_id}/progress",
+            web::get().to(progress),
         )
         .route(
             "/mailchimp/integrations/{integration_id}/api-stats",

@@ -45,8 +45,9 @@
 //!
 //! **Full sync (backfill)**: reads every record regardless of fingerprints, fetching pages
 //! concurrently (up to the integration's connection share) while earlier pages are being
-//! committed; progress (`sync_total`, `sync_done`, ...) is in the cursor row, shown by the
-//! admin API.
+//! committed; progress (`sync_total`, `sync_done`, ..., and recent samples for the rate and
+//! time left) is in the cursor row, written with each page, shown by the admin API
+//! (`GET .../cursors`, `GET .../progress`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -68,6 +69,7 @@ use crate::client::{ClientError, Page, segment};
 use crate::integrations::{Integration, Integrations};
 use crate::records::{self, Rejected};
 use ferry_platform::connector::Xref;
+use ferry_platform::connector::progress::{Sample, Samples};
 
 use crate::store::{self, XREFS, XrefKind};
 use crate::variants;
@@ -351,6 +353,7 @@ impl Ingester {
         cursor.sync_started_at = Some(started);
         cursor.sync_finished_at = None;
         cursor.last_error = None;
+        cursor.sync_samples = Some(Samples::started(started).to_json());
         store::save_cursor(&self.db, cursor.clone()).await?;
 
         let run = Uuid::now_v7();
@@ -671,6 +674,7 @@ impl Ingester {
         } else {
             Vec::new()
         };
+        record_sample(cursor);
         let txn = self.db.begin().await?;
         XREFS.put(&txn, integration.id(), &batch.xrefs).await?;
         store::put_seen(&txn, integration.id(), resource.as_str(), &versions).await?;
@@ -1064,7 +1068,21 @@ fn new_cursor(integration: &Integration, resource: Resource) -> store::cursor::M
         sync_started_at: None,
         sync_finished_at: None,
         last_error: None,
+        sync_samples: None,
     }
+}
+
+/// Adds the records read so far to the sync's progress samples (its rate and time left,
+/// served by `GET .../progress`); saved with the cursor in the page's transaction.
+fn record_sample(cursor: &mut store::cursor::Model) {
+    let mut samples = Samples::from_json(cursor.sync_samples.as_ref());
+    let done = u64::try_from(cursor.sync_done).unwrap_or(0);
+    samples.record(Sample {
+        at: Utc::now(),
+        done,
+        position: done,
+    });
+    cursor.sync_samples = Some(samples.to_json());
 }
 
 /// Completes the variants of the products read in full (MailChimp shows at most 50 inline,

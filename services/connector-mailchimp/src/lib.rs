@@ -69,6 +69,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         // A person's erase (GDPR): audit and tombstones, shared by every service.
         Box::new(ferry_platform::gdpr::Migration),
         Box::new(ferry_platform::connector::poll::CreatePollTables),
+        Box::new(store::AddSyncSamples),
     ]
 }
 

@@ -3,7 +3,7 @@
 //! | table | key | holds |
 //! | --- | --- | --- |
 //! | `mailchimp_connections` | integration | store id, list id, base URL override, limits, resources (never the API key or webhook secret: those stay in memory, see [`crate::integrations`]) |
-//! | `mailchimp_cursors` | integration, resource | the poll watermark and the progress of the last full sync |
+//! | `mailchimp_cursors` | integration, resource | the poll watermark and the progress of the running or last sync (with its recent samples: rate and time left, [`ferry_platform::connector::progress`]) |
 //! | `mailchimp_seen` | integration, resource, record id | the `updated_at` of the version last read in full (the fast path's change detection) |
 //! | `mailchimp_reconciled` | integration, resource | when the last complete full-record pass (full sync or reconciliation) ended |
 //!
@@ -130,6 +130,10 @@ pub mod cursor {
         pub sync_finished_at: Option<DateTime<Utc>>,
         /// Why it failed.
         pub last_error: Option<String>,
+        /// The sync's recent progress samples (`ferry_platform::connector::progress::Samples`
+        /// as JSON), for its rate and time left; `None` before the first sync of this release.
+        #[sea_orm(nullable)]
+        pub sync_samples: Option<Json>,
     }
 
     /// No relations.
@@ -264,6 +268,49 @@ impl MigrationTrait for CreateSeenTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Adds `mailchimp_cursors.sync_samples` (issue 16: a sync's rate and time left). Nullable:
+/// the previous release writes cursors without it.
+pub struct AddSyncSamples;
+
+impl MigrationName for AddSyncSamples {
+    fn name(&self) -> &str {
+        "m20261207_000001_mailchimp_sync_samples"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddSyncSamples {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use sea_orm::sea_query::{ColumnDef, Table};
+        if manager
+            .has_column(cursor::Entity.table_name(), "sync_samples")
+            .await?
+        {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(cursor::Entity)
+                    .add_column(ColumnDef::new(cursor::Column::SyncSamples).json().null())
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use sea_orm::sea_query::Table;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(cursor::Entity)
+                    .drop_column(cursor::Column::SyncSamples)
+                    .to_owned(),
+            )
+            .await
     }
 }
 
@@ -465,6 +512,7 @@ pub async fn save_cursor<C: ConnectionTrait>(db: &C, model: cursor::Model) -> Re
                     cursor::Column::SyncStartedAt,
                     cursor::Column::SyncFinishedAt,
                     cursor::Column::LastError,
+                    cursor::Column::SyncSamples,
                 ])
                 .to_owned(),
         )

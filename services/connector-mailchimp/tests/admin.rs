@@ -220,6 +220,7 @@ async fn admin_api_tests_connections_syncs_and_reports() {
         "/api/v1/mailchimp/integrations",
         "/api/v1/mailchimp/integrations/{integration_id}/sync",
         "/api/v1/mailchimp/integrations/{integration_id}/cursors",
+        "/api/v1/mailchimp/integrations/{integration_id}/progress",
         "/api/v1/mailchimp/integrations/{integration_id}/api-stats",
     ] {
         assert!(
@@ -227,6 +228,125 @@ async fn admin_api_tests_connections_syncs_and_reports() {
             "{path} missing from the OpenAPI document"
         );
     }
+    server.stop().await.unwrap();
+    h.stop().await;
+}
+
+/// A `GET` with the read token, as JSON.
+async fn read(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
+    ferry_test_support::get_json(http, url, READ).await
+}
+
+/// A backfill of 1,000 customers in pages of 50, each page held 200 ms by the sandbox and one
+/// page at a time (a connection share of 1): `GET .../progress` shows it moving (records done
+/// of the total, a rate over the last seconds, time left), then done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_moves_during_a_backfill() {
+    let h = Harness::with(Options {
+        scale: Some(ferry_sandbox::mailchimp::scale::Scale {
+            orders: 0,
+            products: 0,
+            customers: 1_000,
+            stores: 1,
+        }),
+        page_size: Some(50),
+        concurrency: 1,
+        request_timeout_secs: 10,
+        ..Options::new(Kind::InProcess)
+    })
+    .await;
+    let (server, base) = admin(&h);
+    let http = reqwest::Client::new();
+    let id = h.integration_id.to_string();
+    let progress_url = format!("{base}/api/v1/mailchimp/integrations/{id}/progress");
+
+    // Auth as for every admin route; an integration never synced is idle, every resource.
+    let anonymous = http.get(&progress_url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let before: Value = read(&http, &progress_url).await;
+    assert_eq!(before["system"], "mailchimp");
+    let names: Vec<&str> = before["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["resource"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["members", "customers", "products", "orders"]);
+    assert!(
+        before["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "idle" && r["percent"].is_null()),
+        "{before}"
+    );
+    // Not polled in this harness: nothing is about to start, nothing to wait for.
+    assert_eq!(
+        (&before["polled"], &before["settled"]),
+        (&json!(false), &json!(true))
+    );
+
+    h.fault(
+        "GET",
+        &format!("/3.0/ecommerce/stores/{}/customers", h.store_id),
+        ferry_sandbox::faults::FaultKind::Latency { ms: 200 },
+        None,
+    );
+    let started = http
+        .post(format!("{base}/api/v1/mailchimp/integrations/{id}/sync"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"mode": "full", "resources": ["customers"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+
+    let followed = ferry_test_support::progress::follow(
+        &http,
+        &progress_url,
+        READ,
+        "customers",
+        Duration::from_secs(60),
+    )
+    .await;
+    // Seen moving: several distinct counts, never backwards, against the total.
+    let counts = followed.counts();
+    assert!(counts.len() >= 3, "progress seen moving: {counts:?}");
+    let middle = followed.middle(1_000);
+    assert_eq!(middle["total"], 1_000, "{middle}");
+    assert_eq!(middle["mode"], "full", "{middle}");
+    let percent = middle["percent"].as_f64().unwrap();
+    assert!(percent > 0.0 && percent < 100.0, "{middle}");
+    // One page of 50 at a time, each held 200 ms: at most 250 records a second.
+    let rate = middle["rate_per_second"].as_f64().unwrap();
+    assert!(rate > 0.0 && rate <= 300.0, "{middle}");
+    let eta = middle["eta_seconds"].as_u64().unwrap();
+    let left = 1_000 - middle["done"].as_u64().unwrap();
+    assert!(
+        eta as f64 >= left as f64 / 300.0,
+        "time left {eta} s for {left} records at {rate}/s"
+    );
+
+    let last = &followed.last;
+    assert_eq!(
+        (last["done"].as_u64(), last["total"].as_u64()),
+        (Some(1_000), Some(1_000))
+    );
+    assert_eq!(last["percent"], 100.0, "{last}");
+    assert!(last["eta_seconds"].is_null(), "{last}");
+    assert!(last["finished_at"].is_string(), "{last}");
+    // Finished: the run's average, within what the sandbox allowed.
+    let average = last["rate_per_second"].as_f64().unwrap();
+    assert!(average > 0.0 && average <= 300.0, "{last}");
+
+    // In the OpenAPI document, with the shape the CLI and the dashboard read.
+    let doc: Value = read(&http, format!("{base}/api/v1/openapi.json")).await;
+    assert!(
+        doc["paths"]
+            .get("/api/v1/mailchimp/integrations/{integration_id}/progress")
+            .is_some()
+    );
+    assert!(doc["components"]["schemas"]["ResourceProgress"].is_object());
     server.stop().await.unwrap();
     h.stop().await;
 }

@@ -251,6 +251,7 @@ async fn idle_poll_cost_at_100000_orders() {
             sync_started_at: None,
             sync_finished_at: None,
             last_error: None,
+            sync_samples: None,
         });
     cursor.watermark = Some(now - chrono::Duration::seconds(60));
     store::save_cursor(&h.db, cursor).await.unwrap();

@@ -8,13 +8,18 @@
 //! | `GET /mpluskassa/integrations/{id}/reference-data` | read | branches, employees, payment methods, VAT and turnover groups for setup screens |
 //! | `POST /mpluskassa/integrations/{id}/sync` | operator | starts a pass now (`full`: from cursor 0) |
 //! | `GET /mpluskassa/integrations/{id}/cursors` | read | the committed cursors |
+//! | `GET /mpluskassa/integrations/{id}/progress` | read | per enabled entity: records read, percent and time left (in sync markers), rate over the last 20 s, state (the connector kit's [`IntegrationProgress`]) |
 //! | `GET /mpluskassa/stats` | read | per integration: cursors and the progress of the last passes |
+//!
+//! Progress is read from `mpluskassa_progress`, so every replica answers, not only the one
+//! polling the integration.
 
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
 use ferry_platform::admin::{ApiError, ErrorBody, OperatorAccess, ReadAccess};
 use ferry_platform::config::Secret;
+use ferry_platform::connector::progress::{IntegrationProgress, ResourceProgress, Run, SyncState};
 use ferry_platform::egress::{TestFailure, TestFailureCode, TransportFailure};
 use ferry_platform::registry::{AtRevision, SealedConnection};
 use ferry_proto::IntegrationId;
@@ -24,7 +29,7 @@ use utoipa::{OpenApi, ToSchema};
 
 use crate::client::{ClientError, Connection, MplusClient, MplusError, TransportKind};
 use crate::config::SkuSource;
-use crate::ingest::{Ingest, Progress};
+use crate::ingest::{self, Ingest, Progress};
 use crate::integrations::{Integration, Integrations};
 use crate::registry::RegistryListener;
 use crate::soap::types::{ApiVersion, Branch, Employee, PaymentMethod, TurnoverGroup, VatGroup};
@@ -368,7 +373,7 @@ pub struct SyncRequest {
 #[utoipa::path(post, path = "/mpluskassa/integrations/{id}/sync", tag = "mpluskassa",
     params(("id" = String, Path, description = "Integration id")),
     request_body = SyncRequest,
-    responses((status = 202, description = "Started; follow it in /mpluskassa/stats"),
+    responses((status = 202, description = "Started; follow it in .../progress or /mpluskassa/stats"),
                (status = 400, description = "Unknown entity"), (status = 404, description = "Unknown integration")))]
 async fn trigger_sync(
     OperatorAccess(who): OperatorAccess,
@@ -421,6 +426,45 @@ async fn cursors(
     Ok(HttpResponse::Ok().json(cursors))
 }
 
+/// Sync progress of an installation: per enabled entity (in pass order) records read,
+/// percent and time left (measured in sync markers: MplusKASSA has no record count), rate
+/// over the last 20 s, of the running pass or the last one that had something to read.
+#[utoipa::path(get, path = "/mpluskassa/integrations/{id}/progress", tag = "mpluskassa",
+    params(("id" = String, Path, description = "Integration id")),
+    responses((status = 200, body = IntegrationProgress), (status = 404, description = "Unknown integration", body = ErrorBody)))]
+async fn progress(
+    _who: ReadAccess,
+    state: web::Data<AdminState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let integration = state.integration(&id)?;
+    let stored = state
+        .ingest
+        .progress(integration.id())
+        .await
+        .map_err(ApiError::internal)?;
+    let now = chrono::Utc::now();
+    let resources = SyncEntity::ALL
+        .into_iter()
+        .filter(|&e| ingest::enabled(&integration, e))
+        .map(|e| {
+            stored
+                .iter()
+                .find(|(entity, _)| *entity == e)
+                .map_or_else(Run::idle, |(_, row)| ingest::run(row))
+                .view(e.as_str(), now)
+        })
+        .collect();
+    let polled = state.ingest.config().enabled && state.integrations.is_active(integration.id());
+    Ok(HttpResponse::Ok().json(IntegrationProgress::new(
+        integration.key(),
+        "mpluskassa",
+        polled,
+        now,
+        resources,
+    )))
+}
+
 /// Statistics of one integration.
 #[derive(Serialize, ToSchema)]
 pub struct IntegrationStats {
@@ -456,8 +500,13 @@ async fn stats(_who: ReadAccess, state: web::Data<AdminState>) -> Result<HttpRes
             progress: state
                 .ingest
                 .progress(integration.id())
-                .into_iter()
-                .map(|(entity, progress)| EntityProgress { entity, progress })
+                .await
+                .map_err(ApiError::internal)?
+                .iter()
+                .map(|(entity, row)| EntityProgress {
+                    entity: *entity,
+                    progress: Progress::of(row),
+                })
                 .collect(),
         });
     }
@@ -474,6 +523,7 @@ async fn stats(_who: ReadAccess, state: web::Data<AdminState>) -> Result<HttpRes
         reference_data,
         trigger_sync,
         cursors,
+        progress,
         stats
     ),
     components(schemas(
@@ -487,6 +537,9 @@ async fn stats(_who: ReadAccess, state: web::Data<AdminState>) -> Result<HttpRes
         IntegrationStats,
         EntityProgress,
         Progress,
+        IntegrationProgress,
+        ResourceProgress,
+        SyncState,
         Cursor,
         SyncEntity,
         SkuSource,
@@ -523,6 +576,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: AdminState) {
         .route(
             "/mpluskassa/integrations/{id}/cursors",
             web::get().to(cursors),
+        )
+        .route(
+            "/mpluskassa/integrations/{id}/progress",
+            web::get().to(progress),
         )
         .route("/mpluskassa/stats", web::get().to(stats));
 }

@@ -12,8 +12,15 @@
 //! parking lot takes them from there and alerts), before the cursor moves past them. They are
 //! observed again when they change in MplusKASSA.
 //!
-//! A full initial sync is a pass from cursor 0; [`Ingest::progress`] reports how far each
-//! entity is (cursor against the installation's current marker).
+//! A full initial sync is a pass from cursor 0. How far each entity's pass is (cursor against
+//! the installation's marker when the pass started, records read, recent samples for the rate
+//! and time left) is kept in `mpluskassa_progress` ([`store::progress_row`]): written when a
+//! pass starts with something to read, in every page's transaction (fenced, like the cursor)
+//! and when it ends, so any replica answers the admin API (`GET .../progress`, `GET
+//! /mpluskassa/stats`), not only the one polling the integration. A pass that finds nothing
+//! writes nothing, except a replica's first one per entity (and one after storing failed):
+//! it mends the stored row (a pass left `running` by a crash is marked done; an entity that
+//! never had anything to read gets a row, so it does not read as never synced).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -39,6 +46,7 @@ use crate::soap::requests::{Page, ProductQuery};
 use crate::soap::types::{self as mk, VatScale};
 use ferry_platform::connector::Xref;
 use ferry_platform::connector::poll::PollScheduler;
+use ferry_platform::connector::progress::{Run, Sample, Samples, SyncState};
 
 use crate::store::{self, SyncEntity, XREFS, kind};
 
@@ -94,7 +102,87 @@ pub struct EntityReport {
     pub skipped: u64,
 }
 
-type ProgressMap = HashMap<(IntegrationId, SyncEntity), Progress>;
+impl Progress {
+    /// The stats' view of a stored pass.
+    pub fn of(row: &store::progress_row::Model) -> Self {
+        Self {
+            running: SyncState::parse(&row.state) == SyncState::Running,
+            full_sync: row.full_sync,
+            cursor: row.marker,
+            target: row.target,
+            observed: u64::try_from(row.observed).unwrap_or(0),
+            parked: u64::try_from(row.parked).unwrap_or(0),
+            skipped: u64::try_from(row.skipped).unwrap_or(0),
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+            last_error: row.last_error.clone(),
+        }
+    }
+}
+
+/// A stored pass as the connector kit's progress run: records read (observed, parked or
+/// skipped) of no known total; percent and time left measured in sync markers, from the
+/// pass's start cursor to the installation's marker when it started.
+pub fn run(row: &store::progress_row::Model) -> Run {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let span = |to: i64| u64::try_from(to.saturating_sub(row.start_marker)).unwrap_or(0);
+    Run {
+        state: SyncState::parse(&row.state),
+        mode: Some(if row.full_sync { "full" } else { "incremental" }.to_owned()),
+        done: count(row.observed) + count(row.parked) + count(row.skipped),
+        total: None,
+        position: span(row.marker),
+        position_total: Some(span(row.target)),
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        last_error: row.last_error.clone(),
+        samples: Samples::from_json(row.samples.as_ref()),
+    }
+}
+
+/// The running or last pass of an entity in this replica.
+#[derive(Clone)]
+struct Tracked {
+    row: store::progress_row::Model,
+    /// This pass stored its start or a page: its end is stored too.
+    stored: bool,
+    /// The stored row is this replica's last finished pass (or an older one, finished): a pass
+    /// finding nothing needs to store nothing. False until this replica stored or checked
+    /// it, and after storing failed.
+    clean: bool,
+}
+
+/// How many times a pass's start or end is tried before it is left (the page transactions
+/// keep the counts; the next pass finding nothing mends a state left `running`).
+const STORE_ATTEMPTS: u32 = 5;
+
+type ProgressMap = HashMap<(IntegrationId, SyncEntity), Tracked>;
+
+/// Whether `entity` is read for `integration` (its observe settings and sale sources).
+pub fn enabled(integration: &Integration, entity: SyncEntity) -> bool {
+    let observe = integration.settings.observe;
+    let sources = integration.settings.sales.source_types;
+    match entity {
+        SyncEntity::ArticleGroups => observe.categories,
+        SyncEntity::Products => observe.products,
+        SyncEntity::Stock => observe.stock,
+        SyncEntity::Relations => observe.customers,
+        SyncEntity::Orders => observe.orders && sources.orders(),
+        SyncEntity::Invoices => observe.orders && sources.invoices(),
+    }
+}
+
+/// The installation's current marker of `entity`.
+fn marker_of(markers: &mk::SyncMarkers, entity: SyncEntity) -> i64 {
+    match entity {
+        SyncEntity::ArticleGroups => markers.article_group,
+        SyncEntity::Products => markers.article,
+        SyncEntity::Stock => markers.stock_id,
+        SyncEntity::Relations => markers.relation,
+        SyncEntity::Orders => markers.order,
+        SyncEntity::Invoices => markers.invoice,
+    }
+}
 
 /// Change detection for every integration.
 #[derive(Clone)]
@@ -168,13 +256,21 @@ impl Ingest {
         &self.config
     }
 
-    /// Progress of every entity of `integration`.
-    pub fn progress(&self, integration: IntegrationId) -> Vec<(SyncEntity, Progress)> {
-        let map = self.progress.lock().unwrap_or_else(|e| e.into_inner());
-        SyncEntity::ALL
+    /// The stored pass of every entity of `integration` that ever had something to read, in
+    /// pass order.
+    pub async fn progress(
+        &self,
+        integration: IntegrationId,
+    ) -> Result<Vec<(SyncEntity, store::progress_row::Model)>, DbErr> {
+        let rows = store::progress(&self.db, &integration.to_string()).await?;
+        Ok(SyncEntity::ALL
             .into_iter()
-            .filter_map(|e| map.get(&(integration, e)).map(|p| (e, p.clone())))
-            .collect()
+            .filter_map(|e| {
+                rows.iter()
+                    .find(|r| r.entity == e.as_str())
+                    .map(|r| (e, r.clone()))
+            })
+            .collect())
     }
 
     /// Asks for a pass of `integration` now: through the poll scheduler, which runs it in
@@ -217,23 +313,14 @@ impl Ingest {
     pub async fn run_pass(&self, integration: &Integration) -> Result<u64, IngestError> {
         let lock = self.pass_lock(integration.id());
         let _one_at_a_time = lock.lock().await;
-        let observe = integration.settings.observe;
-        let sources = integration.settings.sales.source_types;
         let markers = integration.client.sync_markers().await?;
         let mut first_error = None;
         let mut changes = 0;
         for entity in SyncEntity::ALL {
-            let (enabled, target) = match entity {
-                SyncEntity::ArticleGroups => (observe.categories, markers.article_group),
-                SyncEntity::Products => (observe.products, markers.article),
-                SyncEntity::Stock => (observe.stock, markers.stock_id),
-                SyncEntity::Relations => (observe.customers, markers.relation),
-                SyncEntity::Orders => (observe.orders && sources.orders(), markers.order),
-                SyncEntity::Invoices => (observe.orders && sources.invoices(), markers.invoice),
-            };
-            if !enabled {
+            if !enabled(integration, entity) {
                 continue;
             }
+            let target = marker_of(&markers, entity);
             match self.sync_entity(integration, entity, target).await {
                 Ok(report) => changes += report.observed + report.parked,
                 Err(e) => {
@@ -261,38 +348,129 @@ impl Ingest {
     ) -> Result<EntityReport, IngestError> {
         let key = integration.key();
         let start = store::cursor(&self.db, &key, entity).await?;
-        self.update_progress(integration.id(), entity, |p| {
-            *p = Progress {
-                running: true,
-                full_sync: start == 0,
-                cursor: start,
-                target,
-                started_at: Some(Utc::now()),
-                ..Progress::default()
-            };
-        });
+        let now = Utc::now();
+        let row = store::progress_row::Model {
+            integration_id: key.clone(),
+            entity: entity.as_str().to_owned(),
+            state: SyncState::Running.as_str().to_owned(),
+            full_sync: start == 0,
+            start_marker: start,
+            marker: start,
+            target,
+            observed: 0,
+            parked: 0,
+            skipped: 0,
+            started_at: Some(now),
+            finished_at: None,
+            last_error: None,
+            samples: Some(Samples::started(now).to_json()),
+        };
+        // Stored at once only when the installation announced something to read: a pass
+        // that finds nothing costs no write (a page found anyway stores it with the page).
+        let clean = self
+            .tracked(integration.id(), entity)
+            .is_some_and(|t| t.clean);
+        let stored = target > start && self.store_progress(&row, false).await;
+        self.set_progress(integration.id(), entity, Tracked { row, stored, clean });
         let result = match entity {
             SyncEntity::Stock => self.sync_stock(integration, start).await,
             _ => self.sync_paged(integration, entity, start).await,
         };
         let cursor = store::cursor(&self.db, &key, entity).await.unwrap_or(start);
-        self.update_progress(integration.id(), entity, |p| {
-            p.running = false;
-            p.cursor = cursor;
-            p.finished_at = Some(Utc::now());
-            p.last_error = result.as_ref().err().map(ToString::to_string);
-        });
+        if let Some(mut tracked) = self.tracked(integration.id(), entity) {
+            let row = &mut tracked.row;
+            row.state = match &result {
+                Ok(_) => SyncState::Done,
+                Err(_) => SyncState::Failed,
+            }
+            .as_str()
+            .to_owned();
+            row.marker = cursor;
+            row.finished_at = Some(Utc::now());
+            row.last_error = result.as_ref().err().map(ToString::to_string);
+            if tracked.stored || result.is_err() {
+                tracked.clean = self.store_progress(&tracked.row, false).await;
+            } else if !tracked.clean {
+                // Found nothing, and the stored row is not known to be finished (never
+                // checked by this replica, or an end that could not be stored): mend it.
+                tracked.clean = self.store_progress(&tracked.row, true).await;
+            }
+            self.set_progress(integration.id(), entity, tracked);
+        }
         result
     }
 
-    fn update_progress(
+    fn tracked(&self, id: IntegrationId, entity: SyncEntity) -> Option<Tracked> {
+        let map = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&(id, entity)).cloned()
+    }
+
+    fn set_progress(&self, id: IntegrationId, entity: SyncEntity, tracked: Tracked) {
+        let mut map = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert((id, entity), tracked);
+    }
+
+    /// Stores a pass's start or end (with `settle`: only mends the stored row, see
+    /// [`store::settle_progress`]), only while this replica still owns the integration's
+    /// polling (a replica that lost it leaves the new owner's progress alone). Tried
+    /// [`STORE_ATTEMPTS`] times (SQLite refuses a write racing another one); a failure is
+    /// logged, never the pass's failure. Answers whether it was stored.
+    async fn store_progress(&self, row: &store::progress_row::Model, settle: bool) -> bool {
+        let mut pause = std::time::Duration::from_millis(50);
+        for attempt in 1..=STORE_ATTEMPTS {
+            let stored = async {
+                let txn = self.db.begin().await?;
+                ferry_platform::connector::poll::check_current(&txn).await?;
+                if settle {
+                    store::settle_progress(&txn, row.clone()).await?;
+                } else {
+                    store::save_progress(&txn, row.clone()).await?;
+                }
+                txn.commit().await
+            }
+            .await;
+            let error = match stored {
+                Ok(()) => return true,
+                Err(error) => error,
+            };
+            let lost = error
+                .to_string()
+                .contains(ferry_platform::connector::poll::LEASE_LOST);
+            if lost || attempt == STORE_ATTEMPTS {
+                tracing::warn!(entity = %row.entity, %error, "MplusKASSA pass progress not stored");
+                return false;
+            }
+            tokio::time::sleep(pause).await;
+            pause *= 2;
+        }
+        false
+    }
+
+    /// The entity's pass progress after the page `c` commits: its counts, its cursor, a
+    /// sample. `None` when no pass of it is tracked (never: a page belongs to a pass).
+    fn page_progress(
         &self,
         id: IntegrationId,
         entity: SyncEntity,
-        f: impl FnOnce(&mut Progress),
-    ) {
-        let mut map = self.progress.lock().unwrap_or_else(|e| e.into_inner());
-        f(map.entry((id, entity)).or_default());
+        c: &Converted,
+    ) -> Option<store::progress_row::Model> {
+        let mut row = self.tracked(id, entity)?.row;
+        row.marker = row.marker.max(c.max_marker);
+        row.observed += c.events.len() as i64;
+        row.parked += c.parked.len() as i64;
+        row.skipped += i64::try_from(c.skipped).unwrap_or(0);
+        let done = [row.observed, row.parked, row.skipped]
+            .into_iter()
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .sum();
+        let mut samples = Samples::from_json(row.samples.as_ref());
+        samples.record(Sample {
+            at: Utc::now(),
+            done,
+            position: u64::try_from(row.marker.saturating_sub(row.start_marker)).unwrap_or(0),
+        });
+        row.samples = Some(samples.to_json());
+        Some(row)
     }
 
     async fn sync_paged(
@@ -371,12 +549,6 @@ impl Ingest {
             report.parked += step.parked;
             report.skipped += step.skipped;
             cursor = store::cursor(&self.db, &integration.key(), entity).await?;
-            self.update_progress(integration.id(), entity, |p| {
-                p.cursor = cursor;
-                p.observed += step.observed;
-                p.parked += step.parked;
-                p.skipped += step.skipped;
-            });
             if fetched < limit as usize {
                 break;
             }
@@ -468,14 +640,7 @@ impl Ingest {
         {
             return Ok(EntityReport::default());
         }
-        let step = self
-            .commit(integration, SyncEntity::Stock, converted)
-            .await?;
-        self.update_progress(integration.id(), SyncEntity::Stock, |p| {
-            p.observed += step.observed;
-            p.parked += step.parked;
-        });
-        Ok(step)
+        self.commit(integration, SyncEntity::Stock, converted).await
     }
 
     /// SKUs of the articles in a stock answer: from the cross-references the product pass
@@ -887,6 +1052,7 @@ impl Ingest {
                 .map_err(|e| IngestError::Bus(e.to_string()))?;
         }
         let key = integration.key();
+        let progress = self.page_progress(integration.id(), entity, &c);
         let txn = self.db.begin().await?;
         for message in &c.events {
             self.outbox.enqueue(&txn, message).await?;
@@ -915,10 +1081,27 @@ impl Ingest {
             parked as i64,
         )
         .await?;
+        if let Some(row) = &progress {
+            store::save_progress(&txn, row.clone()).await?;
+        }
         // Only while this replica still owns the integration's polling (connector kit).
         ferry_platform::connector::poll::check_current(&txn).await?;
         txn.commit().await?;
         self.outbox.wake();
+        if let Some(row) = progress {
+            let clean = self
+                .tracked(integration.id(), entity)
+                .is_some_and(|t| t.clean);
+            self.set_progress(
+                integration.id(),
+                entity,
+                Tracked {
+                    row,
+                    stored: true,
+                    clean,
+                },
+            );
+        }
         Ok(EntityReport {
             observed,
             parked,

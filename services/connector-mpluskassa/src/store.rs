@@ -8,6 +8,7 @@
 //! | --- | --- | --- |
 //! | `mpluskassa_cursors` | integration, entity | highest sync marker (or stockId) whose events are committed |
 //! | `mpluskassa_connections` | integration | endpoint, ident, branch, SKU source (never the secret) |
+//! | `mpluskassa_progress` | integration, entity | the running or last pass that had something to read: state, markers (start, committed, target), counts, recent samples (rate and time left), so that any replica answers the admin API |
 
 use chrono::Utc;
 use ferry_platform::connector::{Xref, Xrefs};
@@ -41,6 +42,59 @@ pub mod cursor_row {
         pub parked: i64,
         /// Last advance.
         pub updated_at: DateTimeUtc,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The progress of each entity's running or last pass.
+pub mod progress_row {
+    use sea_orm::entity::prelude::*;
+
+    /// One entity's pass. Written when a pass starts with something to read (the
+    /// installation's marker is past the cursor), with every page it commits (in the page's
+    /// transaction) and when it ends; a pass that finds nothing writes nothing, except the
+    /// first one of a replica (and one after a write failed), which mends the row
+    /// ([`super::settle_progress`]).
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "mpluskassa_progress")]
+    pub struct Model {
+        /// Integration id.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub integration_id: String,
+        /// Entity ([`super::SyncEntity::as_str`]).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub entity: String,
+        /// `running`, `done` or `failed`.
+        pub state: String,
+        /// The pass started from cursor 0 (a full sync).
+        pub full_sync: bool,
+        /// The cursor the pass started from.
+        pub start_marker: i64,
+        /// The committed cursor.
+        pub marker: i64,
+        /// The installation's marker when the pass started.
+        pub target: i64,
+        /// Records observed by the pass.
+        pub observed: i64,
+        /// Records parked by the pass.
+        pub parked: i64,
+        /// Records skipped by the pass.
+        pub skipped: i64,
+        /// When it started.
+        pub started_at: Option<DateTimeUtc>,
+        /// When it ended.
+        pub finished_at: Option<DateTimeUtc>,
+        /// Why it failed.
+        #[sea_orm(column_type = "Text", nullable)]
+        pub last_error: Option<String>,
+        /// Recent samples (`ferry_platform::connector::progress::Samples` as JSON).
+        #[sea_orm(nullable)]
+        pub samples: Option<Json>,
     }
 
     /// No relations.
@@ -310,6 +364,79 @@ pub async fn cursors<C: ConnectionTrait>(db: &C, integration: &str) -> Result<Ve
         .collect())
 }
 
+/// Writes an entity's pass progress (insert or replace).
+pub async fn save_progress<C: ConnectionTrait>(
+    db: &C,
+    row: progress_row::Model,
+) -> Result<(), DbErr> {
+    use progress_row::Column as C;
+    let active: progress_row::ActiveModel = row.into();
+    progress_row::Entity::insert(active)
+        .on_conflict(
+            OnConflict::columns([C::IntegrationId, C::Entity])
+                .update_columns([
+                    C::State,
+                    C::FullSync,
+                    C::StartMarker,
+                    C::Marker,
+                    C::Target,
+                    C::Observed,
+                    C::Parked,
+                    C::Skipped,
+                    C::StartedAt,
+                    C::FinishedAt,
+                    C::LastError,
+                    C::Samples,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// After a pass that found nothing: a stored pass left `running` (its end never stored: a
+/// crash, a write that failed) is marked done at `row.finished_at`, and an entity without a
+/// row gets `row` (so an entity that never had anything to read does not read as never
+/// synced). Anything else stored stays.
+pub async fn settle_progress<C: ConnectionTrait>(
+    db: &C,
+    row: progress_row::Model,
+) -> Result<(), DbErr> {
+    use progress_row::Column as C;
+    use sea_orm::sea_query::Expr;
+    progress_row::Entity::update_many()
+        .col_expr(C::State, Expr::value("done"))
+        .col_expr(C::FinishedAt, Expr::value(row.finished_at))
+        .filter(C::IntegrationId.eq(row.integration_id.as_str()))
+        .filter(C::Entity.eq(row.entity.as_str()))
+        .filter(C::State.eq("running"))
+        .exec(db)
+        .await?;
+    let active: progress_row::ActiveModel = row.into();
+    progress_row::Entity::insert(active)
+        .on_conflict(
+            OnConflict::columns([C::IntegrationId, C::Entity])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The pass progress of every entity of an integration (polled at least once by a replica
+/// of this release).
+pub async fn progress<C: ConnectionTrait>(
+    db: &C,
+    integration: &str,
+) -> Result<Vec<progress_row::Model>, DbErr> {
+    progress_row::Entity::find()
+        .filter(progress_row::Column::IntegrationId.eq(integration))
+        .all(db)
+        .await
+}
+
 /// Stores an integration's (non-secret) connection settings.
 pub async fn save_connection<C: ConnectionTrait>(
     db: &C,
@@ -342,7 +469,7 @@ pub async fn save_connection<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Forgets an integration: its connection, cursors and cross-references (GDPR erase).
+/// Forgets an integration: its connection, cursors, pass progress and cross-references.
 pub async fn forget_integration<C: ConnectionTrait>(
     db: &C,
     integration: &str,
@@ -353,6 +480,10 @@ pub async fn forget_integration<C: ConnectionTrait>(
         .await?;
     cursor_row::Entity::delete_many()
         .filter(cursor_row::Column::IntegrationId.eq(integration))
+        .exec(db)
+        .await?;
+    progress_row::Entity::delete_many()
+        .filter(progress_row::Column::IntegrationId.eq(integration))
         .exec(db)
         .await?;
     if let Ok(id) = IntegrationId::parse(integration) {
@@ -410,6 +541,38 @@ impl MigrationTrait for CreateTables {
             db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
                 .await?;
         }
+        Ok(())
+    }
+}
+
+/// Creates `mpluskassa_progress` (issue 16: progress any replica can answer).
+pub struct CreateProgressTable;
+
+impl MigrationName for CreateProgressTable {
+    fn name(&self) -> &str {
+        "m20261207_000001_mpluskassa_progress"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateProgressTable {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        manager
+            .create_table(
+                schema
+                    .create_table_from_entity(progress_row::Entity)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE IF EXISTS mpluskassa_progress")
+            .await?;
         Ok(())
     }
 }

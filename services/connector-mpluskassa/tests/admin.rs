@@ -9,6 +9,7 @@ use std::time::Duration;
 use ferry_platform::admin::{AdminServer, RunningAdminServer};
 use ferry_platform::config::{AdminConfig, Scope, Secret, TokenConfig};
 use ferry_test_support::egress::{Probes, check_cases, socket_of};
+use ferry_test_support::progress::of;
 use serde_json::{Value, json};
 use support::{Harness, Options, SECRET};
 
@@ -17,6 +18,11 @@ const OPERATOR: &str = "operator-token-0123456789abcdef";
 
 /// The connector's admin server with a read and an operator token; its `/api/v1` URL.
 fn admin(h: &Harness) -> (RunningAdminServer, String) {
+    admin_of(h.started.as_ref().unwrap())
+}
+
+/// The admin server of a started connector (a replica).
+fn admin_of(started: &ferry_platform::service::Started) -> (RunningAdminServer, String) {
     let config = AdminConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         tokens: vec![
@@ -35,10 +41,7 @@ fn admin(h: &Harness) -> (RunningAdminServer, String) {
         ],
         ..AdminConfig::default()
     };
-    let server = h
-        .started
-        .as_ref()
-        .unwrap()
+    let server = started
         .mount(AdminServer::builder("connector-mpluskassa", &config))
         .bind()
         .unwrap();
@@ -288,6 +291,7 @@ async fn admin_api() {
         "/api/v1/mpluskassa/integrations/{id}/reference-data",
         "/api/v1/mpluskassa/integrations/{id}/sync",
         "/api/v1/mpluskassa/integrations/{id}/cursors",
+        "/api/v1/mpluskassa/integrations/{id}/progress",
         "/api/v1/mpluskassa/stats",
     ] {
         assert!(
@@ -295,6 +299,200 @@ async fn admin_api() {
             "{path} missing from the OpenAPI document"
         );
     }
+    server.stop().await.unwrap();
+    h.stop().await;
+}
+
+/// A `GET` with the read token, as JSON.
+async fn read(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
+    ferry_test_support::get_json(http, url, READ).await
+}
+
+/// Asks the replica at `base` for a pass of `id` (no full sync).
+async fn request_pass(http: &reqwest::Client, base: &str, id: &str) {
+    let r = http
+        .post(format!("{base}/mpluskassa/integrations/{id}/sync"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+}
+
+/// A full sync of the relations (pages of 40, each `getRelations` held 500 ms by the
+/// sandbox), followed through `GET .../progress` of a second replica that does not run the
+/// pass: the progress is stored, so any replica answers. It moves (records read, percent of
+/// the sync markers, a rate, time left), ends done; a later pass that finds nothing leaves
+/// the full sync's progress as it was; a pass left running (a crash) is mended by the next
+/// pass finding nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn progress_moves_during_a_full_sync_and_any_replica_answers() {
+    let h = Harness::new(Options::default()).await;
+    let (server, base) = admin(&h);
+    // A second replica on the same database and bus, with its own (empty) memory.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let other = ferry_connector_mpluskassa::start(
+        ferry_platform::service::Runtime {
+            db: h.db.clone(),
+            bus: h.bus.clone(),
+            shutdown: shutdown.clone(),
+        },
+        h.config.clone(),
+    )
+    .await
+    .expect("a second replica starts");
+    let (other_server, other_base) = admin_of(&other);
+    let http = reqwest::Client::new();
+    let id = h.integration.to_string();
+    let progress_url = format!("{other_base}/mpluskassa/integrations/{id}/progress");
+
+    let anonymous = http.get(&progress_url).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let before = read(&http, &progress_url).await;
+    assert_eq!(before["system"], "mpluskassa");
+    let entities: Vec<&str> = before["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["resource"].as_str().unwrap())
+        .collect();
+    assert!(entities.contains(&"relations"), "{before}");
+    assert!(
+        before["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "idle"),
+        "{before}"
+    );
+
+    h.fault(
+        ferry_sandbox::faults::FaultRule::new(
+            ferry_sandbox::faults::System::Mpluskassa,
+            ferry_sandbox::faults::FaultKind::Latency { ms: 500 },
+        )
+        .operation("getRelations"),
+    );
+    let markers = h.client().sync_markers().await.unwrap();
+    let r = http
+        .post(format!("{base}/mpluskassa/integrations/{id}/sync"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"full": true, "entities": ["relations"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+
+    let followed = ferry_test_support::progress::follow(
+        &http,
+        &progress_url,
+        READ,
+        "relations",
+        Duration::from_secs(60),
+    )
+    .await;
+    let counts = followed.counts();
+    assert!(counts.len() >= 2, "progress seen moving: {counts:?}");
+    let middle = followed.middle(u64::MAX);
+    assert_eq!(middle["mode"], "full", "{middle}");
+    // MplusKASSA has no record count: percent and time left are measured in sync markers.
+    assert!(middle["total"].is_null(), "{middle}");
+    let percent = middle["percent"].as_f64().unwrap();
+    assert!(percent > 0.0 && percent < 100.0, "{middle}");
+    // Pages of at most 40 records, each held 500 ms: at most 80 records a second.
+    let rate = middle["rate_per_second"].as_f64().unwrap();
+    assert!(rate > 0.0 && rate <= 100.0, "{middle}");
+    assert!(middle["eta_seconds"].as_u64().is_some(), "{middle}");
+
+    let last = &followed.last;
+    let observed = h.events_of("customer.observed").len() as u64;
+    assert_eq!(last["percent"], 100.0, "{last}");
+    assert!(
+        last["done"].as_u64().unwrap() >= observed.min(1),
+        "{last} after {observed} customers observed"
+    );
+    // The stats of that replica come from the stored pass too.
+    let stats = read(&http, format!("{other_base}/mpluskassa/stats")).await;
+    let stored = stats[0]["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["entity"] == "relations")
+        .cloned()
+        .unwrap_or_else(|| panic!("{stats}"));
+    assert_eq!(stored["running"], false, "{stored}");
+    assert_eq!(stored["full_sync"], true, "{stored}");
+    assert_eq!(stored["cursor"], markers.relation, "{stored}");
+    assert_eq!(stored["target"], markers.relation, "{stored}");
+
+    // A pass finding nothing new writes nothing: the full sync stays what is shown. The
+    // pass reads invoices last: once they are answered, relations are behind it.
+    let invoice_reads = || {
+        h.sandbox
+            .control
+            .log(ferry_sandbox::faults::System::Mpluskassa)
+            .list(0)
+            .iter()
+            .filter(|r| r.status.is_some())
+            .filter(|r| {
+                r.headers
+                    .get("soapaction")
+                    .is_some_and(|a| a.contains("getInvoices"))
+            })
+            .count()
+    };
+    let before_pass = invoice_reads();
+    request_pass(&http, &base, &id).await;
+    h.until("the second pass", Duration::from_secs(20), |_| {
+        invoice_reads() > before_pass
+    })
+    .await;
+    let after = read(&http, &progress_url).await;
+    let relations = of(&after, "relations");
+    assert_eq!(relations["mode"], "full", "{relations}");
+    assert_eq!(relations["started_at"], last["started_at"], "{relations}");
+    // Every enabled entity reads as synced, also those that never had anything to read.
+    assert!(
+        after["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["state"] == "done"),
+        "{after}"
+    );
+
+    // A pass left running (its end never stored: a crash after its last page) is mended by
+    // the next pass finding nothing, on whichever replica polls next (here the second, whose
+    // memory knows nothing of the row).
+    let mut stale = ferry_connector_mpluskassa::store::progress(&h.db, &id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.entity == "relations")
+        .unwrap();
+    stale.state = "running".into();
+    stale.finished_at = None;
+    ferry_connector_mpluskassa::store::save_progress(&h.db, stale)
+        .await
+        .unwrap();
+    let state = |p: &Value| of(p, "relations")["state"].clone();
+    assert_eq!(state(&read(&http, &progress_url).await), "running");
+    request_pass(&http, &other_base, &id).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let p = read(&http, &progress_url).await;
+        if state(&p) == "done" {
+            assert_eq!(p["settled"], true, "{p}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never mended: {p}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    other_server.stop().await.unwrap();
+    shutdown.cancel();
+    other.stop(Duration::from_secs(3)).await;
     server.stop().await.unwrap();
     h.stop().await;
 }

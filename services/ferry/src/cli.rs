@@ -35,8 +35,8 @@ enum Command {
     /// Prints the route table (which service owns each path prefix behind one entry point,
     /// e.g. the Kubernetes Ingress) as JSON.
     Routes,
-    /// Manages integrations (create, test, list, pause, resume, delete) through the admin API
-    /// of a running Ferry.
+    /// Manages integrations (create, test, list, pause, resume, delete) and follows their syncs
+    /// (progress) through the admin API of a running Ferry.
     Integration(Box<crate::integration_cli::IntegrationArgs>),
 }
 

@@ -8,8 +8,12 @@
 //! ferry integration test <id>
 //! ferry integration list
 //! ferry integration go-live|pause|resume|delete <id>
+//! ferry integration progress <id> [--watch] [--json]
 //! ferry integration rotate-credentials
 //! ```
+//!
+//! `progress` draws a bar per resource of each connector (records done of the total,
+//! percent, rate, time left; see [`crate::progress_cli`]).
 //!
 //! The token: `FERRY_ADMIN_TOKEN`, else the file `--token-file` (default the local
 //! `ferry run`'s `ferry-data/admin-token`); `--token` works but warns (the process list shows
@@ -84,6 +88,22 @@ enum IntegrationCommand {
     },
     /// Re-seals every stored credential under the current key of `FERRY_CREDENTIALS_KEY`.
     RotateCredentials,
+    /// Shows how far the integration's syncs are: a bar per resource of each connector
+    /// (records done of the total, percent, rate over the last 20 s, time left).
+    Progress {
+        /// The integration id.
+        id: String,
+        /// Refresh until no backfill is left (every resource synced once, none being read in
+        /// full), then exit.
+        #[arg(long)]
+        watch: bool,
+        /// Print the JSON the connectors answer (one line per refresh with --watch).
+        #[arg(long)]
+        json: bool,
+        /// Seconds between refreshes with --watch.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +279,16 @@ impl IntegrationArgs {
                 println!("deleted {id}");
                 Ok(())
             }
+            IntegrationCommand::Progress {
+                id,
+                watch,
+                json,
+                interval,
+            } => {
+                let interval = std::time::Duration::try_from_secs_f64(interval.max(0.1))
+                    .context("--interval")?;
+                crate::progress_cli::run(&api, &id, watch, json, interval).await
+            }
             IntegrationCommand::RotateCredentials => print_json(
                 &api.call(Method::POST, "/integrations/credentials/rotate", None)
                     .await?,
@@ -283,20 +313,41 @@ fn print_json(value: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Api {
+/// The admin API of a running Ferry, with a token.
+pub(crate) struct Api {
     http: reqwest::Client,
     base: String,
     token: String,
 }
 
 impl Api {
+    /// A `GET`; `None` when the API answers 404 (no such record or route), any other non-2xx
+    /// answer is an error with the API's message.
+    pub(crate) async fn get_opt(&self, path: &str) -> anyhow::Result<Option<Value>> {
+        let (status, value) = self.send(Method::GET, path, None).await?;
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        refuse(Method::GET, path, status, &value)?;
+        Ok(Some(value))
+    }
+
     /// One call; a non-2xx answer is an error with the API's message.
     async fn call(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let (status, value) = self.send(method.clone(), path, body).await?;
+        refuse(method, path, status, &value)?;
+        Ok(value)
+    }
+
+    /// One call: the status and the body (JSON, or the text as a JSON string).
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<(reqwest::StatusCode, Value)> {
         let url = format!("{}{path}", self.base);
-        let mut request = self
-            .http
-            .request(method.clone(), &url)
-            .bearer_auth(&self.token);
+        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -311,14 +362,24 @@ impl Api {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
-        if !status.is_success() {
-            let message = value
-                .get("message")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .unwrap_or_else(|| value.to_string());
-            bail!("{method} {path}: {status}: {message}");
-        }
-        Ok(value)
+        Ok((status, value))
     }
+}
+
+/// A non-2xx answer as an error with the API's message.
+fn refuse(
+    method: Method,
+    path: &str,
+    status: reqwest::StatusCode,
+    value: &Value,
+) -> anyhow::Result<()> {
+    if !status.is_success() {
+        let message = value
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| value.to_string());
+        bail!("{method} {path}: {status}: {message}");
+    }
+    Ok(())
 }

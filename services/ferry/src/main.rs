@@ -8,6 +8,7 @@ mod cli;
 mod config;
 mod embedded;
 mod integration_cli;
+mod progress_cli;
 
 use clap::Parser;
 

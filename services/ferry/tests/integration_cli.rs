@@ -1,5 +1,6 @@
 //! `ferry integration ...` against a running `ferry run` (both the real binary): create, list,
 //! test, go-live, pause, resume, delete, with the token read from `ferry-data/admin-token`.
+//! `progress` is in `sync_progress.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -16,16 +17,15 @@ const SECRET: &str = ferry_sandbox::DEFAULT_MPLUSKASSA_SECRET;
 
 /// Runs `ferry integration <args>` in `dir`.
 fn cli(dir: &Path, admin: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .current_dir(dir)
-        .arg("integration")
-        .args(args)
-        .args(["--url", admin])
-        .env_remove("FERRY_ADMIN_TOKEN")
-        .env("FERRY_MAILCHIMP_API_KEY", API_KEY)
-        .env("FERRY_MPLUSKASSA_SECRET", SECRET)
-        .output()
-        .unwrap()
+    support::integration_cli(
+        dir,
+        admin,
+        args,
+        &[
+            ("FERRY_MAILCHIMP_API_KEY", API_KEY),
+            ("FERRY_MPLUSKASSA_SECRET", SECRET),
+        ],
+    )
 }
 
 fn ok(output: Output, what: &str) -> String {

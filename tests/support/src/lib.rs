@@ -4,8 +4,10 @@
 //! | item | what |
 //! | --- | --- |
 //! | [`amqp_url`] | the RabbitMQ the tests use (`FERRY_TEST_AMQP_URL`) |
+//! | [`get_json`] | a `GET` of an admin API with a token, as JSON |
 //! | [`unique_dir`] | a fresh temporary directory no other test (thread or process) shares |
 //! | [`ready`] | waiting for a started binary's ready file: the addresses its listeners bound on port 0 |
+//! | [`progress`] | a connector's sync progress followed until one resource's run ends |
 //! | [`egress`] | probes of the egress guard for the connectors' connection tests (redirect, internal texts, TLS, internal destinations) |
 //! | [`webdriver`] | just enough W3C WebDriver to drive headless Chromium through Debian's `chromedriver`, which binds port 0 and reports the port it got |
 //! | [`wizard`] | the dashboard's setup wizard driven step by step to go-live (embedded and behind the reverse proxy) |
@@ -15,6 +17,7 @@
 
 pub mod egress;
 pub mod ready;
+pub mod progress;
 pub mod webdriver;
 pub mod wizard;
 
@@ -32,6 +35,22 @@ pub fn amqp_url() -> String {
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| DEFAULT_AMQP_URL.to_owned())
+}
+
+/// A `GET` of `url` with the bearer `token`, its body as JSON.
+pub async fn get_json(
+    http: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    token: &str,
+) -> serde_json::Value {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// A new, empty directory `<tmp>/<prefix>-<uuid>`: unique per call, so tests running side by

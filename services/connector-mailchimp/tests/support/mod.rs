@@ -96,6 +96,8 @@ pub struct Options {
     pub scale: Option<ferry_sandbox::mailchimp::scale::Scale>,
     /// `mailchimp.reconcile_interval_secs` (default: the configuration's).
     pub reconcile_interval_secs: Option<u64>,
+    /// `mailchimp.page_size` (default: the configuration's, 1,000).
+    pub page_size: Option<u32>,
     /// `egress.allow` entries beside the sandbox's own address (always allowed, with the
     /// sandbox mode on: it listens on loopback over plain http).
     pub egress_allow: Vec<String>,
@@ -115,6 +117,7 @@ impl Options {
             poll: false,
             scale: None,
             reconcile_interval_secs: None,
+            page_size: None,
             egress_allow: Vec::new(),
         }
     }
@@ -185,6 +188,9 @@ impl Harness {
         config.mailchimp.poll_interval_secs = 1;
         if let Some(secs) = options.reconcile_interval_secs {
             config.mailchimp.reconcile_interval_secs = secs;
+        }
+        if let Some(size) = options.page_size {
+            config.mailchimp.page_size = size;
         }
         config.mailchimp.request_timeout_secs = options.request_timeout_secs;
         config.mailchimp.retry_base_ms = 20;

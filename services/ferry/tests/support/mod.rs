@@ -97,14 +97,7 @@ impl Ferry {
 
     /// GET `path` with the admin token, as JSON.
     pub async fn get_json(&self, http: &reqwest::Client, path: &str) -> serde_json::Value {
-        http.get(format!("{}{path}", self.base))
-            .bearer_auth(self.token())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        ferry_test_support::get_json(http, format!("{}{path}", self.base), &self.token()).await
     }
 
     pub fn token(&self) -> String {
@@ -135,6 +128,25 @@ impl Ferry {
         let logs = std::mem::take(&mut *self.logs.lock().unwrap());
         (status, logs)
     }
+}
+
+/// Runs `ferry integration <args> --url <admin>` in `dir` (the token from its
+/// `ferry-data/admin-token`, never from the environment) with the variables `env`.
+pub fn integration_cli(
+    dir: &Path,
+    admin: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .current_dir(dir)
+        .arg("integration")
+        .args(args)
+        .args(["--url", admin])
+        .env_remove("FERRY_ADMIN_TOKEN")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
 }
 
 /// A fresh directory for one `ferry` (never one per process: under `cargo test` the tests of

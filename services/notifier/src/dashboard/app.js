@@ -182,7 +182,84 @@ async function loadOverview() {
     svgImage(`/charts/sparkline.svg?window=24h&integration_id=${encodeURIComponent(id)}`, `${integration.name || id}: records and failures per hour`, "sparkline")
       .then((img) => trend.append(img)).catch(showError);
   }
-  await Promise.all([drawCharts(), drawFreshness()]);
+  await Promise.all([drawCharts(), drawFreshness(), drawProgress(health.map((i) => i.integration_id), false)]);
+}
+
+// ---- sync progress ---------------------------------------------------------------------
+// Each connector's progress of each integration (GET /<system>/integrations/{id}/progress): a
+// bar per resource. While a backfill runs, the integrations still running one are redrawn
+// every 2 s (only while the overview is shown).
+
+const SYNC_SYSTEMS = ["mailchimp", "mpluskassa"];
+const progressState = { timer: null };
+
+function count(n) { return Number(n).toLocaleString("en-US"); }
+
+// Seconds for people: 42 s, 3 min 05 s, 1 h 02 min.
+function timeLeft(s) {
+  const pad = (n) => String(n).padStart(2, "0");
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
+  return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
+}
+
+function syncLine(r, polled) {
+  const known = (v) => v !== null && v !== undefined;
+  const counts = known(r.total) ? `${count(r.done)} / ${count(r.total)}` : `${count(r.done)} records`;
+  const rate = known(r.rate_per_second) ? `${count(Math.round(r.rate_per_second))}/s` : null;
+  let what;
+  if (r.state === "running") {
+    const kind = { incremental: "polling", reconcile: "reconciling" }[r.mode] || "backfill";
+    const left = known(r.eta_seconds) ? `about ${timeLeft(r.eta_seconds)} left` : "time left not known yet";
+    what = rate ? `${kind} · ${rate} · ${left}` : `${kind} starting`;
+  } else if (r.state === "done") {
+    what = `done${r.finished_at ? ` ${ago(r.finished_at)}` : ""}${rate && r.done > 0 ? ` · ${rate} on average` : ""}`;
+  } else if (r.state === "failed") {
+    what = `failed: ${r.last_error || "no reason given"} (tried again at the next poll)`;
+  } else {
+    what = polled ? "waiting for the first sync" : "not synced";
+  }
+  const bar = el("progress", { max: 100 });
+  if (known(r.percent)) bar.value = r.percent; // else indeterminate: the end is not known yet
+  return el("div", { class: `sync sync-${r.state}`, "data-resource": r.resource, "data-state": r.state },
+    el("span", { class: "sync-resource" }, r.resource), bar,
+    el("span", { class: "sync-percent" }, known(r.percent) ? `${r.percent.toFixed(1)} %` : ""),
+    el("span", { class: "sync-detail" }, `${counts} · ${what}`));
+}
+
+// Both connectors' progress of one integration (null where a connector does not serve it).
+function fetchProgress(id) {
+  return Promise.all(SYNC_SYSTEMS.map((system) => api(`/${system}/integrations/${encodeURIComponent(id)}/progress`)
+    .catch((error) => { if (error instanceof AuthError) throw error; return null; })));
+}
+
+function progressRow(id, parts) {
+  const cells = parts.map((p, i) => p
+    ? el("td", { "data-system": p.system, "data-system-name": systemName(p.system) }, ...p.resources.map((r) => syncLine(r, p.polled)))
+    : el("td", { class: "muted", "data-system": SYNC_SYSTEMS[i] }, "not served here"));
+  const settled = parts.every((p) => !p || p.settled);
+  return el("tr", { "data-integration": id, "data-settled": String(settled) }, el("td", {}, integrationLabel(id)), ...cells);
+}
+
+// Draws the progress of `ids` (replacing their rows when `refresh`), then keeps redrawing the
+// ones whose backfill is not over.
+async function drawProgress(ids, refresh) {
+  clearTimeout(progressState.timer);
+  const body = $("#progress tbody");
+  const fetched = await Promise.all(ids.map(async (id) => [id, await fetchProgress(id)]));
+  if (!refresh) body.replaceChildren();
+  for (const [id, parts] of fetched) {
+    if (!parts.some(Boolean)) continue;
+    const row = progressRow(id, parts);
+    const old = [...body.querySelectorAll("tr[data-integration]")].find((tr) => tr.dataset.integration === id);
+    if (old) old.replaceWith(row); else body.append(row);
+  }
+  const rows = [...body.querySelectorAll("tr[data-integration]")];
+  if (!rows.length) body.replaceChildren(el("tr", {}, el("td", { colSpan: 3, class: "muted" }, "No connector serves an integration here.")));
+  const running = rows.filter((tr) => tr.dataset.settled === "false").map((tr) => tr.dataset.integration);
+  if (running.length && document.body.dataset.view === "overview") {
+    progressState.timer = setTimeout(() => drawProgress(running, true).catch(showError), 2000);
+  }
 }
 
 // "3 min ago"-style age of a time.

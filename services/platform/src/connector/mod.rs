@@ -10,6 +10,7 @@
 //! | [`error`] | [`CommandError`]: transient, permanent or rate-limited, with the reason |
 //! | [`store`] | the kit's tables `connector_xrefs` and `connector_leases` ([`Xrefs`], [`Leases`]) and their migration |
 //! | [`poll`] | polling at scale: one owner per integration ([`poll::PollLeases`], fenced commits), concurrent adaptive polls ([`poll::PollScheduler`]), rebalancing across replicas |
+//! | [`progress`] | [`progress::IntegrationProgress`]: the sync progress every connector serves (done, total, rate over a recent window, time left), computed once from the samples a connector keeps with its runs |
 //! | [`slots`] | [`slots::ConnectionSlots`]: an API key's connection limit shared by every replica (slots leased in the database, a semaphore per key in process) |
 //!
 //! A connector's service registers [`store::CreateTables`] among its migrations, implements
@@ -18,6 +19,7 @@
 pub mod error;
 pub mod executor;
 pub mod poll;
+pub mod progress;
 pub mod slots;
 pub mod store;
 pub mod target;
