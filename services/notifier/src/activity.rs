@@ -1,7 +1,7 @@
 //! The activity log: one row per message per integration, queried by the admin API and the
 //! dashboard, purged after its retention, and erasable by e-mail address (GDPR).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use sea_orm::sea_query::Expr;
@@ -131,22 +131,32 @@ fn new_row(
     }
 }
 
-/// A reply completes the row of the command that caused it: status, error, reply time and
-/// duration.
-pub async fn complete_command<C: ConnectionTrait>(
+/// Replies complete the rows of the commands that caused them: status, error, reply time
+/// and duration. One query finds the commands of every reply in `replies`; returns the
+/// message ids of the replies that completed a command.
+pub async fn complete_commands<C: ConnectionTrait>(
     conn: &C,
-    reply: &Observation,
-) -> Result<u64, DbErr> {
-    let Some(cause) = reply.envelope.causation_id else {
-        return Ok(0);
-    };
+    replies: &[&Observation],
+) -> Result<HashSet<Uuid>, DbErr> {
+    let mut by_cause: HashMap<Uuid, &Observation> = HashMap::new();
+    for reply in replies {
+        if let Some(cause) = reply.envelope.causation_id {
+            by_cause.insert(cause.as_uuid(), reply);
+        }
+    }
+    if by_cause.is_empty() {
+        return Ok(HashSet::new());
+    }
     let commands = activity_row::Entity::find()
-        .filter(activity_row::Column::MessageId.eq(cause.as_uuid()))
+        .filter(activity_row::Column::MessageId.is_in(by_cause.keys().copied()))
         .filter(activity_row::Column::Kind.eq("command"))
         .all(conn)
         .await?;
-    let mut updated = 0;
+    let mut completed = HashSet::new();
     for command in commands {
+        let Some(reply) = by_cause.get(&command.message_id) else {
+            continue;
+        };
         let duration = (reply.envelope.occurred_at - command.occurred_at)
             .num_milliseconds()
             .max(0);
@@ -164,41 +174,55 @@ pub async fn complete_command<C: ConnectionTrait>(
             row.error = Set(Some(failure.message.clone()));
         }
         row.update(conn).await?;
-        updated += 1;
+        completed.insert(reply.envelope.message_id.as_uuid());
     }
-    Ok(updated)
+    Ok(completed)
 }
 
-/// A command recorded after its reply (deliveries of one queue are not ordered): completes
-/// the command's row from the reply already stored.
-pub async fn complete_from_earlier_reply<C: ConnectionTrait>(
+/// Commands recorded after their replies (deliveries of one queue are not ordered): completes
+/// each command's row from its reply already stored. One query finds the replies of every
+/// command in `commands`; returns the message ids of the commands completed.
+pub async fn complete_from_earlier_replies<C: ConnectionTrait>(
     conn: &C,
-    command: &activity_row::Model,
-) -> Result<bool, DbErr> {
-    let Some(reply) = activity_row::Entity::find()
-        .filter(activity_row::Column::CausationId.eq(command.message_id))
+    commands: &[&activity_row::Model],
+) -> Result<HashSet<Uuid>, DbErr> {
+    if commands.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let replies = activity_row::Entity::find()
+        .filter(activity_row::Column::CausationId.is_in(commands.iter().map(|c| c.message_id)))
         .filter(activity_row::Column::Kind.eq("event"))
         .filter(activity_row::Column::Direction.eq("in"))
         .filter(activity_row::Column::Status.is_in(["succeeded", "failed"]))
-        .one(conn)
-        .await?
-    else {
-        return Ok(false);
-    };
-    let mut row: activity_row::ActiveModel = command.clone().into();
-    row.status = Set(reply.status.clone());
-    row.completed_at = Set(Some(reply.occurred_at));
-    row.duration_ms = Set(Some(
-        (reply.occurred_at - command.occurred_at)
-            .num_milliseconds()
-            .max(0),
-    ));
-    if reply.status == Status::Failed.as_str() {
-        row.error_code = Set(reply.error_code.clone());
-        row.error = Set(reply.error.clone());
+        .all(conn)
+        .await?;
+    let mut by_cause: HashMap<Uuid, activity_row::Model> = HashMap::new();
+    for reply in replies {
+        if let Some(cause) = reply.causation_id {
+            by_cause.entry(cause).or_insert(reply);
+        }
     }
-    row.update(conn).await?;
-    Ok(true)
+    let mut completed = HashSet::new();
+    for command in commands {
+        let Some(reply) = by_cause.get(&command.message_id) else {
+            continue;
+        };
+        let mut row: activity_row::ActiveModel = (*command).clone().into();
+        row.status = Set(reply.status.clone());
+        row.completed_at = Set(Some(reply.occurred_at));
+        row.duration_ms = Set(Some(
+            (reply.occurred_at - command.occurred_at)
+                .num_milliseconds()
+                .max(0),
+        ));
+        if reply.status == Status::Failed.as_str() {
+            row.error_code = Set(reply.error_code.clone());
+            row.error = Set(reply.error.clone());
+        }
+        row.update(conn).await?;
+        completed.insert(command.message_id);
+    }
+    Ok(completed)
 }
 
 /// Marks the rows of a parked message `parked`; returns how many there were.

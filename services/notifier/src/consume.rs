@@ -1,17 +1,18 @@
 //! The consumers: every event and command of the bus into the activity log (with the alert
 //! rules they drive, in the same transaction), and every newly parked message into an alert.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ferry_platform::bus::inbox::Inbox;
 use ferry_platform::bus::parking::{ParkedSummary, ParkingLot};
 use ferry_platform::bus::{Delivery, Exchange, Handler, Outcome};
+use ferry_platform::gdpr::Fingerprint;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, TransactionTrait,
 };
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, oneshot};
@@ -61,7 +62,13 @@ struct Message {
     obs: classify::Observation,
     message_id: Uuid,
     is_command: bool,
+    /// The body as text, for the erased people's check in the recording transaction.
+    body: String,
 }
+
+/// What a recording transaction found of one integration: `None` when it was deleted, else
+/// the people erased in it ([`ferry_platform::gdpr::tombstones`]).
+type MayRecord = HashMap<String, Option<Vec<(Fingerprint, DateTime<Utc>)>>>;
 
 /// Workers recording batches at once (more overlap PostgreSQL's round trips; SQLite runs
 /// one writer at a time anyway).
@@ -144,10 +151,11 @@ impl Handler for ActivityRecorder {
             obs,
             message_id: message.message_id,
             is_command,
+            body: String::from_utf8_lossy(&message.body).into_owned(),
         };
         let result = if integration_deleted(&understood.obs) {
             let result = self.recording.record_alone(&understood).await;
-            self.recording.after_commit(&understood, &result).await;
+            self.recording.after_commit(&[(&understood, &result)]).await;
             result
                 .map(|r| matches!(r, Recorded::Row(..)))
                 .map_err(|e| e.to_string())
@@ -190,10 +198,13 @@ impl Recording {
         .await;
         match together {
             Ok(results) => {
+                let results: Vec<Result<Recorded, DbErr>> = results.into_iter().map(Ok).collect();
+                let recorded: Vec<_> = batch.iter().map(|p| &p.message).zip(&results).collect();
+                self.after_commit(&recorded).await;
                 for (pending, result) in batch.into_iter().zip(results) {
-                    let recorded = matches!(result, Recorded::Row(..));
-                    self.after_commit(&pending.message, &Ok(result)).await;
-                    let _ = pending.done.send(Ok(recorded));
+                    let _ = pending
+                        .done
+                        .send(Ok(matches!(result, Ok(Recorded::Row(..)))));
                 }
             }
             Err(error) => {
@@ -202,7 +213,7 @@ impl Recording {
                 }
                 for pending in batch {
                     let result = self.record_alone(&pending.message).await;
-                    self.after_commit(&pending.message, &result).await;
+                    self.after_commit(&[(&pending.message, &result)]).await;
                     let _ = pending.done.send(
                         result
                             .map(|r| matches!(r, Recorded::Row(..)))
@@ -224,7 +235,7 @@ impl Recording {
     ) -> Result<Vec<Recorded>, DbErr> {
         let ids: Vec<Uuid> = batch.iter().map(|p| p.message.message_id).collect();
         let mut claimed = self.inbox.claim_many(txn, &ids).await?;
-        let mut may_record = HashMap::new();
+        let mut may_record = MayRecord::new();
         let mut recording = Vec::new();
         for (index, pending) in batch.iter().enumerate() {
             let message = &pending.message;
@@ -236,56 +247,69 @@ impl Recording {
         }
         let observations: Vec<_> = recording.iter().map(|i| &batch[*i].message.obs).collect();
         let rows = activity::insert_many(txn, &observations).await?;
+        let recorded: Vec<(&Message, &activity_row::Model)> = recording
+            .iter()
+            .map(|i| &batch[*i].message)
+            .zip(&rows)
+            .collect();
+        let paired = self.follow_up(txn, &recorded).await?;
         let mut results: Vec<Recorded> = batch.iter().map(|_| Recorded::Nothing).collect();
         for (index, row) in recording.into_iter().zip(rows) {
-            let paired = self.follow_up(txn, &batch[index].message, &row).await?;
-            results[index] = Recorded::Row(Box::new(row), paired);
+            let done = paired.contains(&batch[index].message.message_id);
+            results[index] = Recorded::Row(Box::new(row), done);
         }
         Ok(results)
     }
 
-    /// Whether `message`'s integration may be recorded: takes the integration's lock once per
-    /// transaction (an erase and the recordings of one integration are ordered) and finds it
-    /// not deleted. `may_record` remembers the answer per integration.
+    /// Whether `message` may be recorded: takes its integration's lock once per transaction
+    /// (an erase and the recordings of one integration are ordered), finds the integration not
+    /// deleted and the message about no person erased since it occurred. The erase's
+    /// tombstones are read here, in the recording transaction, after the lock: a message that
+    /// passed the check at delivery while an erase was committing is dropped now.
+    /// `may_record` keeps what was found per integration.
     async fn may_record(
         &self,
         txn: &DatabaseTransaction,
         message: &Message,
-        may_record: &mut HashMap<String, bool>,
+        may_record: &mut MayRecord,
     ) -> Result<bool, DbErr> {
         let integration = message.obs.envelope.integration_id.to_string();
-        if let Some(allowed) = may_record.get(&integration) {
-            return Ok(*allowed);
+        if !may_record.contains_key(&integration) {
+            let found = if erased::may_record(txn, &integration).await? {
+                Some(ferry_platform::gdpr::tombstones(txn, &integration).await?)
+            } else {
+                None
+            };
+            may_record.insert(integration.clone(), found);
         }
-        let allowed = erased::may_record(txn, &integration).await?;
-        if !allowed {
+        let Some(Some(people)) = may_record.get(&integration) else {
             tracing::debug!(%integration, message_id = %message.message_id, "message of a deleted integration not recorded");
+            return Ok(false);
+        };
+        if ferry_platform::gdpr::about_an_erased_person(
+            people,
+            message.obs.envelope.occurred_at,
+            &message.body,
+        ) {
+            tracing::info!(%integration, message_id = %message.message_id, "message about an erased person not recorded");
+            return Ok(false);
         }
-        may_record.insert(integration, allowed);
-        Ok(allowed)
+        Ok(true)
     }
 
-    /// What follows a new activity row in its transaction: its command/reply pair completed
-    /// when it can be (returns whether it is), the integration directory, the alert rules.
+    /// What follows new activity rows in their transaction: each command/reply pair
+    /// completed when it can be, the integration directory, the alert rules. Returns the
+    /// message ids whose pair is complete (or that are no part of one).
     async fn follow_up(
         &self,
         txn: &DatabaseTransaction,
-        message: &Message,
-        row: &activity_row::Model,
-    ) -> Result<bool, DbErr> {
-        let obs = &message.obs;
-        // Deliveries run concurrently, so a reply may be recorded before (or at the same time
-        // as) its command. Each side completes the pair inside its transaction when it can,
-        // and once more after its commit: whichever commits last sees both rows.
-        let paired = if message.is_command {
-            activity::complete_from_earlier_reply(txn, row).await?
-        } else if obs.is_reply() {
-            activity::complete_command(txn, obs).await? > 0
-        } else {
-            true
-        };
-        directory::record_change(txn, obs).await?;
-        rules::on_message(&self.book, txn, obs, Utc::now()).await?;
+        recorded: &[(&Message, &activity_row::Model)],
+    ) -> Result<HashSet<Uuid>, DbErr> {
+        let paired = pair(txn, recorded).await?;
+        for (message, _) in recorded {
+            directory::record_change(txn, &message.obs).await?;
+            rules::on_message(&self.book, txn, &message.obs, Utc::now()).await?;
+        }
         Ok(paired)
     }
 
@@ -311,11 +335,14 @@ impl Recording {
         let deleting = integration_deleted(obs);
         if deleting {
             erased::begin_erase(txn, &integration, Utc::now()).await?;
-        } else if !self.may_record(txn, message, &mut HashMap::new()).await? {
+        } else if !self.may_record(txn, message, &mut MayRecord::new()).await? {
             return Ok(Recorded::Nothing);
         }
         let row = activity::insert(txn, obs, None, None).await?;
-        let paired = self.follow_up(txn, message, &row).await?;
+        let paired = self
+            .follow_up(txn, &[(message, &row)])
+            .await?
+            .contains(&message.message_id);
         if deleting {
             let removed = activity::forget_integration(txn, &integration).await?;
             for open in self.book.open_for_integration(txn, &integration).await? {
@@ -332,34 +359,66 @@ impl Recording {
         Ok(Recorded::Row(Box::new(row), paired))
     }
 
-    /// After the commit: completes a pair its transaction could not, wakes the alert
-    /// dispatcher.
-    async fn after_commit(&self, message: &Message, result: &Result<Recorded, DbErr>) {
-        let Ok(Recorded::Row(row, paired)) = result else {
-            return;
-        };
-        let obs = &message.obs;
-        if !paired {
-            let second = if message.is_command {
-                activity::complete_from_earlier_reply(&self.db, row)
-                    .await
-                    .map(|_| ())
-            } else {
-                activity::complete_command(&self.db, obs).await.map(|_| ())
+    /// After the commit: completes the pairs their transaction could not (one query for all
+    /// of them), wakes the alert dispatcher.
+    async fn after_commit(&self, recorded: &[(&Message, &Result<Recorded, DbErr>)]) {
+        let mut unpaired = Vec::new();
+        for (message, result) in recorded {
+            let Ok(Recorded::Row(row, paired)) = result else {
+                continue;
             };
-            if let Err(error) = second {
-                tracing::warn!(%error, message_id = %message.message_id, "cannot pair a command with its reply");
+            if !paired {
+                unpaired.push((*message, row.as_ref()));
             }
+            let obs = &message.obs;
+            tracing::debug!(
+                integration = %obs.envelope.integration_id,
+                routing_key = %obs.routing_key,
+                record = ?obs.masked_key(),
+                status = obs.status.as_str(),
+                "activity recorded"
+            );
         }
-        self.dispatcher.wake();
-        tracing::debug!(
-            integration = %obs.envelope.integration_id,
-            routing_key = %obs.routing_key,
-            record = ?obs.masked_key(),
-            status = obs.status.as_str(),
-            "activity recorded"
-        );
+        if let Err(error) = pair(&self.db, &unpaired).await {
+            tracing::warn!(%error, messages = unpaired.len(), "cannot pair commands with their replies");
+        }
+        if recorded
+            .iter()
+            .any(|(_, r)| matches!(r, Ok(Recorded::Row(..))))
+        {
+            self.dispatcher.wake();
+        }
     }
+}
+
+/// Completes the command/reply pairs of new activity rows, one query for the commands and
+/// one for the replies. Deliveries run concurrently, so a reply may be recorded before (or at
+/// the same time as) its command: each side completes the pair inside its transaction when it
+/// can, and once more after its commit, so whichever commits last sees both rows. Returns the
+/// message ids whose pair is complete (or that are no part of one).
+async fn pair<C: ConnectionTrait>(
+    conn: &C,
+    recorded: &[(&Message, &activity_row::Model)],
+) -> Result<HashSet<Uuid>, DbErr> {
+    let commands: Vec<&activity_row::Model> = recorded
+        .iter()
+        .filter(|(m, _)| m.is_command)
+        .map(|(_, row)| *row)
+        .collect();
+    let replies: Vec<&classify::Observation> = recorded
+        .iter()
+        .filter(|(m, _)| !m.is_command && m.obs.is_reply())
+        .map(|(m, _)| &m.obs)
+        .collect();
+    let mut paired = activity::complete_from_earlier_replies(conn, &commands).await?;
+    paired.extend(activity::complete_commands(conn, &replies).await?);
+    paired.extend(
+        recorded
+            .iter()
+            .filter(|(m, _)| !m.is_command && !m.obs.is_reply())
+            .map(|(m, _)| m.message_id),
+    );
+    Ok(paired)
 }
 
 /// `integration.changed` to state `deleted`: its data is to be erased.

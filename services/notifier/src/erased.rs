@@ -50,6 +50,15 @@ pub async fn begin_erase<C: ConnectionTrait>(
     Ok(inserted == 1)
 }
 
+/// Takes the integration's lock exclusively for a person's erase: the recordings in flight
+/// commit first, later ones wait and then see the erase's tombstones.
+pub async fn lock_for_person_erase<C: ConnectionTrait>(
+    conn: &C,
+    integration_id: &str,
+) -> Result<(), DbErr> {
+    lock(conn, integration_id, true).await
+}
+
 /// Whether the integration was deleted.
 pub async fn is_erased<C: ConnectionTrait>(conn: &C, integration_id: &str) -> Result<bool, DbErr> {
     Ok(erased_row::Entity::find_by_id(integration_id.to_owned())

@@ -14,7 +14,8 @@ use ferry_platform::gdpr::{self as platform_gdpr, ErasedRows, Fingerprint};
 use ferry_proto::messages::PersonEraseRequested;
 use ferry_proto::{Envelope, IntegrationId};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, Set, TransactionTrait,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -51,17 +52,28 @@ pub async fn erase_everywhere(
         .chain(configured.iter().cloned())
         .filter_map(|id| IntegrationId::parse(&id).ok())
         .collect();
-    for integration in &integrations {
-        platform_gdpr::record(
-            db,
-            crate::SERVICE,
-            *integration,
-            &request,
-            &ErasedRows::new(),
-        )
-        .await?;
-    }
-    let mut report = erase_person(db, lot, email, by).await?;
+    // The tombstones first, then the activity log's redaction. A recording reads the
+    // tombstones inside its own transaction (`consume`), so a message that passed the check at
+    // delivery is dropped there. On PostgreSQL both steps run in one transaction holding every
+    // integration's lock exclusively: a recording in flight commits first (the redaction then
+    // sees its rows), a later one waits and finds the tombstones. SQLite serialises writers by
+    // itself: a recording commits before the tombstones (and is redacted) or after them (and
+    // finds them), so there the steps commit one by one and no transaction holds the only
+    // writer's lock across the redaction's reads.
+    let redacted = if db.get_database_backend() == DbBackend::Postgres {
+        let txn = db.begin().await?;
+        for integration in &integrations {
+            crate::erased::lock_for_person_erase(&txn, &integration.to_string()).await?;
+        }
+        record_tombstones(&txn, &integrations, &request).await?;
+        let redacted = activity::erase_email(&txn, email).await?;
+        txn.commit().await?;
+        redacted
+    } else {
+        record_tombstones(db, &integrations, &request).await?;
+        activity::erase_email(db, email).await?
+    };
+    let mut report = erase_person(db, lot, email, by, redacted).await?;
     for integration in &integrations {
         let envelope = Envelope::new(*integration, request.clone());
         let message = BusMessage::from_envelope(&envelope)
@@ -82,14 +94,34 @@ pub async fn erase_everywhere(
     Ok(report)
 }
 
-/// Erases `email` from the notifier's tables and the parking lot, on behalf of `by`.
+/// The notifier's tombstone of `request` in each of `integrations`.
+async fn record_tombstones<C: ConnectionTrait>(
+    conn: &C,
+    integrations: &std::collections::BTreeSet<IntegrationId>,
+    request: &PersonEraseRequested,
+) -> Result<(), DbErr> {
+    for integration in integrations {
+        platform_gdpr::record(
+            conn,
+            crate::SERVICE,
+            *integration,
+            request,
+            &ErasedRows::new(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Erases `email` from the notifier's alerts and the parking lot, on behalf of `by`, and audits
+/// the erase; `messages` are the activity rows redacted already (`activity::erase_email`).
 pub async fn erase_person(
     db: &DatabaseConnection,
     lot: Option<&ParkingLot>,
     email: &ferry_proto::Email,
     by: &str,
+    mut messages: Vec<Uuid>,
 ) -> Result<EraseReport, DbErr> {
-    let mut messages = activity::erase_email(db, email).await?;
     let mut report = EraseReport {
         activity_rows_redacted: messages.len() as u64,
         ..Default::default()

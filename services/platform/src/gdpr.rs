@@ -313,6 +313,19 @@ pub async fn tombstones<C: ConnectionTrait>(
         .collect())
 }
 
+/// Whether a message with `body` that occurred at `occurred_at` mentions a person of
+/// `erased` ([`tombstones`]) whose erase was asked for at or after that time.
+pub fn about_an_erased_person(
+    erased: &[(Fingerprint, DateTime<Utc>)],
+    occurred_at: DateTime<Utc>,
+    body: &str,
+) -> bool {
+    body.contains('@')
+        && erased
+            .iter()
+            .any(|(person, at)| occurred_at <= *at && person.mentioned_in(body))
+}
+
 /// A service's handler with the erase in front (see the module).
 pub struct ErasingHandler {
     service: &'static str,
@@ -380,9 +393,7 @@ impl ErasingHandler {
             return Ok(false);
         }
         let erased = tombstones(&self.db, &envelope.integration_id.to_string()).await?;
-        Ok(erased
-            .iter()
-            .any(|(person, at)| envelope.occurred_at <= *at && person.mentioned_in(body)))
+        Ok(about_an_erased_person(&erased, envelope.occurred_at, body))
     }
 }
 
