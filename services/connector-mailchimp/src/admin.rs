@@ -257,12 +257,11 @@ async fn integration_connection_test(
 ) -> Result<HttpResponse, ApiError> {
     let id = IntegrationId::parse(&path)
         .map_err(|e| ApiError::invalid(format!("integration id: {e}")))?;
-    let current = match (state.ingester.integrations().get(id), &state.registry) {
-        (None, _) => Err(ApiError::not_found(format!(
-            "integration {id} has no MailChimp connection"
-        ))),
-        (Some(held), None) => Ok(held),
-        (Some(held), Some(registry)) => registry.follower().require(id, at.revision).map(|()| held),
+    let held = state.ingester.integrations().get(id);
+    let missing = || ApiError::not_found(format!("integration {id} has no MailChimp connection"));
+    let current = match &state.registry {
+        None => held.ok_or_else(missing),
+        Some(registry) => registry.follower().serving(id, at.revision, held, missing),
     };
     let started = Instant::now();
     let result = match (current, sealed, &state.registry) {

@@ -268,15 +268,16 @@ async fn integration_connection_test(
 ) -> Result<HttpResponse, ApiError> {
     let parsed =
         IntegrationId::parse(&id).map_err(|e| ApiError::invalid(format!("integration id: {e}")))?;
-    let current = state
-        .integration(&id)
-        .and_then(|integration| match &state.registry {
-            Some(registry) => registry
+    let current = match &state.registry {
+        None => state.integration(&id),
+        Some(registry) => {
+            registry
                 .follower()
-                .require(parsed, at.revision)
-                .map(|()| integration),
-            None => Ok(integration),
-        });
+                .serving(parsed, at.revision, state.integrations.get(parsed), || {
+                    ApiError::not_found(format!("no MplusKASSA integration {parsed}"))
+                })
+        }
+    };
     let result = match (current, sealed, &state.registry) {
         (Ok(integration), _, _) => test_client(&integration.client, 999_999).await,
         (Err(_), Some(sealed), Some(registry)) => {

@@ -210,6 +210,24 @@ impl RegistryFollower {
         }
     }
 
+    /// What a connector serves of `id` for a call needing revision `wanted`: `held` once it
+    /// has applied that revision; a conflict (retry) while it has not, also when it holds
+    /// nothing of `id` yet; `missing` (not found) when it is at that revision and holds
+    /// nothing.
+    pub fn serving<T>(
+        &self,
+        id: IntegrationId,
+        wanted: Option<u64>,
+        held: Option<T>,
+        missing: impl FnOnce() -> ApiError,
+    ) -> Result<T, ApiError> {
+        match held {
+            Some(held) => self.require(id, wanted).map(|()| held),
+            None if wanted.is_some() => self.require(id, wanted).and_then(|()| Err(missing())),
+            None => Err(missing()),
+        }
+    }
+
     /// The revision of `id` applied last.
     fn known(&self, id: IntegrationId) -> Option<u64> {
         self.revisions
@@ -506,6 +524,40 @@ mod tests {
             attempt: 1,
             redelivered: false,
         }
+    }
+
+    #[test]
+    fn a_call_at_a_revision_not_applied_yet_is_a_conflict_held_or_not() {
+        let ring = Keyring::generate("k").unwrap().0;
+        let follower = RegistryFollower::new("test", Some(ring)).unwrap();
+        let id = IntegrationId::new();
+        let missing = || ApiError::not_found("none here");
+        fn status(r: Result<&str, ApiError>) -> Result<&str, u16> {
+            r.map_err(|e| actix_web::ResponseError::status_code(&e).as_u16())
+        }
+        // Nothing applied yet: a wanted revision is to be retried, none wanted is not found.
+        assert_eq!(
+            status(follower.serving(id, Some(1), None, missing)),
+            Err(409)
+        );
+        assert_eq!(status(follower.serving(id, None, None, missing)), Err(404));
+        follower.applied(id, 2);
+        assert_eq!(
+            status(follower.serving(id, Some(2), Some("held"), missing)),
+            Ok("held")
+        );
+        assert_eq!(
+            status(follower.serving(id, Some(3), Some("held"), missing)),
+            Err(409)
+        );
+        assert_eq!(
+            status(follower.serving(id, Some(2), None, missing)),
+            Err(404)
+        );
+        assert_eq!(
+            status(follower.serving(id, None, Some("held"), missing)),
+            Ok("held")
+        );
     }
 
     #[test]
