@@ -16,8 +16,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod egress;
-pub mod ready;
 pub mod progress;
+pub mod ready;
 pub mod webdriver;
 pub mod wizard;
 
