@@ -33,7 +33,9 @@
 //! (default 100), `FERRY_BENCH_SHOP_CLIENTS` (concurrent shop clients placing orders,
 //! default 4), `FERRY_BENCH_TIMEOUT_SECS` (per run, default 300) and
 //! `FERRY_BENCH_DEPLOYMENTS` (comma-separated, default `embedded,1,2`: the embedded default
-//! and clusters of 1 and 2 instances of each service).
+//! and clusters of 1 and 2 instances of each service). `FERRY_BENCH_DETAIL=1` adds, per run,
+//! the CPU ms per order of each Ferry process kind and of the machine's PostgreSQL and
+//! RabbitMQ processes, and the SQL statements per order by process, verb and table (stderr).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
