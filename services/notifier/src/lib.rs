@@ -315,14 +315,16 @@ pub async fn start_notifier(
     .retry(bus::RetryPolicy::from_config(&config.common.bus));
     let recorder =
         consume::ActivityRecorder::new(runtime.db.clone(), Inbox::new(SERVICE), book, dispatcher);
-    // The notifier erased its own rows when the erase was asked; the wrapper drops the
-    // messages about an erased person still queued.
+    // The notifier erased its own rows when the erase was asked; the recorder drops the
+    // messages about an erased person still queued, reading the tombstones in its recording
+    // transaction (once per integration and batch), so the wrapper does not read them again.
     let recorder = ferry_platform::gdpr::ErasingHandler::new(
         SERVICE,
         runtime.db.clone(),
         Arc::new(ferry_platform::gdpr::NothingElse),
         Arc::new(recorder),
-    );
+    )
+    .tombstones_checked_by_inner();
     let handle = runtime
         .bus
         .subscribe(subscription, Arc::new(recorder))
