@@ -826,3 +826,77 @@ async fn headers_and_body_survive_the_trip(kind: Kind) {
     sub.stop(Duration::from_secs(1)).await;
     t.cleanup().await;
 }
+
+/// Rows an effect of the group-commit test writes: fails when told to, else nothing.
+struct Refusing(bool);
+
+#[async_trait::async_trait]
+impl ferry_platform::bus::group_commit::Rows for Refusing {
+    async fn write(&self, _: &sea_orm::DatabaseTransaction) -> Result<(), sea_orm::DbErr> {
+        if self.0 {
+            Err(sea_orm::DbErr::Custom("refused".to_owned()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The group commit of concurrent effects, on both databases: each message id takes effect
+/// once (a duplicate in the same group or a later one is answered `false`), an effect without
+/// a claim commits, and one effect whose rows fail fails alone while the rest of its group
+/// commits.
+#[tokio::test]
+async fn a_group_commit_takes_each_message_once_and_fails_only_the_bad_effect() {
+    use ferry_platform::bus::group_commit::{Effect, GroupCommit};
+    for kind in [Db::Sqlite, Db::Postgres] {
+        let (db, _guard) = support::database(kind).await;
+        let inbox = Inbox::new("grouped");
+        let outbox = Outbox::new("grouped");
+        let commits = GroupCommit::spawn(db.clone(), inbox.clone(), outbox.clone());
+        let ids: Vec<uuid::Uuid> = (0..20).map(|_| uuid::Uuid::now_v7()).collect();
+        let out = |i: usize| vec![event(&format!("grouped.out.{i}"), "{}")];
+        // 20 messages, each delivered twice at once, plus a bad one and an unclaimed one.
+        let mut effects: Vec<Effect> = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            effects.push(Effect::claim(*id, out(i)));
+            effects.push(Effect::claim(*id, out(i)));
+        }
+        let bad = uuid::Uuid::now_v7();
+        effects.push(Effect::claim(bad, out(99)).with_rows(Arc::new(Refusing(true))));
+        effects.push(Effect {
+            claim: None,
+            messages: out(100),
+            rows: Some(Arc::new(Refusing(false))),
+        });
+        let answers = futures::future::join_all(effects.into_iter().map(|e| {
+            let commits = commits.clone();
+            async move { commits.commit(e).await }
+        }))
+        .await;
+        let (pairs, rest) = answers.split_at(40);
+        for pair in pairs.chunks(2) {
+            let took: usize = pair.iter().map(|a| usize::from(*a.as_ref().unwrap())).sum();
+            assert_eq!(took, 1, "{kind:?}: one of two deliveries takes effect");
+        }
+        assert!(rest[0].is_err(), "{kind:?}: the bad effect fails");
+        assert!(
+            matches!(rest[1], Ok(true)),
+            "{kind:?}: the unclaimed one commits"
+        );
+        assert!(
+            !inbox.contains(&db, bad).await.unwrap(),
+            "{kind:?}: no claim of the bad one"
+        );
+        for id in &ids {
+            assert!(inbox.contains(&db, *id).await.unwrap());
+        }
+        assert_eq!(
+            outbox.pending(&db).await.unwrap(),
+            21,
+            "{kind:?}: 20 + the unclaimed one"
+        );
+        // Delivered again later: absorbed.
+        assert!(!commits.commit(Effect::claim(ids[3], out(3))).await.unwrap());
+        assert_eq!(outbox.pending(&db).await.unwrap(), 21);
+    }
+}

@@ -23,6 +23,7 @@
 
 mod consumers;
 mod dispatch;
+pub mod group_commit;
 pub mod inbox;
 pub mod inproc;
 mod message;
