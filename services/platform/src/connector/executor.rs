@@ -14,10 +14,12 @@
 //! 6. the [`Target`] executes it (idempotent API calls, no database transaction held);
 //! 7. the outcome is classified: success and permanent failures commit the reply (the
 //!    result or `command.failed`), the cross-references and the inbox claim in one
-//!    transaction and acknowledge; transient and rate-limited failures are retried through the
+//!    transaction (shared with the commands committing at the same moment:
+//!    [`GroupCommit`]) and acknowledge; transient and rate-limited failures are retried through the
 //!    delay queues, and on the last attempt the requester is told (`command.failed`,
 //!    retryable) and the command parked for a replay, without an inbox claim.
 //!
+//! Step 1 looks only at retries and redeliveries (a first delivery is rarely a duplicate).
 //! A duplicate racing past step 1 repeats only idempotent calls and loses the claim, so it
 //! publishes nothing.
 
@@ -30,10 +32,11 @@ use ferry_proto::messages::{
     OrderSetStatus, ProductUpsert, ProductsVerify, StockSet,
 };
 use ferry_proto::{Envelope, IntegrationId, Message};
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
 use super::store::{Leases, Xref, Xrefs};
 use super::target::{Command, Cx, Lookup, Target};
+use crate::bus::group_commit::{Effect, GroupCommit, Rows};
 use crate::bus::inbox::Inbox;
 use crate::bus::outbox::Outbox;
 use crate::bus::{BusMessage, Delivery, Handler, Outcome, RetryPolicy, with_current_trace};
@@ -47,7 +50,7 @@ pub struct Executor<T: Target> {
     target: Arc<T>,
     db: DatabaseConnection,
     inbox: Inbox,
-    outbox: Outbox,
+    commits: GroupCommit,
     retry: RetryPolicy,
     xrefs: Xrefs,
     leases: Leases,
@@ -65,9 +68,9 @@ impl<T: Target> Executor<T> {
     ) -> Self {
         Self {
             target,
+            commits: GroupCommit::spawn(db.clone(), inbox.clone(), outbox),
             db,
             inbox,
-            outbox,
             retry,
             xrefs: Xrefs::new(T::SYSTEM),
             leases: Leases::new(T::SYSTEM),
@@ -81,14 +84,16 @@ impl<T: Target> Executor<T> {
 
     async fn run<C: Command<T>>(&self, delivery: &Delivery) -> Outcome {
         let system = T::SYSTEM.as_str();
-        match self
-            .inbox
-            .contains(&self.db, delivery.message.message_id)
-            .await
-        {
-            Ok(true) => return Outcome::Ack,
-            Ok(false) => {}
-            Err(e) => return Outcome::Retry(format!("inbox lookup failed: {e}")),
+        if may_have_run_before(delivery) {
+            match self
+                .inbox
+                .contains(&self.db, delivery.message.message_id)
+                .await
+            {
+                Ok(true) => return Outcome::Ack,
+                Ok(false) => {}
+                Err(e) => return Outcome::Retry(format!("inbox lookup failed: {e}")),
+            }
         }
         let command = match Envelope::<C>::decode(&delivery.message.body) {
             Ok(e) => e,
@@ -176,11 +181,19 @@ impl<T: Target> Executor<T> {
                 }
             }
         };
-        match self.commit(delivery, id, &reply, &xrefs, claim).await {
-            Ok(true) => {
-                self.outbox.wake();
-                outcome
-            }
+        let effect = Effect {
+            claim: claim.then_some(delivery.message.message_id),
+            messages: vec![reply],
+            rows: (!xrefs.is_empty()).then(|| {
+                Arc::new(XrefRows {
+                    xrefs: self.xrefs,
+                    integration: id,
+                    rows: xrefs,
+                }) as Arc<dyn Rows>
+            }),
+        };
+        match self.commits.commit(effect).await {
+            Ok(true) => outcome,
             Ok(false) => Outcome::Ack,
             Err(e) => Outcome::Retry(format!(
                 "cannot commit the result of {}: {e}",
@@ -207,26 +220,19 @@ impl<T: Target> Executor<T> {
             }
         }
     }
+}
 
-    /// Commits the reply, the cross-references and (when `claim`) the inbox claim; `false`
-    /// when another delivery of the message claimed it first.
-    async fn commit(
-        &self,
-        delivery: &Delivery,
-        integration: IntegrationId,
-        reply: &BusMessage,
-        xrefs: &[Xref],
-        claim: bool,
-    ) -> Result<bool, DbErr> {
-        let txn = self.db.begin().await?;
-        if claim && !self.inbox.claim(&txn, delivery.message.message_id).await? {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        self.xrefs.put(&txn, integration, xrefs).await?;
-        self.outbox.enqueue(&txn, reply).await?;
-        txn.commit().await?;
-        Ok(true)
+/// A command's cross-references, written in its group's transaction.
+struct XrefRows {
+    xrefs: Xrefs,
+    integration: IntegrationId,
+    rows: Vec<Xref>,
+}
+
+#[async_trait]
+impl Rows for XrefRows {
+    async fn write(&self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
+        self.xrefs.put(txn, self.integration, &self.rows).await
     }
 }
 
@@ -240,6 +246,17 @@ fn encode<C: Message, R: Message>(command: &Envelope<C>, reply: R) -> Result<Bus
             ))
         },
     )
+}
+
+/// Whether a delivery may be of a command this connector executed before: a retry or a
+/// redelivery after a crash or a lost connection. Only those are looked up in the inbox
+/// before executing (a query per command saved on the first, usual, delivery). A copy that
+/// arrives as a first delivery although it ran before (published twice by a relay that
+/// crashed between publish and delete, or a dead letter replayed twice) repeats only
+/// idempotent calls and loses the inbox claim at commit, so it publishes nothing, as a
+/// duplicate racing past the lookup always did.
+fn may_have_run_before(delivery: &Delivery) -> bool {
+    delivery.attempt > 1 || delivery.redelivered
 }
 
 /// Masks e-mail addresses in record keys for logs.
