@@ -17,7 +17,7 @@
 //!   requested (a message still queued, a retry, a replayed dead letter) is acknowledged
 //!   without effect: the audit row is the tombstone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -36,6 +36,7 @@ use sha2::{Digest, Sha256};
 
 use crate::bus::store::outbox_row;
 use crate::bus::{Delivery, Handler, Outcome};
+use crate::coalesce::Coalescer;
 
 /// A person as the erase knows them: SHA-256 (hex) of the trimmed, lower-cased e-mail address.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -293,24 +294,45 @@ pub async fn record<C: ConnectionTrait>(
     Ok(inserted == 1)
 }
 
-/// The erased people of an integration, with the latest time each erase was asked for.
+/// The erased people of one integration, with the latest time each erase was asked for.
+pub type Tombstones = Vec<(Fingerprint, DateTime<Utc>)>;
+
+/// The erased people of an integration ([`Tombstones`]).
 pub async fn tombstones<C: ConnectionTrait>(
     conn: &C,
     integration: &str,
-) -> Result<Vec<(Fingerprint, DateTime<Utc>)>, DbErr> {
-    let mut latest: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+) -> Result<Tombstones, DbErr> {
+    let mut found = tombstones_of_many(conn, &[integration.to_owned()]).await?;
+    Ok(found.remove(integration).unwrap_or_default())
+}
+
+/// The [`Tombstones`] of several integrations in one query; integrations without any are
+/// left out.
+pub async fn tombstones_of_many<C: ConnectionTrait>(
+    conn: &C,
+    integrations: &[String],
+) -> Result<HashMap<String, Tombstones>, DbErr> {
+    let mut latest: BTreeMap<(String, String), DateTime<Utc>> = BTreeMap::new();
     for row in erasure_row::Entity::find()
-        .filter(erasure_row::Column::IntegrationId.eq(integration))
+        .filter(erasure_row::Column::IntegrationId.is_in(integrations.iter().cloned()))
         .all(conn)
         .await?
     {
-        let at = latest.entry(row.fingerprint).or_insert(row.requested_at);
+        let at = latest
+            .entry((row.integration_id, row.fingerprint))
+            .or_insert(row.requested_at);
         *at = (*at).max(row.requested_at);
     }
-    Ok(latest
-        .into_iter()
-        .filter_map(|(fp, at)| Some((Fingerprint::parse(&fp)?, at)))
-        .collect())
+    let mut by_integration: HashMap<String, Tombstones> = HashMap::new();
+    for ((integration, fp), at) in latest {
+        if let Some(person) = Fingerprint::parse(&fp) {
+            by_integration
+                .entry(integration)
+                .or_default()
+                .push((person, at));
+        }
+    }
+    Ok(by_integration)
 }
 
 /// Whether a message with `body` that occurred at `occurred_at` mentions a person of
@@ -326,6 +348,9 @@ pub fn about_an_erased_person(
             .any(|(person, at)| occurred_at <= *at && person.mentioned_in(body))
 }
 
+/// Integrations whose tombstones one shared read asks for at most.
+const TOMBSTONE_READS_PER_QUERY: usize = 100;
+
 /// A service's handler with the erase in front (see the module).
 pub struct ErasingHandler {
     service: &'static str,
@@ -334,6 +359,9 @@ pub struct ErasingHandler {
     inner: Arc<dyn Handler>,
     /// Whether deliveries are checked against the tombstones here (else `inner` does it).
     check_tombstones: bool,
+    /// The tombstone reads of concurrent deliveries, one query per batch (see
+    /// [`ErasingHandler::about_erased`]).
+    reads: Coalescer<String, Arc<Tombstones>, Arc<DbErr>>,
 }
 
 impl ErasingHandler {
@@ -350,6 +378,7 @@ impl ErasingHandler {
             eraser,
             inner,
             check_tombstones: true,
+            reads: Coalescer::new(TOMBSTONE_READS_PER_QUERY),
         }
     }
 
@@ -399,12 +428,36 @@ impl ErasingHandler {
     }
 
     /// Whether `envelope` is about a person erased after it occurred.
+    ///
+    /// The tombstones are read for every such delivery, never cached: a cache could miss an
+    /// erase another replica committed a moment ago. Concurrent deliveries share the read
+    /// ([`Coalescer`]): a delivery joins a query that starts after it arrived, so it sees every
+    /// erase committed before, exactly as a query of its own would, and under load one query
+    /// answers the deliveries of many integrations.
     async fn about_erased(&self, body: &str, envelope: &Envelope<Value>) -> Result<bool, DbErr> {
         if !self.check_tombstones || !body.contains('@') {
             return Ok(false);
         }
-        let erased = tombstones(&self.db, &envelope.integration_id.to_string()).await?;
-        Ok(about_an_erased_person(&erased, envelope.occurred_at, body))
+        let erased = self
+            .reads
+            .load(
+                envelope.integration_id.to_string(),
+                |integrations| async move {
+                    let found = tombstones_of_many(&self.db, &integrations)
+                        .await
+                        .map_err(Arc::new)?;
+                    Ok(found
+                        .into_iter()
+                        .map(|(integration, erased)| (integration, Arc::new(erased)))
+                        .collect())
+                },
+            )
+            .await
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
+        Ok(
+            erased
+                .is_some_and(|erased| about_an_erased_person(&erased, envelope.occurred_at, body)),
+        )
     }
 }
 
