@@ -4,17 +4,20 @@
 //! the integration's compiled configuration (cached per settings/mappings version; a database
 //! failure -> retry), map the record (mapping errors -> parked with a reason naming the
 //! integration, the record and every field), then in one transaction claim the message in the
-//! inbox and put the command into the outbox; acknowledge after the commit.
+//! inbox and put the command into the outbox (the transaction shared with concurrent
+//! deliveries: [`GroupCommit`]); acknowledge after the commit.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use ferry_platform::bus::group_commit::{Effect, GroupCommit};
 use ferry_platform::bus::inbox::Inbox;
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{Binding, Delivery, Handler, Outcome, queues};
+use ferry_platform::coalesce::Coalescer;
 use ferry_proto::{Envelope, IntegrationId};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use serde_json::Value as Json;
 use tracing::Instrument;
 
@@ -66,9 +69,21 @@ fn join(errors: &[FieldError]) -> String {
 type Cached = ((i64, i64), Arc<IntegrationConfig>);
 
 /// Compiled configurations per integration, refreshed when a new version is saved.
-#[derive(Default)]
 pub struct ConfigCache {
     entries: Mutex<HashMap<IntegrationId, Cached>>,
+    /// The version reads of concurrent deliveries, one query per batch: each delivery's
+    /// answer comes from a query started after it arrived, so it sees every version saved
+    /// before, as a query of its own would.
+    versions: Coalescer<IntegrationId, (i64, i64), Arc<StoreError>>,
+}
+
+impl Default for ConfigCache {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::default(),
+            versions: Coalescer::new(100),
+        }
+    }
 }
 
 impl ConfigCache {
@@ -82,9 +97,16 @@ impl ConfigCache {
             integration,
             source,
         };
-        let versions = store::current_versions(db, integration)
+        let versions = self
+            .versions
+            .load(integration, |integrations| async move {
+                store::current_versions_of_many(db, &integrations)
+                    .await
+                    .map_err(Arc::new)
+            })
             .await
-            .map_err(db_error)?;
+            .map_err(|e| db_error(StoreError::Db(sea_orm::DbErr::Custom(e.to_string()))))?
+            .unwrap_or_default();
         if let Some((cached_versions, config)) = self.lock().get(&integration)
             && *cached_versions == versions
         {
@@ -125,13 +147,13 @@ impl ConfigCache {
 /// Handles the deliveries of the mapper's queue.
 pub struct MapperHandler {
     db: DatabaseConnection,
-    inbox: Inbox,
-    outbox: Outbox,
+    commits: GroupCommit,
     configs: Arc<ConfigCache>,
 }
 
 impl MapperHandler {
-    /// A handler claiming in `inbox` and publishing through `outbox`.
+    /// A handler claiming in `inbox` and publishing through `outbox`, the claims and commands
+    /// of concurrent deliveries in one transaction ([`GroupCommit`]).
     pub fn new(
         db: DatabaseConnection,
         inbox: Inbox,
@@ -139,9 +161,8 @@ impl MapperHandler {
         configs: Arc<ConfigCache>,
     ) -> Self {
         Self {
+            commits: GroupCommit::spawn(db.clone(), inbox, outbox),
             db,
-            inbox,
-            outbox,
             configs,
         }
     }
@@ -181,21 +202,11 @@ impl MapperHandler {
                 ));
             }
         };
-        let result: Result<bool, sea_orm::DbErr> = async {
-            let txn = self.db.begin().await?;
-            if !self.inbox.claim(&txn, meta.message_id.as_uuid()).await? {
-                txn.rollback().await?;
-                return Ok(false);
-            }
-            self.outbox.enqueue(&txn, &message).await?;
-            txn.commit().await?;
-            Ok(true)
-        }
-        .await;
-        match result {
+        let (routing_key, command_id) = (message.routing_key.clone(), message.message_id);
+        let effect = Effect::claim(meta.message_id.as_uuid(), vec![message]);
+        match self.commits.commit(effect).await {
             Ok(true) => {
-                self.outbox.wake();
-                tracing::info!(routing_key = %message.routing_key, command_id = %message.message_id, "mapped");
+                tracing::info!(%routing_key, %command_id, "mapped");
                 Outcome::Ack
             }
             Ok(false) => Outcome::Ack,

@@ -6,6 +6,8 @@
 //! conflict rather than a lost update. Rows are keyed by integration id only, so an
 //! integration registry can sit beside them.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use ferry_proto::IntegrationId;
 use sea_orm::entity::prelude::*;
@@ -198,22 +200,44 @@ pub async fn current_versions<C: ConnectionTrait>(
     db: &C,
     integration: IntegrationId,
 ) -> Result<(i64, i64), StoreError> {
-    let rows: Vec<(String, Option<i64>)> = config_version::Entity::find()
+    let found = current_versions_of_many(db, &[integration]).await?;
+    Ok(found.get(&integration).copied().unwrap_or_default())
+}
+
+/// [`current_versions`] of several integrations in one query; those without any saved
+/// version are left out (their versions are `(0, 0)`).
+pub async fn current_versions_of_many<C: ConnectionTrait>(
+    db: &C,
+    integrations: &[IntegrationId],
+) -> Result<HashMap<IntegrationId, (i64, i64)>, StoreError> {
+    let rows: Vec<(Uuid, String, Option<i64>)> = config_version::Entity::find()
         .select_only()
+        .column(config_version::Column::IntegrationId)
         .column(config_version::Column::Kind)
         .column_as(config_version::Column::Version.max(), "version")
-        .filter(config_version::Column::IntegrationId.eq(integration.as_uuid()))
+        .filter(
+            config_version::Column::IntegrationId
+                .is_in(integrations.iter().map(IntegrationId::as_uuid)),
+        )
+        .group_by(config_version::Column::IntegrationId)
         .group_by(config_version::Column::Kind)
         .into_tuple()
         .all(db)
         .await?;
-    let of = |kind: Kind| {
-        rows.iter()
-            .find(|(k, _)| k == kind.as_str())
-            .and_then(|(_, v)| *v)
-            .unwrap_or(0)
-    };
-    Ok((of(Kind::Settings), of(Kind::Mappings)))
+    let mut found: HashMap<IntegrationId, (i64, i64)> = HashMap::new();
+    for (integration, kind, version) in rows {
+        let Ok(integration) = IntegrationId::from_uuid(integration) else {
+            continue;
+        };
+        let versions = found.entry(integration).or_default();
+        let version = version.unwrap_or(0);
+        if kind == Kind::Settings.as_str() {
+            versions.0 = version;
+        } else if kind == Kind::Mappings.as_str() {
+            versions.1 = version;
+        }
+    }
+    Ok(found)
 }
 
 /// Every version, newest first (at most `limit`).
