@@ -153,30 +153,96 @@ pub async fn complete_commands<C: ConnectionTrait>(
         .all(conn)
         .await?;
     let mut completed = HashSet::new();
+    let mut completions = Vec::new();
     for command in commands {
         let Some(reply) = by_cause.get(&command.message_id) else {
             continue;
         };
-        let duration = (reply.envelope.occurred_at - command.occurred_at)
-            .num_milliseconds()
-            .max(0);
         let status = if reply.status == Status::Failed {
             Status::Failed
         } else {
             Status::Succeeded
         };
-        let mut row: activity_row::ActiveModel = command.into();
-        row.status = Set(status.as_str().to_owned());
-        row.completed_at = Set(Some(reply.envelope.occurred_at));
-        row.duration_ms = Set(Some(duration));
-        if let Some(failure) = &reply.failure {
-            row.error_code = Set(Some(failure.code.clone()));
-            row.error = Set(Some(failure.message.clone()));
-        }
-        row.update(conn).await?;
+        completions.push(Completion {
+            id: command.id,
+            status: status.as_str().to_owned(),
+            completed_at: reply.envelope.occurred_at,
+            duration_ms: (reply.envelope.occurred_at - command.occurred_at)
+                .num_milliseconds()
+                .max(0),
+            failure: reply
+                .failure
+                .as_ref()
+                .map(|f| (Some(f.code.clone()), Some(f.message.clone()))),
+        });
         completed.insert(reply.envelope.message_id.as_uuid());
     }
+    complete(conn, &completions).await?;
     Ok(completed)
+}
+
+/// A command's row completed by its reply.
+struct Completion {
+    id: Uuid,
+    status: String,
+    completed_at: DateTime<Utc>,
+    duration_ms: i64,
+    /// Error code and message of a failed reply (the row's stay as they are otherwise).
+    failure: Option<(Option<String>, Option<String>)>,
+}
+
+/// Rows updated at most by one statement of [`complete`] (about 12 parameters a row).
+const COMPLETIONS_PER_STATEMENT: usize = 200;
+
+/// Writes `completions`: one `UPDATE … SET col = CASE id WHEN … END … WHERE id IN (…)` per
+/// [`COMPLETIONS_PER_STATEMENT`] rows, on either database.
+async fn complete<C: ConnectionTrait>(conn: &C, completions: &[Completion]) -> Result<(), DbErr> {
+    use sea_orm::sea_query::{CaseStatement, SimpleExpr};
+    type Value = fn(&Completion) -> Option<SimpleExpr>;
+    let columns: [(activity_row::Column, Value); 5] = [
+        (activity_row::Column::Status, |c| {
+            Some(Expr::value(c.status.clone()))
+        }),
+        (activity_row::Column::CompletedAt, |c| {
+            Some(Expr::value(Some(c.completed_at)))
+        }),
+        (activity_row::Column::DurationMs, |c| {
+            Some(Expr::value(Some(c.duration_ms)))
+        }),
+        (activity_row::Column::ErrorCode, |c| {
+            c.failure
+                .as_ref()
+                .map(|(code, _)| Expr::value(code.clone()))
+        }),
+        (activity_row::Column::Error, |c| {
+            c.failure
+                .as_ref()
+                .map(|(_, message)| Expr::value(message.clone()))
+        }),
+    ];
+    for chunk in completions.chunks(COMPLETIONS_PER_STATEMENT) {
+        let mut update = activity_row::Entity::update_many();
+        for (column, value) in &columns {
+            let arms: Vec<(Uuid, SimpleExpr)> = chunk
+                .iter()
+                .filter_map(|c| Some((c.id, value(c)?)))
+                .collect();
+            if arms.is_empty() {
+                continue; // no row changes it (an empty CASE is no SQL)
+            }
+            let mut case = CaseStatement::new();
+            for (id, v) in arms {
+                case = case.case(activity_row::Column::Id.eq(id), v);
+            }
+            let expr: SimpleExpr = case.finally(Expr::col(*column)).into();
+            update = update.col_expr(*column, expr);
+        }
+        update
+            .filter(activity_row::Column::Id.is_in(chunk.iter().map(|c| c.id)))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Commands recorded after their replies (deliveries of one queue are not ordered): completes
@@ -203,25 +269,24 @@ pub async fn complete_from_earlier_replies<C: ConnectionTrait>(
         }
     }
     let mut completed = HashSet::new();
+    let mut completions = Vec::new();
     for command in commands {
         let Some(reply) = by_cause.get(&command.message_id) else {
             continue;
         };
-        let mut row: activity_row::ActiveModel = (*command).clone().into();
-        row.status = Set(reply.status.clone());
-        row.completed_at = Set(Some(reply.occurred_at));
-        row.duration_ms = Set(Some(
-            (reply.occurred_at - command.occurred_at)
+        completions.push(Completion {
+            id: command.id,
+            status: reply.status.clone(),
+            completed_at: reply.occurred_at,
+            duration_ms: (reply.occurred_at - command.occurred_at)
                 .num_milliseconds()
                 .max(0),
-        ));
-        if reply.status == Status::Failed.as_str() {
-            row.error_code = Set(reply.error_code.clone());
-            row.error = Set(reply.error.clone());
-        }
-        row.update(conn).await?;
+            failure: (reply.status == Status::Failed.as_str())
+                .then(|| (reply.error_code.clone(), reply.error.clone())),
+        });
         completed.insert(command.message_id);
     }
+    complete(conn, &completions).await?;
     Ok(completed)
 }
 
