@@ -578,9 +578,7 @@ impl Engine {
                 .exec_without_returning(txn)
                 .await?;
         }
-        for message in &fx.messages {
-            self.outbox.enqueue(txn, message).await?;
-        }
+        self.outbox.enqueue_many(txn, &fx.messages).await?;
         Ok(true)
     }
 

@@ -70,6 +70,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(store::VerifiedProductsMigration),
         // A person's erase (GDPR): audit and tombstones, shared by every service.
         Box::new(ferry_platform::gdpr::Migration),
+        Box::new(store::SagasByOrderMigration),
     ]
 }
 

@@ -495,3 +495,44 @@ impl MigrationTrait for VerifiedProductsMigration {
         Ok(())
     }
 }
+
+/// An index of the sagas by order (integration, external id): the intake's echo check asks
+/// for a completed saga of the same order towards the *other* target, which the unique
+/// (integration, target, external id) index cannot answer without reading every saga of
+/// the integration (a cost that grew with the number of orders).
+pub struct SagasByOrderMigration;
+
+impl MigrationName for SagasByOrderMigration {
+    fn name(&self) -> &str {
+        "m20261207_000001_order_orchestrator_sagas_by_order"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SagasByOrderMigration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name("order_orchestrator_sagas_by_order")
+                    .table(saga_row::Entity)
+                    .col(saga_row::Column::IntegrationId)
+                    .col(saga_row::Column::ExternalId)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("order_orchestrator_sagas_by_order")
+                    .table(saga_row::Entity)
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
