@@ -33,9 +33,10 @@ use tokio_util::sync::CancellationToken;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::client::{ApiKey, ApiStatsSnapshot, CallStat, ClientError, MailchimpClient};
-use crate::ingest::{Ingester, Resource, SyncMode};
+use crate::ingest::{Ingester, SyncMode};
 use crate::integrations::Integration;
 use crate::registry::RegistryListener;
+use crate::resource::Resource;
 use crate::store;
 
 /// What the routes need.
@@ -172,6 +173,10 @@ fn test_failure(error: &ClientError) -> TestFailure {
         ClientError::Build(_) => TestFailure::new(
             TestFailureCode::Internal,
             "the HTTP client could not be built",
+        ),
+        ClientError::Encode { .. } => TestFailure::new(
+            TestFailureCode::Internal,
+            "the request could not be written",
         ),
         // A bare 403 is MailChimp's edge throttling, not a refused key.
         ClientError::Throttled { .. } => TestFailure::status(429),
