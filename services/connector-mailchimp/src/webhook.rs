@@ -98,7 +98,7 @@ async fn receive(
         Err(_) => return HttpResponse::BadRequest().body("not a form"),
     };
     let event = WebhookEvent::from_form(form.clone());
-    let kind = event.kind().to_owned();
+    let kind = event.field("type").unwrap_or_default().to_owned();
     if event
         .list_id()
         .is_some_and(|l| l != integration.connection.list_id)

@@ -27,4 +27,6 @@ pub use ecommerce::{
 pub use lenient::{Amount, read};
 pub use lists::{Member, MergeAddress, MergeFields, MergeValue, Tag};
 pub use problem::{FieldError, Problem};
-pub use webhooks::{ListWebhook, ListWebhooks, WebhookEvent, WebhookEvents, WebhookSources};
+pub use webhooks::{
+    ListWebhook, ListWebhooks, WebhookEvent, WebhookEventType, WebhookEvents, WebhookSources,
+};

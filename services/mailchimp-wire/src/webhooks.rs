@@ -50,6 +50,47 @@ pub struct ListWebhooks {
     pub webhooks: Vec<ListWebhook>,
 }
 
+/// The kind of a delivered event (its `type` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookEventType {
+    Subscribe,
+    Unsubscribe,
+    Profile,
+    Upemail,
+    Cleaned,
+    Campaign,
+}
+
+impl WebhookEventType {
+    /// Every kind.
+    pub const ALL: [Self; 6] = [
+        Self::Subscribe,
+        Self::Unsubscribe,
+        Self::Profile,
+        Self::Upemail,
+        Self::Cleaned,
+        Self::Campaign,
+    ];
+
+    /// The name on the wire (`subscribe`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Subscribe => "subscribe",
+            Self::Unsubscribe => "unsubscribe",
+            Self::Profile => "profile",
+            Self::Upemail => "upemail",
+            Self::Cleaned => "cleaned",
+            Self::Campaign => "campaign",
+        }
+    }
+
+    /// The kind named `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
 /// One delivered event, from its form fields.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WebhookEvent {
@@ -75,9 +116,9 @@ impl WebhookEvent {
             .filter(|v| !v.is_empty())
     }
 
-    /// `subscribe`, `unsubscribe`, `profile`, `cleaned`, `upemail` or `campaign`.
-    pub fn kind(&self) -> &str {
-        self.field("type").unwrap_or_default()
+    /// The event's kind; `None` when `type` is missing or unknown.
+    pub fn kind(&self) -> Option<WebhookEventType> {
+        WebhookEventType::parse(self.field("type")?)
     }
 
     /// `data[list_id]`.
@@ -88,10 +129,11 @@ impl WebhookEvent {
     /// The member's (current) e-mail address: `data[new_email]` of an `upemail`,
     /// `data[email]` of the other member events; `None` for a campaign event.
     pub fn email(&self) -> Option<&str> {
-        match self.kind() {
-            "upemail" => self.field("data[new_email]"),
-            "subscribe" | "unsubscribe" | "profile" | "cleaned" => self.field("data[email]"),
-            _ => None,
+        use WebhookEventType::*;
+        match self.kind()? {
+            Upemail => self.field("data[new_email]"),
+            Subscribe | Unsubscribe | Profile | Cleaned => self.field("data[email]"),
+            Campaign => None,
         }
     }
 }
@@ -118,7 +160,11 @@ mod tests {
         ]);
         assert_eq!(
             (e.kind(), e.email(), e.list_id()),
-            ("subscribe", Some("a@example.com"), Some("l1"))
+            (
+                Some(WebhookEventType::Subscribe),
+                Some("a@example.com"),
+                Some("l1")
+            )
         );
         let e = form(&[
             ("type", "upemail"),
@@ -131,5 +177,16 @@ mod tests {
             None
         );
         assert_eq!(form(&[("type", "profile")]).email(), None);
+        assert_eq!(
+            form(&[("type", "x"), ("data[email]", "a@x.nl")]).email(),
+            None
+        );
+        for kind in WebhookEventType::ALL {
+            assert_eq!(WebhookEventType::parse(kind.as_str()), Some(kind));
+            assert_eq!(
+                serde_json::to_value(kind).expect("json"),
+                serde_json::json!(kind.as_str())
+            );
+        }
     }
 }

@@ -3,10 +3,10 @@
 //! | file | concern |
 //! | --- | --- |
 //! | here | [`MailchimpClient`]: the verbs (GET, PUT, PATCH, POST once, DELETE, pages), typed bodies in and JSON out |
-//! | [`transport`] | one call: HTTP, the connection limit, retries with backoff, classifying answers |
-//! | [`error`] | [`ClientError`]: what failed, for which operation, and why |
-//! | [`key`] | [`ApiKey`] (data center, never printed) and [`ClientSettings`] |
-//! | [`stats`] | [`ApiStats`]: calls per operation and outcome, for the admin API |
+//! | `transport.rs` | one call: HTTP, the connection limit, retries with backoff, classifying answers |
+//! | `error.rs` | [`ClientError`]: what failed, for which operation, and why |
+//! | `key.rs` | [`ApiKey`] (data center, never printed) and [`ClientSettings`] |
+//! | `stats.rs` | [`ApiStats`]: calls per operation and outcome, for the admin API |
 //!
 //! The bodies written and read are the wire types of `ferry-mailchimp-wire`.
 //!

@@ -9,9 +9,9 @@
 //!
 //! | file | records |
 //! | --- | --- |
-//! | [`customer`] | e-commerce customers, audience members, addresses |
-//! | [`product`] | products with variants, stock levels |
-//! | [`order`] | orders with lines, order status |
+//! | `customer.rs` | e-commerce customers, audience members, addresses |
+//! | `product.rs` | products with variants, stock levels |
+//! | `order.rs` | orders with lines, order status |
 //! | here | [`fingerprint`] (the version of a record), [`changed_at`] |
 
 mod customer;
