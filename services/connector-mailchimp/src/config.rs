@@ -26,7 +26,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::client::{ApiKey, ClientSettings};
-use crate::ingest::Resource;
+use crate::resource::Resource;
 
 /// Everything the connector reads from its configuration.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]

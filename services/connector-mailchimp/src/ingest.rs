@@ -68,84 +68,12 @@ use uuid::Uuid;
 use crate::client::{ClientError, Page, segment};
 use crate::integrations::{Integration, Integrations};
 use crate::records::{self, Rejected};
+use crate::resource::Resource;
 use ferry_platform::connector::Xref;
 use ferry_platform::connector::progress::{Sample, Samples};
 
 use crate::store::{self, XREFS, XrefKind};
 use crate::variants;
-
-/// What is read from MailChimp.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Resource {
-    /// Audience members.
-    Members,
-    /// E-commerce customers.
-    Customers,
-    /// Products with variants.
-    Products,
-    /// Orders with lines.
-    Orders,
-}
-
-impl Resource {
-    /// All, in sync order (products before orders, so order lines find their SKUs).
-    pub fn all() -> Vec<Resource> {
-        vec![Self::Members, Self::Customers, Self::Products, Self::Orders]
-    }
-
-    /// The name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Members => "members",
-            Self::Customers => "customers",
-            Self::Products => "products",
-            Self::Orders => "orders",
-        }
-    }
-
-    fn xref_kind(self) -> XrefKind {
-        match self {
-            Self::Members => XrefKind::Member,
-            Self::Customers => XrefKind::Customer,
-            Self::Products => XrefKind::Product,
-            Self::Orders => XrefKind::Order,
-        }
-    }
-
-    fn list_op(self) -> &'static str {
-        match self {
-            Self::Members => "members.list",
-            Self::Customers => "customers.list",
-            Self::Products => "products.list",
-            Self::Orders => "orders.list",
-        }
-    }
-
-    fn get_op(self) -> &'static str {
-        match self {
-            Self::Members => "members.get",
-            Self::Customers => "customers.get",
-            Self::Products => "products.get",
-            Self::Orders => "orders.get",
-        }
-    }
-
-    fn collection(self, i: &Integration) -> String {
-        match self {
-            Self::Members => format!("{}/members", i.list_path()),
-            _ => format!("{}/{}", i.store_path(), self.as_str()),
-        }
-    }
-
-    /// Whether changes are found by scanning (e-commerce collections have no changed-since
-    /// filter; members have `since_last_changed`).
-    fn scanned(self) -> bool {
-        self != Self::Members
-    }
-}
 
 /// Above this share of changed records in a scanned page (1 in N), the fast path reads the
 /// whole page in full (one call) instead of each changed record (one call each).
@@ -497,7 +425,7 @@ impl Ingester {
         IngestError,
     > {
         let client = integration.client.clone();
-        let path = resource.collection(integration);
+        let path = integration.collection(resource);
         let size = self.page_size;
         let first = client
             .page(
@@ -596,7 +524,7 @@ impl Ingester {
             client
                 .page(
                     resource.list_op(),
-                    &resource.collection(integration),
+                    &integration.collection(resource),
                     plural,
                     &full_query,
                     offset,
@@ -609,7 +537,7 @@ impl Ingester {
                 .collect()
         } else {
             report.calls += changed.len() as u64;
-            let collection = resource.collection(integration);
+            let collection = integration.collection(resource);
             let reads = futures::stream::iter(changed.iter().cloned())
                 .map(|id| {
                     let path = format!("{collection}/{}", segment(&id));
@@ -865,16 +793,7 @@ impl Ingester {
                     canonical_key: Some(product.sku.to_string()),
                     fingerprint,
                 });
-                for v in raw
-                    .get("variants")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let vid = records::id_of(v).unwrap_or_default();
-                    let sku = records::text(v, "sku")
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| vid.clone());
+                for (vid, sku) in records::variant_keys(raw) {
                     xrefs.push(Xref {
                         kind: XrefKind::Variant.as_str(),
                         external_id: format!("{id}/{vid}"),

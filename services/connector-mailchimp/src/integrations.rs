@@ -17,6 +17,7 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use chrono::Utc;
+use ferry_mailchimp_wire as wire;
 use ferry_platform::config::Secret;
 use ferry_platform::connector::slots::ConnectionSlots;
 use ferry_platform::egress::EgressGuard;
@@ -27,7 +28,7 @@ use serde_json::json;
 
 use crate::client::{ApiKey, ClientError, ClientSettings, MailchimpClient, segment};
 use crate::config::{IntegrationConfig, MailchimpSection};
-use crate::ingest::Resource;
+use crate::resource::Resource;
 use crate::store;
 
 /// One integration's MailChimp connection.
@@ -127,6 +128,14 @@ impl Integration {
         format!("/lists/{}", segment(&self.connection.list_id))
     }
 
+    /// The collection `resource` is read from: `{list}/members` or `{store}/<resource>`.
+    pub fn collection(&self, resource: Resource) -> String {
+        match resource {
+            Resource::Members => format!("{}/members", self.list_path()),
+            _ => format!("{}/{}", self.store_path(), resource.as_str()),
+        }
+    }
+
     /// Makes sure the e-commerce store exists (creates it, connected to the list, when it
     /// does not). Looks up before it creates, and again after an ambiguous create.
     pub async fn ensure_store(&self) -> Result<(), ClientError> {
@@ -145,10 +154,14 @@ impl Integration {
                 return Ok(());
             }
             let c = &self.connection;
-            let body = json!({
-                "id": c.store_id, "list_id": c.list_id, "name": c.store_name,
-                "currency_code": c.currency.as_str(), "platform": "Ferry",
-            });
+            let body = wire::Store {
+                id: Some(c.store_id.clone()),
+                list_id: Some(c.list_id.clone()),
+                name: Some(c.store_name.clone()),
+                platform: Some("Ferry".into()),
+                currency_code: Some(c.currency.as_str().to_owned()),
+                ..wire::Store::default()
+            };
             match self
                 .client
                 .post_once("stores.post", "/ecommerce/stores", &body)

@@ -12,6 +12,7 @@
 //! | [`commands`] | executing `mailchimp.*` commands idempotently |
 //! | [`integrations`] | the connections served (configuration and registry), live or not |
 //! | [`registry`] | following the integration registry (`ferry.integration.changed`) |
+//! | [`resource`] | what is read: members, customers, products, orders |
 //! | [`store`] | the tables: connections, cursors, cross-references |
 //! | [`variants`] | whole catalogues: variants beyond the 50 MailChimp shows inline |
 //! | [`admin`] | the admin API |
@@ -33,6 +34,7 @@ pub mod integrations;
 pub mod poll;
 pub mod records;
 pub mod registry;
+pub mod resource;
 pub mod store;
 pub mod variants;
 pub mod webhook;
@@ -53,8 +55,9 @@ use sea_orm_migration::prelude::{DynIden, MigrationTrait, MigratorTrait};
 use utoipa::OpenApi;
 
 pub use config::{ConnectorConfig, IntegrationConfig, MailchimpSection};
-pub use ingest::{Ingester, Resource, SyncMode, SyncReport};
+pub use ingest::{Ingester, SyncMode, SyncReport};
 pub use integrations::{ConfigSource, Connection, ConnectionSource, Integrations};
+pub use resource::Resource;
 
 /// The service name (queue, outbox source, inbox consumer, migration table).
 pub const SERVICE: &str = "connector-mailchimp";

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use ferry_platform::connector::poll::{PollError, PollScheduler, Poller};
 use ferry_proto::{IntegrationId, System};
 
-use crate::ingest::{Ingester, Resource, SyncMode};
+use crate::ingest::{Ingester, SyncMode};
+use crate::resource::Resource;
 use crate::store;
 
 /// MailChimp's side of the kit's polling.

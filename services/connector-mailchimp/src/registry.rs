@@ -27,8 +27,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::ApiKey;
-use crate::ingest::Resource;
 use crate::integrations::{Connection, Integrations};
+use crate::resource::Resource;
 
 /// Applies registry changes to the served integrations.
 pub struct RegistryListener {

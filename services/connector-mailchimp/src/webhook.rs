@@ -18,16 +18,18 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
+use ferry_mailchimp_wire::{self as wire, WebhookEvent};
 use ferry_platform::bus::outbox::Outbox;
 use ferry_proto::{Envelope, IntegrationId, System};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 
 use crate::client::{ClientError, subscriber_hash};
-use crate::ingest::{RecordRecheck, Resource, message};
+use crate::ingest::{RecordRecheck, message};
 use crate::integrations::{Integration, Integrations};
+use crate::resource::Resource;
 
 /// The path prefix of webhook URLs.
 pub const PATH: &str = "/webhooks/mailchimp";
@@ -95,31 +97,29 @@ async fn receive(
         Ok(form) => form,
         Err(_) => return HttpResponse::BadRequest().body("not a form"),
     };
-    let field = |k: &str| {
-        form.iter()
-            .find(|(name, _)| name == k)
-            .map(|(_, v)| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let event = field("type").unwrap_or_default();
-    if field("data[list_id]").is_some_and(|l| l != integration.connection.list_id) {
-        tracing::info!(integration = %integration.id(), event, "MailChimp webhook for another list ignored");
+    let event = WebhookEvent::from_form(form.clone());
+    let kind = event.field("type").unwrap_or_default().to_owned();
+    if event
+        .list_id()
+        .is_some_and(|l| l != integration.connection.list_id)
+    {
+        tracing::info!(integration = %integration.id(), event = kind, "MailChimp webhook for another list ignored");
         return HttpResponse::Ok().finish();
     }
-    let email = match event.as_str() {
-        "upemail" => field("data[new_email]"),
-        "subscribe" | "unsubscribe" | "profile" | "cleaned" => field("data[email]"),
-        _ => None,
-    };
-    let Some(email) = email else {
-        tracing::info!(integration = %integration.id(), event, "MailChimp webhook without a member ignored");
+    let Some(email) = event.email() else {
+        tracing::info!(integration = %integration.id(), event = kind, "MailChimp webhook without a member ignored");
         return HttpResponse::Ok().finish();
     };
-    let raw: Map<String, Value> = form.into_iter().map(|(k, v)| (k, json!(v))).collect();
+    let mailchimp_id = subscriber_hash(email);
+    // The record as received: every field of the form (the last of repeated ones).
+    let raw: Map<String, Value> = form
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
     let recheck = RecordRecheck {
         target: System::Mailchimp,
         resource: Resource::Members,
-        mailchimp_id: subscriber_hash(&email),
+        mailchimp_id,
         reason: None,
         raw: Value::Object(raw),
     };
@@ -135,7 +135,7 @@ async fn receive(
     match stored {
         Ok(()) => {
             state.outbox.wake();
-            tracing::debug!(integration = %integration.id(), event, "MailChimp webhook accepted");
+            tracing::debug!(integration = %integration.id(), event = kind, "MailChimp webhook accepted");
             HttpResponse::Ok().finish()
         }
         Err(error) => {
@@ -162,21 +162,32 @@ pub async fn ensure_registered(
         secret.expose()
     );
     let path = format!("{}/webhooks", integration.list_path());
-    let existing = integration.client.get("webhooks.list", &path, &[]).await?;
-    let registered = existing
-        .get("webhooks")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|w| w.get("url").and_then(Value::as_str) == Some(url.as_str()));
-    if registered {
+    let existing: wire::ListWebhooks =
+        wire::read(&integration.client.get("webhooks.list", &path, &[]).await?);
+    if existing
+        .webhooks
+        .iter()
+        .any(|w| w.url.as_deref() == Some(url.as_str()))
+    {
         return Ok(false);
     }
-    let body = json!({
-        "url": url,
-        "events": {"subscribe": true, "unsubscribe": true, "profile": true, "cleaned": true, "upemail": true, "campaign": false},
-        "sources": {"user": true, "admin": true, "api": true},
-    });
+    let body = wire::ListWebhook {
+        url: Some(url),
+        events: wire::WebhookEvents {
+            subscribe: true,
+            unsubscribe: true,
+            profile: true,
+            cleaned: true,
+            upemail: true,
+            campaign: false,
+        },
+        sources: wire::WebhookSources {
+            user: true,
+            admin: true,
+            api: true,
+        },
+        ..wire::ListWebhook::default()
+    };
     match integration
         .client
         .post_once("webhooks.post", &path, &body)

@@ -11,14 +11,14 @@
 //! `FNAME`, `LNAME` (a company's contact person when the customer has no name of its own) and
 //! `ADDRESS` (billing, else shipping address).
 
+use ferry_mailchimp_wire::{self as wire, MergeValue};
 use ferry_platform::connector::{CommandError, Cx, Executed, Xref};
 use ferry_proto::messages::AudienceStatus;
 use ferry_proto::messages::{CustomerFind, CustomerFound, CustomerUpsert, CustomerUpserted};
 use ferry_proto::model::{Customer, CustomerKind};
 use ferry_proto::{Email, System};
-use serde_json::{Map, Value, json};
 
-use super::{address_json, effect, external_id};
+use super::{address, effect, external_id};
 use crate::client::{ClientError, segment, subscriber_hash};
 use crate::integrations::Integration;
 use crate::records;
@@ -46,29 +46,30 @@ async fn find_customer(
     Ok(page.items.first().and_then(records::id_of))
 }
 
-pub(super) fn customer_json(id: &str, c: &Customer) -> Value {
-    let mut body = Map::new();
-    body.insert("id".into(), json!(id));
-    body.insert("email_address".into(), json!(c.email.as_str()));
-    body.insert("opt_in_status".into(), json!(c.opted_in.unwrap_or(false)));
-    if let Some(n) = &c.first_name {
-        body.insert("first_name".into(), json!(n.as_str()));
+/// The body of `PUT customers/{id}` for customer `c`.
+pub(super) fn customer_body(id: &str, c: &Customer) -> wire::Customer {
+    wire::Customer {
+        id: Some(id.to_owned()),
+        email_address: Some(c.email.as_str().to_owned()),
+        opt_in_status: Some(c.opted_in.unwrap_or(false)),
+        first_name: c.first_name.as_ref().map(|n| n.as_str().to_owned()),
+        last_name: c.last_name.as_ref().map(|n| n.as_str().to_owned()),
+        company: match &c.kind {
+            CustomerKind::Company { company_name, .. } => Some(company_name.as_str().to_owned()),
+            CustomerKind::Person => None,
+        },
+        address: c
+            .billing_address
+            .as_ref()
+            .or(c.shipping_address.as_ref())
+            .map(address),
+        ..wire::Customer::default()
     }
-    if let Some(n) = &c.last_name {
-        body.insert("last_name".into(), json!(n.as_str()));
-    }
-    if let CustomerKind::Company { company_name, .. } = &c.kind {
-        body.insert("company".into(), json!(company_name.as_str()));
-    }
-    if let Some(a) = c.billing_address.as_ref().or(c.shipping_address.as_ref()) {
-        body.insert("address".into(), address_json(a));
-    }
-    Value::Object(body)
 }
 
 /// The body of `PUT /lists/{list_id}/members/{hash}` for customer `c`: consent-safe
 /// `status_if_new` (see the module docs) and the merge fields FNAME, LNAME and ADDRESS.
-pub(super) fn member_json(c: &Customer, without_consent: AudienceStatus) -> Value {
+pub(super) fn member_body(c: &Customer, without_consent: AudienceStatus) -> wire::Member {
     let status = if c.opted_in == Some(true) {
         "subscribed"
     } else {
@@ -78,7 +79,7 @@ pub(super) fn member_json(c: &Customer, without_consent: AudienceStatus) -> Valu
         CustomerKind::Company { contact, .. } => Some(contact),
         CustomerKind::Person => None,
     };
-    let mut merges = Map::new();
+    let mut merges = wire::MergeFields::default();
     let first = c
         .first_name
         .as_ref()
@@ -88,30 +89,31 @@ pub(super) fn member_json(c: &Customer, without_consent: AudienceStatus) -> Valu
         .as_ref()
         .or(contact.and_then(|p| p.last_name.as_ref()));
     if let Some(n) = first {
-        merges.insert("FNAME".into(), json!(n.as_str()));
+        merges.insert("FNAME", MergeValue::Text(n.as_str().to_owned()));
     }
     if let Some(n) = last {
-        merges.insert("LNAME".into(), json!(n.as_str()));
+        merges.insert("LNAME", MergeValue::Text(n.as_str().to_owned()));
     }
     if let Some(a) = c.billing_address.as_ref().or(c.shipping_address.as_ref()) {
-        let line = address_json(a);
+        let line = address(a);
         merges.insert(
-            "ADDRESS".into(),
-            json!({
-                "addr1": line["address1"],
-                "addr2": "",
-                "city": line["city"],
-                "state": line["province"],
-                "zip": line["postal_code"],
-                "country": line["country_code"],
+            "ADDRESS",
+            MergeValue::Address(wire::MergeAddress {
+                addr1: line.address1,
+                addr2: Some(String::new()),
+                city: line.city,
+                state: line.province,
+                zip: line.postal_code,
+                country: line.country_code,
             }),
         );
     }
-    let mut body = json!({"email_address": c.email.as_str(), "status_if_new": status});
-    if !merges.is_empty() {
-        body["merge_fields"] = Value::Object(merges);
+    wire::Member {
+        email_address: Some(c.email.as_str().to_owned()),
+        status_if_new: Some(status.to_owned()),
+        merge_fields: (!merges.is_empty()).then_some(merges),
+        ..wire::Member::default()
     }
-    body
 }
 
 #[tracing::instrument(skip_all, fields(integration = %cx.integration_id, email = %cmd.customer.email.masked()))]
@@ -131,7 +133,7 @@ pub(super) async fn customer_upsert(
         );
         integration
             .client
-            .put("members.put", &path, &member_json(customer, status))
+            .put("members.put", &path, &member_body(customer, status))
             .await?;
     }
     let known = match &cmd.existing_id {
@@ -146,7 +148,7 @@ pub(super) async fn customer_upsert(
         let path = format!("{}/customers/{}", integration.store_path(), segment(&id));
         match integration
             .client
-            .put("customers.put", &path, &customer_json(&id, customer))
+            .put("customers.put", &path, &customer_body(&id, customer))
             .await
         {
             Ok(saved) => break saved,
@@ -213,6 +215,11 @@ pub(super) async fn customer_find(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+
+    fn member_json(c: &Customer, without_consent: AudienceStatus) -> Value {
+        serde_json::to_value(member_body(c, without_consent)).expect("member body")
+    }
 
     fn customer(opted_in: Option<bool>) -> Customer {
         serde_json::from_value(json!({

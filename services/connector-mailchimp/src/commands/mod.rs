@@ -38,6 +38,7 @@ mod product;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use ferry_mailchimp_wire as wire;
 use ferry_platform::bus::inbox::Inbox;
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{Delivery, Outcome};
@@ -51,12 +52,13 @@ use ferry_proto::messages::{
 use ferry_proto::model::Address;
 use ferry_proto::{Envelope, ExternalId, IntegrationId, Message, Money, NumericSku, Sku, System};
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::client::ClientError;
-use crate::ingest::{Ingester, RecheckOutcome, RecordRecheck, Resource};
+use crate::ingest::{Ingester, RecheckOutcome, RecordRecheck};
 use crate::integrations::{Integration, Integrations};
 use crate::registry::RegistryListener;
+use crate::resource::Resource;
 use crate::store::{self, XREFS, XrefKind};
 
 impl From<ClientError> for CommandError {
@@ -350,8 +352,8 @@ pub(super) fn numeric(sku: &Sku) -> Result<NumericSku, CommandError> {
     })
 }
 
-pub(super) fn amount(m: &Money) -> Value {
-    serde_json::from_str::<Value>(&m.amount().normalize().to_string()).unwrap_or(json!(0))
+pub(super) fn amount(m: &Money) -> wire::Amount {
+    wire::Amount::from(m.amount())
 }
 
 pub(super) fn integer_quantity(q: &rust_decimal::Decimal, what: &str) -> Result<i64, CommandError> {
@@ -369,15 +371,22 @@ pub(super) fn integer_quantity(q: &rust_decimal::Decimal, what: &str) -> Result<
     })
 }
 
-/// The variants MailChimp should have for `product`, keyed by id (= SKU).
-pub(super) fn address_json(a: &Address) -> Value {
-    json!({
-        "address1": a.street_line(),
-        "city": a.city.as_str(),
-        "postal_code": a.postcode.as_str(),
-        "province": a.region.as_ref().map(|r| r.as_str()).unwrap_or_default(),
-        "country_code": a.country.as_str(),
-    })
+/// An e-commerce address (a customer's; an order's adds the name). The province is always
+/// sent, blank without a region.
+pub(super) fn address(a: &Address) -> wire::Address {
+    wire::Address {
+        address1: Some(a.street_line()),
+        city: Some(a.city.as_str().to_owned()),
+        postal_code: Some(a.postcode.as_str().to_owned()),
+        province: Some(
+            a.region
+                .as_ref()
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_default(),
+        ),
+        country_code: Some(a.country.as_str().to_owned()),
+        ..wire::Address::default()
+    }
 }
 
 /// The product and variant ids of a SKU: from the cross-references, else the convention of

@@ -1,6 +1,7 @@
 //! `order.find`, `order.create` and `order.set-status`: orders by their number, created
 //! once, cancelled or refunded through their `financial_status`.
 
+use ferry_mailchimp_wire as wire;
 use ferry_platform::connector::{CommandError, Cx, Executed, Xref};
 use ferry_proto::System;
 use ferry_proto::messages::{
@@ -9,10 +10,10 @@ use ferry_proto::messages::{
 };
 use ferry_proto::model::{Address, CustomerPlan, OrderStatus};
 use sea_orm::DatabaseConnection;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::customer::customer_json;
-use super::{address_json, amount, effect, integer_quantity, locate, numeric};
+use super::customer::customer_body;
+use super::{address, amount, effect, integer_quantity, locate, numeric};
 use crate::client::segment;
 use crate::integrations::Integration;
 use crate::records;
@@ -92,17 +93,19 @@ pub(super) async fn order_set_status(
     else {
         return effect(reply(false, false), Vec::new());
     };
-    let current = found["financial_status"].as_str().unwrap_or_default();
+    let found: wire::Order = wire::read(&found);
+    let current = found.financial_status.as_deref().unwrap_or_default();
     let settled = current.eq_ignore_ascii_case(wanted)
         || (cmd.status == OrderStatus::Cancelled && current.eq_ignore_ascii_case("refunded"));
     if settled {
         return effect(reply(true, false), Vec::new());
     }
-    let mut body = json!({ "financial_status": wanted });
-    if cmd.status == OrderStatus::Cancelled {
-        body["cancelled_at_foreign"] =
-            json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false));
-    }
+    let body = wire::Order {
+        financial_status: Some(wanted.to_owned()),
+        cancelled_at_foreign: (cmd.status == OrderStatus::Cancelled)
+            .then(|| chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)),
+        ..wire::Order::default()
+    };
     integration
         .client
         .patch("orders.patch", &path, &body)
@@ -110,62 +113,70 @@ pub(super) async fn order_set_status(
     effect(reply(true, true), Vec::new())
 }
 
-fn order_address(a: &Address, name: Option<String>) -> Value {
-    let mut v = address_json(a);
-    if let Some(name) = name {
-        v["name"] = json!(name);
+fn order_address(a: &Address, name: Option<String>) -> wire::OrderAddress {
+    wire::OrderAddress {
+        name,
+        address: address(a),
+        ..wire::OrderAddress::default()
     }
-    v
 }
 
-async fn order_json(
+/// The body of `POST orders`: the customer without its address (the order carries the
+/// addresses), lines with the product and variant ids of their SKUs.
+async fn order_body(
     db: &DatabaseConnection,
     integration: &Integration,
     command: &OrderCreate,
-) -> Result<Value, CommandError> {
+) -> Result<wire::Order, CommandError> {
     let order = command.order.order();
     let customer = match command.order.customer_plan() {
         CustomerPlan::Upsert { customer } => customer.as_ref().clone(),
         CustomerPlan::DefaultDebtor { .. } => order.customer.clone(),
     };
-    let mut customer_body = customer_json(command.customer_id.as_str(), &customer);
-    if let Some(obj) = customer_body.as_object_mut() {
-        obj.remove("address");
-    }
+    let buyer = wire::Customer {
+        address: None,
+        ..customer_body(command.customer_id.as_str(), &customer)
+    };
     let mut lines = Vec::new();
     for (i, line) in order.lines.iter().enumerate() {
         let sku = numeric(&line.sku)?;
         let (product, variant) = locate(db, integration, &sku).await?;
-        let mut l = json!({
-            "id": format!("{}-{}", order.external_id, i + 1),
-            "product_id": product,
-            "product_variant_id": variant,
-            "quantity": integer_quantity(&line.quantity.value(), &format!("line {} quantity", i + 1))?,
-            "price": amount(&line.unit_price),
+        let quantity =
+            integer_quantity(&line.quantity.value(), &format!("line {} quantity", i + 1))?;
+        lines.push(wire::OrderLine {
+            id: Some(format!("{}-{}", order.external_id, i + 1)),
+            product_id: Some(product),
+            product_variant_id: Some(variant),
+            quantity: Some(wire::Amount::from(quantity)),
+            price: Some(amount(&line.unit_price)),
+            discount: line.discount.as_ref().map(amount),
+            ..wire::OrderLine::default()
         });
-        if let Some(d) = &line.discount {
-            l["discount"] = amount(d);
-        }
-        lines.push(l);
     }
-    let mut body = json!({
-        "id": order.external_id.as_str(),
-        "customer": customer_body,
-        "currency_code": order.currency.as_str(),
-        "order_total": amount(&order.totals.total),
-        "tax_total": amount(&order.totals.tax),
-        "shipping_total": amount(&order.totals.shipping),
-        "processed_at_foreign": order.placed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
-        "lines": lines,
-    });
     let name = customer.full_name();
-    if let Some(a) = &order.billing_address {
-        body["billing_address"] = order_address(a, name.clone());
-    }
-    if let Some(a) = &order.shipping_address {
-        body["shipping_address"] = order_address(a, name);
-    }
-    Ok(body)
+    Ok(wire::Order {
+        id: Some(order.external_id.as_str().to_owned()),
+        customer: Some(buyer),
+        currency_code: Some(order.currency.as_str().to_owned()),
+        order_total: Some(amount(&order.totals.total)),
+        tax_total: Some(amount(&order.totals.tax)),
+        shipping_total: Some(amount(&order.totals.shipping)),
+        processed_at_foreign: Some(
+            order
+                .placed_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
+        ),
+        lines,
+        billing_address: order
+            .billing_address
+            .as_ref()
+            .map(|a| order_address(a, name.clone())),
+        shipping_address: order
+            .shipping_address
+            .as_ref()
+            .map(|a| order_address(a, name.clone())),
+        ..wire::Order::default()
+    })
 }
 
 #[tracing::instrument(skip_all, fields(integration = %cx.integration_id, order = %cmd.order.order().external_id))]
@@ -174,7 +185,7 @@ pub(super) async fn order_create(
     cmd: &OrderCreate,
 ) -> Executed<OrderCreated> {
     let (db, integration) = (cx.db, &**cx.integration);
-    let body = order_json(db, integration, cmd).await?;
+    let body = order_body(db, integration, cmd).await?;
     integration.ensure_store().await?;
     let external = &cmd.order.order().external_id;
     let path = format!(

@@ -2,6 +2,7 @@
 //! variants by SKU (MailChimp has no categories: a category's name becomes the `type` of its
 //! products).
 
+use ferry_mailchimp_wire as wire;
 use ferry_platform::connector::{CommandError, Cx, Executed, Xref};
 use ferry_proto::messages::{
     CategoryUpsert, CategoryUpserted, ErrorCode, FailureInfo, ProductRef, ProductUpsert,
@@ -10,7 +11,7 @@ use ferry_proto::messages::{
 use ferry_proto::model::{Product, ProductKind};
 use ferry_proto::{Money, NumericSku, Sku, System};
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{amount, effect, external_id, integer_quantity, locate, numeric};
 use crate::client::segment;
@@ -19,18 +20,23 @@ use crate::records;
 use crate::store::{XREFS, XrefKind};
 use crate::variants;
 
-fn variants_json(product: &Product) -> Result<Vec<Value>, CommandError> {
+fn variants_of(product: &Product) -> Result<Vec<wire::Variant>, CommandError> {
     let mut out = Vec::new();
     let variant = |sku: &NumericSku,
                    title: &str,
                    price: &Money,
                    qty: Option<&ferry_proto::Quantity>|
-     -> Result<Value, CommandError> {
-        let mut v = json!({"id": sku.as_str(), "sku": sku.as_str(), "title": title, "price": amount(price)});
-        if let Some(q) = qty {
-            v["inventory_quantity"] = json!(integer_quantity(&q.value(), "quantity")?);
-        }
-        Ok(v)
+     -> Result<wire::Variant, CommandError> {
+        Ok(wire::Variant {
+            id: Some(sku.as_str().to_owned()),
+            sku: Some(sku.as_str().to_owned()),
+            title: Some(title.to_owned()),
+            price: Some(amount(price)),
+            inventory_quantity: qty
+                .map(|q| integer_quantity(&q.value(), "quantity").map(wire::Amount::from))
+                .transpose()?,
+            ..wire::Variant::default()
+        })
     };
     match &product.kind {
         ProductKind::Simple => {
@@ -61,44 +67,44 @@ fn variants_json(product: &Product) -> Result<Vec<Value>, CommandError> {
 }
 
 /// The body of `PUT products/{id}`: the product's information with `variants` (at most 50).
-async fn product_json(
+async fn product_body(
     db: &sea_orm::DatabaseConnection,
     integration: &Integration,
     product: &Product,
     id: &str,
-    variants: Vec<Value>,
-) -> Result<Value, CommandError> {
-    let mut body = json!({
-        "id": id,
-        "title": product.title.as_str(),
-        "variants": variants,
-    });
-    if let Some(d) = product
-        .long_description
-        .as_ref()
-        .or(product.short_description.as_ref())
-    {
-        body["description"] = json!(d.as_str());
-    }
-    if let Some(category) = &product.category {
-        let name = match &category.name {
-            Some(n) => Some(n.to_string()),
-            None => XREFS
-                .by_id(
-                    db,
-                    integration.id(),
-                    XrefKind::Category.as_str(),
-                    category.key.as_str(),
-                )
-                .await?
-                .and_then(|x| x.canonical_key),
-        };
-        body["type"] = json!(name.unwrap_or_else(|| category.key.to_string()));
-    }
-    if let Some(vendor) = product.properties.get("vendor") {
-        body["vendor"] = json!(vendor);
-    }
-    Ok(body)
+    variants: Vec<wire::Variant>,
+) -> Result<wire::Product, CommandError> {
+    let kind = match &product.category {
+        Some(category) => {
+            let name = match &category.name {
+                Some(n) => Some(n.to_string()),
+                None => XREFS
+                    .by_id(
+                        db,
+                        integration.id(),
+                        XrefKind::Category.as_str(),
+                        category.key.as_str(),
+                    )
+                    .await?
+                    .and_then(|x| x.canonical_key),
+            };
+            Some(name.unwrap_or_else(|| category.key.to_string()))
+        }
+        None => None,
+    };
+    Ok(wire::Product {
+        id: Some(id.to_owned()),
+        title: Some(product.title.as_str().to_owned()),
+        description: product
+            .long_description
+            .as_ref()
+            .or(product.short_description.as_ref())
+            .map(|d| d.as_str().to_owned()),
+        kind,
+        vendor: product.properties.get("vendor").cloned(),
+        variants,
+        ..wire::Product::default()
+    })
 }
 
 #[tracing::instrument(skip_all, fields(integration = %cx.integration_id, sku = %cmd.product.sku))]
@@ -110,7 +116,7 @@ pub(super) async fn product_upsert(
     let product = &cmd.product;
     // Refused before any call: a SKU is never altered.
     let sku = numeric(&product.sku)?;
-    let variants = variants_json(product)?;
+    let variants = variants_of(product)?;
     integration.ensure_store().await?;
     let id = match XREFS
         .by_key(
@@ -141,16 +147,16 @@ pub(super) async fn product_upsert(
         Some(found) if !cmd.overwrite_existing => {
             // Keep the product's information; only add variants it lacks.
             let have = variants::ids(client, &store_path, &id, found).await?;
-            let missing: Vec<Value> = variants
+            let missing: Vec<wire::Variant> = variants
                 .into_iter()
-                .filter(|v| !have.iter().any(|h| Some(h.as_str()) == v["id"].as_str()))
+                .filter(|v| !have.iter().any(|h| Some(h.as_str()) == v.id.as_deref()))
                 .collect();
             (None, missing)
         }
         _ => {
             let mut inline = variants;
             let separate = inline.split_off(inline.len().min(variants::INLINE_VARIANTS));
-            let body = product_json(db, integration, product, &id, inline).await?;
+            let body = product_body(db, integration, product, &id, inline).await?;
             (Some(body), separate)
         }
     };
@@ -164,7 +170,7 @@ pub(super) async fn product_upsert(
             .map(|v| {
                 let vpath = format!(
                     "{collection}/{}",
-                    segment(v["id"].as_str().unwrap_or_default())
+                    segment(v.id.as_deref().unwrap_or_default())
                 );
                 let client = client.clone();
                 async move { client.put("variants.put", &vpath, &v).await }
@@ -277,7 +283,14 @@ pub(super) async fn stock_set(cx: &Cx<'_, Integration>, cmd: &StockSet) -> Execu
     );
     match integration
         .client
-        .patch("variants.patch", &path, &json!({"inventory_quantity": qty}))
+        .patch(
+            "variants.patch",
+            &path,
+            &wire::Variant {
+                inventory_quantity: Some(wire::Amount::from(qty)),
+                ..wire::Variant::default()
+            },
+        )
         .await
     {
         Ok(_) => {}

@@ -1,6 +1,7 @@
 //! MailChimp's problem+json errors, with the real titles and details (NOTES.md).
 
-use serde_json::{Value, json};
+use ferry_mailchimp_wire::{self as wire, Problem};
+use serde_json::Value;
 
 /// Documentation link MailChimp puts in every problem's `type`.
 pub const ERROR_TYPE: &str = "https://mailchimp.com/developer/marketing/docs/errors/";
@@ -134,20 +135,21 @@ impl ApiError {
 
     /// The problem+json body, with `instance` as given (also sent as `X-Request-Id`).
     pub fn body(&self, instance: &str) -> Value {
-        let mut v = json!({
-            "type": ERROR_TYPE,
-            "title": self.title,
-            "status": self.status,
-            "detail": self.detail,
-            "instance": instance,
-        });
-        if !self.errors.is_empty() {
-            v["errors"] = self
+        let problem = Problem {
+            kind: Some(ERROR_TYPE.to_owned()),
+            title: Some(self.title.to_owned()),
+            status: Some(self.status),
+            detail: Some(self.detail.clone()),
+            instance: Some(instance.to_owned()),
+            errors: self
                 .errors
                 .iter()
-                .map(|e| json!({"field": e.field, "message": e.message}))
-                .collect();
-        }
-        v
+                .map(|e| wire::FieldError {
+                    field: Some(e.field.clone()),
+                    message: Some(e.message.clone()),
+                })
+                .collect(),
+        };
+        serde_json::to_value(problem).unwrap_or(Value::Null)
     }
 }

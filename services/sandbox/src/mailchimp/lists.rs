@@ -325,27 +325,8 @@ fn apply(
     Ok(events)
 }
 
-/// Webhook event types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
-    Subscribe,
-    Unsubscribe,
-    Profile,
-    Upemail,
-    Cleaned,
-}
-
-impl Event {
-    fn as_str(self) -> &'static str {
-        match self {
-            Event::Subscribe => "subscribe",
-            Event::Unsubscribe => "unsubscribe",
-            Event::Profile => "profile",
-            Event::Upemail => "upemail",
-            Event::Cleaned => "cleaned",
-        }
-    }
-}
+/// Webhook event types: the shared wire crate's (the names the connector reads).
+pub use ferry_mailchimp_wire::WebhookEventType as Event;
 
 fn flatten_merges(form: &mut Vec<(String, String)>, m: &Member) {
     form.push(("data[merges][EMAIL]".into(), m.email_address.clone()));
