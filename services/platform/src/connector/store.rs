@@ -473,14 +473,14 @@ impl MigrationName for CreateTables {
 impl MigrationTrait for CreateTables {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let schema = Schema::new(manager.get_database_backend());
-        for mut table in [
-            schema.create_table_from_entity(xref_row::Entity),
-            schema.create_table_from_entity(lease_row::Entity),
-        ] {
-            manager
-                .create_table(table.if_not_exists().to_owned())
-                .await?;
-        }
+        super::tables::create_tables(
+            manager,
+            [
+                schema.create_table_from_entity(xref_row::Entity),
+                schema.create_table_from_entity(lease_row::Entity),
+            ],
+        )
+        .await?;
         manager
             .create_index(
                 Index::create()
@@ -497,12 +497,6 @@ impl MigrationTrait for CreateTables {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["connector_leases", "connector_xrefs"] {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
-                .await?;
-        }
-        Ok(())
+        super::tables::drop_tables(manager, &["connector_leases", "connector_xrefs"]).await
     }
 }

@@ -146,16 +146,16 @@ impl MigrationName for CreatePollTables {
 impl MigrationTrait for CreatePollTables {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let schema = Schema::new(manager.get_database_backend());
-        for mut table in [
-            schema.create_table_from_entity(replica::Entity),
-            schema.create_table_from_entity(poll_lease::Entity),
-            schema.create_table_from_entity(slot::Entity),
-            schema.create_table_from_entity(slot_demand::Entity),
-        ] {
-            manager
-                .create_table(table.if_not_exists().to_owned())
-                .await?;
-        }
+        crate::connector::tables::create_tables(
+            manager,
+            [
+                schema.create_table_from_entity(replica::Entity),
+                schema.create_table_from_entity(poll_lease::Entity),
+                schema.create_table_from_entity(slot::Entity),
+                schema.create_table_from_entity(slot_demand::Entity),
+            ],
+        )
+        .await?;
         manager
             .create_index(
                 Index::create()
@@ -181,17 +181,15 @@ impl MigrationTrait for CreatePollTables {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            "connector_slot_demand",
-            "connector_slots",
-            "connector_poll_leases",
-            "connector_replicas",
-        ] {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
-                .await?;
-        }
-        Ok(())
+        crate::connector::tables::drop_tables(
+            manager,
+            &[
+                "connector_slot_demand",
+                "connector_slots",
+                "connector_poll_leases",
+                "connector_replicas",
+            ],
+        )
+        .await
     }
 }
