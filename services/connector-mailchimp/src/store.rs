@@ -17,12 +17,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use ferry_platform::connector::tables::{create_tables, drop_tables, replace};
+use ferry_platform::connector::tables::{create_index, create_tables, drop_tables, replace};
 use ferry_platform::connector::{Xref, Xrefs};
 use ferry_proto::{IntegrationId, System};
 use sea_orm::Schema;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Index, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm_migration::prelude::{MigrationName, MigrationTrait, SchemaManager};
 
 /// This connector's cross-references (the kit's table `connector_xrefs`; the external id is
@@ -407,18 +407,17 @@ impl MigrationTrait for CreateTables {
             ],
         )
         .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("mailchimp_xrefs_canonical_key")
-                    .table(xref::Entity)
-                    .col(xref::Column::IntegrationId)
-                    .col(xref::Column::Kind)
-                    .col(xref::Column::CanonicalKey)
-                    .to_owned(),
-            )
-            .await
+        create_index(
+            manager,
+            "mailchimp_xrefs_canonical_key",
+            xref::Entity,
+            [
+                xref::Column::IntegrationId,
+                xref::Column::Kind,
+                xref::Column::CanonicalKey,
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

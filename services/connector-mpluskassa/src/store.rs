@@ -11,10 +11,10 @@
 //! | `mpluskassa_progress` | integration, entity | the running or last pass that had something to read: state, markers (start, committed, target), counts, recent samples (rate and time left), so that any replica answers the admin API |
 
 use chrono::Utc;
-use ferry_platform::connector::tables::{create_tables, drop_tables, replace};
+use ferry_platform::connector::tables::{create_index, create_tables, drop_tables, replace};
 use ferry_platform::connector::{Xref, Xrefs};
 use ferry_proto::{IntegrationId, System};
-use sea_orm::sea_query::{Index, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Schema, Set,
 };
@@ -469,18 +469,17 @@ impl MigrationTrait for CreateTables {
             ],
         )
         .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("mpluskassa_xrefs_target")
-                    .table(xref_row::Entity)
-                    .col(xref_row::Column::IntegrationId)
-                    .col(xref_row::Column::Kind)
-                    .col(xref_row::Column::TargetId)
-                    .to_owned(),
-            )
-            .await?;
+        create_index(
+            manager,
+            "mpluskassa_xrefs_target",
+            xref_row::Entity,
+            [
+                xref_row::Column::IntegrationId,
+                xref_row::Column::Kind,
+                xref_row::Column::TargetId,
+            ],
+        )
+        .await?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ferry_proto::{IntegrationId, System};
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Expr, Index, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{QueryOrder, Schema, Set};
 use sea_orm_migration::prelude::{MigrationName, MigrationTrait, SchemaManager};
 
@@ -481,19 +481,18 @@ impl MigrationTrait for CreateTables {
             ],
         )
         .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("connector_xrefs_canonical_key")
-                    .table(xref_row::Entity)
-                    .col(xref_row::Column::System)
-                    .col(xref_row::Column::IntegrationId)
-                    .col(xref_row::Column::Kind)
-                    .col(xref_row::Column::CanonicalKey)
-                    .to_owned(),
-            )
-            .await
+        super::tables::create_index(
+            manager,
+            "connector_xrefs_canonical_key",
+            xref_row::Entity,
+            [
+                xref_row::Column::System,
+                xref_row::Column::IntegrationId,
+                xref_row::Column::Kind,
+                xref_row::Column::CanonicalKey,
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

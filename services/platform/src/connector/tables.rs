@@ -2,7 +2,7 @@
 //! connector of an embedded process runs the kit's migrations), dropped by name, and a row
 //! written whole ("insert or replace" on its primary key).
 
-use sea_orm::sea_query::{OnConflict, TableCreateStatement};
+use sea_orm::sea_query::{Index, OnConflict, TableCreateStatement};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IdenStatic, IntoActiveModel, Iterable,
     PrimaryKeyToColumn,
@@ -52,4 +52,19 @@ where
         .exec_without_returning(db)
         .await?;
     Ok(())
+}
+
+/// Creates index `name` of `entity`'s table on `columns` unless it exists.
+pub async fn create_index<E: EntityTrait>(
+    manager: &SchemaManager<'_>,
+    name: &str,
+    entity: E,
+    columns: impl IntoIterator<Item = E::Column>,
+) -> Result<(), DbErr> {
+    let mut index = Index::create();
+    index.if_not_exists().name(name).table(entity);
+    for column in columns {
+        index.col(column);
+    }
+    manager.create_index(index.to_owned()).await
 }

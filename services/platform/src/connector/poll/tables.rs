@@ -10,7 +10,6 @@
 
 use sea_orm::Schema;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::Index;
 use sea_orm_migration::prelude::{MigrationName, MigrationTrait, SchemaManager};
 
 /// `connector_replicas`.
@@ -156,28 +155,20 @@ impl MigrationTrait for CreatePollTables {
             ],
         )
         .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("connector_poll_leases_owner")
-                    .table(poll_lease::Entity)
-                    .col(poll_lease::Column::System)
-                    .col(poll_lease::Column::Owner)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("connector_slots_holder")
-                    .table(slot::Entity)
-                    .col(slot::Column::System)
-                    .col(slot::Column::Holder)
-                    .to_owned(),
-            )
-            .await
+        crate::connector::tables::create_index(
+            manager,
+            "connector_poll_leases_owner",
+            poll_lease::Entity,
+            [poll_lease::Column::System, poll_lease::Column::Owner],
+        )
+        .await?;
+        crate::connector::tables::create_index(
+            manager,
+            "connector_slots_holder",
+            slot::Entity,
+            [slot::Column::System, slot::Column::Holder],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
