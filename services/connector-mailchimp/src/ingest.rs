@@ -55,12 +55,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_platform::bus::outbox::Outbox;
-use ferry_platform::bus::{BusMessage, with_new_trace};
+use ferry_platform::bus::{Bus, BusMessage, queues, with_new_trace};
+use ferry_platform::connector::ingest::{self, PageError, Pipeline};
+use ferry_platform::connector::poll::{PollError, Poller};
 use ferry_proto::messages::{CustomerObserved, OrderObserved, ProductObserved, StockObserved};
 use ferry_proto::{Envelope, IntegrationId, Message, MessageId, MessageKind, System};
 use futures::StreamExt;
 use schemars::JsonSchema;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -151,6 +153,10 @@ pub enum IngestError {
     /// A page fetch task died.
     #[error("a page fetch failed: {0}")]
     Task(String),
+    /// A page was not committed (a parked record refused by the bus, the database, a lost
+    /// poll lease).
+    #[error(transparent)]
+    Page(#[from] PageError),
 }
 
 /// What one sync of one resource did.
@@ -191,29 +197,41 @@ pub enum RecheckOutcome {
 /// Reads MailChimp and publishes what changed.
 pub struct Ingester {
     db: DatabaseConnection,
-    outbox: Outbox,
+    pipeline: Pipeline,
     integrations: Arc<Integrations>,
+    initial_sync: bool,
     page_size: u32,
     overlap: Duration,
     reconcile_every: Duration,
 }
 
-/// Events and cross-references decided for a batch of records.
-#[derive(Default)]
+/// Events and cross-references decided for a batch of records (the kit's page), and what
+/// the sync reports of it.
 struct Batch {
-    messages: Vec<BusMessage>,
-    xrefs: Vec<Xref>,
+    page: ingest::Batch,
     report: SyncReport,
 }
 
 impl Ingester {
-    /// An ingester publishing through `outbox`.
-    pub fn new(db: DatabaseConnection, outbox: Outbox, integrations: Arc<Integrations>) -> Self {
+    /// An ingester publishing through `outbox`; `bus` takes what cannot be published.
+    pub fn new(
+        db: DatabaseConnection,
+        bus: Arc<dyn Bus>,
+        outbox: Outbox,
+        integrations: Arc<Integrations>,
+    ) -> Self {
         let section = integrations.section().clone();
         Self {
+            pipeline: Pipeline::new(
+                db.clone(),
+                bus,
+                outbox,
+                System::Mailchimp,
+                queues::CONNECTOR_MAILCHIMP,
+            ),
             db,
-            outbox,
             integrations,
+            initial_sync: section.initial_sync,
             page_size: section.page_size.clamp(1, 1000),
             overlap: Duration::from_secs(section.poll_overlap_secs),
             reconcile_every: Duration::from_secs(section.reconcile_interval_secs),
@@ -603,19 +621,12 @@ impl Ingester {
             Vec::new()
         };
         record_sample(cursor);
-        let txn = self.db.begin().await?;
-        XREFS.put(&txn, integration.id(), &batch.xrefs).await?;
-        store::put_seen(&txn, integration.id(), resource.as_str(), &versions).await?;
-        for message in &batch.messages {
-            self.outbox.enqueue(&txn, message).await?;
-        }
-        store::save_cursor(&txn, cursor.clone()).await?;
-        // Only while this replica still owns the integration's polling (connector kit).
-        ferry_platform::connector::poll::check_current(&txn).await?;
-        txn.commit().await?;
-        if !batch.messages.is_empty() {
-            self.outbox.wake();
-        }
+        // The page's events and cross-references, its seen versions and the cursor, in one
+        // transaction fenced by the poll lease (connector kit).
+        let page = self.pipeline.open(&batch.page).await?;
+        store::put_seen(page.txn(), integration.id(), resource.as_str(), &versions).await?;
+        store::save_cursor(page.txn(), cursor.clone()).await?;
+        page.commit().await?;
         report.read += batch.report.read;
         report.published += batch.report.published;
         report.rejected += batch.report.rejected;
@@ -644,7 +655,10 @@ impl Ingester {
         } else {
             HashMap::new()
         };
-        let mut batch = Batch::default();
+        let mut batch = Batch {
+            page: self.pipeline.batch(integration.id(), run),
+            report: SyncReport::default(),
+        };
         for (raw, id) in records.iter().zip(ids) {
             batch.report.read += 1;
             let fingerprint = records::fingerprint(raw);
@@ -657,8 +671,8 @@ impl Ingester {
             }
             match self.observe(integration, resource, raw, &id, &variant_skus, run, force) {
                 Ok((messages, xrefs)) => {
-                    batch.messages.extend(messages);
-                    batch.xrefs.extend(xrefs);
+                    batch.page.events.extend(messages);
+                    batch.page.xrefs.extend(xrefs);
                     batch.report.published += 1;
                 }
                 Err(ObserveError::Rejected(rejected)) => {
@@ -680,12 +694,12 @@ impl Ingester {
                             "recheck",
                         )
                     });
-                    batch.messages.push(message(stamp(
+                    batch.page.events.push(message(stamp(
                         Envelope::new(integration.id(), recheck),
                         run,
                         rid,
                     ))?);
-                    batch.xrefs.push(Xref {
+                    batch.page.xrefs.push(Xref {
                         kind: kind.as_str(),
                         external_id: id,
                         canonical_key: None,
@@ -925,7 +939,7 @@ impl Ingester {
                 }
                 XREFS.put(txn, integration.id(), &xrefs).await?;
                 for m in &messages {
-                    self.outbox.enqueue(txn, m).await?;
+                    self.pipeline.outbox().enqueue(txn, m).await?;
                 }
                 Ok(RecheckOutcome::Done)
             }
@@ -936,7 +950,55 @@ impl Ingester {
 
     /// The outbox (to wake after a commit).
     pub fn outbox(&self) -> &Outbox {
-        &self.outbox
+        self.pipeline.outbox()
+    }
+}
+
+/// MailChimp's side of the kit's polling: one poll is an incremental sync of each enabled
+/// resource (a full one first when never synced and `initial_sync` is on; a resource never
+/// synced is left alone when it is off).
+#[async_trait::async_trait]
+impl Poller for Ingester {
+    fn integrations(&self) -> Vec<IntegrationId> {
+        self.integrations.active().iter().map(|i| i.id()).collect()
+    }
+
+    fn is_active(&self, id: IntegrationId) -> bool {
+        self.integrations.is_active(id)
+    }
+
+    async fn poll(&self, id: IntegrationId) -> Result<u64, PollError> {
+        let Some(integration) = self.integrations.get(id) else {
+            return Ok(0);
+        };
+        let mut changes = 0;
+        let mut first_error: Option<PollError> = None;
+        for resource in Resource::all() {
+            if !integration.connection.resources.contains(&resource) {
+                continue;
+            }
+            let never = match store::cursor(&self.db, id, resource.as_str()).await {
+                Ok(cursor) => cursor.is_none_or(|c| c.watermark.is_none()),
+                Err(error) => {
+                    first_error.get_or_insert(Box::new(error));
+                    continue;
+                }
+            };
+            if never && !self.initial_sync {
+                continue;
+            }
+            match self
+                .sync(&integration, resource, SyncMode::Incremental)
+                .await
+            {
+                Ok(report) => changes += report.published + report.rejected,
+                Err(error) => {
+                    tracing::warn!(integration = %id, resource = resource.as_str(), %error, "MailChimp poll failed");
+                    first_error.get_or_insert(Box::new(error));
+                }
+            }
+        }
+        first_error.map_or(Ok(changes), Err)
     }
 }
 

@@ -6,8 +6,7 @@
 //! | --- | --- |
 //! | [`client`] | the MailChimp API client: auth, data center, limits, retries, errors, metrics |
 //! | [`records`] | MailChimp records -> canonical records |
-//! | [`ingest`] | change detection: polling with durable cursors, full sync, exactly-once publishing |
-//! | [`poll`] | one poll of one integration, for the connector kit's scheduler (which replica polls which integration, when, how many at once) |
+//! | [`ingest`] | change detection on the connector kit's ingest pipeline: polling with durable cursors, full sync, exactly-once publishing; one poll of one integration for the kit's scheduler (which replica polls which integration, when, how many at once) |
 //! | [`webhook`] | list webhooks (secret-protected endpoint) and their registration |
 //! | [`commands`] | executing `mailchimp.*` commands idempotently |
 //! | [`integrations`] | the connections served (configuration and registry), live or not |
@@ -31,7 +30,6 @@ pub mod commands;
 pub mod config;
 pub mod ingest;
 pub mod integrations;
-pub mod poll;
 pub mod records;
 pub mod registry;
 pub mod resource;
@@ -139,6 +137,7 @@ pub async fn start_with_ingester(
         .await?;
     let ingester = Arc::new(Ingester::new(
         runtime.db.clone(),
+        runtime.bus.clone(),
         outbox.clone(),
         integrations.clone(),
     ));
@@ -198,8 +197,12 @@ pub async fn start_with_ingester(
         started = started.task(manager);
     }
     if section.poll_enabled {
-        let scheduler = poll::MailchimpPoller::new(ingester.clone(), section.initial_sync)
-            .scheduler(runtime.db.clone());
+        let scheduler = ferry_platform::connector::poll::PollScheduler::new(
+            runtime.db.clone(),
+            ferry_proto::System::Mailchimp,
+            ingester.clone(),
+            section.poll_settings(),
+        );
         started = started.task(scheduler.spawn(runtime.shutdown.clone()));
     }
     if let Some(public) = section.webhook_public_url.clone() {

@@ -17,11 +17,12 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use ferry_platform::connector::tables::{create_index, create_tables, drop_tables, replace};
 use ferry_platform::connector::{Xref, Xrefs};
 use ferry_proto::{IntegrationId, System};
 use sea_orm::Schema;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Index, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm_migration::prelude::{MigrationName, MigrationTrait, SchemaManager};
 
 /// This connector's cross-references (the kit's table `connector_xrefs`; the external id is
@@ -242,32 +243,22 @@ impl MigrationName for CreateSeenTables {
 impl MigrationTrait for CreateSeenTables {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let schema = Schema::new(manager.get_database_backend());
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(seen::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(reconciled::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await
+        create_tables(
+            manager,
+            [
+                schema.create_table_from_entity(seen::Entity),
+                schema.create_table_from_entity(reconciled::Entity),
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [seen::Entity.table_name(), reconciled::Entity.table_name()] {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
-                .await?;
-        }
-        Ok(())
+        drop_tables(
+            manager,
+            &[seen::Entity.table_name(), reconciled::Entity.table_name()],
+        )
+        .await
     }
 }
 
@@ -386,22 +377,12 @@ pub async fn set_reconciled<C: ConnectionTrait>(
     resource: &str,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    reconciled::Entity::insert(reconciled::ActiveModel {
-        integration_id: sea_orm::Set(integration.as_uuid()),
-        resource: sea_orm::Set(resource.to_owned()),
-        at: sea_orm::Set(at),
-    })
-    .on_conflict(
-        OnConflict::columns([
-            reconciled::Column::IntegrationId,
-            reconciled::Column::Resource,
-        ])
-        .update_column(reconciled::Column::At)
-        .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
+    let row = reconciled::Model {
+        integration_id: integration.as_uuid(),
+        resource: resource.to_owned(),
+        at,
+    };
+    replace(db, reconciled::ActiveModel::from(row)).await
 }
 
 /// Creates the three tables.
@@ -417,56 +398,38 @@ impl MigrationName for CreateTables {
 impl MigrationTrait for CreateTables {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let schema = Schema::new(manager.get_database_backend());
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(connection::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(cursor::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(xref::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("mailchimp_xrefs_canonical_key")
-                    .table(xref::Entity)
-                    .col(xref::Column::IntegrationId)
-                    .col(xref::Column::Kind)
-                    .col(xref::Column::CanonicalKey)
-                    .to_owned(),
-            )
-            .await
+        create_tables(
+            manager,
+            [
+                schema.create_table_from_entity(connection::Entity),
+                schema.create_table_from_entity(cursor::Entity),
+                schema.create_table_from_entity(xref::Entity),
+            ],
+        )
+        .await?;
+        create_index(
+            manager,
+            "mailchimp_xrefs_canonical_key",
+            xref::Entity,
+            [
+                xref::Column::IntegrationId,
+                xref::Column::Kind,
+                xref::Column::CanonicalKey,
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            xref::Entity.table_name(),
-            cursor::Entity.table_name(),
-            connection::Entity.table_name(),
-        ] {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
-                .await?;
-        }
-        Ok(())
+        drop_tables(
+            manager,
+            &[
+                xref::Entity.table_name(),
+                cursor::Entity.table_name(),
+                connection::Entity.table_name(),
+            ],
+        )
+        .await
     }
 }
 
@@ -496,29 +459,7 @@ pub async fn cursors<C: ConnectionTrait>(
 
 /// Writes a cursor (insert or replace).
 pub async fn save_cursor<C: ConnectionTrait>(db: &C, model: cursor::Model) -> Result<(), DbErr> {
-    let active: cursor::ActiveModel = model.into();
-    cursor::Entity::insert(active.reset_all())
-        .on_conflict(
-            OnConflict::columns([cursor::Column::IntegrationId, cursor::Column::Resource])
-                .update_columns([
-                    cursor::Column::Watermark,
-                    cursor::Column::LastPollAt,
-                    cursor::Column::SyncState,
-                    cursor::Column::SyncMode,
-                    cursor::Column::SyncTotal,
-                    cursor::Column::SyncDone,
-                    cursor::Column::SyncPublished,
-                    cursor::Column::SyncRejected,
-                    cursor::Column::SyncStartedAt,
-                    cursor::Column::SyncFinishedAt,
-                    cursor::Column::LastError,
-                    cursor::Column::SyncSamples,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    replace(db, cursor::ActiveModel::from(model)).await
 }
 
 /// Writes an integration's connection settings.
@@ -526,24 +467,7 @@ pub async fn save_connection<C: ConnectionTrait>(
     db: &C,
     model: connection::Model,
 ) -> Result<(), DbErr> {
-    let active: connection::ActiveModel = model.into();
-    connection::Entity::insert(active.reset_all())
-        .on_conflict(
-            OnConflict::column(connection::Column::IntegrationId)
-                .update_columns([
-                    connection::Column::StoreId,
-                    connection::Column::ListId,
-                    connection::Column::BaseUrl,
-                    connection::Column::DataCenter,
-                    connection::Column::Concurrency,
-                    connection::Column::Resources,
-                    connection::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    replace(db, connection::ActiveModel::from(model)).await
 }
 
 /// Forgets an integration (deleted from the registry): its connection settings, cursors and

@@ -5,14 +5,13 @@
 //!   never logged) apart from `operations` (one method per MplusQAPI operation).
 //! - [`soap`]: what Ferry reads and writes of MplusQAPI, on top of the shared wire crate
 //!   `ferry-mplusqapi` (serde types from the WSDL, also used by the sandbox).
-//! - [`ingest`]: change detection with sync markers per entity, cursors committed with the
-//!   events (outbox), invalid records parked; publishes `mpluskassa.<entity>.observed`;
-//!   orders and invoices (till sales, `ingest/invoices.rs`) both as `order.observed`.
+//! - [`ingest`]: change detection with sync markers per entity on the connector kit's ingest
+//!   pipeline (cursors committed with the events through the outbox, invalid records
+//!   parked); publishes `mpluskassa.<entity>.observed`; orders and invoices (till sales) both
+//!   as `order.observed`; one pass of one integration for the kit's poll scheduler.
 //! - [`commands`]: executes `mpluskassa.*` commands idempotently and replies.
 //! - [`convert`]: MplusKASSA records <-> canonical models.
 //! - [`store`]: cursors, cross-references, connection settings (tables and migration).
-//! - [`poll`]: one pass of one integration for the connector kit's poll scheduler (which
-//!   replica polls which installation, when, how many at once).
 //! - [`integrations`]: the installations served (configuration and registry), live or not.
 //! - [`registry`]: following the integration registry (`ferry.integration.changed`).
 //! - [`admin`]: connection test, reference data, sync trigger, cursors, stats.
@@ -45,7 +44,6 @@ pub mod config;
 pub mod convert;
 pub mod ingest;
 pub mod integrations;
-pub mod poll;
 pub mod registry;
 pub mod soap;
 pub mod store;

@@ -11,9 +11,10 @@
 //! | `mpluskassa_progress` | integration, entity | the running or last pass that had something to read: state, markers (start, committed, target), counts, recent samples (rate and time left), so that any replica answers the admin API |
 
 use chrono::Utc;
+use ferry_platform::connector::tables::{create_index, create_tables, drop_tables, replace};
 use ferry_platform::connector::{Xref, Xrefs};
 use ferry_proto::{IntegrationId, System};
-use sea_orm::sea_query::{Index, OnConflict};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Schema, Set,
 };
@@ -369,30 +370,7 @@ pub async fn save_progress<C: ConnectionTrait>(
     db: &C,
     row: progress_row::Model,
 ) -> Result<(), DbErr> {
-    use progress_row::Column as C;
-    let active: progress_row::ActiveModel = row.into();
-    progress_row::Entity::insert(active)
-        .on_conflict(
-            OnConflict::columns([C::IntegrationId, C::Entity])
-                .update_columns([
-                    C::State,
-                    C::FullSync,
-                    C::StartMarker,
-                    C::Marker,
-                    C::Target,
-                    C::Observed,
-                    C::Parked,
-                    C::Skipped,
-                    C::StartedAt,
-                    C::FinishedAt,
-                    C::LastError,
-                    C::Samples,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    replace(db, progress_row::ActiveModel::from(row)).await
 }
 
 /// After a pass that found nothing: a stored pass left `running` (its end never stored: a
@@ -442,31 +420,7 @@ pub async fn save_connection<C: ConnectionTrait>(
     db: &C,
     row: connection_row::Model,
 ) -> Result<(), DbErr> {
-    let active = connection_row::ActiveModel {
-        integration_id: Set(row.integration_id),
-        endpoint: Set(row.endpoint),
-        ident: Set(row.ident),
-        branch: Set(row.branch),
-        workplace: Set(row.workplace),
-        sku_source: Set(row.sku_source),
-        updated_at: Set(row.updated_at),
-    };
-    connection_row::Entity::insert(active)
-        .on_conflict(
-            OnConflict::column(connection_row::Column::IntegrationId)
-                .update_columns([
-                    connection_row::Column::Endpoint,
-                    connection_row::Column::Ident,
-                    connection_row::Column::Branch,
-                    connection_row::Column::Workplace,
-                    connection_row::Column::SkuSource,
-                    connection_row::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    replace(db, connection_row::ActiveModel::from(row)).await
 }
 
 /// Forgets an integration: its connection, cursors, pass progress and cross-references.
@@ -505,43 +459,41 @@ impl MigrationName for CreateTables {
 impl MigrationTrait for CreateTables {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let schema = Schema::new(manager.get_database_backend());
-        for mut table in [
-            schema.create_table_from_entity(cursor_row::Entity),
-            schema.create_table_from_entity(xref_row::Entity),
-            schema.create_table_from_entity(connection_row::Entity),
-            schema.create_table_from_entity(lock_row::Entity),
-        ] {
-            manager
-                .create_table(table.if_not_exists().to_owned())
-                .await?;
-        }
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("mpluskassa_xrefs_target")
-                    .table(xref_row::Entity)
-                    .col(xref_row::Column::IntegrationId)
-                    .col(xref_row::Column::Kind)
-                    .col(xref_row::Column::TargetId)
-                    .to_owned(),
-            )
-            .await?;
+        create_tables(
+            manager,
+            [
+                schema.create_table_from_entity(cursor_row::Entity),
+                schema.create_table_from_entity(xref_row::Entity),
+                schema.create_table_from_entity(connection_row::Entity),
+                schema.create_table_from_entity(lock_row::Entity),
+            ],
+        )
+        .await?;
+        create_index(
+            manager,
+            "mpluskassa_xrefs_target",
+            xref_row::Entity,
+            [
+                xref_row::Column::IntegrationId,
+                xref_row::Column::Kind,
+                xref_row::Column::TargetId,
+            ],
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for table in [
-            "mpluskassa_locks",
-            "mpluskassa_connections",
-            "mpluskassa_xrefs",
-            "mpluskassa_cursors",
-        ] {
-            db.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
-                .await?;
-        }
-        Ok(())
+        drop_tables(
+            manager,
+            &[
+                "mpluskassa_locks",
+                "mpluskassa_connections",
+                "mpluskassa_xrefs",
+                "mpluskassa_cursors",
+            ],
+        )
+        .await
     }
 }
 
@@ -558,22 +510,15 @@ impl MigrationName for CreateProgressTable {
 impl MigrationTrait for CreateProgressTable {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let schema = Schema::new(manager.get_database_backend());
-        manager
-            .create_table(
-                schema
-                    .create_table_from_entity(progress_row::Entity)
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await
+        create_tables(
+            manager,
+            [schema.create_table_from_entity(progress_row::Entity)],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("DROP TABLE IF EXISTS mpluskassa_progress")
-            .await?;
-        Ok(())
+        drop_tables(manager, &["mpluskassa_progress"]).await
     }
 }
 

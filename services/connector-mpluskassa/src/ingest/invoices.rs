@@ -12,19 +12,18 @@
 //!   is booked on `orders.walk_in_relation` when one is configured, else skipped; never on a
 //!   made-up e-mail address. A relation number that does not exist is parked.
 
-use std::collections::HashMap;
-
+use async_trait::async_trait;
+use ferry_platform::connector::ingest::{Batch, Listing, Source};
 use ferry_proto::messages::OrderObserved;
 use ferry_proto::model::{OrderStatus, OrderType};
 use ferry_proto::{ExternalId, System};
-use uuid::Uuid;
 
-use super::{Converted, Ingest, IngestError};
+use super::IngestError;
+use super::orders::Sales;
+use super::pass::{line_sku, listing, observe_or_park, page, park, readable};
 use crate::client::Listed;
 use crate::convert;
-use crate::integrations::Integration;
-use crate::soap::types::{self as mk, VatScale};
-use crate::store::{XREFS, kind};
+use crate::soap::types as mk;
 
 /// The customer a sale is booked on.
 enum Buyer {
@@ -36,41 +35,29 @@ enum Buyer {
     Refused(String),
 }
 
-impl Ingest {
-    pub(super) async fn convert_invoices(
-        &self,
-        integration: &Integration,
-        run: Uuid,
-        scale: VatScale,
-        records: Vec<Listed<mk::Invoice>>,
-    ) -> Result<Converted, IngestError> {
+/// Invoices of one pass.
+pub(super) struct Invoices<'a>(pub(super) Sales<'a>);
+
+#[async_trait]
+impl Source for Invoices<'_> {
+    type Record = Listed<mk::Invoice>;
+    type Error = IngestError;
+
+    async fn list(&mut self, after: i64, limit: u32) -> Result<Listing<Self::Record>, IngestError> {
+        let client = &self.0.integration.client;
+        Ok(listing(client.invoices(page(after, limit)).await?, limit))
+    }
+
+    async fn convert(
+        &mut self,
+        records: Vec<Self::Record>,
+        batch: &mut Batch,
+    ) -> Result<(), IngestError> {
+        let sales = &mut self.0;
+        sales.next_page();
+        let integration = sales.integration;
         let settings = &integration.settings;
-        let mut c = Converted::new();
-        let mut relations: HashMap<i64, Option<mk::Relation>> = HashMap::new();
-        for Listed {
-            element: node,
-            record,
-        } in records
-        {
-            let invoice = match record {
-                Ok(i) => i,
-                Err(e) => {
-                    let marker = node.num::<i64>("syncMarker").ok().flatten().unwrap_or(0);
-                    c.max_marker = c.max_marker.max(marker);
-                    let key = node.string("invoiceId");
-                    self.park_into(
-                        &mut c,
-                        integration,
-                        "invoice",
-                        &key,
-                        marker,
-                        &e.to_string(),
-                        &node,
-                    );
-                    continue;
-                }
-            };
-            c.max_marker = c.max_marker.max(invoice.sale.sync_marker);
+        for (invoice, node) in readable(batch, "invoice", ("invoiceId", "syncMarker"), records) {
             let (invoice, status) = if invoice.is_credit() {
                 match integration
                     .client
@@ -80,142 +67,87 @@ impl Ingest {
                     Some(credited) if !credited.is_credit() => (credited, OrderStatus::Refunded),
                     _ => {
                         tracing::info!(integration = %integration.id(), invoice = %invoice.sale.order_id, credited = %invoice.credited_invoice_id, "credit invoice without the invoice it credits skipped");
-                        c.skipped += 1;
+                        batch.skip();
                         continue;
                     }
                 }
-            } else if self.invoices_ferry_order(integration, &invoice).await? {
-                c.skipped += 1;
+            } else if invoices_ferry_order(sales, &invoice).await? {
+                batch.skip();
                 continue;
             } else {
                 (invoice, OrderStatus::Open)
             };
             let sale = &invoice.sale;
-            let buyer = match self
-                .buyer(integration, &mut relations, sale.relation_number)
-                .await?
-            {
+            let at = ("invoice", sale.order_id.as_str(), sale.sync_marker);
+            let buyer = match buyer(sales, sale.relation_number).await? {
                 Buyer::Relation(r) => r,
                 Buyer::Unknown => {
                     tracing::info!(integration = %integration.id(), invoice = %sale.order_id, "sale without a known customer skipped (no orders.walk_in_relation)");
-                    c.skipped += 1;
+                    batch.skip();
                     continue;
                 }
                 Buyer::Refused(why) => {
                     let why = format!("invoice {}: {why}", sale.order_id);
-                    self.park_into(
-                        &mut c,
-                        integration,
-                        "invoice",
-                        &sale.order_id,
-                        sale.sync_marker,
-                        &why,
-                        &node,
-                    );
+                    park(batch, at.0, at.1, at.2, why, &node);
                     continue;
                 }
             };
-            let converted = convert::order(
-                sale,
-                &buyer,
-                settings.currency,
-                scale,
-                super::line_sku(settings.sku_source),
-            )
-            .and_then(|mut order| {
-                order.external_id = ExternalId::parse(invoice.sale_number())
-                    .map_err(|e| format!("invoice {}: {e}", sale.order_id))?;
-                order.order_type = OrderType::Invoice;
-                order.status = status;
-                Ok(order)
+            let sku = line_sku(settings.sku_source);
+            let converted = convert::order(sale, &buyer, settings.currency, sales.scale, sku)
+                .and_then(|mut order| {
+                    order.external_id = ExternalId::parse(invoice.sale_number())
+                        .map_err(|e| format!("invoice {}: {e}", sale.order_id))?;
+                    order.order_type = OrderType::Invoice;
+                    order.status = status;
+                    Ok(order)
+                });
+            observe_or_park(batch, at, &node, converted, |order, raw| OrderObserved {
+                source: System::Mpluskassa,
+                order,
+                raw,
             });
-            match converted {
-                Ok(order) => self.event_into(
-                    &mut c,
-                    integration,
-                    run,
-                    OrderObserved {
-                        source: System::Mpluskassa,
-                        order,
-                        raw: node.to_json(),
-                    },
-                ),
-                Err(why) => self.park_into(
-                    &mut c,
-                    integration,
-                    "invoice",
-                    &sale.order_id,
-                    sale.sync_marker,
-                    &why,
-                    &node,
-                ),
-            }
         }
-        Ok(c)
+        Ok(())
     }
+}
 
-    /// Whether the invoice invoices an order Ferry created in MplusKASSA.
-    async fn invoices_ferry_order(
-        &self,
-        integration: &Integration,
-        invoice: &mk::Invoice,
-    ) -> Result<bool, IngestError> {
-        for id in &invoice.order_ids {
-            if XREFS
-                .by_id(&self.db, integration.id(), kind::ORDER, id)
-                .await?
-                .is_some()
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    /// The relation a sale is booked on (see the module docs).
-    async fn buyer(
-        &self,
-        integration: &Integration,
-        cache: &mut HashMap<i64, Option<mk::Relation>>,
-        number: i64,
-    ) -> Result<Buyer, IngestError> {
-        let walk_in = integration.settings.sales.walk_in_relation;
-        let found = if number > 0 {
-            self.relation_cached(integration, cache, number).await?
-        } else {
-            None
-        };
-        if number > 0 && found.is_none() {
-            return Ok(Buyer::Refused(format!("relation {number} does not exist")));
-        }
-        if let Some(r) = found.filter(|r| !r.email.trim().is_empty()) {
-            return Ok(Buyer::Relation(Box::new(r)));
-        }
-        let Some(walk_in) = walk_in else {
-            return Ok(Buyer::Unknown);
-        };
-        match self.relation_cached(integration, cache, walk_in).await? {
-            Some(r) if !r.email.trim().is_empty() => Ok(Buyer::Relation(Box::new(r))),
-            Some(_) => Ok(Buyer::Refused(format!(
-                "the walk-in relation {walk_in} (orders.walk_in_relation) has no e-mail address"
-            ))),
-            None => Ok(Buyer::Refused(format!(
-                "the walk-in relation {walk_in} (orders.walk_in_relation) does not exist"
-            ))),
+/// Whether the invoice invoices an order Ferry created in MplusKASSA.
+async fn invoices_ferry_order(
+    sales: &Sales<'_>,
+    invoice: &mk::Invoice,
+) -> Result<bool, IngestError> {
+    for id in &invoice.order_ids {
+        if sales.created_by_ferry(id).await? {
+            return Ok(true);
         }
     }
+    Ok(false)
+}
 
-    async fn relation_cached(
-        &self,
-        integration: &Integration,
-        cache: &mut HashMap<i64, Option<mk::Relation>>,
-        number: i64,
-    ) -> Result<Option<mk::Relation>, IngestError> {
-        if let Some(r) = cache.get(&number) {
-            return Ok(r.clone());
-        }
-        let r = integration.client.relation(number).await?;
-        cache.insert(number, r.clone());
-        Ok(r)
+/// The relation a sale is booked on (see the module docs).
+async fn buyer(sales: &mut Sales<'_>, number: i64) -> Result<Buyer, IngestError> {
+    let walk_in = sales.integration.settings.sales.walk_in_relation;
+    let found = if number > 0 {
+        sales.relation(number).await?
+    } else {
+        None
+    };
+    if number > 0 && found.is_none() {
+        return Ok(Buyer::Refused(format!("relation {number} does not exist")));
+    }
+    if let Some(r) = found.filter(|r| !r.email.trim().is_empty()) {
+        return Ok(Buyer::Relation(Box::new(r)));
+    }
+    let Some(walk_in) = walk_in else {
+        return Ok(Buyer::Unknown);
+    };
+    match sales.relation(walk_in).await? {
+        Some(r) if !r.email.trim().is_empty() => Ok(Buyer::Relation(Box::new(r))),
+        Some(_) => Ok(Buyer::Refused(format!(
+            "the walk-in relation {walk_in} (orders.walk_in_relation) has no e-mail address"
+        ))),
+        None => Ok(Buyer::Refused(format!(
+            "the walk-in relation {walk_in} (orders.walk_in_relation) does not exist"
+        ))),
     }
 }

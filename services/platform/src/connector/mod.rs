@@ -8,9 +8,11 @@
 //! | [`target`] | [`Target`]: the connector's side of each canonical command (upsert customer, create order, ...), returning one [`CommandError`] |
 //! | [`executor`] | [`Executor`]: the bus handler around it: inbox, decode, integration lookup, per-record lease, classify, reply, cross-references, all committed in one transaction |
 //! | [`error`] | [`CommandError`]: transient, permanent or rate-limited, with the reason |
+//! | [`ingest`] | the ingest pipeline: a page of changes converted or parked ([`ingest::Batch`]), committed with the cursor through the outbox in one fenced transaction ([`ingest::Pipeline`]), page after page ([`ingest::Source`], [`ingest::drain`]) |
 //! | [`store`] | the kit's tables `connector_xrefs` and `connector_leases` ([`Xrefs`], [`Leases`]) and their migration |
 //! | [`poll`] | polling at scale: one owner per integration ([`poll::PollLeases`], fenced commits), concurrent adaptive polls ([`poll::PollScheduler`]), rebalancing across replicas |
 //! | [`progress`] | [`progress::IntegrationProgress`]: the sync progress every connector serves (done, total, rate over a recent window, time left), computed once from the samples a connector keeps with its runs |
+//! | [`tables`] | what every connector's tables share: created unless they exist, dropped by name, a row written whole ([`tables::replace`]) |
 //! | [`slots`] | [`slots::ConnectionSlots`]: an API key's connection limit shared by every replica (slots leased in the database, a semaphore per key in process) |
 //!
 //! A connector's service registers [`store::CreateTables`] among its migrations, implements
@@ -18,10 +20,12 @@
 
 pub mod error;
 pub mod executor;
+pub mod ingest;
 pub mod poll;
 pub mod progress;
 pub mod slots;
 pub mod store;
+pub mod tables;
 pub mod target;
 
 pub use error::CommandError;

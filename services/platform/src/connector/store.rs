@@ -15,7 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ferry_proto::{IntegrationId, System};
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Expr, Index, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{QueryOrder, Schema, Set};
 use sea_orm_migration::prelude::{MigrationName, MigrationTrait, SchemaManager};
 
@@ -473,36 +473,29 @@ impl MigrationName for CreateTables {
 impl MigrationTrait for CreateTables {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let schema = Schema::new(manager.get_database_backend());
-        for mut table in [
-            schema.create_table_from_entity(xref_row::Entity),
-            schema.create_table_from_entity(lease_row::Entity),
-        ] {
-            manager
-                .create_table(table.if_not_exists().to_owned())
-                .await?;
-        }
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("connector_xrefs_canonical_key")
-                    .table(xref_row::Entity)
-                    .col(xref_row::Column::System)
-                    .col(xref_row::Column::IntegrationId)
-                    .col(xref_row::Column::Kind)
-                    .col(xref_row::Column::CanonicalKey)
-                    .to_owned(),
-            )
-            .await
+        super::tables::create_tables(
+            manager,
+            [
+                schema.create_table_from_entity(xref_row::Entity),
+                schema.create_table_from_entity(lease_row::Entity),
+            ],
+        )
+        .await?;
+        super::tables::create_index(
+            manager,
+            "connector_xrefs_canonical_key",
+            xref_row::Entity,
+            [
+                xref_row::Column::System,
+                xref_row::Column::IntegrationId,
+                xref_row::Column::Kind,
+                xref_row::Column::CanonicalKey,
+            ],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in ["connector_leases", "connector_xrefs"] {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
-                .await?;
-        }
-        Ok(())
+        super::tables::drop_tables(manager, &["connector_leases", "connector_xrefs"]).await
     }
 }

@@ -45,7 +45,8 @@ pub trait Poller: Send + Sync + 'static {
     }
 
     /// Polls one integration once; answers how many changes it found (0: idle). Commits of
-    /// pages call [`super::check_current`] in their transaction.
+    /// pages call [`super::check_current`] in their transaction. The scheduler records each
+    /// poll that succeeds (`ferry_poll_last_success_timestamp_seconds`).
     async fn poll(&self, integration: IntegrationId) -> Result<u64, PollError>;
 }
 
@@ -123,6 +124,7 @@ struct Inner {
     leases: PollLeases,
     settings: PollSettings,
     poller: Arc<dyn Poller>,
+    system: System,
     owned: Mutex<HashMap<IntegrationId, Owned>>,
     permits: Arc<Semaphore>,
     wake: Notify,
@@ -162,6 +164,7 @@ impl PollScheduler {
                 permits: Arc::new(Semaphore::new(settings.concurrency)),
                 settings,
                 poller,
+                system,
                 owned: Mutex::default(),
                 wake: Notify::new(),
             }),
@@ -414,6 +417,11 @@ async fn poll_loop(
             Ok(changes) => {
                 failures = 0;
                 wait = interval.next(wait, changes > 0);
+                crate::metrics::global().poll_succeeded(
+                    inner.system.as_str(),
+                    &integration.to_string(),
+                    chrono::Utc::now().timestamp() as f64,
+                );
             }
             Err(error) => {
                 failures = failures.saturating_add(1);

@@ -10,7 +10,6 @@
 
 use sea_orm::Schema;
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::Index;
 use sea_orm_migration::prelude::{MigrationName, MigrationTrait, SchemaManager};
 
 /// `connector_replicas`.
@@ -146,52 +145,42 @@ impl MigrationName for CreatePollTables {
 impl MigrationTrait for CreatePollTables {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let schema = Schema::new(manager.get_database_backend());
-        for mut table in [
-            schema.create_table_from_entity(replica::Entity),
-            schema.create_table_from_entity(poll_lease::Entity),
-            schema.create_table_from_entity(slot::Entity),
-            schema.create_table_from_entity(slot_demand::Entity),
-        ] {
-            manager
-                .create_table(table.if_not_exists().to_owned())
-                .await?;
-        }
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("connector_poll_leases_owner")
-                    .table(poll_lease::Entity)
-                    .col(poll_lease::Column::System)
-                    .col(poll_lease::Column::Owner)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("connector_slots_holder")
-                    .table(slot::Entity)
-                    .col(slot::Column::System)
-                    .col(slot::Column::Holder)
-                    .to_owned(),
-            )
-            .await
+        crate::connector::tables::create_tables(
+            manager,
+            [
+                schema.create_table_from_entity(replica::Entity),
+                schema.create_table_from_entity(poll_lease::Entity),
+                schema.create_table_from_entity(slot::Entity),
+                schema.create_table_from_entity(slot_demand::Entity),
+            ],
+        )
+        .await?;
+        crate::connector::tables::create_index(
+            manager,
+            "connector_poll_leases_owner",
+            poll_lease::Entity,
+            [poll_lease::Column::System, poll_lease::Column::Owner],
+        )
+        .await?;
+        crate::connector::tables::create_index(
+            manager,
+            "connector_slots_holder",
+            slot::Entity,
+            [slot::Column::System, slot::Column::Holder],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            "connector_slot_demand",
-            "connector_slots",
-            "connector_poll_leases",
-            "connector_replicas",
-        ] {
-            manager
-                .get_connection()
-                .execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
-                .await?;
-        }
-        Ok(())
+        crate::connector::tables::drop_tables(
+            manager,
+            &[
+                "connector_slot_demand",
+                "connector_slots",
+                "connector_poll_leases",
+                "connector_replicas",
+            ],
+        )
+        .await
     }
 }
