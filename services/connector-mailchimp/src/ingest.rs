@@ -938,9 +938,7 @@ impl Ingester {
                     return Ok(RecheckOutcome::Done);
                 }
                 XREFS.put(txn, integration.id(), &xrefs).await?;
-                for m in &messages {
-                    self.pipeline.outbox().enqueue(txn, m).await?;
-                }
+                self.pipeline.outbox().enqueue_many(txn, &messages).await?;
                 Ok(RecheckOutcome::Done)
             }
             Err(ObserveError::Rejected(rejected)) => Ok(RecheckOutcome::Invalid(rejected)),

@@ -95,9 +95,7 @@ impl Pipeline {
                 .map_err(|e| PageError::Park(e.to_string()))?;
         }
         let txn = self.db.begin().await?;
-        for message in &batch.events {
-            self.outbox.enqueue(&txn, message).await?;
-        }
+        self.outbox.enqueue_many(&txn, &batch.events).await?;
         if !batch.xrefs.is_empty() {
             Xrefs::new(self.system)
                 .put(&txn, batch.scope().integration, &batch.xrefs)
