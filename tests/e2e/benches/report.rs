@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, Utc};
+use ferry_e2e::measure::{env_number, ext_order_id, percentile, place, received_at, vm_rss_kib};
 use ferry_e2e::{
     Cluster, ClusterOptions, Embedded, Integration, SandboxApi, ServiceKind, System, WebshopOrder,
     mk_orders_by_ext_id, order_products,
@@ -112,16 +113,6 @@ impl Settings {
                 .map(Deployment::parse)
                 .collect::<anyhow::Result<_>>()?,
         })
-    }
-}
-
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .map_err(|_| anyhow!("{name}={v} is not a number")),
-        _ => Ok(default),
     }
 }
 
@@ -477,8 +468,8 @@ async fn run_load(
         .timeout(Duration::from_secs(30))
         .build()?;
     let before = deployed.costs(&metrics_http).await?;
-    let mc_since = last_seq(&sandbox, System::Mailchimp).await?;
-    let mk_since = last_seq(&sandbox, System::Mpluskassa).await?;
+    let mc_since = sandbox.last_seq(System::Mailchimp).await?;
+    let mk_since = sandbox.last_seq(System::Mpluskassa).await?;
     let ids: Arc<Vec<String>> = Arc::new(
         (0..settings.orders)
             .map(|i| format!("WS-PERF-{run}-{i:05}"))
@@ -557,8 +548,8 @@ async fn run_load(
     Costs::print_detail(&before, &after, ids.len() as f64, run);
 
     // Timestamps from the sandbox's request logs.
-    let mc = request_list(&sandbox, System::Mailchimp, mc_since).await?;
-    let mk = request_list(&sandbox, System::Mpluskassa, mk_since).await?;
+    let mc = sandbox.request_list(System::Mailchimp, mc_since).await?;
+    let mk = sandbox.request_list(System::Mpluskassa, mk_since).await?;
     let mut placed: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
     let mut shop_requests = 0usize;
     for r in &mc {
@@ -624,77 +615,6 @@ async fn run_load(
             .map(|(kind, load)| (kind, Memory { rest: 0.0, load }))
             .collect(),
     })
-}
-
-/// Places one order as a shop would, retrying while MailChimp refuses it (its connection
-/// limit answers 429 when Ferry holds all 10).
-async fn place(api: &SandboxApi, store: &str, order: &WebshopOrder<'_>) -> anyhow::Result<()> {
-    let mut attempt = 0u32;
-    loop {
-        match api.place_order(store, order).await {
-            Ok(_) => return Ok(()),
-            Err(e) if attempt >= 50 => {
-                return Err(e.context(format!("placing {} (gave up)", order.id)));
-            }
-            Err(_) => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// The highest request number `system`'s log holds.
-async fn last_seq(api: &SandboxApi, system: System) -> anyhow::Result<u64> {
-    let list = request_list(api, system, 0).await?;
-    Ok(list
-        .iter()
-        .filter_map(|r| r["seq"].as_u64())
-        .max()
-        .unwrap_or(0))
-}
-
-async fn request_list(api: &SandboxApi, system: System, since: u64) -> anyhow::Result<Vec<Value>> {
-    let answer = api.requests_since(system, since).await?;
-    match answer["requests"].as_array() {
-        Some(list) => Ok(list.clone()),
-        None => bail!("unexpected request log answer of {}", system.as_str()),
-    }
-}
-
-fn received_at(record: &Value) -> anyhow::Result<DateTime<Utc>> {
-    let text = record["received_at"]
-        .as_str()
-        .ok_or_else(|| anyhow!("request without received_at: {}", record["seq"]))?;
-    Ok(DateTime::parse_from_rfc3339(text)
-        .with_context(|| format!("received_at {text}"))?
-        .with_timezone(&Utc))
-}
-
-/// The text of the first `extOrderId` element of a SOAP body (any namespace prefix).
-fn ext_order_id(body: &str) -> Option<&str> {
-    let start = body.find("extOrderId>")? + "extOrderId>".len();
-    let rest = &body[start..];
-    let id = &rest[..rest.find('<')?];
-    (!id.is_empty()).then_some(id)
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// `VmRSS` of `/proc/<pid>/status`, KiB.
-fn vm_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// The markdown table.

@@ -37,6 +37,7 @@ use ferry_test_support::ready::{self, Ready, ReadyWait, listener};
 use serde_json::{Value, json};
 
 mod embedded;
+pub mod measure;
 pub mod proxy;
 pub use embedded::{DEMO_INTEGRATION, Embedded};
 
@@ -379,10 +380,16 @@ pub use ferry_sandbox::faults::System;
 impl Sandbox {
     /// Starts the sandbox with `seed` (written to the log directory) and waits for both
     /// listeners.
-    async fn start(dir: &Path, seed: &Seed, http: reqwest::Client) -> anyhow::Result<Self> {
+    /// `extra` are further command-line arguments (`--scale`, `--mailchimp-api-key`, ...).
+    async fn start(
+        dir: &Path,
+        seed: &Seed,
+        extra: &[String],
+        http: reqwest::Client,
+    ) -> anyhow::Result<Self> {
         let seed_file = dir.join("seed.json");
         std::fs::write(&seed_file, seed.to_json_pretty())?;
-        let args = vec![
+        let mut args = vec![
             "--mailchimp-listen".to_owned(),
             "127.0.0.1:0".to_owned(),
             "--mpluskassa-listen".to_owned(),
@@ -390,6 +397,7 @@ impl Sandbox {
             "--seed".to_owned(),
             seed_file.display().to_string(),
         ];
+        args.extend(extra.iter().cloned());
         let mut process = Process::new(
             "sandbox",
             binary("sandbox")?,
@@ -1045,6 +1053,13 @@ pub struct ClusterOptions {
     /// The broker (default: the shared test RabbitMQ, [`amqp_url`]); a test that kills the
     /// broker passes a private node's URL.
     pub amqp_url: Option<String>,
+    /// Further arguments of the `sandbox` binary (e.g. `--scale orders=1000,...`, API keys).
+    pub sandbox_args: Vec<String>,
+    /// The connectors poll on their default schedules and leases (`false`, the default: the
+    /// quick 1 s polls and 3 s leases of the tests). For benchmarks of freshness.
+    pub default_polling: bool,
+    /// Further environment of every instance of a service (`FERRY_SYNC__ENABLED`, ...).
+    pub env_of: BTreeMap<ServiceKind, Vec<(String, String)>>,
 }
 
 impl ClusterOptions {
@@ -1059,6 +1074,9 @@ impl ClusterOptions {
             extra_toml: BTreeMap::new(),
             own_toml: BTreeMap::new(),
             amqp_url: None,
+            sandbox_args: Vec::new(),
+            default_polling: false,
+            env_of: BTreeMap::new(),
         }
     }
 
@@ -1096,6 +1114,8 @@ pub struct Cluster {
     databases: BTreeMap<ServiceKind, TestDatabase>,
     /// The deployment's credentials keyring (`FERRY_CREDENTIALS_KEY` of every service).
     credentials_key: String,
+    /// Further environment per service (`ClusterOptions::env_of`).
+    env_of: BTreeMap<ServiceKind, Vec<(String, String)>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -1119,7 +1139,8 @@ impl Cluster {
             .timeout(Duration::from_secs(30))
             .pool_idle_timeout(Duration::from_secs(2))
             .build()?;
-        let sandbox = Sandbox::start(&dir, &options.seed, http.clone()).await?;
+        let sandbox =
+            Sandbox::start(&dir, &options.seed, &options.sandbox_args, http.clone()).await?;
         let mut databases = BTreeMap::new();
         for kind in ServiceKind::ALL {
             databases.insert(
@@ -1144,6 +1165,7 @@ impl Cluster {
             dir,
             databases,
             credentials_key,
+            env_of: options.env_of.clone(),
         };
         // Every service starts on a broker where the test's queues do not exist yet, as in a
         // first deployment; the integration is then set up as an operator would, and syncs
@@ -1181,7 +1203,7 @@ impl Cluster {
         let db = &self.databases[&kind];
         // The service's own keys first: top-level keys written after a `[section]` would
         // belong to that section (and be refused as unknown).
-        let mut toml = self.service_toml(kind);
+        let mut toml = self.service_toml(kind, options.default_polling);
         if let Some(own) = options.own_toml.get(&kind) {
             toml.push_str(own);
             toml.push('\n');
@@ -1223,8 +1245,9 @@ impl Cluster {
     /// registry reaches the connectors' admin servers for connection tests. No integration
     /// is configured in a file: the registry serves it. Each connector may reach exactly its
     /// sandbox on loopback, over plain http (`[egress]`, sandbox mode), and the registry
-    /// accepts those two endpoints.
-    fn service_toml(&self, kind: ServiceKind) -> String {
+    /// accepts those two endpoints. With `default_polling`, the connectors keep their default
+    /// poll intervals and leases.
+    fn service_toml(&self, kind: ServiceKind, default_polling: bool) -> String {
         let egress = |url: &str| {
             format!(
                 "[egress]\nallow = [{}]\nsandbox = true\n",
@@ -1234,14 +1257,24 @@ impl Cluster {
         match kind {
             // `[egress]` first: `own_toml` continues the last section.
             ServiceKind::ConnectorMailchimp => format!(
-                "{}[mailchimp]\npoll_interval_secs = 1\npoll_lease_secs = 3\nrequest_timeout_secs = 10\n\
+                "{}[mailchimp]\n{}request_timeout_secs = 10\n\
                  connect_timeout_secs = 5\nmax_attempts = 4\nretry_base_ms = 100\nretry_max_ms = 1000\n",
-                egress(&self.sandbox.mailchimp_api())
+                egress(&self.sandbox.mailchimp_api()),
+                if default_polling {
+                    ""
+                } else {
+                    "poll_interval_secs = 1\npoll_lease_secs = 3\n"
+                }
             ),
             ServiceKind::ConnectorMpluskassa => format!(
-                "{}[sync]\npoll_interval_ms = 1000\nlease_secs = 3\n[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
+                "{}[sync]\n{}[client]\ntimeout_ms = 10000\nconnect_timeout_ms = 5000\n\
                  max_attempts = 4\nbackoff_base_ms = 100\nbackoff_max_ms = 1000\n",
-                egress(&self.sandbox.mpluskassa_endpoint())
+                egress(&self.sandbox.mpluskassa_endpoint()),
+                if default_polling {
+                    ""
+                } else {
+                    "poll_interval_ms = 1000\nlease_secs = 3\n"
+                }
             ),
             // The registry accepts the sandboxes' plain-http endpoints (sandbox mode).
             ServiceKind::Mapper => format!(
@@ -1279,7 +1312,7 @@ impl Cluster {
         } else {
             format!("{}-{}", kind.name(), instance + 1)
         };
-        let env = vec![
+        let mut env = vec![
             ("FERRY_ADMIN__LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
             (
                 "FERRY_CONFIG".to_owned(),
@@ -1290,6 +1323,7 @@ impl Cluster {
                 self.credentials_key.clone(),
             ),
         ];
+        env.extend(self.env_of.get(&kind).into_iter().flatten().cloned());
         let mut process = Process::new(
             &name,
             binary(kind.name())?,
@@ -1322,13 +1356,30 @@ impl Cluster {
     /// custom mappings, test both connections through the connectors, go live. The
     /// registry's id becomes `self.integration.id`.
     pub async fn configure_integration(&mut self) -> anyhow::Result<()> {
+        let name = format!("e2e {}", self.test);
+        let id = self
+            .register_integration(&self.integration, &name, MAILCHIMP_API_KEY)
+            .await?;
+        self.integration.id = id.clone();
+        self.go_live(&id).await
+    }
+
+    /// Creates `integration` in the registry under `name` with the MailChimp key `api_key`
+    /// (and the sandbox's MplusKASSA credentials), saves its settings and custom mappings
+    /// and tests both connections through the connectors; answers the registry's id. The
+    /// integration stays a draft until [`Cluster::go_live`].
+    pub async fn register_integration(
+        &self,
+        integration: &Integration,
+        name: &str,
+        api_key: &str,
+    ) -> anyhow::Result<String> {
         use reqwest::Method;
-        let i = &self.integration;
         let new = json!({
-            "name": format!("e2e {}", self.test),
+            "name": name,
             "mailchimp": {
-                "api_key": MAILCHIMP_API_KEY, "base_url": self.sandbox.mailchimp_api(),
-                "list_id": i.list_id, "store_id": i.store_id
+                "api_key": api_key, "base_url": self.sandbox.mailchimp_api(),
+                "list_id": integration.list_id, "store_id": integration.store_id
             },
             "mpluskassa": {
                 "endpoint": self.sandbox.mpluskassa_endpoint(),
@@ -1348,18 +1399,11 @@ impl Cluster {
             .as_str()
             .ok_or_else(|| anyhow!("the registry gave no id: {created}"))?
             .to_owned();
-        self.integration.id = id.clone();
         let base = format!("/api/v1/integrations/{id}");
-        let settings = json!({"document": self.integration.settings, "comment": "e2e setup"});
-        self.admin(
-            Method::PUT,
-            ServiceKind::Mapper,
-            &format!("{base}/settings"),
-            Some(&settings),
-        )
-        .await
-        .context("saving the settings")?;
-        if let Some(mappings) = &self.integration.mappings {
+        self.save_settings_of(&id, &integration.settings, "e2e setup")
+            .await
+            .context("saving the settings")?;
+        if let Some(mappings) = &integration.mappings {
             let body = json!({"document": mappings, "comment": "e2e custom mapping"});
             self.admin(
                 Method::PUT,
@@ -1382,11 +1426,16 @@ impl Cluster {
         if tested["ok"] != true {
             bail!("the connection test failed: {tested}");
         }
+        Ok(id)
+    }
+
+    /// Puts the registry's integration `id` live.
+    pub async fn go_live(&self, id: &str) -> anyhow::Result<()> {
         let live = self
             .admin(
-                Method::POST,
+                reqwest::Method::POST,
                 ServiceKind::Mapper,
-                &format!("{base}/go-live"),
+                &format!("/api/v1/integrations/{id}/go-live"),
                 None,
             )
             .await
@@ -1501,11 +1550,22 @@ impl Cluster {
 
     /// Saves a new version of the integration's settings through the mapper's admin API.
     pub async fn save_settings(&self, document: &Value, comment: &str) -> anyhow::Result<()> {
+        self.save_settings_of(&self.integration.id, document, comment)
+            .await
+    }
+
+    /// Saves a new version of the settings of integration `id` (the mapper's admin API).
+    pub async fn save_settings_of(
+        &self,
+        id: &str,
+        document: &Value,
+        comment: &str,
+    ) -> anyhow::Result<()> {
         let body = json!({"document": document, "comment": comment});
         self.admin(
             reqwest::Method::PUT,
             ServiceKind::Mapper,
-            &format!("/api/v1/integrations/{}/settings", self.integration.id),
+            &format!("/api/v1/integrations/{id}/settings"),
             Some(&body),
         )
         .await?;
@@ -1618,17 +1678,26 @@ impl Cluster {
 
     /// Rows of `table` in the schema of `kind`.
     pub async fn count_rows(&self, kind: ServiceKind, table: &str) -> anyhow::Result<i64> {
+        self.query_number(
+            kind,
+            &format!("SELECT count(*) AS n FROM {{schema}}.\"{table}\""),
+        )
+        .await
+    }
+
+    /// The `bigint` column `n` of the first row `sql` answers in the schema of `kind`, where
+    /// `{schema}` in `sql` stands for the (quoted) schema: e.g.
+    /// `SELECT count(*) AS n FROM {schema}.mailchimp_cursors WHERE watermark IS NULL`.
+    pub async fn query_number(&self, kind: ServiceKind, sql: &str) -> anyhow::Result<i64> {
         use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
         let database = &self.databases[&kind];
         let schema = database.schema.as_deref().unwrap_or("public");
+        let sql = sql.replace("{schema}", &format!("\"{schema}\""));
         let db = Database::connect(database.url.expose()).await?;
         let row = db
-            .query_one(Statement::from_string(
-                DbBackend::Postgres,
-                format!("SELECT count(*) AS n FROM \"{schema}\".\"{table}\""),
-            ))
+            .query_one(Statement::from_string(DbBackend::Postgres, sql.clone()))
             .await?
-            .ok_or_else(|| anyhow!("no count from {table}"))?;
+            .ok_or_else(|| anyhow!("no row from {sql}"))?;
         db.close().await?;
         Ok(row.try_get("", "n")?)
     }

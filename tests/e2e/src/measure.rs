@@ -1,0 +1,112 @@
+//! What the benches measure with (`benches/report.rs`, `benches/scale.rs`): the sandbox's
+//! request logs and connection record, percentiles, process memory, knobs
+//! from the environment, and a shop placing orders as MailChimp's clients do.
+
+use anyhow::{Context, anyhow, bail};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::{SandboxApi, System, WebshopOrder, json_of};
+
+/// A knob from the environment: `default` when unset or blank, an error when not a number.
+pub fn env_number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow!("{name}={v} is not a number")),
+        _ => Ok(default),
+    }
+}
+
+/// Nearest-rank percentile of sorted values (0 when empty).
+pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// `VmRSS` of `/proc/<pid>/status`, KiB.
+pub fn vm_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// When the sandbox received a logged request (its `received_at`).
+pub fn received_at(record: &Value) -> anyhow::Result<DateTime<Utc>> {
+    let text = record["received_at"]
+        .as_str()
+        .ok_or_else(|| anyhow!("request without received_at: {}", record["seq"]))?;
+    Ok(DateTime::parse_from_rfc3339(text)
+        .with_context(|| format!("received_at {text}"))?
+        .with_timezone(&Utc))
+}
+
+/// The text of the first `extOrderId` element of a SOAP body (any namespace prefix).
+pub fn ext_order_id(body: &str) -> Option<&str> {
+    let start = body.find("extOrderId>")? + "extOrderId>".len();
+    let rest = &body[start..];
+    let id = &rest[..rest.find('<')?];
+    (!id.is_empty()).then_some(id)
+}
+
+/// Places one order as a shop would, retrying while MailChimp refuses it (its connection
+/// limit answers 429 when the shop's key has all 10 in use).
+pub async fn place(api: &SandboxApi, store: &str, order: &WebshopOrder<'_>) -> anyhow::Result<()> {
+    let mut attempt = 0u32;
+    loop {
+        match api.place_order(store, order).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt >= 50 => {
+                return Err(e.context(format!("placing {} (gave up)", order.id)));
+            }
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+impl SandboxApi {
+    /// The logged requests of `system` after request number `since`, oldest first.
+    pub async fn request_list(&self, system: System, since: u64) -> anyhow::Result<Vec<Value>> {
+        let answer = self.requests_since(system, since).await?;
+        match answer["requests"].as_array() {
+            Some(list) => Ok(list.clone()),
+            None => bail!("unexpected request log answer of {}", system.as_str()),
+        }
+    }
+
+    /// The highest request number `system`'s log holds (0 when empty).
+    pub async fn last_seq(&self, system: System) -> anyhow::Result<u64> {
+        let list = self.request_list(system, 0).await?;
+        Ok(list
+            .iter()
+            .filter_map(|r| r["seq"].as_u64())
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// Forgets `system`'s logged requests (`DELETE /_sandbox/requests`; numbering goes on).
+    pub async fn clear_requests(&self, system: System) -> anyhow::Result<()> {
+        let url = format!("{}/_sandbox/requests", self.base(system));
+        let r = self.http.delete(&url).send().await?;
+        if !r.status().is_success() {
+            bail!("DELETE {url}: {}", r.status());
+        }
+        Ok(())
+    }
+
+    /// MailChimp's connection record (`GET /_sandbox/connections`): `{limit, peak, keys:
+    /// [{key (masked), in_flight, peak, admitted, refused}]}`.
+    pub async fn connections(&self) -> anyhow::Result<Value> {
+        let url = format!("{}/_sandbox/connections", self.mailchimp_base);
+        json_of(self.http.get(&url).send().await, &url).await
+    }
+}
