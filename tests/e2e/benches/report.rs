@@ -43,14 +43,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use chrono::{DateTime, Utc};
-use ferry_e2e::measure::{env_number, ext_order_id, percentile, place, received_at, vm_rss_kib};
+use ferry_e2e::measure::{OrderTimes, env_number, percentile, place, vm_rss_kib};
 use ferry_e2e::{
     Cluster, ClusterOptions, Embedded, Integration, SandboxApi, ServiceKind, System, WebshopOrder,
     mk_orders_by_ext_id, order_products,
 };
 use ferry_sandbox::seed::Seed;
-use serde_json::Value;
 
 /// MailChimp's simultaneous connections per API key (the sandbox enforces it).
 const MAILCHIMP_CONNECTIONS: f64 = 10.0;
@@ -550,44 +548,9 @@ async fn run_load(
     // Timestamps from the sandbox's request logs.
     let mc = sandbox.request_list(System::Mailchimp, mc_since).await?;
     let mk = sandbox.request_list(System::Mpluskassa, mk_since).await?;
-    let mut placed: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    let mut shop_requests = 0usize;
-    for r in &mc {
-        if r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with("/orders")) {
-            shop_requests += 1;
-            if r["status"] == 200
-                && let Some(id) = serde_json::from_str::<Value>(r["body"].as_str().unwrap_or(""))
-                    .ok()
-                    .and_then(|b| b["id"].as_str().map(str::to_owned))
-            {
-                placed.entry(id).or_insert(received_at(r)?);
-            }
-        }
-    }
-    let injected = chrono::Duration::milliseconds(i64::try_from(latency_ms)?);
-    let mut created: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    for r in &mk {
-        let body = r["body"].as_str().unwrap_or("");
-        if r["status"] == 200
-            && body.contains("createOrderV3")
-            && let Some(id) = ext_order_id(body)
-        {
-            created
-                .entry(id.to_owned())
-                .or_insert(received_at(r)? + injected);
-        }
-    }
-    let mut latencies = Vec::new();
-    for id in ids.iter() {
-        let from = placed
-            .get(id)
-            .ok_or_else(|| anyhow!("no placement of {id} in the MailChimp request log"))?;
-        let to = created
-            .get(id)
-            .ok_or_else(|| anyhow!("no createOrderV3 of {id} in the MplusKASSA request log"))?;
-        latencies.push(u64::try_from((*to - *from).num_milliseconds()).unwrap_or(0));
-    }
-    latencies.sort_unstable();
+    let times = OrderTimes::from_logs(&mc, &mk, latency_ms)?;
+    let latencies = times.latencies(ids.iter())?;
+    let (placed, created, shop_requests) = (&times.placed, &times.created, times.shop_requests);
     let first = placed
         .values()
         .min()

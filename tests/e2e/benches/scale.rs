@@ -75,8 +75,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail, ensure};
-use chrono::{DateTime, Utc};
-use ferry_e2e::measure::{env_number, ext_order_id, percentile, place, received_at, vm_rss_kib};
+use ferry_e2e::measure::{OrderTimes, env_number, percentile, place, vm_rss_kib};
 use ferry_e2e::{
     Cluster, ClusterOptions, Integration, MAILCHIMP_API_KEY, ServiceKind, System, WebshopOrder,
     mk_orders_by_ext_id, order_products,
@@ -549,43 +548,7 @@ async fn freshness(
 ) -> anyhow::Result<Vec<u64>> {
     let mc = sandbox.request_list(System::Mailchimp, 0).await?;
     let mk = sandbox.request_list(System::Mpluskassa, 0).await?;
-    let mut placed: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    for r in &mc {
-        if r["method"] == "POST"
-            && r["status"] == 200
-            && r["path"].as_str().is_some_and(|p| p.ends_with("/orders"))
-            && let Some(id) = serde_json::from_str::<Value>(r["body"].as_str().unwrap_or(""))
-                .ok()
-                .and_then(|b| b["id"].as_str().map(str::to_owned))
-        {
-            placed.entry(id).or_insert(received_at(r)?);
-        }
-    }
-    let injected = chrono::Duration::milliseconds(i64::try_from(latency_ms)?);
-    let mut created: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
-    for r in &mk {
-        let body = r["body"].as_str().unwrap_or("");
-        if r["status"] == 200
-            && body.contains("createOrderV3")
-            && let Some(id) = ext_order_id(body)
-        {
-            created
-                .entry(id.to_owned())
-                .or_insert(received_at(r)? + injected);
-        }
-    }
-    let mut latencies = Vec::new();
-    for id in order_ids {
-        let from = placed
-            .get(id)
-            .ok_or_else(|| anyhow!("no placement of {id} in the MailChimp request log"))?;
-        let to = created
-            .get(id)
-            .ok_or_else(|| anyhow!("no createOrderV3 of {id} in the MplusKASSA request log"))?;
-        latencies.push(u64::try_from((*to - *from).num_milliseconds()).unwrap_or(0));
-    }
-    latencies.sort_unstable();
-    Ok(latencies)
+    OrderTimes::from_logs(&mc, &mk, latency_ms)?.latencies(order_ids)
 }
 
 fn check_alive(cluster: &mut Cluster) -> anyhow::Result<()> {

@@ -2,6 +2,8 @@
 //! request logs and connection record, percentiles, process memory, knobs
 //! from the environment, and a shop placing orders as MailChimp's clients do.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -53,6 +55,76 @@ pub fn ext_order_id(body: &str) -> Option<&str> {
     let rest = &body[start..];
     let id = &rest[..rest.find('<')?];
     (!id.is_empty()).then_some(id)
+}
+
+/// When each order was placed and created, from the sandbox's request logs (one clock): placed
+/// when the MailChimp sandbox answered its `POST …/orders` with 200; created when the
+/// MplusKASSA sandbox received the first successful `createOrderV3` carrying its id, plus the
+/// injected latency (the sandbox sleeps before it creates).
+#[derive(Debug, Default)]
+pub struct OrderTimes {
+    /// Placement per order id.
+    pub placed: BTreeMap<String, DateTime<Utc>>,
+    /// Creation in MplusKASSA per external order id.
+    pub created: BTreeMap<String, DateTime<Utc>>,
+    /// Every `POST …/orders` in the MailChimp log (the shop's requests, refused ones too).
+    pub shop_requests: usize,
+}
+
+impl OrderTimes {
+    /// Reads the MailChimp (`mc`) and MplusKASSA (`mk`) request logs of a run.
+    pub fn from_logs(mc: &[Value], mk: &[Value], latency_ms: u64) -> anyhow::Result<Self> {
+        let mut times = Self::default();
+        for r in mc {
+            if r["method"] == "POST" && r["path"].as_str().is_some_and(|p| p.ends_with("/orders")) {
+                times.shop_requests += 1;
+                if r["status"] == 200
+                    && let Some(id) =
+                        serde_json::from_str::<Value>(r["body"].as_str().unwrap_or(""))
+                            .ok()
+                            .and_then(|b| b["id"].as_str().map(str::to_owned))
+                {
+                    times.placed.entry(id).or_insert(received_at(r)?);
+                }
+            }
+        }
+        let injected = chrono::Duration::milliseconds(i64::try_from(latency_ms)?);
+        for r in mk {
+            let body = r["body"].as_str().unwrap_or("");
+            if r["status"] == 200
+                && body.contains("createOrderV3")
+                && let Some(id) = ext_order_id(body)
+            {
+                times
+                    .created
+                    .entry(id.to_owned())
+                    .or_insert(received_at(r)? + injected);
+            }
+        }
+        Ok(times)
+    }
+
+    /// Placed-to-created milliseconds of each of `ids`, sorted; an error names an order
+    /// missing from either log.
+    pub fn latencies<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a String>,
+    ) -> anyhow::Result<Vec<u64>> {
+        let mut latencies = Vec::new();
+        for id in ids {
+            let from = self
+                .placed
+                .get(id)
+                .ok_or_else(|| anyhow!("no placement of {id} in the MailChimp request log"))?;
+            let to = self
+                .created
+                .get(id)
+                .ok_or_else(|| anyhow!("no createOrderV3 of {id} in the MplusKASSA request log"))?;
+            latencies.push(u64::try_from((*to - *from).num_milliseconds()).unwrap_or(0));
+        }
+        latencies.sort_unstable();
+        Ok(latencies)
+    }
 }
 
 /// Places one order as a shop would, retrying while MailChimp refuses it (its connection
