@@ -338,3 +338,82 @@ async fn idle_poll_cost_at_100000_orders() {
     );
     h.stop().await;
 }
+
+/// The fast path reads the last pages first: in a collection kept in creation order (as
+/// MailChimp's are in practice), a new order is found one page into the scan, not at its end;
+/// every page is still read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_reads_the_newest_pages_first() {
+    let h = Harness::with(Options {
+        scale: Some(Scale {
+            orders: 200,
+            products: 20,
+            customers: 20,
+            stores: 1,
+        }),
+        page_size: Some(50),
+        // One call at a time: the log's order is the scan's.
+        concurrency: 1,
+        ..Options::new(Kind::InProcess)
+    })
+    .await;
+    sync_orders(&h, SyncMode::Incremental, "initial (full) sync").await;
+    let template = &h.mc(
+        "GET",
+        &format!(
+            "/ecommerce/stores/{}/orders/{}",
+            h.store_id,
+            first_order(&h)
+        ),
+        Value::Null,
+    );
+    let line = &template["lines"][0];
+    let new_order = "newest-first-1";
+    h.mc(
+        "POST",
+        &format!("/ecommerce/stores/{}/orders", h.store_id),
+        json!({
+            "id": new_order,
+            "customer": {"id": template["customer"]["id"], "email_address": template["customer"]["email_address"], "opt_in_status": false},
+            "currency_code": "EUR", "order_total": 10.0,
+            "lines": [{"id": "l1", "product_id": line["product_id"], "product_variant_id": line["product_variant_id"], "quantity": 1, "price": 10.0}]
+        }),
+    );
+    let log = h.sandbox.control.log(FaultSystem::Mailchimp);
+    log.clear();
+    let report = sync_orders(&h, SyncMode::Incremental, "poll").await;
+    assert_eq!((report.published, report.fetched), (1, 1), "{report:?}");
+    let requests = log.list(0);
+    let order: Vec<String> = requests
+        .iter()
+        .filter_map(|r| {
+            if r.path.ends_with("/orders") {
+                let offset = r
+                    .query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("offset="))
+                    .unwrap_or("0");
+                let what = if r.query.contains("fields=orders.id") {
+                    "scan"
+                } else {
+                    "read"
+                };
+                Some(format!("{what} {offset}"))
+            } else {
+                r.path
+                    .ends_with(&format!("/orders/{new_order}"))
+                    .then(|| "read new".to_owned())
+            }
+        })
+        .collect();
+    assert_eq!(
+        order,
+        // The last page holds only the new order, so it is read whole (one call) rather
+        // than the order by itself.
+        [
+            "scan 0", "scan 200", "read 200", "scan 150", "scan 100", "scan 50"
+        ],
+        "{requests:?}"
+    );
+    h.stop().await;
+}

@@ -6,6 +6,7 @@
 //! | --- | --- |
 //! | [`batch`] | [`Batch`]: what a page decided (events, parked records, skips, cross-references, the position reached), built record by record by the connector's conversion |
 //! | [`park`] | [`Parked`]: a record that cannot be converted, as a dead letter of the connector's queue (its reason in the headers, the raw record, bounded, in the body) |
+//! | [`offsets`] | [`offsets::pages`]: the pages of a counted collection read by offset, fetched concurrently and yielded in order, the newest first where the API keeps creation order |
 //! | [`page`] | [`Pipeline`]: the commit of one page: parked records sent (broker-confirmed), then events, cross-references and the connector's cursor in one transaction checked against the poll lease ([`crate::connector::poll::check_current`]) |
 //! | [`source`] | [`Source`]: the connector's side (list the changes after a position, convert a page), [`Checkpoint`]: where a run keeps its cursor, and [`drain`], the loop over pages until the source has nothing newer |
 //!
@@ -16,6 +17,7 @@
 //! activity log shows it. A replica that lost the integration's poll lease commits nothing.
 
 pub mod batch;
+pub mod offsets;
 pub mod page;
 pub mod park;
 pub mod source;

@@ -1,0 +1,399 @@
+//! Change detection: what changed in MailChimp becomes canonical events.
+//!
+//! | resource | how changes are found | event |
+//! | --- | --- | --- |
+//! | `members` (audience) | `since_last_changed` polling + list webhooks ([`crate::webhook`]) | `mailchimp.customer.observed` |
+//! | `customers` (e-commerce) | projected scan + reconciliation (no e-commerce webhooks or changed-since filter exist) | `mailchimp.customer.observed` |
+//! | `products` (+ variants) | projected scan + reconciliation | `mailchimp.product.observed` (+ `mailchimp.stock.observed` per variant when the integration's `publish_stock` is set) |
+//! | `orders` (+ lines) | projected scan + reconciliation | `mailchimp.order.observed` |
+//!
+//! A product read in full with 50 variants inline (MailChimp's cap) gets all its variants
+//! from the variants endpoint before it is fingerprinted and published ([`crate::variants`]).
+//!
+//! **Fast path (incremental poll of an e-commerce collection).** MailChimp's e-commerce
+//! collections have no changed-since filter, so a poll scans the collection projected to
+//! ids and change times (`fields=<plural>.id,<plural>.updated_at,total_items`, pages of
+//! `page_size`, 1,000 by default, fetched concurrently within the connection share) and
+//! compares each `updated_at` with the version last read in full (`mailchimp_seen`). Only
+//! the records whose change time moved, or lies at or after the watermark (a second write
+//! within the second of the previous read has the same `updated_at`), are read in full: one
+//! `GET` each, or the page in full when more than 1 in 20 of it changed. MailChimp
+//! documents no order for these collections, so the scan never stops early: every page is
+//! read (an idle poll of 100,000 orders is 100 calls of ~57 KB). After the first page (which
+//! tells the total) it reads the **last pages first** (the kit's
+//! [`ferry_platform::connector::ingest::offsets`]): MailChimp keeps records in creation order
+//! in practice, so new records are found one round trip into the scan, not at its end. Were
+//! the order another one, nothing is missed (every page is still read); new records are only
+//! found later in the scan.
+//!
+//! | module | what |
+//! | --- | --- |
+//! | this one | [`Ingester`]: a sync of one resource (mode, cursor, progress, watermark), the kit's [`Poller`] |
+//! | `scan` | the reading: pages of a collection, the fast path's projected scan, the commit of a page |
+//! | `observe` | the conversion: each record read in full to events and cross-references, a recheck (invalid) or nothing (unchanged); [`version_id`] |
+//! | `recheck` | [`RecordRecheck`]: read one record again, publish it or park it with its reason |
+//!
+//! **Reconciliation.** Every `reconcile_interval_secs` (default one hour) an incremental poll
+//! of an e-commerce resource reads every record in full instead and publishes every version
+//! whose content fingerprint is new: it finds what the fast path cannot see (a change that
+//! did not move `updated_at`, a record skipped because offsets shifted during a scan, lost
+//! seen versions). `POST .../sync {"mode": "reconcile"}` runs one at once.
+//!
+//! **Exactly once per version.** Every record read in full is compared by its content
+//! fingerprint (a digest without links, statistics and change times) with the one in
+//! `connector_xrefs`. For each page, one transaction writes the new fingerprints, the seen
+//! versions, the events (into the outbox) and the sync progress: a crash anywhere re-reads
+//! the page and publishes nothing twice, and nothing is
+//! lost, since the outbox relay publishes with broker confirms and deletes a row only once
+//! confirmed. The poll watermark (`mailchimp_cursors.watermark`, the start of the last complete
+//! poll minus `poll_overlap_secs`) advances only when every page of the poll is committed.
+//!
+//! **Invalid records** (no e-mail, unknown country, ...) publish nothing. They are raised as a
+//! `mailchimp.record.recheck` command ([`RecordRecheck`], carrying the raw record and the
+//! reason) through the same outbox to this connector's own queue, whose handler reads the
+//! record again and, if it is still invalid, dead-letters the message with the reason: it
+//! lands in the parking lot (`GET /api/v1/dead-letters`) where an operator sees the record
+//! and why. After fixing the record in MailChimp, a replay publishes it.
+//!
+//! **Full sync (backfill)**: reads every record regardless of fingerprints, fetching pages
+//! concurrently (up to the integration's connection share) while earlier pages are being
+//! committed; progress (`sync_total`, `sync_done`, ..., and recent samples for the rate and
+//! time left) is in the cursor row, written with each page, shown by the admin API
+//! (`GET .../cursors`, `GET .../progress`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ferry_platform::bus::outbox::Outbox;
+use ferry_platform::bus::{Bus, queues};
+use ferry_platform::connector::ingest::{PageError, Pipeline};
+use ferry_platform::connector::poll::{PollError, Poller};
+use ferry_platform::connector::progress::{Sample, Samples};
+use ferry_proto::{IntegrationId, System};
+use sea_orm::{DatabaseConnection, DbErr};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::client::ClientError;
+use crate::integrations::{Integration, Integrations};
+use crate::resource::Resource;
+use crate::store;
+
+mod observe;
+mod recheck;
+mod scan;
+
+pub(crate) use observe::message;
+pub use observe::version_id;
+pub use recheck::{RecheckOutcome, RecordRecheck};
+
+/// Full (every record, republished), incremental (what changed) or reconcile (every record
+/// read in full, new versions published).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// Read everything and publish everything.
+    Full,
+    /// Read what changed and publish new versions only: members by `since_last_changed`,
+    /// e-commerce records by a projected scan of ids and change times (the fast path).
+    Incremental,
+    /// Read every record in full and publish the versions not published yet (catches what
+    /// the fast path cannot see; run every `reconcile_interval_secs` by the poller).
+    Reconcile,
+}
+
+impl SyncMode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Incremental => "incremental",
+            Self::Reconcile => "reconcile",
+        }
+    }
+}
+
+/// Why a sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// MailChimp failed.
+    #[error(transparent)]
+    Api(#[from] ClientError),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    /// An event could not be encoded.
+    #[error("cannot encode an event: {0}")]
+    Encode(String),
+    /// A page fetch task died.
+    #[error("a page fetch failed: {0}")]
+    Task(String),
+    /// A page was not committed (a parked record refused by the bus, the database, a lost
+    /// poll lease).
+    #[error(transparent)]
+    Page(#[from] PageError),
+}
+
+/// What one sync of one resource did.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+pub struct SyncReport {
+    /// The sync run: the correlation id of every event it published.
+    pub correlation_id: Uuid,
+    /// Records read.
+    pub read: u64,
+    /// Records published.
+    pub published: u64,
+    /// Records parked as invalid.
+    pub rejected: u64,
+    /// Records unchanged since they were last published.
+    pub unchanged: u64,
+    /// Pages read.
+    pub pages: u64,
+    /// Records the fast path read in full because their change time moved (or is recent).
+    pub fetched: u64,
+    /// API calls made.
+    pub calls: u64,
+    /// Milliseconds spent deciding and committing pages (the connector's own work, while
+    /// further pages are being fetched).
+    pub commit_ms: u64,
+}
+
+/// Reads MailChimp and publishes what changed.
+pub struct Ingester {
+    db: DatabaseConnection,
+    pipeline: Pipeline,
+    integrations: Arc<Integrations>,
+    initial_sync: bool,
+    page_size: u32,
+    overlap: Duration,
+    reconcile_every: Duration,
+}
+
+impl Ingester {
+    /// An ingester publishing through `outbox`; `bus` takes what cannot be published.
+    pub fn new(
+        db: DatabaseConnection,
+        bus: Arc<dyn Bus>,
+        outbox: Outbox,
+        integrations: Arc<Integrations>,
+    ) -> Self {
+        let section = integrations.section().clone();
+        Self {
+            pipeline: Pipeline::new(
+                db.clone(),
+                bus,
+                outbox,
+                System::Mailchimp,
+                queues::CONNECTOR_MAILCHIMP,
+            ),
+            db,
+            integrations,
+            initial_sync: section.initial_sync,
+            page_size: section.page_size.clamp(1, 1000),
+            overlap: Duration::from_secs(section.poll_overlap_secs),
+            reconcile_every: Duration::from_secs(section.reconcile_interval_secs),
+        }
+    }
+
+    /// The integrations.
+    pub fn integrations(&self) -> &Arc<Integrations> {
+        &self.integrations
+    }
+
+    /// The database.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Syncs every enabled resource of `integration`; stops at the first failure.
+    pub async fn sync_all(
+        &self,
+        integration: &Integration,
+        mode: SyncMode,
+    ) -> Result<Vec<(Resource, SyncReport)>, IngestError> {
+        let mut out = Vec::new();
+        for resource in Resource::all() {
+            if integration.connection.resources.contains(&resource) {
+                out.push((resource, self.sync(integration, resource, mode).await?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Syncs one resource. An incremental sync of a resource never synced is a full one.
+    #[tracing::instrument(skip_all, fields(integration = %integration.id(), resource = resource.as_str(), mode = mode.as_str()))]
+    pub async fn sync(
+        &self,
+        integration: &Integration,
+        resource: Resource,
+        mode: SyncMode,
+    ) -> Result<SyncReport, IngestError> {
+        let _serial = integration.sync_lock.lock().await;
+        let started = Utc::now();
+        let mut cursor = store::cursor(&self.db, integration.id(), resource.as_str())
+            .await?
+            .unwrap_or_else(|| new_cursor(integration, resource));
+        let mode = if cursor.watermark.is_none() {
+            SyncMode::Full
+        } else if mode == SyncMode::Incremental
+            && resource.scanned()
+            && self.reconcile_due(integration, resource, started).await?
+        {
+            SyncMode::Reconcile
+        } else {
+            mode
+        };
+        let since = match mode {
+            SyncMode::Full | SyncMode::Reconcile => None,
+            SyncMode::Incremental => cursor.watermark,
+        };
+        cursor.sync_state = "running".into();
+        cursor.sync_mode = mode.as_str().into();
+        cursor.sync_total = 0;
+        cursor.sync_done = 0;
+        cursor.sync_published = 0;
+        cursor.sync_rejected = 0;
+        cursor.sync_started_at = Some(started);
+        cursor.sync_finished_at = None;
+        cursor.last_error = None;
+        cursor.sync_samples = Some(Samples::started(started).to_json());
+        store::save_cursor(&self.db, cursor.clone()).await?;
+
+        let run = Uuid::now_v7();
+        let result = self
+            .read_all(integration, resource, mode, since, run, &mut cursor)
+            .await;
+        let finished = Utc::now();
+        cursor.sync_finished_at = Some(finished);
+        match &result {
+            Ok(report) => {
+                if resource.scanned() && mode != SyncMode::Incremental {
+                    store::set_reconciled(&self.db, integration.id(), resource.as_str(), finished)
+                        .await?;
+                }
+                cursor.sync_state = "done".into();
+                cursor.watermark = Some(
+                    started
+                        - chrono::Duration::from_std(self.overlap)
+                            .unwrap_or(chrono::Duration::zero()),
+                );
+                cursor.last_poll_at = Some(finished);
+                tracing::info!(
+                    read = report.read,
+                    published = report.published,
+                    rejected = report.rejected,
+                    unchanged = report.unchanged,
+                    fetched = report.fetched,
+                    calls = report.calls,
+                    "MailChimp sync done"
+                );
+            }
+            Err(e) => {
+                cursor.sync_state = "failed".into();
+                cursor.last_error = Some(e.to_string());
+                tracing::warn!(error = %e, "MailChimp sync failed; the watermark stays");
+            }
+        }
+        store::save_cursor(&self.db, cursor).await?;
+        result
+    }
+
+    /// Whether the resource's last full-record pass is older than the reconciliation
+    /// interval.
+    async fn reconcile_due(
+        &self,
+        integration: &Integration,
+        resource: Resource,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbErr> {
+        let last = store::reconciled_at(&self.db, integration.id(), resource.as_str()).await?;
+        let every =
+            chrono::Duration::from_std(self.reconcile_every).unwrap_or(chrono::Duration::MAX);
+        Ok(last.is_none_or(|t| now - t >= every))
+    }
+
+    /// The outbox (to wake after a commit).
+    pub fn outbox(&self) -> &Outbox {
+        self.pipeline.outbox()
+    }
+}
+
+/// MailChimp's side of the kit's polling: one poll is an incremental sync of each enabled
+/// resource (a full one first when never synced and `initial_sync` is on; a resource never
+/// synced is left alone when it is off).
+#[async_trait::async_trait]
+impl Poller for Ingester {
+    fn integrations(&self) -> Vec<IntegrationId> {
+        self.integrations.active().iter().map(|i| i.id()).collect()
+    }
+
+    fn is_active(&self, id: IntegrationId) -> bool {
+        self.integrations.is_active(id)
+    }
+
+    async fn poll(&self, id: IntegrationId) -> Result<u64, PollError> {
+        let Some(integration) = self.integrations.get(id) else {
+            return Ok(0);
+        };
+        let mut changes = 0;
+        let mut first_error: Option<PollError> = None;
+        for resource in Resource::all() {
+            if !integration.connection.resources.contains(&resource) {
+                continue;
+            }
+            let never = match store::cursor(&self.db, id, resource.as_str()).await {
+                Ok(cursor) => cursor.is_none_or(|c| c.watermark.is_none()),
+                Err(error) => {
+                    first_error.get_or_insert(Box::new(error));
+                    continue;
+                }
+            };
+            if never && !self.initial_sync {
+                continue;
+            }
+            match self
+                .sync(&integration, resource, SyncMode::Incremental)
+                .await
+            {
+                Ok(report) => changes += report.published + report.rejected,
+                Err(error) => {
+                    tracing::warn!(integration = %id, resource = resource.as_str(), %error, "MailChimp poll failed");
+                    first_error.get_or_insert(Box::new(error));
+                }
+            }
+        }
+        first_error.map_or(Ok(changes), Err)
+    }
+}
+
+fn new_cursor(integration: &Integration, resource: Resource) -> store::cursor::Model {
+    store::cursor::Model {
+        integration_id: integration.id().as_uuid(),
+        resource: resource.as_str().to_owned(),
+        watermark: None,
+        last_poll_at: None,
+        sync_state: "idle".into(),
+        sync_mode: SyncMode::Full.as_str().into(),
+        sync_total: 0,
+        sync_done: 0,
+        sync_published: 0,
+        sync_rejected: 0,
+        sync_started_at: None,
+        sync_finished_at: None,
+        last_error: None,
+        sync_samples: None,
+    }
+}
+
+/// Adds the records read so far to the sync's progress samples (its rate and time left,
+/// served by `GET .../progress`); saved with the cursor in the page's transaction.
+pub(super) fn record_sample(cursor: &mut store::cursor::Model) {
+    let mut samples = Samples::from_json(cursor.sync_samples.as_ref());
+    let done = u64::try_from(cursor.sync_done).unwrap_or(0);
+    samples.record(Sample {
+        at: Utc::now(),
+        done,
+        position: done,
+    });
+    cursor.sync_samples = Some(samples.to_json());
+}
