@@ -153,8 +153,8 @@ pub struct SyncReport {
     pub fetched: u64,
     /// API calls made.
     pub calls: u64,
-    /// Milliseconds spent deciding and committing pages (the connector's own work, while
-    /// further pages are being fetched).
+    /// Milliseconds spent comparing scanned pages with the versions seen, deciding and
+    /// committing pages (the connector's own work, while further pages are being fetched).
     pub commit_ms: u64,
 }
 

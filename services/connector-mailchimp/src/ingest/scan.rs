@@ -170,6 +170,7 @@ impl Ingester {
         cursor: &mut store::cursor::Model,
         report: &mut SyncReport,
     ) -> Result<(), IngestError> {
+        let started = std::time::Instant::now();
         let scanned = page.items.len();
         let ids: Vec<String> = page.items.iter().map(|r| record_id(resource, r)).collect();
         let seen =
@@ -192,6 +193,7 @@ impl Ingester {
         report.read += unchanged;
         report.unchanged += unchanged;
         cursor.sync_done += unchanged as i64;
+        report.commit_ms += u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if changed.is_empty() {
             report.pages += 1;
             return Ok(());
