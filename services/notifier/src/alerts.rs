@@ -3,6 +3,7 @@
 //! and a resolve notification when it clears. Notifications are rows of `notifier_deliveries`,
 //! written in the same transaction as the alert, and sent by [`crate::delivery`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
@@ -317,6 +318,44 @@ impl AlertBook {
         for alert in open {
             self.resolve_alert(conn, alert, resolution, now).await?;
             resolved += 1;
+        }
+        Ok(resolved)
+    }
+
+    /// Resolves every open alert named in `resolves` (`(dedup key, resolution)`; the first
+    /// resolution named for a key is recorded) with one query for all of them: nothing more
+    /// when none is open.
+    pub async fn resolve_each<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        resolves: &[(String, String)],
+        now: DateTime<Utc>,
+    ) -> Result<u32, DbErr> {
+        if resolves.is_empty() {
+            return Ok(0);
+        }
+        let mut resolution: HashMap<&str, &str> = HashMap::new();
+        for (key, why) in resolves {
+            resolution.entry(key.as_str()).or_insert(why.as_str());
+        }
+        let mut resolved = 0;
+        let keys: Vec<&str> = resolution.keys().copied().collect();
+        // Bounded IN lists (SQLite's variable limit).
+        for chunk in keys.chunks(500) {
+            let open = alert_row::Entity::find()
+                .filter(alert_row::Column::DedupKey.is_in(chunk.iter().copied()))
+                .filter(alert_row::Column::State.eq(OPEN))
+                .all(conn)
+                .await?;
+            for alert in open {
+                let why = resolution
+                    .get(alert.dedup_key.as_str())
+                    .copied()
+                    .unwrap_or("succeeded")
+                    .to_owned();
+                self.resolve_alert(conn, alert, &why, now).await?;
+                resolved += 1;
+            }
         }
         Ok(resolved)
     }

@@ -308,8 +308,10 @@ impl Recording {
         let paired = pair(txn, recorded).await?;
         for (message, _) in recorded {
             directory::record_change(txn, &message.obs).await?;
-            rules::on_message(&self.book, txn, &message.obs, Utc::now()).await?;
         }
+        let observations: Vec<&crate::classify::Observation> =
+            recorded.iter().map(|(m, _)| &m.obs).collect();
+        rules::on_messages(&self.book, txn, &observations, Utc::now()).await?;
         Ok(paired)
     }
 

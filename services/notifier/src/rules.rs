@@ -182,25 +182,84 @@ pub async fn on_message<C: ConnectionTrait>(
             )
             .await?;
         }
-        Status::Succeeded if obs.direction == "in" => {
-            let mut keys = vec![
-                format!("auth:{integration}:{}", obs.system),
-                format!("unreachable:{integration}:{}", obs.system),
-                format!("no_sync:{integration}"),
-            ];
-            let saga_done = match env.message_type.as_str() {
-                "order.created" | "order.status-set" => true,
-                "order.found" => env.payload.get("found").is_some_and(|f| !f.is_null()),
-                _ => false,
-            };
-            if obs.flow != "orders" || saga_done {
-                keys.push(failure_key(obs));
+        Status::Succeeded => {
+            if let Some(resolves) = resolves_of(obs) {
+                book.resolve_any(conn, &resolves.keys, &resolves.resolution, now)
+                    .await?;
             }
-            book.resolve_any(conn, &keys, &format!("{} succeeded", env.message_type), now)
-                .await?;
         }
         _ => {}
     }
+    Ok(())
+}
+
+/// The alerts a success resolves, by dedup key, and the resolution to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolves {
+    /// Dedup keys of the alerts resolved (those open).
+    pub keys: Vec<String>,
+    /// Why (`"<message type> succeeded"`).
+    pub resolution: String,
+}
+
+/// What a succeeded reply (an inbound message) resolves: the integration's credential,
+/// reachability and no-sync alerts of its system, and the failure alert of its record
+/// (for an order saga, only once the saga is done). `None` for anything else.
+pub fn resolves_of(obs: &Observation) -> Option<Resolves> {
+    if obs.status != Status::Succeeded || obs.direction != "in" {
+        return None;
+    }
+    let env = &obs.envelope;
+    let integration = env.integration_id.to_string();
+    let mut keys = vec![
+        format!("auth:{integration}:{}", obs.system),
+        format!("unreachable:{integration}:{}", obs.system),
+        format!("no_sync:{integration}"),
+    ];
+    let saga_done = match env.message_type.as_str() {
+        "order.created" | "order.status-set" => true,
+        "order.found" => env.payload.get("found").is_some_and(|f| !f.is_null()),
+        _ => false,
+    };
+    if obs.flow != "orders" || saga_done {
+        keys.push(failure_key(obs));
+    }
+    Some(Resolves {
+        keys,
+        resolution: format!("{} succeeded", env.message_type),
+    })
+}
+
+/// The rules of a batch of messages, in order, with the resolves of consecutive successes
+/// looked up together: one query for a batch without failures, the common case (rather
+/// than one per success). A failure first settles the successes before it, so an alert a
+/// later failure opens is never resolved by an earlier success.
+pub async fn on_messages<C: ConnectionTrait>(
+    book: &AlertBook,
+    conn: &C,
+    observations: &[&Observation],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut pending: Vec<(String, String)> = Vec::new();
+    for &obs in observations {
+        if let Some(resolves) = resolves_of(obs) {
+            pending.extend(
+                resolves
+                    .keys
+                    .into_iter()
+                    .map(|k| (k, resolves.resolution.clone())),
+            );
+            continue;
+        }
+        if obs.status != Status::Failed {
+            // Nothing else raises or resolves here (see `on_message`).
+            continue;
+        }
+        book.resolve_each(conn, &std::mem::take(&mut pending), now)
+            .await?;
+        on_message(book, conn, obs, now).await?;
+    }
+    book.resolve_each(conn, &pending, now).await?;
     Ok(())
 }
 

@@ -749,3 +749,70 @@ async fn erase_redacts_alerts_and_parked_messages_and_is_audited_and_parked_ones
     receiver.stop().await;
     world.cleanup().await;
 }
+
+/// A batch's successes resolve their alerts with one lookup, and a failure in the batch
+/// settles the successes before it first: the outcome is that of the messages one by one.
+#[tokio::test]
+async fn a_batch_resolves_like_its_messages_one_by_one() {
+    use ferry_notifier::alerts::AlertBook;
+    use ferry_notifier::classify::{Observation, classify};
+    use ferry_notifier::rules::on_messages;
+
+    let world = World::new(BusKind::InProcess, DbKind::Sqlite).await;
+    let book = AlertBook::new(&[], 60, None);
+    let integration = integration();
+    let email = "anna@example.com";
+    let observed = customer_observed(integration, email);
+    let upsert = customer_upsert(&observed, email);
+    let observe = |body: ferry_platform::bus::BusMessage| -> Observation {
+        classify(&body.routing_key, false, &body.body).unwrap()
+    };
+    let auth = || {
+        observe(
+            ferry_platform::bus::BusMessage::from_envelope(&failed(
+                &upsert,
+                ErrorCode::Auth,
+                "MplusKASSA answered 401: invalid API key",
+            ))
+            .unwrap(),
+        )
+    };
+    let ok = || {
+        observe(
+            ferry_platform::bus::BusMessage::from_envelope(&customer_upserted(&upsert, email))
+                .unwrap(),
+        )
+    };
+    let count = |state: &'static str| {
+        let db = world.db.clone();
+        async move {
+            use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+            ferry_notifier::store::alert_row::Entity::find()
+                .filter(ferry_notifier::store::alert_row::Column::State.eq(state))
+                .count(&db)
+                .await
+                .unwrap()
+        }
+    };
+    let now = Utc::now();
+    // A success, then a failure: the failure's alert stays open.
+    on_messages(&book, &world.db, &[&ok(), &auth()], now)
+        .await
+        .unwrap();
+    assert_eq!((count("open").await, count("resolved").await), (1, 0));
+    // A failure (a second occurrence), then successes: resolved by the first of them.
+    on_messages(&book, &world.db, &[&auth(), &ok(), &ok()], now)
+        .await
+        .unwrap();
+    assert_eq!((count("open").await, count("resolved").await), (0, 1));
+    // Success, failure, success: opened again, then resolved again.
+    on_messages(&book, &world.db, &[&ok(), &auth(), &ok()], now)
+        .await
+        .unwrap();
+    assert_eq!((count("open").await, count("resolved").await), (0, 2));
+    // Success, failure: the new alert stays open.
+    on_messages(&book, &world.db, &[&ok(), &auth()], now)
+        .await
+        .unwrap();
+    assert_eq!((count("open").await, count("resolved").await), (1, 2));
+}
