@@ -9,7 +9,8 @@ use ferry_mplusqapi::WireError;
 use ferry_mplusqapi::ops;
 use rust_decimal::Decimal;
 
-use super::transport::{MplusClient, MplusError, Retry, malformed};
+use super::error::malformed;
+use super::{MplusClient, MplusError, Retry};
 use crate::soap::Element;
 use crate::soap::requests::{self, Page, ProductQuery};
 use crate::soap::types::{
