@@ -1,5 +1,6 @@
 //! One method per MplusQAPI operation Ferry uses: build the request ([`requests`]), send it
-//! ([`MplusClient::call`]), check the business result and read the records ([`types`]).
+//! ([`MplusClient::call`]), check the business result and read the records
+//! ([`crate::soap::types`]).
 //! Business results other than OK (`CREATE-ORDER-RESULT-FAILED`, ...) are
 //! [`MplusError::Rejected`] with the `errorMessage`.
 
