@@ -31,7 +31,8 @@ pub use relation::{
 };
 pub use sale::{
     AddressWrite, LineWrite, ORDERS_BY_EXT_IDS_MAX, OrderWrite, PaymentWrite, cancel_order,
-    create_order_v3, find_order, get_invoices, get_orders, get_orders_by_ext_order_ids,
+    create_order_v3, find_order, get_invoice, get_invoices, get_orders,
+    get_orders_by_ext_order_ids,
 };
 pub use stock::{get_stock, set_stock};
 

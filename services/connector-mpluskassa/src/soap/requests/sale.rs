@@ -50,6 +50,13 @@ pub fn get_orders(page: Page) -> ops::GetOrders {
     }
 }
 
+/// `getInvoice` of invoice `invoice_id`.
+pub fn get_invoice(invoice_id: &str) -> ops::GetInvoice {
+    ops::GetInvoice {
+        invoice_id: invoice_id.to_owned(),
+    }
+}
+
 /// `getInvoices`: one sync-marker page, with lines.
 pub fn get_invoices(page: Page) -> ops::GetInvoices {
     ops::GetInvoices {
