@@ -1,16 +1,18 @@
 //! connector-mpluskassa: Ferry's connector to MplusKASSA's SOAP API (MplusQAPI).
 //!
-//! - [`client`]: the SOAP 1.1 client, `transport` (HTTP, timeouts, retries only where
-//!   repeating is safe, fault classification, the response size/depth guard, credentials
-//!   never logged) apart from `operations` (one method per MplusQAPI operation).
-//! - [`soap`]: what Ferry reads and writes of MplusQAPI, on top of the shared wire crate
-//!   `ferry-mplusqapi` (serde types from the WSDL, also used by the sandbox).
+//! - [`client`]: the SOAP 1.1 client, `transport` (HTTP, timeouts, the response size/depth
+//!   guard, credentials never logged) with `connection`, `retry` (only where repeating is
+//!   safe) and `error` (fault classification), apart from `operations` (one method per
+//!   MplusQAPI operation).
+//! - [`soap`]: what Ferry reads (`types`) and writes (`requests`) of MplusQAPI, per record
+//!   family, on top of the shared wire crate `ferry-mplusqapi` (serde types from the WSDL,
+//!   also used by the sandbox).
 //! - [`ingest`]: change detection with sync markers per entity on the connector kit's ingest
 //!   pipeline (cursors committed with the events through the outbox, invalid records
 //!   parked); publishes `mpluskassa.<entity>.observed`; orders and invoices (till sales) both
 //!   as `order.observed`; one pass of one integration for the kit's poll scheduler.
 //! - [`commands`]: executes `mpluskassa.*` commands idempotently and replies.
-//! - [`convert`]: MplusKASSA records <-> canonical models.
+//! - [`convert`]: MplusKASSA records <-> canonical models, one file per entity.
 //! - [`store`]: cursors, cross-references, connection settings (tables and migration).
 //! - [`integrations`]: the installations served (configuration and registry), live or not.
 //! - [`registry`]: following the integration registry (`ferry.integration.changed`).

@@ -191,6 +191,10 @@ fn every_request_is_valid_against_the_wsdl() {
         ("getOrders", env(rq::get_orders(page))),
         ("getInvoices", env(rq::get_invoices(page))),
         (
+            "getInvoice",
+            env(rq::get_invoice("00000000-0000-4000-8000-000000000001")),
+        ),
+        (
             "createOrderV3",
             env(rq::create_order_v3(
                 &order(),

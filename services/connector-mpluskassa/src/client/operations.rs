@@ -1,15 +1,17 @@
 //! One method per MplusQAPI operation Ferry uses: build the request ([`requests`]), send it
-//! ([`MplusClient::call`]), check the business result and read the records ([`types`]).
+//! ([`MplusClient::call`]), check the business result and read the records
+//! ([`crate::soap::types`]).
 //! Business results other than OK (`CREATE-ORDER-RESULT-FAILED`, ...) are
 //! [`MplusError::Rejected`] with the `errorMessage`.
 
 use std::collections::HashMap;
 
-use ferry_mplusqapi::WireError;
-use ferry_mplusqapi::ops;
+use ferry_mplusqapi::{Operation, WireError};
 use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
 
-use super::transport::{MplusClient, MplusError, Retry, malformed};
+use super::error::malformed;
+use super::{MplusClient, MplusError, Response, Retry};
 use crate::soap::Element;
 use crate::soap::requests::{self, Page, ProductQuery};
 use crate::soap::types::{
@@ -101,6 +103,36 @@ fn rejected(operation: &'static str, result: &str, message: &str) -> MplusError 
     }
 }
 
+/// The record of a lookup that answered `ok`, made Ferry's with `from_wire`; `None` for any
+/// other result (not found).
+fn found<W, T>(
+    operation: &'static str,
+    (result, ok): (&str, &str),
+    record: Option<W>,
+    from_wire: impl FnOnce(W) -> Result<T, WireError>,
+) -> Result<Option<T>, MplusError> {
+    if result.trim() != ok {
+        return Ok(None);
+    }
+    record
+        .map(from_wire)
+        .transpose()
+        .map_err(malformed(operation))
+}
+
+/// The records of a list answer (see [`Response::items`]) made Ferry's with `from_wire`, each
+/// with its element; one that cannot be read is an `Err` beside the others.
+fn listed<W: DeserializeOwned, T>(
+    r: &Response,
+    (list, item): (Option<&str>, &str),
+    from_wire: impl Fn(W) -> Result<T, WireError>,
+) -> Vec<Listed<T>> {
+    r.items(list, item)
+        .into_iter()
+        .map(|l| l.then(&from_wire))
+        .collect()
+}
+
 /// Every record of a list, or the first error.
 fn all<W, T>(
     operation: &'static str,
@@ -114,73 +146,61 @@ fn all<W, T>(
 }
 
 impl MplusClient {
+    /// Sends `op` and decodes its response.
+    async fn ask<O: Operation>(&self, op: &O, retry: Retry) -> Result<O::Response, MplusError> {
+        self.call(op, retry).await?.decode()
+    }
+
     /// `getApiVersion`: the connection test.
     pub async fn api_version(&self) -> Result<ApiVersion, MplusError> {
-        let r = self.call(&requests::get_api_version(), Retry::Safe).await?;
-        ApiVersion::from_wire(r.decode()?).map_err(malformed("getApiVersion"))
+        let r = self.ask(&requests::get_api_version(), Retry::Safe).await?;
+        ApiVersion::from_wire(r).map_err(malformed("getApiVersion"))
     }
 
     /// `getCurrentSyncMarkers`.
     pub async fn sync_markers(&self) -> Result<SyncMarkers, MplusError> {
         let r = self
-            .call(&requests::get_current_sync_markers(), Retry::Safe)
+            .ask(&requests::get_current_sync_markers(), Retry::Safe)
             .await?;
-        Ok(SyncMarkers::from_wire(r.decode()?))
+        Ok(SyncMarkers::from_wire(r))
     }
 
     /// `getBranches`.
     pub async fn branches(&self) -> Result<Vec<Branch>, MplusError> {
-        let r = self.call(&requests::get_branches(), Retry::Safe).await?;
-        let r: ops::GetBranchesResponse = r.decode()?;
+        let r = self.ask(&requests::get_branches(), Retry::Safe).await?;
         all("getBranches", r.branches.branch, Branch::from_wire)
     }
 
     /// `getEmployees`.
     pub async fn employees(&self) -> Result<Vec<Employee>, MplusError> {
-        let r = self.call(&requests::get_employees(), Retry::Safe).await?;
-        let r: ops::GetEmployeesResponse = r.decode()?;
-        all(
-            "getEmployees",
-            r.employee_list.employee,
-            Employee::from_wire,
-        )
+        let r = self.ask(&requests::get_employees(), Retry::Safe).await?;
+        let employees = r.employee_list.employee;
+        all("getEmployees", employees, Employee::from_wire)
     }
 
     /// `getEmployee`; `None` when it does not exist.
     pub async fn employee(&self, number: i64) -> Result<Option<Employee>, MplusError> {
         let r = self
-            .call(&requests::get_employee(number), Retry::Safe)
+            .ask(&requests::get_employee(number), Retry::Safe)
             .await?;
-        let r: ops::GetEmployeeResponse = r.decode()?;
-        match r.result.trim() {
-            "GET-EMPLOYEE-RESULT-OK" => r
-                .employee
-                .map(Employee::from_wire)
-                .transpose()
-                .map_err(malformed("getEmployee")),
-            _ => Ok(None),
-        }
+        let result = (r.result.as_str(), "GET-EMPLOYEE-RESULT-OK");
+        found("getEmployee", result, r.employee, Employee::from_wire)
     }
 
     /// `getPaymentMethodsV2`.
     pub async fn payment_methods(&self) -> Result<Vec<PaymentMethod>, MplusError> {
         let r = self
-            .call(&requests::get_payment_methods_v2(), Retry::Safe)
+            .ask(&requests::get_payment_methods_v2(), Retry::Safe)
             .await?;
-        let r: ops::GetPaymentMethodsResponse = r.decode()?;
-        all(
-            "getPaymentMethodsV2",
-            r.payment_method_list.payment_method,
-            PaymentMethod::from_wire,
-        )
+        let methods = r.payment_method_list.payment_method;
+        all("getPaymentMethodsV2", methods, PaymentMethod::from_wire)
     }
 
     /// `getVatGroupList`, percentages read with the installation's scale.
     pub async fn vat_groups(&self) -> Result<(Vec<VatGroup>, VatScale), MplusError> {
         let r = self
-            .call(&requests::get_vat_group_list(), Retry::Safe)
+            .ask(&requests::get_vat_group_list(), Retry::Safe)
             .await?;
-        let r: ops::GetVatGroupListResponse = r.decode()?;
         let mut groups = all("getVatGroupList", r.vat_group, VatGroup::from_wire)?;
         let scale = VatScale::detect(&groups);
         scale.apply(&mut groups);
@@ -190,14 +210,10 @@ impl MplusClient {
     /// `getTurnoverGroups` (active ones).
     pub async fn turnover_groups(&self) -> Result<Vec<TurnoverGroup>, MplusError> {
         let r = self
-            .call(&requests::get_turnover_groups(true), Retry::Safe)
+            .ask(&requests::get_turnover_groups(true), Retry::Safe)
             .await?;
-        let r: ops::GetTurnoverGroupsResponse = r.decode()?;
-        all(
-            "getTurnoverGroups",
-            r.turnover_group_list.turnover_group,
-            TurnoverGroup::from_wire,
-        )
+        let groups = r.turnover_group_list.turnover_group;
+        all("getTurnoverGroups", groups, TurnoverGroup::from_wire)
     }
 
     /// `findRelationV2` by e-mail with `exactMatch`.
@@ -207,9 +223,8 @@ impl MplusClient {
     ) -> Result<Option<Relation>, MplusError> {
         let op = "findRelationV2";
         let r = self
-            .call(&requests::find_relation_v2_by_email(email), Retry::Safe)
+            .ask(&requests::find_relation_v2_by_email(email), Retry::Safe)
             .await?;
-        let r: ops::FindRelationV2Response = r.decode()?;
         match r.result.trim() {
             "FIND-RELATION-RESULT-OK" => r
                 .relation
@@ -227,17 +242,10 @@ impl MplusClient {
     /// `getRelation`; `None` when it does not exist.
     pub async fn relation(&self, number: i64) -> Result<Option<Relation>, MplusError> {
         let r = self
-            .call(&requests::get_relation(number), Retry::Safe)
+            .ask(&requests::get_relation(number), Retry::Safe)
             .await?;
-        let r: ops::GetRelationResponse = r.decode()?;
-        match r.result.trim() {
-            "GET-RELATION-RESULT-OK" => r
-                .relation
-                .map(Relation::from_wire)
-                .transpose()
-                .map_err(malformed("getRelation")),
-            _ => Ok(None),
-        }
+        let result = (r.result.as_str(), "GET-RELATION-RESULT-OK");
+        found("getRelation", result, r.relation, Relation::from_wire)
     }
 
     /// `getRelations`: one sync-marker page, ascending by marker. Each relation is returned
@@ -246,19 +254,16 @@ impl MplusClient {
         let r = self
             .call(&requests::get_relations(page), Retry::Safe)
             .await?;
-        Ok(r.items(Some("relationList"), "relation")
-            .into_iter()
-            .map(|l| l.then(Relation::from_wire))
-            .collect())
+        let list = (Some("relationList"), "relation");
+        Ok(listed(&r, list, Relation::from_wire))
     }
 
     /// `createRelation`; returns the new relation number. Tried once (not idempotent).
     pub async fn create_relation(&self, r: &requests::RelationWrite) -> Result<i64, MplusError> {
         let op = "createRelation";
         let r = self
-            .call(&requests::create_relation(r), Retry::Never)
+            .ask(&requests::create_relation(r), Retry::Never)
             .await?;
-        let r: ops::CreateRelationResponse = r.decode()?;
         expect_result(op, &r.result, "CREATE-RELATION-RESULT-OK", &r.error_message)?;
         r.relation_number.ok_or_else(|| MplusError::Malformed {
             operation: op,
@@ -268,16 +273,9 @@ impl MplusClient {
 
     /// `updateRelation` (absolute: safe to repeat).
     pub async fn update_relation(&self, r: &requests::RelationWrite) -> Result<(), MplusError> {
-        let r = self
-            .call(&requests::update_relation(r), Retry::Safe)
-            .await?;
-        let r: ops::UpdateRelationResponse = r.decode()?;
-        expect_result(
-            "updateRelation",
-            &r.result,
-            "UPDATE-RELATION-RESULT-OK",
-            &r.error_message,
-        )
+        let r = self.ask(&requests::update_relation(r), Retry::Safe).await?;
+        let ok = "UPDATE-RELATION-RESULT-OK";
+        expect_result("updateRelation", &r.result, ok, &r.error_message)
     }
 
     /// `getProducts`.
@@ -285,10 +283,8 @@ impl MplusClient {
         let r = self
             .call(&requests::get_products(query), Retry::Safe)
             .await?;
-        Ok(r.items(Some("productList"), "product")
-            .into_iter()
-            .map(|l| l.then(Product::from_wire))
-            .collect())
+        let list = (Some("productList"), "product");
+        Ok(listed(&r, list, Product::from_wire))
     }
 
     /// `createProduct`; returns the product number and its article numbers. Tried once.
@@ -297,10 +293,7 @@ impl MplusClient {
         p: &requests::ProductWrite,
     ) -> Result<(i64, Vec<i64>), MplusError> {
         let op = "createProduct";
-        let r = self
-            .call(&requests::create_product(p), Retry::Never)
-            .await?;
-        let r: ops::CreateProductResponse = r.decode()?;
+        let r = self.ask(&requests::create_product(p), Retry::Never).await?;
         expect_result(op, &r.result, "CREATE-PRODUCT-RESULT-OK", &r.error_message)?;
         let number = r.product_number.ok_or_else(|| MplusError::Malformed {
             operation: op,
@@ -317,22 +310,16 @@ impl MplusClient {
         } else {
             Retry::Never
         };
-        let r = self.call(&requests::update_product(p), retry).await?;
-        let r: ops::UpdateProductResponse = r.decode()?;
-        expect_result(
-            "updateProduct",
-            &r.result,
-            "UPDATE-PRODUCT-RESULT-OK",
-            &r.error_message,
-        )
+        let r = self.ask(&requests::update_product(p), retry).await?;
+        let ok = "UPDATE-PRODUCT-RESULT-OK";
+        expect_result("updateProduct", &r.result, ok, &r.error_message)
     }
 
     /// `getArticleGroups` without a marker: the whole tree, flattened with parents.
     pub async fn article_group_tree(&self) -> Result<Vec<ArticleGroup>, MplusError> {
         let r = self
-            .call(&requests::get_article_groups(None), Retry::Safe)
+            .ask(&requests::get_article_groups(None), Retry::Safe)
             .await?;
-        let r: ops::GetArticleGroupsResponse = r.decode()?;
         let mut out = Vec::new();
         ArticleGroup::flatten(r.article_group_list, 0, &mut out)
             .map_err(malformed("getArticleGroups"))?;
@@ -348,22 +335,15 @@ impl MplusClient {
         let r = self
             .call(&requests::get_article_groups(Some(page)), Retry::Safe)
             .await?;
-        Ok(r.items(Some("articleGroupList"), "articleGroups")
-            .into_iter()
-            .map(|l| l.then(ArticleGroup::from_wire))
-            .collect())
+        let list = (Some("articleGroupList"), "articleGroups");
+        Ok(listed(&r, list, ArticleGroup::from_wire))
     }
 
     /// `newArticleGroup`; returns the group number. Tried once.
     pub async fn new_article_group(&self, parent: i32, name: &str) -> Result<i32, MplusError> {
         let op = "newArticleGroup";
-        let r = self
-            .call(
-                &requests::new_article_group(parent, name, name),
-                Retry::Never,
-            )
-            .await?;
-        let r: ops::NewArticleGroupResponse = r.decode()?;
+        let request = requests::new_article_group(parent, name, name);
+        let r = self.ask(&request, Retry::Never).await?;
         expect_result(op, &r.result, "NEW-ARTICLE-GROUP-RESULT-OK", "")?;
         r.group_number.ok_or_else(|| MplusError::Malformed {
             operation: op,
@@ -378,19 +358,10 @@ impl MplusClient {
         name: &str,
         parent: i32,
     ) -> Result<(), MplusError> {
-        let r = self
-            .call(
-                &requests::update_article_group(number, name, name, parent),
-                Retry::Safe,
-            )
-            .await?;
-        let r: ops::UpdateArticleGroupResponse = r.decode()?;
-        expect_result(
-            "updateArticleGroup",
-            &r.result,
-            "SAVE-ARTICLE-GROUP-RESULT-OK",
-            "",
-        )
+        let request = requests::update_article_group(number, name, name, parent);
+        let r = self.ask(&request, Retry::Safe).await?;
+        let ok = "SAVE-ARTICLE-GROUP-RESULT-OK";
+        expect_result("updateArticleGroup", &r.result, ok, "")
     }
 
     /// `getStock` of `articles` (every stock article when empty) changed since `since`.
@@ -403,10 +374,7 @@ impl MplusClient {
         let r = self
             .call(&requests::get_stock(branch, articles, since), Retry::Safe)
             .await?;
-        Ok(r.items(None, "articleStocks")
-            .into_iter()
-            .map(|l| l.then(ArticleStock::from_wire))
-            .collect())
+        Ok(listed(&r, (None, "articleStocks"), ArticleStock::from_wire))
     }
 
     /// `setStock` (absolute: safe to repeat); returns the new stockId.
@@ -425,8 +393,7 @@ impl MplusClient {
                     message: format!("stock quantity {amount} does not fit MplusKASSA's format"),
                 }
             })?;
-        let r = self.call(&body, Retry::Safe).await?;
-        let r: ops::SetStockResponse = r.decode()?;
+        let r = self.ask(&body, Retry::Safe).await?;
         expect_result(op, &r.result, "SET-STOCK-RESULT-OK", "")?;
         Ok(r.stock_id.unwrap_or(0))
     }
@@ -434,26 +401,18 @@ impl MplusClient {
     /// `findOrder` by extOrderId.
     pub async fn find_order(&self, ext_order_id: &str) -> Result<Option<Order>, MplusError> {
         let r = self
-            .call(&requests::find_order(ext_order_id), Retry::Safe)
+            .ask(&requests::find_order(ext_order_id), Retry::Safe)
             .await?;
-        let r: ops::GetOrderResponse = r.decode()?;
-        match r.result.trim() {
-            "GET-ORDER-RESULT-OK" => r
-                .order
-                .map(Order::from_wire)
-                .transpose()
-                .map_err(malformed("findOrder")),
-            _ => Ok(None),
-        }
+        let result = (r.result.as_str(), "GET-ORDER-RESULT-OK");
+        found("findOrder", result, r.order, Order::from_wire)
     }
 
     /// `cancelOrder`: safe to repeat (a cancelled order answers already-cancelled).
     pub async fn cancel_order(&self, order_id: &str) -> Result<Cancellation, MplusError> {
         let op = "cancelOrder";
         let r = self
-            .call(&requests::cancel_order(order_id), Retry::Safe)
+            .ask(&requests::cancel_order(order_id), Retry::Safe)
             .await?;
-        let r: ops::CancelOrderResponse = r.decode()?;
         match r.result.trim() {
             "CANCEL-ORDER-RESULT-OK" => Ok(Cancellation::Cancelled),
             "CANCEL-ORDER-RESULT-ALREADY-CANCELLED" => Ok(Cancellation::AlreadyCancelled),
@@ -465,22 +424,10 @@ impl MplusClient {
     /// `getInvoice`: one invoice by id (`None` when MplusKASSA has none).
     pub async fn invoice(&self, invoice_id: &str) -> Result<Option<Invoice>, MplusError> {
         let r = self
-            .call(
-                &ops::GetInvoice {
-                    invoice_id: invoice_id.to_owned(),
-                },
-                Retry::Safe,
-            )
+            .ask(&requests::get_invoice(invoice_id), Retry::Safe)
             .await?;
-        let r: ops::GetInvoiceResponse = r.decode()?;
-        match r.result.trim() {
-            "GET-INVOICE-RESULT-OK" => r
-                .invoice
-                .map(Invoice::from_wire)
-                .transpose()
-                .map_err(malformed("getInvoice")),
-            _ => Ok(None),
-        }
+        let result = (r.result.as_str(), "GET-INVOICE-RESULT-OK");
+        found("getInvoice", result, r.invoice, Invoice::from_wire)
     }
 
     /// `getOrdersByExtOrderIds`: the orders of up to
@@ -510,10 +457,7 @@ impl MplusClient {
     /// `getOrders`: one sync-marker page.
     pub async fn orders(&self, page: Page) -> Result<Vec<Listed<Order>>, MplusError> {
         let r = self.call(&requests::get_orders(page), Retry::Safe).await?;
-        Ok(r.items(Some("orderList"), "order")
-            .into_iter()
-            .map(|l| l.then(Order::from_wire))
-            .collect())
+        Ok(listed(&r, (Some("orderList"), "order"), Order::from_wire))
     }
 
     /// `getInvoices`: one sync-marker page (till and back-office sales).
@@ -521,10 +465,8 @@ impl MplusClient {
         let r = self
             .call(&requests::get_invoices(page), Retry::Safe)
             .await?;
-        Ok(r.items(Some("invoiceList"), "invoice")
-            .into_iter()
-            .map(|l| l.then(Invoice::from_wire))
-            .collect())
+        let list = (Some("invoiceList"), "invoice");
+        Ok(listed(&r, list, Invoice::from_wire))
     }
 
     /// `createOrderV3`: idempotent through `idempotency_key`, so retried like a read.
@@ -535,13 +477,8 @@ impl MplusClient {
         payments: &[requests::PaymentWrite],
     ) -> Result<OrderCreation, MplusError> {
         let op = "createOrderV3";
-        let r = self
-            .call(
-                &requests::create_order_v3(order, idempotency_key, payments),
-                Retry::Safe,
-            )
-            .await?;
-        let r: ops::CreateOrderV3Response = r.decode()?;
+        let request = requests::create_order_v3(order, idempotency_key, payments);
+        let r = self.ask(&request, Retry::Safe).await?;
         let replayed = r.idempotency_result.as_deref().map(str::trim)
             == Some("IDEMPOTENCY-RESULT-REPLAY-RESPONSE");
         let message = r.error_message.as_deref().unwrap_or_default();

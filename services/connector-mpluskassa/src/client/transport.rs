@@ -1,265 +1,36 @@
 //! The transport under the MplusQAPI client: one [`MplusClient`] per installation (endpoint +
-//! `ident`/`secret`), sending one [`Operation`] at a time and classifying what went wrong.
+//! `ident`/`secret`, [`super::connection`]), sending one [`Operation`] at a time.
 //!
 //! - Credentials travel as query parameters (`?ident=&secret=`), as MplusQAPI wants; the URL
 //!   is therefore never logged, and transport errors are stripped of it.
 //! - Every call has a timeout. Transport failures, HTTP 5xx without a SOAP fault, `Server`
-//!   faults and unreadable responses are retried with exponential backoff and jitter, but only
-//!   for calls that are safe to repeat ([`Retry::Safe`]: reads, absolute writes by number,
-//!   `createOrderV3` with its idempotency key). Creations without such a key are tried once;
-//!   their callers look the record up again before a new attempt.
-//! - Failures are [`MplusError`]s naming the operation; business results other than OK
-//!   (`CREATE-ORDER-RESULT-FAILED`, ...) are [`MplusError::Rejected`] with the `errorMessage`.
+//!   faults and unreadable responses are transient ([`super::error`] classifies) and sent
+//!   again only for calls that are safe to repeat ([`super::retry`]).
 //! - Every HTTP attempt is counted in `ferry_api_calls_total{system="mpluskassa"}`.
-//! - **Egress**: the HTTP client is built by the deployment's [`EgressGuard`]
+//! - **Egress**: the HTTP client is built by the deployment's
+//!   [`EgressGuard`](ferry_platform::egress::EgressGuard)
 //!   ([`ClientSettings::egress`]): no redirect is followed, internal addresses are refused after
 //!   resolution (at connect time) unless `[egress] allow` names them, and the endpoint is
 //!   checked once, when the client is built (`https://` only; plain `http://`
 //!   to loopback or an allowed internal address in sandbox mode only: the credentials travel
 //!   in its query string).
-//! - A response is checked against [`Limits`] (size, nesting depth) before it is read: a
+//! - A response is checked against [`Limits`](ferry_mplusqapi::Limits) (size, nesting depth) before it is read: a
 //!   hostile or broken endpoint cannot make the reader allocate without bound.
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use ferry_mplusqapi::envelope;
-use ferry_mplusqapi::{Fault, Limits, Operation, ResponseError, WireError};
-use ferry_platform::backoff::Backoff;
-use ferry_platform::config::Secret;
-use ferry_platform::egress::{EgressError, EgressGuard, TransportFailure, transport_failure};
+use ferry_mplusqapi::{Operation, ResponseError};
+use ferry_platform::egress::transport_failure;
 use ferry_platform::metrics;
-use ferry_proto::messages::ErrorCode;
 use serde::de::DeserializeOwned;
 
 use super::Listed;
+use super::connection::{ClientSettings, Connection};
+use super::error::{ClientError, MplusError, malformed};
+use super::retry::Retry;
 use crate::soap::Element;
-
-/// Where an installation's API is and how to sign in.
-#[derive(Clone)]
-pub struct Connection {
-    /// `https://api.mpluskassa.nl:<port>/` (no query string).
-    pub endpoint: String,
-    /// The `ident` credential.
-    pub ident: String,
-    /// The `secret` credential.
-    pub secret: Secret,
-}
-
-impl fmt::Debug for Connection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Connection")
-            .field("endpoint", &self.endpoint)
-            .field("ident", &self.ident)
-            .field("secret", &"***")
-            .finish()
-    }
-}
-
-/// Timeouts, retries, limits and destinations of a client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientSettings {
-    /// Whole call (connect, send, wait, read).
-    pub timeout: Duration,
-    /// Connecting.
-    pub connect_timeout: Duration,
-    /// Attempts of a retry-safe call (1 = no retry).
-    pub max_attempts: u32,
-    /// First backoff; doubles per attempt.
-    pub backoff_base: Duration,
-    /// Longest backoff.
-    pub backoff_max: Duration,
-    /// Largest and deepest response accepted.
-    pub limits: Limits,
-    /// Where calls may go (the default: public `https://` endpoints only).
-    pub egress: EgressGuard,
-}
-
-impl Default for ClientSettings {
-    fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(30),
-            max_attempts: 4,
-            backoff_base: Duration::from_millis(200),
-            backoff_max: Duration::from_secs(10),
-            limits: Limits::default(),
-            egress: EgressGuard::default(),
-        }
-    }
-}
-
-/// Whether a call may be sent again after a failure whose outcome is unknown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Retry {
-    /// Repeating has no second effect.
-    Safe,
-    /// Repeating could create a second record: one attempt only.
-    Never,
-}
-
-/// How a call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MplusError {
-    /// No usable HTTP answer: connect failure, timeout, dropped connection.
-    #[error("MplusKASSA {operation}: {kind} ({message})")]
-    Transport {
-        /// The operation.
-        operation: &'static str,
-        /// What happened.
-        kind: TransportKind,
-        /// Details (never the URL: it carries the credentials).
-        message: String,
-    },
-    /// An HTTP error status without a SOAP fault.
-    #[error("MplusKASSA {operation}: HTTP {status}")]
-    Http {
-        /// The operation.
-        operation: &'static str,
-        /// The status.
-        status: u16,
-    },
-    /// A SOAP fault.
-    #[error("MplusKASSA {operation}: SOAP fault {} ({})", .fault.code, .fault.message)]
-    Fault {
-        /// The operation.
-        operation: &'static str,
-        /// The fault.
-        fault: Fault,
-    },
-    /// The response could not be read.
-    #[error("MplusKASSA {operation}: unreadable response: {message}")]
-    Malformed {
-        /// The operation.
-        operation: &'static str,
-        /// What was wrong.
-        message: String,
-    },
-    /// The installation refused the request (a result other than OK).
-    #[error("MplusKASSA {operation} refused: {result}{}", if .message.is_empty() { String::new() } else { format!(": {}", .message) })]
-    Rejected {
-        /// The operation.
-        operation: &'static str,
-        /// The result enum value (`CREATE-ORDER-RESULT-FAILED`).
-        result: String,
-        /// The `errorMessage`.
-        message: String,
-    },
-    /// The request cannot be written (a value out of range).
-    #[error("MplusKASSA {operation}: {message}")]
-    Invalid {
-        /// The operation.
-        operation: &'static str,
-        /// Why.
-        message: String,
-    },
-}
-
-/// Kinds of transport failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransportKind {
-    /// The connection could not be made.
-    Connect,
-    /// No complete answer in time.
-    Timeout,
-    /// The connection broke (closed without an answer, reset).
-    Dropped,
-    /// The egress guard refused the destination (internal, or plain http outside the sandbox
-    /// mode); nothing was sent.
-    Refused,
-    /// The TLS handshake failed.
-    Tls,
-}
-
-impl From<TransportFailure> for TransportKind {
-    fn from(failure: TransportFailure) -> Self {
-        match failure {
-            TransportFailure::Refused => Self::Refused,
-            TransportFailure::Tls => Self::Tls,
-            TransportFailure::Timeout => Self::Timeout,
-            TransportFailure::Connect => Self::Connect,
-            TransportFailure::Dropped => Self::Dropped,
-        }
-    }
-}
-
-impl fmt::Display for TransportKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Connect => "cannot connect",
-            Self::Timeout => "timed out",
-            Self::Dropped => "connection dropped",
-            Self::Refused => "destination refused",
-            Self::Tls => "TLS handshake failed",
-        })
-    }
-}
-
-impl MplusError {
-    /// The operation that failed.
-    pub fn operation(&self) -> &'static str {
-        match self {
-            Self::Transport { operation, .. }
-            | Self::Http { operation, .. }
-            | Self::Fault { operation, .. }
-            | Self::Malformed { operation, .. }
-            | Self::Rejected { operation, .. }
-            | Self::Invalid { operation, .. } => operation,
-        }
-    }
-
-    /// The canonical failure category.
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            Self::Transport {
-                kind: TransportKind::Timeout,
-                ..
-            } => ErrorCode::Timeout,
-            // A configuration matter: trying again changes nothing.
-            Self::Transport {
-                kind: TransportKind::Refused,
-                ..
-            } => ErrorCode::Validation,
-            Self::Transport { .. } | Self::Malformed { .. } => ErrorCode::Unavailable,
-            Self::Http { status: 429, .. } => ErrorCode::RateLimited,
-            // 408: the server gave up waiting for our request (a loaded or slow link).
-            Self::Http { status: 408, .. } => ErrorCode::Timeout,
-            Self::Http { status, .. } if *status >= 500 => ErrorCode::Unavailable,
-            Self::Http {
-                status: 401 | 403, ..
-            } => ErrorCode::Auth,
-            Self::Http { .. } => ErrorCode::RemoteRejected,
-            Self::Fault { fault, .. } if fault.is_auth() => ErrorCode::Auth,
-            Self::Fault { fault, .. } if fault.is_client() => ErrorCode::RemoteRejected,
-            Self::Fault { .. } => ErrorCode::Unavailable,
-            Self::Rejected { .. } => ErrorCode::RemoteRejected,
-            Self::Invalid { .. } => ErrorCode::Validation,
-        }
-    }
-
-    /// Whether trying again later may succeed without anyone changing anything.
-    pub fn is_transient(&self) -> bool {
-        self.code().is_transient()
-    }
-
-    fn metric_status(&self) -> String {
-        match self {
-            Self::Transport { kind, .. } => match kind {
-                TransportKind::Connect => "connect",
-                TransportKind::Timeout => "timeout",
-                TransportKind::Dropped => "dropped",
-                TransportKind::Refused => "refused",
-                TransportKind::Tls => "tls",
-            }
-            .to_owned(),
-            Self::Http { status, .. } => status.to_string(),
-            Self::Fault { .. } => "fault".to_owned(),
-            Self::Malformed { .. } => "malformed".to_owned(),
-            Self::Rejected { .. } => "rejected".to_owned(),
-            Self::Invalid { .. } => "invalid".to_owned(),
-        }
-    }
-}
 
 /// A client of one installation.
 #[derive(Clone)]
@@ -277,25 +48,6 @@ impl fmt::Debug for MplusClient {
             .field("endpoint", &self.endpoint)
             .finish_non_exhaustive()
     }
-}
-
-/// Why a client could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The endpoint is not a usable http(s) URL.
-    #[error("invalid MplusKASSA endpoint {endpoint:?}: {reason}")]
-    Endpoint {
-        /// The endpoint as configured.
-        endpoint: String,
-        /// Why.
-        reason: String,
-    },
-    /// The HTTP client could not be built.
-    #[error("HTTP client: {0}")]
-    Http(String),
-    /// The egress guard refused the endpoint.
-    #[error("MplusKASSA endpoint refused: {0}")]
-    Refused(EgressError),
 }
 
 impl MplusClient {
@@ -348,28 +100,11 @@ impl MplusClient {
             operation,
             message: e.to_string(),
         })?;
-        let attempts = match retry {
-            Retry::Safe => self.settings.max_attempts.max(1),
-            Retry::Never => 1,
-        };
-        let mut attempt = 1;
-        loop {
-            match self.attempt(operation, O::RESPONSE, &envelope).await {
-                Ok(response) => return Ok(response),
-                Err(error) if error.is_transient() && attempt < attempts => {
-                    let delay = self.backoff(attempt);
-                    tracing::debug!(operation, attempt, error = %error, delay_ms = delay.as_millis() as u64, "MplusKASSA call failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                }
-                Err(error) => return Err(error),
-            }
-        }
-    }
-
-    /// Equal jitter: between half and all of the exponential delay.
-    fn backoff(&self, attempt: u32) -> Duration {
-        Backoff::new(self.settings.backoff_base, self.settings.backoff_max).delay(attempt)
+        retry
+            .run(operation, &self.settings, || {
+                self.attempt(operation, O::RESPONSE, &envelope)
+            })
+            .await
     }
 
     async fn attempt(
@@ -482,67 +217,12 @@ impl Response {
     }
 }
 
-/// A wire error as [`MplusError::Malformed`] of `operation`.
-pub fn malformed(operation: &'static str) -> impl Fn(WireError) -> MplusError {
-    move |e| MplusError::Malformed {
-        operation,
-        message: e.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use ferry_platform::config::Secret;
+    use ferry_platform::egress::EgressGuard;
 
-    #[test]
-    fn errors_name_the_operation_and_classify() {
-        let e = MplusError::Rejected {
-            operation: "createOrderV3",
-            result: "CREATE-ORDER-RESULT-FAILED".into(),
-            message: "Article 9 not found.".into(),
-        };
-        assert_eq!(
-            e.to_string(),
-            "MplusKASSA createOrderV3 refused: CREATE-ORDER-RESULT-FAILED: Article 9 not found."
-        );
-        assert!(!e.is_transient());
-        let t = MplusError::Transport {
-            operation: "getProducts",
-            kind: TransportKind::Timeout,
-            message: "operation timed out".into(),
-        };
-        assert_eq!(t.code(), ErrorCode::Timeout);
-        assert!(t.is_transient());
-        let auth = MplusError::Fault {
-            operation: "getApiVersion",
-            fault: Fault {
-                code: "SOAP-ENV:Client".into(),
-                message: "Authentication failed".into(),
-            },
-        };
-        assert_eq!(auth.code(), ErrorCode::Auth);
-        assert!(
-            MplusError::Http {
-                operation: "x",
-                status: 503
-            }
-            .is_transient()
-        );
-        // A request timeout from the server is retried like a timeout of ours.
-        let timeout = MplusError::Http {
-            operation: "findOrder",
-            status: 408,
-        };
-        assert_eq!(timeout.code(), ErrorCode::Timeout);
-        assert!(timeout.is_transient());
-        assert!(
-            !MplusError::Http {
-                operation: "x",
-                status: 400
-            }
-            .is_transient()
-        );
-    }
+    use super::*;
 
     /// Plain http to exactly `address` (a local test server).
     fn sandbox_egress(address: &str) -> EgressGuard {

@@ -1,20 +1,21 @@
-//! Relations, products and article groups as the kit's [`Source`]s: listed by sync marker,
-//! each record converted to its canonical event, skipped (inactive, deleted) or parked.
+//! Relations, products and article groups, each [`Paged`] (listed by sync marker): every
+//! record converted to its canonical event, skipped (inactive, deleted) or parked.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use ferry_platform::connector::Xref;
-use ferry_platform::connector::ingest::{Batch, Listing, Source};
+use ferry_platform::connector::ingest::Batch;
 use ferry_proto::System;
 use ferry_proto::messages::{CategoryObserved, CustomerObserved, ProductObserved};
 
 use super::IngestError;
-use super::pass::{listing, observe_or_park, page, park, readable};
-use crate::client::Listed;
+use super::pass::{Paged, observe_or_park, park};
+use crate::client::{Listed, MplusError};
 use crate::convert;
 use crate::integrations::Integration;
-use crate::soap::requests::ProductQuery;
+use crate::soap::Element;
+use crate::soap::requests::{Page, ProductQuery};
 use crate::soap::types::{self as mk, VatScale};
 use crate::store::kind;
 
@@ -30,38 +31,37 @@ impl<'a> Relations<'a> {
 }
 
 #[async_trait]
-impl Source for Relations<'_> {
-    type Record = Listed<mk::Relation>;
-    type Error = IngestError;
+impl Paged for Relations<'_> {
+    type Record = mk::Relation;
+    const ENTITY: &'static str = "customer";
+    const KEY: &'static str = "relationNumber";
 
-    async fn list(&mut self, after: i64, limit: u32) -> Result<Listing<Self::Record>, IngestError> {
-        let client = &self.integration.client;
-        Ok(listing(client.relations(page(after, limit)).await?, limit))
+    async fn list(&self, page: Page) -> Result<Vec<Listed<mk::Relation>>, MplusError> {
+        self.integration.client.relations(page).await
     }
 
     async fn convert(
         &mut self,
-        records: Vec<Self::Record>,
+        r: mk::Relation,
+        node: Element,
         batch: &mut Batch,
     ) -> Result<(), IngestError> {
-        for (r, node) in readable(batch, "customer", ("relationNumber", "syncMarker"), records) {
-            if !r.active {
-                batch.skip();
-                continue;
+        if !r.active {
+            batch.skip();
+            return Ok(());
+        }
+        let number = r.relation_number.to_string();
+        match convert::customer(&r) {
+            Ok(customer) => {
+                let email = customer.email.to_string();
+                batch.xrefs.push(Xref::new(kind::RELATION, email, number));
+                batch.observe(CustomerObserved {
+                    source: System::Mpluskassa,
+                    customer,
+                    raw: node.to_json(),
+                });
             }
-            let number = r.relation_number.to_string();
-            match convert::customer(&r) {
-                Ok(customer) => {
-                    let email = customer.email.to_string();
-                    batch.xrefs.push(Xref::new(kind::RELATION, email, number));
-                    batch.observe(CustomerObserved {
-                        source: System::Mpluskassa,
-                        customer,
-                        raw: node.to_json(),
-                    });
-                }
-                Err(why) => park(batch, "customer", number, r.sync_marker, why, &node),
-            }
+            Err(why) => park(batch, "customer", number, r.sync_marker, why, &node),
         }
         Ok(())
     }
@@ -82,49 +82,46 @@ impl<'a> Products<'a> {
 }
 
 #[async_trait]
-impl Source for Products<'_> {
-    type Record = Listed<mk::Product>;
-    type Error = IngestError;
+impl Paged for Products<'_> {
+    type Record = mk::Product;
+    const ENTITY: &'static str = "product";
+    const KEY: &'static str = "productNumber";
 
-    async fn list(&mut self, after: i64, limit: u32) -> Result<Listing<Self::Record>, IngestError> {
+    async fn list(&self, page: Page) -> Result<Vec<Listed<mk::Product>>, MplusError> {
         let query = ProductQuery {
-            page: Some(page(after, limit)),
+            page: Some(page),
             ..ProductQuery::default()
         };
-        Ok(listing(
-            self.integration.client.products(&query).await?,
-            limit,
-        ))
+        self.integration.client.products(&query).await
     }
 
     async fn convert(
         &mut self,
-        records: Vec<Self::Record>,
+        p: mk::Product,
+        node: Element,
         batch: &mut Batch,
     ) -> Result<(), IngestError> {
         let settings = &self.integration.settings;
-        for (p, node) in readable(batch, "product", ("productNumber", "syncMarker"), records) {
-            match convert::product(&p, settings.sku_source, settings.currency, self.scale) {
-                Ok(Some(product)) => {
-                    for a in p.articles.iter().filter(|a| a.active) {
-                        if let Ok(sku) = convert::article_sku(settings.sku_source, a) {
-                            let number = a.article_number.to_string();
-                            batch
-                                .xrefs
-                                .push(Xref::new(kind::ARTICLE, sku.to_string(), number));
-                        }
+        match convert::product(&p, settings.sku_source, settings.currency, self.scale) {
+            Ok(Some(product)) => {
+                for a in p.articles.iter().filter(|a| a.active) {
+                    if let Ok(sku) = convert::article_sku(settings.sku_source, a) {
+                        let number = a.article_number.to_string();
+                        batch
+                            .xrefs
+                            .push(Xref::new(kind::ARTICLE, sku.to_string(), number));
                     }
-                    batch.observe(ProductObserved {
-                        source: System::Mpluskassa,
-                        product,
-                        raw: node.to_json(),
-                    });
                 }
-                Ok(None) => batch.skip(),
-                Err(why) => {
-                    let number = p.product_number.to_string();
-                    park(batch, "product", number, p.sync_marker, why, &node);
-                }
+                batch.observe(ProductObserved {
+                    source: System::Mpluskassa,
+                    product,
+                    raw: node.to_json(),
+                });
+            }
+            Ok(None) => batch.skip(),
+            Err(why) => {
+                let number = p.product_number.to_string();
+                park(batch, "product", number, p.sync_marker, why, &node);
             }
         }
         Ok(())
@@ -150,39 +147,35 @@ impl<'a> Groups<'a> {
 }
 
 #[async_trait]
-impl Source for Groups<'_> {
-    type Record = Listed<mk::ArticleGroup>;
-    type Error = IngestError;
+impl Paged for Groups<'_> {
+    type Record = mk::ArticleGroup;
+    const ENTITY: &'static str = "category";
+    const KEY: &'static str = "groupNumber";
 
-    async fn list(&mut self, after: i64, limit: u32) -> Result<Listing<Self::Record>, IngestError> {
-        let client = &self.integration.client;
-        Ok(listing(
-            client.article_group_changes(page(after, limit)).await?,
-            limit,
-        ))
+    async fn list(&self, page: Page) -> Result<Vec<Listed<mk::ArticleGroup>>, MplusError> {
+        self.integration.client.article_group_changes(page).await
     }
 
     async fn convert(
         &mut self,
-        records: Vec<Self::Record>,
+        mut g: mk::ArticleGroup,
+        node: Element,
         batch: &mut Batch,
     ) -> Result<(), IngestError> {
-        for (mut g, node) in readable(batch, "category", ("groupNumber", "syncMarker"), records) {
-            if g.is_deleted {
-                batch.skip();
-                continue;
-            }
-            g.parent = self.parents.get(&g.group_number).copied().unwrap_or(0);
-            let key = g.group_number.to_string();
-            let at = ("category", key.as_str(), g.sync_marker);
-            observe_or_park(batch, at, &node, convert::category(&g), |category, raw| {
-                CategoryObserved {
-                    source: System::Mpluskassa,
-                    category,
-                    raw,
-                }
-            });
+        if g.is_deleted {
+            batch.skip();
+            return Ok(());
         }
+        g.parent = self.parents.get(&g.group_number).copied().unwrap_or(0);
+        let key = g.group_number.to_string();
+        let at = ("category", key.as_str(), g.sync_marker);
+        observe_or_park(batch, at, &node, convert::category(&g), |category, raw| {
+            CategoryObserved {
+                source: System::Mpluskassa,
+                category,
+                raw,
+            }
+        });
         Ok(())
     }
 }

@@ -13,16 +13,16 @@
 //!   made-up e-mail address. A relation number that does not exist is parked.
 
 use async_trait::async_trait;
-use ferry_platform::connector::ingest::{Batch, Listing, Source};
-use ferry_proto::messages::OrderObserved;
+use ferry_platform::connector::ingest::Batch;
+use ferry_proto::ExternalId;
 use ferry_proto::model::{OrderStatus, OrderType};
-use ferry_proto::{ExternalId, System};
 
 use super::IngestError;
 use super::orders::Sales;
-use super::pass::{line_sku, listing, observe_or_park, page, park, readable};
-use crate::client::Listed;
-use crate::convert;
+use super::pass::{Paged, park};
+use crate::client::{Listed, MplusError};
+use crate::soap::Element;
+use crate::soap::requests::Page;
 use crate::soap::types as mk;
 
 /// The customer a sale is booked on.
@@ -39,74 +39,68 @@ enum Buyer {
 pub(super) struct Invoices<'a>(pub(super) Sales<'a>);
 
 #[async_trait]
-impl Source for Invoices<'_> {
-    type Record = Listed<mk::Invoice>;
-    type Error = IngestError;
+impl Paged for Invoices<'_> {
+    type Record = mk::Invoice;
+    const ENTITY: &'static str = "invoice";
+    const KEY: &'static str = "invoiceId";
 
-    async fn list(&mut self, after: i64, limit: u32) -> Result<Listing<Self::Record>, IngestError> {
-        let client = &self.0.integration.client;
-        Ok(listing(client.invoices(page(after, limit)).await?, limit))
+    async fn list(&self, page: Page) -> Result<Vec<Listed<mk::Invoice>>, MplusError> {
+        self.0.integration.client.invoices(page).await
+    }
+
+    fn next_page(&mut self) {
+        self.0.next_page();
     }
 
     async fn convert(
         &mut self,
-        records: Vec<Self::Record>,
+        invoice: mk::Invoice,
+        node: Element,
         batch: &mut Batch,
     ) -> Result<(), IngestError> {
         let sales = &mut self.0;
-        sales.next_page();
         let integration = sales.integration;
-        let settings = &integration.settings;
-        for (invoice, node) in readable(batch, "invoice", ("invoiceId", "syncMarker"), records) {
-            let (invoice, status) = if invoice.is_credit() {
-                match integration
-                    .client
-                    .invoice(&invoice.credited_invoice_id)
-                    .await?
-                {
-                    Some(credited) if !credited.is_credit() => (credited, OrderStatus::Refunded),
-                    _ => {
-                        tracing::info!(integration = %integration.id(), invoice = %invoice.sale.order_id, credited = %invoice.credited_invoice_id, "credit invoice without the invoice it credits skipped");
-                        batch.skip();
-                        continue;
-                    }
-                }
-            } else if invoices_ferry_order(sales, &invoice).await? {
-                batch.skip();
-                continue;
-            } else {
-                (invoice, OrderStatus::Open)
-            };
-            let sale = &invoice.sale;
-            let at = ("invoice", sale.order_id.as_str(), sale.sync_marker);
-            let buyer = match buyer(sales, sale.relation_number).await? {
-                Buyer::Relation(r) => r,
-                Buyer::Unknown => {
-                    tracing::info!(integration = %integration.id(), invoice = %sale.order_id, "sale without a known customer skipped (no orders.walk_in_relation)");
+        let (invoice, status) = if invoice.is_credit() {
+            match integration
+                .client
+                .invoice(&invoice.credited_invoice_id)
+                .await?
+            {
+                Some(credited) if !credited.is_credit() => (credited, OrderStatus::Refunded),
+                _ => {
+                    tracing::info!(integration = %integration.id(), invoice = %invoice.sale.order_id, credited = %invoice.credited_invoice_id, "credit invoice without the invoice it credits skipped");
                     batch.skip();
-                    continue;
+                    return Ok(());
                 }
-                Buyer::Refused(why) => {
-                    let why = format!("invoice {}: {why}", sale.order_id);
-                    park(batch, at.0, at.1, at.2, why, &node);
-                    continue;
-                }
-            };
-            let sku = line_sku(settings.sku_source);
-            let converted = convert::order(sale, &buyer, settings.currency, sales.scale, sku)
-                .and_then(|mut order| {
-                    order.external_id = ExternalId::parse(invoice.sale_number())
-                        .map_err(|e| format!("invoice {}: {e}", sale.order_id))?;
-                    order.order_type = OrderType::Invoice;
-                    order.status = status;
-                    Ok(order)
-                });
-            observe_or_park(batch, at, &node, converted, |order, raw| OrderObserved {
-                source: System::Mpluskassa,
-                order,
-                raw,
-            });
-        }
+            }
+        } else if invoices_ferry_order(sales, &invoice).await? {
+            batch.skip();
+            return Ok(());
+        } else {
+            (invoice, OrderStatus::Open)
+        };
+        let sale = &invoice.sale;
+        let at = ("invoice", sale.order_id.as_str(), sale.sync_marker);
+        let buyer = match buyer(sales, sale.relation_number).await? {
+            Buyer::Relation(r) => r,
+            Buyer::Unknown => {
+                tracing::info!(integration = %integration.id(), invoice = %sale.order_id, "sale without a known customer skipped (no orders.walk_in_relation)");
+                batch.skip();
+                return Ok(());
+            }
+            Buyer::Refused(why) => {
+                let why = format!("invoice {}: {why}", sale.order_id);
+                park(batch, at.0, at.1, at.2, why, &node);
+                return Ok(());
+            }
+        };
+        sales.observe(batch, at, &node, (sale, &buyer), |mut order| {
+            order.external_id = ExternalId::parse(invoice.sale_number())
+                .map_err(|e| format!("invoice {}: {e}", sale.order_id))?;
+            order.order_type = OrderType::Invoice;
+            order.status = status;
+            Ok(order)
+        });
         Ok(())
     }
 }

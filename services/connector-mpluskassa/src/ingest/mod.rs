@@ -6,8 +6,8 @@
 //! | module | what |
 //! | --- | --- |
 //! | this one | [`Ingest`]: passes over an integration's entities, one at a time per integration; the kit's [`Poller`] |
-//! | [`pass`] | one entity's pass: the kit's [`Checkpoint`](ferry_platform::connector::ingest::Checkpoint) (cursor and progress committed with each page), parse-or-park, a full page never splitting a sync marker |
-//! | [`catalogue`] | relations, products and article groups as kit [`Source`](ferry_platform::connector::ingest::Source)s |
+//! | [`pass`] | one entity's pass: the kit's [`Checkpoint`](ferry_platform::connector::ingest::Checkpoint) (cursor and progress committed with each page); `Paged`, an entity read by sync marker, which `ByMarker` makes the kit's [`Source`](ferry_platform::connector::ingest::Source) (parse-or-park, a full page never splitting a sync marker) |
+//! | [`catalogue`] | relations, products and article groups, each `Paged` |
 //! | [`orders`] | orders |
 //! | [`invoices`] | invoices (till and back-office sales) |
 //! | [`stock`] | stock levels (read since a `stockId`, not paged) |

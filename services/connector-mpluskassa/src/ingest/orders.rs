@@ -9,15 +9,18 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use ferry_platform::connector::ingest::{Batch, Listing, Source};
+use ferry_platform::connector::ingest::Batch;
 use ferry_proto::System;
 use ferry_proto::messages::OrderObserved;
+use ferry_proto::model::Order;
 
-use super::pass::{line_sku, listing, observe_or_park, page, park, readable};
+use super::pass::{Paged, line_sku, observe_or_park, park};
 use super::{Ingest, IngestError};
-use crate::client::Listed;
+use crate::client::{Listed, MplusError};
 use crate::convert;
 use crate::integrations::Integration;
+use crate::soap::Element;
+use crate::soap::requests::Page;
 use crate::soap::types::{self as mk, VatScale};
 use crate::store::{XREFS, kind};
 
@@ -71,51 +74,68 @@ impl<'a> Sales<'a> {
             .await?
             .is_some())
     }
+
+    /// Publishes `sale` booked on `buyer` as `order.observed` (`finish` completes the
+    /// canonical order), or parks the record `node` with why it could not be converted.
+    pub(super) fn observe(
+        &self,
+        batch: &mut Batch,
+        at: (&str, &str, i64),
+        node: &Element,
+        (sale, buyer): (&mk::Order, &mk::Relation),
+        finish: impl FnOnce(Order) -> Result<Order, String>,
+    ) {
+        let settings = &self.integration.settings;
+        let sku = line_sku(settings.sku_source);
+        let converted = convert::order(sale, buyer, settings.currency, self.scale, sku);
+        observe_or_park(batch, at, node, converted.and_then(finish), |order, raw| {
+            OrderObserved {
+                source: System::Mpluskassa,
+                order,
+                raw,
+            }
+        });
+    }
 }
 
 /// Orders of one pass.
 pub(super) struct Orders<'a>(pub(super) Sales<'a>);
 
 #[async_trait]
-impl Source for Orders<'_> {
-    type Record = Listed<mk::Order>;
-    type Error = IngestError;
+impl Paged for Orders<'_> {
+    type Record = mk::Order;
+    const ENTITY: &'static str = "order";
+    const KEY: &'static str = "orderId";
 
-    async fn list(&mut self, after: i64, limit: u32) -> Result<Listing<Self::Record>, IngestError> {
-        let client = &self.0.integration.client;
-        Ok(listing(client.orders(page(after, limit)).await?, limit))
+    async fn list(&self, page: Page) -> Result<Vec<Listed<mk::Order>>, MplusError> {
+        self.0.integration.client.orders(page).await
+    }
+
+    fn next_page(&mut self) {
+        self.0.next_page();
     }
 
     async fn convert(
         &mut self,
-        records: Vec<Self::Record>,
+        o: mk::Order,
+        node: Element,
         batch: &mut Batch,
     ) -> Result<(), IngestError> {
         let sales = &mut self.0;
-        sales.next_page();
-        let settings = &sales.integration.settings;
-        for (o, node) in readable(batch, "order", ("orderId", "syncMarker"), records) {
-            if sales.created_by_ferry(&o.order_id).await? && !o.is_cancelled() {
-                batch.skip();
-                continue;
-            }
-            let at = ("order", o.order_id.as_str(), o.sync_marker);
-            let Some(relation) = sales.relation(o.relation_number).await? else {
-                let why = format!(
-                    "order {}: relation {} does not exist",
-                    o.order_id, o.relation_number
-                );
-                park(batch, at.0, at.1, at.2, why, &node);
-                continue;
-            };
-            let sku = line_sku(settings.sku_source);
-            let converted = convert::order(&o, &relation, settings.currency, sales.scale, sku);
-            observe_or_park(batch, at, &node, converted, |order, raw| OrderObserved {
-                source: System::Mpluskassa,
-                order,
-                raw,
-            });
+        if sales.created_by_ferry(&o.order_id).await? && !o.is_cancelled() {
+            batch.skip();
+            return Ok(());
         }
+        let at = ("order", o.order_id.as_str(), o.sync_marker);
+        let Some(relation) = sales.relation(o.relation_number).await? else {
+            let why = format!(
+                "order {}: relation {} does not exist",
+                o.order_id, o.relation_number
+            );
+            park(batch, at.0, at.1, at.2, why, &node);
+            return Ok(());
+        };
+        sales.observe(batch, at, &node, (&o, &relation), Ok);
         Ok(())
     }
 }

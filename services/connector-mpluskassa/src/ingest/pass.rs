@@ -1,10 +1,11 @@
 //! One entity's pass over the kit's pipeline: its [`Checkpoint`] (the page committed with the
-//! cursor and the pass's progress), the paged read of an entity behind its sync marker, and
-//! what every entity's conversion shares (parse-or-park, a full page never splitting a
-//! marker, the SKU of a sale's line).
+//! cursor and the pass's progress), the paged read of an entity behind its sync marker
+//! ([`Paged`], the kit's [`Source`] of every such entity through [`ByMarker`]), and what
+//! every entity's conversion shares (parse-or-park, a full page never splitting a marker, the
+//! SKU of a sale's line).
 
 use async_trait::async_trait;
-use ferry_platform::connector::ingest::{Batch, Checkpoint, Listing, Parked, drain};
+use ferry_platform::connector::ingest::{Batch, Checkpoint, Listing, Parked, Source, drain};
 use ferry_proto::Sku;
 use uuid::Uuid;
 
@@ -12,10 +13,11 @@ use super::catalogue::{Groups, Products, Relations};
 use super::invoices::Invoices;
 use super::orders::{Orders, Sales};
 use super::{EntityReport, Ingest, IngestError};
-use crate::client::Listed;
+use crate::client::{Listed, MplusError};
 use crate::config::SkuSource;
 use crate::integrations::Integration;
 use crate::soap::Element;
+use crate::soap::requests::Page;
 use crate::soap::types as mk;
 use crate::store::{self, SyncEntity};
 
@@ -94,22 +96,23 @@ impl Ingest {
         let pass = &mut pass;
         match entity {
             SyncEntity::Relations => {
-                drain(&mut Relations::new(integration), pass, cursor, limit).await
+                let mut source = ByMarker(Relations::new(integration));
+                drain(&mut source, pass, cursor, limit).await
             }
             SyncEntity::Products => {
-                let mut source = Products::new(integration).await?;
+                let mut source = ByMarker(Products::new(integration).await?);
                 drain(&mut source, pass, cursor, limit).await
             }
             SyncEntity::ArticleGroups => {
-                let mut source = Groups::new(integration).await?;
+                let mut source = ByMarker(Groups::new(integration).await?);
                 drain(&mut source, pass, cursor, limit).await
             }
             SyncEntity::Orders => {
-                let mut source = Orders(Sales::new(self, integration).await?);
+                let mut source = ByMarker(Orders(Sales::new(self, integration).await?));
                 drain(&mut source, pass, cursor, limit).await
             }
             SyncEntity::Invoices => {
-                let mut source = Invoices(Sales::new(self, integration).await?);
+                let mut source = ByMarker(Invoices(Sales::new(self, integration).await?));
                 drain(&mut source, pass, cursor, limit).await
             }
             // Stock is read since a stockId, never paged by marker (`sync_stock`).
@@ -118,16 +121,69 @@ impl Ingest {
     }
 }
 
+/// An entity read page by page behind its sync marker: what it lists, and what one record
+/// becomes (an event, a parked record or a skip). [`ByMarker`] makes it the kit's [`Source`].
+#[async_trait]
+pub(super) trait Paged: Send {
+    /// Ferry's record (from `soap::types`).
+    type Record: Marked + Send;
+    /// The entity a record that cannot be read is parked as (`customer`).
+    const ENTITY: &'static str;
+    /// The element holding its key (`relationNumber`).
+    const KEY: &'static str;
+
+    /// One page of records.
+    async fn list(&self, page: Page) -> Result<Vec<Listed<Self::Record>>, MplusError>;
+
+    /// Starts a page: forgets what was read for the one before.
+    fn next_page(&mut self) {}
+
+    /// Adds what `record` (read from `node`) becomes to `batch`.
+    async fn convert(
+        &mut self,
+        record: Self::Record,
+        node: Element,
+        batch: &mut Batch,
+    ) -> Result<(), IngestError>;
+}
+
+/// The kit's [`Source`] of a [`Paged`] entity: each page listed after the cursor with its
+/// sync markers complete, its readable records converted one by one, the others parked.
+pub(super) struct ByMarker<P>(pub(super) P);
+
+#[async_trait]
+impl<P: Paged> Source for ByMarker<P> {
+    type Record = Listed<P::Record>;
+    type Error = IngestError;
+
+    async fn list(&mut self, after: i64, limit: u32) -> Result<Listing<Self::Record>, IngestError> {
+        let records = self.0.list(page(after, limit)).await?;
+        Ok(listing(records, limit))
+    }
+
+    async fn convert(
+        &mut self,
+        records: Vec<Self::Record>,
+        batch: &mut Batch,
+    ) -> Result<(), IngestError> {
+        self.0.next_page();
+        for (record, node) in readable(batch, P::ENTITY, (P::KEY, "syncMarker"), records) {
+            self.0.convert(record, node, batch).await?;
+        }
+        Ok(())
+    }
+}
+
 /// The page of at most `limit` records after position `after`.
-pub(super) fn page(after: i64, limit: u32) -> crate::soap::requests::Page {
-    crate::soap::requests::Page {
+fn page(after: i64, limit: u32) -> Page {
+    Page {
         from: after + 1,
         limit,
     }
 }
 
 /// A listed page whose sync markers are complete (see [`complete_markers`]).
-pub(super) fn listing<T>(records: Vec<Listed<T>>, limit: u32) -> Listing<Listed<T>> {
+fn listing<T>(records: Vec<Listed<T>>, limit: u32) -> Listing<Listed<T>> {
     let fetched = records.len();
     Listing {
         records: complete_markers(records, limit),
