@@ -370,6 +370,20 @@ pub async fn reconciled_at<C: ConnectionTrait>(
     )
 }
 
+/// When the last full-record pass over each resource of `integration` ended, by resource.
+pub async fn reconciled<C: ConnectionTrait>(
+    db: &C,
+    integration: IntegrationId,
+) -> Result<HashMap<String, DateTime<Utc>>, DbErr> {
+    Ok(reconciled::Entity::find()
+        .filter(reconciled::Column::IntegrationId.eq(integration.as_uuid()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.resource, r.at))
+        .collect())
+}
+
 /// Records the end of a full-record pass.
 pub async fn set_reconciled<C: ConnectionTrait>(
     db: &C,

@@ -229,15 +229,37 @@ impl Ingester {
         mode: SyncMode,
     ) -> Result<SyncReport, IngestError> {
         let _serial = integration.sync_lock.lock().await;
+        let id = integration.id();
+        let cursor = store::cursor(&self.db, id, resource.as_str()).await?;
+        let reconciled = if resource.scanned() {
+            store::reconciled_at(&self.db, id, resource.as_str()).await?
+        } else {
+            None
+        };
+        self.sync_from(integration, resource, mode, cursor, reconciled)
+            .await
+    }
+
+    /// [`Ingester::sync`] from the stored `cursor` and last reconciliation, read by the
+    /// caller under the integration's `sync_lock`, which it holds. An incremental sync writes
+    /// its cursor once, at the end (or with a page that found changes): an idle poll of a
+    /// resource costs its reads and that one write. A full or reconciling sync also marks
+    /// its start, for the progress of a long run.
+    async fn sync_from(
+        &self,
+        integration: &Integration,
+        resource: Resource,
+        mode: SyncMode,
+        cursor: Option<store::cursor::Model>,
+        reconciled: Option<DateTime<Utc>>,
+    ) -> Result<SyncReport, IngestError> {
         let started = Utc::now();
-        let mut cursor = store::cursor(&self.db, integration.id(), resource.as_str())
-            .await?
-            .unwrap_or_else(|| new_cursor(integration, resource));
+        let mut cursor = cursor.unwrap_or_else(|| new_cursor(integration, resource));
         let mode = if cursor.watermark.is_none() {
             SyncMode::Full
         } else if mode == SyncMode::Incremental
             && resource.scanned()
-            && self.reconcile_due(integration, resource, started).await?
+            && self.reconcile_due(reconciled, started)
         {
             SyncMode::Reconcile
         } else {
@@ -257,7 +279,9 @@ impl Ingester {
         cursor.sync_finished_at = None;
         cursor.last_error = None;
         cursor.sync_samples = Some(Samples::started(started).to_json());
-        store::save_cursor(&self.db, cursor.clone()).await?;
+        if mode != SyncMode::Incremental {
+            store::save_cursor(&self.db, cursor.clone()).await?;
+        }
 
         let run = Uuid::now_v7();
         let result = self
@@ -298,18 +322,12 @@ impl Ingester {
         result
     }
 
-    /// Whether the resource's last full-record pass is older than the reconciliation
-    /// interval.
-    async fn reconcile_due(
-        &self,
-        integration: &Integration,
-        resource: Resource,
-        now: DateTime<Utc>,
-    ) -> Result<bool, DbErr> {
-        let last = store::reconciled_at(&self.db, integration.id(), resource.as_str()).await?;
+    /// Whether the resource's last full-record pass (`last`) is older than the
+    /// reconciliation interval.
+    fn reconcile_due(&self, last: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
         let every =
             chrono::Duration::from_std(self.reconcile_every).unwrap_or(chrono::Duration::MAX);
-        Ok(last.is_none_or(|t| now - t >= every))
+        last.is_none_or(|t| now - t >= every)
     }
 
     /// The outbox (to wake after a commit).
@@ -337,22 +355,31 @@ impl Poller for Ingester {
         };
         let mut changes = 0;
         let mut first_error: Option<PollError> = None;
+        // One poll, every resource: the cursors and reconciliation times read at once, under
+        // the integration's sync lock (an admin sync of this process waits for the poll).
+        let _serial = integration.sync_lock.lock().await;
+        let (mut cursors, reconciled) = match tokio::try_join!(
+            store::cursors(&self.db, id),
+            store::reconciled(&self.db, id)
+        ) {
+            Ok(read) => read,
+            Err(error) => return Err(Box::new(error)),
+        };
         for resource in Resource::all() {
             if !integration.connection.resources.contains(&resource) {
                 continue;
             }
-            let never = match store::cursor(&self.db, id, resource.as_str()).await {
-                Ok(cursor) => cursor.is_none_or(|c| c.watermark.is_none()),
-                Err(error) => {
-                    first_error.get_or_insert(Box::new(error));
-                    continue;
-                }
-            };
+            let cursor = cursors
+                .iter()
+                .position(|c| c.resource == resource.as_str())
+                .map(|at| cursors.swap_remove(at));
+            let never = cursor.as_ref().is_none_or(|c| c.watermark.is_none());
             if never && !self.initial_sync {
                 continue;
             }
+            let last = reconciled.get(resource.as_str()).copied();
             match self
-                .sync(&integration, resource, SyncMode::Incremental)
+                .sync_from(&integration, resource, SyncMode::Incremental, cursor, last)
                 .await
             {
                 Ok(report) => changes += report.published + report.rejected,
