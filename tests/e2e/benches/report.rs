@@ -43,7 +43,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use ferry_e2e::measure::{OrderTimes, env_number, percentile, place, vm_rss_kib};
+use ferry_e2e::measure::{
+    OrderTimes, env_number, metric_series, metric_sum, percentile, place, vm_rss_kib,
+};
 use ferry_e2e::{
     Cluster, ClusterOptions, Embedded, Integration, SandboxApi, ServiceKind, System, WebshopOrder,
     mk_orders_by_ext_id, order_products,
@@ -292,22 +294,6 @@ impl Costs {
     }
 }
 
-/// Every series of counter `name` as (labels, value).
-fn metric_series(text: &str, name: &str) -> Vec<(String, f64)> {
-    text.lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix(name)?.strip_prefix('{')?;
-            let (labels, value) = rest.split_once("} ")?;
-            let labels = labels
-                .split(',')
-                .filter_map(|kv| kv.split_once('=').map(|(_, v)| v.trim_matches('"')))
-                .collect::<Vec<_>>()
-                .join(" ");
-            Some((labels, value.parse().ok()?))
-        })
-        .collect()
-}
-
 /// The processes whose command name is `comm`.
 fn processes_named(comm: &str) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -339,17 +325,6 @@ fn ticks_per_second() -> f64 {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|t| t.trim().parse().ok())
         .unwrap_or(100.0)
-}
-
-/// The sum of every sample of `name` in a Prometheus text exposition.
-fn metric_sum(text: &str, name: &str) -> f64 {
-    text.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 /// The process kind of the embedded default in the memory columns.

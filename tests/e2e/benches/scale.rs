@@ -27,8 +27,10 @@
 //!    The per-KiB latency term is not part of the limit (0 by default).
 //! 4. **Idle poll cycle**: with nothing changing, the MailChimp request log over
 //!    `FERRY_SCALE_IDLE_SECS`: calls and response KiB per poll of one integration (polls are
-//!    counted by their one `GET /lists/{id}/members` call, the first of every poll), and
-//!    MailChimp calls per second per key.
+//!    counted by their one `GET /lists/{id}/members` call, the first of every poll),
+//!    MailChimp calls per second per key, and the MailChimp connector replicas' SQL
+//!    statements (`ferry_db_statements_total`) per poll: everything they did in the window
+//!    (polls, poll leases, connection slots, the outbox relay) divided by the polls.
 //! 5. **Freshness**: the orders and customers flows are switched on for the integrations that
 //!    get changes; `FERRY_SCALE_CHANGES` webshop orders (each by a new customer) are placed
 //!    at `FERRY_SCALE_CHANGE_RATE` per second, round robin over up to that many stores. p50 /
@@ -75,7 +77,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail, ensure};
-use ferry_e2e::measure::{OrderTimes, env_number, percentile, place, vm_rss_kib};
+use ferry_e2e::measure::{OrderTimes, env_number, metric_sum, percentile, place, vm_rss_kib};
 use ferry_e2e::{
     Cluster, ClusterOptions, Integration, MAILCHIMP_API_KEY, ServiceKind, System, WebshopOrder,
     mk_orders_by_ext_id, order_products,
@@ -189,6 +191,9 @@ struct Outcome {
     idle_calls_per_poll: f64,
     idle_kib_per_poll: f64,
     idle_calls_per_second_per_key: f64,
+    /// SQL statements of the MailChimp connector replicas per idle poll (all their work in
+    /// the idle window: polls, leases, slots, outbox relay).
+    idle_statements_per_poll: f64,
     p50_ms: u64,
     p99_ms: u64,
     backfill_records: i64,
@@ -258,6 +263,26 @@ fn main() -> anyhow::Result<()> {
     println!("{}", table(&rows, &settings));
     eprintln!("scale: done in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// SQL statements so far of every MailChimp connector replica (`ferry_db_statements_total`).
+async fn mailchimp_statements(cluster: &Cluster) -> anyhow::Result<f64> {
+    let http = reqwest::Client::new();
+    let mut sum = 0.0;
+    for s in &cluster.services {
+        if s.kind != ServiceKind::ConnectorMailchimp {
+            continue;
+        }
+        let text = http
+            .get(format!("{}/metrics", s.admin_url))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        sum += metric_sum(&text, "ferry_db_statements_total");
+    }
+    Ok(sum)
 }
 
 /// Starts the cell's cluster and measures backfill, idle polling and freshness.
@@ -407,12 +432,14 @@ async fn run_cell(cell: Cell, settings: &Settings) -> anyhow::Result<Outcome> {
     // have backed off.
     tokio::time::sleep(Duration::from_secs(8)).await;
     sandbox.clear_requests(System::Mailchimp).await?;
+    let statements_before = mailchimp_statements(&cluster).await?;
     let idle_started = Instant::now();
     while idle_started.elapsed() < settings.idle {
         rss.sample(&mut cluster);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let idle_secs = idle_started.elapsed().as_secs_f64();
+    let idle_statements = mailchimp_statements(&cluster).await? - statements_before;
     let idle = sandbox.request_list(System::Mailchimp, 0).await?;
     let polls = idle
         .iter()
@@ -510,6 +537,7 @@ async fn run_cell(cell: Cell, settings: &Settings) -> anyhow::Result<Outcome> {
         idle_calls_per_poll: idle.len() as f64 / polls_f,
         idle_kib_per_poll: idle_bytes as f64 / 1024.0 / polls_f,
         idle_calls_per_second_per_key: idle.len() as f64 / idle_secs / shape.integrations as f64,
+        idle_statements_per_poll: idle_statements / polls_f,
         p50_ms: percentile(&latencies, 50.0),
         p99_ms: percentile(&latencies, 99.0),
         backfill_records: records,
@@ -588,7 +616,7 @@ fn table(rows: &[(Cell, Outcome)], settings: &Settings) -> String {
         .collect();
     let mut out = String::from(
         "| integrations | store: orders / products / customers | MailChimp connector replicas \
-         | API latency | idle poll: calls | idle poll: KiB | idle: calls/s per key \
+         | API latency | idle poll: calls | idle poll: KiB | idle poll: SQL statements | idle: calls/s per key \
          | freshness p50 | freshness p99 | backfill records | backfill s | backfill records/s \
          | API-bound limit | ratio | peak connections per key | 429s |",
     );
@@ -596,7 +624,7 @@ fn table(rows: &[(Cell, Outcome)], settings: &Settings) -> String {
         let _ = write!(out, " RSS {kind} MiB |");
     }
     out.push_str(
-        "\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     );
     out.push_str(&"---:|".repeat(kinds.len()));
     out.push('\n');
@@ -611,7 +639,7 @@ fn table(rows: &[(Cell, Outcome)], settings: &Settings) -> String {
         };
         let _ = write!(
             out,
-            "| {} | {} / {} / {} | {} | {} ms | {:.1} | {:.1} | {:.2} | {:.1} s | {:.1} s | {} | {:.1} | {rate:.0} | {limit} | {ratio} | {} | {} |",
+            "| {} | {} / {} / {} | {} | {} ms | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} s | {:.1} s | {} | {:.1} | {rate:.0} | {limit} | {ratio} | {} | {} |",
             cell.shape.integrations,
             cell.shape.orders,
             cell.shape.products,
@@ -620,6 +648,7 @@ fn table(rows: &[(Cell, Outcome)], settings: &Settings) -> String {
             cell.latency_ms,
             o.idle_calls_per_poll,
             o.idle_kib_per_poll,
+            o.idle_statements_per_poll,
             o.idle_calls_per_second_per_key,
             o.p50_ms as f64 / 1000.0,
             o.p99_ms as f64 / 1000.0,

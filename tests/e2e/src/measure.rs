@@ -182,3 +182,30 @@ impl SandboxApi {
         json_of(self.http.get(&url).send().await, &url).await
     }
 }
+
+/// Every series of counter `name` as (labels, value).
+pub fn metric_series(text: &str, name: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+            let (labels, value) = rest.split_once("} ")?;
+            let labels = labels
+                .split(',')
+                .filter_map(|kv| kv.split_once('=').map(|(_, v)| v.trim_matches('"')))
+                .collect::<Vec<_>>()
+                .join(" ");
+            Some((labels, value.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The sum of every sample of `name` in a Prometheus text exposition.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
