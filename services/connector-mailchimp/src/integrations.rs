@@ -3,7 +3,8 @@
 //! Connections come from the service configuration (`[[integrations]]`, through
 //! [`ConnectionSource`], always live) and from the integration registry
 //! ([`crate::registry`]: `integration.changed` calls [`Integrations::upsert`],
-//! [`Integrations::set_active`] and [`Integrations::remove`]). Only active integrations are
+//! [`set_active`](ferry_platform::connector::Integrations::set_active) and [`Integrations::remove`]); the kit's
+//! [`Integrations`](ferry_platform::connector::Integrations) keeps which are served and live. Only active integrations are
 //! polled and get their commands executed; a paused or draft one keeps its connection (for
 //! tests) and its cursors, so changes made meanwhile are read when it is live again.
 //! The non-secret settings are written to `mailchimp_connections` (for the admin API and

@@ -2,7 +2,7 @@
 //! queue) adds, changes, pauses, resumes and removes MailChimp connections without a restart.
 //!
 //! - `draft`, `paused`: the connection is served (the client exists) but not active: no
-//!   polling, commands deferred ([`crate::integrations::Integrations::is_active`]); the
+//!   polling, commands deferred ([`is_active`](ferry_platform::connector::Integrations::is_active)); the
 //!   cursors stay, so what changed meanwhile is read on resume.
 //! - `live`: served and polled.
 //! - `deleted`: no longer served; connection settings, cursors and cross-references erased.

@@ -2,8 +2,9 @@
 //!
 //! They come from the service configuration through [`ConfigSource`] (always live) and from
 //! the integration registry ([`crate::registry`]: `integration.changed` calls
-//! [`Integrations::upsert`], [`Integrations::set_active`] and [`Integrations::remove`]). Only
-//! active integrations are polled and get their commands executed; a draft or paused one keeps
+//! [`Integrations::upsert`], [`set_active`](ferry_platform::connector::Integrations::set_active) and
+//! [`Integrations::remove`]); the kit's [`Integrations`](ferry_platform::connector::Integrations) keeps which are served
+//! and live. Only active integrations are polled and get their commands executed; a draft or paused one keeps
 //! its client and cursors, so changes made meanwhile are read once it is live again.
 //! The non-secret settings are stored in `mpluskassa_connections`; the secret lives only in
 //! memory here (and sealed in the registry), never in this service's tables, logs or messages.

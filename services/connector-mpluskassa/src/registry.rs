@@ -3,7 +3,7 @@
 //! restart.
 //!
 //! - `draft`, `paused`: the installation is served (the client exists) but not active: no
-//!   change detection, commands deferred ([`Integrations::is_active`]); the cursors stay, so
+//!   change detection, commands deferred ([`is_active`](ferry_platform::connector::Integrations::is_active)); the cursors stay, so
 //!   what changed meanwhile is read on resume.
 //! - `live`: served and polled.
 //! - `deleted`: no longer served; connection settings, cursors and cross-references erased.

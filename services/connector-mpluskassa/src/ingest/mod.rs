@@ -6,12 +6,12 @@
 //! | module | what |
 //! | --- | --- |
 //! | this one | [`Ingest`]: passes over an integration's entities, one at a time per integration; the kit's poller ([`PollServed`]) |
-//! | [`pass`] | one entity's pass: the kit's [`Checkpoint`](ferry_platform::connector::ingest::Checkpoint) (cursor and progress committed with each page); `Paged`, an entity read by sync marker, which `ByMarker` makes the kit's [`Source`](ferry_platform::connector::ingest::Source) (parse-or-park, a full page never splitting a sync marker) |
-//! | [`catalogue`] | relations, products and article groups, each `Paged` |
-//! | [`orders`] | orders |
-//! | [`invoices`] | invoices (till and back-office sales) |
-//! | [`stock`] | stock levels (read since a `stockId`, not paged) |
-//! | [`progress`] | each entity's pass progress, kept in `mpluskassa_progress` |
+//! | `pass` | one entity's pass: the kit's [`Checkpoint`](ferry_platform::connector::ingest::Checkpoint) (cursor and progress committed with each page); `Paged`, an entity read by sync marker, which `ByMarker` makes the kit's [`Source`](ferry_platform::connector::ingest::Source) (parse-or-park, a full page never splitting a sync marker) |
+//! | `catalogue` | relations, products and article groups, each `Paged` |
+//! | `orders` | orders |
+//! | `invoices` | invoices (till and back-office sales) |
+//! | `stock` | stock levels (read since a `stockId`, not paged) |
+//! | `progress` | each entity's pass progress, kept in `mpluskassa_progress` |
 //!
 //! Durability: a page's events are written to the outbox **in the same transaction** that
 //! advances the cursor, so the cursor never passes a record whose event is not committed; the

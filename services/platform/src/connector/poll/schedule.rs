@@ -6,7 +6,7 @@
 //! longer serves, and rebalances: with `n` live replicas and `m` integrations to poll, a
 //! replica owns at most `ceil(m / n)`; one owning more releases the surplus (stopping those
 //! polls first), one owning fewer takes free or expired leases. Each owned integration has a
-//! task of its own that polls it under the lease's [`Fence`], at most
+//! task of its own that polls it under the lease's [`Fence`](super::Fence), at most
 //! [`PollSettings::concurrency`] at once per replica, waiting [`AdaptiveInterval`] between
 //! polls or less when triggered. When renewals keep failing (database unreachable) every poll
 //! is stopped before its lease can expire, and the fence refuses a commit anyway.
