@@ -142,7 +142,10 @@ pub async fn start_with_ingester(
     let registry = Arc::new(registry::RegistryListener::new(
         RegistryFollower::new(SERVICE, config.keyring.clone())?,
         runtime.db.clone(),
-        integrations.clone(),
+        Arc::new(registry::Target::new(
+            runtime.db.clone(),
+            integrations.clone(),
+        )),
     ));
     let handler = Executor::new(
         Arc::new(target.with_registry(registry.clone())),

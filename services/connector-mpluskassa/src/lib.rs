@@ -115,7 +115,7 @@ pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<
     let registry = Arc::new(registry::RegistryListener::new(
         ferry_platform::registry::RegistryFollower::new(SERVICE, config.keyring.clone())?,
         runtime.db.clone(),
-        integrations.clone(),
+        Arc::new(integrations.clone()),
     ));
     let target = commands::MplusTarget::new(integrations.clone()).with_registry(registry.clone());
     let subscription = subscription(&config.common.bus);
