@@ -3,7 +3,8 @@
 //! Connections come from the service configuration (`[[integrations]]`, through
 //! [`ConnectionSource`], always live) and from the integration registry
 //! ([`crate::registry`]: `integration.changed` calls [`Integrations::upsert`],
-//! [`Integrations::set_active`] and [`Integrations::remove`]). Only active integrations are
+//! [`set_active`](ferry_platform::connector::Integrations::set_active) and [`Integrations::remove`]); the kit's
+//! [`Integrations`](ferry_platform::connector::Integrations) keeps which are served and live. Only active integrations are
 //! polled and get their commands executed; a paused or draft one keeps its connection (for
 //! tests) and its cursors, so changes made meanwhile are read when it is live again.
 //! The non-secret settings are written to `mailchimp_connections` (for the admin API and
@@ -11,17 +12,16 @@
 //! [`Secret`]/[`ApiKey`], so they are never logged, serialized or stored in plain text.
 
 use ferry_proto::messages::AudienceStatus;
-use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 
-use async_trait::async_trait;
 use chrono::Utc;
 use ferry_mailchimp_wire as wire;
 use ferry_platform::config::Secret;
 use ferry_platform::connector::slots::ConnectionSlots;
+use ferry_platform::connector::{self, FromConfig, Served};
 use ferry_platform::egress::EgressGuard;
-use ferry_platform::registry::InactiveSet;
 use ferry_proto::{CurrencyCode, IntegrationId};
 use sea_orm::{ConnectionTrait, DbErr};
 use serde_json::json;
@@ -30,6 +30,8 @@ use crate::client::{ApiKey, ClientError, ClientSettings, MailchimpClient, segmen
 use crate::config::{IntegrationConfig, MailchimpSection};
 use crate::resource::Resource;
 use crate::store;
+
+pub use ferry_platform::connector::{ConfigSource, ConnectionSource};
 
 /// One integration's MailChimp connection.
 #[derive(Debug, Clone)]
@@ -83,20 +85,9 @@ impl Connection {
     }
 }
 
-/// Where connections come from.
-#[async_trait]
-pub trait ConnectionSource: Send + Sync {
-    /// Every connection to serve.
-    async fn connections(&self) -> anyhow::Result<Vec<Connection>>;
-}
-
-/// Connections listed in the configuration.
-pub struct ConfigSource(pub Vec<IntegrationConfig>);
-
-#[async_trait]
-impl ConnectionSource for ConfigSource {
-    async fn connections(&self) -> anyhow::Result<Vec<Connection>> {
-        self.0.iter().map(Connection::from_config).collect()
+impl FromConfig<IntegrationConfig> for Connection {
+    fn from_config(config: &IntegrationConfig) -> anyhow::Result<Self> {
+        Connection::from_config(config)
     }
 }
 
@@ -110,6 +101,12 @@ pub struct Integration {
     store_ready: AtomicBool,
     /// Serializes syncs of one integration (a poll and an admin-triggered sync never overlap).
     pub sync_lock: tokio::sync::Mutex<()>,
+}
+
+impl Served for Integration {
+    fn id(&self) -> IntegrationId {
+        Integration::id(self)
+    }
 }
 
 impl Integration {
@@ -188,9 +185,7 @@ impl Integration {
 pub struct Integrations {
     section: MailchimpSection,
     egress: EgressGuard,
-    map: RwLock<HashMap<IntegrationId, Arc<Integration>>>,
-    /// Integrations served but not live (draft or paused in the registry).
-    inactive: InactiveSet,
+    served: connector::Integrations<Integration>,
     /// Connection limits per MailChimp account: integrations sharing an account (API key)
     /// share its limit, and so do the replicas (connection slots).
     slots: ConnectionSlots,
@@ -213,8 +208,7 @@ impl Integrations {
         Self {
             section,
             egress,
-            map: RwLock::default(),
-            inactive: InactiveSet::default(),
+            served: connector::Integrations::default(),
             slots,
         }
     }
@@ -247,7 +241,7 @@ impl Integrations {
     pub async fn load<C: ConnectionTrait>(
         &self,
         db: &C,
-        source: &dyn ConnectionSource,
+        source: &dyn ConnectionSource<Connection>,
     ) -> anyhow::Result<()> {
         for connection in source.connections().await? {
             self.upsert(db, connection).await?;
@@ -291,38 +285,8 @@ impl Integrations {
             store_ready: AtomicBool::new(false),
             sync_lock: tokio::sync::Mutex::new(()),
         });
-        self.map
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(integration.id(), integration.clone());
+        self.served.insert(integration.clone());
         Ok(integration)
-    }
-
-    /// The integration, if served.
-    pub fn get(&self, id: IntegrationId) -> Option<Arc<Integration>> {
-        self.map
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .cloned()
-    }
-
-    /// Marks an integration live (`true`: polled, commands executed) or not (draft, paused:
-    /// not polled, commands deferred).
-    pub fn set_active(&self, id: IntegrationId, active: bool) {
-        self.inactive.set_live(id, active);
-    }
-
-    /// Whether an integration is live.
-    pub fn is_active(&self, id: IntegrationId) -> bool {
-        self.inactive.is_live(id)
-    }
-
-    /// Every live integration (the ones to poll).
-    pub fn active(&self) -> Vec<Arc<Integration>> {
-        let mut all = self.all();
-        all.retain(|i| self.is_active(i.id()));
-        all
     }
 
     /// Stops serving an integration; with `erase`, forgets its connection settings, cursors
@@ -333,28 +297,20 @@ impl Integrations {
         id: IntegrationId,
         erase: bool,
     ) -> Result<(), DbErr> {
-        self.map
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
-        self.set_active(id, true);
+        self.served.stop_serving(id);
         if erase {
             store::forget_integration(db, id).await?;
         }
         Ok(())
     }
+}
 
-    /// Every integration served.
-    pub fn all(&self) -> Vec<Arc<Integration>> {
-        let mut all: Vec<_> = self
-            .map
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        all.sort_by_key(|i| i.id());
-        all
+/// The served integrations: `get`, `all`, `active`, `is_active`, `set_active`.
+impl Deref for Integrations {
+    type Target = connector::Integrations<Integration>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.served
     }
 }
 

@@ -45,11 +45,10 @@ use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{Binding, BusMigration, RetryPolicy, Subscription, queues};
 use ferry_platform::connector::Executor;
 use ferry_platform::connector::slots::{ConnectionSlots, SlotSettings};
-use ferry_platform::db;
-use ferry_platform::registry::RegistryFollower;
+use ferry_platform::registry::{MirrorMigration, RegistryFollower};
 use ferry_platform::service::{Runtime, Started};
 use ferry_proto::System;
-use sea_orm_migration::prelude::{DynIden, MigrationTrait, MigratorTrait};
+use sea_orm_migration::prelude::MigrationTrait;
 use utoipa::OpenApi;
 
 pub use config::{ConnectorConfig, IntegrationConfig, MailchimpSection};
@@ -74,23 +73,9 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     ]
 }
 
-/// The migrator for a database of its own: the bus tables plus the connector's.
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all: Vec<Box<dyn MigrationTrait>> = vec![
-            Box::new(BusMigration),
-            Box::new(ferry_platform::registry::MirrorMigration),
-        ];
-        all.extend(migrations());
-        all
-    }
-
-    fn migration_table_name() -> DynIden {
-        db::service_migration_table(SERVICE)
-    }
+ferry_platform::service_migrator! {
+    /// The migrator for a database of its own: the bus tables plus the connector's.
+    pub struct Migrator(SERVICE) = [BusMigration, MirrorMigration] + migrations();
 }
 
 /// What the connector's queue receives: every command addressed to MailChimp, and the
@@ -157,7 +142,10 @@ pub async fn start_with_ingester(
     let registry = Arc::new(registry::RegistryListener::new(
         RegistryFollower::new(SERVICE, config.keyring.clone())?,
         runtime.db.clone(),
-        integrations.clone(),
+        Arc::new(registry::Target::new(
+            runtime.db.clone(),
+            integrations.clone(),
+        )),
     ));
     let handler = Executor::new(
         Arc::new(target.with_registry(registry.clone())),

@@ -2,7 +2,7 @@
 //! queue) adds, changes, pauses, resumes and removes MailChimp connections without a restart.
 //!
 //! - `draft`, `paused`: the connection is served (the client exists) but not active: no
-//!   polling, commands deferred ([`crate::integrations::Integrations::is_active`]); the
+//!   polling, commands deferred ([`is_active`](ferry_platform::connector::Integrations::is_active)); the
 //!   cursors stay, so what changed meanwhile is read on resume.
 //! - `live`: served and polled.
 //! - `deleted`: no longer served; connection settings, cursors and cross-references erased.
@@ -15,61 +15,31 @@
 //! before.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use ferry_platform::bus::{Delivery, Outcome};
+use ferry_platform::bus::Outcome;
 use ferry_platform::registry::{RegistryFollower, RegistryTarget, mailchimp_key_context};
 use ferry_proto::messages::{Direction, Flow, IntegrationChanged};
 use ferry_proto::{Envelope, IntegrationId};
 use sea_orm::DatabaseConnection;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::client::ApiKey;
 use crate::integrations::{Connection, Integrations};
 use crate::resource::Resource;
 
 /// Applies registry changes to the served integrations.
-pub struct RegistryListener {
-    follower: Arc<RegistryFollower>,
-    target: Arc<Target>,
-}
+pub type RegistryListener = ferry_platform::registry::RegistryListener<Target>;
 
-struct Target {
+/// The served integrations as the registry changes them (their settings stored in `db`).
+pub struct Target {
     db: DatabaseConnection,
     integrations: Arc<Integrations>,
 }
 
-impl RegistryListener {
-    /// A listener updating `integrations` (settings stored in `db`), opening credentials with
-    /// `follower`.
-    pub fn new(
-        follower: RegistryFollower,
-        db: DatabaseConnection,
-        integrations: Arc<Integrations>,
-    ) -> Self {
-        Self {
-            follower: Arc::new(follower.with_mirror(db.clone())),
-            target: Arc::new(Target { db, integrations }),
-        }
-    }
-
-    /// The registry's follower: which revision of each integration this replica serves.
-    pub fn follower(&self) -> &RegistryFollower {
-        &self.follower
-    }
-
-    /// Handles one `integration.changed` delivery.
-    pub async fn handle(&self, delivery: &Delivery) -> Outcome {
-        self.follower.apply(self.target.as_ref(), delivery).await
-    }
-
-    /// Applies what other replicas received (the registry mirror) now and every `every`.
-    pub fn spawn_refresh(&self, every: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
-        self.follower
-            .clone()
-            .spawn_refresh(self.target.clone(), every, shutdown)
+impl Target {
+    /// Changes `integrations`, storing their settings in `db`.
+    pub fn new(db: DatabaseConnection, integrations: Arc<Integrations>) -> Self {
+        Self { db, integrations }
     }
 }
 

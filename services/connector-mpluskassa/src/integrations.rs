@@ -2,19 +2,20 @@
 //!
 //! They come from the service configuration through [`ConfigSource`] (always live) and from
 //! the integration registry ([`crate::registry`]: `integration.changed` calls
-//! [`Integrations::upsert`], [`Integrations::set_active`] and [`Integrations::remove`]). Only
-//! active integrations are polled and get their commands executed; a draft or paused one keeps
+//! [`Integrations::upsert`], [`set_active`](ferry_platform::connector::Integrations::set_active) and
+//! [`Integrations::remove`]); the kit's [`Integrations`](ferry_platform::connector::Integrations) keeps which are served
+//! and live. Only active integrations are polled and get their commands executed; a draft or paused one keeps
 //! its client and cursors, so changes made meanwhile are read once it is live again.
 //! The non-secret settings are stored in `mpluskassa_connections`; the secret lives only in
 //! memory here (and sealed in the registry), never in this service's tables, logs or messages.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::ops::Deref;
+use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::Utc;
 use ferry_platform::coalesce::Coalescer;
-use ferry_platform::registry::InactiveSet;
+use ferry_platform::connector::{self, FromConfig, Served};
 use ferry_proto::{CurrencyCode, IntegrationId};
 use sea_orm::DatabaseConnection;
 use tokio::sync::Mutex;
@@ -24,6 +25,8 @@ use crate::config::{Entities, IntegrationConfig, SalesSettings, SkuSource};
 use crate::soap::requests::{ORDERS_BY_EXT_IDS_MAX, ProductQuery};
 use crate::soap::types::{Article, Order, TurnoverGroup, VatGroup, VatScale};
 use crate::store::{self, connection_row};
+
+pub use ferry_platform::connector::{ConfigSource, ConnectionSource};
 
 /// Everything about one integration's installation.
 #[derive(Debug, Clone)]
@@ -71,20 +74,9 @@ impl From<&IntegrationConfig> for IntegrationSettings {
     }
 }
 
-/// Where integrations come from.
-#[async_trait]
-pub trait ConnectionSource: Send + Sync {
-    /// The integrations to serve now.
-    async fn connections(&self) -> anyhow::Result<Vec<IntegrationSettings>>;
-}
-
-/// Integrations from the service configuration.
-pub struct ConfigSource(pub Vec<IntegrationConfig>);
-
-#[async_trait]
-impl ConnectionSource for ConfigSource {
-    async fn connections(&self) -> anyhow::Result<Vec<IntegrationSettings>> {
-        Ok(self.0.iter().map(IntegrationSettings::from).collect())
+impl FromConfig<IntegrationConfig> for IntegrationSettings {
+    fn from_config(config: &IntegrationConfig) -> anyhow::Result<Self> {
+        Ok(Self::from(config))
     }
 }
 
@@ -102,6 +94,12 @@ pub struct Integration {
     order_lookups: Coalescer<String, Order, MplusError>,
     /// Article lookups by SKU in flight at once share one `getProducts`.
     article_lookups: Coalescer<String, (i64, Article), MplusError>,
+}
+
+impl Served for Integration {
+    fn id(&self) -> IntegrationId {
+        Integration::id(self)
+    }
 }
 
 impl Integration {
@@ -234,8 +232,7 @@ const ARTICLES_PER_CALL: usize = 200;
 pub struct Integrations {
     db: DatabaseConnection,
     client: ClientSettings,
-    inner: Arc<RwLock<HashMap<IntegrationId, Arc<Integration>>>>,
-    inactive: Arc<InactiveSet>,
+    served: Arc<connector::Integrations<Integration>>,
 }
 
 impl Integrations {
@@ -244,13 +241,15 @@ impl Integrations {
         Self {
             db,
             client,
-            inner: Arc::default(),
-            inactive: Arc::default(),
+            served: Arc::default(),
         }
     }
 
     /// Loads every integration of `source`.
-    pub async fn load(&self, source: &dyn ConnectionSource) -> anyhow::Result<()> {
+    pub async fn load(
+        &self,
+        source: &dyn ConnectionSource<IntegrationSettings>,
+    ) -> anyhow::Result<()> {
         for settings in source.connections().await? {
             self.upsert(settings).await?;
         }
@@ -284,61 +283,31 @@ impl Integrations {
             order_lookups: Coalescer::new(ORDERS_BY_EXT_IDS_MAX),
             article_lookups: Coalescer::new(ARTICLES_PER_CALL),
         });
-        self.write().insert(integration.id(), integration.clone());
+        self.served.insert(integration.clone());
         tracing::info!(integration = %integration.id(), endpoint = integration.client.endpoint(), "MplusKASSA integration loaded");
         Ok(integration)
     }
 
     /// Stops serving an integration; with `erase`, forgets its cursors and cross-references.
     pub async fn remove(&self, id: IntegrationId, erase: bool) -> anyhow::Result<()> {
-        self.write().remove(&id);
-        self.set_active(id, true);
+        self.served.stop_serving(id);
         if erase {
             store::forget_integration(&self.db, &id.to_string()).await?;
         }
         Ok(())
     }
 
-    /// One integration.
-    pub fn get(&self, id: IntegrationId) -> Option<Arc<Integration>> {
-        self.read().get(&id).cloned()
-    }
-
-    /// Marks an integration live (`true`: polled, commands executed) or not (draft, paused:
-    /// not polled, commands deferred).
-    pub fn set_active(&self, id: IntegrationId, active: bool) {
-        self.inactive.set_live(id, active);
-    }
-
-    /// Whether an integration is live.
-    pub fn is_active(&self, id: IntegrationId) -> bool {
-        self.inactive.is_live(id)
-    }
-
-    /// Every live integration (the ones to poll).
-    pub fn active(&self) -> Vec<Arc<Integration>> {
-        let mut all = self.all();
-        all.retain(|i| self.is_active(i.id()));
-        all
-    }
-
-    /// All integrations.
-    pub fn all(&self) -> Vec<Arc<Integration>> {
-        let mut all: Vec<_> = self.read().values().cloned().collect();
-        all.sort_by_key(|i| i.id().to_string());
-        all
-    }
-
     /// Client settings new integrations get (with the deployment's egress guard).
     pub fn client_settings(&self) -> ClientSettings {
         self.client.clone()
     }
+}
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<IntegrationId, Arc<Integration>>> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
-    }
+/// The served integrations: `get`, `all`, `active`, `is_active`, `set_active`.
+impl Deref for Integrations {
+    type Target = connector::Integrations<Integration>;
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<IntegrationId, Arc<Integration>>> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    fn deref(&self) -> &Self::Target {
+        &self.served
     }
 }

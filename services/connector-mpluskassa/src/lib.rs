@@ -57,7 +57,7 @@ use ferry_platform::bus::inbox::{self, Inbox};
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{BusMigration, RetryPolicy, Subscription, queues};
 use ferry_platform::connector::Executor;
-use ferry_platform::db;
+use ferry_platform::registry::MirrorMigration;
 use ferry_platform::service::{Runtime, Started};
 use sea_orm_migration::prelude::*;
 use utoipa::OpenApi;
@@ -77,23 +77,9 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     ]
 }
 
-/// The bus tables plus this service's, in its own migration table.
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all: Vec<Box<dyn MigrationTrait>> = vec![
-            Box::new(BusMigration),
-            Box::new(ferry_platform::registry::MirrorMigration),
-        ];
-        all.extend(migrations());
-        all
-    }
-
-    fn migration_table_name() -> DynIden {
-        db::service_migration_table(SERVICE)
-    }
+ferry_platform::service_migrator! {
+    /// The bus tables plus this service's, in its own migration table.
+    pub struct Migrator(SERVICE) = [BusMigration, MirrorMigration] + migrations();
 }
 
 /// The subscription of the command consumer.
@@ -129,7 +115,7 @@ pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<
     let registry = Arc::new(registry::RegistryListener::new(
         ferry_platform::registry::RegistryFollower::new(SERVICE, config.keyring.clone())?,
         runtime.db.clone(),
-        integrations.clone(),
+        Arc::new(integrations.clone()),
     ));
     let target = commands::MplusTarget::new(integrations.clone()).with_registry(registry.clone());
     let subscription = subscription(&config.common.bus);

@@ -3,7 +3,7 @@
 //! restart.
 //!
 //! - `draft`, `paused`: the installation is served (the client exists) but not active: no
-//!   change detection, commands deferred ([`Integrations::is_active`]); the cursors stay, so
+//!   change detection, commands deferred ([`is_active`](ferry_platform::connector::Integrations::is_active)); the cursors stay, so
 //!   what changed meanwhile is read on resume.
 //! - `live`: served and polled.
 //! - `deleted`: no longer served; connection settings, cursors and cross-references erased.
@@ -15,62 +15,19 @@
 //! (`ferry_platform::registry`). Its `[[integrations]]` from the configuration are served as
 //! before.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use async_trait::async_trait;
-use ferry_platform::bus::{Delivery, Outcome};
+use ferry_platform::bus::Outcome;
 use ferry_platform::config::Secret;
 use ferry_platform::registry::{RegistryFollower, RegistryTarget, mpluskassa_secret_context};
 use ferry_proto::messages::IntegrationChanged;
 use ferry_proto::{CurrencyCode, Envelope, IntegrationId};
-use sea_orm::DatabaseConnection;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::client::Connection;
 use crate::config::{Entities, SalesSettings, SkuSource};
 use crate::integrations::{IntegrationSettings, Integrations};
 
 /// Applies registry changes to the served installations.
-pub struct RegistryListener {
-    follower: Arc<RegistryFollower>,
-    integrations: Arc<Integrations>,
-}
-
-impl RegistryListener {
-    /// A listener updating `integrations`, opening credentials with `follower`, keeping the
-    /// changes in `db`'s registry mirror for the other replicas.
-    pub fn new(
-        follower: RegistryFollower,
-        db: DatabaseConnection,
-        integrations: Integrations,
-    ) -> Self {
-        Self {
-            follower: Arc::new(follower.with_mirror(db)),
-            integrations: Arc::new(integrations),
-        }
-    }
-
-    /// The registry's follower: which revision of each integration this replica serves.
-    pub fn follower(&self) -> &RegistryFollower {
-        &self.follower
-    }
-
-    /// Handles one `integration.changed` delivery.
-    pub async fn handle(&self, delivery: &Delivery) -> Outcome {
-        self.follower
-            .apply(self.integrations.as_ref(), delivery)
-            .await
-    }
-
-    /// Applies what other replicas received (the registry mirror) now and every `every`.
-    pub fn spawn_refresh(&self, every: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
-        self.follower
-            .clone()
-            .spawn_refresh(self.integrations.clone(), every, shutdown)
-    }
-}
+pub type RegistryListener = ferry_platform::registry::RegistryListener<Integrations>;
 
 #[async_trait]
 impl RegistryTarget for Integrations {

@@ -117,7 +117,7 @@ pub mod xref_row {
         /// Integration id.
         #[sea_orm(primary_key, auto_increment = false)]
         pub integration_id: String,
-        /// Kind (see [`super::XrefKind`]).
+        /// Kind (see [`super::kind`]).
         #[sea_orm(primary_key, auto_increment = false)]
         pub kind: String,
         /// Canonical key (e-mail, SKU, external order id, category key).

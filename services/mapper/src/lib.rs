@@ -51,10 +51,9 @@ use std::time::Duration;
 use ferry_platform::bus::inbox::{self, Inbox};
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{BusMigration, RetryPolicy, Subscription, queues};
-use ferry_platform::db;
 use ferry_platform::secrets::{Keyring, SecretError};
 use ferry_platform::service::{Runtime, Started};
-use sea_orm_migration::prelude::{DynIden, MigrationTrait, MigratorTrait};
+use sea_orm_migration::prelude::MigrationTrait;
 use utoipa::OpenApi;
 
 pub use config::{MapperConfig, RegistrySection};
@@ -76,20 +75,9 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     ]
 }
 
-/// The mapper's migrator for a database of its own: the bus tables plus its tables.
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all: Vec<Box<dyn MigrationTrait>> = vec![Box::new(BusMigration)];
-        all.extend(migrations());
-        all
-    }
-
-    fn migration_table_name() -> DynIden {
-        db::service_migration_table(SERVICE)
-    }
+ferry_platform::service_migrator! {
+    /// The mapper's migrator for a database of its own: the bus tables plus its tables.
+    pub struct Migrator(SERVICE) = [BusMigration] + migrations();
 }
 
 /// Starts the mapper on `runtime`: the consumer of the `mapper` queue, the outbox relay, the

@@ -48,10 +48,9 @@ use ferry_platform::admin::dead_letters::{self, DeadLetterApi};
 use ferry_platform::bus::inbox::Inbox;
 use ferry_platform::bus::parking::ParkingLot;
 use ferry_platform::bus::{self, Binding, BusMigration, Subscription};
-use ferry_platform::db;
 use ferry_platform::service::{Runtime, Started};
 use sea_orm::{DatabaseConnection, DbErr};
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use sea_orm_migration::MigrationTrait;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
@@ -75,20 +74,9 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     ]
 }
 
-/// The bus tables plus the notifier's, in `ferry_migrations_notifier`.
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all: Vec<Box<dyn MigrationTrait>> = vec![Box::new(BusMigration)];
-        all.extend(migrations());
-        all
-    }
-
-    fn migration_table_name() -> sea_orm::DynIden {
-        db::service_migration_table(SERVICE)
-    }
+ferry_platform::service_migrator! {
+    /// The bus tables plus the notifier's, in `ferry_migrations_notifier`.
+    pub struct Migrator(SERVICE) = [BusMigration] + migrations();
 }
 
 /// A handle on a running notifier: what the admin API uses, and what tests drive with a

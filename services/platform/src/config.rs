@@ -21,7 +21,7 @@
 //! use ferry_platform::config::{self, CommonConfig, Validate, ValidationErrors};
 //! use serde::Deserialize;
 //!
-//! #[derive(Debug, Default, Deserialize)]
+//! #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 //! #[serde(default)]
 //! struct MapperConfig {
 //!     #[serde(flatten)]

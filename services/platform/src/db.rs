@@ -444,6 +444,41 @@ pub fn service_migration_table(service: &str) -> DynIden {
     Alias::new(format!("ferry_migrations_{name}")).into_iden()
 }
 
+/// Declares a service's migrator: a unit struct whose migrations are the listed ones, then
+/// those of an expression, recorded in the service's own table ([`service_migration_table`]).
+///
+/// ```
+/// # use ferry_platform::bus::BusMigration;
+/// # fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> { vec![] }
+/// ferry_platform::service_migrator! {
+///     /// The bus tables plus the mapper's, in `ferry_migrations_mapper`.
+///     pub struct Migrator("mapper") = [BusMigration] + migrations();
+/// }
+/// ```
+#[macro_export]
+macro_rules! service_migrator {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident($service:expr) = [$($first:expr),* $(,)?] + $then:expr;) => {
+        $(#[$meta])*
+        $vis struct $name;
+
+        impl $crate::db::__migration::MigratorTrait for $name {
+            fn migrations() -> ::std::vec::Vec<::std::boxed::Box<dyn $crate::db::__migration::MigrationTrait>> {
+                let mut all: ::std::vec::Vec<::std::boxed::Box<dyn $crate::db::__migration::MigrationTrait>> =
+                    ::std::vec![$(::std::boxed::Box::new($first)),*];
+                all.extend($then);
+                all
+            }
+
+            fn migration_table_name() -> $crate::db::__migration::prelude::DynIden {
+                $crate::db::service_migration_table($service)
+            }
+        }
+    };
+}
+
+#[doc(hidden)]
+pub use sea_orm_migration as __migration;
+
 /// The `OFFSET` of a page whose caller asked to skip `requested` rows (none: 0).
 ///
 /// Both databases bind integers as signed 64-bit: sea-query's binder panics on a `u64`

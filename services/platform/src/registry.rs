@@ -485,6 +485,41 @@ pub trait RegistryTarget: Send + Sync {
     async fn erase(&self, id: IntegrationId) -> Result<(), String>;
 }
 
+/// A connector's side of the registry: applies `integration.changed` deliveries, and the
+/// changes other replicas received (the mirror), to its served integrations `T`.
+pub struct RegistryListener<T> {
+    follower: Arc<RegistryFollower>,
+    target: Arc<T>,
+}
+
+impl<T: RegistryTarget + 'static> RegistryListener<T> {
+    /// A listener updating `target`, opening credentials with `follower`, keeping the
+    /// changes in `db`'s registry mirror for the other replicas.
+    pub fn new(follower: RegistryFollower, db: DatabaseConnection, target: Arc<T>) -> Self {
+        Self {
+            follower: Arc::new(follower.with_mirror(db)),
+            target,
+        }
+    }
+
+    /// The registry's follower: which revision of each integration this replica serves.
+    pub fn follower(&self) -> &RegistryFollower {
+        &self.follower
+    }
+
+    /// Handles one `integration.changed` delivery.
+    pub async fn handle(&self, delivery: &Delivery) -> Outcome {
+        self.follower.apply(self.target.as_ref(), delivery).await
+    }
+
+    /// Applies what other replicas received (the registry mirror) now and every `every`.
+    pub fn spawn_refresh(&self, every: Duration, shutdown: CancellationToken) -> JoinHandle<()> {
+        self.follower
+            .clone()
+            .spawn_refresh(self.target.clone(), every, shutdown)
+    }
+}
+
 /// The integrations served but not live (draft or paused in the registry).
 #[derive(Debug, Default)]
 pub struct InactiveSet(RwLock<HashSet<IntegrationId>>);

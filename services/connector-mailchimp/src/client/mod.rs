@@ -26,7 +26,8 @@
 //!   when one is present it is honoured. A POST is retried only when it provably had no
 //!   effect (429, bare 403, connection refused): everything else is returned, and the caller
 //!   looks up before it creates again ([`crate::commands`]).
-//! - **Egress**: the HTTP client is built by the deployment's [`EgressGuard`]
+//! - **Egress**: the HTTP client is built by the deployment's
+//!   [`EgressGuard`](ferry_platform::egress::EgressGuard)
 //!   ([`ClientSettings::egress`]): it follows no redirect, refuses internal addresses after
 //!   resolution (at connect time) unless `[egress] allow` names them, and the base URL is
 //!   checked once, when the client is built (`https://` only; plain `http://` to loopback or an allowed

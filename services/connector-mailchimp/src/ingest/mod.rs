@@ -28,7 +28,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | this one | [`Ingester`]: a sync of one resource (mode, cursor, progress, watermark), the kit's [`Poller`] |
+//! | this one | [`Ingester`]: a sync of one resource (mode, cursor, progress, watermark), the kit's poller ([`PollServed`]) |
 //! | `scan` | the reading: pages of a collection, the fast path's projected scan, the commit of a page |
 //! | `observe` | the conversion: each record read in full to events and cross-references, a recheck (invalid) or nothing (unchanged); [`version_id`] |
 //! | `recheck` | [`RecordRecheck`]: read one record again, publish it or park it with its reason |
@@ -68,9 +68,9 @@ use chrono::{DateTime, Utc};
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{Bus, queues};
 use ferry_platform::connector::ingest::{PageError, Pipeline};
-use ferry_platform::connector::poll::{PollError, Poller};
+use ferry_platform::connector::poll::{PollError, PollServed};
 use ferry_platform::connector::progress::{Sample, Samples};
-use ferry_proto::{IntegrationId, System};
+use ferry_proto::System;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -340,19 +340,15 @@ impl Ingester {
 /// resource (a full one first when never synced and `initial_sync` is on; a resource never
 /// synced is left alone when it is off).
 #[async_trait::async_trait]
-impl Poller for Ingester {
-    fn integrations(&self) -> Vec<IntegrationId> {
-        self.integrations.active().iter().map(|i| i.id()).collect()
+impl PollServed for Ingester {
+    type Integration = Integration;
+
+    fn served(&self) -> &ferry_platform::connector::Integrations<Integration> {
+        &self.integrations
     }
 
-    fn is_active(&self, id: IntegrationId) -> bool {
-        self.integrations.is_active(id)
-    }
-
-    async fn poll(&self, id: IntegrationId) -> Result<u64, PollError> {
-        let Some(integration) = self.integrations.get(id) else {
-            return Ok(0);
-        };
+    async fn poll_integration(&self, integration: Arc<Integration>) -> Result<u64, PollError> {
+        let id = integration.id();
         let mut changes = 0;
         let mut first_error: Option<PollError> = None;
         // One poll, every resource: the cursors and reconciliation times read at once, under

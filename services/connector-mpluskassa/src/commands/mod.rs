@@ -5,14 +5,14 @@
 //!
 //! | command | MplusKASSA calls | file |
 //! | --- | --- | --- |
-//! | `customer.upsert` | the relation known for the e-mail (checked) else `findRelationV2` (`exactMatch`), then `updateRelation` or `createRelation` | [`customer`] |
-//! | `customer.find` | `findRelationV2` | [`customer`] |
-//! | `product.upsert` | `getProducts` by SKU, then `updateProduct` or `createProduct` (new articles with the turnover group and the VAT code of their rate), `getProducts` again for the article numbers | [`product`] |
-//! | `products.verify` | `getProducts` by SKU | [`product`] |
-//! | `category.upsert` | `getArticleGroups`, then `updateArticleGroups` or `createArticleGroup` (found by name under its parent when the answer to a creation was lost) | [`category`] |
-//! | `stock.set` | `getProducts`, `updateProduct` when the stock switch differs, `updateStock` | [`stock`] |
-//! | `order.find` | `findOrder` by extOrderId | [`order`] |
-//! | `order.create` | `getProducts` (article numbers of the lines), `createOrderV3` with the idempotency key (a replay answers the first attempt's result; a taken extOrderId is looked up) | [`order`] |
+//! | `customer.upsert` | the relation known for the e-mail (checked) else `findRelationV2` (`exactMatch`), then `updateRelation` or `createRelation` | `customer` |
+//! | `customer.find` | `findRelationV2` | `customer` |
+//! | `product.upsert` | `getProducts` by SKU, then `updateProduct` or `createProduct` (new articles with the turnover group and the VAT code of their rate), `getProducts` again for the article numbers | `product` |
+//! | `products.verify` | `getProducts` by SKU | `product` |
+//! | `category.upsert` | `getArticleGroups`, then `updateArticleGroups` or `createArticleGroup` (found by name under its parent when the answer to a creation was lost) | `category` |
+//! | `stock.set` | `getProducts`, `updateProduct` when the stock switch differs, `updateStock` | `stock` |
+//! | `order.find` | `findOrder` by extOrderId | `order` |
+//! | `order.create` | `getProducts` (article numbers of the lines), `createOrderV3` with the idempotency key (a replay answers the first attempt's result; a taken extOrderId is looked up) | `order` |
 //!
 //! Failures: transient ones (timeouts, 5xx, `Server` faults, unreadable answers) are retried
 //! through the bus's delay queues; MplusKASSA's business refusals, refused credentials and

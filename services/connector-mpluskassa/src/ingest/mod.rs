@@ -5,13 +5,13 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | this one | [`Ingest`]: passes over an integration's entities, one at a time per integration; the kit's [`Poller`] |
-//! | [`pass`] | one entity's pass: the kit's [`Checkpoint`](ferry_platform::connector::ingest::Checkpoint) (cursor and progress committed with each page); `Paged`, an entity read by sync marker, which `ByMarker` makes the kit's [`Source`](ferry_platform::connector::ingest::Source) (parse-or-park, a full page never splitting a sync marker) |
-//! | [`catalogue`] | relations, products and article groups, each `Paged` |
-//! | [`orders`] | orders |
-//! | [`invoices`] | invoices (till and back-office sales) |
-//! | [`stock`] | stock levels (read since a `stockId`, not paged) |
-//! | [`progress`] | each entity's pass progress, kept in `mpluskassa_progress` |
+//! | this one | [`Ingest`]: passes over an integration's entities, one at a time per integration; the kit's poller ([`PollServed`]) |
+//! | `pass` | one entity's pass: the kit's [`Checkpoint`](ferry_platform::connector::ingest::Checkpoint) (cursor and progress committed with each page); `Paged`, an entity read by sync marker, which `ByMarker` makes the kit's [`Source`](ferry_platform::connector::ingest::Source) (parse-or-park, a full page never splitting a sync marker) |
+//! | `catalogue` | relations, products and article groups, each `Paged` |
+//! | `orders` | orders |
+//! | `invoices` | invoices (till and back-office sales) |
+//! | `stock` | stock levels (read since a `stockId`, not paged) |
+//! | `progress` | each entity's pass progress, kept in `mpluskassa_progress` |
 //!
 //! Durability: a page's events are written to the outbox **in the same transaction** that
 //! advances the cursor, so the cursor never passes a record whose event is not committed; the
@@ -42,7 +42,7 @@ use ferry_platform::bus::Bus;
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::queues;
 use ferry_platform::connector::ingest::{PageError, Pipeline};
-use ferry_platform::connector::poll::{PollError, PollScheduler, Poller};
+use ferry_platform::connector::poll::{PollError, PollScheduler, PollServed};
 use ferry_platform::connector::progress::{Samples, SyncState};
 use ferry_proto::{IntegrationId, System};
 use sea_orm::{DatabaseConnection, DbErr};
@@ -294,19 +294,14 @@ impl Ingest {
 /// MplusKASSA's side of the kit's polling: one poll is one pass over an integration's
 /// entities.
 #[async_trait]
-impl Poller for Ingest {
-    fn integrations(&self) -> Vec<IntegrationId> {
-        self.integrations.active().iter().map(|i| i.id()).collect()
+impl PollServed for Ingest {
+    type Integration = Integration;
+
+    fn served(&self) -> &ferry_platform::connector::Integrations<Integration> {
+        &self.integrations
     }
 
-    fn is_active(&self, id: IntegrationId) -> bool {
-        self.integrations.is_active(id)
-    }
-
-    async fn poll(&self, id: IntegrationId) -> Result<u64, PollError> {
-        let Some(integration) = self.integrations.get(id) else {
-            return Ok(0);
-        };
+    async fn poll_integration(&self, integration: Arc<Integration>) -> Result<u64, PollError> {
         Ok(self.run_pass(&integration).await?)
     }
 }

@@ -73,7 +73,7 @@ pub mod queues {
 
     /// What each service's queue receives, named once, here: every service binds its queue
     /// with [`bindings`], and every publisher declares the queues a message is routed to
-    /// ([`owners`]) before its first such publish. So on a fresh deployment a record or a
+    /// (`owners`) before its first such publish. So on a fresh deployment a record or a
     /// command published before its service ever started waits in that service's queue
     /// (and a command is not "routed" only because a catch-all listener heard it).
     ///

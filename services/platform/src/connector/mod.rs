@@ -8,6 +8,7 @@
 //! | [`target`] | [`Target`]: the connector's side of each canonical command (upsert customer, create order, ...), returning one [`CommandError`] |
 //! | [`executor`] | [`Executor`]: the bus handler around it: inbox, decode, integration lookup, per-record lease, classify, reply, cross-references, all committed in one transaction |
 //! | [`error`] | [`CommandError`]: transient, permanent or rate-limited, with the reason |
+//! | [`integrations`] | [`Integrations`]: the integrations a connector serves and which are live (paused, resumed from the registry); [`ConfigSource`]: those of its configuration |
 //! | [`ingest`] | the ingest pipeline: a page of changes converted or parked ([`ingest::Batch`]), committed with the cursor through the outbox in one fenced transaction ([`ingest::Pipeline`]), page after page ([`ingest::Source`], [`ingest::drain`]) |
 //! | [`store`] | the kit's tables `connector_xrefs` and `connector_leases` ([`Xrefs`], [`Leases`]) and their migration |
 //! | [`poll`] | polling at scale: one owner per integration ([`poll::PollLeases`], fenced commits), concurrent adaptive polls ([`poll::PollScheduler`]), rebalancing across replicas |
@@ -21,6 +22,7 @@
 pub mod error;
 pub mod executor;
 pub mod ingest;
+pub mod integrations;
 pub mod poll;
 pub mod progress;
 pub mod slots;
@@ -30,5 +32,6 @@ pub mod target;
 
 pub use error::CommandError;
 pub use executor::Executor;
+pub use integrations::{ConfigSource, ConnectionSource, FromConfig, Integrations, Served};
 pub use store::{Leases, Xref, Xrefs};
 pub use target::{Command, Cx, Done, Executed, Lookup, Target};

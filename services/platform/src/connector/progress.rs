@@ -108,7 +108,7 @@ impl Samples {
     }
 
     /// Adds a sample; merges it with the newest one when that one is less than
-    /// [`MIN_SPACING`] after the one before it, and forgets what no window needs any more.
+    /// a second (`MIN_SPACING`) after the one before it, and forgets what no window needs any more.
     pub fn record(&mut self, sample: Sample) {
         let n = self.0.len();
         if n >= 2 && self.0[n - 1].at - self.0[n - 2].at < spacing() {

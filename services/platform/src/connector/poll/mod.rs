@@ -7,7 +7,8 @@
 //! | [`lease`] | [`PollLeases`]: heartbeats, take / renew / release, "poll now" requests; [`Fence`]: the check before a commit |
 //! | [`schedule`] | [`PollScheduler`] running a connector's [`Poller`]; [`AdaptiveInterval`]; [`PollSettings`] |
 //!
-//! A connector implements [`Poller`] (which integrations, one poll of one), registers
+//! A connector implements [`Poller`] (which integrations, one poll of one; [`PollServed`]
+//! answers the first from its served [`super::Integrations`]), registers
 //! [`CreatePollTables`] among its migrations, spawns a [`PollScheduler`], and calls
 //! [`check_current`] in the transaction that commits a page of changes.
 //!
@@ -34,5 +35,5 @@ pub mod schedule;
 pub mod tables;
 
 pub use lease::{Fence, Held, LEASE_LOST, PollLeases, check_current, with_fence};
-pub use schedule::{AdaptiveInterval, PollError, PollScheduler, PollSettings, Poller};
+pub use schedule::{AdaptiveInterval, PollError, PollScheduler, PollServed, PollSettings, Poller};
 pub use tables::CreatePollTables;

@@ -6,7 +6,7 @@
 //! longer serves, and rebalances: with `n` live replicas and `m` integrations to poll, a
 //! replica owns at most `ceil(m / n)`; one owning more releases the surplus (stopping those
 //! polls first), one owning fewer takes free or expired leases. Each owned integration has a
-//! task of its own that polls it under the lease's [`Fence`], at most
+//! task of its own that polls it under the lease's [`Fence`](super::Fence), at most
 //! [`PollSettings::concurrency`] at once per replica, waiting [`AdaptiveInterval`] between
 //! polls or less when triggered. When renewals keep failing (database unreachable) every poll
 //! is stopped before its lease can expire, and the fence refuses a commit anyway.
@@ -26,6 +26,7 @@ use uuid::Uuid;
 
 use super::lease::{Held, PollLeases, with_fence};
 use crate::backoff::Backoff;
+use crate::connector::integrations::{Integrations, Served};
 
 /// Why one poll failed (the connector's own error, shown in the log).
 pub type PollError = Box<dyn std::error::Error + Send + Sync>;
@@ -48,6 +49,40 @@ pub trait Poller: Send + Sync + 'static {
     /// pages call [`super::check_current`] in their transaction. The scheduler records each
     /// poll that succeeds (`ferry_poll_last_success_timestamp_seconds`).
     async fn poll(&self, integration: IntegrationId) -> Result<u64, PollError>;
+}
+
+/// A [`Poller`] over a connector's served [`Integrations`]: polls the live ones, asks
+/// [`Integrations::is_active`] before each poll, and leaves an integration no longer served
+/// alone (0 changes). The connector writes only the poll of one integration.
+#[async_trait]
+pub trait PollServed: Send + Sync + 'static {
+    /// The connector's served integration.
+    type Integration: Served;
+
+    /// The integrations the connector serves.
+    fn served(&self) -> &Integrations<Self::Integration>;
+
+    /// Polls `integration` once; answers how many changes it found (0: idle).
+    async fn poll_integration(&self, integration: Arc<Self::Integration>)
+    -> Result<u64, PollError>;
+}
+
+#[async_trait]
+impl<P: PollServed> Poller for P {
+    fn integrations(&self) -> Vec<IntegrationId> {
+        self.served().active_ids()
+    }
+
+    fn is_active(&self, integration: IntegrationId) -> bool {
+        self.served().is_active(integration)
+    }
+
+    async fn poll(&self, integration: IntegrationId) -> Result<u64, PollError> {
+        match self.served().get(integration) {
+            Some(served) => self.poll_integration(served).await,
+            None => Ok(0),
+        }
+    }
 }
 
 /// The wait between two polls of one integration: the shortest after a poll that found
