@@ -26,7 +26,7 @@ use ferry_platform::bus::inbox::Inbox;
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::metrics;
 use ferry_proto::messages::OrderMapped;
-use ferry_proto::{Envelope, ExternalId, IntegrationId, Sku, System};
+use ferry_proto::{Email, Envelope, ExternalId, IntegrationId, Sku, System};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
@@ -421,20 +421,20 @@ impl Engine {
 
         // The customer steps run under the customer's lock, unless the same customer data
         // was resolved recently.
-        let txn = batch.txn();
         let mut release = held_lock;
         if saga.state == SagaState::Running && saga.wait == Wait::CustomerLock && saga.is_due(now) {
-            release |= self.customer_steps(txn, &mut saga, now, &mut fx).await?;
+            release |= self.customer_steps(batch, &mut saga, now, &mut fx).await?;
         }
         let mut wake = Vec::new();
         if (release || saga.state.is_terminal() || saga.state == SagaState::Failed)
             && !saga.needs_customer_lock()
         {
-            wake = self.release_customer_lock(txn, &saga, now).await?;
+            wake = self.release_customer_lock(batch, &saga).await?;
         }
 
         let point = crash_point(&saga, state_before, &fx);
-        self.persist(batch, &saga, fx, now, false).await?;
+        self.persist(batch, &saga, fx, now, Write::over(&row))
+            .await?;
         log_transition(&saga, state_before);
         let applied = Applied {
             saga_id,
@@ -465,15 +465,36 @@ impl Engine {
         let origin = if !saga.status().is_open() {
             None
         } else {
-            saga_row::Entity::find()
+            let stored = saga_row::Entity::find()
                 .filter(saga_row::Column::IntegrationId.eq(saga.integration_id.as_uuid()))
                 .filter(saga_row::Column::ExternalId.eq(saga.external_id.as_str()))
                 .filter(saga_row::Column::Target.ne(saga.target.as_str()))
                 .filter(saga_row::Column::State.eq(SagaState::Completed.as_str()))
                 .one(txn)
-                .await?
+                .await?;
+            // Sagas this group changed are not in the database yet: as they are now.
+            let completed = |other: &Saga| other.state == SagaState::Completed;
+            stored
+                .filter(|row| batch.changed_saga(row.id).is_none_or(completed))
+                .map(|row| (row.id, row.target_order_id))
+                .or_else(|| {
+                    batch
+                        .changed()
+                        .find(|other| {
+                            completed(other)
+                                && other.integration_id == saga.integration_id
+                                && other.external_id == saga.external_id
+                                && other.target != saga.target
+                        })
+                        .map(|other| {
+                            (
+                                other.id,
+                                other.target_order_id.as_ref().map(ToString::to_string),
+                            )
+                        })
+                })
         };
-        if let Some(origin) = origin {
+        if let Some((origin, origin_order)) = origin {
             let mut fx = Effects::default();
             fx.timeline.push(TimelineEntry {
                 kind: "received",
@@ -483,9 +504,9 @@ impl Engine {
                 detail: json!({ "external_id": saga.external_id, "target": saga.target }),
             });
             fx.timeline
-                .extend(saga.skip_echo(origin.id, origin.target_order_id).timeline);
-            if self.persist(batch, &saga, fx, now, true).await? {
-                tracing::info!(saga = %saga_id, origin = %origin.id, order = %saga.external_id, target = %saga.target, "echo of an order Ferry wrote; skipped");
+                .extend(saga.skip_echo(origin, origin_order).timeline);
+            if self.persist(batch, &saga, fx, now, Write::Insert).await? {
+                tracing::info!(saga = %saga_id, origin = %origin, order = %saga.external_id, target = %saga.target, "echo of an order Ferry wrote; skipped");
                 let applied = Applied {
                     saga_id,
                     outcome: Outcome::Changed,
@@ -521,7 +542,7 @@ impl Engine {
             });
         }
         let point = crash_point(&saga, SagaState::Queued, &fx);
-        if !self.persist(batch, &saga, fx, now, true).await? {
+        if !self.persist(batch, &saga, fx, now, Write::Insert).await? {
             // Another event of the same order: its saga exists already.
             let existing = saga_row::Entity::find()
                 .filter(saga_row::Column::IntegrationId.eq(saga.integration_id.as_uuid()))
@@ -538,9 +559,13 @@ impl Engine {
             if let Some(applied) = self.carry_status(batch, existing.id, envelope, now).await? {
                 return Ok((applied, None));
             }
+            let step = match batch.changed_saga(existing.id) {
+                Some(changed) => changed.step,
+                None => Step::parse(&existing.step).unwrap_or(Step::FindOrder),
+            };
             let entry = TimelineEntry {
                 kind: "duplicate_order_event",
-                step: Step::parse(&existing.step).unwrap_or(Step::FindOrder),
+                step,
                 message_id: Some(envelope.message_id.as_uuid()),
                 message_type: Some(envelope.message_type.clone()),
                 detail: json!({ "reason": "this order has a saga already; the event was ignored" }),
@@ -613,7 +638,8 @@ impl Engine {
         else {
             return Ok(None);
         };
-        self.persist(batch, &saga, fx, now, false).await?;
+        self.persist(batch, &saga, fx, now, Write::over(&row))
+            .await?;
         log_transition(&saga, state_before);
         tracing::info!(saga = %saga_id, order = %saga.external_id, target = %saga.target, %status, "order status change taken into its saga");
         Ok(Some(Applied {
@@ -625,22 +651,26 @@ impl Engine {
         }))
     }
 
-    /// Writes the saga (insert when `insert`; returns false when the order had a saga
-    /// already, and writes nothing) and its customer resolution; hands its timeline entries
-    /// and its messages to `batch`, which inserts those of the whole group at its end.
+    /// Writes the saga (inserts a new one now: returns false when the order had a saga
+    /// already, and writes nothing; hands a changed one to `batch`, which writes the sagas
+    /// of the whole group at its end) and its customer resolution; hands its timeline
+    /// entries and its messages to `batch` too.
     async fn persist(
         &self,
         batch: &mut Batch<'_>,
         saga: &Saga,
         fx: Effects,
         now: DateTime<Utc>,
-        insert: bool,
+        write: Write,
     ) -> Result<bool, EngineError> {
         let txn = batch.txn();
         let mut row = store::saga_to_active(saga, now)?;
         row.lease_owner = Set(Some(self.node.clone()));
         row.lease_until = Set(Some(now + chrono_of(self.settings.lease())));
-        if insert {
+        if let Write::Update { created_at } = write {
+            row.created_at = Set(created_at);
+            batch.update(saga, row)?;
+        } else {
             row.created_at = Set(now);
             let inserted = saga_row::Entity::insert(row)
                 .on_conflict(
@@ -657,8 +687,6 @@ impl Engine {
             if inserted == 0 {
                 return Ok(false);
             }
-        } else {
-            saga_row::Entity::update(row).exec(txn).await?;
         }
         if let Some(effect) = &fx.customer {
             self.record_customer(txn, saga, effect, now).await?;
@@ -678,16 +706,17 @@ impl Engine {
     /// released again).
     async fn customer_steps(
         &self,
-        txn: &DatabaseTransaction,
+        batch: &Batch<'_>,
         saga: &mut Saga,
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<bool, EngineError> {
+        let txn = batch.txn();
         if let Some((customer_id, resolved_at)) = self.reusable_customer(txn, saga, now).await? {
             fx.absorb(saga.customer_reused(customer_id, resolved_at, now, &self.settings)?);
             return Ok(false);
         }
-        if !self.try_customer_lock(txn, saga, now).await? {
+        if !self.try_customer_lock(batch, saga, now).await? {
             if saga.customer_lock_busy(now, &self.settings) {
                 fx.timeline.push(TimelineEntry {
                     kind: "waiting_for_customer",
@@ -701,9 +730,12 @@ impl Engine {
             }
             return Ok(false);
         }
-        // On PostgreSQL the lock insert waited for a holder releasing the lock at the same
-        // time; the resolution that holder recorded is visible now.
-        if let Some((customer_id, resolved_at)) = self.reusable_customer(txn, saga, now).await? {
+        // On PostgreSQL the lock insert may have waited for a holder releasing the lock at
+        // the same time; the resolution that holder recorded is visible now. (SQLite has one
+        // writer at a time: nothing was committed since the first look.)
+        if txn.get_database_backend() != DatabaseBackend::Sqlite
+            && let Some((customer_id, resolved_at)) = self.reusable_customer(txn, saga, now).await?
+        {
             fx.absorb(saga.customer_reused(customer_id, resolved_at, now, &self.settings)?);
             return Ok(true);
         }
@@ -811,10 +843,11 @@ impl Engine {
     /// needs it is taken over). Returns whether it is held now.
     async fn try_customer_lock(
         &self,
-        txn: &DatabaseTransaction,
+        batch: &Batch<'_>,
         saga: &Saga,
         now: DateTime<Utc>,
     ) -> Result<bool, EngineError> {
+        let txn = batch.txn();
         let Some(key) = customer_key(saga) else {
             return Ok(true);
         };
@@ -862,10 +895,14 @@ impl Engine {
         }
         // A holder that no longer needs the lock (it cannot happen through the engine, but
         // a lock must never be lost forever) is replaced.
-        let holder = saga_row::Entity::find_by_id(lock.saga_id).one(txn).await?;
-        let holder_needs = match holder.as_ref().map(store::saga_from_row) {
-            Some(Ok(h)) => h.needs_customer_lock(),
-            Some(Err(_)) | None => false,
+        let holder_needs = if let Some(holder) = batch.changed_saga(lock.saga_id) {
+            holder.needs_customer_lock()
+        } else {
+            let holder = saga_row::Entity::find_by_id(lock.saga_id).one(txn).await?;
+            match holder.as_ref().map(store::saga_from_row) {
+                Some(Ok(h)) => h.needs_customer_lock(),
+                Some(Err(_)) | None => false,
+            }
         };
         if holder_needs {
             return Ok(false);
@@ -886,10 +923,10 @@ impl Engine {
     /// Releases `saga`'s customer lock (if held); returns the sagas waiting for it.
     async fn release_customer_lock(
         &self,
-        txn: &DatabaseTransaction,
+        batch: &Batch<'_>,
         saga: &Saga,
-        now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, EngineError> {
+        let txn = batch.txn();
         let Some(email) = saga.customer_email() else {
             return Ok(Vec::new());
         };
@@ -900,7 +937,7 @@ impl Engine {
         if released.rows_affected == 0 {
             return Ok(Vec::new());
         }
-        let waiting = saga_row::Entity::find()
+        let mut waiting = saga_row::Entity::find()
             .select_only()
             .column(saga_row::Column::Id)
             .filter(saga_row::Column::IntegrationId.eq(saga.integration_id.as_uuid()))
@@ -913,11 +950,24 @@ impl Engine {
             .into_tuple::<Uuid>()
             .all(txn)
             .await?;
+        // Sagas this group changed are not in the database yet: as they are now.
+        for other in batch.changed().filter(|other| other.id != saga.id) {
+            let waits = other.integration_id == saga.integration_id
+                && other.target == saga.target
+                && other.customer_email().map(Email::as_str) == Some(email.as_str())
+                && other.state == SagaState::Running
+                && other.wait == Wait::CustomerLock;
+            let listed = waiting.contains(&other.id);
+            if waits && !listed {
+                waiting.push(other.id);
+            } else if !waits && listed {
+                waiting.retain(|id| *id != other.id);
+            }
+        }
         // The waiters are woken by the caller after commit (their actors, in this process);
         // other replicas see them at their next lock poll. Updating their rows here would
         // take their row locks while holding this one: a deadlock with a waiter that holds
         // its own row and waits for the lock row being deleted.
-        let _ = now;
         Ok(waiting)
     }
 
@@ -1080,6 +1130,24 @@ impl Engine {
             .await?;
         txn.commit().await?;
         Ok(deleted.rows_affected)
+    }
+}
+
+/// How [`Engine::persist`] writes a saga.
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    /// A new saga, unless its order has one.
+    Insert,
+    /// A saga whose row this transaction locked, created at `created_at`.
+    Update { created_at: DateTime<Utc> },
+}
+
+impl Write {
+    /// An update of the saga read (and locked) as `row`.
+    fn over(row: &saga_row::Model) -> Self {
+        Self::Update {
+            created_at: row.created_at,
+        }
     }
 }
 
