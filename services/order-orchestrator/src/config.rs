@@ -36,7 +36,7 @@ pub struct SagaSettings {
     /// Sagas in flight at once (all replicas together); further orders wait in state
     /// `queued` until a slot frees.
     pub max_in_flight: u32,
-    /// Saga transitions this process runs at once.
+    /// Saga transitions this process runs at once, committed in one transaction (a group).
     pub max_concurrent_steps: u32,
     /// Actix arbiters (threads) the saga actors are spread over; 0 = one per CPU core.
     pub arbiters: usize,

@@ -1,14 +1,24 @@
-//! Runs saga transitions against the database: each input is one transaction that locks
-//! the saga row, applies the [`Saga`] state machine, takes or releases the customer lock,
-//! writes the new state and the timeline, and enqueues the decided commands in the outbox.
+//! Runs saga transitions against the database: each input locks its saga row, applies the
+//! [`Saga`] state machine, takes or releases the customer lock, writes the new state and
+//! the timeline, and enqueues the decided commands in the outbox, in one transaction.
 //! A reply's inbox claim is part of the same transaction, so a reply has its effect once.
+//!
+//! Inputs of different sagas share transactions (group commit): one task commits the inputs
+//! that arrived while the previous transaction ran (at most `max_concurrent_steps`), with one
+//! multi-row inbox claim, one statement locking their saga rows (in id order), each input's
+//! transition in order, and one multi-row insert each for the timeline and the outbox
+//! ([`crate::batch`]). Idle, a group is one input and commits at once; under load the groups
+//! grow and the statements per input fall. An input is answered after its group committed.
+//! A group that fails is applied again input by input, so a failing input fails alone.
+//! One saga's inputs still come one at a time (its actor waits for the answer), so a group
+//! never holds two inputs of one saga.
 //!
 //! Row locks (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite serialises writers) make the
 //! transitions of one saga strictly sequential across replicas, and every input is checked
 //! against the state it finds (is the reply for the current step? is the timer due?), so a
 //! second replica, a duplicate timer or a late reply has no second effect.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,17 +26,17 @@ use ferry_platform::bus::inbox::Inbox;
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::metrics;
 use ferry_proto::messages::OrderMapped;
-use ferry_proto::{Envelope, ExternalId, IntegrationId, Sku, System};
+use ferry_proto::{Email, Envelope, ExternalId, IntegrationId, Sku, System};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::batch::Batch;
 use crate::config::SagaSettings;
 use crate::crash;
 use crate::saga::{
@@ -131,8 +141,15 @@ pub struct Engine {
     inbox: Inbox,
     settings: SagaSettings,
     node: String,
-    permits: Semaphore,
+    groups: mpsc::UnboundedSender<Request>,
     in_flight: std::sync::Mutex<InFlightEstimate>,
+}
+
+/// An input waiting for its group.
+struct Request {
+    saga_id: Uuid,
+    input: Input,
+    answer: oneshot::Sender<Result<Applied, EngineError>>,
 }
 
 /// How long a count of the sagas in flight stands in for a new one while far below the limit.
@@ -171,16 +188,18 @@ impl Engine {
         settings: SagaSettings,
         node: String,
     ) -> Arc<Self> {
-        let permits = Semaphore::new(settings.max_concurrent_steps.max(1) as usize);
-        Arc::new(Self {
+        let (groups, requests) = mpsc::unbounded_channel();
+        let engine = Arc::new(Self {
             db,
             outbox,
             inbox: Inbox::new(ferry_platform::bus::queues::ORDER_ORCHESTRATOR),
             settings,
             node,
-            permits,
+            groups,
             in_flight: std::sync::Mutex::default(),
-        })
+        });
+        tokio::spawn(Self::run_groups(Arc::downgrade(&engine), requests));
+        engine
     }
 
     /// The settings.
@@ -201,40 +220,154 @@ impl Engine {
             .is_some())
     }
 
-    /// Applies one input to saga `saga_id` in one transaction.
+    /// Applies one input to saga `saga_id`: in the transaction of the next group (see the
+    /// module), whose commit it waits for.
     #[tracing::instrument(level = "debug", skip(self, input), fields(saga = %saga_id))]
     pub async fn apply(&self, saga_id: Uuid, input: Input) -> Result<Applied, EngineError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
+        let (answer, answered) = oneshot::channel();
+        self.groups
+            .send(Request {
+                saga_id,
+                input,
+                answer,
+            })
             .map_err(|_| EngineError::Stopping)?;
-        let now = Utc::now();
+        answered.await.map_err(|_| EngineError::Stopping)?
+    }
+
+    /// Commits the inputs that arrived while the previous group ran, until the engine is
+    /// dropped.
+    async fn run_groups(engine: Weak<Self>, mut requests: mpsc::UnboundedReceiver<Request>) {
+        let mut group = Vec::new();
+        loop {
+            let max = match engine.upgrade() {
+                Some(engine) => engine.settings.max_concurrent_steps.max(1) as usize,
+                None => return,
+            };
+            if requests.recv_many(&mut group, max).await == 0 {
+                return;
+            }
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            let (inputs, answers): (Vec<(Uuid, Input)>, Vec<_>) = group
+                .drain(..)
+                .map(|r: Request| ((r.saga_id, r.input), r.answer))
+                .unzip();
+            let results = engine.commit_group(&inputs).await;
+            for (answer, result) in answers.into_iter().zip(results) {
+                let _ = answer.send(result);
+            }
+        }
+    }
+
+    /// Commits `inputs` in one transaction; when that fails, each input on its own, so a
+    /// failing input fails alone. One result per input, in order.
+    async fn commit_group(&self, inputs: &[(Uuid, Input)]) -> Vec<Result<Applied, EngineError>> {
+        match self.apply_group(inputs).await {
+            Ok(applied) => applied.into_iter().map(Ok).collect(),
+            Err(error) if inputs.len() == 1 => vec![Err(error)],
+            Err(error) => {
+                tracing::debug!(%error, inputs = inputs.len(), "saga group failed; applying its inputs one by one");
+                let mut results = Vec::with_capacity(inputs.len());
+                for input in inputs {
+                    results.push(
+                        self.apply_group(std::slice::from_ref(input))
+                            .await
+                            .map(|mut one| one.remove(0)),
+                    );
+                }
+                results
+            }
+        }
+    }
+
+    /// One transaction for `inputs` (of different sagas): the claims of the replies and
+    /// order events in one statement, the rows of the sagas concerned locked in one, each
+    /// input's transition in order, the timeline rows and commands in one insert each.
+    async fn apply_group(&self, inputs: &[(Uuid, Input)]) -> Result<Vec<Applied>, EngineError> {
         let txn = self.db.begin().await?;
-        if let Input::Start(envelope) = input {
-            return self.intake(txn, saga_id, *envelope, now).await;
+        let mut claims: Vec<Uuid> = inputs
+            .iter()
+            .filter_map(|(_, input)| claim_of(input))
+            .collect();
+        claims.sort_unstable();
+        claims.dedup();
+        let mut claimed = self.inbox.claim_many(&txn, &claims).await?;
+        // Of two inputs with one message id, the first takes the claim.
+        let fresh: Vec<bool> = inputs
+            .iter()
+            .map(|(_, input)| claim_of(input).is_none_or(|id| claimed.remove(&id)))
+            .collect();
+        let mut lock: Vec<Uuid> = inputs
+            .iter()
+            .zip(&fresh)
+            .filter(|((_, input), fresh)| **fresh && !matches!(input, Input::Start(_)))
+            .map(|((id, _), _)| *id)
+            .collect();
+        lock.sort_unstable();
+        lock.dedup();
+        let mut batch = Batch::new(&txn);
+        batch.lock_up_front(&lock, !claims.is_empty()).await?;
+        let mut applied = Vec::with_capacity(inputs.len());
+        let mut points = Vec::new();
+        for ((saga_id, input), fresh) in inputs.iter().zip(fresh) {
+            let now = Utc::now();
+            let (one, point) = if !fresh {
+                (Applied::bare(*saga_id, Outcome::Duplicate), None)
+            } else if let Input::Start(envelope) = input {
+                self.intake(&mut batch, *saga_id, envelope, now).await?
+            } else {
+                self.transition(&mut batch, *saga_id, input, now).await?
+            };
+            applied.push(one);
+            points.extend(point);
         }
-        if let Input::Reply(reply) = &input
-            && !self.inbox.claim(&txn, reply.message_id).await?
-        {
-            txn.commit().await?;
-            return Ok(Applied::bare(saga_id, Outcome::Duplicate));
+        let wake = batch.flush(&self.outbox).await?;
+        for point in &points {
+            crash::reached(&format!("before_commit:{point}"));
         }
-        let Some(row) = lock_saga(&txn, saga_id).await? else {
-            txn.commit().await?;
-            return Ok(Applied::bare(saga_id, Outcome::NotFound));
+        txn.commit().await?;
+        for point in &points {
+            crash::reached(&format!("after_commit:{point}"));
+        }
+        if wake {
+            self.outbox.wake();
+        }
+        Ok(applied)
+    }
+
+    /// Applies a reply, timer, wake-up or operator action to saga `saga_id` inside `batch`.
+    /// Returns what it did and its crash point.
+    async fn transition(
+        &self,
+        batch: &mut Batch<'_>,
+        saga_id: Uuid,
+        input: &Input,
+        now: DateTime<Utc>,
+    ) -> Result<(Applied, Option<String>), EngineError> {
+        let Some(row) = batch.lock(saga_id).await? else {
+            return Ok((Applied::bare(saga_id, Outcome::NotFound), None));
         };
         let mut saga = store::saga_from_row(&row)?;
         let held_lock = saga.needs_customer_lock();
         let state_before = saga.state;
         let released = matches!(input, Input::CustomerReleased);
+        let unchanged = |saga: &Saga, outcome| {
+            let applied = Applied {
+                state: Some(saga.state),
+                next_attempt_at: saga.next_attempt_at,
+                ..Applied::bare(saga_id, outcome)
+            };
+            Ok((applied, None))
+        };
 
         let mut fx = match input {
             Input::Start(_) => Effects::default(),
             Input::Reply(reply) => {
                 let step = saga.step;
                 let first_command = saga.step_commands.first().copied();
-                match saga.on_reply(&reply, now, &self.settings)? {
+                match saga.on_reply(reply, now, &self.settings)? {
                     Ok(fx) => {
                         if let Some(sent) = first_command.and_then(sent_at) {
                             let elapsed = (now - sent).to_std().unwrap_or_default();
@@ -251,13 +384,8 @@ impl Engine {
                             message_type: Some(reply.payload.message_type().to_owned()),
                             detail: json!({ "reason": why, "reply": reply.payload.summary() }),
                         };
-                        event_to_row(saga_id, &entry, now).insert(&txn).await?;
-                        txn.commit().await?;
-                        return Ok(Applied {
-                            state: Some(saga.state),
-                            next_attempt_at: saga.next_attempt_at,
-                            ..Applied::bare(saga_id, Outcome::Stale(why))
-                        });
+                        batch.timeline([event_to_row(saga_id, &entry, now)]);
+                        return unchanged(&saga, Outcome::Stale(why));
                     }
                 }
             }
@@ -269,12 +397,7 @@ impl Engine {
                 if !saga.is_due(now)
                     || (saga.state.is_terminal() || saga.state == SagaState::Failed)
                 {
-                    txn.commit().await?;
-                    return Ok(Applied {
-                        state: Some(saga.state),
-                        next_attempt_at: saga.next_attempt_at,
-                        ..Applied::bare(saga_id, Outcome::Unchanged)
-                    });
+                    return unchanged(&saga, Outcome::Unchanged);
                 }
                 if lock_wait {
                     Effects::default()
@@ -283,18 +406,14 @@ impl Engine {
                 }
             }
             Input::Operator { action, who } => {
-                match saga.on_operator(action, &who, now, &self.settings)? {
+                match saga.on_operator(*action, who, now, &self.settings)? {
                     Ok(fx) => {
                         tracing::info!(saga = %saga_id, by = %who, action = action.as_str(), "operator action on saga");
                         fx
                     }
+                    // Nothing written for it (an operator action has no claim).
                     Err(Refused::NotAllowed(why) | Refused::StaleReply(why)) => {
-                        txn.rollback().await?;
-                        return Ok(Applied {
-                            state: Some(saga.state),
-                            next_attempt_at: saga.next_attempt_at,
-                            ..Applied::bare(saga_id, Outcome::Refused(why))
-                        });
+                        return unchanged(&saga, Outcome::Refused(why));
                     }
                 }
             }
@@ -304,53 +423,40 @@ impl Engine {
         // was resolved recently.
         let mut release = held_lock;
         if saga.state == SagaState::Running && saga.wait == Wait::CustomerLock && saga.is_due(now) {
-            release |= self.customer_steps(&txn, &mut saga, now, &mut fx).await?;
+            release |= self.customer_steps(batch, &mut saga, now, &mut fx).await?;
         }
         let mut wake = Vec::new();
         if (release || saga.state.is_terminal() || saga.state == SagaState::Failed)
             && !saga.needs_customer_lock()
         {
-            wake = self.release_customer_lock(&txn, &saga, now).await?;
+            wake = self.release_customer_lock(batch, &saga).await?;
         }
 
         let point = crash_point(&saga, state_before, &fx);
-        self.persist(&txn, &saga, &fx, now, false).await?;
-        if let Some(point) = &point {
-            crash::reached(&format!("before_commit:{point}"));
-        }
-        txn.commit().await?;
-        if let Some(point) = &point {
-            crash::reached(&format!("after_commit:{point}"));
-        }
-        if !fx.messages.is_empty() {
-            self.outbox.wake();
-        }
+        self.persist(batch, &saga, fx, now, Write::over(&row))
+            .await?;
         log_transition(&saga, state_before);
-        Ok(Applied {
+        let applied = Applied {
             saga_id,
             outcome: Outcome::Changed,
             state: Some(saga.state),
             next_attempt_at: saga.next_attempt_at,
             wake,
-        })
+        };
+        Ok((applied, point))
     }
 
+    /// Creates the saga of an order event inside `batch` (or recognises a duplicate, an echo,
+    /// or a status change of an order that has a saga).
     async fn intake(
         &self,
-        txn: DatabaseTransaction,
+        batch: &mut Batch<'_>,
         saga_id: Uuid,
-        envelope: Envelope<OrderMapped>,
+        envelope: &Envelope<OrderMapped>,
         now: DateTime<Utc>,
-    ) -> Result<Applied, EngineError> {
-        if !self
-            .inbox
-            .claim(&txn, envelope.message_id.as_uuid())
-            .await?
-        {
-            txn.commit().await?;
-            return Ok(Applied::bare(saga_id, Outcome::Duplicate));
-        }
-        let mut saga = Saga::new(saga_id, &envelope);
+    ) -> Result<(Applied, Option<String>), EngineError> {
+        let txn = batch.txn();
+        let mut saga = Saga::new(saga_id, envelope);
         // The order Ferry itself wrote into the source (a completed saga of the same order
         // towards the other system) comes back as an observed order: it exists in this target
         // already, where it came from. Ended here, without a round trip to ask.
@@ -359,15 +465,36 @@ impl Engine {
         let origin = if !saga.status().is_open() {
             None
         } else {
-            saga_row::Entity::find()
+            let stored = saga_row::Entity::find()
                 .filter(saga_row::Column::IntegrationId.eq(saga.integration_id.as_uuid()))
                 .filter(saga_row::Column::ExternalId.eq(saga.external_id.as_str()))
                 .filter(saga_row::Column::Target.ne(saga.target.as_str()))
                 .filter(saga_row::Column::State.eq(SagaState::Completed.as_str()))
-                .one(&txn)
-                .await?
+                .one(txn)
+                .await?;
+            // Sagas this group changed are not in the database yet: as they are now.
+            let completed = |other: &Saga| other.state == SagaState::Completed;
+            stored
+                .filter(|row| batch.changed_saga(row.id).is_none_or(completed))
+                .map(|row| (row.id, row.target_order_id))
+                .or_else(|| {
+                    batch
+                        .changed()
+                        .find(|other| {
+                            completed(other)
+                                && other.integration_id == saga.integration_id
+                                && other.external_id == saga.external_id
+                                && other.target != saga.target
+                        })
+                        .map(|other| {
+                            (
+                                other.id,
+                                other.target_order_id.as_ref().map(ToString::to_string),
+                            )
+                        })
+                })
         };
-        if let Some(origin) = origin {
+        if let Some((origin, origin_order)) = origin {
             let mut fx = Effects::default();
             fx.timeline.push(TimelineEntry {
                 kind: "received",
@@ -377,22 +504,22 @@ impl Engine {
                 detail: json!({ "external_id": saga.external_id, "target": saga.target }),
             });
             fx.timeline
-                .extend(saga.skip_echo(origin.id, origin.target_order_id).timeline);
-            if self.persist(&txn, &saga, &fx, now, true).await? {
-                txn.commit().await?;
-                tracing::info!(saga = %saga_id, origin = %origin.id, order = %saga.external_id, target = %saga.target, "echo of an order Ferry wrote; skipped");
-                return Ok(Applied {
+                .extend(saga.skip_echo(origin, origin_order).timeline);
+            if self.persist(batch, &saga, fx, now, Write::Insert).await? {
+                tracing::info!(saga = %saga_id, origin = %origin, order = %saga.external_id, target = %saga.target, "echo of an order Ferry wrote; skipped");
+                let applied = Applied {
                     saga_id,
                     outcome: Outcome::Changed,
                     state: Some(saga.state),
                     next_attempt_at: None,
                     wake: Vec::new(),
-                });
+                };
+                return Ok((applied, None));
             }
             // The order has a saga already: handled below as a duplicate event.
-            saga = Saga::new(saga_id, &envelope);
+            saga = Saga::new(saga_id, envelope);
         }
-        let in_flight = self.in_flight(&txn).await?;
+        let in_flight = self.in_flight(txn).await?;
         let mut fx = Effects::default();
         fx.timeline.push(TimelineEntry {
             kind: "received",
@@ -414,58 +541,48 @@ impl Engine {
                 detail: json!({ "in_flight": in_flight, "max_in_flight": self.settings.max_in_flight }),
             });
         }
-        let inserted = self.persist(&txn, &saga, &fx, now, true).await?;
-        if !inserted {
+        let point = crash_point(&saga, SagaState::Queued, &fx);
+        if !self.persist(batch, &saga, fx, now, Write::Insert).await? {
             // Another event of the same order: its saga exists already.
             let existing = saga_row::Entity::find()
                 .filter(saga_row::Column::IntegrationId.eq(saga.integration_id.as_uuid()))
                 .filter(saga_row::Column::Target.eq(saga.target.as_str()))
                 .filter(saga_row::Column::ExternalId.eq(saga.external_id.as_str()))
-                .one(&txn)
+                .one(txn)
                 .await?;
             let Some(existing) = existing else {
-                txn.rollback().await?;
                 return Err(EngineError::Db(DbErr::Custom(format!(
                     "order {} conflicted with a saga that does not exist",
                     saga.external_id
                 ))));
             };
-            if let Some(applied) = self.carry_status(&txn, existing.id, &envelope, now).await? {
-                txn.commit().await?;
-                self.outbox.wake();
-                return Ok(applied);
+            if let Some(applied) = self.carry_status(batch, existing.id, envelope, now).await? {
+                return Ok((applied, None));
             }
+            let step = match batch.changed_saga(existing.id) {
+                Some(changed) => changed.step,
+                None => Step::parse(&existing.step).unwrap_or(Step::FindOrder),
+            };
             let entry = TimelineEntry {
                 kind: "duplicate_order_event",
-                step: Step::parse(&existing.step).unwrap_or(Step::FindOrder),
+                step,
                 message_id: Some(envelope.message_id.as_uuid()),
                 message_type: Some(envelope.message_type.clone()),
                 detail: json!({ "reason": "this order has a saga already; the event was ignored" }),
             };
-            event_to_row(existing.id, &entry, now).insert(&txn).await?;
-            txn.commit().await?;
+            batch.timeline([event_to_row(existing.id, &entry, now)]);
             tracing::info!(saga = %existing.id, order = %saga.external_id, "duplicate order event ignored");
-            return Ok(Applied::bare(existing.id, Outcome::Duplicate));
-        }
-        let point = crash_point(&saga, SagaState::Queued, &fx);
-        if let Some(point) = &point {
-            crash::reached(&format!("before_commit:{point}"));
-        }
-        txn.commit().await?;
-        if let Some(point) = &point {
-            crash::reached(&format!("after_commit:{point}"));
-        }
-        if !fx.messages.is_empty() {
-            self.outbox.wake();
+            return Ok((Applied::bare(existing.id, Outcome::Duplicate), None));
         }
         tracing::info!(saga = %saga_id, integration = %saga.integration_id, order = %saga.external_id, target = %saga.target, state = saga.state.as_str(), "order saga created");
-        Ok(Applied {
+        let applied = Applied {
             saga_id,
             outcome: Outcome::Changed,
             state: Some(saga.state),
             next_attempt_at: saga.next_attempt_at,
             wake: Vec::new(),
-        })
+        };
+        Ok((applied, point))
     }
 
     /// The sagas in flight, for the intake's `max_in_flight` bound. Counted in the database
@@ -498,13 +615,11 @@ impl Engine {
         Ok(counted)
     }
 
-    /// Writes the saga (insert when `insert`; returns false when the order had a saga
-    /// already), its timeline entries and its messages.
     /// A later event of the order of saga `saga_id` with a new lifecycle status
     /// ([`Saga::carry_status`]); `None` when it carries nothing new (a duplicate).
     async fn carry_status(
         &self,
-        txn: &DatabaseTransaction,
+        batch: &mut Batch<'_>,
         saga_id: Uuid,
         envelope: &Envelope<OrderMapped>,
         now: DateTime<Utc>,
@@ -513,7 +628,7 @@ impl Engine {
         if status.is_open() {
             return Ok(None);
         }
-        let Some(row) = lock_saga(txn, saga_id).await? else {
+        let Some(row) = batch.lock(saga_id).await? else {
             return Ok(None);
         };
         let mut saga = store::saga_from_row(&row)?;
@@ -523,7 +638,8 @@ impl Engine {
         else {
             return Ok(None);
         };
-        self.persist(txn, &saga, &fx, now, false).await?;
+        self.persist(batch, &saga, fx, now, Write::over(&row))
+            .await?;
         log_transition(&saga, state_before);
         tracing::info!(saga = %saga_id, order = %saga.external_id, target = %saga.target, %status, "order status change taken into its saga");
         Ok(Some(Applied {
@@ -535,18 +651,26 @@ impl Engine {
         }))
     }
 
+    /// Writes the saga (inserts a new one now: returns false when the order had a saga
+    /// already, and writes nothing; hands a changed one to `batch`, which writes the sagas
+    /// of the whole group at its end) and its customer resolution; hands its timeline
+    /// entries and its messages to `batch` too.
     async fn persist(
         &self,
-        txn: &DatabaseTransaction,
+        batch: &mut Batch<'_>,
         saga: &Saga,
-        fx: &Effects,
+        fx: Effects,
         now: DateTime<Utc>,
-        insert: bool,
+        write: Write,
     ) -> Result<bool, EngineError> {
+        let txn = batch.txn();
         let mut row = store::saga_to_active(saga, now)?;
         row.lease_owner = Set(Some(self.node.clone()));
         row.lease_until = Set(Some(now + chrono_of(self.settings.lease())));
-        if insert {
+        if let Write::Update { created_at } = write {
+            row.created_at = Set(created_at);
+            batch.update(saga, row)?;
+        } else {
             row.created_at = Set(now);
             let inserted = saga_row::Entity::insert(row)
                 .on_conflict(
@@ -563,22 +687,16 @@ impl Engine {
             if inserted == 0 {
                 return Ok(false);
             }
-        } else {
-            saga_row::Entity::update(row).exec(txn).await?;
         }
         if let Some(effect) = &fx.customer {
             self.record_customer(txn, saga, effect, now).await?;
         }
-        if !fx.timeline.is_empty() {
-            let rows = fx
-                .timeline
+        batch.timeline(
+            fx.timeline
                 .iter()
-                .map(|entry| event_to_row(saga.id, entry, now));
-            event_row::Entity::insert_many(rows)
-                .exec_without_returning(txn)
-                .await?;
-        }
-        self.outbox.enqueue_many(txn, &fx.messages).await?;
+                .map(|entry| event_to_row(saga.id, entry, now)),
+        );
+        batch.messages(fx.messages);
         Ok(true)
     }
 
@@ -588,16 +706,17 @@ impl Engine {
     /// released again).
     async fn customer_steps(
         &self,
-        txn: &DatabaseTransaction,
+        batch: &Batch<'_>,
         saga: &mut Saga,
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) -> Result<bool, EngineError> {
+        let txn = batch.txn();
         if let Some((customer_id, resolved_at)) = self.reusable_customer(txn, saga, now).await? {
             fx.absorb(saga.customer_reused(customer_id, resolved_at, now, &self.settings)?);
             return Ok(false);
         }
-        if !self.try_customer_lock(txn, saga, now).await? {
+        if !self.try_customer_lock(batch, saga, now).await? {
             if saga.customer_lock_busy(now, &self.settings) {
                 fx.timeline.push(TimelineEntry {
                     kind: "waiting_for_customer",
@@ -611,9 +730,12 @@ impl Engine {
             }
             return Ok(false);
         }
-        // On PostgreSQL the lock insert waited for a holder releasing the lock at the same
-        // time; the resolution that holder recorded is visible now.
-        if let Some((customer_id, resolved_at)) = self.reusable_customer(txn, saga, now).await? {
+        // On PostgreSQL the lock insert may have waited for a holder releasing the lock at
+        // the same time; the resolution that holder recorded is visible now. (SQLite has one
+        // writer at a time: nothing was committed since the first look.)
+        if txn.get_database_backend() != DatabaseBackend::Sqlite
+            && let Some((customer_id, resolved_at)) = self.reusable_customer(txn, saga, now).await?
+        {
             fx.absorb(saga.customer_reused(customer_id, resolved_at, now, &self.settings)?);
             return Ok(true);
         }
@@ -721,10 +843,11 @@ impl Engine {
     /// needs it is taken over). Returns whether it is held now.
     async fn try_customer_lock(
         &self,
-        txn: &DatabaseTransaction,
+        batch: &Batch<'_>,
         saga: &Saga,
         now: DateTime<Utc>,
     ) -> Result<bool, EngineError> {
+        let txn = batch.txn();
         let Some(key) = customer_key(saga) else {
             return Ok(true);
         };
@@ -772,10 +895,14 @@ impl Engine {
         }
         // A holder that no longer needs the lock (it cannot happen through the engine, but
         // a lock must never be lost forever) is replaced.
-        let holder = saga_row::Entity::find_by_id(lock.saga_id).one(txn).await?;
-        let holder_needs = match holder.as_ref().map(store::saga_from_row) {
-            Some(Ok(h)) => h.needs_customer_lock(),
-            Some(Err(_)) | None => false,
+        let holder_needs = if let Some(holder) = batch.changed_saga(lock.saga_id) {
+            holder.needs_customer_lock()
+        } else {
+            let holder = saga_row::Entity::find_by_id(lock.saga_id).one(txn).await?;
+            match holder.as_ref().map(store::saga_from_row) {
+                Some(Ok(h)) => h.needs_customer_lock(),
+                Some(Err(_)) | None => false,
+            }
         };
         if holder_needs {
             return Ok(false);
@@ -796,10 +923,10 @@ impl Engine {
     /// Releases `saga`'s customer lock (if held); returns the sagas waiting for it.
     async fn release_customer_lock(
         &self,
-        txn: &DatabaseTransaction,
+        batch: &Batch<'_>,
         saga: &Saga,
-        now: DateTime<Utc>,
     ) -> Result<Vec<Uuid>, EngineError> {
+        let txn = batch.txn();
         let Some(email) = saga.customer_email() else {
             return Ok(Vec::new());
         };
@@ -810,7 +937,7 @@ impl Engine {
         if released.rows_affected == 0 {
             return Ok(Vec::new());
         }
-        let waiting = saga_row::Entity::find()
+        let mut waiting = saga_row::Entity::find()
             .select_only()
             .column(saga_row::Column::Id)
             .filter(saga_row::Column::IntegrationId.eq(saga.integration_id.as_uuid()))
@@ -823,11 +950,24 @@ impl Engine {
             .into_tuple::<Uuid>()
             .all(txn)
             .await?;
+        // Sagas this group changed are not in the database yet: as they are now.
+        for other in batch.changed().filter(|other| other.id != saga.id) {
+            let waits = other.integration_id == saga.integration_id
+                && other.target == saga.target
+                && other.customer_email().map(Email::as_str) == Some(email.as_str())
+                && other.state == SagaState::Running
+                && other.wait == Wait::CustomerLock;
+            let listed = waiting.contains(&other.id);
+            if waits && !listed {
+                waiting.push(other.id);
+            } else if !waits && listed {
+                waiting.retain(|id| *id != other.id);
+            }
+        }
         // The waiters are woken by the caller after commit (their actors, in this process);
         // other replicas see them at their next lock poll. Updating their rows here would
         // take their row locks while holding this one: a deadlock with a waiter that holds
         // its own row and waits for the lock row being deleted.
-        let _ = now;
         Ok(waiting)
     }
 
@@ -993,31 +1133,30 @@ impl Engine {
     }
 }
 
-/// Locks the saga row for this transaction and reads it.
-async fn lock_saga(
-    txn: &DatabaseTransaction,
-    saga_id: Uuid,
-) -> Result<Option<saga_row::Model>, DbErr> {
-    match txn.get_database_backend() {
-        DatabaseBackend::Postgres | DatabaseBackend::MySql => {
-            saga_row::Entity::find_by_id(saga_id)
-                .lock_exclusive()
-                .one(txn)
-                .await
+/// How [`Engine::persist`] writes a saga.
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    /// A new saga, unless its order has one.
+    Insert,
+    /// A saga whose row this transaction locked, created at `created_at`.
+    Update { created_at: DateTime<Utc> },
+}
+
+impl Write {
+    /// An update of the saga read (and locked) as `row`.
+    fn over(row: &saga_row::Model) -> Self {
+        Self::Update {
+            created_at: row.created_at,
         }
-        DatabaseBackend::Sqlite => {
-            // A write first makes this transaction the (single) SQLite writer now, instead
-            // of failing later when a read transaction tries to upgrade.
-            saga_row::Entity::update_many()
-                .col_expr(
-                    saga_row::Column::Attempt,
-                    Expr::col(saga_row::Column::Attempt).into(),
-                )
-                .filter(saga_row::Column::Id.eq(saga_id))
-                .exec(txn)
-                .await?;
-            saga_row::Entity::find_by_id(saga_id).one(txn).await
-        }
+    }
+}
+
+/// The message id an input claims in the inbox: replies and order events.
+fn claim_of(input: &Input) -> Option<Uuid> {
+    match input {
+        Input::Start(envelope) => Some(envelope.message_id.as_uuid()),
+        Input::Reply(reply) => Some(reply.message_id),
+        Input::Timer | Input::CustomerReleased | Input::Operator { .. } => None,
     }
 }
 

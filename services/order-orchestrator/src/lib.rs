@@ -11,8 +11,9 @@
 //! 4. `<target>.order.create` with the order's idempotency key and the article ids step 3
 //!    found -> `order.created`.
 //!
-//! Every transition is one database transaction with the outbox row of the command it
-//! sends ([`engine`]); replies are deduplicated by the inbox and checked against the current
+//! Every transition is part of one database transaction with the outbox row of the command
+//! it sends, shared with the transitions of other sagas that arrive at the same time
+//! ([`engine`]); replies are deduplicated by the inbox and checked against the current
 //! step; timeouts and retryable failures retry with backoff, and after `max_attempts` the
 //! saga fails (`ferry.saga.failed`). Sagas of one customer run their customer steps one at
 //! a time (a customer lock row); a saga that resolved its customer records the resolution,
@@ -25,7 +26,8 @@
 //! | [`config`] | `[saga]` settings |
 //! | [`saga`] | the state machine, commands, replies (no I/O) |
 //! | [`store`] | tables and migration |
-//! | [`engine`] | transactions: transitions, customer locks, due timers, purge |
+//! | [`engine`] | transactions: transitions (in groups), customer locks, due timers, purge |
+//! | `batch` | a group's transaction: saga rows locked up front, timeline and outbox inserts at its end |
 //! | [`actors`] | actix actors (one per saga) on several arbiters |
 //! | [`consumer`] | the bus queue |
 //! | [`sweeper`] | due timers from the database, queued sagas, retention |
@@ -35,6 +37,7 @@
 
 pub mod actors;
 pub mod admin;
+mod batch;
 pub mod config;
 pub mod consumer;
 pub mod crash;

@@ -48,7 +48,66 @@ both_buses!(
     an_order_refused_on_a_reused_customer_resolves_the_customer_again,
     a_database_of_the_first_migration_gains_the_resolutions,
     a_cancellation_after_creation_reaches_the_target_once,
+    an_input_that_fails_fails_alone_in_its_group,
 );
+
+/// Inputs of several sagas that arrive together share a transaction; an input that fails
+/// (its saga row cannot be read) fails alone, and the others still take effect.
+async fn an_input_that_fails_fails_alone_in_its_group(kind: Kind) {
+    use ferry_order_orchestrator::engine::{Engine, EngineError, Input, Outcome};
+    use ferry_order_orchestrator::saga::OperatorAction;
+    use ferry_order_orchestrator::store::saga_row;
+    use ferry_platform::bus::outbox::Outbox;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let h = Harness::start(kind, System::Mpluskassa, fast_settings()).await;
+    h.responder.add_skus(&["1001"]);
+    h.responder.always(
+        "order.create",
+        Fault::Fail(FailureInfo::new(ErrorCode::Validation, "refused")),
+    );
+    let orders = order_ids("ORD-G", 4);
+    publish_all(&h, &orders, Plan::Person("group@example.com")).await;
+    let mut ids = Vec::new();
+    for id in &orders {
+        ids.push(h.wait_state(id, SagaState::Failed, 30).await.saga.id);
+    }
+    saga_row::Entity::update_many()
+        .col_expr(saga_row::Column::State, Expr::value("no-such-state"))
+        .filter(saga_row::Column::Id.eq(ids[1]))
+        .exec(&h.db)
+        .await
+        .unwrap();
+    let engine = Engine::new(
+        h.db.clone(),
+        Outbox::new("grouped"),
+        fast_settings(),
+        "grouped".to_owned(),
+    );
+    let skip = |id| {
+        engine.apply(
+            id,
+            Input::Operator {
+                action: OperatorAction::Skip,
+                who: "test".to_owned(),
+            },
+        )
+    };
+    let results = futures::future::join_all(ids.iter().map(|id| skip(*id))).await;
+    for (i, (result, order)) in results.iter().zip(&orders).enumerate() {
+        if i == 1 {
+            assert!(
+                matches!(result, Err(EngineError::Corrupt(_))),
+                "the unreadable saga fails: {result:?}"
+            );
+            continue;
+        }
+        let applied = result.as_ref().expect("the other inputs succeed");
+        assert_eq!(applied.outcome, Outcome::Changed);
+        assert_eq!(h.sagas_of(order).await[0].saga.state, SagaState::Skipped);
+    }
+    h.stop().await;
+}
 
 /// An order is created; later events of it carry a cancellation, then a refund. Each reaches
 /// the target once, through the same saga; replays and the same status again change nothing.
@@ -287,12 +346,17 @@ fn slow_lock_poll(customer_reuse_secs: u64) -> SagaSettings {
     }
 }
 
-/// Publishes `orders` orders of `plan` at once and waits until every one completed.
-async fn publish_and_complete(h: &Harness, orders: &[String], plan: Plan<'_>) -> Vec<SagaDetail> {
+/// Publishes `orders` orders of `plan` at once.
+async fn publish_all(h: &Harness, orders: &[String], plan: Plan<'_>) {
     let publishes = orders
         .iter()
         .map(|id| h.publish(mapped_order(id, plan, &["1001"], System::Mpluskassa)));
     futures::future::join_all(publishes).await;
+}
+
+/// Publishes `orders` orders of `plan` at once and waits until every one completed.
+async fn publish_and_complete(h: &Harness, orders: &[String], plan: Plan<'_>) -> Vec<SagaDetail> {
+    publish_all(h, orders, plan).await;
     let mut done = Vec::new();
     for id in orders {
         done.push(h.wait_state(id, SagaState::Completed, 30).await);
