@@ -53,8 +53,7 @@ use actix_web::web;
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{BusMigration, RetryPolicy, queues};
 use ferry_platform::service::{Runtime, Started};
-use sea_orm_migration::prelude::DynIden;
-use sea_orm_migration::{MigrationTrait, MigratorTrait};
+use sea_orm_migration::MigrationTrait;
 use utoipa::OpenApi;
 
 pub use config::{OrchestratorConfig, SagaSettings};
@@ -77,20 +76,9 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
     ]
 }
 
-/// The bus tables plus the orchestrator's.
-pub struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        let mut all: Vec<Box<dyn MigrationTrait>> = vec![Box::new(BusMigration)];
-        all.extend(migrations());
-        all
-    }
-
-    fn migration_table_name() -> DynIden {
-        ferry_platform::db::service_migration_table(SERVICE)
-    }
+ferry_platform::service_migrator! {
+    /// The bus tables plus the orchestrator's.
+    pub struct Migrator(SERVICE) = [BusMigration] + migrations();
 }
 
 /// Starts the orchestrator on `runtime`: the actor system, the outbox relay, the queue
