@@ -141,6 +141,28 @@ pub mod cursor {
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
 
+    impl Model {
+        /// The cursor of a resource never synced: no watermark, no progress.
+        pub fn unsynced(integration: ferry_proto::IntegrationId, resource: &str) -> Self {
+            Self {
+                integration_id: integration.as_uuid(),
+                resource: resource.to_owned(),
+                watermark: None,
+                last_poll_at: None,
+                sync_state: "idle".into(),
+                sync_mode: "full".into(),
+                sync_total: 0,
+                sync_done: 0,
+                sync_published: 0,
+                sync_rejected: 0,
+                sync_started_at: None,
+                sync_finished_at: None,
+                last_error: None,
+                sync_samples: None,
+            }
+        }
+    }
+
     impl ActiveModelBehavior for ActiveModel {}
 }
 

@@ -238,20 +238,8 @@ async fn idle_poll_cost_at_100000_orders() {
         .await
         .unwrap()
         .unwrap_or_else(|| store::cursor::Model {
-            integration_id: h.integration_id.as_uuid(),
-            resource: "orders".into(),
-            watermark: None,
-            last_poll_at: None,
             sync_state: "done".into(),
-            sync_mode: "full".into(),
-            sync_total: 0,
-            sync_done: 0,
-            sync_published: 0,
-            sync_rejected: 0,
-            sync_started_at: None,
-            sync_finished_at: None,
-            last_error: None,
-            sync_samples: None,
+            ..store::cursor::Model::unsynced(h.integration_id, "orders")
         });
     cursor.watermark = Some(now - chrono::Duration::seconds(60));
     store::save_cursor(&h.db, cursor).await.unwrap();

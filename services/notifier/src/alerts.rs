@@ -300,28 +300,6 @@ impl AlertBook {
             .map(Some)
     }
 
-    /// Resolves every open alert whose key is one of `keys` (one query when none is open,
-    /// the common case).
-    pub async fn resolve_any<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        keys: &[String],
-        resolution: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u32, DbErr> {
-        let open = alert_row::Entity::find()
-            .filter(alert_row::Column::DedupKey.is_in(keys.iter().map(String::as_str)))
-            .filter(alert_row::Column::State.eq(OPEN))
-            .all(conn)
-            .await?;
-        let mut resolved = 0;
-        for alert in open {
-            self.resolve_alert(conn, alert, resolution, now).await?;
-            resolved += 1;
-        }
-        Ok(resolved)
-    }
-
     /// Resolves every open alert named in `resolves` (`(dedup key, resolution)`; the first
     /// resolution named for a key is recorded) with one query for all of them: nothing more
     /// when none is open.

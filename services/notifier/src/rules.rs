@@ -85,6 +85,17 @@ pub async fn on_message<C: ConnectionTrait>(
     obs: &Observation,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    on_messages(book, conn, &[obs], now).await
+}
+
+/// The alert a failure reply raises (credentials refused, or a record's sync or an order's
+/// saga failed); transient failures raise none here.
+async fn on_failure<C: ConnectionTrait>(
+    book: &AlertBook,
+    conn: &C,
+    obs: &Observation,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     let env = &obs.envelope;
     let integration = env.integration_id.to_string();
     let record = obs.masked_key();
@@ -92,104 +103,90 @@ pub async fn on_message<C: ConnectionTrait>(
         .as_deref()
         .map(|r| format!(" for record {r}"))
         .unwrap_or_default();
-    match obs.status {
-        Status::Failed => {
-            let Some(failure) = &obs.failure else {
-                return Ok(());
-            };
-            let code = failure.code.as_str();
-            let message = classify::mask_text(&failure.message);
-            let context = json!({
-                "message_id": env.message_id.to_string(),
-                "message_type": env.message_type,
-                "routing_key": obs.routing_key,
-                "correlation_id": env.correlation_id.to_string(),
-                "error_code": code,
-                "trace_id": env.trace.traceparent.as_ref().map(|t| t.trace_id().to_owned()),
-            });
-            if code == "auth" {
-                book.raise(
-                    conn,
-                    AlertSpec {
-                        dedup_key: format!("auth:{integration}:{}", obs.system),
-                        rule: Rule::AuthFailed,
-                        severity: Severity::Critical,
-                        integration_id: Some(integration.clone()),
-                        system: Some(obs.system.clone()),
-                        record_key: record.clone(),
-                        summary: plain::auth(&obs.system),
-                        title: format!("{} refused Ferry's credentials", obs.system),
-                        detail: format!(
-                            "{} failed{record_text}: {message}.{}",
-                            command_of(obs),
-                            link(book, Some(env.correlation_id))
-                        ),
-                        action: what_to_do(code, &obs.system),
-                        context,
-                    },
-                    now,
-                )
-                .await?;
-                return Ok(());
-            }
-            if matches!(code, "unavailable" | "timeout" | "rate_limited") {
-                // Transient: retried by the bus; `api_unreachable` and `error_rate` watch them.
-                return Ok(());
-            }
-            let saga = obs.flow == "orders";
-            let title = if saga {
-                format!("Order saga failed at {}{record_text}", command_of(obs))
-            } else {
-                format!(
-                    "{} could not be synced to {}{record_text}",
-                    obs.flow, obs.system
-                )
-            };
-            book.raise(
-                conn,
-                AlertSpec {
-                    dedup_key: failure_key(obs),
-                    rule: if saga {
-                        Rule::SagaFailed
-                    } else {
-                        Rule::SyncFailed
-                    },
-                    severity: if saga {
-                        Severity::Error
-                    } else {
-                        Severity::Warning
-                    },
-                    integration_id: Some(integration.clone()),
-                    system: Some(obs.system.clone()),
-                    record_key: record.clone(),
-                    summary: plain::failed(
-                        &obs.flow,
-                        &obs.system,
-                        record.as_deref(),
-                        code,
-                        &message,
-                    ),
-                    title,
-                    detail: format!(
-                        "{} failed with code {code}: {message}.{}",
-                        command_of(obs),
-                        link(book, Some(env.correlation_id))
-                    ),
-                    action: what_to_do(code, &obs.system),
-                    context,
-                },
-                now,
-            )
-            .await?;
-        }
-        Status::Succeeded => {
-            if let Some(resolves) = resolves_of(obs) {
-                book.resolve_any(conn, &resolves.keys, &resolves.resolution, now)
-                    .await?;
-            }
-        }
-        _ => {}
+    if obs.status != Status::Failed {
+        return Ok(());
     }
+    let Some(failure) = &obs.failure else {
+        return Ok(());
+    };
+    let code = failure.code.as_str();
+    let message = classify::mask_text(&failure.message);
+    let context = json!({
+        "message_id": env.message_id.to_string(),
+        "message_type": env.message_type,
+        "routing_key": obs.routing_key,
+        "correlation_id": env.correlation_id.to_string(),
+        "error_code": code,
+        "trace_id": env.trace.traceparent.as_ref().map(|t| t.trace_id().to_owned()),
+    });
+    if code == "auth" {
+        book.raise(
+            conn,
+            AlertSpec {
+                dedup_key: format!("auth:{integration}:{}", obs.system),
+                rule: Rule::AuthFailed,
+                severity: Severity::Critical,
+                integration_id: Some(integration.clone()),
+                system: Some(obs.system.clone()),
+                record_key: record.clone(),
+                summary: plain::auth(&obs.system),
+                title: format!("{} refused Ferry's credentials", obs.system),
+                detail: format!(
+                    "{} failed{record_text}: {message}.{}",
+                    command_of(obs),
+                    link(book, Some(env.correlation_id))
+                ),
+                action: what_to_do(code, &obs.system),
+                context,
+            },
+            now,
+        )
+        .await?;
+        return Ok(());
+    }
+    if matches!(code, "unavailable" | "timeout" | "rate_limited") {
+        // Transient: retried by the bus; `api_unreachable` and `error_rate` watch them.
+        return Ok(());
+    }
+    let saga = obs.flow == "orders";
+    let title = if saga {
+        format!("Order saga failed at {}{record_text}", command_of(obs))
+    } else {
+        format!(
+            "{} could not be synced to {}{record_text}",
+            obs.flow, obs.system
+        )
+    };
+    book.raise(
+        conn,
+        AlertSpec {
+            dedup_key: failure_key(obs),
+            rule: if saga {
+                Rule::SagaFailed
+            } else {
+                Rule::SyncFailed
+            },
+            severity: if saga {
+                Severity::Error
+            } else {
+                Severity::Warning
+            },
+            integration_id: Some(integration.clone()),
+            system: Some(obs.system.clone()),
+            record_key: record.clone(),
+            summary: plain::failed(&obs.flow, &obs.system, record.as_deref(), code, &message),
+            title,
+            detail: format!(
+                "{} failed with code {code}: {message}.{}",
+                command_of(obs),
+                link(book, Some(env.correlation_id))
+            ),
+            action: what_to_do(code, &obs.system),
+            context,
+        },
+        now,
+    )
+    .await?;
     Ok(())
 }
 
@@ -252,12 +249,12 @@ pub async fn on_messages<C: ConnectionTrait>(
             continue;
         }
         if obs.status != Status::Failed {
-            // Nothing else raises or resolves here (see `on_message`).
+            // Nothing else raises or resolves here (see `on_failure`).
             continue;
         }
         book.resolve_each(conn, &std::mem::take(&mut pending), now)
             .await?;
-        on_message(book, conn, obs, now).await?;
+        on_failure(book, conn, obs, now).await?;
     }
     book.resolve_each(conn, &pending, now).await?;
     Ok(())

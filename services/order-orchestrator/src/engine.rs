@@ -24,6 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ferry_platform::bus::inbox::Inbox;
 use ferry_platform::bus::outbox::Outbox;
+use ferry_platform::grouped::{Grouped, each_alone_on_failure};
 use ferry_platform::metrics;
 use ferry_proto::messages::OrderMapped;
 use ferry_proto::{Email, Envelope, ExternalId, IntegrationId, Sku, System};
@@ -33,7 +34,6 @@ use sea_orm::{
     EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::batch::Batch;
@@ -141,15 +141,8 @@ pub struct Engine {
     inbox: Inbox,
     settings: SagaSettings,
     node: String,
-    groups: mpsc::UnboundedSender<Request>,
+    groups: Grouped<(Uuid, Input), Result<Applied, EngineError>>,
     in_flight: std::sync::Mutex<InFlightEstimate>,
-}
-
-/// An input waiting for its group.
-struct Request {
-    saga_id: Uuid,
-    input: Input,
-    answer: oneshot::Sender<Result<Applied, EngineError>>,
 }
 
 /// How long a count of the sagas in flight stands in for a new one while far below the limit.
@@ -188,18 +181,28 @@ impl Engine {
         settings: SagaSettings,
         node: String,
     ) -> Arc<Self> {
-        let (groups, requests) = mpsc::unbounded_channel();
-        let engine = Arc::new(Self {
-            db,
-            outbox,
-            inbox: Inbox::new(ferry_platform::bus::queues::ORDER_ORCHESTRATOR),
-            settings,
-            node,
-            groups,
-            in_flight: std::sync::Mutex::default(),
-        });
-        tokio::spawn(Self::run_groups(Arc::downgrade(&engine), requests));
-        engine
+        let max = settings.max_concurrent_steps.max(1) as usize;
+        Arc::new_cyclic(|engine: &Weak<Self>| {
+            let engine = engine.clone();
+            let groups = Grouped::spawn(max, move |inputs: Vec<(Uuid, Input)>| {
+                let engine = engine.upgrade();
+                async move {
+                    match engine {
+                        Some(engine) => engine.commit_group(&inputs).await,
+                        None => inputs.iter().map(|_| Err(EngineError::Stopping)).collect(),
+                    }
+                }
+            });
+            Self {
+                db,
+                outbox,
+                inbox: Inbox::new(ferry_platform::bus::queues::ORDER_ORCHESTRATOR),
+                settings,
+                node,
+                groups,
+                in_flight: std::sync::Mutex::default(),
+            }
+        })
     }
 
     /// The settings.
@@ -224,62 +227,16 @@ impl Engine {
     /// module), whose commit it waits for.
     #[tracing::instrument(level = "debug", skip(self, input), fields(saga = %saga_id))]
     pub async fn apply(&self, saga_id: Uuid, input: Input) -> Result<Applied, EngineError> {
-        let (answer, answered) = oneshot::channel();
         self.groups
-            .send(Request {
-                saga_id,
-                input,
-                answer,
-            })
-            .map_err(|_| EngineError::Stopping)?;
-        answered.await.map_err(|_| EngineError::Stopping)?
-    }
-
-    /// Commits the inputs that arrived while the previous group ran, until the engine is
-    /// dropped.
-    async fn run_groups(engine: Weak<Self>, mut requests: mpsc::UnboundedReceiver<Request>) {
-        let mut group = Vec::new();
-        loop {
-            let max = match engine.upgrade() {
-                Some(engine) => engine.settings.max_concurrent_steps.max(1) as usize,
-                None => return,
-            };
-            if requests.recv_many(&mut group, max).await == 0 {
-                return;
-            }
-            let Some(engine) = engine.upgrade() else {
-                return;
-            };
-            let (inputs, answers): (Vec<(Uuid, Input)>, Vec<_>) = group
-                .drain(..)
-                .map(|r: Request| ((r.saga_id, r.input), r.answer))
-                .unzip();
-            let results = engine.commit_group(&inputs).await;
-            for (answer, result) in answers.into_iter().zip(results) {
-                let _ = answer.send(result);
-            }
-        }
+            .run((saga_id, input))
+            .await
+            .unwrap_or(Err(EngineError::Stopping))
     }
 
     /// Commits `inputs` in one transaction; when that fails, each input on its own, so a
     /// failing input fails alone. One result per input, in order.
     async fn commit_group(&self, inputs: &[(Uuid, Input)]) -> Vec<Result<Applied, EngineError>> {
-        match self.apply_group(inputs).await {
-            Ok(applied) => applied.into_iter().map(Ok).collect(),
-            Err(error) if inputs.len() == 1 => vec![Err(error)],
-            Err(error) => {
-                tracing::debug!(%error, inputs = inputs.len(), "saga group failed; applying its inputs one by one");
-                let mut results = Vec::with_capacity(inputs.len());
-                for input in inputs {
-                    results.push(
-                        self.apply_group(std::slice::from_ref(input))
-                            .await
-                            .map(|mut one| one.remove(0)),
-                    );
-                }
-                results
-            }
-        }
+        each_alone_on_failure(inputs, |group| self.apply_group(group)).await
     }
 
     /// One transaction for `inputs` (of different sagas): the claims of the replies and

@@ -11,6 +11,7 @@ pub mod connector;
 pub mod db;
 pub mod egress;
 pub mod gdpr;
+pub mod grouped;
 pub mod metrics;
 pub mod registry;
 pub mod routes;

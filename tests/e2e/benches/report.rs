@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use ferry_e2e::measure::{
-    OrderTimes, env_number, metric_series, metric_sum, percentile, place, vm_rss_kib,
+    OrderTimes, env_number, metric_series, metric_sum, metrics_text, percentile, place, vm_rss_kib,
 };
 use ferry_e2e::{
     Cluster, ClusterOptions, Embedded, Integration, SandboxApi, ServiceKind, System, WebshopOrder,
@@ -174,21 +174,15 @@ impl Deployed {
         }
     }
 
-    /// Ferry's processes by kind (the sandbox of a cluster left out).
+    /// Ferry's processes by kind, with their pid and admin URL (the sandbox of a cluster left
+    /// out).
     fn kinds(&mut self) -> Vec<(&'static str, Option<u32>, Option<String>)> {
         match self {
-            Self::Embedded(e) => vec![(
-                EMBEDDED,
-                e.process().pid(),
-                Some(format!("{}/metrics", e.admin_url)),
-            )],
+            Self::Embedded(e) => vec![(EMBEDDED, e.process().pid(), Some(e.admin_url.clone()))],
             Self::Cluster(c) => c
                 .services
                 .iter_mut()
-                .map(|s| {
-                    let url = format!("{}/metrics", s.admin_url);
-                    (s.kind.name(), s.process().pid(), Some(url))
-                })
+                .map(|s| (s.kind.name(), s.process().pid(), Some(s.admin_url.clone())))
                 .collect(),
         }
     }
@@ -210,13 +204,7 @@ impl Deployed {
             costs.ticks += ticks;
             *costs.ticks_by_kind.entry(kind).or_default() += ticks;
             let Some(url) = url else { continue };
-            let text = http
-                .get(&url)
-                .send()
-                .await?
-                .error_for_status()?
-                .text()
-                .await?;
+            let text = metrics_text(http, &url).await?;
             costs.statements += metric_sum(&text, "ferry_db_statements_total");
             for (labels, value) in metric_series(&text, "ferry_db_statements_total") {
                 *costs

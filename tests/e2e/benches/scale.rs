@@ -77,7 +77,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail, ensure};
-use ferry_e2e::measure::{OrderTimes, env_number, metric_sum, percentile, place, vm_rss_kib};
+use ferry_e2e::measure::{
+    OrderTimes, env_number, metric_sum, metrics_text, percentile, place, vm_rss_kib,
+};
 use ferry_e2e::{
     Cluster, ClusterOptions, Integration, MAILCHIMP_API_KEY, ServiceKind, System, WebshopOrder,
     mk_orders_by_ext_id, order_products,
@@ -273,13 +275,7 @@ async fn mailchimp_statements(cluster: &Cluster) -> anyhow::Result<f64> {
         if s.kind != ServiceKind::ConnectorMailchimp {
             continue;
         }
-        let text = http
-            .get(format!("{}/metrics", s.admin_url))
-            .send()
-            .await?
-            .error_for_status()?
-            .text()
-            .await?;
+        let text = metrics_text(&http, &s.admin_url).await?;
         sum += metric_sum(&text, "ferry_db_statements_total");
     }
     Ok(sum)

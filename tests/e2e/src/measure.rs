@@ -209,3 +209,14 @@ pub fn metric_sum(text: &str, name: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// The Prometheus text exposition a service serves at `<admin_url>/metrics`.
+pub async fn metrics_text(http: &reqwest::Client, admin_url: &str) -> anyhow::Result<String> {
+    Ok(http
+        .get(format!("{admin_url}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?)
+}

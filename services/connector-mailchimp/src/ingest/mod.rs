@@ -254,7 +254,8 @@ impl Ingester {
         reconciled: Option<DateTime<Utc>>,
     ) -> Result<SyncReport, IngestError> {
         let started = Utc::now();
-        let mut cursor = cursor.unwrap_or_else(|| new_cursor(integration, resource));
+        let mut cursor = cursor
+            .unwrap_or_else(|| store::cursor::Model::unsynced(integration.id(), resource.as_str()));
         let mode = if cursor.watermark.is_none() {
             SyncMode::Full
         } else if mode == SyncMode::Incremental
@@ -386,25 +387,6 @@ impl PollServed for Ingester {
             }
         }
         first_error.map_or(Ok(changes), Err)
-    }
-}
-
-fn new_cursor(integration: &Integration, resource: Resource) -> store::cursor::Model {
-    store::cursor::Model {
-        integration_id: integration.id().as_uuid(),
-        resource: resource.as_str().to_owned(),
-        watermark: None,
-        last_poll_at: None,
-        sync_state: "idle".into(),
-        sync_mode: SyncMode::Full.as_str().into(),
-        sync_total: 0,
-        sync_done: 0,
-        sync_published: 0,
-        sync_rejected: 0,
-        sync_started_at: None,
-        sync_finished_at: None,
-        last_error: None,
-        sync_samples: None,
     }
 }
 

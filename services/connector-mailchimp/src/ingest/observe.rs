@@ -163,8 +163,14 @@ impl Ingester {
         let envelope = |payload_key: &str| -> Option<MessageId> {
             (!fresh).then(|| version_id(iid, resource, id, &version, at, payload_key))
         };
-        let fingerprint = Some(version.clone());
         let kind = resource.xref_kind();
+        // The record's own cross-reference: its MailChimp id to its canonical key.
+        let own = |key: String| Xref {
+            kind: kind.as_str(),
+            external_id: id.to_owned(),
+            canonical_key: Some(key),
+            fingerprint: Some(version.clone()),
+        };
         let mut messages = Vec::new();
         let mut xrefs = Vec::new();
         match resource {
@@ -174,31 +180,17 @@ impl Ingester {
                 } else {
                     records::customer(raw)?
                 };
-                xrefs.push(Xref {
-                    kind: kind.as_str(),
-                    external_id: id.to_owned(),
-                    canonical_key: Some(customer.email.to_string()),
-                    fingerprint,
-                });
+                xrefs.push(own(customer.email.to_string()));
                 let event = CustomerObserved {
                     source: System::Mailchimp,
                     customer,
                     raw: raw.clone(),
                 };
-                messages.push(message(stamp(
-                    Envelope::new(iid, event),
-                    run,
-                    envelope(""),
-                ))?);
+                messages.push(observed(iid, event, run, envelope(""))?);
             }
             Resource::Products => {
                 let product = records::product(raw, c.currency)?;
-                xrefs.push(Xref {
-                    kind: kind.as_str(),
-                    external_id: id.to_owned(),
-                    canonical_key: Some(product.sku.to_string()),
-                    fingerprint,
-                });
+                xrefs.push(own(product.sku.to_string()));
                 for (vid, sku) in records::variant_keys(raw) {
                     xrefs.push(Xref {
                         kind: XrefKind::Variant.as_str(),
@@ -215,11 +207,7 @@ impl Ingester {
                             stock,
                             raw: raw.clone(),
                         };
-                        messages.push(message(stamp(
-                            Envelope::new(iid, event),
-                            run,
-                            envelope(&key),
-                        ))?);
+                        messages.push(observed(iid, event, run, envelope(&key))?);
                     }
                 }
                 let event = ProductObserved {
@@ -227,34 +215,31 @@ impl Ingester {
                     product,
                     raw: raw.clone(),
                 };
-                messages.push(message(stamp(
-                    Envelope::new(iid, event),
-                    run,
-                    envelope(""),
-                ))?);
+                messages.push(observed(iid, event, run, envelope(""))?);
             }
             Resource::Orders => {
                 let order = records::order(raw, c.currency, variant_skus)?;
-                xrefs.push(Xref {
-                    kind: kind.as_str(),
-                    external_id: id.to_owned(),
-                    canonical_key: Some(order.external_id.to_string()),
-                    fingerprint,
-                });
+                xrefs.push(own(order.external_id.to_string()));
                 let event = OrderObserved {
                     source: System::Mailchimp,
                     order,
                     raw: raw.clone(),
                 };
-                messages.push(message(stamp(
-                    Envelope::new(iid, event),
-                    run,
-                    envelope(""),
-                ))?);
+                messages.push(observed(iid, event, run, envelope(""))?);
             }
         }
         Ok((messages, xrefs))
     }
+}
+
+/// The bus message of one observed event of sync run `run` (message id `id` when given).
+fn observed<P: Message>(
+    integration: IntegrationId,
+    event: P,
+    run: Uuid,
+    id: Option<MessageId>,
+) -> Result<BusMessage, ObserveError> {
+    message(stamp(Envelope::new(integration, event), run, id))
 }
 
 /// Sets the correlation id and, when given, the message id.

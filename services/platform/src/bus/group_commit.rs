@@ -23,12 +23,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::BusMessage;
 use super::inbox::Inbox;
 use super::outbox::Outbox;
+use crate::grouped::{Grouped, each_alone_on_failure};
 
 /// Effects committed together at most.
 const MAX_GROUP: usize = 64;
@@ -72,44 +72,28 @@ impl Effect {
 type Answer = Result<bool, DbErr>;
 
 /// Commits the effects of concurrent deliveries in groups (see the module).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct GroupCommit {
-    requests: mpsc::UnboundedSender<(Effect, oneshot::Sender<Answer>)>,
-}
-
-impl std::fmt::Debug for GroupCommit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GroupCommit").finish_non_exhaustive()
-    }
+    groups: Grouped<Effect, Answer>,
 }
 
 impl GroupCommit {
     /// Starts the committing task (it ends when the last handle is dropped).
     pub fn spawn(db: DatabaseConnection, inbox: Inbox, outbox: Outbox) -> Self {
-        let (requests, mut queue) = mpsc::unbounded_channel::<(Effect, oneshot::Sender<Answer>)>();
-        tokio::spawn(async move {
-            let mut group = Vec::with_capacity(MAX_GROUP);
-            while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-                let (effects, waiters): (Vec<Effect>, Vec<_>) = group.drain(..).unzip();
-                let answers = commit_group(&db, &inbox, &outbox, &effects).await;
-                for (waiter, answer) in waiters.into_iter().zip(answers) {
-                    let _ = waiter.send(answer);
-                }
-            }
+        let groups = Grouped::spawn(MAX_GROUP, move |effects: Vec<Effect>| {
+            let (db, inbox, outbox) = (db.clone(), inbox.clone(), outbox.clone());
+            async move { commit_group(&db, &inbox, &outbox, &effects).await }
         });
-        Self { requests }
+        Self { groups }
     }
 
     /// Commits `effect` with those of concurrent deliveries. `true` once committed, `false`
     /// when its message had been processed already (nothing written).
     pub async fn commit(&self, effect: Effect) -> Result<bool, DbErr> {
-        let (answer, answered) = oneshot::channel();
-        self.requests
-            .send((effect, answer))
-            .map_err(|_| DbErr::Custom("the group commit has stopped".to_owned()))?;
-        answered
+        self.groups
+            .run(effect)
             .await
-            .map_err(|_| DbErr::Custom("the group commit has stopped".to_owned()))?
+            .unwrap_or_else(|| Err(DbErr::Custom("the group commit has stopped".to_owned())))
     }
 }
 
@@ -120,22 +104,7 @@ async fn commit_group(
     outbox: &Outbox,
     effects: &[Effect],
 ) -> Vec<Answer> {
-    let answers = match commit(db, inbox, outbox, effects).await {
-        Ok(claimed) => claimed.into_iter().map(Ok).collect(),
-        Err(e) if effects.len() == 1 => vec![Err(e)],
-        Err(e) => {
-            tracing::debug!(error = %e, effects = effects.len(), "group commit failed; committing its effects one by one");
-            let mut answers = Vec::with_capacity(effects.len());
-            for effect in effects {
-                answers.push(
-                    commit(db, inbox, outbox, std::slice::from_ref(effect))
-                        .await
-                        .map(|claimed| claimed[0]),
-                );
-            }
-            answers
-        }
-    };
+    let answers = each_alone_on_failure(effects, |group| commit(db, inbox, outbox, group)).await;
     if answers.iter().any(|a| matches!(a, Ok(true))) {
         outbox.wake();
     }
