@@ -894,19 +894,11 @@ impl Engine {
         if released.rows_affected == 0 {
             return Ok(Vec::new());
         }
-        let mut waiting = saga_row::Entity::find()
-            .select_only()
-            .column(saga_row::Column::Id)
-            .filter(saga_row::Column::IntegrationId.eq(saga.integration_id.as_uuid()))
-            .filter(saga_row::Column::Target.eq(saga.target.as_str()))
-            .filter(saga_row::Column::CustomerKey.eq(email.as_str()))
-            .filter(saga_row::Column::State.eq(SagaState::Running.as_str()))
-            .filter(saga_row::Column::Wait.eq(Wait::CustomerLock.as_str()))
-            .filter(saga_row::Column::Id.ne(saga.id))
-            .order_by_asc(saga_row::Column::CreatedAt)
-            .into_tuple::<Uuid>()
-            .all(txn)
-            .await?;
+        let mut waiting =
+            store::waiting_for_customer(saga.integration_id, saga.target, email.as_str(), saga.id)
+                .into_tuple::<Uuid>()
+                .all(txn)
+                .await?;
         // Sagas this group changed are not in the database yet: as they are now.
         for other in batch.changed().filter(|other| other.id != saga.id) {
             let waits = other.integration_id == saga.integration_id

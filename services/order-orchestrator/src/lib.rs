@@ -73,6 +73,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         // A person's erase (GDPR): audit and tombstones, shared by every service.
         Box::new(ferry_platform::gdpr::Migration),
         Box::new(store::SagasByOrderMigration),
+        Box::new(store::WaitingForCustomerMigration),
     ]
 }
 

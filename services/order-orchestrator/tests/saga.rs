@@ -49,7 +49,71 @@ both_buses!(
     a_database_of_the_first_migration_gains_the_resolutions,
     a_cancellation_after_creation_reaches_the_target_once,
     an_input_that_fails_fails_alone_in_its_group,
+    the_lock_waiters_are_read_from_their_partial_index,
 );
+
+/// The query a saga releasing its customer lock runs to find the sagas waiting for it reads
+/// the partial index of waiting sagas, not every saga of the customer; on PostgreSQL also with
+/// the generic plan a prepared statement ends up with.
+async fn the_lock_waiters_are_read_from_their_partial_index(kind: Kind) {
+    use sea_orm::{ConnectionTrait, QueryTrait, TransactionTrait};
+    let (db, _guard) = support::database(kind).await;
+    let (integration, except) = (ferry_proto::IntegrationId::new(), uuid::Uuid::now_v7());
+    let query = ferry_order_orchestrator::store::waiting_for_customer(
+        integration,
+        System::Mpluskassa,
+        "a@example.com",
+        except,
+    )
+    .build(db.get_database_backend());
+    let txn = db.begin().await.unwrap();
+    // A read first: an EXPLAIN runs nothing, so a pooled SQLite connection opened before the
+    // migrations would plan it with the schema it cached then (a query that runs sees the
+    // schema changed and is planned again).
+    txn.execute_unprepared("SELECT count(*) FROM order_orchestrator_sagas")
+        .await
+        .unwrap();
+    let plan = match kind {
+        Kind::InProcess => txn
+            .query_all(sea_orm::Statement {
+                sql: format!("EXPLAIN QUERY PLAN {}", query.sql),
+                ..query.clone()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String>("", "detail").unwrap())
+            .collect::<Vec<_>>(),
+        Kind::Rabbit => {
+            for setup in [
+                "SET LOCAL plan_cache_mode = force_generic_plan".to_owned(),
+                "SET LOCAL enable_seqscan = off".to_owned(),
+                format!("PREPARE waiting AS {}", query.sql),
+            ] {
+                txn.execute_unprepared(&setup).await.unwrap();
+            }
+            txn.query_all(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                format!(
+                    "EXPLAIN EXECUTE waiting('{}', 'mpluskassa', 'a@example.com', '{except}')",
+                    integration.as_uuid()
+                ),
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.try_get::<String>("", "QUERY PLAN").unwrap())
+            .collect()
+        }
+    };
+    txn.rollback().await.unwrap();
+    assert!(
+        plan.iter()
+            .any(|line| line.contains("order_orchestrator_sagas_waiting_for_customer")),
+        "the waiters' query does not read their index: {plan:#?}\n{}",
+        query.sql
+    );
+}
 
 /// Inputs of several sagas that arrive together share a transaction; an input that fails
 /// (its saga row cannot be read) fails alone, and the others still take effect.
