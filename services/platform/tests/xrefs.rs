@@ -1,10 +1,11 @@
-//! The connector kit's cross-references: a version of a record is claimed once, also when two
-//! readers of the same record (two webhook rechecks) claim it at the same time.
+//! The connector kit's cross-references and record leases: a version of a record is
+//! claimed once, also when two readers of the same record (two webhook rechecks) claim it at
+//! the same time; a record has one lease holder at a time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
-use ferry_platform::connector::store::{CreateTables, Xrefs};
+use ferry_platform::connector::store::{CreateTables, LeaseRequest, Leases, Xrefs};
 use ferry_platform::db::{self, testing};
 use ferry_proto::{IntegrationId, System};
 use sea_orm::{DatabaseConnection, TransactionTrait};
@@ -113,4 +114,82 @@ async fn concurrent_claims_of_one_version_have_one_winner_on_postgres() {
         !second.await.unwrap(),
         "the version was claimed by the first"
     );
+}
+
+const LEASES: Leases = Leases::new(System::Mailchimp);
+
+/// Takes `keys` in one statement; answers which got their lease, in order, and the holders.
+async fn take(
+    db: &DatabaseConnection,
+    i: IntegrationId,
+    keys: &[&str],
+    ttl: Duration,
+) -> (Vec<bool>, Vec<uuid::Uuid>) {
+    let requests: Vec<LeaseRequest> = keys
+        .iter()
+        .map(|key| LeaseRequest {
+            integration: i,
+            key: (*key).to_owned(),
+            holder: uuid::Uuid::new_v4(),
+        })
+        .collect();
+    let taken = LEASES.take_many(db, &requests, ttl).await.unwrap();
+    (
+        requests.iter().map(|r| taken.contains(&r.holder)).collect(),
+        requests.iter().map(|r| r.holder).collect(),
+    )
+}
+
+/// Record leases taken together: one holder per record, the first of two asking for one; a
+/// held lease is busy until released; an expired one (a crashed holder) is taken over, and
+/// its old holder's release leaves the new holder's lease alone.
+async fn leases_taken_together_have_one_holder_per_record(postgres: bool) {
+    let (_test, db) = database(postgres).await;
+    let i = IntegrationId::new();
+    let long = Duration::from_secs(60);
+    let (got, holders) = take(&db, i, &["customer:a", "customer:a", "order:1"], long).await;
+    assert_eq!(
+        got,
+        [true, false, true],
+        "the first of two asking for one record"
+    );
+    assert_eq!(take(&db, i, &["customer:a"], long).await.0, [false], "held");
+    assert_eq!(
+        take(&db, IntegrationId::new(), &["customer:a"], long)
+            .await
+            .0,
+        [true],
+        "another integration's record"
+    );
+    LEASES.release_many(&db, &holders[..1]).await.unwrap();
+    assert_eq!(
+        take(&db, i, &["customer:a"], long).await.0,
+        [true],
+        "released"
+    );
+
+    let (got, crashed) = take(&db, i, &["product:7"], Duration::ZERO).await;
+    assert_eq!(got, [true]);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        take(&db, i, &["product:7"], long).await.0,
+        [true],
+        "taken over"
+    );
+    LEASES.release_many(&db, &crashed).await.unwrap();
+    assert_eq!(
+        take(&db, i, &["product:7"], long).await.0,
+        [false],
+        "the crashed holder's release leaves the new holder's lease"
+    );
+}
+
+#[tokio::test]
+async fn leases_taken_together_have_one_holder_per_record_on_sqlite() {
+    leases_taken_together_have_one_holder_per_record(false).await;
+}
+
+#[tokio::test]
+async fn leases_taken_together_have_one_holder_per_record_on_postgres() {
+    leases_taken_together_have_one_holder_per_record(true).await;
 }

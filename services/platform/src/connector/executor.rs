@@ -10,7 +10,10 @@
 //!    queues (never lost, parked once the retries are used up);
 //! 4. the target may defer it ([`Target::defer`]);
 //! 5. commands that create records take a lease on their record (`customer:a@b.nl`) so two
-//!    deliveries for one new e-mail, SKU or order never both create it, on any replica;
+//!    deliveries for one new e-mail, SKU or order never both create it, on any replica; the
+//!    lease is released after step 7's commit, so the next command on the record sees the
+//!    cross-references the first one wrote. The takes (and the releases) of the commands
+//!    running at one moment share one statement ([`Leases::take_many`]);
 //! 6. the [`Target`] executes it (idempotent API calls, no database transaction held);
 //! 7. the outcome is classified: success and permanent failures commit the reply (the
 //!    result or `command.failed`), the cross-references and the inbox claim in one
@@ -34,16 +37,20 @@ use ferry_proto::messages::{
 use ferry_proto::{Envelope, IntegrationId, Message};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
 
-use super::store::{Leases, Xref, Xrefs};
+use super::store::{LeaseRequest, Leases, Xref, Xrefs};
 use super::target::{Command, Cx, Lookup, Target};
 use crate::bus::group_commit::{Effect, GroupCommit, Rows};
 use crate::bus::inbox::Inbox;
 use crate::bus::outbox::Outbox;
 use crate::bus::{BusMessage, Delivery, Handler, Outcome, RetryPolicy, with_current_trace};
+use crate::grouped::Grouped;
 
 /// How long a command waits for another one on the same record; a crashed holder's lease
 /// runs out after twice that.
 pub const LEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// Lease takes (or releases) sharing one statement at most.
+const MAX_LEASE_GROUP: usize = 64;
 
 /// The bus handler executing a connector's commands through its [`Target`].
 pub struct Executor<T: Target> {
@@ -53,7 +60,7 @@ pub struct Executor<T: Target> {
     commits: GroupCommit,
     retry: RetryPolicy,
     xrefs: Xrefs,
-    leases: Leases,
+    leases: RecordLeases,
 }
 
 impl<T: Target> Executor<T> {
@@ -69,11 +76,11 @@ impl<T: Target> Executor<T> {
         Self {
             target,
             commits: GroupCommit::spawn(db.clone(), inbox.clone(), outbox),
+            leases: RecordLeases::spawn(Leases::new(T::SYSTEM), db.clone()),
             db,
             inbox,
             retry,
             xrefs: Xrefs::new(T::SYSTEM),
-            leases: Leases::new(T::SYSTEM),
         }
     }
 
@@ -130,30 +137,44 @@ impl<T: Target> Executor<T> {
         let lease = if self.target.serializes(C::MESSAGE_TYPE) {
             let entity = C::MESSAGE_TYPE.split('.').next().unwrap_or_default();
             let key = format!("{entity}:{}", record.to_lowercase());
-            match self.lease(id, &key).await {
-                Ok(holder) => Some((key, holder)),
+            match self.leases.take(id, key).await {
+                Ok(holder) => Some(holder),
                 Err(reason) => return Outcome::Retry(reason),
             }
         } else {
             None
         };
+        let outcome = self
+            .execute::<C>(delivery, &command, &integration, &record)
+            .await;
+        // After the commit: a command waiting for the record sees what this one wrote.
+        if let Some(holder) = lease {
+            self.leases.release(holder).await;
+        }
+        outcome
+    }
+
+    /// Executes `command` and commits (or retries) its outcome.
+    async fn execute<C: Command<T>>(
+        &self,
+        delivery: &Delivery,
+        command: &Envelope<C>,
+        integration: &Arc<T::Integration>,
+        record: &str,
+    ) -> Outcome {
+        let id = command.integration_id;
         let cx = Cx {
-            integration: &integration,
+            integration,
             integration_id: id,
             db: &self.db,
             xrefs: self.xrefs,
         };
         let result = C::execute(&self.target, &cx, &command.payload).await;
-        if let Some((key, holder)) = lease
-            && let Err(e) = self.leases.release(&self.db, id, &key, holder).await
-        {
-            tracing::warn!(error = %e, "releasing a record lease failed; it expires by itself");
-        }
-        let masked = mask(&record);
+        let masked = mask(record);
         let (reply, xrefs, claim, outcome) = match result {
             Ok(done) => {
                 tracing::info!(integration = %id, command = C::MESSAGE_TYPE, record = %masked, "command executed");
-                match encode(&command, done.reply) {
+                match encode(command, done.reply) {
                     Ok(reply) => (reply, done.xrefs, true, Outcome::Ack),
                     Err(out) => return out,
                 }
@@ -168,7 +189,7 @@ impl<T: Target> Executor<T> {
                 tracing::warn!(integration = %id, command = C::MESSAGE_TYPE, record = %masked, code = %info.code, retryable = info.retryable, error = %info.message, "command failed");
                 let reason = info.message.clone();
                 let failed = CommandFailed::for_command(&command.payload, info);
-                let reply = match encode(&command, failed) {
+                let reply = match encode(command, failed) {
                     Ok(reply) => reply,
                     Err(out) => return out,
                 };
@@ -201,24 +222,73 @@ impl<T: Target> Executor<T> {
             )),
         }
     }
+}
 
-    /// Waits for the lease of `key` (up to [`LEASE_WAIT`]).
-    async fn lease(&self, integration: IntegrationId, key: &str) -> Result<uuid::Uuid, String> {
+/// The record leases of an executor, taken and released in groups: the takes (and the
+/// releases) of the commands running at one moment share one statement.
+#[derive(Clone, Debug)]
+struct RecordLeases {
+    takes: Grouped<LeaseRequest, Result<bool, String>>,
+    releases: Grouped<uuid::Uuid, ()>,
+}
+
+impl RecordLeases {
+    fn spawn(leases: Leases, db: DatabaseConnection) -> Self {
+        let take_db = db.clone();
+        let takes = Grouped::spawn(MAX_LEASE_GROUP, move |requests: Vec<LeaseRequest>| {
+            let db = take_db.clone();
+            async move {
+                match leases.take_many(&db, &requests, LEASE_WAIT * 2).await {
+                    Ok(taken) => requests
+                        .iter()
+                        .map(|r| Ok(taken.contains(&r.holder)))
+                        .collect(),
+                    Err(e) => requests
+                        .iter()
+                        .map(|_| Err(format!("record lease: {e}")))
+                        .collect(),
+                }
+            }
+        });
+        let releases = Grouped::spawn(MAX_LEASE_GROUP, move |holders: Vec<uuid::Uuid>| {
+            let db = db.clone();
+            async move {
+                if let Err(e) = leases.release_many(&db, &holders).await {
+                    tracing::warn!(error = %e, leases = holders.len(), "releasing record leases failed; they expire by themselves");
+                }
+                vec![(); holders.len()]
+            }
+        });
+        Self { takes, releases }
+    }
+
+    /// Waits for the lease of `key` (up to [`LEASE_WAIT`]); answers its holder id.
+    async fn take(&self, integration: IntegrationId, key: String) -> Result<uuid::Uuid, String> {
         let deadline = tokio::time::Instant::now() + LEASE_WAIT;
         loop {
-            match self
-                .leases
-                .try_take(&self.db, integration, key, LEASE_WAIT * 2)
-                .await
-            {
-                Ok(Some(holder)) => return Ok(holder),
-                Ok(None) if tokio::time::Instant::now() < deadline => {
+            let request = LeaseRequest {
+                integration,
+                key: key.clone(),
+                holder: uuid::Uuid::new_v4(),
+            };
+            let holder = request.holder;
+            match self.takes.run(request).await {
+                Some(Ok(true)) => return Ok(holder),
+                Some(Ok(false)) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(25)).await;
                 }
-                Ok(None) => return Err(format!("record {key} is busy with another command")),
-                Err(e) => return Err(format!("record lease: {e}")),
+                Some(Ok(false)) => {
+                    return Err(format!("record {key} is busy with another command"));
+                }
+                Some(Err(e)) => return Err(e),
+                None => return Err("the record lease task has stopped".to_owned()),
             }
         }
+    }
+
+    /// Releases a lease taken with [`Self::take`].
+    async fn release(&self, holder: uuid::Uuid) {
+        self.releases.run(holder).await;
     }
 }
 

@@ -381,6 +381,17 @@ impl crate::gdpr::Eraser for Xrefs {
     }
 }
 
+/// One lease asked for: record `key` of `integration`, by `holder` (a fresh id per take).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRequest {
+    /// The integration.
+    pub integration: IntegrationId,
+    /// The record (`customer:a@b.nl`).
+    pub key: String,
+    /// Who asks; the id to release it with.
+    pub holder: Uuid,
+}
+
 /// Leases serializing commands on one record across replicas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Leases {
@@ -393,69 +404,82 @@ impl Leases {
         Self { system }
     }
 
-    /// Takes the lease on `key` for `ttl` unless someone else holds an unexpired one; returns
-    /// the holder id to release it with.
-    pub async fn try_take<C: ConnectionTrait>(
+    /// Takes the leases of `requests` for `ttl`, each unless someone else holds an unexpired
+    /// one (an expired one, a crashed holder's, is taken over); answers the holders that got
+    /// theirs. One statement for them all: an insert whose conflicts update only an expired
+    /// row. Of two requests for one record, the first is tried and the second is answered
+    /// busy (a statement may not touch a row twice).
+    pub async fn take_many<C: ConnectionTrait>(
         &self,
         db: &C,
-        integration: IntegrationId,
-        key: &str,
+        requests: &[LeaseRequest],
         ttl: Duration,
-    ) -> Result<Option<Uuid>, DbErr> {
-        let holder = Uuid::new_v4();
+    ) -> Result<std::collections::HashSet<Uuid>, DbErr> {
         let now = Utc::now();
         let expires_at =
             now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::seconds(60));
-        let row = lease_row::ActiveModel {
-            system: Set(self.system.as_str().to_owned()),
-            integration_id: Set(integration.as_uuid()),
-            key: Set(key.to_owned()),
-            holder: Set(holder),
-            expires_at: Set(expires_at),
-        };
-        let inserted = lease_row::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([
+        let mut seen = std::collections::HashSet::new();
+        let mut taken = std::collections::HashSet::new();
+        // SQLite limits bound parameters per statement (5 per row).
+        let tried: Vec<&LeaseRequest> = requests
+            .iter()
+            .filter(|r| seen.insert((r.integration, r.key.as_str())))
+            .collect();
+        for chunk in tried.chunks(150) {
+            let mut insert = sea_orm::sea_query::Query::insert();
+            insert
+                .into_table(lease_row::Entity)
+                .columns([
                     lease_row::Column::System,
                     lease_row::Column::IntegrationId,
                     lease_row::Column::Key,
+                    lease_row::Column::Holder,
+                    lease_row::Column::ExpiresAt,
                 ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-        if inserted == 1 {
-            return Ok(Some(holder));
+                .on_conflict(
+                    OnConflict::columns([
+                        lease_row::Column::System,
+                        lease_row::Column::IntegrationId,
+                        lease_row::Column::Key,
+                    ])
+                    .update_columns([lease_row::Column::Holder, lease_row::Column::ExpiresAt])
+                    .action_and_where(
+                        Expr::col((lease_row::Entity, lease_row::Column::ExpiresAt)).lt(now),
+                    )
+                    .to_owned(),
+                )
+                .returning_col(lease_row::Column::Holder);
+            for r in chunk {
+                insert.values_panic([
+                    self.system.as_str().into(),
+                    r.integration.as_uuid().into(),
+                    r.key.clone().into(),
+                    r.holder.into(),
+                    expires_at.into(),
+                ]);
+            }
+            let backend = db.get_database_backend();
+            for row in db.query_all(backend.build(&insert)).await? {
+                taken.insert(row.try_get::<Uuid>("", "holder")?);
+            }
         }
-        // Someone holds it: take it over only if it expired (a crashed holder).
-        let taken_over = lease_row::Entity::update_many()
-            .col_expr(lease_row::Column::Holder, Expr::value(holder))
-            .col_expr(lease_row::Column::ExpiresAt, Expr::value(expires_at))
-            .filter(lease_row::Column::System.eq(self.system.as_str()))
-            .filter(lease_row::Column::IntegrationId.eq(integration.as_uuid()))
-            .filter(lease_row::Column::Key.eq(key))
-            .filter(lease_row::Column::ExpiresAt.lt(now))
-            .exec(db)
-            .await?;
-        Ok((taken_over.rows_affected == 1).then_some(holder))
+        Ok(taken)
     }
 
-    /// Releases a lease `holder` took (a no-op when it expired and was taken over).
-    pub async fn release<C: ConnectionTrait>(
+    /// Releases the leases `holders` took (one that expired and was taken over stays with
+    /// its new holder). One statement.
+    pub async fn release_many<C: ConnectionTrait>(
         &self,
         db: &C,
-        integration: IntegrationId,
-        key: &str,
-        holder: Uuid,
+        holders: &[Uuid],
     ) -> Result<(), DbErr> {
-        lease_row::Entity::delete_many()
-            .filter(lease_row::Column::System.eq(self.system.as_str()))
-            .filter(lease_row::Column::IntegrationId.eq(integration.as_uuid()))
-            .filter(lease_row::Column::Key.eq(key))
-            .filter(lease_row::Column::Holder.eq(holder))
-            .exec(db)
-            .await?;
+        for chunk in holders.chunks(500) {
+            lease_row::Entity::delete_many()
+                .filter(lease_row::Column::System.eq(self.system.as_str()))
+                .filter(lease_row::Column::Holder.is_in(chunk.iter().copied()))
+                .exec(db)
+                .await?;
+        }
         Ok(())
     }
 }
