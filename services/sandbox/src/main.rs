@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use clap::Parser;
 use ferry_ready_file::{Ready, ReadyFileArg, listener};
 use ferry_sandbox::mailchimp::scale::Scale;
-use ferry_sandbox::mailchimp::{DEFAULT_API_KEY, LatencyModel, MailchimpConfig};
+use ferry_sandbox::mailchimp::{LatencyModel, MailchimpConfig};
 use ferry_sandbox::seed::Seed;
 use ferry_sandbox::{DEFAULT_MPLUSKASSA_IDENT, DEFAULT_MPLUSKASSA_SECRET, Sandbox, SandboxConfig};
 
@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:0")]
     mpluskassa_listen: SocketAddr,
     /// An accepted MailChimp API key (`<secret>-<dc>`), repeatable; the first key's data
-    /// center is the one served.
+    /// center is the one served. Default: the demo integration's key and the webshop's.
     #[arg(long = "mailchimp-api-key", value_name = "KEY")]
     mailchimp_api_keys: Vec<String>,
     /// An accepted MailChimp OAuth access token, repeatable.
@@ -73,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
         None => Seed::default_shop(),
     };
     let api_keys = if args.mailchimp_api_keys.is_empty() {
-        vec![DEFAULT_API_KEY.to_owned()]
+        MailchimpConfig::default().api_keys
     } else {
         args.mailchimp_api_keys
     };

@@ -31,7 +31,8 @@
 //! Run: `cargo build --release --bins`, then `cargo bench -p ferry-e2e --bench report`.
 //! Scale with `FERRY_BENCH_ORDERS` (orders per run, default 40), `FERRY_BENCH_LATENCY_MS`
 //! (default 100), `FERRY_BENCH_SHOP_CLIENTS` (concurrent shop clients placing orders,
-//! default 4), `FERRY_BENCH_TIMEOUT_SECS` (per run, default 300) and
+//! default 10: the shop's own API key allows 10 connections, apart from Ferry's key, so
+//! at 100 ms the shop places up to ~90 orders/s), `FERRY_BENCH_TIMEOUT_SECS` (per run, default 300) and
 //! `FERRY_BENCH_DEPLOYMENTS` (comma-separated, default `embedded,1,2`: the embedded default
 //! and clusters of 1 and 2 instances of each service). `FERRY_BENCH_DETAIL=1` adds, per run,
 //! the CPU ms per order of each Ferry process kind and of the machine's PostgreSQL and
@@ -100,7 +101,7 @@ impl Settings {
         Ok(Self {
             orders: env_number("FERRY_BENCH_ORDERS", 40)?.max(1),
             latency_ms: env_number("FERRY_BENCH_LATENCY_MS", 100)?.max(1),
-            shop_clients: env_number("FERRY_BENCH_SHOP_CLIENTS", 4)?.max(1),
+            shop_clients: env_number("FERRY_BENCH_SHOP_CLIENTS", 10)?.max(1),
             rate: match env_number("FERRY_BENCH_RATE", 0.0f64)? {
                 r if r > 0.0 => Some(r),
                 _ => None,

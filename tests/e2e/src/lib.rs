@@ -44,8 +44,11 @@ pub use embedded::{DEMO_INTEGRATION, Embedded};
 /// The RabbitMQ the tests use (override with `FERRY_TEST_AMQP_URL`).
 pub use ferry_test_support::amqp_url;
 
-/// The MailChimp API key the sandbox accepts by default.
+/// The MailChimp API key the sandbox accepts by default, Ferry's.
 pub const MAILCHIMP_API_KEY: &str = "0123456789abcdef0123456789abcdef-us1";
+/// The webshop's own MailChimp API key (the sandbox accepts it by default too): orders are
+/// placed with it, so the shop's requests never take the connection slots of Ferry's key.
+pub const SHOP_API_KEY: &str = ferry_sandbox::mailchimp::SHOP_API_KEY;
 /// The MplusKASSA credentials the sandbox accepts by default.
 pub const MPLUSKASSA_IDENT: &str = "ferry-sandbox";
 /// See [`MPLUSKASSA_IDENT`].
@@ -503,11 +506,23 @@ impl SandboxApi {
         path: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<Value> {
+        self.mailchimp_with(MAILCHIMP_API_KEY, method, path, body)
+            .await
+    }
+
+    /// The same with API key `key`.
+    pub async fn mailchimp_with(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.mailchimp_api());
         let mut request = self
             .http
             .request(method.clone(), &url)
-            .basic_auth("ferry", Some(MAILCHIMP_API_KEY));
+            .basic_auth("ferry", Some(key));
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -515,13 +530,14 @@ impl SandboxApi {
     }
 
     /// Places a webshop order in MailChimp's store `store_id` (`POST …/orders`), for the
-    /// customer `email` (a company when `company` is set).
+    /// customer `email` (a company when `company` is set), with the shop's own key.
     pub async fn place_order(
         &self,
         store_id: &str,
         order: &WebshopOrder<'_>,
     ) -> anyhow::Result<Value> {
-        self.mailchimp(
+        self.mailchimp_with(
+            SHOP_API_KEY,
             reqwest::Method::POST,
             &format!("/ecommerce/stores/{store_id}/orders"),
             Some(&order.to_json()),

@@ -57,8 +57,14 @@ use error::ApiError;
 use query::Params;
 use state::{Delivery, McState};
 
-/// The key accepted when none is configured (data center `us1`).
+/// The key accepted when none is configured (data center `us1`): the one Ferry's demo
+/// integration uses.
 pub const DEFAULT_API_KEY: &str = "0123456789abcdef0123456789abcdef-us1";
+
+/// The second key accepted when none is configured: the webshop's own. A MailChimp account
+/// holds several API keys, and a shop platform placing orders uses its own, with its own 10
+/// simultaneous connections, not the integration's.
+pub const SHOP_API_KEY: &str = "fedcba9876543210fedcba9876543210-us1";
 
 /// Time added to every answer: `fixed_ms` plus `per_kib_ms` per KiB of response body, slept
 /// while the request holds its connection slot (so a large page costs time and a slot, as
@@ -113,7 +119,7 @@ pub struct MailchimpConfig {
 impl Default for MailchimpConfig {
     fn default() -> Self {
         MailchimpConfig {
-            api_keys: vec![DEFAULT_API_KEY.to_owned()],
+            api_keys: vec![DEFAULT_API_KEY.to_owned(), SHOP_API_KEY.to_owned()],
             oauth_tokens: Vec::new(),
             max_connections: 10,
             webhook_attempts: 4,
