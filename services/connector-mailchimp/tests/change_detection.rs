@@ -75,11 +75,12 @@ async fn reconciliation_finds_what_the_fast_path_misses(kind: Kind) {
         (0, 0, 1),
         "{fast:?}"
     );
-    let cursor = store::cursor(&h.db, h.integration_id, "orders")
+    let sync = store::CURSORS
+        .run(&h.db, h.integration_id, "orders")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(cursor.sync_mode, "incremental");
+    assert_eq!(sync.mode, "incremental");
 
     // Reconciliation reads every order in full and publishes the new version, once.
     let reconcile = sync_orders(&h, SyncMode::Reconcile, "reconcile").await;
@@ -124,11 +125,12 @@ async fn an_incremental_poll_becomes_a_reconciliation_when_one_is_due() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let due = sync_orders(&h, SyncMode::Incremental, "due").await;
     assert_eq!(due.published, 1, "{due:?}");
-    let cursor = store::cursor(&h.db, h.integration_id, "orders")
+    let sync = store::CURSORS
+        .run(&h.db, h.integration_id, "orders")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(cursor.sync_mode, "reconcile");
+    assert_eq!(sync.mode, "reconcile");
     support::wait_until("published by the reconciliation", || {
         observed_with_status(&h, &order, "found-by-the-interval") == 1
     })
@@ -234,15 +236,13 @@ async fn idle_poll_cost_at_100000_orders() {
     store::set_reconciled(&h.db, h.integration_id, "orders", now)
         .await
         .unwrap();
-    let mut cursor = store::cursor(&h.db, h.integration_id, "orders")
+    let mut cursor = store::CURSORS
+        .get(&h.db, h.integration_id, "orders")
         .await
         .unwrap()
-        .unwrap_or_else(|| store::cursor::Model {
-            sync_state: "done".into(),
-            ..store::cursor::Model::unsynced(h.integration_id, "orders")
-        });
+        .unwrap_or_else(|| store::CURSORS.unmoved(h.integration_id, "orders"));
     cursor.watermark = Some(now - chrono::Duration::seconds(60));
-    store::save_cursor(&h.db, cursor).await.unwrap();
+    store::CURSORS.put(&h.db, &[cursor]).await.unwrap();
     integration.ensure_store().await.expect("store");
 
     let log = h.sandbox.control.log(FaultSystem::Mailchimp);
