@@ -11,11 +11,12 @@
 //! watermark (and when the last poll completed) is its `connector_cursors` row, and its running
 //! or last sync (counts, total, recent samples: rate and time left) its `connector_runs` row
 //! ([`CURSORS`]). The legacy tables `mailchimp_xrefs` and `mailchimp_cursors` stay, empty, for
-//! one release. The fingerprint (a
-//! digest of the record's content without links, statistics and change times) makes
-//! ingestion exactly-once per version: a record is published only when its fingerprint
-//! differs, and the new fingerprint is written in the same transaction as the outbox rows of
-//! its events (and as its `mailchimp_seen` row).
+//! one release.
+//!
+//! The fingerprint (a digest of the record's content without links, statistics and change
+//! times) makes ingestion exactly-once per version: a record is published only when its
+//! fingerprint differs, and the new fingerprint is written in the same transaction as the
+//! outbox rows of its events (and as its `mailchimp_seen` row).
 
 use std::collections::HashMap;
 

@@ -429,3 +429,57 @@ async fn a_scan_reads_the_newest_pages_first() {
     );
     h.stop().await;
 }
+
+/// Statements of `verb` on `table` this process ran so far.
+fn statements(verb: &str, table: &str) -> u64 {
+    let prefix = format!(r#"ferry_db_statements_total{{verb="{verb}",table="{table}"}} "#);
+    ferry_platform::metrics::encode()
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// An idle poll of every resource reads the cursors and the reconciliation times once, and
+/// writes the cursors and the runs of all its resources in one statement each (the kit's
+/// `connector_cursors` and `connector_runs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_poll_reads_its_cursors_once_and_writes_them_in_two_statements() {
+    use ferry_platform::connector::poll::PollServed;
+    let h = Harness::start(Kind::InProcess).await;
+    let integration = h.integration();
+    h.ingester
+        .sync_all(&integration, SyncMode::Incremental)
+        .await
+        .expect("initial (full) sync");
+    let kinds = [
+        ("select", "connector_cursors"),
+        ("insert", "connector_cursors"),
+        ("select", "connector_runs"),
+        ("insert", "connector_runs"),
+        ("select", "mailchimp_reconciled"),
+        ("insert", "mailchimp_reconciled"),
+    ];
+    let before: Vec<u64> = kinds.iter().map(|(v, t)| statements(v, t)).collect();
+    let changes = h
+        .ingester
+        .poll_integration(integration.clone())
+        .await
+        .expect("poll");
+    assert_eq!(changes, 0);
+    let ran: Vec<u64> = kinds
+        .iter()
+        .zip(before)
+        .map(|((v, t), b)| statements(v, t) - b)
+        .collect();
+    assert_eq!(ran, [1, 1, 0, 1, 1, 0], "{kinds:?}");
+    let runs = store::CURSORS.runs(&h.db, h.integration_id).await.unwrap();
+    assert_eq!(runs.len(), 4);
+    for run in &runs {
+        assert_eq!(
+            (run.state.as_str(), run.mode.as_str()),
+            ("done", "incremental")
+        );
+    }
+    h.stop().await;
+}
