@@ -250,7 +250,7 @@ impl Ingester {
     /// its end (cursor and run) in `ends`, for its caller to store with those of the poll's
     /// other resources: an idle poll costs its reads and two writes. A page that found
     /// changes stores the run with the page. A full or reconciling sync stores its start, for
-    /// the progress of a long run, and its end at once (with the `ends` before it).
+    /// the progress of a long run, and its end at once (each with the `ends` before it).
     async fn sync_from(
         &self,
         integration: &Integration,
@@ -282,9 +282,9 @@ impl Ingester {
         // Known once the first page is read.
         sync.total = Some(0);
         if mode != SyncMode::Incremental {
-            store::CURSORS
-                .put_runs(&self.db, std::slice::from_ref(&sync))
-                .await?;
+            // With the ends before it: they are not left waiting for a long run.
+            ends.runs.push(sync.clone());
+            std::mem::take(ends).store(&self.db).await?;
         }
 
         let run = Uuid::now_v7();
