@@ -70,6 +70,8 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(ferry_platform::gdpr::Migration),
         Box::new(ferry_platform::connector::poll::CreatePollTables),
         Box::new(store::AddSyncSamples),
+        Box::new(ferry_platform::connector::cursors::CreateCursorTables),
+        Box::new(store::MoveCursorsToKit),
     ]
 }
 

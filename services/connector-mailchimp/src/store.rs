@@ -3,22 +3,27 @@
 //! | table | key | holds |
 //! | --- | --- | --- |
 //! | `mailchimp_connections` | integration | store id, list id, base URL override, limits, resources (never the API key or webhook secret: those stay in memory, see [`crate::integrations`]) |
-//! | `mailchimp_cursors` | integration, resource | the poll watermark and the progress of the running or last sync (with its recent samples: rate and time left, [`ferry_platform::connector::progress`]) |
 //! | `mailchimp_seen` | integration, resource, record id | the `updated_at` of the version last read in full (the fast path's change detection) |
 //! | `mailchimp_reconciled` | integration, resource | when the last complete full-record pass (full sync or reconciliation) ended |
 //!
 //! Cross-references (MailChimp id <-> canonical key, with the fingerprint of the last version
-//! published) are the connector kit's `connector_xrefs` ([`XREFS`]). The fingerprint (a
-//! digest of the record's content without links, statistics and change times) makes
-//! ingestion exactly-once per version: a record is published only when its fingerprint
-//! differs, and the new fingerprint is written in the same transaction as the outbox rows of
-//! its events (and as its `mailchimp_seen` row).
+//! published) are the connector kit's `connector_xrefs` ([`XREFS`]); each resource's poll
+//! watermark (and when the last poll completed) is its `connector_cursors` row, and its running
+//! or last sync (counts, total, recent samples: rate and time left) its `connector_runs` row
+//! ([`CURSORS`]). The legacy tables `mailchimp_xrefs` and `mailchimp_cursors` stay, empty, for
+//! one release.
+//!
+//! The fingerprint (a digest of the record's content without links, statistics and change
+//! times) makes ingestion exactly-once per version: a record is published only when its
+//! fingerprint differs, and the new fingerprint is written in the same transaction as the
+//! outbox rows of its events (and as its `mailchimp_seen` row).
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use ferry_platform::connector::cursors::{cursor_row, run_row};
 use ferry_platform::connector::tables::{create_index, create_tables, drop_tables, replace};
-use ferry_platform::connector::{Xref, Xrefs};
+use ferry_platform::connector::{Cursors, Xref, Xrefs};
 use ferry_proto::{IntegrationId, System};
 use sea_orm::Schema;
 use sea_orm::entity::prelude::*;
@@ -28,6 +33,10 @@ use sea_orm_migration::prelude::{MigrationName, MigrationTrait, SchemaManager};
 /// This connector's cross-references (the kit's table `connector_xrefs`; the external id is
 /// the MailChimp id, `product_id/variant_id` for variants).
 pub const XREFS: Xrefs = Xrefs::new(System::Mailchimp);
+
+/// This connector's cursors and sync runs (the kit's tables `connector_cursors` and
+/// `connector_runs`; the resource is [`crate::Resource::as_str`]).
+pub const CURSORS: Cursors = Cursors::new(System::Mailchimp);
 
 /// Kinds of cross-references.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,7 +103,8 @@ pub mod connection {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `mailchimp_cursors`.
+/// Legacy: the previous release's `mailchimp_cursors`, moved into the kit's `connector_cursors`
+/// and `connector_runs` by [`MoveCursorsToKit`]; the table stays (empty) for one release.
 pub mod cursor {
     use super::*;
 
@@ -140,28 +150,6 @@ pub mod cursor {
     /// No relations.
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
-
-    impl Model {
-        /// The cursor of a resource never synced: no watermark, no progress.
-        pub fn unsynced(integration: ferry_proto::IntegrationId, resource: &str) -> Self {
-            Self {
-                integration_id: integration.as_uuid(),
-                resource: resource.to_owned(),
-                watermark: None,
-                last_poll_at: None,
-                sync_state: "idle".into(),
-                sync_mode: "full".into(),
-                sync_total: 0,
-                sync_done: 0,
-                sync_published: 0,
-                sync_rejected: 0,
-                sync_started_at: None,
-                sync_finished_at: None,
-                last_error: None,
-                sync_samples: None,
-            }
-        }
-    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }
@@ -469,35 +457,6 @@ impl MigrationTrait for CreateTables {
     }
 }
 
-/// The cursor of one resource.
-pub async fn cursor<C: ConnectionTrait>(
-    db: &C,
-    integration: IntegrationId,
-    resource: &str,
-) -> Result<Option<cursor::Model>, DbErr> {
-    cursor::Entity::find_by_id((integration.as_uuid(), resource.to_owned()))
-        .one(db)
-        .await
-}
-
-/// Every cursor of an integration.
-pub async fn cursors<C: ConnectionTrait>(
-    db: &C,
-    integration: IntegrationId,
-) -> Result<Vec<cursor::Model>, DbErr> {
-    use sea_orm::QueryOrder;
-    cursor::Entity::find()
-        .filter(cursor::Column::IntegrationId.eq(integration.as_uuid()))
-        .order_by_asc(cursor::Column::Resource)
-        .all(db)
-        .await
-}
-
-/// Writes a cursor (insert or replace).
-pub async fn save_cursor<C: ConnectionTrait>(db: &C, model: cursor::Model) -> Result<(), DbErr> {
-    replace(db, cursor::ActiveModel::from(model)).await
-}
-
 /// Writes an integration's connection settings.
 pub async fn save_connection<C: ConnectionTrait>(
     db: &C,
@@ -506,8 +465,8 @@ pub async fn save_connection<C: ConnectionTrait>(
     replace(db, connection::ActiveModel::from(model)).await
 }
 
-/// Forgets an integration (deleted from the registry): its connection settings, cursors and
-/// cross-references (which hold e-mail addresses).
+/// Forgets an integration (deleted from the registry): its connection settings, cursors, sync
+/// runs and cross-references (which hold e-mail addresses).
 pub async fn forget_integration<C: ConnectionTrait>(
     db: &C,
     integration: IntegrationId,
@@ -522,10 +481,7 @@ pub async fn forget_integration<C: ConnectionTrait>(
         .filter(reconciled::Column::IntegrationId.eq(id))
         .exec(db)
         .await?;
-    cursor::Entity::delete_many()
-        .filter(cursor::Column::IntegrationId.eq(id))
-        .exec(db)
-        .await?;
+    CURSORS.forget(db, integration).await?;
     connection::Entity::delete_many()
         .filter(connection::Column::IntegrationId.eq(id))
         .exec(db)
@@ -574,6 +530,64 @@ impl MigrationTrait for MoveXrefsToKit {
             XREFS.put(db, integration, &xrefs).await?;
         }
         xref::Entity::delete_many().exec(db).await?;
+        Ok(())
+    }
+
+    async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
+        Ok(())
+    }
+}
+
+/// Moves the previous release's `mailchimp_cursors` into the kit's tables: each row's
+/// watermark and last poll into `connector_cursors`, its sync into `connector_runs` (records
+/// read and neither published nor parked were unchanged: skipped). Empties `mailchimp_cursors`,
+/// which stays for one release; run again, it finds nothing to move.
+pub struct MoveCursorsToKit;
+
+impl MigrationName for MoveCursorsToKit {
+    fn name(&self) -> &str {
+        "m20261208_000002_mailchimp_cursors_to_kit"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for MoveCursorsToKit {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let mut cursors = Vec::new();
+        let mut runs = Vec::new();
+        for row in cursor::Entity::find().all(db).await? {
+            let Ok(integration) = IntegrationId::from_uuid(row.integration_id) else {
+                continue;
+            };
+            cursors.push(cursor_row::Model {
+                watermark: row.watermark,
+                polled_at: row.last_poll_at,
+                ..CURSORS.unmoved(integration, &row.resource)
+            });
+            runs.push(run_row::Model {
+                state: row.sync_state,
+                published: row.sync_published,
+                parked: row.sync_rejected,
+                skipped: (row.sync_done - row.sync_published - row.sync_rejected).max(0),
+                total: Some(row.sync_total),
+                started_at: row.sync_started_at,
+                finished_at: row.sync_finished_at,
+                last_error: row.last_error,
+                samples: row.sync_samples,
+                ..CURSORS.start_run(
+                    integration,
+                    &row.resource,
+                    &row.sync_mode,
+                    Utc::now(),
+                    0,
+                    None,
+                )
+            });
+        }
+        CURSORS.put(db, &cursors).await?;
+        CURSORS.put_runs(db, &runs).await?;
+        cursor::Entity::delete_many().exec(db).await?;
         Ok(())
     }
 

@@ -75,11 +75,12 @@ async fn reconciliation_finds_what_the_fast_path_misses(kind: Kind) {
         (0, 0, 1),
         "{fast:?}"
     );
-    let cursor = store::cursor(&h.db, h.integration_id, "orders")
+    let sync = store::CURSORS
+        .run(&h.db, h.integration_id, "orders")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(cursor.sync_mode, "incremental");
+    assert_eq!(sync.mode, "incremental");
 
     // Reconciliation reads every order in full and publishes the new version, once.
     let reconcile = sync_orders(&h, SyncMode::Reconcile, "reconcile").await;
@@ -124,11 +125,12 @@ async fn an_incremental_poll_becomes_a_reconciliation_when_one_is_due() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let due = sync_orders(&h, SyncMode::Incremental, "due").await;
     assert_eq!(due.published, 1, "{due:?}");
-    let cursor = store::cursor(&h.db, h.integration_id, "orders")
+    let sync = store::CURSORS
+        .run(&h.db, h.integration_id, "orders")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(cursor.sync_mode, "reconcile");
+    assert_eq!(sync.mode, "reconcile");
     support::wait_until("published by the reconciliation", || {
         observed_with_status(&h, &order, "found-by-the-interval") == 1
     })
@@ -234,15 +236,13 @@ async fn idle_poll_cost_at_100000_orders() {
     store::set_reconciled(&h.db, h.integration_id, "orders", now)
         .await
         .unwrap();
-    let mut cursor = store::cursor(&h.db, h.integration_id, "orders")
+    let mut cursor = store::CURSORS
+        .get(&h.db, h.integration_id, "orders")
         .await
         .unwrap()
-        .unwrap_or_else(|| store::cursor::Model {
-            sync_state: "done".into(),
-            ..store::cursor::Model::unsynced(h.integration_id, "orders")
-        });
+        .unwrap_or_else(|| store::CURSORS.unmoved(h.integration_id, "orders"));
     cursor.watermark = Some(now - chrono::Duration::seconds(60));
-    store::save_cursor(&h.db, cursor).await.unwrap();
+    store::CURSORS.put(&h.db, &[cursor]).await.unwrap();
     integration.ensure_store().await.expect("store");
 
     let log = h.sandbox.control.log(FaultSystem::Mailchimp);
@@ -427,5 +427,59 @@ async fn a_scan_reads_the_newest_pages_first() {
         ],
         "{requests:?}"
     );
+    h.stop().await;
+}
+
+/// Statements of `verb` on `table` this process ran so far.
+fn statements(verb: &str, table: &str) -> u64 {
+    let prefix = format!(r#"ferry_db_statements_total{{verb="{verb}",table="{table}"}} "#);
+    ferry_platform::metrics::encode()
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// An idle poll of every resource reads the cursors and the reconciliation times once, and
+/// writes the cursors and the runs of all its resources in one statement each (the kit's
+/// `connector_cursors` and `connector_runs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_poll_reads_its_cursors_once_and_writes_them_in_two_statements() {
+    use ferry_platform::connector::poll::PollServed;
+    let h = Harness::start(Kind::InProcess).await;
+    let integration = h.integration();
+    h.ingester
+        .sync_all(&integration, SyncMode::Incremental)
+        .await
+        .expect("initial (full) sync");
+    let kinds = [
+        ("select", "connector_cursors"),
+        ("insert", "connector_cursors"),
+        ("select", "connector_runs"),
+        ("insert", "connector_runs"),
+        ("select", "mailchimp_reconciled"),
+        ("insert", "mailchimp_reconciled"),
+    ];
+    let before: Vec<u64> = kinds.iter().map(|(v, t)| statements(v, t)).collect();
+    let changes = h
+        .ingester
+        .poll_integration(integration.clone())
+        .await
+        .expect("poll");
+    assert_eq!(changes, 0);
+    let ran: Vec<u64> = kinds
+        .iter()
+        .zip(before)
+        .map(|((v, t), b)| statements(v, t) - b)
+        .collect();
+    assert_eq!(ran, [1, 1, 0, 1, 1, 0], "{kinds:?}");
+    let runs = store::CURSORS.runs(&h.db, h.integration_id).await.unwrap();
+    assert_eq!(runs.len(), 4);
+    for run in &runs {
+        assert_eq!(
+            (run.state.as_str(), run.mode.as_str()),
+            ("done", "incremental")
+        );
+    }
     h.stop().await;
 }

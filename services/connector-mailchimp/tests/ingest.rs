@@ -62,12 +62,13 @@ async fn full_sync_publishes_each_record_once(kind: Kind) {
     let order = &h.seen_with("mailchimp.order.observed")[0];
     assert!(order.payload()["raw"]["lines"].is_array());
     // Cursors: done, watermark set, progress complete.
-    let cursors = store::cursors(&h.db, h.integration_id).await.unwrap();
+    let cursors = store::CURSORS.all(&h.db, h.integration_id).await.unwrap();
+    let runs = store::CURSORS.runs(&h.db, h.integration_id).await.unwrap();
     assert_eq!(cursors.len(), 4);
-    for c in &cursors {
-        assert_eq!(c.sync_state, "done", "{c:?}");
+    for (c, r) in cursors.iter().zip(&runs) {
+        assert_eq!(r.state, "done", "{r:?}");
         assert!(c.watermark.is_some());
-        assert_eq!(c.sync_done, c.sync_total, "{c:?}");
+        assert_eq!(i64::try_from(r.done()).ok(), r.total, "{r:?}");
     }
     // Nothing changed: an incremental poll publishes nothing.
     let again = h
@@ -336,13 +337,18 @@ async fn a_failing_sync_keeps_its_watermark_and_the_next_one_catches_up() {
         .expect_err("MailChimp keeps failing");
     assert!(err.to_string().contains("products.list"), "{err}");
     assert!(err.to_string().contains("500"), "{err}");
-    let cursor = store::cursor(&h.db, h.integration_id, "products")
+    let cursor = store::CURSORS
+        .get(&h.db, h.integration_id, "products")
+        .await
+        .unwrap();
+    let sync = store::CURSORS
+        .run(&h.db, h.integration_id, "products")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(cursor.sync_state, "failed");
-    assert!(cursor.watermark.is_none());
-    assert!(cursor.last_error.unwrap().contains("500"));
+    assert_eq!(sync.state, "failed");
+    assert!(cursor.and_then(|c| c.watermark).is_none());
+    assert!(sync.last_error.unwrap().contains("500"));
     assert!(h.seen_with("mailchimp.product.observed").is_empty());
     h.clear_faults();
     let report = h

@@ -11,7 +11,7 @@
 //! | `GET /mpluskassa/integrations/{id}/progress` | read | per enabled entity: records read, percent and time left (in sync markers), rate over the last 20 s, state (the connector kit's [`IntegrationProgress`]) |
 //! | `GET /mpluskassa/stats` | read | per integration: cursors and the progress of the last passes |
 //!
-//! Progress is read from `mpluskassa_progress`, so every replica answers, not only the one
+//! Progress is read from the kit's `connector_runs`, so every replica answers, not only the one
 //! polling the integration.
 
 use std::sync::Arc;
@@ -421,7 +421,7 @@ async fn cursors(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let integration = state.integration(&id)?;
-    let cursors = store::cursors(&state.db, &integration.key())
+    let cursors = store::cursors(&state.db, integration.id())
         .await
         .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(cursors))
@@ -452,7 +452,7 @@ async fn progress(
             stored
                 .iter()
                 .find(|(entity, _)| *entity == e)
-                .map_or_else(Run::idle, |(_, row)| ingest::run(row))
+                .map_or_else(Run::idle, |(_, row)| row.run())
                 .view(e.as_str(), now)
         })
         .collect();
@@ -495,7 +495,7 @@ async fn stats(_who: ReadAccess, state: web::Data<AdminState>) -> Result<HttpRes
     for integration in state.integrations.all() {
         out.push(IntegrationStats {
             integration_id: integration.key(),
-            cursors: store::cursors(&state.db, &integration.key())
+            cursors: store::cursors(&state.db, integration.id())
                 .await
                 .map_err(ApiError::internal)?,
             progress: state

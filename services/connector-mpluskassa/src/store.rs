@@ -1,27 +1,32 @@
-//! The service's tables: sync cursors and the (non-secret) connection settings of each
-//! integration. Cross-references (e-mail -> relation number, SKU -> article number,
-//! extOrderId -> orderId, category key -> group number) and record leases are the connector
-//! kit's (`connector_xrefs`, `connector_leases`, [`XREFS`], kinds in [`kind`]); the legacy
-//! tables `mpluskassa_xrefs` and `mpluskassa_locks` stay, empty, for one release.
+//! The service's table: the (non-secret) connection settings of each integration.
 //!
 //! | table | key | what |
 //! | --- | --- | --- |
-//! | `mpluskassa_cursors` | integration, entity | highest sync marker (or stockId) whose events are committed |
 //! | `mpluskassa_connections` | integration | endpoint, ident, branch, SKU source (never the secret) |
-//! | `mpluskassa_progress` | integration, entity | the running or last pass that had something to read: state, markers (start, committed, target), counts, recent samples (rate and time left), so that any replica answers the admin API |
+//!
+//! The rest is the connector kit's:
+//!
+//! | table | key | what |
+//! | --- | --- | --- |
+//! | `connector_xrefs` ([`XREFS`], kinds in [`kind`]) | system, integration, kind, id | e-mail -> relation number, SKU -> article number, extOrderId -> orderId, category key -> group number |
+//! | `connector_leases` | system, integration, record | who executes a command on a record now |
+//! | `connector_cursors` ([`CURSORS`]) | system, integration, entity | highest sync marker (or stockId) whose events are committed, with the records and parked records committed so far |
+//! | `connector_runs` ([`CURSORS`]) | system, integration, entity | the running or last pass that had something to read: state, markers (start, committed, target), counts, recent samples (rate and time left), so that any replica answers the admin API |
+//!
+//! The legacy tables `mpluskassa_xrefs`, `mpluskassa_locks`, `mpluskassa_cursors` and
+//! `mpluskassa_progress` stay, empty, for one release.
 
 use chrono::Utc;
+use ferry_platform::connector::cursors::{cursor_row as kit_cursor, run_row};
 use ferry_platform::connector::tables::{create_index, create_tables, drop_tables, replace};
-use ferry_platform::connector::{Xref, Xrefs};
+use ferry_platform::connector::{Cursors, Xref, Xrefs};
 use ferry_proto::{IntegrationId, System};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, Schema, Set,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Schema};
 use sea_orm_migration::{MigrationName, MigrationTrait, SchemaManager};
 use serde::Serialize;
 
-/// Cursors of change detection.
+/// Legacy: the previous release's cursors, moved into the kit's `connector_cursors` by
+/// [`MoveCursorsToKit`]; the table stays (empty) for one release.
 pub mod cursor_row {
     use sea_orm::entity::prelude::*;
 
@@ -52,15 +57,12 @@ pub mod cursor_row {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// The progress of each entity's running or last pass.
+/// Legacy: the previous release's passes, moved into the kit's `connector_runs` by
+/// [`MoveCursorsToKit`]; the table stays (empty) for one release.
 pub mod progress_row {
     use sea_orm::entity::prelude::*;
 
-    /// One entity's pass. Written when a pass starts with something to read (the
-    /// installation's marker is past the cursor), with every page it commits (in the page's
-    /// transaction) and when it ends; a pass that finds nothing writes nothing, except the
-    /// first one of a replica (and one after a write failed), which mends the row
-    /// ([`super::settle_progress`]).
+    /// One entity's pass.
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "mpluskassa_progress")]
     pub struct Model {
@@ -258,6 +260,10 @@ pub mod kind {
 /// This connector's cross-references (the kit's table).
 pub const XREFS: Xrefs = Xrefs::new(System::Mpluskassa);
 
+/// This connector's cursors and passes (the kit's tables `connector_cursors` and
+/// `connector_runs`; the resource is [`SyncEntity::as_str`]).
+pub const CURSORS: Cursors = Cursors::new(System::Mpluskassa);
+
 /// A cursor as the admin API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Cursor {
@@ -273,146 +279,23 @@ pub struct Cursor {
     pub updated_at: chrono::DateTime<Utc>,
 }
 
-/// The cursor of one entity (0 when it never ran).
-pub async fn cursor<C: ConnectionTrait>(
+/// Every cursor of an integration, as the admin API shows them.
+pub async fn cursors<C: ConnectionTrait>(
     db: &C,
-    integration: &str,
-    entity: SyncEntity,
-) -> Result<i64, DbErr> {
-    Ok(
-        cursor_row::Entity::find_by_id((integration.to_owned(), entity.as_str().to_owned()))
-            .one(db)
-            .await?
-            .map_or(0, |row| row.marker),
-    )
-}
-
-/// Advances a cursor (inside the transaction that enqueues the page's events).
-pub async fn advance_cursor<C: ConnectionTrait>(
-    db: &C,
-    integration: &str,
-    entity: SyncEntity,
-    marker: i64,
-    observed: i64,
-    parked: i64,
-) -> Result<(), DbErr> {
-    let existing =
-        cursor_row::Entity::find_by_id((integration.to_owned(), entity.as_str().to_owned()))
-            .one(db)
-            .await?;
-    let (records, parked_total) = existing.as_ref().map_or((0, 0), |r| (r.records, r.parked));
-    let row = cursor_row::ActiveModel {
-        integration_id: Set(integration.to_owned()),
-        entity: Set(entity.as_str().to_owned()),
-        marker: Set(marker.max(existing.as_ref().map_or(0, |r| r.marker))),
-        records: Set(records + observed),
-        parked: Set(parked_total + parked),
-        updated_at: Set(Utc::now()),
-    };
-    cursor_row::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([
-                cursor_row::Column::IntegrationId,
-                cursor_row::Column::Entity,
-            ])
-            .update_columns([
-                cursor_row::Column::Marker,
-                cursor_row::Column::Records,
-                cursor_row::Column::Parked,
-                cursor_row::Column::UpdatedAt,
-            ])
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
-}
-
-/// Sets cursors back to 0 so the next pass is a full sync of those entities.
-pub async fn reset_cursors<C: ConnectionTrait>(
-    db: &C,
-    integration: &str,
-    entities: &[SyncEntity],
-) -> Result<(), DbErr> {
-    let names: Vec<&str> = entities.iter().map(|e| e.as_str()).collect();
-    cursor_row::Entity::update_many()
-        .col_expr(
-            cursor_row::Column::Marker,
-            sea_orm::sea_query::Expr::value(0i64),
-        )
-        .filter(cursor_row::Column::IntegrationId.eq(integration))
-        .filter(cursor_row::Column::Entity.is_in(names))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-/// Every cursor of an integration.
-pub async fn cursors<C: ConnectionTrait>(db: &C, integration: &str) -> Result<Vec<Cursor>, DbErr> {
-    Ok(cursor_row::Entity::find()
-        .filter(cursor_row::Column::IntegrationId.eq(integration))
-        .order_by_asc(cursor_row::Column::Entity)
-        .all(db)
+    integration: IntegrationId,
+) -> Result<Vec<Cursor>, DbErr> {
+    Ok(CURSORS
+        .all(db, integration)
         .await?
         .into_iter()
         .map(|r| Cursor {
-            entity: r.entity,
+            entity: r.resource,
             marker: r.marker,
             records: r.records,
             parked: r.parked,
             updated_at: r.updated_at,
         })
         .collect())
-}
-
-/// Writes an entity's pass progress (insert or replace).
-pub async fn save_progress<C: ConnectionTrait>(
-    db: &C,
-    row: progress_row::Model,
-) -> Result<(), DbErr> {
-    replace(db, progress_row::ActiveModel::from(row)).await
-}
-
-/// After a pass that found nothing: a stored pass left `running` (its end never stored: a
-/// crash, a write that failed) is marked done at `row.finished_at`, and an entity without a
-/// row gets `row` (so an entity that never had anything to read does not read as never
-/// synced). Anything else stored stays.
-pub async fn settle_progress<C: ConnectionTrait>(
-    db: &C,
-    row: progress_row::Model,
-) -> Result<(), DbErr> {
-    use progress_row::Column as C;
-    use sea_orm::sea_query::Expr;
-    progress_row::Entity::update_many()
-        .col_expr(C::State, Expr::value("done"))
-        .col_expr(C::FinishedAt, Expr::value(row.finished_at))
-        .filter(C::IntegrationId.eq(row.integration_id.as_str()))
-        .filter(C::Entity.eq(row.entity.as_str()))
-        .filter(C::State.eq("running"))
-        .exec(db)
-        .await?;
-    let active: progress_row::ActiveModel = row.into();
-    progress_row::Entity::insert(active)
-        .on_conflict(
-            OnConflict::columns([C::IntegrationId, C::Entity])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
-}
-
-/// The pass progress of every entity of an integration (polled at least once by a replica
-/// of this release).
-pub async fn progress<C: ConnectionTrait>(
-    db: &C,
-    integration: &str,
-) -> Result<Vec<progress_row::Model>, DbErr> {
-    progress_row::Entity::find()
-        .filter(progress_row::Column::IntegrationId.eq(integration))
-        .all(db)
-        .await
 }
 
 /// Stores an integration's (non-secret) connection settings.
@@ -423,7 +306,7 @@ pub async fn save_connection<C: ConnectionTrait>(
     replace(db, connection_row::ActiveModel::from(row)).await
 }
 
-/// Forgets an integration: its connection, cursors, pass progress and cross-references.
+/// Forgets an integration: its connection, cursors, passes and cross-references.
 pub async fn forget_integration<C: ConnectionTrait>(
     db: &C,
     integration: &str,
@@ -432,15 +315,8 @@ pub async fn forget_integration<C: ConnectionTrait>(
         .filter(connection_row::Column::IntegrationId.eq(integration))
         .exec(db)
         .await?;
-    cursor_row::Entity::delete_many()
-        .filter(cursor_row::Column::IntegrationId.eq(integration))
-        .exec(db)
-        .await?;
-    progress_row::Entity::delete_many()
-        .filter(progress_row::Column::IntegrationId.eq(integration))
-        .exec(db)
-        .await?;
     if let Ok(id) = IntegrationId::parse(integration) {
+        CURSORS.forget(db, id).await?;
         XREFS.forget(db, id).await?;
     }
     Ok(())
@@ -559,6 +435,72 @@ impl MigrationTrait for MoveXrefsToKit {
             XREFS.put(db, id, &xrefs).await?;
         }
         xref_row::Entity::delete_many().exec(db).await?;
+        Ok(())
+    }
+
+    async fn down(&self, _manager: &SchemaManager) -> Result<(), DbErr> {
+        Ok(())
+    }
+}
+
+/// Moves the previous release's cursors and passes into the kit's `connector_cursors` and
+/// `connector_runs` (and empties `mpluskassa_cursors` and `mpluskassa_progress`, which stay
+/// for one release); run again, it finds nothing to move.
+pub struct MoveCursorsToKit;
+
+impl MigrationName for MoveCursorsToKit {
+    fn name(&self) -> &str {
+        "m20261208_000002_mpluskassa_cursors_to_kit"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for MoveCursorsToKit {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let mut cursors = Vec::new();
+        for row in cursor_row::Entity::find().all(db).await? {
+            let Ok(id) = IntegrationId::parse(&row.integration_id) else {
+                continue;
+            };
+            cursors.push(kit_cursor::Model {
+                marker: row.marker,
+                records: row.records,
+                parked: row.parked,
+                updated_at: row.updated_at,
+                ..CURSORS.unmoved(id, &row.entity)
+            });
+        }
+        let mut runs = Vec::new();
+        for row in progress_row::Entity::find().all(db).await? {
+            let Ok(id) = IntegrationId::parse(&row.integration_id) else {
+                continue;
+            };
+            let mode = if row.full_sync { "full" } else { "incremental" };
+            runs.push(run_row::Model {
+                state: row.state,
+                published: row.observed,
+                parked: row.parked,
+                skipped: row.skipped,
+                position: row.marker,
+                started_at: row.started_at,
+                finished_at: row.finished_at,
+                last_error: row.last_error,
+                samples: row.samples,
+                ..CURSORS.start_run(
+                    id,
+                    &row.entity,
+                    mode,
+                    Utc::now(),
+                    row.start_marker,
+                    Some(row.target),
+                )
+            });
+        }
+        CURSORS.put(db, &cursors).await?;
+        CURSORS.put_runs(db, &runs).await?;
+        cursor_row::Entity::delete_many().exec(db).await?;
+        progress_row::Entity::delete_many().exec(db).await?;
         Ok(())
     }
 

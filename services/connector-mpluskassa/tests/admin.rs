@@ -469,17 +469,15 @@ async fn progress_moves_during_a_full_sync_and_any_replica_answers() {
     // A pass left running (its end never stored: a crash after its last page) is mended by
     // the next pass finding nothing, on whichever replica polls next (here the second, whose
     // memory knows nothing of the row).
-    let mut stale = ferry_connector_mpluskassa::store::progress(&h.db, &id)
+    let runs = ferry_connector_mpluskassa::store::CURSORS;
+    let mut stale = runs
+        .run(&h.db, h.integration, "relations")
         .await
         .unwrap()
-        .into_iter()
-        .find(|r| r.entity == "relations")
         .unwrap();
     stale.state = "running".into();
     stale.finished_at = None;
-    ferry_connector_mpluskassa::store::save_progress(&h.db, stale)
-        .await
-        .unwrap();
+    runs.put_runs(&h.db, &[stale]).await.unwrap();
     let state = |p: &Value| of(p, "relations")["state"].clone();
     assert_eq!(state(&read(&http, &progress_url).await), "running");
     request_pass(&http, &other_base, &id).await;

@@ -18,7 +18,7 @@ use support::{BusKind, Harness, Options, orders, relations};
 const WAIT: Duration = Duration::from_secs(30);
 
 async fn cursors(h: &Harness) -> HashMap<String, i64> {
-    store::cursors(&h.db, &h.integration.to_string())
+    store::cursors(&h.db, h.integration)
         .await
         .unwrap()
         .into_iter()

@@ -94,3 +94,138 @@ async fn legacy_cross_references_move_into_the_kit_on_postgres() {
     let db = testing::postgres_schema().await.expect("schema");
     upgrade(db.config()).await;
 }
+
+/// The migrations of the release before the kit's cursors.
+struct BeforeKitCursors;
+
+#[async_trait::async_trait]
+impl MigratorTrait for BeforeKitCursors {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        let mut migrations: Vec<Box<dyn MigrationTrait>> = vec![
+            Box::new(BusMigration),
+            Box::new(ferry_platform::registry::MirrorMigration),
+        ];
+        migrations.extend(
+            ferry_connector_mpluskassa::migrations()
+                .into_iter()
+                .filter(|m| !m.name().starts_with("m20261208")),
+        );
+        migrations
+    }
+
+    fn migration_table_name() -> DynIden {
+        db::service_migration_table(SERVICE)
+    }
+}
+
+/// Upgrading from the release before the kit's cursors: `mpluskassa_cursors` rows become
+/// `connector_cursors` rows, `mpluskassa_progress` rows `connector_runs` rows (the progress
+/// served from them is the same), and both legacy tables are left empty.
+async fn cursors_upgrade(config: &ferry_platform::config::DatabaseConfig) {
+    use store::{cursor_row, progress_row};
+    let conn = db::connect(config).await.expect("connect");
+    db::migrate::<BeforeKitCursors>(&conn)
+        .await
+        .expect("previous release");
+    let integration = IntegrationId::new();
+    let t = |s: i64| chrono::DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+    for (entity, marker, records, parked) in [("relations", 700, 40, 2), ("stock", 9, 3, 0)] {
+        cursor_row::Entity::insert(cursor_row::ActiveModel {
+            integration_id: Set(integration.to_string()),
+            entity: Set(entity.to_owned()),
+            marker: Set(marker),
+            records: Set(records),
+            parked: Set(parked),
+            updated_at: Set(t(10)),
+        })
+        .exec_without_returning(&conn)
+        .await
+        .expect("legacy cursor");
+    }
+    progress_row::Entity::insert(progress_row::ActiveModel::from(progress_row::Model {
+        integration_id: integration.to_string(),
+        entity: "relations".into(),
+        state: "running".into(),
+        full_sync: true,
+        start_marker: 100,
+        marker: 700,
+        target: 1_100,
+        observed: 40,
+        parked: 2,
+        skipped: 5,
+        started_at: Some(t(0)),
+        finished_at: None,
+        last_error: None,
+        samples: None,
+    }))
+    .exec_without_returning(&conn)
+    .await
+    .expect("legacy progress");
+
+    for _ in 0..2 {
+        // Migrating again changes nothing.
+        db::migrate::<Migrator>(&conn).await.expect("upgrade");
+        let cursors: Vec<_> = store::cursors(&conn, integration)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.entity, c.marker, c.records, c.parked, c.updated_at))
+            .collect();
+        assert_eq!(
+            cursors,
+            [
+                ("relations".to_owned(), 700, 40, 2, t(10)),
+                ("stock".to_owned(), 9, 3, 0, t(10))
+            ]
+        );
+        let run = store::CURSORS
+            .run(&conn, integration, "relations")
+            .await
+            .unwrap()
+            .unwrap();
+        let stats = ferry_connector_mpluskassa::ingest::Progress::of(&run);
+        assert!(stats.running && stats.full_sync);
+        assert_eq!(
+            (
+                stats.cursor,
+                stats.target,
+                stats.observed,
+                stats.parked,
+                stats.skipped
+            ),
+            (700, 1_100, 40, 2, 5)
+        );
+        assert_eq!(stats.started_at, Some(t(0)));
+        // 600 of 1,000 markers passed; 47 records read.
+        let view = run.run().view("relations", t(10));
+        assert_eq!(
+            (view.percent, view.done, view.total),
+            (Some(60.0), 47, None)
+        );
+        assert_eq!(cursor_row::Entity::find().count(&conn).await.unwrap(), 0);
+        assert_eq!(progress_row::Entity::find().count(&conn).await.unwrap(), 0);
+    }
+    store::forget_integration(&conn, &integration.to_string())
+        .await
+        .unwrap();
+    assert!(store::cursors(&conn, integration).await.unwrap().is_empty());
+    assert!(
+        store::CURSORS
+            .runs(&conn, integration)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn legacy_cursors_move_into_the_kit_on_sqlite() {
+    let db = testing::sqlite_temp();
+    cursors_upgrade(db.config()).await;
+}
+
+#[tokio::test]
+async fn legacy_cursors_move_into_the_kit_on_postgres() {
+    let db = testing::postgres_schema().await.expect("schema");
+    cursors_upgrade(db.config()).await;
+}

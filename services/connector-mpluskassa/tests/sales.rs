@@ -153,7 +153,8 @@ async fn till_sales_and_invoiced_orders_are_observed_once() {
     let invoiced = &invoices[1]["order"];
     assert_eq!(invoiced["external_id"], "SHOP-7");
     let markers = h.client().sync_markers().await.unwrap();
-    let cursor = store::cursor(&h.db, &h.integration.to_string(), SyncEntity::Invoices)
+    let cursor = store::CURSORS
+        .marker(&h.db, h.integration, SyncEntity::Invoices.as_str())
         .await
         .unwrap();
     assert_eq!(
@@ -195,9 +196,7 @@ async fn walk_in_relation_and_invoices_only() {
             .iter()
             .all(|e| e.payload["order"]["order_type"] == "invoice")
     );
-    let cursors = store::cursors(&h.db, &h.integration.to_string())
-        .await
-        .unwrap();
+    let cursors = store::cursors(&h.db, h.integration).await.unwrap();
     assert!(cursors.iter().all(|c| c.entity != "orders"), "{cursors:?}");
 }
 

@@ -17,7 +17,7 @@
 //!    put into each changed store first (a shop's catalogue).
 //! 3. **Backfill**: all go live at once; the backfill ends when every integration's four
 //!    resources (members, customers, products, orders) have a poll watermark in the MailChimp
-//!    connector's `mailchimp_cursors` (checked every 250 ms). Records = every store's
+//!    connector's `connector_cursors` rows (checked every 250 ms). Records = every store's
 //!    orders, products and customers plus the audience's members, once per integration;
 //!    records/s = records / (done − first go-live). **API-bound limit**: per key, a backfill needs at least
 //!    `Σ ceil(records of a resource / 1000)` calls (pages of 1,000, the most MailChimp's
@@ -397,8 +397,8 @@ async fn run_cell(cell: Cell, settings: &Settings) -> anyhow::Result<Outcome> {
         }
     }
     let want = RESOURCES * i64::try_from(shape.integrations)?;
-    let cursors =
-        "SELECT count(*) AS n FROM {schema}.mailchimp_cursors WHERE watermark IS NOT NULL";
+    let cursors = "SELECT count(*) AS n FROM {schema}.connector_cursors \
+         WHERE system = 'mailchimp' AND watermark IS NOT NULL";
     loop {
         rss.sample(&mut cluster);
         check_alive(&mut cluster)?;

@@ -1703,7 +1703,7 @@ impl Cluster {
 
     /// The `bigint` column `n` of the first row `sql` answers in the schema of `kind`, where
     /// `{schema}` in `sql` stands for the (quoted) schema: e.g.
-    /// `SELECT count(*) AS n FROM {schema}.mailchimp_cursors WHERE watermark IS NULL`.
+    /// `SELECT count(*) AS n FROM {schema}.connector_cursors WHERE watermark IS NULL`.
     pub async fn query_number(&self, kind: ServiceKind, sql: &str) -> anyhow::Result<i64> {
         use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
         let database = &self.databases[&kind];

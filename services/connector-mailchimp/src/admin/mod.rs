@@ -8,7 +8,7 @@
 //! | `GET /mailchimp/integrations` | the connections served (no secrets) |
 //! | `POST /mailchimp/integrations/{id}/sync` | starts a `full` or `incremental` sync (all or some resources); answers 202 |
 //! | `GET /mailchimp/integrations/{id}/cursors` | poll watermarks and the progress of the running / last sync per resource |
-//! | `GET /mailchimp/integrations/{id}/progress` | per enabled resource: done, total, percent, rate over the last 20 s, time left, state (the connector kit's [`IntegrationProgress`]), from the cursor rows, so any replica answers |
+//! | `GET /mailchimp/integrations/{id}/progress` | per enabled resource: done, total, percent, rate over the last 20 s, time left, state (the connector kit's [`IntegrationProgress`]), from the kit's `connector_runs` rows, so any replica answers |
 //! | `GET /mailchimp/integrations/{id}/api-stats` | MailChimp calls by operation and outcome, retries, calls in flight, last error |
 //!
 //! The list webhook endpoint is not part of this API (it cannot carry a bearer token): see
@@ -19,9 +19,8 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use ferry_platform::admin::{ApiError, OperatorAccess, ReadAccess};
-use ferry_platform::connector::progress::{
-    IntegrationProgress, ResourceProgress, Run, Samples, SyncState,
-};
+use ferry_platform::connector::cursors::{cursor_row, run_row};
+use ferry_platform::connector::progress::{IntegrationProgress, ResourceProgress, Run, SyncState};
 use ferry_platform::egress::{TestFailure, TestFailureCode};
 use ferry_proto::IntegrationId;
 use sea_orm::DatabaseConnection;
@@ -245,55 +244,63 @@ async fn cursors(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let integration = integration(&state, &path)?;
-    let rows = store::cursors(&state.db, integration.id())
-        .await
-        .map_err(ApiError::internal)?;
-    let views: Vec<CursorView> = rows
+    let id = integration.id();
+    let (cursors, runs) = tokio::try_join!(
+        store::CURSORS.all(&state.db, id),
+        store::CURSORS.runs(&state.db, id)
+    )
+    .map_err(ApiError::internal)?;
+    let mut resources: Vec<&str> = cursors
+        .iter()
+        .map(|c| c.resource.as_str())
+        .chain(runs.iter().map(|r| r.resource.as_str()))
+        .collect();
+    resources.sort_unstable();
+    resources.dedup();
+    let views: Vec<CursorView> = resources
         .into_iter()
-        .map(|c| CursorView {
-            progress_percent: if c.sync_total > 0 {
-                (c.sync_done as f64 * 100.0 / c.sync_total as f64).min(100.0)
-            } else if c.sync_state == "done" {
-                100.0
-            } else {
-                0.0
-            },
-            resource: c.resource,
-            watermark: c.watermark,
-            last_poll_at: c.last_poll_at,
-            state: c.sync_state,
-            mode: c.sync_mode,
-            total: c.sync_total,
-            done: c.sync_done,
-            published: c.sync_published,
-            rejected: c.sync_rejected,
-            started_at: c.sync_started_at,
-            finished_at: c.sync_finished_at,
-            last_error: c.last_error,
+        .map(|resource| {
+            CursorView::of(
+                resource,
+                cursors.iter().find(|c| c.resource == resource),
+                runs.iter().find(|r| r.resource == resource),
+            )
         })
         .collect();
     Ok(HttpResponse::Ok().json(views))
 }
 
-/// The running or last sync of a resource, from its cursor row.
-fn run(c: &store::cursor::Model) -> Run {
-    let state = SyncState::parse(&c.sync_state);
-    let done = u64::try_from(c.sync_done).unwrap_or(0);
-    // The total is known once the first page is read (0 until then, while running).
-    let total = u64::try_from(c.sync_total)
-        .ok()
-        .filter(|&t| t > 0 || state != SyncState::Running);
-    Run {
-        state,
-        mode: Some(c.sync_mode.clone()),
-        done,
-        total,
-        position: done,
-        position_total: total,
-        started_at: c.sync_started_at,
-        finished_at: c.sync_finished_at,
-        last_error: c.last_error.clone(),
-        samples: Samples::from_json(c.sync_samples.as_ref()),
+impl CursorView {
+    /// A resource's cursor and its running or last sync (either may be missing).
+    fn of(
+        resource: &str,
+        cursor: Option<&cursor_row::Model>,
+        sync: Option<&run_row::Model>,
+    ) -> Self {
+        let total = sync.and_then(|r| r.total).unwrap_or(0);
+        let done = sync.map_or(0, |r| i64::try_from(r.done()).unwrap_or(i64::MAX));
+        let state = sync.map_or(SyncState::Idle.as_str(), |r| r.state.as_str());
+        Self {
+            progress_percent: if total > 0 {
+                (done as f64 * 100.0 / total as f64).min(100.0)
+            } else if state == SyncState::Done.as_str() {
+                100.0
+            } else {
+                0.0
+            },
+            resource: resource.to_owned(),
+            watermark: cursor.and_then(|c| c.watermark),
+            last_poll_at: cursor.and_then(|c| c.polled_at),
+            state: state.to_owned(),
+            mode: sync.map_or("full", |r| r.mode.as_str()).to_owned(),
+            total,
+            done,
+            published: sync.map_or(0, |r| r.published),
+            rejected: sync.map_or(0, |r| r.parked),
+            started_at: sync.and_then(|r| r.started_at),
+            finished_at: sync.and_then(|r| r.finished_at),
+            last_error: sync.and_then(|r| r.last_error.clone()),
+        }
     }
 }
 
@@ -312,7 +319,8 @@ async fn progress(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let integration = integration(&state, &path)?;
-    let rows = store::cursors(&state.db, integration.id())
+    let runs = store::CURSORS
+        .runs(&state.db, integration.id())
         .await
         .map_err(ApiError::internal)?;
     let now = Utc::now();
@@ -320,9 +328,9 @@ async fn progress(
         .into_iter()
         .filter(|r| integration.connection.resources.contains(r))
         .map(|r| {
-            rows.iter()
+            runs.iter()
                 .find(|c| c.resource == r.as_str())
-                .map_or_else(Run::idle, run)
+                .map_or_else(Run::idle, run_row::Model::run)
                 .view(r.as_str(), now)
         })
         .collect();

@@ -142,7 +142,10 @@ impl MailchimpTarget {
         {
             return None;
         }
-        match store::cursor(&self.db, id, Resource::Products.as_str()).await {
+        match store::CURSORS
+            .get(&self.db, id, Resource::Products.as_str())
+            .await
+        {
             Ok(Some(cursor)) if cursor.watermark.is_some() => None,
             Ok(_) => Some(format!(
                 "integration {id}: the first product sync has not finished, existing products are not known yet"

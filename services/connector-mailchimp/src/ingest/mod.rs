@@ -45,8 +45,9 @@
 //! versions, the events (into the outbox) and the sync progress: a crash anywhere re-reads
 //! the page and publishes nothing twice, and nothing is
 //! lost, since the outbox relay publishes with broker confirms and deletes a row only once
-//! confirmed. The poll watermark (`mailchimp_cursors.watermark`, the start of the last complete
-//! poll minus `poll_overlap_secs`) advances only when every page of the poll is committed.
+//! confirmed. The poll watermark (the resource's `connector_cursors.watermark`, the start of
+//! the last complete poll minus `poll_overlap_secs`) advances only when every page of the poll
+//! is committed.
 //!
 //! **Invalid records** (no e-mail, unknown country, ...) publish nothing. They are raised as a
 //! `mailchimp.record.recheck` command ([`RecordRecheck`], carrying the raw record and the
@@ -57,9 +58,9 @@
 //!
 //! **Full sync (backfill)**: reads every record regardless of fingerprints, fetching pages
 //! concurrently (up to the integration's connection share) while earlier pages are being
-//! committed; progress (`sync_total`, `sync_done`, ..., and recent samples for the rate and
-//! time left) is in the cursor row, written with each page, shown by the admin API
-//! (`GET .../cursors`, `GET .../progress`).
+//! committed; progress (total, records published, parked and skipped, and recent samples for
+//! the rate and time left) is in the resource's `connector_runs` row, written with each page,
+//! shown by the admin API (`GET .../cursors`, `GET .../progress`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,9 +68,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{Bus, queues};
+use ferry_platform::connector::cursors::{cursor_row, run_row};
 use ferry_platform::connector::ingest::{PageError, Pipeline};
 use ferry_platform::connector::poll::{PollError, PollServed};
-use ferry_platform::connector::progress::{Sample, Samples};
 use ferry_proto::System;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde::{Deserialize, Serialize};
@@ -230,32 +231,38 @@ impl Ingester {
     ) -> Result<SyncReport, IngestError> {
         let _serial = integration.sync_lock.lock().await;
         let id = integration.id();
-        let cursor = store::cursor(&self.db, id, resource.as_str()).await?;
+        let cursor = store::CURSORS.get(&self.db, id, resource.as_str()).await?;
         let reconciled = if resource.scanned() {
             store::reconciled_at(&self.db, id, resource.as_str()).await?
         } else {
             None
         };
-        self.sync_from(integration, resource, mode, cursor, reconciled)
-            .await
+        let mut ends = Ends::default();
+        let result = self
+            .sync_from(integration, resource, mode, cursor, reconciled, &mut ends)
+            .await;
+        ends.store(&self.db).await?;
+        result
     }
 
     /// [`Ingester::sync`] from the stored `cursor` and last reconciliation, read by the
-    /// caller under the integration's `sync_lock`, which it holds. An incremental sync writes
-    /// its cursor once, at the end (or with a page that found changes): an idle poll of a
-    /// resource costs its reads and that one write. A full or reconciling sync also marks
-    /// its start, for the progress of a long run.
+    /// caller under the integration's `sync_lock`, which it holds. An incremental sync leaves
+    /// its end (cursor and run) in `ends`, for its caller to store with those of the poll's
+    /// other resources: an idle poll costs its reads and two writes. A page that found
+    /// changes stores the run with the page. A full or reconciling sync stores its start, for
+    /// the progress of a long run, and its end at once (each with the `ends` before it).
     async fn sync_from(
         &self,
         integration: &Integration,
         resource: Resource,
         mode: SyncMode,
-        cursor: Option<store::cursor::Model>,
+        cursor: Option<cursor_row::Model>,
         reconciled: Option<DateTime<Utc>>,
+        ends: &mut Ends,
     ) -> Result<SyncReport, IngestError> {
         let started = Utc::now();
-        let mut cursor = cursor
-            .unwrap_or_else(|| store::cursor::Model::unsynced(integration.id(), resource.as_str()));
+        let id = integration.id();
+        let mut cursor = cursor.unwrap_or_else(|| store::CURSORS.unmoved(id, resource.as_str()));
         let mode = if cursor.watermark.is_none() {
             SyncMode::Full
         } else if mode == SyncMode::Incremental
@@ -270,39 +277,33 @@ impl Ingester {
             SyncMode::Full | SyncMode::Reconcile => None,
             SyncMode::Incremental => cursor.watermark,
         };
-        cursor.sync_state = "running".into();
-        cursor.sync_mode = mode.as_str().into();
-        cursor.sync_total = 0;
-        cursor.sync_done = 0;
-        cursor.sync_published = 0;
-        cursor.sync_rejected = 0;
-        cursor.sync_started_at = Some(started);
-        cursor.sync_finished_at = None;
-        cursor.last_error = None;
-        cursor.sync_samples = Some(Samples::started(started).to_json());
+        let mut sync =
+            store::CURSORS.start_run(id, resource.as_str(), mode.as_str(), started, 0, None);
+        // Known once the first page is read.
+        sync.total = Some(0);
         if mode != SyncMode::Incremental {
-            store::save_cursor(&self.db, cursor.clone()).await?;
+            // With the ends before it: they are not left waiting for a long run.
+            ends.runs.push(sync.clone());
+            std::mem::take(ends).store(&self.db).await?;
         }
 
         let run = Uuid::now_v7();
         let result = self
-            .read_all(integration, resource, mode, since, run, &mut cursor)
+            .read_all(integration, resource, mode, since, run, &mut sync)
             .await;
         let finished = Utc::now();
-        cursor.sync_finished_at = Some(finished);
         match &result {
             Ok(report) => {
                 if resource.scanned() && mode != SyncMode::Incremental {
-                    store::set_reconciled(&self.db, integration.id(), resource.as_str(), finished)
-                        .await?;
+                    store::set_reconciled(&self.db, id, resource.as_str(), finished).await?;
                 }
-                cursor.sync_state = "done".into();
+                sync.finish(None, finished);
                 cursor.watermark = Some(
                     started
                         - chrono::Duration::from_std(self.overlap)
                             .unwrap_or(chrono::Duration::zero()),
                 );
-                cursor.last_poll_at = Some(finished);
+                cursor.polled_at = Some(finished);
                 tracing::info!(
                     read = report.read,
                     published = report.published,
@@ -314,12 +315,18 @@ impl Ingester {
                 );
             }
             Err(e) => {
-                cursor.sync_state = "failed".into();
-                cursor.last_error = Some(e.to_string());
+                sync.finish(Some(e.to_string()), finished);
                 tracing::warn!(error = %e, "MailChimp sync failed; the watermark stays");
             }
         }
-        store::save_cursor(&self.db, cursor).await?;
+        cursor.records += sync.published;
+        cursor.parked += sync.parked;
+        cursor.updated_at = finished;
+        ends.cursors.push(cursor);
+        ends.runs.push(sync);
+        if mode != SyncMode::Incremental {
+            std::mem::take(ends).store(&self.db).await?;
+        }
         result
     }
 
@@ -356,12 +363,13 @@ impl PollServed for Ingester {
         // the integration's sync lock (an admin sync of this process waits for the poll).
         let _serial = integration.sync_lock.lock().await;
         let (mut cursors, reconciled) = match tokio::try_join!(
-            store::cursors(&self.db, id),
+            store::CURSORS.all(&self.db, id),
             store::reconciled(&self.db, id)
         ) {
             Ok(read) => read,
             Err(error) => return Err(Box::new(error)),
         };
+        let mut ends = Ends::default();
         for resource in Resource::all() {
             if !integration.connection.resources.contains(&resource) {
                 continue;
@@ -376,7 +384,14 @@ impl PollServed for Ingester {
             }
             let last = reconciled.get(resource.as_str()).copied();
             match self
-                .sync_from(&integration, resource, SyncMode::Incremental, cursor, last)
+                .sync_from(
+                    &integration,
+                    resource,
+                    SyncMode::Incremental,
+                    cursor,
+                    last,
+                    &mut ends,
+                )
                 .await
             {
                 Ok(report) => changes += report.published + report.rejected,
@@ -386,19 +401,24 @@ impl PollServed for Ingester {
                 }
             }
         }
+        if let Err(error) = ends.store(&self.db).await {
+            first_error.get_or_insert(Box::new(error));
+        }
         first_error.map_or(Ok(changes), Err)
     }
 }
 
-/// Adds the records read so far to the sync's progress samples (its rate and time left,
-/// served by `GET .../progress`); saved with the cursor in the page's transaction.
-pub(super) fn record_sample(cursor: &mut store::cursor::Model) {
-    let mut samples = Samples::from_json(cursor.sync_samples.as_ref());
-    let done = u64::try_from(cursor.sync_done).unwrap_or(0);
-    samples.record(Sample {
-        at: Utc::now(),
-        done,
-        position: done,
-    });
-    cursor.sync_samples = Some(samples.to_json());
+/// The ends of syncs not stored yet: their cursors and runs.
+#[derive(Debug, Default)]
+pub(super) struct Ends {
+    cursors: Vec<cursor_row::Model>,
+    runs: Vec<run_row::Model>,
+}
+
+impl Ends {
+    /// Stores them: two statements, however many syncs ended.
+    async fn store(self, db: &DatabaseConnection) -> Result<(), DbErr> {
+        store::CURSORS.put(db, &self.cursors).await?;
+        store::CURSORS.put_runs(db, &self.runs).await
+    }
 }

@@ -2,6 +2,7 @@
 //! order), the fast path's projected scan, and the commit of a page read in full.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use ferry_platform::connector::cursors::run_row;
 use ferry_platform::connector::ingest::offsets::{self, Fetched, Order};
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -9,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::observe::record_id;
-use super::{IngestError, Ingester, SyncMode, SyncReport, record_sample};
+use super::{IngestError, Ingester, SyncMode, SyncReport};
 use crate::client::{ClientError, Page, segment};
 use crate::integrations::Integration;
 use crate::records;
@@ -29,7 +30,7 @@ impl Ingester {
         mode: SyncMode,
         since: Option<DateTime<Utc>>,
         run: Uuid,
-        cursor: &mut store::cursor::Model,
+        sync: &mut run_row::Model,
     ) -> Result<SyncReport, IngestError> {
         if resource.scanned() {
             integration.ensure_store().await?;
@@ -50,7 +51,7 @@ impl Ingester {
                     resource,
                     query,
                     Order::NewestFirst,
-                    cursor,
+                    sync,
                     &mut report,
                 )
                 .await?;
@@ -67,7 +68,7 @@ impl Ingester {
                     page,
                     since,
                     run,
-                    cursor,
+                    sync,
                     &mut report,
                 )
                 .await?;
@@ -89,7 +90,7 @@ impl Ingester {
                 resource,
                 query,
                 Order::Ascending,
-                cursor,
+                sync,
                 &mut report,
             )
             .await?;
@@ -98,7 +99,7 @@ impl Ingester {
             if page.items.is_empty() {
                 break;
             }
-            self.commit_page(integration, resource, page, force, run, cursor, &mut report)
+            self.commit_page(integration, resource, page, force, run, sync, &mut report)
                 .await?;
         }
         Ok(report)
@@ -114,7 +115,7 @@ impl Ingester {
         resource: Resource,
         query: Vec<(&'static str, String)>,
         order: Order,
-        cursor: &mut store::cursor::Model,
+        sync: &mut run_row::Model,
         report: &mut SyncReport,
     ) -> Result<BoxStream<'static, Fetched<Page, ClientError>>, IngestError> {
         let client = integration.client.clone();
@@ -131,7 +132,7 @@ impl Ingester {
             )
             .await?;
         let total = first.total_items;
-        cursor.sync_total = i64::try_from(total).unwrap_or(i64::MAX);
+        sync.total = Some(i64::try_from(total).unwrap_or(i64::MAX));
         let rest = offsets::offsets(first.items.len() as u64, total, size, order);
         report.calls += 1 + rest.len() as u64;
         let width = client.concurrency();
@@ -167,7 +168,7 @@ impl Ingester {
         page: Page,
         since: Option<DateTime<Utc>>,
         run: Uuid,
-        cursor: &mut store::cursor::Model,
+        sync: &mut run_row::Model,
         report: &mut SyncReport,
     ) -> Result<(), IngestError> {
         let started = std::time::Instant::now();
@@ -192,7 +193,7 @@ impl Ingester {
         let unchanged = (scanned - changed.len()) as u64;
         report.read += unchanged;
         report.unchanged += unchanged;
-        cursor.sync_done += unchanged as i64;
+        sync.skipped += unchanged as i64;
         report.commit_ms += u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if changed.is_empty() {
             report.pages += 1;
@@ -248,7 +249,7 @@ impl Ingester {
             },
             false,
             run,
-            cursor,
+            sync,
             report,
         )
         .await
@@ -262,7 +263,7 @@ impl Ingester {
         mut page: Page,
         force: bool,
         run: Uuid,
-        cursor: &mut store::cursor::Model,
+        sync: &mut run_row::Model,
         report: &mut SyncReport,
     ) -> Result<(), IngestError> {
         if resource == Resource::Products {
@@ -272,9 +273,9 @@ impl Ingester {
         let batch = self
             .decide(integration, resource, &page.items, force, run)
             .await?;
-        cursor.sync_done += batch.report.read as i64;
-        cursor.sync_published += batch.report.published as i64;
-        cursor.sync_rejected += batch.report.rejected as i64;
+        sync.published += batch.report.published as i64;
+        sync.parked += batch.report.rejected as i64;
+        sync.skipped += batch.report.unchanged as i64;
         let versions: Vec<(String, String)> = if resource.scanned() {
             page.items
                 .iter()
@@ -286,12 +287,14 @@ impl Ingester {
         } else {
             Vec::new()
         };
-        record_sample(cursor);
-        // The page's events and cross-references, its seen versions and the cursor, in one
-        // transaction fenced by the poll lease (connector kit).
+        sync.sample(Utc::now());
+        // The page's events and cross-references, its seen versions and the sync's progress,
+        // in one transaction fenced by the poll lease (connector kit).
         let page = self.pipeline.open(&batch.page).await?;
         store::put_seen(page.txn(), integration.id(), resource.as_str(), &versions).await?;
-        store::save_cursor(page.txn(), cursor.clone()).await?;
+        store::CURSORS
+            .put_runs(page.txn(), std::slice::from_ref(sync))
+            .await?;
         page.commit().await?;
         report.read += batch.report.read;
         report.published += batch.report.published;

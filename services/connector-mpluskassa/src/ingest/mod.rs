@@ -11,7 +11,7 @@
 //! | `orders` | orders |
 //! | `invoices` | invoices (till and back-office sales) |
 //! | `stock` | stock levels (read since a `stockId`, not paged) |
-//! | `progress` | each entity's pass progress, kept in `mpluskassa_progress` |
+//! | `progress` | each entity's pass progress, kept in the kit's `connector_runs` |
 //!
 //! Durability: a page's events are written to the outbox **in the same transaction** that
 //! advances the cursor, so the cursor never passes a record whose event is not committed; the
@@ -25,7 +25,7 @@
 //!
 //! A full initial sync is a pass from cursor 0. How far each entity's pass is (cursor against
 //! the installation's marker when the pass started, records read, recent samples for the rate
-//! and time left) is kept in `mpluskassa_progress` ([`store::progress_row`]): written when a
+//! and time left) is kept as its run in the kit's `connector_runs` ([`store::CURSORS`]): written when a
 //! pass starts with something to read, in every page's transaction (fenced, like the cursor)
 //! and when it ends, so any replica answers the admin API (`GET .../progress`, `GET
 //! /mpluskassa/stats`), not only the one polling the integration. A pass that finds nothing
@@ -41,9 +41,9 @@ use chrono::Utc;
 use ferry_platform::bus::Bus;
 use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::queues;
+use ferry_platform::connector::cursors::run_row;
 use ferry_platform::connector::ingest::{PageError, Pipeline};
 use ferry_platform::connector::poll::{PollError, PollScheduler, PollServed};
-use ferry_platform::connector::progress::{Samples, SyncState};
 use ferry_proto::{IntegrationId, System};
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio_util::sync::CancellationToken;
@@ -62,7 +62,7 @@ mod progress;
 mod stock;
 
 pub use ferry_platform::connector::ingest::Drained as EntityReport;
-pub use progress::{Progress, run};
+pub use progress::Progress;
 use progress::{ProgressMap, Tracked};
 
 /// Why a pass stopped.
@@ -168,13 +168,13 @@ impl Ingest {
     pub async fn progress(
         &self,
         integration: IntegrationId,
-    ) -> Result<Vec<(SyncEntity, store::progress_row::Model)>, DbErr> {
-        let rows = store::progress(self.db(), &integration.to_string()).await?;
+    ) -> Result<Vec<(SyncEntity, run_row::Model)>, DbErr> {
+        let rows = store::CURSORS.runs(self.db(), integration).await?;
         Ok(SyncEntity::ALL
             .into_iter()
             .filter_map(|e| {
                 rows.iter()
-                    .find(|r| r.entity == e.as_str())
+                    .find(|r| r.resource == e.as_str())
                     .map(|r| (e, r.clone()))
             })
             .collect())
@@ -217,7 +217,10 @@ impl Ingest {
     ) -> Result<(), DbErr> {
         let lock = self.pass_lock(integration);
         let _no_pass_meanwhile = lock.lock().await;
-        store::reset_cursors(self.db(), &integration.to_string(), entities).await
+        let resources: Vec<&str> = entities.iter().map(|e| e.as_str()).collect();
+        store::CURSORS
+            .reset(self.db(), integration, &resources)
+            .await
     }
 
     /// One pass over every enabled entity of `integration`; answers the records observed or
@@ -252,41 +255,24 @@ impl Ingest {
         entity: SyncEntity,
         target: i64,
     ) -> Result<EntityReport, IngestError> {
-        let key = integration.key();
-        let start = store::cursor(self.db(), &key, entity).await?;
-        let now = Utc::now();
-        let row = store::progress_row::Model {
-            integration_id: key.clone(),
-            entity: entity.as_str().to_owned(),
-            state: SyncState::Running.as_str().to_owned(),
-            full_sync: start == 0,
-            start_marker: start,
-            marker: start,
-            target,
-            observed: 0,
-            parked: 0,
-            skipped: 0,
-            started_at: Some(now),
-            finished_at: None,
-            last_error: None,
-            samples: Some(Samples::started(now).to_json()),
-        };
+        let (id, resource) = (integration.id(), entity.as_str());
+        let start = store::CURSORS.marker(self.db(), id, resource).await?;
+        let mode = if start == 0 { "full" } else { "incremental" };
+        let row = store::CURSORS.start_run(id, resource, mode, Utc::now(), start, Some(target));
         // Stored at once only when the installation announced something to read: a pass
         // that finds nothing costs no write (a page found anyway stores it with the page).
-        let clean = self
-            .tracked(integration.id(), entity)
-            .is_some_and(|t| t.clean);
+        let clean = self.tracked(id, entity).is_some_and(|t| t.clean);
         let stored = target > start && self.store_progress(&row, false).await;
-        self.set_progress(integration.id(), entity, Tracked { row, stored, clean });
+        self.set_progress(id, entity, Tracked { row, stored, clean });
         let result = match entity {
             SyncEntity::Stock => self.sync_stock(integration, start).await,
             _ => self.sync_paged(integration, entity, start).await,
         };
-        let cursor = store::cursor(self.db(), &key, entity)
+        let cursor = store::CURSORS
+            .marker(self.db(), id, resource)
             .await
             .unwrap_or(start);
-        self.finish_progress(integration.id(), entity, cursor, &result)
-            .await;
+        self.finish_progress(id, entity, cursor, &result).await;
         result
     }
 }

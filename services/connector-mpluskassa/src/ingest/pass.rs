@@ -19,7 +19,7 @@ use crate::integrations::Integration;
 use crate::soap::Element;
 use crate::soap::requests::Page;
 use crate::soap::types as mk;
-use crate::store::{self, SyncEntity};
+use crate::store::{CURSORS, SyncEntity};
 
 /// One entity's pass of one integration: where its pages commit.
 pub(super) struct EntityPass<'a> {
@@ -49,17 +49,20 @@ impl<'a> EntityPass<'a> {
         let (ingest, id) = (self.ingest, self.integration.id());
         let progress = ingest.page_progress(id, self.entity, batch);
         let page = ingest.pipeline.open(batch).await?;
-        store::advance_cursor(
-            page.txn(),
-            &self.integration.key(),
-            self.entity,
-            batch.position,
-            batch.events.len() as i64,
-            batch.parked.len() as i64,
-        )
-        .await?;
+        CURSORS
+            .advance(
+                page.txn(),
+                id,
+                self.entity.as_str(),
+                batch.position,
+                batch.events.len() as i64,
+                batch.parked.len() as i64,
+            )
+            .await?;
         if let Some(row) = &progress {
-            store::save_progress(page.txn(), row.clone()).await?;
+            CURSORS
+                .put_runs(page.txn(), std::slice::from_ref(row))
+                .await?;
         }
         page.commit().await?;
         if let Some(row) = progress {
@@ -79,7 +82,13 @@ impl Checkpoint for EntityPass<'_> {
 
     async fn commit(&mut self, batch: Batch) -> Result<i64, IngestError> {
         self.commit_page(&batch).await?;
-        Ok(store::cursor(self.ingest.db(), &self.integration.key(), self.entity).await?)
+        Ok(CURSORS
+            .marker(
+                self.ingest.db(),
+                self.integration.id(),
+                self.entity.as_str(),
+            )
+            .await?)
     }
 }
 

@@ -1,19 +1,21 @@
-//! Each entity's pass progress: kept in memory for the pass running here, stored in
-//! `mpluskassa_progress` when the pass starts with something to read, with every page (in the
-//! page's transaction) and when it ends, so that any replica answers the admin API.
+//! Each entity's pass progress: kept in memory for the pass running here, stored as the
+//! entity's run in the kit's `connector_runs` when the pass starts with something to read,
+//! with every page (in the page's transaction) and when it ends, so that any replica answers
+//! the admin API.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use ferry_platform::connector::cursors::run_row;
 use ferry_platform::connector::ingest::Batch;
 use ferry_platform::connector::poll::{LEASE_LOST, check_current};
-use ferry_platform::connector::progress::{Run, Sample, Samples, SyncState};
+use ferry_platform::connector::progress::SyncState;
 use ferry_proto::IntegrationId;
 use sea_orm::TransactionTrait;
 use serde::Serialize;
 
 use super::{EntityReport, Ingest, IngestError};
-use crate::store::{self, SyncEntity};
+use crate::store::{CURSORS, SyncEntity};
 
 /// How far one entity of one integration is.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
@@ -42,15 +44,16 @@ pub struct Progress {
 
 impl Progress {
     /// The stats' view of a stored pass.
-    pub fn of(row: &store::progress_row::Model) -> Self {
+    pub fn of(row: &run_row::Model) -> Self {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
         Self {
             running: SyncState::parse(&row.state) == SyncState::Running,
-            full_sync: row.full_sync,
-            cursor: row.marker,
-            target: row.target,
-            observed: u64::try_from(row.observed).unwrap_or(0),
-            parked: u64::try_from(row.parked).unwrap_or(0),
-            skipped: u64::try_from(row.skipped).unwrap_or(0),
+            full_sync: row.mode == "full",
+            cursor: row.position,
+            target: row.target.unwrap_or(0),
+            observed: count(row.published),
+            parked: count(row.parked),
+            skipped: count(row.skipped),
             started_at: row.started_at,
             finished_at: row.finished_at,
             last_error: row.last_error.clone(),
@@ -58,30 +61,10 @@ impl Progress {
     }
 }
 
-/// A stored pass as the connector kit's progress run: records read (observed, parked or
-/// skipped) of no known total; percent and time left measured in sync markers, from the
-/// pass's start cursor to the installation's marker when it started.
-pub fn run(row: &store::progress_row::Model) -> Run {
-    let count = |n: i64| u64::try_from(n).unwrap_or(0);
-    let span = |to: i64| u64::try_from(to.saturating_sub(row.start_marker)).unwrap_or(0);
-    Run {
-        state: SyncState::parse(&row.state),
-        mode: Some(if row.full_sync { "full" } else { "incremental" }.to_owned()),
-        done: count(row.observed) + count(row.parked) + count(row.skipped),
-        total: None,
-        position: span(row.marker),
-        position_total: Some(span(row.target)),
-        started_at: row.started_at,
-        finished_at: row.finished_at,
-        last_error: row.last_error.clone(),
-        samples: Samples::from_json(row.samples.as_ref()),
-    }
-}
-
 /// The running or last pass of an entity in this replica.
 #[derive(Clone)]
 pub(super) struct Tracked {
-    pub(super) row: store::progress_row::Model,
+    pub(super) row: run_row::Model,
     /// This pass stored its start or a page: its end is stored too.
     pub(super) stored: bool,
     /// The stored row is this replica's last finished pass (or an older one, finished): a pass
@@ -120,15 +103,8 @@ impl Ingest {
             return;
         };
         let row = &mut tracked.row;
-        row.state = match result {
-            Ok(_) => SyncState::Done,
-            Err(_) => SyncState::Failed,
-        }
-        .as_str()
-        .to_owned();
-        row.marker = cursor;
-        row.finished_at = Some(Utc::now());
-        row.last_error = result.as_ref().err().map(ToString::to_string);
+        row.position = cursor;
+        row.finish(result.as_ref().err().map(ToString::to_string), Utc::now());
         if tracked.stored || result.is_err() {
             tracked.clean = self.store_progress(&tracked.row, false).await;
         } else if !tracked.clean {
@@ -140,24 +116,20 @@ impl Ingest {
     }
 
     /// Stores a pass's start or end (with `settle`: only mends the stored row, see
-    /// [`store::settle_progress`]), only while this replica still owns the integration's
+    /// [`Cursors::settle_run`](ferry_platform::connector::Cursors::settle_run)), only while this replica still owns the integration's
     /// polling (a replica that lost it leaves the new owner's progress alone). Tried
     /// [`STORE_ATTEMPTS`] times (SQLite refuses a write racing another one); a failure is
     /// logged, never the pass's failure. Answers whether it was stored.
-    pub(super) async fn store_progress(
-        &self,
-        row: &store::progress_row::Model,
-        settle: bool,
-    ) -> bool {
+    pub(super) async fn store_progress(&self, row: &run_row::Model, settle: bool) -> bool {
         let mut pause = std::time::Duration::from_millis(50);
         for attempt in 1..=STORE_ATTEMPTS {
             let stored = async {
                 let txn = self.db().begin().await?;
                 check_current(&txn).await?;
                 if settle {
-                    store::settle_progress(&txn, row.clone()).await?;
+                    CURSORS.settle_run(&txn, row.clone()).await?;
                 } else {
-                    store::save_progress(&txn, row.clone()).await?;
+                    CURSORS.put_runs(&txn, std::slice::from_ref(row)).await?;
                 }
                 txn.commit().await
             }
@@ -168,7 +140,7 @@ impl Ingest {
             };
             let lost = error.to_string().contains(LEASE_LOST);
             if lost || attempt == STORE_ATTEMPTS {
-                tracing::warn!(entity = %row.entity, %error, "MplusKASSA pass progress not stored");
+                tracing::warn!(entity = %row.resource, %error, "MplusKASSA pass progress not stored");
                 return false;
             }
             tokio::time::sleep(pause).await;
@@ -184,33 +156,18 @@ impl Ingest {
         id: IntegrationId,
         entity: SyncEntity,
         batch: &Batch,
-    ) -> Option<store::progress_row::Model> {
+    ) -> Option<run_row::Model> {
         let mut row = self.tracked(id, entity)?.row;
-        row.marker = row.marker.max(batch.position);
-        row.observed += batch.events.len() as i64;
+        row.position = row.position.max(batch.position);
+        row.published += batch.events.len() as i64;
         row.parked += batch.parked.len() as i64;
         row.skipped += i64::try_from(batch.skipped).unwrap_or(0);
-        let done = [row.observed, row.parked, row.skipped]
-            .into_iter()
-            .map(|n| u64::try_from(n).unwrap_or(0))
-            .sum();
-        let mut samples = Samples::from_json(row.samples.as_ref());
-        samples.record(Sample {
-            at: Utc::now(),
-            done,
-            position: u64::try_from(row.marker.saturating_sub(row.start_marker)).unwrap_or(0),
-        });
-        row.samples = Some(samples.to_json());
+        row.sample(Utc::now());
         Some(row)
     }
 
     /// Keeps the progress a committed page stored as the tracked pass.
-    pub(super) fn page_stored(
-        &self,
-        id: IntegrationId,
-        entity: SyncEntity,
-        row: store::progress_row::Model,
-    ) {
+    pub(super) fn page_stored(&self, id: IntegrationId, entity: SyncEntity, row: run_row::Model) {
         let clean = self.tracked(id, entity).is_some_and(|t| t.clean);
         self.set_progress(
             id,

@@ -1,6 +1,6 @@
 //! What every connector's tables share: created from their entities unless they exist (every
-//! connector of an embedded process runs the kit's migrations), dropped by name, and a row
-//! written whole ("insert or replace" on its primary key).
+//! connector of an embedded process runs the kit's migrations), dropped by name, and rows
+//! written whole ("insert or replace" on their primary key).
 
 use sea_orm::sea_query::{Index, OnConflict, TableCreateStatement};
 use sea_orm::{
@@ -40,6 +40,20 @@ where
     <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
     C: ConnectionTrait,
 {
+    replace_all(db, [row]).await
+}
+
+/// Writes `rows` whole, in one statement (none: no statement).
+pub async fn replace_all<A, C>(db: &C, rows: impl IntoIterator<Item = A>) -> Result<(), DbErr>
+where
+    A: ActiveModelTrait + Send,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+    C: ConnectionTrait,
+{
+    let rows: Vec<A> = rows.into_iter().map(ActiveModelTrait::reset_all).collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
     let key: Vec<<A::Entity as EntityTrait>::Column> =
         <A::Entity as EntityTrait>::PrimaryKey::iter()
             .map(|k| k.into_column())
@@ -47,7 +61,7 @@ where
     let rest: Vec<_> = <A::Entity as EntityTrait>::Column::iter()
         .filter(|c| !key.iter().any(|k| k.as_str() == c.as_str()))
         .collect();
-    <A::Entity as EntityTrait>::insert(row.reset_all())
+    <A::Entity as EntityTrait>::insert_many(rows)
         .on_conflict(OnConflict::columns(key).update_columns(rest).to_owned())
         .exec_without_returning(db)
         .await?;

@@ -1,9 +1,10 @@
 //! [`Pipeline`]: the commit of one page of changes.
 //!
 //! ```text
-//! let page = pipeline.open(&batch).await?;      // parked records confirmed; txn: events, xrefs
-//! store::advance_cursor(page.txn(), ...).await?; // the connector's cursor and progress
-//! page.commit().await?;                          // fenced by the poll lease, outbox woken
+//! let page = pipeline.open(&batch).await?;       // parked records confirmed; txn: events, xrefs
+//! CURSORS.advance(page.txn(), ...).await?;        // the connector's cursor (kit's `cursors`)
+//! CURSORS.put_runs(page.txn(), &[run]).await?;    // and the run's progress
+//! page.commit().await?;                           // fenced by the poll lease, outbox woken
 //! ```
 
 use std::sync::Arc;
