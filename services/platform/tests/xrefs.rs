@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use ferry_platform::connector::store::{CreateTables, LeaseRequest, Leases, Xrefs};
+use ferry_platform::connector::store::{CreateTables, LeaseRequest, Leases, Xref, Xrefs};
 use ferry_platform::db::{self, testing};
 use ferry_proto::{IntegrationId, System};
 use sea_orm::{DatabaseConnection, TransactionTrait};
@@ -192,4 +192,56 @@ async fn leases_taken_together_have_one_holder_per_record_on_sqlite() {
 #[tokio::test]
 async fn leases_taken_together_have_one_holder_per_record_on_postgres() {
     leases_taken_together_have_one_holder_per_record(true).await;
+}
+
+/// Cross-references of several commands written in one statement (a group commit): two rows
+/// of one record keep the later, and rows of several integrations land in their own.
+async fn rows_of_a_group_are_written_in_one_go(postgres: bool) {
+    let (_test, db) = database(postgres).await;
+    let (a, b) = (IntegrationId::new(), IntegrationId::new());
+    let first = Xref::new("customer", "a@example.com", "1001").with_fingerprint("v1");
+    let later = Xref::new("customer", "a@example.com", "1001").with_fingerprint("v2");
+    let other = Xref::new("order", "WEB-1", "5001");
+    XREFS
+        .put_many(&db, &[(a, &first), (b, &first), (a, &other), (a, &later)])
+        .await
+        .unwrap();
+    let row = XREFS
+        .by_id(&db, a, "customer", "1001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.fingerprint.as_deref(),
+        Some("v2"),
+        "the later row of a record"
+    );
+    let row = XREFS
+        .by_id(&db, b, "customer", "1001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        row.fingerprint.as_deref(),
+        Some("v1"),
+        "the other integration's"
+    );
+    assert_eq!(
+        XREFS
+            .id_of(&db, a, "order", "WEB-1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("5001")
+    );
+}
+
+#[tokio::test]
+async fn rows_of_a_group_are_written_in_one_go_on_sqlite() {
+    rows_of_a_group_are_written_in_one_go(false).await;
+}
+
+#[tokio::test]
+async fn rows_of_a_group_are_written_in_one_go_on_postgres() {
+    rows_of_a_group_are_written_in_one_go(true).await;
 }

@@ -6,7 +6,8 @@
 //! the previous transaction ran: one `BEGIN`, one multi-row inbox claim
 //! ([`Inbox::claim_many`]), the extra rows, one multi-row outbox insert and one `COMMIT` for
 //! the whole group. Idle, a group is one effect and commits at once (no added latency); under
-//! load the groups grow by themselves and the statements per delivery fall.
+//! load the groups grow by themselves and the statements per delivery fall. Rows of one kind
+//! merge ([`Rows::merged`]): the cross-references of a group's commands are one insert.
 //!
 //! The semantics are those of the per-delivery transaction (see [`crate::bus::inbox`]):
 //! - an effect whose message id the inbox holds already (or that another effect of the same
@@ -35,9 +36,17 @@ const MAX_GROUP: usize = 64;
 
 /// Rows an effect writes besides its claim and its messages (e.g. cross-references).
 #[async_trait]
-pub trait Rows: Send + Sync + 'static {
+pub trait Rows: std::any::Any + Send + Sync + 'static {
     /// Writes the rows inside the group's transaction.
     async fn write(&self, txn: &DatabaseTransaction) -> Result<(), DbErr>;
+
+    /// These rows and `next`'s as one write, when they can be (rows of one kind written by
+    /// one statement); `None` writes them one after the other. The group merges the rows of
+    /// its effects in their order, so one statement carries the cross-references of every
+    /// command committed at once.
+    fn merged(&self, _next: &dyn Rows) -> Option<Arc<dyn Rows>> {
+        None
+    }
 }
 
 /// One delivery's effect.
@@ -125,16 +134,30 @@ async fn commit(
     let mut claimed = inbox.claim_many(&txn, &ids).await?;
     let mut done = Vec::with_capacity(effects.len());
     let mut messages = Vec::new();
+    // The rows not written yet: those of the effects so far that merged into one write.
+    let mut pending: Option<Arc<dyn Rows>> = None;
     for effect in effects {
         // Of two effects with one message id, the first takes the claim.
         let goes = effect.claim.is_none_or(|id| claimed.remove(&id));
         if goes {
             if let Some(rows) = &effect.rows {
-                rows.write(&txn).await?;
+                pending = match pending.take() {
+                    None => Some(rows.clone()),
+                    Some(so_far) => match so_far.merged(rows.as_ref()) {
+                        Some(both) => Some(both),
+                        None => {
+                            so_far.write(&txn).await?;
+                            Some(rows.clone())
+                        }
+                    },
+                };
             }
             messages.extend(effect.messages.iter());
         }
         done.push(goes);
+    }
+    if let Some(rows) = pending {
+        rows.write(&txn).await?;
     }
     outbox.enqueue_many(&txn, messages).await?;
     txn.commit().await?;

@@ -208,8 +208,7 @@ impl<T: Target> Executor<T> {
             rows: (!xrefs.is_empty()).then(|| {
                 Arc::new(XrefRows {
                     xrefs: self.xrefs,
-                    integration: id,
-                    rows: xrefs,
+                    rows: xrefs.into_iter().map(|x| (id, x)).collect(),
                 }) as Arc<dyn Rows>
             }),
         };
@@ -292,17 +291,28 @@ impl RecordLeases {
     }
 }
 
-/// A command's cross-references, written in its group's transaction.
+/// Commands' cross-references, written in their group's transaction: those of every command
+/// of a group in one statement ([`Rows::merged`]).
 struct XrefRows {
     xrefs: Xrefs,
-    integration: IntegrationId,
-    rows: Vec<Xref>,
+    rows: Vec<(IntegrationId, Xref)>,
 }
 
 #[async_trait]
 impl Rows for XrefRows {
     async fn write(&self, txn: &DatabaseTransaction) -> Result<(), DbErr> {
-        self.xrefs.put(txn, self.integration, &self.rows).await
+        let rows: Vec<(IntegrationId, &Xref)> = self.rows.iter().map(|(i, r)| (*i, r)).collect();
+        self.xrefs.put_many(txn, &rows).await
+    }
+
+    fn merged(&self, next: &dyn Rows) -> Option<Arc<dyn Rows>> {
+        let next = (next as &dyn std::any::Any).downcast_ref::<XrefRows>()?;
+        (next.xrefs == self.xrefs).then(|| {
+            Arc::new(XrefRows {
+                xrefs: self.xrefs,
+                rows: self.rows.iter().chain(&next.rows).cloned().collect(),
+            }) as Arc<dyn Rows>
+        })
     }
 }
 

@@ -220,10 +220,39 @@ impl Xrefs {
         integration: IntegrationId,
         rows: &[Xref],
     ) -> Result<(), DbErr> {
-        let (versioned, keys_only): (Vec<&Xref>, Vec<&Xref>) =
-            rows.iter().partition(|r| r.fingerprint.is_some());
-        self.write(db, integration, &versioned, true).await?;
-        self.write(db, integration, &keys_only, false).await
+        let rows: Vec<(IntegrationId, &Xref)> = rows.iter().map(|r| (integration, r)).collect();
+        self.put_many(db, &rows).await
+    }
+
+    /// The same for rows of several integrations (the commands of a group commit). Of two rows
+    /// of one record, the later is written (a statement may not write a row twice).
+    pub async fn put_many<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        rows: &[(IntegrationId, &Xref)],
+    ) -> Result<(), DbErr> {
+        let mut versioned = Vec::new();
+        let mut keys_only = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (integration, row) in rows.iter().rev() {
+            let key = (
+                row.fingerprint.is_some(),
+                *integration,
+                row.kind,
+                row.external_id.as_str(),
+            );
+            if !seen.insert(key) {
+                continue;
+            }
+            match row.fingerprint {
+                Some(_) => versioned.push((*integration, *row)),
+                None => keys_only.push((*integration, *row)),
+            }
+        }
+        versioned.reverse();
+        keys_only.reverse();
+        self.write(db, &versioned, true).await?;
+        self.write(db, &keys_only, false).await
     }
 
     /// Records `fingerprint` as the version of record `(kind, external_id)` unless that version
@@ -266,8 +295,7 @@ impl Xrefs {
     async fn write<C: ConnectionTrait>(
         &self,
         db: &C,
-        integration: IntegrationId,
-        rows: &[&Xref],
+        rows: &[(IntegrationId, &Xref)],
         with_fingerprint: bool,
     ) -> Result<(), DbErr> {
         let now = Utc::now();
@@ -276,7 +304,7 @@ impl Xrefs {
             columns.push(xref_row::Column::Fingerprint);
         }
         for chunk in rows.chunks(500) {
-            let models = chunk.iter().map(|r| xref_row::ActiveModel {
+            let models = chunk.iter().map(|(integration, r)| xref_row::ActiveModel {
                 system: Set(self.system.as_str().to_owned()),
                 integration_id: Set(integration.as_uuid()),
                 kind: Set(r.kind.to_owned()),
