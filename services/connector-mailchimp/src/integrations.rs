@@ -66,7 +66,9 @@ pub struct Connection {
 
 impl Connection {
     /// A connection from the configuration (already validated).
-    pub fn from_config(c: &IntegrationConfig) -> anyhow::Result<Self> {
+    pub fn from_config(
+        c: &IntegrationConfig,
+    ) -> Result<Self, ferry_platform::service::ServiceError> {
         Ok(Self {
             integration_id: c.integration_id,
             api_key: ApiKey::parse(c.api_key.expose())?,
@@ -86,7 +88,9 @@ impl Connection {
 }
 
 impl FromConfig<IntegrationConfig> for Connection {
-    fn from_config(config: &IntegrationConfig) -> anyhow::Result<Self> {
+    fn from_config(
+        config: &IntegrationConfig,
+    ) -> Result<Self, ferry_platform::service::ServiceError> {
         Connection::from_config(config)
     }
 }
@@ -242,7 +246,7 @@ impl Integrations {
         &self,
         db: &C,
         source: &dyn ConnectionSource<Connection>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), ferry_platform::service::ServiceError> {
         for connection in source.connections().await? {
             self.upsert(db, connection).await?;
         }

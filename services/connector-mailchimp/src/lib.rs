@@ -88,7 +88,10 @@ pub fn bindings() -> Vec<Binding> {
 
 /// Starts the connector on `runtime`: the command consumer, the outbox relay, the inbox purge,
 /// the poller, webhook registration, the admin API and the webhook endpoint.
-pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<Started> {
+pub async fn start(
+    runtime: Runtime,
+    config: ConnectorConfig,
+) -> Result<Started, ferry_platform::service::ServiceError> {
     start_with_ingester(runtime, config)
         .await
         .map(|(started, _)| started)
@@ -98,7 +101,7 @@ pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<
 pub async fn start_with_ingester(
     runtime: Runtime,
     config: ConnectorConfig,
-) -> anyhow::Result<(Started, Arc<Ingester>)> {
+) -> Result<(Started, Arc<Ingester>), ferry_platform::service::ServiceError> {
     let section = config.mailchimp.clone();
     if let Some(replicas) = section.replicas {
         tracing::warn!(

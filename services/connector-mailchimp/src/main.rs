@@ -17,4 +17,5 @@ async fn main() -> anyhow::Result<()> {
         ferry_connector_mailchimp::start(runtime, config)
     })
     .await
+    .map_err(anyhow::Error::from_boxed)
 }

@@ -75,7 +75,9 @@ impl From<&IntegrationConfig> for IntegrationSettings {
 }
 
 impl FromConfig<IntegrationConfig> for IntegrationSettings {
-    fn from_config(config: &IntegrationConfig) -> anyhow::Result<Self> {
+    fn from_config(
+        config: &IntegrationConfig,
+    ) -> Result<Self, ferry_platform::service::ServiceError> {
         Ok(Self::from(config))
     }
 }
@@ -249,7 +251,7 @@ impl Integrations {
     pub async fn load(
         &self,
         source: &dyn ConnectionSource<IntegrationSettings>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), ferry_platform::service::ServiceError> {
         for settings in source.connections().await? {
             self.upsert(settings).await?;
         }
@@ -257,7 +259,10 @@ impl Integrations {
     }
 
     /// Adds or replaces an integration (and stores its non-secret settings).
-    pub async fn upsert(&self, settings: IntegrationSettings) -> anyhow::Result<Arc<Integration>> {
+    pub async fn upsert(
+        &self,
+        settings: IntegrationSettings,
+    ) -> Result<Arc<Integration>, ferry_platform::service::ServiceError> {
         let client = MplusClient::new(&settings.connection, self.client.clone())?;
         store::save_connection(
             &self.db,
@@ -289,7 +294,11 @@ impl Integrations {
     }
 
     /// Stops serving an integration; with `erase`, forgets its cursors and cross-references.
-    pub async fn remove(&self, id: IntegrationId, erase: bool) -> anyhow::Result<()> {
+    pub async fn remove(
+        &self,
+        id: IntegrationId,
+        erase: bool,
+    ) -> Result<(), ferry_platform::service::ServiceError> {
         self.served.stop_serving(id);
         if erase {
             store::forget_integration(&self.db, &id.to_string()).await?;

@@ -96,7 +96,10 @@ pub fn subscription(bus: &ferry_platform::config::BusConfig) -> Subscription {
 
 /// Starts the service on `runtime`: loads the integrations, consumes commands, runs change
 /// detection (when enabled) and the outbox relay, and hands back the admin routes.
-pub async fn start(runtime: Runtime, config: ConnectorConfig) -> anyhow::Result<Started> {
+pub async fn start(
+    runtime: Runtime,
+    config: ConnectorConfig,
+) -> Result<Started, ferry_platform::service::ServiceError> {
     let integrations =
         integrations::Integrations::new(runtime.db.clone(), config.client_settings()?);
     integrations

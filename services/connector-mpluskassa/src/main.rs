@@ -14,4 +14,5 @@ async fn main() -> anyhow::Result<()> {
         start(runtime, config)
     })
     .await
+    .map_err(anyhow::Error::from_boxed)
 }

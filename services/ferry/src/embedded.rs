@@ -80,7 +80,9 @@ struct FerryApi;
 pub(crate) async fn migrate(config: &FerryConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    service::migrate_only::<Migrator>(&config.common).await
+    service::migrate_only::<Migrator>(&config.common)
+        .await
+        .map_err(anyhow::Error::from_boxed)
 }
 
 /// Runs until SIGINT or SIGTERM, then drains and exits. Once the sandboxes and the admin
@@ -89,7 +91,9 @@ pub async fn run(config: FerryConfig, ready: &ReadyFileArg) -> anyhow::Result<()
     let _telemetry = telemetry::init(&config.common.service_name, &config.common.telemetry);
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let runtime = service::connect::<Migrator>("ferry", &config.common).await?;
+    let runtime = service::connect::<Migrator>("ferry", &config.common)
+        .await
+        .map_err(anyhow::Error::from_boxed)?;
 
     let mut admin = config.common.admin.clone();
     if admin.tokens.is_empty() {
@@ -218,7 +222,8 @@ async fn start_host(
         config.notifier.clone(),
         Some(parking.clone()),
     )
-    .await?;
+    .await
+    .map_err(anyhow::Error::from_boxed)?;
     // One credentials keyring for the registry (mapper) and the connectors that open what it
     // sealed. The connectors subscribe before the mapper republishes the registry at its start.
     let keyring = credentials_keyring(&config.data_dir)?;
@@ -230,10 +235,18 @@ async fn start_host(
     mapper.keyring = Some(keyring);
     let services = [
         notifier,
-        ferry_connector_mailchimp::start(runtime.clone(), mailchimp).await?,
-        ferry_connector_mpluskassa::start(runtime.clone(), mpluskassa).await?,
-        ferry_mapper::start(runtime.clone(), mapper).await?,
-        ferry_order_orchestrator::start(runtime.clone(), config.order_orchestrator.clone()).await?,
+        ferry_connector_mailchimp::start(runtime.clone(), mailchimp)
+            .await
+            .map_err(anyhow::Error::from_boxed)?,
+        ferry_connector_mpluskassa::start(runtime.clone(), mpluskassa)
+            .await
+            .map_err(anyhow::Error::from_boxed)?,
+        ferry_mapper::start(runtime.clone(), mapper)
+            .await
+            .map_err(anyhow::Error::from_boxed)?,
+        ferry_order_orchestrator::start(runtime.clone(), config.order_orchestrator.clone())
+            .await
+            .map_err(anyhow::Error::from_boxed)?,
     ];
     for service in services {
         started = started.merge(service);

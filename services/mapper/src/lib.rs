@@ -83,7 +83,10 @@ ferry_platform::service_migrator! {
 /// Starts the mapper on `runtime`: the consumer of the `mapper` queue, the outbox relay, the
 /// inbox purge, the admin API and the integration registry (which republishes every
 /// integration at start, so the connectors learn the current state).
-pub async fn start(runtime: Runtime, config: MapperConfig) -> anyhow::Result<Started> {
+pub async fn start(
+    runtime: Runtime,
+    config: MapperConfig,
+) -> Result<Started, ferry_platform::service::ServiceError> {
     let outbox = Outbox::new(SERVICE);
     let configs = Arc::new(consumer::ConfigCache::default());
     let handler = consumer::MapperHandler::new(

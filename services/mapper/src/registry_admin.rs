@@ -50,12 +50,18 @@ pub struct RegistryState {
 
 impl RegistryState {
     /// State over `registry`, reaching the connectors as `links` says.
-    pub fn new(registry: Registry, links: RegistrySection) -> anyhow::Result<Self> {
+    pub fn new(
+        registry: Registry,
+        links: RegistrySection,
+    ) -> Result<Self, ferry_platform::service::ServiceError> {
         let mut http =
             reqwest::Client::builder().timeout(Duration::from_secs(links.test_timeout_secs.max(1)));
         if let Some(ca) = &links.admin_ca_file {
             let pem = std::fs::read(ca).map_err(|e| {
-                anyhow::anyhow!("mapper.registry.admin_ca_file {}: {e}", ca.display())
+                ferry_platform::service::ServiceError::from(format!(
+                    "mapper.registry.admin_ca_file {}: {e}",
+                    ca.display()
+                ))
             })?;
             for cert in reqwest::Certificate::from_pem_bundle(&pem)? {
                 http = http.add_root_certificate(cert);

@@ -206,7 +206,10 @@ impl Notifier {
 }
 
 /// Starts the notifier on `runtime` (the service contract).
-pub async fn start(runtime: Runtime, config: NotifierConfig) -> anyhow::Result<Started> {
+pub async fn start(
+    runtime: Runtime,
+    config: NotifierConfig,
+) -> Result<Started, ferry_platform::service::ServiceError> {
     Ok(start_notifier(runtime, config, None).await?.1)
 }
 
@@ -217,7 +220,7 @@ pub async fn start_notifier(
     runtime: Runtime,
     config: NotifierConfig,
     shared_lot: Option<ParkingLot>,
-) -> anyhow::Result<(Notifier, Started)> {
+) -> Result<(Notifier, Started), ferry_platform::service::ServiceError> {
     let config = Arc::new(config);
     ferry_platform::metrics::global().add_probe(Arc::new(ferry_platform::db::CountProbe::new(
         "open_alerts",

@@ -84,7 +84,10 @@ ferry_platform::service_migrator! {
 
 /// Starts the orchestrator on `runtime`: the actor system, the outbox relay, the queue
 /// consumer and the sweeper; hands back the admin API.
-pub async fn start(runtime: Runtime, config: OrchestratorConfig) -> anyhow::Result<Started> {
+pub async fn start(
+    runtime: Runtime,
+    config: OrchestratorConfig,
+) -> Result<Started, ferry_platform::service::ServiceError> {
     let settings = config.saga.clone();
     let node = format!("{}-{}", SERVICE, uuid::Uuid::now_v7().simple());
     let outbox = Outbox::new(SERVICE);

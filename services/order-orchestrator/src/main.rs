@@ -23,4 +23,5 @@ async fn main() -> anyhow::Result<()> {
         ferry_order_orchestrator::start(runtime, config)
     })
     .await
+    .map_err(anyhow::Error::from_boxed)
 }

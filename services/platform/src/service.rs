@@ -2,7 +2,7 @@
 //! the others in the all-in-one `ferry`, which starts each service on one shared [`Runtime`].
 //!
 //! A service crate exposes `pub async fn start(runtime: Runtime, config: ItsConfig) ->
-//! anyhow::Result<Started>`: it declares its queues, subscribes its handlers, spawns its
+//! Result<Started, ServiceError>`: it declares its queues, subscribes its handlers, spawns its
 //! background tasks (each watching `runtime.shutdown`), and hands back its admin routes and
 //! readiness checks in [`Started`]. Its `main.rs` is then a few lines around
 //! [`run_standalone`].
@@ -128,12 +128,17 @@ impl Started {
     }
 }
 
+/// What starting or running a service fails with: the cause, boxed. This is the process
+/// boundary (a binary's `main` reports it, with `anyhow` there); below it every module keeps
+/// typed errors of its own.
+pub type ServiceError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Connects what `common` describes: telemetry is the caller's; this opens the database, runs
 /// the migrator `M`, connects the bus, and watches SIGINT/SIGTERM.
 pub async fn connect<M: MigratorTrait>(
     service: &str,
     common: &CommonConfig,
-) -> anyhow::Result<Runtime> {
+) -> Result<Runtime, ServiceError> {
     let shutdown = shutdown::on_signal();
     let db = db::connect(&common.database).await?;
     db::prepare::<M>(&db, &common.database).await?;
@@ -215,11 +220,11 @@ pub async fn run_command<M, F, Fut>(
     common: &CommonConfig,
     drain: Duration,
     start: F,
-) -> anyhow::Result<()>
+) -> Result<(), ServiceError>
 where
     M: MigratorTrait,
     F: FnOnce(Runtime) -> Fut,
-    Fut: Future<Output = anyhow::Result<Started>>,
+    Fut: Future<Output = Result<Started, ServiceError>>,
 {
     match cli.command.unwrap_or(ServiceCommand::Run) {
         ServiceCommand::CheckConfig => {
@@ -232,7 +237,7 @@ where
 }
 
 /// Applies the migrations of `M` to the database of `common` and returns.
-pub async fn migrate_only<M: MigratorTrait>(common: &CommonConfig) -> anyhow::Result<()> {
+pub async fn migrate_only<M: MigratorTrait>(common: &CommonConfig) -> Result<(), ServiceError> {
     let _telemetry = telemetry::init(&common.service_name, &common.telemetry);
     let db = db::connect(&common.database).await?;
     db::migrate::<M>(&db).await?;
@@ -250,11 +255,11 @@ pub async fn run_standalone<M, F, Fut>(
     ready: &ReadyFileArg,
     drain: Duration,
     start: F,
-) -> anyhow::Result<()>
+) -> Result<(), ServiceError>
 where
     M: MigratorTrait,
     F: FnOnce(Runtime) -> Fut,
-    Fut: Future<Output = anyhow::Result<Started>>,
+    Fut: Future<Output = Result<Started, ServiceError>>,
 {
     let service = common.service_name.clone();
     let drain = common.drain(drain);

@@ -25,14 +25,14 @@ pub trait Served: Send + Sync + 'static {
 /// A connection as a connector's configuration lists it (`[[integrations]]`).
 pub trait FromConfig<T>: Sized {
     /// The connection of one configured integration (already validated).
-    fn from_config(config: &T) -> anyhow::Result<Self>;
+    fn from_config(config: &T) -> Result<Self, crate::service::ServiceError>;
 }
 
 /// Where a connector's connections `C` come from.
 #[async_trait]
 pub trait ConnectionSource<C>: Send + Sync {
     /// Every connection to serve now.
-    async fn connections(&self) -> anyhow::Result<Vec<C>>;
+    async fn connections(&self) -> Result<Vec<C>, crate::service::ServiceError>;
 }
 
 /// The connections listed in the configuration.
@@ -44,7 +44,7 @@ where
     T: Send + Sync,
     C: FromConfig<T> + Send,
 {
-    async fn connections(&self) -> anyhow::Result<Vec<C>> {
+    async fn connections(&self) -> Result<Vec<C>, crate::service::ServiceError> {
         self.0.iter().map(C::from_config).collect()
     }
 }
@@ -135,8 +135,10 @@ mod tests {
     }
 
     impl FromConfig<u32> for IntegrationId {
-        fn from_config(config: &u32) -> anyhow::Result<Self> {
-            anyhow::ensure!(*config > 0, "no integration 0");
+        fn from_config(config: &u32) -> Result<Self, crate::service::ServiceError> {
+            if *config == 0 {
+                return Err("no integration 0".into());
+            }
             Ok(IntegrationId::new())
         }
     }
@@ -173,7 +175,7 @@ mod tests {
     async fn the_configuration_source_converts_each_entry_or_fails() {
         let ok: Vec<IntegrationId> = ConfigSource(vec![1u32, 2]).connections().await.unwrap();
         assert_eq!(ok.len(), 2);
-        let bad: anyhow::Result<Vec<IntegrationId>> =
+        let bad: Result<Vec<IntegrationId>, crate::service::ServiceError> =
             ConfigSource(vec![1u32, 0]).connections().await;
         assert!(bad.is_err());
     }
