@@ -92,6 +92,9 @@ pub struct MailchimpTarget {
     ingester: Arc<Ingester>,
     registry: Option<Arc<RegistryListener>>,
     wait_for_first_product_sync: bool,
+    /// The products (integration, SKU) whose upsert was deferred during the first product
+    /// sync and has not succeeded since: a stock update of one waits for it.
+    deferred_products: std::sync::Mutex<std::collections::HashSet<(IntegrationId, String)>>,
 }
 
 impl MailchimpTarget {
@@ -110,6 +113,7 @@ impl MailchimpTarget {
             ingester,
             registry: None,
             wait_for_first_product_sync: false,
+            deferred_products: std::sync::Mutex::default(),
         }
     }
 
@@ -252,12 +256,34 @@ impl Target for MailchimpTarget {
         false
     }
 
-    async fn defer(&self, integration: IntegrationId, message_type: &str) -> Option<String> {
-        match message_type {
+    async fn defer(
+        &self,
+        integration: IntegrationId,
+        message_type: &str,
+        record: &str,
+    ) -> Option<String> {
+        let pending = match message_type {
             "product.upsert" | "stock.set" | "products.verify" => {
                 self.first_product_sync_pending(integration).await
             }
             _ => None,
+        };
+        let key = (integration, record.to_owned());
+        let mut deferred = self
+            .deferred_products
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match (message_type, pending) {
+            ("product.upsert", Some(reason)) => {
+                deferred.insert(key);
+                Some(reason)
+            }
+            // The product of this SKU waits in the delay queues: its stock waits too (else it
+            // meets MailChimp's 404 and is refused for a product that is on its way).
+            ("stock.set", None) if deferred.contains(&key) => Some(format!(
+                "integration {integration}: the product of SKU {record} waits to be upserted"
+            )),
+            (_, pending) => pending,
         }
     }
 
@@ -293,7 +319,16 @@ impl Target for MailchimpTarget {
         cx: &Cx<'_, Integration>,
         cmd: &ProductUpsert,
     ) -> Executed<ProductUpserted> {
-        product::product_upsert(cx, cmd).await
+        let done = product::product_upsert(cx, cmd).await;
+        if done.is_ok()
+            && let Some(record) = cmd.record_key()
+        {
+            self.deferred_products
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .remove(&(cx.integration_id, record));
+        }
+        done
     }
 
     async fn category_upsert(

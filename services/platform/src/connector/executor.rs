@@ -130,10 +130,10 @@ impl<T: Target> Executor<T> {
                 ));
             }
         };
-        if let Some(reason) = self.target.defer(id, C::MESSAGE_TYPE).await {
+        let record = command.payload.record_key().unwrap_or_default();
+        if let Some(reason) = self.target.defer(id, C::MESSAGE_TYPE, &record).await {
             return Outcome::Retry(reason);
         }
-        let record = command.payload.record_key().unwrap_or_default();
         let lease = if self.target.serializes(C::MESSAGE_TYPE) {
             let entity = C::MESSAGE_TYPE.split('.').next().unwrap_or_default();
             let key = format!("{entity}:{}", record.to_lowercase());

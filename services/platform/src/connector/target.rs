@@ -113,8 +113,14 @@ pub trait Target: Send + Sync + 'static {
         )
     }
 
-    /// A reason to defer a command for now (retried later through the delay queues).
-    async fn defer(&self, _integration: IntegrationId, _message_type: &str) -> Option<String> {
+    /// A reason to defer a command on `record` (its record key: SKU, e-mail, ...) for now
+    /// (retried later through the delay queues).
+    async fn defer(
+        &self,
+        _integration: IntegrationId,
+        _message_type: &str,
+        _record: &str,
+    ) -> Option<String> {
         None
     }
 
