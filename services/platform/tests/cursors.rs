@@ -6,34 +6,14 @@
 
 use chrono::{DateTime, Utc};
 use ferry_platform::connector::Cursors;
-use ferry_platform::connector::cursors::CreateCursorTables;
-use ferry_platform::db::{self, testing};
+use ferry_platform::db::testing;
 use ferry_proto::{IntegrationId, System};
 use sea_orm::DatabaseConnection;
-use sea_orm_migration::prelude::{DynIden, MigrationTrait, MigratorTrait};
 
-struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateCursorTables)]
-    }
-
-    fn migration_table_name() -> DynIden {
-        db::service_migration_table("cursors-test")
-    }
-}
+mod support;
 
 async fn database(postgres: bool) -> (testing::TestDatabase, DatabaseConnection) {
-    let test = if postgres {
-        testing::postgres_schema().await.expect("postgres")
-    } else {
-        testing::sqlite_temp()
-    };
-    let conn = db::connect(test.config()).await.expect("connect");
-    db::migrate::<Migrator>(&conn).await.expect("migrate");
-    (test, conn)
+    support::kit_database(postgres).await
 }
 
 const MPLUS: Cursors = Cursors::new(System::Mpluskassa);

@@ -5,34 +5,15 @@
 
 use std::time::Duration;
 
-use ferry_platform::connector::store::{CreateTables, LeaseRequest, Leases, Xref, Xrefs};
-use ferry_platform::db::{self, testing};
+use ferry_platform::connector::store::{LeaseRequest, Leases, Xref, Xrefs};
+use ferry_platform::db::testing;
 use ferry_proto::{IntegrationId, System};
 use sea_orm::{DatabaseConnection, TransactionTrait};
-use sea_orm_migration::prelude::{DynIden, MigrationTrait, MigratorTrait};
 
-struct Migrator;
-
-#[async_trait::async_trait]
-impl MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateTables)]
-    }
-
-    fn migration_table_name() -> DynIden {
-        db::service_migration_table("xrefs-test")
-    }
-}
+mod support;
 
 async fn database(postgres: bool) -> (testing::TestDatabase, DatabaseConnection) {
-    let test = if postgres {
-        testing::postgres_schema().await.expect("postgres")
-    } else {
-        testing::sqlite_temp()
-    };
-    let conn = db::connect(test.config()).await.expect("connect");
-    db::migrate::<Migrator>(&conn).await.expect("migrate");
-    (test, conn)
+    support::kit_database(postgres).await
 }
 
 const XREFS: Xrefs = Xrefs::new(System::Mailchimp);

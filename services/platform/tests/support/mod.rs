@@ -203,3 +203,36 @@ pub async fn database(db: Db) -> (DatabaseConnection, TestDatabase) {
 
 /// A shared list for handlers to write into.
 pub type Log = Arc<Mutex<Vec<String>>>;
+
+/// The connector kit's tables (cross-references, leases, cursors, runs), for the kit's tests.
+struct KitMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for KitMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(ferry_platform::connector::store::CreateTables),
+            Box::new(ferry_platform::connector::cursors::CreateCursorTables),
+        ]
+    }
+
+    fn migration_table_name() -> sea_orm_migration::prelude::DynIden {
+        ferry_platform::db::service_migration_table("kit-test")
+    }
+}
+
+/// A fresh database (a PostgreSQL schema, else a SQLite file) with the connector kit's tables.
+pub async fn kit_database(postgres: bool) -> (TestDatabase, DatabaseConnection) {
+    let test = if postgres {
+        testing::postgres_schema().await.expect("postgres")
+    } else {
+        testing::sqlite_temp()
+    };
+    let conn = ferry_platform::db::connect(test.config())
+        .await
+        .expect("connect");
+    ferry_platform::db::migrate::<KitMigrator>(&conn)
+        .await
+        .expect("migrate");
+    (test, conn)
+}
