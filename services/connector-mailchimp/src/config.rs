@@ -92,6 +92,10 @@ pub struct MailchimpSection {
     pub reconcile_interval_secs: u64,
     /// Run a full sync of an integration whose resources were never synced, at start.
     pub initial_sync: bool,
+    /// A page of a full or reconciling sync waits while this many messages (or more) are
+    /// ready in the pipeline's queues and the outbox, so live changes are not queued behind
+    /// a backfill (0: never waits).
+    pub backfill_backlog: u64,
     /// Hours a processed command id is remembered by the inbox.
     pub inbox_retention_hours: u32,
     /// Poll MailChimp at all (off: only admin-triggered syncs and webhooks).
@@ -120,6 +124,7 @@ impl Default for MailchimpSection {
             page_size: 1000,
             reconcile_interval_secs: 3600,
             initial_sync: true,
+            backfill_backlog: ferry_platform::connector::ingest::backlog::DEFAULT_MAX,
             inbox_retention_hours: 168,
             poll_enabled: true,
             webhook_public_url: None,

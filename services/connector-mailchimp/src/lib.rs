@@ -72,6 +72,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(store::AddSyncSamples),
         Box::new(ferry_platform::connector::cursors::CreateCursorTables),
         Box::new(store::MoveCursorsToKit),
+        Box::new(ferry_platform::connector::poll::CreatePollRequests),
     ]
 }
 
@@ -196,6 +197,7 @@ pub async fn start_with_ingester(
             ingester.clone(),
             section.poll_settings(),
         );
+        ingester.set_scheduler(scheduler.clone());
         started = started.task(scheduler.spawn(runtime.shutdown.clone()));
     }
     if let Some(public) = section.webhook_public_url.clone() {

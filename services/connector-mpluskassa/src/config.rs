@@ -268,6 +268,10 @@ pub struct SyncConfig {
     pub concurrency: usize,
     /// Records per page (`syncMarkerLimit`, at most 1000).
     pub page_size: u32,
+    /// A page of a full pass (an entity read from marker 0: the first sync, a reset) waits
+    /// while this many messages (or more) are ready in the pipeline's queues and the outbox,
+    /// so live changes are not queued behind a backfill (0: never waits).
+    pub backfill_backlog: u64,
 }
 
 impl Default for SyncConfig {
@@ -279,6 +283,7 @@ impl Default for SyncConfig {
             lease_secs: 15,
             concurrency: 64,
             page_size: 500,
+            backfill_backlog: ferry_platform::connector::ingest::backlog::DEFAULT_MAX,
         }
     }
 }

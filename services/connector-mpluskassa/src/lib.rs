@@ -76,6 +76,7 @@ pub fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         Box::new(store::CreateProgressTable),
         Box::new(ferry_platform::connector::cursors::CreateCursorTables),
         Box::new(store::MoveCursorsToKit),
+        Box::new(ferry_platform::connector::poll::CreatePollRequests),
     ]
 }
 

@@ -21,6 +21,7 @@
 //! | `ferry_alerts_open` | gauge | |
 //! | `ferry_sagas_failed` | gauge | |
 //! | `ferry_poll_last_success_timestamp_seconds` | gauge | `system`, `integration` |
+//! | `ferry_ingest_backlog_wait_seconds_total` | counter | `system` |
 //! | `ferry_db_pool_connections` | gauge | `state` |
 //! | `ferry_db_pool_max_connections` | gauge | |
 //! | `ferry_db_statements_total` | counter | `verb`, `table` |
@@ -129,6 +130,11 @@ struct ConsumerLabels {
 struct PollLabels {
     system: String,
     integration: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct SystemLabels {
+    system: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -253,6 +259,7 @@ pub struct Metrics {
     alerts_open: Gauge,
     sagas_failed: Gauge,
     poll_last_success: Family<PollLabels, Gauge<f64, AtomicU64>>,
+    ingest_backlog_wait: Family<SystemLabels, Counter<f64, AtomicU64>>,
     db_pool_connections: Family<PoolLabels, Gauge>,
     db_pool_max: Gauge,
     db_statements: Family<StatementLabels, Counter>,
@@ -375,6 +382,12 @@ impl Metrics {
             "Unix time of the last poll of an integration's source API that completed, by system and integration",
             poll_last_success.clone(),
         );
+        let ingest_backlog_wait = Family::<SystemLabels, Counter<f64, AtomicU64>>::default();
+        registry.register(
+            "ferry_ingest_backlog_wait_seconds",
+            "Time a backfill or reconciliation page waited for the pipeline's queues to drain (live changes go first), by system, in seconds",
+            ingest_backlog_wait.clone(),
+        );
         let db_pool_connections = Family::<PoolLabels, Gauge>::default();
         registry.register(
             "ferry_db_pool_connections",
@@ -435,6 +448,7 @@ impl Metrics {
             alerts_open,
             sagas_failed,
             poll_last_success,
+            ingest_backlog_wait,
             db_pool_connections,
             db_pool_max,
             db_statements,
@@ -497,6 +511,15 @@ impl Metrics {
                 integration: integration.to_owned(),
             })
             .set(unix_seconds);
+    }
+
+    /// A bulk page of `system`'s ingest waited `waited` for the pipeline's backlog.
+    pub fn ingest_backlog_waited(&self, system: &str, waited: Duration) {
+        self.ingest_backlog_wait
+            .get_or_create(&SystemLabels {
+                system: system.to_owned(),
+            })
+            .inc_by(waited.as_secs_f64());
     }
 
     /// The readiness check `dependency` (`bus`, `database`, ...) passed or not.

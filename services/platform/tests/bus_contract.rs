@@ -14,6 +14,7 @@ use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{
     Binding, BusError, DeadLetter, Delivery, Handler, Outcome, RetryPolicy, Subscription, queues,
 };
+use ferry_platform::connector::ingest::Backlog;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use support::{Db, Kind, TestBus, collect, command, event, next, nothing_more, recorder};
 
@@ -64,6 +65,7 @@ contract!(
     outbox_publishes_only_what_committed,
     headers_and_body_survive_the_trip,
     queue_depth_counts_waiting_messages,
+    a_bulk_page_waits_while_the_pipeline_is_busy,
 );
 
 fn fast_retry(max_attempts: u32) -> RetryPolicy {
@@ -260,6 +262,71 @@ async fn queue_depth_counts_waiting_messages(kind: Kind) {
     assert_eq!(collect(&mut received, 2, 10).await.len(), 2);
     mapper.stop(Duration::from_secs(2)).await;
     assert_eq!(t.bus.queue_depth(queues::MAPPER).await.unwrap(), Some(0));
+    t.cleanup().await;
+}
+
+/// The connector kit's `Backlog`: a bulk page's turn comes only once fewer than `max`
+/// messages wait in the pipeline's queues and the connector's outbox together.
+async fn a_bulk_page_waits_while_the_pipeline_is_busy(kind: Kind) {
+    let t = TestBus::new(kind).await;
+    let (db, _guard) = support::database(match kind {
+        Kind::InProcess | Kind::InProcessDurable => Db::Sqlite,
+        Kind::Rabbit => Db::Postgres,
+    })
+    .await;
+    let outbox = Outbox::new("tester");
+    let backlog = Backlog::new(t.bus.clone(), 3);
+    let subscription = Subscription::new(queues::MAPPER, queues::bindings(queues::MAPPER));
+    t.bus.declare(&subscription).await.unwrap();
+    for body in ["one", "two"] {
+        t.bus
+            .publish(event("mailchimp.customer.observed", body))
+            .await
+            .unwrap();
+    }
+    let txn = db.begin().await.unwrap();
+    outbox
+        .enqueue(&txn, &command("sys.thing.create", "unpublished"))
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    // Two ready in the mapper's queue (RabbitMQ counts a moment after the confirm) and one in
+    // the outbox: three ahead.
+    let mut ahead = 0;
+    for _ in 0..50 {
+        ahead = backlog.ahead(&db, &outbox).await.unwrap();
+        if ahead == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ahead, 3);
+    let waiting = {
+        let (backlog, db, outbox) = (backlog.clone(), db.clone(), outbox.clone());
+        tokio::spawn(async move { backlog.room(&db, &outbox, "test").await.map(|_| ()) })
+    };
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        !waiting.is_finished(),
+        "three ahead with a maximum of 3: the page waits"
+    );
+    // The mapper consumes its two: one is left ahead, the page goes.
+    let (handler, mut received) = recorder(|_| Outcome::Ack);
+    let mapper = t.bus.subscribe(subscription, handler).await.unwrap();
+    assert_eq!(collect(&mut received, 2, 10).await.len(), 2);
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the page goes once the mapper consumed")
+        .unwrap()
+        .unwrap();
+    // A maximum of 0 never waits.
+    drop(
+        Backlog::new(t.bus.clone(), 0)
+            .room(&db, &outbox, "test")
+            .await
+            .unwrap(),
+    );
+    mapper.stop(Duration::from_secs(2)).await;
     t.cleanup().await;
 }
 

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ferry_platform::connector::poll::{
-    self, AdaptiveInterval, CreatePollTables, PollError, PollLeases, PollScheduler, PollSettings,
-    Poller,
+    self, AdaptiveInterval, CreatePollRequests, CreatePollTables, PollError, PollLeases,
+    PollScheduler, PollSettings, Poller,
 };
 use ferry_platform::connector::slots::{ConnectionSlots, SlotSettings};
 use ferry_platform::db::{self, testing};
@@ -27,7 +27,7 @@ struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreatePollTables)]
+        vec![Box::new(CreatePollTables), Box::new(CreatePollRequests)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -168,9 +168,15 @@ struct Span {
 #[derive(Default)]
 struct Journal {
     spans: Mutex<Vec<Span>>,
+    /// Requests served: by which replica, of which integration, what.
+    served: Mutex<Vec<(usize, IntegrationId, String)>>,
 }
 
 impl Journal {
+    fn served(&self) -> Vec<(usize, IntegrationId, String)> {
+        self.served.lock().unwrap().clone()
+    }
+
     fn spans(&self) -> Vec<Span> {
         self.spans.lock().unwrap().clone()
     }
@@ -226,6 +232,15 @@ impl Drop for Close {
 impl Poller for Recording {
     fn integrations(&self) -> Vec<IntegrationId> {
         self.integrations.lock().unwrap().clone()
+    }
+
+    async fn serve(&self, integration: IntegrationId, request: String) -> Result<u64, PollError> {
+        self.journal
+            .served
+            .lock()
+            .unwrap()
+            .push((self.replica, integration, request));
+        self.poll(integration).await
     }
 
     async fn poll(&self, integration: IntegrationId) -> Result<u64, PollError> {
@@ -365,6 +380,32 @@ async fn schedulers_share_and_rebalance(backend: Backend) {
     // A trigger through a replica that does not own the integration reaches its owner.
     let target = r1.scheduler.owned()[0];
     r0.scheduler.trigger(target).await.unwrap();
+
+    // Requests (an operator's sync) are served once each, by the owner, in place of polls
+    // (never beside them): one made through another replica, one through the owner itself.
+    r0.scheduler
+        .request(target, "full sync".into())
+        .await
+        .unwrap();
+    r1.scheduler
+        .request(target, "reconcile".into())
+        .await
+        .unwrap();
+    eventually("both requests served", Duration::from_secs(5), || {
+        journal.served().len() == 2
+    })
+    .await;
+    let mut served = journal.served();
+    served.sort_by(|a, b| a.2.cmp(&b.2));
+    assert_eq!(
+        served,
+        vec![
+            (1, target, "full sync".to_owned()),
+            (1, target, "reconcile".to_owned())
+        ]
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(journal.served().len(), 2, "each request is served once");
 
     // One leaves gracefully: the others take its integrations at once (6/6).
     r2.shutdown.cancel();

@@ -8,8 +8,12 @@
 //!   unpolled for longer than two lease periods, and no two replicas' polls of one integration
 //!   ever overlap.
 //! - `three_mailchimp_connectors_share_ten_connections`: three MailChimp connector processes
-//!   read one account at once (full syncs in small pages, 150 ms per request): the sandbox
-//!   records at most 10 requests in flight for the key and no 429 of the connection cap.
+//!   read one account at once (full syncs in small pages, 150 ms per request; polling off, so
+//!   each replica runs the syncs it is asked for itself): the sandbox records at most 10
+//!   requests in flight for the key and no 429 of the connection cap.
+//! - `an_operators_sync_runs_on_the_poll_owner`: two polling MailChimp connector processes
+//!   each asked for a full sync: both syncs run on the replica owning the integration's
+//!   polling, one after the other in place of its polls, none on the other replica.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -22,7 +26,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ferry_e2e::{Cluster, ClusterOptions, Integration, ServiceKind, System, eventually};
 use ferry_platform::connector::poll::{
-    AdaptiveInterval, CreatePollTables, PollError, PollScheduler, PollSettings, Poller,
+    AdaptiveInterval, CreatePollRequests, CreatePollTables, PollError, PollScheduler, PollSettings,
+    Poller,
 };
 use ferry_platform::db::{self, testing};
 use ferry_proto::IntegrationId;
@@ -47,7 +52,7 @@ struct Migrator;
 #[async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreatePollTables)]
+        vec![Box::new(CreatePollTables), Box::new(CreatePollRequests)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -327,11 +332,16 @@ async fn three_mailchimp_connectors_share_ten_connections() -> anyhow::Result<()
     options
         .instances_of
         .insert(ServiceKind::ConnectorMailchimp, 3);
-    // Small pages: each full sync wants many requests at once.
-    options
-        .own_toml
-        .insert(ServiceKind::ConnectorMailchimp, "page_size = 5".into());
-    let cluster = Cluster::start(options, Integration::for_seed(&seed)).await?;
+    // Small pages: each full sync wants many requests at once. Without polling each replica
+    // runs the syncs asked of it (with polling they would all go to the poll owner).
+    options.own_toml.insert(
+        ServiceKind::ConnectorMailchimp,
+        "page_size = 5\npoll_enabled = false".into(),
+    );
+    // Without polling there is no initial sync to wait for: the integration is set up here.
+    options.set_up_integration = false;
+    let mut cluster = Cluster::start(options, Integration::for_seed(&seed)).await?;
+    cluster.configure_integration().await?;
     cluster
         .sandbox
         .add_fault(
@@ -351,6 +361,26 @@ async fn three_mailchimp_connectors_share_ten_connections() -> anyhow::Result<()
         "{} MailChimp connectors",
         replicas.len()
     );
+    // Every replica has heard of the integration from the registry.
+    for url in &replicas {
+        eventually(
+            "the integration served",
+            Duration::from_secs(30),
+            || async {
+                let r = http
+                    .get(format!(
+                        "{url}/api/v1/mailchimp/integrations/{}/progress",
+                        cluster.integration.id
+                    ))
+                    .bearer_auth(&cluster.read_token)
+                    .send()
+                    .await?;
+                ensure!(r.status().is_success(), "{url}: {}", r.status());
+                Ok(())
+            },
+        )
+        .await?;
+    }
     // Every replica reads the whole account at once (3 x up to 10 pages in flight wanted).
     for round in 0..2 {
         for url in &replicas {
@@ -399,5 +429,59 @@ async fn three_mailchimp_connectors_share_ten_connections() -> anyhow::Result<()
         "{refused} requests refused by the 10-connection cap"
     );
     ensure!(peak >= 6, "the replicas did not contend (peak {peak})");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_sync_runs_on_the_poll_owner() -> anyhow::Result<()> {
+    let seed = Seed::default_shop();
+    let mut options = ClusterOptions::new("polling_sync_on_owner");
+    options
+        .instances_of
+        .insert(ServiceKind::ConnectorMailchimp, 2);
+    let cluster = Cluster::start(options, Integration::for_seed(&seed)).await?;
+    cluster.wait_mailchimp_synced().await?;
+    let http = reqwest::Client::new();
+    let replicas: Vec<String> = cluster
+        .services
+        .iter()
+        .filter(|s| s.kind == ServiceKind::ConnectorMailchimp)
+        .map(|s| s.admin_url.clone())
+        .collect();
+    ensure!(
+        replicas.len() == 2,
+        "{} MailChimp connectors",
+        replicas.len()
+    );
+    for url in &replicas {
+        let r = http
+            .post(format!(
+                "{url}/api/v1/mailchimp/integrations/{}/sync",
+                cluster.integration.id
+            ))
+            .bearer_auth(&cluster.operator_token)
+            .json(&json!({"mode": "full", "resources": ["products"]}))
+            .send()
+            .await?;
+        ensure!(r.status().as_u16() == 202, "sync on {url}: {}", r.status());
+    }
+    const SERVED: &str = "requested MailChimp sync running on the poll owner";
+    eventually("both syncs served", Duration::from_secs(60), || async {
+        let served = cluster.log_counts(ServiceKind::ConnectorMailchimp, SERVED);
+        ensure!(
+            served.iter().sum::<usize>() == 2,
+            "served so far: {served:?}"
+        );
+        Ok(())
+    })
+    .await?;
+    let served = cluster.log_counts(ServiceKind::ConnectorMailchimp, SERVED);
+    let asked = cluster.log_counts(ServiceKind::ConnectorMailchimp, "MailChimp sync requested");
+    eprintln!("sync on owner: asked {asked:?}, served {served:?}");
+    ensure!(asked == [1, 1], "each replica took one call: {asked:?}");
+    ensure!(
+        served == [2, 0] || served == [0, 2],
+        "both syncs on the poll owner: {served:?}"
+    );
     Ok(())
 }

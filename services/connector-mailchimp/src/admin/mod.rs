@@ -6,7 +6,7 @@
 //! | `POST /mailchimp/connection-test` | tests credentials given in the body (`api_key`, optional `base_url`): ping + account name; the key is never echoed, logged or stored; the base URL goes through the egress guard (`[egress]`), and a failure says what failed (`error.code`) without the remote's body |
 //! | `POST /mailchimp/integrations/{id}/connection-test` | tests the connection held for an integration (the registry's "test saved connection": no credentials travel); `?revision=N`: 409 until this replica serves revision `N` |
 //! | `GET /mailchimp/integrations` | the connections served (no secrets) |
-//! | `POST /mailchimp/integrations/{id}/sync` | starts a `full` or `incremental` sync (all or some resources); answers 202 |
+//! | `POST /mailchimp/integrations/{id}/sync` | starts a `full`, `incremental` or `reconcile` sync (all or some resources) on the replica owning the integration's polling; answers 202 |
 //! | `GET /mailchimp/integrations/{id}/cursors` | poll watermarks and the progress of the running / last sync per resource |
 //! | `GET /mailchimp/integrations/{id}/progress` | per enabled resource: done, total, percent, rate over the last 20 s, time left, state (the connector kit's [`IntegrationProgress`]), from the kit's `connector_runs` rows, so any replica answers |
 //! | `GET /mailchimp/integrations/{id}/api-stats` | MailChimp calls by operation and outcome, retries, calls in flight, last error |
@@ -142,7 +142,10 @@ pub struct SyncStarted {
     pub resources: Vec<Resource>,
 }
 
-/// Starts a sync; follow it with the progress (or cursors) endpoint.
+/// Starts a sync; follow it with the progress (or cursors) endpoint. The replica owning the
+/// integration's polling runs it (in place of its next poll, within a third of a poll lease),
+/// so it never runs beside a poll of the same integration; without polling, or for an
+/// integration that is not live, the replica that took the call does.
 #[utoipa::path(
     post,
     path = "/mailchimp/integrations/{integration_id}/sync",
@@ -174,24 +177,33 @@ async fn sync(
         ));
     }
     tracing::info!(by = %who.name, integration = %integration.id(), mode = ?body.mode, "MailChimp sync requested");
-    let ingester = state.ingester.clone();
-    let shutdown = state.shutdown.clone();
-    let mode = body.mode;
-    let run = resources.clone();
-    let task_integration = integration.clone();
-    tokio::spawn(async move {
-        for resource in run {
+    let request = crate::ingest::SyncRequest {
+        mode: body.mode,
+        resources: resources.clone(),
+    };
+    // The replica owning the integration's polling runs it, never beside its polls; without
+    // polling (or for an integration not live), this replica does.
+    let handed_over = state
+        .ingester
+        .request_sync(&integration, &request)
+        .await
+        .map_err(ApiError::internal)?;
+    if !handed_over {
+        let ingester = state.ingester.clone();
+        let shutdown = state.shutdown.clone();
+        let task_integration = integration.clone();
+        tokio::spawn(async move {
             tokio::select! {
-                _ = shutdown.cancelled() => return,
-                result = ingester.sync(&task_integration, resource, mode) => {
+                _ = shutdown.cancelled() => {}
+                result = ingester.run_request(&task_integration, &request) => {
                     if let Err(error) = result {
-                        tracing::warn!(%error, resource = resource.as_str(), "requested MailChimp sync failed");
-                        return;
+                        tracing::warn!(%error, "requested MailChimp sync failed");
                     }
                 }
             }
-        }
-    });
+        });
+    }
+    let mode = body.mode;
     Ok(HttpResponse::Accepted().json(SyncStarted {
         integration_id: integration.id().to_string(),
         mode,

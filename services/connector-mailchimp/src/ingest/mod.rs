@@ -58,9 +58,16 @@
 //!
 //! **Full sync (backfill)**: reads every record regardless of fingerprints, fetching pages
 //! concurrently (up to the integration's connection share) while earlier pages are being
-//! committed; progress (total, records published, parked and skipped, and recent samples for
-//! the rate and time left) is in the resource's `connector_runs` row, written with each page,
-//! shown by the admin API (`GET .../cursors`, `GET .../progress`).
+//! committed; each page of a full or reconciling sync waits while `backfill_backlog` messages
+//! are ahead in the pipeline's queues (the kit's `Backlog`), so the live changes of every
+//! integration are not queued behind a backfill; progress (total, records published, parked
+//! and skipped, and recent samples for the rate and time left) is in the resource's
+//! `connector_runs` row, written with each page, shown by the admin API (`GET .../cursors`,
+//! `GET .../progress`).
+//!
+//! **Operators' syncs** (`POST .../sync`) run on the replica owning the integration's polling
+//! ([`Ingester::request_sync`], the kit's `PollScheduler::request`), in place of a poll and
+//! under its fence, never beside it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,7 +77,7 @@ use ferry_platform::bus::outbox::Outbox;
 use ferry_platform::bus::{Bus, queues};
 use ferry_platform::connector::cursors::{cursor_row, run_row};
 use ferry_platform::connector::ingest::{PageError, Pipeline};
-use ferry_platform::connector::poll::{PollError, PollServed};
+use ferry_platform::connector::poll::{PollError, PollScheduler, PollServed};
 use ferry_proto::System;
 use sea_orm::{DatabaseConnection, DbErr};
 use serde::{Deserialize, Serialize};
@@ -162,6 +169,8 @@ pub struct SyncReport {
 /// Reads MailChimp and publishes what changed.
 pub struct Ingester {
     db: DatabaseConnection,
+    /// The replica's poll scheduler, once polling runs (operators' syncs go to the owner).
+    scheduler: Arc<std::sync::OnceLock<PollScheduler>>,
     pipeline: Pipeline,
     integrations: Arc<Integrations>,
     initial_sync: bool,
@@ -186,14 +195,56 @@ impl Ingester {
                 outbox,
                 System::Mailchimp,
                 queues::CONNECTOR_MAILCHIMP,
-            ),
+            )
+            .with_backlog(section.backfill_backlog),
             db,
+            scheduler: Arc::default(),
             integrations,
             initial_sync: section.initial_sync,
             page_size: section.page_size.clamp(1, 1000),
             overlap: Duration::from_secs(section.poll_overlap_secs),
             reconcile_every: Duration::from_secs(section.reconcile_interval_secs),
         }
+    }
+
+    /// Sends the operators' syncs of live integrations to their poll owner through
+    /// `scheduler` (this replica's, once polling runs).
+    pub fn set_scheduler(&self, scheduler: PollScheduler) {
+        let _ = self.scheduler.set(scheduler);
+    }
+
+    /// Has `request` run by the replica owning `integration`'s polling (under its fence, in
+    /// place of a poll), when polling runs and the integration is live; answers whether it
+    /// was handed over (else the caller runs it).
+    pub async fn request_sync(
+        &self,
+        integration: &Integration,
+        request: &SyncRequest,
+    ) -> Result<bool, DbErr> {
+        let Some(scheduler) = self.scheduler.get() else {
+            return Ok(false);
+        };
+        if !self.integrations.is_active(integration.id()) {
+            return Ok(false);
+        }
+        let text = serde_json::to_string(request).map_err(|e| DbErr::Custom(e.to_string()))?;
+        scheduler.request(integration.id(), text).await?;
+        Ok(true)
+    }
+
+    /// Runs `request`'s syncs of `integration`, one resource after another; answers the
+    /// records published or parked. Stops at the first failure.
+    pub async fn run_request(
+        &self,
+        integration: &Integration,
+        request: &SyncRequest,
+    ) -> Result<u64, IngestError> {
+        let mut changes = 0;
+        for resource in &request.resources {
+            let report = self.sync(integration, *resource, request.mode).await?;
+            changes += report.published + report.rejected;
+        }
+        Ok(changes)
     }
 
     /// The integrations.
@@ -406,6 +457,32 @@ impl PollServed for Ingester {
         }
         first_error.map_or(Ok(changes), Err)
     }
+
+    /// An operator's sync ([`SyncRequest`]) handed to this replica, the poll owner.
+    async fn serve_request(
+        &self,
+        integration: Arc<Integration>,
+        request: String,
+    ) -> Result<u64, PollError> {
+        let request: SyncRequest = match serde_json::from_str(&request) {
+            Ok(request) => request,
+            Err(error) => {
+                tracing::warn!(integration = %integration.id(), %error, "unreadable sync request dropped; polling instead");
+                return self.poll_integration(integration).await;
+            }
+        };
+        tracing::info!(integration = %integration.id(), mode = request.mode.as_str(), "requested MailChimp sync running on the poll owner");
+        Ok(self.run_request(&integration, &request).await?)
+    }
+}
+
+/// An operator's sync ([`Ingester::request_sync`]): a mode and the resources, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// The mode.
+    pub mode: SyncMode,
+    /// The resources, synced in this order.
+    pub resources: Vec<Resource>,
 }
 
 /// The ends of syncs not stored yet: their cursors and runs.

@@ -83,7 +83,6 @@ impl Ingester {
                 since.to_rfc3339_opts(SecondsFormat::Secs, false),
             ));
         }
-        let force = mode == SyncMode::Full;
         let mut pages = self
             .pages(
                 integration,
@@ -99,7 +98,7 @@ impl Ingester {
             if page.items.is_empty() {
                 break;
             }
-            self.commit_page(integration, resource, page, force, run, sync, &mut report)
+            self.commit_page(integration, resource, page, mode, run, sync, &mut report)
                 .await?;
         }
         Ok(report)
@@ -247,7 +246,7 @@ impl Ingester {
                 items,
                 total_items: total,
             },
-            false,
+            SyncMode::Incremental,
             run,
             sync,
             report,
@@ -255,13 +254,16 @@ impl Ingester {
         .await
     }
 
+    /// Commits a page read in full: in a full sync every record is published (`force`); a
+    /// page of a full or reconciling sync is a bulk one, which waits for the pipeline's
+    /// backlog ([`ferry_platform::connector::ingest::Backlog`]) so live changes go first.
     #[allow(clippy::too_many_arguments)]
     async fn commit_page(
         &self,
         integration: &Integration,
         resource: Resource,
         mut page: Page,
-        force: bool,
+        mode: SyncMode,
         run: Uuid,
         sync: &mut run_row::Model,
         report: &mut SyncReport,
@@ -270,6 +272,7 @@ impl Ingester {
             report.calls += complete_variants(integration, &mut page.items).await?;
         }
         let started = std::time::Instant::now();
+        let force = mode == SyncMode::Full;
         let batch = self
             .decide(integration, resource, &page.items, force, run)
             .await?;
@@ -290,7 +293,11 @@ impl Ingester {
         sync.sample(Utc::now());
         // The page's events and cross-references, its seen versions and the sync's progress,
         // in one transaction fenced by the poll lease (connector kit).
-        let page = self.pipeline.open(&batch.page).await?;
+        let page = if mode == SyncMode::Incremental {
+            self.pipeline.open(&batch.page).await?
+        } else {
+            self.pipeline.open_bulk(&batch.page).await?
+        };
         store::put_seen(page.txn(), integration.id(), resource.as_str(), &versions).await?;
         store::CURSORS
             .put_runs(page.txn(), std::slice::from_ref(sync))

@@ -135,7 +135,8 @@ impl Ingest {
                 outbox,
                 System::Mpluskassa,
                 queues::CONNECTOR_MPLUSKASSA,
-            ),
+            )
+            .with_backlog(config.backfill_backlog),
             integrations,
             config,
             progress: Arc::default(),

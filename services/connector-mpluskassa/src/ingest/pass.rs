@@ -27,6 +27,8 @@ pub(super) struct EntityPass<'a> {
     pub(super) integration: &'a Integration,
     pub(super) entity: SyncEntity,
     pub(super) run: Uuid,
+    /// A full pass (from marker 0): its pages wait for the pipeline's backlog.
+    pub(super) bulk: bool,
 }
 
 impl<'a> EntityPass<'a> {
@@ -34,21 +36,28 @@ impl<'a> EntityPass<'a> {
         ingest: &'a Ingest,
         integration: &'a Integration,
         entity: SyncEntity,
+        from: i64,
     ) -> Self {
         Self {
             ingest,
             integration,
             entity,
             run: Uuid::now_v7(),
+            bulk: from == 0,
         }
     }
 
     /// Commits `batch` with the cursor at its position, the page's counts and the pass's
-    /// progress, in one transaction (parked records sent first, confirmed).
+    /// progress, in one transaction (parked records sent first, confirmed); a full pass's
+    /// page first waits for the pipeline's backlog (the kit's `Backlog`).
     pub(super) async fn commit_page(&self, batch: &Batch) -> Result<(), IngestError> {
         let (ingest, id) = (self.ingest, self.integration.id());
         let progress = ingest.page_progress(id, self.entity, batch);
-        let page = ingest.pipeline.open(batch).await?;
+        let page = if self.bulk {
+            ingest.pipeline.open_bulk(batch).await?
+        } else {
+            ingest.pipeline.open(batch).await?
+        };
         CURSORS
             .advance(
                 page.txn(),
@@ -101,7 +110,7 @@ impl Ingest {
         cursor: i64,
     ) -> Result<EntityReport, IngestError> {
         let limit = self.config.page_size.clamp(1, 1000);
-        let mut pass = EntityPass::new(self, integration, entity);
+        let mut pass = EntityPass::new(self, integration, entity, cursor);
         let pass = &mut pass;
         match entity {
             SyncEntity::Relations => {

@@ -32,7 +32,7 @@ impl Ingest {
         if records.is_empty() {
             return Ok(EntityReport::default());
         }
-        let pass = EntityPass::new(self, integration, SyncEntity::Stock);
+        let pass = EntityPass::new(self, integration, SyncEntity::Stock, cursor);
         let mut batch = ferry_platform::connector::ingest::Checkpoint::batch(&pass);
         batch.reach(cursor);
         let skus = self.article_skus(integration, &records).await?;

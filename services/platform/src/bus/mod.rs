@@ -60,6 +60,15 @@ pub mod queues {
     pub const ORDER_ORCHESTRATOR: &str = "order-orchestrator";
     /// notifier.
     pub const NOTIFIER: &str = "notifier";
+    /// The queues a live change passes through on its way to the other system (every one
+    /// but the notifier's, which only observes): what a backfill waits for
+    /// ([`crate::connector::ingest::Backlog`]).
+    pub const PIPELINE: [&str; 4] = [
+        MAPPER,
+        ORDER_ORCHESTRATOR,
+        CONNECTOR_MAILCHIMP,
+        CONNECTOR_MPLUSKASSA,
+    ];
     /// All of them, for the parking lot.
     pub const ALL: [&str; 5] = [
         CONNECTOR_MAILCHIMP,

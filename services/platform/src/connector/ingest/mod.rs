@@ -4,6 +4,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
+//! | [`backlog`] | [`Backlog`]: a bulk page (backfill, reconciliation) waits while the pipeline's queues hold `max` messages, so live changes are not queued behind a backfill |
 //! | [`batch`] | [`Batch`]: what a page decided (events, parked records, skips, cross-references, the position reached), built record by record by the connector's conversion |
 //! | [`park`] | [`Parked`]: a record that cannot be converted, as a dead letter of the connector's queue (its reason in the headers, the raw record, bounded, in the body) |
 //! | [`offsets`] | [`offsets::pages`]: the pages of a counted collection read by offset, fetched concurrently and yielded in order, the newest first where the API keeps creation order |
@@ -16,12 +17,14 @@
 //! so nothing is skipped silently: it reaches the parking lot with the reason, and the
 //! activity log shows it. A replica that lost the integration's poll lease commits nothing.
 
+pub mod backlog;
 pub mod batch;
 pub mod offsets;
 pub mod page;
 pub mod park;
 pub mod source;
 
+pub use backlog::Backlog;
 pub use batch::{Batch, EncodeError, Scope};
 pub use page::{OpenPage, PageError, Pipeline};
 pub use park::Parked;

@@ -18,6 +18,7 @@ use crate::bus::{Bus, Subscription};
 use crate::connector::Xrefs;
 use crate::connector::poll::check_current;
 
+use super::backlog::{Backlog, Turn};
 use super::batch::{Batch, Scope};
 
 /// Why a page was not committed.
@@ -39,6 +40,7 @@ pub struct Pipeline {
     outbox: Outbox,
     system: System,
     queue: &'static str,
+    backlog: Backlog,
 }
 
 impl Pipeline {
@@ -52,11 +54,19 @@ impl Pipeline {
     ) -> Self {
         Self {
             db,
+            backlog: Backlog::new(bus.clone(), super::backlog::DEFAULT_MAX),
             bus,
             outbox,
             system,
             queue,
         }
+    }
+
+    /// The same pipeline whose bulk pages ([`Pipeline::open_bulk`]) wait while `max` or more
+    /// messages are ahead of them (0: never; default [`super::backlog::DEFAULT_MAX`]).
+    pub fn with_backlog(mut self, max: u64) -> Self {
+        self.backlog = Backlog::new(self.bus.clone(), max);
+        self
     }
 
     /// The database.
@@ -88,6 +98,26 @@ impl Pipeline {
     /// transaction holding its events (in the outbox) and cross-references. The caller writes
     /// its cursor on [`OpenPage::txn`] and calls [`OpenPage::commit`].
     pub async fn open(&self, batch: &Batch) -> Result<OpenPage<'_>, PageError> {
+        self.open_with(batch, None).await
+    }
+
+    /// [`Pipeline::open`] for a page of a bulk run (a backfill, a reconciliation): first
+    /// waits until the pipeline's backlog leaves room ([`Backlog`]), and holds this
+    /// replica's turn until the page commits, so live changes never wait behind more than
+    /// the backlog's maximum.
+    pub async fn open_bulk(&self, batch: &Batch) -> Result<OpenPage<'_>, PageError> {
+        let turn = self
+            .backlog
+            .room(&self.db, &self.outbox, self.system.as_str())
+            .await?;
+        self.open_with(batch, Some(turn)).await
+    }
+
+    async fn open_with(
+        &self,
+        batch: &Batch,
+        turn: Option<Turn>,
+    ) -> Result<OpenPage<'_>, PageError> {
         let dlq = Subscription::dead_letter_queue(self.queue);
         for message in &batch.parked {
             self.bus
@@ -106,6 +136,7 @@ impl Pipeline {
             txn,
             outbox: &self.outbox,
             events: !batch.events.is_empty(),
+            _turn: turn,
         })
     }
 }
@@ -115,6 +146,8 @@ pub struct OpenPage<'a> {
     txn: DatabaseTransaction,
     outbox: &'a Outbox,
     events: bool,
+    /// A bulk page's turn ([`Pipeline::open_bulk`]), released when the page is done.
+    _turn: Option<Turn>,
 }
 
 impl OpenPage<'_> {

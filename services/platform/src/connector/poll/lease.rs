@@ -16,7 +16,7 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{DatabaseBackend, QuerySelect, Set};
 
-use super::tables::{poll_lease, replica};
+use super::tables::{poll_lease, poll_request, replica};
 
 /// One lease this replica holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +247,52 @@ impl PollLeases {
         Ok(())
     }
 
+    /// Asks the owner of `integration`, whichever replica it is, to serve `request` (the
+    /// connector's own JSON, e.g. a full sync of some resources) instead of its next poll.
+    /// Each request is served once, by the replica owning the lease when it is read.
+    pub async fn request_with<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        integration: IntegrationId,
+        request: &str,
+    ) -> Result<(), DbErr> {
+        poll_request::Entity::insert(poll_request::ActiveModel {
+            system: Set(self.sys()),
+            id: Set(Uuid::now_v7()),
+            integration_id: Set(integration.as_uuid()),
+            request: Set(request.to_owned()),
+            requested_at: Set(Utc::now()),
+        })
+        .exec_without_returning(db)
+        .await?;
+        self.request(db, integration).await
+    }
+
+    /// Takes the requests waiting for `integration` (oldest first): they are this replica's
+    /// to serve, and gone from the table.
+    pub async fn take_requests<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        integration: IntegrationId,
+    ) -> Result<Vec<String>, DbErr> {
+        let rows = poll_request::Entity::find()
+            .filter(poll_request::Column::System.eq(self.sys()))
+            .filter(poll_request::Column::IntegrationId.eq(integration.as_uuid()))
+            .all(db)
+            .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        poll_request::Entity::delete_many()
+            .filter(poll_request::Column::System.eq(self.sys()))
+            .filter(poll_request::Column::Id.is_in(rows.iter().map(|r| r.id)))
+            .exec(db)
+            .await?;
+        let mut rows = rows;
+        rows.sort_by_key(|r| r.id);
+        Ok(rows.into_iter().map(|r| r.request).collect())
+    }
+
     /// Clears the "poll now" request of a lease this replica holds (it is being served).
     pub async fn clear_request<C: ConnectionTrait>(
         &self,
@@ -264,12 +310,17 @@ impl PollLeases {
         Ok(())
     }
 
-    /// Forgets the lease of a deleted integration.
+    /// Forgets the lease (and the waiting requests) of a deleted integration.
     pub async fn forget<C: ConnectionTrait>(
         &self,
         db: &C,
         integration: IntegrationId,
     ) -> Result<(), DbErr> {
+        poll_request::Entity::delete_many()
+            .filter(poll_request::Column::System.eq(self.sys()))
+            .filter(poll_request::Column::IntegrationId.eq(integration.as_uuid()))
+            .exec(db)
+            .await?;
         poll_lease::Entity::delete_many()
             .filter(poll_lease::Column::System.eq(self.sys()))
             .filter(poll_lease::Column::IntegrationId.eq(integration.as_uuid()))

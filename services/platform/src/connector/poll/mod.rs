@@ -3,7 +3,7 @@
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`tables`] | `connector_replicas`, `connector_poll_leases`, `connector_slots`, `connector_slot_demand` and their migration [`CreatePollTables`] |
+//! | [`tables`] | `connector_replicas`, `connector_poll_leases`, `connector_slots`, `connector_slot_demand` and their migration [`CreatePollTables`]; `connector_poll_requests` ([`CreatePollRequests`]) |
 //! | [`lease`] | [`PollLeases`]: heartbeats, take / renew / release, "poll now" requests; [`Fence`]: the check before a commit |
 //! | [`schedule`] | [`PollScheduler`] running a connector's [`Poller`]; [`AdaptiveInterval`]; [`PollSettings`] |
 //!
@@ -18,7 +18,10 @@
 //! holding the row until it commits, so a take-over waits). A replica killed with `kill -9`
 //! stops renewing: its leases expire after at most one lease period and the others take them
 //! at their next tick (a third of a lease), well within two lease periods. A graceful stop
-//! releases at once.
+//! releases at once. An operator's request (a full sync, a reconciliation:
+//! [`PollScheduler::request`]) is served by the owner in place of a poll, under its fence,
+//! whichever replica received it (through `connector_poll_requests`), so it never runs beside
+//! the owner's polls either.
 //!
 //! **Defaults and budget** ([`PollSettings::default`]): lease 15 s (renewed every 5 s); 64
 //! polls at once per replica; 1 s between polls of an integration that just changed, doubling
@@ -36,4 +39,4 @@ pub mod tables;
 
 pub use lease::{Fence, Held, LEASE_LOST, PollLeases, check_current, with_fence};
 pub use schedule::{AdaptiveInterval, PollError, PollScheduler, PollServed, PollSettings, Poller};
-pub use tables::CreatePollTables;
+pub use tables::{CreatePollRequests, CreatePollTables};

@@ -49,6 +49,14 @@ pub trait Poller: Send + Sync + 'static {
     /// pages call [`super::check_current`] in their transaction. The scheduler records each
     /// poll that succeeds (`ferry_poll_last_success_timestamp_seconds`).
     async fn poll(&self, integration: IntegrationId) -> Result<u64, PollError>;
+
+    /// Serves an operator's `request` for `integration` ([`PollScheduler::request`]: the
+    /// connector's own JSON) in place of a poll, under the same fence; answers the changes
+    /// found. The default polls.
+    async fn serve(&self, integration: IntegrationId, request: String) -> Result<u64, PollError> {
+        let _ = request;
+        self.poll(integration).await
+    }
 }
 
 /// A [`Poller`] over a connector's served [`Integrations`]: polls the live ones, asks
@@ -65,6 +73,16 @@ pub trait PollServed: Send + Sync + 'static {
     /// Polls `integration` once; answers how many changes it found (0: idle).
     async fn poll_integration(&self, integration: Arc<Self::Integration>)
     -> Result<u64, PollError>;
+
+    /// Serves an operator's `request` ([`Poller::serve`]); the default polls.
+    async fn serve_request(
+        &self,
+        integration: Arc<Self::Integration>,
+        request: String,
+    ) -> Result<u64, PollError> {
+        let _ = request;
+        self.poll_integration(integration).await
+    }
 }
 
 #[async_trait]
@@ -80,6 +98,13 @@ impl<P: PollServed> Poller for P {
     async fn poll(&self, integration: IntegrationId) -> Result<u64, PollError> {
         match self.served().get(integration) {
             Some(served) => self.poll_integration(served).await,
+            None => Ok(0),
+        }
+    }
+
+    async fn serve(&self, integration: IntegrationId, request: String) -> Result<u64, PollError> {
+        match self.served().get(integration) {
+            Some(served) => self.serve_request(served, request).await,
             None => Ok(0),
         }
     }
@@ -151,8 +176,13 @@ struct Owned {
     generation: i64,
     stop: CancellationToken,
     now: Arc<Notify>,
+    /// Operators' requests to serve before the next poll.
+    requests: Requests,
     task: JoinHandle<()>,
 }
+
+/// The requests an owned integration's task serves next.
+type Requests = Arc<Mutex<std::collections::VecDeque<String>>>;
 
 struct Inner {
     db: DatabaseConnection,
@@ -239,6 +269,29 @@ impl PollScheduler {
             .request(&self.inner.db, integration)
             .await?;
         // Also look again now: a new integration may be unowned yet.
+        self.inner.wake.notify_one();
+        Ok(())
+    }
+
+    /// Has `request` (the connector's own JSON: a full sync, a reconciliation, ...) served
+    /// by the replica owning `integration`'s polling, under its fence, in place of a poll: at
+    /// once when that is this replica, else through `connector_poll_requests`, which the owner
+    /// reads within a third of a lease. So an operator's sync never runs beside the owner's
+    /// polls, whichever replica took the API call.
+    pub async fn request(
+        &self,
+        integration: IntegrationId,
+        request: String,
+    ) -> Result<(), sea_orm::DbErr> {
+        if let Some(o) = self.owned_map().get(&integration) {
+            lock(&o.requests).push_back(request);
+            o.now.notify_one();
+            return Ok(());
+        }
+        self.inner
+            .leases
+            .request_with(&self.inner.db, integration, &request)
+            .await?;
         self.inner.wake.notify_one();
         Ok(())
     }
@@ -348,9 +401,8 @@ impl PollScheduler {
             self.ensure_running(h.integration, h.generation);
             if h.requested {
                 inner.leases.clear_request(db, h.integration).await?;
-                if let Some(o) = self.owned_map().get(&h.integration) {
-                    o.now.notify_one();
-                }
+                let requests = inner.leases.take_requests(db, h.integration).await?;
+                self.hand_over(h.integration, requests);
             }
         }
         if mine.len() < share {
@@ -369,11 +421,22 @@ impl PollScheduler {
                 if let Some(generation) = inner.leases.try_take(db, id).await? {
                     tracing::info!(integration = %id, generation, "poll lease taken");
                     self.ensure_running(id, generation);
+                    // Requests made while nobody owned it.
+                    let requests = inner.leases.take_requests(db, id).await?;
+                    self.hand_over(id, requests);
                     count += 1;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Gives `requests` to the task of owned `integration` and wakes it.
+    fn hand_over(&self, integration: IntegrationId, requests: Vec<String>) {
+        if let Some(o) = self.owned_map().get(&integration) {
+            lock(&o.requests).extend(requests);
+            o.now.notify_one();
+        }
     }
 
     fn ensure_running(&self, integration: IntegrationId, generation: i64) {
@@ -383,12 +446,13 @@ impl PollScheduler {
         }
         let stop = CancellationToken::new();
         let now = Arc::new(Notify::new());
+        let requests = Requests::default();
         let task = tokio::spawn(poll_loop(
             self.inner.clone(),
             integration,
             generation,
             stop.clone(),
-            now.clone(),
+            (now.clone(), requests.clone()),
         ));
         owned.insert(
             integration,
@@ -396,6 +460,7 @@ impl PollScheduler {
                 generation,
                 stop,
                 now,
+                requests,
                 task,
             },
         );
@@ -414,13 +479,18 @@ fn rank(replica: Uuid, integration: IntegrationId) -> u64 {
     h.finish()
 }
 
-/// Polls one owned integration until stopped: at once, then after each wait.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Polls one owned integration until stopped: at once, then after each wait; a waiting
+/// operator's request is served in place of a poll.
 async fn poll_loop(
     inner: Arc<Inner>,
     integration: IntegrationId,
     generation: i64,
     stop: CancellationToken,
-    now: Arc<Notify>,
+    (now, requests): (Arc<Notify>, Requests),
 ) {
     let interval = inner.settings.interval;
     let fence = inner.leases.fence(integration, generation);
@@ -442,7 +512,14 @@ async fn poll_loop(
             wait = interval.idle_max;
             continue;
         }
-        let poll = with_fence(fence, inner.poller.poll(integration));
+        let request = lock(&requests).pop_front();
+        let poller = inner.poller.clone();
+        let poll = with_fence(fence, async move {
+            match request {
+                Some(request) => poller.serve(integration, request).await,
+                None => poller.poll(integration).await,
+            }
+        });
         let result = tokio::select! {
             // Dropping the poll rolls back the page it was committing.
             _ = stop.cancelled() => return,
@@ -463,6 +540,10 @@ async fn poll_loop(
                 wait = interval.after_failure(failures);
                 tracing::warn!(integration = %integration, %error, retry_in_ms = wait.as_millis() as u64, "poll failed");
             }
+        }
+        if !lock(&requests).is_empty() {
+            // The next request follows at once.
+            wait = Duration::ZERO;
         }
     }
 }

@@ -5,6 +5,7 @@
 //! | --- | --- | --- |
 //! | `connector_replicas` | system, replica | the heartbeat of each live replica of a connector |
 //! | `connector_poll_leases` | system, integration | which replica polls the integration, until when, with a generation number that grows with every change of owner (the fence), and a pending "poll now" request |
+//! | `connector_poll_requests` | system, id | what an operator asked of an integration's poll owner (a full sync, a reconciliation of some resources), waiting for the owner ([`CreatePollRequests`]) |
 //! | `connector_slots` | system, key hash, slot | the connection slots of one API key (MailChimp: 10), each held by at most one replica until it expires |
 //! | `connector_slot_demand` | system, key hash, replica | how many calls a replica wants to run at once on a key (fresh rows only count) |
 
@@ -62,6 +63,35 @@ pub mod poll_lease {
         pub expires_at: DateTimeUtc,
         /// A "poll now" request (webhook, operator) the owner has not served yet.
         pub requested_at: Option<DateTimeUtc>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `connector_poll_requests`.
+pub mod poll_request {
+    use super::*;
+
+    /// One request for an integration's poll owner, served once.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "connector_poll_requests")]
+    pub struct Model {
+        /// The connector's system.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub system: String,
+        /// The request (a UUIDv7: ordered by time).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        /// The integration.
+        pub integration_id: Uuid,
+        /// What is asked, in the connector's own words (JSON).
+        pub request: String,
+        /// When it was asked.
+        pub requested_at: DateTimeUtc,
     }
 
     /// No relations.
@@ -182,5 +212,40 @@ impl MigrationTrait for CreatePollTables {
             ],
         )
         .await
+    }
+}
+
+/// Creates `connector_poll_requests` (idempotent, like [`CreatePollTables`]).
+pub struct CreatePollRequests;
+
+impl MigrationName for CreatePollRequests {
+    fn name(&self) -> &str {
+        "m20261207_000001_connector_poll_requests"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreatePollRequests {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let schema = Schema::new(manager.get_database_backend());
+        crate::connector::tables::create_tables(
+            manager,
+            [schema.create_table_from_entity(poll_request::Entity)],
+        )
+        .await?;
+        crate::connector::tables::create_index(
+            manager,
+            "connector_poll_requests_integration",
+            poll_request::Entity,
+            [
+                poll_request::Column::System,
+                poll_request::Column::IntegrationId,
+            ],
+        )
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        crate::connector::tables::drop_tables(manager, &["connector_poll_requests"]).await
     }
 }
