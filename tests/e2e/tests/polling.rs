@@ -453,6 +453,30 @@ async fn an_operators_sync_runs_on_the_poll_owner() -> anyhow::Result<()> {
         "{} MailChimp connectors",
         replicas.len()
     );
+    // Both replicas know the integration is live: the registry's change reaches one replica
+    // through the shared queue, the other at its next registry refresh (a replica that does
+    // not know it live runs an operator's sync itself).
+    for url in &replicas {
+        eventually(
+            "the integration live on every replica",
+            Duration::from_secs(30),
+            || async {
+                let progress: Value = http
+                    .get(format!(
+                        "{url}/api/v1/mailchimp/integrations/{}/progress",
+                        cluster.integration.id
+                    ))
+                    .bearer_auth(&cluster.read_token)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                ensure!(progress["polled"] == true, "{url}: {progress}");
+                Ok(())
+            },
+        )
+        .await?;
+    }
     for url in &replicas {
         let r = http
             .post(format!(

@@ -145,7 +145,7 @@ pub struct SyncStarted {
 /// Starts a sync; follow it with the progress (or cursors) endpoint. The replica owning the
 /// integration's polling runs it (in place of its next poll, within a third of a poll lease),
 /// so it never runs beside a poll of the same integration; without polling, or for an
-/// integration that is not live, the replica that took the call does.
+/// integration no replica polls (paused, not live), the replica that took the call does.
 #[utoipa::path(
     post,
     path = "/mailchimp/integrations/{integration_id}/sync",
@@ -182,7 +182,7 @@ async fn sync(
         resources: resources.clone(),
     };
     // The replica owning the integration's polling runs it, never beside its polls; without
-    // polling (or for an integration not live), this replica does.
+    // polling (or for an integration nobody polls), this replica does.
     let handed_over = state
         .ingester
         .request_sync(&integration, &request)

@@ -214,8 +214,9 @@ impl Ingester {
     }
 
     /// Has `request` run by the replica owning `integration`'s polling (under its fence, in
-    /// place of a poll), when polling runs and the integration is live; answers whether it
-    /// was handed over (else the caller runs it).
+    /// place of a poll), when polling runs here and some replica polls the integration (an
+    /// unexpired poll lease: not this replica's view of the registry, which may lag by a
+    /// refresh); answers whether it was handed over (else the caller runs it).
     pub async fn request_sync(
         &self,
         integration: &Integration,
@@ -224,7 +225,7 @@ impl Ingester {
         let Some(scheduler) = self.scheduler.get() else {
             return Ok(false);
         };
-        if !self.integrations.is_active(integration.id()) {
+        if !scheduler.is_polled(integration.id()).await? {
             return Ok(false);
         }
         let text = serde_json::to_string(request).map_err(|e| DbErr::Custom(e.to_string()))?;

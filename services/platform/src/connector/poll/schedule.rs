@@ -296,6 +296,21 @@ impl PollScheduler {
         Ok(())
     }
 
+    /// Whether some replica (this one or another) polls `integration` now: it owns an
+    /// unexpired lease. A request ([`PollScheduler::request`]) for an integration nobody
+    /// polls would wait until someone does.
+    pub async fn is_polled(&self, integration: IntegrationId) -> Result<bool, sea_orm::DbErr> {
+        if self.owned_map().contains_key(&integration) {
+            return Ok(true);
+        }
+        Ok(self
+            .inner
+            .leases
+            .lease(&self.inner.db, integration)
+            .await?
+            .is_some_and(|l| !l.owner.is_nil() && l.expires_at > chrono::Utc::now()))
+    }
+
     /// Looks at ownership now rather than at the next tick (an integration was added).
     pub fn rebalance_now(&self) {
         self.inner.wake.notify_one();
@@ -407,9 +422,12 @@ impl PollScheduler {
         }
         if mine.len() < share {
             let owned: HashSet<IntegrationId> = mine.iter().map(|h| h.integration).collect();
+            // Leases other replicas hold now are left alone (a replica one short of its
+            // share would otherwise try every one of them, every tick).
+            let held = inner.leases.held_by_others(db).await?;
             let mut free: Vec<IntegrationId> = wanted
                 .into_iter()
-                .filter(|id| !owned.contains(id))
+                .filter(|id| !owned.contains(id) && !held.contains(id))
                 .collect();
             // Each replica tries them in an order of its own, so they rarely race.
             free.sort_by_key(|id| rank(replica, *id));
