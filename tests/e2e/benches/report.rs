@@ -18,6 +18,9 @@
 //!   *created* when the MplusKASSA sandbox received the first successful `createOrderV3`
 //!   carrying its id, plus the injected latency (the sandbox sleeps before it creates);
 //! - orders/s = orders / (last created − first placed);
+//! - pipeline p50 / p99: the same from *observed* (the MailChimp connector's `order.observed`
+//!   event, its time in the notifier's activity log: when the connector read the order's page)
+//!   to created, i.e. without the poll wait: issue 17's pipeline latency;
 //! - API calls per order = every request Ferry made to that API from the first placement to
 //!   the end of the run (polling included) / orders;
 //! - API-bound limit = 10 connections / latency (s) / MailChimp calls per order: the most
@@ -37,21 +40,26 @@
 //! and clusters of 1 and 2 instances of each service). `FERRY_BENCH_DETAIL=1` adds, per run,
 //! the CPU ms per order of each Ferry process kind and of the machine's PostgreSQL and
 //! RabbitMQ processes, and the SQL statements per order by process, verb and table (stderr).
+//! `FERRY_BENCH_EMBEDDED_ENV` (comma-separated `KEY=VALUE`) adds settings to the embedded
+//! default's environment, to compare them (e.g. `FERRY_DATABASE__MAX_CONNECTIONS=1`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow, bail, ensure};
+use chrono::{DateTime, Utc};
 use ferry_e2e::measure::{
-    OrderTimes, env_number, metric_series, metric_sum, metrics_text, percentile, place, vm_rss_kib,
+    OrderTimes, cpu_ticks, env_number, metric_series, metric_sum, metrics_text, percentile, place,
+    processes_named, ticks_per_second, vm_rss_kib,
 };
 use ferry_e2e::{
     Cluster, ClusterOptions, Embedded, Integration, SandboxApi, ServiceKind, System, WebshopOrder,
     mk_orders_by_ext_id, order_products,
 };
 use ferry_sandbox::seed::Seed;
+use serde_json::Value;
 
 /// MailChimp's simultaneous connections per API key (the sandbox enforces it).
 const MAILCHIMP_CONNECTIONS: f64 = 10.0;
@@ -133,6 +141,10 @@ struct Outcome {
     per_second: f64,
     p50_ms: u64,
     p99_ms: u64,
+    /// Pipeline latency (observed by the MailChimp connector -> created in MplusKASSA, poll
+    /// wait excluded), nearest-rank p50 and p99.
+    pipeline_p50_ms: u64,
+    pipeline_p99_ms: u64,
     mailchimp_calls: f64,
     mpluskassa_calls: f64,
     /// CPU time of Ferry's processes per order, ms (utime + stime over the run).
@@ -165,6 +177,74 @@ impl Deployed {
                 Err(error) => vec![error.to_string()],
             },
             Self::Cluster(c) => c.crashed(),
+        }
+    }
+
+    /// A `GET` of the notifier's admin API (`/api/v1/...`) with a read token.
+    async fn notifier_get(&self, http: &reqwest::Client, path: &str) -> anyhow::Result<Value> {
+        match self {
+            Self::Embedded(e) => {
+                let url = format!("{}{path}", e.admin_url);
+                let response = http.get(&url).bearer_auth(e.token()?).send().await?;
+                let status = response.status();
+                ensure!(status.is_success(), "GET {url}: {status}");
+                Ok(response.json().await?)
+            }
+            Self::Cluster(c) => c.admin_get(ServiceKind::Notifier, path).await,
+        }
+    }
+
+    /// When the MailChimp connector observed each order of `ids` (its `order.observed`
+    /// event in the activity log: the event's time is the connector's reading of the page),
+    /// waiting up to `timeout` for the notifier to have recorded them all.
+    async fn observed(
+        &self,
+        http: &reqwest::Client,
+        run: &str,
+        ids: &[String],
+        timeout: Duration,
+    ) -> anyhow::Result<BTreeMap<String, DateTime<Utc>>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut observed: BTreeMap<String, DateTime<Utc>> = BTreeMap::new();
+            let mut offset = 0;
+            loop {
+                let page = self
+                    .notifier_get(
+                        http,
+                        &format!(
+                            "/api/v1/activity?message_type=order.observed&key_prefix=WS-PERF-{run}-\
+                             &limit=500&offset={offset}"
+                        ),
+                    )
+                    .await?;
+                let items = page["items"].as_array().cloned().unwrap_or_default();
+                for item in &items {
+                    let (Some(key), Some(at)) =
+                        (item["record_key"].as_str(), item["occurred_at"].as_str())
+                    else {
+                        continue;
+                    };
+                    if item["system"] != "mailchimp" {
+                        continue;
+                    }
+                    let at: DateTime<Utc> = at.parse()?;
+                    let slot = observed.entry(key.to_owned()).or_insert(at);
+                    *slot = (*slot).min(at);
+                }
+                if items.len() < 500 {
+                    break;
+                }
+                offset += items.len();
+            }
+            let missing = ids.iter().filter(|id| !observed.contains_key(*id)).count();
+            if missing == 0 {
+                return Ok(observed);
+            }
+            if Instant::now() >= deadline {
+                bail!("{missing} orders have no order.observed activity after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 
@@ -283,39 +363,6 @@ impl Costs {
     }
 }
 
-/// The processes whose command name is `comm`.
-fn processes_named(comm: &str) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
-        })
-        .collect()
-}
-
-/// `utime + stime` of `/proc/<pid>/stat`, clock ticks.
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15, i.e. 11 and 12 after the state (field 3).
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
-}
-
-/// Clock ticks per second (`getconf CLK_TCK`; Linux's 100 when unknown).
-fn ticks_per_second() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|t| t.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
 /// The process kind of the embedded default in the memory columns.
 const EMBEDDED: &str = "ferry";
 
@@ -350,19 +397,33 @@ async fn run_deployment(
                 .build()?;
             // The same poll intervals as the clusters' (the end-to-end configuration), or
             // the defaults when freshness is measured.
-            let env: &[(&str, &str)] = if settings.default_polling {
-                &[]
+            let mut env: Vec<(String, String)> = if settings.default_polling {
+                Vec::new()
             } else {
-                &[
+                vec![
                     (
-                        "FERRY_CONNECTOR_MAILCHIMP__MAILCHIMP__POLL_INTERVAL_SECS",
-                        "1",
+                        "FERRY_CONNECTOR_MAILCHIMP__MAILCHIMP__POLL_INTERVAL_SECS".to_owned(),
+                        "1".to_owned(),
                     ),
-                    ("FERRY_CONNECTOR_MPLUSKASSA__SYNC__POLL_INTERVAL_MS", "1000"),
+                    (
+                        "FERRY_CONNECTOR_MPLUSKASSA__SYNC__POLL_INTERVAL_MS".to_owned(),
+                        "1000".to_owned(),
+                    ),
                 ]
             };
+            // Settings to compare (`FERRY_BENCH_EMBEDDED_ENV=FERRY_DATABASE__MAX_CONNECTIONS=1`).
+            if let Ok(extra) = std::env::var("FERRY_BENCH_EMBEDDED_ENV") {
+                for pair in extra.split(',').filter(|p| !p.is_empty()) {
+                    let (key, value) = pair.split_once('=').ok_or_else(|| {
+                        anyhow!("FERRY_BENCH_EMBEDDED_ENV: {pair:?} is not KEY=VALUE")
+                    })?;
+                    env.push((key.to_owned(), value.to_owned()));
+                }
+            }
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             Deployed::Embedded(Box::new(
-                Embedded::start("bench_report_embedded", env, http).await?,
+                Embedded::start("bench_report_embedded", &env, http).await?,
             ))
         }
         Deployment::Cluster(instances) => {
@@ -514,6 +575,15 @@ async fn run_load(
     let mk = sandbox.request_list(System::Mpluskassa, mk_since).await?;
     let times = OrderTimes::from_logs(&mc, &mk, latency_ms)?;
     let latencies = times.latencies(ids.iter())?;
+    let observed = deployed
+        .observed(&metrics_http, run, &ids, Duration::from_secs(60))
+        .await?;
+    let mut pipeline: Vec<u64> = ids
+        .iter()
+        .filter_map(|id| Some((observed.get(id)?, times.created.get(id)?)))
+        .map(|(from, to)| u64::try_from((*to - *from).num_milliseconds()).unwrap_or(0))
+        .collect();
+    pipeline.sort_unstable();
     let (placed, created, shop_requests) = (&times.placed, &times.created, times.shop_requests);
     let first = placed
         .values()
@@ -533,6 +603,8 @@ async fn run_load(
         per_second: n / window,
         p50_ms: percentile(&latencies, 50.0),
         p99_ms: percentile(&latencies, 99.0),
+        pipeline_p50_ms: percentile(&pipeline, 50.0),
+        pipeline_p99_ms: percentile(&pipeline, 99.0),
         mailchimp_calls: (mc.len().saturating_sub(shop_requests)) as f64 / n,
         mpluskassa_calls: mk.len() as f64 / n,
         cpu_ms: after.ticks.saturating_sub(before.ticks) as f64 * 1000.0 / ticks_per_second() / n,
@@ -554,14 +626,15 @@ fn table(outcomes: &[Outcome], settings: &Settings) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "| deployment | API latency | orders | orders/s | p50 | p99 | MailChimp calls/order \
+        "| deployment | API latency | orders | orders/s | p50 | p99 | pipeline p50 | pipeline p99 \
+         | MailChimp calls/order \
          | MplusKASSA calls/order | CPU ms/order | SQL statements/order | API-bound limit \
          | ratio to limit |"
     );
     for kind in &kinds {
         let _ = write!(out, " RSS {kind} rest/load MiB |");
     }
-    out.push_str("\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    out.push_str("\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     out.push_str(&"---:|".repeat(kinds.len()));
     out.push('\n');
     for o in outcomes {
@@ -580,12 +653,14 @@ fn table(outcomes: &[Outcome], settings: &Settings) -> String {
         };
         let _ = write!(
             out,
-            "| {deployment} | {} ms | {} | {:.2} | {} ms | {} ms | {:.1} | {:.1} | {:.1} | {:.0} | {bound} | {ratio} |",
+            "| {deployment} | {} ms | {} | {:.2} | {} ms | {} ms | {} ms | {} ms | {:.1} | {:.1} | {:.1} | {:.0} | {bound} | {ratio} |",
             o.latency_ms,
             o.orders,
             o.per_second,
             o.p50_ms,
             o.p99_ms,
+            o.pipeline_p50_ms,
+            o.pipeline_p99_ms,
             o.mailchimp_calls,
             o.mpluskassa_calls,
             o.cpu_ms,

@@ -30,7 +30,9 @@
 //!    counted by their one `GET /lists/{id}/members` call, the first of every poll),
 //!    MailChimp calls per second per key, and the MailChimp connector replicas' SQL
 //!    statements (`ferry_db_statements_total`) per poll: everything they did in the window
-//!    (polls, poll leases, connection slots, the outbox relay) divided by the polls.
+//!    (polls, poll leases, connection slots, the outbox relay) divided by the polls, and the
+//!    CPU ms per poll of the whole machine's part in it (every service instance, the sandbox,
+//!    PostgreSQL and RabbitMQ; by process on stderr).
 //! 5. **Freshness**: the orders and customers flows are switched on for the integrations that
 //!    get changes; `FERRY_SCALE_CHANGES` webshop orders (each by a new customer) are placed
 //!    at `FERRY_SCALE_CHANGE_RATE` per second, round robin over up to that many stores. p50 /
@@ -67,7 +69,13 @@
 //! - `FERRY_SCALE_IDLE_SECS`: the idle window (default 15);
 //! - `FERRY_SCALE_CHANGES` (default 20), `FERRY_SCALE_CHANGE_RATE` (orders per second,
 //!   default 1);
-//! - `FERRY_SCALE_TIMEOUT_SECS`: per phase (default 900).
+//! - `FERRY_SCALE_TIMEOUT_SECS`: per phase (default 900);
+//! - `FERRY_SCALE_DURING_BACKFILL=1`: freshness is measured **during the backfill** instead
+//!   of after it: the integrations that get orders go live first, are synced and get their
+//!   flows on, then the others go live and the orders are placed while they backfill (a shop
+//!   live while new integrations are onboarded: do its orders wait behind their backfills?);
+//! - `FERRY_SCALE_BACKFILL_BACKLOG`: the MailChimp connector's `backfill_backlog` (default:
+//!   its default, 1,000; `0` lets a backfill run ahead of the pipeline, as before session 22).
 //!
 //! The issue's full sizes (one store of 100,000 orders and 20,000 products; 1,000 small
 //! integrations on 3 replicas): `FERRY_SCALE_SHAPES=1x100000,1000x20`
@@ -78,7 +86,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail, ensure};
 use ferry_e2e::measure::{
-    OrderTimes, env_number, metric_sum, metrics_text, percentile, place, vm_rss_kib,
+    OrderTimes, cpu_ticks, env_number, metric_series, metrics_text, percentile, place,
+    processes_named, ticks_per_second, vm_rss_kib,
 };
 use ferry_e2e::{
     Cluster, ClusterOptions, Integration, MAILCHIMP_API_KEY, SHOP_API_KEY, ServiceKind, System,
@@ -136,6 +145,11 @@ struct Settings {
     changes: usize,
     change_rate: f64,
     timeout: Duration,
+    /// The MailChimp connector's `backfill_backlog`, when set.
+    backfill_backlog: Option<String>,
+    /// Freshness measured while the other integrations backfill (the changed ones live and
+    /// synced first), instead of after the backfill.
+    during_backfill: bool,
 }
 
 fn list<T: std::str::FromStr>(name: &str, default: &str) -> anyhow::Result<Vec<T>> {
@@ -165,6 +179,8 @@ impl Settings {
             changes: env_number("FERRY_SCALE_CHANGES", 20usize)?.max(1),
             change_rate: env_number("FERRY_SCALE_CHANGE_RATE", 1.0f64)?.max(0.01),
             timeout: Duration::from_secs(env_number("FERRY_SCALE_TIMEOUT_SECS", 900)?),
+            backfill_backlog: std::env::var("FERRY_SCALE_BACKFILL_BACKLOG").ok(),
+            during_backfill: env_number("FERRY_SCALE_DURING_BACKFILL", 0u8)? == 1,
         })
     }
 }
@@ -196,6 +212,9 @@ struct Outcome {
     /// SQL statements of the MailChimp connector replicas per idle poll (all their work in
     /// the idle window: polls, leases, slots, outbox relay).
     idle_statements_per_poll: f64,
+    /// CPU ms per idle poll, by process kind (every instance; the sandbox, PostgreSQL and
+    /// RabbitMQ included): what polling costs the machine.
+    idle_cpu_ms_per_poll: BTreeMap<&'static str, f64>,
     p50_ms: u64,
     p99_ms: u64,
     backfill_records: i64,
@@ -268,17 +287,19 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// SQL statements so far of every MailChimp connector replica (`ferry_db_statements_total`).
-async fn mailchimp_statements(cluster: &Cluster) -> anyhow::Result<f64> {
+async fn mailchimp_statements(cluster: &Cluster) -> anyhow::Result<BTreeMap<String, f64>> {
     let http = reqwest::Client::new();
-    let mut sum = 0.0;
+    let mut by: BTreeMap<String, f64> = BTreeMap::new();
     for s in &cluster.services {
         if s.kind != ServiceKind::ConnectorMailchimp {
             continue;
         }
         let text = metrics_text(&http, &s.admin_url).await?;
-        sum += metric_sum(&text, "ferry_db_statements_total");
+        for (labels, n) in metric_series(&text, "ferry_db_statements_total") {
+            *by.entry(labels).or_default() += n;
+        }
     }
-    Ok(sum)
+    Ok(by)
 }
 
 /// Starts the cell's cluster and measures backfill, idle polling and freshness.
@@ -295,6 +316,15 @@ async fn run_cell(cell: Cell, settings: &Settings) -> anyhow::Result<Outcome> {
         ServiceKind::ConnectorMpluskassa,
         vec![("FERRY_SYNC__ENABLED".to_owned(), "false".to_owned())],
     );
+    if let Some(backlog) = &settings.backfill_backlog {
+        options.env_of.insert(
+            ServiceKind::ConnectorMailchimp,
+            vec![(
+                "FERRY_MAILCHIMP__BACKFILL_BACKLOG".to_owned(),
+                backlog.clone(),
+            )],
+        );
+    }
     let mut args = vec![
         "--scale".to_owned(),
         format!(
@@ -389,34 +419,47 @@ async fn run_cell(cell: Cell, settings: &Settings) -> anyhow::Result<Outcome> {
     }
     eprintln!("scale: {} integrations registered", ids.len());
 
-    // Backfill: every integration goes live; done when every cursor has a watermark.
+    // Backfill: every integration goes live; done when every cursor has a watermark. With
+    // `during_backfill`, the integrations that get orders go first, and their orders are
+    // placed while the others backfill.
     let started = Instant::now();
-    for chunk in ids.chunks(SETUP_CONCURRENCY * 2) {
-        for live in futures::future::join_all(chunk.iter().map(|id| cluster.go_live(id))).await {
-            live?;
+    let (first, rest) = if settings.during_backfill {
+        ids.split_at(targets)
+    } else {
+        ids.split_at(0)
+    };
+    let order_ids: Vec<String> = (0..settings.changes)
+        .map(|k| format!("WS-SCALE-{k:05}"))
+        .collect();
+    let stores: Vec<String> = (0..targets).map(|i| store_of(&seed, i)).collect();
+    let on = settings_document(&seed, true);
+    let mut shop = None;
+    if !first.is_empty() {
+        go_live_all(&cluster, first).await?;
+        let want = RESOURCES * i64::try_from(first.len())?;
+        wait_synced(&mut cluster, &mut rss, want, settings.timeout).await?;
+        for id in first {
+            cluster
+                .save_settings_of(id, &on, "scale bench: orders and customers on")
+                .await?;
         }
+        sandbox.clear_requests(System::Mpluskassa).await?;
+        shop = Some(place_orders(
+            &sandbox,
+            &order_ids,
+            &stores,
+            (&product, &sku, price),
+            settings.change_rate,
+        ));
+        eprintln!(
+            "scale: {} integrations live, orders placed while {} backfill",
+            first.len(),
+            rest.len()
+        );
     }
+    go_live_all(&cluster, rest).await?;
     let want = RESOURCES * i64::try_from(shape.integrations)?;
-    let cursors = "SELECT count(*) AS n FROM {schema}.connector_cursors \
-         WHERE system = 'mailchimp' AND watermark IS NOT NULL";
-    loop {
-        rss.sample(&mut cluster);
-        check_alive(&mut cluster)?;
-        let synced = cluster
-            .query_number(ServiceKind::ConnectorMailchimp, cursors)
-            .await?;
-        if synced >= want {
-            break;
-        }
-        if started.elapsed() > settings.timeout {
-            bail!(
-                "backfill: {synced} of {want} resources synced after {:?} (logs: {})",
-                settings.timeout,
-                cluster.log_dir().display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    wait_synced(&mut cluster, &mut rss, want, settings.timeout).await?;
     let backfill_secs = started.elapsed().as_secs_f64();
     // What the backfill read: every store's records (and the freshness product of the
     // changed stores) and the audience's members, once per integration.
@@ -424,6 +467,12 @@ async fn run_cell(cell: Cell, settings: &Settings) -> anyhow::Result<Outcome> {
         shape.integrations * (shape.orders + shape.products + shape.customers + members) + targets,
     )?;
     eprintln!("scale: backfill of {records} records in {backfill_secs:.1} s");
+    let mut latencies = None;
+    if let Some(shop) = shop {
+        wait_created(&mut cluster, &mut rss, &order_ids, settings.timeout).await?;
+        shop.await.context("the shop panicked")??;
+        latencies = Some(freshness(&sandbox, &order_ids, cell.latency_ms).await?);
+    }
 
     // Idle polling: nothing changes for a while. A poll that found changes (the backfill's)
     // is followed by one after 1 s, then 2, 4 and 5 s: the window starts once the schedules
@@ -431,13 +480,27 @@ async fn run_cell(cell: Cell, settings: &Settings) -> anyhow::Result<Outcome> {
     tokio::time::sleep(Duration::from_secs(8)).await;
     sandbox.clear_requests(System::Mailchimp).await?;
     let statements_before = mailchimp_statements(&cluster).await?;
+    let cpu_before = cpu_by_kind(&mut cluster);
     let idle_started = Instant::now();
     while idle_started.elapsed() < settings.idle {
         rss.sample(&mut cluster);
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let idle_secs = idle_started.elapsed().as_secs_f64();
-    let idle_statements = mailchimp_statements(&cluster).await? - statements_before;
+    let statements_after = mailchimp_statements(&cluster).await?;
+    let mut idle_by: Vec<(String, f64)> = statements_after
+        .iter()
+        .map(|(k, n)| {
+            (
+                k.clone(),
+                n - statements_before.get(k).copied().unwrap_or(0.0),
+            )
+        })
+        .filter(|(_, n)| *n > 0.0)
+        .collect();
+    idle_by.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let idle_statements: f64 = idle_by.iter().map(|(_, n)| n).sum();
+    let cpu_after = cpu_by_kind(&mut cluster);
     let idle = sandbox.request_list(System::Mailchimp, 0).await?;
     let polls = idle
         .iter()
@@ -450,67 +513,30 @@ async fn run_cell(cell: Cell, settings: &Settings) -> anyhow::Result<Outcome> {
         .filter_map(|r| r["response_bytes"].as_u64())
         .sum();
 
-    // Freshness: the flows on where orders come, then orders at a steady pace.
-    let on = settings_document(&seed, true);
-    for id in &ids[..targets] {
-        cluster
-            .save_settings_of(id, &on, "scale bench: orders and customers on")
-            .await?;
-    }
-    sandbox.clear_requests(System::Mailchimp).await?;
-    sandbox.clear_requests(System::Mpluskassa).await?;
-    let order_ids: Vec<String> = (0..settings.changes)
-        .map(|k| format!("WS-SCALE-{k:05}"))
-        .collect();
-    let shop = {
-        let sandbox = sandbox.clone();
-        let order_ids = order_ids.clone();
-        let (product, sku) = (product.clone(), sku.clone());
-        let stores: Vec<String> = (0..targets).map(|i| store_of(&seed, i)).collect();
-        let rate = settings.change_rate;
-        tokio::spawn(async move {
-            let start = tokio::time::Instant::now();
-            for (k, id) in order_ids.iter().enumerate() {
-                tokio::time::sleep_until(start + Duration::from_secs_f64(k as f64 / rate)).await;
-                let email = format!("fresh.{k}@scale.example");
-                let customer_id = format!("fresh-{k}");
-                let order = WebshopOrder {
-                    id,
-                    email: &email,
-                    customer_id: &customer_id,
-                    company: None,
-                    lines: vec![(product.as_str(), sku.as_str(), 1, price)],
-                };
-                place(&sandbox, &stores[k % stores.len()], &order).await?;
+    // Freshness (unless measured during the backfill): the flows on where orders come, then
+    // orders at a steady pace.
+    let latencies = match latencies {
+        Some(during) => during,
+        None => {
+            for id in &ids[..targets] {
+                cluster
+                    .save_settings_of(id, &on, "scale bench: orders and customers on")
+                    .await?;
             }
-            Ok::<_, anyhow::Error>(())
-        })
-    };
-    let fresh_started = Instant::now();
-    loop {
-        rss.sample(&mut cluster);
-        check_alive(&mut cluster)?;
-        let state = sandbox.state(System::Mpluskassa).await?;
-        let created = mk_orders_by_ext_id(&state);
-        let missing = order_ids
-            .iter()
-            .filter(|id| !created.contains_key(*id))
-            .count();
-        if missing == 0 {
-            break;
-        }
-        if fresh_started.elapsed() > settings.timeout {
-            bail!(
-                "freshness: {missing} of {} orders not in MplusKASSA after {:?} (logs: {})",
-                order_ids.len(),
-                settings.timeout,
-                cluster.log_dir().display()
+            sandbox.clear_requests(System::Mailchimp).await?;
+            sandbox.clear_requests(System::Mpluskassa).await?;
+            let shop = place_orders(
+                &sandbox,
+                &order_ids,
+                &stores,
+                (&product, &sku, price),
+                settings.change_rate,
             );
+            wait_created(&mut cluster, &mut rss, &order_ids, settings.timeout).await?;
+            shop.await.context("the shop panicked")??;
+            freshness(&sandbox, &order_ids, cell.latency_ms).await?
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    shop.await.context("the shop panicked")??;
-    let latencies = freshness(&sandbox, &order_ids, cell.latency_ms).await?;
+    };
 
     // The connection record of the integrations' keys (the shop's and the test's own left
     // out; the record shows a key's first characters).
@@ -538,12 +564,41 @@ async fn run_cell(cell: Cell, settings: &Settings) -> anyhow::Result<Outcome> {
     check_alive(&mut cluster)?;
 
     let polls_f = polls.max(1) as f64;
+    let ms_per_tick = 1000.0 / ticks_per_second();
+    let idle_cpu_ms_per_poll: BTreeMap<&'static str, f64> = cpu_after
+        .iter()
+        .map(|(kind, after)| {
+            let before = cpu_before.get(kind).copied().unwrap_or(0);
+            (
+                *kind,
+                after.saturating_sub(before) as f64 * ms_per_tick / polls_f,
+            )
+        })
+        .collect();
+    eprintln!(
+        "scale: idle SQL statements per poll (MailChimp connectors, verb table): {}",
+        idle_by
+            .iter()
+            .take(10)
+            .map(|(k, n)| format!("{k} {:.2}", n / polls_f))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    eprintln!(
+        "scale: idle CPU ms per poll by process: {}",
+        idle_cpu_ms_per_poll
+            .iter()
+            .map(|(kind, ms)| format!("{kind} {ms:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(Outcome {
         idle_polls: polls,
         idle_calls_per_poll: idle.len() as f64 / polls_f,
         idle_kib_per_poll: idle_bytes as f64 / 1024.0 / polls_f,
         idle_calls_per_second_per_key: idle.len() as f64 / idle_secs / shape.integrations as f64,
         idle_statements_per_poll: idle_statements / polls_f,
+        idle_cpu_ms_per_poll,
         p50_ms: percentile(&latencies, 50.0),
         p99_ms: percentile(&latencies, 99.0),
         backfill_records: records,
@@ -572,6 +627,134 @@ fn api_bound(shape: Shape, members: u64, records: i64, latency_ms: u64) -> Optio
     .sum();
     let seconds = calls.div_ceil(CONNECTIONS) as f64 * latency_ms as f64 / 1000.0;
     Some(records as f64 / seconds)
+}
+
+/// CPU clock ticks so far (utime + stime) by process kind: every instance of each service,
+/// the sandbox, and the machine's PostgreSQL and RabbitMQ processes.
+fn cpu_by_kind(cluster: &mut Cluster) -> BTreeMap<&'static str, u64> {
+    let mut ticks: BTreeMap<&'static str, u64> = BTreeMap::new();
+    for service in &mut cluster.services {
+        let kind = service.kind.name();
+        if let Some(t) = service.process().pid().and_then(cpu_ticks) {
+            *ticks.entry(kind).or_default() += t;
+        }
+    }
+    if let Some(t) = cluster.sandbox.process().pid().and_then(cpu_ticks) {
+        ticks.insert("sandbox", t);
+    }
+    for (kind, comm) in [("postgresql", "postgres"), ("rabbitmq", "beam.smp")] {
+        ticks.insert(
+            kind,
+            processes_named(comm)
+                .into_iter()
+                .filter_map(cpu_ticks)
+                .sum(),
+        );
+    }
+    ticks
+}
+
+/// Puts `ids` live (the registry's go-live), a few at a time.
+async fn go_live_all(cluster: &Cluster, ids: &[String]) -> anyhow::Result<()> {
+    for chunk in ids.chunks(SETUP_CONCURRENCY * 2) {
+        for live in futures::future::join_all(chunk.iter().map(|id| cluster.go_live(id))).await {
+            live?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `want` MailChimp resources have a poll watermark (their first sync done).
+async fn wait_synced(
+    cluster: &mut Cluster,
+    rss: &mut Rss,
+    want: i64,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let cursors = "SELECT count(*) AS n FROM {schema}.connector_cursors \
+         WHERE system = 'mailchimp' AND watermark IS NOT NULL";
+    loop {
+        rss.sample(cluster);
+        check_alive(cluster)?;
+        let synced = cluster
+            .query_number(ServiceKind::ConnectorMailchimp, cursors)
+            .await?;
+        if synced >= want {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            bail!(
+                "backfill: {synced} of {want} resources synced after {timeout:?} (logs: {})",
+                cluster.log_dir().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Places `order_ids` (each by a new customer) at `rate` per second, round robin over
+/// `stores`, in a task of its own.
+fn place_orders(
+    sandbox: &ferry_e2e::SandboxApi,
+    order_ids: &[String],
+    stores: &[String],
+    (product, sku, price): (&str, &str, f64),
+    rate: f64,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let sandbox = sandbox.clone();
+    let order_ids = order_ids.to_vec();
+    let stores = stores.to_vec();
+    let (product, sku) = (product.to_owned(), sku.to_owned());
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now();
+        for (k, id) in order_ids.iter().enumerate() {
+            tokio::time::sleep_until(start + Duration::from_secs_f64(k as f64 / rate)).await;
+            let email = format!("fresh.{k}@scale.example");
+            let customer_id = format!("fresh-{k}");
+            let order = WebshopOrder {
+                id,
+                email: &email,
+                customer_id: &customer_id,
+                company: None,
+                lines: vec![(product.as_str(), sku.as_str(), 1, price)],
+            };
+            place(&sandbox, &stores[k % stores.len()], &order).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Waits until every order of `order_ids` exists in MplusKASSA.
+async fn wait_created(
+    cluster: &mut Cluster,
+    rss: &mut Rss,
+    order_ids: &[String],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let sandbox = cluster.sandbox.api();
+    let started = Instant::now();
+    loop {
+        rss.sample(cluster);
+        check_alive(cluster)?;
+        let state = sandbox.state(System::Mpluskassa).await?;
+        let created = mk_orders_by_ext_id(&state);
+        let missing = order_ids
+            .iter()
+            .filter(|id| !created.contains_key(*id))
+            .count();
+        if missing == 0 {
+            return Ok(());
+        }
+        if started.elapsed() > timeout {
+            bail!(
+                "freshness: {missing} of {} orders not in MplusKASSA after {timeout:?} (logs: {})",
+                order_ids.len(),
+                cluster.log_dir().display()
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Placed-to-created milliseconds of every order, sorted, from the sandbox's request logs.
@@ -622,7 +805,7 @@ fn table(rows: &[(Cell, Outcome)], settings: &Settings) -> String {
         .collect();
     let mut out = String::from(
         "| integrations | store: orders / products / customers | MailChimp connector replicas \
-         | API latency | idle poll: calls | idle poll: KiB | idle poll: SQL statements | idle: calls/s per key \
+         | API latency | idle poll: calls | idle poll: KiB | idle poll: SQL statements | idle poll: CPU ms | idle: calls/s per key \
          | freshness p50 | freshness p99 | backfill records | backfill s | backfill records/s \
          | API-bound limit | ratio | peak connections per key | 429s |",
     );
@@ -630,7 +813,7 @@ fn table(rows: &[(Cell, Outcome)], settings: &Settings) -> String {
         let _ = write!(out, " RSS {kind} MiB |");
     }
     out.push_str(
-        "\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     );
     out.push_str(&"---:|".repeat(kinds.len()));
     out.push('\n');
@@ -645,7 +828,7 @@ fn table(rows: &[(Cell, Outcome)], settings: &Settings) -> String {
         };
         let _ = write!(
             out,
-            "| {} | {} / {} / {} | {} | {} ms | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} s | {:.1} s | {} | {:.1} | {rate:.0} | {limit} | {ratio} | {} | {} |",
+            "| {} | {} / {} / {} | {} | {} ms | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} s | {:.1} s | {} | {:.1} | {rate:.0} | {limit} | {ratio} | {} | {} |",
             cell.shape.integrations,
             cell.shape.orders,
             cell.shape.products,
@@ -655,6 +838,7 @@ fn table(rows: &[(Cell, Outcome)], settings: &Settings) -> String {
             o.idle_calls_per_poll,
             o.idle_kib_per_poll,
             o.idle_statements_per_poll,
+            o.idle_cpu_ms_per_poll.values().sum::<f64>(),
             o.idle_calls_per_second_per_key,
             o.p50_ms as f64 / 1000.0,
             o.p99_ms as f64 / 1000.0,
@@ -678,7 +862,7 @@ fn table(rows: &[(Cell, Outcome)], settings: &Settings) -> String {
         "\nIdle window {} s (polls counted by their members call: {}); {} orders per cell placed at \
          {}/s by new customers over up to {} stores; MailChimp latency per KiB {} ms; default poll \
          settings; every MailChimp key its own 10 connections; RSS: highest sample, largest \
-         instance.",
+         instance.{}{}",
         settings.idle.as_secs(),
         rows.iter()
             .map(|(_, o)| o.idle_polls.to_string())
@@ -688,6 +872,16 @@ fn table(rows: &[(Cell, Outcome)], settings: &Settings) -> String {
         settings.change_rate,
         settings.changes,
         settings.per_kib_ms,
+        if settings.during_backfill {
+            " Freshness measured **during the backfill**: the stores that get orders were live \
+             and synced first, the orders placed while the other integrations backfilled."
+        } else {
+            ""
+        },
+        match &settings.backfill_backlog {
+            Some(backlog) => format!(" MailChimp connector `backfill_backlog = {backlog}`."),
+            None => String::new(),
+        },
     );
     out
 }
