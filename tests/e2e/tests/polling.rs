@@ -325,6 +325,44 @@ fn connections(state: &Value) -> (u64, u64) {
     (peak, refused)
 }
 
+/// `GET` of one MailChimp connector replica's progress of the cluster's integration.
+async fn progress_on(
+    http: &reqwest::Client,
+    cluster: &Cluster,
+    url: &str,
+) -> anyhow::Result<Value> {
+    let r = http
+        .get(format!(
+            "{url}/api/v1/mailchimp/integrations/{}/progress",
+            cluster.integration.id
+        ))
+        .bearer_auth(&cluster.read_token)
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "{url}: {}", r.status());
+    Ok(r.json().await?)
+}
+
+/// Asks one MailChimp connector replica for a sync of the cluster's integration (202).
+async fn sync_on(
+    http: &reqwest::Client,
+    cluster: &Cluster,
+    url: &str,
+    body: &Value,
+) -> anyhow::Result<()> {
+    let r = http
+        .post(format!(
+            "{url}/api/v1/mailchimp/integrations/{}/sync",
+            cluster.integration.id
+        ))
+        .bearer_auth(&cluster.operator_token)
+        .json(body)
+        .send()
+        .await?;
+    ensure!(r.status().as_u16() == 202, "sync on {url}: {}", r.status());
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_mailchimp_connectors_share_ten_connections() -> anyhow::Result<()> {
     let seed = Seed::default_shop();
@@ -350,12 +388,7 @@ async fn three_mailchimp_connectors_share_ten_connections() -> anyhow::Result<()
         )
         .await?;
     let http = reqwest::Client::new();
-    let replicas: Vec<String> = cluster
-        .services
-        .iter()
-        .filter(|s| s.kind == ServiceKind::ConnectorMailchimp)
-        .map(|s| s.admin_url.clone())
-        .collect();
+    let replicas = cluster.admin_urls(ServiceKind::ConnectorMailchimp);
     ensure!(
         replicas.len() == 3,
         "{} MailChimp connectors",
@@ -366,34 +399,14 @@ async fn three_mailchimp_connectors_share_ten_connections() -> anyhow::Result<()
         eventually(
             "the integration served",
             Duration::from_secs(30),
-            || async {
-                let r = http
-                    .get(format!(
-                        "{url}/api/v1/mailchimp/integrations/{}/progress",
-                        cluster.integration.id
-                    ))
-                    .bearer_auth(&cluster.read_token)
-                    .send()
-                    .await?;
-                ensure!(r.status().is_success(), "{url}: {}", r.status());
-                Ok(())
-            },
+            || async { progress_on(&http, &cluster, url).await.map(|_| ()) },
         )
         .await?;
     }
     // Every replica reads the whole account at once (3 x up to 10 pages in flight wanted).
     for round in 0..2 {
         for url in &replicas {
-            let r = http
-                .post(format!(
-                    "{url}/api/v1/mailchimp/integrations/{}/sync",
-                    cluster.integration.id
-                ))
-                .bearer_auth(&cluster.operator_token)
-                .json(&json!({"mode": "full"}))
-                .send()
-                .await?;
-            ensure!(r.status().as_u16() == 202, "sync on {url}: {}", r.status());
+            sync_on(&http, &cluster, url, &json!({"mode": "full"})).await?;
         }
         eprintln!("connection cap: round {round} of full syncs started on 3 replicas");
         tokio::time::sleep(Duration::from_secs(8)).await;
@@ -442,12 +455,7 @@ async fn an_operators_sync_runs_on_the_poll_owner() -> anyhow::Result<()> {
     let cluster = Cluster::start(options, Integration::for_seed(&seed)).await?;
     cluster.wait_mailchimp_synced().await?;
     let http = reqwest::Client::new();
-    let replicas: Vec<String> = cluster
-        .services
-        .iter()
-        .filter(|s| s.kind == ServiceKind::ConnectorMailchimp)
-        .map(|s| s.admin_url.clone())
-        .collect();
+    let replicas = cluster.admin_urls(ServiceKind::ConnectorMailchimp);
     ensure!(
         replicas.len() == 2,
         "{} MailChimp connectors",
@@ -461,16 +469,7 @@ async fn an_operators_sync_runs_on_the_poll_owner() -> anyhow::Result<()> {
             "the integration live on every replica",
             Duration::from_secs(30),
             || async {
-                let progress: Value = http
-                    .get(format!(
-                        "{url}/api/v1/mailchimp/integrations/{}/progress",
-                        cluster.integration.id
-                    ))
-                    .bearer_auth(&cluster.read_token)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
+                let progress = progress_on(&http, &cluster, url).await?;
                 ensure!(progress["polled"] == true, "{url}: {progress}");
                 Ok(())
             },
@@ -478,16 +477,8 @@ async fn an_operators_sync_runs_on_the_poll_owner() -> anyhow::Result<()> {
         .await?;
     }
     for url in &replicas {
-        let r = http
-            .post(format!(
-                "{url}/api/v1/mailchimp/integrations/{}/sync",
-                cluster.integration.id
-            ))
-            .bearer_auth(&cluster.operator_token)
-            .json(&json!({"mode": "full", "resources": ["products"]}))
-            .send()
-            .await?;
-        ensure!(r.status().as_u16() == 202, "sync on {url}: {}", r.status());
+        let body = json!({"mode": "full", "resources": ["products"]});
+        sync_on(&http, &cluster, url, &body).await?;
     }
     const SERVED: &str = "requested MailChimp sync running on the poll owner";
     eventually("both syncs served", Duration::from_secs(60), || async {

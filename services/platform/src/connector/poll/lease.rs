@@ -18,6 +18,13 @@ use sea_orm::{DatabaseBackend, QuerySelect, Set};
 
 use super::tables::{poll_lease, poll_request, replica};
 
+/// The integrations of `ids` (a stored id that is not one is skipped).
+fn integration_ids(ids: Vec<Uuid>) -> std::collections::HashSet<IntegrationId> {
+    ids.into_iter()
+        .filter_map(|id| IntegrationId::from_uuid(id).ok())
+        .collect()
+}
+
 /// One lease this replica holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Held {
@@ -221,10 +228,7 @@ impl PollLeases {
             .into_tuple()
             .all(db)
             .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|id| IntegrationId::from_uuid(id).ok())
-            .collect())
+        Ok(integration_ids(rows))
     }
 
     /// The lease row of `integration`.
@@ -287,6 +291,22 @@ impl PollLeases {
         .exec_without_returning(db)
         .await?;
         self.request(db, integration).await
+    }
+
+    /// The integrations with requests waiting (for any owner).
+    pub async fn with_requests<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<std::collections::HashSet<IntegrationId>, DbErr> {
+        let rows: Vec<Uuid> = poll_request::Entity::find()
+            .select_only()
+            .column(poll_request::Column::IntegrationId)
+            .distinct()
+            .filter(poll_request::Column::System.eq(self.sys()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        Ok(integration_ids(rows))
     }
 
     /// Takes the requests waiting for `integration` (oldest first): they are this replica's

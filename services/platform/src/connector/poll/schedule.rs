@@ -432,6 +432,7 @@ impl PollScheduler {
             // Each replica tries them in an order of its own, so they rarely race.
             free.sort_by_key(|id| rank(replica, *id));
             let mut count = mine.len();
+            let mut taken = Vec::new();
             for id in free {
                 if count >= share {
                     break;
@@ -439,10 +440,16 @@ impl PollScheduler {
                 if let Some(generation) = inner.leases.try_take(db, id).await? {
                     tracing::info!(integration = %id, generation, "poll lease taken");
                     self.ensure_running(id, generation);
-                    // Requests made while nobody owned it.
+                    taken.push(id);
+                    count += 1;
+                }
+            }
+            // Requests made while nobody owned them (one look for all the takes).
+            if !taken.is_empty() {
+                let waiting = inner.leases.with_requests(db).await?;
+                for id in taken.into_iter().filter(|id| waiting.contains(id)) {
                     let requests = inner.leases.take_requests(db, id).await?;
                     self.hand_over(id, requests);
-                    count += 1;
                 }
             }
         }
