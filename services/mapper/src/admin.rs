@@ -149,6 +149,9 @@ fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::Conflict { .. } => ApiError::Conflict(e.to_string()),
         StoreError::Corrupt { .. } => ApiError::internal(e),
+        StoreError::Db(db) if ferry_platform::db::refused_text(&db) => {
+            ApiError::invalid("a value holds a character no text field stores (NUL)")
+        }
         StoreError::Db(db) => {
             ApiError::Unavailable(format!("database unavailable: {}", db_kind(&db)))
         }

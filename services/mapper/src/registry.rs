@@ -465,6 +465,11 @@ fn text(field: &'static str, raw: &str, max: usize) -> Result<String, RegistryEr
     if value.chars().count() > max {
         return Err(invalid(field, format!("must be at most {max} characters")));
     }
+    // A control character (NUL above all, which PostgreSQL refuses to store) is never part of
+    // a name, an id or an ident: a malformed request, not a server error.
+    if value.chars().any(char::is_control) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
     Ok(value.to_owned())
 }
 
@@ -1083,5 +1088,17 @@ mod tests {
         assert!(credential("mailchimp.api_key", "").is_err());
         assert!(url("mpluskassa.endpoint", "ftp://x").is_err());
         assert!(url("mpluskassa.endpoint", "http://x/?secret=1").is_err());
+    }
+
+    #[test]
+    fn text_is_trimmed_bounded_and_free_of_control_characters() {
+        assert_eq!(text("name", "  Shop  ", 10).unwrap(), "Shop");
+        assert!(text("name", "   ", 10).is_err());
+        assert!(text("name", "abcdefghijk", 10).is_err());
+        let e = text("mpluskassa.ident", "a\u{0}b", 10).unwrap_err();
+        assert!(e.to_string().contains("mpluskassa.ident"), "{e}");
+        assert!(text("name", "tab\there", 10).is_err());
+        // Hostile but printable unicode is text: right-to-left marks, emoji, combining marks.
+        assert!(text("name", "\u{202e}Shöp 🛒", 20).is_ok());
     }
 }

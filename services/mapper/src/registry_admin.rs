@@ -87,6 +87,9 @@ fn api_error(e: RegistryError) -> ApiError {
         RegistryError::Conflict(_) => ApiError::Conflict(e.to_string()),
         RegistryError::NoKeyring => ApiError::Unavailable(e.to_string()),
         RegistryError::Credential { .. } | RegistryError::Encode(_) => ApiError::internal(e),
+        RegistryError::Db(e) if ferry_platform::db::refused_text(&e) => {
+            ApiError::invalid("a value holds a character no text field stores (NUL)")
+        }
         RegistryError::Db(e) => {
             tracing::warn!(error = %e, "registry: database error");
             ApiError::Unavailable("database unavailable".to_owned())

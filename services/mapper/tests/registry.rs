@@ -926,3 +926,41 @@ async fn saved_endpoints_must_be_https_or_an_allowed_sandbox() {
     assert!(text.contains("mpluskassa.endpoint"), "{text}");
     h.stop().await;
 }
+
+/// CI's admin API fuzzing found it: a NUL character in a text field (here the MplusKASSA
+/// ident) reached PostgreSQL, which refused it, and the API answered 503 "database
+/// unavailable". A control character in any text field is refused with 400 naming the field,
+/// and nothing is saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_in_text_fields_are_refused() {
+    use reqwest::Method;
+    let h = Harness::start(Kind::InProcess, keyring(&format!("k1:{}", key(1)))).await;
+    for (section, field) in [
+        (None, "name"),
+        (Some("mpluskassa"), "ident"),
+        (Some("mailchimp"), "list_id"),
+        (Some("mailchimp"), "store_id"),
+        (Some("mailchimp"), "store_name"),
+    ] {
+        for hostile in ["\u{0}", "\u{7}", "\u{1b}[31m"] {
+            let mut body = h.new_integration();
+            let value = json!(format!("Shop{hostile}1"));
+            let name = match section {
+                Some(section) => {
+                    body[section][field] = value;
+                    format!("{section}.{field}")
+                }
+                None => {
+                    body[field] = value;
+                    field.to_owned()
+                }
+            };
+            let (status, text) = h.call(Method::POST, "/integrations", Some(body)).await;
+            assert_eq!(status, 400, "{name} {hostile:?}: {text}");
+            assert!(text.contains(&name), "{name}: {text}");
+        }
+    }
+    let list = h.json(Method::GET, "/integrations", None).await;
+    assert_eq!(list.as_array().unwrap().len(), 0, "nothing saved: {list}");
+    h.stop().await;
+}

@@ -387,6 +387,20 @@ pub fn within_one_release(ours: &str, schema: &str) -> bool {
     release_key(schema) <= (major, minor + 1)
 }
 
+/// Whether the database refused a statement for the text it carried (PostgreSQL's
+/// `character_not_in_repertoire` 22021 and `untranslatable_character` 22P05: a NUL character,
+/// which no text column or JSON document stores). An admin API answers 400 for it: the request
+/// is malformed, the database is not unavailable.
+pub fn refused_text(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx::Error::Database(e)))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx::Error::Database(e)))) = e
+    else {
+        return false;
+    };
+    matches!(e.code().as_deref(), Some("22021" | "22P05"))
+}
+
 /// The migrations applied to the database that `M` does not have (a newer release's).
 pub async fn unknown_migrations<M: MigratorTrait, C: ConnectionTrait>(
     db: &C,
