@@ -103,8 +103,9 @@ pub struct Integration {
     /// The client.
     pub client: MailchimpClient,
     store_ready: AtomicBool,
-    /// Serializes syncs of one integration (a poll and an admin-triggered sync never overlap).
-    pub sync_lock: tokio::sync::Mutex<()>,
+    /// Serializes syncs of one integration (a poll and an admin-triggered sync never overlap),
+    /// and holds what the poll owner remembers between polls ([`crate::ingest::Remembered`]).
+    pub sync_lock: tokio::sync::Mutex<crate::ingest::PollMemory<crate::ingest::Remembered>>,
 }
 
 impl Served for Integration {
@@ -287,7 +288,7 @@ impl Integrations {
             connection,
             client,
             store_ready: AtomicBool::new(false),
-            sync_lock: tokio::sync::Mutex::new(()),
+            sync_lock: tokio::sync::Mutex::default(),
         });
         self.served.insert(integration.clone());
         Ok(integration)

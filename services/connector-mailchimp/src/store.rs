@@ -336,6 +336,34 @@ pub async fn seen_versions<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// Every version last read in full of a resource, each given to `each` as `(id, version)`
+/// (streamed: a store's 100,000 records are not held twice).
+pub async fn each_seen<C>(
+    db: &C,
+    integration: IntegrationId,
+    resource: &str,
+    mut each: impl FnMut(&str, &str),
+) -> Result<(), DbErr>
+where
+    C: ConnectionTrait + sea_orm::StreamTrait,
+{
+    use futures::TryStreamExt;
+    use sea_orm::QuerySelect;
+    let mut rows = seen::Entity::find()
+        .select_only()
+        .column(seen::Column::RecordId)
+        .column(seen::Column::Version)
+        .filter(seen::Column::IntegrationId.eq(integration.as_uuid()))
+        .filter(seen::Column::Resource.eq(resource))
+        .into_tuple::<(String, String)>()
+        .stream(db)
+        .await?;
+    while let Some((id, version)) = rows.try_next().await? {
+        each(&id, &version);
+    }
+    Ok(())
+}
+
 /// Records the versions (`(id, updated_at)`) read in full.
 pub async fn put_seen<C: ConnectionTrait>(
     db: &C,

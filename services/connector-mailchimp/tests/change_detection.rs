@@ -440,18 +440,42 @@ fn statements(verb: &str, table: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// An idle poll of every resource reads the cursors and the reconciliation times once, and
-/// writes the cursors and the runs of all its resources in one statement each (the kit's
-/// `connector_cursors` and `connector_runs`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_idle_poll_reads_its_cursors_once_and_writes_them_in_two_statements() {
-    use ferry_platform::connector::poll::PollServed;
+/// What `run` answers, and how many statements of each `(verb, table)` of `kinds` it ran.
+async fn counting<T>(
+    kinds: &[(&str, &str)],
+    run: impl std::future::Future<Output = T>,
+) -> (T, Vec<u64>) {
+    let before: Vec<u64> = kinds.iter().map(|(v, t)| statements(v, t)).collect();
+    let out = run.await;
+    let ran = kinds
+        .iter()
+        .zip(before)
+        .map(|((v, t), b)| statements(v, t) - b)
+        .collect();
+    (out, ran)
+}
+
+/// A harness whose integration is synced once (full), and the integration.
+async fn synced() -> (
+    Harness,
+    std::sync::Arc<ferry_connector_mailchimp::integrations::Integration>,
+) {
     let h = Harness::start(Kind::InProcess).await;
     let integration = h.integration();
     h.ingester
         .sync_all(&integration, SyncMode::Incremental)
         .await
         .expect("initial (full) sync");
+    (h, integration)
+}
+
+/// An idle poll of every resource reads the cursors and the reconciliation times once, and
+/// writes the cursors and the runs of all its resources in one statement each (the kit's
+/// `connector_cursors` and `connector_runs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_poll_reads_its_cursors_once_and_writes_them_in_two_statements() {
+    use ferry_platform::connector::poll::PollServed;
+    let (h, integration) = synced().await;
     let kinds = [
         ("select", "connector_cursors"),
         ("insert", "connector_cursors"),
@@ -460,18 +484,8 @@ async fn an_idle_poll_reads_its_cursors_once_and_writes_them_in_two_statements()
         ("select", "mailchimp_reconciled"),
         ("insert", "mailchimp_reconciled"),
     ];
-    let before: Vec<u64> = kinds.iter().map(|(v, t)| statements(v, t)).collect();
-    let changes = h
-        .ingester
-        .poll_integration(integration.clone())
-        .await
-        .expect("poll");
-    assert_eq!(changes, 0);
-    let ran: Vec<u64> = kinds
-        .iter()
-        .zip(before)
-        .map(|((v, t), b)| statements(v, t) - b)
-        .collect();
+    let (changes, ran) = counting(&kinds, h.ingester.poll_integration(integration.clone())).await;
+    assert_eq!(changes.expect("poll"), 0);
     assert_eq!(ran, [1, 1, 0, 1, 1, 0], "{kinds:?}");
     let runs = store::CURSORS.runs(&h.db, h.integration_id).await.unwrap();
     assert_eq!(runs.len(), 4);
@@ -481,5 +495,98 @@ async fn an_idle_poll_reads_its_cursors_once_and_writes_them_in_two_statements()
             ("done", "incremental")
         );
     }
+    h.stop().await;
+}
+
+/// The poll owner remembers its integration between polls (issue 16: an idle poll of 1,000
+/// integrations must cost next to nothing): under one poll lease, an idle poll after the
+/// first reads nothing from the database (no cursors, reconciliation times or seen
+/// versions) and writes nothing (its ends wait, `STORE_IDLE_EVERY`); a change is still found
+/// and published; a sync outside the lease, or a new lease, reads the stored state again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_poll_owner_remembers_so_an_idle_poll_reads_and_writes_nothing() {
+    use ferry_platform::connector::poll::{PollLeases, PollServed, with_fence};
+    let (h, integration) = synced().await;
+    let leases = PollLeases::new(
+        ferry_proto::System::Mailchimp,
+        uuid::Uuid::now_v7(),
+        Duration::from_secs(60),
+    );
+    let generation = leases
+        .try_take(&h.db, h.integration_id)
+        .await
+        .unwrap()
+        .expect("the lease");
+    let kinds = [
+        ("select", "connector_cursors"),
+        ("select", "mailchimp_reconciled"),
+        ("select", "mailchimp_seen"),
+        ("insert", "connector_cursors"),
+        ("insert", "connector_runs"),
+    ];
+    let poll = |fence: Option<i64>| {
+        let (h, integration, kinds) = (&h, integration.clone(), &kinds);
+        async move {
+            let poll = h.ingester.poll_integration(integration);
+            let (changes, ran) = match fence {
+                Some(generation) => {
+                    let fence = leases.fence(h.integration_id, generation);
+                    counting(kinds, with_fence(fence, poll)).await
+                }
+                None => counting(kinds, poll).await,
+            };
+            (changes.expect("poll"), ran)
+        }
+    };
+    // The first poll of the lease reads the cursors, the reconciliation times and every
+    // scanned resource's seen versions once (customers, products, orders), and stores its ends.
+    let (changes, ran) = poll(Some(generation)).await;
+    assert_eq!((changes, ran), (0, vec![1, 1, 3, 1, 1]), "{kinds:?}");
+    // The next ones read and write nothing.
+    for _ in 0..2 {
+        let (changes, ran) = poll(Some(generation)).await;
+        assert_eq!((changes, ran), (0, vec![0, 0, 0, 0, 0]), "{kinds:?}");
+    }
+    // A change is found from memory, published, and its poll stores its ends.
+    let order = first_order(&h);
+    h.mc(
+        "PATCH",
+        &format!("/ecommerce/stores/{}/orders/{order}", h.store_id),
+        json!({"fulfillment_status": "shipped-while-remembered"}),
+    );
+    let (changes, ran) = poll(Some(generation)).await;
+    assert_eq!(changes, 1);
+    assert_eq!(&ran[..3], [0, 0, 0], "nothing read: {kinds:?} {ran:?}");
+    assert_eq!(ran[3], 1, "the poll that found a change stores its cursors");
+    support::wait_until("the shipped order", || {
+        observed_with_status(&h, &order, "shipped-while-remembered") == 1
+    })
+    .await;
+    // A sync outside a poll lease (an operator's, no replica polling) is not the owner's:
+    // the memory goes, and the next poll of the lease reads the stored state again.
+    let (_, ran) = poll(None).await;
+    assert_eq!(&ran[..2], [1, 1], "{kinds:?}");
+    let (_, ran) = poll(Some(generation)).await;
+    assert_eq!(&ran[..3], [1, 1, 3], "{kinds:?}");
+    // So does a poll under a new lease (another replica may have polled in between).
+    leases
+        .release(&h.db, h.integration_id, generation)
+        .await
+        .unwrap();
+    let next = leases
+        .try_take(&h.db, h.integration_id)
+        .await
+        .unwrap()
+        .expect("the lease again");
+    assert_ne!(next, generation);
+    let (_, ran) = poll(Some(next)).await;
+    assert_eq!(&ran[..3], [1, 1, 3], "{kinds:?}");
+    let (_, ran) = poll(Some(next)).await;
+    assert_eq!(ran, [0, 0, 0, 0, 0], "{kinds:?}");
+    // Nothing was published twice.
+    assert_eq!(
+        observed_with_status(&h, &order, "shipped-while-remembered"),
+        1
+    );
     h.stop().await;
 }

@@ -32,6 +32,7 @@
 //! | `scan` | the reading: pages of a collection, the fast path's projected scan, the commit of a page |
 //! | `observe` | the conversion: each record read in full to events and cross-references, a recheck (invalid) or nothing (unchanged); [`version_id`] |
 //! | `recheck` | [`RecordRecheck`]: read one record again, publish it or park it with its reason |
+//! | `memory` | [`Remembered`]: what the poll owner keeps between polls (cursors, seen versions), so an idle poll reads nothing and writes every [`STORE_IDLE_EVERY`] |
 //!
 //! **Reconciliation.** Every `reconcile_interval_secs` (default one hour) an incremental poll
 //! of an e-commerce resource reads every record in full instead and publishes every version
@@ -88,9 +89,12 @@ use crate::integrations::{Integration, Integrations};
 use crate::resource::Resource;
 use crate::store;
 
+mod memory;
 mod observe;
 mod recheck;
 mod scan;
+
+pub use memory::{PollMemory, Remembered, STORE_IDLE_EVERY};
 
 pub(crate) use observe::message;
 pub use observe::version_id;
@@ -281,40 +285,51 @@ impl Ingester {
         resource: Resource,
         mode: SyncMode,
     ) -> Result<SyncReport, IngestError> {
-        let _serial = integration.sync_lock.lock().await;
-        let id = integration.id();
-        let cursor = store::CURSORS.get(&self.db, id, resource.as_str()).await?;
-        let reconciled = if resource.scanned() {
-            store::reconciled_at(&self.db, id, resource.as_str()).await?
-        } else {
-            None
-        };
+        let mut memory = integration.sync_lock.lock().await;
+        let mut remembered = memory.current();
+        let starts =
+            Remembered::starts(remembered.as_deref_mut(), &self.db, integration.id()).await?;
         let mut ends = Ends::default();
         let result = self
-            .sync_from(integration, resource, mode, cursor, reconciled, &mut ends)
+            .sync_from(
+                integration,
+                resource,
+                mode,
+                &starts,
+                &mut ends,
+                remembered.as_deref_mut(),
+            )
             .await;
-        ends.store(&self.db).await?;
+        ends.store(&self.db, remembered).await?;
         result
     }
 
-    /// [`Ingester::sync`] from the stored `cursor` and last reconciliation, read by the
-    /// caller under the integration's `sync_lock`, which it holds. An incremental sync leaves
-    /// its end (cursor and run) in `ends`, for its caller to store with those of the poll's
-    /// other resources: an idle poll costs its reads and two writes. A page that found
-    /// changes stores the run with the page. A full or reconciling sync stores its start, for
-    /// the progress of a long run, and its end at once (each with the `ends` before it).
+    /// [`Ingester::sync`] from `starts` (the cursors and last reconciliations, remembered or
+    /// read by the caller under the integration's `sync_lock`, which it holds, with the
+    /// memory `remembered` when it runs under a poll lease). An incremental sync leaves its
+    /// end (cursor and run) in `ends`, for its caller to store with those of the poll's other
+    /// resources (or not yet, for an idle poll: [`Remembered`]). A page that found changes
+    /// stores the run with the page. A full or reconciling sync stores its start, for the
+    /// progress of a long run, and its end at once (each with the `ends` before it).
     async fn sync_from(
         &self,
         integration: &Integration,
         resource: Resource,
         mode: SyncMode,
-        cursor: Option<cursor_row::Model>,
-        reconciled: Option<DateTime<Utc>>,
+        starts: &memory::Starts,
         ends: &mut Ends,
+        mut remembered: Option<&mut Remembered>,
     ) -> Result<SyncReport, IngestError> {
         let started = Utc::now();
         let id = integration.id();
-        let mut cursor = cursor.unwrap_or_else(|| store::CURSORS.unmoved(id, resource.as_str()));
+        let reconciled = if resource.scanned() {
+            starts.reconciled(resource)
+        } else {
+            None
+        };
+        let mut cursor = starts
+            .cursor(resource)
+            .unwrap_or_else(|| store::CURSORS.unmoved(id, resource.as_str()));
         let mode = if cursor.watermark.is_none() {
             SyncMode::Full
         } else if mode == SyncMode::Incremental
@@ -336,18 +351,23 @@ impl Ingester {
         if mode != SyncMode::Incremental {
             // With the ends before it: they are not left waiting for a long run.
             ends.runs.push(sync.clone());
-            std::mem::take(ends).store(&self.db).await?;
+            std::mem::take(ends)
+                .store(&self.db, remembered.as_deref_mut())
+                .await?;
         }
 
         let run = Uuid::now_v7();
+        let seen = remembered.as_deref_mut().map(|m| m.seen(resource));
         let result = self
-            .read_all(integration, resource, mode, since, run, &mut sync)
+            .read_all(integration, resource, mode, since, run, &mut sync, seen)
             .await;
         let finished = Utc::now();
+        let mut reconciled_at = None;
         match &result {
             Ok(report) => {
                 if resource.scanned() && mode != SyncMode::Incremental {
                     store::set_reconciled(&self.db, id, resource.as_str(), finished).await?;
+                    reconciled_at = Some(finished);
                 }
                 sync.finish(None, finished);
                 cursor.watermark = Some(
@@ -374,10 +394,13 @@ impl Ingester {
         cursor.records += sync.published;
         cursor.parked += sync.parked;
         cursor.updated_at = finished;
+        if let Some(memory) = remembered.as_deref_mut() {
+            memory.ended(&cursor, reconciled_at);
+        }
         ends.cursors.push(cursor);
         ends.runs.push(sync);
         if mode != SyncMode::Incremental {
-            std::mem::take(ends).store(&self.db).await?;
+            std::mem::take(ends).store(&self.db, remembered).await?;
         }
         result
     }
@@ -411,38 +434,31 @@ impl PollServed for Ingester {
         let id = integration.id();
         let mut changes = 0;
         let mut first_error: Option<PollError> = None;
-        // One poll, every resource: the cursors and reconciliation times read at once, under
-        // the integration's sync lock (an admin sync of this process waits for the poll).
-        let _serial = integration.sync_lock.lock().await;
-        let (mut cursors, reconciled) = match tokio::try_join!(
-            store::CURSORS.all(&self.db, id),
-            store::reconciled(&self.db, id)
-        ) {
-            Ok(read) => read,
-            Err(error) => return Err(Box::new(error)),
-        };
+        // One poll, every resource, under the integration's sync lock (an admin sync of this
+        // process waits for the poll): the cursors and reconciliation times remembered from
+        // the previous poll of this lease, or read at once.
+        let mut memory = integration.sync_lock.lock().await;
+        let mut remembered = memory.current();
+        let starts = Remembered::starts(remembered.as_deref_mut(), &self.db, id).await?;
         let mut ends = Ends::default();
         for resource in Resource::all() {
             if !integration.connection.resources.contains(&resource) {
                 continue;
             }
-            let cursor = cursors
-                .iter()
-                .position(|c| c.resource == resource.as_str())
-                .map(|at| cursors.swap_remove(at));
-            let never = cursor.as_ref().is_none_or(|c| c.watermark.is_none());
+            let never = starts
+                .cursor(resource)
+                .is_none_or(|c| c.watermark.is_none());
             if never && !self.initial_sync {
                 continue;
             }
-            let last = reconciled.get(resource.as_str()).copied();
             match self
                 .sync_from(
                     &integration,
                     resource,
                     SyncMode::Incremental,
-                    cursor,
-                    last,
+                    &starts,
                     &mut ends,
+                    remembered.as_deref_mut(),
                 )
                 .await
             {
@@ -453,7 +469,11 @@ impl PollServed for Ingester {
                 }
             }
         }
-        if let Err(error) = ends.store(&self.db).await {
+        // An idle poll's ends wait (the memory has them) unless their last store is old.
+        let idle = changes == 0 && first_error.is_none();
+        if (!idle || remembered.as_ref().is_none_or(|m| m.store_due()))
+            && let Err(error) = ends.store(&self.db, remembered).await
+        {
             first_error.get_or_insert(Box::new(error));
         }
         first_error.map_or(Ok(changes), Err)
@@ -494,9 +514,21 @@ pub(super) struct Ends {
 }
 
 impl Ends {
-    /// Stores them: two statements, however many syncs ended.
-    async fn store(self, db: &DatabaseConnection) -> Result<(), DbErr> {
-        store::CURSORS.put(db, &self.cursors).await?;
-        store::CURSORS.put_runs(db, &self.runs).await
+    /// Stores them: two statements, however many syncs ended. Tells `remembered` whether
+    /// they were stored.
+    async fn store(
+        self,
+        db: &DatabaseConnection,
+        remembered: Option<&mut Remembered>,
+    ) -> Result<(), DbErr> {
+        let result = async {
+            store::CURSORS.put(db, &self.cursors).await?;
+            store::CURSORS.put_runs(db, &self.runs).await
+        }
+        .await;
+        if let Some(memory) = remembered {
+            memory.stored(result.is_ok());
+        }
+        result
     }
 }

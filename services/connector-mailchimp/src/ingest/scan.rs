@@ -9,6 +9,7 @@ use futures::stream::BoxStream;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::memory::Seen;
 use super::observe::record_id;
 use super::{IngestError, Ingester, SyncMode, SyncReport};
 use crate::client::{ClientError, Page, segment};
@@ -23,6 +24,9 @@ use crate::variants;
 const WHOLE_PAGE_BELOW_ONE_IN: usize = 20;
 
 impl Ingester {
+    /// Reads `resource` (`mode`, changes since `since`) and commits it page by page; `seen`:
+    /// the poll owner's memory of the versions seen (else they are read page by page).
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn read_all(
         &self,
         integration: &Integration,
@@ -31,6 +35,7 @@ impl Ingester {
         since: Option<DateTime<Utc>>,
         run: Uuid,
         sync: &mut run_row::Model,
+        mut seen: Option<&mut Seen>,
     ) -> Result<SyncReport, IngestError> {
         if resource.scanned() {
             integration.ensure_store().await?;
@@ -64,12 +69,12 @@ impl Ingester {
                 self.commit_changed(
                     integration,
                     resource,
-                    offset,
-                    page,
+                    (offset, page),
                     since,
                     run,
                     sync,
                     &mut report,
+                    seen.as_deref_mut(),
                 )
                 .await?;
             }
@@ -98,8 +103,17 @@ impl Ingester {
             if page.items.is_empty() {
                 break;
             }
-            self.commit_page(integration, resource, page, mode, run, sync, &mut report)
-                .await?;
+            self.commit_page(
+                integration,
+                resource,
+                page,
+                mode,
+                run,
+                sync,
+                &mut report,
+                seen.as_deref_mut(),
+            )
+            .await?;
         }
         Ok(report)
     }
@@ -157,35 +171,48 @@ impl Ingester {
 
     /// The fast path for one scanned page (`id`, `updated_at` of each record): reads in full
     /// the records whose change time moved since the version last read in full, or is at or
-    /// after `since` (a change in the same second as the last read), and commits them.
+    /// after `since` (a change in the same second as the last read), and commits them. The
+    /// versions seen come from `seen` (the poll owner's memory, read whole once) or, without
+    /// it, from the database for this page's records.
     #[allow(clippy::too_many_arguments)]
     async fn commit_changed(
         &self,
         integration: &Integration,
         resource: Resource,
-        offset: u64,
-        page: Page,
+        (offset, page): (u64, Page),
         since: Option<DateTime<Utc>>,
         run: Uuid,
         sync: &mut run_row::Model,
         report: &mut SyncReport,
+        mut seen: Option<&mut Seen>,
     ) -> Result<(), IngestError> {
         let started = std::time::Instant::now();
         let scanned = page.items.len();
         let ids: Vec<String> = page.items.iter().map(|r| record_id(resource, r)).collect();
-        let seen =
-            store::seen_versions(&self.db, integration.id(), resource.as_str(), &ids).await?;
+        let read = match seen.as_deref_mut() {
+            Some(seen) => {
+                seen.load(&self.db, integration.id(), resource).await?;
+                None
+            }
+            None => Some(
+                store::seen_versions(&self.db, integration.id(), resource.as_str(), &ids).await?,
+            ),
+        };
+        let is_seen = |id: &str, version: &str| match (&read, seen.as_deref()) {
+            (Some(read), _) => read.get(id).is_some_and(|v| v == version),
+            (None, Some(seen)) => seen.is(id, version),
+            (None, None) => false,
+        };
         let changed: std::collections::HashSet<String> = page
             .items
             .iter()
             .zip(ids)
             .filter(|(r, id)| {
-                let version = records::text(r, "updated_at");
                 let recent = match (records::changed_at(r), since) {
                     (Some(at), Some(since)) => at >= since,
                     _ => true,
                 };
-                version.is_none() || seen.get(id).map(String::as_str) != version || recent
+                records::text(r, "updated_at").is_none_or(|v| !is_seen(id, v)) || recent
             })
             .map(|(_, id)| id)
             .collect();
@@ -250,6 +277,7 @@ impl Ingester {
             run,
             sync,
             report,
+            seen,
         )
         .await
     }
@@ -257,6 +285,7 @@ impl Ingester {
     /// Commits a page read in full: in a full sync every record is published (`force`); a
     /// page of a full or reconciling sync is a bulk one, which waits for the pipeline's
     /// backlog ([`ferry_platform::connector::ingest::Backlog`]) so live changes go first.
+    /// Once committed, the versions read are remembered in `seen`.
     #[allow(clippy::too_many_arguments)]
     async fn commit_page(
         &self,
@@ -267,6 +296,7 @@ impl Ingester {
         run: Uuid,
         sync: &mut run_row::Model,
         report: &mut SyncReport,
+        seen: Option<&mut Seen>,
     ) -> Result<(), IngestError> {
         if resource == Resource::Products {
             report.calls += complete_variants(integration, &mut page.items).await?;
@@ -290,6 +320,22 @@ impl Ingester {
         } else {
             Vec::new()
         };
+        let nothing_new = mode == SyncMode::Incremental
+            && batch.page.is_empty()
+            && batch.page.xrefs.is_empty()
+            && seen
+                .as_deref()
+                .is_some_and(|seen| versions.iter().all(|(id, v)| seen.is(id, v)));
+        if nothing_new {
+            // Records read again only because they changed recently (within the watermark's
+            // overlap), unchanged since: the poll owner remembers their versions already, so
+            // there is nothing to commit; the sync's progress goes with the poll's end.
+            report.read += batch.report.read;
+            report.unchanged += batch.report.unchanged;
+            report.pages += 1;
+            report.commit_ms += u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            return Ok(());
+        }
         sync.sample(Utc::now());
         // The page's events and cross-references, its seen versions and the sync's progress,
         // in one transaction fenced by the poll lease (connector kit).
@@ -303,6 +349,9 @@ impl Ingester {
             .put_runs(page.txn(), std::slice::from_ref(sync))
             .await?;
         page.commit().await?;
+        if let Some(seen) = seen {
+            seen.put(&versions);
+        }
         report.read += batch.report.read;
         report.published += batch.report.published;
         report.rejected += batch.report.rejected;

@@ -439,8 +439,13 @@ pub async fn with_fence<F: std::future::Future>(fence: Fence, poll: F) -> F::Out
 /// outside the scheduler has none and always passes). Call it inside the transaction that
 /// commits a page of changes.
 pub async fn check_current<C: ConnectionTrait>(txn: &C) -> Result<(), DbErr> {
-    match CURRENT.try_with(|f| *f) {
-        Ok(fence) => fence.check(txn).await,
-        Err(_) => Ok(()),
+    match current_fence() {
+        Some(fence) => fence.check(txn).await,
+        None => Ok(()),
     }
+}
+
+/// The fence of the poll running on this task, if any.
+pub fn current_fence() -> Option<Fence> {
+    CURRENT.try_with(|f| *f).ok()
 }

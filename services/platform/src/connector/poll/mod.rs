@@ -5,6 +5,7 @@
 //! | --- | --- |
 //! | [`tables`] | `connector_replicas`, `connector_poll_leases`, `connector_slots`, `connector_slot_demand` and their migration [`CreatePollTables`]; `connector_poll_requests` ([`CreatePollRequests`]) |
 //! | [`lease`] | [`PollLeases`]: heartbeats, take / renew / release, "poll now" requests; [`Fence`]: the check before a commit |
+//! | [`memory`] | [`PollMemory`]: what the owner remembers of an integration between its polls (one lease generation) |
 //! | [`schedule`] | [`PollScheduler`] running a connector's [`Poller`]; [`AdaptiveInterval`]; [`PollSettings`] |
 //!
 //! A connector implements [`Poller`] (which integrations, one poll of one; [`PollServed`]
@@ -37,9 +38,11 @@
 //! polled every 5 s want ~2 cores.
 
 pub mod lease;
+pub mod memory;
 pub mod schedule;
 pub mod tables;
 
-pub use lease::{Fence, Held, LEASE_LOST, PollLeases, check_current, with_fence};
+pub use lease::{Fence, Held, LEASE_LOST, PollLeases, check_current, current_fence, with_fence};
+pub use memory::PollMemory;
 pub use schedule::{AdaptiveInterval, PollError, PollScheduler, PollServed, PollSettings, Poller};
 pub use tables::{CreatePollRequests, CreatePollTables};
