@@ -39,7 +39,9 @@
 //!    p99 (nearest rank) of *placed* (the MailChimp sandbox received the `POST …/orders`) to
 //!    *created* (the MplusKASSA sandbox received the first successful `createOrderV3` with its
 //!    id, plus the injected latency): poll wait, the bus, mapping, the saga and the customer's
-//!    relation included.
+//!    relation included. On stderr, by stage: *placed -> read in full* (the first `GET
+//!    …/orders/{id}` after the placement: poll wait and scan) and *read -> created* (the
+//!    pipeline), and the slowest order's store's requests around it (the poll rhythm).
 //! 6. **Peak connections per key** and **429s**: the MailChimp sandbox's record
 //!    (`GET /_sandbox/connections`) over the whole cell, for the integrations' keys (the
 //!    shop's own key, which places the orders, left out). **RSS**: the highest VmRSS sample
@@ -87,7 +89,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail, ensure};
 use ferry_e2e::measure::{
     OrderTimes, cpu_ticks, env_number, metric_series, metrics_text, percentile, place,
-    processes_named, ticks_per_second, vm_rss_kib,
+    processes_named, received_at, ticks_per_second, vm_rss_kib,
 };
 use ferry_e2e::{
     Cluster, ClusterOptions, Integration, MAILCHIMP_API_KEY, SHOP_API_KEY, ServiceKind, System,
@@ -765,7 +767,62 @@ async fn freshness(
 ) -> anyhow::Result<Vec<u64>> {
     let mc = sandbox.request_list(System::Mailchimp, 0).await?;
     let mk = sandbox.request_list(System::Mpluskassa, 0).await?;
-    OrderTimes::from_logs(&mc, &mk, latency_ms)?.latencies(order_ids)
+    let times = OrderTimes::from_logs(&mc, &mk, latency_ms)?;
+    // Where the time goes: the poll wait and scan, then the pipeline.
+    let (waited, piped) = times.stages(order_ids);
+    eprintln!(
+        "scale: freshness by stage ({} of {} orders read by themselves), p50 / p99: placed -> \
+         read in full {} / {} ms, read -> created {} / {} ms",
+        waited.len(),
+        order_ids.len(),
+        percentile(&waited, 50.0),
+        percentile(&waited, 99.0),
+        percentile(&piped, 50.0),
+        percentile(&piped, 99.0),
+    );
+    // The slowest order's store, as MailChimp saw it around the order: every request on the
+    // store from 6 s before the placement to 1 s after the order was read (the poll
+    // rhythm, the scans, the read).
+    if let Some((id, placed, read)) = order_ids
+        .iter()
+        .filter_map(|id| Some((id, times.placed.get(id)?, times.read.get(id)?)))
+        .max_by_key(|(_, placed, read)| **read - **placed)
+    {
+        let store = mc
+            .iter()
+            .find(|r| {
+                r["method"] == "GET"
+                    && r["path"]
+                        .as_str()
+                        .is_some_and(|p| p.ends_with(&format!("/orders/{id}")))
+            })
+            .and_then(|r| r["path"].as_str())
+            .and_then(|p| p.split("/orders/").next())
+            .unwrap_or_default()
+            .to_owned();
+        let mut seen = Vec::new();
+        for r in &mc {
+            let (Some(path), Ok(at)) = (r["path"].as_str(), received_at(r)) else {
+                continue;
+            };
+            let offset = (at - *placed).num_milliseconds();
+            let Some(tail) = path.strip_prefix(&store).filter(|t| t.starts_with('/')) else {
+                continue;
+            };
+            if offset >= -6000 && at <= *read + chrono::Duration::seconds(1) {
+                seen.push(format!(
+                    "{offset:+} ms {} {tail}",
+                    r["method"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        eprintln!(
+            "scale: the slowest order {id} ({} ms to its read), its store's requests relative to its placement: {}",
+            (*read - *placed).num_milliseconds(),
+            seen.join("; ")
+        );
+    }
+    times.latencies(order_ids)
 }
 
 fn check_alive(cluster: &mut Cluster) -> anyhow::Result<()> {

@@ -67,6 +67,10 @@ pub struct OrderTimes {
     pub placed: BTreeMap<String, DateTime<Utc>>,
     /// Creation in MplusKASSA per external order id.
     pub created: BTreeMap<String, DateTime<Utc>>,
+    /// The first read in full of each placed order by Ferry after its placement (a
+    /// `GET …/orders/{id}`: the connector's fast path found it changed), per order id; an
+    /// order read with its whole page has none.
+    pub read: BTreeMap<String, DateTime<Utc>>,
     /// Every `POST …/orders` in the MailChimp log (the shop's requests, refused ones too).
     pub shop_requests: usize,
 }
@@ -86,6 +90,22 @@ impl OrderTimes {
                 {
                     times.placed.entry(id).or_insert(received_at(r)?);
                 }
+            }
+        }
+        for r in mc {
+            let Some((_, id)) = r["path"].as_str().and_then(|p| p.rsplit_once("/orders/")) else {
+                continue;
+            };
+            if r["method"] != "GET" || r["status"] != 200 || id.contains('/') {
+                continue;
+            }
+            let Some(placed) = times.placed.get(id) else {
+                continue;
+            };
+            let at = received_at(r)?;
+            if at >= *placed {
+                let slot = times.read.entry(id.to_owned()).or_insert(at);
+                *slot = (*slot).min(at);
             }
         }
         let injected = chrono::Duration::milliseconds(i64::try_from(latency_ms)?);
@@ -124,6 +144,25 @@ impl OrderTimes {
         }
         latencies.sort_unstable();
         Ok(latencies)
+    }
+
+    /// The two stages of the orders of `ids` read by themselves, in milliseconds, each
+    /// sorted: placed to read in full (the poll wait and the scan) and read to created (the
+    /// pipeline, from the MailChimp connector's read to MplusKASSA's creation).
+    pub fn stages<'a>(&self, ids: impl IntoIterator<Item = &'a String>) -> (Vec<u64>, Vec<u64>) {
+        let ms = |from: &DateTime<Utc>, to: &DateTime<Utc>| {
+            u64::try_from((*to - *from).num_milliseconds()).unwrap_or(0)
+        };
+        let (mut waited, mut piped): (Vec<u64>, Vec<u64>) = ids
+            .into_iter()
+            .filter_map(|id| {
+                let (placed, read) = (self.placed.get(id)?, self.read.get(id)?);
+                Some((ms(placed, read), ms(read, self.created.get(id)?)))
+            })
+            .unzip();
+        waited.sort_unstable();
+        piped.sort_unstable();
+        (waited, piped)
     }
 }
 

@@ -32,10 +32,11 @@
 //! page (members, customers, products, orders: 4 calls for a small store, ~0.8 calls/s per API
 //! key, far below the 10 connections), MplusKASSA one `getSyncMarkers` plus a call per entity
 //! whose marker moved. 1,000 idle integrations on 3 replicas make ~333 polls per replica per
-//! 5 s; at 64 at once a poll may take up to ~1 s before idle polls start to slip. CPU is the
-//! tighter bound: an idle MailChimp poll costs ~11 ms across the machine (PostgreSQL, the
-//! connector, the API; scale bench, tests/PERFORMANCE.md session 22), so 1,000 integrations
-//! polled every 5 s want ~2 cores.
+//! 5 s; at 64 at once a poll may take up to ~1 s before idle polls start to slip. An idle
+//! MailChimp poll costs ~5.6 ms across the machine since the owner remembers its
+//! integrations ([`PollMemory`]; ~11 ms before: tests/PERFORMANCE.md sessions 22-23), so
+//! 1,000 integrations polled every 5 s take ~1.1 cores; the permits are the tighter bound
+//! there: polls that wait on their key's connection slots hold them, and the others slip.
 
 pub mod lease;
 pub mod memory;

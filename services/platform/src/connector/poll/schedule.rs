@@ -527,11 +527,13 @@ async fn poll_loop(
             _ = now.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }
+        let waiting = std::time::Instant::now();
         let permit = tokio::select! {
             _ = stop.cancelled() => return,
             permit = inner.permits.clone().acquire_owned() => permit,
         };
         let Ok(_permit) = permit else { return };
+        let waited = waiting.elapsed();
         if !inner.poller.is_active(integration) {
             // Paused (or gone) since the coordinator's last tick, which releases the lease.
             wait = interval.idle_max;
@@ -545,11 +547,19 @@ async fn poll_loop(
                 None => poller.poll(integration).await,
             }
         });
+        let polling = std::time::Instant::now();
         let result = tokio::select! {
             // Dropping the poll rolls back the page it was committing.
             _ = stop.cancelled() => return,
             result = poll => result,
         };
+        let took = polling.elapsed();
+        // A poll late by more than the idle interval (waiting for one of the replica's
+        // `concurrency` poll permits) or longer than it is a freshness problem (debug: under
+        // overload every poll is one; tests/PERFORMANCE.md session 23 used it).
+        if waited + took > interval.idle_max {
+            tracing::debug!(integration = %integration, permit_wait_ms = waited.as_millis() as u64, poll_ms = took.as_millis() as u64, "slow poll");
+        }
         match result {
             Ok(changes) => {
                 failures = 0;
