@@ -150,6 +150,16 @@ fn digest(text: &str) -> u64 {
 }
 
 impl Seen {
+    /// Versions read from the database (`id -> version`), e.g. of one page's records.
+    pub(super) fn of(versions: &HashMap<String, String>) -> Self {
+        Self(Some(
+            versions
+                .iter()
+                .map(|(id, v)| (digest(id), digest(v)))
+                .collect(),
+        ))
+    }
+
     /// Reads them all when not read yet under this memory.
     pub(super) async fn load(
         &mut self,

@@ -189,19 +189,19 @@ impl Ingester {
         let started = std::time::Instant::now();
         let scanned = page.items.len();
         let ids: Vec<String> = page.items.iter().map(|r| record_id(resource, r)).collect();
-        let read = match seen.as_deref_mut() {
+        let page_seen;
+        let known: &Seen = match seen.as_deref_mut() {
             Some(seen) => {
                 seen.load(&self.db, integration.id(), resource).await?;
-                None
+                seen
             }
-            None => Some(
-                store::seen_versions(&self.db, integration.id(), resource.as_str(), &ids).await?,
-            ),
-        };
-        let is_seen = |id: &str, version: &str| match (&read, seen.as_deref()) {
-            (Some(read), _) => read.get(id).is_some_and(|v| v == version),
-            (None, Some(seen)) => seen.is(id, version),
-            (None, None) => false,
+            None => {
+                let read =
+                    store::seen_versions(&self.db, integration.id(), resource.as_str(), &ids)
+                        .await?;
+                page_seen = Seen::of(&read);
+                &page_seen
+            }
         };
         let changed: std::collections::HashSet<String> = page
             .items
@@ -212,7 +212,7 @@ impl Ingester {
                     (Some(at), Some(since)) => at >= since,
                     _ => true,
                 };
-                records::text(r, "updated_at").is_none_or(|v| !is_seen(id, v)) || recent
+                records::text(r, "updated_at").is_none_or(|v| !known.is(id, v)) || recent
             })
             .map(|(_, id)| id)
             .collect();
